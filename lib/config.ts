@@ -1,0 +1,167 @@
+// One validated configuration for every mailroom process (worker, starters, scripts).
+// Variable names are those of the existing Python email-worker, so an operator's
+// .env keeps working; new variables all have defaults. A bad value stops the process
+// at start with the variable's name in the message, never half-way through an email.
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { z } from 'zod';
+
+const bool = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((v) => ['true', 'false', '1', '0', 'yes', 'no', ''].includes(v), 'must be true or false')
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const port = z.coerce.number().int().min(1).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const url = z.string().trim().url();
+
+const schema = z.object({
+  AWS_REGION: z.string().trim().min(1).default('us-east-1'),
+  // The AWS SDK's own service-specific endpoint variables; set for local S3/DynamoDB servers.
+  AWS_ENDPOINT_URL: url.optional(),
+  AWS_ENDPOINT_URL_S3: url.optional(),
+  AWS_ENDPOINT_URL_DYNAMODB: url.optional(),
+  S3_FORCE_PATH_STYLE: bool.optional(),
+  // How a domain's bucket is named; {domain} is the domain with dots replaced by hyphens.
+  S3_BUCKET_TEMPLATE: z
+    .string()
+    .trim()
+    .refine((v) => v.includes('{domain}') || v.includes('{domain_raw}'), 'must contain {domain} or {domain_raw}')
+    .default('{domain}-emails'),
+
+  SMTP_HOST: z.string().trim().min(1).default('localhost'),
+  SMTP_PORT: port.default(25),
+  SMTP_POOL_SIZE: positiveInt.default(5),
+  SMTP_USER: z.string().optional(),
+  SMTP_PASS: z.string().optional(),
+  SMTP_SECURE: bool.default(false),
+  // Mail from a forward rule to one of our own domains goes to this port of SMTP_HOST,
+  // never back out through SES (which would loop it through S3 again).
+  INTERNAL_SMTP_PORT: port.default(2525),
+  LMTP_ENABLED: bool.default(false),
+  LMTP_HOST: z.string().trim().min(1).default('localhost'),
+  LMTP_PORT: port.default(24),
+
+  // Outbound mail (auto-replies, forwards outside our domains): SES in production,
+  // or an SMTP relay (local stack, or a smarthost).
+  OUTBOUND_TRANSPORT: z.enum(['ses', 'smtp']).default('ses'),
+  OUTBOUND_SMTP_HOST: z.string().trim().min(1).default('localhost'),
+  OUTBOUND_SMTP_PORT: port.default(587),
+
+  DYNAMODB_BLOCKED_TABLE: z.string().trim().min(1).default('email-blocked-senders'),
+  DYNAMODB_RULES_TABLE: z.string().trim().min(1).default('email-rules'),
+  DYNAMODB_MESSAGES_TABLE: z.string().trim().min(1).default('ses-outbound-messages'),
+  // Remembers which auto-replies were sent (RFC 3834: at most one per sender per period).
+  DYNAMODB_AUTOREPLY_TABLE: z.string().trim().min(1).default('email-autoreply-log'),
+  AUTOREPLY_INTERVAL_HOURS: positiveInt.default(168),
+
+  DOMAINS_FILE: z.string().trim().default('domains.txt'),
+  // Alternative to DOMAINS_FILE: a comma-separated list (wins when set).
+  DOMAINS: z.string().optional(),
+  MAX_MESSAGE_BYTES: positiveInt.default(40 * 1024 * 1024),
+
+  METRICS_PORT: port.default(8000),
+  HEALTH_PORT: port.default(8080),
+  WORKER_NAME: z.string().trim().min(1).optional(),
+  TASK_QUEUE: z.string().trim().min(1).default('mailroom-inbound'),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+});
+
+export type Env = z.infer<typeof schema>;
+
+export interface Config {
+  awsRegion: string;
+  s3Endpoint?: string;
+  dynamodbEndpoint?: string;
+  s3ForcePathStyle: boolean;
+  bucketTemplate: string;
+  smtp: { host: string; port: number; poolSize: number; user?: string; pass?: string; secure: boolean };
+  internalSmtpPort: number;
+  lmtp: { enabled: boolean; host: string; port: number };
+  outbound: { transport: 'ses' | 'smtp'; host: string; port: number };
+  tables: { blocked: string; rules: string; messages: string; autoreply: string };
+  autoreplyIntervalHours: number;
+  domains: string[];
+  domainsSource: string;
+  maxMessageBytes: number;
+  metricsPort: number;
+  healthPort: number;
+  workerName: string;
+  taskQueue: string;
+  logLevel: Env['LOG_LEVEL'];
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses domains.txt: one domain per line, `#` starts a comment, blank lines ignored. */
+export function parseDomains(text: string): string[] {
+  const out: string[] = [];
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.replace(/#.*$/, '').trim().toLowerCase();
+    if (line && !out.includes(line)) out.push(line);
+  }
+  return out;
+}
+
+/** The S3 bucket that SES writes a domain's mail into. */
+export function bucketForDomain(domain: string, template = '{domain}-emails'): string {
+  const d = domain.trim().toLowerCase();
+  return template.replaceAll('{domain_raw}', d).replaceAll('{domain}', d.replaceAll('.', '-'));
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // Empty strings count as unset, as they do for the Python worker's os.getenv(...) or default.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(cleaned);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message} (got ${JSON.stringify(cleaned[String(i.path[0])] ?? null)})`);
+    throw new ConfigError(`Invalid mailroom configuration, fix these environment variables:\n  ${problems.join('\n  ')}`);
+  }
+  const e = parsed.data;
+
+  let domains: string[];
+  let domainsSource: string;
+  if (e.DOMAINS) {
+    domains = parseDomains(e.DOMAINS.replaceAll(',', '\n'));
+    domainsSource = 'DOMAINS';
+  } else {
+    try {
+      domains = parseDomains(readFileSync(e.DOMAINS_FILE, 'utf8'));
+    } catch (err) {
+      throw new ConfigError(`DOMAINS_FILE: cannot read ${e.DOMAINS_FILE} (${(err as Error).message}); create it with one domain per line, or set DOMAINS=example.com,example.org`);
+    }
+    domainsSource = e.DOMAINS_FILE;
+  }
+  for (const d of domains) {
+    if (!/^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$/.test(d)) {
+      throw new ConfigError(`${domainsSource}: "${d}" is not a domain name`);
+    }
+  }
+
+  const s3Endpoint = e.AWS_ENDPOINT_URL_S3 ?? e.AWS_ENDPOINT_URL;
+  return {
+    awsRegion: e.AWS_REGION,
+    s3Endpoint,
+    dynamodbEndpoint: e.AWS_ENDPOINT_URL_DYNAMODB ?? e.AWS_ENDPOINT_URL,
+    // Local S3 servers have no virtual-host DNS: path style whenever an endpoint is overridden.
+    s3ForcePathStyle: e.S3_FORCE_PATH_STYLE ?? s3Endpoint !== undefined,
+    bucketTemplate: e.S3_BUCKET_TEMPLATE,
+    smtp: { host: e.SMTP_HOST, port: e.SMTP_PORT, poolSize: e.SMTP_POOL_SIZE, user: e.SMTP_USER, pass: e.SMTP_PASS, secure: e.SMTP_SECURE },
+    internalSmtpPort: e.INTERNAL_SMTP_PORT,
+    lmtp: { enabled: e.LMTP_ENABLED, host: e.LMTP_HOST, port: e.LMTP_PORT },
+    outbound: { transport: e.OUTBOUND_TRANSPORT, host: e.OUTBOUND_SMTP_HOST, port: e.OUTBOUND_SMTP_PORT },
+    tables: { blocked: e.DYNAMODB_BLOCKED_TABLE, rules: e.DYNAMODB_RULES_TABLE, messages: e.DYNAMODB_MESSAGES_TABLE, autoreply: e.DYNAMODB_AUTOREPLY_TABLE },
+    autoreplyIntervalHours: e.AUTOREPLY_INTERVAL_HOURS,
+    domains,
+    domainsSource,
+    maxMessageBytes: e.MAX_MESSAGE_BYTES,
+    metricsPort: e.METRICS_PORT,
+    healthPort: e.HEALTH_PORT,
+    workerName: e.WORKER_NAME ?? `mailroom-${hostname()}`,
+    taskQueue: e.TASK_QUEUE,
+    logLevel: e.LOG_LEVEL,
+  };
+}
