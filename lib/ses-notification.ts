@@ -1,0 +1,54 @@
+// SES "Received" notifications (optionally wrapped in an SNS envelope), as delivered to
+// the per-domain SQS queues and as an operator may paste them into the one-object
+// starter. They carry what an S3 object cannot: the envelope recipients (Bcc included).
+export interface InboundRef {
+  domain: string;
+  bucket: string;
+  key: string;
+  envelopeRecipients?: string[];
+}
+
+export class NotSesNotificationError extends Error {
+  override name = 'NotSesNotificationError';
+}
+
+export function parseSesNotification(text: string): { bucket: string; key: string; recipients: string[]; messageId?: string } {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw new NotSesNotificationError(`not JSON: ${(e as Error).message}`);
+  }
+  // SNS wraps the SES JSON as a string in "Message".
+  const sns = doc as { Type?: string; Message?: unknown };
+  if (sns && typeof sns === 'object' && typeof sns.Message === 'string') {
+    try {
+      doc = JSON.parse(sns.Message);
+    } catch (e) {
+      throw new NotSesNotificationError(`SNS Message is not JSON: ${(e as Error).message}`);
+    }
+  }
+  const n = doc as {
+    notificationType?: string;
+    eventType?: string;
+    mail?: { messageId?: string; destination?: string[] };
+    receipt?: { recipients?: string[]; action?: { type?: string; bucketName?: string; objectKey?: string; objectKeyPrefix?: string } };
+  };
+  const kind = n?.notificationType ?? n?.eventType;
+  if (kind !== 'Received') throw new NotSesNotificationError(`notificationType is ${JSON.stringify(kind ?? null)}, expected "Received"`);
+  const action = n.receipt?.action;
+  if (action?.type !== 'S3' || !action.bucketName) throw new NotSesNotificationError('receipt.action is not an S3 action with a bucketName');
+  // SES names the object by the message id under the rule's prefix when objectKey is absent.
+  const key = action.objectKey ?? (n.mail?.messageId ? `${action.objectKeyPrefix ?? ''}${n.mail.messageId}` : undefined);
+  if (!key) throw new NotSesNotificationError('no objectKey and no mail.messageId to derive it from');
+  const recipients = (n.receipt?.recipients ?? n.mail?.destination ?? []).filter((r): r is string => typeof r === 'string');
+  return { bucket: action.bucketName, key, recipients, messageId: n.mail?.messageId };
+}
+
+/**
+ * One workflow id per S3 object: a second trigger for the same object (SQS redelivery,
+ * a sweep, an operator's replay) is rejected by Temporal instead of processing twice.
+ */
+export function inboundWorkflowId(bucket: string, key: string): string {
+  return `inbound/${bucket}/${key}`;
+}

@@ -1,0 +1,21 @@
+// Terminal states of an inbound email, as written to S3 metadata `status` and the
+// MailStatus search attribute. The first five are the existing worker's values.
+export const EMAIL_STATUSES = [
+  'delivered', // every recipient accepted the message
+  'partial', // some recipients accepted, others were unknown, blocked or kept failing
+  'blocked', // every recipient blocks the sender: tagged, then deleted
+  'loop', // mailroom already sent or processed this message
+  'failed', // temporary failures outlasted the retry policy, or an unexpected error
+  'rejected', // every recipient is unknown to the mail server (5xx)
+  'invalid', // malformed message, or no recipient in our domains
+  'unknown_domain', // the domain is not in domains.txt
+  'oversize', // larger than MAX_MESSAGE_BYTES; kept in S3 for an operator
+  'already_processed', // the object already carries processed=true
+  'missing', // the S3 object does not exist (nothing to tag)
+] as const;
+export type EmailStatus = (typeof EMAIL_STATUSES)[number];
+
+/** Header that everything mailroom sends or rewrites carries, so it is never processed twice. */
+export const LOOP_HEADER = 'X-Mailroom-Processed';
+/** The header of the Python worker it replaces; honoured so the two can run side by side. */
+export const LEGACY_LOOP_HEADER = 'X-SES-Worker-Processed';
