@@ -1,0 +1,180 @@
+// Delivery to the internal mail server (pooled SMTP, or LMTP when LMTP_ENABLED) and
+// outbound sending (auto-replies, forwards outside our domains) through SES or an SMTP
+// relay. Results are per recipient: a 5xx for one user never fails the others, and a
+// 4xx is reported as deferred so the workflow retries only those recipients.
+import { SendEmailCommand, SESv2Client } from '@aws-sdk/client-sesv2';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import nodemailer, { type Transporter } from 'nodemailer';
+import { rewriteBounce } from '../lib/bounce';
+import type { Config } from '../lib/config';
+import type { BounceRewriteInfo, RecipientResult } from '../lib/inbound-types';
+import { domainOf } from '../lib/headers';
+import { componentLogger } from '../lib/logger';
+import { recipientDeliveries } from '../lib/metrics';
+import { LOOP_HEADER } from '../lib/status';
+import { readRawEmail } from './s3';
+
+const log = componentLogger('delivery');
+
+interface SmtpError extends Error {
+  code?: string;
+  responseCode?: number;
+  response?: string;
+  recipient?: string;
+  rejectedErrors?: SmtpError[];
+}
+
+export interface Transports {
+  /** Inbound delivery to users' mailboxes (SMTP_HOST:SMTP_PORT, or LMTP). */
+  mailbox: Transporter;
+  /** Forwards to addresses in our own domains (SMTP_HOST:INTERNAL_SMTP_PORT). */
+  internal: Transporter;
+  /** Everything leaving our domains. */
+  outbound: { send(from: string, to: string[], raw: Buffer): Promise<void> };
+  close(): void;
+}
+
+export function createTransports(config: Config): Transports {
+  const auth = config.smtp.user ? { user: config.smtp.user, pass: config.smtp.pass ?? '' } : undefined;
+  const pooled = (host: string, port: number, lmtp = false) =>
+    nodemailer.createTransport({
+      pool: true,
+      host,
+      port,
+      lmtp,
+      secure: config.smtp.secure,
+      auth,
+      maxConnections: config.smtp.poolSize,
+      maxMessages: 100,
+      connectionTimeout: 15_000,
+      greetingTimeout: 15_000,
+      socketTimeout: 120_000,
+    });
+  const mailbox = config.lmtp.enabled ? pooled(config.lmtp.host, config.lmtp.port, true) : pooled(config.smtp.host, config.smtp.port);
+  const internal = pooled(config.smtp.host, config.internalSmtpPort);
+  let outbound: Transports['outbound'];
+  let relay: Transporter | undefined;
+  if (config.outbound.transport === 'ses') {
+    const ses = new SESv2Client({ region: config.awsRegion });
+    outbound = {
+      async send(from, to, raw) {
+        await ses.send(new SendEmailCommand({ FromEmailAddress: from, Destination: { ToAddresses: to }, Content: { Raw: { Data: raw } } }));
+      },
+    };
+  } else {
+    relay = nodemailer.createTransport({ pool: true, host: config.outbound.host, port: config.outbound.port, maxConnections: 2, auth });
+    outbound = {
+      async send(from, to, raw) {
+        await relay!.sendMail({ envelope: { from, to }, raw });
+      },
+    };
+  }
+  return {
+    mailbox,
+    internal,
+    outbound,
+    close() {
+      mailbox.close();
+      internal.close();
+      relay?.close();
+    },
+  };
+}
+
+const TRANSIENT_CODES = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'EDNS', 'ECONNREFUSED', 'ECONNRESET', 'EPROTOCOL']);
+
+/**
+ * 5xx at RCPT TO means the mailbox does not exist (an invalid inbox, never retried);
+ * 5xx after DATA means this message was refused for the recipient (too large, quota):
+ * permanent too, but not a wrong address. 4xx anywhere is deferred.
+ */
+function outcomeFor(refusal: SmtpError): RecipientResult['outcome'] {
+  if (refusal.responseCode === undefined || refusal.responseCode < 500) return 'deferred';
+  return refusal.code === 'EMESSAGE' ? 'failed' : 'invalid';
+}
+
+/** Prepends a header line, using the message's own line ending. */
+export function withHeader(raw: Buffer, name: string, value: string): Buffer {
+  const nl = raw.indexOf('\r\n') >= 0 && raw.indexOf('\r\n') <= raw.indexOf('\n') ? '\r\n' : '\n';
+  return Buffer.concat([Buffer.from(`${name}: ${value}${nl}`), raw]);
+}
+
+export interface DeliveryDeps {
+  s3: S3Client;
+  config: Config;
+  transports: Transports;
+}
+
+export function createDeliveryActivities({ s3, config, transports }: DeliveryDeps) {
+  const protocol = config.lmtp.enabled ? 'lmtp' : 'smtp';
+  return {
+    /**
+     * Delivers the stored message to `recipients` in one transaction. Returns one result
+     * per recipient; throws (and Temporal retries) only when the server could not be
+     * reached or broke off, in which case no recipient has the message.
+     */
+    async deliverEmail(input: {
+      domain: string;
+      bucket: string;
+      key: string;
+      recipients: string[];
+      envelopeFrom?: string;
+      rewrite?: BounceRewriteInfo;
+    }): Promise<RecipientResult[]> {
+      let raw = await readRawEmail(s3, input.bucket, input.key);
+      if (input.rewrite) raw = rewriteBounce(raw, input.rewrite, config.workerName);
+      Context.current().heartbeat();
+      const where = `s3://${input.bucket}/${input.key}`;
+      let accepted: string[] = [];
+      let rejected: SmtpError[] = [];
+      try {
+        const info = await transports.mailbox.sendMail({ envelope: { from: input.envelopeFrom ?? '', to: input.recipients }, raw });
+        accepted = (info.accepted as string[]).map((a) => String(a).toLowerCase());
+        rejected = ((info as unknown as { rejectedErrors?: SmtpError[] }).rejectedErrors ?? []) as SmtpError[];
+      } catch (e) {
+        const err = e as SmtpError;
+        if (err.rejectedErrors?.length) {
+          rejected = err.rejectedErrors; // every recipient refused at RCPT TO
+        } else if (err.responseCode !== undefined && err.code === 'EMESSAGE') {
+          // The server refused the message itself (DATA): same answer for every recipient.
+          rejected = input.recipients.map((r) => Object.assign(new Error(err.message), { recipient: r, code: 'EMESSAGE', responseCode: err.responseCode, response: err.response }));
+        } else if (err.responseCode !== undefined && err.responseCode >= 500 && !TRANSIENT_CODES.has(err.code ?? '')) {
+          throw ApplicationFailure.nonRetryable(`${protocol.toUpperCase()} server refused ${where}: ${err.response ?? err.message}`, 'DeliveryRefused');
+        } else {
+          throw ApplicationFailure.retryable(`cannot deliver ${where} over ${protocol.toUpperCase()} to ${config.lmtp.enabled ? config.lmtp.host : config.smtp.host}: ${err.message}`, 'DeliveryUnavailable');
+        }
+      }
+      const results: RecipientResult[] = input.recipients.map((recipient) => {
+        const r = recipient.toLowerCase();
+        const refusal = rejected.find((x) => x.recipient?.toLowerCase() === r);
+        if (refusal) return { recipient, outcome: outcomeFor(refusal), code: refusal.responseCode, detail: (refusal.response ?? refusal.message).slice(0, 200) };
+        if (accepted.includes(r)) return { recipient, outcome: 'delivered' };
+        return { recipient, outcome: 'deferred', detail: 'server gave no answer for this recipient' };
+      });
+      for (const r of results) recipientDeliveries.inc({ domain: input.domain, outcome: r.outcome, protocol });
+      log.info({ bucket: input.bucket, key: input.key, results: results.map((r) => `${r.recipient}:${r.outcome}${r.code ? `:${r.code}` : ''}`) }, 'delivery attempt');
+      return results;
+    },
+
+    /**
+     * Forwards the stored message unchanged but for a marker header. Our own domains go
+     * to the internal port, never out through SES and back into S3.
+     */
+    async forwardEmail(input: { bucket: string; key: string; recipient: string; to: string }): Promise<{ route: 'internal' | 'outbound' }> {
+      const route = config.domains.includes(domainOf(input.to)) ? 'internal' : 'outbound';
+      const raw = withHeader(await readRawEmail(s3, input.bucket, input.key), LOOP_HEADER, `${config.workerName}; forwarded-for=${input.recipient}`);
+      try {
+        if (route === 'internal') await transports.internal.sendMail({ envelope: { from: input.recipient, to: [input.to] }, raw });
+        else await transports.outbound.send(input.recipient, [input.to], raw);
+      } catch (e) {
+        const err = e as SmtpError;
+        const code = err.responseCode ?? err.rejectedErrors?.[0]?.responseCode;
+        const msg = `forward of s3://${input.bucket}/${input.key} from ${input.recipient} to ${input.to} (${route}) failed: ${err.response ?? err.rejectedErrors?.[0]?.response ?? err.message}`;
+        if (code !== undefined && code >= 500) throw ApplicationFailure.nonRetryable(msg, 'ForwardRefused');
+        throw ApplicationFailure.retryable(msg, 'ForwardUnavailable');
+      }
+      return { route };
+    },
+  };
+}

@@ -1,0 +1,102 @@
+// S3 activities: read an inbound object and its facts, write the audit metadata,
+// delete blocked mail. The raw message stays in S3 and in activity memory only.
+import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, NoSuchKey, NotFound, type S3Client } from '@aws-sdk/client-s3';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { Config } from '../lib/config';
+import type { AuditRecord } from '../lib/metadata';
+import { buildMetadata } from '../lib/metadata';
+import type { FetchResult, InboundRef } from '../lib/inbound-types';
+import { summarizeEmail } from '../lib/summarize';
+import { emailSize, emailsProcessed } from '../lib/metrics';
+import { componentLogger } from '../lib/logger';
+
+const log = componentLogger('s3');
+
+export interface S3Deps {
+  s3: S3Client;
+  config: Config;
+}
+
+function isNotFound(err: unknown): boolean {
+  return err instanceof NoSuchKey || err instanceof NotFound || (err as { name?: string })?.name === 'NotFound' || (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode === 404;
+}
+
+/** Reads the whole raw message. Used by activities that need the body (delivery, forwards). */
+export async function readRawEmail(s3: S3Client, bucket: string, key: string): Promise<Buffer> {
+  try {
+    const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return Buffer.from(await out.Body!.transformToByteArray());
+  } catch (err) {
+    if (isNotFound(err)) {
+      throw ApplicationFailure.nonRetryable(`s3://${bucket}/${key} no longer exists; nothing to deliver`, 'EmailMissing');
+    }
+    throw err;
+  }
+}
+
+export function createS3Activities({ s3, config }: S3Deps) {
+  return {
+    /** Reads the object and returns what the workflow decides on (never the body). */
+    async fetchEmail(ref: InboundRef): Promise<FetchResult> {
+      const where = `s3://${ref.bucket}/${ref.key}`;
+      if (!config.domains.includes(ref.domain.toLowerCase())) {
+        return { kind: 'terminal', status: 'unknown_domain', reason: `${ref.domain} is not in ${config.domainsSource}; add it there to process its mail` };
+      }
+      let head;
+      try {
+        head = await s3.send(new HeadObjectCommand({ Bucket: ref.bucket, Key: ref.key }));
+      } catch (err) {
+        if (isNotFound(err)) return { kind: 'terminal', status: 'missing', reason: `${where} does not exist` };
+        throw err;
+      }
+      const size = head.ContentLength ?? 0;
+      if (head.Metadata?.processed === 'true') {
+        return { kind: 'terminal', status: 'already_processed', reason: `${where} was processed at ${head.Metadata.processed_at ?? '?'} by ${head.Metadata.processed_by ?? '?'} with status ${head.Metadata.status ?? '?'}`, size };
+      }
+      if (size > config.maxMessageBytes) {
+        return { kind: 'terminal', status: 'oversize', reason: `${size} bytes exceeds MAX_MESSAGE_BYTES=${config.maxMessageBytes}; left in S3 for manual handling`, size };
+      }
+      const raw = await readRawEmail(s3, ref.bucket, ref.key);
+      emailSize.observe(raw.length);
+      Context.current().heartbeat();
+      const result = await summarizeEmail(raw, ref);
+      if (result.kind === 'terminal') log.warn({ bucket: ref.bucket, key: ref.key, status: result.status, reason: result.reason }, 'email cannot be processed');
+      return result;
+    },
+
+    /** Writes the audit metadata (a copy onto itself), keeping existing metadata. */
+    async tagEmail(input: { domain: string; bucket: string; key: string; record: Omit<AuditRecord, 'processedAt' | 'processedBy'> }): Promise<Record<string, string>> {
+      const { bucket, key } = input;
+      let head;
+      try {
+        head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      } catch (err) {
+        if (isNotFound(err)) {
+          log.warn({ bucket, key, status: input.record.status }, 'object vanished before tagging; status recorded in the workflow only');
+          return {};
+        }
+        throw err;
+      }
+      const metadata = buildMetadata(head.Metadata ?? {}, { ...input.record, processedAt: Date.now() / 1000, processedBy: config.workerName });
+      await s3.send(
+        new CopyObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          CopySource: `${bucket}/${encodeURIComponent(key)}`,
+          MetadataDirective: 'REPLACE',
+          Metadata: metadata,
+          ContentType: head.ContentType,
+        }),
+      );
+      emailsProcessed.inc({ domain: input.domain, status: input.record.status });
+      log.info({ bucket, key, status: input.record.status }, 'tagged');
+      return metadata;
+    },
+
+    /** Deletes a blocked email, after tagEmail recorded why (the audit trail comes first). */
+    async deleteEmail(input: { bucket: string; key: string }): Promise<void> {
+      await s3.send(new DeleteObjectCommand({ Bucket: input.bucket, Key: input.key }));
+      log.info({ bucket: input.bucket, key: input.key }, 'deleted blocked email');
+    },
+  };
+}

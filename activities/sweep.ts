@@ -1,0 +1,51 @@
+// The sweep: find objects in a domain's bucket that no workflow has tagged yet (SES
+// wrote them while nothing listened, or a trigger was lost) and start their workflows.
+// Safe to run at any time: already-started objects are a no-op by workflow id.
+import { HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { Context } from '@temporalio/activity';
+import { bucketForDomain, type Config } from '../lib/config';
+import type { InboundRef } from '../lib/inbound-types';
+
+export interface SweepProgress {
+  listed: number;
+  unprocessed: number;
+  started: number;
+  alreadyRunning: number;
+}
+
+export interface SweepDeps {
+  s3: S3Client;
+  config: Config;
+  start(ref: InboundRef): Promise<{ started: boolean }>;
+}
+
+export async function sweepBucket(deps: SweepDeps, domain: string, opts: { prefix?: string; onProgress?: (p: SweepProgress) => void } = {}): Promise<SweepProgress> {
+  const bucket = bucketForDomain(domain, deps.config.bucketTemplate);
+  const progress: SweepProgress = { listed: 0, unprocessed: 0, started: 0, alreadyRunning: 0 };
+  let token: string | undefined;
+  do {
+    const page = await deps.s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: opts.prefix, ContinuationToken: token }));
+    for (const obj of page.Contents ?? []) {
+      if (!obj.Key || obj.Key.endsWith('/')) continue;
+      progress.listed++;
+      const head = await deps.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: obj.Key }));
+      if (head.Metadata?.processed === 'true') continue;
+      progress.unprocessed++;
+      const { started } = await deps.start({ domain, bucket, key: obj.Key });
+      if (started) progress.started++;
+      else progress.alreadyRunning++;
+      opts.onProgress?.(progress);
+    }
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  opts.onProgress?.(progress);
+  return progress;
+}
+
+export function createSweepActivities(deps: SweepDeps) {
+  return {
+    async sweepDomainBucket(input: { domain: string; prefix?: string }): Promise<SweepProgress> {
+      return sweepBucket(deps, input.domain, { prefix: input.prefix, onProgress: (p) => Context.current().heartbeat(p) });
+    },
+  };
+}

@@ -1,0 +1,75 @@
+// The operator endpoints of the existing worker, kept compatible:
+//   GET /health  (HEALTH_PORT, 8080): {"status":"healthy"|"unhealthy", "checks": {...}}
+//   GET /domains (HEALTH_PORT): ["example.com", ...]
+//   GET /metrics (METRICS_PORT, 8000): Prometheus text, mailroom's metrics followed by
+//                the Temporal worker's own (scraped from the SDK's exporter).
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { registry } from '../lib/metrics';
+
+export type HealthCheck = () => Promise<void>;
+
+export interface HealthReport {
+  status: 'healthy' | 'unhealthy';
+  worker: string;
+  checks: Record<string, { ok: boolean; error?: string; ms: number }>;
+}
+
+export async function runChecks(checks: Record<string, HealthCheck>, timeoutMs = 5000): Promise<HealthReport['checks']> {
+  const entries = await Promise.all(
+    Object.entries(checks).map(async ([name, check]) => {
+      const t0 = Date.now();
+      try {
+        await Promise.race([check(), new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs).unref())]);
+        return [name, { ok: true, ms: Date.now() - t0 }] as const;
+      } catch (err) {
+        return [name, { ok: false, error: (err as Error).message, ms: Date.now() - t0 }] as const;
+      }
+    }),
+  );
+  return Object.fromEntries(entries);
+}
+
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+  });
+}
+
+export async function startHealthServer(opts: { port: number; host?: string; worker: string; domains: () => string[]; checks: Record<string, HealthCheck> }): Promise<{ server: Server; port: number }> {
+  const server = createServer((req, res) => {
+    const url = (req.url ?? '/').split('?')[0];
+    if (url === '/health') {
+      runChecks(opts.checks)
+        .then((checks) => {
+          const healthy = Object.values(checks).every((c) => c.ok);
+          const body: HealthReport = { status: healthy ? 'healthy' : 'unhealthy', worker: opts.worker, checks };
+          res.writeHead(healthy ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+        })
+        .catch((err: Error) => res.writeHead(500).end(err.message));
+    } else if (url === '/domains') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(opts.domains()));
+    } else {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /health or /domains\n');
+    }
+  });
+  return { server, port: await listen(server, opts.port, opts.host ?? '0.0.0.0') };
+}
+
+export async function startMetricsServer(opts: { port: number; host?: string; temporalMetricsUrl?: string }): Promise<{ server: Server; port: number }> {
+  const server = createServer((req, res) => {
+    if ((req.url ?? '/').split('?')[0] !== '/metrics') {
+      res.writeHead(404).end('not found: try /metrics\n');
+      return;
+    }
+    const ours = registry.metrics();
+    const theirs = opts.temporalMetricsUrl
+      ? fetch(opts.temporalMetricsUrl).then((r) => (r.ok ? r.text() : ''), () => '')
+      : Promise.resolve('');
+    Promise.all([ours, theirs])
+      .then(([a, b]) => res.writeHead(200, { 'content-type': registry.contentType }).end(`${a}\n${b}`))
+      .catch((err: Error) => res.writeHead(500).end(err.message));
+  });
+  return { server, port: await listen(server, opts.port, opts.host ?? '0.0.0.0') };
+}

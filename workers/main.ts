@@ -1,0 +1,73 @@
+// The mailroom worker process: polls the inbound task queue, serves /health, /domains
+// and /metrics, and stops gracefully on SIGTERM/SIGINT (in-flight activities finish or
+// are handed back to Temporal; nothing is lost, as every step is durable).
+import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import { HeadBucketCommand } from '@aws-sdk/client-s3';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
+import { createAwsClients } from '../activities/clients';
+import { createTransports } from '../activities/delivery';
+import { bucketForDomain, loadConfig, ConfigError } from '../lib/config';
+import { componentLogger } from '../lib/logger';
+import { temporalSettings } from '../lib/temporal';
+import { startHealthServer, startMetricsServer } from './http';
+import { createInboundWorker } from './inbound';
+
+const log = componentLogger('worker');
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const temporalMetrics = process.env.TEMPORAL_METRICS_BIND ?? '127.0.0.1:9464';
+  Runtime.install({
+    telemetryOptions: {
+      metrics: { prometheus: { bindAddress: temporalMetrics } },
+      logging: { forward: {}, filter: makeTelemetryFilterString({ core: 'WARN' }) },
+    },
+  });
+  const { connectionOptions, namespace } = temporalSettings();
+  const connection = await NativeConnection.connect(connectionOptions);
+  const client = new Client({ connection: await Connection.connect(connectionOptions), namespace });
+  const aws = createAwsClients(config);
+  const transports = createTransports(config);
+  const worker = await createInboundWorker({ connection, namespace, client, deps: { ...aws, config, transports } });
+
+  const health = await startHealthServer({
+    port: config.healthPort,
+    worker: config.workerName,
+    domains: () => config.domains,
+    checks: {
+      temporal: async () => {
+        if (worker.getState() !== 'RUNNING') throw new Error(`worker is ${worker.getState()}`);
+        await client.workflowService.getSystemInfo({});
+      },
+      s3: async () => {
+        await Promise.all(config.domains.map((d) => aws.s3.send(new HeadBucketCommand({ Bucket: bucketForDomain(d, config.bucketTemplate) }))));
+      },
+      dynamodb: async () => {
+        await aws.dynamo.send(new DescribeTableCommand({ TableName: config.tables.blocked }));
+      },
+      [config.lmtp.enabled ? 'lmtp' : 'smtp']: async () => {
+        await transports.mailbox.verify();
+      },
+    },
+  });
+  const metrics = await startMetricsServer({ port: config.metricsPort, temporalMetricsUrl: `http://${temporalMetrics}/metrics` });
+  log.info({ taskQueue: config.taskQueue, namespace, domains: config.domains, healthPort: health.port, metricsPort: metrics.port, lmtp: config.lmtp.enabled }, 'worker started');
+
+  try {
+    await worker.run(); // resolves after SIGTERM/SIGINT once in-flight tasks are done
+  } finally {
+    health.server.close();
+    metrics.server.close();
+    transports.close();
+    await client.connection.close();
+    await connection.close();
+    log.info('worker stopped');
+  }
+}
+
+main().catch((err) => {
+  if (err instanceof ConfigError) console.error(err.message);
+  else log.fatal({ err }, 'worker failed');
+  process.exit(1);
+});

@@ -1,0 +1,204 @@
+// One inbound email = one run of this workflow (id `inbound/<bucket>/<key>`).
+// Deterministic code only: every decision that needs I/O is an activity, and the raw
+// message never passes through here, only its S3 key and the facts fetchEmail found.
+import {
+  ActivityFailure,
+  defineQuery,
+  log,
+  proxyActivities,
+  setHandler,
+  sleep,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import type { InboundActivities } from '../activities';
+import type { EmailSummary, InboundRef, InboundResult, RecipientResult } from '../lib/inbound-types';
+import type { AuditRecord } from '../lib/metadata';
+import type { EmailStatus } from '../lib/status';
+
+export interface DeliveryPolicy {
+  /** Delivery rounds for recipients the server defers (4xx), the first included. */
+  rounds: number;
+  /** Wait before the second round; doubles each round up to maxDelaySeconds. */
+  firstDelaySeconds: number;
+  maxDelaySeconds: number;
+}
+
+export interface ProcessInboundInput extends InboundRef {
+  delivery?: Partial<DeliveryPolicy>;
+}
+
+export const DEFAULT_DELIVERY_POLICY: DeliveryPolicy = { rounds: 6, firstDelaySeconds: 60, maxDelaySeconds: 1800 };
+
+export const progressQuery = defineQuery<{ step: string; recipients: RecipientResult[] }>('progress');
+
+// Reading S3 and parsing: a few seconds normally; retried on S3 errors.
+const { fetchEmail } = proxyActivities<InboundActivities>({
+  startToCloseTimeout: '3 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 },
+});
+// Short DynamoDB lookups.
+const { checkBlocklist, loadRules, findOutboundMessage } = proxyActivities<InboundActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 10 },
+});
+// Delivery: a 40 MB message over SMTP can take a while; connection errors retry with backoff.
+const { deliverEmail } = proxyActivities<InboundActivities>({
+  startToCloseTimeout: '5 minutes',
+  retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 8, nonRetryableErrorTypes: ['DeliveryRefused', 'EmailMissing'] },
+});
+const { forwardEmail, sendAutoReply } = proxyActivities<InboundActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 8, nonRetryableErrorTypes: ['ForwardRefused', 'AutoReplyRefused', 'EmailMissing'] },
+});
+// Tagging is the audit trail: keep trying for hours rather than leave an email untagged.
+const { tagEmail, deleteEmail } = proxyActivities<InboundActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 60 },
+});
+
+function describe(err: unknown): string {
+  if (err instanceof ActivityFailure && err.cause) return `${err.activityType}: ${err.cause.message}`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+export async function processInboundEmail(input: ProcessInboundInput): Promise<InboundResult> {
+  const policy: DeliveryPolicy = { ...DEFAULT_DELIVERY_POLICY, ...input.delivery };
+  const ref: InboundRef = { domain: input.domain.toLowerCase(), bucket: input.bucket, key: input.key, envelopeRecipients: input.envelopeRecipients };
+  const result: InboundResult = { status: 'failed', bucket: ref.bucket, key: ref.key, recipients: [], autoReplies: [], forwards: [] };
+  let step = 'fetch';
+  setHandler(progressQuery, () => ({ step, recipients: result.recipients }));
+  upsertSearchAttributes({ MailDomain: [ref.domain] });
+
+  const finish = async (status: EmailStatus, record: Partial<Omit<AuditRecord, 'status' | 'processedAt' | 'processedBy'>> = {}, tag = true): Promise<InboundResult> => {
+    result.status = status;
+    step = 'tag';
+    if (tag) await tagEmail({ domain: ref.domain, bucket: ref.bucket, key: ref.key, record: { status, ...record } });
+    upsertSearchAttributes({ MailStatus: [status] });
+    step = 'done';
+    log.info('email finished', { status, bucket: ref.bucket, key: ref.key, reason: result.reason });
+    return result;
+  };
+
+  let summary: EmailSummary;
+  let rulesError: string | undefined;
+  let blocked: { recipient: string; pattern: string; sender: string }[] = [];
+  const blockedRecord = (): Partial<AuditRecord> =>
+    blocked.length ? { blockedSender: blocked[0].sender, blockedRecipients: blocked.map((b) => b.recipient) } : {};
+  try {
+    const fetched = await fetchEmail(ref);
+    if (fetched.kind === 'terminal') {
+      result.reason = fetched.reason;
+      // Nothing to tag when the object is gone; an earlier run's tags stay as they are.
+      const tag = fetched.status !== 'missing' && fetched.status !== 'already_processed';
+      return await finish(fetched.status, { error: fetched.reason }, tag);
+    }
+    summary = fetched.summary;
+    result.messageId = summary.messageId;
+
+    if (summary.loop) {
+      result.reason = summary.loop;
+      return await finish('loop', { error: summary.loop });
+    }
+
+    step = 'bounce';
+    let rewrite;
+    if (summary.bounce && summary.bounce.originalMessageIds.length > 0) {
+      const original = await findOutboundMessage({ messageIds: summary.bounce.originalMessageIds });
+      const failed = summary.bounce.recipients.find((r) => r.action === 'failed') ?? summary.bounce.recipients[0];
+      result.bounce = { matched: original !== null, bouncedRecipient: failed?.recipient };
+      if (original && failed) {
+        rewrite = { bouncedRecipient: failed.recipient, status: failed.status, diagnostic: failed.diagnostic, originalSubject: original.subject };
+      }
+    }
+
+    step = 'block-check';
+    const senders = [...new Set([summary.from, summary.sender].filter((s): s is string => !!s))];
+    blocked = senders.length ? await checkBlocklist({ senders, recipients: summary.recipients }) : [];
+    for (const b of blocked) result.recipients.push({ recipient: b.recipient, outcome: 'blocked', detail: `${b.sender} matches ${b.pattern}` });
+    const blockedSet = new Set(blocked.map((b) => b.recipient));
+    const active = summary.recipients.filter((r) => !blockedSet.has(r));
+    if (active.length === 0) {
+      result.reason = `every recipient blocks ${blocked[0].sender}`;
+      await finish('blocked', blockedRecord());
+      step = 'delete';
+      await deleteEmail({ bucket: ref.bucket, key: ref.key });
+      step = 'done';
+      return result;
+    }
+
+    step = 'deliver';
+    const delivered = new Map<string, RecipientResult>();
+    let pending = active;
+    for (let round = 0; pending.length > 0 && round < policy.rounds; round++) {
+      if (round > 0) await sleep(Math.min(policy.maxDelaySeconds, policy.firstDelaySeconds * 2 ** (round - 1)) * 1000);
+      let outcomes: RecipientResult[];
+      try {
+        outcomes = await deliverEmail({ domain: ref.domain, bucket: ref.bucket, key: ref.key, recipients: pending, envelopeFrom: summary.bounce ? '' : summary.sender, rewrite });
+      } catch (err) {
+        // The server stayed unreachable through every retry: what is pending has failed.
+        outcomes = pending.map((recipient) => ({ recipient, outcome: 'failed', detail: describe(err) }));
+      }
+      for (const o of outcomes) delivered.set(o.recipient, o);
+      pending = outcomes.filter((o) => o.outcome === 'deferred').map((o) => o.recipient);
+    }
+    for (const r of pending) {
+      const last = delivered.get(r)!;
+      delivered.set(r, { ...last, outcome: 'failed', detail: `still deferred after ${policy.rounds} rounds: ${last.detail ?? ''}`.trim() });
+    }
+    result.recipients.push(...active.map((r) => delivered.get(r)!));
+
+    step = 'rules';
+    // Rules act after delivery; a failing forward or auto-reply is reported but does
+    // not undo or change the delivery outcome.
+    if (!summary.bounce) try {
+      const rules = await loadRules({ recipients: active });
+      const ok = new Set(result.recipients.filter((r) => r.outcome === 'delivered').map((r) => r.recipient));
+      for (const rule of rules) {
+        for (const to of rule.forwards) {
+          const { route } = await forwardEmail({ bucket: ref.bucket, key: ref.key, recipient: rule.recipient, to });
+          result.forwards.push({ recipient: rule.recipient, to, route });
+        }
+        if (rule.outOfOffice && ok.has(rule.recipient)) {
+          if ('to' in summary.autoReply) {
+            const sent = await sendAutoReply({
+              recipient: rule.recipient,
+              to: summary.autoReply.to,
+              originalSubject: summary.subject,
+              originalMessageId: summary.messageId,
+              message: rule.outOfOffice.message,
+              contentType: rule.outOfOffice.contentType,
+            });
+            result.autoReplies.push({ recipient: rule.recipient, to: summary.autoReply.to, ...sent });
+          } else {
+            result.autoReplies.push({ recipient: rule.recipient, to: summary.sender ?? '', sent: false, reason: summary.autoReply.skip });
+          }
+        }
+      }
+    } catch (err) {
+      if (!(err instanceof ActivityFailure)) throw err;
+      rulesError = `rules: ${describe(err)}`;
+    }
+  } catch (err) {
+    // Only activity failures become a 'failed' email; a bug in this code must fail the
+    // workflow task instead (Temporal retries it once the code is fixed).
+    if (!(err instanceof ActivityFailure)) throw err;
+    result.reason = describe(err);
+    log.error('email failed', { bucket: ref.bucket, key: ref.key, error: result.reason });
+    const anyDelivered = result.recipients.some((r) => r.outcome === 'delivered');
+    return await finish(anyDelivered ? 'partial' : 'failed', { error: result.reason, deliveredCount: result.recipients.filter((r) => r.outcome === 'delivered').length });
+  }
+
+  const count = (o: RecipientResult['outcome']) => result.recipients.filter((r) => r.outcome === o).length;
+  const deliveredCount = count('delivered');
+  const invalid = result.recipients.filter((r) => r.outcome === 'invalid').map((r) => r.recipient);
+  const failures = result.recipients.filter((r) => r.outcome === 'failed');
+  let status: EmailStatus;
+  if (deliveredCount === summary.recipients.length) status = 'delivered';
+  else if (deliveredCount > 0) status = 'partial';
+  else if (invalid.length > 0 && failures.length === 0) status = 'rejected';
+  else status = 'failed';
+  const problems = [...failures.map((f) => `${f.recipient}: ${f.detail ?? 'failed'}`), ...(rulesError ? [rulesError] : [])];
+  if (problems.length) result.reason = problems.join('; ');
+  return await finish(status, { invalidInboxes: invalid, deliveredCount, error: result.reason, ...blockedRecord() });
+}

@@ -1,0 +1,14 @@
+// Periodic safety net, run by a Temporal Schedule (starters/schedule-sweep.ts): starts
+// the inbound workflow for every object in the domain's bucket that is not yet tagged.
+import { proxyActivities } from '@temporalio/workflow';
+import type { createSweepActivities, SweepProgress } from '../activities/sweep';
+
+const { sweepDomainBucket } = proxyActivities<ReturnType<typeof createSweepActivities>>({
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '2 minutes',
+  retry: { initialInterval: '10s', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 5 },
+});
+
+export async function sweepDomain(input: { domain: string; prefix?: string }): Promise<SweepProgress> {
+  return sweepDomainBucket(input);
+}
