@@ -1,0 +1,241 @@
+// The inbound pipeline end to end: real Temporal dev server, s3rver, dynalite and SMTP
+// servers. Each case checks what lands in which mailbox and what S3 says afterwards.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseHeaderBlock } from '../../lib/headers';
+import { startInbound } from '../../lib/start-inbound';
+import { DEFAULT_TABLES } from '../../scripts/stack/dynamodb';
+import { rawMail, sesBounce } from '../../scripts/stack/demo-emails';
+import { BUCKET, DOMAIN, inboundWorkflowId, type InboundStack, startInboundStack } from '../support/inbound-stack';
+
+const ALICE = 'alice@example.com';
+const BOB = 'bob@example.com';
+const CAROL = 'carol@example.com';
+const DAVE = 'dave@example.com'; // out of office
+const ERIN = 'erin@example.com'; // forwards to frank (internal) and to an outside address
+const FRANK = 'frank@example.org';
+const GRACE = 'grace@example.com'; // blocks *@spam.example
+const OUTSIDE = 'someone@sender.example';
+
+let stack: InboundStack;
+
+before(async () => {
+  stack = await startInboundStack({ mailboxes: [ALICE, BOB, CAROL, DAVE, ERIN, FRANK, GRACE], env: { MAX_MESSAGE_BYTES: '1000000' } });
+  await stack.putItem(DEFAULT_TABLES.blocked, { email_address: GRACE, blocked_patterns: ['*@SPAM.example', 'exact@bad.example'] });
+  await stack.putItem(DEFAULT_TABLES.blocked, { email_address: BOB, blocked_patterns: ['*@spam.example'] });
+  await stack.putItem(DEFAULT_TABLES.rules, { email_address: DAVE, ooo_active: true, ooo_message: 'I am away until Monday.', ooo_content_type: 'text', forwards: [] });
+  await stack.putItem(DEFAULT_TABLES.rules, { email_address: ERIN, ooo_active: false, forwards: [FRANK, 'erin.private@elsewhere.example'] });
+});
+
+after(async () => {
+  await stack?.stop();
+});
+
+describe('inbound pipeline', () => {
+  test('plain email is delivered and tagged; a second trigger is a no-op', async () => {
+    const key = await stack.put(rawMail({ from: OUTSIDE, to: [ALICE], subject: 'Plain hello' }));
+    const result = await stack.run({ key });
+    assert.equal(result.status, 'delivered');
+    assert.deepEqual(result.recipients, [{ recipient: ALICE, outcome: 'delivered' }]);
+    const inbox = await stack.mail.messagesFor(ALICE);
+    assert.equal(inbox.filter((m) => m.includes('Subject: Plain hello')).length, 1);
+    const meta = await stack.metadata(key);
+    assert.equal(meta?.processed, 'true');
+    assert.equal(meta?.status, 'delivered');
+    assert.equal(meta?.processed_by, 'test-worker');
+    assert.ok(Math.abs(Number(meta?.processed_at) - Date.now() / 1000) < 120);
+
+    const again = await stack.run({ key });
+    assert.deepEqual(again, result, 'the second trigger returns the first run, not a new one');
+    assert.equal((await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('Subject: Plain hello')).length, 1);
+  });
+
+  test('multi-recipient with an unknown user: partial, invalid_inboxes, the others delivered', async () => {
+    const key = await stack.put(rawMail({ from: OUTSIDE, to: [ALICE, 'ghost@example.com'], cc: [CAROL, 'x@not-ours.example'], subject: 'Team note' }));
+    const result = await stack.run({ key });
+    assert.equal(result.status, 'partial');
+    const byRcpt = Object.fromEntries(result.recipients.map((r) => [r.recipient, r]));
+    assert.equal(byRcpt[ALICE].outcome, 'delivered');
+    assert.equal(byRcpt[CAROL].outcome, 'delivered');
+    assert.equal(byRcpt['ghost@example.com'].outcome, 'invalid');
+    assert.equal(byRcpt['ghost@example.com'].code, 550);
+    assert.equal(byRcpt['x@not-ours.example'], undefined, 'other domains are not ours to deliver');
+    assert.equal((await stack.mail.messagesFor(CAROL)).filter((m) => m.includes('Subject: Team note')).length, 1);
+    const meta = await stack.metadata(key);
+    assert.equal(meta?.status, 'partial');
+    assert.equal(meta?.invalid_inboxes, 'ghost@example.com');
+  });
+
+  test('envelope recipients (SES notification) reach a Bcc recipient', async () => {
+    const key = await stack.put(rawMail({ from: OUTSIDE, to: [ALICE], subject: 'With bcc' }));
+    const result = await stack.run({ key, envelopeRecipients: [ALICE, CAROL] });
+    assert.equal(result.status, 'delivered');
+    assert.equal((await stack.mail.messagesFor(CAROL)).filter((m) => m.includes('Subject: With bcc')).length, 1);
+  });
+
+  test('sender blocked by every recipient: tagged blocked, then deleted, nothing delivered', async () => {
+    const key = await stack.put(rawMail({ from: 'Promo@Spam.Example', to: [GRACE, BOB], subject: 'Buy now' }));
+    const result = await stack.run({ key });
+    assert.equal(result.status, 'blocked');
+    assert.deepEqual(result.recipients.map((r) => [r.recipient, r.outcome]).sort(), [[BOB, 'blocked'], [GRACE, 'blocked']]);
+    assert.equal(await stack.metadata(key), undefined, 'the object is deleted');
+    for (const r of [GRACE, BOB]) assert.equal((await stack.mail.messagesFor(r)).filter((m) => m.includes('Buy now')).length, 0);
+    // The audit tag is written before the delete: read the order from the history.
+    const history = await stack.env.client.workflow.getHandle(inboundWorkflowId(BUCKET, key)).fetchHistory();
+    const scheduled = (history.events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
+    assert.deepEqual(scheduled.slice(-2), ['tagEmail', 'deleteEmail']);
+  });
+
+  test('sender blocked by one recipient: the others still get it, blocked_recipients recorded', async () => {
+    const key = await stack.put(rawMail({ from: 'exact@bad.example', to: [GRACE, ALICE], subject: 'Half blocked' }));
+    const result = await stack.run({ key });
+    assert.equal(result.status, 'partial');
+    assert.equal((await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('Half blocked')).length, 1);
+    assert.equal((await stack.mail.messagesFor(GRACE)).filter((m) => m.includes('Half blocked')).length, 0);
+    const meta = await stack.metadata(key);
+    assert.equal(meta?.blocked_recipients, GRACE);
+    assert.equal(meta?.blocked_sender, 'exact@bad.example');
+  });
+
+  test('out of office: one RFC 3834 reply per sender, none to list mail', async () => {
+    const sender = 'colleague@partner.example';
+    const first = await stack.run({ key: await stack.put(rawMail({ from: sender, to: [DAVE], subject: 'Meeting?' })) });
+    assert.equal(first.status, 'delivered');
+    assert.deepEqual(first.autoReplies, [{ recipient: DAVE, to: sender, sent: true }]);
+    const replies = await stack.mail.messagesFor(sender);
+    assert.equal(replies.length, 1);
+    const h = parseHeaderBlock(replies[0]);
+    assert.equal(h.get('auto-submitted')?.[0], 'auto-replied');
+    assert.equal(h.get('subject')?.[0], 'Auto: Meeting?');
+    assert.ok(h.get('x-mailroom-processed'), 'carries the loop marker');
+    assert.match(replies[0], /I am away until Monday\./);
+
+    const second = await stack.run({ key: await stack.put(rawMail({ from: sender, to: [DAVE], subject: 'Meeting again?' })) });
+    assert.equal(second.autoReplies[0].sent, false);
+    assert.match(second.autoReplies[0].reason ?? '', /already replied/);
+    assert.equal((await stack.mail.messagesFor(sender)).length, 1, 'at most one reply per period');
+
+    const list = await stack.run({ key: await stack.put(rawMail({ from: 'news@lists.example', to: [DAVE], subject: 'Digest', headers: { 'List-Id': '<digest.lists.example>', Precedence: 'list' } })) });
+    assert.equal(list.status, 'delivered');
+    assert.equal(list.autoReplies[0].sent, false);
+    assert.equal((await stack.mail.messagesFor('news@lists.example')).length, 0);
+  });
+
+  test('forwarding: own domains go to the internal port, others outbound; both marked', async () => {
+    const key = await stack.put(rawMail({ from: OUTSIDE, to: [ERIN], subject: 'Please forward' }));
+    const result = await stack.run({ key });
+    assert.equal(result.status, 'delivered');
+    assert.deepEqual(result.forwards.sort((a, b) => a.to.localeCompare(b.to)), [
+      { recipient: ERIN, to: 'erin.private@elsewhere.example', route: 'outbound' },
+      { recipient: ERIN, to: FRANK, route: 'internal' },
+    ]);
+    const internalCopy = await stack.internal.messagesFor(FRANK);
+    assert.equal(internalCopy.length, 1);
+    assert.match(internalCopy[0], /^X-Mailroom-Processed: test-worker; forwarded-for=erin@example\.com/);
+    assert.equal((await stack.mail.messagesFor(FRANK)).length, 0, 'internal forwards never take the outbound path');
+    assert.equal((await stack.mail.messagesFor('erin.private@elsewhere.example')).length, 1);
+    assert.equal((await stack.mail.messagesFor(ERIN)).filter((m) => m.includes('Please forward')).length, 1);
+  });
+
+  test('SES bounce is matched to the outbound message and rewritten; unmatched bounce delivered as is', async () => {
+    await stack.putItem(DEFAULT_TABLES.messages, { MessageId: '0100018c-test-bounce-1', source: ALICE, destinations: ['nobody@far.example'], subject: 'Offer letter', timestamp: 1 });
+    const key = await stack.put(sesBounce({ to: ALICE, sesMessageId: '0100018c-test-bounce-1', bouncedRecipient: 'nobody@far.example', originalSubject: 'Offer letter' }));
+    const result = await stack.run({ key });
+    assert.equal(result.status, 'delivered');
+    assert.deepEqual(result.bounce, { matched: true, bouncedRecipient: 'nobody@far.example' });
+    assert.deepEqual(result.autoReplies, [], 'no rules run for bounces');
+    const copy = (await stack.mail.messagesFor(ALICE)).find((m) => m.includes('0100018c-test-bounce-1'))!;
+    const h = parseHeaderBlock(copy);
+    assert.match(h.get('from')![0], /<nobody@far\.example>/);
+    assert.equal(h.get('reply-to')![0], '<nobody@far.example>');
+    assert.match(h.get('subject')![0], /nobody@far\.example/);
+    assert.equal(h.get('x-original-from')![0], 'MAILER-DAEMON@amazonses.com');
+
+    const unmatchedKey = await stack.put(sesBounce({ to: CAROL, sesMessageId: '0100018c-unknown', bouncedRecipient: 'x@far.example', originalSubject: 'Never sent by us' }));
+    const unmatched = await stack.run({ key: unmatchedKey });
+    assert.deepEqual(unmatched.bounce, { matched: false, bouncedRecipient: 'x@far.example' });
+    const plain = (await stack.mail.messagesFor(CAROL)).find((m) => m.includes('0100018c-unknown'))!;
+    assert.equal(parseHeaderBlock(plain).get('from')![0], 'MAILER-DAEMON@amazonses.com');
+  });
+
+  test('mail carrying the marker header is a loop: tagged, not delivered', async () => {
+    const key = await stack.put(rawMail({ from: OUTSIDE, to: [ALICE], subject: 'Looped', headers: { 'X-Mailroom-Processed': 'other-worker' } }));
+    const result = await stack.run({ key });
+    assert.equal(result.status, 'loop');
+    assert.equal((await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('Subject: Looped')).length, 0);
+    assert.equal((await stack.metadata(key))?.status, 'loop');
+  });
+
+  test('a deferred recipient is retried alone: no second copy for the one already delivered', async () => {
+    stack.mail.setRecipientFailure(CAROL, { code: 451, message: '4.3.0 try again later', times: 2 });
+    const key = await stack.put(rawMail({ from: OUTSIDE, to: [ALICE, CAROL], subject: 'Retry me' }));
+    const result = await stack.run({ key, delivery: { firstDelaySeconds: 1, maxDelaySeconds: 2 } });
+    assert.equal(result.status, 'delivered');
+    assert.equal((await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('Retry me')).length, 1);
+    assert.equal((await stack.mail.messagesFor(CAROL)).filter((m) => m.includes('Retry me')).length, 1);
+    const history = await stack.env.client.workflow.getHandle(inboundWorkflowId(BUCKET, key)).fetchHistory();
+    const deliveries = (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'deliverEmail');
+    assert.equal(deliveries.length, 3, 'one round for both, two more for the deferred recipient only');
+  });
+
+  test('a recipient that stays deferred ends as failed with the reason, visible in S3', async () => {
+    stack.mail.setRecipientFailure(BOB, { code: 452, message: '4.2.2 mailbox full' });
+    const key = await stack.put(rawMail({ from: OUTSIDE, to: [BOB], subject: 'Never fits' }));
+    const result = await stack.run({ key, delivery: { rounds: 2, firstDelaySeconds: 1 } });
+    stack.mail.setRecipientFailure(BOB, null);
+    assert.equal(result.status, 'failed');
+    assert.equal(result.recipients[0].outcome, 'failed');
+    const meta = await stack.metadata(key);
+    assert.equal(meta?.status, 'failed');
+    assert.match(meta?.error ?? '', /bob@example\.com: still deferred after 2 rounds/);
+  });
+});
+
+describe('bad input ends in a clear, visible state', () => {
+  test('no recipient in our domain', async () => {
+    const key = await stack.put(rawMail({ from: OUTSIDE, to: ['a@elsewhere.example'], subject: 'Wrong door' }));
+    const result = await stack.run({ key });
+    assert.equal(result.status, 'invalid');
+    assert.match(result.reason ?? '', /no recipient in example\.com/);
+    assert.equal((await stack.metadata(key))?.status, 'invalid');
+  });
+
+  test('bytes that are not an email', async () => {
+    const key = await stack.put(Buffer.from([0, 1, 2, 3, 255, 254, 10, 10, 10]));
+    const result = await stack.run({ key });
+    assert.equal(result.status, 'invalid');
+    assert.equal((await stack.metadata(key))?.status, 'invalid');
+  });
+
+  test('a domain that is not in domains.txt', async () => {
+    const key = await stack.put(rawMail({ from: OUTSIDE, to: [ALICE], subject: 'x' }));
+    const result = await stack.run({ key, domain: 'unknown.example', bucket: BUCKET });
+    assert.equal(result.status, 'unknown_domain');
+    assert.equal((await stack.metadata(key))?.status, 'unknown_domain');
+  });
+
+  test('a missing object', async () => {
+    const result = await stack.run({ key: 'does/not/exist' });
+    assert.equal(result.status, 'missing');
+  });
+
+  test('an oversize message is kept in S3 and tagged oversize, not downloaded', async () => {
+    const big = Buffer.concat([rawMail({ from: OUTSIDE, to: [ALICE], subject: 'Huge' }), Buffer.alloc(stack.config.maxMessageBytes + 1, 'a')]);
+    const key = await stack.put(big);
+    const result = await stack.run({ key });
+    assert.equal(result.status, 'oversize');
+    const meta = await stack.metadata(key);
+    assert.equal(meta?.status, 'oversize');
+    assert.match(meta?.error ?? '', /exceeds MAX_MESSAGE_BYTES/);
+  });
+
+  test('an already processed object is left alone', async () => {
+    const key = await stack.put(rawMail({ from: OUTSIDE, to: [ALICE], subject: 'Once only' }));
+    assert.equal((await stack.run({ key })).status, 'delivered');
+    // A new workflow id (as a re-drive would use) still sees processed=true and stops.
+    const { workflowId } = await startInbound(stack.env.client, stack.config.taskQueue, { domain: DOMAIN, bucket: BUCKET, key }, `inbound-redo/${key}`);
+    const second = await stack.env.client.workflow.getHandle(workflowId).result();
+    assert.equal(second.status, 'already_processed');
+    assert.equal((await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('Once only')).length, 1);
+  });
+});

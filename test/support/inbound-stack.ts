@@ -1,0 +1,123 @@
+// A complete inbound environment for end-to-end tests, all real servers on loopback:
+// the Temporal dev server, s3rver, dynalite, an SMTP target for mailboxes and a second
+// one on the "internal" port (so forwards can be told apart), and a running worker.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateBucketCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { type DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import { createAwsClients } from '../../activities/clients';
+import { createTransports, type Transports } from '../../activities/delivery';
+import { bucketForDomain, type Config, loadConfig } from '../../lib/config';
+import { startInbound } from '../../lib/start-inbound';
+import type { InboundResult } from '../../lib/inbound-types';
+import { inboundWorkflowId } from '../../lib/ses-notification';
+import type { ProcessInboundInput } from '../../workflows/processInboundEmail';
+import { DEFAULT_TABLES, ensureTables, startDynamoServer } from '../../scripts/stack/dynamodb';
+import { S3RVER_CREDENTIALS, startS3Server } from '../../scripts/stack/s3';
+import { startSmtpTarget, type SmtpTarget } from '../../scripts/stack/smtp-target';
+import { createInboundWorker } from '../../workers/inbound';
+import { startTestTemporal } from './temporal';
+
+export const DOMAIN = 'example.com';
+export const OTHER_DOMAIN = 'example.org';
+export const BUCKET = bucketForDomain(DOMAIN);
+
+export interface InboundStack {
+  env: TestWorkflowEnvironment;
+  config: Config;
+  s3: S3Client;
+  dynamo: DynamoDBClient;
+  mail: SmtpTarget;
+  internal: SmtpTarget;
+  transports: Transports;
+  worker: Worker;
+  /** Puts a raw message into the domain bucket and returns its key. */
+  put(raw: Buffer, key?: string, domain?: string): Promise<string>;
+  run(input: Partial<ProcessInboundInput> & { key: string }): Promise<InboundResult>;
+  metadata(key: string, bucket?: string): Promise<Record<string, string> | undefined>;
+  putItem(table: string, item: Record<string, unknown>): Promise<void>;
+  stop(): Promise<void>;
+}
+
+let keyCounter = 0;
+
+export async function startInboundStack(opts: { mailboxes: string[]; env?: Record<string, string>; lmtp?: { host: string; port: number } }): Promise<InboundStack> {
+  const dir = mkdtempSync(join(tmpdir(), 'mailroom-e2e-'));
+  process.env.AWS_ACCESS_KEY_ID = S3RVER_CREDENTIALS.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = S3RVER_CREDENTIALS.secretAccessKey;
+  const [s3srv, dyn, mail, internal, env] = await Promise.all([
+    startS3Server({ directory: join(dir, 's3') }),
+    startDynamoServer(),
+    startSmtpTarget({ directory: join(dir, 'mail'), localDomains: [DOMAIN, OTHER_DOMAIN], mailboxes: opts.mailboxes }),
+    startSmtpTarget({ directory: join(dir, 'internal'), localDomains: [DOMAIN, OTHER_DOMAIN], mailboxes: opts.mailboxes }),
+    startTestTemporal(),
+  ]);
+  const config = loadConfig({
+    AWS_REGION: 'us-east-1',
+    AWS_ENDPOINT_URL_S3: s3srv.endpoint,
+    AWS_ENDPOINT_URL_DYNAMODB: dyn.endpoint,
+    DOMAINS: `${DOMAIN},${OTHER_DOMAIN}`,
+    SMTP_HOST: '127.0.0.1',
+    SMTP_PORT: String(mail.port),
+    INTERNAL_SMTP_PORT: String(internal.port),
+    OUTBOUND_TRANSPORT: 'smtp',
+    OUTBOUND_SMTP_HOST: '127.0.0.1',
+    OUTBOUND_SMTP_PORT: String(mail.port),
+    WORKER_NAME: 'test-worker',
+    TASK_QUEUE: `inbound-test-${process.pid}`,
+    ...(opts.lmtp ? { LMTP_ENABLED: 'true', LMTP_HOST: opts.lmtp.host, LMTP_PORT: String(opts.lmtp.port) } : {}),
+    ...opts.env,
+  });
+  const aws = createAwsClients(config);
+  await ensureTables(aws.dynamo, DEFAULT_TABLES);
+  for (const d of [DOMAIN, OTHER_DOMAIN]) await aws.s3.send(new CreateBucketCommand({ Bucket: bucketForDomain(d) }));
+  const transports = createTransports(config);
+  const worker = await createInboundWorker({ connection: env.nativeConnection, namespace: env.namespace ?? 'default', client: env.client, deps: { ...aws, config, transports } });
+  const running = worker.run();
+
+  const stack: InboundStack = {
+    env,
+    config,
+    s3: aws.s3,
+    dynamo: aws.dynamo,
+    mail,
+    internal,
+    transports,
+    worker,
+    async put(raw, key = `mail-${process.pid}-${++keyCounter}`, domain = DOMAIN) {
+      await aws.s3.send(new PutObjectCommand({ Bucket: bucketForDomain(domain), Key: key, Body: raw, ContentType: 'message/rfc822' }));
+      return key;
+    },
+    async run(input) {
+      const full: ProcessInboundInput = { domain: DOMAIN, bucket: bucketForDomain(input.domain ?? DOMAIN), ...input };
+      const { workflowId } = await startInbound(env.client, config.taskQueue, full);
+      return env.client.workflow.getHandle(workflowId).result();
+    },
+    async metadata(key, bucket = BUCKET) {
+      try {
+        return (await aws.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).Metadata;
+      } catch (err) {
+        if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return undefined;
+        throw err;
+      }
+    },
+    async putItem(table, item) {
+      await aws.dynamo.send(new PutItemCommand({ TableName: table, Item: marshall(item) }));
+    },
+    async stop() {
+      worker.shutdown();
+      await running;
+      transports.close();
+      await env.teardown();
+      await Promise.all([mail.stop(), internal.stop(), s3srv.stop(), dyn.stop()]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return stack;
+}
+
+export { inboundWorkflowId };
