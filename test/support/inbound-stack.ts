@@ -35,6 +35,8 @@ export interface InboundStack {
   internal: SmtpTarget;
   transports: Transports;
   worker: Worker;
+  /** Environment for a starter script run as a child process against this stack. */
+  childEnv: NodeJS.ProcessEnv;
   /** Puts a raw message into the domain bucket and returns its key. */
   put(raw: Buffer, key?: string, domain?: string): Promise<string>;
   run(input: Partial<ProcessInboundInput> & { key: string }): Promise<InboundResult>;
@@ -56,7 +58,7 @@ export async function startInboundStack(opts: { mailboxes: string[]; env?: Recor
     startSmtpTarget({ directory: join(dir, 'internal'), localDomains: [DOMAIN, OTHER_DOMAIN], mailboxes: opts.mailboxes }),
     startTestTemporal(),
   ]);
-  const config = loadConfig({
+  const settings: Record<string, string> = {
     AWS_REGION: 'us-east-1',
     AWS_ENDPOINT_URL_S3: s3srv.endpoint,
     AWS_ENDPOINT_URL_DYNAMODB: dyn.endpoint,
@@ -71,7 +73,8 @@ export async function startInboundStack(opts: { mailboxes: string[]; env?: Recor
     TASK_QUEUE: `inbound-test-${process.pid}`,
     ...(opts.lmtp ? { LMTP_ENABLED: 'true', LMTP_HOST: opts.lmtp.host, LMTP_PORT: String(opts.lmtp.port) } : {}),
     ...opts.env,
-  });
+  };
+  const config = loadConfig(settings);
   const aws = createAwsClients(config);
   await ensureTables(aws.dynamo, DEFAULT_TABLES);
   for (const d of [DOMAIN, OTHER_DOMAIN]) await aws.s3.send(new CreateBucketCommand({ Bucket: bucketForDomain(d) }));
@@ -88,6 +91,13 @@ export async function startInboundStack(opts: { mailboxes: string[]; env?: Recor
     internal,
     transports,
     worker,
+    childEnv: {
+      ...process.env,
+      ...settings,
+      TEMPORAL_ADDRESS: env.address,
+      TEMPORAL_NAMESPACE: env.namespace ?? 'default',
+      LOG_LEVEL: 'warn',
+    },
     async put(raw, key = `mail-${process.pid}-${++keyCounter}`, domain = DOMAIN) {
       await aws.s3.send(new PutObjectCommand({ Bucket: bucketForDomain(domain), Key: key, Body: raw, ContentType: 'message/rfc822' }));
       return key;
