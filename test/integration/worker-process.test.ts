@@ -1,0 +1,72 @@
+// The worker as operators run it: a process with /health, /domains and /metrics that
+// processes mail from its task queue and exits cleanly on SIGTERM.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { rawMail } from '../../scripts/stack/demo-emails';
+import { freePort } from '../../scripts/stack/dovecot';
+import { startInbound } from '../../lib/start-inbound';
+import { BUCKET, DOMAIN, type InboundStack, startInboundStack } from '../support/inbound-stack';
+
+let stack: InboundStack;
+let worker: ChildProcess;
+let healthPort: number;
+let metricsPort: number;
+const taskQueue = `worker-process-${process.pid}`;
+let output = '';
+
+async function waitFor(url: string, timeoutMs = 60_000): Promise<Response> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await fetch(url);
+    } catch (err) {
+      if (Date.now() > deadline) throw new Error(`${url} did not answer: ${(err as Error).message}\n${output}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+before(async () => {
+  stack = await startInboundStack({ mailboxes: ['alice@example.com'] });
+  [healthPort, metricsPort] = [await freePort(), await freePort()];
+  worker = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
+    cwd: join(__dirname, '..', '..'),
+    env: { ...stack.childEnv, TASK_QUEUE: taskQueue, HEALTH_PORT: String(healthPort), METRICS_PORT: String(metricsPort), TEMPORAL_METRICS_BIND: `127.0.0.1:${await freePort()}`, WORKER_NAME: 'worker-proc', LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  worker.stdout!.on('data', (d) => (output += d));
+  worker.stderr!.on('data', (d) => (output += d));
+});
+after(async () => {
+  if (worker && worker.exitCode === null) worker.kill('SIGKILL');
+  await stack?.stop();
+});
+
+test('health, domains, processing, metrics, then a clean SIGTERM shutdown', async () => {
+  const health = await waitFor(`http://127.0.0.1:${healthPort}/health`);
+  const report = (await health.json()) as { status: string; checks: Record<string, { ok: boolean }> };
+  assert.equal(health.status, 200, JSON.stringify(report));
+  assert.equal(report.status, 'healthy');
+  assert.deepEqual(Object.keys(report.checks).sort(), ['dynamodb', 's3', 'smtp', 'temporal']);
+
+  const domains = await (await fetch(`http://127.0.0.1:${healthPort}/domains`)).json();
+  assert.deepEqual(domains, ['example.com', 'example.org']);
+
+  const key = await stack.put(rawMail({ from: 'x@sender.example', to: ['alice@example.com'], subject: 'Through the worker process' }));
+  const { workflowId } = await startInbound(stack.env.client, taskQueue, { domain: DOMAIN, bucket: BUCKET, key });
+  const result = await stack.env.client.workflow.getHandle(workflowId).result();
+  assert.equal(result.status, 'delivered');
+  assert.equal((await stack.metadata(key))?.processed_by, 'worker-proc');
+
+  const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  assert.match(metrics, /emails_processed_total\{domain="example\.com",status="delivered"\} 1/);
+  assert.match(metrics, /^temporal_[a-z_]+/m, 'the Temporal worker metrics are served too');
+
+  worker.kill('SIGTERM');
+  const [code] = await once(worker, 'exit');
+  assert.equal(code, 0, output);
+  assert.match(output, /worker stopped/);
+});

@@ -1,0 +1,43 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bucketForDomain, ConfigError, loadConfig, parseDomains } from '../../lib/config';
+
+test('domains.txt: one per line, # comments, blanks, duplicates and case folded', () => {
+  assert.deepEqual(parseDomains('# our domains\nExample.com\n\nexample.org  # second\nexample.com\n'), ['example.com', 'example.org']);
+});
+
+test('defaults are the existing worker defaults', () => {
+  const c = loadConfig({ DOMAINS: 'example.com' });
+  assert.equal(c.smtp.port, 25);
+  assert.equal(c.smtp.poolSize, 5);
+  assert.equal(c.internalSmtpPort, 2525);
+  assert.deepEqual(c.lmtp, { enabled: false, host: 'localhost', port: 24 });
+  assert.deepEqual(c.tables, { blocked: 'email-blocked-senders', rules: 'email-rules', messages: 'ses-outbound-messages', autoreply: 'email-autoreply-log' });
+  assert.equal(c.metricsPort, 8000);
+  assert.equal(c.healthPort, 8080);
+  assert.equal(c.s3ForcePathStyle, false);
+});
+
+test('reads DOMAINS_FILE and the local endpoints', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+  writeFileSync(join(dir, 'domains.txt'), '# x\nexample.com\n');
+  const c = loadConfig({ DOMAINS_FILE: join(dir, 'domains.txt'), AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:4569', LMTP_ENABLED: 'true' });
+  assert.deepEqual(c.domains, ['example.com']);
+  assert.equal(c.s3ForcePathStyle, true);
+  assert.equal(c.lmtp.enabled, true);
+});
+
+test('a bad value names the variable', () => {
+  assert.throws(() => loadConfig({ DOMAINS: 'example.com', SMTP_PORT: 'twenty-five' }), (e: Error) => e instanceof ConfigError && /SMTP_PORT/.test(e.message) && /twenty-five/.test(e.message));
+  assert.throws(() => loadConfig({ DOMAINS: 'example.com', LMTP_ENABLED: 'maybe' }), /LMTP_ENABLED/);
+  assert.throws(() => loadConfig({ DOMAINS: 'not a domain' }), /not a domain name/);
+  assert.throws(() => loadConfig({ DOMAINS_FILE: '/nonexistent/domains.txt' }), /DOMAINS_FILE: cannot read/);
+});
+
+test('bucket naming', () => {
+  assert.equal(bucketForDomain('Example.COM'), 'example-com-emails');
+  assert.equal(bucketForDomain('mail.example.org', 'ses-{domain_raw}'), 'ses-mail.example.org');
+});
