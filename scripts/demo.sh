@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Command 1 of the README: install what is missing, then run the inbound pipeline on the
+# embedded local stack (Temporal dev server + Web UI, S3, DynamoDB, SMTP) with demo mail.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+LOG_LEVEL="${DEMO_LOG_LEVEL:-warn}" exec node --import tsx scripts/demo.ts "$@"

@@ -1,0 +1,150 @@
+// The main job on the embedded local stack, for a newcomer (scripts/demo.sh runs this
+// after installing what is missing): Temporal dev server with its Web UI, S3 (s3rver),
+// DynamoDB (dynalite), an SMTP server standing in for the internal mail server, a demo
+// domain with blocklist and rules, six demo emails, the real worker process, and a
+// summary of what happened to each email. The stack stays up for exploring the Web UI
+// until Ctrl-C (or exits at once with --exit).
+import { spawn } from 'node:child_process';
+import { mkdirSync, openSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import { Client, Connection } from '@temporalio/client';
+import { bucketForDomain } from '../lib/config';
+import type { InboundResult } from '../lib/inbound-types';
+import { startInbound } from '../lib/start-inbound';
+import { rawMail, sesBounce } from './stack/demo-emails';
+import { DEFAULT_TABLES, dynamoClientFor, ensureTables, startDynamoServer } from './stack/dynamodb';
+import { freePort } from './stack/dovecot';
+import { S3RVER_CREDENTIALS, s3ClientFor, startS3Server } from './stack/s3';
+import { startSmtpTarget } from './stack/smtp-target';
+import { startTemporalDevServer } from './stack/temporal-dev';
+
+const DOMAIN = 'example.com';
+const ROOT = resolve(__dirname, '..');
+const LOCAL = join(ROOT, '.local');
+const users = { alice: `alice@${DOMAIN}`, bob: `bob@${DOMAIN}`, carol: `carol@${DOMAIN}`, dave: `dave@${DOMAIN}`, erin: `erin@${DOMAIN}`, frank: `frank@${DOMAIN}` };
+const port = async (name: string, preferred: number) => Number(process.env[name] ?? 0) || (await isFree(preferred) ? preferred : await freePort());
+
+async function isFree(p: number): Promise<boolean> {
+  const { createServer } = await import('node:net');
+  return new Promise((ok) => {
+    const s = createServer().once('error', () => ok(false));
+    s.listen(p, '127.0.0.1', () => s.close(() => ok(true)));
+  });
+}
+
+async function main() {
+  const { values } = parseArgs({ options: { exit: { type: 'boolean', default: false } } });
+  mkdirSync(LOCAL, { recursive: true });
+  process.env.AWS_ACCESS_KEY_ID = S3RVER_CREDENTIALS.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = S3RVER_CREDENTIALS.secretAccessKey;
+
+  console.log('Starting the local stack ...');
+  const temporal = await startTemporalDevServer({
+    dbFile: join(LOCAL, 'temporal.db'),
+    port: Number(process.env.DEMO_TEMPORAL_PORT ?? 7233),
+    uiPort: Number(process.env.DEMO_TEMPORAL_UI_PORT ?? 8233),
+    logFile: join(LOCAL, 'temporal.log'),
+  });
+  const s3srv = await startS3Server({ directory: join(LOCAL, 's3'), port: await port('DEMO_S3_PORT', 4568) });
+  const dyn = await startDynamoServer({ port: await port('DEMO_DYNAMODB_PORT', 4567) });
+  const mailDir = join(LOCAL, 'mail');
+  const mailboxes = Object.values(users);
+  const mail = await startSmtpTarget({ directory: mailDir, localDomains: [DOMAIN], mailboxes, port: await port('DEMO_SMTP_PORT', 2525) });
+  const internal = await startSmtpTarget({ directory: join(LOCAL, 'mail-internal'), localDomains: [DOMAIN], mailboxes, port: await port('DEMO_INTERNAL_SMTP_PORT', 2526) });
+
+  const s3 = s3ClientFor(s3srv.endpoint);
+  const dynamo = dynamoClientFor(dyn.endpoint);
+  const bucket = bucketForDomain(DOMAIN);
+  await s3.send(new CreateBucketCommand({ Bucket: bucket })).catch(() => undefined);
+  await ensureTables(dynamo, DEFAULT_TABLES);
+  const put = (table: string, item: Record<string, unknown>) => dynamo.send(new PutItemCommand({ TableName: table, Item: marshall(item) }));
+  await put(DEFAULT_TABLES.blocked, { email_address: users.carol, blocked_patterns: ['*@spam.example'] });
+  await put(DEFAULT_TABLES.rules, { email_address: users.dave, ooo_active: true, ooo_message: 'I am on holiday until Monday. For urgent matters write to alice@example.com.', ooo_content_type: 'text', forwards: [] });
+  await put(DEFAULT_TABLES.rules, { email_address: users.erin, ooo_active: false, forwards: [users.frank, 'erin@home.example'] });
+  const sesId = `0100018c-demo-${Date.now()}`;
+  await put(DEFAULT_TABLES.messages, { MessageId: sesId, source: users.alice, destinations: ['nobody@far.example'], subject: 'Contract draft', timestamp: Math.floor(Date.now() / 1000) });
+
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    TEMPORAL_ADDRESS: temporal.address,
+    AWS_REGION: 'us-east-1',
+    AWS_ENDPOINT_URL_S3: s3srv.endpoint,
+    AWS_ENDPOINT_URL_DYNAMODB: dyn.endpoint,
+    DOMAINS: DOMAIN,
+    SMTP_HOST: '127.0.0.1',
+    SMTP_PORT: String(mail.port),
+    INTERNAL_SMTP_PORT: String(internal.port),
+    OUTBOUND_TRANSPORT: 'smtp',
+    OUTBOUND_SMTP_HOST: '127.0.0.1',
+    OUTBOUND_SMTP_PORT: String(mail.port),
+    WORKER_NAME: 'mailroom-demo',
+    LOG_LEVEL: process.env.WORKER_LOG_LEVEL ?? 'info',
+    HEALTH_PORT: String(await port('HEALTH_PORT', 8080)),
+    METRICS_PORT: String(await port('METRICS_PORT', 8000)),
+    TEMPORAL_METRICS_BIND: `127.0.0.1:${await freePort()}`,
+  };
+  const workerLog = join(LOCAL, 'worker.log');
+  const worker = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'workers', 'main.ts')], { cwd: ROOT, env, stdio: ['ignore', openSync(workerLog, 'a'), openSync(workerLog, 'a')] });
+
+  const run = Date.now().toString(36);
+  const emails: { label: string; raw: Buffer; recipients?: string[] }[] = [
+    { label: 'plain', raw: rawMail({ from: 'friend@sender.example', to: [users.alice], subject: 'Lunch on Friday?' }) },
+    { label: 'multi-recipient', raw: rawMail({ from: 'boss@sender.example', to: [users.alice, users.bob], cc: ['ghost@example.com'], subject: 'Team meeting' }) },
+    { label: 'blocked sender', raw: rawMail({ from: 'deals@spam.example', to: [users.carol], subject: 'You won!' }) },
+    { label: 'out-of-office', raw: rawMail({ from: 'client@sender.example', to: [users.dave], subject: 'Question about the offer' }) },
+    { label: 'forwarded', raw: rawMail({ from: 'friend@sender.example', to: [users.erin], subject: 'Photos' }) },
+    { label: 'SES bounce', raw: sesBounce({ to: users.alice, sesMessageId: sesId, bouncedRecipient: 'nobody@far.example', originalSubject: 'Contract draft' }) },
+  ];
+  const client = new Client({ connection: await Connection.connect({ address: temporal.address }) });
+  const started = [];
+  for (const [i, e] of emails.entries()) {
+    const key = `demo-${run}-${i + 1}-${e.label.replace(/\W+/g, '-')}`;
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: e.raw, ContentType: 'message/rfc822' }));
+    const { workflowId } = await startInbound(client, process.env.TASK_QUEUE ?? 'mailroom-inbound', { domain: DOMAIN, bucket, key, envelopeRecipients: e.recipients });
+    started.push({ ...e, key, workflowId });
+  }
+  console.log(`Processing ${started.length} demo emails (worker log: ${workerLog}) ...`);
+  const results: InboundResult[] = await Promise.all(started.map((s) => client.workflow.getHandle(s.workflowId).result()));
+
+  console.log('\nWhat happened to each email:');
+  for (const [i, r] of results.entries()) {
+    const who = r.recipients.map((x) => `${x.recipient}=${x.outcome}${x.code ? `(${x.code})` : ''}`).join(', ');
+    const extra = [
+      ...r.autoReplies.map((a) => (a.sent ? `auto-reply sent to ${a.to}` : `no auto-reply (${a.reason})`)),
+      ...r.forwards.map((f) => `forwarded to ${f.to} (${f.route})`),
+      ...(r.bounce ? [`bounce ${r.bounce.matched ? 'matched and rewritten' : 'unmatched'}: ${r.bounce.bouncedRecipient}`] : []),
+      ...(r.status === 'blocked' ? ['tagged, then deleted from S3'] : []),
+    ];
+    console.log(`  ${started[i].label.padEnd(16)} ${r.status.padEnd(10)} ${who}${extra.length ? `; ${extra.join('; ')}` : ''}`);
+  }
+  console.log(`\nMailboxes (one .eml per delivery): ${mailDir}`);
+  console.log(`Temporal Web UI: ${temporal.uiUrl}/namespaces/default/workflows`);
+  console.log(`Worker: http://127.0.0.1:${env.HEALTH_PORT}/health  /domains   metrics http://127.0.0.1:${env.METRICS_PORT}/metrics`);
+
+  const shutdown = async () => {
+    worker.kill('SIGTERM');
+    await new Promise((r) => worker.once('exit', r));
+    await client.connection.close();
+    await Promise.all([mail.stop(), internal.stop(), s3srv.stop(), dyn.stop()]);
+    await temporal.stop();
+  };
+  if (values.exit) {
+    await shutdown();
+    return;
+  }
+  console.log('\nThe stack keeps running for you to explore; Ctrl-C stops it.');
+  await new Promise<void>((r) => {
+    process.once('SIGINT', () => r());
+    process.once('SIGTERM', () => r());
+  });
+  await shutdown();
+}
+
+main().catch((err) => {
+  console.error(`demo failed: ${(err as Error).stack ?? err}`);
+  process.exit(1);
+});

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what a fresh machine lacks for mailroom: npm packages (from the lockfile),
+# the temporal CLI (via Go), Dovecot (IMAP + LMTP, for the sync and LMTP tests), and
+# creates mailroom's PostgreSQL database. Safe to run again; skips what is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "== npm ci"
+  npm ci --no-audit --no-fund
+fi
+
+echo "== temporal CLI"
+temporal_path=$(bash scripts/install-temporal.sh | tail -n 1)
+echo "   $temporal_path"
+
+if [ "$(id -u)" = "0" ]; then
+  echo "== Dovecot"
+  bash scripts/install-system.sh
+elif ! [ -x /usr/sbin/dovecot ]; then
+  echo "Dovecot is missing and this is not root: run 'sudo bash scripts/install-system.sh'" >&2
+fi
+
+if [ -f scripts/setup-db.ts ] && { command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p "${PGPORT:-5432}"; }; then
+  echo "== PostgreSQL database and migrations"
+  node --import tsx scripts/setup-db.ts
+fi

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Command 2 of the README (`npm test`): install what is missing, then typecheck, lint,
+# and run every test (unit, then integration against real local servers). Exits
+# non-zero when anything fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export LOG_LEVEL="${LOG_LEVEL:-warn}"
+
+echo "== typecheck"
+npx tsc -p tsconfig.json --noEmit
+echo "== lint"
+npx eslint .
+echo "== tests"
+# One runner invocation, one file at a time: the integration tests start real servers
+# and the machine has two cores.
+node --import tsx --test --test-concurrency=1 --test-reporter=spec test/unit/*.test.ts test/integration/*.test.ts
