@@ -6,6 +6,7 @@ import {
   defineQuery,
   log,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   sleep,
   upsertSearchAttributes,
@@ -73,8 +74,10 @@ export async function processInboundEmail(input: ProcessInboundInput): Promise<I
   const finish = async (status: EmailStatus, record: Partial<Omit<AuditRecord, 'status' | 'processedAt' | 'processedBy'>> = {}, tag = true): Promise<InboundResult> => {
     result.status = status;
     step = 'tag';
-    if (tag) await tagEmail({ domain: ref.domain, bucket: ref.bucket, key: ref.key, record: { status, ...record } });
+    if (tag) await tagEmail.executeWithOptions({ summary: `tag S3 object: status=${status}` }, [{ domain: ref.domain, bucket: ref.bucket, key: ref.key, record: { status, ...record } }]);
     upsertSearchAttributes({ MailStatus: [status] });
+    const counts = ['delivered', 'invalid', 'blocked', 'failed'].map((o) => [o, result.recipients.filter((r) => r.outcome === o).length] as const).filter(([, n]) => n > 0);
+    setCurrentDetails(`${status}${counts.length ? ': ' + counts.map(([o, n]) => `${n} ${o}`).join(', ') : ''}${result.reason ? ` (${result.reason.slice(0, 200)})` : ''}`);
     step = 'done';
     log.info('email finished', { status, bucket: ref.bucket, key: ref.key, reason: result.reason });
     return result;
@@ -86,7 +89,7 @@ export async function processInboundEmail(input: ProcessInboundInput): Promise<I
   const blockedRecord = (): Partial<AuditRecord> =>
     blocked.length ? { blockedSender: blocked[0].sender, blockedRecipients: blocked.map((b) => b.recipient) } : {};
   try {
-    const fetched = await fetchEmail(ref);
+    const fetched = await fetchEmail.executeWithOptions({ summary: 'read the object from S3 and parse its headers' }, [ref]);
     if (fetched.kind === 'terminal') {
       result.reason = fetched.reason;
       // Nothing to tag when the object is gone; an earlier run's tags stay as they are.
@@ -95,6 +98,9 @@ export async function processInboundEmail(input: ProcessInboundInput): Promise<I
     }
     summary = fetched.summary;
     result.messageId = summary.messageId;
+    // Shown in the Web UI while the workflow runs; read through a query, so the payload
+    // codec protects the address like any other payload.
+    setCurrentDetails(`from ${summary.from ?? '(none)'} to ${summary.recipients.length} recipient(s), ${Math.ceil(summary.size / 1024)} KB${summary.bounce ? ', bounce' : ''}`);
 
     if (summary.loop) {
       result.reason = summary.loop;
@@ -104,7 +110,7 @@ export async function processInboundEmail(input: ProcessInboundInput): Promise<I
     step = 'bounce';
     let rewrite;
     if (summary.bounce && summary.bounce.originalMessageIds.length > 0) {
-      const original = await findOutboundMessage({ messageIds: summary.bounce.originalMessageIds });
+      const original = await findOutboundMessage.executeWithOptions({ summary: 'match the bounce to our outbound message' }, [{ messageIds: summary.bounce.originalMessageIds }]);
       const failed = summary.bounce.recipients.find((r) => r.action === 'failed') ?? summary.bounce.recipients[0];
       result.bounce = { matched: original !== null, bouncedRecipient: failed?.recipient };
       if (original && failed) {
@@ -114,7 +120,7 @@ export async function processInboundEmail(input: ProcessInboundInput): Promise<I
 
     step = 'block-check';
     const senders = [...new Set([summary.from, summary.sender].filter((s): s is string => !!s))];
-    blocked = senders.length ? await checkBlocklist({ senders, recipients: summary.recipients }) : [];
+    blocked = senders.length ? await checkBlocklist.executeWithOptions({ summary: `blocklist of ${summary.recipients.length} recipient(s)` }, [{ senders, recipients: summary.recipients }]) : [];
     for (const b of blocked) result.recipients.push({ recipient: b.recipient, outcome: 'blocked', detail: `${b.sender} matches ${b.pattern}` });
     const blockedSet = new Set(blocked.map((b) => b.recipient));
     const active = summary.recipients.filter((r) => !blockedSet.has(r));
@@ -122,7 +128,7 @@ export async function processInboundEmail(input: ProcessInboundInput): Promise<I
       result.reason = `every recipient blocks ${blocked[0].sender}`;
       await finish('blocked', blockedRecord());
       step = 'delete';
-      await deleteEmail({ bucket: ref.bucket, key: ref.key });
+      await deleteEmail.executeWithOptions({ summary: 'delete blocked email (after tagging)' }, [{ bucket: ref.bucket, key: ref.key }]);
       step = 'done';
       return result;
     }
@@ -134,7 +140,9 @@ export async function processInboundEmail(input: ProcessInboundInput): Promise<I
       if (round > 0) await sleep(Math.min(policy.maxDelaySeconds, policy.firstDelaySeconds * 2 ** (round - 1)) * 1000);
       let outcomes: RecipientResult[];
       try {
-        outcomes = await deliverEmail({ domain: ref.domain, bucket: ref.bucket, key: ref.key, recipients: pending, envelopeFrom: summary.bounce ? '' : summary.sender, rewrite });
+        outcomes = await deliverEmail.executeWithOptions({ summary: `deliver to ${pending.length} recipient(s), round ${round + 1}${rewrite ? ', bounce rewritten' : ''}` }, [
+          { domain: ref.domain, bucket: ref.bucket, key: ref.key, recipients: pending, envelopeFrom: summary.bounce ? '' : summary.sender, rewrite },
+        ]);
       } catch (err) {
         // The server stayed unreachable through every retry: what is pending has failed.
         outcomes = pending.map((recipient) => ({ recipient, outcome: 'failed', detail: describe(err) }));
@@ -152,23 +160,23 @@ export async function processInboundEmail(input: ProcessInboundInput): Promise<I
     // Rules act after delivery; a failing forward or auto-reply is reported but does
     // not undo or change the delivery outcome.
     if (!summary.bounce) try {
-      const rules = await loadRules({ recipients: active });
+      const rules = await loadRules.executeWithOptions({ summary: `rules of ${active.length} recipient(s)` }, [{ recipients: active }]);
       const ok = new Set(result.recipients.filter((r) => r.outcome === 'delivered').map((r) => r.recipient));
       for (const rule of rules) {
         for (const to of rule.forwards) {
-          const { route } = await forwardEmail({ bucket: ref.bucket, key: ref.key, recipient: rule.recipient, to });
+          const { route } = await forwardEmail.executeWithOptions({ summary: 'forward per rule' }, [{ bucket: ref.bucket, key: ref.key, recipient: rule.recipient, to }]);
           result.forwards.push({ recipient: rule.recipient, to, route });
         }
         if (rule.outOfOffice && ok.has(rule.recipient)) {
           if ('to' in summary.autoReply) {
-            const sent = await sendAutoReply({
+            const sent = await sendAutoReply.executeWithOptions({ summary: 'out-of-office reply (RFC 3834)' }, [{
               recipient: rule.recipient,
               to: summary.autoReply.to,
               originalSubject: summary.subject,
               originalMessageId: summary.messageId,
               message: rule.outOfOffice.message,
               contentType: rule.outOfOffice.contentType,
-            });
+            }]);
             result.autoReplies.push({ recipient: rule.recipient, to: summary.autoReply.to, ...sent });
           } else {
             result.autoReplies.push({ recipient: rule.recipient, to: summary.sender ?? '', sent: false, reason: summary.autoReply.skip });
