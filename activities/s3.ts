@@ -50,7 +50,7 @@ export function createS3Activities({ s3, config }: S3Deps) {
         throw err;
       }
       const size = head.ContentLength ?? 0;
-      if (head.Metadata?.processed === 'true') {
+      if (head.Metadata?.processed === 'true' && !ref.redrive) {
         return { kind: 'terminal', status: 'already_processed', reason: `${where} was processed at ${head.Metadata.processed_at ?? '?'} by ${head.Metadata.processed_by ?? '?'} with status ${head.Metadata.status ?? '?'}`, size };
       }
       if (size > config.maxMessageBytes) {
@@ -94,9 +94,14 @@ export function createS3Activities({ s3, config }: S3Deps) {
     },
 
     /** Deletes a blocked email, after tagEmail recorded why (the audit trail comes first). */
-    async deleteEmail(input: { bucket: string; key: string }): Promise<void> {
+    async deleteEmail(input: { bucket: string; key: string }): Promise<{ deleted: boolean }> {
+      if (config.blockedMailAction === 'keep') {
+        log.info({ bucket: input.bucket, key: input.key }, 'blocked email kept (BLOCKED_MAIL_ACTION=keep)');
+        return { deleted: false };
+      }
       await s3.send(new DeleteObjectCommand({ Bucket: input.bucket, Key: input.key }));
       log.info({ bucket: input.bucket, key: input.key }, 'deleted blocked email');
+      return { deleted: true };
     },
   };
 }

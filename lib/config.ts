@@ -60,6 +60,9 @@ const schema = z.object({
   // Alternative to DOMAINS_FILE: a comma-separated list (wins when set).
   DOMAINS: z.string().optional(),
   MAX_MESSAGE_BYTES: positiveInt.default(40 * 1024 * 1024),
+  // The existing worker deletes blocked mail after tagging it; `keep` leaves it tagged in
+  // place so it can be re-driven after a blocklist fix (starters/redrive.ts).
+  BLOCKED_MAIL_ACTION: z.enum(['delete', 'keep']).default('delete'),
 
   METRICS_PORT: port.default(8000),
   HEALTH_PORT: port.default(8080),
@@ -85,6 +88,7 @@ export interface Config {
   domains: string[];
   domainsSource: string;
   maxMessageBytes: number;
+  blockedMailAction: 'delete' | 'keep';
   metricsPort: number;
   healthPort: number;
   workerName: string;
@@ -158,6 +162,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     domains,
     domainsSource,
     maxMessageBytes: e.MAX_MESSAGE_BYTES,
+    blockedMailAction: e.BLOCKED_MAIL_ACTION,
     metricsPort: e.METRICS_PORT,
     healthPort: e.HEALTH_PORT,
     workerName: e.WORKER_NAME ?? `mailroom-${hostname()}`,

@@ -6,6 +6,8 @@ export interface InboundRef {
   bucket: string;
   key: string;
   envelopeRecipients?: string[];
+  /** Process again although the object is tagged processed (an operator's re-drive). */
+  redrive?: boolean;
 }
 
 export class NotSesNotificationError extends Error {

@@ -65,7 +65,7 @@ function describe(err: unknown): string {
 
 export async function processInboundEmail(input: ProcessInboundInput): Promise<InboundResult> {
   const policy: DeliveryPolicy = { ...DEFAULT_DELIVERY_POLICY, ...input.delivery };
-  const ref: InboundRef = { domain: input.domain.toLowerCase(), bucket: input.bucket, key: input.key, envelopeRecipients: input.envelopeRecipients };
+  const ref: InboundRef = { domain: input.domain.toLowerCase(), bucket: input.bucket, key: input.key, envelopeRecipients: input.envelopeRecipients, redrive: input.redrive };
   const result: InboundResult = { status: 'failed', bucket: ref.bucket, key: ref.key, recipients: [], autoReplies: [], forwards: [] };
   let step = 'fetch';
   setHandler(progressQuery, () => ({ step, recipients: result.recipients }));

@@ -1,0 +1,24 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseTime, selects } from '../../lib/selection';
+
+const now = new Date('2026-11-23T10:00:00Z');
+const day = (s: string) => Date.parse(s) / 1000;
+
+test('time forms', () => {
+  assert.equal(parseTime('yesterday', now), day('2026-11-22T00:00:00Z'));
+  assert.equal(parseTime('today', now), day('2026-11-23T00:00:00Z'));
+  assert.equal(parseTime('24h', now), day('2026-11-22T10:00:00Z'));
+  assert.equal(parseTime('2026-11-20', now), day('2026-11-20T00:00:00Z'));
+  assert.throws(() => parseTime('last tuesday', now), /cannot read the time/);
+});
+
+test('selection by status and window', () => {
+  const blockedYesterday = { processed: 'true', status: 'blocked', processed_at: String(day('2026-11-22T15:00:00Z')) };
+  const sel = { statuses: ['blocked'], since: parseTime('yesterday', now), until: parseTime('today', now) };
+  assert.equal(selects(blockedYesterday, sel), true);
+  assert.equal(selects({ ...blockedYesterday, status: 'delivered' }, sel), false);
+  assert.equal(selects({ ...blockedYesterday, processed_at: String(day('2026-11-23T01:00:00Z')) }, sel), false);
+  assert.equal(selects({}, sel), false);
+  assert.equal(selects({}, { includeUnprocessed: true }), true);
+});
