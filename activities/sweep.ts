@@ -5,6 +5,7 @@ import { HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk
 import { Context } from '@temporalio/activity';
 import { bucketForDomain, type Config } from '../lib/config';
 import type { InboundRef } from '../lib/inbound-types';
+import type { InboundFacts } from '../lib/start-inbound';
 
 export interface SweepProgress {
   listed: number;
@@ -16,7 +17,7 @@ export interface SweepProgress {
 export interface SweepDeps {
   s3: S3Client;
   config: Config;
-  start(ref: InboundRef): Promise<{ started: boolean }>;
+  start(ref: InboundRef, facts: InboundFacts): Promise<{ started: boolean }>;
 }
 
 export async function sweepBucket(deps: SweepDeps, domain: string, opts: { prefix?: string; onProgress?: (p: SweepProgress) => void } = {}): Promise<SweepProgress> {
@@ -31,7 +32,7 @@ export async function sweepBucket(deps: SweepDeps, domain: string, opts: { prefi
       const head = await deps.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: obj.Key }));
       if (head.Metadata?.processed === 'true') continue;
       progress.unprocessed++;
-      const { started } = await deps.start({ domain, bucket, key: obj.Key });
+      const { started } = await deps.start({ domain, bucket, key: obj.Key }, { size: obj.Size });
       if (started) progress.started++;
       else progress.alreadyRunning++;
       opts.onProgress?.(progress);

@@ -14,7 +14,7 @@ export class NotSesNotificationError extends Error {
   override name = 'NotSesNotificationError';
 }
 
-export function parseSesNotification(text: string): { bucket: string; key: string; recipients: string[]; messageId?: string } {
+export function parseSesNotification(text: string): { bucket: string; key: string; recipients: string[]; messageId?: string; source?: string } {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -33,7 +33,7 @@ export function parseSesNotification(text: string): { bucket: string; key: strin
   const n = doc as {
     notificationType?: string;
     eventType?: string;
-    mail?: { messageId?: string; destination?: string[] };
+    mail?: { messageId?: string; destination?: string[]; source?: string };
     receipt?: { recipients?: string[]; action?: { type?: string; bucketName?: string; objectKey?: string; objectKeyPrefix?: string } };
   };
   const kind = n?.notificationType ?? n?.eventType;
@@ -44,7 +44,7 @@ export function parseSesNotification(text: string): { bucket: string; key: strin
   const key = action.objectKey ?? (n.mail?.messageId ? `${action.objectKeyPrefix ?? ''}${n.mail.messageId}` : undefined);
   if (!key) throw new NotSesNotificationError('no objectKey and no mail.messageId to derive it from');
   const recipients = (n.receipt?.recipients ?? n.mail?.destination ?? []).filter((r): r is string => typeof r === 'string');
-  return { bucket: action.bucketName, key, recipients, messageId: n.mail?.messageId };
+  return { bucket: action.bucketName, key, recipients, messageId: n.mail?.messageId, source: typeof n.mail?.source === 'string' ? n.mail.source : undefined };
 }
 
 /**

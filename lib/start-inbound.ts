@@ -7,7 +7,29 @@ import type { ProcessInboundInput } from '../workflows/processInboundEmail';
 import { inboundWorkflowId } from './ses-notification';
 import { MAIL_DOMAIN } from './search-attributes';
 
-export async function startInbound(client: Client, taskQueue: string, input: ProcessInboundInput, workflowId = inboundWorkflowId(input.bucket, input.key)): Promise<{ workflowId: string; started: boolean }> {
+/** What a trigger may already know about the email, for the summary shown in the Web UI. */
+export interface InboundFacts {
+  sender?: string;
+  size?: number;
+}
+
+/** One line for the Web UI: sender, recipient count and size where known, then the object. */
+export function inboundSummary(input: ProcessInboundInput, facts: InboundFacts = {}): string {
+  const parts = [
+    facts.sender ? `from ${facts.sender}` : undefined,
+    input.envelopeRecipients?.length ? `to ${input.envelopeRecipients.length} recipient(s)` : undefined,
+    facts.size !== undefined ? `${Math.max(1, Math.ceil(facts.size / 1024))} KB` : undefined,
+  ].filter(Boolean);
+  return `${input.redrive ? 'Re-drive of inbound' : 'Inbound'} email ${parts.join(', ')}${parts.length ? ': ' : ''}s3://${input.bucket}/${input.key}`;
+}
+
+export async function startInbound(
+  client: Client,
+  taskQueue: string,
+  input: ProcessInboundInput,
+  workflowId = inboundWorkflowId(input.bucket, input.key),
+  facts: InboundFacts = {},
+): Promise<{ workflowId: string; started: boolean }> {
   try {
     await client.workflow.start('processInboundEmail', {
       taskQueue,
@@ -15,7 +37,8 @@ export async function startInbound(client: Client, taskQueue: string, input: Pro
       args: [input],
       workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
       typedSearchAttributes: [{ key: MAIL_DOMAIN, value: input.domain.toLowerCase() }],
-      staticSummary: `Inbound email s3://${input.bucket}/${input.key}`,
+      // Encoded by the payload codec like any payload, so the sender stays private.
+      staticSummary: inboundSummary(input, facts),
     });
     return { workflowId, started: true };
   } catch (err) {

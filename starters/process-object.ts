@@ -25,17 +25,19 @@ async function main() {
   let bucket = values.bucket;
   let key = values.key;
   let recipients = values.recipients?.split(',').map((s) => s.trim()).filter(Boolean);
+  let sender: string | undefined;
   if (values.notification) {
     const n = parseSesNotification(readFileSync(values.notification === '-' ? 0 : values.notification, 'utf8'));
     ({ bucket, key } = n);
     recipients = n.recipients;
+    sender = n.source;
   }
   if (!bucket || !key) throw new Error('give --bucket and --key, or --notification FILE');
   const domain = values.domain ?? config.domains.find((d) => bucketForDomain(d, config.bucketTemplate) === bucket) ?? recipients?.[0]?.split('@')[1];
   if (!domain) throw new Error(`bucket ${bucket} belongs to none of the domains in ${config.domainsSource}; pass --domain`);
 
   const client = await connectClient();
-  const { workflowId, started } = await startInbound(client, config.taskQueue, { domain, bucket, key, envelopeRecipients: recipients });
+  const { workflowId, started } = await startInbound(client, config.taskQueue, { domain, bucket, key, envelopeRecipients: recipients }, undefined, { sender });
   console.log(started ? `started ${workflowId}` : `already started earlier: ${workflowId} (no-op)`);
   if (values.wait) console.log(JSON.stringify(await client.workflow.getHandle(workflowId).result(), null, 2));
   await client.connection.close();

@@ -19,7 +19,7 @@ async function main() {
     // The total is unknown until the listing ends, so the bar grows with it.
     const bar = new SingleBar({ format: `${domain} [{bar}] {value}/{total} checked | {started} started, {running} already started`, hideCursor: true }, Presets.shades_classic);
     bar.start(0, 0, { started: 0, running: 0 });
-    const p = await sweepBucket({ s3, config, start: (ref) => startInbound(client, config.taskQueue, ref) }, domain, {
+    const p = await sweepBucket({ s3, config, start: (ref, facts) => startInbound(client, config.taskQueue, ref, undefined, facts) }, domain, {
       prefix: values.prefix,
       onProgress: (x) => {
         bar.setTotal(x.listed);
