@@ -4,6 +4,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { NativeConnection } from '@temporalio/worker';
+import { mailroomDataConverter } from './data-converter';
 
 export function temporalSettings() {
   const config = loadClientConnectConfig();
@@ -13,7 +14,8 @@ export function temporalSettings() {
 export async function connectClient(): Promise<Client> {
   const { connectionOptions, namespace } = temporalSettings();
   const connection = await Connection.connect(connectionOptions);
-  return new Client({ connection, namespace });
+  // Encrypts what it sends and decrypts what it reads with MAILROOM_CODEC_KEYS (lib/codec.ts).
+  return new Client({ connection, namespace, dataConverter: mailroomDataConverter() });
 }
 
 export async function connectWorker(): Promise<{ connection: NativeConnection; namespace: string }> {

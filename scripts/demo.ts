@@ -5,14 +5,17 @@
 // summary of what happened to each email. The stack stays up for exploring the Web UI
 // until Ctrl-C (or exits at once with --exit).
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { Client, Connection } from '@temporalio/client';
+import { codecFromEnv, generateCodecKey } from '../lib/codec';
 import { bucketForDomain } from '../lib/config';
+import { mailroomDataConverter } from '../lib/data-converter';
 import type { InboundResult } from '../lib/inbound-types';
 import { startInbound } from '../lib/start-inbound';
 import { rawMail, sesBounce } from './stack/demo-emails';
@@ -21,6 +24,7 @@ import { freePort } from './stack/dovecot';
 import { S3RVER_CREDENTIALS, s3ClientFor, startS3Server } from './stack/s3';
 import { startSmtpTarget } from './stack/smtp-target';
 import { startTemporalDevServer } from './stack/temporal-dev';
+import { startCodecServer } from '../workers/codec-server';
 
 const DOMAIN = 'example.com';
 const ROOT = resolve(__dirname, '..');
@@ -36,9 +40,32 @@ async function isFree(p: number): Promise<boolean> {
   });
 }
 
+/** A secret generated once into .local/ and reused, so the histories of earlier runs stay readable. */
+function localSecret(name: string, make: () => string): string {
+  const file = join(LOCAL, name);
+  try {
+    writeFileSync(file, `${make()}\n`, { flag: 'wx', mode: 0o600 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  return readFileSync(file, 'utf8').trim();
+}
+
 async function main() {
   const { values } = parseArgs({ options: { exit: { type: 'boolean', default: false } } });
   mkdirSync(LOCAL, { recursive: true });
+  // Histories are encrypted (lib/codec.ts) with a development key kept in .local/codec-keys;
+  // the codec server lets the Web UI show them to whoever has the token in .local/codec-token.
+  const codecKeys = process.env.MAILROOM_CODEC_KEYS || localSecret('codec-keys', () => generateCodecKey('dev1'));
+  const codecToken = process.env.CODEC_SERVER_TOKEN || localSecret('codec-token', () => randomBytes(24).toString('hex'));
+  const dataConverter = mailroomDataConverter({ MAILROOM_CODEC_KEYS: codecKeys });
+  const uiPort = Number(process.env.DEMO_TEMPORAL_UI_PORT ?? 8233);
+  const codecServer = await startCodecServer({
+    port: await port('CODEC_SERVER_PORT', 8888),
+    token: codecToken,
+    origins: [`http://127.0.0.1:${uiPort}`, `http://localhost:${uiPort}`],
+    codec: codecFromEnv({ MAILROOM_CODEC_KEYS: codecKeys })!,
+  });
   process.env.AWS_ACCESS_KEY_ID = S3RVER_CREDENTIALS.accessKeyId;
   process.env.AWS_SECRET_ACCESS_KEY = S3RVER_CREDENTIALS.secretAccessKey;
 
@@ -46,8 +73,9 @@ async function main() {
   const temporal = await startTemporalDevServer({
     dbFile: join(LOCAL, 'temporal.db'),
     port: Number(process.env.DEMO_TEMPORAL_PORT ?? 7233),
-    uiPort: Number(process.env.DEMO_TEMPORAL_UI_PORT ?? 8233),
+    uiPort,
     logFile: join(LOCAL, 'temporal.log'),
+    codecEndpoint: codecServer.url,
   });
   const s3srv = await startS3Server({ directory: join(LOCAL, 's3'), port: await port('DEMO_S3_PORT', 4568) });
   const dyn = await startDynamoServer({ port: await port('DEMO_DYNAMODB_PORT', 4567) });
@@ -86,6 +114,7 @@ async function main() {
     HEALTH_PORT: String(await port('HEALTH_PORT', 8080)),
     METRICS_PORT: String(await port('METRICS_PORT', 8000)),
     TEMPORAL_METRICS_BIND: `127.0.0.1:${await freePort()}`,
+    MAILROOM_CODEC_KEYS: codecKeys,
   };
   const workerLog = join(LOCAL, 'worker.log');
   const worker = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'workers', 'main.ts')], { cwd: ROOT, env, stdio: ['ignore', openSync(workerLog, 'a'), openSync(workerLog, 'a')] });
@@ -99,7 +128,7 @@ async function main() {
     { label: 'forwarded', raw: rawMail({ from: 'friend@sender.example', to: [users.erin], subject: 'Photos' }) },
     { label: 'SES bounce', raw: sesBounce({ to: users.alice, sesMessageId: sesId, bouncedRecipient: 'nobody@far.example', originalSubject: 'Contract draft' }) },
   ];
-  const client = new Client({ connection: await Connection.connect({ address: temporal.address }) });
+  const client = new Client({ connection: await Connection.connect({ address: temporal.address }), dataConverter });
   const started = [];
   for (const [i, e] of emails.entries()) {
     const key = `demo-${run}-${i + 1}-${e.label.replace(/\W+/g, '-')}`;
@@ -123,13 +152,16 @@ async function main() {
   }
   console.log(`\nMailboxes (one .eml per delivery): ${mailDir}`);
   console.log(`Temporal Web UI: ${temporal.uiUrl}/namespaces/default/workflows`);
+  console.log(`Codec server: ${codecServer.url}  token: ${codecToken}  (histories are encrypted; key in .local/codec-keys, token in .local/codec-token)`);
+  console.log(`  to read payloads in the Web UI: sign in at ${codecServer.url}/login with the token, then in the UI's Codec Server settings`);
+  console.log(`  use ${codecServer.url} with "Include cross-origin credentials" on (docs/privacy.md)`);
   console.log(`Worker: http://127.0.0.1:${env.HEALTH_PORT}/health  /domains   metrics http://127.0.0.1:${env.METRICS_PORT}/metrics`);
 
   const shutdown = async () => {
     worker.kill('SIGTERM');
     await new Promise((r) => worker.once('exit', r));
     await client.connection.close();
-    await Promise.all([mail.stop(), internal.stop(), s3srv.stop(), dyn.stop()]);
+    await Promise.all([mail.stop(), internal.stop(), s3srv.stop(), dyn.stop(), codecServer.close()]);
     await temporal.stop();
   };
   if (values.exit) {

@@ -8,6 +8,7 @@ import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporali
 import { createAwsClients } from '../activities/clients';
 import { createTransports } from '../activities/delivery';
 import { bucketForDomain, loadConfig, ConfigError } from '../lib/config';
+import { mailroomDataConverter, UNENCRYPTED_WARNING } from '../lib/data-converter';
 import { componentLogger } from '../lib/logger';
 import { temporalSettings } from '../lib/temporal';
 import { startHealthServer, startMetricsServer } from './http';
@@ -17,6 +18,8 @@ const log = componentLogger('worker');
 
 async function main(): Promise<void> {
   const config = loadConfig();
+  const dataConverter = mailroomDataConverter(); // a malformed MAILROOM_CODEC_KEYS stops the worker here
+  if (!dataConverter) log.warn(UNENCRYPTED_WARNING);
   const temporalMetrics = process.env.TEMPORAL_METRICS_BIND ?? '127.0.0.1:9464';
   Runtime.install({
     telemetryOptions: {
@@ -26,10 +29,10 @@ async function main(): Promise<void> {
   });
   const { connectionOptions, namespace } = temporalSettings();
   const connection = await NativeConnection.connect(connectionOptions);
-  const client = new Client({ connection: await Connection.connect(connectionOptions), namespace });
+  const client = new Client({ connection: await Connection.connect(connectionOptions), namespace, dataConverter });
   const aws = createAwsClients(config);
   const transports = createTransports(config);
-  const worker = await createInboundWorker({ connection, namespace, client, deps: { ...aws, config, transports } });
+  const worker = await createInboundWorker({ connection, namespace, client, dataConverter, deps: { ...aws, config, transports } });
 
   const health = await startHealthServer({
     port: config.healthPort,

@@ -20,6 +20,8 @@ export interface TemporalDevOptions {
   logFile: string;
   /** How long the server may take to answer; default 60 s. */
   startTimeoutMs?: number;
+  /** Codec server for the Web UI (`--ui-codec-endpoint`, workers/codec-server.ts). */
+  codecEndpoint?: string;
 }
 
 export interface LocalTemporal {
@@ -51,6 +53,7 @@ export async function startTemporalDevServer(options: TemporalDevOptions): Promi
   mkdirSync(dirname(options.logFile), { recursive: true });
   const args = ['server', 'start-dev', '--db-filename', options.dbFile, '--port', String(port), '--ui-port', String(uiPort), '--ip', '127.0.0.1', '--log-level', 'warn'];
   for (const flag of SEARCH_ATTRIBUTE_FLAGS) args.push('--search-attribute', flag);
+  if (options.codecEndpoint) args.push('--ui-codec-endpoint', options.codecEndpoint);
   const out = openSync(options.logFile, 'a');
   const child = spawn(temporalBinary(), args, { stdio: ['ignore', out, out] });
   closeSync(out);

@@ -1,0 +1,238 @@
+// Privacy of histories (issue 4): a real inbound email through the real stack, then its
+// workflow history read straight from the Temporal server without the codec. Nothing that
+// identifies the mail (sender, recipient, subject) nor the key may appear in it; with the
+// codec, and through the codec server with the right token, all of it comes back.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { Connection } from '@temporalio/client';
+import type { Payload } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
+import { AesGcmCodec, codecFromEnv, ENCODING_ENCRYPTED, generateCodecKey, parseCodecKeys } from '../../lib/codec';
+import { rawMail } from '../../scripts/stack/demo-emails';
+import { DEFAULT_TABLES } from '../../scripts/stack/dynamodb';
+import { type CodecServer, DEFAULT_CORS_ORIGINS, type JsonPayload, payloadToJson, SESSION_COOKIE, startCodecServer } from '../../workers/codec-server';
+import { BUCKET, inboundWorkflowId, type InboundStack, startInboundStack } from '../support/inbound-stack';
+import { temporalBinary } from '../support/temporal';
+
+const SENDER = 'confidential.source.4821@sender.example';
+const RECIPIENT = 'm.privacy@example.com';
+const SUBJECT = 'Merger talks with Initech 4821';
+// Forwarded to an own-domain address the mail server refuses: a failure naming both addresses.
+const FORWARD_TO = 'gone.forward.4821@example.org';
+const UI_ORIGIN = 'http://localhost:8233';
+
+let stack: InboundStack;
+let codec: AesGcmCodec;
+let server: CodecServer;
+let connection: Connection;
+const token = randomBytes(24).toString('hex');
+let workflowId: string;
+let history: temporal.api.history.v1.IHistory;
+let payloads: { path: string; payload: Payload }[];
+
+const text = (b: Uint8Array | null | undefined) => Buffer.from(b ?? []).toString('utf8');
+
+/** Every Payload in a history (objects with byte-valued metadata that has an encoding), with its path. */
+function collectPayloads(node: unknown, path: string, out: { path: string; payload: Payload }[] = []): { path: string; payload: Payload }[] {
+  if (!node || typeof node !== 'object' || node instanceof Uint8Array) return out;
+  if (Array.isArray(node)) {
+    node.forEach((n, i) => collectPayloads(n, `${path}[${i}]`, out));
+    return out;
+  }
+  const meta = (node as Payload).metadata;
+  if (meta && typeof meta === 'object' && meta.encoding instanceof Uint8Array) {
+    out.push({ path, payload: node as Payload });
+    return out;
+  }
+  for (const [k, v] of Object.entries(node)) collectPayloads(v, path ? `${path}.${k}` : k, out);
+  return out;
+}
+
+async function post(path: string, body: unknown, headers: Record<string, string> = {}) {
+  return fetch(`${server.url}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Namespace': 'default', ...headers }, body: JSON.stringify(body) });
+}
+
+before(async () => {
+  stack = await startInboundStack({ mailboxes: [RECIPIENT] });
+  await stack.putItem(DEFAULT_TABLES.rules, { email_address: RECIPIENT, ooo_active: false, forwards: [FORWARD_TO] });
+  codec = codecFromEnv(stack.childEnv)!;
+  assert.ok(codec, 'the test stack encrypts');
+  server = await startCodecServer({ port: 0, token, origins: DEFAULT_CORS_ORIGINS, codec });
+  // A plain connection: no data converter, no codec — what anyone with server access sees.
+  connection = await Connection.connect({ address: stack.env.address });
+
+  const key = await stack.put(rawMail({ from: SENDER, to: [RECIPIENT], subject: SUBJECT }), `privacy-${process.pid}`);
+  const result = await stack.run({ key });
+  assert.equal(result.status, 'delivered');
+  assert.equal((await stack.mail.messagesFor(RECIPIENT)).filter((m) => m.includes(SUBJECT)).length, 1);
+  workflowId = inboundWorkflowId(BUCKET, key);
+
+  const events: temporal.api.history.v1.IHistoryEvent[] = [];
+  let nextPageToken: Uint8Array | undefined;
+  do {
+    const page = await connection.workflowService.getWorkflowExecutionHistory({ namespace: stack.env.namespace ?? 'default', execution: { workflowId }, nextPageToken });
+    events.push(...(page.history?.events ?? []));
+    nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
+  } while (nextPageToken);
+  history = { events };
+  payloads = collectPayloads(history, '');
+});
+
+after(async () => {
+  await server?.close();
+  await connection?.close();
+  await stack?.stop();
+});
+
+describe('workflow history at rest', () => {
+  test('contains no sender, recipient, subject or key in plaintext', () => {
+    // The whole history as the server returns it, in protobuf bytes: strings and bytes verbatim.
+    const bytes = Buffer.from(temporal.api.history.v1.History.encode(history).finish());
+    const haystack = bytes.toString('latin1').toLowerCase();
+    assert.ok(haystack.includes('processinboundemail'), 'the search sees plaintext where there is some (workflow type)');
+    const [, material] = stack.childEnv.MAILROOM_CODEC_KEYS!.split(':');
+    for (const needle of [SENDER, RECIPIENT, SUBJECT, FORWARD_TO, 'confidential.source', 'Initech', material]) {
+      assert.ok(!haystack.includes(needle.toLowerCase()), `history must not contain ${needle}`);
+    }
+    assert.ok(!bytes.includes(Buffer.from(material, 'base64')), 'nor the raw key');
+  });
+
+  test('every payload is encrypted, except search attributes (domain and status only, by design)', () => {
+    const data = payloads.filter((p) => !p.path.includes('searchAttributes'));
+    assert.ok(data.length >= 8, `inputs, results, summary: found ${data.length}`);
+    for (const { path, payload } of data) assert.equal(text(payload.metadata?.encoding), ENCODING_ENCRYPTED, `${path} is encrypted`);
+    const attributes = payloads.filter((p) => p.path.includes('searchAttributes'));
+    assert.ok(attributes.some((p) => p.path.endsWith('MailDomain') && JSON.parse(text(p.payload.data)) === 'example.com'));
+    for (const { path, payload } of attributes) assert.ok(!text(payload.data).includes('@'), `${path} holds no address`);
+  });
+
+  test('failure messages (the refused forward names both addresses) are encrypted too', async () => {
+    const failures: temporal.api.failure.v1.IFailure[] = [];
+    const walk = (n: unknown): void => {
+      if (!n || typeof n !== 'object' || n instanceof Uint8Array) return;
+      for (const [k, v] of Object.entries(n)) {
+        if (/failure$/i.test(k) && v && typeof v === 'object' && 'message' in v) failures.push(v as temporal.api.failure.v1.IFailure);
+        walk(v);
+      }
+    };
+    walk(history);
+    assert.ok(failures.length >= 1, 'the refused forward left a failure in the history');
+    for (const f of failures) {
+      assert.equal(f.message, 'Encoded failure');
+      assert.equal(text(f.encodedAttributes?.metadata?.encoding), ENCODING_ENCRYPTED);
+    }
+    const [attrs] = await codec.decode([failures[0].encodedAttributes as Payload]);
+    const { message } = JSON.parse(text(attrs.data)) as { message: string };
+    assert.match(message, new RegExp(`from ${RECIPIENT} to ${FORWARD_TO}.*failed`));
+  });
+
+  test('with the codec the history reads in full', async () => {
+    const decoded = await codec.decode(payloads.filter((p) => !p.path.includes('searchAttributes')).map((p) => p.payload));
+    const all = decoded.map((p) => text(p.data)).join('\n');
+    for (const needle of [SENDER, RECIPIENT, SUBJECT]) assert.ok(all.includes(needle), `decoded history contains ${needle}`);
+    for (const p of decoded) assert.notEqual(text(p.metadata?.encoding), ENCODING_ENCRYPTED);
+  });
+});
+
+describe('codec server', () => {
+  const encrypted = () => ({ payloads: payloads.filter((p) => !p.path.includes('searchAttributes')).map((p) => payloadToJson(p.payload)) });
+
+  test('401 without a token and with a wrong one', async () => {
+    for (const headers of [{}, { Authorization: `Bearer ${token.slice(0, -1)}x` }, { Authorization: 'Bearer ' }, { Authorization: `Basic ${token}` }, { Cookie: `${SESSION_COOKIE}=${token}` }] as Record<string, string>[]) {
+      const res = await post('/decode', encrypted(), headers);
+      assert.equal(res.status, 401, JSON.stringify(headers));
+      const body = await res.text();
+      for (const needle of [SENDER, SUBJECT]) assert.ok(!body.includes(needle));
+    }
+    assert.equal((await post('/encode', encrypted())).status, 401);
+  });
+
+  test('200 and plaintext with the right token; CORS headers for the UI origin', async () => {
+    const res = await post('/decode', encrypted(), { Authorization: `Bearer ${token}`, Origin: UI_ORIGIN });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('access-control-allow-origin'), UI_ORIGIN);
+    assert.equal(res.headers.get('access-control-allow-credentials'), 'true');
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+    const body = (await res.json()) as { payloads: JsonPayload[] };
+    assert.equal(body.payloads.length, encrypted().payloads.length);
+    const all = body.payloads.map((p) => Buffer.from(p.data ?? '', 'base64').toString('utf8')).join('\n');
+    for (const needle of [SENDER, RECIPIENT, SUBJECT]) assert.ok(all.includes(needle), `decoded by the server: ${needle}`);
+    assert.ok(body.payloads.every((p) => Buffer.from(p.metadata!.encoding, 'base64').toString() !== ENCODING_ENCRYPTED));
+
+    // /encode is the inverse (the UI uses it for signals and queries it sends).
+    const sealed = (await (await post('/encode', body, { Authorization: `Bearer ${token}` })).json()) as { payloads: JsonPayload[] };
+    assert.ok(sealed.payloads.every((p) => Buffer.from(p.metadata!.encoding, 'base64').toString() === ENCODING_ENCRYPTED));
+    const again = (await (await post('/decode', sealed, { Authorization: `Bearer ${token}` })).json()) as { payloads: JsonPayload[] };
+    assert.deepEqual(again, body);
+  });
+
+  test('CORS preflight is answered for the UI origin, refused for others', async () => {
+    const preflight = (origin: string) =>
+      fetch(`${server.url}/decode`, { method: 'OPTIONS', headers: { Origin: origin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization,content-type,x-namespace' } });
+    for (const origin of DEFAULT_CORS_ORIGINS) {
+      const res = await preflight(origin);
+      assert.equal(res.status, 204);
+      assert.equal(res.headers.get('access-control-allow-origin'), origin);
+      assert.equal(res.headers.get('access-control-allow-credentials'), 'true');
+      assert.match(res.headers.get('access-control-allow-methods') ?? '', /POST/);
+      const allowed = (res.headers.get('access-control-allow-headers') ?? '').toLowerCase().split(/\s*,\s*/);
+      for (const h of ['authorization', 'content-type', 'x-namespace']) assert.ok(allowed.includes(h), h);
+    }
+    const evil = await preflight('http://evil.example');
+    assert.equal(evil.status, 403);
+    assert.equal(evil.headers.get('access-control-allow-origin'), null);
+    const direct = await post('/decode', encrypted(), { Authorization: `Bearer ${token}`, Origin: 'http://evil.example' });
+    assert.equal(direct.status, 403, 'a browser page elsewhere gets nothing, even with the token');
+  });
+
+  test('the Web UI path: /login with the token sets a session cookie that /decode accepts', async () => {
+    assert.equal((await fetch(`${server.url}/login`)).status, 200);
+    const login = (t: string) => fetch(`${server.url}/login`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token: t }) });
+    const wrong = await login('not-the-token-at-all');
+    assert.equal(wrong.status, 401);
+    assert.equal(wrong.headers.get('set-cookie'), null);
+    const ok = await login(token);
+    assert.equal(ok.status, 200);
+    const cookie = ok.headers.get('set-cookie') ?? '';
+    assert.match(cookie, /HttpOnly/);
+    assert.match(cookie, /SameSite=Strict/);
+    assert.ok(!cookie.includes(token), 'the cookie is not the token');
+    const res = await post('/decode', encrypted(), { Cookie: cookie.split(';')[0], Origin: UI_ORIGIN });
+    assert.equal(res.status, 200);
+    assert.ok(JSON.stringify(await res.json()).length > 0);
+  });
+
+  test('a payload under an unknown key id is refused with the key id named', async () => {
+    const [foreign] = await new AesGcmCodec(parseCodecKeys(generateCodecKey('retired-2023'))).encode([{ metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from('"x"') }]);
+    const res = await post('/decode', { payloads: [payloadToJson(foreign)] }, { Authorization: `Bearer ${token}` });
+    assert.equal(res.status, 422);
+    assert.match(((await res.json()) as { error: string }).error, /key id "retired-2023"/);
+    assert.equal((await post('/decode', { nope: 1 }, { Authorization: `Bearer ${token}` })).status, 400);
+  });
+
+  test('the temporal CLI reads the history through it (--codec-endpoint, --codec-auth)', async () => {
+    const show = async (extra: string[]) => {
+      const { stdout } = await promisify(execFile)(temporalBinary(), ['workflow', 'show', '--workflow-id', workflowId, '--address', stack.env.address, '--namespace', stack.env.namespace ?? 'default', '--output', 'json', ...extra], { timeout: 60_000, maxBuffer: 64 * 1024 * 1024 });
+      // Proto JSON: payload bytes are base64.
+      const found: JsonPayload[] = [];
+      const walk = (n: unknown): void => {
+        if (!n || typeof n !== 'object') return;
+        const p = n as JsonPayload;
+        if (p.metadata && typeof p.metadata === 'object' && typeof p.metadata.encoding === 'string') found.push(p);
+        else for (const v of Object.values(n)) walk(v);
+      };
+      walk(JSON.parse(stdout));
+      return found.map((p) => ({ encoding: Buffer.from(p.metadata!.encoding, 'base64').toString(), data: Buffer.from(p.data ?? '', 'base64').toString() }));
+    };
+    const plain = await show([]);
+    assert.ok(plain.some((p) => p.encoding === ENCODING_ENCRYPTED));
+    assert.ok(!plain.some((p) => p.data.includes(SUBJECT)));
+    const decoded = await show(['--codec-endpoint', server.url, '--codec-auth', `Bearer ${token}`]);
+    assert.ok(!decoded.some((p) => p.encoding === ENCODING_ENCRYPTED));
+    const all = decoded.map((p) => p.data).join('\n');
+    for (const needle of [SENDER, RECIPIENT, SUBJECT]) assert.ok(all.includes(needle), `CLI output contains ${needle}`);
+  });
+});

@@ -1,0 +1,106 @@
+// The payload codec (lib/codec.ts) and the data converter built on it: what Temporal stores
+// is ciphertext naming its key, keys rotate, and bad input fails loudly and clearly.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { defaultPayloadConverter, type Payload } from '@temporalio/common';
+import { AesGcmCodec, codecFromEnv, ENCODING_ENCRYPTED, generateCodecKey, METADATA_KEY_ID, parseCodecKeys, PayloadDecryptionError } from '../../lib/codec';
+import { ConfigError } from '../../lib/config';
+import { mailroomDataConverter } from '../../lib/data-converter';
+
+const K1 = generateCodecKey('k1');
+const K2 = generateCodecKey('k2');
+const codec = (keys: string) => new AesGcmCodec(parseCodecKeys(keys));
+const str = (b: Uint8Array | null | undefined) => Buffer.from(b ?? []).toString('utf8');
+const facts = { from: 'secret.sender@sender.example', to: ['alice@example.com'], subject: 'Quarterly numbers' };
+
+test('round trip: ciphertext with key id metadata, the original payload back', async () => {
+  const c = codec(K1);
+  const original = defaultPayloadConverter.toPayload(facts);
+  const [sealed] = await c.encode([original]);
+  assert.equal(str(sealed.metadata?.encoding), ENCODING_ENCRYPTED);
+  assert.equal(str(sealed.metadata?.[METADATA_KEY_ID]), 'k1');
+  assert.deepEqual(Object.keys(sealed.metadata ?? {}).sort(), ['encoding', METADATA_KEY_ID].sort(), 'no other metadata (the original encoding is inside)');
+  for (const needle of [facts.from, facts.subject, 'json/plain']) assert.ok(!Buffer.from(sealed.data!).includes(needle), `${needle} is not visible`);
+  const [back] = await c.decode([sealed]);
+  assert.equal(str(back.metadata?.encoding), 'json/plain');
+  assert.deepEqual(defaultPayloadConverter.fromPayload(back), facts);
+
+  const [again] = await c.encode([original]);
+  assert.notDeepEqual(Buffer.from(again.data!), Buffer.from(sealed.data!), 'a fresh IV per payload');
+  assert.deepEqual(await c.encode([]), []);
+  const [empty] = await c.decode(await c.encode([defaultPayloadConverter.toPayload(undefined)]));
+  assert.equal(defaultPayloadConverter.fromPayload(empty), undefined);
+});
+
+test('rotation: the new key encodes, the old key still decodes', async () => {
+  const [old] = await codec(K1).encode([defaultPayloadConverter.toPayload('written before rotation')]);
+  const rotated = codec(`${K2},${K1}`);
+  assert.equal(rotated.currentKeyId, 'k2');
+  assert.equal(defaultPayloadConverter.fromPayload((await rotated.decode([old]))[0]), 'written before rotation');
+  const [fresh] = await rotated.encode([defaultPayloadConverter.toPayload('after')]);
+  assert.equal(str(fresh.metadata?.[METADATA_KEY_ID]), 'k2');
+  assert.equal(defaultPayloadConverter.fromPayload((await codec(K2).decode([fresh]))[0]), 'after');
+});
+
+test('a payload with an unknown key id fails with an error naming the key id', async () => {
+  const [sealed] = await codec(K1).encode([defaultPayloadConverter.toPayload('x')]);
+  await assert.rejects(codec(K2).decode([sealed]), (err: Error) => {
+    assert.ok(err instanceof PayloadDecryptionError);
+    assert.match(err.message, /key id "k1"/);
+    assert.match(err.message, /MAILROOM_CODEC_KEYS/);
+    return true;
+  });
+});
+
+test('tampered ciphertext, a swapped key id or a truncated payload fails', async () => {
+  const c = codec(`${K2},${K1}`);
+  const [sealed] = await c.encode([defaultPayloadConverter.toPayload({ n: 1 })]);
+  const flipped = Buffer.from(sealed.data!);
+  flipped[20] ^= 1;
+  await assert.rejects(c.decode([{ ...sealed, data: flipped }]), /failed authentication/);
+  // Same bytes relabelled as made with the other key (the key id is authenticated data).
+  await assert.rejects(c.decode([{ ...sealed, metadata: { ...sealed.metadata, [METADATA_KEY_ID]: Buffer.from('k1') } }]), /key id "k1"\) failed authentication/);
+  await assert.rejects(c.decode([{ ...sealed, data: Buffer.from(sealed.data!).subarray(0, 10) }]), /truncated/);
+  await assert.rejects(c.decode([{ metadata: { encoding: Buffer.from(ENCODING_ENCRYPTED) }, data: sealed.data }]), /no encryption-key-id/);
+});
+
+test('unencrypted payloads (histories from before encryption) pass through decode unchanged', async () => {
+  const plain: Payload[] = [defaultPayloadConverter.toPayload({ a: 1 }), defaultPayloadConverter.toPayload(null), { metadata: { encoding: Buffer.from('binary/plain') }, data: Buffer.from('raw') }];
+  const out = await codec(K1).decode(plain);
+  assert.equal(out.length, 3);
+  for (const [i, p] of out.entries()) assert.strictEqual(p, plain[i]);
+});
+
+test('MAILROOM_CODEC_KEYS: unset means no codec; malformed values are ConfigErrors naming the problem', () => {
+  assert.equal(codecFromEnv({}), undefined);
+  assert.equal(codecFromEnv({ MAILROOM_CODEC_KEYS: '  ' }), undefined);
+  assert.equal(mailroomDataConverter({}), undefined);
+  assert.equal(codecFromEnv({ MAILROOM_CODEC_KEYS: `${K2}, ${K1}` })?.currentKeyId, 'k2');
+  const bad: [string, RegExp][] = [
+    ['k1', /<keyId>:<base64 key>/],
+    [`k1:${Buffer.alloc(16).toString('base64')}`, /exactly 32 bytes/],
+    ['k1:not base64!', /exactly 32 bytes/],
+    [`${K1},${K1}`, /listed twice/],
+    [`bad id:${Buffer.alloc(32).toString('base64')}`, /key id "bad id"/],
+    [',', /lists no keys/],
+  ];
+  for (const [value, message] of bad) {
+    assert.throws(() => codecFromEnv({ MAILROOM_CODEC_KEYS: value }), (err: Error) => err instanceof ConfigError && message.test(err.message), value);
+  }
+  // The key material never appears in an error.
+  const secret = Buffer.alloc(31, 7).toString('base64');
+  assert.throws(() => codecFromEnv({ MAILROOM_CODEC_KEYS: `k1:${secret}` }), (err: Error) => !err.message.includes(secret));
+});
+
+test('the data converter encrypts payloads and moves failure messages into an encrypted payload', async () => {
+  const dc = mailroomDataConverter({ MAILROOM_CODEC_KEYS: K1 });
+  assert.ok(dc?.payloadCodecs?.[0] instanceof AesGcmCodec);
+  const { failureConverter } = require(dc.failureConverterPath!) as typeof import('../../lib/failure-converter');
+  const failure = failureConverter.errorToFailure(new Error('550 5.1.1 <alice@example.com>: no such user'), defaultPayloadConverter);
+  assert.equal(failure.message, 'Encoded failure');
+  assert.ok(!JSON.stringify(failure.stackTrace ?? '').includes('alice@example.com'));
+  const [sealed] = await dc.payloadCodecs[0].encode([failure.encodedAttributes!]);
+  assert.ok(!Buffer.from(sealed.data!).includes('alice@example.com'));
+  const [attrs] = await dc.payloadCodecs[0].decode([sealed]);
+  assert.match(failureConverter.failureToError({ ...failure, encodedAttributes: attrs }, defaultPayloadConverter).message, /alice@example\.com/);
+});
