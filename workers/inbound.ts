@@ -1,22 +1,26 @@
 // The inbound worker: the processInboundEmail and sweepDomain workflows with their
 // activities, built from injected dependencies so tests run the same code.
 import type { Client } from '@temporalio/client';
-import { type NativeConnection, Worker } from '@temporalio/worker';
+import type { DataConverter } from '@temporalio/common';
+import { type NativeConnection, Worker, type WorkerDeploymentOptions } from '@temporalio/worker';
 import { createInboundActivities, type InboundDeps } from '../activities';
 import { createSweepActivities } from '../activities/sweep';
 import { startInbound } from '../lib/start-inbound';
+import { resolveDeployment } from '../lib/versioning';
 
-export async function createInboundWorker(opts: { connection: NativeConnection; namespace: string; client: Client; deps: InboundDeps; identity?: string }): Promise<Worker> {
+export async function createInboundWorker(opts: { connection: NativeConnection; namespace: string; client: Client; deps: InboundDeps; identity?: string; /** Worker Versioning; default from TEMPORAL_BUILD_ID (lib/versioning.ts), null = unversioned */ deployment?: WorkerDeploymentOptions | null; /** lib/data-converter.ts: the client's converter (encryption) */ dataConverter?: DataConverter }): Promise<Worker> {
   const { deps } = opts;
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: deps.config.taskQueue,
     identity: opts.identity ?? deps.config.workerName,
+    dataConverter: opts.dataConverter,
     workflowsPath: require.resolve('../workflows/inbound'),
+    workerDeploymentOptions: resolveDeployment(opts.deployment),
     activities: {
       ...createInboundActivities(deps),
-      ...createSweepActivities({ s3: deps.s3, config: deps.config, start: (ref) => startInbound(opts.client, deps.config.taskQueue, ref) }),
+      ...createSweepActivities({ s3: deps.s3, config: deps.config, start: (ref, facts) => startInbound(opts.client, deps.config.taskQueue, ref, undefined, facts) }),
     },
   });
 }

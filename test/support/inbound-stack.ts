@@ -1,6 +1,7 @@
 // A complete inbound environment for end-to-end tests, all real servers on loopback:
 // the Temporal dev server, s3rver, dynalite, an SMTP target for mailboxes and a second
 // one on the "internal" port (so forwards can be told apart), and a running worker.
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import type { Worker } from '@temporalio/worker';
 import { createAwsClients } from '../../activities/clients';
 import { createTransports, type Transports } from '../../activities/delivery';
 import { bucketForDomain, type Config, loadConfig } from '../../lib/config';
+import { mailroomDataConverter } from '../../lib/data-converter';
 import { startInbound } from '../../lib/start-inbound';
 import type { InboundResult } from '../../lib/inbound-types';
 import { inboundWorkflowId } from '../../lib/ses-notification';
@@ -51,12 +53,16 @@ export async function startInboundStack(opts: { mailboxes: string[]; env?: Recor
   const dir = mkdtempSync(join(tmpdir(), 'mailroom-e2e-'));
   process.env.AWS_ACCESS_KEY_ID = S3RVER_CREDENTIALS.accessKeyId;
   process.env.AWS_SECRET_ACCESS_KEY = S3RVER_CREDENTIALS.secretAccessKey;
+  // Histories are encrypted as in production (lib/codec.ts), with a fresh key per stack;
+  // childEnv carries it to starters and worker processes.
+  const codecKeys = opts.env?.MAILROOM_CODEC_KEYS ?? `test:${randomBytes(32).toString('base64')}`;
+  const dataConverter = mailroomDataConverter({ MAILROOM_CODEC_KEYS: codecKeys });
   const [s3srv, dyn, mail, internal, env] = await Promise.all([
     startS3Server({ directory: join(dir, 's3') }),
     startDynamoServer(),
     startSmtpTarget({ directory: join(dir, 'mail'), localDomains: [DOMAIN, OTHER_DOMAIN], mailboxes: opts.mailboxes }),
     startSmtpTarget({ directory: join(dir, 'internal'), localDomains: [DOMAIN, OTHER_DOMAIN], mailboxes: opts.mailboxes }),
-    startTestTemporal(),
+    startTestTemporal({ dataConverter }),
   ]);
   const settings: Record<string, string> = {
     AWS_REGION: 'us-east-1',
@@ -71,6 +77,7 @@ export async function startInboundStack(opts: { mailboxes: string[]; env?: Recor
     OUTBOUND_SMTP_PORT: String(mail.port),
     WORKER_NAME: 'test-worker',
     TASK_QUEUE: `inbound-test-${process.pid}`,
+    MAILROOM_CODEC_KEYS: codecKeys,
     ...(opts.lmtp ? { LMTP_ENABLED: 'true', LMTP_HOST: opts.lmtp.host, LMTP_PORT: String(opts.lmtp.port) } : {}),
     ...opts.env,
   };
@@ -79,7 +86,7 @@ export async function startInboundStack(opts: { mailboxes: string[]; env?: Recor
   await ensureTables(aws.dynamo, DEFAULT_TABLES);
   for (const d of [DOMAIN, OTHER_DOMAIN]) await aws.s3.send(new CreateBucketCommand({ Bucket: bucketForDomain(d) }));
   const transports = createTransports(config);
-  const worker = await createInboundWorker({ connection: env.nativeConnection, namespace: env.namespace ?? 'default', client: env.client, deps: { ...aws, config, transports } });
+  const worker = await createInboundWorker({ connection: env.nativeConnection, namespace: env.namespace ?? 'default', client: env.client, dataConverter, deps: { ...aws, config, transports }, deployment: null });
   const running = worker.run();
 
   const stack: InboundStack = {

@@ -1,0 +1,62 @@
+// Records the replay histories: runs each representative inbound case (test/replay/cases.ts)
+// on the test stack (real dev server, s3rver, dynalite, SMTP) and writes its history to
+// test/replay/histories/inbound-<case>.json, the JSON `temporal workflow show --output json`
+// writes and historyFromJSON reads. Payloads are stored decoded: the stack encrypts with a
+// throw-away key, which must not be needed to replay the committed files.
+//   node --import tsx scripts/record-histories.ts [case ...]
+import { hostname } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Payload } from '@temporalio/common';
+import { walkGetWorkflowExecutionHistoryResponse } from '@temporalio/proto/lib/payload-visitor.generated';
+import { inboundWorkflowId } from '../lib/ses-notification';
+import { BUCKET, type InboundStack, startInboundStack } from '../test/support/inbound-stack';
+import { INBOUND_CASES, MAILBOXES, STACK_ENV, seed } from '../test/replay/cases';
+import { historyToJSON } from '../test/replay/history-json';
+
+export const HISTORIES_DIR = join(__dirname, '..', 'test', 'replay', 'histories');
+const ENCRYPTED = Buffer.from('binary/encrypted').toString('base64');
+
+async function decodedHistory(stack: InboundStack, workflowId: string): Promise<string> {
+  const history = await stack.env.client.workflow.getHandle(workflowId).fetchHistory();
+  const codecs = stack.env.client.options.loadedDataConverter.payloadCodecs;
+  const decode = async (payloads: Payload[]) => {
+    for (const codec of [...codecs].reverse()) payloads = await codec.decode(payloads);
+    return payloads;
+  };
+  await Promise.all(
+    walkGetWorkflowExecutionHistoryResponse({ history }, { transformPayload: async (p) => (await decode([p]))[0], transformPayloads: decode, skipHeaders: false, skipSearchAttributes: true }, undefined),
+  );
+  // Worker and client identities name this machine; the replay does not read them.
+  const json = historyToJSON(history).replaceAll(`@${hostname()}"`, '@recorder"');
+  if (json.includes(ENCRYPTED)) throw new Error(`${workflowId}: an encrypted payload is left in the history`);
+  return json;
+}
+
+async function main() {
+  const only = process.argv.slice(2);
+  const cases = INBOUND_CASES.filter((c) => only.length === 0 || only.includes(c.name));
+  if (cases.length === 0) throw new Error(`no such case; known: ${INBOUND_CASES.map((c) => c.name).join(', ')}`);
+  const stack = await startInboundStack({ mailboxes: MAILBOXES, env: STACK_ENV });
+  try {
+    await seed(stack);
+    mkdirSync(HISTORIES_DIR, { recursive: true });
+    for (const c of cases) {
+      const key = `replay-${c.name}`;
+      const result = (await c.run(stack, key)) as { status: string };
+      if (result.status !== c.expect) throw new Error(`case ${c.name} ended ${result.status}, expected ${c.expect}: not recorded`);
+      const file = join(HISTORIES_DIR, `inbound-${c.name}.json`);
+      writeFileSync(file, (await decodedHistory(stack, inboundWorkflowId(BUCKET, key))) + '\n');
+      console.log(`recorded ${c.name} (${result.status}) -> ${file}`);
+    }
+  } finally {
+    await stack.stop();
+  }
+}
+
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(`record-histories: ${(err as Error).stack ?? err}`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,72 @@
+// The representative inbound runs whose histories are kept in test/replay/histories and
+// replayed against the current workflow code (test/integration/replay.test.ts): one per
+// path through processInboundEmail. Recorded by scripts/record-histories.ts on the test
+// stack; only test addresses appear in them.
+import type { EmailStatus } from '../../lib/status';
+import { DEFAULT_TABLES } from '../../scripts/stack/dynamodb';
+import { rawMail, sesBounce } from '../../scripts/stack/demo-emails';
+import { BUCKET, type InboundStack } from '../support/inbound-stack';
+
+export const ALICE = 'alice@example.com';
+export const CAROL = 'carol@example.com';
+export const DAVE = 'dave@example.com'; // out of office
+export const ERIN = 'erin@example.com'; // forwards to frank (internal) and outside
+export const FRANK = 'frank@example.org';
+export const GRACE = 'grace@example.com'; // blocks *@spam.example
+export const MAILBOXES = [ALICE, CAROL, DAVE, ERIN, FRANK, GRACE];
+const OUTSIDE = 'someone@sender.example';
+
+/** Stack options for recording: a small size limit makes the oversize case cheap. */
+export const STACK_ENV = { MAX_MESSAGE_BYTES: '100000' };
+
+export async function seed(stack: InboundStack): Promise<void> {
+  await stack.putItem(DEFAULT_TABLES.blocked, { email_address: GRACE, blocked_patterns: ['*@spam.example', 'exact@bad.example'] });
+  await stack.putItem(DEFAULT_TABLES.rules, { email_address: DAVE, ooo_active: true, ooo_message: 'Away until Monday.', ooo_content_type: 'text', forwards: [] });
+  await stack.putItem(DEFAULT_TABLES.rules, { email_address: ERIN, ooo_active: false, forwards: [FRANK, 'erin.private@elsewhere.example'] });
+  await stack.putItem(DEFAULT_TABLES.messages, { MessageId: '0100018c-replay-bounce', source: ALICE, destinations: ['nobody@far.example'], subject: 'Offer letter', timestamp: 1 });
+}
+
+export interface InboundCase {
+  /** File name: test/replay/histories/inbound-<name>.json */
+  name: string;
+  /** The status the recorded run must end in (a wrong run is not recorded). */
+  expect: EmailStatus;
+  /** Runs the case to completion; the key is `replay-<name>`, so the workflow id is stable. */
+  run(stack: InboundStack, key: string): Promise<unknown>;
+}
+
+const mail = (stack: InboundStack, key: string, m: Parameters<typeof rawMail>[0]) => stack.put(rawMail(m), key);
+
+export const INBOUND_CASES: InboundCase[] = [
+  { name: 'plain', expect: 'delivered', run: async (s, key) => s.run({ key: await mail(s, key, { from: OUTSIDE, to: [ALICE], subject: 'Plain hello' }) }) },
+  {
+    name: 'multi-recipient-unknown-user',
+    expect: 'partial',
+    run: async (s, key) => s.run({ key: await mail(s, key, { from: OUTSIDE, to: [ALICE, 'ghost@example.com'], cc: [CAROL], subject: 'Team note' }) }),
+  },
+  { name: 'blocked', expect: 'blocked', run: async (s, key) => s.run({ key: await mail(s, key, { from: 'promo@spam.example', to: [GRACE], subject: 'Buy now' }) }) },
+  { name: 'partially-blocked', expect: 'partial', run: async (s, key) => s.run({ key: await mail(s, key, { from: 'exact@bad.example', to: [GRACE, ALICE], subject: 'Half blocked' }) }) },
+  { name: 'out-of-office', expect: 'delivered', run: async (s, key) => s.run({ key: await mail(s, key, { from: 'colleague@partner.example', to: [DAVE], subject: 'Meeting?' }) }) },
+  { name: 'forwarded', expect: 'delivered', run: async (s, key) => s.run({ key: await mail(s, key, { from: OUTSIDE, to: [ERIN], subject: 'Please forward' }) }) },
+  {
+    name: 'ses-bounce-matched',
+    expect: 'delivered',
+    run: async (s, key) => s.run({ key: await s.put(sesBounce({ to: ALICE, sesMessageId: '0100018c-replay-bounce', bouncedRecipient: 'nobody@far.example', originalSubject: 'Offer letter' }), key) }),
+  },
+  { name: 'loop', expect: 'loop', run: async (s, key) => s.run({ key: await mail(s, key, { from: OUTSIDE, to: [ALICE], subject: 'Looped', headers: { 'X-Mailroom-Processed': 'other-worker' } }) }) },
+  {
+    name: 'deferred-then-delivered',
+    expect: 'delivered',
+    run: async (s, key) => {
+      s.mail.setRecipientFailure(CAROL, { code: 451, message: '4.3.0 try again later', times: 1 });
+      return s.run({ key: await mail(s, key, { from: OUTSIDE, to: [ALICE, CAROL], subject: 'Retry me' }), delivery: { firstDelaySeconds: 1, maxDelaySeconds: 2 } });
+    },
+  },
+  { name: 'invalid', expect: 'invalid', run: async (s, key) => s.run({ key: await mail(s, key, { from: OUTSIDE, to: ['a@elsewhere.example'], subject: 'Wrong door' }) }) },
+  {
+    name: 'oversize',
+    expect: 'oversize',
+    run: async (s, key) => s.run({ key: await s.put(Buffer.concat([rawMail({ from: OUTSIDE, to: [ALICE], subject: 'Huge' }), Buffer.alloc(s.config.maxMessageBytes + 1, 'a')]), key) }),
+  },
+  { name: 'unknown-domain', expect: 'unknown_domain', run: async (s, key) => s.run({ key: await mail(s, key, { from: OUTSIDE, to: [ALICE], subject: 'x' }), domain: 'unknown.example', bucket: BUCKET }) },
+];
