@@ -38,7 +38,7 @@ export interface DovecotServer {
   directory: string;
   /** The generated dovecot.log, for diagnosing failed tests. */
   logPath: string;
-  /** Adds (or replaces the password of) a user; Dovecot rereads the passwd-file on its next lookup. */
+  /** Adds (or replaces the password of) a user; resolves once Dovecot will see the change (~1 s). */
   addUser(user: DovecotUser): Promise<void>;
   /** The user's Maildir. */
   mailboxPath(user: string): string;
@@ -252,6 +252,8 @@ export async function startDovecot(options: StartDovecotOptions): Promise<Doveco
         .filter((l) => l && !l.startsWith(`${user.user}:`));
       writeFileSync(usersFile, lines.map((l) => `${l}\n`).join(''));
       appendFileSync(usersFile, passwdLine(user, homeOf(user.user)));
+      // Dovecot checks the file for changes at most once per second.
+      await new Promise((r) => setTimeout(r, 1100));
     },
     mailboxPath: (user: string) => join(homeOf(user), 'Maildir'),
     stop,

@@ -1,0 +1,126 @@
+// Configuration of the account-sync side (sync worker and its starters), validated like
+// lib/config.ts: a bad value stops the process at start with the variable's name, never in
+// the middle of a sync. MAILROOM_SECRET_KEYS is checked by lib/crypto.ts when it is used,
+// so commands that never touch a password (list-accounts, reconcile) do not need it.
+import { z } from 'zod';
+
+const positiveInt = z.coerce.number().int().positive();
+const nonNegativeInt = z.coerce.number().int().min(0);
+
+export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/mailroom';
+
+const schema = z.object({
+  DATABASE_URL: z.string().trim().min(1).default(DEFAULT_DATABASE_URL),
+  DATABASE_POOL_SIZE: positiveInt.default(10),
+  SYNC_TASK_QUEUE: z.string().trim().min(1).default('mailroom-sync'),
+  // Messages fetched and committed together; each batch advances the folder checkpoint.
+  SYNC_BATCH_SIZE: positiveInt.max(5000).default(100),
+  // A batch is cut short once its raw messages reach this many bytes (memory bound).
+  SYNC_BATCH_MAX_BYTES: positiveInt.default(20 * 1024 * 1024),
+  // Larger messages are stored as metadata plus an imap:// pointer instead of raw bytes.
+  SYNC_MAX_MESSAGE_BYTES: positiveInt.default(25 * 1024 * 1024),
+  // Batches per activity call; the workflow loops, and continues-as-new after many calls.
+  SYNC_BATCHES_PER_ACTIVITY: positiveInt.default(20),
+  // Pause between batches, to be gentle with servers that throttle (0 = none).
+  SYNC_BATCH_PAUSE_MS: nonNegativeInt.default(0),
+  SYNC_DEFAULT_INTERVAL_MINUTES: positiveInt.default(15),
+  SYNC_IMAP_CONNECT_TIMEOUT_MS: positiveInt.default(30_000),
+  SYNC_IMAP_SOCKET_TIMEOUT_MS: positiveInt.default(120_000),
+  SYNC_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(4),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+});
+
+export interface SyncConfig {
+  databaseUrl: string;
+  databasePoolSize: number;
+  taskQueue: string;
+  batchSize: number;
+  batchMaxBytes: number;
+  maxMessageBytes: number;
+  batchesPerActivity: number;
+  batchPauseMs: number;
+  defaultIntervalMinutes: number;
+  imapConnectTimeoutMs: number;
+  imapSocketTimeoutMs: number;
+  maxConcurrentActivities: number;
+  logLevel: z.infer<typeof schema>['LOG_LEVEL'];
+}
+
+export class SyncConfigError extends Error {
+  override name = 'SyncConfigError';
+}
+
+export function loadSyncConfig(env: NodeJS.ProcessEnv = process.env): SyncConfig {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(cleaned);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message} (got ${JSON.stringify(cleaned[String(i.path[0])] ?? null)})`);
+    throw new SyncConfigError(`Invalid mailroom sync configuration, fix these environment variables:\n  ${problems.join('\n  ')}`);
+  }
+  const e = parsed.data;
+  return {
+    databaseUrl: e.DATABASE_URL,
+    databasePoolSize: e.DATABASE_POOL_SIZE,
+    taskQueue: e.SYNC_TASK_QUEUE,
+    batchSize: e.SYNC_BATCH_SIZE,
+    batchMaxBytes: e.SYNC_BATCH_MAX_BYTES,
+    maxMessageBytes: e.SYNC_MAX_MESSAGE_BYTES,
+    batchesPerActivity: e.SYNC_BATCHES_PER_ACTIVITY,
+    batchPauseMs: e.SYNC_BATCH_PAUSE_MS,
+    defaultIntervalMinutes: e.SYNC_DEFAULT_INTERVAL_MINUTES,
+    imapConnectTimeoutMs: e.SYNC_IMAP_CONNECT_TIMEOUT_MS,
+    imapSocketTimeoutMs: e.SYNC_IMAP_SOCKET_TIMEOUT_MS,
+    maxConcurrentActivities: e.SYNC_MAX_CONCURRENT_ACTIVITIES,
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+/** Environment variable a starter reads an IMAP password from when stdin is not used. */
+export const PASSWORD_ENV = 'MAILROOM_IMAP_PASSWORD';
+
+/**
+ * The IMAP password for add-account / update-password: $MAILROOM_IMAP_PASSWORD, else the
+ * first line of stdin (typed without echo on a terminal). Never argv: command lines are
+ * visible to every local user in `ps` and end up in shell history.
+ */
+export async function readPasswordInput(
+  env: NodeJS.ProcessEnv = process.env,
+  stdin: NodeJS.ReadStream = process.stdin,
+  prompt: NodeJS.WriteStream = process.stderr,
+): Promise<string> {
+  const fromEnv = env[PASSWORD_ENV];
+  if (fromEnv) return fromEnv;
+  if (stdin.isTTY) {
+    prompt.write('IMAP password (not echoed): ');
+    stdin.setRawMode(true);
+  }
+  const password = await new Promise<string>((resolve, reject) => {
+    let data = '';
+    const done = () => {
+      stdin.off('data', onData);
+      stdin.off('end', done);
+      stdin.off('error', reject);
+      if (stdin.isTTY) {
+        stdin.setRawMode(false);
+        prompt.write('\n');
+      }
+      stdin.pause();
+      resolve(data.split(/\r\n|\r|\n/)[0]);
+    };
+    const onData = (chunk: Buffer | string) => {
+      const s = chunk.toString();
+      if (stdin.isTTY && s.includes('\u0003')) {
+        stdin.setRawMode(false);
+        process.exit(130);
+      }
+      data += s;
+      if (/[\r\n]/.test(data)) done();
+    };
+    stdin.on('data', onData);
+    stdin.once('end', done);
+    stdin.once('error', reject);
+    stdin.resume();
+  });
+  if (!password) throw new SyncConfigError(`No IMAP password given: pipe it on stdin (e.g. "printf '%s\\n' \\"$PW\\" | ...") or set ${PASSWORD_ENV}; it is never accepted as an argument`);
+  return password;
+}

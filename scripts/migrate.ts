@@ -1,0 +1,21 @@
+// Applies pending schema migrations to DATABASE_URL (safe to re-run; see lib/migrate.ts).
+// Usage: tsx scripts/migrate.ts
+import { createPool, redactUrl } from '../lib/db';
+import { migrate } from '../lib/migrate';
+import { loadSyncConfig } from '../lib/sync-config';
+
+async function main(): Promise<void> {
+  const config = loadSyncConfig();
+  const pool = createPool(config.databaseUrl, { max: 1 });
+  try {
+    const result = await migrate(pool, { log: (line) => console.log(line) });
+    console.log(`${redactUrl(config.databaseUrl)}: ${result.applied.length} migration(s) applied, ${result.alreadyApplied} already present`);
+  } finally {
+    await pool.end();
+  }
+}
+
+main().catch((err) => {
+  console.error(`migrate failed: ${(err as Error).message}\nCheck DATABASE_URL (create the database with: tsx scripts/setup-db.ts).`);
+  process.exit(1);
+});

@@ -1,0 +1,39 @@
+// lib/sync-config.ts: defaults, validation with the variable's name, password input.
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { describe, it } from 'node:test';
+import { DEFAULT_DATABASE_URL, loadSyncConfig, readPasswordInput } from '../../lib/sync-config';
+
+describe('sync config', () => {
+  it('has production defaults', () => {
+    const c = loadSyncConfig({});
+    assert.equal(c.databaseUrl, DEFAULT_DATABASE_URL);
+    assert.equal(c.databaseUrl, 'postgres://postgres@127.0.0.1:5432/mailroom');
+    assert.equal(c.taskQueue, 'mailroom-sync');
+    assert.equal(c.batchSize, 100);
+    assert.equal(c.batchPauseMs, 0);
+  });
+
+  it('reads and validates variables, naming the bad one', () => {
+    const c = loadSyncConfig({ SYNC_TASK_QUEUE: 'q', SYNC_BATCH_SIZE: '25', DATABASE_URL: 'postgres://x@db/m', SYNC_BATCH_PAUSE_MS: '' });
+    assert.equal(c.taskQueue, 'q');
+    assert.equal(c.batchSize, 25);
+    assert.equal(c.databaseUrl, 'postgres://x@db/m');
+    assert.throws(() => loadSyncConfig({ SYNC_BATCH_SIZE: 'lots' }), /SYNC_BATCH_SIZE: .*\(got "lots"\)/);
+    assert.throws(() => loadSyncConfig({ SYNC_BATCH_SIZE: '0' }), /SYNC_BATCH_SIZE/);
+  });
+
+  function stdinWith(text: string): NodeJS.ReadStream {
+    const s = new PassThrough() as unknown as NodeJS.ReadStream;
+    (s as unknown as PassThrough).end(text);
+    return s;
+  }
+
+  it('takes the password from the environment, else the first line of stdin, never empty', async () => {
+    const sink = new PassThrough() as unknown as NodeJS.WriteStream;
+    assert.equal(await readPasswordInput({ MAILROOM_IMAP_PASSWORD: 'from-env' }, stdinWith('ignored\n'), sink), 'from-env');
+    assert.equal(await readPasswordInput({}, stdinWith(' spaced pw \nsecond line\n'), sink), ' spaced pw ');
+    assert.equal(await readPasswordInput({}, stdinWith('no-newline'), sink), 'no-newline');
+    await assert.rejects(readPasswordInput({}, stdinWith('\n'), sink), /No IMAP password given.*never accepted as an argument/);
+  });
+});

@@ -1,0 +1,48 @@
+// The account-sync worker: serves SYNC_TASK_QUEUE with the syncAccount workflow bundle and
+// the sync activities (one pg Pool and keyring per worker, injected into the activities).
+// Runs as its own process (workers/sync-main.ts); a process that also runs the inbound
+// worker can create this one beside it with the same NativeConnection.
+import type { DataConverter } from '@temporalio/common';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import type { Pool } from 'pg';
+import { createSyncActivities } from '../activities/sync';
+import { loadKeyring } from '../lib/crypto';
+import { mailroomDataConverter } from '../lib/data-converter';
+import { createPool } from '../lib/db';
+import { componentLogger } from '../lib/logger';
+import { loadSyncConfig, type SyncConfig } from '../lib/sync-config';
+
+export interface SyncWorkerOptions {
+  /** Environment to read the sync configuration and MAILROOM_SECRET_KEYS from (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** Use this pool instead of creating one from DATABASE_URL (the caller closes it). */
+  pool?: Pool;
+  /** A prebuilt bundle (bundleWorkflowCode), so tests that start many workers bundle once. */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+  /** Overrides applied on top of the loaded configuration. */
+  config?: Partial<SyncConfig>;
+  /**
+   * Payload encryption shared with the clients (lib/data-converter.ts). Default: the one
+   * MAILROOM_CODEC_KEYS in `env` describes; pass null to force plaintext payloads.
+   */
+  dataConverter?: DataConverter | null;
+}
+
+export async function createSyncWorker(connection: NativeConnection, namespace: string, options: SyncWorkerOptions = {}): Promise<Worker> {
+  const env = options.env ?? process.env;
+  const config = { ...loadSyncConfig(env), ...options.config };
+  // Fail at start, not on the first sync, when the key is missing or malformed.
+  const keyring = loadKeyring(env);
+  const pool = options.pool ?? createPool(config.databaseUrl, { max: config.databasePoolSize, allowExitOnIdle: true });
+  const dataConverter = options.dataConverter === undefined ? mailroomDataConverter(env) : (options.dataConverter ?? undefined);
+  const activities = createSyncActivities({ pool, keyring, config, logger: componentLogger('sync-worker') });
+  return Worker.create({
+    connection,
+    namespace,
+    taskQueue: config.taskQueue,
+    activities,
+    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('../workflows/sync') }),
+    maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
+    dataConverter,
+  });
+}
