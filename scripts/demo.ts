@@ -28,7 +28,8 @@ import { startCodecServer } from '../workers/codec-server';
 
 const DOMAIN = 'example.com';
 const ROOT = resolve(__dirname, '..');
-const LOCAL = join(ROOT, '.local');
+// DEMO_STATE_DIR lets tests run the demo on a state of their own.
+const LOCAL = resolve(process.env.DEMO_STATE_DIR ?? join(ROOT, '.local'));
 const users = { alice: `alice@${DOMAIN}`, bob: `bob@${DOMAIN}`, carol: `carol@${DOMAIN}`, dave: `dave@${DOMAIN}`, erin: `erin@${DOMAIN}`, frank: `frank@${DOMAIN}` };
 const port = async (name: string, preferred: number) => Number(process.env[name] ?? 0) || (await isFree(preferred) ? preferred : await freePort());
 

@@ -3,7 +3,8 @@
 # Dovecot provides the real IMAP server and LMTP delivery. Safe to run repeatedly.
 set -euo pipefail
 
-PACKAGES=(dovecot-imapd dovecot-lmtpd)
+# chromium: the Web UI browser test (playwright-core drives Debian's build, never a download).
+PACKAGES=(dovecot-imapd dovecot-lmtpd chromium)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-system: run as root (apt-get needs it)" >&2

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks for mailroom: npm packages (from the lockfile),
-# the temporal CLI (via Go), Dovecot (IMAP + LMTP, for the sync and LMTP tests), and
+# the temporal CLI and goaws (via Go), Dovecot (IMAP + LMTP, for the sync and LMTP tests), and
 # creates mailroom's PostgreSQL database. Safe to run again; skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +13,10 @@ fi
 echo "== temporal CLI"
 temporal_path=$(bash scripts/install-temporal.sh | tail -n 1)
 echo "   $temporal_path"
+
+echo "== goaws (SQS server for the SQS bridge tests)"
+goaws_path=$(bash scripts/install-goaws.sh | tail -n 1)
+echo "   $goaws_path"
 
 if [ "$(id -u)" = "0" ]; then
   echo "== Dovecot"
