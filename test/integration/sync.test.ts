@@ -2,6 +2,9 @@
 // the sync worker in this process. Tests run in order and build on each other's mailbox.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -12,6 +15,7 @@ import { generateKeyEntry, parseKeyring } from '../../lib/crypto';
 import { createSyncWorker } from '../../workers/sync';
 import type { syncAccount } from '../../workflows/syncAccount';
 import { passwordUpdatedSignal, progressQuery, syncWorkflowId, type SyncAccountInput } from '../../workflows/sync-definitions';
+import { historyToJSON } from '../replay/history-json';
 import { startTestTemporal } from '../support/temporal';
 import {
   createTestDatabase,
@@ -115,6 +119,13 @@ describe('syncAccount workflow against Dovecot and PostgreSQL', () => {
     // Continue-as-new kept each run's history short: the handle's latest run is not the first.
     const latest = await env.client.workflow.getHandle(handle.workflowId).describe();
     assert.notEqual(latest.runId, handle.firstExecutionRunId, 'expected at least one continue-as-new');
+    // RECORD_HISTORIES=1 refreshes the replay fixtures (test/replay/histories) from this run.
+    if (process.env.RECORD_HISTORIES) {
+      for (const [name, runId] of [['first-run', handle.firstExecutionRunId], ['last-run', latest.runId]] as const) {
+        const history = await env.client.workflow.getHandle(handle.workflowId, runId).fetchHistory();
+        writeFileSync(join(__dirname, '..', 'replay', 'histories', `sync-initial-${name}.json`), historyToJSON(history).replaceAll(`@${hostname()}"`, '@recorder"'));
+      }
+    }
 
     const messages = await store.listMessages(aliceId, aliceAccount, 'INBOX');
     assert.equal(messages.length, 9);
