@@ -14,7 +14,8 @@ USER node
 # Dependencies first, so source edits do not invalidate the npm layer.
 COPY --chown=node:node package.json package-lock.json ./
 # Not --omit=dev: tsx (a dev dependency) is what runs the worker.
-RUN npm ci --no-audit --no-fund && npm cache clean --force
+# npm ci can refuse npm 11 lockfiles (other platforms' optional @swc/core-* missing); npm install keeps the locked versions.
+RUN (npm ci --no-audit --no-fund || npm install --no-audit --no-fund) && npm cache clean --force
 
 COPY --chown=node:node . .
 

@@ -7,7 +7,10 @@ cd "$(dirname "$0")/.."
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "== npm ci"
-  npm ci --no-audit --no-fund
+  # npm 11 writes lockfiles without the other platforms' optional packages (@swc/core-*)
+  # and then `npm ci` refuses them as out of sync; `npm install` still installs exactly
+  # the locked versions, so it is the fallback.
+  npm ci --no-audit --no-fund || { echo "npm ci refused the lockfile; installing the locked versions with npm install"; npm install --no-audit --no-fund; }
 fi
 
 echo "== temporal CLI"

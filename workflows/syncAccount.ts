@@ -18,6 +18,7 @@ import {
   isCancellation,
   proxyActivities,
   setHandler,
+  setCurrentDetails,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -126,6 +127,7 @@ export async function syncAccount(input: SyncAccountInput): Promise<SyncResult> 
     progress.phase = 'finishing';
     const totals = await db.finishSync({ ...ref, syncRunId, status, folders: progress.foldersTotal, error });
     progress.phase = 'done';
+    setCurrentDetails(`account ${accountId}: ${status}, ${progress.foldersTotal} folder(s), ${totals?.messagesAdded ?? progress.messagesStored} added, ${totals?.messagesDeleted ?? progress.messagesDeleted} deleted`);
     return {
       accountId,
       syncRunId,
@@ -152,6 +154,8 @@ export async function syncAccount(input: SyncAccountInput): Promise<SyncResult> 
           progress.foldersTotal = plan.length;
           progress.foldersDone = 0;
           progress.messagesPending += plan.reduce((n, f) => n + f.pending, 0);
+          // The Web UI's "current details": account and folder counts, never addresses.
+          setCurrentDetails(`account ${accountId}: ${plan.length} folder(s), ${progress.messagesPending} message(s) to fetch`);
           progress.flagsUpdated += prepared.flagsUpdated;
           progress.messagesDeleted += prepared.messagesDeleted;
         }
