@@ -20,7 +20,7 @@ import type { InboundResult } from '../lib/inbound-types';
 import { startInbound } from '../lib/start-inbound';
 import { rawMail, sesBounce } from './stack/demo-emails';
 import { DEFAULT_TABLES, dynamoClientFor, ensureTables, startDynamoServer } from './stack/dynamodb';
-import { freePort } from './stack/dovecot';
+import { freePort, isPortFree } from './stack/ports';
 import { S3RVER_CREDENTIALS, s3ClientFor, startS3Server } from './stack/s3';
 import { startSmtpTarget } from './stack/smtp-target';
 import { startTemporalDevServer } from './stack/temporal-dev';
@@ -31,15 +31,7 @@ const ROOT = resolve(__dirname, '..');
 // DEMO_STATE_DIR lets tests run the demo on a state of their own.
 const LOCAL = resolve(process.env.DEMO_STATE_DIR ?? join(ROOT, '.local'));
 const users = { alice: `alice@${DOMAIN}`, bob: `bob@${DOMAIN}`, carol: `carol@${DOMAIN}`, dave: `dave@${DOMAIN}`, erin: `erin@${DOMAIN}`, frank: `frank@${DOMAIN}` };
-const port = async (name: string, preferred: number) => Number(process.env[name] ?? 0) || (await isFree(preferred) ? preferred : await freePort());
-
-async function isFree(p: number): Promise<boolean> {
-  const { createServer } = await import('node:net');
-  return new Promise((ok) => {
-    const s = createServer().once('error', () => ok(false));
-    s.listen(p, '127.0.0.1', () => s.close(() => ok(true)));
-  });
-}
+const port = async (name: string, preferred: number) => Number(process.env[name] ?? 0) || (await isPortFree(preferred) ? preferred : await freePort());
 
 /** A secret generated once into .local/ and reused, so the histories of earlier runs stay readable. */
 function localSecret(name: string, make: () => string): string {

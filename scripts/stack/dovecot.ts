@@ -7,7 +7,8 @@
 // `dovecot`); `directory` is made traversable for it and the mail tree is chowned to it.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
+import { freePort } from './ports';
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { userInfo } from 'node:os';
@@ -43,20 +44,6 @@ export interface DovecotServer {
   /** The user's Maildir. */
   mailboxPath(user: string): string;
   stop(): Promise<void>;
-}
-
-/** A port the OS considers free on 127.0.0.1 right now. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
-  });
 }
 
 /** Major.minor of the installed Dovecot, e.g. [2, 3]; settings were renamed in 2.4. */

@@ -5,7 +5,7 @@
 // polling and RedrivePolicy (maxReceiveCount), and does not check signatures.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from './ports';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -48,17 +48,6 @@ export interface LocalSqs {
   /** The account id in queue URLs and ARNs (arn:aws:sqs::<account>:<name>). */
   accountId: string;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 function configYaml(port: number, accountId: string, queues: QueueSpec[]): string {

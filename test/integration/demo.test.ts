@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort } from '../../scripts/stack/dovecot';
+import { freePort } from '../../scripts/stack/ports';
 
 test('the demo processes every demo email and prints a summary with the Web UI address', async () => {
   const ports = Object.fromEntries(

@@ -6,7 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { rawMail } from '../../scripts/stack/demo-emails';
-import { freePort } from '../../scripts/stack/dovecot';
+import { freePort } from '../../scripts/stack/ports';
 import { startInbound } from '../../lib/start-inbound';
 import { BUCKET, DOMAIN, type InboundStack, startInboundStack } from '../support/inbound-stack';
 
