@@ -20,25 +20,32 @@ export interface SweepDeps {
   start(ref: InboundRef, facts: InboundFacts): Promise<{ started: boolean }>;
 }
 
-export async function sweepBucket(deps: SweepDeps, domain: string, opts: { prefix?: string; onProgress?: (p: SweepProgress) => void } = {}): Promise<SweepProgress> {
-  const bucket = bucketForDomain(domain, deps.config.bucketTemplate);
-  const progress: SweepProgress = { listed: 0, unprocessed: 0, started: 0, alreadyRunning: 0 };
+/** Every stored email in a bucket with its user metadata (one HEAD each: listings carry none). */
+export async function* storedEmails(s3: S3Client, bucket: string, prefix?: string): AsyncGenerator<{ key: string; size?: number; metadata: Record<string, string> }> {
   let token: string | undefined;
   do {
-    const page = await deps.s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: opts.prefix, ContinuationToken: token }));
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
     for (const obj of page.Contents ?? []) {
       if (!obj.Key || obj.Key.endsWith('/')) continue;
-      progress.listed++;
-      const head = await deps.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: obj.Key }));
-      if (head.Metadata?.processed === 'true') continue;
-      progress.unprocessed++;
-      const { started } = await deps.start({ domain, bucket, key: obj.Key }, { size: obj.Size });
-      if (started) progress.started++;
-      else progress.alreadyRunning++;
-      opts.onProgress?.(progress);
+      const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: obj.Key }));
+      yield { key: obj.Key, size: obj.Size, metadata: head.Metadata ?? {} };
     }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
+}
+
+export async function sweepBucket(deps: SweepDeps, domain: string, opts: { prefix?: string; onProgress?: (p: SweepProgress) => void } = {}): Promise<SweepProgress> {
+  const bucket = bucketForDomain(domain, deps.config.bucketTemplate);
+  const progress: SweepProgress = { listed: 0, unprocessed: 0, started: 0, alreadyRunning: 0 };
+  for await (const obj of storedEmails(deps.s3, bucket, opts.prefix)) {
+    progress.listed++;
+    if (obj.metadata.processed === 'true') continue;
+    progress.unprocessed++;
+    const { started } = await deps.start({ domain, bucket, key: obj.key }, { size: obj.size });
+    if (started) progress.started++;
+    else progress.alreadyRunning++;
+    opts.onProgress?.(progress);
+  }
   opts.onProgress?.(progress);
   return progress;
 }

@@ -5,9 +5,9 @@
 // stay inspectable in the Web UI; running the same --batch again is a no-op. Blocked mail
 // is only still in the bucket when BLOCKED_MAIL_ACTION=keep.
 import { parseArgs } from 'node:util';
-import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { Presets, SingleBar } from 'cli-progress';
 import { createAwsClients } from '../activities/clients';
+import { storedEmails } from '../activities/sweep';
 import { bucketForDomain, loadConfig } from '../lib/config';
 import { inboundWorkflowId } from '../lib/ses-notification';
 import { parseTime, selects, type Selection } from '../lib/selection';
@@ -41,16 +41,10 @@ async function main() {
 
   const selected: string[] = [];
   let listed = 0;
-  let token: string | undefined;
-  do {
-    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: values.prefix, ContinuationToken: token }));
-    for (const obj of page.Contents ?? []) {
-      listed++;
-      const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: obj.Key! }));
-      if (selects(head.Metadata, selection)) selected.push(obj.Key!);
-    }
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
+  for await (const obj of storedEmails(s3, bucket, values.prefix)) {
+    listed++;
+    if (selects(obj.metadata, selection)) selected.push(obj.key);
+  }
   console.log(`${listed} objects in ${bucket}, ${selected.length} selected`);
 
   if (values['dry-run']) {
