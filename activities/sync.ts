@@ -5,7 +5,7 @@
 // Activities receive ids only and load what they need (account, password) themselves, so
 // passwords and message bodies never enter workflow history. Each IMAP activity opens its
 // own connection: an activity may be retried on another worker at any time.
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/activity';
 import type { ImapFlow } from 'imapflow';
 import type { Pool } from 'pg';
 import type pino from 'pino';
@@ -30,6 +30,7 @@ import {
   type ImapEndpoint,
 } from './imap';
 import { createStore, UidValidityMismatch, type Account, type Store, type SyncRunStatus } from './store';
+import { activityContext, keepAlive } from './heartbeat';
 
 export interface SyncActivityDeps {
   pool: Pool;
@@ -82,38 +83,8 @@ export function createSyncActivities(deps: SyncActivityDeps) {
   const cfg = deps.config;
   const log = deps.logger ?? componentLogger('sync-activities');
 
-  // Activities can also be called directly (tests, scripts), outside an activity context.
-  function activityContext(): Context | undefined {
-    try {
-      return Context.current();
-    } catch {
-      return undefined;
-    }
-  }
-
   function heartbeat(details?: unknown): void {
     activityContext()?.heartbeat(details);
-  }
-
-  /**
-   * Heartbeats on a timer while `fn` runs (repeating the latest details), so one slow step,
-   * such as fetching a 25 MB message over a slow link, is not mistaken for a dead worker. A
-   * hung connection is caught by the IMAP socket timeout instead.
-   */
-  async function keepAlive<T>(fn: (beat: (details: unknown) => void) => Promise<T>): Promise<T> {
-    const ctx = activityContext();
-    let latest: unknown = ctx?.info.heartbeatDetails; // until fn beats, keep what the last attempt said
-    const beat = (details: unknown) => {
-      latest = details;
-      heartbeat(details);
-    };
-    const every = Math.max(1000, Math.floor((ctx?.info.heartbeatTimeoutMs ?? 30_000) / 3));
-    const timer = ctx ? setInterval(() => heartbeat(latest), every) : undefined;
-    try {
-      return await fn(beat);
-    } finally {
-      clearInterval(timer);
-    }
   }
 
   async function pause(ms: number): Promise<void> {
