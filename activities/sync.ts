@@ -83,10 +83,6 @@ export function createSyncActivities(deps: SyncActivityDeps) {
   const cfg = deps.config;
   const log = deps.logger ?? componentLogger('sync-activities');
 
-  function heartbeat(details?: unknown): void {
-    activityContext()?.heartbeat(details);
-  }
-
   async function pause(ms: number): Promise<void> {
     if (ms <= 0) return;
     const ctx = activityContext();
