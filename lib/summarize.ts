@@ -9,6 +9,13 @@ import type { FetchResult, InboundRef } from './inbound-types';
 import { chooseRecipients } from './recipients';
 import { LEGACY_LOOP_HEADER, LOOP_HEADER } from './status';
 
+/**
+ * More Received headers than this is a mail loop that lost our marker header on the way
+ * (a forwarder that rebuilds headers): RFC 5321 section 6.3 counts hops; 50 is Postfix's
+ * hopcount_limit, far above any honest path.
+ */
+export const MAX_HOPS = 50;
+
 const clip = (s: string | undefined, n: number) => (s === undefined ? undefined : s.replace(/[\r\n]+/g, ' ').slice(0, n));
 
 /** RFC 2047 encoded-words to text; a broken encoding leaves the raw text. */
@@ -35,6 +42,7 @@ export async function summarizeEmail(raw: Buffer, ref: InboundRef): Promise<Fetc
   const from = addressesIn(first(headers, 'from'))[0];
   const returnPath = addressesIn(first(headers, 'return-path'))[0];
   const loopMarker = first(headers, LOOP_HEADER) ?? first(headers, LEGACY_LOOP_HEADER);
+  const hops = headers.get('received')?.length ?? 0;
 
   let bounce;
   if (isBounce(headers)) {
@@ -60,7 +68,11 @@ export async function summarizeEmail(raw: Buffer, ref: InboundRef): Promise<Fetc
       size: raw.length,
       recipients: choice.recipients,
       recipientSource: choice.source,
-      loop: loopMarker ? `marker header present (processed by ${clip(loopMarker, 100)})` : undefined,
+      loop: loopMarker
+        ? `marker header present (processed by ${clip(loopMarker, 100)})`
+        : hops > MAX_HOPS
+          ? `${hops} Received headers: more than ${MAX_HOPS} hops, a mail loop`
+          : undefined,
       bounce,
       autoReply: bounce ? { skip: 'bounce or delivery report' } : decision.reply ? { to: decision.to } : { skip: decision.reason },
     },
