@@ -68,6 +68,10 @@ const schema = z.object({
   HEALTH_PORT: port.default(8080),
   WORKER_NAME: z.string().trim().min(1).optional(),
   TASK_QUEUE: z.string().trim().min(1).default('mailroom-inbound'),
+  // Worker tuning (unset = the Temporal SDK's defaults); see the README's tuning notes.
+  WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt.optional(),
+  WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: positiveInt.optional(),
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).optional(),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 
@@ -93,6 +97,7 @@ export interface Config {
   healthPort: number;
   workerName: string;
   taskQueue: string;
+  tuning: { maxConcurrentActivities?: number; maxConcurrentWorkflowTasks?: number; maxCachedWorkflows?: number };
   logLevel: Env['LOG_LEVEL'];
 }
 
@@ -167,6 +172,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     healthPort: e.HEALTH_PORT,
     workerName: e.WORKER_NAME ?? `mailroom-${hostname()}`,
     taskQueue: e.TASK_QUEUE,
+    tuning: { maxConcurrentActivities: e.WORKER_MAX_CONCURRENT_ACTIVITIES, maxConcurrentWorkflowTasks: e.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS, maxCachedWorkflows: e.WORKER_MAX_CACHED_WORKFLOWS },
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -18,6 +18,10 @@ export async function createInboundWorker(opts: { connection: NativeConnection; 
     dataConverter: opts.dataConverter,
     workflowsPath: require.resolve('../workflows/inbound'),
     workerDeploymentOptions: resolveDeployment(opts.deployment),
+    // Unset knobs keep the SDK's defaults (undefined is not passed on).
+    ...Object.fromEntries(
+      Object.entries({ maxConcurrentActivityTaskExecutions: deps.config.tuning.maxConcurrentActivities, maxConcurrentWorkflowTaskExecutions: deps.config.tuning.maxConcurrentWorkflowTasks, maxCachedWorkflows: deps.config.tuning.maxCachedWorkflows }).filter(([, v]) => v !== undefined),
+    ),
     activities: {
       ...createInboundActivities(deps),
       ...createSweepActivities({ s3: deps.s3, config: deps.config, start: (ref, facts) => startInbound(opts.client, deps.config.taskQueue, ref, undefined, facts) }),

@@ -41,3 +41,11 @@ test('bucket naming', () => {
   assert.equal(bucketForDomain('Example.COM'), 'example-com-emails');
   assert.equal(bucketForDomain('mail.example.org', 'ses-{domain_raw}'), 'ses-mail.example.org');
 });
+
+test('worker tuning: unset keeps the SDK defaults, set values are validated', () => {
+  assert.deepEqual(loadConfig({ DOMAINS: 'example.com' }).tuning, { maxConcurrentActivities: undefined, maxConcurrentWorkflowTasks: undefined, maxCachedWorkflows: undefined });
+  const c = loadConfig({ DOMAINS: 'example.com', WORKER_MAX_CONCURRENT_ACTIVITIES: '50', WORKER_MAX_CACHED_WORKFLOWS: '0' });
+  assert.equal(c.tuning.maxConcurrentActivities, 50);
+  assert.equal(c.tuning.maxCachedWorkflows, 0);
+  assert.throws(() => loadConfig({ DOMAINS: 'example.com', WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: '0' }), /WORKER_MAX_CONCURRENT_WORKFLOW_TASKS/);
+});
