@@ -25,7 +25,8 @@ export async function keepAlive<T>(fn: (beat: (details: unknown) => void) => Pro
     ctx?.heartbeat(details);
   };
   const every = Math.max(1000, Math.floor((ctx?.info.heartbeatTimeoutMs ?? 30_000) / 3));
-  const timer = ctx ? setInterval(() => ctx.heartbeat(latest), every) : undefined;
+  // Local activities cannot heartbeat (they live inside a workflow task).
+  const timer = ctx && !ctx.info.isLocal ? setInterval(() => ctx.heartbeat(latest), every) : undefined;
   try {
     return await fn(beat);
   } finally {

@@ -5,6 +5,7 @@ import type { Config } from '../lib/config';
 import type { AwsClients } from './clients';
 import { createDeliveryActivities, type Transports } from './delivery';
 import { createDynamoActivities } from './dynamodb';
+import { heartbeating } from './heartbeat';
 import { createRulesActivities } from './rules';
 import { createS3Activities } from './s3';
 
@@ -14,12 +15,14 @@ export interface InboundDeps extends AwsClients {
 }
 
 export function createInboundActivities(deps: InboundDeps) {
-  return {
+  // Each heartbeats while it runs, so a killed worker's activities are retried elsewhere
+  // after the workflow's heartbeat timeout, not after their whole start-to-close timeout.
+  return heartbeating({
     ...createS3Activities(deps),
     ...createDynamoActivities(deps),
     ...createDeliveryActivities(deps),
     ...createRulesActivities(deps),
-  };
+  });
 }
 
 export type InboundActivities = ReturnType<typeof createInboundActivities>;

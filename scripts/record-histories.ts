@@ -3,7 +3,7 @@
 // test/replay/histories/inbound-<case>.json, the JSON `temporal workflow show --output json`
 // writes and historyFromJSON reads. Payloads are stored decoded: the stack encrypts with a
 // throw-away key, which must not be needed to replay the committed files.
-//   node --import tsx scripts/record-histories.ts [case ...]
+//   node --import tsx scripts/record-histories.ts [--tag <name>] [case ...]
 import { hostname } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -34,7 +34,13 @@ async function decodedHistory(stack: InboundStack, workflowId: string): Promise<
 }
 
 async function main() {
-  const only = process.argv.slice(2);
+  // `--tag <name>` records beside the existing files (inbound-<case>.<name>.json) instead of
+  // over them: after a patched() change both the old and the new histories must replay.
+  const args = process.argv.slice(2);
+  const tagAt = args.indexOf('--tag');
+  const tag = tagAt >= 0 ? args.splice(tagAt, 2)[1] : undefined;
+  if (tagAt >= 0 && !/^[a-z0-9-]+$/.test(tag ?? '')) throw new Error('--tag needs a name of lowercase letters, digits and dashes');
+  const only = args;
   const cases = INBOUND_CASES.filter((c) => only.length === 0 || only.includes(c.name));
   if (cases.length === 0) throw new Error(`no such case; known: ${INBOUND_CASES.map((c) => c.name).join(', ')}`);
   const stack = await startInboundStack({ mailboxes: MAILBOXES, env: STACK_ENV });
@@ -45,7 +51,7 @@ async function main() {
       const key = `replay-${c.name}`;
       const result = (await c.run(stack, key)) as { status: string };
       if (result.status !== c.expect) throw new Error(`case ${c.name} ended ${result.status}, expected ${c.expect}: not recorded`);
-      const file = join(HISTORIES_DIR, `inbound-${c.name}.json`);
+      const file = join(HISTORIES_DIR, `inbound-${c.name}${tag ? `.${tag}` : ''}.json`);
       writeFileSync(file, (await decodedHistory(stack, inboundWorkflowId(BUCKET, key))) + '\n');
       console.log(`recorded ${c.name} (${result.status}) -> ${file}`);
     }

@@ -68,7 +68,7 @@ function mutant(name: string, insert: string): string {
 }
 
 test('negative control: an activity added before fetchEmail is a determinism violation', async () => {
-  const workflowsPath = mutant('unguarded', "await checkBlocklist({ senders: ['x@y.example'], recipients: [] });");
+  const workflowsPath = mutant('unguarded', "await remoteLookups.checkBlocklist({ senders: ['x@y.example'], recipients: [] });");
   const names = ['inbound-plain.json', 'inbound-blocked.json'];
   const { failures, errors } = await replay({ workflowsPath }, names);
   assert.equal(failures.length, names.length, `both histories fail to replay: ${failures.join('; ')}`);
@@ -79,7 +79,7 @@ test('negative control: an activity added before fetchEmail is a determinism vio
 });
 
 test('the same change behind patched() replays cleanly', async () => {
-  const workflowsPath = mutant('patched', "if (mutantPatched('blocklist-before-fetch')) await checkBlocklist({ senders: ['x@y.example'], recipients: [] });");
+  const workflowsPath = mutant('patched', "if (mutantPatched('blocklist-before-fetch')) await remoteLookups.checkBlocklist({ senders: ['x@y.example'], recipients: [] });");
   const { failures } = await replay({ workflowsPath }, ['inbound-plain.json', 'inbound-blocked.json']);
   assert.deepEqual(failures, []);
 });
