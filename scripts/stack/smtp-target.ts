@@ -1,12 +1,13 @@
 // A real SMTP/LMTP server standing in for the internal mail server (Postfix/Dovecot) and
 // for the relay to the internet, so delivery code is exercised over the wire: recipient
 // rejections, temporary failures and per-recipient storage behave as a real MTA's would.
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
+import { mkdir, open, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SMTPServer } from 'smtp-server';
 import { componentLogger } from '../../lib/logger';
+import { listenOn } from './fault-proxy';
 
 const log = componentLogger('smtp-target');
 
@@ -15,6 +16,20 @@ export interface RecipientFailure {
   message?: string;
   /** How many RCPT TO attempts fail before the address is accepted again; undefined = forever. */
   times?: number;
+}
+
+/** What onBeforeAccept sees: the message as stored, before the client is told so. */
+export interface AcceptInfo {
+  from?: string;
+  recipients: string[];
+  raw: Buffer;
+}
+
+/** One stored copy: the mailbox it went to and the Message-ID in its header. */
+export interface Delivery {
+  recipient: string;
+  messageId?: string;
+  file: string;
 }
 
 export interface SmtpTargetOptions {
@@ -33,6 +48,17 @@ export interface SmtpTarget {
   setRecipientFailure(address: string, failure: RecipientFailure | null): void;
   /** Total connections opened since start. */
   readonly connections: number;
+  /** While set, every RCPT TO is answered with this 4xx: the whole server defers. */
+  setTemporaryFailure(failure: { code: number; message?: string } | null): void;
+  /** on: stop listening and drop open connections (clients get ECONNREFUSED); off: listen on the same port again. */
+  refuse(on: boolean): Promise<void>;
+  /**
+   * Called after a message is stored and before the 250 is sent; the reply waits for it.
+   * This is the window where the server has the message and the client does not know yet.
+   */
+  onBeforeAccept(hook: ((info: AcceptInfo) => Promise<void> | void) | null): void;
+  /** Every stored copy with its recipient and Message-ID, mailbox by mailbox, oldest first. */
+  deliveries(): Promise<Delivery[]>;
 }
 
 class SmtpReplyError extends Error {
@@ -48,10 +74,58 @@ const MAX_MESSAGE_BYTES = 60 * 1024 * 1024;
 
 const domainOf = (address: string) => address.slice(address.lastIndexOf('@') + 1).toLowerCase();
 
+/** Stored files of one mailbox directory, oldest first (names are `<ms>-<counter>.eml`). */
+async function storedFiles(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((n) => n.endsWith('.eml') && !n.startsWith('.'));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const order = (n: string) => n.slice(0, -4).split('-').map(Number);
+  return names.sort((a, b) => {
+    const [ta, ca] = order(a);
+    const [tb, cb] = order(b);
+    return ta - tb || ca - cb;
+  });
+}
+
+const MAX_HEADER_BYTES = 1024 * 1024;
+
+/** The header block only: messages can be tens of MB, and counting deliveries reads thousands. */
+async function readHeaderBlock(file: string): Promise<string> {
+  const fh = await open(file, 'r');
+  try {
+    const chunk = Buffer.alloc(16 * 1024);
+    let head = Buffer.alloc(0);
+    for (;;) {
+      const { bytesRead } = await fh.read(chunk, 0, chunk.length, head.length);
+      head = Buffer.concat([head, chunk.subarray(0, bytesRead)]);
+      const text = head.toString('latin1');
+      const end = text.search(/\r?\n\r?\n/);
+      if (end >= 0) return text.slice(0, end);
+      if (bytesRead === 0 || head.length >= MAX_HEADER_BYTES) return text;
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The first Message-ID header, unfolded, as `<id>`; senders prepend Received and the like, so it need not come first. */
+export function messageIdOf(headerBlock: string): string | undefined {
+  const unfolded = headerBlock.replace(/\r?\n[ \t]+/g, ' ');
+  const value = /^message-id:[ \t]*(.*)$/im.exec(unfolded)?.[1].trim();
+  if (!value) return undefined;
+  return /<[^>]*>/.exec(value)?.[0] ?? value;
+}
+
 export async function startSmtpTarget(options: SmtpTargetOptions): Promise<SmtpTarget> {
   const localDomains = new Set(options.localDomains.map((d) => d.toLowerCase()));
   const mailboxes = new Set(options.mailboxes.map((m) => m.toLowerCase()));
   const failures = new Map<string, RecipientFailure>();
+  let temporaryFailure: { code: number; message?: string } | null = null;
+  let beforeAccept: ((info: AcceptInfo) => Promise<void> | void) | null = null;
   let connections = 0;
   let counter = 0;
   await mkdir(options.directory, { recursive: true });
@@ -69,6 +143,7 @@ export async function startSmtpTarget(options: SmtpTargetOptions): Promise<SmtpT
   }
 
   function rcptError(address: string): SmtpReplyError | undefined {
+    if (temporaryFailure) return new SmtpReplyError(temporaryFailure.code, temporaryFailure.message ?? `4.3.0 <${address}>: Temporary failure, try again later`);
     const key = address.toLowerCase();
     const failure = failures.get(key);
     if (failure) {
@@ -112,10 +187,20 @@ export async function startSmtpTarget(options: SmtpTargetOptions): Promise<SmtpT
         if (stream.sizeExceeded) return callback(new SmtpReplyError(552, `5.3.4 Message exceeds fixed maximum message size ${MAX_MESSAGE_BYTES}`));
         const raw = Buffer.concat(chunks);
         const recipients = session.envelope.rcptTo.map((r) => r.address);
+        const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : undefined;
         Promise.all(recipients.map((r) => store(r, raw))).then(
-          () => {
+          async () => {
             for (const to of recipients) {
-              log.info({ from: session.envelope.mailFrom && session.envelope.mailFrom.address, to, bytes: raw.length, outbound: !localDomains.has(domainOf(to)) }, 'stored message');
+              log.info({ from, to, bytes: raw.length, outbound: !localDomains.has(domainOf(to)) }, 'stored message');
+            }
+            const hook = beforeAccept;
+            if (hook) {
+              try {
+                await hook({ from, recipients, raw });
+              } catch (err) {
+                // The message is stored either way; a failing hook must not turn that into a deferral.
+                log.warn({ err }, 'onBeforeAccept hook failed; accepting anyway');
+              }
             }
             callback(null, 'OK: message stored');
           },
@@ -128,12 +213,32 @@ export async function startSmtpTarget(options: SmtpTargetOptions): Promise<SmtpT
     },
   });
   server.on('error', (err) => log.warn({ err }, 'smtp server error'));
+  // Our own record of open sockets, so refuse() can drop them at once (close() would wait).
+  const sockets = new Set<Socket>();
+  server.server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
 
   await new Promise<void>((resolve, reject) => {
     server.server.once('error', reject);
     server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
   });
   const { port } = server.server.address() as AddressInfo;
+  let refusing = false;
+  let refuseQueue = Promise.resolve();
+  async function setRefusing(on: boolean): Promise<void> {
+    if (on === refusing) return;
+    refusing = on;
+    if (on) {
+      const closed = new Promise<void>((resolve) => server.server.close(() => resolve()));
+      for (const s of sockets) s.destroy();
+      await closed;
+    } else {
+      await listenOn(server.server, port, 'smtp-target');
+    }
+    log.info({ port }, on ? 'refusing connections' : 'accepting connections again');
+  }
   log.info({ port, lmtp: options.lmtp ?? false, directory: options.directory }, 'listening');
 
   return {
@@ -143,20 +248,36 @@ export async function startSmtpTarget(options: SmtpTargetOptions): Promise<SmtpT
     },
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
     async messagesFor(address) {
-      let names: string[];
-      try {
-        names = (await readdir(mailboxDir(address))).filter((n) => n.endsWith('.eml') && !n.startsWith('.'));
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-        throw err;
-      }
-      const order = (n: string) => n.slice(0, -4).split('-').map(Number);
-      names.sort((a, b) => {
-        const [ta, ca] = order(a);
-        const [tb, cb] = order(b);
-        return ta - tb || ca - cb;
-      });
+      const names = await storedFiles(mailboxDir(address));
       return Promise.all(names.map((n) => readFile(join(mailboxDir(address), n), 'utf8')));
+    },
+    async deliveries() {
+      const out: Delivery[] = [];
+      const entries = await readdir(options.directory, { withFileTypes: true });
+      for (const mailbox of entries.filter((e) => e.isDirectory()).map((e) => e.name).sort()) {
+        const files = (await storedFiles(join(options.directory, mailbox))).map((n) => join(options.directory, mailbox, n));
+        // In slices, so thousands of stored copies do not open thousands of files at once.
+        for (let i = 0; i < files.length; i += 64) {
+          const slice = files.slice(i, i + 64);
+          const ids = await Promise.all(slice.map(async (file) => messageIdOf(await readHeaderBlock(file))));
+          slice.forEach((file, j) => out.push({ recipient: mailbox, messageId: ids[j], file }));
+        }
+      }
+      return out;
+    },
+    setTemporaryFailure(failure) {
+      if (failure && !(failure.code >= 400 && failure.code < 500)) {
+        throw new Error(`smtp-target: a temporary failure needs a 4xx code, got ${failure.code}; use setRecipientFailure for permanent rejections`);
+      }
+      temporaryFailure = failure ? { ...failure } : null;
+    },
+    refuse(on) {
+      const next = refuseQueue.then(() => setRefusing(on));
+      refuseQueue = next.catch(() => undefined);
+      return next;
+    },
+    onBeforeAccept(hook) {
+      beforeAccept = hook;
     },
     setRecipientFailure(address, failure) {
       if (failure) failures.set(address.toLowerCase(), { ...failure });
