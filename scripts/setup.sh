@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks for mailroom: npm packages (from the lockfile),
-# the temporal CLI and goaws (via Go), Dovecot (IMAP + LMTP, for the sync and LMTP tests), and
-# creates mailroom's PostgreSQL database. Safe to run again; skips what is there.
+# the temporal CLI, the Temporal server for PostgreSQL and goaws (via Go), Dovecot (IMAP +
+# LMTP, for the sync and LMTP tests), and creates mailroom's PostgreSQL database. Safe to
+# run again; skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,9 @@ fi
 echo "== temporal CLI"
 temporal_path=$(bash scripts/install-temporal.sh | tail -n 1)
 echo "   $temporal_path"
+
+echo "== Temporal server, SQL tool and Web UI server (npm run temporal:postgres)"
+bash scripts/install-temporal-server.sh | sed 's/^/   /'
 
 echo "== goaws (SQS server for the SQS bridge tests)"
 goaws_path=$(bash scripts/install-goaws.sh | tail -n 1)

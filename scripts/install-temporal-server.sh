@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Installs the real Temporal server, its SQL schema tool and the Temporal Web UI server with
+# Go, for the local stack on PostgreSQL (scripts/stack/temporal-postgres.ts), skipping each
+# binary that is already there in the right version. Prints the three paths on stdout, one
+# per line, the UI server's last.
+#
+#   temporal-server     go.temporal.io/server/cmd/server          (the server, all services)
+#   temporal-sql-tool   go.temporal.io/server/cmd/tools/sql       (create / setup-schema / update-schema)
+#   temporal-ui-server  github.com/temporalio/ui-server/v2/cmd/server (Web UI, assets embedded)
+#
+# The cmd packages are all named `server` or `sql`, which is what `go install` would call
+# the binaries; each is built into a temporary GOBIN and renamed into $(go env GOPATH)/bin.
+# The UI server version is the one the temporal CLI (scripts/install-temporal.sh, v1.5.1)
+# embeds for `temporal server start-dev`, so both UIs are the same.
+set -euo pipefail
+
+SERVER_VERSION=v1.29.1
+UI_VERSION=v2.42.1
+
+# Go's default GOPATH, for shells where Go itself is not on PATH.
+bindir="$HOME/go/bin"
+if command -v go >/dev/null 2>&1; then
+  bindir="$(go env GOPATH)/bin"
+fi
+mkdir -p "$bindir"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# Whether $1 is an executable reporting version $2 (`--version`); an older build is replaced.
+installed_ok() {
+  [ -x "$1" ] && "$1" --version 2>/dev/null | grep -qF "${2#v}"
+}
+
+# install <name> <package@version>: go install into a scratch GOBIN, then rename into bindir.
+install() {
+  local name=$1 pkg=$2 out="$bindir/$1" path
+  if path=$(command -v "$name" 2>/dev/null) && installed_ok "$path" "${pkg##*@}"; then
+    echo "$path"
+    return
+  fi
+  if installed_ok "$out" "${pkg##*@}"; then
+    echo "$out"
+    return
+  fi
+  if ! command -v go >/dev/null 2>&1; then
+    echo "install-temporal-server: Go is not installed (needed to build $name from $pkg)." >&2
+    echo "  Install Go >= 1.25 (go.temporal.io/server v1.29 needs it) from https://go.dev/dl/" >&2
+    exit 1
+  fi
+  echo "install-temporal-server: building $name from $pkg (about two minutes for the server on two cores)..." >&2
+  local start=$SECONDS
+  rm -rf "$work/bin"
+  GOBIN="$work/bin" go install "$pkg" >&2
+  local built
+  built=$(find "$work/bin" -maxdepth 1 -type f -perm -u+x | head -n 1)
+  if [ -z "$built" ]; then
+    echo "install-temporal-server: go install $pkg produced no binary" >&2
+    exit 1
+  fi
+  mv "$built" "$out"
+  echo "install-temporal-server: $name built in $((SECONDS - start)) s" >&2
+  echo "$out"
+}
+
+install temporal-server "go.temporal.io/server/cmd/server@$SERVER_VERSION"
+install temporal-sql-tool "go.temporal.io/server/cmd/tools/sql@$SERVER_VERSION"
+install temporal-ui-server "github.com/temporalio/ui-server/v2/cmd/server@$UI_VERSION"
