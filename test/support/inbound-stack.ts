@@ -1,5 +1,5 @@
 // A complete inbound environment for end-to-end tests, all real servers on loopback:
-// the Temporal dev server, s3rver, dynalite, an SMTP target for mailboxes and a second
+// Temporal (the dev server, or the real server on PostgreSQL: temporalBackend), s3rver, dynalite, an SMTP target for mailboxes and a second
 // one on the "internal" port (so forwards can be told apart), and a running worker.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -22,7 +22,8 @@ import { DEFAULT_TABLES, ensureTables, startDynamoServer } from '../../scripts/s
 import { S3RVER_CREDENTIALS, startS3Server } from '../../scripts/stack/s3';
 import { startSmtpTarget, type SmtpTarget } from '../../scripts/stack/smtp-target';
 import { createInboundWorker } from '../../workers/inbound';
-import { startTestTemporal } from './temporal';
+import type { TemporalPostgresOptions } from '../../scripts/stack/temporal-postgres';
+import { startTestTemporal, type TemporalBackend } from './temporal';
 
 export const DOMAIN = 'example.com';
 export const OTHER_DOMAIN = 'example.org';
@@ -49,7 +50,17 @@ export interface InboundStack {
 
 let keyCounter = 0;
 
-export async function startInboundStack(opts: { mailboxes: string[]; env?: Record<string, string>; lmtp?: { host: string; port: number } }): Promise<InboundStack> {
+export interface InboundStackOptions {
+  mailboxes: string[];
+  env?: Record<string, string>;
+  lmtp?: { host: string; port: number };
+  /** dev (SQLite) or postgres (real server, 4 shards); default $MAILROOM_TEMPORAL_BACKEND, else dev. */
+  temporalBackend?: TemporalBackend;
+  /** Overrides for the postgres backend (test/support/temporal.ts). */
+  temporalPostgres?: Partial<TemporalPostgresOptions>;
+}
+
+export async function startInboundStack(opts: InboundStackOptions): Promise<InboundStack> {
   const dir = mkdtempSync(join(tmpdir(), 'mailroom-e2e-'));
   process.env.AWS_ACCESS_KEY_ID = S3RVER_CREDENTIALS.accessKeyId;
   process.env.AWS_SECRET_ACCESS_KEY = S3RVER_CREDENTIALS.secretAccessKey;
@@ -62,7 +73,7 @@ export async function startInboundStack(opts: { mailboxes: string[]; env?: Recor
     startDynamoServer(),
     startSmtpTarget({ directory: join(dir, 'mail'), localDomains: [DOMAIN, OTHER_DOMAIN], mailboxes: opts.mailboxes }),
     startSmtpTarget({ directory: join(dir, 'internal'), localDomains: [DOMAIN, OTHER_DOMAIN], mailboxes: opts.mailboxes }),
-    startTestTemporal({ dataConverter }),
+    startTestTemporal({ dataConverter, backend: opts.temporalBackend, postgres: opts.temporalPostgres }),
   ]);
   const settings: Record<string, string> = {
     AWS_REGION: 'us-east-1',
