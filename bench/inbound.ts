@@ -1,9 +1,11 @@
 // `npm run bench` (inbound part): N generated emails through the real pipeline on the
-// local stack (Temporal dev server, s3rver, dynalite, SMTP target), then the same emails
-// through the same activity functions called directly in one process, without Temporal.
-// Prints a table and writes bench/results/inbound-<time>.json. Figures only: nothing
-// here is asserted, and the numbers depend on the machine (printed with them).
-import { mkdirSync, writeFileSync } from 'node:fs';
+// local stack (s3rver, dynalite, SMTP target) on each Temporal backend in turn (--backend
+// dev|postgres|both: the dev server on SQLite, the real server on PostgreSQL), then the
+// same emails through the same activity functions called directly in one process, without
+// Temporal. Prints a table (a column per backend) and writes
+// bench/results/inbound-<time>.json. Figures only: nothing here is asserted, and the
+// numbers depend on the machine (printed with them).
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -15,7 +17,9 @@ import type { EmailStatus } from '../lib/status';
 import { DEFAULT_TABLES } from '../scripts/stack/dynamodb';
 import { rawMail, sesBounce } from '../scripts/stack/demo-emails';
 import { startInbound } from '../lib/start-inbound';
+import { DEFAULT_HISTORY_SHARDS } from '../scripts/stack/temporal-postgres';
 import { BUCKET, DOMAIN, startInboundStack, type InboundStack } from '../test/support/inbound-stack';
+import type { TemporalBackend } from '../test/support/temporal';
 
 const USERS = Array.from({ length: 20 }, (_, i) => `user${i}@${DOMAIN}`);
 const OOO = USERS[0];
@@ -53,27 +57,63 @@ async function seed(stack: InboundStack) {
 
 const dynamoTotal = async () => (await dynamodbRequests.get()).values.reduce((n, v) => n + v.value, 0);
 
-async function main() {
-  const { values } = parseArgs({ options: { emails: { type: 'string', default: '1000' }, rate: { type: 'string', default: '0' } } });
-  const n = Number(values.emails);
-  const rate = Number(values.rate); // starts per second; 0 = all at once
-  const mails = generate(n);
-  const stack = await startInboundStack({ mailboxes: USERS, env: { MAILROOM_CODEC_KEYS: '', AUTOREPLY_INTERVAL_HOURS: '1' } });
-  await seed(stack);
-  const bar = new SingleBar({ format: '{phase} [{bar}] {value}/{total}', hideCursor: true }, Presets.shades_classic);
+const STACK_ENV = { MAILROOM_CODEC_KEYS: '', AUTOREPLY_INTERVAL_HOURS: '1' };
+const BACKEND_NAMES: Record<TemporalBackend, string> = {
+  dev: 'temporal dev server (SQLite, 1 history shard)',
+  postgres: `temporal-server on PostgreSQL (${DEFAULT_HISTORY_SHARDS} history shards)`,
+};
+
+type Bar = SingleBar;
+
+/**
+ * CPU seconds used so far, by who used them (Linux /proc; empty elsewhere): this process
+ * (worker, bench, s3rver, dynalite and the SMTP targets all share its event loop), its
+ * Temporal server child processes, and every PostgreSQL backend on the machine.
+ */
+function cpuSeconds(): Record<string, number> {
+  const out: Record<string, number> = {};
+  const add = (who: string, ticks: number) => (out[who] = (out[who] ?? 0) + ticks / 100); // USER_HZ is 100 on Linux
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return out;
+  }
+  for (const pid of pids) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[1] = ppid, f[11] = utime, f[12] = stime
+    const ticks = Number(f[11]) + Number(f[12]);
+    if (Number(pid) === process.pid) add('worker + bench process', ticks);
+    else if (Number(f[1]) === process.pid && comm.startsWith('temporal')) add(comm.startsWith('temporal-ui') ? 'temporal web ui' : 'temporal server', ticks);
+    else if (comm === 'postgres') add('postgresql (all)', ticks);
+  }
+  return out;
+}
+
+/** The Temporal part for one backend, on a stack of its own: upload, start all, wait for all, read the histories. */
+async function runTemporal(backend: TemporalBackend, mails: Buffer[], rate: number, bar: Bar) {
+  const n = mails.length;
+  const stack = await startInboundStack({ mailboxes: USERS, env: STACK_ENV, temporalBackend: backend });
   let peakRss = 0;
   const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 200);
   try {
-    // Temporal path.
+    await seed(stack);
     const keys: string[] = [];
-    bar.start(n, 0, { phase: 'upload  ' });
+    bar.start(n, 0, { phase: `upload ${backend.padEnd(8)}` });
     for (const [i, raw] of mails.entries()) {
       keys.push(await stack.put(raw, `bench-${Date.now().toString(36)}-${i}`));
       bar.increment();
     }
     const dynamoBefore = await dynamoTotal();
     const connBefore = stack.mail.connections;
-    bar.start(n, 0, { phase: 'temporal' });
+    bar.start(n, 0, { phase: `${backend.padEnd(15)}` });
+    const cpuBefore = cpuSeconds();
     const t0 = Date.now();
     const ids: string[] = [];
     for (const [i, key] of keys.entries()) {
@@ -91,7 +131,8 @@ async function main() {
         bar.increment();
       }),
     );
-    const temporalSeconds = (Date.now() - t0) / 1000;
+    const seconds = (Date.now() - t0) / 1000;
+    const cpuAfter = cpuSeconds();
     bar.stop();
     const latencies: number[] = [];
     let events = 0;
@@ -103,81 +144,124 @@ async function main() {
       historyBytes += d.historySize ?? 0;
     }
     latencies.sort((a, b) => a - b);
-    const dynamoPerEmail = ((await dynamoTotal()) - dynamoBefore) / n;
-    const connectionsPer100 = ((stack.mail.connections - connBefore) / n) * 100;
-
-    // Direct path: the same activities, in order, no Temporal.
-    const direct = createInboundActivities({ s3: stack.s3, dynamo: stack.dynamo, config: stack.config, transports: stack.transports });
-    const env = new MockActivityEnvironment();
-    // Activities need an activity context (heartbeats); the mock gives one, no Temporal.
-    const call = <A extends unknown[], R>(fn: (...a: A) => Promise<R>, ...a: A): Promise<R> => env.run(fn, ...a) as Promise<R>;
-    const keys2: string[] = [];
-    for (const [i, raw] of mails.entries()) keys2.push(await stack.put(raw, `direct-${Date.now().toString(36)}-${i}`));
-    bar.start(n, 0, { phase: 'direct  ' });
-    const t1 = Date.now();
-    let next = 0;
-    const lane = async () => {
-      while (next < keys2.length) {
-        const key = keys2[next++];
-        const ref = { domain: DOMAIN, bucket: BUCKET, key };
-        const f = await call(direct.fetchEmail, ref);
-        if (f.kind === 'email') {
-          const s = f.summary;
-          const blocked = await call(direct.checkBlocklist, { senders: [s.from ?? ''], recipients: s.recipients });
-          const active = s.recipients.filter((r) => !blocked.some((b) => b.recipient === r));
-          if (active.length) await call(direct.deliverEmail, { domain: DOMAIN, bucket: BUCKET, key, recipients: active, envelopeFrom: s.sender });
-          if (!s.bounce && active.length) await call(direct.loadRules, { recipients: active });
-          await call(direct.tagEmail, { domain: DOMAIN, bucket: BUCKET, key, record: { status: (active.length ? 'delivered' : 'blocked') as EmailStatus } });
-        }
-        bar.increment();
-      }
+    // CPU used during the run, in cores (2 = both cores of a two-core machine busy throughout).
+    const coresUsed = Object.fromEntries(Object.entries(cpuAfter).map(([who, s]) => [who, +((s - (cpuBefore[who] ?? 0)) / seconds).toFixed(2)]));
+    return {
+      stack,
+      run: {
+        backend,
+        server: BACKEND_NAMES[backend],
+        statuses,
+        seconds,
+        temporal: {
+          emailsPerSecond: +(n / seconds).toFixed(1),
+          latencyMs: { p50: pct(latencies, 50), p95: pct(latencies, 95), p99: pct(latencies, 99) },
+          historyEventsPerEmail: +(events / n).toFixed(1),
+          historyBytesPerEmail: Math.round(historyBytes / n),
+          dynamodbRequestsPerEmail: +(((await dynamoTotal()) - dynamoBefore) / n).toFixed(2),
+          smtpConnectionsPer100Emails: +(((stack.mail.connections - connBefore) / n) * 100).toFixed(1),
+        },
+        coresUsed,
+        peakRssMiB: Math.round(peakRss / 2 ** 20),
+      },
     };
-    await Promise.all(Array.from({ length: 20 }, lane));
-    const directSeconds = (Date.now() - t1) / 1000;
+  } catch (err) {
+    await stack.stop();
+    throw err;
+  } finally {
+    clearInterval(rssTimer);
     bar.stop();
+  }
+}
+
+/** Direct path: the same activities, in order, no Temporal, 20 lanes, on the given stack's S3, DynamoDB and SMTP. */
+async function runDirect(stack: InboundStack, mails: Buffer[], bar: Bar) {
+  const n = mails.length;
+  const direct = createInboundActivities({ s3: stack.s3, dynamo: stack.dynamo, config: stack.config, transports: stack.transports });
+  const env = new MockActivityEnvironment();
+  // Activities need an activity context (heartbeats); the mock gives one, no Temporal.
+  const call = <A extends unknown[], R>(fn: (...a: A) => Promise<R>, ...a: A): Promise<R> => env.run(fn, ...a) as Promise<R>;
+  const keys2: string[] = [];
+  for (const [i, raw] of mails.entries()) keys2.push(await stack.put(raw, `direct-${Date.now().toString(36)}-${i}`));
+  bar.start(n, 0, { phase: 'direct         ' });
+  const t1 = Date.now();
+  let next = 0;
+  const lane = async () => {
+    while (next < keys2.length) {
+      const key = keys2[next++];
+      const ref = { domain: DOMAIN, bucket: BUCKET, key };
+      const f = await call(direct.fetchEmail, ref);
+      if (f.kind === 'email') {
+        const s = f.summary;
+        const blocked = await call(direct.checkBlocklist, { senders: [s.from ?? ''], recipients: s.recipients });
+        const active = s.recipients.filter((r) => !blocked.some((b) => b.recipient === r));
+        if (active.length) await call(direct.deliverEmail, { domain: DOMAIN, bucket: BUCKET, key, recipients: active, envelopeFrom: s.sender });
+        if (!s.bounce && active.length) await call(direct.loadRules, { recipients: active });
+        await call(direct.tagEmail, { domain: DOMAIN, bucket: BUCKET, key, record: { status: (active.length ? 'delivered' : 'blocked') as EmailStatus } });
+      }
+      bar.increment();
+    }
+  };
+  await Promise.all(Array.from({ length: 20 }, lane));
+  const seconds = (Date.now() - t1) / 1000;
+  bar.stop();
+  return { seconds, emailsPerSecond: +(n / seconds).toFixed(1) };
+}
+
+async function main() {
+  const { values } = parseArgs({ options: { emails: { type: 'string', default: '1000' }, rate: { type: 'string', default: '0' }, backend: { type: 'string', default: 'both' } } });
+  const n = Number(values.emails);
+  const rate = Number(values.rate); // starts per second; 0 = all at once
+  if (!['dev', 'postgres', 'both'].includes(values.backend)) throw new Error(`--backend must be dev, postgres or both, not ${values.backend}`);
+  const backends: TemporalBackend[] = values.backend === 'both' ? ['dev', 'postgres'] : [values.backend as TemporalBackend];
+  const mails = generate(n);
+  const bar = new SingleBar({ format: '{phase} [{bar}] {value}/{total}', hideCursor: true }, Presets.shades_classic);
+  try {
+    // Each backend on a fresh stack, one after the other (never both servers at once on
+    // the machine); the direct part once, on the last stack, before it stops.
+    const runs = [];
+    let direct: Awaited<ReturnType<typeof runDirect>> | undefined;
+    for (const [i, backend] of backends.entries()) {
+      const { stack, run } = await runTemporal(backend, mails, rate, bar);
+      try {
+        if (i === backends.length - 1) direct = await runDirect(stack, mails, bar);
+      } finally {
+        await stack.stop();
+      }
+      runs.push(run);
+    }
 
     const result = {
       when: new Date().toISOString(),
       machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
-      backend: 'temporal dev server (SQLite)',
       emails: n,
       rate: rate || 'all at once',
-      statuses,
-      temporal: {
-        emailsPerSecond: +(n / temporalSeconds).toFixed(1),
-        latencyMs: { p50: pct(latencies, 50), p95: pct(latencies, 95), p99: pct(latencies, 99) },
-        historyEventsPerEmail: +(events / n).toFixed(1),
-        historyBytesPerEmail: Math.round(historyBytes / n),
-        dynamodbRequestsPerEmail: +dynamoPerEmail.toFixed(2),
-        smtpConnectionsPer100Emails: +connectionsPer100.toFixed(1),
-      },
-      direct: { emailsPerSecond: +(n / directSeconds).toFixed(1) },
-      durabilityCost: +(directSeconds > 0 ? temporalSeconds / directSeconds : NaN).toFixed(2),
-      peakRssMiB: Math.round(peakRss / 2 ** 20),
+      runs: runs.map(({ seconds, ...run }) => ({ ...run, durabilityCost: +(direct!.seconds > 0 ? seconds / direct!.seconds : NaN).toFixed(2) })),
+      direct: { emailsPerSecond: direct!.emailsPerSecond },
     };
-    console.table({
-      'emails/s (Temporal)': result.temporal.emailsPerSecond,
-      'emails/s (direct, no Temporal)': result.direct.emailsPerSecond,
-      'time ratio Temporal/direct': result.durabilityCost,
-      'latency p50 ms': result.temporal.latencyMs.p50,
-      'latency p95 ms': result.temporal.latencyMs.p95,
-      'latency p99 ms': result.temporal.latencyMs.p99,
-      'history events/email': result.temporal.historyEventsPerEmail,
-      'history bytes/email': result.temporal.historyBytesPerEmail,
-      'DynamoDB requests/email': result.temporal.dynamodbRequestsPerEmail,
-      'SMTP connections/100 emails': result.temporal.smtpConnectionsPer100Emails,
-      'peak RSS MiB (worker + bench)': result.peakRssMiB,
-    });
-    console.log('statuses:', JSON.stringify(statuses));
+    const table: Record<string, Record<string, number | string>> = {};
+    const row = (label: string, get: (r: (typeof result.runs)[number]) => number | string) => (table[label] = Object.fromEntries(result.runs.map((r) => [r.backend, get(r)])));
+    row('emails/s (Temporal)', (r) => r.temporal.emailsPerSecond);
+    row('emails/s (direct, no Temporal)', () => result.direct.emailsPerSecond);
+    row('time ratio Temporal/direct', (r) => r.durabilityCost);
+    row('latency p50 ms', (r) => r.temporal.latencyMs.p50);
+    row('latency p95 ms', (r) => r.temporal.latencyMs.p95);
+    row('latency p99 ms', (r) => r.temporal.latencyMs.p99);
+    row('history events/email', (r) => r.temporal.historyEventsPerEmail);
+    row('history bytes/email', (r) => r.temporal.historyBytesPerEmail);
+    row('DynamoDB requests/email', (r) => r.temporal.dynamodbRequestsPerEmail);
+    row('SMTP connections/100 emails', (r) => r.temporal.smtpConnectionsPer100Emails);
+    for (const who of [...new Set(result.runs.flatMap((r) => Object.keys(r.coresUsed)))].sort()) row(`cores used: ${who}`, (r) => r.coresUsed[who] ?? 0);
+    row('peak RSS MiB (worker + bench)', (r) => r.peakRssMiB);
+    console.table(table);
+    for (const r of result.runs) console.log(`statuses (${r.backend}):`, JSON.stringify(r.statuses));
     const dir = join(__dirname, 'results');
     mkdirSync(dir, { recursive: true });
     const file = join(dir, `inbound-${result.when.replace(/[:.]/g, '-')}.json`);
     writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
     console.log(`written ${file}`);
   } finally {
-    clearInterval(rssTimer);
     bar.stop();
-    await stack.stop();
   }
 }
 
