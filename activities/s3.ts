@@ -82,7 +82,9 @@ export function createS3Activities({ s3, config }: S3Deps) {
         new CopyObjectCommand({
           Bucket: bucket,
           Key: key,
-          CopySource: `${bucket}/${encodeURIComponent(key)}`,
+          // Segment by segment: SES keys carry the action's prefix ("inbound/abc"), and an
+          // encoded "/" (%2F) in the copy source is not decoded by every S3 implementation.
+          CopySource: `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`,
           MetadataDirective: 'REPLACE',
           Metadata: metadata,
           ContentType: head.ContentType,

@@ -50,6 +50,15 @@ describe('inbound pipeline', () => {
     assert.equal((await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('Subject: Plain hello')).length, 1);
   });
 
+  test('a key under a prefix (the object key prefix of the SES action) is delivered and tagged', async () => {
+    const key = await stack.put(rawMail({ from: OUTSIDE, to: [ALICE], subject: 'Prefixed key' }), `inbound/2026/${Date.now()} b.eml`);
+    const result = await stack.run({ key });
+    assert.equal(result.status, 'delivered');
+    const meta = await stack.metadata(key);
+    assert.equal(meta?.processed, 'true', 'the copy-in-place that writes the tags found the object');
+    assert.equal(meta?.status, 'delivered');
+  });
+
   test('multi-recipient with an unknown user: partial, invalid_inboxes, the others delivered', async () => {
     const key = await stack.put(rawMail({ from: OUTSIDE, to: [ALICE, 'ghost@example.com'], cc: [CAROL, 'x@not-ours.example'], subject: 'Team note' }));
     const result = await stack.run({ key });
