@@ -9,6 +9,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { Client } from '@temporalio/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { Presets, SingleBar } from 'cli-progress';
 import { createInboundActivities } from '../activities';
@@ -65,6 +66,13 @@ const BACKEND_NAMES: Record<TemporalBackend, string> = {
 
 type Bar = SingleBar;
 
+/** A tuning variant: worker settings (lib/config.ts WORKER_*, SMTP_POOL_SIZE, ...) and eager start. */
+interface Tuning {
+  label: string;
+  env: Record<string, string>;
+  eager: boolean;
+}
+
 /**
  * CPU seconds used so far, by who used them (Linux /proc; empty elsewhere): this process
  * (worker, bench, s3rver, dynalite and the SMTP targets all share its event loop), its
@@ -97,9 +105,11 @@ function cpuSeconds(): Record<string, number> {
 }
 
 /** The Temporal part for one backend, on a stack of its own: upload, start all, wait for all, read the histories. */
-async function runTemporal(backend: TemporalBackend, mails: Buffer[], rate: number, bar: Bar) {
+async function runTemporal(backend: TemporalBackend, mails: Buffer[], rate: number, bar: Bar, tuning: Tuning) {
   const n = mails.length;
-  const stack = await startInboundStack({ mailboxes: USERS, env: STACK_ENV, temporalBackend: backend });
+  const stack = await startInboundStack({ mailboxes: USERS, env: { ...STACK_ENV, ...tuning.env }, temporalBackend: backend });
+  // Eager start needs the worker's own NativeConnection under the client (same process).
+  const starter = tuning.eager ? new Client({ connection: stack.env.nativeConnection, namespace: stack.env.namespace ?? 'default' }) : stack.env.client;
   let peakRss = 0;
   const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 200);
   try {
@@ -121,7 +131,7 @@ async function runTemporal(backend: TemporalBackend, mails: Buffer[], rate: numb
         const due = t0 + (i / rate) * 1000;
         if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
       }
-      ids.push((await startInbound(stack.env.client, stack.config.taskQueue, { domain: DOMAIN, bucket: BUCKET, key })).workflowId);
+      ids.push((await startInbound(starter, stack.config.taskQueue, { domain: DOMAIN, bucket: BUCKET, key }, undefined, {}, { requestEagerStart: tuning.eager })).workflowId);
     }
     const statuses: Record<string, number> = {};
     await Promise.all(
@@ -209,7 +219,23 @@ async function runDirect(stack: InboundStack, mails: Buffer[], bar: Bar) {
 }
 
 async function main() {
-  const { values } = parseArgs({ options: { emails: { type: 'string', default: '1000' }, rate: { type: 'string', default: '0' }, backend: { type: 'string', default: 'both' } } });
+  const { values } = parseArgs({
+    options: {
+      emails: { type: 'string', default: '1000' },
+      rate: { type: 'string', default: '0' },
+      backend: { type: 'string', default: 'both' },
+      // Tuning runs: --set WORKER_MAX_CACHED_WORKFLOWS=200 (repeatable), --eager, --label name.
+      set: { type: 'string', multiple: true, default: [] },
+      eager: { type: 'boolean', default: false },
+      label: { type: 'string', default: 'default settings' },
+    },
+  });
+  const tuning: Tuning = { label: values.label, eager: values.eager, env: {} };
+  for (const kv of values.set) {
+    const at = kv.indexOf('=');
+    if (at <= 0) throw new Error(`--set expects KEY=VALUE, got ${JSON.stringify(kv)}`);
+    tuning.env[kv.slice(0, at)] = kv.slice(at + 1);
+  }
   const n = Number(values.emails);
   const rate = Number(values.rate); // starts per second; 0 = all at once
   if (!['dev', 'postgres', 'both'].includes(values.backend)) throw new Error(`--backend must be dev, postgres or both, not ${values.backend}`);
@@ -222,7 +248,7 @@ async function main() {
     const runs = [];
     let direct: Awaited<ReturnType<typeof runDirect>> | undefined;
     for (const [i, backend] of backends.entries()) {
-      const { stack, run } = await runTemporal(backend, mails, rate, bar);
+      const { stack, run } = await runTemporal(backend, mails, rate, bar, tuning);
       try {
         if (i === backends.length - 1) direct = await runDirect(stack, mails, bar);
       } finally {
@@ -236,6 +262,7 @@ async function main() {
       machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
       emails: n,
       rate: rate || 'all at once',
+      tuning,
       runs: runs.map(({ seconds, ...run }) => ({ ...run, durabilityCost: +(direct!.seconds > 0 ? seconds / direct!.seconds : NaN).toFixed(2) })),
       direct: { emailsPerSecond: direct!.emailsPerSecond },
     };

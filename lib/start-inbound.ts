@@ -29,6 +29,8 @@ export async function startInbound(
   input: ProcessInboundInput,
   workflowId = inboundWorkflowId(input.bucket, input.key),
   facts: InboundFacts = {},
+  /** Eager start hands the first workflow task straight to a worker sharing the client's NativeConnection. */
+  extra: { requestEagerStart?: boolean } = {},
 ): Promise<{ workflowId: string; started: boolean }> {
   try {
     await client.workflow.start('processInboundEmail', {
@@ -39,6 +41,7 @@ export async function startInbound(
       typedSearchAttributes: [{ key: MAIL_DOMAIN, value: input.domain.toLowerCase() }],
       // Encoded by the payload codec like any payload, so the sender stays private.
       staticSummary: inboundSummary(input, facts),
+      ...extra,
     });
     return { workflowId, started: true };
   } catch (err) {
