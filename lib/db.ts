@@ -23,22 +23,28 @@ export function createPool(databaseUrl = process.env.DATABASE_URL || DEFAULT_DAT
   // An idle client losing its connection (database restart) must not crash the worker;
   // the pool replaces it and the next query reports the problem to its caller.
   pool.on('error', () => {});
+  // The same for a checked-out client whose connection drops between two queries (found by
+  // the chaos harness: an unhandled 'error' event killed the sync worker). Its next query
+  // fails, and the caller's retry gets a fresh connection.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }
 
 /** Runs fn in one transaction: COMMIT when it resolves, ROLLBACK when it throws. */
 export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  let broken: Error | undefined;
   try {
     await client.query('BEGIN');
     const result = await fn(client);
     await client.query('COMMIT');
     return result;
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
+    // A connection that cannot even roll back is gone: destroy it rather than pool it.
+    await client.query('ROLLBACK').catch((e: Error) => (broken = e));
     throw err;
   } finally {
-    client.release();
+    client.release(broken);
   }
 }
 
