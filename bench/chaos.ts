@@ -1,0 +1,128 @@
+// `npm run chaos`: runs the inbound pipeline (and an account sync) on the local stack,
+// breaks one thing per scenario mid-run, lets it recover and checks every email and
+// message against ground truth. One line per scenario: emails in, delivered, duplicates,
+// lost, time to recover. Results go to bench/results/chaos-<time>.json.
+//   --scenario a,b   only these (names below; default all)
+//   --emails N       emails per inbound scenario (default 200)
+//   --scale F        multiply outages and waits (default 1: the 60 s / 2 min of the issue)
+//   --rate R         workflow starts per second (default 20)
+//   --sync-messages N  messages in the mailbox of the sync scenario (default 1500)
+// Exits 1 when anything was lost, left open or untagged, or reached a forbidden address.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Presets, SingleBar } from 'cli-progress';
+import { INBOUND_SCENARIOS, runInboundScenario, type ChaosSettings } from './chaos/scenarios';
+import { startChaosStack } from './chaos/stack';
+import { runSyncScenario } from './chaos/sync-run';
+
+export interface ChaosRow {
+  scenario: string;
+  what: string;
+  in: number;
+  delivered: number;
+  duplicates: number;
+  lost: number;
+  /** Copies that reached an address they must not (blocked recipients, injected Bcc). */
+  strays: number;
+  /** Workflows still running, or emails without their S3 audit tags. */
+  unfinished: number;
+  recoverSeconds: number | null;
+  note: string;
+  ok: boolean;
+}
+
+export const SCENARIO_NAMES = [...INBOUND_SCENARIOS.map((s) => s.name), 'imap-pg-cut'];
+
+export async function runChaos(opts: { scenarios?: string[]; settings: ChaosSettings; syncMessages: number; onRow?: (row: ChaosRow) => void }): Promise<ChaosRow[]> {
+  const wanted = opts.scenarios?.length ? opts.scenarios : SCENARIO_NAMES;
+  const unknown = wanted.filter((n) => !SCENARIO_NAMES.includes(n));
+  if (unknown.length) throw new Error(`unknown chaos scenario(s): ${unknown.join(', ')}; known: ${SCENARIO_NAMES.join(', ')}`);
+  const rows: ChaosRow[] = [];
+  const stack = await startChaosStack();
+  try {
+    for (const sc of INBOUND_SCENARIOS.filter((s) => wanted.includes(s.name))) {
+      const r = await runInboundScenario(stack, sc, opts.settings);
+      const unfinished = r.open + r.untagged;
+      const notes = [r.note, r.notCompleted ? `${r.notCompleted} workflow(s) failed` : '', r.wrongStatus.length ? `unexpected status: ${r.wrongStatus.slice(0, 3).join('; ')}` : '', r.lostExamples.length ? `lost e.g. ${r.lostExamples.slice(0, 3).join(', ')}` : '']
+        .filter(Boolean)
+        .join('; ');
+      const row: ChaosRow = {
+        scenario: sc.backend ? `${sc.name}` : sc.name,
+        what: sc.what,
+        in: r.emails,
+        delivered: r.delivered,
+        duplicates: r.duplicates,
+        lost: r.lost,
+        strays: r.strays,
+        unfinished,
+        recoverSeconds: r.recoverSeconds === undefined ? null : +r.recoverSeconds.toFixed(1),
+        note: `${notes}${notes ? '; ' : ''}statuses ${JSON.stringify(r.statuses)}; ${r.expected} recipient deliveries expected`,
+        ok: r.lost === 0 && r.strays === 0 && unfinished === 0 && r.notCompleted === 0 && r.wrongStatus.length === 0 && !/NOT STOPPED/.test(r.note ?? ''),
+      };
+      rows.push(row);
+      opts.onRow?.(row);
+    }
+    if (wanted.includes('imap-pg-cut')) {
+      const address = stack.temporalAddress();
+      const r = await runSyncScenario({ client: stack.client, temporalAddress: address, dir: stack.dir, messages: opts.syncMessages, bar: opts.settings.bar });
+      const row: ChaosRow = {
+        scenario: 'imap-pg-cut',
+        what: 'IMAP connection, then PostgreSQL connection, cut mid-sync',
+        in: r.messages,
+        delivered: r.stored,
+        duplicates: r.duplicates,
+        lost: r.lost,
+        strays: 0,
+        unfinished: r.status === 'succeeded' ? 0 : 1,
+        recoverSeconds: +r.recoverSeconds.toFixed(1),
+        note: r.note,
+        ok: r.lost === 0 && r.duplicates === 0 && r.status === 'succeeded',
+      };
+      rows.push(row);
+      opts.onRow?.(row);
+    }
+  } finally {
+    await stack.stop();
+  }
+  return rows;
+}
+
+async function main() {
+  const { values } = parseArgs({
+    options: {
+      scenario: { type: 'string', default: '' },
+      emails: { type: 'string', default: '200' },
+      scale: { type: 'string', default: '1' },
+      rate: { type: 'string', default: '20' },
+      'sync-messages': { type: 'string', default: '1500' },
+    },
+  });
+  const bar = new SingleBar({ format: '{phase} [{bar}] {value}/{total}', hideCursor: true, clearOnComplete: true }, Presets.shades_classic);
+  const settings: ChaosSettings = { emails: Number(values.emails), scale: Number(values.scale), rate: Number(values.rate), bar };
+  const scenarios = values.scenario ? values.scenario.split(',').map((s) => s.trim()) : undefined;
+  const started = new Date();
+  const rows = await runChaos({ scenarios, settings, syncMessages: Number(values['sync-messages']), onRow: (r) => console.log(line(r)) });
+  console.log('');
+  console.table(Object.fromEntries(rows.map((r) => [r.scenario, { in: r.in, delivered: r.delivered, duplicates: r.duplicates, lost: r.lost, strays: r.strays, unfinished: r.unfinished, 'recover s': r.recoverSeconds ?? '-', ok: r.ok ? 'yes' : 'NO' }])));
+  const result = { when: started.toISOString(), machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version }, settings: { ...settings, bar: undefined }, rows };
+  const dir = join(__dirname, 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `chaos-${result.when.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+  console.log(`written ${file}`);
+  if (rows.some((r) => !r.ok)) process.exitCode = 1;
+}
+
+function line(r: ChaosRow): string {
+  const rec = r.recoverSeconds === null ? 'n/a' : `${r.recoverSeconds} s`;
+  return `${r.ok ? 'ok  ' : 'FAIL'} ${r.scenario.padEnd(28)} in ${r.in}, delivered ${r.delivered}, duplicates ${r.duplicates}, lost ${r.lost}, strays ${r.strays}, unfinished ${r.unfinished}, recover ${rec} — ${r.note}`;
+}
+
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(`chaos failed: ${(err as Error).stack ?? err}`);
+    process.exit(1);
+  });
+}
