@@ -21,6 +21,7 @@ import { startInbound } from '../lib/start-inbound';
 import { rawMail, sesBounce } from './stack/demo-emails';
 import { DEFAULT_TABLES, dynamoClientFor, ensureTables, startDynamoServer } from './stack/dynamodb';
 import { freePort, isPortFree } from './stack/ports';
+import { localStackEnv } from './stack/worker-env';
 import { S3RVER_CREDENTIALS, s3ClientFor, startS3Server } from './stack/s3';
 import { startSmtpTarget } from './stack/smtp-target';
 import { startTemporalDevServer } from './stack/temporal-dev';
@@ -92,16 +93,7 @@ async function main() {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     TEMPORAL_ADDRESS: temporal.address,
-    AWS_REGION: 'us-east-1',
-    AWS_ENDPOINT_URL_S3: s3srv.endpoint,
-    AWS_ENDPOINT_URL_DYNAMODB: dyn.endpoint,
-    DOMAINS: DOMAIN,
-    SMTP_HOST: '127.0.0.1',
-    SMTP_PORT: String(mail.port),
-    INTERNAL_SMTP_PORT: String(internal.port),
-    OUTBOUND_TRANSPORT: 'smtp',
-    OUTBOUND_SMTP_HOST: '127.0.0.1',
-    OUTBOUND_SMTP_PORT: String(mail.port),
+    ...localStackEnv({ s3: s3srv.endpoint, dynamodb: dyn.endpoint, domains: [DOMAIN], smtpPort: mail.port, internalSmtpPort: internal.port }),
     WORKER_NAME: 'mailroom-demo',
     LOG_LEVEL: process.env.WORKER_LOG_LEVEL ?? 'info',
     HEALTH_PORT: String(await port('HEALTH_PORT', 8080)),

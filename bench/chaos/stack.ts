@@ -19,6 +19,7 @@ import { freePort } from '../../scripts/stack/ports';
 import { S3RVER_CREDENTIALS, s3ClientFor, startS3Server, type LocalS3 } from '../../scripts/stack/s3';
 import { startSmtpTarget, type SmtpTarget } from '../../scripts/stack/smtp-target';
 import { startTemporalDevServer } from '../../scripts/stack/temporal-dev';
+import { localStackEnv } from '../../scripts/stack/worker-env';
 import { DEFAULT_TEMPORAL_PG_URL, freeTemporalPort, startTemporalPostgres } from '../../scripts/stack/temporal-postgres';
 import { dropDatabase, withDatabase } from '../../lib/db';
 import { ALL_MAILBOXES, AWAY, BLOCKER, DOMAIN, LOOP_PEER, LOOPER, LOOPER2, STRIPPING_PEER } from './mails';
@@ -106,16 +107,7 @@ export async function startChaosStack(opts: { backend?: Backend; maxMessageBytes
   const workerLog = join(dir, 'worker.log');
   const workerEnv = async (): Promise<NodeJS.ProcessEnv> => ({
     ...process.env,
-    AWS_REGION: 'us-east-1',
-    AWS_ENDPOINT_URL_S3: s3Proxy.endpoint,
-    AWS_ENDPOINT_URL_DYNAMODB: dynamoProxy.endpoint,
-    DOMAINS: domains.join(','),
-    SMTP_HOST: '127.0.0.1',
-    SMTP_PORT: String(mail.port),
-    INTERNAL_SMTP_PORT: String(internal.port),
-    OUTBOUND_TRANSPORT: 'smtp',
-    OUTBOUND_SMTP_HOST: '127.0.0.1',
-    OUTBOUND_SMTP_PORT: String(mail.port),
+    ...localStackEnv({ s3: s3Proxy.endpoint, dynamodb: dynamoProxy.endpoint, domains, smtpPort: mail.port, internalSmtpPort: internal.port }),
     MAX_MESSAGE_BYTES: String(maxMessageBytes),
     AUTOREPLY_INTERVAL_HOURS: '1',
     TASK_QUEUE: taskQueue,

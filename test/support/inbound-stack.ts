@@ -21,6 +21,7 @@ import type { ProcessInboundInput } from '../../workflows/processInboundEmail';
 import { DEFAULT_TABLES, ensureTables, startDynamoServer } from '../../scripts/stack/dynamodb';
 import { S3RVER_CREDENTIALS, startS3Server } from '../../scripts/stack/s3';
 import { startSmtpTarget, type SmtpTarget } from '../../scripts/stack/smtp-target';
+import { localStackEnv } from '../../scripts/stack/worker-env';
 import { createInboundWorker } from '../../workers/inbound';
 import type { TemporalPostgresOptions } from '../../scripts/stack/temporal-postgres';
 import { startTestTemporal, type TemporalBackend } from './temporal';
@@ -76,16 +77,7 @@ export async function startInboundStack(opts: InboundStackOptions): Promise<Inbo
     startTestTemporal({ dataConverter, backend: opts.temporalBackend, postgres: opts.temporalPostgres }),
   ]);
   const settings: Record<string, string> = {
-    AWS_REGION: 'us-east-1',
-    AWS_ENDPOINT_URL_S3: s3srv.endpoint,
-    AWS_ENDPOINT_URL_DYNAMODB: dyn.endpoint,
-    DOMAINS: `${DOMAIN},${OTHER_DOMAIN}`,
-    SMTP_HOST: '127.0.0.1',
-    SMTP_PORT: String(mail.port),
-    INTERNAL_SMTP_PORT: String(internal.port),
-    OUTBOUND_TRANSPORT: 'smtp',
-    OUTBOUND_SMTP_HOST: '127.0.0.1',
-    OUTBOUND_SMTP_PORT: String(mail.port),
+    ...localStackEnv({ s3: s3srv.endpoint, dynamodb: dyn.endpoint, domains: [DOMAIN, OTHER_DOMAIN], smtpPort: mail.port, internalSmtpPort: internal.port }),
     WORKER_NAME: 'test-worker',
     TASK_QUEUE: `inbound-test-${process.pid}`,
     MAILROOM_CODEC_KEYS: codecKeys,
