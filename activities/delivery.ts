@@ -3,6 +3,7 @@
 // relay. Results are per recipient: a 5xx for one user never fails the others, and a
 // 4xx is reported as deferred so the workflow retries only those recipients.
 import { SendEmailCommand, SESv2Client } from '@aws-sdk/client-sesv2';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import nodemailer, { type Transporter } from 'nodemailer';
@@ -13,6 +14,7 @@ import { domainOf } from '../lib/headers';
 import { componentLogger } from '../lib/logger';
 import { recipientDeliveries } from '../lib/metrics';
 import { LOOP_HEADER } from '../lib/status';
+import { deliveredBefore, recordDelivered } from './delivery-log';
 import { readRawEmail } from './s3';
 
 const log = componentLogger('delivery');
@@ -102,11 +104,12 @@ export function withHeader(raw: Buffer, name: string, value: string): Buffer {
 
 export interface DeliveryDeps {
   s3: S3Client;
+  dynamo: DynamoDBClient;
   config: Config;
   transports: Transports;
 }
 
-export function createDeliveryActivities({ s3, config, transports }: DeliveryDeps) {
+export function createDeliveryActivities({ s3, dynamo, config, transports }: DeliveryDeps) {
   const protocol = config.lmtp.enabled ? 'lmtp' : 'smtp';
   return {
     /**
@@ -122,6 +125,16 @@ export function createDeliveryActivities({ s3, config, transports }: DeliveryDep
       envelopeFrom?: string;
       rewrite?: BounceRewriteInfo;
     }): Promise<RecipientResult[]> {
+      const { info } = Context.current();
+      const run = info.workflowExecution; // absent outside a workflow (standalone calls)
+      const runKey = run ? `${run.workflowId}|${run.runId}` : undefined;
+      // A retried attempt may follow one that delivered but could not report it.
+      const already = runKey && info.attempt > 1 ? await deliveredBefore(dynamo, config.tables.delivery, runKey, input.recipients) : new Set<string>();
+      const todo = input.recipients.filter((r) => !already.has(r.toLowerCase()));
+      if (todo.length === 0) {
+        log.info({ bucket: input.bucket, key: input.key, attempt: info.attempt }, 'every recipient was delivered by an earlier attempt');
+        return input.recipients.map((recipient) => ({ recipient, outcome: 'delivered', detail: 'delivered by an earlier attempt' }));
+      }
       let raw = await readRawEmail(s3, input.bucket, input.key);
       if (input.rewrite) raw = rewriteBounce(raw, input.rewrite, config.workerName);
       Context.current().heartbeat();
@@ -129,16 +142,17 @@ export function createDeliveryActivities({ s3, config, transports }: DeliveryDep
       let accepted: string[] = [];
       let rejected: SmtpError[] = [];
       try {
-        const info = await transports.mailbox.sendMail({ envelope: { from: input.envelopeFrom ?? '', to: input.recipients }, raw });
-        accepted = (info.accepted as string[]).map((a) => String(a).toLowerCase());
-        rejected = ((info as unknown as { rejectedErrors?: SmtpError[] }).rejectedErrors ?? []) as SmtpError[];
+        const sent = await transports.mailbox.sendMail({ envelope: { from: input.envelopeFrom ?? '', to: todo }, raw });
+        accepted = (sent.accepted as string[]).map((a) => String(a).toLowerCase());
+        rejected = ((sent as unknown as { rejectedErrors?: SmtpError[] }).rejectedErrors ?? []) as SmtpError[];
+        if (runKey && accepted.length) await recordDelivered(dynamo, config.tables.delivery, runKey, accepted);
       } catch (e) {
         const err = e as SmtpError;
         if (err.rejectedErrors?.length) {
           rejected = err.rejectedErrors; // every recipient refused at RCPT TO
         } else if (err.responseCode !== undefined && err.code === 'EMESSAGE') {
           // The server refused the message itself (DATA): same answer for every recipient.
-          rejected = input.recipients.map((r) => Object.assign(new Error(err.message), { recipient: r, code: 'EMESSAGE', responseCode: err.responseCode, response: err.response }));
+          rejected = todo.map((r) => Object.assign(new Error(err.message), { recipient: r, code: 'EMESSAGE', responseCode: err.responseCode, response: err.response }));
         } else if (err.responseCode !== undefined && err.responseCode >= 500 && !TRANSIENT_CODES.has(err.code ?? '')) {
           throw ApplicationFailure.nonRetryable(`${protocol.toUpperCase()} server refused ${where}: ${err.response ?? err.message}`, 'DeliveryRefused');
         } else {
@@ -148,6 +162,7 @@ export function createDeliveryActivities({ s3, config, transports }: DeliveryDep
       const results: RecipientResult[] = input.recipients.map((recipient) => {
         const r = recipient.toLowerCase();
         const refusal = rejected.find((x) => x.recipient?.toLowerCase() === r);
+        if (already.has(r)) return { recipient, outcome: 'delivered', detail: 'delivered by an earlier attempt' };
         if (refusal) return { recipient, outcome: outcomeFor(refusal), code: refusal.responseCode, detail: (refusal.response ?? refusal.message).slice(0, 200) };
         if (accepted.includes(r)) return { recipient, outcome: 'delivered' };
         return { recipient, outcome: 'deferred', detail: 'server gave no answer for this recipient' };

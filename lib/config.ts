@@ -55,6 +55,8 @@ const schema = z.object({
   // Remembers which auto-replies were sent (RFC 3834: at most one per sender per period).
   DYNAMODB_AUTOREPLY_TABLE: z.string().trim().min(1).default('email-autoreply-log'),
   AUTOREPLY_INTERVAL_HOURS: positiveInt.default(168),
+  // Which recipients each workflow run delivered to, so a retried delivery skips them.
+  DYNAMODB_DELIVERY_TABLE: z.string().trim().min(1).default('email-delivery-log'),
 
   DOMAINS_FILE: z.string().trim().default('domains.txt'),
   // Alternative to DOMAINS_FILE: a comma-separated list (wins when set).
@@ -87,7 +89,7 @@ export interface Config {
   internalSmtpPort: number;
   lmtp: { enabled: boolean; host: string; port: number };
   outbound: { transport: 'ses' | 'smtp'; host: string; port: number };
-  tables: { blocked: string; rules: string; messages: string; autoreply: string };
+  tables: { blocked: string; rules: string; messages: string; autoreply: string; delivery: string };
   autoreplyIntervalHours: number;
   domains: string[];
   domainsSource: string;
@@ -162,7 +164,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     internalSmtpPort: e.INTERNAL_SMTP_PORT,
     lmtp: { enabled: e.LMTP_ENABLED, host: e.LMTP_HOST, port: e.LMTP_PORT },
     outbound: { transport: e.OUTBOUND_TRANSPORT, host: e.OUTBOUND_SMTP_HOST, port: e.OUTBOUND_SMTP_PORT },
-    tables: { blocked: e.DYNAMODB_BLOCKED_TABLE, rules: e.DYNAMODB_RULES_TABLE, messages: e.DYNAMODB_MESSAGES_TABLE, autoreply: e.DYNAMODB_AUTOREPLY_TABLE },
+    tables: { blocked: e.DYNAMODB_BLOCKED_TABLE, rules: e.DYNAMODB_RULES_TABLE, messages: e.DYNAMODB_MESSAGES_TABLE, autoreply: e.DYNAMODB_AUTOREPLY_TABLE, delivery: e.DYNAMODB_DELIVERY_TABLE },
     autoreplyIntervalHours: e.AUTOREPLY_INTERVAL_HOURS,
     domains,
     domainsSource,

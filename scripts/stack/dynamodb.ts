@@ -54,6 +54,7 @@ export interface TableNames {
   rules: string;
   messages: string;
   autoreply: string;
+  delivery: string;
 }
 
 export const DEFAULT_TABLES: TableNames = {
@@ -61,6 +62,7 @@ export const DEFAULT_TABLES: TableNames = {
   rules: 'email-rules',
   messages: 'ses-outbound-messages',
   autoreply: 'email-autoreply-log',
+  delivery: 'email-delivery-log',
 };
 
 /** Creates mailroom's tables where missing (existing ones are left as they are) and waits until all are ACTIVE. */
@@ -70,12 +72,13 @@ export async function ensureTables(client: DynamoDBClient, tables: TableNames = 
     [tables.rules, 'email_address'],
     [tables.messages, 'MessageId'],
     [tables.autoreply, 'pk'],
+    [tables.delivery, 'pk'],
   ];
   await Promise.all(
     keys.map(async ([name, hashKey]) => {
       const created = await createIfMissing(client, name, hashKey);
       await waitActive(client, name);
-      if (created && name === tables.autoreply) await enableTtl(client, name, 'expires_at');
+      if (created && (name === tables.autoreply || name === tables.delivery)) await enableTtl(client, name, 'expires_at');
     }),
   );
 }

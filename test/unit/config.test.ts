@@ -15,7 +15,7 @@ test('defaults are the existing worker defaults', () => {
   assert.equal(c.smtp.poolSize, 5);
   assert.equal(c.internalSmtpPort, 2525);
   assert.deepEqual(c.lmtp, { enabled: false, host: 'localhost', port: 24 });
-  assert.deepEqual(c.tables, { blocked: 'email-blocked-senders', rules: 'email-rules', messages: 'ses-outbound-messages', autoreply: 'email-autoreply-log' });
+  assert.deepEqual(c.tables, { blocked: 'email-blocked-senders', rules: 'email-rules', messages: 'ses-outbound-messages', autoreply: 'email-autoreply-log', delivery: 'email-delivery-log' });
   assert.equal(c.metricsPort, 8000);
   assert.equal(c.healthPort, 8080);
   assert.equal(c.s3ForcePathStyle, false);

@@ -1,0 +1,61 @@
+// A retried delivery attempt skips the recipients an earlier attempt of the same run
+// delivered (activities/delivery-log.ts), so a completion lost to a killed worker or a
+// Temporal outage does not become a second copy. Real s3rver, dynalite and SMTP target.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createDeliveryActivities, createTransports } from '../../activities/delivery';
+import { bucketForDomain, loadConfig } from '../../lib/config';
+import { rawMail } from '../../scripts/stack/demo-emails';
+import { DEFAULT_TABLES, dynamoClientFor, ensureTables, startDynamoServer } from '../../scripts/stack/dynamodb';
+import { S3RVER_CREDENTIALS, s3ClientFor, startS3Server } from '../../scripts/stack/s3';
+import { startSmtpTarget } from '../../scripts/stack/smtp-target';
+import { localStackEnv } from '../../scripts/stack/worker-env';
+
+test('a retry of the same run delivers only to the recipients not yet delivered', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'mailroom-dlog-'));
+  process.env.AWS_ACCESS_KEY_ID = S3RVER_CREDENTIALS.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = S3RVER_CREDENTIALS.secretAccessKey;
+  const [s3srv, ddb, mail] = await Promise.all([
+    startS3Server({ directory: join(dir, 's3') }),
+    startDynamoServer(),
+    startSmtpTarget({ directory: join(dir, 'mail'), localDomains: ['example.com'], mailboxes: ['a@example.com', 'b@example.com'] }),
+  ]);
+  const config = loadConfig(localStackEnv({ s3: s3srv.endpoint, dynamodb: ddb.endpoint, domains: ['example.com'], smtpPort: mail.port, internalSmtpPort: mail.port }));
+  const s3 = s3ClientFor(s3srv.endpoint);
+  const dynamo = dynamoClientFor(ddb.endpoint);
+  const transports = createTransports(config);
+  t.after(async () => {
+    transports.close();
+    await Promise.all([s3srv.stop(), ddb.stop(), mail.stop()]);
+    await rm(dir, { recursive: true, force: true });
+  });
+  await ensureTables(dynamo, DEFAULT_TABLES);
+  const bucket = bucketForDomain('example.com');
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'k1', Body: rawMail({ from: 'x@sender.example', to: ['a@example.com', 'b@example.com'], subject: 'Once only', messageId: '<once@sender.example>' }) }));
+  const { deliverEmail } = createDeliveryActivities({ s3, dynamo, config, transports });
+  const input = { domain: 'example.com', bucket, key: 'k1', envelopeFrom: 'x@sender.example' };
+  const run = (attempt: number, runId: string) => new MockActivityEnvironment({ attempt, workflowExecution: { workflowId: 'inbound/x/k1', runId } });
+  const copies = async () => (await mail.deliveries()).filter((d) => d.messageId === '<once@sender.example>').map((d) => d.recipient).sort();
+
+  // Attempt 1 delivers to a, and "dies" before Temporal hears of it.
+  const first = await run(1, 'run-1').run(deliverEmail, { ...input, recipients: ['a@example.com'] });
+  assert.deepEqual(first.map((r) => r.outcome), ['delivered']);
+  // Attempt 2 of the same run, for a and b: a is skipped, b is delivered.
+  const second = await run(2, 'run-1').run(deliverEmail, { ...input, recipients: ['a@example.com', 'b@example.com'] });
+  assert.deepEqual(second.map((r) => [r.recipient, r.outcome]), [['a@example.com', 'delivered'], ['b@example.com', 'delivered']]);
+  assert.equal(second[0].detail, 'delivered by an earlier attempt');
+  assert.deepEqual(await copies(), ['a@example.com', 'b@example.com'], 'one copy each');
+  // Attempt 3 with everything delivered sends nothing at all.
+  const connections = mail.connections;
+  await run(3, 'run-1').run(deliverEmail, { ...input, recipients: ['a@example.com', 'b@example.com'] });
+  assert.equal(mail.connections, connections);
+  // Another run (a re-drive) delivers again: the log is per run.
+  await run(2, 'run-2').run(deliverEmail, { ...input, recipients: ['a@example.com'] });
+  assert.deepEqual(await copies(), ['a@example.com', 'a@example.com', 'b@example.com']);
+});
