@@ -49,7 +49,7 @@ export async function runChaos(opts: { scenarios?: string[]; settings: ChaosSett
         .filter(Boolean)
         .join('; ');
       const row: ChaosRow = {
-        scenario: sc.backend ? `${sc.name}` : sc.name,
+        scenario: sc.name,
         what: sc.what,
         in: r.emails,
         delivered: r.delivered,
