@@ -10,6 +10,7 @@ import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createDeliveryActivities, createTransports } from '../../activities/delivery';
 import { bucketForDomain, loadConfig } from '../../lib/config';
+import type { RecipientResult } from '../../lib/inbound-types';
 import { rawMail } from '../../scripts/stack/demo-emails';
 import { DEFAULT_TABLES, dynamoClientFor, ensureTables, startDynamoServer } from '../../scripts/stack/dynamodb';
 import { S3RVER_CREDENTIALS, s3ClientFor, startS3Server } from '../../scripts/stack/s3';
@@ -40,22 +41,26 @@ test('a retry of the same run delivers only to the recipients not yet delivered'
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'k1', Body: rawMail({ from: 'x@sender.example', to: ['a@example.com', 'b@example.com'], subject: 'Once only', messageId: '<once@sender.example>' }) }));
   const { deliverEmail } = createDeliveryActivities({ s3, dynamo, config, transports });
   const input = { domain: 'example.com', bucket, key: 'k1', envelopeFrom: 'x@sender.example' };
-  const run = (attempt: number, runId: string) => new MockActivityEnvironment({ attempt, workflowExecution: { workflowId: 'inbound/x/k1', runId } });
+  type Input = Parameters<typeof deliverEmail>[0];
+  // One attempt of deliverEmail inside a given run, with an activity context and no Temporal.
+  const run = (attempt: number, runId: string) => ({
+    deliver: (i: Input) => new MockActivityEnvironment({ attempt, workflowExecution: { workflowId: 'inbound/x/k1', runId } }).run(deliverEmail, i) as Promise<RecipientResult[]>,
+  });
   const copies = async () => (await mail.deliveries()).filter((d) => d.messageId === '<once@sender.example>').map((d) => d.recipient).sort();
 
   // Attempt 1 delivers to a, and "dies" before Temporal hears of it.
-  const first = await run(1, 'run-1').run(deliverEmail, { ...input, recipients: ['a@example.com'] });
+  const first = await run(1, 'run-1').deliver({ ...input, recipients: ['a@example.com'] });
   assert.deepEqual(first.map((r) => r.outcome), ['delivered']);
   // Attempt 2 of the same run, for a and b: a is skipped, b is delivered.
-  const second = await run(2, 'run-1').run(deliverEmail, { ...input, recipients: ['a@example.com', 'b@example.com'] });
+  const second = await run(2, 'run-1').deliver({ ...input, recipients: ['a@example.com', 'b@example.com'] });
   assert.deepEqual(second.map((r) => [r.recipient, r.outcome]), [['a@example.com', 'delivered'], ['b@example.com', 'delivered']]);
   assert.equal(second[0].detail, 'delivered by an earlier attempt');
   assert.deepEqual(await copies(), ['a@example.com', 'b@example.com'], 'one copy each');
   // Attempt 3 with everything delivered sends nothing at all.
   const connections = mail.connections;
-  await run(3, 'run-1').run(deliverEmail, { ...input, recipients: ['a@example.com', 'b@example.com'] });
+  await run(3, 'run-1').deliver({ ...input, recipients: ['a@example.com', 'b@example.com'] });
   assert.equal(mail.connections, connections);
   // Another run (a re-drive) delivers again: the log is per run.
-  await run(2, 'run-2').run(deliverEmail, { ...input, recipients: ['a@example.com'] });
+  await run(2, 'run-2').deliver({ ...input, recipients: ['a@example.com'] });
   assert.deepEqual(await copies(), ['a@example.com', 'a@example.com', 'b@example.com']);
 });
