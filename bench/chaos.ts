@@ -1,7 +1,8 @@
 // `npm run chaos`: runs the inbound pipeline (and an account sync) on the local stack,
 // breaks one thing per scenario mid-run, lets it recover and checks every email and
 // message against ground truth. One line per scenario: emails in, delivered, duplicates,
-// lost, time to recover. Results go to bench/results/chaos-<time>.json.
+// lost, time to recover. Results go to bench/results/chaos-<time>.json, with a chart
+// beside it (.svg: workflows closed over time per scenario, the fault shaded).
 //   --scenario a,b   only these (names below; default all)
 //   --emails N       emails per inbound scenario (default 200)
 //   --scale F        multiply outages and waits (default 1: the 60 s / 2 min of the issue)
@@ -13,6 +14,8 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Presets, SingleBar } from 'cli-progress';
+import { chaosChart, renderSvg } from './chart';
+import type { InboundOutcome } from './chaos/inbound-run';
 import { INBOUND_SCENARIOS, runInboundScenario, type ChaosSettings } from './chaos/scenarios';
 import { startChaosStack } from './chaos/stack';
 import { runSyncScenario } from './chaos/sync-run';
@@ -31,6 +34,8 @@ export interface ChaosRow {
   recoverSeconds: number | null;
   note: string;
   ok: boolean;
+  /** Inbound scenarios: when each workflow closed and when the fault was on (for the chart, not the JSON). */
+  timeline?: InboundOutcome['timeline'];
 }
 
 export const SCENARIO_NAMES = [...INBOUND_SCENARIOS.map((s) => s.name), 'imap-pg-cut'];
@@ -60,6 +65,7 @@ export async function runChaos(opts: { scenarios?: string[]; settings: ChaosSett
         recoverSeconds: r.recoverSeconds === undefined ? null : +r.recoverSeconds.toFixed(1),
         note: `${notes}${notes ? '; ' : ''}statuses ${JSON.stringify(r.statuses)}; ${r.expected} recipient deliveries expected`,
         ok: r.lost === 0 && r.strays === 0 && unfinished === 0 && r.notCompleted === 0 && r.wrongStatus.length === 0 && !/NOT STOPPED/.test(r.note ?? ''),
+        timeline: r.timeline,
       };
       rows.push(row);
       opts.onRow?.(row);
@@ -106,12 +112,20 @@ async function main() {
   const rows = await runChaos({ scenarios, settings, syncMessages: Number(values['sync-messages']), onRow: (r) => console.log(line(r)) });
   console.log('');
   console.table(Object.fromEntries(rows.map((r) => [r.scenario, { in: r.in, delivered: r.delivered, duplicates: r.duplicates, lost: r.lost, strays: r.strays, unfinished: r.unfinished, 'recover s': r.recoverSeconds ?? '-', ok: r.ok ? 'yes' : 'NO' }])));
-  const result = { when: started.toISOString(), machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version }, settings: { ...settings, bar: undefined }, rows };
+  const result = { when: started.toISOString(), machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version }, settings: { ...settings, bar: undefined }, rows: rows.map(({ timeline: _, ...row }) => row) };
   const dir = join(__dirname, 'results');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `chaos-${result.when.replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
   console.log(`written ${file}`);
+  const panels = rows.flatMap((r) =>
+    r.timeline ? [{ title: `${r.scenario}: ${r.what}`, subtitle: `${r.in} emails, ${r.delivered} delivered, ${r.duplicates} duplicates, ${r.lost} lost`, series: [{ name: 'workflows closed', finishedAt: r.timeline.closedAt }], bands: r.timeline.fault ? [r.timeline.fault] : [] }] : [],
+  );
+  if (panels.length) {
+    const svg = file.replace(/\.json$/, '.svg');
+    writeFileSync(svg, await renderSvg(chaosChart(`chaos run ${result.when} (${result.machine.cpus} cores${settings.scale !== 1 ? `; outages and waits × ${settings.scale}` : ''})`, panels)));
+    console.log(`written ${svg}`);
+  }
   if (rows.some((r) => !r.ok)) process.exitCode = 1;
 }
 

@@ -3,7 +3,8 @@
 // dev|postgres|both: the dev server on SQLite, the real server on PostgreSQL), then the
 // same emails through the same activity functions called directly in one process, without
 // Temporal. Prints a table (a column per backend) and writes
-// bench/results/inbound-<time>.json. Figures only: nothing here is asserted, and the
+// bench/results/inbound-<time>.json, with a chart beside it (.svg: emails finished over
+// time and the latency distribution, per backend). Figures only: nothing here is asserted, and the
 // numbers depend on the machine (printed with them).
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -13,6 +14,7 @@ import { Client } from '@temporalio/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { Presets, SingleBar } from 'cli-progress';
 import { createInboundActivities } from '../activities';
+import { inboundChart, renderSvg, type Series } from './chart';
 import { dynamodbRequests } from '../lib/metrics';
 import type { EmailStatus } from '../lib/status';
 import { DEFAULT_TABLES } from '../scripts/stack/dynamodb';
@@ -145,11 +147,13 @@ async function runTemporal(backend: TemporalBackend, mails: Buffer[], rate: numb
     const cpuAfter = cpuSeconds();
     bar.stop();
     const latencies: number[] = [];
+    const finishedAt: number[] = [];
     let events = 0;
     let historyBytes = 0;
     for (const id of ids) {
       const d = await stack.env.client.workflow.getHandle(id).describe();
       latencies.push(d.closeTime!.getTime() - d.startTime.getTime());
+      finishedAt.push((d.closeTime!.getTime() - t0) / 1000);
       events += d.historyLength;
       historyBytes += d.historySize ?? 0;
     }
@@ -158,6 +162,8 @@ async function runTemporal(backend: TemporalBackend, mails: Buffer[], rate: numb
     const coresUsed = Object.fromEntries(Object.entries(cpuAfter).map(([who, s]) => [who, +((s - (cpuBefore[who] ?? 0)) / seconds).toFixed(2)]));
     return {
       stack,
+      // For the chart only (the JSON keeps the summary figures).
+      timeline: { finishedAt, latencySeconds: latencies.map((ms) => ms / 1000) },
       run: {
         backend,
         server: BACKEND_NAMES[backend],
@@ -195,6 +201,7 @@ async function runDirect(stack: InboundStack, mails: Buffer[], bar: Bar) {
   for (const [i, raw] of mails.entries()) keys2.push(await stack.put(raw, `direct-${Date.now().toString(36)}-${i}`));
   bar.start(n, 0, { phase: 'direct         ' });
   const t1 = Date.now();
+  const finishedAt: number[] = [];
   let next = 0;
   const lane = async () => {
     while (next < keys2.length) {
@@ -209,13 +216,14 @@ async function runDirect(stack: InboundStack, mails: Buffer[], bar: Bar) {
         if (!s.bounce && active.length) await call(direct.loadRules, { recipients: active });
         await call(direct.tagEmail, { domain: DOMAIN, bucket: BUCKET, key, record: { status: (active.length ? 'delivered' : 'blocked') as EmailStatus } });
       }
+      finishedAt.push((Date.now() - t1) / 1000);
       bar.increment();
     }
   };
   await Promise.all(Array.from({ length: 20 }, lane));
   const seconds = (Date.now() - t1) / 1000;
   bar.stop();
-  return { seconds, emailsPerSecond: +(n / seconds).toFixed(1) };
+  return { seconds, emailsPerSecond: +(n / seconds).toFixed(1), finishedAt };
 }
 
 async function main() {
@@ -246,9 +254,13 @@ async function main() {
     // Each backend on a fresh stack, one after the other (never both servers at once on
     // the machine); the direct part once, on the last stack, before it stops.
     const runs = [];
+    const throughput: Series[] = [];
+    const latencies: { name: string; seconds: number[] }[] = [];
     let direct: Awaited<ReturnType<typeof runDirect>> | undefined;
     for (const [i, backend] of backends.entries()) {
-      const { stack, run } = await runTemporal(backend, mails, rate, bar, tuning);
+      const { stack, run, timeline } = await runTemporal(backend, mails, rate, bar, tuning);
+      throughput.push({ name: BACKEND_NAMES[backend], finishedAt: timeline.finishedAt });
+      latencies.push({ name: BACKEND_NAMES[backend], seconds: timeline.latencySeconds });
       try {
         if (i === backends.length - 1) direct = await runDirect(stack, mails, bar);
       } finally {
@@ -287,6 +299,11 @@ async function main() {
     const file = join(dir, `inbound-${result.when.replace(/[:.]/g, '-')}.json`);
     writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
     console.log(`written ${file}`);
+    throughput.push({ name: 'direct, no Temporal', finishedAt: direct!.finishedAt });
+    const title = `${n} emails, ${rate ? `${rate} starts/s` : 'all started at once'}, ${tuning.label} (${result.machine.cpus} cores, ${result.machine.cpu})`;
+    const svg = file.replace(/\.json$/, '.svg');
+    writeFileSync(svg, await renderSvg(inboundChart(title, throughput, latencies)));
+    console.log(`written ${svg}`);
   } finally {
     bar.stop();
   }

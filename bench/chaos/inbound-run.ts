@@ -14,6 +14,8 @@ import { DOMAIN, type ChaosMail } from './mails';
 import type { ChaosStack } from './stack';
 
 export interface FaultWindow {
+  /** When the fault was put on (ms since epoch); undefined for faults that break nothing of ours. */
+  startedAt?: number;
   /** When the fault was lifted (ms since epoch); undefined for faults that last the whole run. */
   liftedAt?: number;
   note?: string;
@@ -45,6 +47,8 @@ export interface InboundOutcome extends Tally {
   /** Seconds from the fault being lifted until the last workflow closed. */
   recoverSeconds?: number;
   note?: string;
+  /** For the chart: seconds since the first start at which each workflow closed, and the fault's span. */
+  timeline: { closedAt: number[]; fault?: { from: number; to?: number } };
 }
 
 /** Retries a call that can fail while Temporal itself is down (the restart scenarios). */
@@ -133,6 +137,10 @@ export async function runInbound(o: InboundRunOptions): Promise<InboundOutcome> 
     statuses,
     recoverSeconds: fault.liftedAt !== undefined ? Math.max(0, (lastClose - fault.liftedAt) / 1000) : undefined,
     note: fault.note,
+    timeline: {
+      closedAt: closeTimes.map((t) => (t - t0) / 1000),
+      fault: fault.startedAt === undefined ? undefined : { from: Math.max(0, (fault.startedAt - t0) / 1000), to: fault.liftedAt === undefined ? undefined : (fault.liftedAt - t0) / 1000 },
+    },
   };
 }
 

@@ -35,42 +35,47 @@ const secs = (s: ChaosSettings, n: number) => Math.max(1000, n * 1000 * s.scale)
 function outage(on: (st: ChaosStack) => Promise<void>, off: (st: ChaosStack) => Promise<void>, seconds: number): InboundScenario['fault'] {
   return async (stack, s, p, total) => {
     await until(() => p.started() >= total / 4);
+    const startedAt = Date.now();
     await on(stack);
     await sleep(secs(s, seconds));
     await off(stack);
-    return { liftedAt: Date.now() };
+    return { startedAt, liftedAt: Date.now() };
   };
 }
 
 const killWorker: InboundScenario['fault'] = async (stack, s, p, total) => {
   await until(() => p.closed() >= total / 3);
+  const startedAt = Date.now();
   await stack.killWorker();
   await sleep(secs(s, 5));
   await stack.startWorker();
-  return { liftedAt: Date.now() };
+  return { startedAt, liftedAt: Date.now() };
 };
 
 /** SIGKILL at the worst moment: the mail server has stored the message, the worker has not heard 250. */
 const killAfterAccept: InboundScenario['fault'] = async (stack, s, p, total) => {
   await until(() => p.closed() >= total / 4);
   let held: string[] = [];
+  let startedAt = 0;
   await new Promise<void>((fired) => {
     stack.mail.onBeforeAccept(async (info) => {
       stack.mail.onBeforeAccept(null);
       held = info.recipients;
+      startedAt = Date.now();
       await stack.killWorker();
       fired();
     });
   });
   await sleep(secs(s, 5));
   await stack.startWorker();
-  return { liftedAt: Date.now(), note: `killed while ${held.length} recipient(s) were accepted but unacknowledged` };
+  return { startedAt, liftedAt: Date.now(), note: `killed while ${held.length} recipient(s) were accepted but unacknowledged` };
 };
 
 const crashTemporal: InboundScenario['fault'] = async (stack, s, p, total) => {
   await until(() => p.closed() >= total / 3);
+  const startedAt = Date.now();
   await stack.crashTemporal(secs(s, 10));
-  return { liftedAt: Date.now() };
+  return { startedAt, liftedAt: Date.now() };
 };
 
 export const INBOUND_SCENARIOS: InboundScenario[] = [
@@ -83,6 +88,7 @@ export const INBOUND_SCENARIOS: InboundScenario[] = [
     name: 'aws-faults',
     what: '5% S3 503 SlowDown, 5% DynamoDB throttling, 30% partial BatchGetItem, whole run',
     async fault(stack, _s, p, total) {
+      const startedAt = Date.now();
       await stack.s3Proxy.set({ errorRate: 0.05 });
       await stack.dynamoProxy.set({ errorRate: 0.05, partialBatchRate: 0.3 });
       await until(() => p.closed() >= total);
@@ -90,7 +96,7 @@ export const INBOUND_SCENARIOS: InboundScenario[] = [
       await stack.dynamoProxy.set({ errorRate: 0, partialBatchRate: 0 });
       const { errors } = stack.s3Proxy.stats;
       const d = stack.dynamoProxy.stats;
-      return { note: `${errors} S3 503s, ${d.errors} DynamoDB throttles, ${d.partialBatches} partial batches injected` };
+      return { startedAt, note: `${errors} S3 503s, ${d.errors} DynamoDB throttles, ${d.partialBatches} partial batches injected` };
     },
   },
   { name: 'smtp-4xx', what: 'SMTP target answers 451 for 2 min', fault: outage((st) => Promise.resolve(st.mail.setTemporaryFailure({ code: 451, message: '4.3.0 Mailbox server busy, try later' })), (st) => Promise.resolve(st.mail.setTemporaryFailure(null)), 120) },

@@ -24,4 +24,13 @@ test('every chaos scenario ends with nothing lost and everything finished', { ti
   for (const name of SCENARIOS.filter((n) => !n.startsWith('worker-sigkill'))) assert.equal(by.get(name)!.duplicates, 0, `${name}: ${by.get(name)!.note}`);
   assert.match(by.get('hostile-input')!.note, /marked mail loop stopped after 1 hop\(s\); unmarked mail loop stopped after \d+ hop/);
   assert.equal(by.get('imap-pg-cut')!.delivered, 300);
+  // The chart's data: every workflow's close is on the timeline, and each timed fault lies
+  // within the run (put on before the last close; lifted after it was put on).
+  for (const r of rows.filter((x) => x.scenario !== 'imap-pg-cut')) {
+    const t = r.timeline!;
+    assert.equal(t.closedAt.length, r.in, `${r.scenario}: closes on the timeline`);
+    if (r.scenario === 'hostile-input') continue; // breaks nothing of ours: no fault span
+    assert.ok(t.fault, `${r.scenario}: no fault span recorded`);
+    assert.ok(t.fault.from <= Math.max(...t.closedAt) && (t.fault.to === undefined || t.fault.to >= t.fault.from), `${r.scenario}: fault span ${JSON.stringify(t.fault)}`);
+  }
 });
