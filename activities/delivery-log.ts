@@ -2,13 +2,12 @@
 // `email-delivery-log`). SMTP has no idempotency key: when an attempt delivered but its
 // completion never reached Temporal (worker killed, Temporal down), the retry would deliver
 // again. The retry reads this log first and skips those recipients. What remains is the
-// few milliseconds between the server's 250 and the put below (and, as in any MTA, a death
+// few milliseconds between the server's 250 and the write below (and, as in any MTA, a death
 // before the 250 arrives: RFC 1047). Failing to read or write the log only falls back to
 // at-least-once delivery; it never fails a delivery.
-import { type DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { componentLogger } from '../lib/logger';
-import { dynamodbRequests } from '../lib/metrics';
-import { batchGetAll } from './dynamodb';
+import { batchGetAll, batchWriteAll } from './dynamodb';
 
 const log = componentLogger('delivery-log');
 const KEEP_SECONDS = 30 * 24 * 3600;
@@ -29,14 +28,11 @@ export async function deliveredBefore(dynamo: DynamoDBClient, table: string, run
 
 export async function recordDelivered(dynamo: DynamoDBClient, table: string, runKey: string, recipients: string[]): Promise<void> {
   const now = Math.floor(Date.now() / 1000);
-  await Promise.all(
-    recipients.map(async (r) => {
-      try {
-        dynamodbRequests.inc({ table, operation: 'PutItem' });
-        await dynamo.send(new PutItemCommand({ TableName: table, Item: { pk: { S: deliveryKey(runKey, r) }, delivered_at: { N: String(now) }, expires_at: { N: String(now + KEEP_SECONDS) } } }));
-      } catch (err) {
-        log.warn({ table, err: (err as Error).message }, 'delivery not logged: a retry of this attempt could deliver again');
-      }
-    }),
-  );
+  const items = recipients.map((r) => ({ pk: { S: deliveryKey(runKey, r) }, delivered_at: { N: String(now) }, expires_at: { N: String(now + KEEP_SECONDS) } }));
+  try {
+    // One request for all recipients of the attempt (a put each doubled DynamoDB requests per email).
+    await batchWriteAll(dynamo, table, items, 4);
+  } catch (err) {
+    log.warn({ table, err: (err as Error).message }, 'delivery not logged: a retry of this attempt could deliver again');
+  }
 }

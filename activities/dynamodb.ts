@@ -1,8 +1,18 @@
 // DynamoDB activities: blocklist, rules and the outbound-message log. Each lookup for
 // many recipients is one BatchGetItem (chunks of 100), with UnprocessedKeys retried
 // under backoff: DynamoDB returns them under throttling, and dropping them would
-// silently let blocked mail through.
-import { BatchGetItemCommand, type BatchGetItemCommandOutput, type DynamoDBClient, type KeysAndAttributes } from '@aws-sdk/client-dynamodb';
+// silently let blocked mail through. Writes of many items go the same way (BatchWriteItem,
+// chunks of 25, UnprocessedItems retried).
+import {
+  type AttributeValue,
+  BatchGetItemCommand,
+  type BatchGetItemCommandOutput,
+  BatchWriteItemCommand,
+  type BatchWriteItemCommandOutput,
+  type DynamoDBClient,
+  type KeysAndAttributes,
+  type WriteRequest,
+} from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { Context } from '@temporalio/activity';
 import type { Config } from '../lib/config';
@@ -36,6 +46,20 @@ export async function batchGetAll(dynamo: DynamoDBClient, table: string, keyName
     }
   }
   return items;
+}
+
+/** Puts all items (chunks of 25, one request each); throws when some are still unprocessed after `maxRounds`. */
+export async function batchWriteAll(dynamo: DynamoDBClient, table: string, items: readonly Record<string, AttributeValue>[], maxRounds = 8): Promise<void> {
+  for (let i = 0; i < items.length; i += 25) {
+    let request: Record<string, WriteRequest[]> | undefined = { [table]: items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })) };
+    for (let round = 0; request && Object.keys(request).length > 0; round++) {
+      if (round >= maxRounds) throw new Error(`DynamoDB ${table}: items still unwritten after ${maxRounds} rounds (throttled)`);
+      if (round > 0) await sleep(Math.min(2000, 50 * 2 ** round));
+      dynamodbRequests.inc({ table, operation: 'BatchWriteItem' });
+      const out: BatchWriteItemCommandOutput = await dynamo.send(new BatchWriteItemCommand({ RequestItems: request }));
+      request = out.UnprocessedItems;
+    }
+  }
 }
 
 const stringList = (v: unknown): string[] => {

@@ -17,7 +17,7 @@ export interface HttpFaults {
   down: boolean;
   /** Share of requests (0..1) answered with the service's throttling error instead of being forwarded. */
   errorRate: number;
-  /** DynamoDB only: share of BatchGetItem requests (0..1) that return some keys as UnprocessedKeys. */
+  /** DynamoDB only: share of BatchGetItem / BatchWriteItem requests (0..1) that return part of their keys or items unprocessed. */
   partialBatchRate: number;
 }
 
@@ -27,7 +27,7 @@ export interface HttpFaultProxy {
   set(f: Partial<HttpFaults>): Promise<void>;
   /**
    * requests: all requests received; errors: throttles injected; partialBatches: BatchGetItems
-   * cut short; refusedWhileDown: requests cut off by going down (in flight at that moment, or
+   * and BatchWriteItems cut short; refusedWhileDown: requests cut off by going down (in flight at that moment, or
    * arriving on a connection accepted just before). Refused connections never reach the proxy.
    */
   readonly stats: { requests: number; errors: number; partialBatches: number; refusedWhileDown: number };
@@ -163,11 +163,19 @@ interface KeysAndAttributes {
   Keys: unknown[];
   [more: string]: unknown;
 }
-type RequestItems = Record<string, KeysAndAttributes>;
+/** BatchGetItem: keys (with their projection) per table; BatchWriteItem: a list of put/delete requests per table. */
+type RequestItems = Record<string, KeysAndAttributes | unknown[]>;
+type BatchKind = 'get' | 'write';
+const BATCH_TARGETS: Record<string, BatchKind> = { 'DynamoDB_20120810.BatchGetItem': 'get', 'DynamoDB_20120810.BatchWriteItem': 'write' };
+/** Where the answer lists what was not done: the same shape as the request. */
+const UNPROCESSED: Record<BatchKind, string> = { get: 'UnprocessedKeys', write: 'UnprocessedItems' };
 
-/** Splits RequestItems into what is still asked for and a random non-empty set of keys (possibly all) left unprocessed. */
+const requestsOf = (entry: KeysAndAttributes | unknown[]): unknown[] | undefined => (Array.isArray(entry) ? entry : Array.isArray(entry?.Keys) ? entry.Keys : undefined);
+const withRequests = (entry: KeysAndAttributes | unknown[], list: unknown[]): KeysAndAttributes | unknown[] => (Array.isArray(entry) ? list : { ...entry, Keys: list });
+
+/** Splits RequestItems into what is still asked for and a random non-empty set of keys or writes (possibly all) left unprocessed. */
 function splitBatch(items: RequestItems, rand: () => number): { kept: RequestItems; unprocessed: RequestItems } {
-  const all: { table: string; key: unknown }[] = Object.entries(items).flatMap(([table, e]) => e.Keys.map((key) => ({ table, key })));
+  const all: { table: string; key: unknown }[] = Object.entries(items).flatMap(([table, e]) => requestsOf(e)!.map((key) => ({ table, key })));
   // A fifth of the time nothing is processed at all; otherwise each key is a coin toss.
   const everything = rand() < 0.2;
   const moved = new Set(all.filter(() => everything || rand() < 0.5));
@@ -179,8 +187,8 @@ function splitBatch(items: RequestItems, rand: () => number): { kept: RequestIte
     const stay = mine.filter((k) => !moved.has(k)).map((k) => k.key);
     const go = mine.filter((k) => moved.has(k)).map((k) => k.key);
     // ProjectionExpression, ExpressionAttributeNames, ConsistentRead… travel with the keys, as in DynamoDB.
-    if (stay.length) kept[table] = { ...entry, Keys: stay };
-    if (go.length) unprocessed[table] = { ...entry, Keys: go };
+    if (stay.length) kept[table] = withRequests(entry, stay);
+    if (go.length) unprocessed[table] = withRequests(entry, go);
   }
   return { kept, unprocessed };
 }
@@ -231,8 +239,8 @@ export async function startHttpFaultProxy(o: { target: string; kind: 's3' | 'dyn
     });
   }
 
-  /** Answers a BatchGetItem with part of its keys unprocessed, merged into the real response for the rest. */
-  async function partialBatch(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<void> {
+  /** Answers a BatchGetItem / BatchWriteItem with part of it unprocessed, merged into the real response for the rest. */
+  async function partialBatch(kind: BatchKind, req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<void> {
     let request: { RequestItems?: RequestItems };
     try {
       request = JSON.parse(body.toString('utf8')) as { RequestItems?: RequestItems };
@@ -241,28 +249,30 @@ export async function startHttpFaultProxy(o: { target: string; kind: 's3' | 'dyn
     }
     const items = request.RequestItems ?? {};
     const entries = Object.values(items);
-    if (entries.length === 0 || !entries.every((e) => Array.isArray(e?.Keys) && e.Keys.length > 0)) {
+    if (entries.length === 0 || !entries.every((e) => (requestsOf(e)?.length ?? 0) > 0)) {
       // Nothing we understand: let dynalite give its own ValidationException.
       await exchangeAndReply(req, res, body);
       return;
     }
     stats.partialBatches++;
     const { kept, unprocessed } = splitBatch(items, rand);
-    const emptyResponses = Object.fromEntries(Object.keys(items).map((t) => [t, [] as unknown[]]));
+    const field = UNPROCESSED[kind];
+    const emptyResponses = kind === 'get' ? { Responses: Object.fromEntries(Object.keys(items).map((t) => [t, [] as unknown[]])) } : {};
     if (Object.keys(kept).length === 0) {
-      dynamoJson(res, 200, { Responses: emptyResponses, UnprocessedKeys: unprocessed });
+      dynamoJson(res, 200, { ...emptyResponses, [field]: unprocessed });
       return;
     }
     // Changing the body invalidates the client's SigV4 signature. That works only because
     // dynalite does not verify signatures; a real DynamoDB endpoint would answer 400.
     await exchangeAndReply(req, res, Buffer.from(JSON.stringify({ ...request, RequestItems: kept })), (status, out) => {
       if (status !== 200) return undefined;
-      const parsed = JSON.parse(out.toString('utf8')) as { Responses?: Record<string, unknown[]>; UnprocessedKeys?: RequestItems };
-      const merged: RequestItems = { ...(parsed.UnprocessedKeys ?? {}) };
+      const parsed = JSON.parse(out.toString('utf8')) as { Responses?: Record<string, unknown[]> } & Record<string, RequestItems | undefined>;
+      const merged: RequestItems = { ...(parsed[field] ?? {}) };
       for (const [table, entry] of Object.entries(unprocessed)) {
-        merged[table] = merged[table] ? { ...merged[table], Keys: [...merged[table].Keys, ...entry.Keys] } : entry;
+        merged[table] = merged[table] ? withRequests(merged[table], [...requestsOf(merged[table])!, ...requestsOf(entry)!]) : entry;
       }
-      return Buffer.from(JSON.stringify({ ...parsed, Responses: { ...emptyResponses, ...(parsed.Responses ?? {}) }, UnprocessedKeys: merged }));
+      const responses = kind === 'get' ? { Responses: { ...emptyResponses.Responses, ...(parsed.Responses ?? {}) } } : {};
+      return Buffer.from(JSON.stringify({ ...parsed, ...responses, [field]: merged }));
     });
   }
 
@@ -307,9 +317,9 @@ export async function startHttpFaultProxy(o: { target: string; kind: 's3' | 'dyn
       else dynamoThrottle(res);
       return;
     }
-    const batchGet = o.kind === 'dynamodb' && req.headers['x-amz-target'] === 'DynamoDB_20120810.BatchGetItem';
-    if (batchGet && faults.partialBatchRate > 0 && rand() < faults.partialBatchRate) {
-      await partialBatch(req, res, await readAll(req));
+    const batch = o.kind === 'dynamodb' ? BATCH_TARGETS[String(req.headers['x-amz-target'])] : undefined;
+    if (batch && faults.partialBatchRate > 0 && rand() < faults.partialBatchRate) {
+      await partialBatch(batch, req, res, await readAll(req));
       return;
     }
     forward(req, res);

@@ -9,6 +9,8 @@ import { test } from 'node:test';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createDeliveryActivities, createTransports } from '../../activities/delivery';
+import { deliveredBefore } from '../../activities/delivery-log';
+import { dynamodbRequests } from '../../lib/metrics';
 import { bucketForDomain, loadConfig } from '../../lib/config';
 import type { RecipientResult } from '../../lib/inbound-types';
 import { rawMail } from '../../scripts/stack/demo-emails';
@@ -63,4 +65,11 @@ test('a retry of the same run delivers only to the recipients not yet delivered'
   // Another run (a re-drive) delivers again: the log is per run.
   await run(2, 'run-2').deliver({ ...input, recipients: ['a@example.com'] });
   assert.deepEqual(await copies(), ['a@example.com', 'a@example.com', 'b@example.com']);
+
+  // An attempt's log is one BatchWriteItem however many recipients it delivered to.
+  const writes = async () => (await dynamodbRequests.get()).values.filter((v) => v.labels.operation === 'BatchWriteItem' && v.labels.table === DEFAULT_TABLES.delivery).reduce((n, v) => n + v.value, 0);
+  const before = await writes();
+  await run(1, 'run-3').deliver({ ...input, recipients: ['a@example.com', 'b@example.com'] });
+  assert.equal((await writes()) - before, 1);
+  assert.deepEqual(await deliveredBefore(dynamo, DEFAULT_TABLES.delivery, 'inbound/x/k1|run-3', ['A@example.com', 'b@example.com', 'c@example.com']), new Set(['a@example.com', 'b@example.com']));
 });

@@ -8,10 +8,10 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CopyObjectCommand, CreateBucketCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { BatchGetItemCommand, DynamoDBClient, GetItemCommand, ProvisionedThroughputExceededException, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { BatchGetItemCommand, BatchWriteItemCommand, DynamoDBClient, GetItemCommand, ProvisionedThroughputExceededException, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import nodemailer from 'nodemailer';
-import { batchGetAll } from '../../activities/dynamodb';
+import { batchGetAll, batchWriteAll } from '../../activities/dynamodb';
 import { DEFAULT_TABLES, DUMMY_CREDENTIALS, dynamoClientFor, ensureTables, type LocalDynamo, startDynamoServer } from '../../scripts/stack/dynamodb';
 import { startHttpFaultProxy, startTcpFaultProxy } from '../../scripts/stack/fault-proxy';
 import { type LocalS3, S3RVER_CREDENTIALS, s3ClientFor, startS3Server } from '../../scripts/stack/s3';
@@ -215,6 +215,41 @@ describe('HTTP fault proxy in front of dynalite', () => {
       const items = await batchGetAll(client, table, 'email_address', [...addresses, 'nobody@example.com'], 30);
       assert.deepEqual(items.map((it) => it.email_address).sort(), [...addresses].sort());
     }
+    assert.ok(proxy.stats.partialBatches > before, 'partial batches were injected');
+  });
+
+  // What is in the delivery-log table, read past the proxy.
+  const written = async (keys: string[]) => {
+    const direct = dynamoClientFor(dyn.endpoint);
+    try {
+      return new Set((await batchGetAll(direct, DEFAULT_TABLES.delivery, 'pk', keys)).map((it) => String(it.pk)));
+    } finally {
+      direct.destroy();
+    }
+  };
+
+  test('partialBatchRate 1 on BatchWriteItem: UnprocessedItems in the shape of the request, only the rest written', async (t) => {
+    await proxy.set({ partialBatchRate: 1 });
+    t.after(() => proxy.set({ partialBatchRate: 0 }));
+    const keys = Array.from({ length: 10 }, (_, i) => `partial-write-${i}`);
+    const out = await client.send(new BatchWriteItemCommand({ RequestItems: { [DEFAULT_TABLES.delivery]: keys.map((k) => ({ PutRequest: { Item: { pk: { S: k } } } })) } }));
+    const left = (out.UnprocessedItems?.[DEFAULT_TABLES.delivery] ?? []).map((w) => w.PutRequest!.Item!.pk.S!);
+    assert.ok(left.length > 0, 'some writes unprocessed');
+    const stored = await written(keys);
+    assert.deepEqual([...stored, ...left].sort(), [...keys].sort(), 'every item either written or handed back, never both');
+  });
+
+  test('activities/dynamodb.ts batchWriteAll retries UnprocessedItems until every item is written', async (t) => {
+    await proxy.set({ partialBatchRate: 1 });
+    t.after(() => proxy.set({ partialBatchRate: 0 }));
+    const item = (k: string) => ({ pk: { S: k } });
+    await assert.rejects(batchWriteAll(client, DEFAULT_TABLES.delivery, [item('never-1'), item('never-2')], 3), /items still unwritten after 3 rounds/);
+
+    await proxy.set({ partialBatchRate: 0.5 });
+    const keys = Array.from({ length: 60 }, (_, i) => `batch-write-${i}`); // three chunks of at most 25
+    const before = proxy.stats.partialBatches;
+    await batchWriteAll(client, DEFAULT_TABLES.delivery, keys.map(item), 30);
+    assert.equal((await written(keys)).size, 60);
     assert.ok(proxy.stats.partialBatches > before, 'partial batches were injected');
   });
 });
