@@ -17,6 +17,7 @@ import { Presets, SingleBar } from 'cli-progress';
 import { chaosChart, renderSvg } from './chart';
 import type { InboundOutcome } from './chaos/inbound-run';
 import { INBOUND_SCENARIOS, runInboundScenario, type ChaosSettings } from './chaos/scenarios';
+import { interrupted, onInterrupt } from './chaos/interrupt';
 import { startChaosStack } from './chaos/stack';
 import { runSyncScenario } from './chaos/sync-run';
 
@@ -46,6 +47,7 @@ export async function runChaos(opts: { scenarios?: string[]; settings: ChaosSett
   if (unknown.length) throw new Error(`unknown chaos scenario(s): ${unknown.join(', ')}; known: ${SCENARIO_NAMES.join(', ')}`);
   const rows: ChaosRow[] = [];
   const stack = await startChaosStack();
+  const stopped = onInterrupt(() => stack.stop());
   try {
     for (const sc of INBOUND_SCENARIOS.filter((s) => wanted.includes(s.name))) {
       const r = await runInboundScenario(stack, sc, opts.settings);
@@ -90,6 +92,7 @@ export async function runChaos(opts: { scenarios?: string[]; settings: ChaosSett
       opts.onRow?.(row);
     }
   } finally {
+    stopped();
     await stack.stop();
   }
   return rows;
@@ -136,6 +139,7 @@ function line(r: ChaosRow): string {
 
 if (require.main === module) {
   main().catch((err) => {
+    if (interrupted()) return; // the signal handler stops everything and exits
     console.error(`chaos failed: ${(err as Error).stack ?? err}`);
     process.exit(1);
   });

@@ -22,6 +22,7 @@ import { startTemporalDevServer } from '../../scripts/stack/temporal-dev';
 import { localStackEnv } from '../../scripts/stack/worker-env';
 import { DEFAULT_TEMPORAL_PG_URL, freeTemporalPort, startTemporalPostgres } from '../../scripts/stack/temporal-postgres';
 import { dropDatabase, withDatabase } from '../../lib/db';
+import { onlyOnce } from './interrupt';
 import { ALL_MAILBOXES, AWAY, BLOCKER, DOMAIN, LOOP_PEER, LOOPER, LOOPER2, STRIPPING_PEER } from './mails';
 
 export const OTHER_DOMAIN = 'example.org';
@@ -192,14 +193,15 @@ export async function startChaosStack(opts: { backend?: Backend; maxMessageBytes
       temporal = await startTemporal(b);
       await stack.startWorker();
     },
-    async stop() {
+    // Once only: an interrupted run stops the stack from its signal handler and from its `finally`.
+    stop: onlyOnce(async () => {
       await stack.killWorker();
       await connection.close();
       await temporal.stop();
       await Promise.all([s3Proxy.stop(), dynamoProxy.stop(), mail.stop(), internal.stop(), s3srv.stop(), dyn.stop()]);
       if (usedPostgres) for (const name of Object.values(temporalDatabases)) await dropDatabase(withDatabase(DEFAULT_TEMPORAL_PG_URL, name));
       rmSync(dir, { recursive: true, force: true });
-    },
+    }),
   };
   return stack;
 }

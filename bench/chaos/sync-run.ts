@@ -11,6 +11,7 @@ import { createStore } from '../../activities/store';
 import { addAccountWithPassword } from '../../activities/sync';
 import { generateKeyEntry, parseKeyring } from '../../lib/crypto';
 import { startTcpFaultProxy } from '../../scripts/stack/fault-proxy';
+import { onInterrupt, onlyOnce } from './interrupt';
 import type { syncAccount } from '../../workflows/syncAccount';
 import { syncWorkflowId } from '../../workflows/sync-definitions';
 import { createTestDatabase, fillMailbox, imapSession, serverView, startTestDovecot } from '../../test/integration/sync-fixtures';
@@ -38,6 +39,13 @@ export async function runSyncScenario(o: { client: Client; temporalAddress: stri
   const imapProxy = await startTcpFaultProxy({ target: { host: '127.0.0.1', port: dovecot.imapPort } });
   const dbUrl = new URL(db.url);
   const pgProxy = await startTcpFaultProxy({ target: { host: dbUrl.hostname, port: Number(dbUrl.port || 5432) } });
+  const cleanup = onlyOnce(async () => {
+    if (worker && worker.exitCode === null) worker.kill('SIGKILL');
+    await Promise.all([imapProxy.stop(), pgProxy.stop()]);
+    await dovecot.cleanup();
+    await db.drop();
+  });
+  const stopped = onInterrupt(cleanup);
   try {
     const inbox = Math.ceil(o.messages * 0.8);
     const imap = await imapSession(dovecot, USER.user, USER.password);
@@ -111,9 +119,7 @@ export async function runSyncScenario(o: { client: Client; temporalAddress: stri
       note: `IMAP cut at ${atImapCut}, PostgreSQL cut at ${atPgCut} stored messages; run ${result.status}`,
     };
   } finally {
-    if (worker && worker.exitCode === null) worker.kill('SIGKILL');
-    await Promise.all([imapProxy.stop(), pgProxy.stop()]);
-    await dovecot.cleanup();
-    await db.drop();
+    stopped();
+    await cleanup();
   }
 }
