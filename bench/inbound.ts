@@ -68,6 +68,9 @@ const BACKEND_NAMES: Record<TemporalBackend, string> = {
 
 type Bar = SingleBar;
 
+/** Workflow starts in flight at once (see runTemporal). */
+const START_LANES = 32;
+
 /** A tuning variant: worker settings (lib/config.ts WORKER_*, SMTP_POOL_SIZE, ...) and eager start. */
 interface Tuning {
   label: string;
@@ -127,14 +130,19 @@ async function runTemporal(backend: TemporalBackend, mails: Buffer[], rate: numb
     bar.start(n, 0, { phase: `${backend.padEnd(15)}` });
     const cpuBefore = cpuSeconds();
     const t0 = Date.now();
-    const ids: string[] = [];
-    for (const [i, key] of keys.entries()) {
-      if (rate > 0) {
-        const due = t0 + (i / rate) * 1000;
+    // Starts go out from START_LANES lanes at once: one after another, each start waits on a
+    // busy server and the figure would measure the starter instead of the pipeline. At a
+    // rate, start i is due at i/rate seconds; "all at once" is as fast as the server takes them.
+    const ids: string[] = new Array<string>(n);
+    let next = 0;
+    const lane = async () => {
+      for (let i = next++; i < n; i = next++) {
+        const due = rate > 0 ? t0 + (i / rate) * 1000 : 0;
         if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
+        ids[i] = (await startInbound(starter, stack.config.taskQueue, { domain: DOMAIN, bucket: BUCKET, key: keys[i] }, undefined, {}, { requestEagerStart: tuning.eager })).workflowId;
       }
-      ids.push((await startInbound(starter, stack.config.taskQueue, { domain: DOMAIN, bucket: BUCKET, key }, undefined, {}, { requestEagerStart: tuning.eager })).workflowId);
-    }
+    };
+    await Promise.all(Array.from({ length: START_LANES }, lane));
     const statuses: Record<string, number> = {};
     await Promise.all(
       ids.map(async (id) => {
