@@ -122,7 +122,7 @@ async function main() {
   writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
   console.log(`written ${file}`);
   const panels = rows.flatMap((r) =>
-    r.timeline ? [{ title: `${r.scenario}: ${r.what}`, subtitle: `${r.in} emails, ${r.delivered} delivered, ${r.duplicates} duplicates, ${r.lost} lost`, series: [{ name: 'workflows closed', finishedAt: r.timeline.closedAt }], bands: r.timeline.fault ? [r.timeline.fault] : [] }] : [],
+    r.timeline ? [{ title: r.scenario, subtitle: [r.what, `${r.in} emails, ${r.delivered} delivered, ${r.duplicates} duplicates, ${r.lost} lost${r.recoverSeconds === null ? '' : `; all closed ${r.recoverSeconds} s after the fault was lifted`}`], series: [{ name: 'workflows closed', finishedAt: r.timeline.closedAt }], bands: r.timeline.fault ? [r.timeline.fault] : [] }] : [],
   );
   if (panels.length) {
     const svg = file.replace(/\.json$/, '.svg');

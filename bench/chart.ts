@@ -18,7 +18,8 @@ export interface Band {
 
 export interface Panel {
   title: string;
-  subtitle?: string;
+  /** Smaller lines under the title (what was done, the counts). */
+  subtitle?: string | string[];
   series: Series[];
   bands?: Band[];
 }
@@ -34,8 +35,7 @@ function progressLayer(p: Panel, height: number, yTitle: string) {
   const end = Math.max(0, ...points.map((q) => q.seconds));
   const bands = (p.bands ?? []).map((b) => ({ from: b.from, to: b.to ?? end }));
   return {
-    // Long scenario descriptions are cut with an ellipsis rather than run off the picture.
-    title: { text: p.title, ...(p.subtitle ? { subtitle: p.subtitle } : {}), anchor: 'start' as const, limit: WIDTH + 40 },
+    title: { text: p.title, ...(p.subtitle ? { subtitle: p.subtitle } : {}), anchor: 'start' as const },
     width: WIDTH,
     height,
     layer: [
