@@ -71,6 +71,15 @@ type Bar = SingleBar;
 /** Workflow starts in flight at once (see runTemporal). */
 const START_LANES = 32;
 
+/** Calls `work(i)` for i = 0..count-1, at most `lanes` at a time, in order of i. */
+async function inLanes(count: number, lanes: number, work: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    for (let i = next++; i < count; i = next++) await work(i);
+  };
+  await Promise.all(Array.from({ length: lanes }, lane));
+}
+
 /** A tuning variant: worker settings (lib/config.ts WORKER_*, SMTP_POOL_SIZE, ...) and eager start. */
 interface Tuning {
   label: string;
@@ -134,15 +143,11 @@ async function runTemporal(backend: TemporalBackend, mails: Buffer[], rate: numb
     // busy server and the figure would measure the starter instead of the pipeline. At a
     // rate, start i is due at i/rate seconds; "all at once" is as fast as the server takes them.
     const ids: string[] = new Array<string>(n);
-    let next = 0;
-    const lane = async () => {
-      for (let i = next++; i < n; i = next++) {
-        const due = rate > 0 ? t0 + (i / rate) * 1000 : 0;
-        if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
-        ids[i] = (await startInbound(starter, stack.config.taskQueue, { domain: DOMAIN, bucket: BUCKET, key: keys[i] }, undefined, {}, { requestEagerStart: tuning.eager })).workflowId;
-      }
-    };
-    await Promise.all(Array.from({ length: START_LANES }, lane));
+    await inLanes(n, START_LANES, async (i) => {
+      const due = rate > 0 ? t0 + (i / rate) * 1000 : 0;
+      if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
+      ids[i] = (await startInbound(starter, stack.config.taskQueue, { domain: DOMAIN, bucket: BUCKET, key: keys[i] }, undefined, {}, { requestEagerStart: tuning.eager })).workflowId;
+    });
     const statuses: Record<string, number> = {};
     await Promise.all(
       ids.map(async (id) => {
@@ -210,25 +215,21 @@ async function runDirect(stack: InboundStack, mails: Buffer[], bar: Bar) {
   bar.start(n, 0, { phase: 'direct         ' });
   const t1 = Date.now();
   const finishedAt: number[] = [];
-  let next = 0;
-  const lane = async () => {
-    while (next < keys2.length) {
-      const key = keys2[next++];
-      const ref = { domain: DOMAIN, bucket: BUCKET, key };
-      const f = await call(direct.fetchEmail, ref);
-      if (f.kind === 'email') {
-        const s = f.summary;
-        const blocked = await call(direct.checkBlocklist, { senders: [s.from ?? ''], recipients: s.recipients });
-        const active = s.recipients.filter((r) => !blocked.some((b) => b.recipient === r));
-        if (active.length) await call(direct.deliverEmail, { domain: DOMAIN, bucket: BUCKET, key, recipients: active, envelopeFrom: s.sender });
-        if (!s.bounce && active.length) await call(direct.loadRules, { recipients: active });
-        await call(direct.tagEmail, { domain: DOMAIN, bucket: BUCKET, key, record: { status: (active.length ? 'delivered' : 'blocked') as EmailStatus } });
-      }
-      finishedAt.push((Date.now() - t1) / 1000);
-      bar.increment();
+  await inLanes(keys2.length, 20, async (i) => {
+    const key = keys2[i];
+    const ref = { domain: DOMAIN, bucket: BUCKET, key };
+    const f = await call(direct.fetchEmail, ref);
+    if (f.kind === 'email') {
+      const s = f.summary;
+      const blocked = await call(direct.checkBlocklist, { senders: [s.from ?? ''], recipients: s.recipients });
+      const active = s.recipients.filter((r) => !blocked.some((b) => b.recipient === r));
+      if (active.length) await call(direct.deliverEmail, { domain: DOMAIN, bucket: BUCKET, key, recipients: active, envelopeFrom: s.sender });
+      if (!s.bounce && active.length) await call(direct.loadRules, { recipients: active });
+      await call(direct.tagEmail, { domain: DOMAIN, bucket: BUCKET, key, record: { status: (active.length ? 'delivered' : 'blocked') as EmailStatus } });
     }
-  };
-  await Promise.all(Array.from({ length: 20 }, lane));
+    finishedAt.push((Date.now() - t1) / 1000);
+    bar.increment();
+  });
   const seconds = (Date.now() - t1) / 1000;
   bar.stop();
   return { seconds, emailsPerSecond: +(n / seconds).toFixed(1), finishedAt };

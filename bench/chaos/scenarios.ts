@@ -86,7 +86,7 @@ export const INBOUND_SCENARIOS: InboundScenario[] = [
   { name: 'dynamodb-down', what: 'DynamoDB unreachable for 60 s', fault: outage((st) => st.dynamoProxy.set({ down: true }), (st) => st.dynamoProxy.set({ down: false }), 60) },
   {
     name: 'aws-faults',
-    what: '5% S3 503 SlowDown, 5% DynamoDB throttling, 30% partial BatchGetItem, whole run',
+    what: '5% S3 503 SlowDown, 5% DynamoDB throttling, 30% partial BatchGetItem and BatchWriteItem, whole run',
     async fault(stack, _s, p, total) {
       const startedAt = Date.now();
       await stack.s3Proxy.set({ errorRate: 0.05 });
