@@ -14,7 +14,6 @@ import {
   type WriteRequest,
 } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { Context } from '@temporalio/activity';
 import type { Config } from '../lib/config';
 import { sesMessageIdCandidates } from '../lib/bounce';
 import type { RecipientRules } from '../lib/inbound-types';
@@ -94,7 +93,6 @@ export function createDynamoActivities({ dynamo, config }: DynamoDeps) {
       const candidates = input.messageIds.flatMap(sesMessageIdCandidates);
       if (candidates.length === 0) return null;
       const items = await batchGetAll(dynamo, config.tables.messages, 'MessageId', candidates);
-      Context.current().heartbeat();
       // Prefer the candidate order (the bare SES id first).
       for (const c of candidates) {
         const it = items.find((i) => i.MessageId === c);
