@@ -82,6 +82,27 @@ export function payloadFromJson(p: unknown, index: number): Payload {
   return { metadata: meta, data: Buffer.from(data ?? '', 'base64') };
 }
 
+/**
+ * The request body, temporal.api.common.v1.Payloads in proto JSON: what the SDKs, the CLI and
+ * the Web UI send. Proto JSON leaves empty fields out, so a query without arguments arrives as
+ * `{}` (or `{"payloads": null}`, or no body at all): all mean no payloads. Unknown fields are
+ * ignored, as proto JSON parsers do.
+ */
+export function payloadsFromBody(text: string): Payload[] {
+  if (text.trim() === '') return [];
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new HttpError(400, 'body is not JSON');
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'body must be a JSON object: {"payloads": [...]}');
+  const raw = (body as { payloads?: unknown }).payloads;
+  if (raw === undefined || raw === null) return [];
+  if (!Array.isArray(raw)) throw new HttpError(400, 'body must be {"payloads": [...]}: payloads is not a list');
+  return raw.map(payloadFromJson);
+}
+
 export function payloadToJson(p: Payload): JsonPayload {
   const out: JsonPayload = { metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v).toString('base64')])) };
   if (p.data && p.data.length > 0) out.data = Buffer.from(p.data).toString('base64');
@@ -187,16 +208,7 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<CodecS
       send(res, 401, { error: 'unauthorised: send Authorization: Bearer <CODEC_SERVER_TOKEN>, or sign in at <endpoint>/login' });
       return { status: 401 };
     }
-    let body: unknown;
-    try {
-      body = JSON.parse((await readBody(req, limit)).toString('utf8'));
-    } catch (err) {
-      if (err instanceof HttpError) throw err;
-      throw new HttpError(400, 'body is not JSON');
-    }
-    const raw = (body as { payloads?: unknown })?.payloads;
-    if (!Array.isArray(raw)) throw new HttpError(400, 'body must be {"payloads": [...]}');
-    const input = raw.map(payloadFromJson);
+    const input = payloadsFromBody((await readBody(req, limit)).toString('utf8'));
     let output: Payload[];
     try {
       output = action === 'decode' ? await opts.codec.decode(input) : await opts.codec.encode(input);

@@ -223,7 +223,35 @@ describe('codec server', () => {
     const res = await post('/decode', { payloads: [payloadToJson(foreign)] }, { Authorization: `Bearer ${token}` });
     assert.equal(res.status, 422);
     assert.match(((await res.json()) as { error: string }).error, /key id "retired-2023"/);
-    assert.equal((await post('/decode', { nope: 1 }, { Authorization: `Bearer ${token}` })).status, 400);
+  });
+
+  test('an empty or absent payload list (a query without arguments) is no payloads, not an error', async () => {
+    const auth = { Authorization: `Bearer ${token}` };
+    for (const body of [{}, { payloads: [] }, { payloads: null }, { payloads: [], unknownField: 1 }]) {
+      for (const action of ['/encode', '/decode']) {
+        const res = await post(action, body, auth);
+        assert.equal(res.status, 200, `${action} ${JSON.stringify(body)}`);
+        assert.deepEqual(await res.json(), { payloads: [] });
+      }
+    }
+    const empty = await fetch(`${server.url}/encode`, { method: 'POST', headers: auth });
+    assert.equal(empty.status, 200, 'no body at all');
+    assert.deepEqual(await empty.json(), { payloads: [] });
+    // Still refused: what is not proto JSON of Payloads.
+    for (const body of [[], { payloads: 'x' }, { payloads: [1] }, { payloads: [{ data: 5 }] }]) assert.equal((await post('/decode', body, auth)).status, 400, JSON.stringify(body));
+  });
+
+  test('the temporal CLI runs the progress query through it (no arguments: an empty payload list)', async () => {
+    const query = (extra: string[]) =>
+      promisify(execFile)(temporalBinary(), ['workflow', 'query', '--workflow-id', workflowId, '--name', 'progress', '--address', stack.env.address, '--namespace', stack.env.namespace ?? 'default', '--output', 'json', ...extra], { timeout: 60_000 });
+    const { stdout } = await query(['--codec-endpoint', server.url, '--codec-auth', `Bearer ${token}`]);
+    const answer = JSON.parse(stdout) as { queryResult: unknown[] };
+    const result = answer.queryResult[0] as { step: string; recipients: { recipient: string; outcome: string }[] };
+    assert.equal(result.step, 'done');
+    assert.deepEqual(result.recipients.map((r) => [r.recipient, r.outcome]), [[RECIPIENT, 'delivered']]);
+    // Without the codec endpoint the CLI sees ciphertext only.
+    const sealed = await query([]);
+    assert.ok(!sealed.stdout.includes(RECIPIENT));
   });
 
   test('the temporal CLI reads the history through it (--codec-endpoint, --codec-auth)', async () => {

@@ -90,4 +90,18 @@ test('filter by MailDomain and MailStatus, open the blocked email, read its summ
   assert.match(text, /blocked: 1 blocked \(every recipient blocks deals@spam\.example\)/, 'current details from the running worker');
   assert.match(text, /tag S3 object: status=blocked/, 'activity summaries tell the story');
   assert.match(text, /delete blocked email \(after tagging\)/);
+
+  // The Queries tab runs the workflow's `progress` query (no arguments) and shows its
+  // encrypted answer decoded through the codec server.
+  await page.getByText('Queries', { exact: true }).click();
+  await page.getByRole('button', { name: 'Run Query' }).click();
+  const queryDeadline = Date.now() + 30_000;
+  text = await allText();
+  while (!/"step": "done"/.test(text) && Date.now() < queryDeadline) {
+    await page.waitForTimeout(500);
+    text = await allText();
+  }
+  await page.screenshot({ path: join(ARTIFACTS, 'webui-progress-query.png') });
+  assert.match(text, /"step": "done"/, 'the progress query answered, decoded');
+  assert.match(text, /"recipient": "carol@example\.com",\s*"outcome": "blocked"/);
 });
