@@ -60,7 +60,7 @@ async function seed(stack: InboundStack) {
 
 const dynamoTotal = async () => (await dynamodbRequests.get()).values.reduce((n, v) => n + v.value, 0);
 
-const STACK_ENV = { MAILROOM_CODEC_KEYS: '', AUTOREPLY_INTERVAL_HOURS: '1' };
+const STACK_ENV = { MAILROOM_CODEC_KEYS: 'none', AUTOREPLY_INTERVAL_HOURS: '1' };
 const BACKEND_NAMES: Record<TemporalBackend, string> = {
   dev: 'temporal dev server (SQLite, 1 history shard)',
   postgres: `temporal-server on PostgreSQL (${DEFAULT_HISTORY_SHARDS} history shards)`,

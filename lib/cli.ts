@@ -3,10 +3,11 @@
 // that also works when output is not a terminal, and JSON that stays alone on stdout.
 //
 // Exit codes (the README's operator section documents them):
-//   0 done, 1 failed, 2 usage error (bad or missing option), 3 needs attention (e.g. an
-//   account waits for a new password).
+//   0 done, 1 failed, 2 usage error (bad or missing option or environment variable), 3 needs
+//   attention (e.g. an account waits for a new password).
 import { parseArgs } from 'node:util';
 import { Presets, SingleBar } from 'cli-progress';
+import { ConfigError } from './config';
 
 export const EXIT = { done: 0, failed: 1, usage: 2, attention: 3 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
@@ -102,6 +103,12 @@ export function parseOptions<O extends Record<string, OptionSpec>>(spec: Command
   return { help: false, values: values as OptionValues<O> };
 }
 
+/** The option of every command that starts workflows: the explicit opt-out of encryption (lib/data-converter.ts). */
+export const PLAINTEXT_OPTION = {
+  type: 'boolean',
+  description: 'start workflows although MAILROOM_CODEC_KEYS is unset: addresses and subjects land in Temporal in plaintext (local experiments only)',
+} as const;
+
 export interface CommandIO {
   argv?: string[];
   stdout?: (text: string) => void;
@@ -133,6 +140,10 @@ export async function runCommand<O extends Record<string, OptionSpec>>(
     const cause = error.cause instanceof Error && !error.message.includes(error.cause.message) ? `: ${error.cause.message}` : '';
     if (error instanceof UsageError) {
       err(`${spec.name}: ${error.message}\nRun \`npm run ${spec.name} -- --help\` for the options and an example.\n`);
+      code = EXIT.usage;
+    } else if (error instanceof ConfigError) {
+      // A bad or missing environment variable: the operator's to fix, like a bad option.
+      err(`${spec.name}: ${error.message}\n`);
       code = EXIT.usage;
     } else if (error instanceof AttentionError) {
       err(`${spec.name}: ${error.message}\n`);

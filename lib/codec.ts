@@ -126,9 +126,41 @@ export class AesGcmCodec implements PayloadCodec {
   }
 }
 
-/** The codec configured by MAILROOM_CODEC_KEYS, or undefined when it is unset (no encryption). */
+/**
+ * The value of MAILROOM_CODEC_KEYS that says "no encryption" on purpose (local experiments,
+ * benchmarks). Unset is not the same: a process that would write histories refuses to start
+ * without one or the other (lib/data-converter.ts).
+ */
+export const PLAINTEXT_KEYS_VALUE = 'none';
+
+export function isPlaintextChoice(value: string | undefined): boolean {
+  return value?.trim().toLowerCase() === PLAINTEXT_KEYS_VALUE;
+}
+
+/** The codec configured by MAILROOM_CODEC_KEYS, or undefined when it is unset or `none` (no encryption). */
 export function codecFromEnv(env: NodeJS.ProcessEnv = process.env): AesGcmCodec | undefined {
   const value = env[CODEC_KEYS_VAR];
-  if (value === undefined || value.trim() === '') return undefined;
+  if (value === undefined || value.trim() === '' || isPlaintextChoice(value)) return undefined;
   return new AesGcmCodec(parseCodecKeys(value));
+}
+
+/**
+ * The codec of a process without keys: writes plaintext, and on reading an encrypted payload
+ * says which variable to set instead of the SDK's bare "Unknown encoding: binary/encrypted".
+ */
+export class KeylessCodec implements PayloadCodec {
+  async encode(payloads: Payload[]): Promise<Payload[]> {
+    return payloads;
+  }
+
+  async decode(payloads: Payload[]): Promise<Payload[]> {
+    for (const payload of payloads) {
+      if (text(payload.metadata?.encoding) !== ENCODING_ENCRYPTED) continue;
+      const keyId = text(payload.metadata?.[METADATA_KEY_ID]) ?? '?';
+      throw new PayloadDecryptionError(
+        `this history is encrypted (key id "${keyId}") and ${CODEC_KEYS_VAR} is not set here: set ${CODEC_KEYS_VAR} to the value the workers use (the demo's is in its env file: source .local/env)`,
+      );
+    }
+    return payloads;
+  }
 }

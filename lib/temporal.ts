@@ -1,10 +1,10 @@
 // Temporal connections for workers and starters, configured the standard way:
 // TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS settings and profiles in
 // the Temporal config file (TEMPORAL_PROFILE), read by @temporalio/envconfig.
-import { Client, Connection } from '@temporalio/client';
+import { Client, type ClientInterceptors, Connection } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { NativeConnection } from '@temporalio/worker';
-import { mailroomDataConverter } from './data-converter';
+import { codecChoice, mailroomDataConverter, MissingCodecKeysError, missingCodecKeysMessage } from './data-converter';
 
 export function temporalSettings() {
   const config = loadClientConnectConfig();
@@ -16,7 +16,22 @@ export function temporalTarget(settings = temporalSettings()): string {
   return `${settings.connectionOptions.address ?? 'localhost:7233'} (namespace ${settings.namespace})`;
 }
 
-export async function connectClient(): Promise<Client> {
+/**
+ * Client interceptors that refuse every workflow start (and Schedule creation) while
+ * MAILROOM_CODEC_KEYS is unset: reading stays possible, writing plaintext history is not.
+ */
+function refuseStartsWithoutKeys(): ClientInterceptors {
+  const refuse = (): never => {
+    throw new MissingCodecKeysError(missingCodecKeysMessage('starting a workflow', { flag: true }));
+  };
+  return { workflow: [{ start: refuse, startWithDetails: refuse, signalWithStart: refuse, startUpdateWithStart: refuse }], schedule: [{ create: refuse }] };
+}
+
+/**
+ * A client with mailroom's data converter. Without MAILROOM_CODEC_KEYS it can read but refuses
+ * to start workflows, unless `plaintext` (a starter's --plaintext) or MAILROOM_CODEC_KEYS=none.
+ */
+export async function connectClient(opts: { plaintext?: boolean } = {}): Promise<Client> {
   const settings = temporalSettings();
   const { connectionOptions, namespace } = settings;
   let connection: Connection;
@@ -28,7 +43,8 @@ export async function connectClient(): Promise<Client> {
     );
   }
   // Encrypts what it sends and decrypts what it reads with MAILROOM_CODEC_KEYS (lib/codec.ts).
-  return new Client({ connection, namespace, dataConverter: mailroomDataConverter() });
+  const interceptors = codecChoice() === 'unset' && !opts.plaintext ? refuseStartsWithoutKeys() : undefined;
+  return new Client({ connection, namespace, dataConverter: mailroomDataConverter(), interceptors });
 }
 
 export async function connectWorker(): Promise<{ connection: NativeConnection; namespace: string }> {

@@ -8,7 +8,7 @@ import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporali
 import { createAwsClients } from '../activities/clients';
 import { createTransports } from '../activities/delivery';
 import { bucketForDomain, loadConfig, ConfigError } from '../lib/config';
-import { mailroomDataConverter, UNENCRYPTED_WARNING } from '../lib/data-converter';
+import { mailroomDataConverter, requireCodecChoice, UNENCRYPTED_WARNING } from '../lib/data-converter';
 import { componentLogger } from '../lib/logger';
 import { temporalSettings } from '../lib/temporal';
 import { startHealthServer, startMetricsServer } from './http';
@@ -18,8 +18,9 @@ const log = componentLogger('worker');
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  const dataConverter = mailroomDataConverter(); // a malformed MAILROOM_CODEC_KEYS stops the worker here
-  if (!dataConverter) log.warn(UNENCRYPTED_WARNING);
+  // Unset or malformed MAILROOM_CODEC_KEYS stops the worker here, naming the variable.
+  if (requireCodecChoice('the worker') === 'plaintext') log.warn(UNENCRYPTED_WARNING);
+  const dataConverter = mailroomDataConverter();
   const temporalMetrics = process.env.TEMPORAL_METRICS_BIND ?? '127.0.0.1:9464';
   Runtime.install({
     telemetryOptions: {

@@ -9,6 +9,7 @@ import { writeSync } from 'node:fs';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { createAwsClients } from '../activities/clients';
 import { bucketForDomain, ConfigError } from '../lib/config';
+import { requireCodecChoice, UNENCRYPTED_WARNING } from '../lib/data-converter';
 import { componentLogger } from '../lib/logger';
 import { type BridgeHooks, resolveQueues, runBridge, temporalBridgeDeps } from '../lib/sqs-bridge';
 import { loadSqsConfig } from '../lib/sqs-config';
@@ -19,6 +20,8 @@ const log = componentLogger('sqs-bridge');
 
 async function main(): Promise<void> {
   const config = loadSqsConfig();
+  // Unset or malformed MAILROOM_CODEC_KEYS stops the bridge here, naming the variable.
+  if (requireCodecChoice('the SQS bridge') === 'plaintext') log.warn(UNENCRYPTED_WARNING);
   const { s3 } = createAwsClients(config.base);
   const sqs = new SQSClient({ region: config.base.awsRegion, endpoint: config.sqsEndpoint });
   const client = await connectClient();

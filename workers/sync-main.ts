@@ -1,7 +1,7 @@
 // Runs the account-sync worker as its own process: tsx workers/sync-main.ts
 // Configuration: Temporal via TEMPORAL_ADDRESS/TEMPORAL_NAMESPACE (lib/temporal.ts), the rest
 // via DATABASE_URL, MAILROOM_SECRET_KEYS and SYNC_* (lib/sync-config.ts, docs/account-sync.md).
-import { mailroomDataConverter, UNENCRYPTED_WARNING } from '../lib/data-converter';
+import { requireCodecChoice, UNENCRYPTED_WARNING } from '../lib/data-converter';
 import { componentLogger } from '../lib/logger';
 import { connectWorker } from '../lib/temporal';
 import { loadSyncConfig } from '../lib/sync-config';
@@ -11,7 +11,8 @@ const log = componentLogger('sync-main');
 
 async function main(): Promise<void> {
   const config = loadSyncConfig();
-  if (!mailroomDataConverter()) log.warn(UNENCRYPTED_WARNING); // a malformed MAILROOM_CODEC_KEYS throws here
+  // Unset or malformed MAILROOM_CODEC_KEYS stops the worker here, naming the variable.
+  if (requireCodecChoice('the sync worker') === 'plaintext') log.warn(UNENCRYPTED_WARNING);
   const { connection, namespace } = await connectWorker();
   try {
     const worker = await createSyncWorker(connection, namespace);

@@ -116,7 +116,7 @@ export async function startChaosStack(opts: { backend?: Backend; maxMessageBytes
     TEMPORAL_ADDRESS: temporal.address,
     TEMPORAL_NAMESPACE: 'default',
     // Plaintext payloads: the harness reads results without the codec.
-    MAILROOM_CODEC_KEYS: '',
+    MAILROOM_CODEC_KEYS: 'none',
     HEALTH_PORT: String(await freePort()),
     METRICS_PORT: String(await freePort()),
     TEMPORAL_METRICS_BIND: `127.0.0.1:${await freePort()}`,

@@ -55,7 +55,7 @@ describe('worker killed mid-sync', () => {
         MAILROOM_SECRET_KEYS: keyEntry,
         SYNC_TASK_QUEUE: taskQueue,
         // Plaintext payloads, like env.client (no codec configured there).
-        MAILROOM_CODEC_KEYS: '',
+        MAILROOM_CODEC_KEYS: 'none',
         // Small, slow batches so the kill lands in the middle of a folder.
         SYNC_BATCH_SIZE: '5',
         SYNC_BATCHES_PER_ACTIVITY: '1000',

@@ -46,7 +46,7 @@ before(async () => {
   // The stack's postgres backend finds this server on the port and uses it (reused: its
   // teardown leaves the server and the databases to us). Plaintext payloads, so a second
   // worker below needs no codec keys.
-  stack = await startInboundStack({ mailboxes: [ALICE], temporalBackend: 'postgres', temporalPostgres: { port: options.port, uiPort: options.uiPort }, env: { MAILROOM_CODEC_KEYS: '' } });
+  stack = await startInboundStack({ mailboxes: [ALICE], temporalBackend: 'postgres', temporalPostgres: { port: options.port, uiPort: options.uiPort }, env: { MAILROOM_CODEC_KEYS: 'none' } });
 });
 
 after(async () => {

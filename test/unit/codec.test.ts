@@ -3,9 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
-import { AesGcmCodec, codecFromEnv, ENCODING_ENCRYPTED, generateCodecKey, METADATA_KEY_ID, parseCodecKeys, PayloadDecryptionError } from '../../lib/codec';
+import { AesGcmCodec, codecFromEnv, ENCODING_ENCRYPTED, generateCodecKey, KeylessCodec, METADATA_KEY_ID, parseCodecKeys, PayloadDecryptionError } from '../../lib/codec';
 import { ConfigError } from '../../lib/config';
-import { mailroomDataConverter } from '../../lib/data-converter';
+import { codecChoice, mailroomDataConverter, MissingCodecKeysError, requireCodecChoice } from '../../lib/data-converter';
 
 const K1 = generateCodecKey('k1');
 const K2 = generateCodecKey('k2');
@@ -71,10 +71,11 @@ test('unencrypted payloads (histories from before encryption) pass through decod
   for (const [i, p] of out.entries()) assert.strictEqual(p, plain[i]);
 });
 
-test('MAILROOM_CODEC_KEYS: unset means no codec; malformed values are ConfigErrors naming the problem', () => {
+test('MAILROOM_CODEC_KEYS: unset or none means no encryption; malformed values are ConfigErrors naming the problem', () => {
   assert.equal(codecFromEnv({}), undefined);
   assert.equal(codecFromEnv({ MAILROOM_CODEC_KEYS: '  ' }), undefined);
-  assert.equal(mailroomDataConverter({}), undefined);
+  assert.equal(codecFromEnv({ MAILROOM_CODEC_KEYS: 'none' }), undefined);
+  assert.ok(mailroomDataConverter({}).payloadCodecs?.[0] instanceof KeylessCodec);
   assert.equal(codecFromEnv({ MAILROOM_CODEC_KEYS: `${K2}, ${K1}` })?.currentKeyId, 'k2');
   const bad: [string, RegExp][] = [
     ['k1', /<keyId>:<base64 key>/],
@@ -103,4 +104,28 @@ test('the data converter encrypts payloads and moves failure messages into an en
   assert.ok(!Buffer.from(sealed.data!).includes('alice@example.com'));
   const [attrs] = await dc.payloadCodecs[0].decode([sealed]);
   assert.match(failureConverter.failureToError({ ...failure, encodedAttributes: attrs }, defaultPayloadConverter).message, /alice@example\.com/);
+});
+
+test('a process that writes histories needs keys or an explicit plaintext choice', () => {
+  assert.equal(codecChoice({}), 'unset');
+  assert.equal(codecChoice({ MAILROOM_CODEC_KEYS: ' None ' }), 'plaintext');
+  assert.equal(codecChoice({ MAILROOM_CODEC_KEYS: K1 }), 'encrypted');
+  assert.throws(
+    () => requireCodecChoice('the worker', { env: {} }),
+    (err: Error) => err instanceof MissingCodecKeysError && err instanceof ConfigError && /MAILROOM_CODEC_KEYS is not set: the worker would write/.test(err.message) && /MAILROOM_CODEC_KEYS=none/.test(err.message) && !/--plaintext/.test(err.message),
+  );
+  assert.throws(() => requireCodecChoice('start:object', { env: { MAILROOM_CODEC_KEYS: '' }, flag: true }), /MAILROOM_CODEC_KEYS=none or --plaintext/);
+  assert.equal(requireCodecChoice('start:object', { env: {}, plaintext: true }), 'plaintext');
+  assert.equal(requireCodecChoice('the worker', { env: { MAILROOM_CODEC_KEYS: 'none' } }), 'plaintext');
+  assert.equal(requireCodecChoice('the worker', { env: { MAILROOM_CODEC_KEYS: K1 } }), 'encrypted');
+  assert.throws(() => requireCodecChoice('the worker', { env: { MAILROOM_CODEC_KEYS: 'k1' } }), /<keyId>:<base64 key>/);
+});
+
+test('without keys, plaintext passes and an encrypted payload says which variable to set', async () => {
+  const keyless = new KeylessCodec();
+  const plain = defaultPayloadConverter.toPayload(facts);
+  assert.deepEqual(await keyless.encode([plain]), [plain]);
+  assert.deepEqual(await keyless.decode([plain]), [plain]);
+  const [sealed] = await codec(K1).encode([plain]);
+  await assert.rejects(keyless.decode([sealed]), (err: Error) => err instanceof PayloadDecryptionError && /encrypted \(key id "k1"\) and MAILROOM_CODEC_KEYS is not set/.test(err.message));
 });
