@@ -46,7 +46,11 @@ export function createS3Activities({ s3, config }: S3Deps) {
       try {
         head = await s3.send(new HeadObjectCommand({ Bucket: ref.bucket, Key: ref.key }));
       } catch (err) {
-        if (isNotFound(err)) return { kind: 'terminal', status: 'missing', reason: `${where} does not exist` };
+        if (isNotFound(err)) {
+          // Untagged (there is nothing to tag), so counted here rather than in tagEmail.
+          emailsProcessed.inc({ domain: ref.domain, status: 'missing' });
+          return { kind: 'terminal', status: 'missing', reason: `${where} does not exist` };
+        }
         throw err;
       }
       const size = head.ContentLength ?? 0;

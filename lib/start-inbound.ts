@@ -1,8 +1,12 @@
 // Starting the inbound workflow for one S3 object: shared by the starters, the sweep
-// and any other trigger. The workflow id makes a duplicate trigger a no-op, also after
-// the first run finished (REJECT_DUPLICATE), for as long as Temporal keeps its history.
-import { type Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { WorkflowIdReusePolicy } from '@temporalio/common';
+// and any other trigger. The workflow id makes a duplicate trigger a no-op while a run is
+// open and after it completed, for as long as Temporal keeps its history. Only a run that
+// failed (the object was missing: workflows/processInboundEmail.ts) or was terminated,
+// cancelled or timed out lets a new start through (ALLOW_DUPLICATE_FAILED_ONLY): the server
+// decides atomically, so two triggers racing still start one run.
+import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure, WorkflowIdReusePolicy } from '@temporalio/common';
+import type { InboundResult } from './inbound-types';
 import type { ProcessInboundInput } from '../workflows/processInboundEmail';
 import { inboundWorkflowId } from './ses-notification';
 import { MAIL_DOMAIN } from './search-attributes';
@@ -37,7 +41,7 @@ export async function startInbound(
       taskQueue,
       workflowId,
       args: [input],
-      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
       typedSearchAttributes: [{ key: MAIL_DOMAIN, value: input.domain.toLowerCase() }],
       // Encoded by the payload codec like any payload, so the sender stays private.
       staticSummary: inboundSummary(input, facts),
@@ -47,5 +51,20 @@ export async function startInbound(
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) return { workflowId, started: false };
     throw err;
+  }
+}
+
+/**
+ * How a run ended, for operators: the result when it completed; the result and the reason when
+ * it failed with one (status missing); the reason alone for any other failure (terminated, ...).
+ */
+export async function inboundOutcome(client: Client, workflowId: string, runId?: string): Promise<{ result?: InboundResult; failure?: string }> {
+  try {
+    return { result: (await client.workflow.getHandle(workflowId, runId).result()) as InboundResult };
+  } catch (err) {
+    if (!(err instanceof WorkflowFailedError)) throw err;
+    const cause = err.cause;
+    const result = cause instanceof ApplicationFailure ? (cause.details?.[0] as InboundResult | undefined) : undefined;
+    return { result, failure: cause?.message ?? err.message };
   }
 }

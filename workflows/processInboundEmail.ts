@@ -3,6 +3,7 @@
 // message never passes through here, only its S3 key and the facts fetchEmail found.
 import {
   ActivityFailure,
+  ApplicationFailure,
   defineQuery,
   log,
   patched,
@@ -54,6 +55,8 @@ const remoteLookups = proxyActivities<InboundActivities>(lookupOptions);
 // Backoffs longer than this become a workflow timer, so an outage does not hold the task.
 const localLookups = proxyLocalActivities<InboundActivities>({ ...lookupOptions, localRetryThreshold: '10 seconds' });
 export const LOCAL_LOOKUPS_PATCH = 'local-dynamodb-lookups';
+// Since this patch a run that finds no object fails (status missing) instead of completing.
+export const MISSING_FAILS_PATCH = 'missing-object-fails-run';
 // Delivery: a 40 MB message over SMTP can take a while; connection errors retry with backoff.
 const { deliverEmail } = proxyActivities<InboundActivities>({
   startToCloseTimeout: '5 minutes',
@@ -111,7 +114,20 @@ export async function processInboundEmail(input: ProcessInboundInput): Promise<I
       result.reason = fetched.reason;
       // Nothing to tag when the object is gone; an earlier run's tags stay as they are.
       const tag = fetched.status !== 'missing' && fetched.status !== 'already_processed';
-      return await finish(fetched.status, { error: fetched.reason }, tag);
+      const done = await finish(fetched.status, { error: fetched.reason }, tag);
+      if (fetched.status === 'missing' && patched(MISSING_FAILS_PATCH)) {
+        // A failed run, unlike a completed one, lets a later trigger start this workflow id
+        // again (WorkflowIdReusePolicy ALLOW_DUPLICATE_FAILED_ONLY, lib/start-inbound.ts): the
+        // object may still arrive, and then the sweep or an operator processes it. The
+        // result rides along in the details.
+        throw ApplicationFailure.create({
+          type: 'EmailMissing',
+          message: `${fetched.reason} (status missing): nothing was processed; a later trigger for this object starts a new run`,
+          nonRetryable: true,
+          details: [done],
+        });
+      }
+      return done;
     }
     summary = fetched.summary;
     result.messageId = summary.messageId;

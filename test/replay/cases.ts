@@ -2,6 +2,8 @@
 // replayed against the current workflow code (test/integration/replay.test.ts): one per
 // path through processInboundEmail. Recorded by scripts/record-histories.ts on the test
 // stack; only test addresses appear in them.
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import type { EmailStatus } from '../../lib/status';
 import { DEFAULT_TABLES } from '../../scripts/stack/dynamodb';
 import { rawMail, sesBounce } from '../../scripts/stack/demo-emails';
@@ -33,6 +35,12 @@ export interface InboundCase {
   expect: EmailStatus;
   /** Runs the case to completion; the key is `replay-<name>`, so the workflow id is stable. */
   run(stack: InboundStack, key: string): Promise<unknown>;
+}
+
+/** The InboundResult a failed run (status missing) carries in its failure details. */
+function resultOfFailedRun(err: unknown): unknown {
+  if (err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure && err.cause.details?.length) return err.cause.details[0];
+  throw err;
 }
 
 const mail = (stack: InboundStack, key: string, m: Parameters<typeof rawMail>[0]) => stack.put(rawMail(m), key);
@@ -68,5 +76,9 @@ export const INBOUND_CASES: InboundCase[] = [
     expect: 'oversize',
     run: async (s, key) => s.run({ key: await s.put(Buffer.concat([rawMail({ from: OUTSIDE, to: [ALICE], subject: 'Huge' }), Buffer.alloc(s.config.maxMessageBytes + 1, 'a')]), key) }),
   },
+  // No object under the key (a trigger before the upload, or a wrong key). Since the
+  // 'missing-object-fails-run' patch the run fails (so a later trigger may start the id again)
+  // and carries its result in the failure's details.
+  { name: 'missing', expect: 'missing', run: async (s, key) => s.run({ key }).catch((err: unknown) => resultOfFailedRun(err)) },
   { name: 'unknown-domain', expect: 'unknown_domain', run: async (s, key) => s.run({ key: await mail(s, key, { from: OUTSIDE, to: [ALICE], subject: 'x' }), domain: 'unknown.example', bucket: BUCKET }) },
 ];
