@@ -13,6 +13,8 @@ const bool = z
   .refine((v) => ['true', 'false', '1', '0', 'yes', 'no', ''].includes(v), 'must be true or false')
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 const port = z.coerce.number().int().min(1).max(65535);
+// A port this process listens on: 0 picks a free one (logged at start).
+const listenPort = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
 const url = z.string().trim().url();
 
@@ -66,8 +68,8 @@ const schema = z.object({
   // place so it can be re-driven after a blocklist fix (starters/redrive.ts).
   BLOCKED_MAIL_ACTION: z.enum(['delete', 'keep']).default('delete'),
 
-  METRICS_PORT: port.default(8000),
-  HEALTH_PORT: port.default(8080),
+  METRICS_PORT: listenPort.default(8000),
+  HEALTH_PORT: listenPort.default(8080),
   WORKER_NAME: z.string().trim().min(1).optional(),
   TASK_QUEUE: z.string().trim().min(1).default('mailroom-inbound'),
   // Worker tuning (unset = the Temporal SDK's defaults); see the README's tuning notes.

@@ -15,11 +15,11 @@
 //   MAILROOM_CODEC_KEYS=... CODEC_SERVER_TOKEN=... npm run codec-server     (docs/privacy.md)
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { codecFromEnv, CODEC_KEYS_VAR } from '../lib/codec';
 import { ConfigError } from '../lib/config';
 import { componentLogger } from '../lib/logger';
+import { listen } from './http';
 
 const log = componentLogger('codec-server');
 
@@ -266,10 +266,7 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<CodecS
         log.debug({ method: req.method, path: req.url, status, payloads, namespace: req.headers['x-namespace'], ms: Date.now() - started }, 'codec request');
       }, () => undefined);
   });
-  const port = await new Promise<number>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host ?? '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
-  });
+  const port = await listen(server, opts.port, opts.host ?? '127.0.0.1', 'CODEC_SERVER_PORT');
   const host = opts.host && opts.host !== '0.0.0.0' && opts.host !== '::' ? opts.host : '127.0.0.1';
   return {
     server,

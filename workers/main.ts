@@ -11,7 +11,7 @@ import { bucketForDomain, loadConfig, ConfigError } from '../lib/config';
 import { mailroomDataConverter, requireCodecChoice, UNENCRYPTED_WARNING } from '../lib/data-converter';
 import { componentLogger } from '../lib/logger';
 import { temporalSettings } from '../lib/temporal';
-import { startHealthServer, startMetricsServer } from './http';
+import { startHealthServer, startMetricsServer, temporalMetricsBind } from './http';
 import { createInboundWorker } from './inbound';
 
 const log = componentLogger('worker');
@@ -21,7 +21,7 @@ async function main(): Promise<void> {
   // Unset or malformed MAILROOM_CODEC_KEYS stops the worker here, naming the variable.
   if (requireCodecChoice('the worker') === 'plaintext') log.warn(UNENCRYPTED_WARNING);
   const dataConverter = mailroomDataConverter();
-  const temporalMetrics = process.env.TEMPORAL_METRICS_BIND ?? '127.0.0.1:9464';
+  const temporalMetrics = await temporalMetricsBind(process.env.TEMPORAL_METRICS_BIND);
   Runtime.install({
     telemetryOptions: {
       metrics: { prometheus: { bindAddress: temporalMetrics } },
@@ -56,7 +56,7 @@ async function main(): Promise<void> {
     },
   });
   const metrics = await startMetricsServer({ port: config.metricsPort, temporalMetricsUrl: `http://${temporalMetrics}/metrics` });
-  log.info({ taskQueue: config.taskQueue, namespace, domains: config.domains, healthPort: health.port, metricsPort: metrics.port, lmtp: config.lmtp.enabled }, 'worker started');
+  log.info({ taskQueue: config.taskQueue, namespace, domains: config.domains, healthPort: health.port, metricsPort: metrics.port, temporalMetrics, lmtp: config.lmtp.enabled }, 'worker started');
 
   try {
     await worker.run(); // resolves after SIGTERM/SIGINT once in-flight tasks are done

@@ -37,7 +37,7 @@ async function main(): Promise<void> {
     };
   }
 
-  const metrics = config.metricsPort !== undefined ? await startMetricsServer({ port: config.metricsPort }) : undefined;
+  const metrics = config.metricsPort !== undefined ? await startMetricsServer({ port: config.metricsPort, portVariable: 'SQS_BRIDGE_METRICS_PORT' }) : undefined;
   const stop = new AbortController();
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     process.on(sig, () => {

@@ -70,3 +70,57 @@ test('health, domains, processing, metrics, then a clean SIGTERM shutdown', asyn
   assert.equal(code, 0, output);
   assert.match(output, /worker stopped/);
 });
+
+test('a second worker on the same machine: port 0 picks free ports and logs them; a taken port names its variable', async () => {
+  let log = '';
+  const second = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
+    cwd: join(__dirname, '..', '..'),
+    // No TEMPORAL_METRICS_BIND: the SDK exporter takes a free loopback port of its own.
+    env: { ...stack.childEnv, TASK_QUEUE: taskQueue, HEALTH_PORT: '0', METRICS_PORT: '0', TEMPORAL_METRICS_BIND: '', WORKER_NAME: 'worker-second', LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  second.stdout!.on('data', (d) => (log += d));
+  second.stderr!.on('data', (d) => (log += d));
+  try {
+    const deadline = Date.now() + 60_000;
+    let started: { healthPort: number; metricsPort: number; temporalMetrics: string } | undefined;
+    while (!started && Date.now() < deadline) {
+      const line = log.split('\n').find((l) => l.includes('"worker started"'));
+      if (line) started = JSON.parse(line);
+      else await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.ok(started, `no 'worker started' line: ${log}`);
+    assert.ok(started.healthPort > 0 && started.metricsPort > 0, 'the ports it picked are logged');
+    assert.match(started.temporalMetrics, /^127\.0\.0\.1:[1-9]\d*$/);
+    assert.equal((await fetch(`http://127.0.0.1:${started.healthPort}/health`)).status, 200);
+    assert.match(await (await fetch(`http://127.0.0.1:${started.metricsPort}/metrics`)).text(), /^temporal_[a-z_]+/m);
+
+    // A third one told to use the second's health port: the variable is named, not a raw EADDRINUSE.
+    const clash = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
+      cwd: join(__dirname, '..', '..'),
+      env: { ...stack.childEnv, TASK_QUEUE: taskQueue, HEALTH_PORT: String(started.healthPort), METRICS_PORT: '0', LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let clashOut = '';
+    clash.stdout!.on('data', (d) => (clashOut += d));
+    clash.stderr!.on('data', (d) => (clashOut += d));
+    const [code] = await once(clash, 'exit');
+    assert.equal(code, 1);
+    assert.match(clashOut, new RegExp(`HEALTH_PORT: port ${started.healthPort} on 0\\.0\\.0\\.0 is already in use .*set HEALTH_PORT to a free port, or to 0`));
+    const bind = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
+      cwd: join(__dirname, '..', '..'),
+      env: { ...stack.childEnv, TASK_QUEUE: taskQueue, HEALTH_PORT: '0', METRICS_PORT: '0', TEMPORAL_METRICS_BIND: started.temporalMetrics, LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let bindOut = '';
+    bind.stderr!.on('data', (d) => (bindOut += d));
+    bind.stdout!.on('data', (d) => (bindOut += d));
+    assert.equal((await once(bind, 'exit'))[0], 1);
+    assert.match(bindOut, /TEMPORAL_METRICS_BIND: port \d+ on 127\.0\.0\.1 is already in use/);
+  } finally {
+    if (second.exitCode === null) {
+      second.kill('SIGTERM');
+      await once(second, 'exit');
+    }
+  }
+});
