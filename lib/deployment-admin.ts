@@ -5,6 +5,8 @@
 import { userInfo, hostname } from 'node:os';
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
+import { UsageError } from './cli';
+import { deploymentName } from './versioning';
 
 const { WorkerDeploymentVersionStatus, VersionDrainageStatus } = temporal.api.enums.v1;
 
@@ -149,6 +151,16 @@ export class DeploymentAdmin {
       await new Promise((r) => setTimeout(r, 500));
     }
   }
+}
+
+/** The --deployment option of the deploy:* commands. */
+export const DEPLOYMENT_OPTION = { type: 'string', value: '<name>', description: 'the Worker Deployment (default: TEMPORAL_DEPLOYMENT_NAME, else mailroom)' } as const;
+
+/** The deployment a deploy:* command acts on: --deployment, else TEMPORAL_DEPLOYMENT_NAME (validated either way). */
+export function deploymentOption(value: string | undefined): string {
+  if (value === undefined) return deploymentName();
+  if (value.includes('.')) throw new UsageError(`--deployment ${value} must not contain "." (the server writes versions as <deployment>.<build>)`);
+  return value.trim();
 }
 
 export function formatStatus(s: DeploymentState): string {

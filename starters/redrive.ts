@@ -1,71 +1,136 @@
 // Re-process stored emails selected by domain, status and time window, for example
-// everything blocked yesterday after a blocklist fix:
-//   npm run redrive -- --domain example.com --status blocked --since yesterday --until today --dry-run
+// everything blocked in the last day after a blocklist fix:
+//   npm run redrive -- --domain example.com --status blocked --since 24h --dry-run
 // Each selected object gets a new workflow (id .../redrive-<batch>), so the earlier runs
 // stay inspectable in the Web UI; running the same --batch again is a no-op. Blocked mail
 // is only still in the bucket when BLOCKED_MAIL_ACTION=keep.
-import { parseArgs } from 'node:util';
-import { Presets, SingleBar } from 'cli-progress';
 import { createAwsClients } from '../activities/clients';
 import { storedEmails } from '../activities/sweep';
+import { commandMain, EXIT, listOf, oneOf, PLAINTEXT_OPTION, printJson, progress, UsageError } from '../lib/cli';
 import { bucketForDomain, loadConfig } from '../lib/config';
+import { requireCodecChoice } from '../lib/data-converter';
 import { inboundWorkflowId } from '../lib/ses-notification';
 import { parseTime, selects, type Selection } from '../lib/selection';
-import { startInbound } from '../lib/start-inbound';
+import { inboundOutcome, startInbound } from '../lib/start-inbound';
+import { EMAIL_STATUSES } from '../lib/status';
 import { connectClient } from '../lib/temporal';
 
-async function main() {
-  const { values } = parseArgs({
-    options: {
-      domain: { type: 'string' },
-      status: { type: 'string' },
-      since: { type: 'string' },
-      until: { type: 'string' },
-      prefix: { type: 'string' },
-      'include-unprocessed': { type: 'boolean', default: false },
-      'dry-run': { type: 'boolean', default: false },
-      batch: { type: 'string' },
-    },
-  });
-  if (!values.domain) throw new Error('--domain is required');
+const TIME_FORMATS = 'a date (2026-11-22 = 00:00 UTC that day), an ISO time (2026-11-22T10:00:00Z), a time back from now (30m, 24h, 7d), today or yesterday (00:00 UTC), or now';
+
+const spec = {
+  name: 'redrive',
+  summary: 'Re-process stored emails of a domain that earlier runs tagged, selected by status and by when they were tagged (processed_at).',
+  options: {
+    domain: { type: 'string', required: true, value: '<domain>', description: 'the domain whose bucket is read' },
+    status: { type: 'string', multiple: true, value: '<status,...>', description: `only emails tagged with these statuses (${EMAIL_STATUSES.join(', ')})` },
+    since: { type: 'string', value: '<time>', description: 'only emails tagged at or after this time' },
+    until: { type: 'string', value: '<time>', description: 'only emails tagged before this time (exclusive; default: now)' },
+    prefix: { type: 'string', value: '<prefix>', description: 'only keys starting with this, e.g. inbound/' },
+    'include-unprocessed': { type: 'boolean', description: 'also objects no run has tagged yet (e.g. an object whose run found nothing before it arrived)' },
+    batch: { type: 'string', value: '<name>', description: 'names this re-drive: workflow ids end in /redrive-<name>, and running the same batch again starts nothing twice (default: the current UTC time, e.g. 20261130T101500Z)' },
+    'dry-run': { type: 'boolean', description: 'list what would be re-driven, start nothing' },
+    wait: { type: 'boolean', description: 'wait for every started workflow and print its outcome' },
+    json: { type: 'boolean', description: 'print one JSON document on stdout instead of lines (npm run -s ... | jq)' },
+    plaintext: PLAINTEXT_OPTION,
+  },
+  examples: [
+    'npm run redrive -- --domain example.com --status blocked --since 24h --dry-run',
+    'npm run redrive -- --domain example.com --status blocked --since 24h --batch blocklist-fix --wait',
+    'npm run redrive -- --domain example.com --status failed,partial --since 2026-11-22 --until 2026-11-23',
+  ],
+  notes: [
+    `Times (--since, --until) are UTC: ${TIME_FORMATS}. --until is exclusive, so --until today ends at 00:00 UTC today and selects nothing tagged today; leave it out to include everything up to now.`,
+    'Without --status every tagged email in the window is selected. Untagged objects are left out unless --include-unprocessed (the sweep starts those anyway).',
+    'Blocked mail is only still in the bucket when the worker runs with BLOCKED_MAIL_ACTION=keep.',
+    'Prints the id of each workflow it starts; with --wait, each outcome. Exit 1 when a re-driven run failed (e.g. its object was gone).',
+  ],
+} as const;
+
+function time(option: string, value: string | undefined, now: Date): number | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return parseTime(value, now);
+  } catch {
+    throw new UsageError(`--${option} ${value} is not a time: use ${TIME_FORMATS}`);
+  }
+}
+
+commandMain(spec, async (values) => {
   const config = loadConfig();
+  const domain = oneOf('domain', values.domain, config.domains);
+  const now = new Date();
   const selection: Selection = {
-    statuses: values.status?.split(',').map((s) => s.trim()).filter(Boolean),
-    since: values.since ? parseTime(values.since) : undefined,
-    until: values.until ? parseTime(values.until) : undefined,
+    statuses: values.status.length ? listOf('status', values.status, EMAIL_STATUSES) : undefined,
+    since: time('since', values.since, now),
+    until: time('until', values.until, now),
     includeUnprocessed: values['include-unprocessed'],
   };
-  const batch = values.batch ?? new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  const bucket = bucketForDomain(values.domain, config.bucketTemplate);
+  if (selection.since !== undefined && selection.until !== undefined && selection.since >= selection.until) {
+    throw new UsageError(`--since ${values.since} is not before --until ${values.until} (${new Date(selection.since * 1000).toISOString()} >= ${new Date(selection.until * 1000).toISOString()}): nothing could match`);
+  }
+  const batch = values.batch ?? now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(batch)) throw new UsageError(`--batch ${batch}: use 1-64 letters, digits, '.', '_' or '-'`);
+  if (!values['dry-run']) requireCodecChoice('redrive', { plaintext: values.plaintext, flag: true });
+  const say = values.json ? () => undefined : (line: string) => console.log(line);
+  const bucket = bucketForDomain(domain, config.bucketTemplate);
   const { s3 } = createAwsClients(config);
 
   const selected: string[] = [];
   let listed = 0;
-  for await (const obj of storedEmails(s3, bucket, values.prefix)) {
-    listed++;
-    if (selects(obj.metadata, selection)) selected.push(obj.key);
+  const listing = progress(`listing ${bucket}`, '| {selected} selected');
+  try {
+    for await (const obj of storedEmails(s3, bucket, values.prefix)) {
+      listed++;
+      if (selects(obj.metadata, selection)) selected.push(obj.key);
+      listing.update(listed, { selected: selected.length });
+    }
+  } finally {
+    listing.stop();
+    s3.destroy();
   }
-  console.log(`${listed} objects in ${bucket}, ${selected.length} selected`);
+  const window = `tagged ${selection.since !== undefined ? `from ${new Date(selection.since * 1000).toISOString()} ` : ''}${selection.until !== undefined ? `until ${new Date(selection.until * 1000).toISOString()} (exclusive)` : 'until now'}`;
+  say(`${listed} objects in ${bucket}, ${selected.length} selected (${selection.statuses?.join(',') ?? 'any status'}, ${window}${selection.includeUnprocessed ? ', untagged included' : ''})`);
 
   if (values['dry-run']) {
-    for (const key of selected) console.log(`would re-drive s3://${bucket}/${key}`);
-    return;
+    for (const key of selected) say(`would re-drive s3://${bucket}/${key}`);
+    if (values.json) printJson({ bucket, listed, selected: selected.map((key) => ({ key, workflowId: `${inboundWorkflowId(bucket, key)}/redrive-${batch}` })), dryRun: true });
+    return EXIT.done;
   }
-  const client = await connectClient();
-  const bar = new SingleBar({ format: 're-drive [{bar}] {value}/{total} | {started} started', hideCursor: true }, Presets.shades_classic);
-  bar.start(selected.length, 0, { started: 0 });
-  let started = 0;
-  for (const key of selected) {
-    const r = await startInbound(client, config.taskQueue, { domain: values.domain, bucket, key, redrive: true }, `${inboundWorkflowId(bucket, key)}/redrive-${batch}`);
-    if (r.started) started++;
-    bar.increment(1, { started });
-  }
-  bar.stop();
-  console.log(`batch ${batch}: ${started} workflows started, ${selected.length - started} already started in this batch`);
-  await client.connection.close();
-}
 
-main().catch((err) => {
-  console.error(`redrive: ${(err as Error).message}`);
-  process.exit(1);
+  const client = await connectClient({ plaintext: values.plaintext });
+  const runs: { key: string; workflowId: string; started: boolean; status?: string; failure?: string }[] = [];
+  try {
+    const bar = progress('re-drive', '| {started} started', { total: selected.length });
+    for (const key of selected) {
+      const r = await startInbound(client, config.taskQueue, { domain, bucket, key, redrive: true }, `${inboundWorkflowId(bucket, key)}/redrive-${batch}`);
+      runs.push({ key, ...r });
+      bar.update(runs.length, { started: runs.filter((x) => x.started).length });
+    }
+    bar.stop();
+    for (const r of runs) say(r.started ? `started ${r.workflowId}` : `already started in batch ${batch}: ${r.workflowId} (no-op)`);
+    const started = runs.filter((r) => r.started).length;
+    say(`batch ${batch}: ${started} workflows started, ${runs.length - started} already started in this batch`);
+
+    if (values.wait) {
+      const waiting = progress('waiting', '| {done} finished', { total: runs.length });
+      let done = 0;
+      await Promise.all(
+        runs.map(async (r) => {
+          const outcome = await inboundOutcome(client, r.workflowId);
+          r.status = outcome.result?.status;
+          r.failure = outcome.failure;
+          waiting.update(++done, { done });
+        }),
+      );
+      waiting.stop();
+      for (const r of runs) say(`${r.workflowId}: ${r.status ?? 'failed'}${r.failure ? ` (${r.failure})` : ''}`);
+      const counts = new Map<string, number>();
+      for (const r of runs) counts.set(r.status ?? 'failed', (counts.get(r.status ?? 'failed') ?? 0) + 1);
+      say(`outcomes: ${[...counts].map(([s, n]) => `${n} ${s}`).join(', ') || 'none'}`);
+    }
+  } finally {
+    await client.connection.close();
+  }
+  if (values.json) printJson({ bucket, listed, batch, runs });
+  return runs.some((r) => r.failure) ? EXIT.failed : EXIT.done;
 });

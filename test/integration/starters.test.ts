@@ -10,20 +10,38 @@ import { join } from 'node:path';
 import { DeleteItemCommand } from '@aws-sdk/client-dynamodb';
 import { DEFAULT_TABLES } from '../../scripts/stack/dynamodb';
 import { rawMail } from '../../scripts/stack/demo-emails';
-import { BUCKET, inboundWorkflowId, type InboundStack, startInboundStack } from '../support/inbound-stack';
+import { emailsProcessed } from '../../lib/metrics';
+import { startInbound } from '../../lib/start-inbound';
+import { BUCKET, DOMAIN, inboundWorkflowId, type InboundStack, startInboundStack } from '../support/inbound-stack';
 
 const run = promisify(execFile);
+const ROOT = join(__dirname, '..', '..');
 const ALICE = 'alice@example.com';
 const CAROL = 'carol@example.com';
 let stack: InboundStack;
 
-function starter(script: string, args: string[], input?: string) {
-  const child = run(process.execPath, ['--import', 'tsx', `starters/${script}.ts`, ...args], { env: stack.childEnv, cwd: join(__dirname, '..', '..'), timeout: 60_000 });
+function starter(script: string, args: string[], input?: string, env: NodeJS.ProcessEnv = stack.childEnv) {
+  const child = run(process.execPath, ['--import', 'tsx', `starters/${script}.ts`, ...args], { env, cwd: ROOT, timeout: 60_000 });
   if (input !== undefined) {
     child.child.stdin?.end(input);
   }
   return child;
 }
+
+/** Runs a starter (or worker) to its end: exit code and output, whatever the code. */
+async function outcome(script: string, args: string[], env: NodeJS.ProcessEnv = stack.childEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', script.includes('/') ? script : `starters/${script}.ts`, ...args], { env, cwd: ROOT, timeout: 60_000 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout: string; stderr: string };
+    if (typeof e.code !== 'number') throw err;
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+const withoutKeys = () => Object.fromEntries(Object.entries(stack.childEnv).filter(([k]) => k !== 'MAILROOM_CODEC_KEYS'));
+const counter = async (status: string) => (await emailsProcessed.get()).values.find((v) => v.labels.status === status && v.labels.domain === 'example.com')?.value ?? 0;
 
 before(async () => {
   stack = await startInboundStack({ mailboxes: [ALICE, CAROL], env: { BLOCKED_MAIL_ACTION: 'keep' } });
@@ -38,8 +56,8 @@ test('process-object takes an SNS-wrapped SES notification (Bcc recipient includ
   const file = join(mkdtempSync(join(tmpdir(), 'notif-')), 'n.json');
   writeFileSync(file, JSON.stringify({ Type: 'Notification', Message: JSON.stringify(ses) }));
   const first = await starter('process-object', ['--notification', file, '--wait']);
-  assert.match(first.stdout, /started inbound\//);
-  assert.match(first.stdout, /"status": "delivered"/);
+  assert.match(first.stderr, /started inbound\//);
+  assert.equal((JSON.parse(first.stdout) as { status: string }).status, 'delivered', 'with --wait stdout is the JSON result alone');
   assert.equal((await stack.mail.messagesFor(CAROL)).filter((m) => m.includes('Via notification')).length, 1);
   const second = await starter('process-object', ['--bucket', BUCKET, '--key', key]);
   assert.match(second.stdout, /already started earlier.*no-op/);
@@ -94,8 +112,11 @@ test('redrive: blocked mail re-processed after a blocklist fix, with new workflo
   assert.match(dry.stdout, new RegExp(`would re-drive s3://${BUCKET}/${key}`));
   assert.equal((await stack.metadata(key))?.status, 'blocked', 'a dry run changes nothing');
 
-  const out = await starter('redrive', ['--domain', 'example.com', '--status', 'blocked', '--since', '1h', '--batch', 'fix1']);
+  const out = await starter('redrive', ['--domain', 'example.com', '--status', 'blocked', '--since', '1h', '--batch', 'fix1', '--wait']);
   assert.match(out.stdout, /batch fix1: 1 workflows started/);
+  assert.match(out.stdout, new RegExp(`^started ${inboundWorkflowId(BUCKET, key)}/redrive-fix1$`, 'm'), 'the id of each started workflow');
+  assert.match(out.stdout, new RegExp(`^${inboundWorkflowId(BUCKET, key)}/redrive-fix1: delivered$`, 'm'), 'with --wait, each outcome');
+  assert.match(out.stdout, /outcomes: 1 delivered/);
   const redriven = await stack.env.client.workflow.getHandle(`${inboundWorkflowId(BUCKET, key)}/redrive-fix1`).result();
   assert.equal(redriven.status, 'delivered');
   assert.equal((await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('Important, was blocked')).length, 1);
@@ -105,4 +126,127 @@ test('redrive: blocked mail re-processed after a blocklist fix, with new workflo
   const again = await starter('redrive', ['--domain', 'example.com', '--status', 'delivered', '--since', '1h', '--batch', 'fix1']);
   assert.match(again.stdout, /, 1 already started in this batch/);
   assert.equal((await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('Important, was blocked')).length, 1);
+});
+
+test('redrive --json: one JSON document with ids and outcomes; times and statuses are checked before anything runs', async () => {
+  await stack.putItem(DEFAULT_TABLES.blocked, { email_address: CAROL, blocked_patterns: ['*@json.example'] });
+  const key = await stack.put(rawMail({ from: 'x@json.example', to: [CAROL], subject: 'Blocked for the JSON re-drive' }));
+  assert.equal((await stack.run({ key })).status, 'blocked');
+  const out = await starter('redrive', ['--domain', 'example.com', '--status', 'blocked', '--since', 'today', '--until', 'now', '--prefix', key, '--batch', 'json1', '--wait', '--json']);
+  const doc = JSON.parse(out.stdout) as { batch: string; runs: { key: string; workflowId: string; started: boolean; status: string }[] };
+  assert.deepEqual(doc.runs, [{ key, workflowId: `${inboundWorkflowId(BUCKET, key)}/redrive-json1`, started: true, status: 'blocked' }], 'still blocked: the blocklist entry is there');
+
+  const typo = await outcome('redrive', ['--domain', 'example.com', '--status', 'blokced']);
+  assert.equal(typo.code, 2);
+  assert.match(typo.stderr, /--status blokced is not one of delivered, partial, blocked.*\(did you mean blocked\?\)/);
+  for (const [args, message] of [
+    [['--since', 'Nov 22'], /--since Nov 22 is not a time: use a date \(2026-11-22 = 00:00 UTC that day\)/],
+    [['--since', 'today', '--until', 'yesterday'], /--since today is not before --until yesterday/],
+    [['--batch', 'a/b'], /--batch a\/b: use 1-64 letters/],
+  ] as const) {
+    const r = await outcome('redrive', ['--domain', 'example.com', ...args]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, message);
+  }
+  const domain = await outcome('redrive', ['--domain', 'nope.example']);
+  assert.equal(domain.code, 2);
+  assert.match(domain.stderr, /--domain nope\.example is not one of example\.com, example\.org/);
+});
+
+test('every converted starter answers --help with usage, options and an example (exit 0), and rejects unknown options with exit 2', async () => {
+  const starters = ['process-object', 'sweep-domain', 'schedule-sweep', 'redrive', 'deployment-status', 'deployment-ramp', 'deployment-promote', 'deployment-rollback'];
+  for (const script of starters) {
+    const help = await outcome(script, ['--help']);
+    assert.equal(help.code, 0, `${script} --help: ${help.stderr}`);
+    assert.match(help.stdout, /^npm run [a-z:]+ -- \[options\]/, script);
+    assert.match(help.stdout, /Options:[\s\S]*--help[\s\S]*Examples?:\n {2}npm run /, script);
+    const bad = await outcome(script, ['--bogus']);
+    assert.equal(bad.code, 2, script);
+    assert.match(bad.stderr, /Unknown option '--bogus'[\s\S]*-- --help/, script);
+  }
+  assert.match((await outcome('redrive', ['--help'])).stdout, /--include-unprocessed[\s\S]*--batch <name>[\s\S]*--until today ends at 00:00 UTC today/);
+  const every = await outcome('schedule-sweep', ['--domain', 'example.com', '--every', 'soon']);
+  assert.equal(every.code, 2);
+  assert.match(every.stderr, /--every soon is not a duration/);
+  const percent = await outcome('deployment-ramp', ['--build-id', 'b9', '--percent', '120']);
+  assert.equal(percent.code, 2);
+  assert.match(percent.stderr, /--percent 120 must be a number from 0 to 100/);
+  const both = await outcome('deployment-rollback', ['--build-id', 'b1', '--unversioned']);
+  assert.equal(both.code, 2);
+  const sweep = await outcome('sweep-domain', ['--domain', 'example.net']);
+  assert.equal(sweep.code, 2);
+  assert.match(sweep.stderr, /--domain example\.net is not one of example\.com, example\.org/);
+});
+
+test('an unreachable Temporal is named with its address and namespace (exit 1)', async () => {
+  const r = await outcome('deployment-status', [], { ...stack.childEnv, TEMPORAL_ADDRESS: '127.0.0.1:1', TEMPORAL_NAMESPACE: 'ops' });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /cannot reach Temporal at 127\.0\.0\.1:1 \(namespace ops\)/);
+});
+
+test('no codec keys: starters refuse to start workflows (exit 2, naming MAILROOM_CODEC_KEYS), --plaintext is the explicit opt-out, reading names the variable', async () => {
+  const key = await stack.put(rawMail({ from: 'x@sender.example', to: [ALICE], subject: 'Keys first' }));
+  for (const [script, args] of [
+    ['process-object', ['--bucket', BUCKET, '--key', key]],
+    ['sweep-domain', ['--domain', 'example.com']],
+    ['redrive', ['--domain', 'example.com', '--since', '1h']],
+    ['schedule-sweep', ['--domain', 'example.com']],
+  ] as const) {
+    const r = await outcome(script, [...args], withoutKeys());
+    assert.equal(r.code, 2, `${script}: ${r.stderr}`);
+    assert.match(r.stderr, /MAILROOM_CODEC_KEYS is not set: .* would write email addresses and subjects into Temporal's history in plaintext[\s\S]*MAILROOM_CODEC_KEYS=none or --plaintext/, script);
+  }
+  await assert.rejects(stack.env.client.workflow.getHandle(inboundWorkflowId(BUCKET, key)).describe(), /not found/i, 'nothing was started');
+
+  // The worker, the SQS bridge: the same refusal (MAILROOM_CODEC_KEYS=none is their opt-out).
+  for (const script of ['workers/main.ts', 'workers/sqs-bridge.ts']) {
+    const r = await outcome(script, [], { ...withoutKeys(), HEALTH_PORT: '0', METRICS_PORT: '0' });
+    assert.equal(r.code, 1, script);
+    assert.match(r.stderr, /MAILROOM_CODEC_KEYS is not set: the (worker|SQS bridge) would write[\s\S]*MAILROOM_CODEC_KEYS=none$/m, script);
+  }
+
+  // Opted out: started (plaintext). Then a reader without keys of an encrypted result is told what to set.
+  const plain = await outcome('process-object', ['--bucket', BUCKET, '--key', key, '--plaintext', '--wait'], withoutKeys());
+  assert.equal(plain.code, 1, 'the worker answers encrypted; this reader has no keys');
+  assert.match(plain.stderr, /started inbound\//);
+  assert.match(plain.stderr, /this history is encrypted \(key id "test"\) and MAILROOM_CODEC_KEYS is not set here: set MAILROOM_CODEC_KEYS/);
+  assert.equal((await stack.env.client.workflow.getHandle(inboundWorkflowId(BUCKET, key)).result()).status, 'delivered');
+});
+
+test('missing never strands an object: trigger before the upload, upload, then sweep; delivered and tagged once', async () => {
+  const key = `early-trigger-${process.pid}`;
+  const workflowId = inboundWorkflowId(BUCKET, key);
+  const [missingBefore, deliveredBefore] = [await counter('missing'), await counter('delivered')];
+  const early = await outcome('process-object', ['--bucket', BUCKET, '--key', key, '--wait']);
+  assert.equal(early.code, 1, early.stderr);
+  assert.equal((JSON.parse(early.stdout) as { status: string }).status, 'missing');
+  assert.match(early.stderr, /does not exist \(status missing\).*a later trigger for this object starts a new run/);
+  assert.equal(await counter('missing'), missingBefore + 1, 'emails_processed_total counts missing');
+
+  await stack.put(rawMail({ from: 'x@sender.example', to: [ALICE], subject: 'Arrived after its trigger' }), key);
+  // The sweep and a redelivered notification race for the same object: one run starts.
+  const [swept, direct] = await Promise.all([
+    outcome('sweep-domain', ['--domain', 'example.com'], { ...stack.childEnv, SWEEP_MIN_AGE: '0' }),
+    startInbound(stack.env.client, stack.config.taskQueue, { domain: DOMAIN, bucket: BUCKET, key }),
+  ]);
+  assert.equal(swept.code, 0, swept.stderr);
+  const sweptStarted = Number(/(\d+) workflows started/.exec(swept.stdout)?.[1] ?? 'NaN');
+  assert.equal(sweptStarted + (direct.started ? 1 : 0), 1, `exactly one new run: ${swept.stdout}`);
+  const result = await stack.env.client.workflow.getHandle(workflowId).result();
+  assert.equal(result.status, 'delivered');
+  assert.equal((await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('Arrived after its trigger')).length, 1, 'delivered once');
+  assert.equal((await stack.metadata(key))?.status, 'delivered');
+  assert.equal(await counter('delivered'), deliveredBefore + 1, 'tagged once');
+  // Visibility lags the runs a little.
+  let runs: string[] = [];
+  for (const deadline = Date.now() + 15_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 250))) {
+    runs = [];
+    for await (const w of stack.env.client.workflow.list({ query: `WorkflowId = "${workflowId}"` })) runs.push(w.status.name);
+    if (runs.sort().join() === 'COMPLETED,FAILED') break;
+  }
+  assert.deepEqual(runs, ['COMPLETED', 'FAILED'], 'the missing run and the one run that processed it');
+
+  // Once processed, every further trigger is a no-op again.
+  const again = await outcome('process-object', ['--bucket', BUCKET, '--key', key]);
+  assert.match(again.stdout, /already started earlier.*no-op/);
 });

@@ -134,7 +134,10 @@ test('ramp 50% to a second build: both take new work, in-flight mail stays on it
   }
 
   const rolledBack = await deploy('rollback');
-  assert.match(rolledBack.stdout, /ramp ended[\s\S]*current: b1[\s\S]*ramping: \(none\)/);
+  assert.match(rolledBack.stdout, /ramp of b2 \(50%\) ended[\s\S]*current: b1[\s\S]*ramping: \(none\)/);
+  // Again, with nothing ramping: says so instead of claiming a change.
+  const noop = await deploy('rollback');
+  assert.match(noop.stdout, /nothing is ramping: new workflows all go to b1 already; nothing changed/);
   const after = await Promise.all(Array.from({ length: 8 }, (_, i) => start(`After rollback ${i}`, ALICE)));
   for (const h of after) assert.equal((await h.result()).status, 'delivered');
   assert.deepEqual([...new Set(await Promise.all(after.map(buildOf)))], ['b1'], 'after the rollback only build 1 gets new mail');

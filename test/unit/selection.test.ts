@@ -10,7 +10,11 @@ test('time forms', () => {
   assert.equal(parseTime('today', now), day('2026-11-23T00:00:00Z'));
   assert.equal(parseTime('24h', now), day('2026-11-22T10:00:00Z'));
   assert.equal(parseTime('2026-11-20', now), day('2026-11-20T00:00:00Z'));
-  assert.throws(() => parseTime('last tuesday', now), /cannot read the time/);
+  assert.equal(parseTime('now', now), day('2026-11-23T10:00:00Z'));
+  assert.equal(parseTime('2026-11-20T08:30:00Z', now), day('2026-11-20T08:30:00Z'));
+  assert.equal(parseTime('2026-11-20T08:30', now), day('2026-11-20T08:30:00Z'), 'no zone: UTC');
+  assert.equal(parseTime('2026-11-20T08:30:00+02:00', now), day('2026-11-20T06:30:00Z'));
+  for (const bad of ['last tuesday', 'Nov 22', '2026-13-01', '22.11.2026', '24x']) assert.throws(() => parseTime(bad, now), /cannot read the time/, bad);
 });
 
 test('selection by status and window', () => {
