@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseHeaderBlock } from '../../lib/headers';
-import { startInbound } from '../../lib/start-inbound';
+import { inboundOutcome, startInbound } from '../../lib/start-inbound';
 import { DEFAULT_TABLES } from '../../scripts/stack/dynamodb';
 import { rawMail, sesBounce } from '../../scripts/stack/demo-emails';
 import { BUCKET, DOMAIN, inboundWorkflowId, type InboundStack, startInboundStack } from '../support/inbound-stack';
@@ -223,9 +223,11 @@ describe('bad input ends in a clear, visible state', () => {
     assert.equal((await stack.metadata(key))?.status, 'unknown_domain');
   });
 
-  test('a missing object', async () => {
-    const result = await stack.run({ key: 'does/not/exist' });
-    assert.equal(result.status, 'missing');
+  test('a missing object: the run fails (status missing, result in the details), so a later trigger may run again', async () => {
+    await assert.rejects(stack.run({ key: 'does/not/exist' }), /workflow execution failed/i);
+    const outcome = await inboundOutcome(stack.env.client, inboundWorkflowId(BUCKET, 'does/not/exist'));
+    assert.equal(outcome.result?.status, 'missing');
+    assert.match(outcome.failure ?? '', /s3:\/\/example-com-emails\/does\/not\/exist does not exist \(status missing\)/);
   });
 
   test('an oversize message is kept in S3 and tagged oversize, not downloaded', async () => {

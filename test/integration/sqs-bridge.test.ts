@@ -180,7 +180,7 @@ test('the same notification delivered twice (and once more later): one workflow,
     await until('both copies handled', () => bridge.outcomes.length === 2);
     assert.deepEqual(bridge.outcomes.map((o) => o.outcome).sort(), ['duplicate', 'started']);
     assert.equal((await workflowResult(key)).status, 'delivered');
-    // A copy arriving after the run finished is a no-op as well (REJECT_DUPLICATE).
+    // A copy arriving after the run completed is a no-op as well (ALLOW_DUPLICATE_FAILED_ONLY).
     await send(q.queueUrl, body);
     await until('the late copy handled', () => bridge.outcomes.length === 3);
     assert.equal(bridge.outcomes[2].outcome, 'duplicate');
