@@ -1,9 +1,10 @@
 // The main job on the embedded local stack, for a newcomer (scripts/demo.sh runs this
 // after installing what is missing): Temporal dev server with its Web UI, S3 (s3rver),
-// DynamoDB (dynalite), an SMTP server standing in for the internal mail server, a demo
-// domain with blocklist and rules, six demo emails, the real worker process, and a
-// summary of what happened to each email. The stack stays up for exploring the Web UI
-// until Ctrl-C (or exits at once with --exit).
+// DynamoDB (dynalite), SQS (goaws) with the domain's notification queue, an SMTP server
+// standing in for the internal mail server, a demo domain with blocklist and rules, six demo
+// emails, the real worker process, and a summary of what happened to each email. It writes
+// <state>/env, which points every operator command at this stack (`source` it in another
+// shell). The stack stays up for exploring until Ctrl-C (or exits at once with --exit).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
@@ -14,23 +15,27 @@ import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { Client, Connection } from '@temporalio/client';
 import { codecFromEnv, generateCodecKey } from '../lib/codec';
+import { queueForDomain } from '../lib/sqs-config';
 import { bucketForDomain } from '../lib/config';
-import { mailroomDataConverter } from '../lib/data-converter';
+import { codecChoice, mailroomDataConverter } from '../lib/data-converter';
 import type { InboundResult } from '../lib/inbound-types';
 import { startInbound } from '../lib/start-inbound';
 import { rawMail, sesBounce } from './stack/demo-emails';
 import { DEFAULT_TABLES, dynamoClientFor, ensureTables, startDynamoServer } from './stack/dynamodb';
+import { writeEnvFile } from './stack/env-file';
 import { freePort, isPortFree } from './stack/ports';
 import { localStackEnv } from './stack/worker-env';
 import { S3RVER_CREDENTIALS, s3ClientFor, startS3Server } from './stack/s3';
 import { startSmtpTarget } from './stack/smtp-target';
+import { startSqsServer } from './stack/sqs';
 import { startTemporalDevServer } from './stack/temporal-dev';
 import { startCodecServer } from '../workers/codec-server';
 
 const DOMAIN = 'example.com';
 const ROOT = resolve(__dirname, '..');
-// DEMO_STATE_DIR lets tests run the demo on a state of their own.
-const LOCAL = resolve(process.env.DEMO_STATE_DIR ?? join(ROOT, '.local'));
+// Where the demo keeps its state (Temporal's database, S3 objects, mailboxes, logs, keys, the
+// env file): .local/ in the checkout, or DEMO_STATE_DIR (tests run the demo on a state of their own).
+const LOCAL = resolve(process.env.DEMO_STATE_DIR || join(ROOT, '.local'));
 const users = { alice: `alice@${DOMAIN}`, bob: `bob@${DOMAIN}`, carol: `carol@${DOMAIN}`, dave: `dave@${DOMAIN}`, erin: `erin@${DOMAIN}`, frank: `frank@${DOMAIN}` };
 const port = async (name: string, preferred: number) => Number(process.env[name] ?? 0) || (await isPortFree(preferred) ? preferred : await freePort());
 
@@ -50,6 +55,7 @@ async function main() {
   mkdirSync(LOCAL, { recursive: true });
   // Histories are encrypted (lib/codec.ts) with a development key kept in .local/codec-keys;
   // the codec server lets the Web UI show them to whoever has the token in .local/codec-token.
+  if (codecChoice() === 'plaintext') throw new Error('MAILROOM_CODEC_KEYS=none: the demo always encrypts histories (its key is generated into <state>/codec-keys); unset MAILROOM_CODEC_KEYS to use that key');
   const codecKeys = process.env.MAILROOM_CODEC_KEYS || localSecret('codec-keys', () => generateCodecKey('dev1'));
   const codecToken = process.env.CODEC_SERVER_TOKEN || localSecret('codec-token', () => randomBytes(24).toString('hex'));
   const dataConverter = mailroomDataConverter({ MAILROOM_CODEC_KEYS: codecKeys });
@@ -60,8 +66,6 @@ async function main() {
     origins: [`http://127.0.0.1:${uiPort}`, `http://localhost:${uiPort}`],
     codec: codecFromEnv({ MAILROOM_CODEC_KEYS: codecKeys })!,
   });
-  process.env.AWS_ACCESS_KEY_ID = S3RVER_CREDENTIALS.accessKeyId;
-  process.env.AWS_SECRET_ACCESS_KEY = S3RVER_CREDENTIALS.secretAccessKey;
 
   console.log('Starting the local stack ...');
   const temporal = await startTemporalDevServer({
@@ -77,6 +81,8 @@ async function main() {
   const mailboxes = Object.values(users);
   const mail = await startSmtpTarget({ directory: mailDir, localDomains: [DOMAIN], mailboxes, port: await port('DEMO_SMTP_PORT', 2525) });
   const internal = await startSmtpTarget({ directory: join(LOCAL, 'mail-internal'), localDomains: [DOMAIN], mailboxes, port: await port('DEMO_INTERNAL_SMTP_PORT', 2526) });
+  // SES notifications arrive on the domain's queue, where `npm run bridge` reads them.
+  const sqs = await startSqsServer({ port: await port('DEMO_SQS_PORT', 4100), queues: [{ name: queueForDomain(DOMAIN) }] });
 
   const s3 = s3ClientFor(s3srv.endpoint);
   const dynamo = dynamoClientFor(dyn.endpoint);
@@ -90,17 +96,41 @@ async function main() {
   const sesId = `0100018c-demo-${Date.now()}`;
   await put(DEFAULT_TABLES.messages, { MessageId: sesId, source: users.alice, destinations: ['nobody@far.example'], subject: 'Contract draft', timestamp: Math.floor(Date.now() / 1000) });
 
+  // What every mailroom command needs to reach this stack: the worker below gets it, and
+  // <state>/env hands it to the operator's shell.
+  const stackEnv = {
+    TEMPORAL_ADDRESS: temporal.address,
+    TEMPORAL_NAMESPACE: 'default',
+    TASK_QUEUE: process.env.TASK_QUEUE || 'mailroom-inbound',
+    ...localStackEnv({ s3: s3srv.endpoint, dynamodb: dyn.endpoint, domains: [DOMAIN], smtpPort: mail.port, internalSmtpPort: internal.port }),
+    AWS_ENDPOINT_URL_SQS: sqs.endpoint,
+    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+    // Blocked mail stays in the bucket (tagged), so `npm run redrive` has something to re-drive.
+    BLOCKED_MAIL_ACTION: 'keep',
+    MAILROOM_CODEC_KEYS: codecKeys,
+  };
   const env: NodeJS.ProcessEnv = {
     ...process.env,
-    TEMPORAL_ADDRESS: temporal.address,
-    ...localStackEnv({ s3: s3srv.endpoint, dynamodb: dyn.endpoint, domains: [DOMAIN], smtpPort: mail.port, internalSmtpPort: internal.port }),
+    ...stackEnv,
     WORKER_NAME: 'mailroom-demo',
     LOG_LEVEL: process.env.WORKER_LOG_LEVEL ?? 'info',
     HEALTH_PORT: String(await port('HEALTH_PORT', 8080)),
     METRICS_PORT: String(await port('METRICS_PORT', 8000)),
     TEMPORAL_METRICS_BIND: `127.0.0.1:${await freePort()}`,
-    MAILROOM_CODEC_KEYS: codecKeys,
   };
+  const envFile = join(LOCAL, 'env');
+  writeEnvFile(envFile, [`mailroom demo stack, written by scripts/demo.ts at ${new Date().toISOString()}; valid while that demo runs.`, `Use it in another shell:  source ${envFile}`, "Then every command of the README's operator tables talks to this stack."], [
+    { comment: 'The stack: Temporal, S3, DynamoDB, SQS, the SMTP server standing in for the mail server', vars: stackEnv },
+    {
+      comment: 'Reading encrypted histories: temporal workflow show ... --codec-endpoint "$MAILROOM_CODEC_ENDPOINT" --codec-auth "Bearer $CODEC_SERVER_TOKEN"',
+      vars: { CODEC_SERVER_TOKEN: codecToken, MAILROOM_CODEC_ENDPOINT: codecServer.url },
+    },
+    {
+      comment: "Processes started from this shell (a second worker, a codec server) pick free ports and log them; the demo's own worker and codec server keep theirs",
+      vars: { HEALTH_PORT: 0, METRICS_PORT: 0, CODEC_SERVER_PORT: 0 },
+    },
+  ]);
   const workerLog = join(LOCAL, 'worker.log');
   const worker = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'workers', 'main.ts')], { cwd: ROOT, env, stdio: ['ignore', openSync(workerLog, 'a'), openSync(workerLog, 'a')] });
 
@@ -118,7 +148,7 @@ async function main() {
   for (const [i, e] of emails.entries()) {
     const key = `demo-${run}-${i + 1}-${e.label.replace(/\W+/g, '-')}`;
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: e.raw, ContentType: 'message/rfc822' }));
-    const { workflowId } = await startInbound(client, process.env.TASK_QUEUE ?? 'mailroom-inbound', { domain: DOMAIN, bucket, key, envelopeRecipients: e.recipients });
+    const { workflowId } = await startInbound(client, stackEnv.TASK_QUEUE, { domain: DOMAIN, bucket, key, envelopeRecipients: e.recipients });
     started.push({ ...e, key, workflowId });
   }
   console.log(`Processing ${started.length} demo emails (worker log: ${workerLog}) ...`);
@@ -131,22 +161,25 @@ async function main() {
       ...r.autoReplies.map((a) => (a.sent ? `auto-reply sent to ${a.to}` : `no auto-reply (${a.reason})`)),
       ...r.forwards.map((f) => `forwarded to ${f.to} (${f.route})`),
       ...(r.bounce ? [`bounce ${r.bounce.matched ? 'matched and rewritten' : 'unmatched'}: ${r.bounce.bouncedRecipient}`] : []),
-      ...(r.status === 'blocked' ? ['tagged, then deleted from S3'] : []),
+      ...(r.status === 'blocked' ? ['tagged and kept in S3 for a re-drive (BLOCKED_MAIL_ACTION=keep; production deletes it)'] : []),
     ];
     console.log(`  ${started[i].label.padEnd(16)} ${r.status.padEnd(10)} ${who}${extra.length ? `; ${extra.join('; ')}` : ''}`);
   }
   console.log(`\nMailboxes (one .eml per delivery): ${mailDir}`);
   console.log(`Temporal Web UI: ${temporal.uiUrl}/namespaces/default/workflows`);
-  console.log(`Codec server: ${codecServer.url}  token: ${codecToken}  (histories are encrypted; key in .local/codec-keys, token in .local/codec-token)`);
+  console.log(`Codec server: ${codecServer.url}  token: ${codecToken}  (histories are encrypted; key in ${join(LOCAL, 'codec-keys')}, token in ${join(LOCAL, 'codec-token')})`);
   console.log(`  to read payloads in the Web UI: sign in at ${codecServer.url}/login with the token, then in the UI's Codec Server settings`);
   console.log(`  use ${codecServer.url} with "Include cross-origin credentials" on (docs/privacy.md)`);
   console.log(`Worker: http://127.0.0.1:${env.HEALTH_PORT}/health  /domains   metrics http://127.0.0.1:${env.METRICS_PORT}/metrics`);
+  console.log(`SES notification queue: ${queueForDomain(DOMAIN)} on ${sqs.endpoint} (npm run bridge reads it)`);
+  console.log(`State: ${LOCAL}`);
+  console.log(`\nOperator commands (README, "Operator scripts") against this stack, from another shell:\n  source ${envFile}\n  npm run sweep -- --domain ${DOMAIN}`);
 
   const shutdown = async () => {
     worker.kill('SIGTERM');
     await new Promise((r) => worker.once('exit', r));
     await client.connection.close();
-    await Promise.all([mail.stop(), internal.stop(), s3srv.stop(), dyn.stop(), codecServer.close()]);
+    await Promise.all([mail.stop(), internal.stop(), s3srv.stop(), dyn.stop(), sqs.stop(), codecServer.close()]);
     await temporal.stop();
   };
   if (values.exit) {

@@ -1,8 +1,11 @@
 // README command 1 keeps working: the demo runs the six cases on the local stack and
-// reports the expected outcome for each.
+// reports the expected outcome for each, and leaves an env file for the operator's shell.
+// (test/integration/readme.test.ts runs the README's commands in a shell that sourced it.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from '../../scripts/stack/ports';
@@ -11,17 +14,33 @@ test('the demo processes every demo email and prints a summary with the Web UI a
   const ports = Object.fromEntries(
     await Promise.all(['DEMO_TEMPORAL_PORT', 'DEMO_TEMPORAL_UI_PORT', 'DEMO_S3_PORT', 'DEMO_DYNAMODB_PORT', 'DEMO_SMTP_PORT', 'DEMO_INTERNAL_SMTP_PORT', 'HEALTH_PORT', 'METRICS_PORT'].map(async (k) => [k, String(await freePort())])),
   );
+  const state = mkdtempSync(join(tmpdir(), 'mailroom-demo-'));
   const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/demo.ts', '--exit'], {
     cwd: join(__dirname, '..', '..'),
-    env: { ...process.env, ...ports, LOG_LEVEL: 'warn' },
+    env: { ...process.env, ...ports, DEMO_STATE_DIR: state, LOG_LEVEL: 'warn' },
     timeout: 180_000,
   });
   const line = (label: string) => stdout.split('\n').find((l) => l.trimStart().startsWith(label)) ?? '';
   assert.match(line('plain'), /delivered\s+alice@example\.com=delivered/);
   assert.match(line('multi-recipient'), /partial .*ghost@example\.com=invalid\(550\)/);
-  assert.match(line('blocked sender'), /blocked .*tagged, then deleted/);
+  assert.match(line('blocked sender'), /blocked .*tagged and kept in S3 for a re-drive/);
   assert.match(line('out-of-office'), /auto-reply sent to client@sender\.example/);
   assert.match(line('forwarded'), /forwarded to frank@example\.com \(internal\).*forwarded to erin@home\.example \(outbound\)/);
   assert.match(line('SES bounce'), /bounce matched and rewritten: nobody@far\.example/);
   assert.match(stdout, new RegExp(`Temporal Web UI: http://127\\.0\\.0\\.1:${ports.DEMO_TEMPORAL_UI_PORT}/`));
+
+  // The real state directory, and the env file with the line to source it.
+  assert.match(stdout, new RegExp(`State: ${state}$`, 'm'));
+  assert.match(stdout, new RegExp(`key in ${state}/codec-keys`));
+  assert.match(stdout, new RegExp(`^  source ${state}/env$`, 'm'));
+  const envFile = readFileSync(join(state, 'env'), 'utf8');
+  assert.equal(statSync(join(state, 'env')).mode & 0o777, 0o600, 'keys and token: owner only');
+  const exported = Object.fromEntries([...envFile.matchAll(/^export ([A-Z0-9_]+)=(.*)$/gm)].map((m) => [m[1], m[2].replace(/^'|'$/g, '')]));
+  for (const name of ['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TASK_QUEUE', 'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL_DYNAMODB', 'AWS_ENDPOINT_URL_SQS', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'SMTP_PORT', 'INTERNAL_SMTP_PORT', 'MAILROOM_CODEC_KEYS', 'CODEC_SERVER_TOKEN', 'MAILROOM_CODEC_ENDPOINT']) {
+    assert.ok(exported[name], `${name} in the env file`);
+  }
+  assert.equal(exported.TEMPORAL_ADDRESS, `127.0.0.1:${ports.DEMO_TEMPORAL_PORT}`);
+  assert.equal(exported.SMTP_PORT, ports.DEMO_SMTP_PORT);
+  assert.equal(exported.MAILROOM_CODEC_KEYS, readFileSync(join(state, 'codec-keys'), 'utf8').trim());
+  rmSync(state, { recursive: true, force: true });
 });
