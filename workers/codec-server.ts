@@ -309,6 +309,7 @@ async function main(): Promise<void> {
     process.once('SIGTERM', () => resolve());
   });
   await codec.close();
+  log.info('codec server stopped');
 }
 
 if (require.main === module) {

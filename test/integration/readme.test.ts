@@ -1,0 +1,170 @@
+// The README, walked as a new operator would: the demo runs (its own state directory), and
+// every command of the README's operator tables (test/support/readme-commands.ts) runs as
+// written, placeholders filled in, in a bash that did nothing but `source <state>/env`. A
+// command fails the test when its npm script does not exist, it exits with a usage error or
+// anything but 0, an option it documents is not in its --help, its JSON output does not parse,
+// or (long-running ones: worker, bridge, codec server) it does not come up or does not stop on
+// SIGTERM.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { Client, Connection } from '@temporalio/client';
+import { DeploymentAdmin } from '../../lib/deployment-admin';
+import { s3ClientFor } from '../../scripts/stack/s3';
+import { freePort } from '../../scripts/stack/ports';
+import { longOptions, npmScript, operatorCommands, variants } from '../support/readme-commands';
+
+const ROOT = join(__dirname, '..', '..');
+const SCRIPTS = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+let state: string;
+let envFile: string;
+let demo: ChildProcess;
+let demoOutput = '';
+let exported: Record<string, string>;
+const services: { command: string; child: ChildProcess; output: () => string }[] = [];
+
+/** A shell as a new operator has it: PATH and HOME, then the demo's env file. */
+function shell(command: string, stdio: 'pipe' | 'ignore' = 'pipe'): ChildProcess {
+  return spawn('bash', ['-c', `set -e; source "${envFile}"; cd "${ROOT}"; ${command}`], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, LANG: 'C.UTF-8' },
+    stdio: ['ignore', stdio, stdio],
+    detached: true, // its own process group: npm, node and bash stop together
+  });
+}
+
+function runToEnd(command: string, timeoutMs = 120_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = shell(command);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+before(async () => {
+  state = mkdtempSync(join(tmpdir(), 'mailroom-readme-'));
+  envFile = join(state, 'env');
+  // The demo's own ports are free ones; the env file it writes carries them.
+  const ports = Object.fromEntries(
+    await Promise.all(['DEMO_TEMPORAL_PORT', 'DEMO_TEMPORAL_UI_PORT', 'DEMO_S3_PORT', 'DEMO_DYNAMODB_PORT', 'DEMO_SQS_PORT', 'DEMO_SMTP_PORT', 'DEMO_INTERNAL_SMTP_PORT', 'HEALTH_PORT', 'METRICS_PORT', 'CODEC_SERVER_PORT'].map(async (k) => [k, String(await freePort())])),
+  );
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(MAILROOM_|TEMPORAL_|AWS_|DEMO_|CODEC_)/.test(k)));
+  demo = spawn(process.execPath, ['--import', 'tsx', 'scripts/demo.ts'], { cwd: ROOT, env: { ...env, ...ports, DEMO_STATE_DIR: state, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  demo.stdout!.on('data', (d) => (demoOutput += d));
+  demo.stderr!.on('data', (d) => (demoOutput += d));
+  await waitFor('the demo', () => {
+    if (demo.exitCode !== null) throw new Error(`demo exited ${demo.exitCode}:\n${demoOutput}`);
+    return demoOutput.includes('keeps running') ? true : undefined;
+  }, 240_000);
+  assert.match(demoOutput, new RegExp(`source ${envFile}`), 'the demo prints the line to source');
+  exported = Object.fromEntries([...readFileSync(envFile, 'utf8').matchAll(/^export ([A-Z0-9_]+)=(.*)$/gm)].map((m) => [m[1], m[2].replace(/^'|'$/g, '')]));
+});
+
+after(async () => {
+  for (const s of services) {
+    try {
+      process.kill(-s.child.pid!, 'SIGKILL'); // whatever of its group is left after a failure
+    } catch {
+      /* the group is gone */
+    }
+  }
+  if (demo && demo.exitCode === null) {
+    demo.kill('SIGINT');
+    await new Promise((r) => demo.once('exit', r));
+  }
+  if (state) rmSync(state, { recursive: true, force: true });
+});
+
+test("every command of the README's operator tables works as written from a shell that sourced the demo's env file", { timeout: 15 * 60_000 }, async (t) => {
+  const commands = operatorCommands(readFileSync(join(ROOT, 'README.md'), 'utf8'));
+  assert.ok(commands.length >= 10, `the README's operator tables list ${commands.length} commands`);
+
+  // Placeholders: a stored demo email, a notification for it, the build the walk starts.
+  const s3 = s3ClientFor(exported.AWS_ENDPOINT_URL_S3);
+  const keys = (await s3.send(new ListObjectsV2Command({ Bucket: 'example-com-emails' }))).Contents?.map((o) => o.Key!) ?? [];
+  s3.destroy();
+  const key = keys.find((k) => k.endsWith('-1-plain'));
+  assert.ok(key, `the demo stored its plain email: ${keys.join(', ')}`);
+  const notification = join(state, 'notification.json');
+  writeFileSync(notification, JSON.stringify({ notificationType: 'Received', mail: { messageId: key, destination: ['alice@example.com'] }, receipt: { recipients: ['alice@example.com'], action: { type: 'S3', bucketName: 'example-com-emails', objectKey: key } } }));
+  const fill = (c: string) => c.replace(/\bKEY\b/g, key).replace(/(^|\s)notification\.json\b/g, `$1${notification}`).replace(/\bB1\b/g, 'B2');
+
+  const client = new Client({ connection: await Connection.connect({ address: exported.TEMPORAL_ADDRESS }), namespace: exported.TEMPORAL_NAMESPACE });
+  try {
+    const helps = new Map<string, string>();
+    for (const documented of commands) {
+      const { script } = npmScript(documented.command);
+      const where = `README (${documented.section}, "${documented.action}"): ${documented.command}`;
+      assert.ok(SCRIPTS[script], `${where}: npm has no script ${script}`);
+      const longRunning = SCRIPTS[script].includes('workers/');
+
+      if (!longRunning && !helps.has(script)) {
+        const help = await runToEnd(`npm run -s ${script} -- --help`);
+        assert.equal(help.code, 0, `${where}: --help exited ${help.code}: ${help.stderr}`);
+        helps.set(script, help.stdout);
+      }
+      for (const variant of variants(documented.command)) {
+        const line = fill(variant);
+        for (const option of longOptions(variant)) {
+          if (helps.has(script)) assert.match(helps.get(script)!, new RegExp(`--${option}\\b`), `${where}: --${option} is not in npm run ${script} -- --help`);
+        }
+        if (longRunning) {
+          // Comes up (its start line), and keeps running until the walk is over.
+          let output = '';
+          const child = shell(line);
+          child.stdout!.on('data', (d) => (output += d));
+          child.stderr!.on('data', (d) => (output += d));
+          services.push({ command: line, child, output: () => output });
+          await waitFor(`${line} to start`, () => {
+            if (child.exitCode !== null) throw new Error(`${where}: \`${line}\` exited ${child.exitCode}:\n${output}`);
+            return /"msg":"[^"]*(started|listening)"/.test(output) ? true : undefined;
+          });
+          const build = /TEMPORAL_BUILD_ID=(\S+)/.exec(line)?.[1];
+          if (build) await new DeploymentAdmin(client, exported.TEMPORAL_DEPLOYMENT_NAME ?? 'mailroom').waitForVersion(build);
+          t.diagnostic(`running: ${line}`);
+          continue;
+        }
+        const r = await runToEnd(line);
+        const detail = `\`${line}\` exited ${r.code}\nstdout: ${r.stdout.slice(-1500)}\nstderr: ${r.stderr.slice(-1500)}`;
+        assert.doesNotMatch(r.stderr, /Missing script|command not found/, `${where}: ${detail}`);
+        assert.notEqual(r.code, 2, `${where}: a usage error: ${detail}`);
+        assert.equal(r.code, 0, `${where}: ${detail}`);
+        if (npmScript(line).silent && /\s--(json|wait)\b/.test(line)) assert.doesNotThrow(() => JSON.parse(r.stdout), `${where}: stdout is not JSON alone: ${r.stdout.slice(0, 300)}`);
+        t.diagnostic(`ok: ${line}`);
+      }
+    }
+
+    // The long-running ones stop cleanly on SIGTERM, as under a service manager. npm and bash
+    // exit first; the stdio pipes close when the service process itself is gone.
+    for (const s of services) {
+      const exited = new Promise<void>((resolve) => s.child.once('close', () => resolve()));
+      process.kill(-s.child.pid!, 'SIGTERM');
+      const timer = setTimeout(() => process.kill(-s.child.pid!, 'SIGKILL'), 45_000);
+      await exited;
+      clearTimeout(timer);
+      assert.match(s.output(), /"msg":"[^"]*stopped"/, `\`${s.command}\` stopped on SIGTERM:\n${s.output().slice(-2000)}`);
+    }
+  } finally {
+    await client.connection.close();
+  }
+});
