@@ -57,6 +57,12 @@ echo "== versitygw (S3 server of the local stack and the tests)"
 s3_path=$(bash scripts/install-versitygw.sh | tail -n 1)
 echo "   $s3_path"
 
+echo "== compose-check (validates docker-compose.yml in the tests)"
+# tools/compose-check: compose-go, the loader Docker Compose uses, behind mailroom's rules.
+# Go's build cache makes this a no-op when nothing changed.
+(cd tools/compose-check && go build -o bin/compose-check .)
+echo "   tools/compose-check/bin/compose-check"
+
 echo "== goaws (SQS server for the SQS bridge tests)"
 goaws_path=$(bash scripts/install-goaws.sh | tail -n 1)
 echo "   $goaws_path"
