@@ -84,6 +84,13 @@ test('the compiled inbound worker starts with node alone, loads the prebuilt bun
   assert.equal(code, 0, worker.output());
 });
 
+test("compose's setup job runs from the compiled app: tables and buckets, twice (idempotent)", async () => {
+  for (let i = 0; i < 2; i++) {
+    const { stdout } = await run(process.execPath, [join('dist', 'scripts', 'setup-aws.js')], { cwd: app, env: { ...stack.childEnv, LOG_LEVEL: 'info' }, timeout: 60_000 });
+    assert.match(stdout, /"buckets":\["example-com-emails","example-org-emails"\],"msg":"DynamoDB tables and S3 buckets ready"/);
+  }
+});
+
 test('the compiled sync worker starts from its prebuilt bundle', async () => {
   const env = { ...stack.childEnv, SYNC_TASK_QUEUE: `compiled-sync-${process.pid}`, MAILROOM_SECRET_KEYS: `k1:${randomBytes(32).toString('base64')}`, LOG_LEVEL: 'info' };
   const worker = await startCompiled(join('dist', 'workers', 'sync-main.js'), env, /"msg":"sync worker started"/);
