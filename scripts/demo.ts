@@ -1,5 +1,5 @@
 // The main job on the embedded local stack, for a newcomer (scripts/demo.sh runs this
-// after installing what is missing): Temporal dev server with its Web UI, S3 (s3rver),
+// after installing what is missing): Temporal dev server with its Web UI, S3 (versitygw),
 // DynamoDB (dynalite), SQS (goaws) with the domain's notification queue, an SMTP server
 // standing in for the internal mail server, a demo domain with blocklist and rules, six demo
 // emails, the real worker process, and a summary of what happened to each email. It writes
@@ -25,7 +25,7 @@ import { DEFAULT_TABLES, dynamoClientFor, ensureTables, startDynamoServer } from
 import { writeEnvFile } from './stack/env-file';
 import { freePort, isPortFree } from './stack/ports';
 import { localStackEnv } from './stack/worker-env';
-import { S3RVER_CREDENTIALS, s3ClientFor, startS3Server } from './stack/s3';
+import { S3_CREDENTIALS, s3ClientFor, startS3Server } from './stack/s3';
 import { startSmtpTarget } from './stack/smtp-target';
 import { startSqsServer } from './stack/sqs';
 import { startTemporalDevServer } from './stack/temporal-dev';
@@ -104,8 +104,8 @@ async function main() {
     TASK_QUEUE: process.env.TASK_QUEUE || 'mailroom-inbound',
     ...localStackEnv({ s3: s3srv.endpoint, dynamodb: dyn.endpoint, domains: [DOMAIN], smtpPort: mail.port, internalSmtpPort: internal.port }),
     AWS_ENDPOINT_URL_SQS: sqs.endpoint,
-    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+    AWS_ACCESS_KEY_ID: S3_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: S3_CREDENTIALS.secretAccessKey,
     // Blocked mail stays in the bucket (tagged), so `npm run redrive` has something to re-drive.
     BLOCKED_MAIL_ACTION: 'keep',
     MAILROOM_CODEC_KEYS: codecKeys,

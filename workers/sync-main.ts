@@ -3,7 +3,7 @@
 // via DATABASE_URL, MAILROOM_SECRET_KEYS and SYNC_* (lib/sync-config.ts, docs/account-sync.md).
 import { requireCodecChoice, UNENCRYPTED_WARNING } from '../lib/data-converter';
 import { componentLogger } from '../lib/logger';
-import { connectWorker } from '../lib/temporal';
+import { connectWorker, installWorkerRuntime } from '../lib/temporal';
 import { loadSyncConfig } from '../lib/sync-config';
 import { createSyncWorker } from './sync';
 
@@ -13,6 +13,7 @@ async function main(): Promise<void> {
   const config = loadSyncConfig();
   // Unset or malformed MAILROOM_CODEC_KEYS stops the worker here, naming the variable.
   if (requireCodecChoice('the sync worker') === 'plaintext') log.warn(UNENCRYPTED_WARNING);
+  installWorkerRuntime();
   const { connection, namespace } = await connectWorker();
   try {
     const worker = await createSyncWorker(connection, namespace);
