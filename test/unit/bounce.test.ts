@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isBounce, isSesSender, parseBounce, parseDeliveryStatus, rewriteBounce, sesMessageIdCandidates } from '../../lib/bounce';
-import { parseHeaderBlock } from '../../lib/headers';
+import { parseHeaderBlock, readHeaderBlock } from '../../lib/headers';
 import { sesBounce } from '../../scripts/stack/demo-emails';
 
 const raw = sesBounce({ to: 'alice@example.com', sesMessageId: '0100018c-abc-000000', bouncedRecipient: 'nobody@far.example', originalSubject: 'Quarterly report' });
@@ -10,9 +10,10 @@ test('an SES bounce is recognised and read', () => {
   const headers = parseHeaderBlock(raw);
   assert.equal(isBounce(headers), true);
   assert.equal(isSesSender(headers), true);
-  const facts = parseBounce(raw.toString(), headers);
+  const facts = parseBounce(raw.toString(), readHeaderBlock(raw));
   assert.deepEqual(facts.recipients, [{ recipient: 'nobody@far.example', action: 'failed', status: '5.1.1', diagnostic: '550 5.1.1 <nobody@far.example>: Recipient address rejected: User unknown' }]);
   assert.deepEqual(facts.originalMessageIds, ['<0100018c-abc-000000@us-east-1.amazonses.com>']);
+  assert.equal(facts.kind, 'bounce');
 });
 
 test('SES Message-ID forms: header form yields the bare id first', () => {
