@@ -106,43 +106,54 @@ describe('inbound pipeline', () => {
     assert.equal(meta?.blocked_sender, 'exact@bad.example');
   });
 
-  test('out of office: one RFC 3834 reply per sender, none to list mail', async () => {
+  test('out of office: one RFC 3834 reply per sender, through SES, none to list mail', async () => {
     const sender = 'colleague@partner.example';
+    const repliesTo = async (to: string) => (await stack.ses.emails()).filter((e) => e.destination.to.some((t) => t.includes(to)));
     const first = await stack.run({ key: await stack.put(rawMail({ from: sender, to: [DAVE], subject: 'Meeting?' })) });
     assert.equal(first.status, 'delivered');
     assert.deepEqual(first.autoReplies, [{ recipient: DAVE, to: sender, sent: true }]);
-    const replies = await stack.mail.messagesFor(sender);
+    const replies = await repliesTo(sender);
     assert.equal(replies.length, 1);
-    const h = parseHeaderBlock(replies[0]);
-    assert.equal(h.get('auto-submitted')?.[0], 'auto-replied');
-    assert.equal(h.get('subject')?.[0], 'Auto: Meeting?');
-    assert.ok(h.get('x-mailroom-processed'), 'carries the loop marker');
-    assert.match(replies[0], /I am away until Monday\./);
+    assert.equal(replies[0].subject, 'Auto: Meeting?');
+    assert.match(replies[0].from, /dave@example\.com/);
+    assert.match(replies[0].body.text ?? '', /I am away until Monday\./);
+    assert.equal((await stack.mail.messagesFor(sender)).length, 0, 'outbound mail leaves through SES, not the mail server');
 
     const second = await stack.run({ key: await stack.put(rawMail({ from: sender, to: [DAVE], subject: 'Meeting again?' })) });
     assert.equal(second.autoReplies[0].sent, false);
     assert.match(second.autoReplies[0].reason ?? '', /already replied/);
-    assert.equal((await stack.mail.messagesFor(sender)).length, 1, 'at most one reply per period');
+    assert.equal((await repliesTo(sender)).length, 1, 'at most one reply per period');
 
     const list = await stack.run({ key: await stack.put(rawMail({ from: 'news@lists.example', to: [DAVE], subject: 'Digest', headers: { 'List-Id': '<digest.lists.example>', Precedence: 'list' } })) });
     assert.equal(list.status, 'delivered');
     assert.equal(list.autoReplies[0].sent, false);
-    assert.equal((await stack.mail.messagesFor('news@lists.example')).length, 0);
+    assert.equal((await repliesTo('news@lists.example')).length, 0);
+
+    // Bcc'd (not in To/Cc): RFC 5230 4.5, no reply.
+    const bcc = await stack.run({ key: await stack.put(rawMail({ from: 'other@partner.example', to: [ALICE], subject: 'Bcc to Dave' })), envelopeRecipients: [ALICE, DAVE] });
+    assert.equal(bcc.status, 'delivered');
+    assert.match(bcc.autoReplies[0].reason ?? '', /not named in To, Cc or Bcc/);
+    assert.equal((await repliesTo('other@partner.example')).length, 0);
   });
 
-  test('forwarding: own domains go to the internal port, others outbound; both marked', async () => {
-    const key = await stack.put(rawMail({ from: OUTSIDE, to: [ERIN], subject: 'Please forward' }));
+  test('forwarding: own domains go to the internal port, others out through SES in our name; both marked', async () => {
+    const key = await stack.put(rawMail({ from: `Some One <${OUTSIDE}>`, to: [ERIN], subject: 'Please forward', headers: { 'DKIM-Signature': 'v=1; d=sender.example; b=abc', Sender: OUTSIDE } }));
     const result = await stack.run({ key });
     assert.equal(result.status, 'delivered');
     assert.deepEqual(result.forwards.sort((a, b) => a.to.localeCompare(b.to)), [
-      { recipient: ERIN, to: 'erin.private@elsewhere.example', route: 'outbound' },
-      { recipient: ERIN, to: FRANK, route: 'internal' },
+      { recipient: ERIN, to: 'erin.private@elsewhere.example', route: 'outbound', sent: true },
+      { recipient: ERIN, to: FRANK, route: 'internal', sent: true },
     ]);
     const internalCopy = await stack.internal.messagesFor(FRANK);
     assert.equal(internalCopy.length, 1);
     assert.match(internalCopy[0], /^X-Mailroom-Processed: test-worker; forwarded-for=erin@example\.com/);
+    assert.match(internalCopy[0], /^From: Some One <someone@sender\.example>/m, 'an internal forward keeps the original From');
     assert.equal((await stack.mail.messagesFor(FRANK)).length, 0, 'internal forwards never take the outbound path');
-    assert.equal((await stack.mail.messagesFor('erin.private@elsewhere.example')).length, 1);
+    assert.equal((await stack.mail.messagesFor('erin.private@elsewhere.example')).length, 0, 'outside forwards leave through SES');
+    const out = (await stack.ses.emails()).filter((e) => e.subject === 'Please forward');
+    assert.equal(out.length, 1);
+    assert.equal(out[0].from, '"Some One via example.com" <erin@example.com>');
+    assert.deepEqual(out[0].replyTo, ['"Some One" <someone@sender.example>']);
     assert.equal((await stack.mail.messagesFor(ERIN)).filter((m) => m.includes('Please forward')).length, 1);
   });
 
@@ -151,7 +162,7 @@ describe('inbound pipeline', () => {
     const key = await stack.put(sesBounce({ to: ALICE, sesMessageId: '0100018c-test-bounce-1', bouncedRecipient: 'nobody@far.example', originalSubject: 'Offer letter' }));
     const result = await stack.run({ key });
     assert.equal(result.status, 'delivered');
-    assert.deepEqual(result.bounce, { matched: true, bouncedRecipient: 'nobody@far.example' });
+    assert.deepEqual(result.bounce, { matched: true, bouncedRecipient: 'nobody@far.example', kind: 'bounce', rewritten: true });
     assert.deepEqual(result.autoReplies, [], 'no rules run for bounces');
     const copy = (await stack.mail.messagesFor(ALICE)).find((m) => m.includes('0100018c-test-bounce-1'))!;
     const h = parseHeaderBlock(copy);
@@ -162,7 +173,7 @@ describe('inbound pipeline', () => {
 
     const unmatchedKey = await stack.put(sesBounce({ to: CAROL, sesMessageId: '0100018c-unknown', bouncedRecipient: 'x@far.example', originalSubject: 'Never sent by us' }));
     const unmatched = await stack.run({ key: unmatchedKey });
-    assert.deepEqual(unmatched.bounce, { matched: false, bouncedRecipient: 'x@far.example' });
+    assert.deepEqual(unmatched.bounce, { matched: false, bouncedRecipient: 'x@far.example', kind: 'bounce', rewritten: false });
     const plain = (await stack.mail.messagesFor(CAROL)).find((m) => m.includes('0100018c-unknown'))!;
     assert.equal(parseHeaderBlock(plain).get('from')![0], 'MAILER-DAEMON@amazonses.com');
   });
