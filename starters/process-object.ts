@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { bucketForDomain, loadConfig } from '../lib/config';
 import { parseSesNotification } from '../lib/ses-notification';
+import type { SesVerdicts } from '../lib/ses-verdicts';
 import { startInbound } from '../lib/start-inbound';
 import { connectClient } from '../lib/temporal';
 
@@ -26,9 +27,10 @@ async function main() {
   let key = values.key;
   let recipients = values.recipients?.split(',').map((s) => s.trim()).filter(Boolean);
   let sender: string | undefined;
+  let verdicts: SesVerdicts | undefined;
   if (values.notification) {
     const n = parseSesNotification(readFileSync(values.notification === '-' ? 0 : values.notification, 'utf8'));
-    ({ bucket, key } = n);
+    ({ bucket, key, verdicts } = n);
     recipients = n.recipients;
     sender = n.source;
   }
@@ -37,7 +39,7 @@ async function main() {
   if (!domain) throw new Error(`bucket ${bucket} belongs to none of the domains in ${config.domainsSource}; pass --domain`);
 
   const client = await connectClient();
-  const { workflowId, started } = await startInbound(client, config.taskQueue, { domain, bucket, key, envelopeRecipients: recipients }, undefined, { sender });
+  const { workflowId, started } = await startInbound(client, config.taskQueue, { domain, bucket, key, envelopeRecipients: recipients, ...(verdicts ? { verdicts } : {}) }, undefined, { sender });
   console.log(started ? `started ${workflowId}` : `already started earlier: ${workflowId} (no-op)`);
   if (values.wait) console.log(JSON.stringify(await client.workflow.getHandle(workflowId).result(), null, 2));
   await client.connection.close();
