@@ -5,9 +5,8 @@
 // (unless the message has one) and is recorded in X-Original-From, and the headers that
 // would now lie (Return-Path, Sender, DKIM-Signature) are dropped. Pure.
 import libmime from 'libmime';
-import addressparser from 'nodemailer/lib/addressparser';
 import { encodeWords } from 'nodemailer/lib/mime-funcs';
-import { domainOf } from './address';
+import { addressList, domainOf } from './address';
 import { first, readHeaderBlock } from './headers';
 import { outgoingMessage, singleLine } from './outgoing';
 import { LOOP_HEADER } from './status';
@@ -33,7 +32,7 @@ export function displayName(raw: string | undefined): string | undefined {
 
 /** `"Name" <address>`, the name quoted, or RFC 2047-encoded when it is not ASCII. */
 export function formatAddress(name: string, address: string): string {
-  const phrase = /[^\x20-\x7e]/.test(name) ? encodeWords(name, 'Q', 52) : `"${name.replace(/["\\]/g, '\\$&')}"`;
+  const phrase = /[^\x20-\x7e]/.test(name) ? encodeWords(name, 'Q', 52, true) : `"${name.replace(/["\\]/g, '\\$&')}"`;
   return `${phrase} <${address}>`;
 }
 
@@ -41,21 +40,18 @@ export function formatAddress(name: string, address: string): string {
 export function outsideForward(raw: Buffer, opts: { recipient: string; marker: string; spam?: boolean }): Buffer {
   const { headers } = readHeaderBlock(raw);
   const originalFrom = first(headers, 'from');
-  let sender: { name?: string; address?: string } = {};
-  try {
-    const parsed = originalFrom ? addressparser(originalFrom) : [];
-    const one = parsed.find((e) => 'address' in e && e.address) as { name?: string; address?: string } | undefined;
-    if (one) sender = { name: one.name, address: one.address };
-  } catch {
-    /* an unparseable From: the name falls back below */
-  }
-  const who = displayName(sender.name) ?? displayName(sender.address) ?? 'unknown sender';
+  // The address as lib/address.ts reads it; the name as written before it (an encoded word
+  // may hold anything, a colon included, so the name is not left to the address parser).
+  const address = addressList(originalFrom)[0];
+  const lt = originalFrom?.lastIndexOf('<') ?? -1;
+  const rawName = lt > 0 ? originalFrom!.slice(0, lt).trim().replace(/^"(.*)"$/, '$1').replace(/\\(.)/g, '$1') : undefined;
+  const who = displayName(rawName) ?? address ?? 'unknown sender';
   const add: [string, string][] = [
     [LOOP_HEADER, `${opts.marker}; forwarded-for=${opts.recipient}`],
     ['From', formatAddress(`${who} via ${domainOf(opts.recipient)}`, opts.recipient)],
   ];
   const keepsReplyTo = (headers.get('reply-to')?.length ?? 0) > 0;
-  if (!keepsReplyTo && originalFrom && sender.address) add.push(['Reply-To', singleLine(originalFrom)]);
+  if (!keepsReplyTo && originalFrom && address) add.push(['Reply-To', singleLine(originalFrom)]);
   if (originalFrom) add.push(['X-Original-From', singleLine(originalFrom)]);
   if (opts.spam) add.push([SPAM_HEADER, 'yes']);
   return outgoingMessage(raw, { add, remove: ['from', ...LYING] });
