@@ -72,9 +72,9 @@ export function createS3Activities({ s3, dynamo, config }: S3Deps) {
       if (dynamo && s.messageId && !s.loop) {
         // The same message reaching a recipient again and again is a loop through a peer
         // that strips our marker: those recipients are left out (lib/copy-window.ts).
-        const over = await countCopies(dynamo, config.tables.delivery, { bucket: ref.bucket, key: ref.key, messageId: s.messageId, recipients: s.recipients, max: config.safety.maxCopiesPerHour });
+        const over = await countCopies(dynamo, config.tables.delivery, { bucket: ref.bucket, key: ref.key, messageId: s.messageId, hops: s.hops ?? 0, recipients: s.recipients, max: config.safety.maxCopiesPerHour });
         if (over.length) {
-          const detail = (n: number) => `mail loop: this message reached the recipient ${n} times within an hour (more than MAX_COPIES_PER_HOUR=${config.safety.maxCopiesPerHour})`;
+          const detail = (n: number) => `mail loop: copy ${n} of this message within an hour, each further travelled (more than MAX_COPIES_PER_HOUR=${config.safety.maxCopiesPerHour} rounds)`;
           const looped = new Set(over.map((o) => o.recipient));
           s.looped = over.map((o) => ({ recipient: o.recipient, detail: detail(o.count) }));
           s.recipients = s.recipients.filter((r) => !looped.has(r));

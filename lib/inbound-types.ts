@@ -32,6 +32,8 @@ export interface EmailSummary {
   verdicts?: SesVerdicts;
   /** SES says spam and SPAM_ACTION=deliver: delivered marked X-Mailroom-Spam: yes. */
   spam?: boolean;
+  /** Received lines: how far the message travelled (the copy counter's measure of a loop round). */
+  hops?: number;
   /** Recipients left out: the message reached them too often within an hour (a loop through a peer). */
   looped?: { recipient: string; detail: string }[];
 }

@@ -137,6 +137,7 @@ export async function summarizeEmail(stored: Buffer, ref: InboundRef, options: S
       ...(automatic ? { automatic: { ...automatic, reason: clip(automatic.reason, 300)! } } : {}),
       ...(forward.allowed ? {} : { outsideForward: { skip: clip(forward.reason, 300)! } }),
       addressed: choice.recipients.filter((r) => named.has(r)),
+      hops,
       ...(verdicts ? { verdicts } : {}),
       ...(verdicts?.spam === 'FAIL' ? { spam: true } : {}),
     },

@@ -186,6 +186,21 @@ describe('inbound pipeline', () => {
     assert.equal((await stack.metadata(key))?.status, 'loop');
   });
 
+  test('a loop through a peer that strips our marker stops after a few rounds (same id, further travelled each time)', async () => {
+    const base = rawMail({ from: OUTSIDE, to: [CAROL], subject: 'Round and round', messageId: '<peer-loop-1@sender.example>' }).toString();
+    const statuses: string[] = [];
+    for (let round = 1; round <= 5; round++) {
+      const hops = Array.from({ length: round * 2 }, (_, i) => `Received: from relay${i}.peer.example by mx.peer.example; ${new Date().toUTCString()}`).join('\r\n');
+      statuses.push((await stack.run({ key: await stack.put(Buffer.from(`${hops}\r\n${base}`)) })).status);
+    }
+    assert.deepEqual(statuses, ['delivered', 'delivered', 'delivered', 'loop', 'loop']);
+    assert.equal((await stack.mail.messagesFor(CAROL)).filter((m) => m.includes('Round and round')).length, 3);
+    // The same message again without travelling further (sent twice) is no loop.
+    const again = await stack.run({ key: await stack.put(Buffer.from(base.replace('Round and round', 'Sent twice').replace('peer-loop-1', 'twice-1'))) });
+    const twice = await stack.run({ key: await stack.put(Buffer.from(base.replace('Round and round', 'Sent twice').replace('peer-loop-1', 'twice-1'))) });
+    assert.deepEqual([again.status, twice.status], ['delivered', 'delivered']);
+  });
+
   test('a deferred recipient is retried alone: no second copy for the one already delivered', async () => {
     stack.mail.setRecipientFailure(CAROL, { code: 451, message: '4.3.0 try again later', times: 2 });
     const key = await stack.put(rawMail({ from: OUTSIDE, to: [ALICE, CAROL], subject: 'Retry me' }));

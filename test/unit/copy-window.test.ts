@@ -1,20 +1,29 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copiesKey, countCopy, objectTag } from '../../lib/copy-window';
+import { copiesKey, type Copy, countCopy, objectTag } from '../../lib/copy-window';
 
-test('each object counts once per hour; older arrivals drop out of the window', () => {
-  let seen: Record<string, number> = {};
-  const arrive = (object: string, now: number) => {
-    const r = countCopy(seen, object, now);
+function counter() {
+  let seen: Record<string, Copy> = {};
+  return (object: string, now: number, hops: number) => {
+    const r = countCopy(seen, object, now, hops);
     seen = r.seen;
-    return r.count;
+    return r.rounds;
   };
-  assert.equal(arrive('o1', 1000), 1);
-  assert.equal(arrive('o1', 1010), 1, 'a retried fetch of the same object');
-  assert.equal(arrive('o2', 1100), 2);
-  assert.equal(arrive('o3', 1200), 3);
-  assert.equal(arrive('o4', 1300), 4, 'the fourth copy within an hour');
-  assert.equal(arrive('o5', 1000 + 3600 + 150), 3, 'o1 and o2 left the window');
+}
+
+test('a loop: each copy travelled further; the fourth within an hour has three rounds before it', () => {
+  const arrive = counter();
+  assert.equal(arrive('o1', 1000, 2), 0);
+  assert.equal(arrive('o1', 1010, 2), 0, 'a retried fetch of the same object counts once');
+  assert.equal(arrive('o2', 1100, 5), 1);
+  assert.equal(arrive('o3', 1200, 8), 2);
+  assert.equal(arrive('o4', 1300, 11), 3);
+  assert.equal(arrive('o5', 1000 + 3600 + 150, 14), 2, 'o1 and o2 left the window');
+});
+
+test('the same message again without travelling further is not a loop (resent, or in four line-ending styles)', () => {
+  const arrive = counter();
+  for (let i = 0; i < 10; i++) assert.equal(arrive(`o${i}`, 1000 + i, 3), 0);
 });
 
 test('keys: per recipient and message id, the id hashed', () => {
