@@ -75,7 +75,9 @@ export interface ReportParts {
   texts?: string[];
 }
 
+// The facts land in workflow history: a report naming thousands of recipients or ids is cut.
 const MAX_IDS = 20;
+const MAX_RECIPIENTS = 50;
 
 /**
  * Reads a bounce or complaint. `text` is the whole message with CRLF line endings; `parts`
@@ -102,7 +104,7 @@ export function parseBounce(text: string, block: HeaderBlock, parts: ReportParts
     ...[...headers.entries()].filter(([n]) => n !== 'message-id').flatMap(([, vs]) => vs.flatMap(sesMessageIds)),
     ...['in-reply-to', 'references'].flatMap((n) => (headers.get(n) ?? []).flatMap((v) => v.match(/<[^<>\s]{1,300}>/g) ?? [])),
   ];
-  return { fromSes: isSesSender(headers), recipients, originalMessageIds: [...new Set(ids)].slice(0, MAX_IDS), kind: complaint ? 'complaint' : 'bounce' };
+  return { fromSes: isSesSender(headers), recipients: recipients.slice(0, MAX_RECIPIENTS), originalMessageIds: [...new Set(ids)].slice(0, MAX_IDS), kind: complaint ? 'complaint' : 'bounce' };
 }
 
 /** Per-recipient fields of an RFC 3464 report; continuation lines unfolded. */
@@ -115,7 +117,8 @@ export function parseDeliveryStatus(text: string): BouncedRecipient[] {
     const recipient = normalizeAddress(finalRcpt.replace(/^[a-z0-9-]+\s*;\s*/i, ''));
     if (!recipient || out.some((r) => r.recipient === recipient)) continue;
     const diagnostic = field('Diagnostic-Code')?.replace(/^[a-z0-9-]+\s*;\s*/i, '').slice(0, 300);
-    out.push({ recipient, action: field('Action')?.toLowerCase(), status: field('Status'), diagnostic });
+    out.push({ recipient, action: field('Action')?.toLowerCase().slice(0, 20), status: field('Status')?.slice(0, 40), diagnostic });
+    if (out.length >= MAX_RECIPIENTS) break;
   }
   return out;
 }

@@ -57,7 +57,7 @@ export function parseSesFeedback(body: string): SesFeedback | undefined {
     return {
       type,
       messageId: typeof mail.messageId === 'string' ? mail.messageId.slice(0, 300) : undefined,
-      recipients: feedbackRecipients(type, n),
+      recipients: feedbackRecipients(type, n).slice(0, 50),
       subject: typeof mail.commonHeaders?.subject === 'string' ? mail.commonHeaders.subject.slice(0, 300) : undefined,
       detail: detailOf(type, n),
     };
