@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { parseHeaderBlock } from '../../lib/headers';
 import { startInbound } from '../../lib/start-inbound';
 import { DEFAULT_TABLES } from '../../scripts/stack/dynamodb';
-import { rawMail, sesBounce } from '../../scripts/stack/demo-emails';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { rawMail, sesBounce, sesStored, snsNotificationMail } from '../../scripts/stack/demo-emails';
 import { BUCKET, DOMAIN, inboundWorkflowId, type InboundStack, startInboundStack } from '../support/inbound-stack';
 
 const ALICE = 'alice@example.com';
@@ -15,12 +16,14 @@ const DAVE = 'dave@example.com'; // out of office
 const ERIN = 'erin@example.com'; // forwards to frank (internal) and to an outside address
 const FRANK = 'frank@example.org';
 const GRACE = 'grace@example.com'; // blocks *@spam.example
+const HANK = 'hank@example.com'; // out of office; forwards to an unknown internal address (refused) and to frank
 const OUTSIDE = 'someone@sender.example';
 
 let stack: InboundStack;
 
 before(async () => {
-  stack = await startInboundStack({ mailboxes: [ALICE, BOB, CAROL, DAVE, ERIN, FRANK, GRACE], env: { MAX_MESSAGE_BYTES: '1000000' } });
+  stack = await startInboundStack({ mailboxes: [ALICE, BOB, CAROL, DAVE, ERIN, FRANK, GRACE, HANK], env: { MAX_MESSAGE_BYTES: '1000000' } });
+  await stack.putItem(DEFAULT_TABLES.rules, { email_address: HANK, ooo_active: true, ooo_message: 'Away.', ooo_content_type: 'text', forwards: ['ghost@example.org', FRANK] });
   await stack.putItem(DEFAULT_TABLES.blocked, { email_address: GRACE, blocked_patterns: ['*@SPAM.example', 'exact@bad.example'] });
   await stack.putItem(DEFAULT_TABLES.blocked, { email_address: BOB, blocked_patterns: ['*@spam.example'] });
   await stack.putItem(DEFAULT_TABLES.rules, { email_address: DAVE, ooo_active: true, ooo_message: 'I am away until Monday.', ooo_content_type: 'text', forwards: [] });
@@ -155,6 +158,60 @@ describe('inbound pipeline', () => {
     assert.equal(out[0].from, '"Some One via example.com" <erin@example.com>');
     assert.deepEqual(out[0].replyTo, ['"Some One" <someone@sender.example>']);
     assert.equal((await stack.mail.messagesFor(ERIN)).filter((m) => m.includes('Please forward')).length, 1);
+  });
+
+  test('each rule on its own: a refused forward is recorded, the other forward and the reply still go', async () => {
+    const key = await stack.put(rawMail({ from: 'client@partner.example', to: [HANK], subject: 'For Hank' }));
+    const result = await stack.run({ key });
+    assert.equal(result.status, 'delivered');
+    assert.equal(result.forwards.length, 2);
+    assert.deepEqual(result.forwards[0].sent, false);
+    assert.match(result.forwards[0].reason ?? '', /ghost@example\.org .*550/);
+    assert.deepEqual(result.forwards[1], { recipient: HANK, to: FRANK, route: 'internal', sent: true });
+    assert.deepEqual(result.autoReplies, [{ recipient: HANK, to: 'client@partner.example', sent: true }]);
+    assert.equal((await stack.internal.messagesFor(FRANK)).filter((m) => m.includes('For Hank')).length, 1);
+    assert.match((await stack.metadata(key))?.error ?? '', /forward: .*ghost@example\.org/);
+  });
+
+  test('SES verdicts: virus FAIL is quarantined (kept, tagged, not delivered); spam FAIL is delivered marked and not answered', async () => {
+    const virus = await stack.put(sesStored({ from: OUTSIDE, to: [ALICE], subject: 'Invoice.exe' }, { spam: 'PASS', virus: 'FAIL' }));
+    const q = await stack.run({ key: virus });
+    assert.equal(q.status, 'quarantined');
+    assert.equal(q.verdicts, 'spam=PASS virus=FAIL');
+    const meta = await stack.metadata(virus);
+    assert.equal(meta?.status, 'quarantined');
+    assert.equal(meta?.ses_verdicts, 'spam=PASS virus=FAIL');
+    assert.equal((await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('Invoice.exe')).length, 0);
+
+    const spam = await stack.run({ key: await stack.put(sesStored({ from: 'winner@lottery.example', to: [DAVE], subject: 'You won' }, { spam: 'FAIL', virus: 'PASS', spf: 'PASS', dkim: 'PASS', dmarc: 'PASS' })) });
+    assert.equal(spam.status, 'delivered');
+    assert.deepEqual(spam.autoReplies, [{ recipient: DAVE, to: 'winner@lottery.example', sent: false, reason: 'SES spam verdict FAIL' }]);
+    const copy = (await stack.mail.messagesFor(DAVE)).find((m) => m.includes('You won'))!;
+    assert.equal(parseHeaderBlock(copy).get('x-mailroom-spam')?.[0], 'yes');
+  });
+
+  test('an SES bounce mailed by SNS (JSON) is matched and rewritten; a Delivery notification is neither', async () => {
+    const id = '0100018c11112222-1a2b3c4d-1111-2222-3333-444455556666-000000';
+    await stack.putItem(DEFAULT_TABLES.messages, { MessageId: id, source: ALICE, destinations: ['jane@far.example'], subject: 'Invoice', timestamp: 1 });
+    const bounced = await stack.run({ key: await stack.put(snsNotificationMail({ to: ALICE, type: 'Bounce', sesMessageId: id, recipients: ['jane@far.example'], originalSubject: 'Invoice' })) });
+    assert.deepEqual(bounced.bounce, { matched: true, bouncedRecipient: 'jane@far.example', kind: 'bounce', rewritten: true });
+    const copy = (await stack.mail.messagesFor(ALICE)).find((m) => m.includes(id))!;
+    assert.match(parseHeaderBlock(copy).get('subject')![0], /jane@far\.example/);
+    const delivered = await stack.run({ key: await stack.put(snsNotificationMail({ to: DAVE, type: 'Delivery', sesMessageId: id, recipients: ['jane@far.example'] })) });
+    assert.equal(delivered.bounce, undefined);
+    assert.equal(delivered.autoReplies[0].sent, false);
+  });
+
+  test('tags fit S3\'s 2 KB even when the object already carries 2,000 bytes of metadata', async () => {
+    const key = `big-meta-${Date.now()}`;
+    await stack.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: rawMail({ from: OUTSIDE, to: [ALICE, 'ghost@example.com'], subject: 'Big metadata' }), Metadata: { 'x-archive': 'a'.repeat(1500), 'x-note': 'n'.repeat(480) } }));
+    const result = await stack.run({ key });
+    assert.equal(result.status, 'partial');
+    const meta = (await stack.metadata(key))!;
+    assert.equal(meta.status, 'partial');
+    assert.equal(meta.metadata_dropped, 'x-archive');
+    assert.equal(meta['x-note'], 'n'.repeat(480));
+    assert.ok(Object.entries(meta).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0) <= 2048);
   });
 
   test('SES bounce is matched to the outbound message and rewritten; unmatched bounce delivered as is', async () => {

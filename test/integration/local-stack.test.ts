@@ -12,6 +12,8 @@ import nodemailer from 'nodemailer';
 import { s3ClientFor, startS3Server } from '../../scripts/stack/s3';
 import { DEFAULT_TABLES, dynamoClientFor, ensureTables, startDynamoServer } from '../../scripts/stack/dynamodb';
 import { startSmtpTarget } from '../../scripts/stack/smtp-target';
+import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
+import { startSesServer } from '../../scripts/stack/ses';
 
 async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'mailroom-stack-'));
@@ -112,8 +114,6 @@ void test('smtp-target: LMTP mode accepts mailboxes and rejects unknown users', 
 });
 
 void test('aws-ses-v2-local: the SESv2 client sends raw mail to it and it keeps what it received', async (t) => {
-  const { SESv2Client, SendEmailCommand } = await import('@aws-sdk/client-sesv2');
-  const { startSesServer } = await import('../../scripts/stack/ses');
   const ses = await startSesServer();
   const client = new SESv2Client({ region: 'us-east-1', endpoint: ses.endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
   t.after(async () => {
