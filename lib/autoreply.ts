@@ -94,6 +94,9 @@ const AUTO_SUBJECT = new RegExp(
     '^\\s*(read|gelesen|lu|le[ií]do|letto|gelezen)\\s*:',
     '\\b(read|return|delivery) receipt\\b',
     '^\\s*(delivery status notification|undeliver(able|ed)|returned mail|mail delivery (failed|failure|system))',
+    '\\b(delivery (failure|failed|has failed|delayed|problem|notification)|failure notice|non[- ]?delivery|could not be delivered|not delivered|returned to sender|mail system error|warning: could not send|delayed mail|message delayed|unzustellbar|nicht zugestellt|non remis|no (se pudo|pudo ser) entregar|niedostarczalna)\\b',
+    '\\b(out of the office|fuera de (la )?oficina|abwesend|afwezig|ausser haus|au(ß|ss)er haus|absence|en cong[ée]s?|vacaciones|urlaub|ferie|semester|lomalla)\\b',
+    '\\b(abuse report|complaint about (a |your )?message|tos notification|spam report|feedback report)\\b',
   ].join('|'),
   'i',
 );
@@ -108,6 +111,13 @@ const AUTO_BODY = new RegExp(
     '\\bje suis (actuellement )?absente?',
     '\\b(this message was created automatically by mail delivery software|delivery to the following recipients? (failed|has been delayed)|could not be delivered to|message (could not be|was not|was un)(delivered|deliverable)|undeliverable|returned to sender|user unknown|mailbox (unavailable|not found|full)|permanent (error|failure)|delivery status notification)',
     '\\b(please )?do not reply to this (e-?mail|message)',
+    '\\b(estoy|me encuentro) (fuera de la oficina|de vacaciones|ausente)',
+    '\\bik ben (momenteel |tot .{0,40}? )?(afwezig|met vakantie|niet op kantoor)',
+    '\\bsono (attualmente )?(fuori (ufficio|sede)|in ferie|assente)',
+    '\\bestou (ausente|de f[ée]rias|fora do escrit[óo]rio)',
+    '\\bjag är (ledig|borta|på semester|tjänstledig)',
+    '\\bjestem (nieobecn|na urlopie)',
+    '\\bfeedback-type: ?(abuse|fraud|virus|other|not-spam|auth-failure)\\b',
   ].join('|'),
   'i',
 );
@@ -120,7 +130,8 @@ const AUTOREPLY_HEADERS = ['x-autoreply', 'x-autorespond', 'x-auto-response', 'x
 const CHALLENGE_HEADERS = ['x-bluebottle-request', 'x-boxbe-id', 'x-challenge-response', 'x-tmda-fingerprint', 'x-spamarrest-noauth'];
 const REPORT_PARTS = ['message/delivery-status', 'message/global-delivery-status', 'message/disposition-notification', 'message/global-disposition-notification', 'message/feedback-report', 'text/rfc822-headers', 'message/global-headers'];
 
-const DAEMON = /^(mailer-?daemon|mail-?daemon|postmaster|mdaemon|daemon|root|nobody|auto-?reply|auto-?responder|vacation)$/;
+// microsoftexchange<32 hex>: the sender of Exchange's own delivery reports.
+const DAEMON = /^(mailer-?daemon|mail-?daemon|postmaster|mdaemon|daemon|root|nobody|auto-?reply|auto-?responder|vacation|scomp|fbl|feedbackloop|abuse-report|microsoftexchange[0-9a-f]{32})$/;
 const LIST_ROBOT = /^(owner-.+|.+-owner|.+-request|.+-bounces?|bounces?|bounce-.+|bounces-.+|.+-admin|listserv|majordomo|ezmlm|list-?manager|sympa|mailman|listar|smartlist)$/;
 const NO_REPLY = /^(no[-_.]?reply|do[-_.]?not[-_.]?reply|dont[-_.]?reply|no[-_.]?response|notifications?|notify|mailer|auto-?mail(er)?)([-_.].*)?$|[-_.]no[-_.]?reply$/;
 

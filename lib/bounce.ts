@@ -80,13 +80,12 @@ const MAX_IDS = 20;
 const MAX_RECIPIENTS = 50;
 
 /**
- * Reads a bounce or complaint. `text` is the whole message with CRLF line endings; `parts`
- * are the decoded parts when the MIME parser found them (otherwise the raw text is
- * searched for the same fields).
+ * Reads a bounce or complaint. `body` is the message body (after the header block read
+ * into `block`) with CRLF line endings; `parts` are the decoded parts when the MIME parser
+ * found them (otherwise the raw body is searched for the same fields).
  */
-export function parseBounce(text: string, block: HeaderBlock, parts: ReportParts = {}): BounceFacts {
+export function parseBounce(body: string, block: HeaderBlock, parts: ReportParts = {}): BounceFacts {
   const headers = block.headers;
-  const body = text.slice(Math.min(text.length, block.bodyStart));
   const complaint = isComplaint(headers);
   const recipients = complaint ? parseFeedbackReport(parts.feedbackReport ?? body) : parseDeliveryStatus(parts.deliveryStatus ?? body);
   if (!complaint && recipients.length === 0) {
@@ -101,7 +100,9 @@ export function parseBounce(text: string, block: HeaderBlock, parts: ReportParts
   const ids = [
     ...searched.flatMap(embeddedMessageIds),
     ...searched.flatMap(sesMessageIds),
-    ...[...headers.entries()].filter(([n]) => n !== 'message-id').flatMap(([, vs]) => vs.flatMap(sesMessageIds)),
+    // SES ids in the report's own header too: the VERP bounce address (X-Original-To,
+    // Delivered-To) of a bounce SES forwards carries the id of the message that bounced.
+    ...[...headers.values()].flatMap((vs) => vs.flatMap(sesMessageIds)),
     ...['in-reply-to', 'references'].flatMap((n) => (headers.get(n) ?? []).flatMap((v) => v.match(/<[^<>\s]{1,300}>/g) ?? [])),
   ];
   return { fromSes: isSesSender(headers), recipients: recipients.slice(0, MAX_RECIPIENTS), originalMessageIds: [...new Set(ids)].slice(0, MAX_IDS), kind: complaint ? 'complaint' : 'bounce' };

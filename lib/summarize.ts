@@ -94,11 +94,13 @@ export async function summarizeEmail(stored: Buffer, ref: InboundRef, options: S
   const returnPath = addressList(first(headers, 'return-path'))[0];
   const loopMarker = first(headers, LOOP_HEADER) ?? first(headers, LEGACY_LOOP_HEADER);
   const hops = headers.get('received')?.length ?? 0;
-  const text = raw.toString('utf8');
-  const body = text.slice(Math.min(text.length, block.bodyStart));
+  // The body by byte offset: header text may hold multi-byte characters.
+  const body = raw.subarray(block.bodyStart).toString('utf8');
   const types = partTypes(body);
 
-  const sns = isSnsMail(headers);
+  // SES notification JSON: from SNS itself, or any body that names an SES notification type
+  // (a forwarded one); only a match with our own outbound message makes it count as a report.
+  const sns = isSnsMail(headers) || /"(notificationType|eventType)"\s*:/.test(body.slice(0, 256 * 1024));
   const reportish = sns || isBounce(headers) || isComplaint(headers);
   let parts: ReportParts & { text?: string } = {};
   if (reportish) parts = await reportParts(raw);
@@ -107,7 +109,7 @@ export async function summarizeEmail(stored: Buffer, ref: InboundRef, options: S
   if (sesFeedback && (sesFeedback.type === 'Bounce' || sesFeedback.type === 'Complaint')) {
     bounce = { fromSes: true, recipients: sesFeedback.recipients, originalMessageIds: sesFeedback.messageId ? [sesFeedback.messageId] : [], kind: sesFeedback.type === 'Complaint' ? 'complaint' : 'bounce', sns: true };
   } else if (!sesFeedback && (isBounce(headers) || isComplaint(headers))) {
-    bounce = parseBounce(text, block, parts);
+    bounce = parseBounce(body, block, parts);
   }
   const failedAuth = failedAuthentication(verdicts);
   if (bounce && failedAuth.length) bounce.untrusted = `sender authentication failed (${failedAuth.join(', ')}): delivered as received, not rewritten`;

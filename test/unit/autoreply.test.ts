@@ -59,17 +59,17 @@ for (const [name, extra] of [
 }
 
 test('no reply to system, list and no-reply senders (Return-Path or From)', () => {
-  for (const from of ['MAILER-DAEMON@x.example', 'noreply@x.example', 'no-reply@x.example', 'do-not-reply@x.example', 'donotreply@x.example', 'postmaster@x.example', 'list-request@x.example', 'bounces@x.example', 'bounces+1234@x.example', 'owner-dev@x.example', 'dev-owner@x.example', 'dev-bounces@x.example', 'dev-admin@x.example', 'listserv@x.example', 'majordomo@x.example', 'no-reply-billing@x.example']) {
+  for (const from of ['MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@x.example', 'scomp@aol.example', 'MAILER-DAEMON@x.example', 'noreply@x.example', 'no-reply@x.example', 'do-not-reply@x.example', 'donotreply@x.example', 'postmaster@x.example', 'list-request@x.example', 'bounces@x.example', 'bounces+1234@x.example', 'owner-dev@x.example', 'dev-owner@x.example', 'dev-bounces@x.example', 'dev-admin@x.example', 'listserv@x.example', 'majordomo@x.example', 'no-reply-billing@x.example']) {
     assert.equal(autoReplyDecision(facts(`Return-Path: <${from}>\r\nFrom: ${from}\r\nTo: bob@example.com`)).reply, false, from);
     assert.equal(autoReplyDecision(facts(`Return-Path: <alice@sender.example>\r\nFrom: ${from}\r\nTo: bob@example.com`)).reply, false, `From: ${from}`);
   }
 });
 
 test('subjects and texts of auto-replies that set no header', () => {
-  for (const subject of ['Out of Office: hello', 'Automatic reply: hello', 'AUTO: Smith is out of the office', '[Automatyczna odpowiedź] test', 'Abwesenheitsnotiz: hallo', 'Réponse automatique : bonjour', 'Read: hello', 'Undeliverable: hello']) {
+  for (const subject of ['Delivery delayed: hello', 'Client TOS Notification', 'Abuse report for 192.0.2.1', 'Out of Office: hello', 'Automatic reply: hello', 'AUTO: Smith is out of the office', '[Automatyczna odpowiedź] test', 'Abwesenheitsnotiz: hallo', 'Réponse automatique : bonjour', 'Read: hello', 'Undeliverable: hello']) {
     assert.equal(autoReplyDecision(facts(base.replace('Subject: hello', `Subject: ${subject}`))).reply, false, subject);
   }
-  for (const text of ['This is an automated message, please do not reply.', 'I am currently out of the office until Monday.', 'Ich bin bis 3. Mai nicht im Büro.', 'This message was created automatically by mail delivery software.']) {
+  for (const text of ['Feedback-Type: abuse User-Agent: SomeISP-FBL/1.0', 'Estoy fuera de la oficina hasta el lunes.', 'Ik ben tot 3 mei afwezig.', 'This is an automated message, please do not reply.', 'I am currently out of the office until Monday.', 'Ich bin bis 3. Mai nicht im Büro.', 'This message was created automatically by mail delivery software.']) {
     assert.equal(autoReplyDecision(facts(base, { bodyText: text })).reply, false, text);
   }
 });

@@ -10,7 +10,8 @@ test('an SES bounce is recognised and read', () => {
   const headers = parseHeaderBlock(raw);
   assert.equal(isBounce(headers), true);
   assert.equal(isSesSender(headers), true);
-  const facts = parseBounce(raw.toString(), readHeaderBlock(raw));
+  const block = readHeaderBlock(raw);
+  const facts = parseBounce(raw.subarray(block.bodyStart).toString(), block);
   assert.deepEqual(facts.recipients, [{ recipient: 'nobody@far.example', action: 'failed', status: '5.1.1', diagnostic: '550 5.1.1 <nobody@far.example>: Recipient address rejected: User unknown' }]);
   assert.deepEqual(facts.originalMessageIds, ['<0100018c-abc-000000@us-east-1.amazonses.com>']);
   assert.equal(facts.kind, 'bounce');
@@ -43,4 +44,12 @@ test('rewrite: From/Reply-To/Subject name the bounced recipient, originals kept,
   assert.equal(headers.get('x-mailroom-processed')![0], 'w1');
   const body = (s: string) => s.slice(s.indexOf('\r\n\r\n'));
   assert.equal(body(text), body(raw.toString()));
+});
+
+test('a bounce SES forwards names our message id only in its VERP address: still found', () => {
+  const id = '00000331b8b1d648-b8302192-701f-124d-a1d5-d268912677de-135246';
+  const raw = Buffer.from([`X-Original-To: ${id}@email-bounces.amazonses.com`, `Delivered-To: ${id}@email-bounces.amazonses.com`, 'From: MAILER-DAEMON@mx.far.example', 'Subject: Undelivered Mail Returned to Sender', 'Return-Path: <>', '', 'The mail system: <x@far.example>: user unknown', ''].join('\r\n'));
+  const block = readHeaderBlock(raw);
+  assert.equal(isBounce(block.headers), true);
+  assert.deepEqual(parseBounce(raw.subarray(block.bodyStart).toString(), block).originalMessageIds, [id]);
 });
