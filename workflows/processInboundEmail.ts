@@ -175,14 +175,16 @@ export async function processInboundEmail(input: ProcessInboundInput): Promise<I
     const fetched = await fetchEmail.executeWithOptions({ summary: 'read the object from S3 and parse its headers' }, [ref]);
     if (fetched.kind === 'terminal') {
       result.reason = fetched.reason;
-      if (safety) result.verdicts = compactVerdicts(fetched.verdicts);
+      const verdicts = safety ? compactVerdicts(fetched.verdicts) : undefined;
+      if (verdicts) result.verdicts = verdicts;
       // Nothing to tag when the object is gone; an earlier run's tags stay as they are.
       const tag = fetched.status !== 'missing' && fetched.status !== 'already_processed';
       return await finish(fetched.status, { error: fetched.reason, ...(result.verdicts ? { verdicts: result.verdicts } : {}) }, tag);
     }
     summary = fetched.summary;
     result.messageId = summary.messageId;
-    if (safety) result.verdicts = compactVerdicts(summary.verdicts);
+    const verdicts = safety ? compactVerdicts(summary.verdicts) : undefined;
+    if (verdicts) result.verdicts = verdicts;
     // Shown in the Web UI while the workflow runs; read through a query, so the payload
     // codec protects the address like any other payload.
     const kind = summary.bounce ? `, ${summary.bounce.kind ?? 'bounce'}` : safety && summary.automatic ? `, automatic (${summary.automatic.rule})` : '';
@@ -305,7 +307,7 @@ export async function processInboundEmail(input: ProcessInboundInput): Promise<I
     result.reason = describe(err);
     log.error('email failed', { bucket: ref.bucket, key: ref.key, error: result.reason });
     const anyDelivered = result.recipients.some((r) => r.outcome === 'delivered');
-    return await finish(anyDelivered ? 'partial' : 'failed', { error: result.reason, deliveredCount: result.recipients.filter((r) => r.outcome === 'delivered').length });
+    return await finish(anyDelivered ? 'partial' : 'failed', { error: result.reason, deliveredCount: result.recipients.filter((r) => r.outcome === 'delivered').length, ...(result.verdicts ? { verdicts: result.verdicts } : {}) });
   }
 
   const count = (o: RecipientResult['outcome']) => result.recipients.filter((r) => r.outcome === o).length;
