@@ -1,7 +1,7 @@
 // A delivery skips the recipients that already have the object (activities/delivery-log.ts,
 // per object and recipient), so a completion lost to a killed worker or a Temporal outage,
 // or a second run under another workflow id, does not become a second copy; --redeliver
-// does deliver again. Real s3rver, dynalite and SMTP target.
+// does deliver again. Real S3 server (versitygw), dynalite and SMTP target.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,14 +16,14 @@ import { bucketForDomain, loadConfig } from '../../lib/config';
 import type { RecipientResult } from '../../lib/inbound-types';
 import { rawMail } from '../../scripts/stack/demo-emails';
 import { DEFAULT_TABLES, dynamoClientFor, ensureTables, startDynamoServer } from '../../scripts/stack/dynamodb';
-import { S3RVER_CREDENTIALS, s3ClientFor, startS3Server } from '../../scripts/stack/s3';
+import { S3_CREDENTIALS, s3ClientFor, startS3Server } from '../../scripts/stack/s3';
 import { startSmtpTarget } from '../../scripts/stack/smtp-target';
 import { localStackEnv } from '../../scripts/stack/worker-env';
 
 test('a retry or a later run delivers only to the recipients not yet delivered; redeliver delivers again', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'mailroom-dlog-'));
-  process.env.AWS_ACCESS_KEY_ID = S3RVER_CREDENTIALS.accessKeyId;
-  process.env.AWS_SECRET_ACCESS_KEY = S3RVER_CREDENTIALS.secretAccessKey;
+  process.env.AWS_ACCESS_KEY_ID = S3_CREDENTIALS.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = S3_CREDENTIALS.secretAccessKey;
   const [s3srv, ddb, mail] = await Promise.all([
     startS3Server({ directory: join(dir, 's3') }),
     startDynamoServer(),
