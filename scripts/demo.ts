@@ -26,6 +26,7 @@ import { writeEnvFile } from './stack/env-file';
 import { freePort, isPortFree } from './stack/ports';
 import { localStackEnv } from './stack/worker-env';
 import { S3_CREDENTIALS, s3ClientFor, startS3Server } from './stack/s3';
+import { startSesServer } from './stack/ses';
 import { startSmtpTarget } from './stack/smtp-target';
 import { startSqsServer } from './stack/sqs';
 import { startTemporalDevServer } from './stack/temporal-dev';
@@ -83,6 +84,8 @@ async function main() {
   const internal = await startSmtpTarget({ directory: join(LOCAL, 'mail-internal'), localDomains: [DOMAIN], mailboxes, port: await port('DEMO_INTERNAL_SMTP_PORT', 2526) });
   // SES notifications arrive on the domain's queue, where `npm run bridge` reads them.
   const sqs = await startSqsServer({ port: await port('DEMO_SQS_PORT', 4100), queues: [{ name: queueForDomain(DOMAIN) }] });
+  // Outbound mail (auto-replies, outside forwards) goes to a local SES v2 server, as to SES.
+  const ses = await startSesServer({ port: await port('DEMO_SES_PORT', 8005) });
 
   const s3 = s3ClientFor(s3srv.endpoint);
   const dynamo = dynamoClientFor(dyn.endpoint);
@@ -102,7 +105,7 @@ async function main() {
     TEMPORAL_ADDRESS: temporal.address,
     TEMPORAL_NAMESPACE: 'default',
     TASK_QUEUE: process.env.TASK_QUEUE || 'mailroom-inbound',
-    ...localStackEnv({ s3: s3srv.endpoint, dynamodb: dyn.endpoint, domains: [DOMAIN], smtpPort: mail.port, internalSmtpPort: internal.port }),
+    ...localStackEnv({ s3: s3srv.endpoint, dynamodb: dyn.endpoint, domains: [DOMAIN], smtpPort: mail.port, internalSmtpPort: internal.port, ses: ses.endpoint }),
     AWS_ENDPOINT_URL_SQS: sqs.endpoint,
     AWS_ACCESS_KEY_ID: S3_CREDENTIALS.accessKeyId,
     AWS_SECRET_ACCESS_KEY: S3_CREDENTIALS.secretAccessKey,
@@ -159,13 +162,14 @@ async function main() {
     const who = r.recipients.map((x) => `${x.recipient}=${x.outcome}${x.code ? `(${x.code})` : ''}`).join(', ');
     const extra = [
       ...r.autoReplies.map((a) => (a.sent ? `auto-reply sent to ${a.to}` : `no auto-reply (${a.reason})`)),
-      ...r.forwards.map((f) => `forwarded to ${f.to} (${f.route})`),
+      ...r.forwards.map((f) => (f.sent === false ? `not forwarded to ${f.to} (${f.reason ?? f.route})` : `forwarded to ${f.to} (${f.route})`)),
       ...(r.bounce ? [`bounce ${r.bounce.matched ? 'matched and rewritten' : 'unmatched'}: ${r.bounce.bouncedRecipient}`] : []),
       ...(r.status === 'blocked' ? ['tagged and kept in S3 for a re-drive (BLOCKED_MAIL_ACTION=keep; production deletes it)'] : []),
     ];
     console.log(`  ${started[i].label.padEnd(16)} ${r.status.padEnd(10)} ${who}${extra.length ? `; ${extra.join('; ')}` : ''}`);
   }
   console.log(`\nMailboxes (one .eml per delivery): ${mailDir}`);
+  console.log(`Outbound mail sent through SES: ${(await ses.emails()).length} message(s), see ${ses.endpoint} (web view) or ${ses.endpoint}/store`);
   console.log(`Temporal Web UI: ${temporal.uiUrl}/namespaces/default/workflows`);
   console.log(`Codec server: ${codecServer.url}  token: ${codecToken}  (histories are encrypted; key in ${join(LOCAL, 'codec-keys')}, token in ${join(LOCAL, 'codec-token')})`);
   console.log(`  to read payloads in the Web UI: sign in at ${codecServer.url}/login with the token, then in the UI's Codec Server settings`);
@@ -179,7 +183,7 @@ async function main() {
     worker.kill('SIGTERM');
     await new Promise((r) => worker.once('exit', r));
     await client.connection.close();
-    await Promise.all([mail.stop(), internal.stop(), s3srv.stop(), dyn.stop(), sqs.stop(), codecServer.close()]);
+    await Promise.all([mail.stop(), internal.stop(), s3srv.stop(), dyn.stop(), sqs.stop(), ses.stop(), codecServer.close()]);
     await temporal.stop();
   };
   if (values.exit) {

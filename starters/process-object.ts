@@ -5,6 +5,7 @@ import { commandMain, emailAddress, EXIT, listOf, PLAINTEXT_OPTION, printJson, U
 import { bucketForDomain, loadConfig } from '../lib/config';
 import { requireCodecChoice } from '../lib/data-converter';
 import { NotSesNotificationError, parseSesNotification } from '../lib/ses-notification';
+import type { SesVerdicts } from '../lib/ses-verdicts';
 import { inboundOutcome, startInbound } from '../lib/start-inbound';
 import { connectClient } from '../lib/temporal';
 
@@ -37,6 +38,7 @@ commandMain(spec, async (values) => {
   let key = values.key;
   let recipients = values.recipients !== undefined ? listOf('recipients', values.recipients).map((r) => emailAddress('recipients', r)) : undefined;
   let sender: string | undefined;
+  let verdicts: SesVerdicts | undefined;
   if (values.notification) {
     let n;
     try {
@@ -45,7 +47,7 @@ commandMain(spec, async (values) => {
       if (err instanceof NotSesNotificationError || (err as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`--notification ${values.notification}: ${(err as Error).message}`);
       throw err;
     }
-    ({ bucket, key } = n);
+    ({ bucket, key, verdicts } = n);
     recipients = n.recipients;
     sender = n.source;
   }
@@ -57,7 +59,7 @@ commandMain(spec, async (values) => {
 
   const client = await connectClient({ plaintext: values.plaintext });
   try {
-    const { workflowId, started } = await startInbound(client, config.taskQueue, { domain, bucket, key, envelopeRecipients: recipients }, undefined, { sender });
+    const { workflowId, started } = await startInbound(client, config.taskQueue, { domain, bucket, key, envelopeRecipients: recipients, ...(verdicts ? { verdicts } : {}) }, undefined, { sender });
     // With --wait, stdout carries the JSON result only.
     const say = values.wait ? console.error : console.log;
     say(started ? `started ${workflowId}` : `already started earlier: ${workflowId} (no-op)`);

@@ -3,7 +3,9 @@
 //   npm run redrive -- --domain example.com --status blocked --since 24h --dry-run
 // Each selected object gets a new workflow (id .../redrive-<batch>), so the earlier runs
 // stay inspectable in the Web UI; running the same --batch again is a no-op. Blocked mail
-// is only still in the bucket when BLOCKED_MAIL_ACTION=keep.
+// is only still in the bucket when BLOCKED_MAIL_ACTION=keep. Recipients that already got an
+// email (the delivery log, per object and recipient) are skipped unless --redeliver says to
+// deliver to them again.
 import { createAwsClients } from '../activities/clients';
 import { storedEmails } from '../activities/sweep';
 import { commandMain, EXIT, listOf, oneOf, PLAINTEXT_OPTION, printJson, progress, UsageError } from '../lib/cli';
@@ -28,6 +30,7 @@ const spec = {
     prefix: { type: 'string', value: '<prefix>', description: 'only keys starting with this, e.g. inbound/' },
     'include-unprocessed': { type: 'boolean', description: 'also objects no run has tagged yet (e.g. an object whose run found nothing before it arrived)' },
     batch: { type: 'string', value: '<name>', description: 'names this re-drive: workflow ids end in /redrive-<name>, and running the same batch again starts nothing twice (default: the current UTC time, e.g. 20261130T101500Z)' },
+    redeliver: { type: 'boolean', description: 'deliver again to recipients that already got the email (by default the delivery log skips them)' },
     'dry-run': { type: 'boolean', description: 'list what would be re-driven, start nothing' },
     wait: { type: 'boolean', description: 'wait for every started workflow and print its outcome' },
     json: { type: 'boolean', description: 'print one JSON document on stdout instead of lines (npm run -s ... | jq)' },
@@ -102,7 +105,7 @@ commandMain(spec, async (values) => {
   try {
     const bar = progress('re-drive', '| {started} started', { total: selected.length });
     for (const key of selected) {
-      const r = await startInbound(client, config.taskQueue, { domain, bucket, key, redrive: true }, `${inboundWorkflowId(bucket, key)}/redrive-${batch}`);
+      const r = await startInbound(client, config.taskQueue, { domain, bucket, key, redrive: true, ...(values.redeliver ? { redeliver: true } : {}) }, `${inboundWorkflowId(bucket, key)}/redrive-${batch}`);
       runs.push({ key, ...r });
       bar.update(runs.length, { started: runs.filter((x) => x.started).length });
     }
