@@ -12,7 +12,7 @@ import { freePort } from '../../scripts/stack/ports';
 
 test('the demo processes every demo email and prints a summary with the Web UI address', async () => {
   const ports = Object.fromEntries(
-    await Promise.all(['DEMO_TEMPORAL_PORT', 'DEMO_TEMPORAL_UI_PORT', 'DEMO_S3_PORT', 'DEMO_DYNAMODB_PORT', 'DEMO_SMTP_PORT', 'DEMO_INTERNAL_SMTP_PORT', 'DEMO_SES_PORT', 'HEALTH_PORT', 'METRICS_PORT'].map(async (k) => [k, String(await freePort())])),
+    await Promise.all(['DEMO_TEMPORAL_PORT', 'DEMO_TEMPORAL_UI_PORT', 'DEMO_S3_PORT', 'DEMO_DYNAMODB_PORT', 'DEMO_SMTP_PORT', 'DEMO_INTERNAL_SMTP_PORT', 'DEMO_SES_PORT', 'DEMO_SQS_PORT', 'HEALTH_PORT', 'METRICS_PORT'].map(async (k) => [k, String(await freePort())])),
   );
   const state = mkdtempSync(join(tmpdir(), 'mailroom-demo-'));
   const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/demo.ts', '--exit'], {

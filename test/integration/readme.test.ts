@@ -66,7 +66,7 @@ before(async () => {
   envFile = join(state, 'env');
   // The demo's own ports are free ones; the env file it writes carries them.
   const ports = Object.fromEntries(
-    await Promise.all(['DEMO_TEMPORAL_PORT', 'DEMO_TEMPORAL_UI_PORT', 'DEMO_S3_PORT', 'DEMO_DYNAMODB_PORT', 'DEMO_SQS_PORT', 'DEMO_SMTP_PORT', 'DEMO_INTERNAL_SMTP_PORT', 'HEALTH_PORT', 'METRICS_PORT', 'CODEC_SERVER_PORT'].map(async (k) => [k, String(await freePort())])),
+    await Promise.all(['DEMO_TEMPORAL_PORT', 'DEMO_TEMPORAL_UI_PORT', 'DEMO_S3_PORT', 'DEMO_DYNAMODB_PORT', 'DEMO_SQS_PORT', 'DEMO_SES_PORT', 'DEMO_SMTP_PORT', 'DEMO_INTERNAL_SMTP_PORT', 'HEALTH_PORT', 'METRICS_PORT', 'CODEC_SERVER_PORT'].map(async (k) => [k, String(await freePort())])),
   );
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(MAILROOM_|TEMPORAL_|AWS_|DEMO_|CODEC_)/.test(k)));
   demo = spawn(process.execPath, ['--import', 'tsx', 'scripts/demo.ts'], { cwd: ROOT, env: { ...env, ...ports, DEMO_STATE_DIR: state, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -25,7 +25,7 @@ before(async () => {
   assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: run scripts/install-system.sh (Debian package chromium)`);
   state = mkdtempSync(join(tmpdir(), 'mailroom-webui-'));
   ports = Object.fromEntries(
-    await Promise.all(['DEMO_TEMPORAL_PORT', 'DEMO_TEMPORAL_UI_PORT', 'DEMO_S3_PORT', 'DEMO_DYNAMODB_PORT', 'DEMO_SMTP_PORT', 'DEMO_INTERNAL_SMTP_PORT', 'HEALTH_PORT', 'METRICS_PORT', 'CODEC_SERVER_PORT'].map(async (k) => [k, String(await freePort())])),
+    await Promise.all(['DEMO_TEMPORAL_PORT', 'DEMO_TEMPORAL_UI_PORT', 'DEMO_S3_PORT', 'DEMO_DYNAMODB_PORT', 'DEMO_SMTP_PORT', 'DEMO_INTERNAL_SMTP_PORT', 'DEMO_SES_PORT', 'DEMO_SQS_PORT', 'HEALTH_PORT', 'METRICS_PORT', 'CODEC_SERVER_PORT'].map(async (k) => [k, String(await freePort())])),
   );
   demo = spawn(process.execPath, ['--import', 'tsx', 'scripts/demo.ts'], { cwd: ROOT, env: { ...process.env, ...ports, DEMO_STATE_DIR: state, CODEC_SERVER_TOKEN: TOKEN, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
   await new Promise<void>((resolve, reject) => {

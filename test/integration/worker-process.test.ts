@@ -130,7 +130,7 @@ test('a second worker on the same machine: port 0 picks free ports and logs them
     clash.stderr!.on('data', (d) => (clashOut += d));
     const [code] = await once(clash, 'exit');
     assert.equal(code, 1);
-    assert.match(clashOut, new RegExp(`HEALTH_PORT: port ${started.healthPort} on 0\\.0\\.0\\.0 is already in use .*set HEALTH_PORT to a free port, or to 0`));
+    assert.match(clashOut, new RegExp(`HEALTH_PORT: port ${started.healthPort} on [\\d.]+ is already in use .*set HEALTH_PORT to a free port, or to 0`));
     const bind = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
       cwd: join(__dirname, '..', '..'),
       env: { ...stack.childEnv, TASK_QUEUE: taskQueue, HEALTH_PORT: '0', METRICS_PORT: '0', TEMPORAL_METRICS_BIND: started.temporalMetrics, LOG_LEVEL: 'info' },
