@@ -27,6 +27,14 @@ const schema = z.object({
   SYNC_IMAP_CONNECT_TIMEOUT_MS: positiveInt.default(30_000),
   SYNC_IMAP_SOCKET_TIMEOUT_MS: positiveInt.default(120_000),
   SYNC_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(4),
+  // Hard deadline of one IMAP activity attempt, enforced by the worker (connections closed,
+  // attempt retried); a fetch activity starts no new batch after a quarter of it.
+  SYNC_ACTIVITY_DEADLINE_SECONDS: positiveInt.default(1800),
+  // An OAuth2 access token is refreshed before a login when it expires within this margin.
+  SYNC_OAUTH2_REFRESH_MARGIN_SECONDS: nonNegativeInt.default(300),
+  SYNC_OAUTH2_TIMEOUT_MS: positiveInt.default(30_000),
+  // Prometheus /metrics of the sync worker (0 = off).
+  SYNC_METRICS_PORT: nonNegativeInt.max(65535).default(8001),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 
@@ -43,6 +51,10 @@ export interface SyncConfig {
   imapConnectTimeoutMs: number;
   imapSocketTimeoutMs: number;
   maxConcurrentActivities: number;
+  activityDeadlineMs: number;
+  oauth2RefreshMarginMs: number;
+  oauth2TimeoutMs: number;
+  metricsPort: number;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
 }
 
@@ -71,6 +83,10 @@ export function loadSyncConfig(env: NodeJS.ProcessEnv = process.env): SyncConfig
     imapConnectTimeoutMs: e.SYNC_IMAP_CONNECT_TIMEOUT_MS,
     imapSocketTimeoutMs: e.SYNC_IMAP_SOCKET_TIMEOUT_MS,
     maxConcurrentActivities: e.SYNC_MAX_CONCURRENT_ACTIVITIES,
+    activityDeadlineMs: e.SYNC_ACTIVITY_DEADLINE_SECONDS * 1000,
+    oauth2RefreshMarginMs: e.SYNC_OAUTH2_REFRESH_MARGIN_SECONDS * 1000,
+    oauth2TimeoutMs: e.SYNC_OAUTH2_TIMEOUT_MS,
+    metricsPort: e.SYNC_METRICS_PORT,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -288,7 +288,7 @@ describe('syncAccount workflow against Dovecot and PostgreSQL', () => {
       assert.equal(prepare.scheduled, 1);
       assert.deepEqual(prepare.attempts, [1]);
       assert.equal(prepare.failures.length, 1);
-      assert.match(prepare.failures[0], /update-password/);
+      assert.match(prepare.failures[0], /npm run account:password/);
 
       assert.ok(await setAccountPassword(store, keyring, bobId, bobAccount, BOB.password));
       await handle.signal(passwordUpdatedSignal);
