@@ -64,7 +64,7 @@ export interface ProgressWatch {
 
 export interface ProgressWatchOptions {
   /**
-   * Give up on a connection after this long without progress. Default: three quarters of the
+   * Give up on a connection after this long without progress. Default: 60 % of the
    * activity's heartbeat timeout (so the activity fails with a clear reason before Temporal
    * times it out), or 60 s outside an activity.
    */
@@ -87,7 +87,7 @@ export interface ProgressWatchOptions {
 export async function heartbeatOnProgress<T>(options: ProgressWatchOptions, fn: (watch: ProgressWatch) => Promise<T>): Promise<T> {
   const ctx = activityContext();
   const heartbeatTimeoutMs = ctx?.info.heartbeatTimeoutMs ?? 0;
-  const stallMs = options.stallMs ?? (heartbeatTimeoutMs > 0 ? Math.max(500, Math.floor(heartbeatTimeoutMs * 0.75)) : 60_000);
+  const stallMs = options.stallMs ?? (heartbeatTimeoutMs > 0 ? Math.max(500, Math.floor(heartbeatTimeoutMs * 0.6)) : 60_000);
   const deadlineMs = options.deadlineMs ?? 0;
   const minBytes = options.minBytes ?? 64 * 1024;
   const started = Date.now();

@@ -103,6 +103,17 @@ export function imapErrorText(err: unknown): string {
  * trusted, imapflow refuses the literal at its announcement (error code LiteralTooLarge) before
  * reading its bytes. Without it imapflow accepts literals of up to 1 GiB.
  */
+const connectionErrors = new WeakMap<ImapFlow, Error>();
+
+/**
+ * The error that ended the connection, as imapflow reported it. A refused literal
+ * (LiteralTooLarge) closes the connection and the command in flight then fails with a plain
+ * "Connection not available": this is where the real reason is.
+ */
+export function connectionError(client: ImapFlow): Error | undefined {
+  return connectionErrors.get(client);
+}
+
 export async function connectImap(
   endpoint: ImapEndpoint,
   auth: string | ImapAuth,
@@ -136,16 +147,31 @@ export async function connectImap(
   const client = new ImapFlow(options);
   // Without a listener, a socket error after connect() would be an unhandled 'error' event
   // and take the whole worker down; the failing command rejects anyway.
-  client.on('error', (err: Error) => onError?.(err));
+  client.on('error', (err: Error) => {
+    connectionErrors.set(client, err);
+    onError?.(err);
+  });
   await client.connect();
   return client;
 }
 
-export async function closeImap(client: ImapFlow): Promise<void> {
+/**
+ * Logs out politely, but never waits long for it: a server that floods or stalls would hold
+ * the LOGOUT until the socket timeout. `abandon` skips the LOGOUT (the connection is in an
+ * unknown state: a FETCH abandoned half way, a literal refused).
+ */
+export async function closeImap(client: ImapFlow, abandon = false): Promise<void> {
+  if (abandon || !client.usable) {
+    client.close();
+    return;
+  }
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await client.logout();
+    await Promise.race([client.logout(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('LOGOUT timed out')), 5000)))]);
   } catch {
     client.close();
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -34,6 +34,7 @@ import {
 import {
   closeImap,
   connectImap,
+  connectionError,
   describeEndpoint,
   examineFolder,
   fetchFlags,
@@ -368,7 +369,8 @@ export function createSyncActivities(deps: SyncActivityDeps) {
     } catch (err) {
       throw imapFailure(account, current, err, watch);
     } finally {
-      await closeImap(session.client);
+      session.unguard();
+      await closeImap(session.client, session.dead);
     }
   }
 
@@ -443,7 +445,7 @@ export function createSyncActivities(deps: SyncActivityDeps) {
     try {
       meta = await fetchMetadata(session.client, wanted, beat);
     } catch (err) {
-      if (!isImapLimitError(err)) throw err;
+      if (!limitError(err, session.client)) throw err;
       session.dead = true;
       meta = new Map();
       for (const uid of wanted) {
@@ -451,9 +453,10 @@ export function createSyncActivities(deps: SyncActivityDeps) {
         try {
           for (const [k, v] of await fetchMetadata(session.client, [uid], beat)) meta.set(k, v);
         } catch (e) {
-          if (!isImapLimitError(e)) throw e;
+          const limit = limitError(e, session.client);
+          if (!limit) throw e;
           session.dead = true;
-          skips.set(uid, { uid, kind: 'data', size: announcedSize(e), reason: `the server's answer for this message's metadata was refused: ${imapErrorText(e)}` });
+          skips.set(uid, { uid, kind: 'data', size: announcedSize(limit), reason: `the server's answer for this message's metadata was refused: ${imapErrorText(limit)}` });
         }
       }
     }
@@ -491,7 +494,7 @@ export function createSyncActivities(deps: SyncActivityDeps) {
       if (stoppedEarly) session.dead = true;
     } catch (err) {
       session.dead = true;
-      if (!isImapLimitError(err)) {
+      if (!limitError(err, session.client)) {
         failure = err;
       } else {
         for (const uid of wantSource) {
@@ -501,11 +504,12 @@ export function createSyncActivities(deps: SyncActivityDeps) {
             await fetchSources(session.client, [uid], Infinity, sources, beat);
           } catch (e) {
             session.dead = true;
-            if (!isImapLimitError(e)) {
+            const limit = limitError(e, session.client);
+            if (!limit) {
               failure = e;
               break;
             }
-            const real = announcedSize(e);
+            const real = announcedSize(limit);
             const said = meta.get(uid)?.size;
             skips.set(uid, {
               uid,
@@ -614,7 +618,8 @@ export function createSyncActivities(deps: SyncActivityDeps) {
       }
       throw imapFailure(account, input.folder, err, watch);
     } finally {
-      await closeImap(session.client);
+      session.unguard();
+      await closeImap(session.client, session.dead);
     }
   }
 
@@ -666,6 +671,13 @@ export function createSyncActivities(deps: SyncActivityDeps) {
         : null;
     },
   };
+}
+
+/** The limit error behind `err`: itself, or what closed the client's connection (the command then only says "Connection not available"). */
+function limitError(err: unknown, client: ImapFlow): unknown {
+  if (isImapLimitError(err)) return err;
+  const closedBy = connectionError(client);
+  return isImapLimitError(closedBy) ? closedBy : undefined;
 }
 
 function storableSize(n: number | undefined): number | null {
