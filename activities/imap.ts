@@ -242,7 +242,8 @@ export async function fetchFlags(client: ImapFlow, range: string, changedSince?:
 
 function address(a: MessageAddressObject | undefined): string | null {
   if (!a?.address) return null;
-  return cleanText(a.name ? `${a.name} <${a.address}>` : a.address, FIELD_LIMITS.address);
+  const name = a.name ? cleanText(a.name).trim() : '';
+  return cleanText(name ? `${name} <${a.address}>` : a.address, FIELD_LIMITS.address);
 }
 
 /** The server answered a FETCH with far more than was asked (an endless FETCH response). */
