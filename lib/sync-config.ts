@@ -93,6 +93,10 @@ export function loadSyncConfig(env: NodeJS.ProcessEnv = process.env): SyncConfig
 
 /** Environment variable a starter reads an IMAP password from when stdin is not used. */
 export const PASSWORD_ENV = 'MAILROOM_IMAP_PASSWORD';
+/** Environment variable a starter reads an OAuth2 refresh token from when stdin is not used. */
+export const REFRESH_TOKEN_ENV = 'MAILROOM_OAUTH2_REFRESH_TOKEN';
+/** Environment variable with the OAuth2 client secret (or --client-secret-file). */
+export const CLIENT_SECRET_ENV = 'MAILROOM_OAUTH2_CLIENT_SECRET';
 
 /**
  * The IMAP password for add-account / update-password: $MAILROOM_IMAP_PASSWORD, else the
@@ -104,13 +108,23 @@ export async function readPasswordInput(
   stdin: NodeJS.ReadStream = process.stdin,
   prompt: NodeJS.WriteStream = process.stderr,
 ): Promise<string> {
-  const fromEnv = env[PASSWORD_ENV];
+  return readSecretInput({ envName: PASSWORD_ENV, what: 'IMAP password' }, env, stdin, prompt);
+}
+
+/** A secret (password, refresh token) from its environment variable, else the first line of stdin; never from argv. */
+export async function readSecretInput(
+  secret: { envName: string; what: string },
+  env: NodeJS.ProcessEnv = process.env,
+  stdin: NodeJS.ReadStream = process.stdin,
+  prompt: NodeJS.WriteStream = process.stderr,
+): Promise<string> {
+  const fromEnv = env[secret.envName];
   if (fromEnv) return fromEnv;
   if (stdin.isTTY) {
-    prompt.write('IMAP password (not echoed): ');
+    prompt.write(`${secret.what} (not echoed): `);
     stdin.setRawMode(true);
   }
-  const password = await new Promise<string>((resolve, reject) => {
+  const value = await new Promise<string>((resolve, reject) => {
     let data = '';
     const done = () => {
       stdin.off('data', onData);
@@ -137,6 +151,10 @@ export async function readPasswordInput(
     stdin.once('error', reject);
     stdin.resume();
   });
-  if (!password) throw new SyncConfigError(`No IMAP password given: pipe it on stdin (e.g. "printf '%s\\n' \\"$PW\\" | ...") or set ${PASSWORD_ENV}; it is never accepted as an argument`);
-  return password;
+  if (!value) {
+    throw new SyncConfigError(
+      `No ${secret.what} given: pipe it on stdin (e.g. "printf '%s\\n' \\"$SECRET\\" | ...") or set ${secret.envName}; it is never accepted as an argument`,
+    );
+  }
+  return value;
 }
