@@ -133,6 +133,11 @@ export async function runningSyncWorkflows(client: Client, accountId: string): P
   } catch (err) {
     if (!(err instanceof WorkflowNotFoundError)) throw err;
   }
+  // Any other sync of the account (started by hand under another id): every run sets AccountId.
+  // Visibility lags a second or so behind, which only matters for a sync that just started.
+  for await (const w of client.workflow.list({ query: `WorkflowType = '${SYNC_WORKFLOW_TYPE}' AND AccountId = '${accountId}' AND ExecutionStatus = 'Running'` })) {
+    ids.push(w.workflowId);
+  }
   return [...new Set(ids)];
 }
 

@@ -10,7 +10,7 @@ import { ImapFlow } from 'imapflow';
 import type { Pool } from 'pg';
 import { createPool, dropDatabase, ensureDatabase, withDatabase } from '../../lib/db';
 import { migrate } from '../../lib/migrate';
-import { startDovecot, type DovecotServer, type DovecotUser } from '../../scripts/stack/dovecot';
+import { startDovecot, type DovecotServer, type DovecotUser, type StartDovecotOptions } from '../../scripts/stack/dovecot';
 
 export const ADMIN_DATABASE_URL = process.env.TEST_DATABASE_ADMIN_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -40,9 +40,9 @@ export interface TestDovecot extends DovecotServer {
   cleanup(): Promise<void>;
 }
 
-export async function startTestDovecot(users: DovecotUser[]): Promise<TestDovecot> {
+export async function startTestDovecot(users: DovecotUser[], options: Pick<StartDovecotOptions, 'oauth2'> = {}): Promise<TestDovecot> {
   const directory = mkdtempSync(join(tmpdir(), 'mailroom-dovecot-'));
-  const server = await startDovecot({ directory, users });
+  const server = await startDovecot({ directory, users, ...options });
   return {
     ...server,
     async cleanup() {
