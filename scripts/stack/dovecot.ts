@@ -6,12 +6,15 @@
 // Dovecot refuses to touch mail as root, so mail belongs to a system user (default
 // `dovecot`); `directory` is made traversable for it and the mail tree is chowned to it.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { freePort } from './ports';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import { userInfo } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
+import { commandMain, EXIT, tcpPort, UsageError, type ExitCode, type OptionValues } from '../../lib/cli';
+import { fillDemoMailbox } from './demo-mailbox';
+import { startLocalOAuth2Server } from './oauth2';
 
 export const DOVECOT_BINARY = process.env.DOVECOT_BINARY || '/usr/sbin/dovecot';
 
@@ -291,3 +294,75 @@ function systemUser(name: string): { uid: number; gid: number } {
   const [, , uid, gid] = line.split(':');
   return { uid: Number(uid), gid: Number(gid) };
 }
+
+// ---- command-line mode: `npm run stack:dovecot` -----------------------------------------
+// A test IMAP account for trying account sync by hand: Dovecot with one user and demo mail in
+// several folders (optionally OAuth2 logins through the local OAuth2 server), until Ctrl-C.
+
+const cliSpec = {
+  name: 'stack:dovecot',
+  summary:
+    'Start a private Dovecot (IMAP, plaintext on 127.0.0.1) with a test user and demo mail in several folders, and print how to add it as a mailroom account. Ctrl-C or SIGTERM stops it and removes its files.',
+  options: {
+    user: { type: 'string', value: '<address>', description: 'IMAP login of the test user', default: 'test@example.test' },
+    password: { type: 'string', value: '<password>', description: 'its password (default: a random one, printed)' },
+    messages: { type: 'string', value: '<n>', description: 'demo messages to put in the mailbox', default: '30' },
+    port: { type: 'string', value: '<port>', description: 'IMAP port (default: a free one)' },
+    oauth2: { type: 'boolean', description: 'also start the local OAuth2 server and accept OAUTHBEARER/XOAUTH2 logins; prints a client id and secret and a refresh token' },
+  },
+  examples: ['npm run stack:dovecot', 'npm run stack:dovecot -- --oauth2 --messages 100'],
+  notes: ['Needs Debian\'s Dovecot (bash scripts/setup.sh installs it as root).'],
+} as const;
+
+async function cliMain(values: OptionValues<typeof cliSpec.options>): Promise<ExitCode> {
+  // Listening from the start: a Ctrl-C while Dovecot starts still cleans up.
+  const stopRequested = new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  const count = Number(values.messages ?? '30');
+  if (!Number.isInteger(count) || count < 0) throw new UsageError(`--messages ${values.messages} must be a whole number`);
+  const user = { user: values.user ?? 'test@example.test', password: values.password ?? randomBytes(9).toString('base64url') };
+  try {
+    checkUser(user);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const imapPort = values.port !== undefined ? tcpPort('port', values.port) : undefined;
+  const directory = mkdtempSync(join(tmpdir(), 'mailroom-dovecot-'));
+  const client = { clientId: 'mailroom-local', clientSecret: randomBytes(12).toString('base64url') };
+  const oauth = values.oauth2 ? await startLocalOAuth2Server({ clients: [client] }) : undefined;
+  let server: DovecotServer | undefined;
+  const cleanup = async () => {
+    await server?.stop();
+    await oauth?.stop();
+    rmSync(directory, { recursive: true, force: true });
+  };
+  try {
+    server = await startDovecot({ directory, users: [user], imapPort, oauth2: oauth ? { introspectionUrl: oauth.userinfoUrl } : undefined });
+    const folders = await fillDemoMailbox({ host: server.host, port: server.imapPort }, user, count);
+    const add = `npm run account:add -- --user you@example.com --host ${server.host} --port ${server.imapPort} --no-tls --username ${user.user}`;
+    console.log(`Dovecot IMAP on ${server.host}:${server.imapPort} (plaintext, no TLS; LMTP on ${server.lmtpPort})`);
+    console.log(`  user:     ${user.user}`);
+    console.log(`  password: ${user.password}`);
+    console.log(`  mail:     ${Object.entries(folders).map(([f, n]) => `${f} ${n}`).join(', ')}`);
+    console.log(`Add it as an account:\n  printf '%s\\n' '${user.password}' | ${add}`);
+    if (oauth) {
+      console.log(`OAuth2 (local server ${oauth.issuer}):`);
+      console.log(`  token endpoint: ${oauth.tokenUrl}`);
+      console.log(`  client id:      ${client.clientId}`);
+      console.log(`  client secret:  ${client.clientSecret}`);
+      console.log(`  refresh token:  ${oauth.grant(user.user)}`);
+      console.log(
+        `Add it as an OAuth2 account:\n  printf '%s\\n' '<refresh token>' | MAILROOM_OAUTH2_CLIENT_SECRET='${client.clientSecret}' ${add} --oauth2 custom --token-url ${oauth.tokenUrl} --client-id ${client.clientId} --scopes imap`,
+      );
+    }
+    console.log(`Files in ${directory}; Ctrl-C stops Dovecot and removes them.`);
+    await stopRequested;
+  } finally {
+    await cleanup();
+  }
+  return EXIT.done;
+}
+
+if (require.main === module) commandMain(cliSpec, cliMain);

@@ -144,7 +144,7 @@ describe('account starters', () => {
     assert.match(synced.stdout, /Synced pat@example\.test@127\.0\.0\.1: \d+ folders, 4 new, 0 flag changes, 0 deleted, 1 skipped/);
     assert.match(synced.stdout, /skipped INBOX UID 4 \(stored without body\): .*larger than SYNC_MAX_MESSAGE_BYTES/);
     // Not on a terminal: progress comes as plain lines on stderr, never a bar's escape codes.
-    assert.ok(!synced.stderr.includes("\u001b["), "no escape codes when stderr is not a terminal");
+    assert.ok(!synced.stderr.includes('\u001b['), 'no escape codes when stderr is not a terminal');
 
     const oli = await npmRun('sync:now', ['--user', OWNER, '--account', oliAccount, '--json']);
     assert.equal(oli.code, 0, oli.stderr);
