@@ -1,9 +1,11 @@
-// The main job on the embedded local stack, for a newcomer (scripts/demo.sh runs this
+// The main jobs on the embedded local stack, for a newcomer (scripts/demo.sh runs this
 // after installing what is missing): Temporal dev server with its Web UI, S3 (s3rver),
 // DynamoDB (dynalite), an SMTP server standing in for the internal mail server, a demo
 // domain with blocklist and rules, six demo emails, the real worker process, and a
-// summary of what happened to each email. The stack stays up for exploring the Web UI
-// until Ctrl-C (or exits at once with --exit).
+// summary of what happened to each email; then account sync (scripts/stack/sync-demo.ts:
+// Dovecot with demo mailboxes, a password and an OAuth2 account, the sync worker, per-folder
+// counts from PostgreSQL). The stack stays up for exploring the Web UI until Ctrl-C (or
+// exits at once with --exit).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
@@ -14,6 +16,7 @@ import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { Client, Connection } from '@temporalio/client';
 import { codecFromEnv, generateCodecKey } from '../lib/codec';
+import { generateKeyEntry } from '../lib/crypto';
 import { bucketForDomain } from '../lib/config';
 import { mailroomDataConverter } from '../lib/data-converter';
 import type { InboundResult } from '../lib/inbound-types';
@@ -25,6 +28,7 @@ import { localStackEnv } from './stack/worker-env';
 import { S3RVER_CREDENTIALS, s3ClientFor, startS3Server } from './stack/s3';
 import { startSmtpTarget } from './stack/smtp-target';
 import { startTemporalDevServer } from './stack/temporal-dev';
+import { runSyncDemo, type SyncDemo } from './stack/sync-demo';
 import { startCodecServer } from '../workers/codec-server';
 
 const DOMAIN = 'example.com';
@@ -135,6 +139,28 @@ async function main() {
     ];
     console.log(`  ${started[i].label.padEnd(16)} ${r.status.padEnd(10)} ${who}${extra.length ? `; ${extra.join('; ')}` : ''}`);
   }
+  // The second main job: account sync. (Its IMAP passwords and tokens are encrypted with a
+  // development key kept in .local/secret-keys.)
+  const secretKeys = process.env.MAILROOM_SECRET_KEYS || localSecret('secret-keys', () => generateKeyEntry('dev1'));
+  let syncDemo: SyncDemo | undefined;
+  console.log('\nSyncing two demo IMAP accounts ...');
+  try {
+    syncDemo = await runSyncDemo({
+      root: ROOT,
+      stateDir: LOCAL,
+      temporalAddress: temporal.address,
+      client,
+      uiUrl: temporal.uiUrl,
+      codecKeys,
+      secretKeys,
+      logLevel: process.env.WORKER_LOG_LEVEL ?? 'info',
+      newMailEveryMs: values.exit ? 0 : 30_000,
+    });
+    console.log(syncDemo.lines.join('\n'));
+  } catch (err) {
+    console.log(`Account sync demo did not run: ${(err as Error).message}`);
+  }
+
   console.log(`\nMailboxes (one .eml per delivery): ${mailDir}`);
   console.log(`Temporal Web UI: ${temporal.uiUrl}/namespaces/default/workflows`);
   console.log(`Codec server: ${codecServer.url}  token: ${codecToken}  (histories are encrypted; key in .local/codec-keys, token in .local/codec-token)`);
@@ -143,6 +169,7 @@ async function main() {
   console.log(`Worker: http://127.0.0.1:${env.HEALTH_PORT}/health  /domains   metrics http://127.0.0.1:${env.METRICS_PORT}/metrics`);
 
   const shutdown = async () => {
+    await syncDemo?.stop();
     worker.kill('SIGTERM');
     await new Promise((r) => worker.once('exit', r));
     await client.connection.close();

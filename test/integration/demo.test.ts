@@ -1,5 +1,6 @@
 // README command 1 keeps working: the demo runs the six cases on the local stack and
-// reports the expected outcome for each.
+// reports the expected outcome for each, then syncs two IMAP accounts (password and OAuth2)
+// from Dovecot into PostgreSQL and prints the per-folder counts and the Web UI link.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -7,14 +8,14 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from '../../scripts/stack/ports';
 
-test('the demo processes every demo email and prints a summary with the Web UI address', async () => {
+test('the demo processes every demo email, syncs the demo IMAP accounts, and prints a summary with the Web UI address', async () => {
   const ports = Object.fromEntries(
     await Promise.all(['DEMO_TEMPORAL_PORT', 'DEMO_TEMPORAL_UI_PORT', 'DEMO_S3_PORT', 'DEMO_DYNAMODB_PORT', 'DEMO_SMTP_PORT', 'DEMO_INTERNAL_SMTP_PORT', 'HEALTH_PORT', 'METRICS_PORT'].map(async (k) => [k, String(await freePort())])),
   );
   const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/demo.ts', '--exit'], {
     cwd: join(__dirname, '..', '..'),
     env: { ...process.env, ...ports, LOG_LEVEL: 'warn' },
-    timeout: 180_000,
+    timeout: 240_000,
   });
   const line = (label: string) => stdout.split('\n').find((l) => l.trimStart().startsWith(label)) ?? '';
   assert.match(line('plain'), /delivered\s+alice@example\.com=delivered/);
@@ -24,4 +25,10 @@ test('the demo processes every demo email and prints a summary with the Web UI a
   assert.match(line('forwarded'), /forwarded to frank@example\.com \(internal\).*forwarded to erin@home\.example \(outbound\)/);
   assert.match(line('SES bounce'), /bounce matched and rewritten: nobody@far\.example/);
   assert.match(stdout, new RegExp(`Temporal Web UI: http://127\\.0\\.0\\.1:${ports.DEMO_TEMPORAL_UI_PORT}/`));
+  // Account sync: per-folder counts read back from PostgreSQL equal what the demo put in Dovecot.
+  assert.match(line('maria@mail.example (password)'), /succeeded: INBOX 13, Archive 7, Sent 6, Newsletters 4 \(30 messages in PostgreSQL\)/);
+  assert.match(line('olaf@mail.example (OAuth2)'), /succeeded: INBOX 6, Archive 3, Sent 2, Newsletters 1 \(12 messages in PostgreSQL\)/);
+  const links = stdout.match(new RegExp(`sync run in the Web UI: http://127\\.0\\.0\\.1:${ports.DEMO_TEMPORAL_UI_PORT}/namespaces/default/workflows/sync-account-[0-9a-f-]+[^/]*/[0-9a-f-]+/history`, 'g'));
+  assert.equal(links?.length, 2, stdout);
+  assert.match(stdout, /Schedules sync both accounts every minute/);
 });
