@@ -2,15 +2,17 @@
 // test file, a private Dovecot, mailbox filling over IMAP, and the server's view of a
 // mailbox to compare the store against.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Client } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundle } from '@temporalio/worker';
 import { ImapFlow } from 'imapflow';
 import type { Pool } from 'pg';
 import { createPool, dropDatabase, ensureDatabase, withDatabase } from '../../lib/db';
 import { migrate } from '../../lib/migrate';
 import { startDovecot, type DovecotServer, type DovecotUser, type StartDovecotOptions } from '../../scripts/stack/dovecot';
+import { historyToJSON } from '../replay/history-json';
 
 export const ADMIN_DATABASE_URL = process.env.TEST_DATABASE_ADMIN_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -160,4 +162,18 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/**
+ * With RECORD_HISTORIES=1, writes a run's history to test/replay/histories/sync-<name>.json
+ * (payloads are plaintext in these tests; machine names replaced). The replay test replays
+ * every sync-*.json against the current workflow code.
+ */
+export async function recordSyncHistory(client: Client, workflowId: string, runId: string | undefined, name: string): Promise<void> {
+  if (!process.env.RECORD_HISTORIES) return;
+  const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+  // Machine names and this checkout's path (in failures' stack traces) are not the history's business.
+  const root = join(__dirname, '..', '..');
+  const json = historyToJSON(history).replaceAll(`@${hostname()}"`, '@recorder"').replaceAll(`${root}/`, '');
+  writeFileSync(join(__dirname, '..', 'replay', 'histories', `sync-${name}.json`), json);
 }

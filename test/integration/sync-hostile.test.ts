@@ -20,6 +20,7 @@ import {
   fillMailbox,
   imapSession,
   quietTemporalLogs,
+  recordSyncHistory,
   startTestDovecot,
   syncWorkflowBundle,
   type TestDatabase,
@@ -172,6 +173,9 @@ describe('sync against a hostile IMAP server', () => {
     assert.match(folderErrors.Drip, /no progress|Heartbeat/i);
     assert.match(folderErrors.Endless, /FETCH responses for messages not asked for/);
     assert.match(folderErrors.Cut, /closed|Connection/i);
+
+    // The path that records failed folders and ends 'partial' (patch sync-folder-errors-continue).
+    await recordSyncHistory(env.client, hostileHandle.workflowId, undefined, 'partial-folder-errors');
 
     const [run] = await store.listSyncRuns(owner, victim.id);
     assert.deepEqual({ status: run.status, skipped: run.messagesSkipped }, { status: 'partial', skipped: 1 });

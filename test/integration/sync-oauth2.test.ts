@@ -23,7 +23,19 @@ import { createSyncWorker } from '../../workers/sync';
 import type { syncAccount } from '../../workflows/syncAccount';
 import { progressQuery, syncWorkflowId, type SyncAccountInput } from '../../workflows/sync-definitions';
 import { startTestTemporal } from '../support/temporal';
-import { createTestDatabase, fillMailbox, imapSession, serverView, sortMessages, startTestDovecot, syncWorkflowBundle, waitFor, type TestDatabase, type TestDovecot } from './sync-fixtures';
+import {
+  createTestDatabase,
+  fillMailbox,
+  imapSession,
+  recordSyncHistory,
+  serverView,
+  sortMessages,
+  startTestDovecot,
+  syncWorkflowBundle,
+  waitFor,
+  type TestDatabase,
+  type TestDovecot,
+} from './sync-fixtures';
 
 const ROOT = join(__dirname, '..', '..');
 const keyEntry = generateKeyEntry('k1');
@@ -186,6 +198,8 @@ describe('OAuth2 accounts against Dovecot, a local OAuth2 server and PostgreSQL'
     assert.equal((await store.getAccount(ownerId, account.id))?.status, 'ok');
     assert.equal(await gauge(), '0');
     await assertMirrors();
+    // The path that waits for a new OAuth2 token and resumes on credentialsUpdated.
+    await recordSyncHistory(env.client, handle.workflowId, undefined, 'oauth2-token-revoked-then-resumed');
   });
 
   it('puts no access token, refresh token or client secret in any history or log line', async () => {

@@ -115,6 +115,9 @@ describe('syncAccount workflow against Dovecot and PostgreSQL', () => {
     assert.equal(result.status, 'succeeded');
     assert.equal(result.messagesAdded, 17);
     assert.equal(result.folders, 3);
+    // Once done, nothing is pending (the progress bar's total is messagesFound).
+    const done = await env.client.workflow.getHandle<typeof syncAccount>(handle.workflowId).query(progressQuery);
+    assert.deepEqual({ phase: done.phase, pending: done.messagesPending, stored: done.messagesStored }, { phase: 'done', pending: 0, stored: 17 });
     await assertMirrors(aliceId, aliceAccount, ALICE);
 
     // Continue-as-new kept each run's history short: the handle's latest run is not the first.
