@@ -60,11 +60,17 @@ export interface ProgressWatch {
   takeFailure(): SyncStalledError | undefined;
   /** Past a quarter of the deadline: start no new unit of work, return what is done. */
   deadlineNear(): boolean;
+  /**
+   * Our own work (a PostgreSQL commit) while a connection is open: the server is not asked for
+   * anything, so no stall is counted; heartbeats go on by the clock meanwhile, and the end
+   * counts as progress.
+   */
+  quiet<T>(fn: () => Promise<T>): Promise<T>;
 }
 
 export interface ProgressWatchOptions {
   /**
-   * Give up on a connection after this long without progress. Default: 60 % of the
+   * Give up on a connection after this long without progress. Default: 70 % of the
    * activity's heartbeat timeout (so the activity fails with a clear reason before Temporal
    * times it out), or 60 s outside an activity.
    */
@@ -87,7 +93,7 @@ export interface ProgressWatchOptions {
 export async function heartbeatOnProgress<T>(options: ProgressWatchOptions, fn: (watch: ProgressWatch) => Promise<T>): Promise<T> {
   const ctx = activityContext();
   const heartbeatTimeoutMs = ctx?.info.heartbeatTimeoutMs ?? 0;
-  const stallMs = options.stallMs ?? (heartbeatTimeoutMs > 0 ? Math.max(500, Math.floor(heartbeatTimeoutMs * 0.6)) : 60_000);
+  const stallMs = options.stallMs ?? (heartbeatTimeoutMs > 0 ? Math.max(500, Math.floor(heartbeatTimeoutMs * 0.7)) : 60_000);
   const deadlineMs = options.deadlineMs ?? 0;
   const minBytes = options.minBytes ?? 64 * 1024;
   const started = Date.now();
@@ -99,6 +105,7 @@ export async function heartbeatOnProgress<T>(options: ProgressWatchOptions, fn: 
   let lastBeat = 0;
   let failure: SyncStalledError | undefined;
   let expired = false;
+  let quiet = 0;
   const guarded = new Map<{ close(): void; stats?(): { received: number } }, number>();
 
   const beat = () => {
@@ -143,12 +150,25 @@ export async function heartbeatOnProgress<T>(options: ProgressWatchOptions, fn: 
       return f;
     },
     deadlineNear: () => deadlineMs > 0 && Date.now() - started > deadlineMs / 4,
+    async quiet<T>(fn: () => Promise<T>): Promise<T> {
+      quiet++;
+      try {
+        return await fn();
+      } finally {
+        quiet--;
+        watch.progress();
+      }
+    },
   };
 
   const tick = () => {
     const now = Date.now();
     for (const [c, mark] of guarded) {
       if (received(c) - mark >= minBytes) watch.progress();
+    }
+    if (quiet > 0) {
+      lastProgress = now;
+      if (now - lastBeat >= 1000) beat();
     }
     if (pending && now - lastBeat >= 1000) beat();
     if (deadlineMs > 0 && !expired && now - started > deadlineMs) {

@@ -590,15 +590,8 @@ export function createSyncActivities(deps: SyncActivityDeps) {
         const wanted = uids.slice(index, index + cfg.batchSize);
         const outcome = await fetchBatch(input, session, input.folder, input.uidValidity, wanted, watch);
         if (outcome.coveredUpTo > 0) {
-          const saved = await store.storeMessages(
-            input.userId,
-            input.accountId,
-            input.folder,
-            input.uidValidity,
-            outcome.messages,
-            outcome.coveredUpTo,
-            input.syncRunId,
-            outcome.skipped,
+          const saved = await watch.quiet(() =>
+            store.storeMessages(input.userId, input.accountId, input.folder, input.uidValidity, outcome.messages, outcome.coveredUpTo, input.syncRunId, outcome.skipped),
           );
           lastUid = saved.lastUid;
           stored += saved.inserted;
