@@ -1,5 +1,5 @@
 // `npm run bench` (inbound part): N generated emails through the real pipeline on the
-// local stack (s3rver, dynalite, SMTP target) on each Temporal backend in turn (--backend
+// local stack (versitygw, dynalite, SMTP target) on each Temporal backend in turn (--backend
 // dev|postgres|both: the dev server on SQLite, the real server on PostgreSQL), then the
 // same emails through the same activity functions called directly in one process, without
 // Temporal. Prints a table (a column per backend) and writes
@@ -89,8 +89,9 @@ interface Tuning {
 
 /**
  * CPU seconds used so far, by who used them (Linux /proc; empty elsewhere): this process
- * (worker, bench, s3rver, dynalite and the SMTP targets all share its event loop), its
- * Temporal server child processes, and every PostgreSQL backend on the machine.
+ * (worker, bench, dynalite and the SMTP targets all share its event loop), its
+ * Temporal server and S3 server (versitygw) child processes, and every PostgreSQL backend
+ * on the machine.
  */
 function cpuSeconds(): Record<string, number> {
   const out: Record<string, number> = {};
@@ -113,6 +114,7 @@ function cpuSeconds(): Record<string, number> {
     const ticks = Number(f[11]) + Number(f[12]);
     if (Number(pid) === process.pid) add('worker + bench process', ticks);
     else if (Number(f[1]) === process.pid && comm.startsWith('temporal')) add(comm.startsWith('temporal-ui') ? 'temporal web ui' : 'temporal server', ticks);
+    else if (Number(f[1]) === process.pid && comm === 'versitygw') add('s3 server', ticks);
     else if (comm === 'postgres') add('postgresql (all)', ticks);
   }
   return out;

@@ -3,8 +3,9 @@
 // the Temporal config file (TEMPORAL_PROFILE), read by @temporalio/envconfig.
 import { Client, Connection } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
-import { NativeConnection } from '@temporalio/worker';
+import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { mailroomDataConverter } from './data-converter';
+import { coreLogLevel, logSettings, temporalLogger } from './logger';
 
 export function temporalSettings() {
   const config = loadClientConnectConfig();
@@ -34,4 +35,21 @@ export async function connectClient(): Promise<Client> {
 export async function connectWorker(): Promise<{ connection: NativeConnection; namespace: string }> {
   const { connectionOptions, namespace } = temporalSettings();
   return { connection: await NativeConnection.connect(connectionOptions), namespace };
+}
+
+/**
+ * Installs the Temporal runtime of a worker process, before its first connection: the SDK's
+ * and the Rust core's log lines, and workflow code's `log` calls, go into the process's pino
+ * stream at LOG_LEVEL (lib/logger.ts), so a worker writes JSON lines only. `prometheus`:
+ * where the core serves its metrics (workers/main.ts), if anywhere.
+ */
+export function installWorkerRuntime(opts: { prometheus?: string } = {}): void {
+  const core = coreLogLevel(logSettings().level);
+  Runtime.install({
+    logger: temporalLogger(),
+    telemetryOptions: {
+      ...(opts.prometheus ? { metrics: { prometheus: { bindAddress: opts.prometheus } } } : {}),
+      logging: { forward: {}, filter: makeTelemetryFilterString({ core }) },
+    },
+  });
 }

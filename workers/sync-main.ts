@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mailroomDataConverter, UNENCRYPTED_WARNING } from '../lib/data-converter';
 import { componentLogger } from '../lib/logger';
-import { connectWorker } from '../lib/temporal';
+import { connectWorker, installWorkerRuntime } from '../lib/temporal';
 import { loadSyncConfig } from '../lib/sync-config';
 import { syncRegistry } from '../lib/sync-metrics';
 import { createSyncWorker } from './sync';
@@ -16,6 +16,7 @@ const log = componentLogger('sync-main');
 async function main(): Promise<void> {
   const config = loadSyncConfig();
   if (!mailroomDataConverter()) log.warn(UNENCRYPTED_WARNING); // a malformed MAILROOM_CODEC_KEYS throws here
+  installWorkerRuntime();
   const { connection, namespace } = await connectWorker();
   try {
     const worker = await createSyncWorker(connection, namespace);

@@ -14,6 +14,7 @@ import { createPool } from '../lib/db';
 import { componentLogger } from '../lib/logger';
 import { loadSyncConfig, type SyncConfig } from '../lib/sync-config';
 import { setNeedsAttentionSource } from '../lib/sync-metrics';
+import { workflowSource } from '../lib/workflow-source';
 
 export interface SyncWorkerOptions {
   /** Environment to read the sync configuration and MAILROOM_SECRET_KEYS from (default process.env). */
@@ -49,7 +50,7 @@ export async function createSyncWorker(connection: NativeConnection, namespace: 
     namespace,
     taskQueue: config.taskQueue,
     activities,
-    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('../workflows/sync') }),
+    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : workflowSource('sync')),
     maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
     dataConverter,
   });
