@@ -9,7 +9,14 @@ import { createPool } from '../lib/db';
 import { LoginProbeError, probeImapLogin, type ProbeAuth } from '../lib/imap-probe';
 import { OAuth2EndpointError, OAuth2GrantError, refreshAccessToken, type AccessToken, type OAuth2Client } from '../lib/oauth2';
 import { loadSyncConfig, type SyncConfig } from '../lib/sync-config';
+import { connectClient } from '../lib/temporal';
 import { runningSyncWorkflows } from './reconcile-schedules';
+
+/** The options every command about one account has. */
+export const ACCOUNT_OPTIONS = {
+  user: { type: 'string', value: '<email>', description: 'the owner', required: true },
+  account: { type: 'string', value: '<id>', description: 'the account id (npm run account:list)', required: true },
+} as const;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -68,6 +75,16 @@ export async function signalRunningSyncs(client: Client, accountId: string, sign
   const ids = await runningSyncWorkflows(client, accountId);
   for (const id of ids) await client.workflow.getHandle(id).signal(signal);
   return ids;
+}
+
+/** Tells the account's running syncs (one waiting for a credential resumes at once) and says so. */
+export async function tellRunningSyncs(accountId: string, signal: Parameters<typeof signalRunningSyncs>[2], what: string): Promise<void> {
+  const client = await connectClient();
+  try {
+    for (const id of await signalRunningSyncs(client, accountId, signal)) console.log(`Signalled running sync ${id} to retry with the new ${what}`);
+  } finally {
+    await client.connection.close();
+  }
 }
 
 /** The account's "needs attention" state as an AttentionError (exit 3) when it has one. */

@@ -2,15 +2,14 @@
 // line (paused while disabled, the new interval) at once.
 import { commandMain, emailAddress, EXIT, positiveNumber, UsageError } from '../lib/cli';
 import { connectClient } from '../lib/temporal';
-import { accountIdOption, findAccount, openAccountDb } from './account-common';
+import { ACCOUNT_OPTIONS, accountIdOption, findAccount, openAccountDb } from './account-common';
 import { reconcileAccountSchedule } from './reconcile-schedules';
 
 const spec = {
   name: 'account:set',
   summary: "Enable or disable an account, or change its sync interval; its Schedule follows at once (paused while disabled).",
   options: {
-    user: { type: 'string', value: '<email>', description: 'the owner', required: true },
-    account: { type: 'string', value: '<id>', description: 'the account id (npm run account:list)', required: true },
+    ...ACCOUNT_OPTIONS,
     enable: { type: 'boolean', description: 'enable the account (its Schedule runs again)' },
     disable: { type: 'boolean', description: 'disable the account (its Schedule is paused; a running sync finishes)' },
     'interval-minutes': { type: 'string', value: '<minutes>', description: 'new sync interval' },

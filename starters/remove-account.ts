@@ -2,15 +2,14 @@
 // with its folders, messages, sync records and sync errors.
 import { commandMain, emailAddress, EXIT } from '../lib/cli';
 import { connectClient } from '../lib/temporal';
-import { accountIdOption, findAccount, openAccountDb } from './account-common';
+import { ACCOUNT_OPTIONS, accountIdOption, findAccount, openAccountDb } from './account-common';
 import { deleteAccountSchedule, runningSyncWorkflows } from './reconcile-schedules';
 
 const spec = {
   name: 'account:remove',
   summary: 'Remove an account with everything synced from it: its Schedule, a running sync (cancelled), its folders, messages and sync records.',
   options: {
-    user: { type: 'string', value: '<email>', description: 'the owner', required: true },
-    account: { type: 'string', value: '<id>', description: 'the account id (npm run account:list)', required: true },
+    ...ACCOUNT_OPTIONS,
   },
   examples: ['npm run account:remove -- --user owner@example.com --account 3f1c...'],
 } as const;

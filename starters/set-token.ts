@@ -7,16 +7,14 @@ import { oauth2SecretContext, setAccountRefreshToken } from '../activities/sync'
 import { decryptSecret, loadKeyring } from '../lib/crypto';
 import { commandMain, emailAddress, EXIT } from '../lib/cli';
 import { CLIENT_SECRET_ENV, readSecretInput, REFRESH_TOKEN_ENV } from '../lib/sync-config';
-import { connectClient } from '../lib/temporal';
 import { credentialsUpdatedSignal } from '../workflows/sync-definitions';
-import { accountIdOption, findAccount, firstAccessToken, openAccountDb, signalRunningSyncs, verifyLogin } from './account-common';
+import { ACCOUNT_OPTIONS, accountIdOption, findAccount, firstAccessToken, openAccountDb, tellRunningSyncs, verifyLogin } from './account-common';
 
 const spec = {
   name: 'account:token',
   summary: 'Give an OAuth2 account a new refresh token (checked first); a sync waiting for it resumes at once.',
   options: {
-    user: { type: 'string', value: '<email>', description: 'the owner', required: true },
-    account: { type: 'string', value: '<id>', description: 'the account id (npm run account:list)', required: true },
+    ...ACCOUNT_OPTIONS,
     'client-secret-file': { type: 'string', value: '<file>', description: `a new OAuth2 client secret from this file (or ${CLIENT_SECRET_ENV}); the stored one is kept otherwise` },
     'no-verify': { type: 'boolean', description: 'store the token without refreshing it and logging in first' },
   },
@@ -48,12 +46,7 @@ commandMain(spec, async (values) => {
     }
     await setAccountRefreshToken(db.store, keyring, user.id, account.id, { refreshToken, accessToken, ...(newSecret !== undefined ? { clientSecret: newSecret } : {}) });
     console.log(`Refresh token of account ${account.id} (${account.imapUser}@${account.imapHost}) updated${account.status === 'needs_attention' ? '; it no longer needs attention' : ''}`);
-    const client = await connectClient();
-    try {
-      for (const id of await signalRunningSyncs(client, account.id, credentialsUpdatedSignal)) console.log(`Signalled running sync ${id} to retry with the new token`);
-    } finally {
-      await client.connection.close();
-    }
+    await tellRunningSyncs(account.id, credentialsUpdatedSignal, 'token');
   } finally {
     await db.close();
   }

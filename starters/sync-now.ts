@@ -10,15 +10,14 @@ import { ACCOUNT_ID } from '../lib/search-attributes';
 import { connectClient } from '../lib/temporal';
 import type { syncAccount } from '../workflows/syncAccount';
 import { progressQuery, syncNowSignal, syncScheduleId, syncWorkflowId, type SyncProgress, type SyncResult } from '../workflows/sync-definitions';
-import { accountIdOption, credentialFix, findAccount, openAccountDb } from './account-common';
+import { ACCOUNT_OPTIONS, accountIdOption, credentialFix, findAccount, openAccountDb } from './account-common';
 import { runningSyncWorkflows } from './reconcile-schedules';
 
 const spec = {
   name: 'sync:now',
   summary: 'Sync one account now and show progress; then list the messages this sync skipped. Joins a sync that is already running instead of starting another.',
   options: {
-    user: { type: 'string', value: '<email>', description: 'the owner', required: true },
-    account: { type: 'string', value: '<id>', description: 'the account id (npm run account:list)', required: true },
+    ...ACCOUNT_OPTIONS,
     'no-wait': { type: 'boolean', description: 'start (or join) the sync and return' },
     json: { type: 'boolean', description: 'print the result as JSON (stdout only)' },
   },

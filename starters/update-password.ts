@@ -5,16 +5,14 @@ import { setAccountPassword } from '../activities/sync';
 import { commandMain, emailAddress, EXIT } from '../lib/cli';
 import { loadKeyring } from '../lib/crypto';
 import { readPasswordInput } from '../lib/sync-config';
-import { connectClient } from '../lib/temporal';
 import { passwordUpdatedSignal } from '../workflows/sync-definitions';
-import { accountIdOption, findAccount, openAccountDb, signalRunningSyncs, verifyLogin } from './account-common';
+import { ACCOUNT_OPTIONS, accountIdOption, findAccount, openAccountDb, tellRunningSyncs, verifyLogin } from './account-common';
 
 const spec = {
   name: 'account:password',
   summary: 'Give a password account a new IMAP password (checked first); a sync waiting for it resumes at once.',
   options: {
-    user: { type: 'string', value: '<email>', description: 'the owner', required: true },
-    account: { type: 'string', value: '<id>', description: 'the account id (npm run account:list)', required: true },
+    ...ACCOUNT_OPTIONS,
     'no-verify': { type: 'boolean', description: 'store the password without checking the login first' },
   },
   examples: [`printf '%s\\n' "$PASSWORD" | npm run account:password -- --user owner@example.com --account 3f1c...`],
@@ -33,12 +31,7 @@ commandMain(spec, async (values) => {
     if (!values['no-verify']) await verifyLogin({ host: account.imapHost, port: account.imapPort, tls: account.imapTls, user: account.imapUser }, { password }, '--no-verify');
     await setAccountPassword(db.store, keyring, user.id, account.id, password);
     console.log(`Password of account ${account.id} (${account.imapUser}@${account.imapHost}) updated${account.status === 'needs_attention' ? '; it no longer needs attention' : ''}`);
-    const client = await connectClient();
-    try {
-      for (const id of await signalRunningSyncs(client, account.id, passwordUpdatedSignal)) console.log(`Signalled running sync ${id} to retry with the new password`);
-    } finally {
-      await client.connection.close();
-    }
+    await tellRunningSyncs(account.id, passwordUpdatedSignal, 'password');
   } finally {
     await db.close();
   }

@@ -6,12 +6,16 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type pino from 'pino';
 import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundle } from '@temporalio/worker';
 import { ImapFlow } from 'imapflow';
 import type { Pool } from 'pg';
 import { createPool, dropDatabase, ensureDatabase, withDatabase } from '../../lib/db';
 import { migrate } from '../../lib/migrate';
 import { startDovecot, type DovecotServer, type DovecotUser, type StartDovecotOptions } from '../../scripts/stack/dovecot';
+import type { SyncConfig } from '../../lib/sync-config';
+import { createSyncWorker } from '../../workers/sync';
 import { historyToJSON } from '../replay/history-json';
 
 export const ADMIN_DATABASE_URL = process.env.TEST_DATABASE_ADMIN_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -176,4 +180,26 @@ export async function recordSyncHistory(client: Client, workflowId: string, runI
   const root = join(__dirname, '..', '..');
   const json = historyToJSON(history).replaceAll(`@${hostname()}"`, '@recorder"').replaceAll(`${root}/`, '');
   writeFileSync(join(__dirname, '..', 'replay', 'histories', `sync-${name}.json`), json);
+}
+
+/** A sync worker in this process on the test database, plaintext payloads (tests read histories); stop() shuts it down. */
+export async function startSyncTestWorker(
+  env: TestWorkflowEnvironment,
+  o: { db: TestDatabase; keyEntry: string; taskQueue: string; config?: Partial<SyncConfig>; logger?: pino.Logger },
+): Promise<{ stop(): Promise<void> }> {
+  const worker = await createSyncWorker(env.nativeConnection, env.namespace ?? 'default', {
+    env: { ...process.env, DATABASE_URL: o.db.url, MAILROOM_SECRET_KEYS: o.keyEntry, SYNC_TASK_QUEUE: o.taskQueue },
+    dataConverter: null,
+    pool: o.db.pool,
+    workflowBundle: await syncWorkflowBundle(),
+    config: o.config,
+    logger: o.logger,
+  });
+  const running = worker.run();
+  return {
+    async stop() {
+      worker.shutdown();
+      await running.catch(() => {});
+    },
+  };
 }

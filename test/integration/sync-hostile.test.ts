@@ -6,11 +6,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import { addAccountWithPassword } from '../../activities/sync';
 import { createStore, type Store } from '../../activities/store';
 import { generateKeyEntry, parseKeyring } from '../../lib/crypto';
-import { createSyncWorker } from '../../workers/sync';
 import type { syncAccount } from '../../workflows/syncAccount';
 import { syncWorkflowId, type SyncAccountInput } from '../../workflows/sync-definitions';
 import { startHostileImap, type HostileImapServer } from '../support/hostile-imap';
@@ -21,8 +19,8 @@ import {
   imapSession,
   quietTemporalLogs,
   recordSyncHistory,
+  startSyncTestWorker,
   startTestDovecot,
-  syncWorkflowBundle,
   type TestDatabase,
   type TestDovecot,
 } from './sync-fixtures';
@@ -39,8 +37,7 @@ describe('sync against a hostile IMAP server', () => {
   let dovecot: TestDovecot;
   let hostile: HostileImapServer;
   let store: Store;
-  let worker: Worker;
-  let workerRun: Promise<void>;
+  let worker: { stop(): Promise<void> };
 
   before(async () => {
     quietTemporalLogs();
@@ -56,20 +53,12 @@ describe('sync against a hostile IMAP server', () => {
       },
     });
     store = createStore(db.pool);
-    worker = await createSyncWorker(env.nativeConnection, env.namespace ?? 'default', {
-      env: { ...process.env, DATABASE_URL: db.url, MAILROOM_SECRET_KEYS: keyEntry, SYNC_TASK_QUEUE: taskQueue },
-      dataConverter: null,
-      pool: db.pool,
-      workflowBundle: await syncWorkflowBundle(),
-      // One message per batch from the second on: a hostile message is never alone in the first.
-      config: { batchSize: 2, batchesPerActivity: 4, maxMessageBytes: MAX_MESSAGE_BYTES },
-    });
-    workerRun = worker.run();
+    // One message per batch from the second on: a hostile message is never alone in the first.
+    worker = await startSyncTestWorker(env, { db, keyEntry, taskQueue, config: { batchSize: 2, batchesPerActivity: 4, maxMessageBytes: MAX_MESSAGE_BYTES } });
   });
 
   after(async () => {
-    worker?.shutdown();
-    await workerRun?.catch(() => {});
+    await worker?.stop();
     await env?.teardown();
     await hostile?.stop();
     await dovecot?.cleanup();

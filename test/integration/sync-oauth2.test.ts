@@ -12,14 +12,13 @@ import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import pino from 'pino';
 import { addAccountWithOAuth2 } from '../../activities/sync';
 import { createStore, type Account, type Store } from '../../activities/store';
 import { generateKeyEntry, parseKeyring } from '../../lib/crypto';
 import { syncRegistry } from '../../lib/sync-metrics';
 import { startLocalOAuth2Server, type LocalOAuth2Server } from '../../scripts/stack/oauth2';
-import { createSyncWorker } from '../../workers/sync';
 import type { syncAccount } from '../../workflows/syncAccount';
 import { progressQuery, syncWorkflowId, type SyncAccountInput } from '../../workflows/sync-definitions';
 import { startTestTemporal } from '../support/temporal';
@@ -30,8 +29,8 @@ import {
   recordSyncHistory,
   serverView,
   sortMessages,
+  startSyncTestWorker,
   startTestDovecot,
-  syncWorkflowBundle,
   waitFor,
   type TestDatabase,
   type TestDovecot,
@@ -51,8 +50,7 @@ describe('OAuth2 accounts against Dovecot, a local OAuth2 server and PostgreSQL'
   let dovecot: TestDovecot;
   let oauth: LocalOAuth2Server;
   let store: Store;
-  let worker: Worker;
-  let workerRun: Promise<void>;
+  let worker: { stop(): Promise<void> };
   let ownerId: string;
   let account: Account;
   const logLines: string[] = [];
@@ -74,23 +72,20 @@ describe('OAuth2 accounts against Dovecot, a local OAuth2 server and PostgreSQL'
         done();
       },
     });
-    worker = await createSyncWorker(env.nativeConnection, env.namespace ?? 'default', {
-      env: { ...process.env, DATABASE_URL: db.url, MAILROOM_SECRET_KEYS: keyEntry, SYNC_TASK_QUEUE: taskQueue },
-      dataConverter: null,
-      pool: db.pool,
-      workflowBundle: await syncWorkflowBundle(),
+    worker = await startSyncTestWorker(env, {
+      db,
+      keyEntry,
+      taskQueue,
       logger: pino({ level: 'debug' }, sink),
       // Three batches per activity with pauses between them: each activity takes over a second,
       // so the two-second access tokens expire during the sync. Refresh when less than 0.5 s is left.
       config: { batchSize: 2, batchesPerActivity: 3, batchPauseMs: 600, oauth2RefreshMarginMs: 500 },
     });
-    workerRun = worker.run();
     ownerId = (await store.ensureUser('olivia.owner@example.com')).id;
   });
 
   after(async () => {
-    worker?.shutdown();
-    await workerRun?.catch(() => {});
+    await worker?.stop();
     await env?.teardown();
     await dovecot?.cleanup();
     await oauth?.stop();

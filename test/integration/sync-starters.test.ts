@@ -9,14 +9,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import { createStore, type Store } from '../../activities/store';
 import { generateKeyEntry } from '../../lib/crypto';
 import { startLocalOAuth2Server, type LocalOAuth2Server } from '../../scripts/stack/oauth2';
-import { createSyncWorker } from '../../workers/sync';
 import { syncScheduleId } from '../../workflows/sync-definitions';
 import { startTestTemporal } from '../support/temporal';
-import { createTestDatabase, fillMailbox, imapSession, quietTemporalLogs, startTestDovecot, syncWorkflowBundle, type TestDatabase, type TestDovecot } from './sync-fixtures';
+import { createTestDatabase, fillMailbox, imapSession, quietTemporalLogs, startSyncTestWorker, startTestDovecot, type TestDatabase, type TestDovecot } from './sync-fixtures';
 
 const ROOT = join(__dirname, '..', '..');
 const keyEntry = generateKeyEntry('k1');
@@ -39,8 +37,7 @@ describe('account starters', () => {
   let dovecot: TestDovecot;
   let oauth: LocalOAuth2Server;
   let store: Store;
-  let worker: Worker;
-  let workerRun: Promise<void>;
+  let worker: { stop(): Promise<void> };
   let childEnv: NodeJS.ProcessEnv;
   let patAccount: string;
   let oliAccount: string;
@@ -50,20 +47,12 @@ describe('account starters', () => {
     oauth = await startLocalOAuth2Server({ clients: [CLIENT] });
     [env, db, dovecot] = await Promise.all([startTestTemporal(), createTestDatabase(), startTestDovecot([PAT, OLI], { oauth2: { introspectionUrl: oauth.userinfoUrl } })]);
     store = createStore(db.pool);
-    worker = await createSyncWorker(env.nativeConnection, env.namespace ?? 'default', {
-      env: { ...process.env, DATABASE_URL: db.url, MAILROOM_SECRET_KEYS: keyEntry, SYNC_TASK_QUEUE: taskQueue },
-      dataConverter: null,
-      pool: db.pool,
-      workflowBundle: await syncWorkflowBundle(),
-      config: { maxMessageBytes: 64 * 1024 },
-    });
-    workerRun = worker.run();
+    worker = await startSyncTestWorker(env, { db, keyEntry, taskQueue, config: { maxMessageBytes: 64 * 1024 } });
     childEnv = { ...process.env, DATABASE_URL: db.url, MAILROOM_SECRET_KEYS: keyEntry, SYNC_TASK_QUEUE: taskQueue, TEMPORAL_ADDRESS: env.address, MAILROOM_CODEC_KEYS: '', LOG_LEVEL: 'warn' };
   });
 
   after(async () => {
-    worker?.shutdown();
-    await workerRun?.catch(() => {});
+    await worker?.stop();
     await env?.teardown();
     await dovecot?.cleanup();
     await oauth?.stop();
