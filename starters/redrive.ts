@@ -3,7 +3,9 @@
 //   npm run redrive -- --domain example.com --status blocked --since yesterday --until today --dry-run
 // Each selected object gets a new workflow (id .../redrive-<batch>), so the earlier runs
 // stay inspectable in the Web UI; running the same --batch again is a no-op. Blocked mail
-// is only still in the bucket when BLOCKED_MAIL_ACTION=keep.
+// is only still in the bucket when BLOCKED_MAIL_ACTION=keep. Recipients that already got an
+// email (the delivery log, per object and recipient) are skipped unless --redeliver says to
+// deliver to them again.
 import { parseArgs } from 'node:util';
 import { Presets, SingleBar } from 'cli-progress';
 import { createAwsClients } from '../activities/clients';
@@ -24,6 +26,7 @@ async function main() {
       prefix: { type: 'string' },
       'include-unprocessed': { type: 'boolean', default: false },
       'dry-run': { type: 'boolean', default: false },
+      redeliver: { type: 'boolean', default: false },
       batch: { type: 'string' },
     },
   });
@@ -56,7 +59,7 @@ async function main() {
   bar.start(selected.length, 0, { started: 0 });
   let started = 0;
   for (const key of selected) {
-    const r = await startInbound(client, config.taskQueue, { domain: values.domain, bucket, key, redrive: true }, `${inboundWorkflowId(bucket, key)}/redrive-${batch}`);
+    const r = await startInbound(client, config.taskQueue, { domain: values.domain, bucket, key, redrive: true, ...(values.redeliver ? { redeliver: true } : {}) }, `${inboundWorkflowId(bucket, key)}/redrive-${batch}`);
     if (r.started) started++;
     bar.increment(1, { started });
   }

@@ -49,3 +49,31 @@ test('worker tuning: unset keeps the SDK defaults, set values are validated', ()
   assert.equal(c.tuning.maxCachedWorkflows, 0);
   assert.throws(() => loadConfig({ DOMAINS: 'example.com', WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: '0' }), /WORKER_MAX_CONCURRENT_WORKFLOW_TASKS/);
 });
+
+test('inbound safety settings: defaults, and the relay never gets the internal server credentials', () => {
+  const c = loadConfig({ DOMAINS: 'example.com', SMTP_USER: 'internal', SMTP_PASS: 'secret' });
+  assert.deepEqual(c.safety, { spamAction: 'deliver', maxHeaderRecipients: 50, maxCopiesPerHour: 3 });
+  assert.deepEqual(c.outbound, { transport: 'ses', host: 'localhost', port: 587, user: undefined, pass: undefined, requireTls: true });
+  assert.equal(c.healthHost, '0.0.0.0');
+  assert.equal(c.metricsHost, '0.0.0.0');
+  assert.equal(c.sesEndpoint, undefined);
+  const d = loadConfig({
+    DOMAINS: 'example.com',
+    SPAM_ACTION: 'quarantine',
+    MAX_HEADER_RECIPIENTS: '10',
+    MAX_COPIES_PER_HOUR: '2',
+    OUTBOUND_TRANSPORT: 'smtp',
+    OUTBOUND_SMTP_USER: 'relay',
+    OUTBOUND_SMTP_PASS: 'relay-secret',
+    OUTBOUND_SMTP_REQUIRE_TLS: 'false',
+    AWS_ENDPOINT_URL_SESV2: 'http://127.0.0.1:8005',
+    HEALTH_HOST: '127.0.0.1',
+    METRICS_HOST: '127.0.0.1',
+  });
+  assert.deepEqual(d.safety, { spamAction: 'quarantine', maxHeaderRecipients: 10, maxCopiesPerHour: 2 });
+  assert.deepEqual(d.outbound, { transport: 'smtp', host: 'localhost', port: 587, user: 'relay', pass: 'relay-secret', requireTls: false });
+  assert.equal(d.sesEndpoint, 'http://127.0.0.1:8005');
+  assert.equal(d.healthHost, '127.0.0.1');
+  assert.throws(() => loadConfig({ DOMAINS: 'example.com', SPAM_ACTION: 'drop' }), /SPAM_ACTION/);
+  assert.throws(() => loadConfig({ DOMAINS: 'example.com', MAX_HEADER_RECIPIENTS: '0' }), /MAX_HEADER_RECIPIENTS/);
+});
