@@ -55,6 +55,7 @@ export interface TableNames {
   messages: string;
   autoreply: string;
   delivery: string;
+  sweep: string;
 }
 
 export const DEFAULT_TABLES: TableNames = {
@@ -63,6 +64,7 @@ export const DEFAULT_TABLES: TableNames = {
   messages: 'ses-outbound-messages',
   autoreply: 'email-autoreply-log',
   delivery: 'email-delivery-log',
+  sweep: 'mailroom-sweep-state',
 };
 
 /** Creates mailroom's tables where missing (existing ones are left as they are) and waits until all are ACTIVE. */
@@ -73,6 +75,7 @@ export async function ensureTables(client: DynamoDBClient, tables: TableNames = 
     [tables.messages, 'MessageId'],
     [tables.autoreply, 'pk'],
     [tables.delivery, 'pk'],
+    [tables.sweep, 'pk'],
   ];
   await Promise.all(
     keys.map(async ([name, hashKey]) => {
