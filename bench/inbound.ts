@@ -16,7 +16,7 @@
 // the machine and on what else runs on it (the JSON says how busy the machine was besides).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -38,7 +38,9 @@ import { DEFAULT_TABLES, ensureTables } from '../scripts/stack/dynamodb';
 import { rawMail, sesBounce } from '../scripts/stack/demo-emails';
 import { freePort } from '../scripts/stack/ports';
 import { S3RVER_CREDENTIALS } from '../scripts/stack/s3';
-import { DEFAULT_HISTORY_SHARDS, type TemporalPostgresOptions } from '../scripts/stack/temporal-postgres';
+import { DEFAULT_HISTORY_SHARDS, DEFAULT_TEMPORAL_PG_URL, type TemporalPostgresOptions } from '../scripts/stack/temporal-postgres';
+import { dropDatabase, withDatabase } from '../lib/db';
+import { Client as PgClient } from 'pg';
 import { localStackEnv } from '../scripts/stack/worker-env';
 import { startTestTemporal, type TemporalBackend } from '../test/support/temporal';
 import { createInboundWorker } from '../workers/inbound';
@@ -111,7 +113,7 @@ interface Tuning {
   eager: boolean;
   workers: number;
   /** The PostgreSQL backend's settings (scripts/stack/temporal-postgres.ts); empty = its defaults. */
-  postgres: Partial<Pick<TemporalPostgresOptions, 'historyShards' | 'dynamicConfig' | 'maxConns' | 'databaseUrl'>>;
+  postgres: Partial<Pick<TemporalPostgresOptions, 'historyShards' | 'dynamicConfig' | 'maxConns' | 'databaseUrl' | 'sqlPlugin'>>;
 }
 
 /** A worker: a process of its own, or (--eager) a Worker inside this process. */
@@ -143,7 +145,10 @@ async function spawnWorker(env: NodeJS.ProcessEnv, log: string): Promise<Running
       }
     };
     child.stdout!.on('data', onData);
-    child.once('exit', (code, signal) => reject(new Error(`worker exited (${signal ?? code}) before it started; see ${log}`)));
+    child.once('exit', (code, signal) => {
+      // The directory goes when the bench ends: the reason goes into the error.
+      out.end(() => reject(new Error(`worker exited (${signal ?? code}) before it started; the end of its log:\n${readFileSync(log, 'utf8').split('\n').slice(-15).join('\n')}`)));
+    });
   });
   return {
     pid: child.pid!,
@@ -181,6 +186,8 @@ interface BenchStack {
   mail: EmulatorProcess;
   internal: EmulatorProcess;
   workers: RunningWorker[];
+  /** PostgreSQL backend: the server's databases and its Prometheus metrics port. */
+  postgres?: { url: string; databases: string[]; metricsPort: number; pprofPort: number };
   put(raw: Buffer, key: string): Promise<void>;
   /** Workers and Temporal only: the direct run uses the emulators after. */
   stopTemporal(): Promise<void>;
@@ -195,6 +202,11 @@ async function startBenchStack(backend: TemporalBackend, tuning: Tuning, dir: st
   const [s3srv, dyn, mail, internal] = emulators;
   let temporal: TestWorkflowEnvironment | undefined;
   const workers: RunningWorker[] = [];
+  // Databases of our own on the PostgreSQL backend, so its connections can be told from other users' of the same PostgreSQL.
+  const postgres =
+    backend === 'postgres'
+      ? { url: tuning.postgres.databaseUrl ?? DEFAULT_TEMPORAL_PG_URL, databases: [`bench_temporal_${process.pid}`, `bench_temporal_${process.pid}_vis`], metricsPort: await freePort(), pprofPort: await freePort() }
+      : undefined;
   let inProcess: { worker: Worker; running: Promise<void>; close(): void } | undefined;
   const stopTemporal = async () => {
     await Promise.all(workers.splice(0).map((w) => w.stop()));
@@ -206,13 +218,17 @@ async function startBenchStack(backend: TemporalBackend, tuning: Tuning, dir: st
     }
     await temporal?.teardown();
     temporal = undefined;
+    if (postgres) for (const name of postgres.databases) await dropDatabase(withDatabase(postgres.url, name));
   };
   const stop = async () => {
     await stopTemporal();
     await Promise.all(emulators.map((e) => e.stop()));
   };
   try {
-    temporal = await startTestTemporal({ backend, postgres: tuning.postgres });
+    temporal = await startTestTemporal({
+      backend,
+      postgres: postgres ? { ...tuning.postgres, databases: { default: postgres.databases[0], visibility: postgres.databases[1] }, metricsPort: postgres.metricsPort, pprofPort: postgres.pprofPort } : undefined,
+    });
     const settings: Record<string, string> = {
       ...localStackEnv({ s3: s3srv.endpoint, dynamodb: dyn.endpoint, domains: [DOMAIN, OTHER_DOMAIN], smtpPort: mail.port, internalSmtpPort: internal.port }),
       TASK_QUEUE: `bench-${process.pid}-${backend}`,
@@ -252,6 +268,7 @@ async function startBenchStack(backend: TemporalBackend, tuning: Tuning, dir: st
       mail,
       internal,
       workers: inProcess ? [{ pid: process.pid, stop: async () => {} }] : workers,
+      postgres,
       async put(raw, key) {
         await aws.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: raw, ContentType: 'message/rfc822' }));
       },
@@ -264,18 +281,60 @@ async function startBenchStack(backend: TemporalBackend, tuning: Tuning, dir: st
   }
 }
 
-/** CPU seconds used so far, by role. */
-function cpuByRole(stack: BenchStack): Record<string, number> {
+/**
+ * PostgreSQL processes by pid (pg_stat_activity): the backends connected to this server's
+ * databases, and the instance's background processes (WAL writer, checkpointer, autovacuum;
+ * shared with whoever else uses the instance).
+ */
+async function postgresPids(pg: NonNullable<BenchStack['postgres']>): Promise<{ ours: number[]; background: number[] }> {
+  const client = new PgClient({ connectionString: withDatabase(pg.url, 'postgres') });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ pid: number; datname: string | null; backend_type: string }>('SELECT pid, datname, backend_type FROM pg_stat_activity');
+    return {
+      ours: rows.filter((r) => r.datname !== null && pg.databases.includes(r.datname)).map((r) => r.pid),
+      background: rows.filter((r) => r.backend_type !== 'client backend' && r.datname === null).map((r) => r.pid),
+    };
+  } finally {
+    await client.end();
+  }
+}
+
+/** CPU seconds used so far, by role and process (pid → seconds); the Temporal server's processes as one. */
+async function cpuByRole(stack: BenchStack): Promise<Record<string, Record<number, number>>> {
+  const of = (pids: number[]) => Object.fromEntries(pids.map((p) => [p, cpuSecondsOf(p)]));
   const servers = serverCpuSeconds();
-  const out: Record<string, number> = {
-    worker: stack.workers.reduce((n, w) => n + cpuSecondsOf(w.pid), 0),
-    'temporal server': servers.temporal,
-    'temporal web ui': servers.temporalUi,
-    'postgresql (all on the machine)': servers.postgres,
+  const out: Record<string, Record<number, number>> = {
+    worker: of(stack.workers.map((w) => w.pid)),
+    'temporal server': { 0: servers.temporal },
+    'temporal web ui': { 0: servers.temporalUi },
   };
-  for (const e of stack.emulators) out[`emulator: ${e.name}`] = cpuSecondsOf(e.pid);
+  if (stack.postgres) {
+    const pids = await postgresPids(stack.postgres);
+    out['postgresql: this server\'s connections'] = of(pids.ours);
+    out['postgresql: background (whole instance)'] = of(pids.background);
+  }
+  for (const e of stack.emulators) out[`emulator: ${e.name}`] = of([e.pid]);
   // With --eager the worker is this process: counted once, as the worker.
-  if (stack.workers[0]?.pid !== process.pid) out['bench (starter, results)'] = cpuSecondsOf(process.pid);
+  if (stack.workers[0]?.pid !== process.pid) out['bench (starter, results)'] = of([process.pid]);
+  return out;
+}
+
+/** CPU seconds per role between two snapshots, over the processes alive at the end (one that started meanwhile counts from 0). */
+function cpuDelta(before: Record<string, Record<number, number>>, after: Record<string, Record<number, number>>): Record<string, number> {
+  return Object.fromEntries(Object.entries(after).map(([role, pids]) => [role, Object.entries(pids).reduce((n, [pid, s]) => n + s - (before[role]?.[Number(pid)] ?? 0), 0)]));
+}
+
+/** The PostgreSQL-backed server's persistence requests so far, by operation (its Prometheus metrics). */
+async function persistenceRequests(stack: BenchStack): Promise<Record<string, number>> {
+  if (!stack.postgres) return {};
+  const text = await (await fetch(`http://127.0.0.1:${stack.postgres.metricsPort}/metrics`)).text();
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('persistence_requests{')) continue;
+    const op = /operation="([^"]+)"/.exec(line)?.[1] ?? '?';
+    out[op] = (out[op] ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
   return out;
 }
 
@@ -346,7 +405,7 @@ function expectedCopies(results: InboundResult[]): { mail: number; internal: num
 }
 
 /** The Temporal part for one backend, on a stack of its own. */
-async function runTemporal(backend: TemporalBackend, mails: Buffer[], halfMails: Buffer[], rate: number, bar: Bar, tuning: Tuning, dir: string) {
+async function runTemporal(backend: TemporalBackend, mails: Buffer[], halfMails: Buffer[], rate: number, bar: Bar, tuning: Tuning, dir: string, profileSeconds = 0) {
   const n = mails.length;
   const stack = await startBenchStack(backend, tuning, dir);
   const rss = new Map<number, number>();
@@ -375,13 +434,19 @@ async function runTemporal(backend: TemporalBackend, mails: Buffer[], halfMails:
 
     const dynamoBefore = (await Promise.all(stack.workers.map(workerDynamoRequests))).reduce((a, b) => a + b, 0);
     const smtpBefore = await stack.mail.stats();
-    const cpuBefore = cpuByRole(stack);
+    const cpuBefore = await cpuByRole(stack);
+    const persistenceBefore = await persistenceRequests(stack);
     const busy = machineBusy();
     rssTimer = setInterval(sampleRss, 200);
+    const profile =
+      profileSeconds > 0 && stack.postgres
+        ? fetch(`http://127.0.0.1:${stack.postgres.pprofPort}/debug/pprof/profile?seconds=${profileSeconds}`).then(async (r) => Buffer.from(await r.arrayBuffer()))
+        : undefined;
     const all = await runPhase(stack, keys, rate, bar, `${backend}: all at once`, tuning.eager);
     clearInterval(rssTimer);
     const machineCores = busy() * cpus().length;
-    const cpuAfter = cpuByRole(stack);
+    const cpuAfter = await cpuByRole(stack);
+    const persistenceAfter = await persistenceRequests(stack);
     const smtpAfter = await stack.mail.stats();
     const dynamoAfter = (await Promise.all(stack.workers.map(workerDynamoRequests))).reduce((a, b) => a + b, 0);
     const emailsPerSecond = n / all.seconds;
@@ -395,14 +460,15 @@ async function runTemporal(backend: TemporalBackend, mails: Buffer[], halfMails:
     const statuses: Record<string, number> = {};
     for (const r of all.results) statuses[r.status] = (statuses[r.status] ?? 0) + 1;
 
-    const cpuMs = Object.fromEntries(Object.keys(cpuAfter).map((who) => [who, Math.round(((cpuAfter[who] - (cpuBefore[who] ?? 0)) * 1000) / n)]));
-    const coresUsed = Object.fromEntries(Object.keys(cpuAfter).map((who) => [who, +((cpuAfter[who] - (cpuBefore[who] ?? 0)) / all.seconds).toFixed(2)]));
+    const cpu = cpuDelta(cpuBefore, cpuAfter);
+    const cpuMs = Object.fromEntries(Object.entries(cpu).map(([who, sec]) => [who, Math.round((sec * 1000) / n)]));
+    const coresUsed = Object.fromEntries(Object.entries(cpu).map(([who, sec]) => [who, +(sec / all.seconds).toFixed(2)]));
     const ours = Object.values(coresUsed).reduce((a, b) => a + b, 0);
-    // PostgreSQL is counted machine-wide, so "others" can only be under-, never over-counted.
     const otherCores = +Math.max(0, machineCores - ours).toFixed(2);
     const emulatorMs = Object.entries(cpuMs).filter(([k]) => k.startsWith('emulator')).reduce((a, [, v]) => a + v, 0);
     return {
       stack,
+      serverProfile: await profile,
       timeline: { finishedAt: all.finishedAt, latencySeconds: all.latencies.map((ms) => ms / 1000), halfLatencySeconds: half?.latencies.map((ms) => ms / 1000) ?? [] },
       seconds: all.seconds,
       run: {
@@ -419,6 +485,12 @@ async function runTemporal(backend: TemporalBackend, mails: Buffer[], halfMails:
         },
         halfLoad: half ? { startsPerSecond: +halfRate.toFixed(1), emails: halfKeys.length, latencyMs: latencyMs(half.latencies) } : undefined,
         cpuMsPerEmail: { ...cpuMs, 'emulators (total)': emulatorMs },
+        persistenceRequestsPerEmail: Object.fromEntries(
+          Object.entries(persistenceAfter)
+            .map(([op, v]) => [op, +((v - (persistenceBefore[op] ?? 0)) / n).toFixed(2)] as const)
+            .filter(([, v]) => v > 0)
+            .sort((a, b) => b[1] - a[1]),
+        ),
         coresUsed,
         otherLoadOnMachineCores: otherCores,
         workers: {
@@ -516,6 +588,10 @@ async function main() {
       'server-set': { type: 'string', multiple: true, default: [] },
       'max-conns': { type: 'string' },
       'pg-url': { type: 'string' },
+      'sql-plugin': { type: 'string' },
+      // Seconds of Go CPU profile of the PostgreSQL-backed server, taken from the start of the
+      // all-at-once phase and written beside the results (.pprof; read with `go tool pprof -top`).
+      'server-profile': { type: 'string' },
     },
   });
   const n = Number(values.emails);
@@ -535,6 +611,7 @@ async function main() {
       ...(Object.keys(dynamicConfig).length ? { dynamicConfig } : {}),
       ...(values['max-conns'] ? { maxConns: Number(values['max-conns']) } : {}),
       ...(values['pg-url'] ? { databaseUrl: values['pg-url'] } : {}),
+      ...(values['sql-plugin'] ? { sqlPlugin: values['sql-plugin'] as 'postgres12' | 'postgres12_pgx' } : {}),
     },
   };
   if (!['dev', 'postgres', 'both'].includes(values.backend)) throw new Error(`--backend must be dev, postgres or both, not ${values.backend}`);
@@ -552,8 +629,10 @@ async function main() {
     const throughput: Series[] = [];
     const latencies: { name: string; seconds: number[] }[] = [];
     let direct: Awaited<ReturnType<typeof runDirect>> | undefined;
+    const profiles: Buffer[] = [];
     for (const [i, backend] of backends.entries()) {
-      const { stack, run, timeline, seconds: s } = await runTemporal(backend, mails, halfMails, rate, bar, tuning, join(dir, backend));
+      const { stack, run, timeline, seconds: s, serverProfile } = await runTemporal(backend, mails, halfMails, rate, bar, tuning, join(dir, backend), Number(values['server-profile'] ?? 0));
+      if (serverProfile) profiles.push(serverProfile);
       throughput.push({ name: run.server, finishedAt: timeline.finishedAt });
       latencies.push({ name: run.server, seconds: timeline.latencySeconds });
       if (timeline.halfLatencySeconds.length) latencies.push({ name: `${run.server}, at half load`, seconds: timeline.halfLatencySeconds });
@@ -593,6 +672,7 @@ async function main() {
     row('SMTP connections/100 emails', (r) => r.temporal.smtpConnectionsPer100Emails);
     for (const who of [...new Set(result.runs.flatMap((r) => Object.keys(r.cpuMsPerEmail)))]) row(`CPU ms/email: ${who}`, (r) => (r.cpuMsPerEmail as Record<string, number>)[who] ?? 0);
     row('CPU ms/email: direct process (no Temporal)', () => result.direct.cpuMsPerEmail['direct process']);
+    row('persistence requests/email (server on PostgreSQL)', (r) => Object.values(r.persistenceRequestsPerEmail).reduce((a, b) => a + b, 0).toFixed(1));
     row('cores used by others on the machine', (r) => r.otherLoadOnMachineCores);
     row('worker RSS MiB: after start, peak in flight', (r) => `${r.workers.rssMiBAfterStart.join(' / ')}, ${r.workers.peakRssMiBWhileInFlight.join(' / ')}`);
     row('every email completed once', (r) => (r.completedOnce.ok ? 'yes' : `NO: ${JSON.stringify(r.completedOnce)}`));
@@ -603,6 +683,10 @@ async function main() {
     const file = join(out, `inbound-${result.when.replace(/[:.]/g, '-')}.json`);
     writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
     console.log(`written ${file}`);
+    for (const p of profiles) {
+      writeFileSync(file.replace(/\.json$/, '-server.pprof'), p);
+      console.log(`written ${file.replace(/\.json$/, '-server.pprof')} (go tool pprof -top <file>)`);
+    }
     throughput.push({ name: 'direct, no Temporal', finishedAt: direct!.finishedAt });
     const title = `${n} emails, ${rate ? `${rate} starts/s` : 'all started at once'}, ${tuning.label} (${result.machine.cpus} cores, ${result.machine.cpu})`;
     const svg = file.replace(/\.json$/, '.svg');
