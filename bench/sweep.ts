@@ -36,6 +36,7 @@ async function main() {
       new: { type: 'string', default: '100' },
       burst: { type: 'string', default: '10000' },
       concurrency: { type: 'string', default: String(SWEEP_CONCURRENCY) },
+      label: { type: 'string', default: '' },
     },
   });
   const stored = Number(values.stored);
@@ -94,6 +95,7 @@ async function main() {
 
     const result = {
       when: new Date().toISOString(),
+      label: values.label,
       machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
       setup: {
         stored,
