@@ -1,32 +1,59 @@
-# mailroom worker image. Runs the TypeScript sources directly through tsx (no build step),
-# so dev dependencies are installed too.
-FROM node:22-bookworm-slim
+# mailroom worker image: the app compiled ahead of time and its workflow bundles built in the
+# build stage (npm run build), production dependencies only, run by `node` as a non-root user.
+# The same image runs the inbound worker (default), the SQS bridge, the sync worker, the
+# codec server and the operator scripts: `node dist/workers/<name>.js`, `node dist/starters/...`.
+# test/integration/production-build.test.ts runs these stages' commands without Docker.
 
-# curl for the HEALTHCHECK; ca-certificates for TLS to SES/SMTP relays.
-RUN apt-get update \
-  && apt-get install -y --no-install-recommends curl ca-certificates \
-  && rm -rf /var/lib/apt/lists/*
+# Node 24 on Debian 13, the line tools/node-runtime installs for the local stack; the
+# major-version tag takes Node's and Debian's security releases at each build.
 
-WORKDIR /app
-RUN chown node:node /app
-USER node
+# --- build: all dependencies, compile, bundle ------------------------------------------
+FROM node:24-trixie-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+# Exactly the lockfile (package.json allowScripts lists the install scripts it may run).
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY scripts/build.sh scripts/build-workflow-bundles.ts scripts/setup-db.ts scripts/migrate.ts scripts/setup-aws.ts scripts/
+COPY scripts/stack/dynamodb.ts scripts/stack/s3.ts scripts/stack/ports.ts scripts/stack/
+COPY workflows workflows
+COPY activities activities
+COPY workers workers
+COPY starters starters
+COPY lib lib
+COPY migrations migrations
+RUN bash scripts/build.sh dist
 
-# Dependencies first, so source edits do not invalidate the npm layer.
-COPY --chown=node:node package.json package-lock.json ./
-# Not --omit=dev: tsx (a dev dependency) is what runs the worker.
-# npm ci can refuse npm 11 lockfiles (other platforms' optional @swc/core-* missing); npm install keeps the locked versions.
-RUN (npm ci --no-audit --no-fund || npm install --no-audit --no-fund) && npm cache clean --force
+# --- production dependencies, in a directory of their own ------------------------------
+FROM node:24-trixie-slim AS deps
+WORKDIR /prod
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force \
+  # The Temporal core bridge ships a prebuilt library per platform (about 30 MB each): keep this one's.
+  && case "$(uname -m)" in x86_64) keep=x86_64-unknown-linux-gnu ;; aarch64) keep=aarch64-unknown-linux-gnu ;; *) keep=none ;; esac \
+  && if [ -d "node_modules/@temporalio/core-bridge/releases/$keep" ]; then \
+       find node_modules/@temporalio/core-bridge/releases -mindepth 1 -maxdepth 1 ! -name "$keep" -exec rm -rf {} +; \
+     fi
 
-COPY --chown=node:node . .
-
+# --- runtime ----------------------------------------------------------------------------
+FROM node:24-trixie-slim
 ENV NODE_ENV=production \
     METRICS_PORT=8000 \
     HEALTH_PORT=8080
+WORKDIR /app
+COPY --from=deps /prod/package.json ./
+COPY --from=deps /prod/node_modules node_modules
+COPY --from=build /src/dist dist
+COPY domains.txt ./
+# The base image's unprivileged user; the app's files stay root's, read-only to it.
+USER node
 EXPOSE 8000 8080
 
-HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
-  CMD curl -fsS http://localhost:8080/health || exit 1
+# Node's own fetch: no curl in the image. The worker's /health checks Temporal, S3,
+# DynamoDB and the mail server; other services set their own check (docker-compose.yml).
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.HEALTH_PORT || 8080) + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 
-# node itself, not `npx tsx`: npx exits on SIGTERM without passing it on, and the worker
-# needs that signal to drain in-flight activities before the container stops.
-CMD ["node", "--import", "tsx", "workers/main.ts"]
+# node itself as PID 1's child (compose sets init: true): SIGTERM reaches the worker, which
+# finishes in-flight activities before it exits.
+CMD ["node", "--enable-source-maps", "dist/workers/main.js"]

@@ -1,4 +1,4 @@
-// Each emulator (S3, DynamoDB, an SMTP target) in a Node process of its own, for the
+// Each emulator (S3, DynamoDB, an SMTP target) in a process tree of its own, for the
 // benchmarks: the process under measurement (a worker, the sweep) then has its CPU and
 // memory to itself, and no emulator shares its event loop. Started through scripts/stack/*
 // as everywhere else, so a different S3 server there is used here too. This file is both
@@ -22,6 +22,7 @@ export interface EmulatorStats {
 
 export interface EmulatorProcess {
   name: string;
+  /** The Node process; an emulator may run a server of its own under it (the S3 server does): count its descendants too (procstat.ts). */
   pid: number;
   endpoint: string;
   port: number;
@@ -33,9 +34,7 @@ type FromChild = { ready: { endpoint: string; port: number } } | { id: number; s
 
 export async function startEmulatorProcess(spec: EmulatorSpec): Promise<EmulatorProcess> {
   const child: ChildProcess = fork(__filename, [JSON.stringify(spec)], {
-    // s3rver makes ListObjectsV2 continuation tokens with DES, which OpenSSL 3 only has in its
-    // legacy provider: without it every listing past 1,000 objects fails with a 500.
-    execArgv: ['--import', 'tsx', ...(spec.kind === 's3' ? ['--openssl-legacy-provider'] : [])],
+    execArgv: ['--import', 'tsx'],
     env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

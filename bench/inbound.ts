@@ -16,7 +16,7 @@
 // the machine and on what else runs on it (the JSON says how busy the machine was besides).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -37,7 +37,7 @@ import { startInbound } from '../lib/start-inbound';
 import { DEFAULT_TABLES, ensureTables } from '../scripts/stack/dynamodb';
 import { rawMail, sesBounce } from '../scripts/stack/demo-emails';
 import { freePort } from '../scripts/stack/ports';
-import { S3RVER_CREDENTIALS } from '../scripts/stack/s3';
+import { S3_CREDENTIALS } from '../scripts/stack/s3';
 import { DEFAULT_HISTORY_SHARDS, DEFAULT_TEMPORAL_PG_URL, type TemporalPostgresOptions } from '../scripts/stack/temporal-postgres';
 import { dropDatabase, withDatabase } from '../lib/db';
 import { Client as PgClient } from 'pg';
@@ -46,7 +46,7 @@ import { startTestTemporal, type TemporalBackend } from '../test/support/tempora
 import { createInboundWorker } from '../workers/inbound';
 import { inboundChart, renderSvg, type Series } from './chart';
 import { type EmulatorProcess, startEmulatorProcess } from './emulators';
-import { cpuSecondsOf, machineBusy, memoryOf, serverCpuSeconds } from './procstat';
+import { cpuSecondsOf, machineBusy, memoryOf, processTree, serverCpuSeconds } from './procstat';
 
 const ROOT = join(__dirname, '..');
 const DOMAIN = 'example.com';
@@ -112,6 +112,8 @@ interface Tuning {
   env: Record<string, string>;
   eager: boolean;
   workers: number;
+  /** Run the compiled worker (npm run build) instead of the sources. */
+  compiled: boolean;
   /** The PostgreSQL backend's settings (scripts/stack/temporal-postgres.ts); empty = its defaults. */
   postgres: Partial<Pick<TemporalPostgresOptions, 'historyShards' | 'dynamicConfig' | 'maxConns' | 'databaseUrl' | 'sqlPlugin'>>;
 }
@@ -124,11 +126,16 @@ interface RunningWorker {
   stop(): Promise<void>;
 }
 
-/** Starts workers/main.ts as an operator would, on the stack's settings; resolves once it polls. */
-async function spawnWorker(env: NodeJS.ProcessEnv, log: string): Promise<RunningWorker> {
+/**
+ * Starts the worker as an operator would, on the stack's settings; resolves once it polls.
+ * From the sources (node --import tsx workers/main.ts: workflows bundled at start), or
+ * --compiled, the production build (node dist/workers/main.js: the bundle made by npm run build).
+ */
+async function spawnWorker(env: NodeJS.ProcessEnv, log: string, compiled: boolean): Promise<RunningWorker> {
   const metricsPort = await freePort();
   const out = createWriteStream(log, { flags: 'a' });
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
+  const args = compiled ? [join(ROOT, 'dist', 'workers', 'main.js')] : ['--import', 'tsx', 'workers/main.ts'];
+  const child: ChildProcess = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { ...env, HEALTH_PORT: String(await freePort()), METRICS_PORT: String(metricsPort), TEMPORAL_METRICS_BIND: `127.0.0.1:${await freePort()}` },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -195,8 +202,8 @@ interface BenchStack {
 }
 
 async function startBenchStack(backend: TemporalBackend, tuning: Tuning, dir: string): Promise<BenchStack> {
-  process.env.AWS_ACCESS_KEY_ID = S3RVER_CREDENTIALS.accessKeyId;
-  process.env.AWS_SECRET_ACCESS_KEY = S3RVER_CREDENTIALS.secretAccessKey;
+  process.env.AWS_ACCESS_KEY_ID = S3_CREDENTIALS.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = S3_CREDENTIALS.secretAccessKey;
   const smtp = (name: string) => ({ kind: 'smtp' as const, name, directory: join(dir, name), localDomains: [DOMAIN, OTHER_DOMAIN], mailboxes: USERS });
   const emulators = await Promise.all([startEmulatorProcess({ kind: 's3', directory: join(dir, 's3') }), startEmulatorProcess({ kind: 'dynamodb' }), startEmulatorProcess(smtp('smtp-mail')), startEmulatorProcess(smtp('smtp-internal'))]);
   const [s3srv, dyn, mail, internal] = emulators;
@@ -254,7 +261,7 @@ async function startBenchStack(backend: TemporalBackend, tuning: Tuning, dir: st
       inProcess = { worker, running: worker.run(), close: () => transports.close() };
     } else {
       const env = { ...process.env, ...settings };
-      for (let i = 0; i < tuning.workers; i++) workers.push(await spawnWorker(env, join(dir, `worker-${backend}-${i}.log`)));
+      for (let i = 0; i < tuning.workers; i++) workers.push(await spawnWorker(env, join(dir, `worker-${backend}-${i}.log`), tuning.compiled));
     }
     const client = tuning.eager ? new Client({ connection: temporal.nativeConnection, namespace: temporal.namespace ?? 'default' }) : temporal.client;
     return {
@@ -314,7 +321,7 @@ async function cpuByRole(stack: BenchStack): Promise<Record<string, Record<numbe
     out['postgresql: this server\'s connections'] = of(pids.ours);
     out['postgresql: background (whole instance)'] = of(pids.background);
   }
-  for (const e of stack.emulators) out[`emulator: ${e.name}`] = of([e.pid]);
+  for (const e of stack.emulators) out[`emulator: ${e.name}`] = of(processTree(e.pid));
   // With --eager the worker is this process: counted once, as the worker.
   if (stack.workers[0]?.pid !== process.pid) out['bench (starter, results)'] = of([process.pid]);
   return out;
@@ -524,7 +531,8 @@ async function runDirect(stack: BenchStack, mails: Buffer[], bar: Bar) {
   }
   bar.start(n, 0, { phase: 'direct'.padEnd(22) });
   const cpu0 = cpuSecondsOf(process.pid);
-  const emu0 = stack.emulators.reduce((a, e) => a + cpuSecondsOf(e.pid), 0);
+  const emulatorCpu = () => stack.emulators.flatMap((e) => processTree(e.pid)).reduce((a, p) => a + cpuSecondsOf(p), 0);
+  const emu0 = emulatorCpu();
   const t1 = Date.now();
   const finishedAt: number[] = [];
   try {
@@ -551,7 +559,7 @@ async function runDirect(stack: BenchStack, mails: Buffer[], bar: Bar) {
   return {
     seconds,
     emailsPerSecond: +(n / seconds).toFixed(1),
-    cpuMsPerEmail: { 'direct process': Math.round(((cpuSecondsOf(process.pid) - cpu0) * 1000) / n), emulators: Math.round(((stack.emulators.reduce((a, e) => a + cpuSecondsOf(e.pid), 0) - emu0) * 1000) / n) },
+    cpuMsPerEmail: { 'direct process': Math.round(((cpuSecondsOf(process.pid) - cpu0) * 1000) / n), emulators: Math.round(((emulatorCpu() - emu0) * 1000) / n) },
     finishedAt,
   };
 }
@@ -575,8 +583,9 @@ async function main() {
       backend: { type: 'string', default: 'both' },
       // Emails of the second phase, started at half the throughput of the first (0: skip it).
       'half-load-emails': { type: 'string' },
-      // Worker processes on the task queue.
+      // Worker processes on the task queue; --compiled runs the production build (npm run build first).
       workers: { type: 'string', default: '1' },
+      compiled: { type: 'boolean', default: false },
       // Tuning runs: --set WORKER_MAX_CACHED_WORKFLOWS=200 (repeatable, the worker's environment),
       // --eager (the worker then runs in this process), --label name.
       set: { type: 'string', multiple: true, default: [] },
@@ -598,7 +607,8 @@ async function main() {
   const rate = Number(values.rate); // starts per second; 0 = all at once
   const workers = Number(values.workers);
   if (!Number.isInteger(workers) || workers < 1) throw new Error(`--workers must be a positive integer, not ${values.workers}`);
-  if (values.eager && workers > 1) throw new Error('--eager runs the worker in the bench process: it cannot be combined with --workers');
+  if (values.eager && (workers > 1 || values.compiled)) throw new Error('--eager runs the worker in the bench process: it cannot be combined with --workers or --compiled');
+  if (values.compiled && !existsSync(join(ROOT, 'dist', 'workers', 'main.js'))) throw new Error('--compiled runs dist/workers/main.js: run npm run build first');
   const halfEmails = values['half-load-emails'] !== undefined ? Number(values['half-load-emails']) : Math.round(n / 2);
   const dynamicConfig = pairs('--server-set', values['server-set']);
   const tuning: Tuning = {
@@ -606,6 +616,7 @@ async function main() {
     eager: values.eager,
     env: pairs('--set', values.set),
     workers,
+    compiled: values.compiled,
     postgres: {
       ...(values.shards ? { historyShards: Number(values.shards) } : {}),
       ...(Object.keys(dynamicConfig).length ? { dynamicConfig } : {}),
@@ -654,7 +665,7 @@ async function main() {
       tuning,
       layout: tuning.eager
         ? 'worker and starter in the bench process (--eager); S3, DynamoDB and SMTP emulators in processes of their own'
-        : `${workers} worker process(es) (workers/main.ts); S3, DynamoDB and two SMTP emulators in processes of their own; the bench process starts workflows and reads results`,
+        : `${workers} worker process(es) (${values.compiled ? 'dist/workers/main.js, the production build' : 'workers/main.ts from the sources'}); S3, DynamoDB and two SMTP emulators in processes of their own; the bench process starts workflows and reads results`,
       runs: runs.map((run, i) => ({ ...run, durabilityCost: +(direct!.seconds > 0 ? seconds[i] / direct!.seconds : NaN).toFixed(2) })),
       direct: { emailsPerSecond: direct!.emailsPerSecond, cpuMsPerEmail: direct!.cpuMsPerEmail },
     };

@@ -23,6 +23,28 @@ export function cpuSecondsOf(pid: number): number {
   return stat(pid)?.cpuSeconds ?? 0;
 }
 
+/** A process and every process under it (a Node wrapper and the server it spawned). */
+export function processTree(root: number): number[] {
+  let pids: number[];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
+  } catch {
+    return [root];
+  }
+  const children = new Map<number, number[]>();
+  for (const p of pids) {
+    const s = stat(p);
+    if (s) children.set(s.ppid, [...(children.get(s.ppid) ?? []), p]);
+  }
+  const out: number[] = [];
+  for (const queue = [root]; queue.length; ) {
+    const p = queue.shift()!;
+    out.push(p);
+    queue.push(...(children.get(p) ?? []));
+  }
+  return out;
+}
+
 /** Resident memory of a process in MiB: now (VmRSS) and its peak since it started (VmHWM). */
 export function memoryOf(pid: number): { rssMiB: number; peakMiB: number } {
   try {

@@ -21,10 +21,10 @@ import { startInbound } from '../lib/start-inbound';
 import { TaskPool } from '../lib/task-pool';
 import { rawMail } from '../scripts/stack/demo-emails';
 import { ensureTables } from '../scripts/stack/dynamodb';
-import { S3RVER_CREDENTIALS } from '../scripts/stack/s3';
+import { S3_CREDENTIALS } from '../scripts/stack/s3';
 import { startTestTemporal } from '../test/support/temporal';
 import { startEmulatorProcess } from './emulators';
-import { cpuSecondsOf, machineBusy, serverCpuSeconds } from './procstat';
+import { cpuSecondsOf, machineBusy, processTree, serverCpuSeconds } from './procstat';
 
 const DOMAIN = 'example.com';
 const OVERLAP_S = 2;
@@ -44,8 +44,8 @@ async function main() {
   const burst = Number(values.burst);
   const concurrency = Number(values.concurrency);
   const dir = mkdtempSync(join(tmpdir(), 'mailroom-bench-sweep-'));
-  process.env.AWS_ACCESS_KEY_ID = S3RVER_CREDENTIALS.accessKeyId;
-  process.env.AWS_SECRET_ACCESS_KEY = S3RVER_CREDENTIALS.secretAccessKey;
+  process.env.AWS_ACCESS_KEY_ID = S3_CREDENTIALS.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = S3_CREDENTIALS.secretAccessKey;
   const [s3srv, dyn, temporal] = await Promise.all([startEmulatorProcess({ kind: 's3', directory: join(dir, 's3') }), startEmulatorProcess({ kind: 'dynamodb' }), startTestTemporal({ backend: 'dev' })]);
   try {
     const config = loadConfig({
@@ -61,7 +61,7 @@ async function main() {
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
     const client = temporal.client;
     const deps = { s3, dynamo, config, start: (ref: Parameters<typeof startInbound>[2], facts: Parameters<typeof startInbound>[4]) => startInbound(client, config.taskQueue, ref, undefined, facts) };
-    const sweep = (label: string) => measured(label, () => sweepBucket(deps, { domain: DOMAIN, minAge: 0, concurrency }), [s3srv.pid, dyn.pid]);
+    const sweep = (label: string) => measured(label, () => sweepBucket(deps, { domain: DOMAIN, minAge: 0, concurrency }), () => [s3srv.pid, dyn.pid].flatMap(processTree));
 
     // Keys spread like SES's (random message ids), so new mail is anywhere in the listing.
     const key = (i: number, tag: string) => `${((i * 2654435761) % 2 ** 32).toString(16).padStart(8, '0')}-${tag}-${i}`;
@@ -102,7 +102,7 @@ async function main() {
         new: fresh,
         burst,
         concurrency,
-        s3: 'the stack S3 emulator (scripts/stack/s3.ts), own process',
+        s3: 'the stack S3 server (scripts/stack/s3.ts), a process of its own',
         temporal: 'temporal dev server (SQLite in memory), no worker',
         storeObjectsPerSecond: Math.round((stored - fresh) / storeSeconds),
         overlap: `${OVERLAP_S}s (stands in for 1h: the stored objects are older than the window)`,
@@ -141,14 +141,14 @@ interface Measured {
   machineBusyPercent: number;
 }
 
-async function measured(label: string, run: () => Promise<SweepResult>, emulatorPids: number[]): Promise<Measured> {
+async function measured(label: string, run: () => Promise<SweepResult>, emulatorPids: () => number[]): Promise<Measured> {
   process.stdout.write(`${label} ... `);
   const busy = machineBusy();
-  const before = { sweep: cpuSecondsOf(process.pid), emulators: emulatorPids.reduce((n, p) => n + cpuSecondsOf(p), 0), temporal: serverCpuSeconds().temporal };
+  const before = { sweep: cpuSecondsOf(process.pid), emulators: emulatorPids().reduce((n, p) => n + cpuSecondsOf(p), 0), temporal: serverCpuSeconds().temporal };
   const sweep = await run();
   const cpu = {
     sweep: +(cpuSecondsOf(process.pid) - before.sweep).toFixed(2),
-    emulators: +(emulatorPids.reduce((n, p) => n + cpuSecondsOf(p), 0) - before.emulators).toFixed(2),
+    emulators: +(emulatorPids().reduce((n, p) => n + cpuSecondsOf(p), 0) - before.emulators).toFixed(2),
     temporal: +(serverCpuSeconds().temporal - before.temporal).toFixed(2),
   };
   console.log(`${sweep.seconds} s (${sweep.listed} listed, ${sweep.read} read, ${sweep.started} started)`);

@@ -3,17 +3,31 @@
 // the Temporal config file (TEMPORAL_PROFILE), read by @temporalio/envconfig.
 import { Client, Connection } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
-import { NativeConnection } from '@temporalio/worker';
+import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { mailroomDataConverter } from './data-converter';
+import { coreLogLevel, logSettings, temporalLogger } from './logger';
 
 export function temporalSettings() {
   const config = loadClientConnectConfig();
   return { connectionOptions: config.connectionOptions, namespace: config.namespace ?? 'default' };
 }
 
+/** Where the settings point, for messages: "127.0.0.1:7233 (namespace default)". */
+export function temporalTarget(settings = temporalSettings()): string {
+  return `${settings.connectionOptions.address ?? 'localhost:7233'} (namespace ${settings.namespace})`;
+}
+
 export async function connectClient(): Promise<Client> {
-  const { connectionOptions, namespace } = temporalSettings();
-  const connection = await Connection.connect(connectionOptions);
+  const settings = temporalSettings();
+  const { connectionOptions, namespace } = settings;
+  let connection: Connection;
+  try {
+    connection = await Connection.connect(connectionOptions);
+  } catch (err) {
+    throw new Error(
+      `cannot reach Temporal at ${temporalTarget(settings)}: ${(err as Error).message}. Is the server running? TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE (or a TEMPORAL_PROFILE) choose it.`,
+    );
+  }
   // Encrypts what it sends and decrypts what it reads with MAILROOM_CODEC_KEYS (lib/codec.ts).
   return new Client({ connection, namespace, dataConverter: mailroomDataConverter() });
 }
@@ -21,4 +35,21 @@ export async function connectClient(): Promise<Client> {
 export async function connectWorker(): Promise<{ connection: NativeConnection; namespace: string }> {
   const { connectionOptions, namespace } = temporalSettings();
   return { connection: await NativeConnection.connect(connectionOptions), namespace };
+}
+
+/**
+ * Installs the Temporal runtime of a worker process, before its first connection: the SDK's
+ * and the Rust core's log lines, and workflow code's `log` calls, go into the process's pino
+ * stream at LOG_LEVEL (lib/logger.ts), so a worker writes JSON lines only. `prometheus`:
+ * where the core serves its metrics (workers/main.ts), if anywhere.
+ */
+export function installWorkerRuntime(opts: { prometheus?: string } = {}): void {
+  const core = coreLogLevel(logSettings().level);
+  Runtime.install({
+    logger: temporalLogger(),
+    telemetryOptions: {
+      ...(opts.prometheus ? { metrics: { prometheus: { bindAddress: opts.prometheus } } } : {}),
+      logging: { forward: {}, filter: makeTelemetryFilterString({ core }) },
+    },
+  });
 }

@@ -4,4 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The Node setup chose: node_modules/.bin/node where it installed Node 24 (Node 22+ needed).
+export PATH="$PWD/node_modules/.bin:$PATH"
 LOG_LEVEL="${DEMO_LOG_LEVEL:-warn}" exec node --import tsx scripts/demo.ts "$@"

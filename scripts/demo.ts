@@ -1,5 +1,5 @@
 // The main job on the embedded local stack, for a newcomer (scripts/demo.sh runs this
-// after installing what is missing): Temporal dev server with its Web UI, S3 (s3rver),
+// after installing what is missing): Temporal dev server with its Web UI, S3 (versitygw),
 // DynamoDB (dynalite), an SMTP server standing in for the internal mail server, a demo
 // domain with blocklist and rules, six demo emails, the real worker process, and a
 // summary of what happened to each email. The stack stays up for exploring the Web UI
@@ -22,7 +22,7 @@ import { rawMail, sesBounce } from './stack/demo-emails';
 import { DEFAULT_TABLES, dynamoClientFor, ensureTables, startDynamoServer } from './stack/dynamodb';
 import { freePort, isPortFree } from './stack/ports';
 import { localStackEnv } from './stack/worker-env';
-import { S3RVER_CREDENTIALS, s3ClientFor, startS3Server } from './stack/s3';
+import { S3_CREDENTIALS, s3ClientFor, startS3Server } from './stack/s3';
 import { startSmtpTarget } from './stack/smtp-target';
 import { startTemporalDevServer } from './stack/temporal-dev';
 import { startCodecServer } from '../workers/codec-server';
@@ -60,8 +60,8 @@ async function main() {
     origins: [`http://127.0.0.1:${uiPort}`, `http://localhost:${uiPort}`],
     codec: codecFromEnv({ MAILROOM_CODEC_KEYS: codecKeys })!,
   });
-  process.env.AWS_ACCESS_KEY_ID = S3RVER_CREDENTIALS.accessKeyId;
-  process.env.AWS_SECRET_ACCESS_KEY = S3RVER_CREDENTIALS.secretAccessKey;
+  process.env.AWS_ACCESS_KEY_ID = S3_CREDENTIALS.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = S3_CREDENTIALS.secretAccessKey;
 
   console.log('Starting the local stack ...');
   const temporal = await startTemporalDevServer({

@@ -1,5 +1,5 @@
 // Records the replay histories: runs each representative inbound case (test/replay/cases.ts)
-// on the test stack (real dev server, s3rver, dynalite, SMTP) and writes its history to
+// on the test stack (real dev server, versitygw, dynalite, SMTP) and writes its history to
 // test/replay/histories/inbound-<case>.json, the JSON `temporal workflow show --output json`
 // writes and historyFromJSON reads. Payloads are stored decoded: the stack encrypts with a
 // throw-away key, which must not be needed to replay the committed files.

@@ -5,6 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The Node setup chose (node_modules/.bin/node where it installed Node 24) runs everything
+# below, the test files and the processes they start (process.execPath).
+export PATH="$PWD/node_modules/.bin:$PATH"
+node -e 'const v = process.versions.node; if (+v.split(".")[0] < 22) { console.error(`Node ${v} on PATH; mailroom needs 22 or newer (npm run setup installs it)`); process.exit(1); }'
+echo "== node $(node --version)"
 export LOG_LEVEL="${LOG_LEVEL:-warn}"
 
 echo "== typecheck"

@@ -7,6 +7,7 @@ import { createInboundActivities, type InboundDeps } from '../activities';
 import { createSweepActivities } from '../activities/sweep';
 import { startInbound } from '../lib/start-inbound';
 import { resolveDeployment } from '../lib/versioning';
+import { workflowSource } from '../lib/workflow-source';
 
 export async function createInboundWorker(opts: { connection: NativeConnection; namespace: string; client: Client; deps: InboundDeps; identity?: string; /** Worker Versioning; default from TEMPORAL_BUILD_ID (lib/versioning.ts), null = unversioned */ deployment?: WorkerDeploymentOptions | null; /** lib/data-converter.ts: the client's converter (encryption) */ dataConverter?: DataConverter }): Promise<Worker> {
   const { deps } = opts;
@@ -16,7 +17,7 @@ export async function createInboundWorker(opts: { connection: NativeConnection; 
     taskQueue: deps.config.taskQueue,
     identity: opts.identity ?? deps.config.workerName,
     dataConverter: opts.dataConverter,
-    workflowsPath: require.resolve('../workflows/inbound'),
+    ...workflowSource('inbound'),
     workerDeploymentOptions: resolveDeployment(opts.deployment),
     // Unset knobs keep the SDK's defaults (undefined is not passed on).
     ...Object.fromEntries(

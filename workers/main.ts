@@ -4,13 +4,13 @@
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { createAwsClients } from '../activities/clients';
 import { createTransports } from '../activities/delivery';
 import { bucketForDomain, loadConfig, ConfigError } from '../lib/config';
 import { mailroomDataConverter, UNENCRYPTED_WARNING } from '../lib/data-converter';
 import { componentLogger } from '../lib/logger';
-import { temporalSettings } from '../lib/temporal';
+import { installWorkerRuntime, temporalSettings } from '../lib/temporal';
 import { startHealthServer, startMetricsServer } from './http';
 import { createInboundWorker } from './inbound';
 
@@ -21,12 +21,7 @@ async function main(): Promise<void> {
   const dataConverter = mailroomDataConverter(); // a malformed MAILROOM_CODEC_KEYS stops the worker here
   if (!dataConverter) log.warn(UNENCRYPTED_WARNING);
   const temporalMetrics = process.env.TEMPORAL_METRICS_BIND ?? '127.0.0.1:9464';
-  Runtime.install({
-    telemetryOptions: {
-      metrics: { prometheus: { bindAddress: temporalMetrics } },
-      logging: { forward: {}, filter: makeTelemetryFilterString({ core: 'WARN' }) },
-    },
-  });
+  installWorkerRuntime({ prometheus: temporalMetrics });
   const { connectionOptions, namespace } = temporalSettings();
   const connection = await NativeConnection.connect(connectionOptions);
   const client = new Client({ connection: await Connection.connect(connectionOptions), namespace, dataConverter });
@@ -70,7 +65,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  if (err instanceof ConfigError) console.error(err.message);
+  // A configuration error is the operator's to fix: its message alone, still one JSON line.
+  if (err instanceof ConfigError) log.fatal(err.message);
   else log.fatal({ err }, 'worker failed');
   process.exit(1);
 });

@@ -79,7 +79,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  if (err instanceof ConfigError) console.error(err.message);
+  if (err instanceof ConfigError) log.fatal(err.message);
   else log.fatal({ err }, 'sqs bridge failed');
   process.exit(1);
 });

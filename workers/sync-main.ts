@@ -3,7 +3,7 @@
 // via DATABASE_URL, MAILROOM_SECRET_KEYS and SYNC_* (lib/sync-config.ts, docs/account-sync.md).
 import { mailroomDataConverter, UNENCRYPTED_WARNING } from '../lib/data-converter';
 import { componentLogger } from '../lib/logger';
-import { connectWorker } from '../lib/temporal';
+import { connectWorker, installWorkerRuntime } from '../lib/temporal';
 import { loadSyncConfig } from '../lib/sync-config';
 import { createSyncWorker } from './sync';
 
@@ -12,6 +12,7 @@ const log = componentLogger('sync-main');
 async function main(): Promise<void> {
   const config = loadSyncConfig();
   if (!mailroomDataConverter()) log.warn(UNENCRYPTED_WARNING); // a malformed MAILROOM_CODEC_KEYS throws here
+  installWorkerRuntime();
   const { connection, namespace } = await connectWorker();
   try {
     const worker = await createSyncWorker(connection, namespace);

@@ -11,6 +11,7 @@ import { mailroomDataConverter } from '../lib/data-converter';
 import { createPool } from '../lib/db';
 import { componentLogger } from '../lib/logger';
 import { loadSyncConfig, type SyncConfig } from '../lib/sync-config';
+import { workflowSource } from '../lib/workflow-source';
 
 export interface SyncWorkerOptions {
   /** Environment to read the sync configuration and MAILROOM_SECRET_KEYS from (default process.env). */
@@ -41,7 +42,7 @@ export async function createSyncWorker(connection: NativeConnection, namespace: 
     namespace,
     taskQueue: config.taskQueue,
     activities,
-    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('../workflows/sync') }),
+    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : workflowSource('sync')),
     maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
     dataConverter,
   });

@@ -16,7 +16,7 @@ import { bucketForDomain } from '../../lib/config';
 import { DEFAULT_TABLES, dynamoClientFor, ensureTables, startDynamoServer, type LocalDynamo } from '../../scripts/stack/dynamodb';
 import { startHttpFaultProxy, type HttpFaultProxy } from '../../scripts/stack/fault-proxy';
 import { freePort } from '../../scripts/stack/ports';
-import { S3RVER_CREDENTIALS, s3ClientFor, startS3Server, type LocalS3 } from '../../scripts/stack/s3';
+import { S3_CREDENTIALS, s3ClientFor, startS3Server, type LocalS3 } from '../../scripts/stack/s3';
 import { startSmtpTarget, type SmtpTarget } from '../../scripts/stack/smtp-target';
 import { startTemporalDevServer } from '../../scripts/stack/temporal-dev';
 import { localStackEnv } from '../../scripts/stack/worker-env';
@@ -65,8 +65,8 @@ export interface ChaosStack {
 export async function startChaosStack(opts: { backend?: Backend; maxMessageBytes?: number } = {}): Promise<ChaosStack> {
   const dir = mkdtempSync(join(tmpdir(), 'mailroom-chaos-'));
   const maxMessageBytes = opts.maxMessageBytes ?? 40 * 2 ** 20;
-  process.env.AWS_ACCESS_KEY_ID = S3RVER_CREDENTIALS.accessKeyId;
-  process.env.AWS_SECRET_ACCESS_KEY = S3RVER_CREDENTIALS.secretAccessKey;
+  process.env.AWS_ACCESS_KEY_ID = S3_CREDENTIALS.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = S3_CREDENTIALS.secretAccessKey;
   const domains = [DOMAIN, OTHER_DOMAIN];
   const [s3srv, dyn, mail, internal]: [LocalS3, LocalDynamo, SmtpTarget, SmtpTarget] = await Promise.all([
     startS3Server({ directory: join(dir, 's3') }),

@@ -15,7 +15,6 @@ const log = componentLogger('local-dynamodb');
 
 // dynalite ships no type declarations; this is the part of its API we use.
 type Dynalite = (options: { createTableMs?: number; deleteTableMs?: number; updateTableMs?: number }) => Server;
-const dynalite = require('dynalite') as Dynalite;
 
 export const DUMMY_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 
@@ -26,6 +25,9 @@ export interface LocalDynamo {
 }
 
 export async function startDynamoServer(options: { port?: number } = {}): Promise<LocalDynamo> {
+  // Loaded here, not at the top: dynalite is a dev dependency, and the production image's
+  // setup job (scripts/setup-aws.ts) uses ensureTables from this file without it.
+  const dynalite = require('dynalite') as Dynalite;
   // dynalite's default 500 ms CREATING phase only slows tests down.
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve, reject) => {

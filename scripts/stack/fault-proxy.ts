@@ -204,7 +204,7 @@ export async function startHttpFaultProxy(o: { target: string; kind: 's3' | 'dyn
 
   /** Sends the request upstream; `body` replaces the client's (streamed otherwise). */
   function upstream(req: http.IncomingMessage, body: Buffer | undefined, onResponse: (up: http.IncomingMessage) => void, onError: (err: Error) => void): http.ClientRequest {
-    // The Host header goes upstream unchanged: the client signed it (SigV4, which s3rver
+    // The Host header goes upstream unchanged: the client signed it (SigV4, which the S3 server
     // verifies) with the proxy's address, and rewriting it to the target's would break that.
     const headers = body ? [...forwardHeaders(req.rawHeaders, ['content-length', 'accept-encoding']), 'Content-Length', String(body.length)] : forwardHeaders(req.rawHeaders);
     const up = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent }, onResponse);

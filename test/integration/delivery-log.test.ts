@@ -1,6 +1,6 @@
 // A retried delivery attempt skips the recipients an earlier attempt of the same run
 // delivered (activities/delivery-log.ts), so a completion lost to a killed worker or a
-// Temporal outage does not become a second copy. Real s3rver, dynalite and SMTP target.
+// Temporal outage does not become a second copy. Real S3 server (versitygw), dynalite and SMTP target.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,14 +15,14 @@ import { bucketForDomain, loadConfig } from '../../lib/config';
 import type { RecipientResult } from '../../lib/inbound-types';
 import { rawMail } from '../../scripts/stack/demo-emails';
 import { DEFAULT_TABLES, dynamoClientFor, ensureTables, startDynamoServer } from '../../scripts/stack/dynamodb';
-import { S3RVER_CREDENTIALS, s3ClientFor, startS3Server } from '../../scripts/stack/s3';
+import { S3_CREDENTIALS, s3ClientFor, startS3Server } from '../../scripts/stack/s3';
 import { startSmtpTarget } from '../../scripts/stack/smtp-target';
 import { localStackEnv } from '../../scripts/stack/worker-env';
 
 test('a retry of the same run delivers only to the recipients not yet delivered', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'mailroom-dlog-'));
-  process.env.AWS_ACCESS_KEY_ID = S3RVER_CREDENTIALS.accessKeyId;
-  process.env.AWS_SECRET_ACCESS_KEY = S3RVER_CREDENTIALS.secretAccessKey;
+  process.env.AWS_ACCESS_KEY_ID = S3_CREDENTIALS.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = S3_CREDENTIALS.secretAccessKey;
   const [s3srv, ddb, mail] = await Promise.all([
     startS3Server({ directory: join(dir, 's3') }),
     startDynamoServer(),

@@ -14,7 +14,7 @@ import nodemailer from 'nodemailer';
 import { batchGetAll, batchWriteAll } from '../../activities/dynamodb';
 import { DEFAULT_TABLES, DUMMY_CREDENTIALS, dynamoClientFor, ensureTables, type LocalDynamo, startDynamoServer } from '../../scripts/stack/dynamodb';
 import { startHttpFaultProxy, startTcpFaultProxy } from '../../scripts/stack/fault-proxy';
-import { type LocalS3, S3RVER_CREDENTIALS, s3ClientFor, startS3Server } from '../../scripts/stack/s3';
+import { type LocalS3, S3_CREDENTIALS, s3ClientFor, startS3Server } from '../../scripts/stack/s3';
 import { type SmtpTarget, startSmtpTarget } from '../../scripts/stack/smtp-target';
 
 let dir: string;
@@ -25,7 +25,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** An S3 client like s3ClientFor's, with the SDK's retries capped at `maxAttempts`. */
 const s3With = (endpoint: string, maxAttempts: number) =>
-  new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: S3RVER_CREDENTIALS, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED', maxAttempts });
+  new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: S3_CREDENTIALS, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED', maxAttempts });
 
 const errorOf = async (p: Promise<unknown>): Promise<Error & Record<string, unknown>> => {
   try {
@@ -38,7 +38,7 @@ const errorOf = async (p: Promise<unknown>): Promise<Error & Record<string, unkn
 
 const netCode = (err: Error & Record<string, unknown>): string => `${String(err.code)} ${err.message}`;
 
-describe('HTTP fault proxy in front of s3rver', () => {
+describe('HTTP fault proxy in front of the S3 server (versitygw)', () => {
   let s3: LocalS3;
   let proxy: Awaited<ReturnType<typeof startHttpFaultProxy>>;
   let client: S3Client;

@@ -1,4 +1,4 @@
-// The inbound pipeline end to end: real Temporal dev server, s3rver, dynalite and SMTP
+// The inbound pipeline end to end: real Temporal dev server, versitygw (S3), dynalite and SMTP
 // servers. Each case checks what lands in which mailbox and what S3 says afterwards.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -57,6 +57,21 @@ describe('inbound pipeline', () => {
     const meta = await stack.metadata(key);
     assert.equal(meta?.processed, 'true', 'the copy-in-place that writes the tags found the object');
     assert.equal(meta?.status, 'delivered');
+  });
+
+  test('keys with +, ?, #, spaces and %2B are delivered and tagged, each its own object', async () => {
+    // SES writes whatever the receipt rule's prefix and message id make; S3 keys are any
+    // UTF-8. "x+y", "x y" and "x%2By" are three different objects.
+    const keys = ['odd/x+y', 'odd/x y', 'odd/x%2By', 'odd/what?a=1#frag', 'odd/ü +?#%2B'].map((k) => `${k}-${Date.now()}`);
+    for (const [i, key] of keys.entries()) await stack.put(rawMail({ from: OUTSIDE, to: [ALICE], subject: `Odd key ${i}` }), key);
+    for (const [i, key] of keys.entries()) {
+      const result = await stack.run({ key });
+      assert.equal(result.status, 'delivered', key);
+      const meta = await stack.metadata(key);
+      assert.equal(meta?.processed, 'true', `${key} was tagged`);
+      assert.equal(meta?.status, 'delivered', key);
+      assert.equal((await stack.mail.messagesFor(ALICE)).filter((m) => m.includes(`Subject: Odd key ${i}`)).length, 1, `${key} delivered once`);
+    }
   });
 
   test('multi-recipient with an unknown user: partial, invalid_inboxes, the others delivered', async () => {

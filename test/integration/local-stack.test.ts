@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CopyObjectCommand, CreateBucketCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { CopyObjectCommand, CreateBucketCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { BatchGetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import nodemailer from 'nodemailer';
-import { s3ClientFor, startS3Server } from '../../scripts/stack/s3';
+import { ensureBuckets, s3ClientFor, startS3Server } from '../../scripts/stack/s3';
 import { DEFAULT_TABLES, dynamoClientFor, ensureTables, startDynamoServer } from '../../scripts/stack/dynamodb';
 import { startSmtpTarget } from '../../scripts/stack/smtp-target';
 
@@ -19,7 +19,7 @@ async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<str
   return dir;
 }
 
-void test('s3rver: CopyObject with MetadataDirective REPLACE replaces the metadata', async (t) => {
+void test('versitygw: CopyObject with MetadataDirective REPLACE replaces the metadata', async (t) => {
   const s3 = await startS3Server({ directory: await tempDir(t) });
   const client = s3ClientFor(s3.endpoint, 'us-east-1');
   t.after(async () => {
@@ -38,6 +38,35 @@ void test('s3rver: CopyObject with MetadataDirective REPLACE replaces the metada
   assert.deepEqual(head.Metadata, { status: 'processed' });
   const body = await client.send(new GetObjectCommand({ Bucket, Key }));
   assert.equal(await body.Body!.transformToString(), raw);
+});
+
+void test('versitygw: keys with +, ?, #, spaces and %2B stay distinct objects through put, copy-in-place and head', async (t) => {
+  const s3 = await startS3Server({ directory: await tempDir(t) });
+  const client = s3ClientFor(s3.endpoint, 'us-east-1');
+  t.after(async () => {
+    client.destroy();
+    await s3.stop();
+  });
+  const Bucket = 'example-com-emails';
+  await ensureBuckets(client, [Bucket]);
+  await ensureBuckets(client, [Bucket]); // idempotent
+  // "x+y", "x y" and "x%2By" are three keys: a server that decodes '+' as a space or
+  // decodes twice would merge them.
+  const keys = ['odd/x+y', 'odd/x y', 'odd/x%2By', 'odd/what?a=1#frag', 'odd/ü +?#%2B'];
+  for (const Key of keys) await client.send(new PutObjectCommand({ Bucket, Key, Body: `body of ${Key}`, Metadata: { status: 'new' } }));
+  for (const Key of keys) {
+    // As activities/s3.ts tagEmail builds it: each path segment URI-encoded.
+    const CopySource = `${Bucket}/${Key.split('/').map(encodeURIComponent).join('/')}`;
+    await client.send(new CopyObjectCommand({ Bucket, Key, CopySource, MetadataDirective: 'REPLACE', Metadata: { status: 'processed', key: encodeURIComponent(Key) } }));
+  }
+  for (const Key of keys) {
+    const head = await client.send(new HeadObjectCommand({ Bucket, Key }));
+    assert.deepEqual(head.Metadata, { status: 'processed', key: encodeURIComponent(Key) }, Key);
+    const body = await client.send(new GetObjectCommand({ Bucket, Key }));
+    assert.equal(await body.Body!.transformToString(), `body of ${Key}`);
+  }
+  const listed = await client.send(new ListObjectsV2Command({ Bucket, Prefix: 'odd/' }));
+  assert.deepEqual(listed.Contents?.map((o) => o.Key).sort(), [...keys].sort());
 });
 
 void test('dynalite: BatchGetItem reads items from tables made by ensureTables', async (t) => {

@@ -1,6 +1,6 @@
 // The SQS bridge end to end: SNS-wrapped SES notifications on a real SQS-compatible
 // server (goaws, a separate process), the real inbound stack (Temporal dev server,
-// s3rver, dynalite, SMTP target, running worker). The bridge runs in-process (runBridge
+// versitygw (S3), dynalite, SMTP target, running worker). The bridge runs in-process (runBridge
 // with the real clients) and, for the crash case, as the real process (workers/sqs-bridge.ts).
 // Each test uses its own queues, so one test's messages never reach another's bridge.
 import { after, before, test } from 'node:test';

@@ -1,5 +1,6 @@
 // The worker as operators run it: a process with /health, /domains and /metrics that
-// processes mail from its task queue and exits cleanly on SIGTERM.
+// processes mail from its task queue and exits cleanly on SIGTERM, writing one stream of
+// JSON log lines (its own, the Temporal SDK's and core's, and workflow code's).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -69,4 +70,27 @@ test('health, domains, processing, metrics, then a clean SIGTERM shutdown', asyn
   const [code] = await once(worker, 'exit');
   assert.equal(code, 0, output);
   assert.match(output, /worker stopped/);
+
+  // One log stream: every line of stdout and stderr is one JSON object.
+  const lines = output.split('\n').filter((l) => l.trim());
+  const parsed = lines.map((line) => {
+    try {
+      return JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      assert.fail(`not a JSON log line: ${line}`);
+    }
+  });
+  const finished = parsed.find((l) => l.msg === 'email finished');
+  assert.ok(finished, `workflow code's log line is in the stream:\n${output}`);
+  assert.equal(finished.sdkComponent, 'workflow');
+  assert.equal(finished.workflowId, workflowId);
+  assert.ok(finished.runId);
+  const tagged = parsed.find((l) => l.msg === 'tagged' && l.key === key);
+  assert.ok(tagged, `the tagEmail activity's line is in the stream:\n${output}`);
+  assert.equal(tagged.workflowId, workflowId);
+  assert.equal(tagged.runId, finished.runId);
+  assert.equal(tagged.activityType, 'tagEmail');
+  // Recipient addresses are masked by default (LOG_ADDRESSES=plain shows them).
+  assert.doesNotMatch(output, /alice@example\.com/);
+  assert.match(output, /a\*\*\*@example\.com/);
 });

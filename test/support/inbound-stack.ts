@@ -1,5 +1,5 @@
 // A complete inbound environment for end-to-end tests, all real servers on loopback:
-// Temporal (the dev server, or the real server on PostgreSQL: temporalBackend), s3rver, dynalite, an SMTP target for mailboxes and a second
+// Temporal (the dev server, or the real server on PostgreSQL: temporalBackend), versitygw (S3), dynalite, an SMTP target for mailboxes and a second
 // one on the "internal" port (so forwards can be told apart), and a running worker.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -19,7 +19,7 @@ import type { InboundResult } from '../../lib/inbound-types';
 import { inboundWorkflowId } from '../../lib/ses-notification';
 import type { ProcessInboundInput } from '../../workflows/processInboundEmail';
 import { DEFAULT_TABLES, ensureTables, startDynamoServer } from '../../scripts/stack/dynamodb';
-import { S3RVER_CREDENTIALS, startS3Server } from '../../scripts/stack/s3';
+import { S3_CREDENTIALS, startS3Server } from '../../scripts/stack/s3';
 import { startSmtpTarget, type SmtpTarget } from '../../scripts/stack/smtp-target';
 import { localStackEnv } from '../../scripts/stack/worker-env';
 import { createInboundWorker } from '../../workers/inbound';
@@ -63,8 +63,8 @@ export interface InboundStackOptions {
 
 export async function startInboundStack(opts: InboundStackOptions): Promise<InboundStack> {
   const dir = mkdtempSync(join(tmpdir(), 'mailroom-e2e-'));
-  process.env.AWS_ACCESS_KEY_ID = S3RVER_CREDENTIALS.accessKeyId;
-  process.env.AWS_SECRET_ACCESS_KEY = S3RVER_CREDENTIALS.secretAccessKey;
+  process.env.AWS_ACCESS_KEY_ID = S3_CREDENTIALS.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = S3_CREDENTIALS.secretAccessKey;
   // Histories are encrypted as in production (lib/codec.ts), with a fresh key per stack;
   // childEnv carries it to starters and worker processes.
   const codecKeys = opts.env?.MAILROOM_CODEC_KEYS ?? `test:${randomBytes(32).toString('base64')}`;

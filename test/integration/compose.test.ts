@@ -1,0 +1,116 @@
+// docker-compose.yml loads and validates as Docker Compose would (compose-go, the loader
+// Docker Compose uses, in tools/compose-check; no Docker engine here) and keeps mailroom's
+// rules: images pinned to versions, one set of versions with the local stack, a healthcheck
+// on every long-running service, depends_on waiting on health or a job's success. The
+// broken variants prove the checks can fail.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { S3_SERVER_VERSION } from '../../scripts/stack/s3';
+import { GOAWS_VERSION } from '../../scripts/stack/sqs';
+
+const ROOT = join(__dirname, '..', '..');
+const CHECKER = join(ROOT, 'tools', 'compose-check', 'bin', 'compose-check');
+const COMPOSE = readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8');
+
+interface Report {
+  services: Record<string, { image: string; build: boolean; job: boolean; healthcheck?: string[]; dependsOn?: Record<string, string> }>;
+  violations: string[];
+}
+
+async function check(file: string): Promise<{ code: number; report?: Report; stderr: string }> {
+  assert.ok(existsSync(CHECKER), `${CHECKER} is missing: npm run setup builds it (go build in tools/compose-check)`);
+  try {
+    const { stdout, stderr } = await promisify(execFile)(CHECKER, [file], { timeout: 60_000 });
+    return { code: 0, report: JSON.parse(stdout) as Report, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: e.code ?? -1, report: e.stdout ? (JSON.parse(e.stdout) as Report) : undefined, stderr: e.stderr ?? '' };
+  }
+}
+
+/** Checks a variant of docker-compose.yml, written beside a copy of what it references. */
+async function checkVariant(edit: (yaml: string) => string): Promise<{ code: number; report?: Report; stderr: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'mailroom-compose-'));
+  try {
+    const changed = edit(COMPOSE);
+    assert.notEqual(changed, COMPOSE, 'the edit applies');
+    writeFileSync(join(dir, 'docker-compose.yml'), changed);
+    writeFileSync(join(dir, 'domains.txt'), 'example.com\n');
+    return await check(join(dir, 'docker-compose.yml'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** `v1.2.3` from `NAME=v1.2.3` in one of the project's install scripts. */
+function scriptVersion(script: string, name: string): string {
+  const m = readFileSync(join(ROOT, 'scripts', script), 'utf8').match(new RegExp(`^${name}=(\\S+)$`, 'm'));
+  assert.ok(m, `${name} in scripts/${script}`);
+  return m[1];
+}
+
+function tagOf(image: string): string {
+  return image.slice(image.lastIndexOf(':') + 1);
+}
+
+test('docker-compose.yml loads, validates and keeps every rule', async () => {
+  const { code, report, stderr } = await check(join(ROOT, 'docker-compose.yml'));
+  assert.equal(code, 0, stderr);
+  assert.ok(report);
+  assert.deepEqual(report.violations, []);
+  const services = report.services;
+  for (const [name, s] of Object.entries(services)) {
+    if (!s.build) assert.doesNotMatch(s.image, /:latest$|^[^:]*$/, `${name} is pinned`);
+    if (!s.job) assert.ok(s.healthcheck?.length, `${name} has a healthcheck`);
+    for (const [dep, condition] of Object.entries(s.dependsOn ?? {})) assert.match(condition, /^service_(healthy|completed_successfully)$/, `${name} -> ${dep}`);
+  }
+  assert.deepEqual(
+    Object.keys(services).filter((n) => services[n].job).sort(),
+    ['temporal-admin-tools', 'temporal-schema', 'worker-setup'],
+  );
+  assert.ok(!Object.values(services).some((s) => /minio/.test(s.image)), 'no MinIO image');
+});
+
+test('one set of versions: compose runs the Temporal server, UI, S3 and SQS servers of the local stack', async () => {
+  const { report } = await check(join(ROOT, 'docker-compose.yml'));
+  const image = (name: string) => report!.services[name].image;
+  const server = scriptVersion('install-temporal-server.sh', 'SERVER_VERSION').replace(/^v/, '');
+  const ui = scriptVersion('install-temporal-server.sh', 'UI_VERSION').replace(/^v/, '');
+  assert.equal(tagOf(image('temporal')), server);
+  for (const job of ['temporal-schema', 'temporal-admin-tools']) assert.equal(tagOf(image(job)).split('-')[0], server, `${job}: admin-tools of the server's version`);
+  assert.equal(tagOf(image('temporal-ui')), ui);
+  assert.equal(image('s3'), `versity/versitygw:${S3_SERVER_VERSION}`);
+  assert.equal(scriptVersion('install-versitygw.sh', 'VERSION'), S3_SERVER_VERSION);
+  assert.equal(image('goaws'), `admiralpiett/goaws:${GOAWS_VERSION}`);
+});
+
+test('an unpinned image is refused', async () => {
+  const { code, stderr } = await checkVariant((y) => y.replace('amazon/dynamodb-local:3.3.1', 'amazon/dynamodb-local:latest').replace('versity/versitygw:v1.8.0', 'versity/versitygw'));
+  assert.equal(code, 1);
+  assert.match(stderr, /dynamodb: image "amazon\/dynamodb-local:latest" is not pinned/);
+  assert.match(stderr, /s3: image "versity\/versitygw" is not pinned to a version: no tag/);
+});
+
+test('a service without a healthcheck, and a wait on it, are refused', async () => {
+  const { code, stderr } = await checkVariant((y) => y.replace(/( {2}s3:\n(?: {4}.*\n| {6}.*\n)*?) {4}healthcheck:\n(?: {6}.*\n)+/, '$1'));
+  assert.equal(code, 1);
+  assert.match(stderr, /^s3: no healthcheck/m);
+  assert.match(stderr, /worker-setup: depends_on s3 with service_healthy, but s3 has no healthcheck/);
+});
+
+test('depends_on without a condition (service_started) is refused', async () => {
+  const { code, stderr } = await checkVariant((y) => y.replace(/ {6}mailserver:\n {8}condition: service_healthy/, '      mailserver:\n        condition: service_started'));
+  assert.equal(code, 1);
+  assert.match(stderr, /worker: depends_on mailserver with condition service_started waits for nothing/);
+});
+
+test('a file Docker Compose would reject does not load', async () => {
+  const { code, stderr } = await checkVariant((y) => y.replace('    image: postgres:16\n', '    image: postgres:16\n    restart_policy: always\n'));
+  assert.equal(code, 1);
+  assert.match(stderr, /does not load: .*restart_policy/);
+});
