@@ -683,7 +683,7 @@ async function main() {
     row('SMTP connections/100 emails', (r) => r.temporal.smtpConnectionsPer100Emails);
     for (const who of [...new Set(result.runs.flatMap((r) => Object.keys(r.cpuMsPerEmail)))]) row(`CPU ms/email: ${who}`, (r) => (r.cpuMsPerEmail as Record<string, number>)[who] ?? 0);
     row('CPU ms/email: direct process (no Temporal)', () => result.direct.cpuMsPerEmail['direct process']);
-    row('persistence requests/email (server on PostgreSQL)', (r) => Object.values(r.persistenceRequestsPerEmail).reduce((a, b) => a + b, 0).toFixed(1));
+    row('persistence requests/email (server on PostgreSQL)', (r) => (r.backend === 'postgres' ? Object.values(r.persistenceRequestsPerEmail).reduce((a, b) => a + b, 0).toFixed(1) : ''));
     row('cores used by others on the machine', (r) => r.otherLoadOnMachineCores);
     row('worker RSS MiB: after start, peak in flight', (r) => `${r.workers.rssMiBAfterStart.join(' / ')}, ${r.workers.peakRssMiBWhileInFlight.join(' / ')}`);
     row('every email completed once', (r) => (r.completedOnce.ok ? 'yes' : `NO: ${JSON.stringify(r.completedOnce)}`));
