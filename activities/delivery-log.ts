@@ -1,10 +1,13 @@
-// Which recipients a workflow run already delivered to, kept in DynamoDB (table
-// `email-delivery-log`). SMTP has no idempotency key: when an attempt delivered but its
-// completion never reached Temporal (worker killed, Temporal down), the retry would deliver
-// again. The retry reads this log first and skips those recipients. What remains is the
-// few milliseconds between the server's 250 and the write below (and, as in any MTA, a death
-// before the 250 arrives: RFC 1047). Failing to read or write the log only falls back to
-// at-least-once delivery; it never fails a delivery.
+// Which recipients already have a stored email, kept in DynamoDB (table
+// `email-delivery-log`), keyed by the S3 object and the recipient. SMTP has no idempotency
+// key: when an attempt delivered but its completion never reached Temporal (worker killed,
+// Temporal down), the retry would deliver again, and so would any later run for the same
+// object (a second trigger under another workflow id, a re-drive). Every delivery reads
+// this log first and skips those recipients; `npm run redrive -- --redeliver` is the one
+// explicit way to deliver again. What remains is the few milliseconds between the
+// server's 250 and the write below (and, as in any MTA, a death before the 250 arrives:
+// RFC 1047). Failing to read or write the log only falls back to at-least-once delivery;
+// it never fails a delivery.
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { componentLogger } from '../lib/logger';
 import { batchGetAll, batchWriteAll } from './dynamodb';
@@ -12,23 +15,32 @@ import { batchGetAll, batchWriteAll } from './dynamodb';
 const log = componentLogger('delivery-log');
 const KEEP_SECONDS = 30 * 24 * 3600;
 
-/** One run's delivery to one recipient; a re-drive is a new run and delivers again. */
-export const deliveryKey = (runKey: string, recipient: string) => `${runKey}|${recipient.toLowerCase()}`;
+/** The S3 object an email is: `s3://bucket/key`. */
+export const objectRef = (bucket: string, key: string) => `s3://${bucket}/${key}`;
 
-export async function deliveredBefore(dynamo: DynamoDBClient, table: string, runKey: string, recipients: string[]): Promise<Set<string>> {
+/** One object delivered to one recipient, whatever the run. */
+export const deliveryKey = (object: string, recipient: string) => `${object}|${recipient.toLowerCase()}`;
+
+/**
+ * The recipients (lower case) that already have `object`. `legacyRunKey` also reads the
+ * per-run keys written before the log was per object (`workflowId|runId|recipient`), so a
+ * retry in flight across the upgrade does not deliver twice.
+ */
+export async function deliveredBefore(dynamo: DynamoDBClient, table: string, object: string, recipients: string[], legacyRunKey?: string): Promise<Set<string>> {
   try {
-    const items = await batchGetAll(dynamo, table, 'pk', recipients.map((r) => deliveryKey(runKey, r)));
+    const keys = recipients.flatMap((r) => [deliveryKey(object, r), ...(legacyRunKey ? [`${legacyRunKey}|${r.toLowerCase()}`] : [])]);
+    const items = await batchGetAll(dynamo, table, 'pk', keys);
     const done = new Set(items.map((i) => String(i.pk)));
-    return new Set(recipients.filter((r) => done.has(deliveryKey(runKey, r))).map((r) => r.toLowerCase()));
+    return new Set(recipients.filter((r) => done.has(deliveryKey(object, r)) || (legacyRunKey && done.has(`${legacyRunKey}|${r.toLowerCase()}`))).map((r) => r.toLowerCase()));
   } catch (err) {
-    log.warn({ table, err: (err as Error).message }, 'delivery log unreadable: retrying every recipient (a duplicate is possible)');
+    log.warn({ table, err: (err as Error).message }, 'delivery log unreadable: delivering to every recipient (a duplicate is possible)');
     return new Set();
   }
 }
 
-export async function recordDelivered(dynamo: DynamoDBClient, table: string, runKey: string, recipients: string[]): Promise<void> {
+export async function recordDelivered(dynamo: DynamoDBClient, table: string, object: string, recipients: string[]): Promise<void> {
   const now = Math.floor(Date.now() / 1000);
-  const items = recipients.map((r) => ({ pk: { S: deliveryKey(runKey, r) }, delivered_at: { N: String(now) }, expires_at: { N: String(now + KEEP_SECONDS) } }));
+  const items = recipients.map((r) => ({ pk: { S: deliveryKey(object, r) }, delivered_at: { N: String(now) }, expires_at: { N: String(now + KEEP_SECONDS) } }));
   try {
     // One request for all recipients of the attempt (a put each doubled DynamoDB requests per email).
     await batchWriteAll(dynamo, table, items, 4);

@@ -7,14 +7,14 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import nodemailer, { type Transporter } from 'nodemailer';
+import { domainOf, normalizeAddress } from '../lib/address';
 import { rewriteBounce } from '../lib/bounce';
 import type { Config } from '../lib/config';
+import { internalCopy, outsideForward } from '../lib/forward';
 import type { BounceRewriteInfo, RecipientResult } from '../lib/inbound-types';
-import { domainOf } from '../lib/headers';
 import { componentLogger } from '../lib/logger';
 import { recipientDeliveries } from '../lib/metrics';
-import { LOOP_HEADER } from '../lib/status';
-import { deliveredBefore, recordDelivered } from './delivery-log';
+import { deliveredBefore, objectRef, recordDelivered } from './delivery-log';
 import { readRawEmail } from './s3';
 
 const log = componentLogger('delivery');
@@ -58,14 +58,16 @@ export function createTransports(config: Config): Transports {
   let outbound: Transports['outbound'];
   let relay: Transporter | undefined;
   if (config.outbound.transport === 'ses') {
-    const ses = new SESv2Client({ region: config.awsRegion });
+    const ses = new SESv2Client({ region: config.awsRegion, endpoint: config.sesEndpoint });
     outbound = {
       async send(from, to, raw) {
         await ses.send(new SendEmailCommand({ FromEmailAddress: from, Destination: { ToAddresses: to }, Content: { Raw: { Data: raw } } }));
       },
     };
   } else {
-    relay = nodemailer.createTransport({ pool: true, host: config.outbound.host, port: config.outbound.port, maxConnections: 2, auth });
+    // The relay gets its own credentials: the internal server's never leave our network.
+    const relayAuth = config.outbound.user ? { user: config.outbound.user, pass: config.outbound.pass ?? '' } : undefined;
+    relay = nodemailer.createTransport({ pool: true, host: config.outbound.host, port: config.outbound.port, maxConnections: 2, auth: relayAuth, requireTLS: config.outbound.requireTls });
     outbound = {
       async send(from, to, raw) {
         await relay!.sendMail({ envelope: { from, to }, raw });
@@ -96,12 +98,6 @@ function outcomeFor(refusal: SmtpError): RecipientResult['outcome'] {
   return refusal.code === 'EMESSAGE' ? 'failed' : 'invalid';
 }
 
-/** Prepends a header line, using the message's own line ending. */
-export function withHeader(raw: Buffer, name: string, value: string): Buffer {
-  const nl = raw.indexOf('\r\n') >= 0 && raw.indexOf('\r\n') <= raw.indexOf('\n') ? '\r\n' : '\n';
-  return Buffer.concat([Buffer.from(`${name}: ${value}${nl}`), raw]);
-}
-
 export interface DeliveryDeps {
   s3: S3Client;
   dynamo: DynamoDBClient;
@@ -124,28 +120,40 @@ export function createDeliveryActivities({ s3, dynamo, config, transports }: Del
       recipients: string[];
       envelopeFrom?: string;
       rewrite?: BounceRewriteInfo;
+      /** SES spam verdict FAIL: deliver marked X-Mailroom-Spam: yes. */
+      spam?: boolean;
+      /** Deliver even to recipients the delivery log says already have it (an operator's explicit re-delivery). */
+      redeliver?: boolean;
     }): Promise<RecipientResult[]> {
       const { info } = Context.current();
       const run = info.workflowExecution; // absent outside a workflow (standalone calls)
-      const runKey = run ? `${run.workflowId}|${run.runId}` : undefined;
-      // A retried attempt may follow one that delivered but could not report it.
-      const already = runKey && info.attempt > 1 ? await deliveredBefore(dynamo, config.tables.delivery, runKey, input.recipients) : new Set<string>();
-      const todo = input.recipients.filter((r) => !already.has(r.toLowerCase()));
+      const object = objectRef(input.bucket, input.key);
+      // Any earlier run or attempt may have delivered already (a lost completion, a second
+      // trigger under another id, a re-drive): the log is per object and recipient.
+      const legacy = run && info.attempt > 1 ? `${run.workflowId}|${run.runId}` : undefined;
+      // One normal form for the list, the envelope, the log and the results (lib/address.ts).
+      const canonical = (a: string) => normalizeAddress(a) ?? a.trim().toLowerCase();
+      const already = input.redeliver ? new Set<string>() : await deliveredBefore(dynamo, config.tables.delivery, object, input.recipients.map(canonical), legacy);
+      const todo = [...new Set(input.recipients.map(canonical))].filter((r) => !already.has(r));
       if (todo.length === 0) {
-        log.info({ bucket: input.bucket, key: input.key, attempt: info.attempt }, 'every recipient was delivered by an earlier attempt');
-        return input.recipients.map((recipient) => ({ recipient, outcome: 'delivered', detail: 'delivered by an earlier attempt' }));
+        log.info({ bucket: input.bucket, key: input.key, attempt: info.attempt }, 'every recipient already has this email');
+        return input.recipients.map((recipient) => ({ recipient, outcome: 'delivered', detail: 'delivered earlier' }));
       }
-      let raw = await readRawEmail(s3, input.bucket, input.key);
-      if (input.rewrite) raw = rewriteBounce(raw, input.rewrite, config.workerName);
+      const stored = await readRawEmail(s3, input.bucket, input.key);
+      // Valid CRLF line endings and our edits; otherwise the stored bytes (lib/outgoing.ts).
+      const raw = input.rewrite ? rewriteBounce(stored, input.rewrite, config.workerName) : internalCopy(stored, { spam: input.spam });
       Context.current().heartbeat();
       const where = `s3://${input.bucket}/${input.key}`;
       let accepted: string[] = [];
       let rejected: SmtpError[] = [];
       try {
         const sent = await transports.mailbox.sendMail({ envelope: { from: input.envelopeFrom ?? '', to: todo }, raw });
-        accepted = (sent.accepted as string[]).map((a) => String(a).toLowerCase());
+        // The server's answers are normalised like our list (lib/address.ts), so they match it.
+        accepted = (sent.accepted as string[]).map((a) => canonical(String(a)));
         rejected = ((sent as unknown as { rejectedErrors?: SmtpError[] }).rejectedErrors ?? []) as SmtpError[];
-        if (runKey && accepted.length) await recordDelivered(dynamo, config.tables.delivery, runKey, accepted);
+        const mine = new Set(accepted);
+        const done = todo.filter((r) => mine.has(r));
+        if (done.length) await recordDelivered(dynamo, config.tables.delivery, object, done);
       } catch (e) {
         const err = e as SmtpError;
         if (err.rejectedErrors?.length) {
@@ -160,9 +168,9 @@ export function createDeliveryActivities({ s3, dynamo, config, transports }: Del
         }
       }
       const results: RecipientResult[] = input.recipients.map((recipient) => {
-        const r = recipient.toLowerCase();
-        const refusal = rejected.find((x) => x.recipient?.toLowerCase() === r);
-        if (already.has(r)) return { recipient, outcome: 'delivered', detail: 'delivered by an earlier attempt' };
+        const r = canonical(recipient);
+        const refusal = rejected.find((x) => x.recipient !== undefined && canonical(x.recipient) === r);
+        if (already.has(r)) return { recipient, outcome: 'delivered', detail: 'delivered earlier' };
         if (refusal) return { recipient, outcome: outcomeFor(refusal), code: refusal.responseCode, detail: (refusal.response ?? refusal.message).slice(0, 200) };
         if (accepted.includes(r)) return { recipient, outcome: 'delivered' };
         return { recipient, outcome: 'deferred', detail: 'server gave no answer for this recipient' };
@@ -173,12 +181,24 @@ export function createDeliveryActivities({ s3, dynamo, config, transports }: Del
     },
 
     /**
-     * Forwards the stored message unchanged but for a marker header. Our own domains go
-     * to the internal port, never out through SES and back into S3.
+     * Forwards the stored message. Our own domains go to the internal port (never out
+     * through SES and back into S3) with our marker added; outside addresses get the copy
+     * in the forwarding recipient's name (lib/forward.ts), unless `outside` says why not.
      */
-    async forwardEmail(input: { bucket: string; key: string; recipient: string; to: string }): Promise<{ route: 'internal' | 'outbound' }> {
+    async forwardEmail(input: {
+      bucket: string;
+      key: string;
+      recipient: string;
+      to: string;
+      /** Set when the message must not leave our domains (lib/autoreply.ts outsideForwardDecision). */
+      outside?: { skip: string };
+      spam?: boolean;
+    }): Promise<{ route: 'internal' | 'outbound'; skipped?: string }> {
       const route = config.domains.includes(domainOf(input.to)) ? 'internal' : 'outbound';
-      const raw = withHeader(await readRawEmail(s3, input.bucket, input.key), LOOP_HEADER, `${config.workerName}; forwarded-for=${input.recipient}`);
+      if (route === 'outbound' && input.outside) return { route, skipped: input.outside.skip };
+      const stored = await readRawEmail(s3, input.bucket, input.key);
+      const marker = `${config.workerName}; forwarded-for=${input.recipient}`;
+      const raw = route === 'internal' ? internalCopy(stored, { marker, spam: input.spam }) : outsideForward(stored, { recipient: input.recipient, marker: config.workerName, spam: input.spam });
       try {
         if (route === 'internal') await transports.internal.sendMail({ envelope: { from: input.recipient, to: [input.to] }, raw });
         else await transports.outbound.send(input.recipient, [input.to], raw);

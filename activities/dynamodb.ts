@@ -14,6 +14,7 @@ import {
   type WriteRequest,
 } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { domainOf, normalizeAddress } from '../lib/address';
 import type { Config } from '../lib/config';
 import { sesMessageIdCandidates } from '../lib/bounce';
 import type { RecipientRules } from '../lib/inbound-types';
@@ -115,12 +116,14 @@ export function createDynamoActivities({ dynamo, config }: DynamoDeps) {
       for (const it of items) {
         const recipient = String(it.email_address).toLowerCase();
         const ooo = it.ooo_active === true || it.ooo_active === 'true';
-        const forwards = stringList(it.forwards).map((f) => f.toLowerCase()).filter((f) => f !== recipient);
+        // Normalised like every address (lib/address.ts); what is not an address is no forward.
+        const forwards = [...new Set(stringList(it.forwards).map((f) => normalizeAddress(f)).filter((f): f is string => !!f && f !== recipient))];
         if (!ooo && forwards.length === 0) continue;
         out.push({
           recipient,
           outOfOffice: ooo ? { message: typeof it.ooo_message === 'string' && it.ooo_message ? it.ooo_message : 'I am out of the office.', contentType: it.ooo_content_type === 'html' ? 'html' : 'text' } : undefined,
           forwards,
+          outside: forwards.filter((f) => !config.domains.includes(domainOf(f))),
         });
       }
       return out;

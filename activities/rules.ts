@@ -7,7 +7,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import { autoReplySubject } from '../lib/autoreply';
 import type { Config } from '../lib/config';
-import { domainOf } from '../lib/headers';
+import { domainOf, normalizeAddress } from '../lib/address';
 import { componentLogger } from '../lib/logger';
 import { autoRepliesSent, dynamodbRequests } from '../lib/metrics';
 import { LOOP_HEADER } from '../lib/status';
@@ -34,9 +34,16 @@ export function createRulesActivities({ dynamo, config, transports }: RulesDeps)
   const table = config.tables.autoreply;
   return {
     async sendAutoReply(input: AutoReplyInput): Promise<{ sent: boolean; reason?: string }> {
+      // The workflow decided from fetchEmail's verdict; this is the last line: only ever one
+      // deliverable address, never the recipient itself.
+      const to = normalizeAddress(input.to);
+      if (!to || to === normalizeAddress(input.recipient)) {
+        autoRepliesSent.inc({ result: 'suppressed' });
+        return { sent: false, reason: 'reply address is not one deliverable address other than the recipient' };
+      }
       const now = Math.floor(Date.now() / 1000);
       const intervalSeconds = config.autoreplyIntervalHours * 3600;
-      const pk = `${input.recipient.toLowerCase()}|${input.to.toLowerCase()}`;
+      const pk = `${input.recipient.toLowerCase()}|${to}`;
       try {
         dynamodbRequests.inc({ table, operation: 'PutItem' });
         await dynamo.send(
@@ -56,7 +63,7 @@ export function createRulesActivities({ dynamo, config, transports }: RulesDeps)
       }
       const raw = await new MailComposer({
         from: input.recipient,
-        to: input.to,
+        to,
         subject: autoReplySubject(input.originalSubject),
         inReplyTo: input.originalMessageId,
         references: input.originalMessageId,
@@ -67,8 +74,8 @@ export function createRulesActivities({ dynamo, config, transports }: RulesDeps)
         .build();
       try {
         // A reply to someone in our own domains stays internal (never out through SES).
-        if (config.domains.includes(domainOf(input.to))) await transports.internal.sendMail({ envelope: { from: '', to: [input.to] }, raw });
-        else await transports.outbound.send(input.recipient, [input.to], raw);
+        if (config.domains.includes(domainOf(to))) await transports.internal.sendMail({ envelope: { from: '', to: [to] }, raw });
+        else await transports.outbound.send(input.recipient, [to], raw);
       } catch (err) {
         dynamodbRequests.inc({ table, operation: 'DeleteItem' });
         await dynamo.send(new DeleteItemCommand({ TableName: table, Key: { pk: { S: pk } } })).catch(() => undefined);

@@ -1,5 +1,6 @@
 // S3 activities: read an inbound object and its facts, write the audit metadata,
 // delete blocked mail. The raw message stays in S3 and in activity memory only.
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, NoSuchKey, NotFound, type S3Client } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Config } from '../lib/config';
@@ -9,11 +10,14 @@ import type { FetchResult, InboundRef } from '../lib/inbound-types';
 import { summarizeEmail } from '../lib/summarize';
 import { emailSize, emailsProcessed } from '../lib/metrics';
 import { componentLogger } from '../lib/logger';
+import { countCopies } from './copies';
 
 const log = componentLogger('s3');
 
 export interface S3Deps {
   s3: S3Client;
+  /** For the per-recipient copy counter (activities/copies.ts); without it loops are stopped by marker and hop count only. */
+  dynamo?: DynamoDBClient;
   config: Config;
 }
 
@@ -34,7 +38,7 @@ export async function readRawEmail(s3: S3Client, bucket: string, key: string): P
   }
 }
 
-export function createS3Activities({ s3, config }: S3Deps) {
+export function createS3Activities({ s3, dynamo, config }: S3Deps) {
   return {
     /** Reads the object and returns what the workflow decides on (never the body). */
     async fetchEmail(ref: InboundRef): Promise<FetchResult> {
@@ -59,8 +63,25 @@ export function createS3Activities({ s3, config }: S3Deps) {
       const raw = await readRawEmail(s3, ref.bucket, ref.key);
       emailSize.observe(raw.length);
       Context.current().heartbeat();
-      const result = await summarizeEmail(raw, ref);
-      if (result.kind === 'terminal') log.warn({ bucket: ref.bucket, key: ref.key, status: result.status, reason: result.reason }, 'email cannot be processed');
+      const result = await summarizeEmail(raw, ref, config.safety);
+      if (result.kind === 'terminal') {
+        log.warn({ bucket: ref.bucket, key: ref.key, status: result.status }, 'email cannot be processed');
+        return result;
+      }
+      const s = result.summary;
+      if (dynamo && s.messageId && !s.loop) {
+        // The same message reaching a recipient again and again is a loop through a peer
+        // that strips our marker: those recipients are left out (lib/copy-window.ts).
+        const over = await countCopies(dynamo, config.tables.delivery, { bucket: ref.bucket, key: ref.key, messageId: s.messageId, hops: s.hops ?? 0, recipients: s.recipients, max: config.safety.maxCopiesPerHour });
+        if (over.length) {
+          const detail = (n: number) => `mail loop: copy ${n} of this message within an hour, each further travelled (more than MAX_COPIES_PER_HOUR=${config.safety.maxCopiesPerHour} rounds)`;
+          const looped = new Set(over.map((o) => o.recipient));
+          s.looped = over.map((o) => ({ recipient: o.recipient, detail: detail(o.count) }));
+          s.recipients = s.recipients.filter((r) => !looped.has(r));
+          s.addressed = s.addressed?.filter((r) => !looped.has(r));
+          if (s.recipients.length === 0) s.loop = detail(Math.max(...over.map((o) => o.count)));
+        }
+      }
       return result;
     },
 

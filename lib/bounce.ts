@@ -1,8 +1,11 @@
-// Bounces: recognising delivery-status notifications, reading who bounced and why
-// (RFC 3464), finding the original outbound message id, and rewriting the bounce so
-// the user sees at a glance which recipient failed. Pure functions over raw text.
+// Bounces and complaints: recognising delivery-status notifications (RFC 3464) and
+// feedback reports (RFC 5965), reading who bounced or complained and why, finding the
+// original outbound message id, and rewriting the report so the user sees at a glance
+// which recipient failed. Pure functions over the header block and decoded text.
 import { encodeWords } from 'nodemailer/lib/mime-funcs';
-import { addressesIn, first, type Headers, parseHeaderBlock } from './headers';
+import { addressList, domainOf, localPartOf, normalizeAddress } from './address';
+import { first, type Headers, type HeaderBlock, readHeaderBlock } from './headers';
+import { outgoingMessage, singleLine } from './outgoing';
 import { LOOP_HEADER } from './status';
 
 export interface BouncedRecipient {
@@ -16,65 +19,147 @@ export interface BounceFacts {
   /** True when the sender is SES's MAILER-DAEMON (a bounce of mail we sent through SES). */
   fromSes: boolean;
   recipients: BouncedRecipient[];
-  /** Message-IDs of the original message found in the bounce, as written there. */
+  /** Message-IDs of the original message found in the report, as written there. */
   originalMessageIds: string[];
+  /** A complaint (feedback report) rather than a bounce; absent in histories from before. */
+  kind?: 'bounce' | 'complaint';
+  /** SES notification mailed by SNS (lib/sns-mail.ts) rather than an RFC 3464/5965 report. */
+  sns?: boolean;
+  /** Why the report must not choose our From/Reply-To (failed sender authentication). */
+  untrusted?: string;
 }
 
 const BOUNCE_SUBJECT = /(undeliver|undelivered|delivery (status )?notification|delivery failure|failure notice|returned mail|mail delivery (failed|failure|subsystem)|non[- ]?delivery|could not be delivered|delivery has failed|not delivered|rejected|returned to sender|message status|unzustellbar|nicht zugestellt|niedostarczalna|delivery problem|warning: could not send|mail system error)/i;
-const DAEMON = /^(mailer-daemon|postmaster|mail-daemon|mailerdaemon)@/i;
+const DAEMON = /^(mailer-daemon|postmaster|mail-daemon|mailerdaemon)$/i;
+
+function fromAddress(headers: Headers): string {
+  return addressList(first(headers, 'from'))[0] ?? '';
+}
+
+/** multipart/report with the given report-type (RFC 6522). */
+function reportType(headers: Headers): string | undefined {
+  const ct = first(headers, 'content-type')?.toLowerCase() ?? '';
+  if (!ct.startsWith('multipart/report')) return undefined;
+  return /report-type\s*=\s*"?([a-z0-9-]+)/.exec(ct)?.[1] ?? '';
+}
+
+/** Whether the message is a feedback report (ARF, RFC 5965): a complaint. */
+export function isComplaint(headers: Headers): boolean {
+  if (reportType(headers) === 'feedback-report') return true;
+  const from = fromAddress(headers);
+  return /^complaints?$/.test(localPartOf(from)) && /(^|\.)amazonses\.com$/.test(domainOf(from));
+}
 
 /** Whether the message is a delivery-status notification (bounce or delay warning). */
 export function isBounce(headers: Headers): boolean {
-  const ct = first(headers, 'content-type')?.toLowerCase() ?? '';
-  if (ct.startsWith('multipart/report') && /report-type\s*=\s*"?delivery-status/.test(ct)) return true;
+  const type = reportType(headers);
+  if (type === 'delivery-status' || type === 'global-delivery-status') return true;
   if (headers.has('x-failed-recipients')) return true;
-  const from = addressesIn(first(headers, 'from'))[0] ?? '';
+  const from = fromAddress(headers);
   const subject = first(headers, 'subject') ?? '';
   const nullSender = /^<\s*>$/.test(first(headers, 'return-path')?.trim() ?? '');
-  if (DAEMON.test(from) || /mail delivery (system|subsystem)/i.test(first(headers, 'from') ?? '')) return true;
+  if ((from && DAEMON.test(localPartOf(from))) || /mail delivery (system|subsystem)/i.test(first(headers, 'from') ?? '')) return true;
   return nullSender && BOUNCE_SUBJECT.test(subject);
 }
 
 export function isSesSender(headers: Headers): boolean {
-  const from = addressesIn(first(headers, 'from'))[0] ?? '';
-  return DAEMON.test(from) && /(^|\.)amazonses\.com$/.test(from.slice(from.indexOf('@') + 1));
+  const from = fromAddress(headers);
+  return DAEMON.test(localPartOf(from)) && /(^|\.)amazonses\.com$/.test(domainOf(from));
 }
 
+/** Decoded MIME parts of a report, by content type (lower case). */
+export interface ReportParts {
+  deliveryStatus?: string;
+  feedbackReport?: string;
+  /** Returned original message or its headers (message/rfc822, text/rfc822-headers), and text bodies. */
+  texts?: string[];
+}
+
+// The facts land in workflow history: a report naming thousands of recipients or ids is cut.
+const MAX_IDS = 20;
+const MAX_RECIPIENTS = 50;
+
 /**
- * Reads a bounce. `deliveryStatus` is the decoded message/delivery-status part when the
- * MIME parser found one; otherwise the raw text is searched for the same fields.
+ * Reads a bounce or complaint. `body` is the message body (after the header block read
+ * into `block`) with CRLF line endings; `parts` are the decoded parts when the MIME parser
+ * found them (otherwise the raw body is searched for the same fields).
  */
-export function parseBounce(raw: string, headers: Headers = parseHeaderBlock(raw), deliveryStatus?: string): BounceFacts {
-  const body = raw.slice(Math.max(0, raw.search(/\r?\n\r?\n/)));
-  const recipients = parseDeliveryStatus(deliveryStatus ?? body);
-  if (recipients.length === 0) {
+export function parseBounce(body: string, block: HeaderBlock, parts: ReportParts = {}): BounceFacts {
+  const headers = block.headers;
+  const complaint = isComplaint(headers);
+  const recipients = complaint ? parseFeedbackReport(parts.feedbackReport ?? body) : parseDeliveryStatus(parts.deliveryStatus ?? body);
+  if (!complaint && recipients.length === 0) {
     for (const v of headers.get('x-failed-recipients') ?? []) {
-      for (const r of v.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean)) recipients.push({ recipient: r, action: 'failed' });
+      for (const r of v.split(',')) {
+        const a = normalizeAddress(r);
+        if (a && !recipients.some((x) => x.recipient === a)) recipients.push({ recipient: a, action: 'failed' });
+      }
     }
   }
-  return { fromSes: isSesSender(headers), recipients, originalMessageIds: embeddedMessageIds(body) };
+  const searched = [body, ...(parts.texts ?? [])];
+  const ids = [
+    ...searched.flatMap(embeddedMessageIds),
+    ...searched.flatMap(sesMessageIds),
+    // SES ids in the report's own header too: the VERP bounce address (X-Original-To,
+    // Delivered-To) of a bounce SES forwards carries the id of the message that bounced.
+    ...[...headers.values()].flatMap((vs) => vs.flatMap(sesMessageIds)),
+    ...['in-reply-to', 'references'].flatMap((n) => (headers.get(n) ?? []).flatMap((v) => v.match(/<[^<>\s]{1,300}>/g) ?? [])),
+  ];
+  return { fromSes: isSesSender(headers), recipients: recipients.slice(0, MAX_RECIPIENTS), originalMessageIds: [...new Set(ids)].slice(0, MAX_IDS), kind: complaint ? 'complaint' : 'bounce' };
 }
 
 /** Per-recipient fields of an RFC 3464 report; continuation lines unfolded. */
 export function parseDeliveryStatus(text: string): BouncedRecipient[] {
   const out: BouncedRecipient[] = [];
-  const blocks = text.replace(/\r\n/g, '\n').replace(/\n[ \t]+/g, ' ').split(/\n\s*\n/);
-  for (const block of blocks) {
-    const field = (name: string) => block.match(new RegExp(`^${name}:\\s*(.*)$`, 'im'))?.[1]?.trim();
+  for (const block of fieldBlocks(text)) {
+    const field = (name: string) => fieldOf(block, name);
     const finalRcpt = field('Final-Recipient') ?? field('Original-Recipient');
     if (!finalRcpt) continue;
-    const recipient = finalRcpt.replace(/^[a-z0-9-]+\s*;\s*/i, '').replace(/^<|>$/g, '').trim().toLowerCase();
-    if (!recipient) continue;
-    const diagnostic = field('Diagnostic-Code')?.replace(/^[a-z0-9-]+\s*;\s*/i, '');
-    out.push({ recipient, action: field('Action')?.toLowerCase(), status: field('Status'), diagnostic });
+    const recipient = normalizeAddress(finalRcpt.replace(/^[a-z0-9-]+\s*;\s*/i, ''));
+    if (!recipient || out.some((r) => r.recipient === recipient)) continue;
+    const diagnostic = field('Diagnostic-Code')?.replace(/^[a-z0-9-]+\s*;\s*/i, '').slice(0, 300);
+    out.push({ recipient, action: field('Action')?.toLowerCase().slice(0, 20), status: field('Status')?.slice(0, 40), diagnostic });
+    if (out.length >= MAX_RECIPIENTS) break;
   }
   return out;
 }
 
-/** Message-ID headers inside the bounce body (the returned original's headers). */
+/** Who complained, from an RFC 5965 report (Original-Rcpt-To, or RFC 6650 Removal-Recipient). */
+export function parseFeedbackReport(text: string): BouncedRecipient[] {
+  const out: BouncedRecipient[] = [];
+  for (const block of fieldBlocks(text)) {
+    const type = fieldOf(block, 'Feedback-Type');
+    if (!type) continue;
+    for (const name of ['Original-Rcpt-To', 'Removal-Recipient']) {
+      for (const m of block.matchAll(new RegExp(`^${name}:[ \\t]*(.{1,400})$`, 'gim'))) {
+        const a = normalizeAddress(m[1].trim());
+        if (a && !out.some((r) => r.recipient === a)) out.push({ recipient: a, action: 'complained', diagnostic: type.slice(0, 100) });
+      }
+    }
+  }
+  return out;
+}
+
+function fieldBlocks(text: string): string[] {
+  return text.replace(/\r\n?/g, '\n').replace(/\n[ \t]+/g, ' ').split(/\n[ \t]*\n/);
+}
+
+function fieldOf(block: string, name: string): string | undefined {
+  return new RegExp(`^${name}:[ \\t]*(.{0,1000})$`, 'im').exec(block)?.[1]?.trim();
+}
+
+/** Message-ID headers inside the report's body (the returned original's headers). */
 function embeddedMessageIds(body: string): string[] {
-  const ids = [...body.matchAll(/^(?:message-id|x-original-message-id):[ \t]*(?:\r?\n[ \t]+)?(<?[^\s<>]+@[^\s<>]+>?)/gim)].map((m) => m[1]);
+  const ids = [...body.matchAll(/^(?:message-id|x-original-message-id|original-message-id):[ \t]*(?:\r?\n[ \t]+)?(<?[^\s<>@]{1,250}@[^\s<>]{1,250}>?)/gim)].map((m) => m[1]);
   return [...new Set(ids)];
+}
+
+// SES message ids: 16 hex digits, a UUID, 6 hex digits ("0100018c...-...-000000").
+const SES_ID = /\b[0-9a-f]{16}-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-[0-9a-f]{6}\b/gi;
+
+/** SES message ids anywhere in a text: in returned headers, VERP addresses, quoted replies. */
+function sesMessageIds(text: string): string[] {
+  return [...new Set((text.match(SES_ID) ?? []).map((s) => s.toLowerCase()))].slice(0, MAX_IDS);
 }
 
 /**
@@ -96,52 +181,37 @@ export interface BounceRewrite {
   status?: string;
   diagnostic?: string;
   originalSubject?: string;
+  kind?: 'bounce' | 'complaint';
 }
+
+const REPLACED = ['from', 'reply-to', 'subject'] as const;
 
 /**
- * The copy the user receives: From and Reply-To become the recipient that bounced,
- * the Subject says what happened, and the originals survive as X-Original-* headers.
- * The body (the DSN itself) is untouched.
+ * The copy the user receives: From and Reply-To become the recipient that bounced (or
+ * complained), the Subject says what happened, and the originals survive as X-Original-*
+ * headers. The body (the report itself) is untouched but for CRLF line endings.
  */
 export function rewriteBounce(raw: Buffer, info: BounceRewrite, workerName: string): Buffer {
-  const split = findHeaderEnd(raw);
-  const headerText = raw.subarray(0, split.headerEnd).toString('utf8');
-  const rest = raw.subarray(split.headerEnd);
-  const nl = split.newline;
-  const lines = headerText.split(/\r?\n/);
-  const kept: string[] = [];
-  const originals: Record<string, string> = {};
-  let skipping = false;
-  for (const line of lines) {
-    if (/^[ \t]/.test(line)) {
-      if (skipping) originals[Object.keys(originals).at(-1)!] += ' ' + line.trim();
-      else kept.push(line);
-      continue;
-    }
-    const name = line.slice(0, line.indexOf(':')).trim().toLowerCase();
-    skipping = ['from', 'reply-to', 'subject'].includes(name);
-    if (skipping) originals[name] = line.slice(line.indexOf(':') + 1).trim();
-    else if (line !== '') kept.push(line);
+  const { headers } = readHeaderBlock(raw);
+  const originals: [string, string][] = [];
+  for (const h of REPLACED) {
+    const v = first(headers, h);
+    if (v !== undefined) originals.push([`X-Original-${h === 'reply-to' ? 'Reply-To' : h[0].toUpperCase() + h.slice(1)}`, v]);
   }
-  const reason = [info.status, info.diagnostic].filter(Boolean).join(' ').replace(/[\r\n]+/g, ' ').slice(0, 300);
-  const subject = `Delivery failed to ${info.bouncedRecipient}${reason ? `: ${reason}` : ''}${info.originalSubject ? ` (Re: ${info.originalSubject})` : ''}`;
-  const added = [
-    `From: ${encodeWords(`Mail Delivery (${info.bouncedRecipient})`, 'Q', 52)} <${info.bouncedRecipient}>`,
-    `Reply-To: <${info.bouncedRecipient}>`,
-    `Subject: ${encodeWords(subject.replace(/[\r\n]+/g, ' '), 'Q', 52)}`,
-    ...(['from', 'reply-to', 'subject'] as const)
-      .filter((h) => originals[h] !== undefined)
-      .map((h) => `X-Original-${h === 'reply-to' ? 'Reply-To' : h[0].toUpperCase() + h.slice(1)}: ${originals[h]}`),
-    `X-Mailroom-Bounced-Recipient: ${info.bouncedRecipient}`,
-    `${LOOP_HEADER}: ${workerName}`,
-  ];
-  return Buffer.concat([Buffer.from([...added, ...kept].join(nl) + nl, 'utf8'), rest]);
-}
-
-function findHeaderEnd(raw: Buffer): { headerEnd: number; newline: string } {
-  const crlf = raw.indexOf('\r\n\r\n');
-  const lf = raw.indexOf('\n\n');
-  if (crlf >= 0 && (lf < 0 || crlf < lf)) return { headerEnd: crlf + 2, newline: '\r\n' };
-  if (lf >= 0) return { headerEnd: lf + 1, newline: '\n' };
-  return { headerEnd: raw.length, newline: '\r\n' };
+  const who = info.bouncedRecipient;
+  const reason = singleLine([info.status, info.diagnostic].filter(Boolean).join(' ')).slice(0, 300);
+  const what = info.kind === 'complaint' ? `Complaint from ${who}` : `Delivery failed to ${who}`;
+  const subject = `${what}${reason ? `: ${reason}` : ''}${info.originalSubject ? ` (Re: ${singleLine(info.originalSubject)})` : ''}`;
+  const label = info.kind === 'complaint' ? 'Complaint' : 'Mail Delivery';
+  return outgoingMessage(raw, {
+    remove: [...REPLACED],
+    add: [
+      ['From', `${encodeWords(`${label} (${who})`, 'Q', 52)} <${who}>`],
+      ['Reply-To', `<${who}>`],
+      ['Subject', encodeWords(subject, 'Q', 52)],
+      ...originals,
+      ['X-Mailroom-Bounced-Recipient', who],
+      [LOOP_HEADER, workerName],
+    ],
+  });
 }

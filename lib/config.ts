@@ -26,6 +26,8 @@ const schema = z.object({
   AWS_ENDPOINT_URL: url.optional(),
   AWS_ENDPOINT_URL_S3: url.optional(),
   AWS_ENDPOINT_URL_DYNAMODB: url.optional(),
+  // SES v2 for outbound mail (a local server such as aws-ses-v2-local in tests and the local stack).
+  AWS_ENDPOINT_URL_SESV2: url.optional(),
   S3_FORCE_PATH_STYLE: bool.optional(),
   // How a domain's bucket is named; {domain} is the domain with dots replaced by hyphens.
   S3_BUCKET_TEMPLATE: z
@@ -52,6 +54,17 @@ const schema = z.object({
   OUTBOUND_TRANSPORT: z.enum(['ses', 'smtp']).default('ses'),
   OUTBOUND_SMTP_HOST: z.string().trim().min(1).default('localhost'),
   OUTBOUND_SMTP_PORT: port.default(587),
+  // The relay's own credentials: the internal server's (SMTP_USER) are never sent out.
+  OUTBOUND_SMTP_USER: z.string().optional(),
+  OUTBOUND_SMTP_PASS: z.string().optional(),
+  // STARTTLS is required unless turned off (a relay on loopback, the local stack).
+  OUTBOUND_SMTP_REQUIRE_TLS: bool.default(true),
+  // SES spam verdict FAIL: deliver marked X-Mailroom-Spam: yes, or quarantine (kept in S3).
+  SPAM_ACTION: z.enum(['deliver', 'quarantine']).default('deliver'),
+  // Without an envelope, at most this many of our recipients from the headers (above: invalid).
+  MAX_HEADER_RECIPIENTS: positiveInt.default(50),
+  // A message id reaching the same recipient more often than this within an hour is a loop.
+  MAX_COPIES_PER_HOUR: positiveInt.default(3),
 
   DYNAMODB_BLOCKED_TABLE: z.string().trim().min(1).default('email-blocked-senders'),
   DYNAMODB_RULES_TABLE: z.string().trim().min(1).default('email-rules'),
@@ -83,6 +96,9 @@ const schema = z.object({
 
   METRICS_PORT: port.default(8000),
   HEALTH_PORT: port.default(8080),
+  // Bind addresses of /metrics and /health; the local stack binds loopback.
+  METRICS_HOST: z.string().trim().min(1).default('0.0.0.0'),
+  HEALTH_HOST: z.string().trim().min(1).default('0.0.0.0'),
   WORKER_NAME: z.string().trim().min(1).optional(),
   TASK_QUEUE: z.string().trim().min(1).default('mailroom-inbound'),
   // Worker tuning (unset = the Temporal SDK's defaults); see the README's tuning notes.
@@ -98,12 +114,14 @@ export interface Config {
   awsRegion: string;
   s3Endpoint?: string;
   dynamodbEndpoint?: string;
+  sesEndpoint?: string;
   s3ForcePathStyle: boolean;
   bucketTemplate: string;
   smtp: { host: string; port: number; poolSize: number; user?: string; pass?: string; secure: boolean };
   internalSmtpPort: number;
   lmtp: { enabled: boolean; host: string; port: number };
-  outbound: { transport: 'ses' | 'smtp'; host: string; port: number };
+  outbound: { transport: 'ses' | 'smtp'; host: string; port: number; user?: string; pass?: string; requireTls: boolean };
+  safety: { spamAction: 'deliver' | 'quarantine'; maxHeaderRecipients: number; maxCopiesPerHour: number };
   tables: { blocked: string; rules: string; messages: string; autoreply: string; delivery: string; sweep: string };
   /** Seconds. */
   sweep: { minAge: number; overlap: number; fallbackWindow: number };
@@ -114,6 +132,8 @@ export interface Config {
   blockedMailAction: 'delete' | 'keep';
   metricsPort: number;
   healthPort: number;
+  metricsHost: string;
+  healthHost: string;
   workerName: string;
   taskQueue: string;
   tuning: { maxConcurrentActivities?: number; maxConcurrentWorkflowTasks?: number; maxCachedWorkflows?: number };
@@ -180,13 +200,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     awsRegion: e.AWS_REGION,
     s3Endpoint,
     dynamodbEndpoint: e.AWS_ENDPOINT_URL_DYNAMODB ?? e.AWS_ENDPOINT_URL,
+    sesEndpoint: e.AWS_ENDPOINT_URL_SESV2 ?? e.AWS_ENDPOINT_URL,
     // Local S3 servers have no virtual-host DNS: path style whenever an endpoint is overridden.
     s3ForcePathStyle: e.S3_FORCE_PATH_STYLE ?? s3Endpoint !== undefined,
     bucketTemplate: e.S3_BUCKET_TEMPLATE,
     smtp: { host: e.SMTP_HOST, port: e.SMTP_PORT, poolSize: e.SMTP_POOL_SIZE, user: e.SMTP_USER, pass: e.SMTP_PASS, secure: e.SMTP_SECURE },
     internalSmtpPort: e.INTERNAL_SMTP_PORT,
     lmtp: { enabled: e.LMTP_ENABLED, host: e.LMTP_HOST, port: e.LMTP_PORT },
-    outbound: { transport: e.OUTBOUND_TRANSPORT, host: e.OUTBOUND_SMTP_HOST, port: e.OUTBOUND_SMTP_PORT },
+    outbound: { transport: e.OUTBOUND_TRANSPORT, host: e.OUTBOUND_SMTP_HOST, port: e.OUTBOUND_SMTP_PORT, user: e.OUTBOUND_SMTP_USER, pass: e.OUTBOUND_SMTP_PASS, requireTls: e.OUTBOUND_SMTP_REQUIRE_TLS },
+    safety: { spamAction: e.SPAM_ACTION, maxHeaderRecipients: e.MAX_HEADER_RECIPIENTS, maxCopiesPerHour: e.MAX_COPIES_PER_HOUR },
     tables: { blocked: e.DYNAMODB_BLOCKED_TABLE, rules: e.DYNAMODB_RULES_TABLE, messages: e.DYNAMODB_MESSAGES_TABLE, autoreply: e.DYNAMODB_AUTOREPLY_TABLE, delivery: e.DYNAMODB_DELIVERY_TABLE, sweep: e.DYNAMODB_SWEEP_TABLE },
     sweep: { minAge: e.SWEEP_MIN_AGE, overlap: e.SWEEP_OVERLAP, fallbackWindow: e.SWEEP_FALLBACK_WINDOW },
     autoreplyIntervalHours: e.AUTOREPLY_INTERVAL_HOURS,
@@ -196,6 +218,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     blockedMailAction: e.BLOCKED_MAIL_ACTION,
     metricsPort: e.METRICS_PORT,
     healthPort: e.HEALTH_PORT,
+    metricsHost: e.METRICS_HOST,
+    healthHost: e.HEALTH_HOST,
     workerName: e.WORKER_NAME ?? `mailroom-${hostname()}`,
     taskQueue: e.TASK_QUEUE,
     tuning: { maxConcurrentActivities: e.WORKER_MAX_CONCURRENT_ACTIVITIES, maxConcurrentWorkflowTasks: e.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS, maxCachedWorkflows: e.WORKER_MAX_CACHED_WORKFLOWS },

@@ -11,13 +11,16 @@
 // A Bcc recipient appears in none of these when the message had several envelope
 // recipients, so without the notification such a recipient gets nothing: replay the
 // SES notification (starters/process-object.ts --notification) to reach them.
-import { addressesIn, domainOf, first, type Headers, isAddress } from './headers';
+import { addressList, domainOf, normalizeAddress } from './address';
+import { first, type Headers } from './headers';
 
 export interface RecipientChoice {
   recipients: string[];
   source: 'envelope' | 'headers';
   /** Addresses outside the object's domain (left to that domain's own copy). */
   foreign: string[];
+  /** Envelope entries that are not deliverable addresses (lib/address.ts), as given. */
+  unusable: string[];
 }
 
 export function chooseRecipients(opts: {
@@ -29,22 +32,29 @@ export function chooseRecipients(opts: {
   const ours = (a: string) => domainOf(a) === domain;
   let candidates: string[];
   let source: RecipientChoice['source'];
+  const unusable: string[] = [];
   if (opts.envelope && opts.envelope.length > 0) {
-    candidates = opts.envelope.map((a) => a.trim().toLowerCase()).filter(isAddress);
+    candidates = [];
+    for (const given of opts.envelope) {
+      const a = normalizeAddress(given);
+      if (a) candidates.push(a);
+      else unusable.push(given.replace(/[\r\n]+/g, ' ').slice(0, 100));
+    }
     source = 'envelope';
   } else {
     const h = opts.headers;
     candidates = [
-      ...['to', 'cc', 'delivered-to', 'x-original-to'].flatMap((n) => (h.get(n) ?? []).flatMap((v) => addressesIn(v))),
+      ...['to', 'cc', 'delivered-to', 'x-original-to'].flatMap((n) => (h.get(n) ?? []).flatMap((v) => addressList(v))),
       ...receivedFor(first(h, 'received')),
     ];
     source = 'headers';
   }
   const unique = [...new Set(candidates)];
-  return { recipients: unique.filter(ours), source, foreign: unique.filter((a) => !ours(a)) };
+  return { recipients: unique.filter(ours), source, foreign: unique.filter((a) => !ours(a)), unusable };
 }
 
 function receivedFor(received: string | undefined): string[] {
-  const m = received?.match(/\bfor\s+<?([^\s<>;]+@[^\s<>;]+)>?/i);
-  return m && isAddress(m[1]) ? [m[1].toLowerCase()] : [];
+  const m = received?.match(/\bfor\s+<?([^\s<>;]{1,320})>?/i);
+  const a = m ? normalizeAddress(m[1]) : undefined;
+  return a ? [a] : [];
 }

@@ -1,6 +1,9 @@
 // SES "Received" notifications (optionally wrapped in an SNS envelope), as delivered to
 // the per-domain SQS queues and as an operator may paste them into the one-object
-// starter. They carry what an S3 object cannot: the envelope recipients (Bcc included).
+// starter. They carry what an S3 object cannot: the envelope recipients (Bcc included),
+// and SES's receipt verdicts (spam, virus, SPF, DKIM, DMARC).
+import { type SesVerdicts, verdictsFromReceipt } from './ses-verdicts';
+
 export interface InboundRef {
   domain: string;
   bucket: string;
@@ -8,13 +11,17 @@ export interface InboundRef {
   envelopeRecipients?: string[];
   /** Process again although the object is tagged processed (an operator's re-drive). */
   redrive?: boolean;
+  /** Deliver again to recipients the delivery log says already have it (`redrive --redeliver`). */
+  redeliver?: boolean;
+  /** SES receipt verdicts from the notification (they win over the ones in the stored header). */
+  verdicts?: SesVerdicts;
 }
 
 export class NotSesNotificationError extends Error {
   override name = 'NotSesNotificationError';
 }
 
-export function parseSesNotification(text: string): { bucket: string; key: string; recipients: string[]; messageId?: string; source?: string } {
+export function parseSesNotification(text: string): { bucket: string; key: string; recipients: string[]; messageId?: string; source?: string; verdicts?: SesVerdicts } {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -44,7 +51,8 @@ export function parseSesNotification(text: string): { bucket: string; key: strin
   const key = action.objectKey ?? (n.mail?.messageId ? `${action.objectKeyPrefix ?? ''}${n.mail.messageId}` : undefined);
   if (!key) throw new NotSesNotificationError('no objectKey and no mail.messageId to derive it from');
   const recipients = (n.receipt?.recipients ?? n.mail?.destination ?? []).filter((r): r is string => typeof r === 'string');
-  return { bucket: action.bucketName, key, recipients, messageId: n.mail?.messageId, source: typeof n.mail?.source === 'string' ? n.mail.source : undefined };
+  const verdicts = verdictsFromReceipt(n.receipt);
+  return { bucket: action.bucketName, key, recipients, messageId: n.mail?.messageId, source: typeof n.mail?.source === 'string' ? n.mail.source : undefined, ...(verdicts ? { verdicts } : {}) };
 }
 
 /**

@@ -62,7 +62,8 @@ export function classifyMessage(body: string | undefined, ctx: { buckets: Domain
     domain = ctx.queueDomains[0];
     note = `bucket ${n.bucket} is not the configured bucket of ${domain} (S3_BUCKET_TEMPLATE); starting it for ${domain}, the queue's domain`;
   }
-  const input: ProcessInboundInput = { domain, bucket: n.bucket, key: n.key, ...(n.recipients.length > 0 ? { envelopeRecipients: n.recipients } : {}) };
+  // The envelope and SES's receipt verdicts travel with the start: the stored object has neither Bcc nor the notification's verdicts.
+  const input: ProcessInboundInput = { domain, bucket: n.bucket, key: n.key, ...(n.recipients.length > 0 ? { envelopeRecipients: n.recipients } : {}), ...(n.verdicts ? { verdicts: n.verdicts } : {}) };
   return { action: 'start', input, sesMessageId: n.messageId, sender: n.source, note };
 }
 

@@ -10,6 +10,7 @@ export const EMAIL_STATUSES = [
   'invalid', // malformed message, or no recipient in our domains
   'unknown_domain', // the domain is not in domains.txt
   'oversize', // larger than MAX_MESSAGE_BYTES; kept in S3 for an operator
+  'quarantined', // SES virus verdict FAIL (or spam with SPAM_ACTION=quarantine): not delivered, kept in S3, tagged
   'already_processed', // the object already carries processed=true
   'missing', // the S3 object does not exist (nothing to tag)
 ] as const;

@@ -23,6 +23,7 @@ import { DEFAULT_TABLES, dynamoClientFor, ensureTables, startDynamoServer } from
 import { freePort, isPortFree } from './stack/ports';
 import { localStackEnv } from './stack/worker-env';
 import { S3_CREDENTIALS, s3ClientFor, startS3Server } from './stack/s3';
+import { startSesServer } from './stack/ses';
 import { startSmtpTarget } from './stack/smtp-target';
 import { startTemporalDevServer } from './stack/temporal-dev';
 import { startCodecServer } from '../workers/codec-server';
@@ -77,6 +78,8 @@ async function main() {
   const mailboxes = Object.values(users);
   const mail = await startSmtpTarget({ directory: mailDir, localDomains: [DOMAIN], mailboxes, port: await port('DEMO_SMTP_PORT', 2525) });
   const internal = await startSmtpTarget({ directory: join(LOCAL, 'mail-internal'), localDomains: [DOMAIN], mailboxes, port: await port('DEMO_INTERNAL_SMTP_PORT', 2526) });
+  // Outbound mail (auto-replies, outside forwards) goes to a local SES v2 server, as to SES.
+  const ses = await startSesServer({ port: await port('DEMO_SES_PORT', 8005) });
 
   const s3 = s3ClientFor(s3srv.endpoint);
   const dynamo = dynamoClientFor(dyn.endpoint);
@@ -93,7 +96,7 @@ async function main() {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     TEMPORAL_ADDRESS: temporal.address,
-    ...localStackEnv({ s3: s3srv.endpoint, dynamodb: dyn.endpoint, domains: [DOMAIN], smtpPort: mail.port, internalSmtpPort: internal.port }),
+    ...localStackEnv({ s3: s3srv.endpoint, dynamodb: dyn.endpoint, domains: [DOMAIN], smtpPort: mail.port, internalSmtpPort: internal.port, ses: ses.endpoint }),
     WORKER_NAME: 'mailroom-demo',
     LOG_LEVEL: process.env.WORKER_LOG_LEVEL ?? 'info',
     HEALTH_PORT: String(await port('HEALTH_PORT', 8080)),
@@ -129,13 +132,14 @@ async function main() {
     const who = r.recipients.map((x) => `${x.recipient}=${x.outcome}${x.code ? `(${x.code})` : ''}`).join(', ');
     const extra = [
       ...r.autoReplies.map((a) => (a.sent ? `auto-reply sent to ${a.to}` : `no auto-reply (${a.reason})`)),
-      ...r.forwards.map((f) => `forwarded to ${f.to} (${f.route})`),
+      ...r.forwards.map((f) => (f.sent === false ? `not forwarded to ${f.to} (${f.reason ?? f.route})` : `forwarded to ${f.to} (${f.route})`)),
       ...(r.bounce ? [`bounce ${r.bounce.matched ? 'matched and rewritten' : 'unmatched'}: ${r.bounce.bouncedRecipient}`] : []),
       ...(r.status === 'blocked' ? ['tagged, then deleted from S3'] : []),
     ];
     console.log(`  ${started[i].label.padEnd(16)} ${r.status.padEnd(10)} ${who}${extra.length ? `; ${extra.join('; ')}` : ''}`);
   }
   console.log(`\nMailboxes (one .eml per delivery): ${mailDir}`);
+  console.log(`Outbound mail sent through SES: ${(await ses.emails()).length} message(s), see ${ses.endpoint} (web view) or ${ses.endpoint}/store`);
   console.log(`Temporal Web UI: ${temporal.uiUrl}/namespaces/default/workflows`);
   console.log(`Codec server: ${codecServer.url}  token: ${codecToken}  (histories are encrypted; key in .local/codec-keys, token in .local/codec-token)`);
   console.log(`  to read payloads in the Web UI: sign in at ${codecServer.url}/login with the token, then in the UI's Codec Server settings`);
@@ -146,7 +150,7 @@ async function main() {
     worker.kill('SIGTERM');
     await new Promise((r) => worker.once('exit', r));
     await client.connection.close();
-    await Promise.all([mail.stop(), internal.stop(), s3srv.stop(), dyn.stop(), codecServer.close()]);
+    await Promise.all([mail.stop(), internal.stop(), s3srv.stop(), dyn.stop(), ses.stop(), codecServer.close()]);
     await temporal.stop();
   };
   if (values.exit) {

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { commandMain, EXIT, listOf, printJson, UsageError } from '../lib/cli';
 import { bucketForDomain, loadConfig } from '../lib/config';
 import { NotSesNotificationError, parseSesNotification } from '../lib/ses-notification';
+import type { SesVerdicts } from '../lib/ses-verdicts';
 import { startInbound } from '../lib/start-inbound';
 import { connectClient } from '../lib/temporal';
 
@@ -31,6 +32,7 @@ commandMain(spec, async (values) => {
   let key = values.key;
   let recipients = values.recipients !== undefined ? listOf('recipients', values.recipients) : undefined;
   let sender: string | undefined;
+  let verdicts: SesVerdicts | undefined;
   if (values.notification) {
     let n;
     try {
@@ -39,7 +41,7 @@ commandMain(spec, async (values) => {
       if (err instanceof NotSesNotificationError || (err as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`--notification ${values.notification}: ${(err as Error).message}`);
       throw err;
     }
-    ({ bucket, key } = n);
+    ({ bucket, key, verdicts } = n);
     recipients = n.recipients;
     sender = n.source;
   }
@@ -49,7 +51,7 @@ commandMain(spec, async (values) => {
 
   const client = await connectClient();
   try {
-    const { workflowId, started } = await startInbound(client, config.taskQueue, { domain, bucket, key, envelopeRecipients: recipients }, undefined, { sender });
+    const { workflowId, started } = await startInbound(client, config.taskQueue, { domain, bucket, key, envelopeRecipients: recipients, ...(verdicts ? { verdicts } : {}) }, undefined, { sender });
     console.log(started ? `started ${workflowId}` : `already started earlier: ${workflowId} (no-op)`);
     if (values.wait) printJson(await client.workflow.getHandle(workflowId).result());
   } finally {

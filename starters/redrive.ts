@@ -3,7 +3,9 @@
 //   npm run redrive -- --domain example.com --status blocked --since yesterday --until today --dry-run
 // Each selected object gets a new workflow (id .../redrive-<batch>), so the earlier runs
 // stay inspectable in the Web UI; running the same --batch again is a no-op. Blocked mail
-// is only still in the bucket when BLOCKED_MAIL_ACTION=keep.
+// is only still in the bucket when BLOCKED_MAIL_ACTION=keep. Recipients that already got an
+// email (the delivery log, per object and recipient) are skipped unless --redeliver says to
+// deliver to them again.
 //
 // Objects are read (HEAD) --concurrency at a time. With --since, objects whose LastModified is
 // older than --since minus SWEEP_OVERLAP are not read at all: tagging writes the metadata by
@@ -31,6 +33,7 @@ async function main() {
       prefix: { type: 'string' },
       'include-unprocessed': { type: 'boolean', default: false },
       'dry-run': { type: 'boolean', default: false },
+      redeliver: { type: 'boolean', default: false },
       batch: { type: 'string' },
       concurrency: { type: 'string', default: String(SWEEP_CONCURRENCY) },
       prefilter: { type: 'string', default: 'auto' },
@@ -73,7 +76,7 @@ async function main() {
   bar.start(selected.length, 0, { started: 0 });
   let started = 0;
   for (const key of selected) {
-    const r = await startInbound(client, config.taskQueue, { domain: values.domain, bucket, key, redrive: true }, `${inboundWorkflowId(bucket, key)}/redrive-${batch}`);
+    const r = await startInbound(client, config.taskQueue, { domain: values.domain, bucket, key, redrive: true, ...(values.redeliver ? { redeliver: true } : {}) }, `${inboundWorkflowId(bucket, key)}/redrive-${batch}`);
     if (r.started) started++;
     bar.increment(1, { started });
   }

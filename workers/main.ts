@@ -9,6 +9,7 @@ import { createAwsClients } from '../activities/clients';
 import { createTransports } from '../activities/delivery';
 import { bucketForDomain, loadConfig, ConfigError } from '../lib/config';
 import { mailroomDataConverter, UNENCRYPTED_WARNING } from '../lib/data-converter';
+import { cachedChecks } from '../lib/health-cache';
 import { componentLogger } from '../lib/logger';
 import { installWorkerRuntime, temporalSettings } from '../lib/temporal';
 import { startHealthServer, startMetricsServer } from './http';
@@ -31,9 +32,11 @@ async function main(): Promise<void> {
 
   const health = await startHealthServer({
     port: config.healthPort,
+    host: config.healthHost,
     worker: config.workerName,
     domains: () => config.domains,
-    checks: {
+    // Each dependency is checked at most every 10 s however often /health is polled.
+    checks: cachedChecks({
       temporal: async () => {
         if (worker.getState() !== 'RUNNING') throw new Error(`worker is ${worker.getState()}`);
         await client.workflowService.getSystemInfo({});
@@ -47,9 +50,9 @@ async function main(): Promise<void> {
       [config.lmtp.enabled ? 'lmtp' : 'smtp']: async () => {
         await transports.mailbox.verify();
       },
-    },
+    }),
   });
-  const metrics = await startMetricsServer({ port: config.metricsPort, temporalMetricsUrl: `http://${temporalMetrics}/metrics` });
+  const metrics = await startMetricsServer({ port: config.metricsPort, host: config.metricsHost, temporalMetricsUrl: `http://${temporalMetrics}/metrics` });
   log.info({ taskQueue: config.taskQueue, namespace, domains: config.domains, healthPort: health.port, metricsPort: metrics.port, lmtp: config.lmtp.enabled }, 'worker started');
 
   try {

@@ -14,8 +14,10 @@ import {
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { InboundActivities } from '../activities';
-import type { EmailSummary, InboundRef, InboundResult, RecipientResult } from '../lib/inbound-types';
+import type { BounceRewriteInfo, EmailSummary, InboundRef, InboundResult, RecipientResult } from '../lib/inbound-types';
 import type { AuditRecord } from '../lib/metadata';
+import { autoReplyTarget, reportedRecipient } from '../lib/rule-gates';
+import { compactVerdicts } from '../lib/ses-verdicts';
 import type { EmailStatus } from '../lib/status';
 
 export interface DeliveryPolicy {
@@ -54,6 +56,11 @@ const remoteLookups = proxyActivities<InboundActivities>(lookupOptions);
 // Backoffs longer than this become a workflow timer, so an outage does not hold the task.
 const localLookups = proxyLocalActivities<InboundActivities>({ ...lookupOptions, localRetryThreshold: '10 seconds' });
 export const LOCAL_LOOKUPS_PATCH = 'local-dynamodb-lookups';
+// Issue 11 (inbound mail safety): verdicts in details and metadata, bounce and complaint
+// matching that a forged report cannot steer, each rule on its own, the per-recipient
+// auto-reply gate, outside-forward gate, looped recipients. Decided once per run, at its
+// start, so histories from before take the old path throughout.
+export const MAIL_SAFETY_PATCH = 'inbound-mail-safety';
 // Delivery: a 40 MB message over SMTP can take a while; connection errors retry with backoff.
 const { deliverEmail } = proxyActivities<InboundActivities>({
   startToCloseTimeout: '5 minutes',
@@ -79,10 +86,19 @@ function describe(err: unknown): string {
 
 export async function processInboundEmail(input: ProcessInboundInput): Promise<InboundResult> {
   const policy: DeliveryPolicy = { ...DEFAULT_DELIVERY_POLICY, ...input.delivery };
-  const ref: InboundRef = { domain: input.domain.toLowerCase(), bucket: input.bucket, key: input.key, envelopeRecipients: input.envelopeRecipients, redrive: input.redrive };
+  const ref: InboundRef = {
+    domain: input.domain.toLowerCase(),
+    bucket: input.bucket,
+    key: input.key,
+    envelopeRecipients: input.envelopeRecipients,
+    redrive: input.redrive,
+    ...(input.redeliver ? { redeliver: true } : {}),
+    ...(input.verdicts ? { verdicts: input.verdicts } : {}),
+  };
   const result: InboundResult = { status: 'failed', bucket: ref.bucket, key: ref.key, recipients: [], autoReplies: [], forwards: [] };
   let step = 'fetch';
   setHandler(progressQuery, () => ({ step, recipients: result.recipients }));
+  const safety = patched(MAIL_SAFETY_PATCH);
   upsertSearchAttributes({ MailDomain: [ref.domain] });
 
   const finish = async (status: EmailStatus, record: Partial<Omit<AuditRecord, 'status' | 'processedAt' | 'processedBy'>> = {}, tag = true): Promise<InboundResult> => {
@@ -91,7 +107,7 @@ export async function processInboundEmail(input: ProcessInboundInput): Promise<I
     if (tag) await tagEmail.executeWithOptions({ summary: `tag S3 object: status=${status}` }, [{ domain: ref.domain, bucket: ref.bucket, key: ref.key, record: { status, ...record } }]);
     upsertSearchAttributes({ MailStatus: [status] });
     const counts = ['delivered', 'invalid', 'blocked', 'failed'].map((o) => [o, result.recipients.filter((r) => r.outcome === o).length] as const).filter(([, n]) => n > 0);
-    setCurrentDetails(`${status}${counts.length ? ': ' + counts.map(([o, n]) => `${n} ${o}`).join(', ') : ''}${result.reason ? ` (${result.reason.slice(0, 200)})` : ''}`);
+    setCurrentDetails(`${status}${counts.length ? ': ' + counts.map(([o, n]) => `${n} ${o}`).join(', ') : ''}${result.reason ? ` (${result.reason.slice(0, 200)})` : ''}${result.verdicts ? `; SES verdicts: ${result.verdicts}` : ''}`);
     step = 'done';
     log.info('email finished', { status, bucket: ref.bucket, key: ref.key, reason: result.reason });
     return result;
@@ -101,37 +117,106 @@ export async function processInboundEmail(input: ProcessInboundInput): Promise<I
   let lookups: typeof remoteLookups | undefined;
   const dynamo = () => (lookups ??= patched(LOCAL_LOOKUPS_PATCH) ? localLookups : remoteLookups);
   let summary: EmailSummary;
-  let rulesError: string | undefined;
+  const ruleErrors: string[] = [];
   let blocked: { recipient: string; pattern: string; sender: string }[] = [];
-  const blockedRecord = (): Partial<AuditRecord> =>
-    blocked.length ? { blockedSender: blocked[0].sender, blockedRecipients: blocked.map((b) => b.recipient) } : {};
+  const blockedRecord = (): Partial<AuditRecord> => ({
+    ...(blocked.length ? { blockedSender: blocked[0].sender, blockedRecipients: blocked.map((b) => b.recipient) } : {}),
+    ...(result.verdicts ? { verdicts: result.verdicts } : {}),
+  });
+  /**
+   * Each recipient's rules, each on its own (safety path): one failing forward or reply is
+   * recorded and the others still run. Forwards leaving our domains obey the message's
+   * outside-forward verdict; replies the per-recipient gate (lib/rule-gates.ts).
+   */
+  const runRules = async (summary: EmailSummary, active: string[]): Promise<void> => {
+    let rules;
+    try {
+      rules = await dynamo().loadRules.executeWithOptions({ summary: `rules of ${active.length} recipient(s)` }, [{ recipients: active }]);
+    } catch (err) {
+      if (!(err instanceof ActivityFailure)) throw err;
+      ruleErrors.push(`rules: ${describe(err)}`);
+      return;
+    }
+    const ok = new Set(result.recipients.filter((r) => r.outcome === 'delivered').map((r) => r.recipient));
+    for (const rule of rules) {
+      for (const to of rule.forwards) {
+        const route = rule.outside?.includes(to) ? 'outbound' : 'internal';
+        try {
+          const done = await forwardEmail.executeWithOptions({ summary: `forward per rule (${route})` }, [
+            { bucket: ref.bucket, key: ref.key, recipient: rule.recipient, to, ...(summary.outsideForward ? { outside: summary.outsideForward } : {}), ...(summary.spam ? { spam: true } : {}) },
+          ]);
+          result.forwards.push({ recipient: rule.recipient, to, route: done.route, sent: !done.skipped, ...(done.skipped ? { reason: done.skipped } : {}) });
+        } catch (err) {
+          if (!(err instanceof ActivityFailure)) throw err;
+          result.forwards.push({ recipient: rule.recipient, to, route, sent: false, reason: describe(err) });
+          ruleErrors.push(`forward: ${describe(err)}`);
+        }
+      }
+      if (!rule.outOfOffice || !ok.has(rule.recipient)) continue;
+      const target = autoReplyTarget(summary, rule.recipient);
+      if (!('to' in target)) {
+        result.autoReplies.push({ recipient: rule.recipient, to: summary.sender ?? '', sent: false, reason: target.skip });
+        continue;
+      }
+      try {
+        const sent = await sendAutoReply.executeWithOptions({ summary: 'out-of-office reply (RFC 3834)' }, [
+          { recipient: rule.recipient, to: target.to, originalSubject: summary.subject, originalMessageId: summary.messageId, message: rule.outOfOffice.message, contentType: rule.outOfOffice.contentType },
+        ]);
+        result.autoReplies.push({ recipient: rule.recipient, to: target.to, ...sent });
+      } catch (err) {
+        if (!(err instanceof ActivityFailure)) throw err;
+        result.autoReplies.push({ recipient: rule.recipient, to: target.to, sent: false, reason: describe(err) });
+        ruleErrors.push(`auto-reply: ${describe(err)}`);
+      }
+    }
+  };
+
   try {
     const fetched = await fetchEmail.executeWithOptions({ summary: 'read the object from S3 and parse its headers' }, [ref]);
     if (fetched.kind === 'terminal') {
       result.reason = fetched.reason;
+      const verdicts = safety ? compactVerdicts(fetched.verdicts) : undefined;
+      if (verdicts) result.verdicts = verdicts;
       // Nothing to tag when the object is gone; an earlier run's tags stay as they are.
       const tag = fetched.status !== 'missing' && fetched.status !== 'already_processed';
-      return await finish(fetched.status, { error: fetched.reason }, tag);
+      return await finish(fetched.status, { error: fetched.reason, ...(result.verdicts ? { verdicts: result.verdicts } : {}) }, tag);
     }
     summary = fetched.summary;
     result.messageId = summary.messageId;
+    const verdicts = safety ? compactVerdicts(summary.verdicts) : undefined;
+    if (verdicts) result.verdicts = verdicts;
     // Shown in the Web UI while the workflow runs; read through a query, so the payload
     // codec protects the address like any other payload.
-    setCurrentDetails(`from ${summary.from ?? '(none)'} to ${summary.recipients.length} recipient(s), ${Math.ceil(summary.size / 1024)} KB${summary.bounce ? ', bounce' : ''}`);
+    const kind = summary.bounce ? `, ${summary.bounce.kind ?? 'bounce'}` : safety && summary.automatic ? `, automatic (${summary.automatic.rule})` : '';
+    setCurrentDetails(`from ${summary.from ?? '(none)'} to ${summary.recipients.length} recipient(s), ${Math.ceil(summary.size / 1024)} KB${kind}${result.verdicts ? `; SES verdicts: ${result.verdicts}` : ''}`);
 
     if (summary.loop) {
       result.reason = summary.loop;
-      return await finish('loop', { error: summary.loop });
+      return await finish('loop', { error: summary.loop, ...(result.verdicts ? { verdicts: result.verdicts } : {}) });
     }
 
     step = 'bounce';
-    let rewrite;
+    let rewrite: BounceRewriteInfo | undefined;
     if (summary.bounce && summary.bounce.originalMessageIds.length > 0) {
-      const original = await dynamo().findOutboundMessage.executeWithOptions({ summary: 'match the bounce to our outbound message' }, [{ messageIds: summary.bounce.originalMessageIds }]);
-      const failed = summary.bounce.recipients.find((r) => r.action === 'failed') ?? summary.bounce.recipients[0];
-      result.bounce = { matched: original !== null, bouncedRecipient: failed?.recipient };
-      if (original && failed) {
-        rewrite = { bouncedRecipient: failed.recipient, status: failed.status, diagnostic: failed.diagnostic, originalSubject: original.subject };
+      const b = summary.bounce;
+      const original = await dynamo().findOutboundMessage.executeWithOptions({ summary: `match the ${b.kind ?? 'bounce'} to our outbound message` }, [{ messageIds: b.originalMessageIds }]);
+      if (!safety) {
+        const failed = b.recipients.find((r) => r.action === 'failed') ?? b.recipients[0];
+        result.bounce = { matched: original !== null, bouncedRecipient: failed?.recipient };
+        if (original && failed) {
+          rewrite = { bouncedRecipient: failed.recipient, status: failed.status, diagnostic: failed.diagnostic, originalSubject: original.subject };
+        }
+      } else {
+        // The recipient our message went to, as the report names it; a report whose sender
+        // failed authentication is delivered as received (it must not choose our From).
+        const who = reportedRecipient(b, original?.destinations);
+        const named = b.recipients.find((r) => r.recipient === who);
+        result.bounce = { matched: original !== null, bouncedRecipient: who, kind: b.kind ?? 'bounce', rewritten: false };
+        if (original && who && b.untrusted) result.bounce.reason = b.untrusted;
+        else if (original && who) {
+          rewrite = { bouncedRecipient: who, status: named?.status, diagnostic: named?.diagnostic, originalSubject: original.subject, kind: b.kind ?? 'bounce' };
+          result.bounce.rewritten = true;
+        }
       }
     }
 
@@ -158,7 +243,16 @@ export async function processInboundEmail(input: ProcessInboundInput): Promise<I
       let outcomes: RecipientResult[];
       try {
         outcomes = await deliverEmail.executeWithOptions({ summary: `deliver to ${pending.length} recipient(s), round ${round + 1}${rewrite ? ', bounce rewritten' : ''}` }, [
-          { domain: ref.domain, bucket: ref.bucket, key: ref.key, recipients: pending, envelopeFrom: summary.bounce ? '' : summary.sender, rewrite },
+          {
+            domain: ref.domain,
+            bucket: ref.bucket,
+            key: ref.key,
+            recipients: pending,
+            envelopeFrom: summary.bounce ? '' : summary.sender,
+            rewrite,
+            ...(summary.spam ? { spam: true } : {}),
+            ...(ref.redeliver ? { redeliver: true } : {}),
+          },
         ]);
       } catch (err) {
         // The server stayed unreachable through every retry: what is pending has failed.
@@ -172,11 +266,12 @@ export async function processInboundEmail(input: ProcessInboundInput): Promise<I
       delivered.set(r, { ...last, outcome: 'failed', detail: `still deferred after ${policy.rounds} rounds: ${last.detail ?? ''}`.trim() });
     }
     result.recipients.push(...active.map((r) => delivered.get(r)!));
+    if (safety) for (const l of summary.looped ?? []) result.recipients.push({ recipient: l.recipient, outcome: 'failed', detail: l.detail });
 
     step = 'rules';
     // Rules act after delivery; a failing forward or auto-reply is reported but does
     // not undo or change the delivery outcome.
-    if (!summary.bounce) try {
+    if (!summary.bounce && !safety) try {
       const rules = await dynamo().loadRules.executeWithOptions({ summary: `rules of ${active.length} recipient(s)` }, [{ recipients: active }]);
       const ok = new Set(result.recipients.filter((r) => r.outcome === 'delivered').map((r) => r.recipient));
       for (const rule of rules) {
@@ -202,8 +297,9 @@ export async function processInboundEmail(input: ProcessInboundInput): Promise<I
       }
     } catch (err) {
       if (!(err instanceof ActivityFailure)) throw err;
-      rulesError = `rules: ${describe(err)}`;
+      ruleErrors.push(`rules: ${describe(err)}`);
     }
+    if (!summary.bounce && safety) await runRules(summary, active);
   } catch (err) {
     // Only activity failures become a 'failed' email; a bug in this code must fail the
     // workflow task instead (Temporal retries it once the code is fixed).
@@ -211,19 +307,21 @@ export async function processInboundEmail(input: ProcessInboundInput): Promise<I
     result.reason = describe(err);
     log.error('email failed', { bucket: ref.bucket, key: ref.key, error: result.reason });
     const anyDelivered = result.recipients.some((r) => r.outcome === 'delivered');
-    return await finish(anyDelivered ? 'partial' : 'failed', { error: result.reason, deliveredCount: result.recipients.filter((r) => r.outcome === 'delivered').length });
+    return await finish(anyDelivered ? 'partial' : 'failed', { error: result.reason, deliveredCount: result.recipients.filter((r) => r.outcome === 'delivered').length, ...(result.verdicts ? { verdicts: result.verdicts } : {}) });
   }
 
   const count = (o: RecipientResult['outcome']) => result.recipients.filter((r) => r.outcome === o).length;
   const deliveredCount = count('delivered');
   const invalid = result.recipients.filter((r) => r.outcome === 'invalid').map((r) => r.recipient);
   const failures = result.recipients.filter((r) => r.outcome === 'failed');
+  // Looped recipients (safety path) are in the results but no longer in summary.recipients.
+  const expected = safety ? result.recipients.length : summary.recipients.length;
   let status: EmailStatus;
-  if (deliveredCount === summary.recipients.length) status = 'delivered';
+  if (deliveredCount === expected) status = 'delivered';
   else if (deliveredCount > 0) status = 'partial';
   else if (invalid.length > 0 && failures.length === 0) status = 'rejected';
   else status = 'failed';
-  const problems = [...failures.map((f) => `${f.recipient}: ${f.detail ?? 'failed'}`), ...(rulesError ? [rulesError] : [])];
+  const problems = [...failures.map((f) => `${f.recipient}: ${f.detail ?? 'failed'}`), ...ruleErrors];
   if (problems.length) result.reason = problems.join('; ');
   return await finish(status, { invalidInboxes: invalid, deliveredCount, error: result.reason, ...blockedRecord() });
 }

@@ -1,6 +1,7 @@
-// A retried delivery attempt skips the recipients an earlier attempt of the same run
-// delivered (activities/delivery-log.ts), so a completion lost to a killed worker or a
-// Temporal outage does not become a second copy. Real S3 server (versitygw), dynalite and SMTP target.
+// A delivery skips the recipients that already have the object (activities/delivery-log.ts,
+// per object and recipient), so a completion lost to a killed worker or a Temporal outage,
+// or a second run under another workflow id, does not become a second copy; --redeliver
+// does deliver again. Real S3 server (versitygw), dynalite and SMTP target.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,7 +10,7 @@ import { test } from 'node:test';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createDeliveryActivities, createTransports } from '../../activities/delivery';
-import { deliveredBefore } from '../../activities/delivery-log';
+import { deliveredBefore, objectRef } from '../../activities/delivery-log';
 import { dynamodbRequests } from '../../lib/metrics';
 import { bucketForDomain, loadConfig } from '../../lib/config';
 import type { RecipientResult } from '../../lib/inbound-types';
@@ -19,7 +20,7 @@ import { S3_CREDENTIALS, s3ClientFor, startS3Server } from '../../scripts/stack/
 import { startSmtpTarget } from '../../scripts/stack/smtp-target';
 import { localStackEnv } from '../../scripts/stack/worker-env';
 
-test('a retry of the same run delivers only to the recipients not yet delivered', async (t) => {
+test('a retry or a later run delivers only to the recipients not yet delivered; redeliver delivers again', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'mailroom-dlog-'));
   process.env.AWS_ACCESS_KEY_ID = S3_CREDENTIALS.accessKeyId;
   process.env.AWS_SECRET_ACCESS_KEY = S3_CREDENTIALS.secretAccessKey;
@@ -41,6 +42,7 @@ test('a retry of the same run delivers only to the recipients not yet delivered'
   const bucket = bucketForDomain('example.com');
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'k1', Body: rawMail({ from: 'x@sender.example', to: ['a@example.com', 'b@example.com'], subject: 'Once only', messageId: '<once@sender.example>' }) }));
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'k2', Body: rawMail({ from: 'x@sender.example', to: ['"b"@example.com'], subject: 'Quoted', messageId: '<quoted@sender.example>' }) }));
   const { deliverEmail } = createDeliveryActivities({ s3, dynamo, config, transports });
   const input = { domain: 'example.com', bucket, key: 'k1', envelopeFrom: 'x@sender.example' };
   type Input = Parameters<typeof deliverEmail>[0];
@@ -56,20 +58,28 @@ test('a retry of the same run delivers only to the recipients not yet delivered'
   // Attempt 2 of the same run, for a and b: a is skipped, b is delivered.
   const second = await run(2, 'run-1').deliver({ ...input, recipients: ['a@example.com', 'b@example.com'] });
   assert.deepEqual(second.map((r) => [r.recipient, r.outcome]), [['a@example.com', 'delivered'], ['b@example.com', 'delivered']]);
-  assert.equal(second[0].detail, 'delivered by an earlier attempt');
+  assert.equal(second[0].detail, 'delivered earlier');
   assert.deepEqual(await copies(), ['a@example.com', 'b@example.com'], 'one copy each');
   // Attempt 3 with everything delivered sends nothing at all.
   const connections = mail.connections;
   await run(3, 'run-1').deliver({ ...input, recipients: ['a@example.com', 'b@example.com'] });
   assert.equal(mail.connections, connections);
-  // Another run (a re-drive) delivers again: the log is per run.
-  await run(2, 'run-2').deliver({ ...input, recipients: ['a@example.com'] });
+  // Another run for the same object (a second trigger under another id, a re-drive) does
+  // not deliver again: the log is per object and recipient, whatever the run.
+  const later = await run(1, 'run-2').deliver({ ...input, recipients: ['A@Example.com'] });
+  assert.deepEqual(later, [{ recipient: 'A@Example.com', outcome: 'delivered', detail: 'delivered earlier' }]);
+  assert.deepEqual(await copies(), ['a@example.com', 'b@example.com']);
+  // Only an explicit re-delivery does.
+  await run(1, 'run-2').deliver({ ...input, recipients: ['a@example.com'], redeliver: true });
   assert.deepEqual(await copies(), ['a@example.com', 'a@example.com', 'b@example.com']);
+  // Recipients are matched in their normal form: "q"@ and a(comment)@ are q@ and a@ (issue 11).
+  const odd = await run(1, 'run-4').deliver({ ...input, key: 'k2', recipients: ['"b"@example.com'] });
+  assert.deepEqual(odd, [{ recipient: '"b"@example.com', outcome: 'delivered' }]);
 
   // An attempt's log is one BatchWriteItem however many recipients it delivered to.
   const writes = async () => (await dynamodbRequests.get()).values.filter((v) => v.labels.operation === 'BatchWriteItem' && v.labels.table === DEFAULT_TABLES.delivery).reduce((n, v) => n + v.value, 0);
   const before = await writes();
-  await run(1, 'run-3').deliver({ ...input, recipients: ['a@example.com', 'b@example.com'] });
+  await run(1, 'run-3').deliver({ ...input, recipients: ['a@example.com', 'b@example.com'], redeliver: true });
   assert.equal((await writes()) - before, 1);
-  assert.deepEqual(await deliveredBefore(dynamo, DEFAULT_TABLES.delivery, 'inbound/x/k1|run-3', ['A@example.com', 'b@example.com', 'c@example.com']), new Set(['a@example.com', 'b@example.com']));
+  assert.deepEqual(await deliveredBefore(dynamo, DEFAULT_TABLES.delivery, objectRef(bucket, 'k1'), ['A@example.com', 'b@example.com', 'c@example.com']), new Set(['a@example.com', 'b@example.com']));
 });

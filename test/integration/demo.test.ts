@@ -9,7 +9,7 @@ import { freePort } from '../../scripts/stack/ports';
 
 test('the demo processes every demo email and prints a summary with the Web UI address', async () => {
   const ports = Object.fromEntries(
-    await Promise.all(['DEMO_TEMPORAL_PORT', 'DEMO_TEMPORAL_UI_PORT', 'DEMO_S3_PORT', 'DEMO_DYNAMODB_PORT', 'DEMO_SMTP_PORT', 'DEMO_INTERNAL_SMTP_PORT', 'HEALTH_PORT', 'METRICS_PORT'].map(async (k) => [k, String(await freePort())])),
+    await Promise.all(['DEMO_TEMPORAL_PORT', 'DEMO_TEMPORAL_UI_PORT', 'DEMO_S3_PORT', 'DEMO_DYNAMODB_PORT', 'DEMO_SMTP_PORT', 'DEMO_INTERNAL_SMTP_PORT', 'DEMO_SES_PORT', 'HEALTH_PORT', 'METRICS_PORT'].map(async (k) => [k, String(await freePort())])),
   );
   const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/demo.ts', '--exit'], {
     cwd: join(__dirname, '..', '..'),
@@ -23,5 +23,6 @@ test('the demo processes every demo email and prints a summary with the Web UI a
   assert.match(line('out-of-office'), /auto-reply sent to client@sender\.example/);
   assert.match(line('forwarded'), /forwarded to frank@example\.com \(internal\).*forwarded to erin@home\.example \(outbound\)/);
   assert.match(line('SES bounce'), /bounce matched and rewritten: nobody@far\.example/);
+  assert.match(stdout, /Outbound mail sent through SES: 2 message\(s\)/, 'the reply and the outside forward, through the local SES v2 server');
   assert.match(stdout, new RegExp(`Temporal Web UI: http://127\\.0\\.0\\.1:${ports.DEMO_TEMPORAL_UI_PORT}/`));
 });

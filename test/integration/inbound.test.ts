@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { parseHeaderBlock } from '../../lib/headers';
 import { startInbound } from '../../lib/start-inbound';
 import { DEFAULT_TABLES } from '../../scripts/stack/dynamodb';
-import { rawMail, sesBounce } from '../../scripts/stack/demo-emails';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { rawMail, sesBounce, sesStored, snsNotificationMail } from '../../scripts/stack/demo-emails';
 import { BUCKET, DOMAIN, inboundWorkflowId, type InboundStack, startInboundStack } from '../support/inbound-stack';
 
 const ALICE = 'alice@example.com';
@@ -15,12 +16,14 @@ const DAVE = 'dave@example.com'; // out of office
 const ERIN = 'erin@example.com'; // forwards to frank (internal) and to an outside address
 const FRANK = 'frank@example.org';
 const GRACE = 'grace@example.com'; // blocks *@spam.example
+const HANK = 'hank@example.com'; // out of office; forwards to an unknown internal address (refused) and to frank
 const OUTSIDE = 'someone@sender.example';
 
 let stack: InboundStack;
 
 before(async () => {
-  stack = await startInboundStack({ mailboxes: [ALICE, BOB, CAROL, DAVE, ERIN, FRANK, GRACE], env: { MAX_MESSAGE_BYTES: '1000000' } });
+  stack = await startInboundStack({ mailboxes: [ALICE, BOB, CAROL, DAVE, ERIN, FRANK, GRACE, HANK], env: { MAX_MESSAGE_BYTES: '1000000' } });
+  await stack.putItem(DEFAULT_TABLES.rules, { email_address: HANK, ooo_active: true, ooo_message: 'Away.', ooo_content_type: 'text', forwards: ['ghost@example.org', FRANK] });
   await stack.putItem(DEFAULT_TABLES.blocked, { email_address: GRACE, blocked_patterns: ['*@SPAM.example', 'exact@bad.example'] });
   await stack.putItem(DEFAULT_TABLES.blocked, { email_address: BOB, blocked_patterns: ['*@spam.example'] });
   await stack.putItem(DEFAULT_TABLES.rules, { email_address: DAVE, ooo_active: true, ooo_message: 'I am away until Monday.', ooo_content_type: 'text', forwards: [] });
@@ -121,44 +124,109 @@ describe('inbound pipeline', () => {
     assert.equal(meta?.blocked_sender, 'exact@bad.example');
   });
 
-  test('out of office: one RFC 3834 reply per sender, none to list mail', async () => {
+  test('out of office: one RFC 3834 reply per sender, through SES, none to list mail', async () => {
     const sender = 'colleague@partner.example';
+    const repliesTo = async (to: string) => (await stack.ses.emails()).filter((e) => e.destination.to.some((t) => t.includes(to)));
     const first = await stack.run({ key: await stack.put(rawMail({ from: sender, to: [DAVE], subject: 'Meeting?' })) });
     assert.equal(first.status, 'delivered');
     assert.deepEqual(first.autoReplies, [{ recipient: DAVE, to: sender, sent: true }]);
-    const replies = await stack.mail.messagesFor(sender);
+    const replies = await repliesTo(sender);
     assert.equal(replies.length, 1);
-    const h = parseHeaderBlock(replies[0]);
-    assert.equal(h.get('auto-submitted')?.[0], 'auto-replied');
-    assert.equal(h.get('subject')?.[0], 'Auto: Meeting?');
-    assert.ok(h.get('x-mailroom-processed'), 'carries the loop marker');
-    assert.match(replies[0], /I am away until Monday\./);
+    assert.equal(replies[0].subject, 'Auto: Meeting?');
+    assert.match(replies[0].from, /dave@example\.com/);
+    assert.match(replies[0].body.text ?? '', /I am away until Monday\./);
+    assert.equal((await stack.mail.messagesFor(sender)).length, 0, 'outbound mail leaves through SES, not the mail server');
 
     const second = await stack.run({ key: await stack.put(rawMail({ from: sender, to: [DAVE], subject: 'Meeting again?' })) });
     assert.equal(second.autoReplies[0].sent, false);
     assert.match(second.autoReplies[0].reason ?? '', /already replied/);
-    assert.equal((await stack.mail.messagesFor(sender)).length, 1, 'at most one reply per period');
+    assert.equal((await repliesTo(sender)).length, 1, 'at most one reply per period');
 
     const list = await stack.run({ key: await stack.put(rawMail({ from: 'news@lists.example', to: [DAVE], subject: 'Digest', headers: { 'List-Id': '<digest.lists.example>', Precedence: 'list' } })) });
     assert.equal(list.status, 'delivered');
     assert.equal(list.autoReplies[0].sent, false);
-    assert.equal((await stack.mail.messagesFor('news@lists.example')).length, 0);
+    assert.equal((await repliesTo('news@lists.example')).length, 0);
+
+    // Bcc'd (not in To/Cc): RFC 5230 4.5, no reply.
+    const bcc = await stack.run({ key: await stack.put(rawMail({ from: 'other@partner.example', to: [ALICE], subject: 'Bcc to Dave' })), envelopeRecipients: [ALICE, DAVE] });
+    assert.equal(bcc.status, 'delivered');
+    assert.match(bcc.autoReplies[0].reason ?? '', /not named in To, Cc or Bcc/);
+    assert.equal((await repliesTo('other@partner.example')).length, 0);
   });
 
-  test('forwarding: own domains go to the internal port, others outbound; both marked', async () => {
-    const key = await stack.put(rawMail({ from: OUTSIDE, to: [ERIN], subject: 'Please forward' }));
+  test('forwarding: own domains go to the internal port, others out through SES in our name; both marked', async () => {
+    const key = await stack.put(rawMail({ from: `Some One <${OUTSIDE}>`, to: [ERIN], subject: 'Please forward', headers: { 'DKIM-Signature': 'v=1; d=sender.example; b=abc', Sender: OUTSIDE } }));
     const result = await stack.run({ key });
     assert.equal(result.status, 'delivered');
     assert.deepEqual(result.forwards.sort((a, b) => a.to.localeCompare(b.to)), [
-      { recipient: ERIN, to: 'erin.private@elsewhere.example', route: 'outbound' },
-      { recipient: ERIN, to: FRANK, route: 'internal' },
+      { recipient: ERIN, to: 'erin.private@elsewhere.example', route: 'outbound', sent: true },
+      { recipient: ERIN, to: FRANK, route: 'internal', sent: true },
     ]);
     const internalCopy = await stack.internal.messagesFor(FRANK);
     assert.equal(internalCopy.length, 1);
     assert.match(internalCopy[0], /^X-Mailroom-Processed: test-worker; forwarded-for=erin@example\.com/);
+    assert.match(internalCopy[0], /^From: Some One <someone@sender\.example>/m, 'an internal forward keeps the original From');
     assert.equal((await stack.mail.messagesFor(FRANK)).length, 0, 'internal forwards never take the outbound path');
-    assert.equal((await stack.mail.messagesFor('erin.private@elsewhere.example')).length, 1);
+    assert.equal((await stack.mail.messagesFor('erin.private@elsewhere.example')).length, 0, 'outside forwards leave through SES');
+    const out = (await stack.ses.emails()).filter((e) => e.subject === 'Please forward');
+    assert.equal(out.length, 1);
+    assert.equal(out[0].from, '"Some One via example.com" <erin@example.com>');
+    assert.deepEqual(out[0].replyTo, ['"Some One" <someone@sender.example>']);
     assert.equal((await stack.mail.messagesFor(ERIN)).filter((m) => m.includes('Please forward')).length, 1);
+  });
+
+  test('each rule on its own: a refused forward is recorded, the other forward and the reply still go', async () => {
+    const key = await stack.put(rawMail({ from: 'client@partner.example', to: [HANK], subject: 'For Hank' }));
+    const result = await stack.run({ key });
+    assert.equal(result.status, 'delivered');
+    assert.equal(result.forwards.length, 2);
+    assert.deepEqual(result.forwards[0].sent, false);
+    assert.match(result.forwards[0].reason ?? '', /ghost@example\.org .*550/);
+    assert.deepEqual(result.forwards[1], { recipient: HANK, to: FRANK, route: 'internal', sent: true });
+    assert.deepEqual(result.autoReplies, [{ recipient: HANK, to: 'client@partner.example', sent: true }]);
+    assert.equal((await stack.internal.messagesFor(FRANK)).filter((m) => m.includes('For Hank')).length, 1);
+    assert.match((await stack.metadata(key))?.error ?? '', /forward: .*ghost@example\.org/);
+  });
+
+  test('SES verdicts: virus FAIL is quarantined (kept, tagged, not delivered); spam FAIL is delivered marked and not answered', async () => {
+    const virus = await stack.put(sesStored({ from: OUTSIDE, to: [ALICE], subject: 'Invoice.exe' }, { spam: 'PASS', virus: 'FAIL' }));
+    const q = await stack.run({ key: virus });
+    assert.equal(q.status, 'quarantined');
+    assert.equal(q.verdicts, 'spam=PASS virus=FAIL');
+    const meta = await stack.metadata(virus);
+    assert.equal(meta?.status, 'quarantined');
+    assert.equal(meta?.ses_verdicts, 'spam=PASS virus=FAIL');
+    assert.equal((await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('Invoice.exe')).length, 0);
+
+    const spam = await stack.run({ key: await stack.put(sesStored({ from: 'winner@lottery.example', to: [DAVE], subject: 'You won' }, { spam: 'FAIL', virus: 'PASS', spf: 'PASS', dkim: 'PASS', dmarc: 'PASS' })) });
+    assert.equal(spam.status, 'delivered');
+    assert.deepEqual(spam.autoReplies, [{ recipient: DAVE, to: 'winner@lottery.example', sent: false, reason: 'SES spam verdict FAIL' }]);
+    const copy = (await stack.mail.messagesFor(DAVE)).find((m) => m.includes('You won'))!;
+    assert.equal(parseHeaderBlock(copy).get('x-mailroom-spam')?.[0], 'yes');
+  });
+
+  test('an SES bounce mailed by SNS (JSON) is matched and rewritten; a Delivery notification is neither', async () => {
+    const id = '0100018c11112222-1a2b3c4d-1111-2222-3333-444455556666-000000';
+    await stack.putItem(DEFAULT_TABLES.messages, { MessageId: id, source: ALICE, destinations: ['jane@far.example'], subject: 'Invoice', timestamp: 1 });
+    const bounced = await stack.run({ key: await stack.put(snsNotificationMail({ to: ALICE, type: 'Bounce', sesMessageId: id, recipients: ['jane@far.example'], originalSubject: 'Invoice' })) });
+    assert.deepEqual(bounced.bounce, { matched: true, bouncedRecipient: 'jane@far.example', kind: 'bounce', rewritten: true });
+    const copy = (await stack.mail.messagesFor(ALICE)).find((m) => m.includes(id))!;
+    assert.match(parseHeaderBlock(copy).get('subject')![0], /jane@far\.example/);
+    const delivered = await stack.run({ key: await stack.put(snsNotificationMail({ to: DAVE, type: 'Delivery', sesMessageId: id, recipients: ['jane@far.example'] })) });
+    assert.equal(delivered.bounce, undefined);
+    assert.equal(delivered.autoReplies[0].sent, false);
+  });
+
+  test('tags fit S3\'s 2 KB even when the object already carries 2,000 bytes of metadata', async () => {
+    const key = `big-meta-${Date.now()}`;
+    await stack.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: rawMail({ from: OUTSIDE, to: [ALICE, 'ghost@example.com'], subject: 'Big metadata' }), Metadata: { 'x-archive': 'a'.repeat(1500), 'x-note': 'n'.repeat(480) } }));
+    const result = await stack.run({ key });
+    assert.equal(result.status, 'partial');
+    const meta = (await stack.metadata(key))!;
+    assert.equal(meta.status, 'partial');
+    assert.equal(meta.metadata_dropped, 'x-archive');
+    assert.equal(meta['x-note'], 'n'.repeat(480));
+    assert.ok(Object.entries(meta).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0) <= 2048);
   });
 
   test('SES bounce is matched to the outbound message and rewritten; unmatched bounce delivered as is', async () => {
@@ -166,7 +234,7 @@ describe('inbound pipeline', () => {
     const key = await stack.put(sesBounce({ to: ALICE, sesMessageId: '0100018c-test-bounce-1', bouncedRecipient: 'nobody@far.example', originalSubject: 'Offer letter' }));
     const result = await stack.run({ key });
     assert.equal(result.status, 'delivered');
-    assert.deepEqual(result.bounce, { matched: true, bouncedRecipient: 'nobody@far.example' });
+    assert.deepEqual(result.bounce, { matched: true, bouncedRecipient: 'nobody@far.example', kind: 'bounce', rewritten: true });
     assert.deepEqual(result.autoReplies, [], 'no rules run for bounces');
     const copy = (await stack.mail.messagesFor(ALICE)).find((m) => m.includes('0100018c-test-bounce-1'))!;
     const h = parseHeaderBlock(copy);
@@ -177,7 +245,7 @@ describe('inbound pipeline', () => {
 
     const unmatchedKey = await stack.put(sesBounce({ to: CAROL, sesMessageId: '0100018c-unknown', bouncedRecipient: 'x@far.example', originalSubject: 'Never sent by us' }));
     const unmatched = await stack.run({ key: unmatchedKey });
-    assert.deepEqual(unmatched.bounce, { matched: false, bouncedRecipient: 'x@far.example' });
+    assert.deepEqual(unmatched.bounce, { matched: false, bouncedRecipient: 'x@far.example', kind: 'bounce', rewritten: false });
     const plain = (await stack.mail.messagesFor(CAROL)).find((m) => m.includes('0100018c-unknown'))!;
     assert.equal(parseHeaderBlock(plain).get('from')![0], 'MAILER-DAEMON@amazonses.com');
   });
@@ -188,6 +256,21 @@ describe('inbound pipeline', () => {
     assert.equal(result.status, 'loop');
     assert.equal((await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('Subject: Looped')).length, 0);
     assert.equal((await stack.metadata(key))?.status, 'loop');
+  });
+
+  test('a loop through a peer that strips our marker stops after a few rounds (same id, further travelled each time)', async () => {
+    const base = rawMail({ from: OUTSIDE, to: [CAROL], subject: 'Round and round', messageId: '<peer-loop-1@sender.example>' }).toString();
+    const statuses: string[] = [];
+    for (let round = 1; round <= 5; round++) {
+      const hops = Array.from({ length: round * 2 }, (_, i) => `Received: from relay${i}.peer.example by mx.peer.example; ${new Date().toUTCString()}`).join('\r\n');
+      statuses.push((await stack.run({ key: await stack.put(Buffer.from(`${hops}\r\n${base}`)) })).status);
+    }
+    assert.deepEqual(statuses, ['delivered', 'delivered', 'delivered', 'loop', 'loop']);
+    assert.equal((await stack.mail.messagesFor(CAROL)).filter((m) => m.includes('Round and round')).length, 3);
+    // The same message again without travelling further (sent twice) is no loop.
+    const again = await stack.run({ key: await stack.put(Buffer.from(base.replace('Round and round', 'Sent twice').replace('peer-loop-1', 'twice-1'))) });
+    const twice = await stack.run({ key: await stack.put(Buffer.from(base.replace('Round and round', 'Sent twice').replace('peer-loop-1', 'twice-1'))) });
+    assert.deepEqual([again.status, twice.status], ['delivered', 'delivered']);
   });
 
   test('a deferred recipient is retried alone: no second copy for the one already delivered', async () => {

@@ -12,6 +12,8 @@ import nodemailer from 'nodemailer';
 import { ensureBuckets, s3ClientFor, startS3Server } from '../../scripts/stack/s3';
 import { DEFAULT_TABLES, dynamoClientFor, ensureTables, startDynamoServer } from '../../scripts/stack/dynamodb';
 import { startSmtpTarget } from '../../scripts/stack/smtp-target';
+import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
+import { startSesServer } from '../../scripts/stack/ses';
 
 async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'mailroom-stack-'));
@@ -138,4 +140,23 @@ void test('smtp-target: LMTP mode accepts mailboxes and rejects unknown users', 
   assert.deepEqual(info.accepted, ['bob@example.com']);
   assert.deepEqual(info.rejected, ['nope@example.com']);
   assert.equal((await target.messagesFor('bob@example.com')).length, 1);
+});
+
+void test('aws-ses-v2-local: the SESv2 client sends raw mail to it and it keeps what it received', async (t) => {
+  const ses = await startSesServer();
+  const client = new SESv2Client({ region: 'us-east-1', endpoint: ses.endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  t.after(async () => {
+    client.destroy();
+    await ses.stop();
+  });
+  const raw = Buffer.from('From: "Bob via example.com" <bob@example.com>\r\nTo: out@elsewhere.example\r\nSubject: forwarded\r\n\r\nhello\r\n');
+  const sent = await client.send(new SendEmailCommand({ FromEmailAddress: 'bob@example.com', Destination: { ToAddresses: ['out@elsewhere.example'] }, Content: { Raw: { Data: raw } } }));
+  assert.ok(sent.MessageId);
+  const [stored] = await ses.emails();
+  assert.equal(stored.from, '"Bob via example.com" <bob@example.com>');
+  assert.equal(stored.subject, 'forwarded');
+  // Like SES, it refuses raw mail without a From.
+  await assert.rejects(client.send(new SendEmailCommand({ Destination: { ToAddresses: ['x@elsewhere.example'] }, Content: { Raw: { Data: Buffer.from('Subject: no from\r\n\r\nx') } } })));
+  await ses.clear();
+  assert.deepEqual(await ses.emails(), []);
 });

@@ -106,4 +106,16 @@ test('redrive: blocked mail re-processed after a blocklist fix, with new workflo
   const again = await starter('redrive', ['--domain', 'example.com', '--status', 'delivered', '--since', '1h', '--batch', 'fix1']);
   assert.match(again.stdout, /, 1 already started in this batch/);
   assert.equal((await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('Important, was blocked')).length, 1);
+
+  // Another batch re-processes it, but the delivery log (per object and recipient) knows
+  // Alice has it: no second copy. Only --redeliver delivers again, on purpose.
+  const other = await starter('redrive', ['--domain', 'example.com', '--status', 'delivered', '--since', '1h', '--batch', 'fix2']);
+  assert.match(other.stdout, /batch fix2: \d+ workflows started/);
+  const second = await stack.env.client.workflow.getHandle(`${inboundWorkflowId(BUCKET, key)}/redrive-fix2`).result();
+  assert.deepEqual(second.recipients, [{ recipient: ALICE, outcome: 'delivered', detail: 'delivered earlier' }]);
+  assert.equal((await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('Important, was blocked')).length, 1);
+  await starter('redrive', ['--domain', 'example.com', '--status', 'delivered', '--since', '1h', '--batch', 'fix3', '--redeliver']);
+  const third = await stack.env.client.workflow.getHandle(`${inboundWorkflowId(BUCKET, key)}/redrive-fix3`).result();
+  assert.deepEqual(third.recipients, [{ recipient: ALICE, outcome: 'delivered' }]);
+  assert.equal((await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('Important, was blocked')).length, 2);
 });

@@ -4,7 +4,7 @@
 // stack; only test addresses appear in them.
 import type { EmailStatus } from '../../lib/status';
 import { DEFAULT_TABLES } from '../../scripts/stack/dynamodb';
-import { rawMail, sesBounce } from '../../scripts/stack/demo-emails';
+import { rawMail, sesBounce, sesComplaint, sesStored, snsNotificationMail } from '../../scripts/stack/demo-emails';
 import { BUCKET, type InboundStack } from '../support/inbound-stack';
 
 export const ALICE = 'alice@example.com';
@@ -13,7 +13,10 @@ export const DAVE = 'dave@example.com'; // out of office
 export const ERIN = 'erin@example.com'; // forwards to frank (internal) and outside
 export const FRANK = 'frank@example.org';
 export const GRACE = 'grace@example.com'; // blocks *@spam.example
-export const MAILBOXES = [ALICE, CAROL, DAVE, ERIN, FRANK, GRACE];
+export const HANK = 'hank@example.com'; // out of office; forwards to an unknown internal address (refused) and to frank
+export const MAILBOXES = [ALICE, CAROL, DAVE, ERIN, FRANK, GRACE, HANK];
+const SNS_BOUNCE_ID = '0100018c00000001-1a2b3c4d-1111-2222-3333-444455556666-000000';
+const COMPLAINT_ID = '0100018c00000002-1a2b3c4d-1111-2222-3333-444455556666-000000';
 const OUTSIDE = 'someone@sender.example';
 
 /** Stack options for recording: a small size limit makes the oversize case cheap. */
@@ -24,6 +27,10 @@ export async function seed(stack: InboundStack): Promise<void> {
   await stack.putItem(DEFAULT_TABLES.rules, { email_address: DAVE, ooo_active: true, ooo_message: 'Away until Monday.', ooo_content_type: 'text', forwards: [] });
   await stack.putItem(DEFAULT_TABLES.rules, { email_address: ERIN, ooo_active: false, forwards: [FRANK, 'erin.private@elsewhere.example'] });
   await stack.putItem(DEFAULT_TABLES.messages, { MessageId: '0100018c-replay-bounce', source: ALICE, destinations: ['nobody@far.example'], subject: 'Offer letter', timestamp: 1 });
+  // Issue 11 (inbound mail safety) paths.
+  await stack.putItem(DEFAULT_TABLES.rules, { email_address: HANK, ooo_active: true, ooo_message: 'Away.', ooo_content_type: 'text', forwards: ['ghost@example.org', FRANK] });
+  await stack.putItem(DEFAULT_TABLES.messages, { MessageId: SNS_BOUNCE_ID, source: ALICE, destinations: ['jane@far.example'], subject: 'Invoice', timestamp: 1 });
+  await stack.putItem(DEFAULT_TABLES.messages, { MessageId: COMPLAINT_ID, source: ALICE, destinations: ['rich@far.example'], subject: 'Newsletter', timestamp: 1 });
 }
 
 export interface InboundCase {
@@ -69,4 +76,30 @@ export const INBOUND_CASES: InboundCase[] = [
     run: async (s, key) => s.run({ key: await s.put(Buffer.concat([rawMail({ from: OUTSIDE, to: [ALICE], subject: 'Huge' }), Buffer.alloc(s.config.maxMessageBytes + 1, 'a')]), key) }),
   },
   { name: 'unknown-domain', expect: 'unknown_domain', run: async (s, key) => s.run({ key: await mail(s, key, { from: OUTSIDE, to: [ALICE], subject: 'x' }), domain: 'unknown.example', bucket: BUCKET }) },
+  // Issue 11 (inbound mail safety): the paths behind patched('inbound-mail-safety').
+  { name: 'quarantined', expect: 'quarantined', run: async (s, key) => s.run({ key: await s.put(sesStored({ from: OUTSIDE, to: [ALICE], subject: 'Invoice.exe' }, { spam: 'PASS', virus: 'FAIL' }), key) }) },
+  { name: 'spam-delivered-marked', expect: 'delivered', run: async (s, key) => s.run({ key: await s.put(sesStored({ from: OUTSIDE, to: [DAVE], subject: 'You won' }, { spam: 'FAIL', virus: 'PASS' }), key) }) },
+  {
+    name: 'sns-bounce-matched',
+    expect: 'delivered',
+    run: async (s, key) => s.run({ key: await s.put(snsNotificationMail({ to: ALICE, type: 'Bounce', sesMessageId: SNS_BOUNCE_ID, recipients: ['jane@far.example'], originalSubject: 'Invoice' }), key) }),
+  },
+  { name: 'complaint-matched', expect: 'delivered', run: async (s, key) => s.run({ key: await s.put(sesComplaint({ to: ALICE, sesMessageId: COMPLAINT_ID, complainedRecipient: 'rich@far.example', originalSubject: 'Newsletter' }), key) }) },
+  {
+    name: 'automatic-not-answered',
+    expect: 'delivered',
+    run: async (s, key) => s.run({ key: await mail(s, key, { from: 'robot@sender.example', to: [DAVE, ERIN], subject: 'Your report', headers: { 'Auto-Submitted': 'auto-generated' } }) }),
+  },
+  { name: 'rules-each-on-its-own', expect: 'delivered', run: async (s, key) => s.run({ key: await mail(s, key, { from: OUTSIDE, to: [HANK], subject: 'For Hank' }) }) },
+  {
+    name: 'looped-recipient',
+    expect: 'partial',
+    run: async (s, key) => {
+      // Three rounds through a peer that strips our marker (each further travelled), then a
+      // fourth that also names Alice: Carol's copy is a loop, Alice's is not.
+      const round = (n: number, to: string[]) => Buffer.from(`${Array.from({ length: n * 2 }, (_, i) => `Received: from r${i}.peer.example by mx.peer.example; Mon, 30 Nov 2026 10:00:00 +0000`).join('\r\n')}\r\n${rawMail({ from: OUTSIDE, to, subject: 'Round trip', messageId: '<replay-loop@sender.example>' }).toString()}`);
+      for (let n = 1; n <= 3; n++) await s.run({ key: await s.put(round(n, [CAROL]), `${key}-round-${n}`) });
+      return s.run({ key: await s.put(round(4, [CAROL, ALICE]), key) });
+    },
+  },
 ];

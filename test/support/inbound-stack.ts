@@ -1,6 +1,7 @@
 // A complete inbound environment for end-to-end tests, all real servers on loopback:
 // Temporal (the dev server, or the real server on PostgreSQL: temporalBackend), versitygw (S3), dynalite, an SMTP target for mailboxes and a second
-// one on the "internal" port (so forwards can be told apart), and a running worker.
+// one on the "internal" port (so forwards can be told apart), the local SES v2 server for
+// outbound mail (auto-replies, outside forwards), and a running worker.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +21,7 @@ import { inboundWorkflowId } from '../../lib/ses-notification';
 import type { ProcessInboundInput } from '../../workflows/processInboundEmail';
 import { DEFAULT_TABLES, ensureTables, startDynamoServer } from '../../scripts/stack/dynamodb';
 import { S3_CREDENTIALS, startS3Server } from '../../scripts/stack/s3';
+import { type LocalSes, startSesServer } from '../../scripts/stack/ses';
 import { startSmtpTarget, type SmtpTarget } from '../../scripts/stack/smtp-target';
 import { localStackEnv } from '../../scripts/stack/worker-env';
 import { createInboundWorker } from '../../workers/inbound';
@@ -37,6 +39,8 @@ export interface InboundStack {
   dynamo: DynamoDBClient;
   mail: SmtpTarget;
   internal: SmtpTarget;
+  /** The SES v2 endpoint outbound mail goes to (unless outbound: 'smtp'). */
+  ses: LocalSes;
   transports: Transports;
   worker: Worker;
   /** Environment for a starter script run as a child process against this stack. */
@@ -59,6 +63,8 @@ export interface InboundStackOptions {
   temporalBackend?: TemporalBackend;
   /** Overrides for the postgres backend (test/support/temporal.ts). */
   temporalPostgres?: Partial<TemporalPostgresOptions>;
+  /** Outbound mail through the local SES v2 server (default) or the SMTP target as relay. */
+  outbound?: 'ses' | 'smtp';
 }
 
 export async function startInboundStack(opts: InboundStackOptions): Promise<InboundStack> {
@@ -69,15 +75,16 @@ export async function startInboundStack(opts: InboundStackOptions): Promise<Inbo
   // childEnv carries it to starters and worker processes.
   const codecKeys = opts.env?.MAILROOM_CODEC_KEYS ?? `test:${randomBytes(32).toString('base64')}`;
   const dataConverter = mailroomDataConverter({ MAILROOM_CODEC_KEYS: codecKeys });
-  const [s3srv, dyn, mail, internal, env] = await Promise.all([
+  const [s3srv, dyn, mail, internal, env, ses] = await Promise.all([
     startS3Server({ directory: join(dir, 's3') }),
     startDynamoServer(),
     startSmtpTarget({ directory: join(dir, 'mail'), localDomains: [DOMAIN, OTHER_DOMAIN], mailboxes: opts.mailboxes }),
     startSmtpTarget({ directory: join(dir, 'internal'), localDomains: [DOMAIN, OTHER_DOMAIN], mailboxes: opts.mailboxes }),
     startTestTemporal({ dataConverter, backend: opts.temporalBackend, postgres: opts.temporalPostgres }),
+    startSesServer(),
   ]);
   const settings: Record<string, string> = {
-    ...localStackEnv({ s3: s3srv.endpoint, dynamodb: dyn.endpoint, domains: [DOMAIN, OTHER_DOMAIN], smtpPort: mail.port, internalSmtpPort: internal.port }),
+    ...localStackEnv({ s3: s3srv.endpoint, dynamodb: dyn.endpoint, domains: [DOMAIN, OTHER_DOMAIN], smtpPort: mail.port, internalSmtpPort: internal.port, ses: opts.outbound === 'smtp' ? undefined : ses.endpoint }),
     WORKER_NAME: 'test-worker',
     TASK_QUEUE: `inbound-test-${process.pid}`,
     MAILROOM_CODEC_KEYS: codecKeys,
@@ -99,6 +106,7 @@ export async function startInboundStack(opts: InboundStackOptions): Promise<Inbo
     dynamo: aws.dynamo,
     mail,
     internal,
+    ses,
     transports,
     worker,
     childEnv: {
@@ -133,7 +141,7 @@ export async function startInboundStack(opts: InboundStackOptions): Promise<Inbo
       await running;
       transports.close();
       await env.teardown();
-      await Promise.all([mail.stop(), internal.stop(), s3srv.stop(), dyn.stop()]);
+      await Promise.all([mail.stop(), internal.stop(), s3srv.stop(), dyn.stop(), ses.stop()]);
       rmSync(dir, { recursive: true, force: true });
     },
   };

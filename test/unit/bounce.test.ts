@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isBounce, isSesSender, parseBounce, parseDeliveryStatus, rewriteBounce, sesMessageIdCandidates } from '../../lib/bounce';
-import { parseHeaderBlock } from '../../lib/headers';
+import { parseHeaderBlock, readHeaderBlock } from '../../lib/headers';
 import { sesBounce } from '../../scripts/stack/demo-emails';
 
 const raw = sesBounce({ to: 'alice@example.com', sesMessageId: '0100018c-abc-000000', bouncedRecipient: 'nobody@far.example', originalSubject: 'Quarterly report' });
@@ -10,9 +10,11 @@ test('an SES bounce is recognised and read', () => {
   const headers = parseHeaderBlock(raw);
   assert.equal(isBounce(headers), true);
   assert.equal(isSesSender(headers), true);
-  const facts = parseBounce(raw.toString(), headers);
+  const block = readHeaderBlock(raw);
+  const facts = parseBounce(raw.subarray(block.bodyStart).toString(), block);
   assert.deepEqual(facts.recipients, [{ recipient: 'nobody@far.example', action: 'failed', status: '5.1.1', diagnostic: '550 5.1.1 <nobody@far.example>: Recipient address rejected: User unknown' }]);
   assert.deepEqual(facts.originalMessageIds, ['<0100018c-abc-000000@us-east-1.amazonses.com>']);
+  assert.equal(facts.kind, 'bounce');
 });
 
 test('SES Message-ID forms: header form yields the bare id first', () => {
@@ -42,4 +44,12 @@ test('rewrite: From/Reply-To/Subject name the bounced recipient, originals kept,
   assert.equal(headers.get('x-mailroom-processed')![0], 'w1');
   const body = (s: string) => s.slice(s.indexOf('\r\n\r\n'));
   assert.equal(body(text), body(raw.toString()));
+});
+
+test('a bounce SES forwards names our message id only in its VERP address: still found', () => {
+  const id = '00000331b8b1d648-b8302192-701f-124d-a1d5-d268912677de-135246';
+  const raw = Buffer.from([`X-Original-To: ${id}@email-bounces.amazonses.com`, `Delivered-To: ${id}@email-bounces.amazonses.com`, 'From: MAILER-DAEMON@mx.far.example', 'Subject: Undelivered Mail Returned to Sender', 'Return-Path: <>', '', 'The mail system: <x@far.example>: user unknown', ''].join('\r\n'));
+  const block = readHeaderBlock(raw);
+  assert.equal(isBounce(block.headers), true);
+  assert.deepEqual(parseBounce(raw.subarray(block.bodyStart).toString(), block).originalMessageIds, [id]);
 });

@@ -59,3 +59,31 @@ test('sweep durations: seconds or a unit, a bad one names the variable', () => {
   assert.throws(() => loadConfig({ DOMAINS: 'example.com', SWEEP_MIN_AGE: '15 minutes' }), (e: Error) => e instanceof ConfigError && /SWEEP_MIN_AGE/.test(e.message) && /duration/.test(e.message));
   assert.throws(() => loadConfig({ DOMAINS: 'example.com', SWEEP_OVERLAP: '-1h' }), /SWEEP_OVERLAP/);
 });
+
+test('inbound safety settings: defaults, and the relay never gets the internal server credentials', () => {
+  const c = loadConfig({ DOMAINS: 'example.com', SMTP_USER: 'internal', SMTP_PASS: 'secret' });
+  assert.deepEqual(c.safety, { spamAction: 'deliver', maxHeaderRecipients: 50, maxCopiesPerHour: 3 });
+  assert.deepEqual(c.outbound, { transport: 'ses', host: 'localhost', port: 587, user: undefined, pass: undefined, requireTls: true });
+  assert.equal(c.healthHost, '0.0.0.0');
+  assert.equal(c.metricsHost, '0.0.0.0');
+  assert.equal(c.sesEndpoint, undefined);
+  const d = loadConfig({
+    DOMAINS: 'example.com',
+    SPAM_ACTION: 'quarantine',
+    MAX_HEADER_RECIPIENTS: '10',
+    MAX_COPIES_PER_HOUR: '2',
+    OUTBOUND_TRANSPORT: 'smtp',
+    OUTBOUND_SMTP_USER: 'relay',
+    OUTBOUND_SMTP_PASS: 'relay-secret',
+    OUTBOUND_SMTP_REQUIRE_TLS: 'false',
+    AWS_ENDPOINT_URL_SESV2: 'http://127.0.0.1:8005',
+    HEALTH_HOST: '127.0.0.1',
+    METRICS_HOST: '127.0.0.1',
+  });
+  assert.deepEqual(d.safety, { spamAction: 'quarantine', maxHeaderRecipients: 10, maxCopiesPerHour: 2 });
+  assert.deepEqual(d.outbound, { transport: 'smtp', host: 'localhost', port: 587, user: 'relay', pass: 'relay-secret', requireTls: false });
+  assert.equal(d.sesEndpoint, 'http://127.0.0.1:8005');
+  assert.equal(d.healthHost, '127.0.0.1');
+  assert.throws(() => loadConfig({ DOMAINS: 'example.com', SPAM_ACTION: 'drop' }), /SPAM_ACTION/);
+  assert.throws(() => loadConfig({ DOMAINS: 'example.com', MAX_HEADER_RECIPIENTS: '0' }), /MAX_HEADER_RECIPIENTS/);
+});

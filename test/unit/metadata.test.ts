@@ -48,3 +48,37 @@ test('fitList', () => {
 test('fitList with no room left keeps only the count', () => {
   assert.equal(fitList(['aaaa', 'bbbb', 'cccc'], 12), '...(+3 more)');
 });
+
+test('2,000 bytes of existing metadata plus ours still fit: the largest other entry is dropped and named (the issue 11 case)', () => {
+  const existing = { 'x-archive-note': 'n'.repeat(1500), 'x-small': 'keep', 'x-mid': 'm'.repeat(470) };
+  assert.ok(size(existing) >= 2000);
+  const m = buildMetadata(existing, { status: 'partial', processedAt: 1, processedBy: 'mailroom-worker-1', invalidInboxes: ['a@example.com', 'b@example.com'], deliveredCount: 1, error: 'b@example.com: still deferred', verdicts: 'spam=PASS virus=PASS spf=PASS dkim=PASS dmarc=PASS' });
+  assert.ok(size(m) <= S3_METADATA_LIMIT, `size ${size(m)}`);
+  assert.equal(m['x-archive-note'], undefined);
+  assert.equal(m.metadata_dropped, 'x-archive-note');
+  assert.equal(m['x-small'], 'keep');
+  assert.equal(m['x-mid'], 'm'.repeat(470));
+  assert.equal(m.status, 'partial');
+  assert.equal(m.ses_verdicts, 'spam=PASS virus=PASS spf=PASS dkim=PASS dmarc=PASS');
+  assert.equal(m.invalid_inboxes, 'a@example.com,b@example.com');
+});
+
+test('whatever fills the object, ours always fits: lists keep at least their count', () => {
+  const existing = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`x-k${i}`, 'v'.repeat(60)]));
+  const many = Array.from({ length: 500 }, (_, i) => `user${i}@example.com`);
+  const m = buildMetadata(existing, { status: 'blocked', processedAt: 1, processedBy: 'w'.repeat(300), blockedSender: 's'.repeat(400) + '@x.org', blockedRecipients: many, invalidInboxes: many, error: 'e'.repeat(5000) });
+  assert.ok(size(m) <= S3_METADATA_LIMIT, `size ${size(m)}`);
+  assert.match(m.blocked_recipients, /\(\+\d+ more\)$/);
+  assert.match(m.metadata_dropped, /^x-k/);
+  assert.equal(m.processed_by.length, 64);
+});
+
+test('fitList stays linear: 10,000 items', () => {
+  // Quadratic re-joining took 11.6 s here and blocked the event loop past the heartbeat timeout.
+  const items = Array.from({ length: 10_000 }, (_, i) => `user${i}@example.com`);
+  const out = fitList(items, 1000);
+  assert.ok(out.length <= 1000);
+  const kept = out.split(',').filter((x) => x.includes('@')).length;
+  assert.equal(kept + Number(/\+(\d+) more/.exec(out)![1]), 10_000);
+  assert.ok(fitList(items, 1000 + 40).split(',').length >= kept, 'more room never keeps fewer');
+});

@@ -26,3 +26,10 @@ test('workflow id and summary', () => {
   assert.equal(inboundSummary({ domain: 'example.com', bucket: 'b', key: 'k', envelopeRecipients: ['a@example.com', 'c@example.com'] }, { sender: 'x@y.example', size: 2048 }), 'Inbound email from x@y.example, to 2 recipient(s), 2 KB: s3://b/k');
   assert.equal(inboundSummary({ domain: 'example.com', bucket: 'b', key: 'k', redrive: true }), 'Re-drive of inbound email s3://b/k');
 });
+
+test('receipt verdicts travel with the notification (they win over the stored header)', () => {
+  const withVerdicts = { ...ses, receipt: { ...ses.receipt, spamVerdict: { status: 'PASS' }, virusVerdict: { status: 'FAIL' }, spfVerdict: { status: 'GRAY' }, dkimVerdict: { status: 'PASS' }, dmarcVerdict: { status: 'PROCESSING_FAILED' }, dmarcPolicy: 'none' } };
+  const n = parseSesNotification(JSON.stringify({ Type: 'Notification', Message: JSON.stringify(withVerdicts) }));
+  assert.deepEqual(n.verdicts, { spam: 'PASS', virus: 'FAIL', spf: 'GRAY', dkim: 'PASS', dmarc: 'PROCESSING_FAILED', source: 'notification' });
+  assert.equal(parseSesNotification(JSON.stringify({ ...ses, receipt: { ...ses.receipt, spamVerdict: { status: 'nonsense' } } })).verdicts, undefined);
+});

@@ -150,3 +150,10 @@ test('bad values name the variable', () => {
   assert.throws(() => loadSqsConfig({ DOMAINS: 'example.com', SQS_DEAD_LETTER_QUEUE: '{domain}-queue' }), /is the queue itself/);
   assert.throws(() => loadSqsConfig({ DOMAINS: 'example.com', SMTP_PORT: 'x' }), /SMTP_PORT/);
 });
+
+test('SES receipt verdicts from the notification are passed on to the workflow', () => {
+  const withVerdicts = { ...ses(), receipt: { ...ses().receipt, spamVerdict: { status: 'FAIL' }, virusVerdict: { status: 'PASS' }, dkimVerdict: { status: 'PASS' } } };
+  const d = classifyMessage(sns(withVerdicts), ctx);
+  assert.ok(d.action === 'start');
+  assert.deepEqual(d.input.verdicts, { spam: 'FAIL', virus: 'PASS', dkim: 'PASS', source: 'notification' });
+});
