@@ -26,7 +26,8 @@ function starter(script: string, args: string[], input?: string) {
 }
 
 before(async () => {
-  stack = await startInboundStack({ mailboxes: [ALICE, CAROL], env: { BLOCKED_MAIL_ACTION: 'keep' } });
+  // SWEEP_MIN_AGE=0: the sweeps here look at mail just stored (test/integration/sweep.test.ts covers the grace).
+  stack = await startInboundStack({ mailboxes: [ALICE, CAROL], env: { BLOCKED_MAIL_ACTION: 'keep', SWEEP_MIN_AGE: '0' } });
 });
 after(async () => {
   await stack?.stop();
