@@ -2,6 +2,7 @@
 // the sync activities decide what to do with the results. Folders are always opened
 // read-only (EXAMINE): syncing must never change \Seen or anything else on the server.
 import { ImapFlow, type FetchMessageObject, type ImapFlowOptions, type MessageAddressObject } from 'imapflow';
+import { cleanOptionalText, cleanText, FIELD_LIMITS, storableBigint, storableDate, storableInt32 } from '../lib/storable';
 import type { NewMessage, FlagChange } from './store';
 
 export interface ImapEndpoint {
@@ -15,6 +16,17 @@ export interface ImapTimeouts {
   connectTimeoutMs: number;
   socketTimeoutMs: number;
 }
+
+/** How a sync logs in: a password (LOGIN/PLAIN) or an OAuth2 access token (OAUTHBEARER/XOAUTH2). */
+export type ImapAuth = { password: string } | { accessToken: string };
+
+/**
+ * The largest line a server may send without a literal: a UID SEARCH answer for two million
+ * messages fits. imapflow's own default is 1 GiB, i.e. no bound on memory at all.
+ */
+export const MAX_IMAP_LINE_BYTES = 16 * 1024 * 1024;
+/** Parse-tree nodes per response; a FETCH answer has a few dozen, SEARCH answers are not tokenized. */
+export const MAX_IMAP_RESPONSE_TOKENS = 100_000;
 
 export interface FolderInfo {
   path: string;
@@ -85,12 +97,45 @@ export function imapErrorText(err: unknown): string {
   return e.code && !text.includes(e.code) ? `${text} (${e.code})` : text;
 }
 
-export async function connectImap(endpoint: ImapEndpoint, password: string, timeouts: ImapTimeouts, onError?: (err: Error) => void): Promise<ImapFlow> {
+/**
+ * Connects and logs in. With `maxMessageBytes`, no literal (a message body, a header value)
+ * larger than that and no response much larger is accepted: the server's size claims are not
+ * trusted, imapflow refuses the literal at its announcement (error code LiteralTooLarge) before
+ * reading its bytes. Without it imapflow accepts literals of up to 1 GiB.
+ */
+const connectionErrors = new WeakMap<ImapFlow, Error>();
+
+/**
+ * The error that ended the connection, as imapflow reported it. A refused literal
+ * (LiteralTooLarge) closes the connection and the command in flight then fails with a plain
+ * "Connection not available": this is where the real reason is.
+ */
+export function connectionError(client: ImapFlow): Error | undefined {
+  return connectionErrors.get(client);
+}
+
+export async function connectImap(
+  endpoint: ImapEndpoint,
+  auth: string | ImapAuth,
+  timeouts: ImapTimeouts & { maxMessageBytes?: number },
+  onError?: (err: Error) => void,
+): Promise<ImapFlow> {
+  const credentials = typeof auth === 'string' ? { password: auth } : auth;
+  const limits = timeouts.maxMessageBytes
+    ? {
+        maxLiteralSize: timeouts.maxMessageBytes,
+        // Above the literal limit (imapflow counts the framing too), far below its 2 GiB default.
+        maxResponseSize: timeouts.maxMessageBytes + 1024 * 1024,
+        maxLineLength: MAX_IMAP_LINE_BYTES,
+        maxResponseTokens: MAX_IMAP_RESPONSE_TOKENS,
+      }
+    : {};
   const options: ImapFlowOptions = {
     host: endpoint.host,
     port: endpoint.port,
     secure: endpoint.tls,
-    auth: { user: endpoint.user, pass: password },
+    auth: 'accessToken' in credentials ? { user: endpoint.user, accessToken: credentials.accessToken } : { user: endpoint.user, pass: credentials.password },
+    ...limits,
     logger: false,
     // A sync runs commands back to back; an IDLE between them only costs round trips.
     disableAutoIdle: true,
@@ -102,16 +147,31 @@ export async function connectImap(endpoint: ImapEndpoint, password: string, time
   const client = new ImapFlow(options);
   // Without a listener, a socket error after connect() would be an unhandled 'error' event
   // and take the whole worker down; the failing command rejects anyway.
-  client.on('error', (err: Error) => onError?.(err));
+  client.on('error', (err: Error) => {
+    connectionErrors.set(client, err);
+    onError?.(err);
+  });
   await client.connect();
   return client;
 }
 
-export async function closeImap(client: ImapFlow): Promise<void> {
+/**
+ * Logs out politely, but never waits long for it: a server that floods or stalls would hold
+ * the LOGOUT until the socket timeout. `abandon` skips the LOGOUT (the connection is in an
+ * unknown state: a FETCH abandoned half way, a literal refused).
+ */
+export async function closeImap(client: ImapFlow, abandon = false): Promise<void> {
+  if (abandon || !client.usable) {
+    client.close();
+    return;
+  }
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await client.logout();
+    await Promise.race([client.logout(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('LOGOUT timed out')), 5000)))]);
   } catch {
     client.close();
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -160,8 +220,13 @@ export async function uidsAfter(client: ImapFlow, lastUid: number): Promise<numb
 }
 
 function cleanFlags(flags: Set<string> | undefined): string[] {
-  // \Recent belongs to one IMAP session, not to the message.
-  return [...(flags ?? [])].filter((f) => f !== '\\Recent').sort();
+  // \Recent belongs to one IMAP session, not to the message. Keywords are the server's (or
+  // another client's) choice: cleaned and bounded like any text.
+  return [...(flags ?? [])]
+    .filter((f) => f !== '\\Recent')
+    .slice(0, FIELD_LIMITS.flags)
+    .map((f) => cleanText(f, FIELD_LIMITS.flag))
+    .sort();
 }
 
 /** Current flags of messages in a UID range; with `changedSince` only those changed after that mod-sequence. */
@@ -169,7 +234,7 @@ export async function fetchFlags(client: ImapFlow, range: string, changedSince?:
   const out: FlagChange[] = [];
   const options = changedSince ? { uid: true, changedSince: BigInt(changedSince) } : { uid: true };
   for await (const m of client.fetch(range, { uid: true, flags: true }, options)) {
-    out.push({ uid: m.uid, flags: cleanFlags(m.flags), modseq: m.modseq !== undefined ? m.modseq.toString() : null });
+    out.push({ uid: m.uid, flags: cleanFlags(m.flags), modseq: storableBigint(m.modseq) });
     if (out.length % 500 === 0) onProgress?.();
   }
   return out;
@@ -177,76 +242,94 @@ export async function fetchFlags(client: ImapFlow, range: string, changedSince?:
 
 function address(a: MessageAddressObject | undefined): string | null {
   if (!a?.address) return null;
-  return a.name ? `${a.name} <${a.address}>` : a.address;
+  const name = a.name ? cleanText(a.name).trim() : '';
+  return cleanText(name ? `${name} <${a.address}>` : a.address, FIELD_LIMITS.address);
 }
 
-function toDate(value: Date | string | undefined): Date | null {
-  if (!value) return null;
-  const d = value instanceof Date ? value : new Date(value);
-  return Number.isNaN(d.getTime()) ? null : d;
+/** The server answered a FETCH with far more than was asked (an endless FETCH response). */
+export class ImapProtocolError extends Error {
+  override name = 'ImapProtocolError';
 }
 
-export interface FetchedMessage extends NewMessage {
-  size: number;
-}
+/** FETCH responses for messages not asked for that are tolerated (unsolicited flag updates) before giving up. */
+const UNSOLICITED_FETCH_LIMIT = 100;
 
-/**
- * Fetches metadata for `uids` and the raw source of those not larger than maxMessageBytes,
- * stopping once the batch holds batchMaxBytes of raw source (at least one message is
- * always taken). Returns what was fetched; UIDs the server expunged meanwhile are absent.
- */
-export async function fetchMessages(
-  client: ImapFlow,
-  endpoint: ImapEndpoint,
-  folder: string,
-  uidValidity: number,
-  uids: number[],
-  limits: { maxMessageBytes: number; batchMaxBytes: number },
-  onMessage?: () => void,
-): Promise<{ messages: FetchedMessage[]; coveredUpTo: number }> {
-  if (!uids.length) return { messages: [], coveredUpTo: 0 };
+/** Metadata (flags, envelope, dates, claimed size) of `uids`, by UID; UIDs the server did not answer for are absent. */
+export async function fetchMetadata(client: ImapFlow, uids: number[], onMessage?: () => void): Promise<Map<number, FetchMessageObject>> {
+  const wanted = new Set(uids);
   const meta = new Map<number, FetchMessageObject>();
+  let unsolicited = 0;
+  if (!uids.length) return meta;
   for await (const m of client.fetch(uidSet(uids), { uid: true, flags: true, envelope: true, internalDate: true, size: true }, { uid: true })) {
+    if (!wanted.has(m.uid) || meta.has(m.uid)) {
+      if (++unsolicited > UNSOLICITED_FETCH_LIMIT + uids.length) {
+        throw new ImapProtocolError(`the server sent more than ${unsolicited} FETCH responses for messages not asked for (an endless FETCH response?)`);
+      }
+      continue;
+    }
     meta.set(m.uid, m);
     onMessage?.();
   }
-  // Take a prefix of the batch that fits the byte budget.
-  const taken: number[] = [];
+  return meta;
+}
+
+/**
+ * Raw sources of `uids`, added to `into` by UID as they arrive (so what arrived survives a
+ * failure part way), until `budgetBytes` of real (not claimed) bytes have arrived: then it
+ * stops early (the FETCH is abandoned, the connection must not be reused) and says so.
+ * Throws what imapflow throws: a LiteralTooLarge when a body exceeds the connection's limit.
+ */
+export async function fetchSources(
+  client: ImapFlow,
+  uids: number[],
+  budgetBytes: number,
+  into: Map<number, Buffer>,
+  onMessage?: () => void,
+): Promise<{ stoppedEarly: boolean }> {
+  const wanted = new Set(uids);
+  let unsolicited = 0;
   let bytes = 0;
-  for (const uid of uids) {
-    const size = meta.get(uid)?.size ?? 0;
-    const rawBytes = size <= limits.maxMessageBytes ? size : 0;
-    if (taken.length > 0 && bytes + rawBytes > limits.batchMaxBytes) break;
-    taken.push(uid);
-    bytes += rawBytes;
-  }
-  const wantSource = taken.filter((uid) => meta.has(uid) && (meta.get(uid)?.size ?? 0) <= limits.maxMessageBytes);
-  const sources = new Map<number, Buffer>();
-  if (wantSource.length) {
-    for await (const m of client.fetch(uidSet(wantSource), { uid: true, source: true }, { uid: true })) {
-      if (m.source) sources.set(m.uid, m.source);
-      onMessage?.();
+  let got = 0;
+  if (!uids.length) return { stoppedEarly: false };
+  for await (const m of client.fetch(uidSet(uids), { uid: true, source: true }, { uid: true })) {
+    if (!wanted.has(m.uid) || into.has(m.uid) || !m.source) {
+      if (++unsolicited > UNSOLICITED_FETCH_LIMIT + uids.length) {
+        throw new ImapProtocolError(`the server sent more than ${unsolicited} FETCH responses for messages not asked for (an endless FETCH response?)`);
+      }
+      continue;
     }
+    into.set(m.uid, m.source);
+    bytes += m.source.length;
+    got++;
+    onMessage?.();
+    if (bytes >= budgetBytes && got < wanted.size) return { stoppedEarly: true };
   }
-  const messages: FetchedMessage[] = [];
-  for (const uid of taken) {
-    const m = meta.get(uid);
-    if (!m) continue; // expunged between SEARCH and FETCH
-    const env = m.envelope;
-    messages.push({
-      uid,
-      messageId: env?.messageId ?? null,
-      from: address(env?.from?.[0]),
-      to: (env?.to ?? []).map((a) => a.address).filter((a): a is string => !!a),
-      subject: env?.subject ?? null,
-      sentAt: toDate(env?.date),
-      internalDate: toDate(m.internalDate),
-      flags: cleanFlags(m.flags),
-      modseq: m.modseq !== undefined ? m.modseq.toString() : null,
-      size: m.size ?? 0,
-      raw: sources.get(uid) ?? null,
-      rawRef: imapUrl(endpoint, folder, uidValidity, uid),
-    });
-  }
-  return { messages, coveredUpTo: taken[taken.length - 1] };
+  return { stoppedEarly: false };
+}
+
+/**
+ * The row for one message: every text field cleaned (lib/storable.ts: a NUL or another control
+ * character from a forged header must not reach PostgreSQL), dates and numbers only when they
+ * fit their columns. `raw` null means stored without its body (raw_ref points at the server copy).
+ */
+export function toNewMessage(m: FetchMessageObject, raw: Buffer | null, endpoint: ImapEndpoint, folder: string, uidValidity: number): NewMessage {
+  const env = m.envelope;
+  return {
+    uid: m.uid,
+    messageId: cleanOptionalText(env?.messageId, FIELD_LIMITS.messageId),
+    from: address(env?.from?.[0]),
+    to: (env?.to ?? [])
+      .map((a) => a.address)
+      .filter((a): a is string => !!a)
+      .slice(0, FIELD_LIMITS.recipients)
+      .map((a) => cleanText(a, FIELD_LIMITS.address)),
+    subject: cleanOptionalText(env?.subject, FIELD_LIMITS.subject),
+    sentAt: storableDate(env?.date),
+    internalDate: storableDate(m.internalDate),
+    flags: cleanFlags(m.flags),
+    modseq: storableBigint(m.modseq),
+    size: storableInt32(m.size),
+    raw,
+    rawRef: imapUrl(endpoint, folder, uidValidity, m.uid),
+  };
 }

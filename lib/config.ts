@@ -17,6 +17,10 @@ const port = z.coerce.number().int().min(1).max(65535);
 const listenPort = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
 const url = z.string().trim().url();
+const duration = z
+  .string()
+  .refine((v) => parseDuration(v) !== undefined, 'must be a duration such as 0, 90s, 15m, 1h or 2d')
+  .transform((v) => parseDuration(v)!);
 
 const schema = z.object({
   AWS_REGION: z.string().trim().min(1).default('us-east-1'),
@@ -72,6 +76,17 @@ const schema = z.object({
   AUTOREPLY_INTERVAL_HOURS: positiveInt.default(168),
   // Which recipients each workflow run delivered to, so a retried delivery skips them.
   DYNAMODB_DELIVERY_TABLE: z.string().trim().min(1).default('email-delivery-log'),
+  // Where each bucket's last successful sweep is remembered, so the next one lists only newer mail.
+  DYNAMODB_SWEEP_TABLE: z.string().trim().min(1).default('mailroom-sweep-state'),
+
+  // The sweep (starters/sweep-domain.ts, the sweepDomain schedule). Objects younger than
+  // SWEEP_MIN_AGE are left to the SQS bridge, whose notification carries the envelope
+  // recipients (a sweep that started them first would lose those). Each sweep looks at objects
+  // modified since the last successful sweep minus SWEEP_OVERLAP (clock skew between us and S3,
+  // uploads whose LastModified is their start); with no such sweep, the last SWEEP_FALLBACK_WINDOW.
+  SWEEP_MIN_AGE: duration.default(15 * 60),
+  SWEEP_OVERLAP: duration.default(3600),
+  SWEEP_FALLBACK_WINDOW: duration.default(2 * 86400),
 
   DOMAINS_FILE: z.string().trim().default('domains.txt'),
   // Alternative to DOMAINS_FILE: a comma-separated list (wins when set).
@@ -109,7 +124,9 @@ export interface Config {
   lmtp: { enabled: boolean; host: string; port: number };
   outbound: { transport: 'ses' | 'smtp'; host: string; port: number; user?: string; pass?: string; requireTls: boolean };
   safety: { spamAction: 'deliver' | 'quarantine'; maxHeaderRecipients: number; maxCopiesPerHour: number };
-  tables: { blocked: string; rules: string; messages: string; autoreply: string; delivery: string };
+  tables: { blocked: string; rules: string; messages: string; autoreply: string; delivery: string; sweep: string };
+  /** Seconds. */
+  sweep: { minAge: number; overlap: number; fallbackWindow: number };
   autoreplyIntervalHours: number;
   domains: string[];
   domainsSource: string;
@@ -137,6 +154,12 @@ export function parseDomains(text: string): string[] {
     if (line && !out.includes(line)) out.push(line);
   }
   return out;
+}
+
+/** A duration, "90s", "15m", "1h", "2d" or plain seconds ("0", "900"), in seconds; undefined when it is none. */
+export function parseDuration(text: string): number | undefined {
+  const m = text.trim().toLowerCase().match(/^(\d+)\s*([smhd]?)$/);
+  return m ? Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'] : undefined;
 }
 
 /** The S3 bucket that SES writes a domain's mail into. */
@@ -188,7 +211,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     lmtp: { enabled: e.LMTP_ENABLED, host: e.LMTP_HOST, port: e.LMTP_PORT },
     outbound: { transport: e.OUTBOUND_TRANSPORT, host: e.OUTBOUND_SMTP_HOST, port: e.OUTBOUND_SMTP_PORT, user: e.OUTBOUND_SMTP_USER, pass: e.OUTBOUND_SMTP_PASS, requireTls: e.OUTBOUND_SMTP_REQUIRE_TLS },
     safety: { spamAction: e.SPAM_ACTION, maxHeaderRecipients: e.MAX_HEADER_RECIPIENTS, maxCopiesPerHour: e.MAX_COPIES_PER_HOUR },
-    tables: { blocked: e.DYNAMODB_BLOCKED_TABLE, rules: e.DYNAMODB_RULES_TABLE, messages: e.DYNAMODB_MESSAGES_TABLE, autoreply: e.DYNAMODB_AUTOREPLY_TABLE, delivery: e.DYNAMODB_DELIVERY_TABLE },
+    tables: { blocked: e.DYNAMODB_BLOCKED_TABLE, rules: e.DYNAMODB_RULES_TABLE, messages: e.DYNAMODB_MESSAGES_TABLE, autoreply: e.DYNAMODB_AUTOREPLY_TABLE, delivery: e.DYNAMODB_DELIVERY_TABLE, sweep: e.DYNAMODB_SWEEP_TABLE },
+    sweep: { minAge: e.SWEEP_MIN_AGE, overlap: e.SWEEP_OVERLAP, fallbackWindow: e.SWEEP_FALLBACK_WINDOW },
     autoreplyIntervalHours: e.AUTOREPLY_INTERVAL_HOURS,
     domains,
     domainsSource,

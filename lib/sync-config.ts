@@ -27,6 +27,14 @@ const schema = z.object({
   SYNC_IMAP_CONNECT_TIMEOUT_MS: positiveInt.default(30_000),
   SYNC_IMAP_SOCKET_TIMEOUT_MS: positiveInt.default(120_000),
   SYNC_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(4),
+  // Hard deadline of one IMAP activity attempt, enforced by the worker (connections closed,
+  // attempt retried); a fetch activity starts no new batch after a quarter of it.
+  SYNC_ACTIVITY_DEADLINE_SECONDS: positiveInt.default(1800),
+  // An OAuth2 access token is refreshed before a login when it expires within this margin.
+  SYNC_OAUTH2_REFRESH_MARGIN_SECONDS: nonNegativeInt.default(300),
+  SYNC_OAUTH2_TIMEOUT_MS: positiveInt.default(30_000),
+  // Prometheus /metrics of the sync worker (0 = off).
+  SYNC_METRICS_PORT: nonNegativeInt.max(65535).default(8001),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 
@@ -43,6 +51,10 @@ export interface SyncConfig {
   imapConnectTimeoutMs: number;
   imapSocketTimeoutMs: number;
   maxConcurrentActivities: number;
+  activityDeadlineMs: number;
+  oauth2RefreshMarginMs: number;
+  oauth2TimeoutMs: number;
+  metricsPort: number;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
 }
 
@@ -71,12 +83,20 @@ export function loadSyncConfig(env: NodeJS.ProcessEnv = process.env): SyncConfig
     imapConnectTimeoutMs: e.SYNC_IMAP_CONNECT_TIMEOUT_MS,
     imapSocketTimeoutMs: e.SYNC_IMAP_SOCKET_TIMEOUT_MS,
     maxConcurrentActivities: e.SYNC_MAX_CONCURRENT_ACTIVITIES,
+    activityDeadlineMs: e.SYNC_ACTIVITY_DEADLINE_SECONDS * 1000,
+    oauth2RefreshMarginMs: e.SYNC_OAUTH2_REFRESH_MARGIN_SECONDS * 1000,
+    oauth2TimeoutMs: e.SYNC_OAUTH2_TIMEOUT_MS,
+    metricsPort: e.SYNC_METRICS_PORT,
     logLevel: e.LOG_LEVEL,
   };
 }
 
 /** Environment variable a starter reads an IMAP password from when stdin is not used. */
 export const PASSWORD_ENV = 'MAILROOM_IMAP_PASSWORD';
+/** Environment variable a starter reads an OAuth2 refresh token from when stdin is not used. */
+export const REFRESH_TOKEN_ENV = 'MAILROOM_OAUTH2_REFRESH_TOKEN';
+/** Environment variable with the OAuth2 client secret (or --client-secret-file). */
+export const CLIENT_SECRET_ENV = 'MAILROOM_OAUTH2_CLIENT_SECRET';
 
 /**
  * The IMAP password for add-account / update-password: $MAILROOM_IMAP_PASSWORD, else the
@@ -88,13 +108,23 @@ export async function readPasswordInput(
   stdin: NodeJS.ReadStream = process.stdin,
   prompt: NodeJS.WriteStream = process.stderr,
 ): Promise<string> {
-  const fromEnv = env[PASSWORD_ENV];
+  return readSecretInput({ envName: PASSWORD_ENV, what: 'IMAP password' }, env, stdin, prompt);
+}
+
+/** A secret (password, refresh token) from its environment variable, else the first line of stdin; never from argv. */
+export async function readSecretInput(
+  secret: { envName: string; what: string },
+  env: NodeJS.ProcessEnv = process.env,
+  stdin: NodeJS.ReadStream = process.stdin,
+  prompt: NodeJS.WriteStream = process.stderr,
+): Promise<string> {
+  const fromEnv = env[secret.envName];
   if (fromEnv) return fromEnv;
   if (stdin.isTTY) {
-    prompt.write('IMAP password (not echoed): ');
+    prompt.write(`${secret.what} (not echoed): `);
     stdin.setRawMode(true);
   }
-  const password = await new Promise<string>((resolve, reject) => {
+  const value = await new Promise<string>((resolve, reject) => {
     let data = '';
     const done = () => {
       stdin.off('data', onData);
@@ -121,6 +151,10 @@ export async function readPasswordInput(
     stdin.once('error', reject);
     stdin.resume();
   });
-  if (!password) throw new SyncConfigError(`No IMAP password given: pipe it on stdin (e.g. "printf '%s\\n' \\"$PW\\" | ...") or set ${PASSWORD_ENV}; it is never accepted as an argument`);
-  return password;
+  if (!value) {
+    throw new SyncConfigError(
+      `No ${secret.what} given: pipe it on stdin (e.g. "printf '%s\\n' \\"$SECRET\\" | ...") or set ${secret.envName}; it is never accepted as an argument`,
+    );
+  }
+  return value;
 }

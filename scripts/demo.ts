@@ -1,10 +1,12 @@
-// The main job on the embedded local stack, for a newcomer (scripts/demo.sh runs this
+// The main jobs on the embedded local stack, for a newcomer (scripts/demo.sh runs this
 // after installing what is missing): Temporal dev server with its Web UI, S3 (versitygw),
 // DynamoDB (dynalite), SQS (goaws) with the domain's notification queue, an SMTP server
 // standing in for the internal mail server, a demo domain with blocklist and rules, six demo
-// emails, the real worker process, and a summary of what happened to each email. It writes
-// <state>/env, which points every operator command at this stack (`source` it in another
-// shell). The stack stays up for exploring until Ctrl-C (or exits at once with --exit).
+// emails, the real worker process, and a summary of what happened to each email; then account
+// sync (scripts/stack/sync-demo.ts: Dovecot with demo mailboxes, a password and an OAuth2
+// account, the sync worker, per-folder counts from PostgreSQL). It writes <state>/env, which
+// points every operator command at this stack (`source` it in another shell). The stack stays
+// up for exploring until Ctrl-C (or exits at once with --exit).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
@@ -15,6 +17,7 @@ import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { Client, Connection } from '@temporalio/client';
 import { codecFromEnv, generateCodecKey } from '../lib/codec';
+import { generateKeyEntry } from '../lib/crypto';
 import { queueForDomain } from '../lib/sqs-config';
 import { bucketForDomain } from '../lib/config';
 import { codecChoice, mailroomDataConverter } from '../lib/data-converter';
@@ -30,6 +33,7 @@ import { startSesServer } from './stack/ses';
 import { startSmtpTarget } from './stack/smtp-target';
 import { startSqsServer } from './stack/sqs';
 import { startTemporalDevServer } from './stack/temporal-dev';
+import { runSyncDemo, type SyncDemo } from './stack/sync-demo';
 import { startCodecServer } from '../workers/codec-server';
 
 const DOMAIN = 'example.com';
@@ -168,6 +172,28 @@ async function main() {
     ];
     console.log(`  ${started[i].label.padEnd(16)} ${r.status.padEnd(10)} ${who}${extra.length ? `; ${extra.join('; ')}` : ''}`);
   }
+  // The second main job: account sync. (Its IMAP passwords and tokens are encrypted with a
+  // development key kept in .local/secret-keys.)
+  const secretKeys = process.env.MAILROOM_SECRET_KEYS || localSecret('secret-keys', () => generateKeyEntry('dev1'));
+  let syncDemo: SyncDemo | undefined;
+  console.log('\nSyncing two demo IMAP accounts ...');
+  try {
+    syncDemo = await runSyncDemo({
+      root: ROOT,
+      stateDir: LOCAL,
+      temporalAddress: temporal.address,
+      client,
+      uiUrl: temporal.uiUrl,
+      codecKeys,
+      secretKeys,
+      logLevel: process.env.WORKER_LOG_LEVEL ?? 'info',
+      newMailEveryMs: values.exit ? 0 : 30_000,
+    });
+    console.log(syncDemo.lines.join('\n'));
+  } catch (err) {
+    console.log(`Account sync demo did not run: ${(err as Error).message}`);
+  }
+
   console.log(`\nMailboxes (one .eml per delivery): ${mailDir}`);
   console.log(`Outbound mail sent through SES: ${(await ses.emails()).length} message(s), see ${ses.endpoint} (web view) or ${ses.endpoint}/store`);
   console.log(`Temporal Web UI: ${temporal.uiUrl}/namespaces/default/workflows`);
@@ -180,6 +206,7 @@ async function main() {
   console.log(`\nOperator commands (README, "Operator scripts") against this stack, from another shell:\n  source ${envFile}\n  npm run sweep -- --domain ${DOMAIN}`);
 
   const shutdown = async () => {
+    await syncDemo?.stop();
     worker.kill('SIGTERM');
     await new Promise((r) => worker.once('exit', r));
     await client.connection.close();

@@ -1,5 +1,5 @@
 // Applies pending schema migrations to DATABASE_URL (safe to re-run; see lib/migrate.ts).
-// Usage: tsx scripts/migrate.ts
+// Usage: node --import tsx scripts/migrate.ts (npm run db:setup also creates the database first)
 import { createPool, redactUrl } from '../lib/db';
 import { migrate } from '../lib/migrate';
 import { loadSyncConfig } from '../lib/sync-config';
@@ -16,6 +16,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  console.error(`migrate failed: ${(err as Error).message}\nCheck DATABASE_URL (create the database with: tsx scripts/setup-db.ts).`);
+  console.error(`migrate failed: ${(err as Error).message}\nCheck DATABASE_URL (create the database with: npm run db:setup).`);
   process.exit(1);
 });

@@ -1,9 +1,22 @@
-// Lists accounts with their state and last sync.
-// Usage: tsx starters/list-accounts.ts [--user <email>] [--json]
-import { parseArgs } from 'node:util';
-import { createStore, type AccountSummary } from '../activities/store';
-import { createPool } from '../lib/db';
-import { loadSyncConfig } from '../lib/sync-config';
+// Lists accounts with their state: how they log in, whether one waits for a new password or
+// token (and since when, with the command that fixes it), the last sync, and how many
+// messages were skipped (recorded in sync_errors). --skipped lists those records.
+import { type AccountSummary, type SyncError } from '../activities/store';
+import { commandMain, emailAddress, EXIT, positiveInteger, printJson } from '../lib/cli';
+import { credentialFix, openAccountDb } from './account-common';
+
+const spec = {
+  name: 'account:list',
+  summary: 'List mailroom accounts: login method, state (NEEDS ATTENTION when a password or token was refused), last sync, skipped messages.',
+  options: {
+    user: { type: 'string', value: '<email>', description: "only this user's accounts" },
+    skipped: { type: 'boolean', description: 'also list the recorded sync errors: skipped messages (folder, UID, reason) and folders that failed' },
+    limit: { type: 'string', value: '<n>', description: 'sync errors shown per account with --skipped', default: '20' },
+    json: { type: 'boolean', description: 'print JSON (stdout only)' },
+  },
+  examples: ['npm run account:list', 'npm run account:list -- --user owner@example.com --skipped'],
+  notes: ['Exit code 3 when an account listed needs attention, so scripts and cron can alert on it.'],
+} as const;
 
 function ago(date: Date | null): string {
   if (!date) return '-';
@@ -17,46 +30,54 @@ function ago(date: Date | null): string {
 function lastSync(a: AccountSummary): string {
   const r = a.lastRun;
   if (!r) return 'never synced';
-  const counts = `+${r.messagesAdded} ~${r.messagesUpdated} -${r.messagesDeleted}`;
-  return `${r.status} ${ago(r.finishedAt ?? r.startedAt)} (${counts})${r.error ? `: ${r.error}` : ''}`;
+  const counts = `+${r.messagesAdded} ~${r.messagesUpdated} -${r.messagesDeleted}${r.messagesSkipped ? ` skipped ${r.messagesSkipped}` : ''}`;
+  const when = r.status === 'running' ? `since ${ago(r.startedAt)}` : ago(r.finishedAt ?? r.startedAt);
+  return `${r.status} ${when} (${counts})${r.error ? `: ${r.error}` : ''}`;
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { user: { type: 'string' }, json: { type: 'boolean', default: false } } });
-  const config = loadSyncConfig();
-  const pool = createPool(config.databaseUrl, { max: 2 });
+function describeError(e: SyncError): string {
+  const where = e.uid === null ? `folder ${e.folder}` : `${e.folder} UID ${e.uid}`;
+  return `${e.createdAt.toISOString()}  ${e.kind.padEnd(8)} ${where}${e.size !== null ? ` (${e.size} bytes)` : ''}: ${e.reason}`;
+}
+
+commandMain(spec, async (values) => {
+  const limit = positiveInteger('limit', values.limit ?? '20');
+  const only = values.user !== undefined ? emailAddress('user', values.user) : undefined;
+  const db = openAccountDb();
   try {
-    const store = createStore(pool);
-    let users = await store.listUsers();
-    if (values.user) {
-      const user = await store.findUserByEmail(values.user);
-      if (!user) throw new Error(`No mailroom user ${values.user}`);
+    let users = await db.store.listUsers();
+    if (only) {
+      const user = await db.store.findUserByEmail(only);
+      if (!user) throw new Error(`No mailroom user ${only}; add an account for it with npm run account:add`);
       users = [user];
     }
-    const all: (AccountSummary & { userEmail: string })[] = [];
-    for (const user of users) for (const a of await store.listAccounts(user.id)) all.push({ ...a, userEmail: user.email });
-    if (values.json) {
-      console.log(JSON.stringify(all, null, 2));
-      return;
-    }
-    if (!all.length) {
-      console.log('No accounts. Add one with tsx starters/add-account.ts (see docs/account-sync.md).');
-      return;
-    }
-    for (const a of all) {
-      const state = !a.enabled ? 'disabled' : a.status === 'needs_attention' ? 'NEEDS ATTENTION' : 'enabled';
-      console.log(`${a.id}  ${a.userEmail}  ${a.imapUser}@${a.imapHost}:${a.imapPort}${a.imapTls ? '' : ' (no TLS)'}`);
-      console.log(`    ${state}, every ${Math.round(a.syncIntervalSeconds / 60)} min, ${a.messageCount} messages; last sync: ${lastSync(a)}`);
-      if (a.status === 'needs_attention') {
-        console.log(`    ${a.statusReason ?? 'login rejected'}\n    fix: tsx starters/update-password.ts --user ${a.userEmail} --account ${a.id}`);
+    const all: (AccountSummary & { userEmail: string; syncErrors?: SyncError[] })[] = [];
+    for (const user of users) {
+      for (const a of await db.store.listAccounts(user.id)) {
+        all.push({ ...a, userEmail: user.email, ...(values.skipped ? { syncErrors: await db.store.listSyncErrors(user.id, a.id, { limit }) } : {}) });
       }
     }
+    const attention = all.some((a) => a.enabled && a.status === 'needs_attention');
+    if (values.json) {
+      printJson(all);
+      return attention ? EXIT.attention : EXIT.done;
+    }
+    if (!all.length) {
+      console.log('No accounts. Add one with npm run account:add (see docs/account-sync.md).');
+      return EXIT.done;
+    }
+    for (const a of all) {
+      const state = !a.enabled ? 'disabled' : a.status === 'needs_attention' ? `NEEDS ATTENTION since ${ago(a.statusChangedAt)}` : 'enabled';
+      const login = a.authMethod === 'oauth2' ? `OAuth2 ${a.oauth2?.provider ?? ''}`.trim() : 'password';
+      console.log(`${a.id}  ${a.userEmail}  ${a.imapUser}@${a.imapHost}:${a.imapPort}${a.imapTls ? '' : ' (no TLS)'}  ${login}`);
+      console.log(`    ${state}, every ${Math.round(a.syncIntervalSeconds / 60)} min, ${a.messageCount} messages, ${a.skippedCount} skipped; last sync: ${lastSync(a)}`);
+      if (a.status === 'needs_attention') {
+        console.log(`    ${a.statusReason ?? 'its credential was refused'}\n    fix: ${credentialFix(a, a.userEmail)}`);
+      }
+      for (const e of a.syncErrors ?? []) console.log(`    ${describeError(e)}`);
+    }
+    return attention ? EXIT.attention : EXIT.done;
   } finally {
-    await pool.end();
+    await db.close();
   }
-}
-
-main().catch((err) => {
-  console.error(`list-accounts failed: ${(err as Error).message}`);
-  process.exit(1);
 });

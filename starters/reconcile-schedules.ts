@@ -4,12 +4,10 @@
 // paused while the account is disabled, deleted once the account is gone. Idempotent:
 // run it after account changes, from cron, or at deploy; running it twice changes nothing.
 //
-// Usage: tsx starters/reconcile-schedules.ts [--user <email>] [--dry-run]
-//
 // Also exports the schedule helpers the other starters use.
-import { parseArgs } from 'node:util';
 import { Client, ScheduleNotFoundError, ScheduleOverlapPolicy, WorkflowNotFoundError, type ScheduleDescription, type ScheduleOptions } from '@temporalio/client';
 import { createStore, type Account, type Store } from '../activities/store';
+import { commandMain, emailAddress, EXIT, type ExitCode, type OptionValues } from '../lib/cli';
 import { createPool } from '../lib/db';
 import { ACCOUNT_ID } from '../lib/search-attributes';
 import { loadSyncConfig } from '../lib/sync-config';
@@ -135,6 +133,11 @@ export async function runningSyncWorkflows(client: Client, accountId: string): P
   } catch (err) {
     if (!(err instanceof WorkflowNotFoundError)) throw err;
   }
+  // Any other sync of the account (started by hand under another id): every run sets AccountId.
+  // Visibility lags a second or so behind, which only matters for a sync that just started.
+  for await (const w of client.workflow.list({ query: `WorkflowType = '${SYNC_WORKFLOW_TYPE}' AND AccountId = '${accountId}' AND ExecutionStatus = 'Running'` })) {
+    ids.push(w.workflowId);
+  }
   return [...new Set(ids)];
 }
 
@@ -171,35 +174,45 @@ export async function reconcileSchedules(deps: { client: Client; store: Store; t
   return summary;
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { user: { type: 'string' }, 'dry-run': { type: 'boolean', default: false } } });
+const spec = {
+  name: 'sync:reconcile',
+  summary: 'Make the Temporal Schedules match the accounts in PostgreSQL: one per account at its interval, paused while disabled, deleted once the account is gone. Idempotent.',
+  options: {
+    user: { type: 'string', value: '<email>', description: "only this user's accounts (orphan Schedules are then left alone)" },
+    'dry-run': { type: 'boolean', description: 'say what would change, change nothing' },
+  },
+  examples: ['npm run sync:reconcile', 'npm run sync:reconcile -- --dry-run'],
+} as const;
+
+async function main(values: OptionValues<typeof spec.options>): Promise<ExitCode> {
+  const only = values.user !== undefined ? emailAddress('user', values.user) : undefined;
   const config = loadSyncConfig();
   const pool = createPool(config.databaseUrl, { max: 2 });
   const store = createStore(pool);
-  const client = await connectClient();
   try {
     let userId: string | undefined;
-    if (values.user) {
-      const user = await store.findUserByEmail(values.user);
-      if (!user) throw new Error(`No mailroom user ${values.user}; list users' accounts with: tsx starters/list-accounts.ts`);
+    if (only) {
+      const user = await store.findUserByEmail(only);
+      if (!user) throw new Error(`No mailroom user ${only}; list the accounts with: npm run account:list`);
       userId = user.id;
     }
-    const summary = await reconcileSchedules({ client, store, taskQueue: config.taskQueue, userId, dryRun: values['dry-run'] });
-    const prefix = values['dry-run'] ? 'would be ' : '';
-    for (const [what, ids] of Object.entries(summary)) {
-      for (const id of ids) console.log(`${prefix}${what}: ${id}`);
+    const client = await connectClient();
+    try {
+      const summary = await reconcileSchedules({ client, store, taskQueue: config.taskQueue, userId, dryRun: values['dry-run'] });
+      const prefix = values['dry-run'] ? 'would be ' : '';
+      for (const [what, ids] of Object.entries(summary)) {
+        for (const id of ids) console.log(`${prefix}${what}: ${id}`);
+      }
+      const counts = Object.entries(summary).map(([k, v]) => `${v.length} ${prefix}${k}`);
+      console.log(`Schedules reconciled (task queue ${config.taskQueue}): ${counts.join(', ')}`);
+    } finally {
+      await client.connection.close();
     }
-    const counts = Object.entries(summary).map(([k, v]) => `${v.length} ${prefix}${k}`);
-    console.log(`Schedules reconciled (task queue ${config.taskQueue}): ${counts.join(', ')}`);
   } finally {
-    await client.connection.close();
     await pool.end();
   }
+  return EXIT.done;
 }
 
-if (require.main === module) {
-  main().catch((err) => {
-    console.error(`reconcile-schedules failed: ${(err as Error).message}`);
-    process.exit(1);
-  });
-}
+// Also imported (the schedule helpers) by the other starters: run only as a script.
+if (require.main === module) commandMain(spec, main);

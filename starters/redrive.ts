@@ -6,9 +6,16 @@
 // is only still in the bucket when BLOCKED_MAIL_ACTION=keep. Recipients that already got an
 // email (the delivery log, per object and recipient) are skipped unless --redeliver says to
 // deliver to them again.
+//
+// Objects are read (HEAD) --concurrency at a time. With --since, objects whose LastModified is
+// older than --since minus SWEEP_OVERLAP are not read at all: tagging writes the metadata by
+// copying the object onto itself, and on AWS S3 a copy is a new object, modified when it was
+// tagged. Some S3-compatible servers change metadata in place and keep the old LastModified,
+// so --prefilter auto (the default) uses this only on AWS S3 (no endpoint override); on and off
+// force it. Never with --include-unprocessed (untagged objects have no tag time).
 import { createAwsClients } from '../activities/clients';
-import { storedEmails } from '../activities/sweep';
-import { commandMain, EXIT, listOf, oneOf, PLAINTEXT_OPTION, printJson, progress, UsageError } from '../lib/cli';
+import { storedEmails, SWEEP_CONCURRENCY } from '../activities/sweep';
+import { commandMain, EXIT, listOf, oneOf, PLAINTEXT_OPTION, positiveInteger, printJson, progress, UsageError } from '../lib/cli';
 import { bucketForDomain, loadConfig } from '../lib/config';
 import { requireCodecChoice } from '../lib/data-converter';
 import { inboundWorkflowId } from '../lib/ses-notification';
@@ -32,6 +39,8 @@ const spec = {
     batch: { type: 'string', value: '<name>', description: 'names this re-drive: workflow ids end in /redrive-<name>, and running the same batch again starts nothing twice (default: the current UTC time, e.g. 20261130T101500Z)' },
     redeliver: { type: 'boolean', description: 'deliver again to recipients that already got the email (by default the delivery log skips them)' },
     'dry-run': { type: 'boolean', description: 'list what would be re-driven, start nothing' },
+    concurrency: { type: 'string', value: '<n>', default: String(SWEEP_CONCURRENCY), description: 'objects read (HEAD) at a time' },
+    prefilter: { type: 'string', value: '<auto|on|off>', default: 'auto', description: 'with --since, skip objects last modified before it (minus SWEEP_OVERLAP) without reading them; auto: on AWS S3 only' },
     wait: { type: 'boolean', description: 'wait for every started workflow and print its outcome' },
     json: { type: 'boolean', description: 'print one JSON document on stdout instead of lines (npm run -s ... | jq)' },
     plaintext: PLAINTEXT_OPTION,
@@ -73,6 +82,10 @@ commandMain(spec, async (values) => {
   }
   const batch = values.batch ?? now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(batch)) throw new UsageError(`--batch ${batch}: use 1-64 letters, digits, '.', '_' or '-'`);
+  const concurrency = positiveInteger('concurrency', values.concurrency as string);
+  const prefilterMode = oneOf('prefilter', values.prefilter as string, ['auto', 'on', 'off'] as const);
+  const prefilter = selection.since !== undefined && !selection.includeUnprocessed && (prefilterMode === 'on' || (prefilterMode === 'auto' && config.s3Endpoint === undefined));
+  const modifiedSince = prefilter ? (selection.since! - config.sweep.overlap) * 1000 : undefined;
   if (!values['dry-run']) requireCodecChoice('redrive', { plaintext: values.plaintext, flag: true });
   const say = values.json ? () => undefined : (line: string) => console.log(line);
   const bucket = bucketForDomain(domain, config.bucketTemplate);
@@ -80,23 +93,24 @@ commandMain(spec, async (values) => {
 
   const selected: string[] = [];
   let listed = 0;
-  const listing = progress(`listing ${bucket}`, '| {selected} selected');
+  let read = 0;
+  const listing = progress(`reading ${bucket}`, 'read | {listed} listed, {selected} selected');
   try {
-    for await (const obj of storedEmails(s3, bucket, values.prefix)) {
-      listed++;
+    for await (const obj of storedEmails(s3, bucket, { prefix: values.prefix, modifiedSince, concurrency, onListed: (n) => (listed += n) })) {
+      read++;
       if (selects(obj.metadata, selection)) selected.push(obj.key);
-      listing.update(listed, { selected: selected.length });
+      listing.update(read, { listed, selected: selected.length });
     }
   } finally {
     listing.stop();
     s3.destroy();
   }
   const window = `tagged ${selection.since !== undefined ? `from ${new Date(selection.since * 1000).toISOString()} ` : ''}${selection.until !== undefined ? `until ${new Date(selection.until * 1000).toISOString()} (exclusive)` : 'until now'}`;
-  say(`${listed} objects in ${bucket}, ${selected.length} selected (${selection.statuses?.join(',') ?? 'any status'}, ${window}${selection.includeUnprocessed ? ', untagged included' : ''})`);
+  say(`${listed} objects in ${bucket}, ${read} read${modifiedSince !== undefined ? ` (modified since ${new Date(modifiedSince).toISOString()})` : ''}, ${selected.length} selected (${selection.statuses?.join(',') ?? 'any status'}, ${window}${selection.includeUnprocessed ? ', untagged included' : ''})`);
 
   if (values['dry-run']) {
     for (const key of selected) say(`would re-drive s3://${bucket}/${key}`);
-    if (values.json) printJson({ bucket, listed, selected: selected.map((key) => ({ key, workflowId: `${inboundWorkflowId(bucket, key)}/redrive-${batch}` })), dryRun: true });
+    if (values.json) printJson({ bucket, listed, read, selected: selected.map((key) => ({ key, workflowId: `${inboundWorkflowId(bucket, key)}/redrive-${batch}` })), dryRun: true });
     return EXIT.done;
   }
 
@@ -134,6 +148,6 @@ commandMain(spec, async (values) => {
   } finally {
     await client.connection.close();
   }
-  if (values.json) printJson({ bucket, listed, batch, runs });
+  if (values.json) printJson({ bucket, listed, read, batch, runs });
   return runs.some((r) => r.failure) ? EXIT.failed : EXIT.done;
 });

@@ -1,23 +1,25 @@
 // Removes an account: deletes its Schedule, cancels a running sync, then deletes the account
-// with its folders, messages and sync records.
-// Usage: tsx starters/remove-account.ts --user <email> --account <id>
-import { parseArgs } from 'node:util';
-import { createStore } from '../activities/store';
-import { createPool } from '../lib/db';
-import { loadSyncConfig } from '../lib/sync-config';
+// with its folders, messages, sync records and sync errors.
+import { commandMain, emailAddress, EXIT } from '../lib/cli';
 import { connectClient } from '../lib/temporal';
+import { ACCOUNT_OPTIONS, accountIdOption, findAccount, openAccountDb } from './account-common';
 import { deleteAccountSchedule, runningSyncWorkflows } from './reconcile-schedules';
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { user: { type: 'string' }, account: { type: 'string' } } });
-  if (!values.user || !values.account) throw new Error('--user <owner email> and --account <account id> are required (see tsx starters/list-accounts.ts)');
-  const config = loadSyncConfig();
-  const pool = createPool(config.databaseUrl, { max: 2 });
+const spec = {
+  name: 'account:remove',
+  summary: 'Remove an account with everything synced from it: its Schedule, a running sync (cancelled), its folders, messages and sync records.',
+  options: {
+    ...ACCOUNT_OPTIONS,
+  },
+  examples: ['npm run account:remove -- --user owner@example.com --account 3f1c...'],
+} as const;
+
+commandMain(spec, async (values) => {
+  const owner = emailAddress('user', values.user);
+  const accountId = accountIdOption(values.account);
+  const db = openAccountDb();
   try {
-    const store = createStore(pool);
-    const user = await store.findUserByEmail(values.user);
-    const account = user ? await store.getAccount(user.id, values.account) : null;
-    if (!user || !account) throw new Error(`User ${values.user} has no account ${values.account}`);
+    const { user, account } = await findAccount(db.store, owner, accountId);
     const client = await connectClient();
     try {
       // Schedule first, so no new sync starts while we clean up.
@@ -30,14 +32,10 @@ async function main(): Promise<void> {
     } finally {
       await client.connection.close();
     }
-    await store.removeAccount(user.id, account.id);
+    await db.store.removeAccount(user.id, account.id);
     console.log(`Removed account ${account.id} (${account.imapUser}@${account.imapHost}) of ${user.email} with its stored messages`);
   } finally {
-    await pool.end();
+    await db.close();
   }
-}
-
-main().catch((err) => {
-  console.error(`remove-account failed: ${(err as Error).message}`);
-  process.exit(1);
+  return EXIT.done;
 });

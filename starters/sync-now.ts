@@ -1,20 +1,29 @@
-// Syncs one account now and shows progress (a progress bar fed by the workflow's `progress`
-// query). Goes through the account's Schedule when it has one (trigger with overlap SKIP),
-// so a manual sync never runs beside a scheduled one; if a sync is already running it is
-// asked for one more pass (syncNow signal) and followed instead.
-//
-// Usage: tsx starters/sync-now.ts --user <email> --account <id> [--no-wait]
-import { parseArgs } from 'node:util';
+// Syncs one account now and shows progress (fed by the workflow's `progress` query: a bar on
+// a terminal, a line every few seconds otherwise). Goes through the account's Schedule when it
+// has one (trigger with overlap SKIP), so a manual sync never runs beside a scheduled one; if a
+// sync is already running it is asked for one more pass (syncNow signal) and followed instead.
+// Prints the messages the sync skipped; exits 3 when the account waits for a new credential.
 import { ScheduleNotFoundError, ScheduleOverlapPolicy, WorkflowIdConflictPolicy, type Client } from '@temporalio/client';
-import { SingleBar, Presets } from 'cli-progress';
-import { createStore, type Account } from '../activities/store';
-import { createPool } from '../lib/db';
+import type { Account } from '../activities/store';
+import { AttentionError, commandMain, emailAddress, EXIT, printJson, progress, type ExitCode, type OptionValues } from '../lib/cli';
 import { ACCOUNT_ID } from '../lib/search-attributes';
-import { loadSyncConfig } from '../lib/sync-config';
 import { connectClient } from '../lib/temporal';
 import type { syncAccount } from '../workflows/syncAccount';
 import { progressQuery, syncNowSignal, syncScheduleId, syncWorkflowId, type SyncProgress, type SyncResult } from '../workflows/sync-definitions';
+import { ACCOUNT_OPTIONS, accountIdOption, credentialFix, findAccount, openAccountDb } from './account-common';
 import { runningSyncWorkflows } from './reconcile-schedules';
+
+const spec = {
+  name: 'sync:now',
+  summary: 'Sync one account now and show progress; then list the messages this sync skipped. Joins a sync that is already running instead of starting another.',
+  options: {
+    ...ACCOUNT_OPTIONS,
+    'no-wait': { type: 'boolean', description: 'start (or join) the sync and return' },
+    json: { type: 'boolean', description: 'print the result as JSON (stdout only)' },
+  },
+  examples: ['npm run sync:now -- --user owner@example.com --account 3f1c...'],
+  notes: ['Exit codes: 0 synced, 1 failed or some folders could not be synced (partial), 3 the account waits for a new password or token.'],
+} as const;
 
 /** Starts (or joins) a sync of the account and returns the id of the workflow doing it. */
 export async function startSyncNow(client: Client, account: Account, taskQueue: string): Promise<{ workflowId: string; joined: boolean }> {
@@ -40,7 +49,7 @@ export async function startSyncNow(client: Client, account: Account, taskQueue: 
       if (other) return { workflowId: other.workflow.workflowId, joined: true };
       await new Promise((r) => setTimeout(r, 250));
     }
-    throw new Error(`Triggered schedule ${schedule.scheduleId} but no sync started within 15 s; is it paused? (tsx starters/reconcile-schedules.ts)`);
+    throw new Error(`Triggered schedule ${schedule.scheduleId} but no sync started within 15 s; is it paused? (npm run sync:reconcile)`);
   } catch (err) {
     if (!(err instanceof ScheduleNotFoundError)) throw err;
   }
@@ -57,16 +66,12 @@ export async function startSyncNow(client: Client, account: Account, taskQueue: 
 }
 
 /**
- * Shows the sync's progress until it ends, or until it waits for a new password (it may wait
+ * Shows the sync's progress until it ends, or until it waits for a new credential (it may wait
  * for days; the caller is told what to do instead of being kept waiting).
  */
-async function follow(client: Client, workflowId: string): Promise<SyncResult | { waitingForPassword: string }> {
+async function follow(client: Client, workflowId: string): Promise<SyncResult | { waiting: string }> {
   const handle = client.workflow.getHandle<typeof syncAccount>(workflowId);
-  const bar = new SingleBar(
-    { format: ' {bar} {value}/{total} new messages | folder {folders} {folder} | {phase}', hideCursor: true, noTTYOutput: !process.stderr.isTTY, notTTYSchedule: 5000 },
-    Presets.shades_classic,
-  );
-  let started = false;
+  const bar = progress('sync', 'new messages | folder {folders} {folder} | {phase}');
   let result: SyncResult | undefined;
   let error: unknown;
   const done = handle.result().then(
@@ -77,85 +82,74 @@ async function follow(client: Client, workflowId: string): Promise<SyncResult | 
       error = err;
     },
   );
-  while (result === undefined && error === undefined) {
-    let p: SyncProgress | undefined;
-    try {
-      p = await handle.query(progressQuery);
-    } catch {
-      /* not queryable yet (no worker has picked it up) */
-    }
-    if (p?.status === 'needs_attention') {
-      if (started) bar.stop();
-      return { waitingForPassword: p.reason ?? 'the IMAP server rejected the password' };
-    }
-    // The total is known once the folders are listed.
-    if (p && p.phase !== 'starting' && p.phase !== 'listing') {
-      const payload = { folder: p.folder ?? '', folders: `${Math.min(p.foldersDone + 1, p.foldersTotal)}/${p.foldersTotal}`, phase: p.phase.replaceAll('_', ' ') };
-      const total = Math.max(p.messagesPending, p.messagesStored, 1);
-      if (!started) {
-        bar.start(total, p.messagesStored, payload);
-        started = true;
+  try {
+    while (result === undefined && error === undefined) {
+      let p: SyncProgress | undefined;
+      try {
+        p = await handle.query(progressQuery);
+      } catch {
+        /* not queryable yet (no worker has picked it up) */
       }
-      bar.setTotal(total);
-      bar.update(p.messagesStored, payload);
+      if (p?.status === 'needs_attention') return { waiting: p.reason ?? 'the credential was refused' };
+      // The total is known once the folders are listed.
+      if (p && p.phase !== 'starting' && p.phase !== 'listing') {
+        const total = Math.max(p.messagesFound ?? p.messagesPending, p.messagesStored, 1);
+        bar.update(p.messagesStored, { folder: p.folder ?? '', folders: `${Math.min(p.foldersDone + 1, p.foldersTotal)}/${p.foldersTotal}`, phase: p.phase.replaceAll('_', ' ') }, total);
+      }
+      await Promise.race([done, new Promise((r) => setTimeout(r, 500))]);
     }
-    await Promise.race([done, new Promise((r) => setTimeout(r, 500))]);
+  } finally {
+    bar.stop();
   }
-  if (started) bar.stop();
   if (error !== undefined) throw error;
   return result as SyncResult;
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { user: { type: 'string' }, account: { type: 'string' }, 'no-wait': { type: 'boolean', default: false } } });
-  if (!values.user || !values.account) throw new Error('--user <owner email> and --account <account id> are required (see tsx starters/list-accounts.ts)');
-  const config = loadSyncConfig();
-  const pool = createPool(config.databaseUrl, { max: 2 });
-  const store = createStore(pool);
-  let account: Account | null;
+async function main(values: OptionValues<typeof spec.options>): Promise<ExitCode> {
+  const owner = emailAddress('user', values.user);
+  const accountId = accountIdOption(values.account);
+  const db = openAccountDb();
   try {
-    const user = await store.findUserByEmail(values.user);
-    account = user ? await store.getAccount(user.id, values.account) : null;
+    const { user, account } = await findAccount(db.store, owner, accountId);
+    if (!account.enabled) throw new Error(`Account ${account.id} is disabled; enable it first: npm run account:set -- --user ${owner} --account ${account.id} --enable`);
+    const client = await connectClient();
+    let result: SyncResult | { waiting: string };
+    try {
+      const { workflowId, joined } = await startSyncNow(client, account, db.config.taskQueue);
+      console.error(`${joined ? 'Following the sync already running' : 'Started sync'}: workflow ${workflowId}`);
+      if (values['no-wait']) return EXIT.done;
+      result = await follow(client, workflowId);
+    } finally {
+      await client.connection.close();
+    }
+    if ('waiting' in result) {
+      throw new AttentionError(`Account ${account.id} needs attention: ${result.waiting}\nThe sync waits for a new credential and resumes once it is given: ${credentialFix(account, owner)}`);
+    }
+    const skipped = result.syncRunId !== null ? (await db.store.listSyncErrors(user.id, account.id, { syncRunId: result.syncRunId, limit: 1000 })).reverse() : [];
+    if (values.json) {
+      printJson({ ...result, syncErrors: skipped });
+    } else {
+      if (result.status === 'skipped') console.log(`Sync skipped: ${result.reason}`);
+      else if (result.status !== 'needs_attention') {
+        console.log(
+          `Synced ${account.imapUser}@${account.imapHost}: ${result.folders} folders, ${result.messagesAdded} new, ${result.messagesUpdated} flag changes, ${result.messagesDeleted} deleted, ${result.messagesSkipped ?? 0} skipped`,
+        );
+      }
+      for (const e of skipped) {
+        const where = e.uid === null ? `folder ${e.folder} not synced` : `skipped ${e.folder} UID ${e.uid}${e.kind === 'oversize' ? ' (stored without body)' : ''}`;
+        console.log(`  ${where}: ${e.reason}`);
+      }
+    }
+    if (result.status === 'needs_attention') throw new AttentionError(`Account ${account.id} needs attention: ${result.reason}\nfix: ${credentialFix(account, owner)}`);
+    if (result.status === 'partial') {
+      console.error(`sync:now: ${result.reason}`);
+      return EXIT.failed;
+    }
+    return EXIT.done;
   } finally {
-    await pool.end();
-  }
-  if (!account) throw new Error(`User ${values.user} has no account ${values.account}`);
-  if (!account.enabled) throw new Error(`Account ${account.id} is disabled; enable it before syncing`);
-
-  const client = await connectClient();
-  try {
-    const { workflowId, joined } = await startSyncNow(client, account, config.taskQueue);
-    console.log(`${joined ? 'Following the sync already running' : 'Started sync'}: workflow ${workflowId}`);
-    if (values['no-wait']) return;
-    const result = await follow(client, workflowId);
-    if ('waitingForPassword' in result) {
-      console.error(
-        `Account ${account.id} needs attention: ${result.waitingForPassword}\nThe sync waits for a new password and resumes once it is set: tsx starters/update-password.ts --user ${values.user} --account ${account.id}`,
-      );
-      process.exitCode = 2;
-      return;
-    }
-    if (result.status === 'needs_attention') {
-      console.error(`Account ${account.id} needs attention: ${result.reason}`);
-      process.exitCode = 2;
-      return;
-    }
-    if (result.status === 'skipped') {
-      console.log(`Sync skipped: ${result.reason}`);
-      return;
-    }
-    console.log(
-      `Synced ${account.imapUser}@${account.imapHost}: ${result.folders} folders, ${result.messagesAdded} new, ${result.messagesUpdated} flag changes, ${result.messagesDeleted} deleted`,
-    );
-  } finally {
-    await client.connection.close();
+    await db.close();
   }
 }
 
-if (require.main === module) {
-  main().catch((err) => {
-    const cause = (err as { cause?: Error }).cause;
-    console.error(`sync-now failed: ${(err as Error).message}${cause ? `: ${cause.message}` : ''}`);
-    process.exit(1);
-  });
-}
+// Also imported (startSyncNow) by the demo and the tests: run only as a script.
+if (require.main === module) commandMain(spec, main);

@@ -1,57 +1,39 @@
 // Stores a new IMAP password for an account (clearing "needs attention") and signals a sync
-// that is waiting for it, which then resumes at once.
-// Usage: printf '%s\n' "$PASSWORD" | tsx starters/update-password.ts --user <email> --account <id> [--no-verify]
-// The password comes from $MAILROOM_IMAP_PASSWORD or stdin, never from the command line.
-import { parseArgs } from 'node:util';
-import { ImapFlow } from 'imapflow';
-import { imapErrorText } from '../activities/imap';
-import { createStore } from '../activities/store';
+// that waits for it, which then resumes at once. The password comes from
+// $MAILROOM_IMAP_PASSWORD or stdin, never from the command line.
 import { setAccountPassword } from '../activities/sync';
+import { commandMain, emailAddress, EXIT } from '../lib/cli';
 import { loadKeyring } from '../lib/crypto';
-import { createPool } from '../lib/db';
-import { loadSyncConfig, readPasswordInput } from '../lib/sync-config';
-import { connectClient } from '../lib/temporal';
+import { readPasswordInput } from '../lib/sync-config';
 import { passwordUpdatedSignal } from '../workflows/sync-definitions';
-import { runningSyncWorkflows } from './reconcile-schedules';
+import { ACCOUNT_OPTIONS, accountIdOption, findAccount, openAccountDb, tellRunningSyncs, verifyLogin } from './account-common';
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { user: { type: 'string' }, account: { type: 'string' }, 'no-verify': { type: 'boolean', default: false } } });
-  if (!values.user || !values.account) throw new Error('--user <owner email> and --account <account id> are required (the password is read from stdin or MAILROOM_IMAP_PASSWORD)');
-  const config = loadSyncConfig();
-  const keyring = loadKeyring();
-  const pool = createPool(config.databaseUrl, { max: 2 });
+const spec = {
+  name: 'account:password',
+  summary: 'Give a password account a new IMAP password (checked first); a sync waiting for it resumes at once.',
+  options: {
+    ...ACCOUNT_OPTIONS,
+    'no-verify': { type: 'boolean', description: 'store the password without checking the login first' },
+  },
+  examples: [`printf '%s\\n' "$PASSWORD" | npm run account:password -- --user owner@example.com --account 3f1c...`],
+  notes: ['The password is read from MAILROOM_IMAP_PASSWORD or the first line of stdin. OAuth2 accounts take a new refresh token instead: npm run account:token.'],
+} as const;
+
+commandMain(spec, async (values) => {
+  const owner = emailAddress('user', values.user);
+  const accountId = accountIdOption(values.account);
+  const db = openAccountDb();
   try {
-    const store = createStore(pool);
-    const user = await store.findUserByEmail(values.user);
-    const account = user ? await store.getAccount(user.id, values.account) : null;
-    if (!user || !account) throw new Error(`User ${values.user} has no account ${values.account}`);
+    const keyring = loadKeyring();
+    const { user, account } = await findAccount(db.store, owner, accountId);
+    if (account.authMethod !== 'password') throw new Error(`Account ${account.id} logs in with OAuth2: give it a new refresh token with npm run account:token -- --user ${owner} --account ${account.id}`);
     const password = await readPasswordInput();
-    if (!values['no-verify']) {
-      const probe = new ImapFlow({ host: account.imapHost, port: account.imapPort, secure: account.imapTls, auth: { user: account.imapUser, pass: password }, logger: false, verifyOnly: true });
-      probe.on('error', () => {});
-      try {
-        await probe.connect();
-      } catch (err) {
-        throw new Error(`IMAP login to ${account.imapHost} as ${account.imapUser} failed with the new password: ${imapErrorText(err)}. Nothing was changed (pass --no-verify to store it anyway).`);
-      }
-    }
-    await setAccountPassword(store, keyring, user.id, account.id, password);
+    if (!values['no-verify']) await verifyLogin({ host: account.imapHost, port: account.imapPort, tls: account.imapTls, user: account.imapUser }, { password }, '--no-verify');
+    await setAccountPassword(db.store, keyring, user.id, account.id, password);
     console.log(`Password of account ${account.id} (${account.imapUser}@${account.imapHost}) updated${account.status === 'needs_attention' ? '; it no longer needs attention' : ''}`);
-    const client = await connectClient();
-    try {
-      for (const workflowId of await runningSyncWorkflows(client, account.id)) {
-        await client.workflow.getHandle(workflowId).signal(passwordUpdatedSignal);
-        console.log(`Signalled running sync ${workflowId} to retry with the new password`);
-      }
-    } finally {
-      await client.connection.close();
-    }
+    await tellRunningSyncs(account.id, passwordUpdatedSignal, 'password');
   } finally {
-    await pool.end();
+    await db.close();
   }
-}
-
-main().catch((err) => {
-  console.error(`update-password failed: ${(err as Error).message}`);
-  process.exit(1);
+  return EXIT.done;
 });

@@ -25,7 +25,7 @@ export async function createInboundWorker(opts: { connection: NativeConnection; 
     ),
     activities: {
       ...createInboundActivities(deps),
-      ...createSweepActivities({ s3: deps.s3, config: deps.config, start: (ref, facts) => startInbound(opts.client, deps.config.taskQueue, ref, undefined, facts) }),
+      ...createSweepActivities({ s3: deps.s3, dynamo: deps.dynamo, config: deps.config, start: (ref, facts) => startInbound(opts.client, deps.config.taskQueue, ref, undefined, facts) }),
     },
   });
 }

@@ -1,10 +1,14 @@
-// Runs the account-sync worker as its own process: tsx workers/sync-main.ts
+// Runs the account-sync worker as its own process: npm run sync:worker
 // Configuration: Temporal via TEMPORAL_ADDRESS/TEMPORAL_NAMESPACE (lib/temporal.ts), the rest
-// via DATABASE_URL, MAILROOM_SECRET_KEYS and SYNC_* (lib/sync-config.ts, docs/account-sync.md).
+// via DATABASE_URL, MAILROOM_SECRET_KEYS and SYNC_* (lib/sync-config.ts, docs/account-sync.md);
+// Prometheus metrics on SYNC_METRICS_PORT (default 8001, 0 = off).
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { requireCodecChoice, UNENCRYPTED_WARNING } from '../lib/data-converter';
 import { componentLogger } from '../lib/logger';
 import { connectWorker, installWorkerRuntime } from '../lib/temporal';
 import { loadSyncConfig } from '../lib/sync-config';
+import { syncRegistry } from '../lib/sync-metrics';
 import { createSyncWorker } from './sync';
 
 const log = componentLogger('sync-main');
@@ -17,13 +21,39 @@ async function main(): Promise<void> {
   const { connection, namespace } = await connectWorker();
   try {
     const worker = await createSyncWorker(connection, namespace);
-    log.info({ taskQueue: config.taskQueue, namespace }, 'sync worker started');
-    // worker.run() resolves after SIGINT/SIGTERM: in-flight activities are cancelled and
-    // resume elsewhere from their last committed checkpoint.
-    await worker.run();
+    // Prometheus /metrics: skipped messages, refused credentials, accounts needing attention.
+    const metrics = config.metricsPort > 0 ? await startSyncMetricsServer(config.metricsPort) : undefined;
+    log.info({ taskQueue: config.taskQueue, namespace, metricsPort: metrics?.port ?? null }, 'sync worker started');
+    try {
+      // worker.run() resolves after SIGINT/SIGTERM: in-flight activities are cancelled and
+      // resume elsewhere from their last committed checkpoint.
+      await worker.run();
+    } finally {
+      metrics?.server.close();
+    }
   } finally {
     await connection.close();
   }
+}
+
+async function startSyncMetricsServer(port: number): Promise<{ server: Server; port: number }> {
+  const server = createServer((req, res) => {
+    if ((req.url ?? '/').split('?')[0] !== '/metrics') {
+      res.writeHead(404).end('not found: try /metrics\n');
+      return;
+    }
+    syncRegistry
+      .metrics()
+      .then((text) => res.writeHead(200, { 'content-type': syncRegistry.contentType }).end(text))
+      .catch((err: Error) => res.writeHead(500).end(err.message));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'EADDRINUSE' ? new Error(`SYNC_METRICS_PORT ${port} is in use: set SYNC_METRICS_PORT to a free port (0 turns the metrics server off)`) : err),
+    );
+    server.listen(port, '0.0.0.0', () => resolve());
+  });
+  return { server, port: (server.address() as AddressInfo).port };
 }
 
 main().catch((err) => {

@@ -5,12 +5,15 @@
 import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Pool } from 'pg';
+import type pino from 'pino';
+import { createStore } from '../activities/store';
 import { createSyncActivities } from '../activities/sync';
 import { loadKeyring } from '../lib/crypto';
 import { mailroomDataConverter } from '../lib/data-converter';
 import { createPool } from '../lib/db';
 import { componentLogger } from '../lib/logger';
 import { loadSyncConfig, type SyncConfig } from '../lib/sync-config';
+import { setNeedsAttentionSource } from '../lib/sync-metrics';
 import { workflowSource } from '../lib/workflow-source';
 
 export interface SyncWorkerOptions {
@@ -27,6 +30,8 @@ export interface SyncWorkerOptions {
    * MAILROOM_CODEC_KEYS in `env` describes; pass null to force plaintext payloads.
    */
   dataConverter?: DataConverter | null;
+  /** The activities' logger (default: the component logger of lib/logger.ts). */
+  logger?: pino.Logger;
 }
 
 export async function createSyncWorker(connection: NativeConnection, namespace: string, options: SyncWorkerOptions = {}): Promise<Worker> {
@@ -36,7 +41,10 @@ export async function createSyncWorker(connection: NativeConnection, namespace: 
   const keyring = loadKeyring(env);
   const pool = options.pool ?? createPool(config.databaseUrl, { max: config.databasePoolSize, allowExitOnIdle: true });
   const dataConverter = options.dataConverter === undefined ? mailroomDataConverter(env) : (options.dataConverter ?? undefined);
-  const activities = createSyncActivities({ pool, keyring, config, logger: componentLogger('sync-worker') });
+  const activities = createSyncActivities({ pool, keyring, config, logger: options.logger ?? componentLogger('sync-worker') });
+  // mailroom_sync_accounts_needing_attention reads PostgreSQL at each scrape.
+  const store = createStore(pool);
+  setNeedsAttentionSource(() => store.countAccountsNeedingAttention());
   return Worker.create({
     connection,
     namespace,

@@ -1,7 +1,8 @@
 // Periodic safety net, run by a Temporal Schedule (starters/schedule-sweep.ts): starts
-// the inbound workflow for every object in the domain's bucket that is not yet tagged.
+// the inbound workflow for every object in the domain's bucket that is not yet tagged and
+// was modified since the last successful sweep (activities/sweep.ts).
 import { proxyActivities } from '@temporalio/workflow';
-import type { createSweepActivities, SweepProgress } from '../activities/sweep';
+import type { createSweepActivities, SweepInput, SweepResult } from '../activities/sweep';
 
 const { sweepDomainBucket } = proxyActivities<ReturnType<typeof createSweepActivities>>({
   startToCloseTimeout: '30 minutes',
@@ -9,6 +10,6 @@ const { sweepDomainBucket } = proxyActivities<ReturnType<typeof createSweepActiv
   retry: { initialInterval: '10s', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 5 },
 });
 
-export async function sweepDomain(input: { domain: string; prefix?: string }): Promise<SweepProgress> {
+export async function sweepDomain(input: SweepInput): Promise<SweepResult> {
   return sweepDomainBucket(input);
 }

@@ -25,6 +25,11 @@ export interface SyncOptions {
   heartbeatTimeoutSeconds?: number;
   /** Continue-as-new after this many fetch activities, to keep history small. Default 100. */
   fetchCallsPerRun?: number;
+  /**
+   * Attempts of an IMAP activity before its folder is given up on for this run (network
+   * errors, stalled or misbehaving servers; backoff 1 s doubling to 2 min). Default 8.
+   */
+  imapMaxAttempts?: number;
 }
 
 /** Where a continued-as-new run picks up: the remaining folders and the counts so far. */
@@ -33,6 +38,8 @@ export interface SyncResumeState {
   folders: FolderPlan[];
   progress: SyncProgress;
   syncNowRequested: boolean;
+  /** Folders recorded as failed so far in this sync (absent in runs continued by older code). */
+  failedFolders?: string[];
 }
 
 export interface SyncAccountInput {
@@ -50,18 +57,26 @@ export interface FolderPlan {
   pending: number;
 }
 
-export type SyncStatus = 'running' | 'succeeded' | 'failed' | 'needs_attention' | 'skipped';
+/** 'partial': some folders could not be synced this run (sync_errors says why), the others were. */
+export type SyncStatus = 'running' | 'succeeded' | 'partial' | 'failed' | 'needs_attention' | 'skipped';
 
 export interface SyncProgress {
   status: SyncStatus;
-  phase: 'starting' | 'listing' | 'fetching' | 'waiting_for_password' | 'finishing' | 'done';
+  /** waiting_for_password / waiting_for_token: the credential was refused, the sync waits for a new one. */
+  phase: 'starting' | 'listing' | 'fetching' | 'waiting_for_password' | 'waiting_for_token' | 'finishing' | 'done';
   folder: string | null;
   foldersDone: number;
   foldersTotal: number;
   /** New messages stored so far in this sync. */
   messagesStored: number;
-  /** New messages the server had when the folders were listed (the progress bar's total). */
+  /** New messages still to fetch (0 once the sync is done). */
   messagesPending: number;
+  /** New messages the server had when the folders were listed (the progress bar's total). Absent in runs that continued from older code. */
+  messagesFound?: number;
+  /** Messages recorded in sync_errors and skipped (not stored, or stored without body). */
+  messagesSkipped?: number;
+  /** Folders that could not be synced in this run. */
+  foldersFailed?: number;
   flagsUpdated: number;
   messagesDeleted: number;
   /** How many times the workflow continued as new. */
@@ -80,10 +95,16 @@ export interface SyncResult {
   messagesAdded: number;
   messagesUpdated: number;
   messagesDeleted: number;
+  /** Messages recorded in sync_errors in this run (absent in results of older code). */
+  messagesSkipped?: number;
+  /** Folders that could not be synced in this run (status 'partial'). */
+  foldersFailed?: number;
 }
 
 /** Sent by update-password after storing a new password: a waiting sync retries at once. */
 export const passwordUpdatedSignal = defineSignal('passwordUpdated');
+/** Sent by set-token (and any starter that stores new credentials): a waiting sync retries at once. */
+export const credentialsUpdatedSignal = defineSignal('credentialsUpdated');
 /** Asks a running sync for one more pass when it is done (mail arrived meanwhile). */
 export const syncNowSignal = defineSignal('syncNow');
 export const progressQuery = defineQuery<SyncProgress>('progress');
@@ -92,3 +113,17 @@ export const progressQuery = defineQuery<SyncProgress>('progress');
 export const ERR_AUTH = 'ImapAuthenticationFailed';
 export const ERR_ACCOUNT_NOT_FOUND = 'AccountNotFound';
 export const ERR_SECRET_KEY = 'SecretKeyError';
+/** Cannot connect or log in at all (also: OAuth2 token endpoint unreachable): the whole run fails after retries. */
+export const ERR_CONNECTION = 'ImapConnectionError';
+export const ERR_OAUTH2_ENDPOINT = 'OAuth2EndpointError';
+/**
+ * Failures inside one folder's session (network errors mid-folder, a server that stalls or
+ * drips, answers over our limits, endless responses): after the retries, that folder is
+ * recorded in sync_errors and the sync goes on with the others.
+ */
+export const FOLDER_LEVEL_ERRORS = ['ImapNetworkError', 'ImapError', 'ImapStalled', 'ImapLimit', 'ImapProtocolError'];
+
+/** Details of an ERR_AUTH failure: which credential was refused. */
+export interface AuthFailureDetails {
+  authMethod: 'password' | 'oauth2';
+}

@@ -5,10 +5,15 @@
 // activities first reconcile stored state (UIDVALIDITY, flags, deletions), then fetch new
 // mail in checkpointed batches; long syncs continue-as-new so history stays small.
 //
-// A rejected password is not retried: the account is marked needs_attention and the
-// workflow waits for the passwordUpdated signal (sent by starters/update-password.ts). If
-// none comes within authWaitSeconds it ends with status needs_attention; later runs do not
-// try the old password again, they go straight to waiting.
+// A rejected password (or a revoked OAuth2 refresh token) is not retried: the account is
+// marked needs_attention and the workflow waits for the passwordUpdated or credentialsUpdated
+// signal (sent by update-password and set-token). If none comes within authWaitSeconds it ends
+// with status needs_attention; later runs do not try the old credential again, they go
+// straight to waiting.
+//
+// A folder whose fetch still fails after every retry (a server that stalls, drips or answers
+// beyond our limits in that folder) is recorded in sync_errors and the sync goes on with the
+// other folders; the run ends 'partial' (patch FOLDER_ERRORS_PATCH).
 import {
   ActivityFailure,
   ApplicationFailure,
@@ -16,6 +21,7 @@ import {
   condition,
   continueAsNew,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
   setCurrentDetails,
@@ -25,10 +31,13 @@ import {
 import type * as activities from '../activities/sync';
 import { ACCOUNT_ID, SYNC_STATUS } from '../lib/search-attributes';
 import {
+  credentialsUpdatedSignal,
   ERR_ACCOUNT_NOT_FOUND,
   ERR_AUTH,
   ERR_SECRET_KEY,
+  FOLDER_LEVEL_ERRORS,
   passwordUpdatedSignal,
+  type AuthFailureDetails,
   progressQuery,
   syncNowSignal,
   type FolderPlan,
@@ -45,9 +54,16 @@ const DEFAULT_HEARTBEAT_SECONDS = 30;
 const DEFAULT_FETCH_CALLS_PER_RUN = 100;
 
 const NON_RETRYABLE = [ERR_AUTH, ERR_ACCOUNT_NOT_FOUND, ERR_SECRET_KEY];
+/** Record a folder whose fetch failed after every retry, and go on with the others. */
+export const FOLDER_ERRORS_PATCH = 'sync-folder-errors-continue';
 
 function failureType(err: unknown): string | undefined {
   if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) return err.cause.type ?? undefined;
+  return undefined;
+}
+
+function failureAuthMethod(err: unknown): AuthFailureDetails['authMethod'] | undefined {
+  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) return (err.cause.details?.[0] as AuthFailureDetails | undefined)?.authMethod;
   return undefined;
 }
 
@@ -64,13 +80,14 @@ export async function syncAccount(input: SyncAccountInput): Promise<SyncResult> 
 
   // Network errors and server timeouts: retried with exponential backoff (about 8 minutes
   // in all); after that the run is recorded as failed and the next scheduled run tries again.
-  const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '2m', maximumAttempts: 8, nonRetryableErrorTypes: NON_RETRYABLE };
+  const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '2m', maximumAttempts: options.imapMaxAttempts ?? 8, nonRetryableErrorTypes: NON_RETRYABLE };
   const imap = proxyActivities<Activities>({
     startToCloseTimeout: '2h',
     heartbeatTimeout: `${options.heartbeatTimeoutSeconds ?? DEFAULT_HEARTBEAT_SECONDS}s`,
     retry,
   });
   const db = proxyActivities<Activities>({ startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 20 } });
+  const failedFolders: string[] = [...(input.resume?.failedFolders ?? [])];
 
   const resume = input.resume;
   const progress: SyncProgress = resume?.progress ?? {
@@ -92,6 +109,10 @@ export async function syncAccount(input: SyncAccountInput): Promise<SyncResult> 
   setHandler(passwordUpdatedSignal, () => {
     passwordUpdated = true;
   });
+  // The same for any credential (an OAuth2 refresh token from set-token).
+  setHandler(credentialsUpdatedSignal, () => {
+    passwordUpdated = true;
+  });
   setHandler(syncNowSignal, () => {
     syncNowRequested = true;
   });
@@ -108,6 +129,7 @@ export async function syncAccount(input: SyncAccountInput): Promise<SyncResult> 
   const ref = { userId, accountId };
   let syncRunId: number;
   let waitReason: string | null = null;
+  let authMethod: AuthFailureDetails['authMethod'] = 'password';
   if (resume) {
     syncRunId = resume.syncRunId;
   } else {
@@ -120,24 +142,35 @@ export async function syncAccount(input: SyncAccountInput): Promise<SyncResult> 
       return { accountId, syncRunId: null, status: 'skipped', reason: begun.reason, folders: 0, messagesAdded: 0, messagesUpdated: 0, messagesDeleted: 0 };
     }
     syncRunId = begun.syncRunId;
+    authMethod = begun.authMethod ?? 'password';
     if (begun.state === 'needs_attention') waitReason = begun.reason ?? 'the IMAP server rejected the password';
   }
 
-  const finish = async (status: 'succeeded' | 'needs_attention' | 'failed' | 'cancelled', error: string | null): Promise<SyncResult> => {
+  const finish = async (status: 'succeeded' | 'partial' | 'needs_attention' | 'failed' | 'cancelled', error: string | null): Promise<SyncResult> => {
     progress.phase = 'finishing';
     const totals = await db.finishSync({ ...ref, syncRunId, status, folders: progress.foldersTotal, error });
     progress.phase = 'done';
-    setCurrentDetails(`account ${accountId}: ${status}, ${progress.foldersTotal} folder(s), ${totals?.messagesAdded ?? progress.messagesStored} added, ${totals?.messagesDeleted ?? progress.messagesDeleted} deleted`);
+    progress.messagesPending = 0;
+    const skipped = totals?.messagesSkipped ?? progress.messagesSkipped ?? 0;
+    setCurrentDetails(
+      `account ${accountId}: ${status}, ${progress.foldersTotal} folder(s), ${totals?.messagesAdded ?? progress.messagesStored} added, ${totals?.messagesDeleted ?? progress.messagesDeleted} deleted, ${skipped} skipped${failedFolders.length ? `, ${failedFolders.length} folder(s) failed` : ''}`,
+    );
     return {
       accountId,
       syncRunId,
-      status: status === 'needs_attention' ? 'needs_attention' : 'succeeded',
-      reason: status === 'needs_attention' ? error : null,
+      status: status === 'needs_attention' ? 'needs_attention' : status === 'partial' ? 'partial' : 'succeeded',
+      reason: status === 'needs_attention' || status === 'partial' ? error : null,
       folders: progress.foldersTotal,
       messagesAdded: totals?.messagesAdded ?? progress.messagesStored,
       messagesUpdated: totals?.messagesUpdated ?? progress.flagsUpdated,
       messagesDeleted: totals?.messagesDeleted ?? progress.messagesDeleted,
+      messagesSkipped: skipped,
+      foldersFailed: failedFolders.length,
     };
+  };
+  const updatePending = () => {
+    const found = progress.messagesFound ?? progress.messagesPending;
+    progress.messagesPending = Math.max(0, found - progress.messagesStored - (progress.messagesSkipped ?? 0));
   };
 
   let plan: FolderPlan[] | undefined = resume?.folders;
@@ -151,11 +184,15 @@ export async function syncAccount(input: SyncAccountInput): Promise<SyncResult> 
           progress.phase = 'listing';
           const prepared = await imap.prepareFolders({ ...ref, syncRunId });
           plan = prepared.folders;
+          for (const f of prepared.foldersFailed ?? []) if (!failedFolders.includes(f)) failedFolders.push(f);
+          progress.foldersFailed = failedFolders.length;
           progress.foldersTotal = plan.length;
           progress.foldersDone = 0;
-          progress.messagesPending += plan.reduce((n, f) => n + f.pending, 0);
+          const found = plan.reduce((n, f) => n + f.pending, 0);
+          progress.messagesFound = (progress.messagesFound ?? progress.messagesStored + (progress.messagesSkipped ?? 0)) + found;
+          updatePending();
           // The Web UI's "current details": account and folder counts, never addresses.
-          setCurrentDetails(`account ${accountId}: ${plan.length} folder(s), ${progress.messagesPending} message(s) to fetch`);
+          setCurrentDetails(`account ${accountId}: ${plan.length} folder(s), ${found} message(s) to fetch`);
           progress.flagsUpdated += prepared.flagsUpdated;
           progress.messagesDeleted += prepared.messagesDeleted;
         }
@@ -164,18 +201,39 @@ export async function syncAccount(input: SyncAccountInput): Promise<SyncResult> 
           const folder = plan[0];
           progress.folder = folder.path;
           const before = progress.messagesStored;
-          const fetched = await imap.fetchNewMessages({ ...ref, syncRunId, folder: folder.path, uidValidity: folder.uidValidity });
+          const skippedBefore = progress.messagesSkipped ?? 0;
+          let fetched;
+          try {
+            fetched = await imap.fetchNewMessages({ ...ref, syncRunId, folder: folder.path, uidValidity: folder.uidValidity });
+          } catch (err) {
+            const type = failureType(err);
+            // The folder's server session kept failing: record it, go on with the others.
+            if (type !== undefined && FOLDER_LEVEL_ERRORS.includes(type) && patched(FOLDER_ERRORS_PATCH)) {
+              await db.recordFolderError({ ...ref, syncRunId, folder: folder.path, reason: failureMessage(err) });
+              if (!failedFolders.includes(folder.path)) failedFolders.push(folder.path);
+              progress.foldersFailed = failedFolders.length;
+              plan.shift();
+              progress.foldersDone++;
+              continue;
+            }
+            throw err;
+          }
           fetchCalls++;
           if (fetched.uidValidityChanged) {
             // The folder was recreated under us: resynchronise just that folder.
             const again = await imap.prepareFolders({ ...ref, syncRunId, only: [folder.path] });
             progress.messagesDeleted += again.messagesDeleted;
-            progress.messagesPending += again.folders.reduce((n, f) => n + f.pending, 0);
+            progress.messagesFound = (progress.messagesFound ?? progress.messagesPending) + again.folders.reduce((n, f) => n + f.pending, 0);
+            for (const f of again.foldersFailed ?? []) if (!failedFolders.includes(f)) failedFolders.push(f);
+            progress.foldersFailed = failedFolders.length;
+            updatePending();
             plan.splice(0, 1, ...again.folders);
             if (!again.folders.length) progress.foldersDone++;
             continue;
           }
           progress.messagesStored = before + fetched.stored;
+          progress.messagesSkipped = skippedBefore + (fetched.skipped ?? 0);
+          updatePending();
           if (fetched.done) {
             plan.shift();
             progress.foldersDone++;
@@ -192,6 +250,13 @@ export async function syncAccount(input: SyncAccountInput): Promise<SyncResult> 
           plan = undefined;
           continue;
         }
+        if (failedFolders.length) {
+          setStatus('partial');
+          return await finish(
+            'partial',
+            `${failedFolders.length} folder(s) could not be synced this run: ${failedFolders.join(', ')}; they are tried again next run (reasons in sync_errors, npm run account:list)`,
+          );
+        }
         setStatus('succeeded');
         return await finish('succeeded', null);
       } catch (err) {
@@ -199,8 +264,9 @@ export async function syncAccount(input: SyncAccountInput): Promise<SyncResult> 
         if (type === ERR_AUTH) {
           const reason = waitReason ?? failureMessage(err);
           waitReason = null;
+          authMethod = failureAuthMethod(err) ?? authMethod;
           progress.reason = reason;
-          progress.phase = 'waiting_for_password';
+          progress.phase = authMethod === 'oauth2' ? 'waiting_for_token' : 'waiting_for_password';
           setStatus('needs_attention');
           const updated = await condition(() => passwordUpdated, authWaitMs);
           if (!updated) return await finish('needs_attention', reason);
@@ -229,12 +295,12 @@ export async function syncAccount(input: SyncAccountInput): Promise<SyncResult> 
     setStatus('failed');
     await finish('failed', message);
     throw ApplicationFailure.nonRetryable(
-      `Sync of account ${accountId} failed: ${message}. The next scheduled run retries; to retry now run: tsx starters/sync-now.ts --user <owner email> --account ${accountId}`,
+      `Sync of account ${accountId} failed: ${message}. The next scheduled run retries; to retry now run: npm run sync:now -- --user <owner email> --account ${accountId}`,
       'SyncFailed',
     );
   }
   // Outside the try: continueAsNew works by throwing, which must not count as a failure.
   progress.continuedAsNew++;
   if (!continueNow || !plan) throw ApplicationFailure.nonRetryable('syncAccount: internal error, left the sync loop without a result');
-  return await continueAsNew<typeof syncAccount>({ userId, accountId, options, resume: { syncRunId, folders: plan, progress, syncNowRequested } });
+  return await continueAsNew<typeof syncAccount>({ userId, accountId, options, resume: { syncRunId, folders: plan, progress, syncNowRequested, failedFolders } });
 }

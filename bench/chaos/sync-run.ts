@@ -66,6 +66,7 @@ export async function runSyncScenario(o: { client: Client; temporalAddress: stri
         DATABASE_URL: `postgres://${dbUrl.username || 'postgres'}@127.0.0.1:${pgProxy.port}${dbUrl.pathname}`,
         MAILROOM_SECRET_KEYS: keyEntry,
         SYNC_TASK_QUEUE: taskQueue,
+        SYNC_METRICS_PORT: '0',
         MAILROOM_CODEC_KEYS: 'none',
         // Small batches, so both cuts land in the middle of the sync.
         SYNC_BATCH_SIZE: '25',

@@ -57,6 +57,7 @@ export interface TableNames {
   messages: string;
   autoreply: string;
   delivery: string;
+  sweep: string;
 }
 
 export const DEFAULT_TABLES: TableNames = {
@@ -65,6 +66,7 @@ export const DEFAULT_TABLES: TableNames = {
   messages: 'ses-outbound-messages',
   autoreply: 'email-autoreply-log',
   delivery: 'email-delivery-log',
+  sweep: 'mailroom-sweep-state',
 };
 
 /** Creates mailroom's tables where missing (existing ones are left as they are) and waits until all are ACTIVE. */
@@ -75,6 +77,7 @@ export async function ensureTables(client: DynamoDBClient, tables: TableNames = 
     [tables.messages, 'MessageId'],
     [tables.autoreply, 'pk'],
     [tables.delivery, 'pk'],
+    [tables.sweep, 'pk'],
   ];
   await Promise.all(
     keys.map(async ([name, hashKey]) => {

@@ -55,16 +55,22 @@ export async function probe(address: string): Promise<void> {
   await withConnection(address, (c) => c.workflowService.describeNamespace({ namespace: 'default' }));
 }
 
-/** Registers any of mailroom's search attributes (lib/search-attributes.ts) the default namespace lacks; without them, upserts fail workflows. */
-export async function ensureSearchAttributes(address: string): Promise<void> {
+/**
+ * Registers any of mailroom's search attributes (lib/search-attributes.ts) the default namespace lacks; without them, upserts fail workflows.
+ * Returns how many it registered.
+ */
+export async function ensureSearchAttributes(address: string): Promise<number> {
   const res = await withConnection(address, (c) => c.operatorService.listSearchAttributes({ namespace: 'default' }));
   const existing = Object.keys(res.customAttributes ?? {});
+  let registered = 0;
   for (const flag of SEARCH_ATTRIBUTE_FLAGS) {
     const [name, type] = flag.split('=');
     if (existing.includes(name)) continue;
     await promisify(execFile)(temporalBinary(), ['operator', 'search-attribute', 'create', '--name', name, '--type', type, '--address', address, '--namespace', 'default']);
     log.info({ name, type }, 'registered search attribute');
+    registered++;
   }
+  return registered;
 }
 
 /** An Error with the last lines of the server's log appended: that is where the reason is. */

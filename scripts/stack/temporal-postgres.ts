@@ -23,6 +23,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const run = promisify(execFile);
 
 export const DEFAULT_HISTORY_SHARDS = 4;
+// pgx prepares each statement once per connection (lib/pq, the postgres12 plugin, has PostgreSQL
+// parse and plan every one): about a third less PostgreSQL CPU per email, measured in
+// docs/temporal-postgres-tuning.md. The schema tool keeps postgres12; the schema is the same.
+export const DEFAULT_SQL_PLUGIN = 'postgres12_pgx';
+// How often each service re-reads the namespaces (Temporal's default is 10 s): a search
+// attribute registered on a running server is usable in every service after this.
+const NAMESPACE_REFRESH_SECONDS = 2;
 export const DEFAULT_TEMPORAL_DATABASES = { default: 'temporal', visibility: 'temporal_visibility' };
 export const DEFAULT_TEMPORAL_PG_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 // The server and UI config files are named after this environment (<env>.yaml).
@@ -50,6 +57,16 @@ export interface TemporalPostgresOptions {
   codecEndpoint?: string;
   /** How long the server may take to serve the default namespace; default 120 s. */
   startTimeoutMs?: number;
+  /** Connections the server may open to the default store (default 20); tuning experiments. */
+  maxConns?: number;
+  /** Serve the server's Prometheus metrics on 127.0.0.1:<port> (persistence requests by operation, ...); default off. */
+  metricsPort?: number;
+  /** The server's PostgreSQL driver (default postgres12_pgx: pgx, with its prepared-statement cache; postgres12 is lib/pq). */
+  sqlPlugin?: 'postgres12' | 'postgres12_pgx';
+  /** Serve Go's pprof on 127.0.0.1:<port> (CPU profiles of the server); default off. */
+  pprofPort?: number;
+  /** Dynamic config overrides, key → YAML value (e.g. `matching.numTaskqueueReadPartitions: "1"`); tuning experiments. */
+  dynamicConfig?: Record<string, string>;
 }
 
 /**
@@ -111,7 +128,7 @@ export async function startTemporalPostgres(options: TemporalPostgresOptions): P
 
   mkdirSync(dirname(options.logFile), { recursive: true });
   await setupSchema(pgUrl, databases);
-  const configDir = writeServerConfig(options.stateDir, { ports, shards, databases, pgUrl });
+  const configDir = writeServerConfig(options.stateDir, { ports, shards, databases, pgUrl, maxConns: options.maxConns ?? 20, dynamicConfig: options.dynamicConfig ?? {}, metricsPort: options.metricsPort, pprofPort: options.pprofPort, sqlPlugin: options.sqlPlugin ?? DEFAULT_SQL_PLUGIN });
 
   const server = spawnServer(temporalServerBinary(), ['--root', options.stateDir, '--config', relativeConfigDir, '--env', ENV_NAME, '--allow-no-auth', 'start'], options.logFile);
   const deadline = Date.now() + timeoutMs;
@@ -146,7 +163,7 @@ export async function startTemporalPostgres(options: TemporalPostgresOptions): P
   // 3. The default namespace, which the real server (unlike the dev server) does not create.
   try {
     await ensureDefaultNamespace(address, deadline);
-    await ensureSearchAttributes(address);
+    await settleSearchAttributes(await ensureSearchAttributes(address));
   } catch (err) {
     throw await failed(`temporal-server on ${address} is up, but setting up the default namespace failed: ${(err as Error).message}`);
   }
@@ -191,9 +208,19 @@ async function reuse(address: string, uiUrl: string, shards: number): Promise<Lo
   if (cluster.historyShardCount !== shards) {
     throw new Error(`the Temporal server already running on ${address} has ${cluster.historyShardCount} history shards, not ${shards}; stop it or choose another port`);
   }
-  await ensureSearchAttributes(address);
+  await settleSearchAttributes(await ensureSearchAttributes(address));
   log.info({ address, historyShards: cluster.historyShardCount }, 'reusing the Temporal server on PostgreSQL already running');
   return { address, uiUrl, reused: true, stop: async () => {}, kill: async () => {} };
+}
+
+/**
+ * Waits until search attributes just registered are usable in every service. This server does
+ * not re-read them on every request (the dev server does: system.forceSearchAttributesCacheRefreshOnRead,
+ * which cost two extra database reads per workflow request here); each service learns of them
+ * at its next namespace refresh.
+ */
+async function settleSearchAttributes(registered: number): Promise<void> {
+  if (registered > 0) await sleep((NAMESPACE_REFRESH_SECONDS + 1) * 1000);
 }
 
 /** Creates the databases if missing and brings both schemas to the version this server needs. */
@@ -235,14 +262,14 @@ const relativeConfigDir = 'config';
 /** Writes <stateDir>/config/<env>.yaml and the dynamic config next to it; returns the directory. */
 function writeServerConfig(
   stateDir: string,
-  c: { ports: ReturnType<typeof temporalPorts>; shards: number; databases: { default: string; visibility: string }; pgUrl: string },
+  c: { ports: ReturnType<typeof temporalPorts>; shards: number; databases: { default: string; visibility: string }; pgUrl: string; maxConns: number; dynamicConfig: Record<string, string>; metricsPort?: number; pprofPort?: number; sqlPlugin: string },
 ): string {
   const dir = join(stateDir, relativeConfigDir);
   mkdirSync(dir, { recursive: true });
   const url = new URL(c.pgUrl);
   const q = (v: string | number) => JSON.stringify(String(v)); // a JSON string is a YAML string
   const store = (database: string, maxConns: number) => `      sql:
-        pluginName: postgres12
+        pluginName: ${c.sqlPlugin}
         databaseName: ${q(database)}
         connectAddr: ${q(`${url.hostname}:${url.port || 5432}`)}
         connectProtocol: tcp
@@ -271,14 +298,29 @@ persistence:
   numHistoryShards: ${c.shards}
   datastores:
     postgres-default:
-${store(c.databases.default, 20)}
+${store(c.databases.default, c.maxConns)}
     postgres-visibility:
 ${store(c.databases.visibility, 5)}
 
 global:
   membership:
     maxJoinDuration: 30s
-    broadcastAddress: 127.0.0.1
+    broadcastAddress: 127.0.0.1${
+      c.metricsPort
+        ? `
+  metrics:
+    prometheus:
+      timerType: histogram
+      listenAddress: ${q(`127.0.0.1:${c.metricsPort}`)}`
+        : ''
+    }${
+      c.pprofPort
+        ? `
+  pprof:
+    host: 127.0.0.1
+    port: ${c.pprofPort}`
+        : ''
+    }
 
 # All four services in this one process, on loopback only.
 services:
@@ -329,25 +371,28 @@ dynamicConfigClient:
 `,
     { mode: 0o600 }, // it may hold the database password
   );
+  // Mostly the overrides of `temporal server start-dev` (temporal CLI v1.5.1), so both backends
+  // behave alike; what differs and why is in docs/temporal-postgres-tuning.md.
+  const dynamicConfig: Record<string, string> = {
+    // The dev server re-reads search attributes (cluster metadata and the namespace) from the
+    // database on every read, so new ones are usable at once. Here that was 31 of 77 persistence
+    // requests per email; namespaces are re-read every few seconds instead (settleSearchAttributes).
+    'system.forceSearchAttributesCacheRefreshOnRead': 'false',
+    'system.namespaceCacheRefreshInterval': `${NAMESPACE_REFRESH_SECONDS}s`,
+    // Limits well above what one machine reaches, as the dev server has them.
+    'frontend.persistenceMaxQPS': '10000',
+    'history.persistenceMaxQPS': '45000',
+    'history.hostLevelCacheMaxSize': '8096',
+    'frontend.namespaceRPS.visibility': '100',
+    'limit.maxIDLength': '255',
+    ...c.dynamicConfig,
+  };
   writeFileSync(
     dynamicConfigFile,
-    `# Generated by scripts/stack/temporal-postgres.ts. The same overrides as
-# \`temporal server start-dev\` (temporal CLI v1.5.1), so both backends behave alike.
-# Development only: new search attributes are usable at once, not after a cache refresh...
-system.forceSearchAttributesCacheRefreshOnRead:
-  - value: true
-# ...which costs persistence reads, hence the higher limits.
-frontend.persistenceMaxQPS:
-  - value: 10000
-history.persistenceMaxQPS:
-  - value: 45000
-history.hostLevelCacheMaxSize:
-  - value: 8096
-frontend.namespaceRPS.visibility:
-  - value: 100
-limit.maxIDLength:
-  - value: 255
-`,
+    `# Generated by scripts/stack/temporal-postgres.ts on every start (see the comments there).
+${Object.entries(dynamicConfig)
+  .map(([key, value]) => `${key}:\n  - value: ${value}\n`)
+  .join('')}`,
   );
   return dir;
 }

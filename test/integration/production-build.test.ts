@@ -92,7 +92,7 @@ test("compose's setup job runs from the compiled app: tables and buckets, twice 
 });
 
 test('the compiled sync worker starts from its prebuilt bundle', async () => {
-  const env = { ...stack.childEnv, SYNC_TASK_QUEUE: `compiled-sync-${process.pid}`, MAILROOM_SECRET_KEYS: `k1:${randomBytes(32).toString('base64')}`, LOG_LEVEL: 'info' };
+  const env = { ...stack.childEnv, SYNC_TASK_QUEUE: `compiled-sync-${process.pid}`, SYNC_METRICS_PORT: '0', MAILROOM_SECRET_KEYS: `k1:${randomBytes(32).toString('base64')}`, LOG_LEVEL: 'info' };
   const worker = await startCompiled(join('dist', 'workers', 'sync-main.js'), env, /"msg":"sync worker started"/);
   assert.match(worker.output(), /"workflowBundle":"[^"]*dist\/workflow-bundles\/sync\.js"/);
   worker.child.kill('SIGTERM');

@@ -44,7 +44,8 @@ const withoutKeys = () => Object.fromEntries(Object.entries(stack.childEnv).filt
 const counter = async (status: string) => (await emailsProcessed.get()).values.find((v) => v.labels.status === status && v.labels.domain === 'example.com')?.value ?? 0;
 
 before(async () => {
-  stack = await startInboundStack({ mailboxes: [ALICE, CAROL], env: { BLOCKED_MAIL_ACTION: 'keep' } });
+  // SWEEP_MIN_AGE=0: the sweeps here look at mail just stored (test/integration/sweep.test.ts covers the grace).
+  stack = await startInboundStack({ mailboxes: [ALICE, CAROL], env: { BLOCKED_MAIL_ACTION: 'keep', SWEEP_MIN_AGE: '0' } });
 });
 after(async () => {
   await stack?.stop();

@@ -2,15 +2,21 @@
 // test file, a private Dovecot, mailbox filling over IMAP, and the server's view of a
 // mailbox to compare the store against.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Client } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type pino from 'pino';
 import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundle } from '@temporalio/worker';
 import { ImapFlow } from 'imapflow';
 import type { Pool } from 'pg';
 import { createPool, dropDatabase, ensureDatabase, withDatabase } from '../../lib/db';
 import { migrate } from '../../lib/migrate';
-import { startDovecot, type DovecotServer, type DovecotUser } from '../../scripts/stack/dovecot';
+import { startDovecot, type DovecotServer, type DovecotUser, type StartDovecotOptions } from '../../scripts/stack/dovecot';
+import type { SyncConfig } from '../../lib/sync-config';
+import { createSyncWorker } from '../../workers/sync';
+import { historyToJSON } from '../replay/history-json';
 
 export const ADMIN_DATABASE_URL = process.env.TEST_DATABASE_ADMIN_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -40,9 +46,9 @@ export interface TestDovecot extends DovecotServer {
   cleanup(): Promise<void>;
 }
 
-export async function startTestDovecot(users: DovecotUser[]): Promise<TestDovecot> {
+export async function startTestDovecot(users: DovecotUser[], options: Pick<StartDovecotOptions, 'oauth2'> = {}): Promise<TestDovecot> {
   const directory = mkdtempSync(join(tmpdir(), 'mailroom-dovecot-'));
-  const server = await startDovecot({ directory, users });
+  const server = await startDovecot({ directory, users, ...options });
   return {
     ...server,
     async cleanup() {
@@ -160,4 +166,40 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/**
+ * With RECORD_HISTORIES=1, writes a run's history to test/replay/histories/sync-<name>.json
+ * (payloads are plaintext in these tests; machine names replaced). The replay test replays
+ * every sync-*.json against the current workflow code.
+ */
+export async function recordSyncHistory(client: Client, workflowId: string, runId: string | undefined, name: string): Promise<void> {
+  if (!process.env.RECORD_HISTORIES) return;
+  const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+  // Machine names and this checkout's path (in failures' stack traces) are not the history's business.
+  const root = join(__dirname, '..', '..');
+  const json = historyToJSON(history).replaceAll(`@${hostname()}"`, '@recorder"').replaceAll(`${root}/`, '');
+  writeFileSync(join(__dirname, '..', 'replay', 'histories', `sync-${name}.json`), json);
+}
+
+/** A sync worker in this process on the test database, plaintext payloads (tests read histories); stop() shuts it down. */
+export async function startSyncTestWorker(
+  env: TestWorkflowEnvironment,
+  o: { db: TestDatabase; keyEntry: string; taskQueue: string; config?: Partial<SyncConfig>; logger?: pino.Logger },
+): Promise<{ stop(): Promise<void> }> {
+  const worker = await createSyncWorker(env.nativeConnection, env.namespace ?? 'default', {
+    env: { ...process.env, DATABASE_URL: o.db.url, MAILROOM_SECRET_KEYS: o.keyEntry, SYNC_TASK_QUEUE: o.taskQueue },
+    dataConverter: null,
+    pool: o.db.pool,
+    workflowBundle: await syncWorkflowBundle(),
+    config: o.config,
+    logger: o.logger,
+  });
+  const running = worker.run();
+  return {
+    async stop() {
+      worker.shutdown();
+      await running.catch(() => {});
+    },
+  };
 }

@@ -54,6 +54,7 @@ describe('worker killed mid-sync', () => {
         DATABASE_URL: db.url,
         MAILROOM_SECRET_KEYS: keyEntry,
         SYNC_TASK_QUEUE: taskQueue,
+        SYNC_METRICS_PORT: '0',
         // Plaintext payloads, like env.client (no codec configured there).
         MAILROOM_CODEC_KEYS: 'none',
         // Small, slow batches so the kill lands in the middle of a folder.

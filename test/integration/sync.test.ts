@@ -37,6 +37,7 @@ const BOB = { user: 'bob@example.test', password: 'bob-imap-secret' };
 const keyEntry = generateKeyEntry('k1');
 const keyring = parseKeyring(keyEntry);
 const taskQueue = `sync-test-${randomBytes(4).toString('hex')}`;
+const MAX_MESSAGE_BYTES = 256 * 1024;
 
 describe('syncAccount workflow against Dovecot and PostgreSQL', () => {
   let env: TestWorkflowEnvironment;
@@ -59,7 +60,7 @@ describe('syncAccount workflow against Dovecot and PostgreSQL', () => {
       pool: db.pool,
       workflowBundle: await syncWorkflowBundle(),
       // Small batches so a few dozen messages exercise batching, checkpoints and continue-as-new.
-      config: { batchSize: 4, batchesPerActivity: 2 },
+      config: { batchSize: 4, batchesPerActivity: 2, maxMessageBytes: MAX_MESSAGE_BYTES },
     });
     workerRun = worker.run();
     aliceId = (await store.ensureUser('alice.owner@example.com')).id;
@@ -114,6 +115,9 @@ describe('syncAccount workflow against Dovecot and PostgreSQL', () => {
     assert.equal(result.status, 'succeeded');
     assert.equal(result.messagesAdded, 17);
     assert.equal(result.folders, 3);
+    // Once done, nothing is pending (the progress bar's total is messagesFound).
+    const done = await env.client.workflow.getHandle<typeof syncAccount>(handle.workflowId).query(progressQuery);
+    assert.deepEqual({ phase: done.phase, pending: done.messagesPending, stored: done.messagesStored }, { phase: 'done', pending: 0, stored: 17 });
     await assertMirrors(aliceId, aliceAccount, ALICE);
 
     // Continue-as-new kept each run's history short: the handle's latest run is not the first.
@@ -288,7 +292,7 @@ describe('syncAccount workflow against Dovecot and PostgreSQL', () => {
       assert.equal(prepare.scheduled, 1);
       assert.deepEqual(prepare.attempts, [1]);
       assert.equal(prepare.failures.length, 1);
-      assert.match(prepare.failures[0], /update-password/);
+      assert.match(prepare.failures[0], /npm run account:password/);
 
       assert.ok(await setAccountPassword(store, keyring, bobId, bobAccount, BOB.password));
       await handle.signal(passwordUpdatedSignal);
@@ -327,5 +331,49 @@ describe('syncAccount workflow against Dovecot and PostgreSQL', () => {
     assert.ok(row);
     assert.deepEqual(row.flags, ['\\Seen']);
     assert.equal((await store.getMessageRaw(aliceId, row.id))?.toString('utf8'), m.raw);
+  });
+
+  it('no message stops a folder: a NUL subject, invalid UTF-8, an impossible date and an oversize message', async () => {
+    const id = (name: string) => `<${name}-${randomBytes(4).toString('hex')}@test.mailroom>`;
+    const header = (messageId: string, subject: Buffer | string, extra: string[] = []) =>
+      Buffer.concat([
+        Buffer.from([`From: =?UTF-8?B?AA==?= <nul-name@example.org>`, 'To: someone@example.test', ''].join('\r\n')),
+        Buffer.from('Subject: '),
+        Buffer.isBuffer(subject) ? subject : Buffer.from(subject),
+        Buffer.from(['', `Message-ID: ${messageId}`, ...extra, 'MIME-Version: 1.0', 'Content-Type: text/plain; charset=utf-8', '', 'Body.', ''].join('\r\n')),
+      ]);
+    const ids = { nul: id('nul'), latin1: id('latin1'), date: id('date'), big: id('big'), after: id('after') };
+    const big = Buffer.concat([header(ids.big, 'Large attachment'), Buffer.alloc(MAX_MESSAGE_BYTES + 50_000, 'A'), Buffer.from('\r\n')]);
+    const imap = await imapSession(dovecot, ALICE.user, ALICE.password);
+    // The subject that used to stop the folder for good: imapflow decodes it to a NUL character.
+    await imap.append('INBOX', header(ids.nul, '=?UTF-8?B?AA==?=', ['Date: Mon, 1 Jan 2024 00:00:00 +0000']));
+    // Raw 8-bit Latin-1 where UTF-8 is expected.
+    await imap.append('INBOX', header(ids.latin1, Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x20, 0x01, 0x21]), ['Date: Mon, 1 Jan 2024 00:00:00 +0000']));
+    await imap.append('INBOX', header(ids.date, 'Far future', ['Date: Sat, 13 Sep 275760 00:00:00 +0000']));
+    await imap.append('INBOX', big);
+    await imap.append('INBOX', header(ids.after, 'The one after', ['Date: Mon, 1 Jan 2024 00:00:00 +0000']));
+    await imap.logout();
+
+    const result = await (await start({ userId: aliceId, accountId: aliceAccount })).result();
+    assert.equal(result.status, 'succeeded');
+    assert.equal(result.messagesAdded, 5);
+    assert.equal(result.messagesSkipped, 1, 'only the oversize body is skipped');
+    await assertMirrors(aliceId, aliceAccount, ALICE);
+
+    const rows = new Map((await store.listMessages(aliceId, aliceAccount, 'INBOX')).map((m) => [m.messageId, m]));
+    assert.equal(rows.get(ids.nul)?.subject, '');
+    assert.equal(rows.get(ids.nul)?.from, 'nul-name@example.org');
+    assert.match(rows.get(ids.latin1)?.subject ?? '', /^caf\uFFFD !$/);
+    assert.equal(rows.get(ids.date)?.sentAt, null);
+    assert.ok(rows.get(ids.after)?.hasRaw);
+    const stored = rows.get(ids.big);
+    assert.equal(stored?.hasRaw, false);
+    assert.match(stored?.rawRef ?? '', /^imap:\/\/.*;UID=\d+$/);
+    const [skip] = (await store.listSyncErrors(aliceId, aliceAccount)).filter((e) => e.uid === stored?.uid);
+    assert.equal(skip.kind, 'oversize');
+    assert.ok(Math.abs((skip.size ?? 0) - big.length) < 100, `recorded size ${skip.size} vs ${big.length}`);
+    assert.match(skip.reason, /larger than SYNC_MAX_MESSAGE_BYTES/);
+    // The raw source of the NUL message is kept byte for byte.
+    assert.ok((await store.getMessageRaw(aliceId, rows.get(ids.nul)!.id))?.includes(Buffer.from('=?UTF-8?B?AA==?=')));
   });
 });

@@ -15,7 +15,8 @@ test('defaults are the existing worker defaults', () => {
   assert.equal(c.smtp.poolSize, 5);
   assert.equal(c.internalSmtpPort, 2525);
   assert.deepEqual(c.lmtp, { enabled: false, host: 'localhost', port: 24 });
-  assert.deepEqual(c.tables, { blocked: 'email-blocked-senders', rules: 'email-rules', messages: 'ses-outbound-messages', autoreply: 'email-autoreply-log', delivery: 'email-delivery-log' });
+  assert.deepEqual(c.tables, { blocked: 'email-blocked-senders', rules: 'email-rules', messages: 'ses-outbound-messages', autoreply: 'email-autoreply-log', delivery: 'email-delivery-log', sweep: 'mailroom-sweep-state' });
+  assert.deepEqual(c.sweep, { minAge: 900, overlap: 3600, fallbackWindow: 2 * 86400 });
   assert.equal(c.metricsPort, 8000);
   assert.equal(c.healthPort, 8080);
   assert.equal(c.s3ForcePathStyle, false);
@@ -48,6 +49,15 @@ test('worker tuning: unset keeps the SDK defaults, set values are validated', ()
   assert.equal(c.tuning.maxConcurrentActivities, 50);
   assert.equal(c.tuning.maxCachedWorkflows, 0);
   assert.throws(() => loadConfig({ DOMAINS: 'example.com', WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: '0' }), /WORKER_MAX_CONCURRENT_WORKFLOW_TASKS/);
+});
+
+test('sweep durations: seconds or a unit, a bad one names the variable', () => {
+  const c = loadConfig({ DOMAINS: 'example.com', SWEEP_MIN_AGE: '0', SWEEP_OVERLAP: '90s', SWEEP_FALLBACK_WINDOW: '7d' });
+  assert.deepEqual(c.sweep, { minAge: 0, overlap: 90, fallbackWindow: 7 * 86400 });
+  assert.equal(loadConfig({ DOMAINS: 'example.com', SWEEP_MIN_AGE: '30m' }).sweep.minAge, 1800);
+  assert.equal(loadConfig({ DOMAINS: 'example.com', SWEEP_MIN_AGE: '2h' }).sweep.minAge, 7200);
+  assert.throws(() => loadConfig({ DOMAINS: 'example.com', SWEEP_MIN_AGE: '15 minutes' }), (e: Error) => e instanceof ConfigError && /SWEEP_MIN_AGE/.test(e.message) && /duration/.test(e.message));
+  assert.throws(() => loadConfig({ DOMAINS: 'example.com', SWEEP_OVERLAP: '-1h' }), /SWEEP_OVERLAP/);
 });
 
 test('inbound safety settings: defaults, and the relay never gets the internal server credentials', () => {

@@ -1,0 +1,121 @@
+// OAuth2 token client (RFC 6749 section 6, refresh_token grant) for IMAP accounts that log in
+// with XOAUTH2/OAUTHBEARER (Gmail, Microsoft 365). One function: trade a refresh token for an
+// access token. Errors say which side is at fault without ever echoing a token:
+//   OAuth2GrantError     the provider refused the refresh token or the client (invalid_grant:
+//                        revoked, expired, password changed; invalid_client; ...). Retrying
+//                        with the same token cannot help: the account needs a new one.
+//   OAuth2EndpointError  the endpoint could not be reached or answered with something other
+//                        than a token or an OAuth2 error (5xx, timeout, HTML): retry later.
+
+/** Errors of the token endpoint that mean "this credential will not work again". */
+const CREDENTIAL_ERRORS = new Set(['invalid_grant', 'invalid_client', 'unauthorized_client', 'invalid_scope', 'unsupported_grant_type']);
+
+export class OAuth2GrantError extends Error {
+  override name = 'OAuth2GrantError';
+  constructor(
+    message: string,
+    /** The RFC 6749 error code, e.g. invalid_grant. */
+    readonly error: string,
+  ) {
+    super(message);
+  }
+}
+
+export class OAuth2EndpointError extends Error {
+  override name = 'OAuth2EndpointError';
+}
+
+export interface OAuth2Client {
+  tokenUrl: string;
+  clientId: string;
+  /** Confidential clients (Google's "Web" and "Desktop" apps) have one; public clients do not. */
+  clientSecret?: string | null;
+  /** Space-separated; Microsoft's v2 endpoint wants them on every refresh. */
+  scopes?: string;
+}
+
+export interface AccessToken {
+  accessToken: string;
+  expiresAt: Date;
+  /** Set when the provider rotated the refresh token (Microsoft does): store it, the old one may stop working. */
+  refreshToken?: string;
+  scope?: string;
+}
+
+/** Lifetime assumed when the provider does not say (RFC 6749 leaves expires_in optional). */
+const DEFAULT_EXPIRES_IN = 3600;
+
+function describeEndpoint(tokenUrl: string): string {
+  try {
+    const u = new URL(tokenUrl);
+    return `${u.origin}${u.pathname}`;
+  } catch {
+    return 'the token endpoint';
+  }
+}
+
+/** Provider text for an operator: one line, bounded, no control characters. */
+function providerText(value: unknown): string {
+  return typeof value === 'string'
+    ? value
+        // eslint-disable-next-line no-control-regex
+        .replace(/[\u0000-\u001f]+/g, ' ')
+        .trim()
+        .slice(0, 300)
+    : '';
+}
+
+/** Trades a refresh token for an access token. */
+export async function refreshAccessToken(
+  client: OAuth2Client,
+  refreshToken: string,
+  options: { timeoutMs?: number; now?: () => number; fetch?: typeof fetch } = {},
+): Promise<AccessToken> {
+  const where = describeEndpoint(client.tokenUrl);
+  const body = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: client.clientId });
+  if (client.clientSecret) body.set('client_secret', client.clientSecret);
+  if (client.scopes) body.set('scope', client.scopes);
+  const started = (options.now ?? Date.now)();
+  let response: Response;
+  try {
+    response = await (options.fetch ?? fetch)(client.tokenUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body,
+      signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
+    });
+  } catch (err) {
+    const e = err as Error & { cause?: { code?: string; message?: string } };
+    const detail = e.name === 'TimeoutError' ? `no answer within ${Math.round((options.timeoutMs ?? 30_000) / 1000)} s` : (e.cause?.code ?? e.cause?.message ?? e.message);
+    throw new OAuth2EndpointError(`OAuth2 token endpoint ${where} could not be reached: ${detail}`);
+  }
+  let json: Record<string, unknown> | undefined;
+  try {
+    const parsed: unknown = await response.json();
+    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) json = parsed as Record<string, unknown>;
+  } catch {
+    /* not JSON: handled below */
+  }
+  if (!response.ok || typeof json?.access_token !== 'string') {
+    const code = providerText(json?.error);
+    const description = providerText(json?.error_description);
+    const said = code ? `${code}${description ? `: ${description}` : ''}` : `HTTP ${response.status}${json ? '' : ', not JSON'}`;
+    if (code && CREDENTIAL_ERRORS.has(code)) {
+      throw new OAuth2GrantError(`OAuth2 token endpoint ${where} refused the refresh token for client ${client.clientId} (${said})`, code);
+    }
+    throw new OAuth2EndpointError(`OAuth2 token endpoint ${where} returned no access token (${said})`);
+  }
+  const expiresIn = Number(json.expires_in);
+  const lifetime = Number.isFinite(expiresIn) && expiresIn > 0 ? expiresIn : DEFAULT_EXPIRES_IN;
+  return {
+    accessToken: json.access_token,
+    expiresAt: new Date(started + lifetime * 1000),
+    refreshToken: typeof json.refresh_token === 'string' && json.refresh_token ? json.refresh_token : undefined,
+    scope: typeof json.scope === 'string' ? json.scope : undefined,
+  };
+}
+
+/** Whether a cached access token can still be used for a login now: it must outlive the margin. */
+export function tokenStillValid(expiresAt: Date | null, marginMs: number, now = Date.now()): boolean {
+  return expiresAt !== null && expiresAt.getTime() - now > marginMs;
+}

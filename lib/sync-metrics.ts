@@ -1,0 +1,51 @@
+// Prometheus metrics of the sync worker (its own registry, served on SYNC_METRICS_PORT by
+// workers/sync-main.ts): what was skipped, which credentials were refused, and, read from
+// PostgreSQL at each scrape, how many accounts wait for a new password or token right now, so an
+// alert fires at once rather than when a sync gives up waiting days later.
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+export const syncRegistry = new Registry();
+collectDefaultMetrics({ register: syncRegistry });
+
+export const syncMessagesSkipped = new Counter({
+  name: 'mailroom_sync_messages_skipped_total',
+  help: 'Messages a sync recorded in sync_errors: kind=data (not stored) or oversize (stored without body)',
+  labelNames: ['kind'] as const,
+  registers: [syncRegistry],
+});
+
+export const syncFolderErrors = new Counter({
+  name: 'mailroom_sync_folder_errors_total',
+  help: 'Folders a sync run could not sync (recorded in sync_errors; tried again next run)',
+  registers: [syncRegistry],
+});
+
+export const syncCredentialRejections = new Counter({
+  name: 'mailroom_sync_credential_rejections_total',
+  help: 'Logins refused for good (password rejected, OAuth2 refresh token revoked or expired): the account needs attention',
+  labelNames: ['method'] as const,
+  registers: [syncRegistry],
+});
+
+export const syncTokenRefreshes = new Counter({
+  name: 'mailroom_sync_oauth2_refreshes_total',
+  help: 'OAuth2 access token refreshes, by outcome (ok, rejected, error)',
+  labelNames: ['outcome'] as const,
+  registers: [syncRegistry],
+});
+
+let countNeedingAttention: (() => Promise<number>) | undefined;
+
+export const syncAccountsNeedingAttention = new Gauge({
+  name: 'mailroom_sync_accounts_needing_attention',
+  help: 'Accounts whose password or OAuth2 token was refused and that wait for a new one (from PostgreSQL at scrape time)',
+  registers: [syncRegistry],
+  async collect() {
+    if (countNeedingAttention) this.set(await countNeedingAttention());
+  },
+});
+
+/** Where the needs-attention gauge reads its value (the worker passes a store query). */
+export function setNeedsAttentionSource(count: () => Promise<number>): void {
+  countNeedingAttention = count;
+}

@@ -1,0 +1,155 @@
+// The demo's second main job, account sync (scripts/demo.ts runs it after the inbound part):
+// Dovecot with two demo users and a few dozen messages in several folders, one account added
+// with a password and one with OAuth2 through the local OAuth2 server, the sync worker as its
+// own process, a sync triggered through each account's Schedule, and per-folder counts read
+// back from PostgreSQL with the Web UI link to each sync run. The Schedules keep syncing every
+// minute while the demo runs, and a new message arrives in the password account now and then.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, openSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Client } from '@temporalio/client';
+import { createStore } from '../../activities/store';
+import { addAccountWithOAuth2, addAccountWithPassword } from '../../activities/sync';
+import { parseKeyring } from '../../lib/crypto';
+import { createPool, databaseName, dropDatabase, ensureDatabase, redactUrl, withDatabase } from '../../lib/db';
+import { migrate } from '../../lib/migrate';
+import { DEFAULT_DATABASE_URL } from '../../lib/sync-config';
+import { reconcileSchedules } from '../../starters/reconcile-schedules';
+import { startSyncNow } from '../../starters/sync-now';
+import type { syncAccount } from '../../workflows/syncAccount';
+import { appendDemoMessage, fillDemoMailbox } from './demo-mailbox';
+import { startDovecot } from './dovecot';
+import { startLocalOAuth2Server } from './oauth2';
+import { freePort } from './ports';
+
+export interface SyncDemoOptions {
+  root: string;
+  stateDir: string;
+  temporalAddress: string;
+  /** The demo's client (payloads encrypted with the demo's codec key). */
+  client: Client;
+  uiUrl: string;
+  codecKeys: string;
+  secretKeys: string;
+  logLevel: string;
+  /** Append a new message to the password account every this many ms (0: never). */
+  newMailEveryMs: number;
+}
+
+export interface SyncDemo {
+  /** What to print, one line each. */
+  lines: string[];
+  stop(): Promise<void>;
+}
+
+const TASK_QUEUE = 'mailroom-sync';
+const OWNER = 'demo.owner@example.com';
+const PASSWORD_USER = { user: 'maria@mail.example', password: 'maria-demo-password' };
+const OAUTH_USER = { user: 'olaf@mail.example', password: `unused-${randomBytes(6).toString('hex')}` };
+
+export async function runSyncDemo(o: SyncDemoOptions): Promise<SyncDemo> {
+  const stops: (() => Promise<void> | void)[] = [];
+  const stop = async () => {
+    for (const s of stops.reverse()) await Promise.resolve(s()).catch(() => undefined);
+  };
+  try {
+    // A fresh database per demo run: mailroom_demo (DEMO_DATABASE_URL to choose another).
+    const databaseUrl = process.env.DEMO_DATABASE_URL || withDatabase(process.env.DATABASE_URL || DEFAULT_DATABASE_URL, 'mailroom_demo');
+    await dropDatabase(databaseUrl);
+    await ensureDatabase(databaseUrl);
+    const pool = createPool(databaseUrl, { max: 3 });
+    stops.push(() => pool.end());
+    await migrate(pool);
+    const store = createStore(pool);
+
+    const clientReg = { clientId: 'mailroom-demo', clientSecret: randomBytes(12).toString('base64url') };
+    const oauth = await startLocalOAuth2Server({ clients: [clientReg] });
+    stops.push(() => oauth.stop());
+    const dovecotDir = join(o.stateDir, 'dovecot');
+    rmSync(dovecotDir, { recursive: true, force: true });
+    mkdirSync(dovecotDir, { recursive: true });
+    const dovecot = await startDovecot({ directory: dovecotDir, users: [PASSWORD_USER, OAUTH_USER], oauth2: { introspectionUrl: oauth.userinfoUrl } });
+    stops.push(() => dovecot.stop());
+    const server = { host: dovecot.host, port: dovecot.imapPort };
+    await fillDemoMailbox(server, PASSWORD_USER, 30);
+    await fillDemoMailbox(server, OAUTH_USER, 12);
+
+    const workerLog = join(o.stateDir, 'sync-worker.log');
+    const worker: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(o.root, 'workers', 'sync-main.ts')], {
+      cwd: o.root,
+      env: {
+        ...process.env,
+        TEMPORAL_ADDRESS: o.temporalAddress,
+        DATABASE_URL: databaseUrl,
+        MAILROOM_SECRET_KEYS: o.secretKeys,
+        MAILROOM_CODEC_KEYS: o.codecKeys,
+        SYNC_TASK_QUEUE: TASK_QUEUE,
+        SYNC_METRICS_PORT: String(await freePort()),
+        LOG_LEVEL: o.logLevel,
+      },
+      stdio: ['ignore', openSync(workerLog, 'a'), openSync(workerLog, 'a')],
+    });
+    stops.push(async () => {
+      if (worker.exitCode !== null || worker.signalCode !== null) return;
+      worker.kill('SIGTERM');
+      await new Promise((r) => worker.once('exit', r));
+    });
+
+    const keyring = parseKeyring(o.secretKeys);
+    const owner = await store.ensureUser(OWNER);
+    const settings = (user: string) => ({ imapHost: dovecot.host, imapPort: dovecot.imapPort, imapTls: false, imapUser: user, syncIntervalSeconds: 60 });
+    const withPassword = await addAccountWithPassword(store, keyring, owner.id, settings(PASSWORD_USER.user), PASSWORD_USER.password);
+    const withOAuth2 = await addAccountWithOAuth2(
+      store,
+      keyring,
+      owner.id,
+      settings(OAUTH_USER.user),
+      { provider: 'custom', tokenUrl: oauth.tokenUrl, clientId: clientReg.clientId, scopes: 'imap' },
+      // In real life the user's consent in a browser hands over this refresh token.
+      { refreshToken: oauth.grant(OAUTH_USER.user), clientSecret: clientReg.clientSecret },
+    );
+    // One Schedule per account (and none left from earlier demo runs, whose accounts are gone).
+    await reconcileSchedules({ client: o.client, store, taskQueue: TASK_QUEUE });
+    stops.push(async () => {
+      // Leave no Schedule behind that would try a Dovecot that is gone.
+      for (const a of [withPassword, withOAuth2]) await o.client.schedule.getHandle(`sync-account-${a.id}`).delete().catch(() => undefined);
+    });
+
+    const lines = [`Account sync (IMAP -> PostgreSQL ${databaseName(databaseUrl)}; sync worker log: ${workerLog}):`];
+    for (const [account, how] of [
+      [withPassword, 'password'],
+      [withOAuth2, 'OAuth2'],
+    ] as const) {
+      const { workflowId } = await startSyncNow(o.client, account, TASK_QUEUE);
+      const handle = o.client.workflow.getHandle<typeof syncAccount>(workflowId);
+      const result = await handle.result();
+      const { runId } = await handle.describe();
+      const { rows } = await pool.query('SELECT folder, count(*)::int AS n FROM messages WHERE user_id = $1 AND account_id = $2 GROUP BY folder', [owner.id, account.id]);
+      const counts = new Map(rows.map((r) => [r.folder as string, r.n as number]));
+      const order = ['INBOX', 'Archive', 'Sent', 'Newsletters', ...[...counts.keys()].sort()].filter((f, i, all) => counts.has(f) && all.indexOf(f) === i);
+      const total = [...counts.values()].reduce((a, b) => a + b, 0);
+      lines.push(`  ${`${account.imapUser} (${how})`.padEnd(30)} ${result.status}: ${order.map((f) => `${f} ${counts.get(f)}`).join(', ')} (${total} messages in PostgreSQL)`);
+      lines.push(`    sync run in the Web UI: ${o.uiUrl}/namespaces/default/workflows/${encodeURIComponent(workflowId)}/${runId}/history`);
+    }
+    lines.push(
+      `  Schedules sync both accounts every minute while the demo runs${o.newMailEveryMs ? `; a new message arrives in ${PASSWORD_USER.user}'s INBOX every ${Math.round(o.newMailEveryMs / 1000)} s` : ''}.`,
+      `  Test IMAP account: ${dovecot.host}:${dovecot.imapPort} (no TLS), user ${PASSWORD_USER.user}, password ${PASSWORD_USER.password}`,
+      `  See the accounts: DATABASE_URL=${redactUrl(databaseUrl)} npm run account:list`,
+    );
+
+    if (o.newMailEveryMs > 0) {
+      let n = 0;
+      const timer = setInterval(() => {
+        n++;
+        appendDemoMessage(server, PASSWORD_USER, `New mail while the demo runs (${n})`).catch(() => undefined);
+      }, o.newMailEveryMs);
+      timer.unref();
+      stops.push(() => clearInterval(timer));
+    }
+    return { lines, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
