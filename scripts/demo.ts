@@ -126,18 +126,6 @@ async function main() {
     METRICS_PORT: String(await port('METRICS_PORT', 8000)),
     TEMPORAL_METRICS_BIND: `127.0.0.1:${await freePort()}`,
   };
-  const envFile = join(LOCAL, 'env');
-  writeEnvFile(envFile, [`mailroom demo stack, written by scripts/demo.ts at ${new Date().toISOString()}; valid while that demo runs.`, `Use it in another shell:  source ${envFile}`, "Then every command of the README's operator tables talks to this stack."], [
-    { comment: 'The stack: Temporal, S3, DynamoDB, SQS, the SMTP server standing in for the mail server', vars: stackEnv },
-    {
-      comment: 'Reading encrypted histories: temporal workflow show ... --codec-endpoint "$MAILROOM_CODEC_ENDPOINT" --codec-auth "Bearer $CODEC_SERVER_TOKEN"',
-      vars: { CODEC_SERVER_TOKEN: codecToken, MAILROOM_CODEC_ENDPOINT: codecServer.url },
-    },
-    {
-      comment: "Processes started from this shell (a second worker, a codec server) pick free ports and log them; the demo's own worker and codec server keep theirs",
-      vars: { HEALTH_PORT: 0, METRICS_PORT: 0, CODEC_SERVER_PORT: 0 },
-    },
-  ]);
   const workerLog = join(LOCAL, 'worker.log');
   const worker = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'workers', 'main.ts')], { cwd: ROOT, env, stdio: ['ignore', openSync(workerLog, 'a'), openSync(workerLog, 'a')] });
 
@@ -193,6 +181,20 @@ async function main() {
   } catch (err) {
     console.log(`Account sync demo did not run: ${(err as Error).message}`);
   }
+
+  const envFile = join(LOCAL, 'env');
+  writeEnvFile(envFile, [`mailroom demo stack, written by scripts/demo.ts at ${new Date().toISOString()}; valid while that demo runs.`, `Use it in another shell:  source ${envFile}`, "Then every command of the README's operator tables talks to this stack."], [
+    { comment: 'The stack: Temporal, S3, DynamoDB, SQS, SES, the SMTP server standing in for the mail server', vars: stackEnv },
+    {
+      comment: 'Reading encrypted histories: temporal workflow show ... --codec-endpoint "$MAILROOM_CODEC_ENDPOINT" --codec-auth "Bearer $CODEC_SERVER_TOKEN"',
+      vars: { CODEC_SERVER_TOKEN: codecToken, MAILROOM_CODEC_ENDPOINT: codecServer.url },
+    },
+    {
+      comment: "Processes started from this shell (a second worker, a codec server) pick free ports and log them; the demo's own worker and codec server keep theirs",
+      vars: { HEALTH_PORT: 0, METRICS_PORT: 0, CODEC_SERVER_PORT: 0 },
+    },
+    ...(syncDemo ? [{ comment: 'Account sync: its database and keys, the test IMAP account and the local OAuth2 server', vars: syncDemo.env }] : []),
+  ]);
 
   console.log(`\nMailboxes (one .eml per delivery): ${mailDir}`);
   console.log(`Outbound mail sent through SES: ${(await ses.emails()).length} message(s), see ${ses.endpoint} (web view) or ${ses.endpoint}/store`);

@@ -14,7 +14,7 @@ import { addAccountWithOAuth2, addAccountWithPassword } from '../../activities/s
 import { parseKeyring } from '../../lib/crypto';
 import { createPool, databaseName, dropDatabase, ensureDatabase, redactUrl, withDatabase } from '../../lib/db';
 import { migrate } from '../../lib/migrate';
-import { DEFAULT_DATABASE_URL } from '../../lib/sync-config';
+import { CLIENT_SECRET_ENV, DEFAULT_DATABASE_URL } from '../../lib/sync-config';
 import { reconcileSchedules } from '../../starters/reconcile-schedules';
 import { startSyncNow } from '../../starters/sync-now';
 import type { syncAccount } from '../../workflows/syncAccount';
@@ -40,6 +40,8 @@ export interface SyncDemoOptions {
 export interface SyncDemo {
   /** What to print, one line each. */
   lines: string[];
+  /** For the demo's env file (scripts/demo.ts): the account commands' settings and a test account to add. */
+  env: Record<string, string>;
   stop(): Promise<void>;
 }
 
@@ -147,7 +149,24 @@ export async function runSyncDemo(o: SyncDemoOptions): Promise<SyncDemo> {
       timer.unref();
       stops.push(() => clearInterval(timer));
     }
-    return { lines, stop };
+    const env = {
+      DATABASE_URL: databaseUrl,
+      MAILROOM_SECRET_KEYS: o.secretKeys,
+      SYNC_TASK_QUEUE: TASK_QUEUE,
+      // A second sync worker started from that shell: no metrics port to clash with the demo's.
+      SYNC_METRICS_PORT: '0',
+      // The test account (Dovecot, no TLS) and the local OAuth2 server, for account:add by hand.
+      DEMO_IMAP_HOST: dovecot.host,
+      DEMO_IMAP_PORT: String(dovecot.imapPort),
+      DEMO_IMAP_USER: PASSWORD_USER.user,
+      DEMO_IMAP_PASSWORD: PASSWORD_USER.password,
+      DEMO_OAUTH2_USER: OAUTH_USER.user,
+      DEMO_OAUTH2_TOKEN_URL: oauth.tokenUrl,
+      DEMO_OAUTH2_CLIENT_ID: clientReg.clientId,
+      [CLIENT_SECRET_ENV]: clientReg.clientSecret,
+      DEMO_OAUTH2_REFRESH_TOKEN: oauth.grant(OAUTH_USER.user),
+    };
+    return { lines, env, stop };
   } catch (err) {
     await stop();
     throw err;

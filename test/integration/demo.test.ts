@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -17,6 +17,7 @@ test('the demo processes every demo email, syncs the demo IMAP accounts, and pri
     await Promise.all(['DEMO_TEMPORAL_PORT', 'DEMO_TEMPORAL_UI_PORT', 'DEMO_S3_PORT', 'DEMO_DYNAMODB_PORT', 'DEMO_SMTP_PORT', 'DEMO_INTERNAL_SMTP_PORT', 'DEMO_SES_PORT', 'DEMO_SQS_PORT', 'HEALTH_PORT', 'METRICS_PORT'].map(async (k) => [k, String(await freePort())])),
   );
   const state = mkdtempSync(join(tmpdir(), 'mailroom-demo-'));
+  chmodSync(state, 0o755); // Dovecot's mail processes traverse it (the demo's test IMAP account)
   const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/demo.ts', '--exit'], {
     cwd: join(__dirname, '..', '..'),
     env: { ...process.env, ...ports, DEMO_STATE_DIR: state, LOG_LEVEL: 'warn' },

@@ -3,12 +3,14 @@
 // written, placeholders filled in, in a bash that did nothing but `source <state>/env`. A
 // command fails the test when its npm script does not exist, it exits with a usage error or
 // anything but 0, an option it documents is not in its --help, its JSON output does not parse,
-// or (long-running ones: worker, bridge, codec server) it does not come up or does not stop on
-// SIGTERM.
+// or (long-running ones: workers, bridge, codec server, stack:dovecot) it does not come up, or
+// does not stop cleanly on SIGTERM. Placeholders: KEY (a demo email), notification.json, B1 (the
+// build the walk starts), ID and OAUTH2_ID (the accounts the walk adds); the demo's test IMAP
+// account and OAuth2 server come from the env file ($DEMO_IMAP_*, $DEMO_OAUTH2_*).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
@@ -63,6 +65,9 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | u
 
 before(async () => {
   state = mkdtempSync(join(tmpdir(), 'mailroom-readme-'));
+  // Dovecot's mail processes (the demo's test IMAP account lives under the state directory)
+  // must be able to traverse it; mkdtemp makes it 0700.
+  chmodSync(state, 0o755);
   envFile = join(state, 'env');
   // The demo's own ports are free ones; the env file it writes carries them.
   const ports = Object.fromEntries(
@@ -77,6 +82,7 @@ before(async () => {
     return demoOutput.includes('keeps running') ? true : undefined;
   }, 240_000);
   assert.match(demoOutput, new RegExp(`source ${envFile}`), 'the demo prints the line to source');
+  assert.doesNotMatch(demoOutput, /Account sync demo did not run/, demoOutput);
   exported = Object.fromEntries([...readFileSync(envFile, 'utf8').matchAll(/^export ([A-Z0-9_]+)=(.*)$/gm)].map((m) => [m[1], m[2].replace(/^'|'$/g, '')]));
 });
 
@@ -107,7 +113,19 @@ test("every command of the README's operator tables works as written from a shel
   assert.ok(key, `the demo stored its plain email: ${keys.join(', ')}`);
   const notification = join(state, 'notification.json');
   writeFileSync(notification, JSON.stringify({ notificationType: 'Received', mail: { messageId: key, destination: ['alice@example.com'] }, receipt: { recipients: ['alice@example.com'], action: { type: 'S3', bucketName: 'example-com-emails', objectKey: key } } }));
-  const fill = (c: string) => c.replace(/\bKEY\b/g, key).replace(/(^|\s)notification\.json\b/g, `$1${notification}`).replace(/\bB1\b/g, 'B2');
+  // ID, OAUTH2_ID: the accounts the walk itself added (the account:add rows come first).
+  const accountId = async (authMethod: string) => {
+    const r = await runToEnd('npm run -s account:list -- --user owner@example.com --json');
+    const found = (JSON.parse(r.stdout) as { id: string; authMethod: string }[]).find((a) => a.authMethod === authMethod);
+    assert.ok(found, `no ${authMethod} account of owner@example.com yet: ${r.stdout} ${r.stderr}`);
+    return found.id;
+  };
+  const fill = async (c: string) => {
+    let out = c.replace(/\bKEY\b/g, key).replace(/(^|\s)notification\.json\b/g, `$1${notification}`).replace(/\bB1\b/g, 'B2');
+    if (/\bID\b/.test(out)) out = out.replace(/\bID\b/g, await accountId('password'));
+    if (/\bOAUTH2_ID\b/.test(out)) out = out.replace(/\bOAUTH2_ID\b/g, await accountId('oauth2'));
+    return out;
+  };
 
   const client = new Client({ connection: await Connection.connect({ address: exported.TEMPORAL_ADDRESS }), namespace: exported.TEMPORAL_NAMESPACE });
   try {
@@ -116,7 +134,8 @@ test("every command of the README's operator tables works as written from a shel
       const { script } = npmScript(documented.command);
       const where = `README (${documented.section}, "${documented.action}"): ${documented.command}`;
       assert.ok(SCRIPTS[script], `${where}: npm has no script ${script}`);
-      const longRunning = SCRIPTS[script].includes('workers/');
+      // Services (workers/*) and the local-stack helpers (scripts/stack/*) run until stopped.
+      const longRunning = /\b(workers|scripts\/stack)\//.test(SCRIPTS[script]);
 
       if (!longRunning && !helps.has(script)) {
         const help = await runToEnd(`npm run -s ${script} -- --help`);
@@ -124,7 +143,7 @@ test("every command of the README's operator tables works as written from a shel
         helps.set(script, help.stdout);
       }
       for (const variant of variants(documented.command)) {
-        const line = fill(variant);
+        const line = await fill(variant);
         for (const option of longOptions(variant)) {
           if (helps.has(script)) assert.match(helps.get(script)!, new RegExp(`--${option}\\b`), `${where}: --${option} is not in npm run ${script} -- --help`);
         }
@@ -137,7 +156,7 @@ test("every command of the README's operator tables works as written from a shel
           services.push({ command: line, child, output: () => output });
           await waitFor(`${line} to start`, () => {
             if (child.exitCode !== null) throw new Error(`${where}: \`${line}\` exited ${child.exitCode}:\n${output}`);
-            return /"msg":"[^"]*(started|listening)"/.test(output) ? true : undefined;
+            return /"msg":"[^"]*(started|listening)"|Ctrl-C stops/.test(output) ? true : undefined;
           });
           const build = /TEMPORAL_BUILD_ID=(\S+)/.exec(line)?.[1];
           if (build) await new DeploymentAdmin(client, exported.TEMPORAL_DEPLOYMENT_NAME ?? 'mailroom').waitForVersion(build);
@@ -160,11 +179,18 @@ test("every command of the README's operator tables works as written from a shel
     // exit first; the stdio pipes close when the service process itself is gone.
     for (const s of services) {
       const exited = new Promise<void>((resolve) => s.child.once('close', () => resolve()));
+      const before = s.output().length;
       process.kill(-s.child.pid!, 'SIGTERM');
-      const timer = setTimeout(() => process.kill(-s.child.pid!, 'SIGKILL'), 45_000);
+      let killed = false;
+      const timer = setTimeout(() => {
+        killed = true;
+        process.kill(-s.child.pid!, 'SIGKILL');
+      }, 45_000);
       await exited;
       clearTimeout(timer);
-      assert.match(s.output(), /"msg":"[^"]*stopped"/, `\`${s.command}\` stopped on SIGTERM:\n${s.output().slice(-2000)}`);
+      assert.equal(killed, false, `\`${s.command}\` did not stop within 45 s of SIGTERM:\n${s.output().slice(-2000)}`);
+      // A graceful stop: nothing logged at error or fatal level on the way out.
+      assert.doesNotMatch(s.output().slice(before), /"level":(50|60)/, `\`${s.command}\` logged an error while stopping:\n${s.output().slice(before).slice(-2000)}`);
     }
   } finally {
     await client.connection.close();
