@@ -29,7 +29,8 @@ export function selects(metadata: Readonly<Record<string, string>> | undefined, 
 export function parseTime(text: string, now: Date = new Date()): number {
   const t = text.trim().toLowerCase();
   const midnight = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()) / 1000;
-  if (t === 'now') return Math.floor(now.getTime() / 1000);
+  // Not rounded down: `--until now` must include what was tagged a moment ago.
+  if (t === 'now') return now.getTime() / 1000;
   if (t === 'today') return midnight;
   if (t === 'yesterday') return midnight - 86400;
   const rel = t.match(/^(\d+)\s*(m|h|d)$/);
