@@ -93,7 +93,7 @@ test('a failed sweep does not move the mark, and the next sweep starts what it m
   // Long enough that a mark moved by the failed sweep would leave the object before the next window.
   await sleep((OVERLAP_S + 1) * 1000);
   // Starting fails (Temporal refuses an unknown namespace): the sweep fails as a whole.
-  await assert.rejects(sweepCli(['--prefix', 'fail/', '--min-age', '0'], { TEMPORAL_NAMESPACE: 'no-such-namespace' }), (err: { stderr: string }) => /sweep-domain: .*namespace/i.test(err.stderr));
+  await assert.rejects(sweepCli(['--prefix', 'fail/', '--min-age', '0'], { TEMPORAL_NAMESPACE: 'no-such-namespace' }), (err: { stderr: string }) => /^sweep: .*namespace/im.test(err.stderr));
   const afterFailure = (await readSweepMark(stack.dynamo, stack.config.tables.sweep, BUCKET, 'fail/')).mark!;
   assert.equal(afterFailure.sweptUntil, before.sweptUntil, 'the mark stays');
   assert.equal(await workflowExists(key), false);
