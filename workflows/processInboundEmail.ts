@@ -87,8 +87,27 @@ function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-export async function processInboundEmail(input: ProcessInboundInput): Promise<InboundResult> {
-  const policy: DeliveryPolicy = { ...DEFAULT_DELIVERY_POLICY, ...input.delivery };
+/**
+ * One run's state, shared by the steps below. Each step is a named function that takes the
+ * run, calls its activities and records what it found in `result`; adding a step is one
+ * call in processInboundEmail plus its activity. The order of the calls is the order of
+ * the commands in history: changing it needs patched() (README, "Upgrades").
+ */
+interface InboundRun {
+  ref: InboundRef;
+  policy: DeliveryPolicy;
+  /** MAIL_SAFETY_PATCH, decided once at the start. */
+  safety: boolean;
+  result: InboundResult;
+  /** What the progress query reports. */
+  step: string;
+  blocked: { recipient: string; pattern: string; sender: string }[];
+  ruleErrors: string[];
+  /** The DynamoDB lookups: local or regular activities, decided at the first lookup. */
+  lookups?: typeof remoteLookups;
+}
+
+function startRun(input: ProcessInboundInput): InboundRun {
   const ref: InboundRef = {
     domain: input.domain.toLowerCase(),
     bucket: input.bucket,
@@ -98,246 +117,315 @@ export async function processInboundEmail(input: ProcessInboundInput): Promise<I
     ...(input.redeliver ? { redeliver: true } : {}),
     ...(input.verdicts ? { verdicts: input.verdicts } : {}),
   };
-  const result: InboundResult = { status: 'failed', bucket: ref.bucket, key: ref.key, recipients: [], autoReplies: [], forwards: [] };
-  let step = 'fetch';
-  setHandler(progressQuery, () => ({ step, recipients: result.recipients }));
-  const safety = patched(MAIL_SAFETY_PATCH);
-  upsertSearchAttributes({ MailDomain: [ref.domain] });
-
-  const finish = async (status: EmailStatus, record: Partial<Omit<AuditRecord, 'status' | 'processedAt' | 'processedBy'>> = {}, tag = true): Promise<InboundResult> => {
-    result.status = status;
-    step = 'tag';
-    if (tag) await tagEmail.executeWithOptions({ summary: `tag S3 object: status=${status}` }, [{ domain: ref.domain, bucket: ref.bucket, key: ref.key, record: { status, ...record } }]);
-    upsertSearchAttributes({ MailStatus: [status] });
-    const counts = ['delivered', 'invalid', 'blocked', 'failed'].map((o) => [o, result.recipients.filter((r) => r.outcome === o).length] as const).filter(([, n]) => n > 0);
-    setCurrentDetails(`${status}${counts.length ? ': ' + counts.map(([o, n]) => `${n} ${o}`).join(', ') : ''}${result.reason ? ` (${result.reason.slice(0, 200)})` : ''}${result.verdicts ? `; SES verdicts: ${result.verdicts}` : ''}`);
-    step = 'done';
-    log.info('email finished', { status, bucket: ref.bucket, key: ref.key, reason: result.reason });
-    return result;
+  const run: InboundRun = {
+    ref,
+    policy: { ...DEFAULT_DELIVERY_POLICY, ...input.delivery },
+    safety: false,
+    result: { status: 'failed', bucket: ref.bucket, key: ref.key, recipients: [], autoReplies: [], forwards: [] },
+    step: 'fetch',
+    blocked: [],
+    ruleErrors: [],
   };
+  setHandler(progressQuery, () => ({ step: run.step, recipients: run.result.recipients }));
+  run.safety = patched(MAIL_SAFETY_PATCH);
+  upsertSearchAttributes({ MailDomain: [ref.domain] });
+  return run;
+}
 
-  // Decided once, at the first lookup, so one run never mixes the two.
-  let lookups: typeof remoteLookups | undefined;
-  const dynamo = () => (lookups ??= patched(LOCAL_LOOKUPS_PATCH) ? localLookups : remoteLookups);
-  let summary: EmailSummary;
-  const ruleErrors: string[] = [];
-  let blocked: { recipient: string; pattern: string; sender: string }[] = [];
-  const blockedRecord = (): Partial<AuditRecord> => ({
-    ...(blocked.length ? { blockedSender: blocked[0].sender, blockedRecipients: blocked.map((b) => b.recipient) } : {}),
-    ...(result.verdicts ? { verdicts: result.verdicts } : {}),
-  });
-  /**
-   * Each recipient's rules, each on its own (safety path): one failing forward or reply is
-   * recorded and the others still run. Forwards leaving our domains obey the message's
-   * outside-forward verdict; replies the per-recipient gate (lib/rule-gates.ts).
-   */
-  const runRules = async (summary: EmailSummary, active: string[]): Promise<void> => {
-    let rules;
-    try {
-      rules = await dynamo().loadRules.executeWithOptions({ summary: `rules of ${active.length} recipient(s)` }, [{ recipients: active }]);
-    } catch (err) {
-      if (!(err instanceof ActivityFailure)) throw err;
-      ruleErrors.push(`rules: ${describe(err)}`);
-      return;
+// Decided once, at the first lookup, so one run never mixes the two.
+const dynamo = (run: InboundRun) => (run.lookups ??= patched(LOCAL_LOOKUPS_PATCH) ? localLookups : remoteLookups);
+
+const blockedRecord = (run: InboundRun): Partial<AuditRecord> => ({
+  ...(run.blocked.length ? { blockedSender: run.blocked[0].sender, blockedRecipients: run.blocked.map((b) => b.recipient) } : {}),
+  ...(run.result.verdicts ? { verdicts: run.result.verdicts } : {}),
+});
+
+/** Tags the object with its status (unless `tag` is false), sets the search attribute and details. */
+async function finish(run: InboundRun, status: EmailStatus, record: Partial<Omit<AuditRecord, 'status' | 'processedAt' | 'processedBy'>> = {}, tag = true): Promise<InboundResult> {
+  const { ref, result } = run;
+  result.status = status;
+  run.step = 'tag';
+  if (tag) await tagEmail.executeWithOptions({ summary: `tag S3 object: status=${status}` }, [{ domain: ref.domain, bucket: ref.bucket, key: ref.key, record: { status, ...record } }]);
+  upsertSearchAttributes({ MailStatus: [status] });
+  const counts = ['delivered', 'invalid', 'blocked', 'failed'].map((o) => [o, result.recipients.filter((r) => r.outcome === o).length] as const).filter(([, n]) => n > 0);
+  setCurrentDetails(`${status}${counts.length ? ': ' + counts.map(([o, n]) => `${n} ${o}`).join(', ') : ''}${result.reason ? ` (${result.reason.slice(0, 200)})` : ''}${result.verdicts ? `; SES verdicts: ${result.verdicts}` : ''}`);
+  run.step = 'done';
+  log.info('email finished', { status, bucket: ref.bucket, key: ref.key, reason: result.reason });
+  return result;
+}
+
+/**
+ * Reads the object and its facts. Returns the summary to go on with, or the finished
+ * result when the email ends here (missing, oversize, invalid, quarantined, ...).
+ */
+async function fetchStep(run: InboundRun): Promise<{ summary: EmailSummary } | { done: InboundResult }> {
+  const { ref, result, safety } = run;
+  const fetched = await fetchEmail.executeWithOptions({ summary: 'read the object from S3 and parse its headers' }, [ref]);
+  if (fetched.kind === 'terminal') {
+    result.reason = fetched.reason;
+    const verdicts = safety ? compactVerdicts(fetched.verdicts) : undefined;
+    if (verdicts) result.verdicts = verdicts;
+    // Nothing to tag when the object is gone; an earlier run's tags stay as they are.
+    const tag = fetched.status !== 'missing' && fetched.status !== 'already_processed';
+    const done = await finish(run, fetched.status, { error: fetched.reason, ...(result.verdicts ? { verdicts: result.verdicts } : {}) }, tag);
+    if (fetched.status === 'missing' && patched(MISSING_FAILS_PATCH)) {
+      // A failed run, unlike a completed one, lets a later trigger start this workflow id
+      // again (WorkflowIdReusePolicy ALLOW_DUPLICATE_FAILED_ONLY, lib/start-inbound.ts): the
+      // object may still arrive, and then the sweep or an operator processes it. The
+      // result rides along in the details.
+      throw ApplicationFailure.create({
+        type: 'EmailMissing',
+        message: `${fetched.reason} (status missing): nothing was processed; a later trigger for this object starts a new run`,
+        nonRetryable: true,
+        details: [done],
+      });
     }
+    return { done };
+  }
+  const summary = fetched.summary;
+  result.messageId = summary.messageId;
+  const verdicts = safety ? compactVerdicts(summary.verdicts) : undefined;
+  if (verdicts) result.verdicts = verdicts;
+  // Shown in the Web UI while the workflow runs; read through a query, so the payload
+  // codec protects the address like any other payload.
+  const kind = summary.bounce ? `, ${summary.bounce.kind ?? 'bounce'}` : safety && summary.automatic ? `, automatic (${summary.automatic.rule})` : '';
+  setCurrentDetails(`from ${summary.from ?? '(none)'} to ${summary.recipients.length} recipient(s), ${Math.ceil(summary.size / 1024)} KB${kind}${result.verdicts ? `; SES verdicts: ${result.verdicts}` : ''}`);
+  return { summary };
+}
+
+/** A bounce or complaint about our outbound mail: the rewrite delivery applies, if it matched one of our messages. */
+async function matchBounce(run: InboundRun, summary: EmailSummary): Promise<BounceRewriteInfo | undefined> {
+  const { result, safety } = run;
+  run.step = 'bounce';
+  if (!summary.bounce || summary.bounce.originalMessageIds.length === 0) return undefined;
+  const b = summary.bounce;
+  const original = await dynamo(run).findOutboundMessage.executeWithOptions({ summary: `match the ${b.kind ?? 'bounce'} to our outbound message` }, [{ messageIds: b.originalMessageIds }]);
+  if (!safety) {
+    const failed = b.recipients.find((r) => r.action === 'failed') ?? b.recipients[0];
+    result.bounce = { matched: original !== null, bouncedRecipient: failed?.recipient };
+    if (original && failed) return { bouncedRecipient: failed.recipient, status: failed.status, diagnostic: failed.diagnostic, originalSubject: original.subject };
+    return undefined;
+  }
+  // The recipient our message went to, as the report names it; a report whose sender
+  // failed authentication is delivered as received (it must not choose our From).
+  const who = reportedRecipient(b, original?.destinations);
+  const named = b.recipients.find((r) => r.recipient === who);
+  result.bounce = { matched: original !== null, bouncedRecipient: who, kind: b.kind ?? 'bounce', rewritten: false };
+  if (original && who && b.untrusted) result.bounce.reason = b.untrusted;
+  else if (original && who) {
+    result.bounce.rewritten = true;
+    return { bouncedRecipient: who, status: named?.status, diagnostic: named?.diagnostic, originalSubject: original.subject, kind: b.kind ?? 'bounce' };
+  }
+  return undefined;
+}
+
+/** The recipients whose blocklist lets the sender through; the others are recorded as blocked. */
+async function checkBlocklist(run: InboundRun, summary: EmailSummary): Promise<string[]> {
+  run.step = 'block-check';
+  const senders = [...new Set([summary.from, summary.sender].filter((s): s is string => !!s))];
+  run.blocked = senders.length ? await dynamo(run).checkBlocklist.executeWithOptions({ summary: `blocklist of ${summary.recipients.length} recipient(s)` }, [{ senders, recipients: summary.recipients }]) : [];
+  for (const b of run.blocked) run.result.recipients.push({ recipient: b.recipient, outcome: 'blocked', detail: `${b.sender} matches ${b.pattern}` });
+  const blockedSet = new Set(run.blocked.map((b) => b.recipient));
+  return summary.recipients.filter((r) => !blockedSet.has(r));
+}
+
+/** Every recipient blocks the sender: tagged first (the audit trail), then deleted. */
+async function finishBlocked(run: InboundRun): Promise<InboundResult> {
+  const { ref, result } = run;
+  result.reason = `every recipient blocks ${run.blocked[0].sender}`;
+  await finish(run, 'blocked', blockedRecord(run));
+  run.step = 'delete';
+  await deleteEmail.executeWithOptions({ summary: 'delete blocked email (after tagging)' }, [{ bucket: ref.bucket, key: ref.key }]);
+  run.step = 'done';
+  return result;
+}
+
+/**
+ * Delivers to `active` in rounds: recipients the server defers (4xx) are tried again after
+ * a growing wait, up to policy.rounds; what is still deferred then has failed.
+ */
+async function deliverInRounds(run: InboundRun, summary: EmailSummary, active: string[], rewrite: BounceRewriteInfo | undefined): Promise<void> {
+  const { ref, policy, result } = run;
+  run.step = 'deliver';
+  const delivered = new Map<string, RecipientResult>();
+  let pending = active;
+  for (let round = 0; pending.length > 0 && round < policy.rounds; round++) {
+    if (round > 0) await sleep(Math.min(policy.maxDelaySeconds, policy.firstDelaySeconds * 2 ** (round - 1)) * 1000);
+    let outcomes: RecipientResult[];
+    try {
+      outcomes = await deliverEmail.executeWithOptions({ summary: `deliver to ${pending.length} recipient(s), round ${round + 1}${rewrite ? ', bounce rewritten' : ''}` }, [
+        {
+          domain: ref.domain,
+          bucket: ref.bucket,
+          key: ref.key,
+          recipients: pending,
+          envelopeFrom: summary.bounce ? '' : summary.sender,
+          rewrite,
+          ...(summary.spam ? { spam: true } : {}),
+          ...(ref.redeliver ? { redeliver: true } : {}),
+        },
+      ]);
+    } catch (err) {
+      // The server stayed unreachable through every retry: what is pending has failed.
+      outcomes = pending.map((recipient) => ({ recipient, outcome: 'failed', detail: describe(err) }));
+    }
+    for (const o of outcomes) delivered.set(o.recipient, o);
+    pending = outcomes.filter((o) => o.outcome === 'deferred').map((o) => o.recipient);
+  }
+  for (const r of pending) {
+    const last = delivered.get(r)!;
+    delivered.set(r, { ...last, outcome: 'failed', detail: `still deferred after ${policy.rounds} rounds: ${last.detail ?? ''}`.trim() });
+  }
+  result.recipients.push(...active.map((r) => delivered.get(r)!));
+  if (run.safety) for (const l of summary.looped ?? []) result.recipients.push({ recipient: l.recipient, outcome: 'failed', detail: l.detail });
+}
+
+/**
+ * Rules act after delivery (forwards, out-of-office replies); a failing forward or
+ * auto-reply is reported but does not undo or change the delivery outcome. Bounces and
+ * complaints run no rules.
+ */
+async function applyRules(run: InboundRun, summary: EmailSummary, active: string[]): Promise<void> {
+  run.step = 'rules';
+  if (summary.bounce) return;
+  if (run.safety) await applyRulesEachOnItsOwn(run, summary, active);
+  else await applyRulesBeforeSafety(run, summary, active);
+}
+
+/** Before MAIL_SAFETY_PATCH: the first failing rule ends the rules of the email. */
+async function applyRulesBeforeSafety(run: InboundRun, summary: EmailSummary, active: string[]): Promise<void> {
+  const { ref, result } = run;
+  try {
+    const rules = await dynamo(run).loadRules.executeWithOptions({ summary: `rules of ${active.length} recipient(s)` }, [{ recipients: active }]);
     const ok = new Set(result.recipients.filter((r) => r.outcome === 'delivered').map((r) => r.recipient));
     for (const rule of rules) {
       for (const to of rule.forwards) {
-        const route = rule.outside?.includes(to) ? 'outbound' : 'internal';
-        try {
-          const done = await forwardEmail.executeWithOptions({ summary: `forward per rule (${route})` }, [
-            { bucket: ref.bucket, key: ref.key, recipient: rule.recipient, to, ...(summary.outsideForward ? { outside: summary.outsideForward } : {}), ...(summary.spam ? { spam: true } : {}) },
-          ]);
-          result.forwards.push({ recipient: rule.recipient, to, route: done.route, sent: !done.skipped, ...(done.skipped ? { reason: done.skipped } : {}) });
-        } catch (err) {
-          if (!(err instanceof ActivityFailure)) throw err;
-          result.forwards.push({ recipient: rule.recipient, to, route, sent: false, reason: describe(err) });
-          ruleErrors.push(`forward: ${describe(err)}`);
-        }
+        const { route } = await forwardEmail.executeWithOptions({ summary: 'forward per rule' }, [{ bucket: ref.bucket, key: ref.key, recipient: rule.recipient, to }]);
+        result.forwards.push({ recipient: rule.recipient, to, route });
       }
-      if (!rule.outOfOffice || !ok.has(rule.recipient)) continue;
-      const target = autoReplyTarget(summary, rule.recipient);
-      if (!('to' in target)) {
-        result.autoReplies.push({ recipient: rule.recipient, to: summary.sender ?? '', sent: false, reason: target.skip });
-        continue;
-      }
-      try {
-        const sent = await sendAutoReply.executeWithOptions({ summary: 'out-of-office reply (RFC 3834)' }, [
-          { recipient: rule.recipient, to: target.to, originalSubject: summary.subject, originalMessageId: summary.messageId, message: rule.outOfOffice.message, contentType: rule.outOfOffice.contentType },
-        ]);
-        result.autoReplies.push({ recipient: rule.recipient, to: target.to, ...sent });
-      } catch (err) {
-        if (!(err instanceof ActivityFailure)) throw err;
-        result.autoReplies.push({ recipient: rule.recipient, to: target.to, sent: false, reason: describe(err) });
-        ruleErrors.push(`auto-reply: ${describe(err)}`);
-      }
-    }
-  };
-
-  try {
-    const fetched = await fetchEmail.executeWithOptions({ summary: 'read the object from S3 and parse its headers' }, [ref]);
-    if (fetched.kind === 'terminal') {
-      result.reason = fetched.reason;
-      const verdicts = safety ? compactVerdicts(fetched.verdicts) : undefined;
-      if (verdicts) result.verdicts = verdicts;
-      // Nothing to tag when the object is gone; an earlier run's tags stay as they are.
-      const tag = fetched.status !== 'missing' && fetched.status !== 'already_processed';
-      const done = await finish(fetched.status, { error: fetched.reason, ...(result.verdicts ? { verdicts: result.verdicts } : {}) }, tag);
-      if (fetched.status === 'missing' && patched(MISSING_FAILS_PATCH)) {
-        // A failed run, unlike a completed one, lets a later trigger start this workflow id
-        // again (WorkflowIdReusePolicy ALLOW_DUPLICATE_FAILED_ONLY, lib/start-inbound.ts): the
-        // object may still arrive, and then the sweep or an operator processes it. The
-        // result rides along in the details.
-        throw ApplicationFailure.create({
-          type: 'EmailMissing',
-          message: `${fetched.reason} (status missing): nothing was processed; a later trigger for this object starts a new run`,
-          nonRetryable: true,
-          details: [done],
-        });
-      }
-      return done;
-    }
-    summary = fetched.summary;
-    result.messageId = summary.messageId;
-    const verdicts = safety ? compactVerdicts(summary.verdicts) : undefined;
-    if (verdicts) result.verdicts = verdicts;
-    // Shown in the Web UI while the workflow runs; read through a query, so the payload
-    // codec protects the address like any other payload.
-    const kind = summary.bounce ? `, ${summary.bounce.kind ?? 'bounce'}` : safety && summary.automatic ? `, automatic (${summary.automatic.rule})` : '';
-    setCurrentDetails(`from ${summary.from ?? '(none)'} to ${summary.recipients.length} recipient(s), ${Math.ceil(summary.size / 1024)} KB${kind}${result.verdicts ? `; SES verdicts: ${result.verdicts}` : ''}`);
-
-    if (summary.loop) {
-      result.reason = summary.loop;
-      return await finish('loop', { error: summary.loop, ...(result.verdicts ? { verdicts: result.verdicts } : {}) });
-    }
-
-    step = 'bounce';
-    let rewrite: BounceRewriteInfo | undefined;
-    if (summary.bounce && summary.bounce.originalMessageIds.length > 0) {
-      const b = summary.bounce;
-      const original = await dynamo().findOutboundMessage.executeWithOptions({ summary: `match the ${b.kind ?? 'bounce'} to our outbound message` }, [{ messageIds: b.originalMessageIds }]);
-      if (!safety) {
-        const failed = b.recipients.find((r) => r.action === 'failed') ?? b.recipients[0];
-        result.bounce = { matched: original !== null, bouncedRecipient: failed?.recipient };
-        if (original && failed) {
-          rewrite = { bouncedRecipient: failed.recipient, status: failed.status, diagnostic: failed.diagnostic, originalSubject: original.subject };
-        }
-      } else {
-        // The recipient our message went to, as the report names it; a report whose sender
-        // failed authentication is delivered as received (it must not choose our From).
-        const who = reportedRecipient(b, original?.destinations);
-        const named = b.recipients.find((r) => r.recipient === who);
-        result.bounce = { matched: original !== null, bouncedRecipient: who, kind: b.kind ?? 'bounce', rewritten: false };
-        if (original && who && b.untrusted) result.bounce.reason = b.untrusted;
-        else if (original && who) {
-          rewrite = { bouncedRecipient: who, status: named?.status, diagnostic: named?.diagnostic, originalSubject: original.subject, kind: b.kind ?? 'bounce' };
-          result.bounce.rewritten = true;
-        }
-      }
-    }
-
-    step = 'block-check';
-    const senders = [...new Set([summary.from, summary.sender].filter((s): s is string => !!s))];
-    blocked = senders.length ? await dynamo().checkBlocklist.executeWithOptions({ summary: `blocklist of ${summary.recipients.length} recipient(s)` }, [{ senders, recipients: summary.recipients }]) : [];
-    for (const b of blocked) result.recipients.push({ recipient: b.recipient, outcome: 'blocked', detail: `${b.sender} matches ${b.pattern}` });
-    const blockedSet = new Set(blocked.map((b) => b.recipient));
-    const active = summary.recipients.filter((r) => !blockedSet.has(r));
-    if (active.length === 0) {
-      result.reason = `every recipient blocks ${blocked[0].sender}`;
-      await finish('blocked', blockedRecord());
-      step = 'delete';
-      await deleteEmail.executeWithOptions({ summary: 'delete blocked email (after tagging)' }, [{ bucket: ref.bucket, key: ref.key }]);
-      step = 'done';
-      return result;
-    }
-
-    step = 'deliver';
-    const delivered = new Map<string, RecipientResult>();
-    let pending = active;
-    for (let round = 0; pending.length > 0 && round < policy.rounds; round++) {
-      if (round > 0) await sleep(Math.min(policy.maxDelaySeconds, policy.firstDelaySeconds * 2 ** (round - 1)) * 1000);
-      let outcomes: RecipientResult[];
-      try {
-        outcomes = await deliverEmail.executeWithOptions({ summary: `deliver to ${pending.length} recipient(s), round ${round + 1}${rewrite ? ', bounce rewritten' : ''}` }, [
-          {
-            domain: ref.domain,
-            bucket: ref.bucket,
-            key: ref.key,
-            recipients: pending,
-            envelopeFrom: summary.bounce ? '' : summary.sender,
-            rewrite,
-            ...(summary.spam ? { spam: true } : {}),
-            ...(ref.redeliver ? { redeliver: true } : {}),
-          },
-        ]);
-      } catch (err) {
-        // The server stayed unreachable through every retry: what is pending has failed.
-        outcomes = pending.map((recipient) => ({ recipient, outcome: 'failed', detail: describe(err) }));
-      }
-      for (const o of outcomes) delivered.set(o.recipient, o);
-      pending = outcomes.filter((o) => o.outcome === 'deferred').map((o) => o.recipient);
-    }
-    for (const r of pending) {
-      const last = delivered.get(r)!;
-      delivered.set(r, { ...last, outcome: 'failed', detail: `still deferred after ${policy.rounds} rounds: ${last.detail ?? ''}`.trim() });
-    }
-    result.recipients.push(...active.map((r) => delivered.get(r)!));
-    if (safety) for (const l of summary.looped ?? []) result.recipients.push({ recipient: l.recipient, outcome: 'failed', detail: l.detail });
-
-    step = 'rules';
-    // Rules act after delivery; a failing forward or auto-reply is reported but does
-    // not undo or change the delivery outcome.
-    if (!summary.bounce && !safety) try {
-      const rules = await dynamo().loadRules.executeWithOptions({ summary: `rules of ${active.length} recipient(s)` }, [{ recipients: active }]);
-      const ok = new Set(result.recipients.filter((r) => r.outcome === 'delivered').map((r) => r.recipient));
-      for (const rule of rules) {
-        for (const to of rule.forwards) {
-          const { route } = await forwardEmail.executeWithOptions({ summary: 'forward per rule' }, [{ bucket: ref.bucket, key: ref.key, recipient: rule.recipient, to }]);
-          result.forwards.push({ recipient: rule.recipient, to, route });
-        }
-        if (rule.outOfOffice && ok.has(rule.recipient)) {
-          if ('to' in summary.autoReply) {
-            const sent = await sendAutoReply.executeWithOptions({ summary: 'out-of-office reply (RFC 3834)' }, [{
+      if (rule.outOfOffice && ok.has(rule.recipient)) {
+        if ('to' in summary.autoReply) {
+          const sent = await sendAutoReply.executeWithOptions({ summary: 'out-of-office reply (RFC 3834)' }, [
+            {
               recipient: rule.recipient,
               to: summary.autoReply.to,
               originalSubject: summary.subject,
               originalMessageId: summary.messageId,
               message: rule.outOfOffice.message,
               contentType: rule.outOfOffice.contentType,
-            }]);
-            result.autoReplies.push({ recipient: rule.recipient, to: summary.autoReply.to, ...sent });
-          } else {
-            result.autoReplies.push({ recipient: rule.recipient, to: summary.sender ?? '', sent: false, reason: summary.autoReply.skip });
-          }
+            },
+          ]);
+          result.autoReplies.push({ recipient: rule.recipient, to: summary.autoReply.to, ...sent });
+        } else {
+          result.autoReplies.push({ recipient: rule.recipient, to: summary.sender ?? '', sent: false, reason: summary.autoReply.skip });
         }
       }
+    }
+  } catch (err) {
+    if (!(err instanceof ActivityFailure)) throw err;
+    run.ruleErrors.push(`rules: ${describe(err)}`);
+  }
+}
+
+/**
+ * Each recipient's rules, each on its own (safety path): one failing forward or reply is
+ * recorded and the others still run. Forwards leaving our domains obey the message's
+ * outside-forward verdict; replies the per-recipient gate (lib/rule-gates.ts).
+ */
+async function applyRulesEachOnItsOwn(run: InboundRun, summary: EmailSummary, active: string[]): Promise<void> {
+  const { ref, result, ruleErrors } = run;
+  let rules;
+  try {
+    rules = await dynamo(run).loadRules.executeWithOptions({ summary: `rules of ${active.length} recipient(s)` }, [{ recipients: active }]);
+  } catch (err) {
+    if (!(err instanceof ActivityFailure)) throw err;
+    ruleErrors.push(`rules: ${describe(err)}`);
+    return;
+  }
+  const ok = new Set(result.recipients.filter((r) => r.outcome === 'delivered').map((r) => r.recipient));
+  for (const rule of rules) {
+    for (const to of rule.forwards) {
+      const route = rule.outside?.includes(to) ? 'outbound' : 'internal';
+      try {
+        const done = await forwardEmail.executeWithOptions({ summary: `forward per rule (${route})` }, [
+          { bucket: ref.bucket, key: ref.key, recipient: rule.recipient, to, ...(summary.outsideForward ? { outside: summary.outsideForward } : {}), ...(summary.spam ? { spam: true } : {}) },
+        ]);
+        result.forwards.push({ recipient: rule.recipient, to, route: done.route, sent: !done.skipped, ...(done.skipped ? { reason: done.skipped } : {}) });
+      } catch (err) {
+        if (!(err instanceof ActivityFailure)) throw err;
+        result.forwards.push({ recipient: rule.recipient, to, route, sent: false, reason: describe(err) });
+        ruleErrors.push(`forward: ${describe(err)}`);
+      }
+    }
+    if (!rule.outOfOffice || !ok.has(rule.recipient)) continue;
+    const target = autoReplyTarget(summary, rule.recipient);
+    if (!('to' in target)) {
+      result.autoReplies.push({ recipient: rule.recipient, to: summary.sender ?? '', sent: false, reason: target.skip });
+      continue;
+    }
+    try {
+      const sent = await sendAutoReply.executeWithOptions({ summary: 'out-of-office reply (RFC 3834)' }, [
+        { recipient: rule.recipient, to: target.to, originalSubject: summary.subject, originalMessageId: summary.messageId, message: rule.outOfOffice.message, contentType: rule.outOfOffice.contentType },
+      ]);
+      result.autoReplies.push({ recipient: rule.recipient, to: target.to, ...sent });
     } catch (err) {
       if (!(err instanceof ActivityFailure)) throw err;
-      ruleErrors.push(`rules: ${describe(err)}`);
+      result.autoReplies.push({ recipient: rule.recipient, to: target.to, sent: false, reason: describe(err) });
+      ruleErrors.push(`auto-reply: ${describe(err)}`);
     }
-    if (!summary.bounce && safety) await runRules(summary, active);
-  } catch (err) {
-    // Only activity failures become a 'failed' email; a bug in this code must fail the
-    // workflow task instead (Temporal retries it once the code is fixed).
-    if (!(err instanceof ActivityFailure)) throw err;
-    result.reason = describe(err);
-    log.error('email failed', { bucket: ref.bucket, key: ref.key, error: result.reason });
-    const anyDelivered = result.recipients.some((r) => r.outcome === 'delivered');
-    return await finish(anyDelivered ? 'partial' : 'failed', { error: result.reason, deliveredCount: result.recipients.filter((r) => r.outcome === 'delivered').length, ...(result.verdicts ? { verdicts: result.verdicts } : {}) });
   }
+}
 
+/** The email's status from its recipients' outcomes, and the audit record to tag it with. */
+function finalStatus(run: InboundRun, summary: EmailSummary): { status: EmailStatus; record: Partial<AuditRecord> } {
+  const { result } = run;
   const count = (o: RecipientResult['outcome']) => result.recipients.filter((r) => r.outcome === o).length;
   const deliveredCount = count('delivered');
   const invalid = result.recipients.filter((r) => r.outcome === 'invalid').map((r) => r.recipient);
   const failures = result.recipients.filter((r) => r.outcome === 'failed');
   // Looped recipients (safety path) are in the results but no longer in summary.recipients.
-  const expected = safety ? result.recipients.length : summary.recipients.length;
+  const expected = run.safety ? result.recipients.length : summary.recipients.length;
   let status: EmailStatus;
   if (deliveredCount === expected) status = 'delivered';
   else if (deliveredCount > 0) status = 'partial';
   else if (invalid.length > 0 && failures.length === 0) status = 'rejected';
   else status = 'failed';
-  const problems = [...failures.map((f) => `${f.recipient}: ${f.detail ?? 'failed'}`), ...ruleErrors];
+  const problems = [...failures.map((f) => `${f.recipient}: ${f.detail ?? 'failed'}`), ...run.ruleErrors];
   if (problems.length) result.reason = problems.join('; ');
-  return await finish(status, { invalidInboxes: invalid, deliveredCount, error: result.reason, ...blockedRecord() });
+  return { status, record: { invalidInboxes: invalid, deliveredCount, error: result.reason, ...blockedRecord(run) } };
+}
+
+/** An activity gave up (after its retries): the email is failed, or partial if some recipient has it. */
+async function finishFailed(run: InboundRun, err: ActivityFailure): Promise<InboundResult> {
+  const { ref, result } = run;
+  result.reason = describe(err);
+  log.error('email failed', { bucket: ref.bucket, key: ref.key, error: result.reason });
+  const deliveredCount = result.recipients.filter((r) => r.outcome === 'delivered').length;
+  return await finish(run, deliveredCount > 0 ? 'partial' : 'failed', { error: result.reason, deliveredCount, ...(result.verdicts ? { verdicts: result.verdicts } : {}) });
+}
+
+export async function processInboundEmail(input: ProcessInboundInput): Promise<InboundResult> {
+  const run = startRun(input);
+  let summary: EmailSummary;
+  try {
+    const fetched = await fetchStep(run);
+    if ('done' in fetched) return fetched.done;
+    summary = fetched.summary;
+    if (summary.loop) {
+      run.result.reason = summary.loop;
+      return await finish(run, 'loop', { error: summary.loop, ...(run.result.verdicts ? { verdicts: run.result.verdicts } : {}) });
+    }
+    const rewrite = await matchBounce(run, summary);
+    const active = await checkBlocklist(run, summary);
+    if (active.length === 0) return await finishBlocked(run);
+    await deliverInRounds(run, summary, active, rewrite);
+    await applyRules(run, summary, active);
+  } catch (err) {
+    // Only activity failures become a 'failed' email; a bug in this code must fail the
+    // workflow task instead (Temporal retries it once the code is fixed).
+    if (!(err instanceof ActivityFailure)) throw err;
+    return await finishFailed(run, err);
+  }
+  const { status, record } = finalStatus(run, summary);
+  return await finish(run, status, record);
 }
