@@ -7,7 +7,9 @@
 // explicit way to deliver again. What remains is the few milliseconds between the
 // server's 250 and the write below (and, as in any MTA, a death before the 250 arrives:
 // RFC 1047). Failing to read or write the log only falls back to at-least-once delivery;
-// it never fails a delivery.
+// it never fails a delivery. Forwards are logged the same way (forwardKey), so a forward
+// that was sent but not reported (a fast-path step run again, a lost completion) is not
+// sent twice.
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { componentLogger } from '../lib/logger';
 import { batchGetAll, batchWriteAll } from './dynamodb';
@@ -46,5 +48,27 @@ export async function recordDelivered(dynamo: DynamoDBClient, table: string, obj
     await batchWriteAll(dynamo, table, items, 4);
   } catch (err) {
     log.warn({ table, err: (err as Error).message }, 'delivery not logged: a retry of this attempt could deliver again');
+  }
+}
+
+/** One object forwarded by one recipient's rule to one address, whatever the run. */
+export const forwardKey = (object: string, recipient: string, to: string) => `forward|${object}|${recipient.toLowerCase()}|${to.toLowerCase()}`;
+
+/** Whether this forward was sent before; unreadable log: false (at-least-once, never a lost forward). */
+export async function forwardedBefore(dynamo: DynamoDBClient, table: string, key: string): Promise<boolean> {
+  try {
+    return (await batchGetAll(dynamo, table, 'pk', [key])).length > 0;
+  } catch (err) {
+    log.warn({ table, err: (err as Error).message }, 'forward log unreadable: forwarding (a duplicate is possible)');
+    return false;
+  }
+}
+
+export async function recordForwarded(dynamo: DynamoDBClient, table: string, key: string): Promise<void> {
+  const now = Math.floor(Date.now() / 1000);
+  try {
+    await batchWriteAll(dynamo, table, [{ pk: { S: key }, forwarded_at: { N: String(now) }, expires_at: { N: String(now + KEEP_SECONDS) } }], 4);
+  } catch (err) {
+    log.warn({ table, err: (err as Error).message }, 'forward not logged: a retry of this attempt could forward again');
   }
 }

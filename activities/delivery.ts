@@ -14,7 +14,8 @@ import { internalCopy, outsideForward } from '../lib/forward';
 import type { BounceRewriteInfo, RecipientResult } from '../lib/inbound-types';
 import { componentLogger } from '../lib/logger';
 import { recipientDeliveries } from '../lib/metrics';
-import { deliveredBefore, objectRef, recordDelivered } from './delivery-log';
+import { deliveredBefore, forwardedBefore, forwardKey, objectRef, recordDelivered, recordForwarded } from './delivery-log';
+import { heartbeat } from './heartbeat';
 import { readRawEmail } from './s3';
 
 const log = componentLogger('delivery');
@@ -142,7 +143,7 @@ export function createDeliveryActivities({ s3, dynamo, config, transports }: Del
       const stored = await readRawEmail(s3, input.bucket, input.key);
       // Valid CRLF line endings and our edits; otherwise the stored bytes (lib/outgoing.ts).
       const raw = input.rewrite ? rewriteBounce(stored, input.rewrite, config.workerName) : internalCopy(stored, { spam: input.spam });
-      Context.current().heartbeat();
+      heartbeat();
       const where = `s3://${input.bucket}/${input.key}`;
       let accepted: string[] = [];
       let rejected: SmtpError[] = [];
@@ -193,9 +194,17 @@ export function createDeliveryActivities({ s3, dynamo, config, transports }: Del
       /** Set when the message must not leave our domains (lib/autoreply.ts outsideForwardDecision). */
       outside?: { skip: string };
       spam?: boolean;
+      /** Forward even if the forward log says it was sent (an operator's explicit re-delivery). */
+      redeliver?: boolean;
     }): Promise<{ route: 'internal' | 'outbound'; skipped?: string }> {
       const route = config.domains.includes(domainOf(input.to)) ? 'internal' : 'outbound';
       if (route === 'outbound' && input.outside) return { route, skipped: input.outside.skip };
+      // Sent before for this object (this step run again, or a lost completion): not again.
+      const logged = forwardKey(objectRef(input.bucket, input.key), input.recipient, input.to);
+      if (!input.redeliver && (await forwardedBefore(dynamo, config.tables.delivery, logged))) {
+        log.info({ bucket: input.bucket, key: input.key, route }, 'forward sent before; not sent again');
+        return { route };
+      }
       const stored = await readRawEmail(s3, input.bucket, input.key);
       const marker = `${config.workerName}; forwarded-for=${input.recipient}`;
       const raw = route === 'internal' ? internalCopy(stored, { marker, spam: input.spam }) : outsideForward(stored, { recipient: input.recipient, marker: config.workerName, spam: input.spam });
@@ -209,6 +218,7 @@ export function createDeliveryActivities({ s3, dynamo, config, transports }: Del
         if (code !== undefined && code >= 500) throw ApplicationFailure.nonRetryable(msg, 'ForwardRefused');
         throw ApplicationFailure.retryable(msg, 'ForwardUnavailable');
       }
+      await recordForwarded(dynamo, config.tables.delivery, logged);
       return { route };
     },
   };

@@ -35,6 +35,12 @@ export async function keepAlive<T>(fn: (beat: (details: unknown) => void) => Pro
   }
 }
 
+/** Heartbeats with `details`, unless this is a local activity (it lives inside a workflow task and cannot). */
+export function heartbeat(details?: unknown): void {
+  const ctx = activityContext();
+  if (ctx && !ctx.info.isLocal) ctx.heartbeat(details);
+}
+
 /** The same activities, each heartbeating while it runs. */
 export function heartbeating<T extends Record<string, (...args: never[]) => Promise<unknown>>>(activities: T): T {
   const out: Record<string, unknown> = {};

@@ -1,8 +1,11 @@
 // Out-of-office replies (RFC 3834). A reply goes out at most once per sender per
 // recipient per AUTOREPLY_INTERVAL_HOURS, remembered in DynamoDB so that every worker,
 // and every retry, sees the same memory: the claim is a conditional write made before
-// sending, and released again if sending fails.
-import { ConditionalCheckFailedException, DeleteItemCommand, type DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+// sending, and released again if sending fails. The claim names the workflow run that made
+// it and is marked `replied` once the reply is out, so a fast-path step run again within
+// that run (its worker died before the workflow task completed) reports the reply it sent
+// instead of sending a second one or calling it a duplicate.
+import { ConditionalCheckFailedException, DeleteItemCommand, type DynamoDBClient, GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { ApplicationFailure } from '@temporalio/activity';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import { autoReplySubject } from '../lib/autoreply';
@@ -12,6 +15,7 @@ import { componentLogger } from '../lib/logger';
 import { autoRepliesSent, dynamodbRequests } from '../lib/metrics';
 import { LOOP_HEADER } from '../lib/status';
 import type { Transports } from './delivery';
+import { activityContext } from './heartbeat';
 
 const log = componentLogger('rules');
 
@@ -44,22 +48,32 @@ export function createRulesActivities({ dynamo, config, transports }: RulesDeps)
       const now = Math.floor(Date.now() / 1000);
       const intervalSeconds = config.autoreplyIntervalHours * 3600;
       const pk = `${input.recipient.toLowerCase()}|${to}`;
+      const run = activityContext()?.info.workflowExecution;
+      const owner = run ? `${run.workflowId}|${run.runId}` : undefined;
       try {
         dynamodbRequests.inc({ table, operation: 'PutItem' });
         await dynamo.send(
           new PutItemCommand({
             TableName: table,
-            Item: { pk: { S: pk }, sent_at: { N: String(now) }, expires_at: { N: String(now + intervalSeconds) } },
+            Item: { pk: { S: pk }, sent_at: { N: String(now) }, expires_at: { N: String(now + intervalSeconds) }, ...(owner ? { claimed_by: { S: owner } } : {}) },
             ConditionExpression: 'attribute_not_exists(pk) OR sent_at < :cutoff',
             ExpressionAttributeValues: { ':cutoff': { N: String(now - intervalSeconds) } },
           }),
         );
       } catch (err) {
-        if (err instanceof ConditionalCheckFailedException || (err as Error).name === 'ConditionalCheckFailedException') {
+        if (!(err instanceof ConditionalCheckFailedException || (err as Error).name === 'ConditionalCheckFailedException')) throw err;
+        dynamodbRequests.inc({ table, operation: 'GetItem' });
+        const prior = owner ? (await dynamo.send(new GetItemCommand({ TableName: table, Key: { pk: { S: pk } }, ConsistentRead: true }))).Item : undefined;
+        if (!owner || prior?.claimed_by?.S !== owner) {
           autoRepliesSent.inc({ result: 'duplicate' });
           return { sent: false, reason: `already replied to ${input.to} within ${config.autoreplyIntervalHours}h` };
         }
-        throw err;
+        // This run's own claim: its reply went out, or its worker died between claim and send
+        // (then it is sent now; a death after the server took it is the RFC 1047 window).
+        if (prior.replied?.BOOL) {
+          log.info({ recipient: input.recipient }, 'auto-reply sent earlier in this run; not sent again');
+          return { sent: true };
+        }
       }
       const raw = await new MailComposer({
         from: input.recipient,
@@ -83,6 +97,12 @@ export function createRulesActivities({ dynamo, config, transports }: RulesDeps)
         const msg = `auto-reply from ${input.recipient} to ${input.to} failed: ${(err as Error).message}`;
         if (code !== undefined && code >= 500) throw ApplicationFailure.nonRetryable(msg, 'AutoReplyRefused');
         throw ApplicationFailure.retryable(msg, 'AutoReplyUnavailable');
+      }
+      try {
+        dynamodbRequests.inc({ table, operation: 'UpdateItem' });
+        await dynamo.send(new UpdateItemCommand({ TableName: table, Key: { pk: { S: pk } }, UpdateExpression: 'SET replied = :t', ExpressionAttributeValues: { ':t': { BOOL: true } } }));
+      } catch (err) {
+        log.warn({ table, err: (err as Error).message }, 'auto-reply sent but not marked: if this step runs again in this run, the reply is sent again');
       }
       autoRepliesSent.inc({ result: 'sent' });
       log.info({ recipient: input.recipient, to: input.to }, 'auto-reply sent');

@@ -2,15 +2,16 @@
 // delete blocked mail. The raw message stays in S3 and in activity memory only.
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, NoSuchKey, NotFound, type S3Client } from '@aws-sdk/client-s3';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/activity';
 import type { Config } from '../lib/config';
 import type { AuditRecord } from '../lib/metadata';
 import { buildMetadata } from '../lib/metadata';
-import type { FetchResult, InboundRef } from '../lib/inbound-types';
+import type { FetchResult, InboundRef, LargeEmail } from '../lib/inbound-types';
 import { summarizeEmail } from '../lib/summarize';
 import { emailSize, emailsProcessed } from '../lib/metrics';
 import { componentLogger } from '../lib/logger';
 import { countCopies } from './copies';
+import { activityContext, heartbeat } from './heartbeat';
 
 const log = componentLogger('s3');
 
@@ -41,7 +42,11 @@ export async function readRawEmail(s3: S3Client, bucket: string, key: string): P
 export function createS3Activities({ s3, dynamo, config }: S3Deps) {
   return {
     /** Reads the object and returns what the workflow decides on (never the body). */
-    async fetchEmail(ref: InboundRef): Promise<FetchResult> {
+    /**
+     * `fastPath` (the workflow's local fetch): an object larger than FAST_PATH_MAX_BYTES is
+     * only looked at (HEAD) and answered 'large', for the regular activity to read.
+     */
+    async fetchEmail(ref: InboundRef & { fastPath?: boolean }): Promise<FetchResult | LargeEmail> {
       const where = `s3://${ref.bucket}/${ref.key}`;
       if (!config.domains.includes(ref.domain.toLowerCase())) {
         return { kind: 'terminal', status: 'unknown_domain', reason: `${ref.domain} is not in ${config.domainsSource}; add it there to process its mail` };
@@ -58,15 +63,20 @@ export function createS3Activities({ s3, dynamo, config }: S3Deps) {
         throw err;
       }
       const size = head.ContentLength ?? 0;
-      if (head.Metadata?.processed === 'true' && !ref.redrive) {
+      // Tagged by this very run: a local activity sequence the worker did not live to report
+      // is run again (the workflow task never completed); the email is this run's to finish.
+      const run = activityContext()?.info.workflowExecution;
+      const ownTag = run !== undefined && head.Metadata?.processed_run === run.runId;
+      if (head.Metadata?.processed === 'true' && !ref.redrive && !ownTag) {
         return { kind: 'terminal', status: 'already_processed', reason: `${where} was processed at ${head.Metadata.processed_at ?? '?'} by ${head.Metadata.processed_by ?? '?'} with status ${head.Metadata.status ?? '?'}`, size };
       }
       if (size > config.maxMessageBytes) {
         return { kind: 'terminal', status: 'oversize', reason: `${size} bytes exceeds MAX_MESSAGE_BYTES=${config.maxMessageBytes}; left in S3 for manual handling`, size };
       }
+      if (ref.fastPath && size > config.fastPathMaxBytes) return { kind: 'large', size };
       const raw = await readRawEmail(s3, ref.bucket, ref.key);
       emailSize.observe(raw.length);
-      Context.current().heartbeat();
+      heartbeat();
       const result = await summarizeEmail(raw, ref, config.safety);
       if (result.kind === 'terminal') {
         log.warn({ bucket: ref.bucket, key: ref.key, status: result.status }, 'email cannot be processed');
@@ -102,7 +112,8 @@ export function createS3Activities({ s3, dynamo, config }: S3Deps) {
         }
         throw err;
       }
-      const metadata = buildMetadata(head.Metadata ?? {}, { ...input.record, processedAt: Date.now() / 1000, processedBy: config.workerName });
+      const run = activityContext()?.info.workflowExecution;
+      const metadata = buildMetadata(head.Metadata ?? {}, { ...input.record, processedAt: Date.now() / 1000, processedBy: config.workerName, ...(run ? { processedRun: run.runId } : {}) });
       await s3.send(
         new CopyObjectCommand({
           Bucket: bucket,

@@ -92,6 +92,9 @@ const schema = z.object({
   // Alternative to DOMAINS_FILE: a comma-separated list (wins when set).
   DOMAINS: z.string().optional(),
   MAX_MESSAGE_BYTES: positiveInt.default(40 * 1024 * 1024),
+  // Messages up to this size take the fast path: every step a local activity, one workflow
+  // task per email. Larger ones use regular, heartbeating activities. 0: none takes it.
+  FAST_PATH_MAX_BYTES: z.coerce.number().int().min(0).default(10 * 1024 * 1024),
   // The existing worker deletes blocked mail after tagging it; `keep` leaves it tagged in
   // place so it can be re-driven after a blocklist fix (starters/redrive.ts).
   BLOCKED_MAIL_ACTION: z.enum(['delete', 'keep']).default('delete'),
@@ -131,6 +134,8 @@ export interface Config {
   domains: string[];
   domainsSource: string;
   maxMessageBytes: number;
+  /** Largest message the workflow handles with local activities (FAST_PATH_MAX_BYTES). */
+  fastPathMaxBytes: number;
   blockedMailAction: 'delete' | 'keep';
   metricsPort: number;
   healthPort: number;
@@ -217,6 +222,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     domains,
     domainsSource,
     maxMessageBytes: e.MAX_MESSAGE_BYTES,
+    fastPathMaxBytes: e.FAST_PATH_MAX_BYTES,
     blockedMailAction: e.BLOCKED_MAIL_ACTION,
     metricsPort: e.METRICS_PORT,
     healthPort: e.HEALTH_PORT,

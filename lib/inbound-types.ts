@@ -38,6 +38,12 @@ export interface EmailSummary {
   looped?: { recipient: string; detail: string }[];
 }
 
+/** fetchEmail asked with `fastPath` and the object is larger than FAST_PATH_MAX_BYTES: read it with the regular activity. */
+export interface LargeEmail {
+  kind: 'large';
+  size: number;
+}
+
 export type FetchResult =
   | { kind: 'email'; summary: EmailSummary }
   | { kind: 'terminal'; status: Extract<EmailStatus, 'missing' | 'oversize' | 'invalid' | 'unknown_domain' | 'already_processed' | 'quarantined'>; reason: string; size?: number; verdicts?: SesVerdicts };

@@ -3,7 +3,8 @@
 // over whatever metadata the object already has. S3 caps user metadata at 2 KB (keys
 // plus values, UTF-8 bytes) and sends it as HTTP headers, so values are kept ASCII and
 // the whole always fits, in this order of priority (first kept, last shortened):
-//   1. processed, processed_at, status, processed_by (cut to 64 characters)
+//   1. processed, processed_at, status, processed_by (cut to 64 characters), processed_run
+//      (the workflow run that tagged it, so a step it runs again knows its own tag)
 //   2. delivered_count, blocked_sender (cut to 254), ses_verdicts
 //   3. the object's other metadata, kept whole; when it does not fit, its largest entries
 //      are dropped first and their names recorded in metadata_dropped
@@ -17,6 +18,8 @@ export interface AuditRecord {
   status: EmailStatus;
   processedAt: number; // unix seconds
   processedBy: string;
+  /** The workflow run that wrote the tags: a fast-path step run again within that run recognises them (processed_run). */
+  processedRun?: string;
   invalidInboxes?: readonly string[];
   blockedSender?: string;
   blockedRecipients?: readonly string[];
@@ -28,7 +31,7 @@ export interface AuditRecord {
   verdicts?: string;
 }
 
-const OURS = ['processed', 'processed_at', 'processed_by', 'status', 'invalid_inboxes', 'blocked_sender', 'blocked_recipients', 'error', 'delivered_count', 'ses_verdicts', 'metadata_dropped'];
+const OURS = ['processed', 'processed_at', 'processed_by', 'processed_run', 'status', 'invalid_inboxes', 'blocked_sender', 'blocked_recipients', 'error', 'delivered_count', 'ses_verdicts', 'metadata_dropped'];
 /** Room each list or error keeps however much other metadata there is: enough for "...(+N more)". */
 const MIN_SHARE = 24;
 
@@ -74,6 +77,7 @@ export function buildMetadata(existing: Readonly<Record<string, string>>, record
     status: record.status,
     processed_by: asciiSafe(record.processedBy).slice(0, 64),
   };
+  if (record.processedRun) out.processed_run = asciiSafe(record.processedRun).slice(0, 64);
   if (record.deliveredCount !== undefined) out.delivered_count = String(record.deliveredCount);
   if (record.blockedSender) out.blocked_sender = asciiSafe(record.blockedSender).slice(0, 254);
   if (record.verdicts) out.ses_verdicts = asciiSafe(record.verdicts).slice(0, 100);
