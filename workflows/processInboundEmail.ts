@@ -12,10 +12,14 @@ import {
   setCurrentDetails,
   setHandler,
   sleep,
+  TemporalFailure,
+  TimeoutFailure,
   upsertSearchAttributes,
+  type LocalActivityOptions,
 } from '@temporalio/workflow';
+import { RetryState } from '@temporalio/common';
 import type { InboundActivities } from '../activities';
-import type { BounceRewriteInfo, EmailSummary, InboundRef, InboundResult, RecipientResult } from '../lib/inbound-types';
+import type { BounceRewriteInfo, EmailSummary, InboundRef, InboundResult, RecipientResult, RecipientRules } from '../lib/inbound-types';
 import type { AuditRecord } from '../lib/metadata';
 import { autoReplyTarget, reportedRecipient } from '../lib/rule-gates';
 import { compactVerdicts } from '../lib/ses-verdicts';
@@ -41,21 +45,24 @@ export const progressQuery = defineQuery<{ step: string; recipients: RecipientRe
 // Every activity heartbeats while it runs (activities/heartbeat.ts): a worker that dies
 // mid-activity is noticed after HEARTBEAT, and the activity retried on another worker.
 const HEARTBEAT = '20 seconds';
-const { fetchEmail } = proxyActivities<InboundActivities>({
+// Backoffs longer than this become a workflow timer, so an outage does not hold the task.
+const LOCAL_RETRY_THRESHOLD = '10 seconds';
+/** What a step's regular and local activities share. */
+type StepOptions = Pick<LocalActivityOptions, 'startToCloseTimeout' | 'retry'>;
+const fetchOptions = {
   startToCloseTimeout: '3 minutes',
-  heartbeatTimeout: HEARTBEAT,
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 },
-});
+} satisfies StepOptions;
+const { fetchEmail } = proxyActivities<InboundActivities>({ ...fetchOptions, heartbeatTimeout: HEARTBEAT });
 // Short DynamoDB lookups. Since LOCAL_LOOKUPS_PATCH they run as local activities: no task
 // queue round trip and one marker event instead of three events each (the benchmark's
 // figures are in the README). Histories from before the patch replay with the old path.
 const lookupOptions = {
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 10 },
-} as const;
+} satisfies StepOptions;
 const remoteLookups = proxyActivities<InboundActivities>(lookupOptions);
-// Backoffs longer than this become a workflow timer, so an outage does not hold the task.
-const localLookups = proxyLocalActivities<InboundActivities>({ ...lookupOptions, localRetryThreshold: '10 seconds' });
+const localLookups = proxyLocalActivities<InboundActivities>({ ...lookupOptions, localRetryThreshold: LOCAL_RETRY_THRESHOLD });
 export const LOCAL_LOOKUPS_PATCH = 'local-dynamodb-lookups';
 // Since this patch a run that finds no object fails (status missing) instead of completing.
 export const MISSING_FAILS_PATCH = 'missing-object-fails-run';
@@ -64,23 +71,73 @@ export const MISSING_FAILS_PATCH = 'missing-object-fails-run';
 // auto-reply gate, outside-forward gate, looped recipients. Decided once per run, at its
 // start, so histories from before take the old path throughout.
 export const MAIL_SAFETY_PATCH = 'inbound-mail-safety';
+// Issue 14 (one workflow task per email): an ordinary email (up to FAST_PATH_MAX_BYTES, which
+// fetchEmail applies and reports as a 'large' result) is fetched, checked, delivered (first
+// round), its rules run and it is tagged by local activities, so the happy path is one
+// workflow task. A larger message, and every delivery round after a 4xx, uses the regular,
+// heartbeating activities. Every step is safe to run twice within one run (a worker that dies
+// before the workflow task completes runs its local activities again): fetch recognises its
+// own run's tag, deliveries and forwards are logged per object and recipient, the auto-reply
+// claim names its run. Since this patch the starters alone set MailDomain (lib/start-inbound.ts)
+// and the run no longer upserts it. Decided once per run, at its start.
+export const FAST_PATH_PATCH = 'inbound-fast-path';
 // Delivery: a 40 MB message over SMTP can take a while; connection errors retry with backoff.
-const { deliverEmail } = proxyActivities<InboundActivities>({
+const deliverOptions = {
   startToCloseTimeout: '5 minutes',
-  heartbeatTimeout: HEARTBEAT,
   retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 8, nonRetryableErrorTypes: ['DeliveryRefused', 'EmailMissing'] },
-});
-const { forwardEmail, sendAutoReply } = proxyActivities<InboundActivities>({
+} satisfies StepOptions;
+const rulesOptions = {
   startToCloseTimeout: '2 minutes',
-  heartbeatTimeout: HEARTBEAT,
   retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 8, nonRetryableErrorTypes: ['ForwardRefused', 'AutoReplyRefused', 'EmailMissing'] },
-});
+} satisfies StepOptions;
 // Tagging is the audit trail: keep trying for hours rather than leave an email untagged.
-const { tagEmail, deleteEmail } = proxyActivities<InboundActivities>({
+const tagOptions = {
   startToCloseTimeout: '1 minute',
-  heartbeatTimeout: HEARTBEAT,
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 60 },
-});
+} satisfies StepOptions;
+const { deliverEmail } = proxyActivities<InboundActivities>({ ...deliverOptions, heartbeatTimeout: HEARTBEAT });
+const regularRules = proxyActivities<InboundActivities>({ ...rulesOptions, heartbeatTimeout: HEARTBEAT });
+const { forwardEmail, sendAutoReply } = regularRules;
+const { tagEmail: regularTagEmail, deleteEmail } = proxyActivities<InboundActivities>({ ...tagOptions, heartbeatTimeout: HEARTBEAT });
+/**
+ * A local activity's failure reaches the workflow as the error the activity threw (an
+ * ApplicationFailure, a TimeoutFailure), not wrapped in an ActivityFailure as a regular
+ * activity's is. The steps tell an activity's failure (the email fails or partly fails) from
+ * a bug in workflow code (the task fails, and is retried once the code is fixed) by
+ * ActivityFailure, so these proxies wrap their failures the same way.
+ */
+function asActivityFailures<T extends object>(proxy: T): T {
+  const wrap =
+    <A extends unknown[], R>(type: string, call: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      try {
+        return await call(...args);
+      } catch (err) {
+        if (err instanceof TemporalFailure && !(err instanceof ActivityFailure)) {
+          const state = err instanceof TimeoutFailure ? RetryState.TIMEOUT : err instanceof ApplicationFailure && err.nonRetryable ? RetryState.NON_RETRYABLE_FAILURE : RetryState.MAXIMUM_ATTEMPTS_REACHED;
+          throw new ActivityFailure(err.message, type, undefined, state, 'local activity', err);
+        }
+        throw err;
+      }
+    };
+  return new Proxy(proxy, {
+    get(target, name) {
+      const fn = Reflect.get(target, name) as ((...args: unknown[]) => Promise<unknown>) & { executeWithOptions: (...args: unknown[]) => Promise<unknown> };
+      if (typeof name !== 'string' || typeof fn !== 'function') return fn;
+      return Object.assign(wrap(name, fn), { executeWithOptions: wrap(name, fn.executeWithOptions) });
+    },
+  });
+}
+// The fast path's: the same timeouts and retries, no heartbeat (a local activity lives inside
+// the workflow task), and the local retry threshold.
+const local = {
+  fetch: asActivityFailures(proxyLocalActivities<InboundActivities>({ ...fetchOptions, localRetryThreshold: LOCAL_RETRY_THRESHOLD })),
+  deliver: asActivityFailures(proxyLocalActivities<InboundActivities>({ ...deliverOptions, localRetryThreshold: LOCAL_RETRY_THRESHOLD })),
+  rules: asActivityFailures(proxyLocalActivities<InboundActivities>({ ...rulesOptions, localRetryThreshold: LOCAL_RETRY_THRESHOLD })),
+  tag: asActivityFailures(proxyLocalActivities<InboundActivities>({ ...tagOptions, localRetryThreshold: LOCAL_RETRY_THRESHOLD })),
+};
+// The lookups on the fast path: the same local activities, their failures wrapped.
+const fastLookups = asActivityFailures(localLookups);
 
 function describe(err: unknown): string {
   if (err instanceof ActivityFailure && err.cause) return `${err.activityType}: ${err.cause.message}`;
@@ -98,6 +155,10 @@ interface InboundRun {
   policy: DeliveryPolicy;
   /** MAIL_SAFETY_PATCH, decided once at the start. */
   safety: boolean;
+  /** FAST_PATH_PATCH, decided once at the start. */
+  fastPath: boolean;
+  /** Steps run as local activities: on the fast path, until fetchEmail finds a large message. */
+  local: boolean;
   result: InboundResult;
   /** What the progress query reports. */
   step: string;
@@ -105,6 +166,8 @@ interface InboundRun {
   ruleErrors: string[];
   /** The DynamoDB lookups: local or regular activities, decided at the first lookup. */
   lookups?: typeof remoteLookups;
+  /** Fast path: every recipient's rules, read with the blocklist (lookupRecipients). */
+  rules?: RecipientRules[];
 }
 
 function startRun(input: ProcessInboundInput): InboundRun {
@@ -121,6 +184,8 @@ function startRun(input: ProcessInboundInput): InboundRun {
     ref,
     policy: { ...DEFAULT_DELIVERY_POLICY, ...input.delivery },
     safety: false,
+    fastPath: false,
+    local: false,
     result: { status: 'failed', bucket: ref.bucket, key: ref.key, recipients: [], autoReplies: [], forwards: [] },
     step: 'fetch',
     blocked: [],
@@ -128,12 +193,15 @@ function startRun(input: ProcessInboundInput): InboundRun {
   };
   setHandler(progressQuery, () => ({ step: run.step, recipients: run.result.recipients }));
   run.safety = patched(MAIL_SAFETY_PATCH);
-  upsertSearchAttributes({ MailDomain: [ref.domain] });
+  run.fastPath = run.local = patched(FAST_PATH_PATCH);
+  // The starters set MailDomain when they start the run; before the fast path it was set again here.
+  if (!run.fastPath) upsertSearchAttributes({ MailDomain: [ref.domain] });
   return run;
 }
 
-// Decided once, at the first lookup, so one run never mixes the two.
-const dynamo = (run: InboundRun) => (run.lookups ??= patched(LOCAL_LOOKUPS_PATCH) ? localLookups : remoteLookups);
+// Decided once, at the first lookup, so one run never mixes the two. The fast path's lookups
+// are local on either path (as they were since LOCAL_LOOKUPS_PATCH), without that patch's marker.
+const dynamo = (run: InboundRun) => (run.lookups ??= run.fastPath ? fastLookups : patched(LOCAL_LOOKUPS_PATCH) ? localLookups : remoteLookups);
 
 const blockedRecord = (run: InboundRun): Partial<AuditRecord> => ({
   ...(run.blocked.length ? { blockedSender: run.blocked[0].sender, blockedRecipients: run.blocked.map((b) => b.recipient) } : {}),
@@ -145,6 +213,7 @@ async function finish(run: InboundRun, status: EmailStatus, record: Partial<Omit
   const { ref, result } = run;
   result.status = status;
   run.step = 'tag';
+  const tagEmail = run.local ? local.tag.tagEmail : regularTagEmail;
   if (tag) await tagEmail.executeWithOptions({ summary: `tag S3 object: status=${status}` }, [{ domain: ref.domain, bucket: ref.bucket, key: ref.key, record: { status, ...record } }]);
   upsertSearchAttributes({ MailStatus: [status] });
   const counts = ['delivered', 'invalid', 'blocked', 'failed'].map((o) => [o, result.recipients.filter((r) => r.outcome === o).length] as const).filter(([, n]) => n > 0);
@@ -160,7 +229,15 @@ async function finish(run: InboundRun, status: EmailStatus, record: Partial<Omit
  */
 async function fetchStep(run: InboundRun): Promise<{ summary: EmailSummary } | { done: InboundResult }> {
   const { ref, result, safety } = run;
-  const fetched = await fetchEmail.executeWithOptions({ summary: 'read the object from S3 and parse its headers' }, [ref]);
+  let fetched = run.local
+    ? await local.fetch.fetchEmail.executeWithOptions({ summary: 'read the object from S3 and parse its headers' }, [{ ...ref, fastPath: true }])
+    : await fetchEmail.executeWithOptions({ summary: 'read the object from S3 and parse its headers' }, [ref]);
+  if (fetched.kind === 'large') {
+    // Over FAST_PATH_MAX_BYTES: this email takes the regular, heartbeating activities.
+    run.local = false;
+    fetched = await fetchEmail.executeWithOptions({ summary: `read the object from S3 and parse its headers (${Math.ceil(fetched.size / 1024)} KB: regular activities)` }, [ref]);
+  }
+  if (fetched.kind === 'large') throw ApplicationFailure.nonRetryable(`fetchEmail answered 'large' without the fastPath flag for s3://${ref.bucket}/${ref.key}`, 'FetchContract');
   if (fetched.kind === 'terminal') {
     result.reason = fetched.reason;
     const verdicts = safety ? compactVerdicts(fetched.verdicts) : undefined;
@@ -223,7 +300,12 @@ async function matchBounce(run: InboundRun, summary: EmailSummary): Promise<Boun
 async function checkBlocklist(run: InboundRun, summary: EmailSummary): Promise<string[]> {
   run.step = 'block-check';
   const senders = [...new Set([summary.from, summary.sender].filter((s): s is string => !!s))];
-  run.blocked = senders.length ? await dynamo(run).checkBlocklist.executeWithOptions({ summary: `blocklist of ${summary.recipients.length} recipient(s)` }, [{ senders, recipients: summary.recipients }]) : [];
+  if (run.fastPath) {
+    // One lookup for the blocklist and the rules (applyRules uses those of the recipients not blocked).
+    ({ blocked: run.blocked, rules: run.rules } = await dynamo(run).lookupRecipients.executeWithOptions({ summary: `blocklist and rules of ${summary.recipients.length} recipient(s)` }, [
+      { senders, recipients: summary.recipients },
+    ]));
+  } else run.blocked = senders.length ? await dynamo(run).checkBlocklist.executeWithOptions({ summary: `blocklist of ${summary.recipients.length} recipient(s)` }, [{ senders, recipients: summary.recipients }]) : [];
   for (const b of run.blocked) run.result.recipients.push({ recipient: b.recipient, outcome: 'blocked', detail: `${b.sender} matches ${b.pattern}` });
   const blockedSet = new Set(run.blocked.map((b) => b.recipient));
   return summary.recipients.filter((r) => !blockedSet.has(r));
@@ -252,8 +334,10 @@ async function deliverInRounds(run: InboundRun, summary: EmailSummary, active: s
   for (let round = 0; pending.length > 0 && round < policy.rounds; round++) {
     if (round > 0) await sleep(Math.min(policy.maxDelaySeconds, policy.firstDelaySeconds * 2 ** (round - 1)) * 1000);
     let outcomes: RecipientResult[];
+    // The first round of an ordinary email is local; a round after a 4xx is a regular activity.
+    const deliver = run.local && round === 0 ? local.deliver.deliverEmail : deliverEmail;
     try {
-      outcomes = await deliverEmail.executeWithOptions({ summary: `deliver to ${pending.length} recipient(s), round ${round + 1}${rewrite ? ', bounce rewritten' : ''}` }, [
+      outcomes = await deliver.executeWithOptions({ summary: `deliver to ${pending.length} recipient(s), round ${round + 1}${rewrite ? ', bounce rewritten' : ''}` }, [
         {
           domain: ref.domain,
           bucket: ref.bucket,
@@ -334,9 +418,11 @@ async function applyRulesBeforeSafety(run: InboundRun, summary: EmailSummary, ac
  */
 async function applyRulesEachOnItsOwn(run: InboundRun, summary: EmailSummary, active: string[]): Promise<void> {
   const { ref, result, ruleErrors } = run;
-  let rules;
+  const { forwardEmail, sendAutoReply } = run.local ? local.rules : regularRules;
+  let rules: RecipientRules[];
   try {
-    rules = await dynamo(run).loadRules.executeWithOptions({ summary: `rules of ${active.length} recipient(s)` }, [{ recipients: active }]);
+    const activeSet = new Set(active.map((r) => r.toLowerCase()));
+    rules = run.rules ? run.rules.filter((r) => activeSet.has(r.recipient)) : await dynamo(run).loadRules.executeWithOptions({ summary: `rules of ${active.length} recipient(s)` }, [{ recipients: active }]);
   } catch (err) {
     if (!(err instanceof ActivityFailure)) throw err;
     ruleErrors.push(`rules: ${describe(err)}`);
@@ -348,7 +434,15 @@ async function applyRulesEachOnItsOwn(run: InboundRun, summary: EmailSummary, ac
       const route = rule.outside?.includes(to) ? 'outbound' : 'internal';
       try {
         const done = await forwardEmail.executeWithOptions({ summary: `forward per rule (${route})` }, [
-          { bucket: ref.bucket, key: ref.key, recipient: rule.recipient, to, ...(summary.outsideForward ? { outside: summary.outsideForward } : {}), ...(summary.spam ? { spam: true } : {}) },
+          {
+            bucket: ref.bucket,
+            key: ref.key,
+            recipient: rule.recipient,
+            to,
+            ...(summary.outsideForward ? { outside: summary.outsideForward } : {}),
+            ...(summary.spam ? { spam: true } : {}),
+            ...(ref.redeliver ? { redeliver: true } : {}),
+          },
         ]);
         result.forwards.push({ recipient: rule.recipient, to, route: done.route, sent: !done.skipped, ...(done.skipped ? { reason: done.skipped } : {}) });
       } catch (err) {

@@ -7,6 +7,7 @@ import { inboundOutcome, startInbound } from '../../lib/start-inbound';
 import { DEFAULT_TABLES } from '../../scripts/stack/dynamodb';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { rawMail, sesBounce, sesStored, snsNotificationMail } from '../../scripts/stack/demo-emails';
+import { activitySteps } from '../support/history-steps';
 import { BUCKET, DOMAIN, inboundWorkflowId, type InboundStack, startInboundStack } from '../support/inbound-stack';
 
 const ALICE = 'alice@example.com';
@@ -22,7 +23,7 @@ const OUTSIDE = 'someone@sender.example';
 let stack: InboundStack;
 
 before(async () => {
-  stack = await startInboundStack({ mailboxes: [ALICE, BOB, CAROL, DAVE, ERIN, FRANK, GRACE, HANK], env: { MAX_MESSAGE_BYTES: '1000000' } });
+  stack = await startInboundStack({ mailboxes: [ALICE, BOB, CAROL, DAVE, ERIN, FRANK, GRACE, HANK], env: { MAX_MESSAGE_BYTES: '1000000', FAST_PATH_MAX_BYTES: '200000' } });
   await stack.putItem(DEFAULT_TABLES.rules, { email_address: HANK, ooo_active: true, ooo_message: 'Away.', ooo_content_type: 'text', forwards: ['ghost@example.org', FRANK] });
   await stack.putItem(DEFAULT_TABLES.blocked, { email_address: GRACE, blocked_patterns: ['*@SPAM.example', 'exact@bad.example'] });
   await stack.putItem(DEFAULT_TABLES.blocked, { email_address: BOB, blocked_patterns: ['*@spam.example'] });
@@ -51,6 +52,37 @@ describe('inbound pipeline', () => {
     const again = await stack.run({ key });
     assert.deepEqual(again, result, 'the second trigger returns the first run, not a new one');
     assert.equal((await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('Subject: Plain hello')).length, 1);
+  });
+
+  test('an ordinary email is one workflow task: every step a local activity, the tag naming its run', async () => {
+    const key = await stack.put(rawMail({ from: 'fast@sender.example', to: [ALICE, DAVE], subject: 'Fast path' }));
+    const result = await stack.run({ key });
+    assert.equal(result.status, 'delivered');
+    const handle = stack.env.client.workflow.getHandle(inboundWorkflowId(BUCKET, key));
+    const history = await handle.fetchHistory();
+    const steps = activitySteps(history);
+    assert.deepEqual(steps.map((s) => s.type), ['fetchEmail', 'lookupRecipients', 'deliverEmail', 'sendAutoReply', 'tagEmail']);
+    assert.deepEqual(result.autoReplies.map((r) => r.sent), [true]);
+    assert.ok(steps.every((s) => s.local), 'all local');
+    assert.equal((history.events ?? []).filter((e) => e.workflowTaskCompletedEventAttributes).length, 1, 'one workflow task');
+    assert.equal((await stack.metadata(key))?.processed_run, (await handle.describe()).runId);
+  });
+
+  test('a message over FAST_PATH_MAX_BYTES takes the regular, heartbeating activities', async () => {
+    const key = await stack.put(rawMail({ from: OUTSIDE, to: [ALICE, CAROL], subject: 'Scanned contract', body: 'Lorem ipsum dolor sit amet.\r\n'.repeat(10_000) }));
+    const result = await stack.run({ key });
+    assert.equal(result.status, 'delivered');
+    assert.equal((await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('Subject: Scanned contract')).length, 1);
+    const steps = activitySteps(await stack.env.client.workflow.getHandle(inboundWorkflowId(BUCKET, key)).fetchHistory());
+    // The local fetch only looked (HEAD) and found it large; the lookups stay local.
+    assert.deepEqual(steps.map((s) => `${s.type}${s.local ? ' (local)' : ''}`), [
+      'fetchEmail (local)',
+      'fetchEmail',
+      'lookupRecipients (local)',
+      'deliverEmail',
+      'tagEmail',
+    ]);
+    assert.equal((await stack.metadata(key))?.status, 'delivered');
   });
 
   test('a key under a prefix (the object key prefix of the SES action) is delivered and tagged', async () => {
@@ -107,10 +139,12 @@ describe('inbound pipeline', () => {
     assert.deepEqual(result.recipients.map((r) => [r.recipient, r.outcome]).sort(), [[BOB, 'blocked'], [GRACE, 'blocked']]);
     assert.equal(await stack.metadata(key), undefined, 'the object is deleted');
     for (const r of [GRACE, BOB]) assert.equal((await stack.mail.messagesFor(r)).filter((m) => m.includes('Buy now')).length, 0);
-    // The audit tag is written before the delete: read the order from the history.
+    // The audit tag is written before the delete: read the order from the history. The tag is
+    // a local activity (fast path); the delete a regular one, scheduled only once the workflow
+    // task holding the tag completed, so a worker that dies meanwhile never runs the fast path's
+    // steps again on a deleted object.
     const history = await stack.env.client.workflow.getHandle(inboundWorkflowId(BUCKET, key)).fetchHistory();
-    const scheduled = (history.events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
-    assert.deepEqual(scheduled.slice(-2), ['tagEmail', 'deleteEmail']);
+    assert.deepEqual(activitySteps(history).slice(-2), [{ type: 'tagEmail', local: true }, { type: 'deleteEmail', local: false }]);
   });
 
   test('sender blocked by one recipient: the others still get it, blocked_recipients recorded', async () => {
@@ -281,8 +315,9 @@ describe('inbound pipeline', () => {
     assert.equal((await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('Retry me')).length, 1);
     assert.equal((await stack.mail.messagesFor(CAROL)).filter((m) => m.includes('Retry me')).length, 1);
     const history = await stack.env.client.workflow.getHandle(inboundWorkflowId(BUCKET, key)).fetchHistory();
-    const deliveries = (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'deliverEmail');
+    const deliveries = activitySteps(history).filter((s) => s.type === 'deliverEmail');
     assert.equal(deliveries.length, 3, 'one round for both, two more for the deferred recipient only');
+    assert.deepEqual(deliveries.map((d) => d.local), [true, false, false], 'the first round local (fast path), the rounds after a 4xx regular activities');
   });
 
   test('a recipient that stays deferred ends as failed with the reason, visible in S3', async () => {

@@ -16,7 +16,7 @@ import { DEFAULT_TABLES } from '../../scripts/stack/dynamodb';
 import { type CodecServer, DEFAULT_CORS_ORIGINS, type JsonPayload, payloadToJson, SESSION_COOKIE, startCodecServer } from '../../workers/codec-server';
 import { BUCKET, inboundWorkflowId, type InboundStack, startInboundStack } from '../support/inbound-stack';
 import { temporalBinary } from '../support/temporal';
-import { LOCAL_LOOKUPS_PATCH } from '../../workflows/processInboundEmail';
+import { FAST_PATH_PATCH } from '../../workflows/processInboundEmail';
 
 const SENDER = 'confidential.source.4821@sender.example';
 const RECIPIENT = 'm.privacy@example.com';
@@ -112,7 +112,7 @@ describe('workflow history at rest', () => {
       assert.ok(keys.join() === 'deprecated,id' || keys.join() === 'activity_id,activity_type,attempt,backoff,complete_time,original_schedule_time,seq', `${path} is core bookkeeping only: ${keys.join()}`);
       assert.ok(!text(payload.data).includes('@'), `${path} holds no address`);
     }
-    assert.ok(coreMeta.some((p) => JSON.parse(text(p.payload.data)).id === LOCAL_LOOKUPS_PATCH), 'the local-lookups patch marker is there');
+    assert.ok(coreMeta.some((p) => JSON.parse(text(p.payload.data)).id === FAST_PATH_PATCH), 'the fast-path patch marker is there');
     assert.ok(payloads.some((p) => /markerRecordedEventAttributes\.details\.result\./.test(p.path)), 'local activity results are in the history (and checked below)');
     const data = payloads.filter((p) => !p.path.includes('searchAttributes') && !isCoreMeta(p.path));
     assert.ok(data.length >= 8, `inputs, results, summary: found ${data.length}`);

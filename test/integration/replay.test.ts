@@ -58,7 +58,7 @@ after(() => rmSync(mutants, { recursive: true, force: true }));
 
 function mutant(name: string, insert: string): string {
   const source = readFileSync(join(ROOT, 'workflows', 'processInboundEmail.ts'), 'utf8');
-  const anchor = 'const fetched = await fetchEmail.executeWithOptions(';
+  const anchor = 'let fetched = run.local';
   assert.ok(source.includes(anchor), `update the mutation in replay.test.ts: "${anchor}" is no longer in workflows/processInboundEmail.ts`);
   const changed = `import { patched as mutantPatched } from '@temporalio/workflow';\n${source.replaceAll("from '../", "from '../../../").replace(anchor, `${insert}\n    ${anchor}`)}`;
   const dir = join(mutants, name);

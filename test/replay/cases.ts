@@ -21,8 +21,12 @@ const SNS_BOUNCE_ID = '0100018c00000001-1a2b3c4d-1111-2222-3333-444455556666-000
 const COMPLAINT_ID = '0100018c00000002-1a2b3c4d-1111-2222-3333-444455556666-000000';
 const OUTSIDE = 'someone@sender.example';
 
-/** Stack options for recording: a small size limit makes the oversize case cheap. */
-export const STACK_ENV = { MAX_MESSAGE_BYTES: '100000' };
+/**
+ * Stack options for recording: a small size limit makes the oversize case cheap, and a
+ * smaller fast-path limit the large case (histories recorded before FAST_PATH_MAX_BYTES
+ * existed were recorded without it; none of their messages is over 50,000 bytes).
+ */
+export const STACK_ENV = { MAX_MESSAGE_BYTES: '100000', FAST_PATH_MAX_BYTES: '50000' };
 
 export async function seed(stack: InboundStack): Promise<void> {
   await stack.putItem(DEFAULT_TABLES.blocked, { email_address: GRACE, blocked_patterns: ['*@spam.example', 'exact@bad.example'] });
@@ -103,6 +107,14 @@ export const INBOUND_CASES: InboundCase[] = [
     run: async (s, key) => s.run({ key: await mail(s, key, { from: 'robot@sender.example', to: [DAVE, ERIN], subject: 'Your report', headers: { 'Auto-Submitted': 'auto-generated' } }) }),
   },
   { name: 'rules-each-on-its-own', expect: 'delivered', run: async (s, key) => s.run({ key: await mail(s, key, { from: OUTSIDE, to: [HANK], subject: 'For Hank' }) }) },
+  // Issue 14 (patched('inbound-fast-path')): a message over FAST_PATH_MAX_BYTES takes the
+  // regular, heartbeating activities after the local fetch found it large. The other cases'
+  // fast-path histories are recorded beside theirs (inbound-<case>.fast-path.json).
+  {
+    name: 'large-regular-path',
+    expect: 'delivered',
+    run: async (s, key) => s.run({ key: await mail(s, key, { from: OUTSIDE, to: [ALICE, ERIN], subject: 'Scanned contract', body: 'Lorem ipsum dolor sit amet.\r\n'.repeat(2500) }) }),
+  },
   {
     name: 'looped-recipient',
     expect: 'partial',
