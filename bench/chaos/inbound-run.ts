@@ -124,6 +124,9 @@ export async function runInbound(o: InboundRunOptions): Promise<InboundOutcome> 
     if (want && want !== status) wrongStatus.push(`${e.key}: ${status}, expected ${want}`);
     const meta = await stack.metadata(e.key);
     if (meta === undefined ? status !== 'blocked' : meta.processed !== 'true') untagged++;
+    // Each email is started once: already_processed means a step run again took its own tag
+    // for another run's. And the tag must say how the run ended.
+    else if (status === 'already_processed' || (meta && results.has(e.key) && meta.status !== status)) wrongStatus.push(`${e.key}: finished ${status}, tagged ${meta?.status ?? '(deleted)'}`);
   }
   const deliveries = await stack.mail.deliveries();
   const t = tally(expectations, deliveries);

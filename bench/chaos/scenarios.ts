@@ -71,6 +71,29 @@ const killAfterAccept: InboundScenario['fault'] = async (stack, s, p, total) => 
   return { startedAt, liftedAt: Date.now(), note: `killed while ${held.length} recipient(s) were accepted but unacknowledged` };
 };
 
+/**
+ * SIGKILL in the middle of the fast path's local-activity sequence: the email has been
+ * delivered (and logged) and its tag has just reached S3, but the workflow task holding those
+ * local activities has not completed, so the next worker runs them all again in the same run.
+ */
+const killMidTask: InboundScenario['fault'] = async (stack, s, p, total) => {
+  await until(() => p.closed() >= total / 3);
+  let startedAt = 0;
+  await new Promise<void>((fired) => {
+    stack.s3Proxy.onForwarded(async (req, status) => {
+      // tagEmail's CopyObject (metadata onto itself), answered 200 by S3.
+      if (req.method !== 'PUT' || !req.headers['x-amz-copy-source'] || status !== 200) return;
+      stack.s3Proxy.onForwarded(null);
+      startedAt = Date.now();
+      await stack.killWorker();
+      fired();
+    });
+  });
+  await sleep(secs(s, 5));
+  await stack.startWorker();
+  return { startedAt, liftedAt: Date.now(), note: 'killed as a tag reached S3, before its workflow task completed' };
+};
+
 const crashTemporal: InboundScenario['fault'] = async (stack, s, p, total) => {
   await until(() => p.closed() >= total / 3);
   const startedAt = Date.now();
@@ -81,6 +104,7 @@ const crashTemporal: InboundScenario['fault'] = async (stack, s, p, total) => {
 export const INBOUND_SCENARIOS: InboundScenario[] = [
   { name: 'worker-sigkill', what: 'worker SIGKILLed mid-run, restarted 5 s later', fault: killWorker },
   { name: 'worker-sigkill-after-accept', what: 'worker SIGKILLed after the SMTP server stored a message, before its 250 reached the worker', fault: killAfterAccept },
+  { name: 'worker-sigkill-mid-task', what: 'worker SIGKILLed mid local-activity sequence: delivered and tagged, workflow task not completed', fault: killMidTask },
   { name: 'temporal-kill-dev', what: 'Temporal dev server (SQLite) SIGKILLed, restarted 10 s later', backend: 'dev', fault: crashTemporal },
   { name: 's3-down', what: 'S3 unreachable for 60 s', fault: outage((st) => st.s3Proxy.set({ down: true }), (st) => st.s3Proxy.set({ down: false }), 60) },
   { name: 'dynamodb-down', what: 'DynamoDB unreachable for 60 s', fault: outage((st) => st.dynamoProxy.set({ down: true }), (st) => st.dynamoProxy.set({ down: false }), 60) },

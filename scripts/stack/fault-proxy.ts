@@ -26,6 +26,12 @@ export interface HttpFaultProxy {
   port: number;
   set(f: Partial<HttpFaults>): Promise<void>;
   /**
+   * Calls `hook` once the upstream server has answered a forwarded request and before the
+   * client hears the answer (awaited): the chaos harness kills a worker there, after S3 stored
+   * its write but before the worker learnt of it. null removes it.
+   */
+  onForwarded(hook: ((req: http.IncomingMessage, status: number) => Promise<void> | void) | null): void;
+  /**
    * requests: all requests received; errors: throttles injected; partialBatches: BatchGetItems
    * and BatchWriteItems cut short; refusedWhileDown: requests cut off by going down (in flight at that moment, or
    * arriving on a connection accepted just before). Refused connections never reach the proxy.
@@ -224,13 +230,28 @@ export async function startHttpFaultProxy(o: { target: string; kind: 's3' | 'dyn
     res.end(`fault proxy: ${o.target} failed: ${err.message}\n`);
   }
 
+  let forwardedHook: Parameters<HttpFaultProxy['onForwarded']>[0] = null;
+
   function forward(req: http.IncomingMessage, res: http.ServerResponse): void {
     const up = upstream(
       req,
       undefined,
       (upRes) => {
-        res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, forwardHeaders(upRes.rawHeaders));
-        pipeline(upRes, res, () => undefined);
+        const reply = () => {
+          // The client may have gone meanwhile (the hook killed it): nothing to answer.
+          if (res.destroyed || res.writableEnded) {
+            upRes.resume();
+            return;
+          }
+          res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, forwardHeaders(upRes.rawHeaders));
+          pipeline(upRes, res, () => undefined);
+        };
+        const hook = forwardedHook;
+        if (!hook) return reply();
+        Promise.resolve()
+          .then(() => hook(req, upRes.statusCode ?? 502))
+          .catch((err: Error) => log.warn({ err: err.message }, 'onForwarded hook failed; answering anyway'))
+          .finally(reply);
       },
       (err) => badGateway(res, err),
     );
@@ -359,6 +380,9 @@ export async function startHttpFaultProxy(o: { target: string; kind: 's3' | 'dyn
     endpoint: `http://127.0.0.1:${port}`,
     port,
     stats,
+    onForwarded(hook) {
+      forwardedHook = hook;
+    },
     set(f) {
       const next = queue.then(() => apply(f));
       queue = next.catch(() => undefined);

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { runChaos, type ChaosRow } from '../../bench/chaos';
 
-const SCENARIOS = ['worker-sigkill', 'worker-sigkill-after-accept', 'temporal-kill-dev', 's3-down', 'dynamodb-down', 'aws-faults', 'smtp-4xx', 'smtp-refused', 'hostile-input', 'imap-pg-cut'];
+const SCENARIOS = ['worker-sigkill', 'worker-sigkill-after-accept', 'worker-sigkill-mid-task', 'temporal-kill-dev', 's3-down', 'dynamodb-down', 'aws-faults', 'smtp-4xx', 'smtp-refused', 'hostile-input', 'imap-pg-cut'];
 
 test('every chaos scenario ends with nothing lost and everything finished', { timeout: 40 * 60_000 }, async () => {
   const rows = await runChaos({ scenarios: SCENARIOS, settings: { emails: 30, scale: 0.1, rate: 10 }, syncMessages: 300 });
@@ -22,6 +22,10 @@ test('every chaos scenario ends with nothing lost and everything finished', { ti
   // worker may (at-least-once: a message stored just before the kill is sent again), which
   // is why those two scenarios report their duplicates instead.
   for (const name of SCENARIOS.filter((n) => !n.startsWith('worker-sigkill'))) assert.equal(by.get(name)!.duplicates, 0, `${name}: ${by.get(name)!.note}`);
+  // A kill after delivery, mid fast path (the tag in S3, the workflow task not completed),
+  // runs the local activities again in the same run: they must deliver, forward and reply
+  // nothing twice and end with the real status (issue 14: the trial that did not).
+  assert.equal(by.get('worker-sigkill-mid-task')!.duplicates, 0, by.get('worker-sigkill-mid-task')!.note);
   assert.match(by.get('hostile-input')!.note, /marked mail loop stopped after 1 hop\(s\); unmarked mail loop stopped after \d+ hop/);
   assert.equal(by.get('imap-pg-cut')!.delivered, 300);
   // The chart's data: every workflow's close is on the timeline, and each timed fault lies
