@@ -90,6 +90,12 @@ test('filter by MailDomain and MailStatus, open the blocked email, read its summ
   assert.match(text, /blocked: 1 blocked \(every recipient blocks deals@spam\.example\)/, 'current details from the running worker');
   assert.match(text, /tag S3 object: status=blocked/, 'activity summaries tell the story');
   assert.match(text, /delete blocked email \(after tagging\)/);
+  // The fast path's steps are local activities: listed as such, each with its summary; the
+  // delete is a regular activity (it runs once the tag's workflow task has completed).
+  assert.match(text, /Local Activity\s+read the object from S3 and parse its headers/);
+  assert.match(text, /Local Activity\s+blocklist and rules of 1 recipient\(s\)/);
+  assert.match(text, /Local Activity\s+tag S3 object: status=blocked/);
+  assert.doesNotMatch(text, /Local Activity\s+delete blocked email/);
 
   // The Queries tab runs the workflow's `progress` query (no arguments) and shows its
   // encrypted answer decoded through the codec server.
@@ -104,4 +110,29 @@ test('filter by MailDomain and MailStatus, open the blocked email, read its summ
   await page.screenshot({ path: join(ARTIFACTS, 'webui-progress-query.png') });
   assert.match(text, /"step": "done"/, 'the progress query answered, decoded');
   assert.match(text, /"recipient": "carol@example\.com",\s*"outcome": "blocked"/);
+});
+
+test('a delivered email on the fast path shows each local step with its summary', async () => {
+  const ui = `http://127.0.0.1:${ports.DEMO_TEMPORAL_UI_PORT}`;
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  await page.route(`http://127.0.0.1:${ports.CODEC_SERVER_PORT}/**`, (route) => route.continue({ headers: { ...route.request().headers(), authorization: `Bearer ${TOKEN}` } }));
+  const query = encodeURIComponent('MailDomain="example.com" AND MailStatus="delivered"');
+  await page.goto(`${ui}/namespaces/default/workflows?query=${query}`, { waitUntil: 'networkidle' });
+  const rows = page.locator('a[href*="/workflows/inbound"]');
+  await rows.first().waitFor({ timeout: 30_000 });
+  await rows.first().click();
+  await page.waitForLoadState('networkidle');
+  await page.getByText('User Metadata', { exact: true }).click();
+  const allText = async () => (await Promise.all(page.frames().map((f) => f.locator('body').innerText().catch(() => '')))).join('\n');
+  const deadline = Date.now() + 30_000;
+  let text = await allText();
+  while (!/tag S3 object: status=delivered/.test(text) && Date.now() < deadline) {
+    await page.waitForTimeout(500);
+    text = await allText();
+  }
+  await page.screenshot({ path: join(ARTIFACTS, 'webui-fast-path-email.png') });
+  assert.match(text, /Local Activity\s+read the object from S3 and parse its headers/);
+  assert.match(text, /Local Activity\s+blocklist and rules of \d+ recipient\(s\)/);
+  assert.match(text, /Local Activity\s+deliver to \d+ recipient\(s\), round 1/);
+  assert.match(text, /Local Activity\s+tag S3 object: status=delivered/);
 });
