@@ -41,10 +41,10 @@ export async function readRawEmail(s3: S3Client, bucket: string, key: string): P
 
 export function createS3Activities({ s3, dynamo, config }: S3Deps) {
   return {
-    /** Reads the object and returns what the workflow decides on (never the body). */
     /**
-     * `fastPath` (the workflow's local fetch): an object larger than FAST_PATH_MAX_BYTES is
-     * only looked at (HEAD) and answered 'large', for the regular activity to read.
+     * Reads the object and returns what the workflow decides on (never the body). With
+     * `fastPath` (the workflow's local fetch) an object larger than FAST_PATH_MAX_BYTES is only
+     * looked at (HEAD) and answered 'large', for the regular activity to read.
      */
     async fetchEmail(ref: InboundRef & { fastPath?: boolean }): Promise<FetchResult | LargeEmail> {
       const where = `s3://${ref.bucket}/${ref.key}`;
