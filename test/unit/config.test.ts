@@ -97,3 +97,10 @@ test('worker ports: 8080/8000 by default, WORKER_PORTS=free picks both free, exp
   assert.deepEqual([mixed.healthPort, mixed.metricsPort], [9090, 0]);
   assert.throws(() => loadConfig({ DOMAINS: 'example.com', WORKER_PORTS: 'random' }), /WORKER_PORTS/);
 });
+
+test('fast-path size: 10 MiB by default, 0 allowed (no email takes it), a bad value names the variable', () => {
+  assert.equal(loadConfig({ DOMAINS: 'example.com' }).fastPathMaxBytes, 10 * 1024 * 1024);
+  assert.equal(loadConfig({ DOMAINS: 'example.com', FAST_PATH_MAX_BYTES: '0' }).fastPathMaxBytes, 0);
+  assert.throws(() => loadConfig({ DOMAINS: 'example.com', FAST_PATH_MAX_BYTES: '-1' }), (e: Error) => e instanceof ConfigError && /FAST_PATH_MAX_BYTES/.test(e.message));
+  assert.throws(() => loadConfig({ DOMAINS: 'example.com', FAST_PATH_MAX_BYTES: '10MB' }), /FAST_PATH_MAX_BYTES/);
+});

@@ -82,3 +82,13 @@ test('fitList stays linear: 10,000 items', () => {
   assert.equal(kept + Number(/\+(\d+) more/.exec(out)![1]), 10_000);
   assert.ok(fitList(items, 1000 + 40).split(',').length >= kept, 'more room never keeps fewer');
 });
+
+test('processed_run names the run that tagged, is ours (replaced, never kept from before) and survives full metadata', () => {
+  const record = { status: 'delivered' as const, processedAt: 1, processedBy: 'w', processedRun: '01a22c85-f789-7258-baac-cd3d99f33853' };
+  assert.equal(buildMetadata({ processed_run: 'an-earlier-run' }, record).processed_run, '01a22c85-f789-7258-baac-cd3d99f33853');
+  assert.equal(buildMetadata({ processed_run: 'an-earlier-run' }, { ...record, processedRun: undefined }).processed_run, undefined, 'a tag written outside a run names none');
+  const full = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`x-k${i}`, 'v'.repeat(60)]));
+  const m = buildMetadata(full, record);
+  assert.ok(size(m) <= S3_METADATA_LIMIT);
+  assert.equal(m.processed_run, record.processedRun);
+});
