@@ -35,6 +35,8 @@ export interface ChaosRow {
   recoverSeconds: number | null;
   note: string;
   ok: boolean;
+  /** The email the fault aimed at (worker-sigkill-mid-task), and whether it got a second copy anywhere. */
+  target?: { key: string; duplicated: boolean };
   /** Inbound scenarios: when each workflow closed and when the fault was on (for the chart, not the JSON). */
   timeline?: InboundOutcome['timeline'];
 }
@@ -68,6 +70,7 @@ export async function runChaos(opts: { scenarios?: string[]; settings: ChaosSett
         note: `${notes}${notes ? '; ' : ''}statuses ${JSON.stringify(r.statuses)}; ${r.expected} recipient deliveries expected`,
         ok: r.lost === 0 && r.strays === 0 && unfinished === 0 && r.notCompleted === 0 && r.wrongStatus.length === 0 && !/NOT STOPPED/.test(r.note ?? ''),
         timeline: r.timeline,
+        ...(r.target ? { target: { key: r.target, duplicated: r.duplicateKeys.includes(r.target) } } : {}),
       };
       rows.push(row);
       opts.onRow?.(row);

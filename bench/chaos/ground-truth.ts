@@ -32,6 +32,8 @@ export interface Tally {
   strays: number;
   /** Up to ten examples of lost pairs, for the report. */
   lostExamples: string[];
+  /** The keys of the emails with an extra copy somewhere. */
+  duplicateKeys: string[];
 }
 
 const norm = (s: string) => s.trim().toLowerCase();
@@ -43,7 +45,7 @@ export function tally(expectations: Expectation[], deliveries: Delivery[]): Tall
     const k = `${norm(d.messageId)} ${norm(d.recipient)}`;
     copies.set(k, (copies.get(k) ?? 0) + 1);
   }
-  const t: Tally = { emails: expectations.length, expected: 0, delivered: 0, duplicates: 0, lost: 0, strays: 0, lostExamples: [] };
+  const t: Tally = { emails: expectations.length, expected: 0, delivered: 0, duplicates: 0, lost: 0, strays: 0, lostExamples: [], duplicateKeys: [] };
   for (const e of expectations) {
     for (const to of e.deliverTo) {
       t.expected++;
@@ -54,6 +56,7 @@ export function tally(expectations: Expectation[], deliveries: Delivery[]): Tall
       } else {
         t.delivered++;
         t.duplicates += n - 1;
+        if (n > 1 && !t.duplicateKeys.includes(e.key)) t.duplicateKeys.push(e.key);
       }
     }
     for (const to of e.mustNotReach) t.strays += copies.get(`${norm(e.messageId)} ${norm(to)}`) ?? 0;

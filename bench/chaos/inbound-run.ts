@@ -19,6 +19,8 @@ export interface FaultWindow {
   /** When the fault was lifted (ms since epoch); undefined for faults that last the whole run. */
   liftedAt?: number;
   note?: string;
+  /** The email the fault aimed at, when it aimed at one (its S3 key). */
+  target?: string;
 }
 
 export interface InboundRunOptions {
@@ -47,6 +49,8 @@ export interface InboundOutcome extends Tally {
   /** Seconds from the fault being lifted until the last workflow closed. */
   recoverSeconds?: number;
   note?: string;
+  /** The email the fault aimed at, if any. */
+  target?: string;
   /** For the chart: seconds since the first start at which each workflow closed, and the fault's span. */
   timeline: { closedAt: number[]; fault?: { from: number; to?: number } };
 }
@@ -140,6 +144,7 @@ export async function runInbound(o: InboundRunOptions): Promise<InboundOutcome> 
     statuses,
     recoverSeconds: fault.liftedAt !== undefined ? Math.max(0, (lastClose - fault.liftedAt) / 1000) : undefined,
     note: fault.note,
+    target: fault.target,
     timeline: {
       closedAt: closeTimes.map((t) => (t - t0) / 1000),
       fault: fault.startedAt === undefined ? undefined : { from: Math.max(0, (fault.startedAt - t0) / 1000), to: fault.liftedAt === undefined ? undefined : (fault.liftedAt - t0) / 1000 },

