@@ -5,7 +5,8 @@
 // order and with which arguments, and what it made of the answers. Whether a step is a local
 // or a regular activity does not matter to these tests: both are served by `activities`.
 // The activities themselves, and the whole pipeline, are tested against real servers in
-// test/integration/.
+// test/integration/. Each run has its own workflow id and its own stubbed answers, so the
+// tests of a suite run concurrently (the delivery rounds' timers overlap).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Context } from '@temporalio/activity';
@@ -14,7 +15,13 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { InboundActivities } from '../../activities';
-import type { EmailSummary, FetchResult, InboundResult, RecipientResult, RecipientRules } from '../../lib/inbound-types';
+import type {
+  EmailSummary,
+  FetchResult,
+  InboundResult,
+  RecipientResult,
+  RecipientRules,
+} from '../../lib/inbound-types';
 import { MAIL_DOMAIN, MAIL_STATUS } from '../../lib/search-attributes';
 import { processInboundEmail, type ProcessInboundInput } from '../../workflows/processInboundEmail';
 import { startTestTemporal } from '../support/temporal';
@@ -33,7 +40,16 @@ const FAST_ROUNDS = { rounds: 3, firstDelaySeconds: 0.02, maxDelaySeconds: 0.05 
 type Acts = InboundActivities;
 type In<K extends keyof Acts> = Parameters<Acts[K]>[0];
 type Out<K extends keyof Acts> = Awaited<ReturnType<Acts[K]>>;
-type StubbedName = 'fetchEmail' | 'checkBlocklist' | 'findOutboundMessage' | 'loadRules' | 'deliverEmail' | 'forwardEmail' | 'sendAutoReply' | 'tagEmail' | 'deleteEmail';
+type StubbedName =
+  | 'fetchEmail'
+  | 'checkBlocklist'
+  | 'findOutboundMessage'
+  | 'loadRules'
+  | 'deliverEmail'
+  | 'forwardEmail'
+  | 'sendAutoReply'
+  | 'tagEmail'
+  | 'deleteEmail';
 
 interface Call {
   name: StubbedName;
@@ -91,7 +107,10 @@ const stubs: Pick<Acts, StubbedName> = {
     const run = current('deliverEmail', input);
     const { attempt } = Context.current().info;
     if (attempt === 1) run.rounds++;
-    return run.scenario.deliver?.(input, run.rounds, attempt) ?? input.recipients.map((recipient) => ({ recipient, outcome: 'delivered' as const }));
+    return (
+      run.scenario.deliver?.(input, run.rounds, attempt) ??
+      input.recipients.map((recipient) => ({ recipient, outcome: 'delivered' as const }))
+    );
   },
   async forwardEmail(input) {
     const run = current('forwardEmail', input);
@@ -183,7 +202,8 @@ async function start(scenario: Scenario, input: Partial<ProcessInboundInput> = {
     workflowId,
     args: [{ domain: DOMAIN, bucket: BUCKET, key, envelopeRecipients: [], ...input }],
   });
-  const callsOf = <K extends StubbedName>(name: K) => run.calls.filter((c) => c.name === name).map((c) => c.input as In<K>);
+  const callsOf = <K extends StubbedName>(name: K) =>
+    run.calls.filter((c) => c.name === name).map((c) => c.input as In<K>);
   return {
     handle,
     calls: run.calls,
@@ -200,7 +220,10 @@ async function start(scenario: Scenario, input: Partial<ProcessInboundInput> = {
   };
 }
 
-async function runEmail(scenario: Scenario, input: Partial<ProcessInboundInput> = {}): Promise<Outcome & { result: InboundResult }> {
+async function runEmail(
+  scenario: Scenario,
+  input: Partial<ProcessInboundInput> = {},
+): Promise<Outcome & { result: InboundResult }> {
   const o = await start(scenario, input);
   const result = await o.handle.result();
   return Object.assign(o, { result });
@@ -223,9 +246,10 @@ async function details(handle: WorkflowHandle): Promise<string | undefined> {
 // ActivityFailures into a 'failed' email or a rule error, so such a run FAILS instead:
 // untagged, without a MailStatus, even after the mail was delivered (loadRules). The tests
 // below state the intended behaviour and run as todo until the workflow is fixed.
-const LOCAL_LOOKUP_FAILURE = 'known defect: a failed local-activity lookup fails the run (bare ApplicationFailure, not ActivityFailure)';
+const LOCAL_LOOKUP_FAILURE =
+  'known defect: a failed local-activity lookup fails the run (bare ApplicationFailure, not ActivityFailure)';
 
-describe('statuses fetchEmail decides', () => {
+describe('statuses fetchEmail decides', { concurrency: true }, () => {
   const terminal = [
     { status: 'invalid', reason: 'no recipient in our domains' },
     { status: 'unknown_domain', reason: 'example.net is not in domains.txt; add it there to process its mail' },
@@ -245,7 +269,14 @@ describe('statuses fetchEmail decides', () => {
 
   test('quarantined: tagged with the SES verdicts, kept (not deleted), not delivered', async () => {
     const reason = 'SES virus verdict FAIL: not delivered, kept in S3';
-    const r = await runEmail({ fetch: { kind: 'terminal', status: 'quarantined', reason, verdicts: { virus: 'FAIL', spam: 'PASS', source: 'notification' } } });
+    const r = await runEmail({
+      fetch: {
+        kind: 'terminal',
+        status: 'quarantined',
+        reason,
+        verdicts: { virus: 'FAIL', spam: 'PASS', source: 'notification' },
+      },
+    });
     assert.equal(r.result.status, 'quarantined');
     assert.match(r.result.verdicts ?? '', /virus=FAIL/);
     assert.deepEqual(r.order, ['fetchEmail', 'tagEmail']);
@@ -292,18 +323,27 @@ describe('statuses fetchEmail decides', () => {
   });
 });
 
-describe('delivery outcomes', () => {
+describe('delivery outcomes', { concurrency: true }, () => {
   test('delivered: block-check, deliver, rules, then the tag; search attributes and details set', async () => {
-    const r = await runEmail({ fetch: email({ from: 'Someone@Sender.example', sender: 'bounces@sender.example' }) }, { domain: 'Example.COM' });
+    const r = await runEmail(
+      { fetch: email({ from: 'Someone@Sender.example', sender: 'bounces@sender.example' }) },
+      { domain: 'Example.COM' },
+    );
     assert.equal(r.result.status, 'delivered');
     assert.deepEqual(r.result.recipients, [{ recipient: ALICE, outcome: 'delivered' }]);
     assert.equal(r.result.messageId, '<m1@sender.example>');
     assert.equal(r.result.reason, undefined);
     assert.deepEqual(r.order, ['fetchEmail', 'checkBlocklist', 'deliverEmail', 'loadRules', 'tagEmail']);
     assert.equal(r.callsOf('fetchEmail')[0].domain, DOMAIN, 'the domain is lower-cased before anything uses it');
-    assert.deepEqual(r.callsOf('checkBlocklist'), [{ senders: ['Someone@Sender.example', 'bounces@sender.example'], recipients: [ALICE] }]);
+    assert.deepEqual(r.callsOf('checkBlocklist'), [
+      { senders: ['Someone@Sender.example', 'bounces@sender.example'], recipients: [ALICE] },
+    ]);
     const [deliver] = r.callsOf('deliverEmail');
-    assert.deepEqual(deliver, { domain: DOMAIN, bucket: BUCKET, key: deliver.key, recipients: [ALICE], envelopeFrom: 'bounces@sender.example' }, 'no rewrite, spam or redeliver flag on plain mail');
+    assert.deepEqual(
+      deliver,
+      { domain: DOMAIN, bucket: BUCKET, key: deliver.key, recipients: [ALICE], envelopeFrom: 'bounces@sender.example' },
+      'no rewrite, spam or redeliver flag on plain mail',
+    );
     assert.deepEqual(r.callsOf('loadRules'), [{ recipients: [ALICE] }]);
     assert.deepEqual(r.record(), { status: 'delivered', invalidInboxes: [], deliveredCount: 1 });
     assert.deepEqual(await searchAttributes(r.handle), { domain: DOMAIN, status: 'delivered' });
@@ -314,7 +354,12 @@ describe('delivery outcomes', () => {
   test('partial: one recipient delivered, one unknown (5xx) listed in invalidInboxes', async () => {
     const r = await runEmail({
       fetch: email({ recipients: [ALICE, BOB] }),
-      deliver: (input) => input.recipients.map((recipient) => (recipient === BOB ? { recipient, outcome: 'invalid', code: 550, detail: '550 5.1.1 no such user' } : { recipient, outcome: 'delivered' })),
+      deliver: (input) =>
+        input.recipients.map((recipient) =>
+          recipient === BOB
+            ? { recipient, outcome: 'invalid', code: 550, detail: '550 5.1.1 no such user' }
+            : { recipient, outcome: 'delivered' },
+        ),
     });
     assert.equal(r.result.status, 'partial');
     assert.deepEqual(r.result.recipients, [
@@ -328,7 +373,13 @@ describe('delivery outcomes', () => {
   test('rejected: every recipient unknown to the mail server', async () => {
     const r = await runEmail({
       fetch: email({ recipients: [ALICE, BOB] }),
-      deliver: (input) => input.recipients.map((recipient) => ({ recipient, outcome: 'invalid', code: 550, detail: '550 5.1.1 no such user' })),
+      deliver: (input) =>
+        input.recipients.map((recipient) => ({
+          recipient,
+          outcome: 'invalid',
+          code: 550,
+          detail: '550 5.1.1 no such user',
+        })),
     });
     assert.equal(r.result.status, 'rejected');
     assert.deepEqual(r.record(), { status: 'rejected', invalidInboxes: [ALICE, BOB], deliveredCount: 0 });
@@ -336,13 +387,21 @@ describe('delivery outcomes', () => {
   });
 
   test('spam delivered marked, redeliver passed on, verdicts in result, tag and details', async () => {
-    const r = await runEmail({ fetch: email({ spam: true, verdicts: { spam: 'FAIL', virus: 'PASS', source: 'notification' } }) }, { redeliver: true });
+    const r = await runEmail(
+      { fetch: email({ spam: true, verdicts: { spam: 'FAIL', virus: 'PASS', source: 'notification' } }) },
+      { redeliver: true },
+    );
     assert.equal(r.result.status, 'delivered');
     const [deliver] = r.callsOf('deliverEmail');
     assert.equal(deliver.spam, true);
     assert.equal(deliver.redeliver, true);
     assert.equal(r.result.verdicts, 'spam=FAIL virus=PASS');
-    assert.deepEqual(r.record(), { status: 'delivered', invalidInboxes: [], deliveredCount: 1, verdicts: 'spam=FAIL virus=PASS' });
+    assert.deepEqual(r.record(), {
+      status: 'delivered',
+      invalidInboxes: [],
+      deliveredCount: 1,
+      verdicts: 'spam=FAIL virus=PASS',
+    });
     assert.equal(await details(r.handle), 'delivered: 1 delivered; SES verdicts: spam=FAIL virus=PASS');
   });
 
@@ -358,31 +417,51 @@ describe('delivery outcomes', () => {
     assert.equal(r.result.reason, `${BOB}: ${detail}`);
   });
 
-  test('failed: a lookup that fails for good marks the email failed, with the reason tagged', { todo: LOCAL_LOOKUP_FAILURE }, async () => {
-    const r = await runEmail({
-      fetch: email(),
-      blocklist: () => {
-        throw ApplicationFailure.nonRetryable('blocklist table mailroom-blocked does not exist', 'ResourceNotFoundException');
-      },
-    });
-    assert.equal(r.result.status, 'failed');
-    assert.equal(r.result.reason, 'checkBlocklist: blocklist table mailroom-blocked does not exist');
-    assert.deepEqual(r.order, ['fetchEmail', 'checkBlocklist', 'tagEmail'], 'nothing delivered after the failure');
-    assert.deepEqual(r.record(), { status: 'failed', error: r.result.reason, deliveredCount: 0 });
-    assert.equal((await searchAttributes(r.handle)).status, 'failed');
-  });
+  test(
+    'failed: a lookup that fails for good marks the email failed, with the reason tagged',
+    { todo: LOCAL_LOOKUP_FAILURE },
+    async () => {
+      const r = await runEmail({
+        fetch: email(),
+        blocklist: () => {
+          throw ApplicationFailure.nonRetryable(
+            'blocklist table mailroom-blocked does not exist',
+            'ResourceNotFoundException',
+          );
+        },
+      });
+      assert.equal(r.result.status, 'failed');
+      assert.equal(r.result.reason, 'checkBlocklist: blocklist table mailroom-blocked does not exist');
+      assert.deepEqual(r.order, ['fetchEmail', 'checkBlocklist', 'tagEmail'], 'nothing delivered after the failure');
+      assert.deepEqual(r.record(), { status: 'failed', error: r.result.reason, deliveredCount: 0 });
+      assert.equal((await searchAttributes(r.handle)).status, 'failed');
+    },
+  );
 });
 
-describe('blocklist', () => {
+describe('blocklist', { concurrency: true }, () => {
   test('blocked: every recipient blocks the sender; tagged first, then deleted, never delivered', async () => {
     const r = await runEmail({
       fetch: email({ from: 'promo@spam.example', sender: 'promo@spam.example', recipients: [ALICE, BOB] }),
-      blocklist: (input) => input.recipients.map((recipient) => ({ recipient, pattern: '*@spam.example', sender: 'promo@spam.example' })),
+      blocklist: (input) =>
+        input.recipients.map((recipient) => ({ recipient, pattern: '*@spam.example', sender: 'promo@spam.example' })),
     });
     assert.equal(r.result.status, 'blocked');
-    assert.deepEqual(r.order, ['fetchEmail', 'checkBlocklist', 'tagEmail', 'deleteEmail'], 'the audit tag is written before the object is deleted');
-    assert.deepEqual(r.callsOf('checkBlocklist'), [{ senders: ['promo@spam.example'], recipients: [ALICE, BOB] }], 'one batch call, the sender once');
-    assert.deepEqual(r.record(), { status: 'blocked', blockedSender: 'promo@spam.example', blockedRecipients: [ALICE, BOB] });
+    assert.deepEqual(
+      r.order,
+      ['fetchEmail', 'checkBlocklist', 'tagEmail', 'deleteEmail'],
+      'the audit tag is written before the object is deleted',
+    );
+    assert.deepEqual(
+      r.callsOf('checkBlocklist'),
+      [{ senders: ['promo@spam.example'], recipients: [ALICE, BOB] }],
+      'one batch call, the sender once',
+    );
+    assert.deepEqual(r.record(), {
+      status: 'blocked',
+      blockedSender: 'promo@spam.example',
+      blockedRecipients: [ALICE, BOB],
+    });
     assert.deepEqual(r.callsOf('deleteEmail'), [{ bucket: BUCKET, key: r.callsOf('tagEmail')[0].key }]);
     assert.equal(r.result.reason, 'every recipient blocks promo@spam.example');
     assert.deepEqual(
@@ -405,11 +484,17 @@ describe('blocklist', () => {
       { recipient: BOB, outcome: 'blocked', detail: `${OUTSIDE} matches *@sender.example` },
       { recipient: ALICE, outcome: 'delivered' },
     ]);
-    assert.deepEqual(r.record(), { status: 'partial', invalidInboxes: [], deliveredCount: 1, blockedSender: OUTSIDE, blockedRecipients: [BOB] });
+    assert.deepEqual(r.record(), {
+      status: 'partial',
+      invalidInboxes: [],
+      deliveredCount: 1,
+      blockedSender: OUTSIDE,
+      blockedRecipients: [BOB],
+    });
   });
 });
 
-describe('bounces and complaints', () => {
+describe('bounces and complaints', { concurrency: true }, () => {
   const GONE = 'gone@remote.example';
   const bounce = (over: Partial<NonNullable<EmailSummary['bounce']>> = {}): NonNullable<EmailSummary['bounce']> => ({
     fromSes: true,
@@ -421,27 +506,55 @@ describe('bounces and complaints', () => {
   const original = { messageId: '<orig-1@example.com>', source: ALICE, subject: 'Our offer', destinations: [GONE] };
 
   test('matched bounce: rewritten for the recipient it is about, empty envelope sender, no rules', async () => {
-    const r = await runEmail({ fetch: email({ from: 'MAILER-DAEMON@amazonses.com', sender: 'MAILER-DAEMON@amazonses.com', bounce: bounce(), autoReply: { skip: 'bounce' } }), outbound: () => original });
+    const r = await runEmail({
+      fetch: email({
+        from: 'MAILER-DAEMON@amazonses.com',
+        sender: 'MAILER-DAEMON@amazonses.com',
+        bounce: bounce(),
+        autoReply: { skip: 'bounce' },
+      }),
+      outbound: () => original,
+    });
     assert.equal(r.result.status, 'delivered');
     assert.deepEqual(r.callsOf('findOutboundMessage'), [{ messageIds: ['<orig-1@example.com>'] }]);
     const [deliver] = r.callsOf('deliverEmail');
     assert.equal(deliver.envelopeFrom, '', 'a bounce is delivered with the null sender (RFC 5321 4.5.5)');
-    assert.deepEqual(deliver.rewrite, { bouncedRecipient: GONE, status: '5.1.1', diagnostic: 'smtp; 550 5.1.1 user unknown', originalSubject: 'Our offer', kind: 'bounce' });
+    assert.deepEqual(deliver.rewrite, {
+      bouncedRecipient: GONE,
+      status: '5.1.1',
+      diagnostic: 'smtp; 550 5.1.1 user unknown',
+      originalSubject: 'Our offer',
+      kind: 'bounce',
+    });
     assert.deepEqual(r.result.bounce, { matched: true, bouncedRecipient: GONE, kind: 'bounce', rewritten: true });
-    assert.deepEqual(r.order, ['fetchEmail', 'findOutboundMessage', 'checkBlocklist', 'deliverEmail', 'tagEmail'], 'no rules for a bounce');
+    assert.deepEqual(
+      r.order,
+      ['fetchEmail', 'findOutboundMessage', 'checkBlocklist', 'deliverEmail', 'tagEmail'],
+      'no rules for a bounce',
+    );
   });
 
   test('matched complaint: rewritten as a complaint', async () => {
     const r = await runEmail({
-      fetch: email({ bounce: bounce({ kind: 'complaint', recipients: [{ recipient: GONE, action: 'complained' }] }), autoReply: { skip: 'report' } }),
+      fetch: email({
+        bounce: bounce({ kind: 'complaint', recipients: [{ recipient: GONE, action: 'complained' }] }),
+        autoReply: { skip: 'report' },
+      }),
       outbound: () => original,
     });
-    assert.deepEqual(r.callsOf('deliverEmail')[0].rewrite, { bouncedRecipient: GONE, originalSubject: 'Our offer', kind: 'complaint' });
+    assert.deepEqual(r.callsOf('deliverEmail')[0].rewrite, {
+      bouncedRecipient: GONE,
+      originalSubject: 'Our offer',
+      kind: 'complaint',
+    });
     assert.deepEqual(r.result.bounce, { matched: true, bouncedRecipient: GONE, kind: 'complaint', rewritten: true });
   });
 
   test('unmatched bounce: delivered as received', async () => {
-    const r = await runEmail({ fetch: email({ bounce: bounce(), autoReply: { skip: 'bounce' } }), outbound: () => null });
+    const r = await runEmail({
+      fetch: email({ bounce: bounce(), autoReply: { skip: 'bounce' } }),
+      outbound: () => null,
+    });
     assert.equal(r.result.status, 'delivered');
     assert.equal(r.callsOf('deliverEmail')[0].rewrite, undefined);
     assert.equal(r.callsOf('deliverEmail')[0].envelopeFrom, '');
@@ -450,33 +563,69 @@ describe('bounces and complaints', () => {
 
   test('untrusted report (failed sender authentication): matched but not rewritten, with why', async () => {
     const untrusted = 'SPF and DKIM fail for the report sender: it must not choose our From';
-    const r = await runEmail({ fetch: email({ bounce: bounce({ untrusted }), autoReply: { skip: 'bounce' } }), outbound: () => original });
+    const r = await runEmail({
+      fetch: email({ bounce: bounce({ untrusted }), autoReply: { skip: 'bounce' } }),
+      outbound: () => original,
+    });
     assert.equal(r.callsOf('deliverEmail')[0].rewrite, undefined);
-    assert.deepEqual(r.result.bounce, { matched: true, bouncedRecipient: GONE, kind: 'bounce', rewritten: false, reason: untrusted });
+    assert.deepEqual(r.result.bounce, {
+      matched: true,
+      bouncedRecipient: GONE,
+      kind: 'bounce',
+      rewritten: false,
+      reason: untrusted,
+    });
   });
 
   test('a bounce without the original message id is not looked up', async () => {
-    const r = await runEmail({ fetch: email({ bounce: bounce({ originalMessageIds: [] }), autoReply: { skip: 'bounce' } }) });
+    const r = await runEmail({
+      fetch: email({ bounce: bounce({ originalMessageIds: [] }), autoReply: { skip: 'bounce' } }),
+    });
     assert.equal(r.callsOf('findOutboundMessage').length, 0);
     assert.equal(r.result.bounce, undefined);
     assert.equal(r.result.status, 'delivered');
   });
 });
 
-describe('rules', () => {
-  const away = (recipient: string, forwards: string[] = [], outside?: string[]): RecipientRules => ({ recipient, outOfOffice: { message: 'Away until Monday.', contentType: 'text' }, forwards, ...(outside ? { outside } : {}) });
+describe('rules', { concurrency: true }, () => {
+  const away = (recipient: string, forwards: string[] = [], outside?: string[]): RecipientRules => ({
+    recipient,
+    outOfOffice: { message: 'Away until Monday.', contentType: 'text' },
+    forwards,
+    ...(outside ? { outside } : {}),
+  });
 
   test('out-of-office reply sent to the sender, after delivery', async () => {
     const r = await runEmail({ fetch: email(), rules: () => [away(ALICE)] });
-    assert.deepEqual(r.order, ['fetchEmail', 'checkBlocklist', 'deliverEmail', 'loadRules', 'sendAutoReply', 'tagEmail']);
-    assert.deepEqual(r.callsOf('sendAutoReply'), [{ recipient: ALICE, to: OUTSIDE, originalSubject: 'Hello', originalMessageId: '<m1@sender.example>', message: 'Away until Monday.', contentType: 'text' }]);
+    assert.deepEqual(r.order, [
+      'fetchEmail',
+      'checkBlocklist',
+      'deliverEmail',
+      'loadRules',
+      'sendAutoReply',
+      'tagEmail',
+    ]);
+    assert.deepEqual(r.callsOf('sendAutoReply'), [
+      {
+        recipient: ALICE,
+        to: OUTSIDE,
+        originalSubject: 'Hello',
+        originalMessageId: '<m1@sender.example>',
+        message: 'Away until Monday.',
+        contentType: 'text',
+      },
+    ]);
     assert.deepEqual(r.result.autoReplies, [{ recipient: ALICE, to: OUTSIDE, sent: true }]);
     assert.equal(r.result.status, 'delivered');
   });
 
   test('the reply activity declining (already answered this sender) is reported, not an error', async () => {
     const reason = 'already replied to this sender within 24 hours';
-    const r = await runEmail({ fetch: email(), rules: () => [away(ALICE)], autoReply: () => ({ sent: false, reason }) });
+    const r = await runEmail({
+      fetch: email(),
+      rules: () => [away(ALICE)],
+      autoReply: () => ({ sent: false, reason }),
+    });
     assert.deepEqual(r.result.autoReplies, [{ recipient: ALICE, to: OUTSIDE, sent: false, reason }]);
     assert.equal(r.result.reason, undefined);
   });
@@ -484,7 +633,10 @@ describe('rules', () => {
   test('automatic mail is not answered: skipped with the reason, no reply sent', async () => {
     const skip = 'automatic mail (Auto-Submitted: auto-generated): no reply (RFC 3834)';
     const r = await runEmail({
-      fetch: email({ automatic: { rule: 'auto-submitted', reason: 'Auto-Submitted: auto-generated', class: 'report' }, autoReply: { skip } }),
+      fetch: email({
+        automatic: { rule: 'auto-submitted', reason: 'Auto-Submitted: auto-generated', class: 'report' },
+        autoReply: { skip },
+      }),
       rules: () => [away(ALICE)],
     });
     assert.equal(r.callsOf('sendAutoReply').length, 0);
@@ -496,7 +648,10 @@ describe('rules', () => {
     const r = await runEmail({
       fetch: email({ recipients: [ALICE, BOB], addressed: [BOB] }),
       rules: () => [away(ALICE), away(BOB)],
-      deliver: (input) => input.recipients.map((recipient) => (recipient === BOB ? { recipient, outcome: 'invalid', code: 550 } : { recipient, outcome: 'delivered' })),
+      deliver: (input) =>
+        input.recipients.map((recipient) =>
+          recipient === BOB ? { recipient, outcome: 'invalid', code: 550 } : { recipient, outcome: 'delivered' },
+        ),
     });
     assert.equal(r.callsOf('sendAutoReply').length, 0);
     assert.equal(r.result.autoReplies.length, 1, 'BOB, who did not get the mail, has no entry at all');
@@ -543,19 +698,39 @@ describe('rules', () => {
       rules: () => [away(ALICE, [GHOST, FRANK])],
       forward: (input) => {
         // Thrown as retryable: the workflow's policy must still not retry a ForwardRefused.
-        if (input.to === GHOST) throw ApplicationFailure.create({ type: 'ForwardRefused', message: `forward to ${GHOST} refused: 550 no such user`, nextRetryDelay: '10ms' });
+        if (input.to === GHOST)
+          throw ApplicationFailure.create({
+            type: 'ForwardRefused',
+            message: `forward to ${GHOST} refused: 550 no such user`,
+            nextRetryDelay: '10ms',
+          });
         return { route: 'internal' };
       },
     });
     assert.equal(r.result.status, 'delivered', 'a failing rule does not change the delivery outcome');
-    assert.equal(r.calls.filter((c) => c.name === 'forwardEmail' && (c.input as In<'forwardEmail'>).to === GHOST).length, 1, 'ForwardRefused is not retried');
+    assert.equal(
+      r.calls.filter((c) => c.name === 'forwardEmail' && (c.input as In<'forwardEmail'>).to === GHOST).length,
+      1,
+      'ForwardRefused is not retried',
+    );
     assert.deepEqual(r.result.forwards, [
-      { recipient: ALICE, to: GHOST, route: 'internal', sent: false, reason: `forwardEmail: forward to ${GHOST} refused: 550 no such user` },
+      {
+        recipient: ALICE,
+        to: GHOST,
+        route: 'internal',
+        sent: false,
+        reason: `forwardEmail: forward to ${GHOST} refused: 550 no such user`,
+      },
       { recipient: ALICE, to: FRANK, route: 'internal', sent: true },
     ]);
     assert.deepEqual(r.result.autoReplies, [{ recipient: ALICE, to: OUTSIDE, sent: true }]);
     assert.equal(r.result.reason, `forward: forwardEmail: forward to ${GHOST} refused: 550 no such user`);
-    assert.deepEqual(r.record(), { status: 'delivered', invalidInboxes: [], deliveredCount: 1, error: r.result.reason });
+    assert.deepEqual(r.record(), {
+      status: 'delivered',
+      invalidInboxes: [],
+      deliveredCount: 1,
+      error: r.result.reason,
+    });
   });
 
   test('rules that cannot be loaded are reported; the delivery stands', { todo: LOCAL_LOOKUP_FAILURE }, async () => {
@@ -571,14 +746,22 @@ describe('rules', () => {
   });
 });
 
-describe('delivery rounds', () => {
-  const deferred = (recipient: string): RecipientResult => ({ recipient, outcome: 'deferred', code: 451, detail: '451 4.2.0 mailbox busy, try later' });
+describe('delivery rounds', { concurrency: true }, () => {
+  const deferred = (recipient: string): RecipientResult => ({
+    recipient,
+    outcome: 'deferred',
+    code: 451,
+    detail: '451 4.2.0 mailbox busy, try later',
+  });
 
   test('deferred (4xx) in round 1, delivered in round 2: only the deferred recipient is retried', async () => {
     const r = await runEmail(
       {
         fetch: email({ recipients: [ALICE, BOB] }),
-        deliver: (input, round) => input.recipients.map((recipient) => (recipient === BOB && round === 1 ? deferred(recipient) : { recipient, outcome: 'delivered' })),
+        deliver: (input, round) =>
+          input.recipients.map((recipient) =>
+            recipient === BOB && round === 1 ? deferred(recipient) : { recipient, outcome: 'delivered' },
+          ),
       },
       { delivery: FAST_ROUNDS },
     );
@@ -591,11 +774,21 @@ describe('delivery rounds', () => {
       { recipient: ALICE, outcome: 'delivered' },
       { recipient: BOB, outcome: 'delivered' },
     ]);
-    assert.deepEqual(r.order, ['fetchEmail', 'checkBlocklist', 'deliverEmail', 'deliverEmail', 'loadRules', 'tagEmail']);
+    assert.deepEqual(r.order, [
+      'fetchEmail',
+      'checkBlocklist',
+      'deliverEmail',
+      'deliverEmail',
+      'loadRules',
+      'tagEmail',
+    ]);
   });
 
   test('still deferred after the last round: failed, with the server answer in the detail', async () => {
-    const r = await runEmail({ fetch: email(), deliver: (input) => input.recipients.map(deferred) }, { delivery: FAST_ROUNDS });
+    const r = await runEmail(
+      { fetch: email(), deliver: (input) => input.recipients.map(deferred) },
+      { delivery: FAST_ROUNDS },
+    );
     assert.equal(r.callsOf('deliverEmail').length, FAST_ROUNDS.rounds);
     assert.equal(r.result.status, 'failed');
     const detail = `still deferred after ${FAST_ROUNDS.rounds} rounds: 451 4.2.0 mailbox busy, try later`;
@@ -606,7 +799,13 @@ describe('delivery rounds', () => {
 
   test('one recipient delivered, the other deferred through every round: partial', async () => {
     const r = await runEmail(
-      { fetch: email({ recipients: [ALICE, BOB] }), deliver: (input) => input.recipients.map((recipient) => (recipient === BOB ? deferred(recipient) : { recipient, outcome: 'delivered' })) },
+      {
+        fetch: email({ recipients: [ALICE, BOB] }),
+        deliver: (input) =>
+          input.recipients.map((recipient) =>
+            recipient === BOB ? deferred(recipient) : { recipient, outcome: 'delivered' },
+          ),
+      },
       { delivery: { ...FAST_ROUNDS, rounds: 2 } },
     );
     assert.equal(r.result.status, 'partial');
@@ -625,7 +824,8 @@ describe('delivery rounds', () => {
           // The first attempt fails retryably (the policy retries it); the second stands in
           // for the last of the policy's attempts, so the test does not wait through all 8.
           const message = 'cannot deliver over SMTP to 127.0.0.1: connect ECONNREFUSED';
-          if (attempt === 1) throw ApplicationFailure.create({ type: 'DeliveryUnavailable', message, nextRetryDelay: '10ms' });
+          if (attempt === 1)
+            throw ApplicationFailure.create({ type: 'DeliveryUnavailable', message, nextRetryDelay: '10ms' });
           throw ApplicationFailure.create({ type: 'DeliveryUnavailable', message, nonRetryable: true });
         },
       },
@@ -645,7 +845,12 @@ describe('delivery rounds', () => {
     ]);
     assert.equal(r.callsOf('loadRules').length, 1, 'rules still load (nobody got the mail, so no reply)');
     assert.equal(r.result.autoReplies.length, 0);
-    assert.deepEqual(r.record(), { status: 'failed', invalidInboxes: [], deliveredCount: 0, error: `${ALICE}: ${detail}; ${BOB}: ${detail}` });
+    assert.deepEqual(r.record(), {
+      status: 'failed',
+      invalidInboxes: [],
+      deliveredCount: 0,
+      error: `${ALICE}: ${detail}; ${BOB}: ${detail}`,
+    });
   });
 
   test('deferred, then the server unreachable for the next round: the delivered one stands (partial)', async () => {
@@ -653,7 +858,10 @@ describe('delivery rounds', () => {
       {
         fetch: email({ recipients: [ALICE, BOB] }),
         deliver: (input, round) => {
-          if (round === 1) return input.recipients.map((recipient) => (recipient === BOB ? deferred(recipient) : { recipient, outcome: 'delivered' }));
+          if (round === 1)
+            return input.recipients.map((recipient) =>
+              recipient === BOB ? deferred(recipient) : { recipient, outcome: 'delivered' },
+            );
           throw ApplicationFailure.nonRetryable('cannot deliver over SMTP: connection reset', 'DeliveryUnavailable');
         },
       },
@@ -672,14 +880,28 @@ describe('delivery rounds', () => {
         fetch: email(),
         deliver: () => {
           // Thrown as retryable: the workflow's retry policy itself must list DeliveryRefused.
-          throw ApplicationFailure.create({ type: 'DeliveryRefused', message: `SMTP server refused s3://${BUCKET}/x: 554 5.6.0 message refused`, nextRetryDelay: '10ms' });
+          throw ApplicationFailure.create({
+            type: 'DeliveryRefused',
+            message: `SMTP server refused s3://${BUCKET}/x: 554 5.6.0 message refused`,
+            nextRetryDelay: '10ms',
+          });
         },
       },
       { delivery: FAST_ROUNDS },
     );
-    assert.equal(r.calls.filter((c) => c.name === 'deliverEmail').length, 1, 'neither retried nor tried again in a later round');
+    assert.equal(
+      r.calls.filter((c) => c.name === 'deliverEmail').length,
+      1,
+      'neither retried nor tried again in a later round',
+    );
     assert.equal(r.result.status, 'failed');
-    assert.deepEqual(r.result.recipients, [{ recipient: ALICE, outcome: 'failed', detail: `deliverEmail: SMTP server refused s3://${BUCKET}/x: 554 5.6.0 message refused` }]);
+    assert.deepEqual(r.result.recipients, [
+      {
+        recipient: ALICE,
+        outcome: 'failed',
+        detail: `deliverEmail: SMTP server refused s3://${BUCKET}/x: 554 5.6.0 message refused`,
+      },
+    ]);
   });
 
   test('the object vanishing before delivery (EmailMissing) is not retried: failed', async () => {
@@ -687,7 +909,11 @@ describe('delivery rounds', () => {
       {
         fetch: email(),
         deliver: () => {
-          throw ApplicationFailure.create({ type: 'EmailMissing', message: `s3://${BUCKET}/x does not exist`, nextRetryDelay: '10ms' });
+          throw ApplicationFailure.create({
+            type: 'EmailMissing',
+            message: `s3://${BUCKET}/x does not exist`,
+            nextRetryDelay: '10ms',
+          });
         },
       },
       { delivery: FAST_ROUNDS },

@@ -12,7 +12,13 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { SyncActivities } from '../../activities/sync';
 import { ACCOUNT_ID, SYNC_STATUS } from '../../lib/search-attributes';
-import { credentialsUpdatedSignal, ERR_AUTH, progressQuery, type SyncAccountInput, type SyncOptions } from '../../workflows/sync-definitions';
+import {
+  credentialsUpdatedSignal,
+  ERR_AUTH,
+  progressQuery,
+  type SyncAccountInput,
+  type SyncOptions,
+} from '../../workflows/sync-definitions';
 import { syncAccount } from '../../workflows/syncAccount';
 import { startTestTemporal } from '../support/temporal';
 
@@ -85,7 +91,13 @@ const stubs: SyncActivities = {
   },
   async finishSync(input) {
     const run = current('finishSync', input);
-    return { messagesAdded: run.added, messagesUpdated: 0, messagesDeleted: 0, messagesSkipped: 0, folders: input.folders ?? 0 };
+    return {
+      messagesAdded: run.added,
+      messagesUpdated: 0,
+      messagesDeleted: 0,
+      messagesSkipped: 0,
+      folders: input.folders ?? 0,
+    };
   },
 };
 
@@ -125,7 +137,8 @@ async function start(scenario: Scenario, options: SyncOptions = {}) {
   runs.set(workflowId, run);
   const input: SyncAccountInput = { userId: USER, accountId, options: { imapMaxAttempts: 1, ...options } };
   const handle = await env.client.workflow.start(syncAccount, { taskQueue: TASK_QUEUE, workflowId, args: [input] });
-  const callsOf = <K extends keyof SyncActivities>(name: K) => run.calls.filter((c) => c.name === name).map((c) => c.input as In<K>);
+  const callsOf = <K extends keyof SyncActivities>(name: K) =>
+    run.calls.filter((c) => c.name === name).map((c) => c.input as In<K>);
   return { handle, accountId, run, callsOf };
 }
 
@@ -134,11 +147,22 @@ async function searchAttributes(handle: WorkflowHandle) {
   return { account: typedSearchAttributes.get(ACCOUNT_ID), status: typedSearchAttributes.get(SYNC_STATUS) };
 }
 
-describe('syncAccount', () => {
+describe('syncAccount', { concurrency: true }, () => {
   test('folders synced in order across continue-as-new; one sync run opened and closed', async () => {
     const s = await start({ folders: { INBOX: [3, 2], Archive: [1] } }, { fetchCallsPerRun: 1 });
     const result = await s.handle.result();
-    assert.deepEqual(result, { accountId: s.accountId, syncRunId: 42, status: 'succeeded', reason: null, folders: 2, messagesAdded: 6, messagesUpdated: 0, messagesDeleted: 0, messagesSkipped: 0, foldersFailed: 0 });
+    assert.deepEqual(result, {
+      accountId: s.accountId,
+      syncRunId: 42,
+      status: 'succeeded',
+      reason: null,
+      folders: 2,
+      messagesAdded: 6,
+      messagesUpdated: 0,
+      messagesDeleted: 0,
+      messagesSkipped: 0,
+      foldersFailed: 0,
+    });
     assert.deepEqual(
       s.run.calls.map((c) => c.name),
       ['beginSync', 'prepareFolders', 'fetchNewMessages', 'fetchNewMessages', 'fetchNewMessages', 'finishSync'],
@@ -152,7 +176,9 @@ describe('syncAccount', () => {
         ['Archive', 42, 7],
       ],
     );
-    assert.deepEqual(s.callsOf('finishSync'), [{ userId: USER, accountId: s.accountId, syncRunId: 42, status: 'succeeded', folders: 2, error: null }]);
+    assert.deepEqual(s.callsOf('finishSync'), [
+      { userId: USER, accountId: s.accountId, syncRunId: 42, status: 'succeeded', folders: 2, error: null },
+    ]);
     const latest = await s.handle.describe();
     assert.notEqual(latest.runId, s.handle.firstExecutionRunId, 'the sync continued as new');
     assert.deepEqual(await searchAttributes(s.handle), { account: s.accountId, status: 'succeeded' });
@@ -165,7 +191,8 @@ describe('syncAccount', () => {
     const s = await start({
       folders: { INBOX: [2], Stalled: [5], Sent: [1] },
       fetch: (input) => {
-        if (input.folder === 'Stalled') throw ApplicationFailure.create({ type: 'ImapStalled', message: 'server sent nothing for 60 s in Stalled' });
+        if (input.folder === 'Stalled')
+          throw ApplicationFailure.create({ type: 'ImapStalled', message: 'server sent nothing for 60 s in Stalled' });
       },
     });
     const result = await s.handle.result();
@@ -173,7 +200,15 @@ describe('syncAccount', () => {
     assert.equal(result.foldersFailed, 1);
     assert.equal(result.messagesAdded, 3);
     assert.match(result.reason ?? '', /1 folder\(s\) could not be synced this run: Stalled/);
-    assert.deepEqual(s.callsOf('recordFolderError'), [{ userId: USER, accountId: s.accountId, syncRunId: 42, folder: 'Stalled', reason: 'server sent nothing for 60 s in Stalled' }]);
+    assert.deepEqual(s.callsOf('recordFolderError'), [
+      {
+        userId: USER,
+        accountId: s.accountId,
+        syncRunId: 42,
+        folder: 'Stalled',
+        reason: 'server sent nothing for 60 s in Stalled',
+      },
+    ]);
     assert.deepEqual(
       s.callsOf('fetchNewMessages').map((f) => f.folder),
       ['INBOX', 'Stalled', 'Sent'],
@@ -186,7 +221,13 @@ describe('syncAccount', () => {
     const s = await start({
       folders: { INBOX: [4] },
       prepare: (call) => {
-        if (call === 1) throw ApplicationFailure.create({ type: ERR_AUTH, message: 'AUTHENTICATE failed: invalid_grant', nonRetryable: true, details: [{ authMethod: 'oauth2' }] });
+        if (call === 1)
+          throw ApplicationFailure.create({
+            type: ERR_AUTH,
+            message: 'AUTHENTICATE failed: invalid_grant',
+            nonRetryable: true,
+            details: [{ authMethod: 'oauth2' }],
+          });
       },
     });
     let progress = await s.handle.query(progressQuery);
@@ -211,7 +252,12 @@ describe('syncAccount', () => {
       {
         folders: { INBOX: [1] },
         prepare: () => {
-          throw ApplicationFailure.create({ type: ERR_AUTH, message: 'LOGIN failed', nonRetryable: true, details: [{ authMethod: 'password' }] });
+          throw ApplicationFailure.create({
+            type: ERR_AUTH,
+            message: 'LOGIN failed',
+            nonRetryable: true,
+            details: [{ authMethod: 'password' }],
+          });
         },
       },
       { authWaitSeconds: 0.2 },
@@ -227,7 +273,10 @@ describe('syncAccount', () => {
   });
 
   test('an account that no longer exists is skipped without opening a sync run', async () => {
-    const s = await start({ folders: {}, begin: () => ({ syncRunId: null, state: 'missing', reason: 'account gone does not exist' }) });
+    const s = await start({
+      folders: {},
+      begin: () => ({ syncRunId: null, state: 'missing', reason: 'account gone does not exist' }),
+    });
     const result = await s.handle.result();
     assert.equal(result.status, 'skipped');
     assert.equal(result.reason, 'account gone does not exist');
@@ -252,7 +301,10 @@ describe('syncAccount', () => {
     assert.ok(err instanceof WorkflowFailedError);
     assert.ok(err.cause instanceof ApplicationFailure);
     assert.equal(err.cause.type, 'SyncFailed');
-    assert.match(err.cause.message, new RegExp(`Sync of account ${s.accountId} failed: connect ECONNREFUSED.*npm run sync:now`));
+    assert.match(
+      err.cause.message,
+      new RegExp(`Sync of account ${s.accountId} failed: connect ECONNREFUSED.*npm run sync:now`),
+    );
     assert.deepEqual(
       s.callsOf('finishSync').map((f) => [f.status, f.error]),
       [['failed', 'connect ECONNREFUSED 127.0.0.1:993']],
