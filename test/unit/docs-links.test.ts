@@ -8,7 +8,12 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 
 const ROOT = join(__dirname, '..', '..');
-const pages = [join(ROOT, 'README.md'), ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join(ROOT, 'docs', f))];
+const pages = [
+  join(ROOT, 'README.md'),
+  ...readdirSync(join(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => join(ROOT, 'docs', f)),
+];
 
 /** GitHub's anchor for a heading. */
 function anchor(heading: string): string {
@@ -31,7 +36,10 @@ function anchors(path: string): Set<string> {
 }
 
 test('anchors as GitHub makes them', () => {
-  assert.equal(anchor('Running it locally: `npm run temporal:postgres`'), 'running-it-locally-npm-run-temporalpostgres');
+  assert.equal(
+    anchor('Running it locally: `npm run temporal:postgres`'),
+    'running-it-locally-npm-run-temporalpostgres',
+  );
   assert.equal(anchor('Watching a run; health and metrics'), 'watching-a-run-health-and-metrics');
   assert.equal(anchor('Keys: `MAILROOM_CODEC_KEYS`'), 'keys-mailroom_codec_keys');
 });
@@ -47,7 +55,8 @@ test('every relative link in the README and docs/ points at a file and heading t
       const path = file ? join(dirname(page), file) : page;
       const where = `${relative(ROOT, page)}: (${target})`;
       if (!existsSync(path)) broken.push(`${where}: no file ${relative(ROOT, path)}`);
-      else if (hash && path.endsWith('.md') && !anchors(path).has(hash)) broken.push(`${where}: no heading with anchor #${hash} in ${relative(ROOT, path)}`);
+      else if (hash && path.endsWith('.md') && !anchors(path).has(hash))
+        broken.push(`${where}: no heading with anchor #${hash} in ${relative(ROOT, path)}`);
     }
   }
   assert.deepEqual(broken, []);
