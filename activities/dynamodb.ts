@@ -131,11 +131,17 @@ export function createDynamoActivities({ dynamo, config }: DynamoDeps) {
 
     /**
      * The fast path's one lookup per email: the blocklist and the rules of every recipient, the
-     * two batch reads at once (one local activity, one marker in history, instead of two).
+     * two batch reads at once (one local activity, one marker in history, instead of two). A
+     * blocklist that cannot be read fails it (and is retried); rules that cannot be read are
+     * left out with the reason, and the workflow loads them on their own after delivery (as
+     * before), so a broken rules table never holds up delivery.
      */
-    async lookupRecipients(input: { senders: string[]; recipients: string[] }): Promise<{ blocked: { recipient: string; pattern: string; sender: string }[]; rules: RecipientRules[] }> {
-      const [blocked, rules] = await Promise.all([input.senders.length ? activities.checkBlocklist(input) : [], activities.loadRules({ recipients: input.recipients })]);
-      return { blocked, rules };
+    async lookupRecipients(input: { senders: string[]; recipients: string[] }): Promise<{ blocked: { recipient: string; pattern: string; sender: string }[]; rules?: RecipientRules[]; rulesError?: string }> {
+      const [blocked, rules] = await Promise.all([
+        input.senders.length ? activities.checkBlocklist(input) : [],
+        activities.loadRules({ recipients: input.recipients }).catch((err: Error) => ({ error: err.message })),
+      ]);
+      return 'error' in rules ? { blocked, rulesError: rules.error } : { blocked, rules };
     },
   };
   return activities;

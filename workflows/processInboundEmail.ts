@@ -56,7 +56,7 @@ const fetchOptions = {
 const { fetchEmail } = proxyActivities<InboundActivities>({ ...fetchOptions, heartbeatTimeout: HEARTBEAT });
 // Short DynamoDB lookups. Since LOCAL_LOOKUPS_PATCH they run as local activities: no task
 // queue round trip and one marker event instead of three events each (the benchmark's
-// figures are in the README). Histories from before the patch replay with the old path.
+// figures are in docs/benchmarks.md). Histories from before the patch replay with the old path.
 const lookupOptions = {
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 10 },
@@ -166,7 +166,7 @@ interface InboundRun {
   ruleErrors: string[];
   /** The DynamoDB lookups: local or regular activities, decided at the first lookup. */
   lookups?: typeof remoteLookups;
-  /** Fast path: every recipient's rules, read with the blocklist (lookupRecipients). */
+  /** Fast path: every recipient's rules, read with the blocklist (lookupRecipients); absent when they could not be read then. */
   rules?: RecipientRules[];
 }
 
@@ -301,7 +301,8 @@ async function checkBlocklist(run: InboundRun, summary: EmailSummary): Promise<s
   run.step = 'block-check';
   const senders = [...new Set([summary.from, summary.sender].filter((s): s is string => !!s))];
   if (run.fastPath) {
-    // One lookup for the blocklist and the rules (applyRules uses those of the recipients not blocked).
+    // One lookup for the blocklist and the rules (applyRules uses those of the recipients not
+    // blocked; rules that could not be read then are loaded on their own after delivery).
     ({ blocked: run.blocked, rules: run.rules } = await dynamo(run).lookupRecipients.executeWithOptions({ summary: `blocklist and rules of ${summary.recipients.length} recipient(s)` }, [
       { senders, recipients: summary.recipients },
     ]));
