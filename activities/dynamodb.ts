@@ -137,11 +137,10 @@ export function createDynamoActivities({ dynamo, config }: DynamoDeps) {
      * before), so a broken rules table never holds up delivery.
      */
     async lookupRecipients(input: { senders: string[]; recipients: string[] }): Promise<{ blocked: { recipient: string; pattern: string; sender: string }[]; rules?: RecipientRules[]; rulesError?: string }> {
-      const [blocked, rules] = await Promise.all([
-        input.senders.length ? activities.checkBlocklist(input) : [],
-        activities.loadRules({ recipients: input.recipients }).catch((err: Error) => ({ error: err.message })),
-      ]);
-      return 'error' in rules ? { blocked, rulesError: rules.error } : { blocked, rules };
+      // Both settle before anything is thrown: no read left running after the activity ended.
+      const [blocked, rules] = await Promise.allSettled([input.senders.length ? activities.checkBlocklist(input) : [], activities.loadRules({ recipients: input.recipients })]);
+      if (blocked.status === 'rejected') throw blocked.reason;
+      return rules.status === 'rejected' ? { blocked: blocked.value, rulesError: (rules.reason as Error).message } : { blocked: blocked.value, rules: rules.value };
     },
   };
   return activities;
