@@ -1,21 +1,28 @@
-// Out-of-office replies (RFC 3834). A reply goes out at most once per sender per
-// recipient per AUTOREPLY_INTERVAL_HOURS, remembered in DynamoDB so that every worker,
-// and every retry, sees the same memory: the claim is a conditional write made before
-// sending, and released again if sending fails.
+// The rules step: the recipients' rules (one batch lookup), forwards, and out-of-office
+// replies (RFC 3834). A reply goes out at most once per sender per recipient per
+// AUTOREPLY_INTERVAL_HOURS, remembered in DynamoDB so that every worker, and every retry,
+// sees the same memory: the claim is a conditional write made before sending, and released
+// again if sending fails.
 import { ConditionalCheckFailedException, DeleteItemCommand, type DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/activity';
 import MailComposer from 'nodemailer/lib/mail-composer';
-import { autoReplySubject } from '../lib/autoreply';
-import type { Config } from '../lib/config';
-import { domainOf, normalizeAddress } from '../lib/address';
-import { componentLogger } from '../lib/logger';
-import { autoRepliesSent, dynamodbRequests } from '../lib/metrics';
-import { LOOP_HEADER } from '../lib/status';
-import type { Transports } from './delivery';
+import { INBOUND_ERRORS, type RecipientRules } from '../../contracts/inbound';
+import { batchGetAll, stringList } from '../../lib/aws/dynamodb';
+import { readRawEmail } from '../../lib/aws/s3';
+import { autoReplySubject } from '../../lib/mail/autoreply';
+import type { Config } from '../../lib/config';
+import { domainOf, normalizeAddress } from '../../lib/mail/address';
+import { internalCopy, outsideForward } from '../../lib/mail/forward';
+import { componentLogger } from '../../lib/observability/logger';
+import { autoRepliesSent, dynamodbRequests } from '../../lib/observability/metrics';
+import { LOOP_HEADER } from '../../contracts/email-status';
+import type { SmtpError, Transports } from '../../lib/smtp/transports';
 
 const log = componentLogger('rules');
 
 export interface RulesDeps {
+  s3: S3Client;
   dynamo: DynamoDBClient;
   config: Config;
   transports: Transports;
@@ -30,7 +37,7 @@ export interface AutoReplyInput {
   contentType: 'text' | 'html';
 }
 
-export function createRulesActivities({ dynamo, config, transports }: RulesDeps) {
+export function createRulesActivities({ s3, dynamo, config, transports }: RulesDeps) {
   const table = config.tables.autoreply;
   return {
     async sendAutoReply(input: AutoReplyInput): Promise<{ sent: boolean; reason?: string }> {
@@ -81,12 +88,64 @@ export function createRulesActivities({ dynamo, config, transports }: RulesDeps)
         await dynamo.send(new DeleteItemCommand({ TableName: table, Key: { pk: { S: pk } } })).catch(() => undefined);
         const code = (err as { responseCode?: number }).responseCode;
         const msg = `auto-reply from ${input.recipient} to ${input.to} failed: ${(err as Error).message}`;
-        if (code !== undefined && code >= 500) throw ApplicationFailure.nonRetryable(msg, 'AutoReplyRefused');
-        throw ApplicationFailure.retryable(msg, 'AutoReplyUnavailable');
+        if (code !== undefined && code >= 500) throw ApplicationFailure.nonRetryable(msg, INBOUND_ERRORS.AutoReplyRefused);
+        throw ApplicationFailure.retryable(msg, INBOUND_ERRORS.AutoReplyUnavailable);
       }
       autoRepliesSent.inc({ result: 'sent' });
       log.info({ recipient: input.recipient, to: input.to }, 'auto-reply sent');
       return { sent: true };
+    },
+
+    /** Out-of-office and forwarding rules of the recipients, in one batch call. */
+    async loadRules(input: { recipients: string[] }): Promise<RecipientRules[]> {
+      const items = await batchGetAll(dynamo, config.tables.rules, 'email_address', input.recipients.map((r) => r.toLowerCase()));
+      const out: RecipientRules[] = [];
+      for (const it of items) {
+        const recipient = String(it.email_address).toLowerCase();
+        const ooo = it.ooo_active === true || it.ooo_active === 'true';
+        // Normalised like every address (lib/mail/address.ts); what is not an address is no forward.
+        const forwards = [...new Set(stringList(it.forwards).map((f) => normalizeAddress(f)).filter((f): f is string => !!f && f !== recipient))];
+        if (!ooo && forwards.length === 0) continue;
+        out.push({
+          recipient,
+          outOfOffice: ooo ? { message: typeof it.ooo_message === 'string' && it.ooo_message ? it.ooo_message : 'I am out of the office.', contentType: it.ooo_content_type === 'html' ? 'html' : 'text' } : undefined,
+          forwards,
+          outside: forwards.filter((f) => !config.domains.includes(domainOf(f))),
+        });
+      }
+      return out;
+    },
+
+    /**
+     * Forwards the stored message. Our own domains go to the internal port (never out
+     * through SES and back into S3) with our marker added; outside addresses get the copy
+     * in the forwarding recipient's name (lib/mail/forward.ts), unless `outside` says why not.
+     */
+    async forwardEmail(input: {
+      bucket: string;
+      key: string;
+      recipient: string;
+      to: string;
+      /** Set when the message must not leave our domains (lib/mail/autoreply.ts outsideForwardDecision). */
+      outside?: { skip: string };
+      spam?: boolean;
+    }): Promise<{ route: 'internal' | 'outbound'; skipped?: string }> {
+      const route = config.domains.includes(domainOf(input.to)) ? 'internal' : 'outbound';
+      if (route === 'outbound' && input.outside) return { route, skipped: input.outside.skip };
+      const stored = await readRawEmail(s3, input.bucket, input.key);
+      const marker = `${config.workerName}; forwarded-for=${input.recipient}`;
+      const raw = route === 'internal' ? internalCopy(stored, { marker, spam: input.spam }) : outsideForward(stored, { recipient: input.recipient, marker: config.workerName, spam: input.spam });
+      try {
+        if (route === 'internal') await transports.internal.sendMail({ envelope: { from: input.recipient, to: [input.to] }, raw });
+        else await transports.outbound.send(input.recipient, [input.to], raw);
+      } catch (e) {
+        const err = e as SmtpError;
+        const code = err.responseCode ?? err.rejectedErrors?.[0]?.responseCode;
+        const msg = `forward of s3://${input.bucket}/${input.key} from ${input.recipient} to ${input.to} (${route}) failed: ${err.response ?? err.rejectedErrors?.[0]?.response ?? err.message}`;
+        if (code !== undefined && code >= 500) throw ApplicationFailure.nonRetryable(msg, INBOUND_ERRORS.ForwardRefused);
+        throw ApplicationFailure.retryable(msg, INBOUND_ERRORS.ForwardUnavailable);
+      }
+      return { route };
     },
   };
 }

@@ -2,7 +2,7 @@
 // activity factories (tests inject clients pointing at local servers the same way).
 import { S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { Config } from '../lib/config';
+import type { Config } from '../config';
 
 export interface AwsClients {
   s3: S3Client;

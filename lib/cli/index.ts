@@ -7,7 +7,7 @@
 //   attention (e.g. an account waits for a new password).
 import { parseArgs } from 'node:util';
 import { Presets, SingleBar } from 'cli-progress';
-import { ConfigError } from './config';
+import { ConfigError } from '../config';
 
 export const EXIT = { done: 0, failed: 1, usage: 2, attention: 3 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
@@ -103,7 +103,7 @@ export function parseOptions<O extends Record<string, OptionSpec>>(spec: Command
   return { help: false, values: values as OptionValues<O> };
 }
 
-/** The option of every command that starts workflows: the explicit opt-out of encryption (lib/data-converter.ts). */
+/** The option of every command that starts workflows: the explicit opt-out of encryption (lib/temporal/data-converter.ts). */
 export const PLAINTEXT_OPTION = {
   type: 'boolean',
   description: 'start workflows although MAILROOM_CODEC_KEYS is unset: addresses and subjects land in Temporal in plaintext (local experiments only)',

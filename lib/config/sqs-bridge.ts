@@ -1,9 +1,9 @@
-// Configuration of the SQS bridge (workers/sqs-bridge.ts), on top of the shared one in
-// lib/config.ts. The existing Python worker's variables keep their names and defaults
+// Configuration of the SQS bridge (workers/sqs-bridge/main.ts), on top of the shared one in
+// lib/config/index.ts. The existing Python worker's variables keep their names and defaults
 // (POLL_INTERVAL, MAX_MESSAGES, VISIBILITY_TIMEOUT; queues named `<domain-with-hyphens>-queue`),
 // and a bad value stops the bridge at start with the variable's name.
 import { z } from 'zod';
-import { bucketForDomain, type Config, ConfigError, loadConfig } from './config';
+import { bucketForDomain, type Config, ConfigError, loadConfig } from './';
 
 const url = z.string().trim().url();
 const port = z.coerce.number().int().min(1).max(65535);

@@ -1,6 +1,6 @@
 // Configuration of the account-sync side (sync worker and its starters), validated like
-// lib/config.ts: a bad value stops the process at start with the variable's name, never in
-// the middle of a sync. MAILROOM_SECRET_KEYS is checked by lib/crypto.ts when it is used,
+// lib/config/index.ts: a bad value stops the process at start with the variable's name, never in
+// the middle of a sync. MAILROOM_SECRET_KEYS is checked by lib/sync-store/crypto.ts when it is used,
 // so commands that never touch a password (list-accounts, reconcile) do not need it.
 import { z } from 'zod';
 

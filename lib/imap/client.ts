@@ -2,8 +2,8 @@
 // the sync activities decide what to do with the results. Folders are always opened
 // read-only (EXAMINE): syncing must never change \Seen or anything else on the server.
 import { ImapFlow, type FetchMessageObject, type ImapFlowOptions, type MessageAddressObject } from 'imapflow';
-import { cleanOptionalText, cleanText, FIELD_LIMITS, storableBigint, storableDate, storableInt32 } from '../lib/storable';
-import type { NewMessage, FlagChange } from './store';
+import { cleanOptionalText, cleanText, FIELD_LIMITS, storableBigint, storableDate, storableInt32 } from '../sync-store/storable';
+import type { NewMessage, FlagChange } from '../sync-store';
 
 export interface ImapEndpoint {
   host: string;
@@ -308,7 +308,7 @@ export async function fetchSources(
 }
 
 /**
- * The row for one message: every text field cleaned (lib/storable.ts: a NUL or another control
+ * The row for one message: every text field cleaned (lib/sync-store/storable.ts: a NUL or another control
  * character from a forged header must not reach PostgreSQL), dates and numbers only when they
  * fit their columns. `raw` null means stored without its body (raw_ref points at the server copy).
  */

@@ -2,7 +2,7 @@
 // providers most users have. Microsoft 365 turned off password logins for IMAP; Gmail wants
 // OAuth2 (or app passwords). The operator registers an app with the provider (client id and,
 // for Google, a client secret) and obtains a refresh token for the mailbox with the scopes
-// below; mailroom only ever uses the refresh_token grant (lib/oauth2.ts).
+// below; mailroom only ever uses the refresh_token grant (lib/imap/oauth2.ts).
 
 export interface OAuth2Preset {
   label: string;

@@ -10,7 +10,7 @@
 //                   never retried with the same credential, the account waits for a new one;
 //   connection      everything else on the wire (refused, reset, timeouts, closed mid-literal):
 //                   retried with backoff.
-// Pure functions over error shapes (imapflow, pg, lib/oauth2.ts); no I/O.
+// Pure functions over error shapes (imapflow, pg, lib/imap/oauth2.ts); no I/O.
 
 export type SyncErrorKind = 'data' | 'limit' | 'stalled' | 'authentication' | 'connection';
 
@@ -53,7 +53,7 @@ export function isImapAuthFailure(err: unknown): boolean {
   return e.authenticationFailed === true || e.name === 'AuthenticationFailure' || e.serverResponseCode === 'AUTHENTICATIONFAILED';
 }
 
-/** The OAuth2 provider refused the refresh token or the client (lib/oauth2.ts OAuth2GrantError). */
+/** The OAuth2 provider refused the refresh token or the client (lib/imap/oauth2.ts OAuth2GrantError). */
 export function isOAuth2GrantError(err: unknown): boolean {
   return (err as { name?: string } | null)?.name === 'OAuth2GrantError';
 }

@@ -4,14 +4,15 @@
 // vacation reply to a bounce, a list or a forged sender is backscatter, and backscatter is
 // how an SES account gets suspended. Every rule is listed, with its source, in
 // docs/auto-replies.md (a unit test keeps the two in step).
+import type { AutomaticClass } from '../../contracts/inbound';
 import { addressList, localPartOf, normalizeAddress } from './address';
 import type { BounceFacts } from './bounce';
 import { first, type HeaderBlock } from './headers';
 import { authenticated, failedAuthentication, type SesVerdicts } from './ses-verdicts';
 import type { SesFeedback } from './sns-mail';
-import { LEGACY_LOOP_HEADER, LOOP_HEADER } from './status';
+import { LEGACY_LOOP_HEADER, LOOP_HEADER } from '../../contracts/email-status';
 
-/** What the rules look at; built by lib/summarize.ts. */
+/** What the rules look at; built by lib/mail/summarize.ts. */
 export interface MailFacts {
   block: HeaderBlock;
   /** Subject with RFC 2047 encoded-words decoded. */
@@ -25,13 +26,7 @@ export interface MailFacts {
   sesFeedback?: SesFeedback;
 }
 
-/**
- * report: a reply to or report about other mail (bounces, DSN/MDN/ARF, auto-replies); it is
- * never answered and never forwarded outside. bulk: mail sent by machines to many (lists,
- * notifications, no-reply senders); never answered, forwarded outside only when SES
- * authenticated its sender.
- */
-export type AutomaticClass = 'report' | 'bulk';
+export type { AutomaticClass };
 
 export interface Hit {
   reason: string;
@@ -323,7 +318,7 @@ export type AutoReplyDecision = { reply: true; to: string } | { reply: false; re
  * Whether an out-of-office reply may answer this message, and to which address (RFC 3834
  * section 4, RFC 5230 section 4.5: the envelope sender, which SES writes as Return-Path).
  * The per-recipient checks (addressed directly, not to itself, once per period) are
- * made by the workflow (lib/rule-gates.ts) and the sending activity.
+ * made by the workflow (lib/mail/rule-gates.ts) and the sending activity.
  */
 export function autoReplyDecision(f: MailFacts, automatic = automaticMail(f)): AutoReplyDecision {
   for (const rule of REPLY_RULES) {

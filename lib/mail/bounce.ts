@@ -3,31 +3,13 @@
 // original outbound message id, and rewriting the report so the user sees at a glance
 // which recipient failed. Pure functions over the header block and decoded text.
 import { encodeWords } from 'nodemailer/lib/mime-funcs';
+import type { BouncedRecipient, BounceFacts } from '../../contracts/inbound';
 import { addressList, domainOf, localPartOf, normalizeAddress } from './address';
 import { first, type Headers, type HeaderBlock, readHeaderBlock } from './headers';
 import { outgoingMessage, singleLine } from './outgoing';
-import { LOOP_HEADER } from './status';
+import { LOOP_HEADER } from '../../contracts/email-status';
 
-export interface BouncedRecipient {
-  recipient: string;
-  action?: string;
-  status?: string;
-  diagnostic?: string;
-}
-
-export interface BounceFacts {
-  /** True when the sender is SES's MAILER-DAEMON (a bounce of mail we sent through SES). */
-  fromSes: boolean;
-  recipients: BouncedRecipient[];
-  /** Message-IDs of the original message found in the report, as written there. */
-  originalMessageIds: string[];
-  /** A complaint (feedback report) rather than a bounce; absent in histories from before. */
-  kind?: 'bounce' | 'complaint';
-  /** SES notification mailed by SNS (lib/sns-mail.ts) rather than an RFC 3464/5965 report. */
-  sns?: boolean;
-  /** Why the report must not choose our From/Reply-To (failed sender authentication). */
-  untrusted?: string;
-}
+export type { BouncedRecipient, BounceFacts };
 
 const BOUNCE_SUBJECT = /(undeliver|undelivered|delivery (status )?notification|delivery failure|failure notice|returned mail|mail delivery (failed|failure|subsystem)|non[- ]?delivery|could not be delivered|delivery has failed|not delivered|rejected|returned to sender|message status|unzustellbar|nicht zugestellt|niedostarczalna|delivery problem|warning: could not send|mail system error)/i;
 const DAEMON = /^(mailer-daemon|postmaster|mail-daemon|mailerdaemon)$/i;

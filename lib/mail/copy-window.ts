@@ -4,7 +4,7 @@
 // MAX_COPIES_PER_HOUR copies with fewer hops, within an hour, is such a loop: it stops after
 // a few rounds instead of at the 50-hop limit. Copies that did not travel further (the same
 // message sent twice, or by two routes of equal length) are not a loop and are delivered.
-// Pure: the bookkeeping of one counter item; activities/copies.ts stores it in DynamoDB.
+// Pure: the bookkeeping of one counter item; lib/storage/copies.ts stores it in DynamoDB.
 import { createHash } from 'node:crypto';
 
 export const COPY_WINDOW_SECONDS = 3600;

@@ -9,7 +9,7 @@ import { encodeWords } from 'nodemailer/lib/mime-funcs';
 import { addressList, domainOf } from './address';
 import { first, readHeaderBlock } from './headers';
 import { outgoingMessage, singleLine } from './outgoing';
-import { LOOP_HEADER } from './status';
+import { LOOP_HEADER } from '../../contracts/email-status';
 
 export const SPAM_HEADER = 'X-Mailroom-Spam';
 
@@ -40,7 +40,7 @@ export function formatAddress(name: string, address: string): string {
 export function outsideForward(raw: Buffer, opts: { recipient: string; marker: string; spam?: boolean }): Buffer {
   const { headers } = readHeaderBlock(raw);
   const originalFrom = first(headers, 'from');
-  // The address as lib/address.ts reads it; the name as written before it (an encoded word
+  // The address as lib/mail/address.ts reads it; the name as written before it (an encoded word
   // may hold anything, a colon included, so the name is not left to the address parser).
   const address = addressList(originalFrom)[0];
   const lt = originalFrom?.lastIndexOf('<') ?? -1;

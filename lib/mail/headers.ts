@@ -133,7 +133,7 @@ export function has(headers: Headers, name: string): boolean {
   return (headers.get(name.toLowerCase())?.length ?? 0) > 0;
 }
 
-/** Normalised addresses in an address header value (lib/address.ts); groups flattened, junk dropped. */
+/** Normalised addresses in an address header value (lib/mail/address.ts); groups flattened, junk dropped. */
 export function addressesIn(value: string | undefined): string[] {
   return addressList(value);
 }

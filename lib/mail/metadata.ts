@@ -9,7 +9,7 @@
 //      are dropped first and their names recorded in metadata_dropped
 //   4. invalid_inboxes, blocked_recipients and error share the rest fairly: lists end in
 //      "...(+N more)", the error in "..."; each keeps at least room for its count
-import type { EmailStatus } from './status';
+import type { EmailStatus } from '../../contracts/email-status';
 
 export const S3_METADATA_LIMIT = 2048;
 

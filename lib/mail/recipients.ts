@@ -19,7 +19,7 @@ export interface RecipientChoice {
   source: 'envelope' | 'headers';
   /** Addresses outside the object's domain (left to that domain's own copy). */
   foreign: string[];
-  /** Envelope entries that are not deliverable addresses (lib/address.ts), as given. */
+  /** Envelope entries that are not deliverable addresses (lib/mail/address.ts), as given. */
   unusable: string[];
 }
 

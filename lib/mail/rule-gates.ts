@@ -1,10 +1,10 @@
 // Per-recipient gates the workflow applies before running a recipient's rules. Pure and
 // free of Node modules: workflows/processInboundEmail.ts imports it (deterministic code).
-import type { EmailSummary } from './inbound-types';
+import type { EmailSummary } from '../../contracts/inbound';
 
 /**
  * Where `recipient`'s out-of-office reply may go, or why it must not go. The message-wide
- * verdict comes from fetchEmail (lib/autoreply.ts); RFC 5230 section 4.5 adds that a
+ * verdict comes from fetchEmail (lib/mail/autoreply.ts); RFC 5230 section 4.5 adds that a
  * vacation answers only mail naming the user in To, Cc or Bcc (not lists, not Bcc to
  * others) and never the user itself.
  */

@@ -2,20 +2,10 @@
 // the per-domain SQS queues and as an operator may paste them into the one-object
 // starter. They carry what an S3 object cannot: the envelope recipients (Bcc included),
 // and SES's receipt verdicts (spam, virus, SPF, DKIM, DMARC).
+import type { InboundRef } from '../../contracts/inbound';
 import { type SesVerdicts, verdictsFromReceipt } from './ses-verdicts';
 
-export interface InboundRef {
-  domain: string;
-  bucket: string;
-  key: string;
-  envelopeRecipients?: string[];
-  /** Process again although the object is tagged processed (an operator's re-drive). */
-  redrive?: boolean;
-  /** Deliver again to recipients the delivery log says already have it (`redrive --redeliver`). */
-  redeliver?: boolean;
-  /** SES receipt verdicts from the notification (they win over the ones in the stored header). */
-  verdicts?: SesVerdicts;
-}
+export type { InboundRef };
 
 export class NotSesNotificationError extends Error {
   override name = 'NotSesNotificationError';
@@ -53,12 +43,4 @@ export function parseSesNotification(text: string): { bucket: string; key: strin
   const recipients = (n.receipt?.recipients ?? n.mail?.destination ?? []).filter((r): r is string => typeof r === 'string');
   const verdicts = verdictsFromReceipt(n.receipt);
   return { bucket: action.bucketName, key, recipients, messageId: n.mail?.messageId, source: typeof n.mail?.source === 'string' ? n.mail.source : undefined, ...(verdicts ? { verdicts } : {}) };
-}
-
-/**
- * One workflow id per S3 object: a second trigger for the same object (SQS redelivery,
- * a sweep, an operator's replay) is rejected by Temporal instead of processing twice.
- */
-export function inboundWorkflowId(bucket: string, key: string): string {
-  return `inbound/${bucket}/${key}`;
 }

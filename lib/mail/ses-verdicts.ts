@@ -5,16 +5,11 @@
 // the block SES prepends (its Received line first), because anything further down was
 // written by the sender and proves nothing. No verdict (local stack, old objects) means
 // "unknown", which changes nothing.
+import { type SesVerdicts, type Verdict, VERDICT_NAMES, type VerdictName } from '../../contracts/inbound';
 import type { HeaderBlock } from './headers';
 
-export type Verdict = 'PASS' | 'FAIL' | 'GRAY' | 'PROCESSING_FAILED' | 'DISABLED';
-export const VERDICT_NAMES = ['spam', 'virus', 'spf', 'dkim', 'dmarc'] as const;
-export type VerdictName = (typeof VERDICT_NAMES)[number];
-
-export type SesVerdicts = Partial<Record<VerdictName, Verdict>> & {
-  /** Where each verdict came from: the SES notification, the SES header block, or both. */
-  source: 'notification' | 'headers' | 'notification+headers';
-};
+export type { SesVerdicts, Verdict, VerdictName } from '../../contracts/inbound';
+export { VERDICT_NAMES };
 
 const KNOWN: readonly string[] = ['PASS', 'FAIL', 'GRAY', 'PROCESSING_FAILED', 'DISABLED'];
 

@@ -1,6 +1,6 @@
 // Turns raw message bytes into the facts the inbound workflow decides on. Pure apart
 // from parsing; shared by the fetch activity, the corpus tests and the benchmark.
-// Everything reads the one header reader (lib/headers.ts) over the message with its line
+// Everything reads the one header reader (lib/mail/headers.ts) over the message with its line
 // endings made CRLF, so CRLF, LF, bare-CR and mixed mail get the same decisions.
 import { simpleParser } from 'mailparser';
 import libmime from 'libmime';
@@ -8,12 +8,12 @@ import { addressList } from './address';
 import { automaticMail, autoReplyDecision, type MailFacts, outsideForwardDecision } from './autoreply';
 import { type BounceFacts, isBounce, isComplaint, parseBounce, type ReportParts } from './bounce';
 import { first, readHeaderBlock } from './headers';
-import type { FetchResult, InboundRef } from './inbound-types';
+import type { FetchResult, InboundRef } from '../../contracts/inbound';
 import { toCrlf } from './outgoing';
 import { chooseRecipients } from './recipients';
 import { failedAuthentication, mergeVerdicts, verdictsFromHeaders } from './ses-verdicts';
 import { isSnsMail, parseSesFeedback } from './sns-mail';
-import { LEGACY_LOOP_HEADER, LOOP_HEADER } from './status';
+import { LEGACY_LOOP_HEADER, LOOP_HEADER } from '../../contracts/email-status';
 
 /**
  * More Received headers than this is a mail loop that lost our marker header on the way

@@ -1,6 +1,6 @@
 // One log stream: structured JSON lines (pino) on stdout, one line per event, from
 // mailroom's own code, the Temporal SDK's worker and Rust core, and workflow code
-// (temporalLogger below, installed by lib/temporal.ts installWorkerRuntime). Each line names
+// (temporalLogger below, installed by lib/temporal/index.ts installWorkerRuntime). Each line names
 // the component and, where there is one, the email (bucket/key) or account it is about;
 // lines written inside an activity carry its workflow id, run id and activity type. Never
 // message bodies or secrets, and email addresses are masked (a***@example.com) unless

@@ -1,12 +1,12 @@
-// Stores the per-recipient copy counters of lib/copy-window.ts in the delivery-log table
+// Stores the per-recipient copy counters of lib/mail/copy-window.ts in the delivery-log table
 // (one BatchGetItem and one BatchWriteItem for all recipients of an email). Best effort:
 // when DynamoDB cannot be read or written the email is processed as before, and the
 // marker header and the hop limit still stop loops.
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
-import { COPY_WINDOW_SECONDS, type Copy, copiesKey, countCopy, objectTag } from '../lib/copy-window';
-import { componentLogger } from '../lib/logger';
-import { batchGetAll, batchWriteAll } from './dynamodb';
+import { COPY_WINDOW_SECONDS, type Copy, copiesKey, countCopy, objectTag } from '../mail/copy-window';
+import { componentLogger } from '../observability/logger';
+import { batchGetAll, batchWriteAll } from '../aws/dynamodb';
 
 const log = componentLogger('copies');
 

@@ -1,7 +1,7 @@
 // PostgreSQL access for account sync (the `pg` driver). One Pool per process; every
 // multi-statement change goes through withTransaction so a crash leaves nothing half-done.
 import { Client, Pool, type PoolClient } from 'pg';
-import { DEFAULT_DATABASE_URL } from './sync-config';
+import { DEFAULT_DATABASE_URL } from '../config/sync';
 
 export { DEFAULT_DATABASE_URL };
 

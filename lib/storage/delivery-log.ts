@@ -9,8 +9,8 @@
 // RFC 1047). Failing to read or write the log only falls back to at-least-once delivery;
 // it never fails a delivery.
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { componentLogger } from '../lib/logger';
-import { batchGetAll, batchWriteAll } from './dynamodb';
+import { componentLogger } from '../observability/logger';
+import { batchGetAll, batchWriteAll } from '../aws/dynamodb';
 
 const log = componentLogger('delivery-log');
 const KEEP_SECONDS = 30 * 24 * 3600;

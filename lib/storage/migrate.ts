@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Pool } from 'pg';
 
-export const MIGRATIONS_DIR = join(__dirname, '..', 'migrations');
+export const MIGRATIONS_DIR = join(__dirname, '..', '..', 'migrations');
 // Arbitrary constant shared by every mailroom migration run ("mailro" in ASCII).
 const LOCK_KEY = 0x6d61696c726f;
 

@@ -3,59 +3,22 @@
 // Safe to run at any time: already-started objects are a no-op by workflow id.
 //
 // Its cost follows new mail, not the bucket: the listing (1,000 objects a request) gives
-// each object's LastModified, and only objects inside the window (lib/sweep-window.ts) are
+// each object's LastModified, and only objects inside the window (lib/sweep/window.ts) are
 // read with a HEAD, many at once, each started as soon as it is read.
 import { HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { Context } from '@temporalio/activity';
-import { bucketForDomain, type Config } from '../lib/config';
-import type { InboundRef } from '../lib/inbound-types';
-import { componentLogger } from '../lib/logger';
-import type { InboundFacts } from '../lib/start-inbound';
-import { readSweepMark, recordSweepMark } from '../lib/sweep-state';
-import { placeInWindow, sweepWindow, type WindowSource } from '../lib/sweep-window';
-import { TaskPool } from '../lib/task-pool';
+import { bucketForDomain, type Config } from '../config';
+import type { InboundFacts, InboundRef } from '../../contracts/inbound';
+import type { SweepInput, SweepProgress, SweepResult } from '../../contracts/sweep';
+import { componentLogger } from '../observability/logger';
+import { readSweepMark, recordSweepMark } from '../storage/sweep-state';
+import { placeInWindow, sweepWindow } from './window';
+import { TaskPool } from './task-pool';
 
 const log = componentLogger('sweep');
 
 /** HEADs and starts in flight at once, by default. */
 export const SWEEP_CONCURRENCY = 32;
-
-export interface SweepProgress {
-  /** Objects in the listing. */
-  listed: number;
-  /** Read with a HEAD: inside the window. */
-  read: number;
-  /** Modified after the window's end (younger than SWEEP_MIN_AGE): left to the SQS bridge and the next sweep. */
-  tooYoung: number;
-  unprocessed: number;
-  started: number;
-  alreadyRunning: number;
-  /** Listed, then gone before the HEAD (blocked mail deleted meanwhile). */
-  vanished: number;
-}
-
-export interface SweepResult extends SweepProgress {
-  window: { from: string | null; until: string; source: WindowSource };
-  /** Whether this sweep moved the bucket's mark (lib/sweep-state.ts) to the window's end. */
-  stateAdvanced: boolean;
-  /** Why the mark could not be read or written, when that happened. */
-  stateNote?: string;
-  seconds: number;
-}
-
-/** What a sweep is asked to do; every field but the domain is optional. */
-export interface SweepInput {
-  domain: string;
-  prefix?: string;
-  /** A full pass: every object, whatever its LastModified. */
-  all?: boolean;
-  /** Unix seconds: look at objects modified since then instead of since the last sweep. */
-  since?: number;
-  /** Seconds; default SWEEP_MIN_AGE. An operator's one-off sweep may pass 0. */
-  minAge?: number;
-  concurrency?: number;
-}
 
 export interface SweepDeps {
   s3: S3Client;
@@ -184,12 +147,4 @@ export async function sweepBucket(deps: SweepDeps, input: SweepInput, onProgress
   };
   log.info({ bucket, prefix: input.prefix, ...result }, 'sweep done');
   return result;
-}
-
-export function createSweepActivities(deps: SweepDeps) {
-  return {
-    async sweepDomainBucket(input: SweepInput): Promise<SweepResult> {
-      return sweepBucket(deps, input, (p) => Context.current().heartbeat(p));
-    },
-  };
 }

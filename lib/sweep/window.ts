@@ -3,7 +3,9 @@
 // are read. The window ends SWEEP_MIN_AGE before now (younger mail is the SQS bridge's, whose
 // notification carries the envelope) and starts where the last successful sweep ended, minus
 // an overlap; a sweep moves that mark only when its window covered everything since it.
-export type WindowSource = 'state' | 'fallback' | 'all' | 'since';
+import type { WindowSource } from '../../contracts/sweep';
+
+export type { WindowSource };
 
 export interface SweepWindow {
   /** Unix ms; objects modified before it are not read. undefined = no lower bound (--all). */

@@ -2,7 +2,7 @@
 // controls its headers: a Subject of `=?UTF-8?B?AA==?=` decodes to a NUL character, which
 // PostgreSQL refuses in `text` ("invalid byte sequence for encoding UTF8: 0x00"), and one such
 // row used to roll back its whole batch. Every text field is cleaned here before it is stored;
-// what still fails is skipped per message by the store (activities/store.ts).
+// what still fails is skipped per message by the store (lib/sync-store/messages.ts).
 //
 // Pure functions, no I/O: unit-tested in test/unit/storable.test.ts.
 

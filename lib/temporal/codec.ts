@@ -16,7 +16,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 // A dependency of @temporalio/common at the same exact version: the Payload protobuf.
 import { temporal } from '@temporalio/proto';
-import { ConfigError } from './config';
+import { ConfigError } from '../config';
 
 export const ENCODING_ENCRYPTED = 'binary/encrypted';
 export const METADATA_KEY_ID = 'encryption-key-id';
@@ -129,7 +129,7 @@ export class AesGcmCodec implements PayloadCodec {
 /**
  * The value of MAILROOM_CODEC_KEYS that says "no encryption" on purpose (local experiments,
  * benchmarks). Unset is not the same: a process that would write histories refuses to start
- * without one or the other (lib/data-converter.ts).
+ * without one or the other (lib/temporal/data-converter.ts).
  */
 export const PLAINTEXT_KEYS_VALUE = 'none';
 

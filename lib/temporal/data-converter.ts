@@ -1,5 +1,5 @@
-// The one DataConverter every mailroom Temporal client and worker uses (lib/temporal.ts,
-// workers/*, scripts/demo.ts, the test stack): payloads encrypted by lib/codec.ts, and failure
+// The one DataConverter every mailroom Temporal client and worker uses (lib/temporal/index.ts,
+// workers/*, scripts/demo.ts, the test stack): payloads encrypted by lib/temporal/codec.ts, and failure
 // messages encoded so that they are encrypted too. Without keys (MAILROOM_CODEC_KEYS unset or
 // `none`) payloads stay plaintext, and reading an encrypted one names the variable to set.
 //
@@ -8,7 +8,7 @@
 // must either give keys or say `MAILROOM_CODEC_KEYS=none` (a starter also takes --plaintext).
 import type { DataConverter } from '@temporalio/common';
 import { codecFromEnv, CODEC_KEYS_VAR, isPlaintextChoice, KeylessCodec, PLAINTEXT_KEYS_VALUE } from './codec';
-import { ConfigError } from './config';
+import { ConfigError } from '../config';
 
 export const UNENCRYPTED_WARNING = `${CODEC_KEYS_VAR}=${PLAINTEXT_KEYS_VALUE}: workflow histories (addresses, subjects) are stored in plaintext on the Temporal server; set keys in production (docs/privacy.md)`;
 

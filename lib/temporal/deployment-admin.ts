@@ -5,7 +5,7 @@
 import { userInfo, hostname } from 'node:os';
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { UsageError } from './cli';
+import { UsageError } from '../cli';
 import { deploymentName } from './versioning';
 
 const { WorkerDeploymentVersionStatus, VersionDrainageStatus } = temporal.api.enums.v1;

@@ -2,7 +2,7 @@
 // in the workflow, Temporal notices a dead worker (SIGKILL, lost host) within that timeout
 // instead of waiting for the whole start-to-close timeout before it retries elsewhere.
 import { Context } from '@temporalio/activity';
-import { SyncStalledError } from '../lib/sync-errors';
+import { SyncStalledError } from '../imap/sync-errors';
 
 /** The current activity context, or undefined when called directly (tests, scripts, bench). */
 export function activityContext(): Context | undefined {

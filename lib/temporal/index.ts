@@ -5,7 +5,7 @@ import { Client, type ClientInterceptors, Connection } from '@temporalio/client'
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { codecChoice, mailroomDataConverter, MissingCodecKeysError, missingCodecKeysMessage } from './data-converter';
-import { coreLogLevel, logSettings, temporalLogger } from './logger';
+import { coreLogLevel, logSettings, temporalLogger } from '../observability/logger';
 
 export function temporalSettings() {
   const config = loadClientConnectConfig();
@@ -43,7 +43,7 @@ export async function connectClient(opts: { plaintext?: boolean } = {}): Promise
       `cannot reach Temporal at ${temporalTarget(settings)}: ${(err as Error).message}. Is the server running? TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE (or a TEMPORAL_PROFILE) choose it.`,
     );
   }
-  // Encrypts what it sends and decrypts what it reads with MAILROOM_CODEC_KEYS (lib/codec.ts).
+  // Encrypts what it sends and decrypts what it reads with MAILROOM_CODEC_KEYS (lib/temporal/codec.ts).
   const interceptors = codecChoice() === 'unset' && !opts.plaintext ? refuseStartsWithoutKeys() : undefined;
   return new Client({ connection, namespace, dataConverter: mailroomDataConverter(), interceptors });
 }
@@ -56,7 +56,7 @@ export async function connectWorker(): Promise<{ connection: NativeConnection; n
 /**
  * Installs the Temporal runtime of a worker process, before its first connection: the SDK's
  * and the Rust core's log lines, and workflow code's `log` calls, go into the process's pino
- * stream at LOG_LEVEL (lib/logger.ts), so a worker writes JSON lines only. `prometheus`:
+ * stream at LOG_LEVEL (lib/observability/logger.ts), so a worker writes JSON lines only. `prometheus`:
  * where the core serves its metrics (workers/main.ts), if anywhere.
  */
 export function installWorkerRuntime(opts: { prometheus?: string } = {}): void {

@@ -10,8 +10,8 @@
 // must be a deliberate step of the deployment, never a side effect of a new commit.
 import type { WorkerDeploymentVersion } from '@temporalio/common';
 import type { WorkerDeploymentOptions } from '@temporalio/worker';
-import { ConfigError } from './config';
-import { componentLogger } from './logger';
+import { ConfigError } from '../config';
+import { componentLogger } from '../observability/logger';
 
 export const DEFAULT_DEPLOYMENT_NAME = 'mailroom';
 

@@ -7,17 +7,17 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WorkerOptions } from '@temporalio/worker';
-import { componentLogger } from './logger';
+import { componentLogger } from '../observability/logger';
 
 export type WorkflowModule = 'inbound' | 'sync';
 
-/** The bundle file npm run build writes for a workflow module, relative to the compiled lib/. */
-export function workflowBundlePath(name: WorkflowModule, compiledLibDir = __dirname): string {
-  return join(compiledLibDir, '..', 'workflow-bundles', `${name}.js`);
+/** The bundle file npm run build writes for a workflow module, relative to the compiled app's root (dist/). */
+export function workflowBundlePath(name: WorkflowModule, compiledRoot = join(__dirname, '..', '..')): string {
+  return join(compiledRoot, 'workflow-bundles', `${name}.js`);
 }
 
 export function workflowSource(name: WorkflowModule): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
-  if (__filename.endsWith('.ts')) return { workflowsPath: require.resolve(`../workflows/${name}`) };
+  if (__filename.endsWith('.ts')) return { workflowsPath: require.resolve(`../../workflows/${name}`) };
   const codePath = workflowBundlePath(name);
   if (!existsSync(codePath)) throw new Error(`${codePath} is missing: the compiled worker runs the workflow bundle that npm run build makes (tsc, then scripts/build-workflow-bundles)`);
   componentLogger('worker').info({ workflowBundle: codePath }, 'workflow code: the bundle built at build time');

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { findBlockingPattern, matchesPattern, MAX_PATTERN_LENGTH } from '../../lib/wildcard';
+import { findBlockingPattern, matchesPattern, MAX_PATTERN_LENGTH } from '../../lib/mail/blocklist';
 
 test('domain wildcard matches any sender of that domain, case-insensitively', () => {
   assert.equal(matchesPattern('Spammer@SPAM.example', '*@spam.example'), true);

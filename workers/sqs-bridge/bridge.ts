@@ -1,7 +1,7 @@
 // The SQS bridge: SES "Received" notifications (SNS-wrapped, one SQS queue per domain, as
 // the existing setup delivers them) become inbound workflows. Pure decisions first
 // (classifyMessage), then the per-message handling and the poll loop, all with injected
-// clients so tests run them in-process against real servers and workers/sqs-bridge.ts
+// clients so tests run them in-process against real servers and workers/sqs-bridge/main.ts
 // runs them as a process.
 //
 // At-least-once, never lost: a message is deleted only after Temporal accepted the start
@@ -26,12 +26,13 @@ import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import { Counter } from 'prom-client';
 import type { Logger } from 'pino';
-import type { ProcessInboundInput } from '../workflows/processInboundEmail';
-import { componentLogger } from './logger';
-import { registry } from './metrics';
-import { inboundWorkflowId, NotSesNotificationError, parseSesNotification } from './ses-notification';
-import { isQueueUrl, type BridgeQueueConfig } from './sqs-config';
-import { type InboundFacts, startInbound } from './start-inbound';
+import type { ProcessInboundInput } from '../../contracts/inbound';
+import { componentLogger } from '../../lib/observability/logger';
+import { registry } from '../../lib/observability/metrics';
+import { NotSesNotificationError, parseSesNotification } from '../../lib/mail/ses-notification';
+import { inboundWorkflowId } from '../../contracts/inbound';
+import { isQueueUrl, type BridgeQueueConfig } from '../../lib/config/sqs-bridge';
+import { type InboundFacts, startInbound } from '../../starters/start-inbound';
 
 export interface DomainBucket {
   domain: string;

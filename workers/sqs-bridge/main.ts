@@ -1,5 +1,5 @@
 // The SQS bridge process (`npm run bridge`): long-polls each domain's SQS queue of SES
-// notifications and starts one inbound workflow per notification (lib/sqs-bridge.ts).
+// notifications and starts one inbound workflow per notification (workers/sqs-bridge/bridge.ts).
 // A process of its own, next to the worker, rather than a Temporal workflow or
 // activity: long polling is a loop that holds a connection open, owns no state and
 // needs no durability (SQS holds the message until it is deleted), and it scales and
@@ -7,14 +7,14 @@
 // SIGTERM/SIGINT: stop polling, finish the batch in hand, exit 0.
 import { writeSync } from 'node:fs';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { createAwsClients } from '../activities/clients';
-import { bucketForDomain, ConfigError } from '../lib/config';
-import { requireCodecChoice, UNENCRYPTED_WARNING } from '../lib/data-converter';
-import { componentLogger } from '../lib/logger';
-import { type BridgeHooks, resolveQueues, runBridge, temporalBridgeDeps } from '../lib/sqs-bridge';
-import { loadSqsConfig } from '../lib/sqs-config';
-import { connectClient } from '../lib/temporal';
-import { startMetricsServer } from './http';
+import { createAwsClients } from '../../lib/aws/clients';
+import { bucketForDomain, ConfigError } from '../../lib/config';
+import { requireCodecChoice, UNENCRYPTED_WARNING } from '../../lib/temporal/data-converter';
+import { componentLogger } from '../../lib/observability/logger';
+import { type BridgeHooks, resolveQueues, runBridge, temporalBridgeDeps } from './bridge';
+import { loadSqsConfig } from '../../lib/config/sqs-bridge';
+import { connectClient } from '../../lib/temporal';
+import { startMetricsServer } from '../http';
 
 const log = componentLogger('sqs-bridge');
 
