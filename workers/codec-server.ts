@@ -20,6 +20,7 @@ import { codecFromEnv, CODEC_KEYS_VAR } from '../lib/temporal/codec';
 import { ConfigError } from '../lib/config';
 import { componentLogger } from '../lib/observability/logger';
 import { listen } from './http';
+import { environment } from '../lib/config/env';
 
 const log = componentLogger('codec-server');
 
@@ -285,7 +286,7 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 }
 
 /** Reads CODEC_SERVER_* and MAILROOM_CODEC_KEYS; throws a ConfigError naming what is missing. */
-export function codecServerOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): CodecServerOptions {
+export function codecServerOptionsFromEnv(env: NodeJS.ProcessEnv = environment()): CodecServerOptions {
   const codec = codecFromEnv(env);
   if (!codec) throw new ConfigError(`${CODEC_KEYS_VAR} is not set: the codec server needs the keys the workers encrypt with`);
   const token = env.CODEC_SERVER_TOKEN?.trim();

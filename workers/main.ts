@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   // Unset or malformed MAILROOM_CODEC_KEYS stops the worker here, naming the variable.
   if (requireCodecChoice('the worker') === 'plaintext') log.warn(UNENCRYPTED_WARNING);
   const dataConverter = mailroomDataConverter();
-  const temporalMetrics = await temporalMetricsBind(process.env.TEMPORAL_METRICS_BIND);
+  const temporalMetrics = await temporalMetricsBind(config.temporalMetricsBind);
   installWorkerRuntime({ prometheus: temporalMetrics });
   const { connectionOptions, namespace } = temporalSettings();
   const connection = await NativeConnection.connect(connectionOptions);

@@ -15,6 +15,7 @@ import { componentLogger } from '../lib/observability/logger';
 import { loadSyncConfig, type SyncConfig } from '../lib/config/sync';
 import { setNeedsAttentionSource } from '../lib/observability/sync-metrics';
 import { workflowSource } from '../lib/temporal/workflow-source';
+import { environment } from '../lib/config/env';
 
 export interface SyncWorkerOptions {
   /** Environment to read the sync configuration and MAILROOM_SECRET_KEYS from (default process.env). */
@@ -35,7 +36,7 @@ export interface SyncWorkerOptions {
 }
 
 export async function createSyncWorker(connection: NativeConnection, namespace: string, options: SyncWorkerOptions = {}): Promise<Worker> {
-  const env = options.env ?? process.env;
+  const env = options.env ?? environment();
   const config = { ...loadSyncConfig(env), ...options.config };
   // Fail at start, not on the first sync, when the key is missing or malformed.
   const keyring = loadKeyring(env);

@@ -140,6 +140,8 @@ export interface Config {
   taskQueue: string;
   tuning: { maxConcurrentActivities?: number; maxConcurrentWorkflowTasks?: number; maxCachedWorkflows?: number };
   logLevel: Env['LOG_LEVEL'];
+  /** TEMPORAL_METRICS_BIND as given; workers/http.ts validates it (host:port) and picks a default. */
+  temporalMetricsBind?: string;
 }
 
 export class ConfigError extends Error {
@@ -226,5 +228,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     taskQueue: e.TASK_QUEUE,
     tuning: { maxConcurrentActivities: e.WORKER_MAX_CONCURRENT_ACTIVITIES, maxConcurrentWorkflowTasks: e.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS, maxCachedWorkflows: e.WORKER_MAX_CACHED_WORKFLOWS },
     logLevel: e.LOG_LEVEL,
+    temporalMetricsBind: env.TEMPORAL_METRICS_BIND,
   };
 }

@@ -49,6 +49,8 @@ export interface SqsBridgeConfig {
   visibilityTimeoutSeconds: number;
   poisonVisibilityTimeoutSeconds: number;
   metricsPort?: number;
+  /** Tests only (MAILROOM_TEST_CRASH_AFTER_START=1): the bridge kills itself right after a workflow start, before DeleteMessage. */
+  testCrashAfterStart: boolean;
 }
 
 /** The queue (name or URL) that carries a domain's SES notifications, as the old worker named it. */
@@ -102,5 +104,6 @@ export function loadSqsConfig(env: NodeJS.ProcessEnv = process.env): SqsBridgeCo
     visibilityTimeoutSeconds: e.VISIBILITY_TIMEOUT,
     poisonVisibilityTimeoutSeconds: e.SQS_POISON_VISIBILITY_TIMEOUT,
     metricsPort: e.SQS_BRIDGE_METRICS_PORT,
+    testCrashAfterStart: env.MAILROOM_TEST_CRASH_AFTER_START === '1',
   };
 }

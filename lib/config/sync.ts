@@ -98,6 +98,16 @@ export const REFRESH_TOKEN_ENV = 'MAILROOM_OAUTH2_REFRESH_TOKEN';
 /** Environment variable with the OAuth2 client secret (or --client-secret-file). */
 export const CLIENT_SECRET_ENV = 'MAILROOM_OAUTH2_CLIENT_SECRET';
 
+/** $MAILROOM_OAUTH2_CLIENT_SECRET, as set (undefined when unset). */
+export function clientSecretFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env[CLIENT_SECRET_ENV];
+}
+
+/** DATABASE_URL, or the local default, for processes that need only the database (migrations, scripts). */
+export function databaseUrlFromEnv(env: NodeJS.ProcessEnv = process.env): string {
+  return env.DATABASE_URL || DEFAULT_DATABASE_URL;
+}
+
 /**
  * The IMAP password for add-account / update-password: $MAILROOM_IMAP_PASSWORD, else the
  * first line of stdin (typed without echo on a terminal). Never argv: command lines are

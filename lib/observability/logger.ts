@@ -10,6 +10,7 @@
 import { asyncLocalStorage } from '@temporalio/activity';
 import type { LogLevel, LogMetadata, Logger as TemporalLogger } from '@temporalio/common';
 import pino from 'pino';
+import { environment } from '../config/env';
 
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type Level = (typeof LEVELS)[number];
@@ -20,7 +21,7 @@ export interface LogSettings {
 }
 
 /** Reads LOG_LEVEL and LOG_ADDRESSES; a typo stops the process with a message saying what is accepted. */
-export function logSettings(env: NodeJS.ProcessEnv = process.env): LogSettings {
+export function logSettings(env: NodeJS.ProcessEnv = environment()): LogSettings {
   const level = (env.LOG_LEVEL?.trim().toLowerCase() || 'info') as Level;
   if (!LEVELS.includes(level)) throw new Error(`LOG_LEVEL=${env.LOG_LEVEL} is not a log level: use one of ${LEVELS.join(', ')}`);
   const addresses = env.LOG_ADDRESSES?.trim().toLowerCase() || 'masked';

@@ -1,7 +1,7 @@
 // PostgreSQL access for account sync (the `pg` driver). One Pool per process; every
 // multi-statement change goes through withTransaction so a crash leaves nothing half-done.
 import { Client, Pool, type PoolClient } from 'pg';
-import { DEFAULT_DATABASE_URL } from '../config/sync';
+import { databaseUrlFromEnv, DEFAULT_DATABASE_URL } from '../config/sync';
 
 export { DEFAULT_DATABASE_URL };
 
@@ -11,7 +11,7 @@ export interface PoolOptions {
   allowExitOnIdle?: boolean;
 }
 
-export function createPool(databaseUrl = process.env.DATABASE_URL || DEFAULT_DATABASE_URL, options: PoolOptions = {}): Pool {
+export function createPool(databaseUrl = databaseUrlFromEnv(), options: PoolOptions = {}): Pool {
   const pool = new Pool({
     connectionString: databaseUrl,
     max: options.max ?? 10,

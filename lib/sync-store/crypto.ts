@@ -8,6 +8,7 @@
 // (e.g. the account id) is bound as additional authenticated data: a ciphertext copied to
 // another account's row does not decrypt there.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { environment } from '../config/env';
 
 const VERSION = 'v1';
 const IV_BYTES = 12;
@@ -52,7 +53,7 @@ export function parseKeyring(value: string | undefined): Keyring {
   return { currentKeyId, keys };
 }
 
-export function loadKeyring(env: NodeJS.ProcessEnv = process.env): Keyring {
+export function loadKeyring(env: NodeJS.ProcessEnv = environment()): Keyring {
   return parseKeyring(env.MAILROOM_SECRET_KEYS);
 }
 

@@ -17,6 +17,7 @@ import type { Payload, PayloadCodec } from '@temporalio/common';
 // A dependency of @temporalio/common at the same exact version: the Payload protobuf.
 import { temporal } from '@temporalio/proto';
 import { ConfigError } from '../config';
+import { environment } from '../config/env';
 
 export const ENCODING_ENCRYPTED = 'binary/encrypted';
 export const METADATA_KEY_ID = 'encryption-key-id';
@@ -138,7 +139,7 @@ export function isPlaintextChoice(value: string | undefined): boolean {
 }
 
 /** The codec configured by MAILROOM_CODEC_KEYS, or undefined when it is unset or `none` (no encryption). */
-export function codecFromEnv(env: NodeJS.ProcessEnv = process.env): AesGcmCodec | undefined {
+export function codecFromEnv(env: NodeJS.ProcessEnv = environment()): AesGcmCodec | undefined {
   const value = env[CODEC_KEYS_VAR];
   if (value === undefined || value.trim() === '' || isPlaintextChoice(value)) return undefined;
   return new AesGcmCodec(parseCodecKeys(value));

@@ -9,13 +9,14 @@
 import type { DataConverter } from '@temporalio/common';
 import { codecFromEnv, CODEC_KEYS_VAR, isPlaintextChoice, KeylessCodec, PLAINTEXT_KEYS_VALUE } from './codec';
 import { ConfigError } from '../config';
+import { environment } from '../config/env';
 
 export const UNENCRYPTED_WARNING = `${CODEC_KEYS_VAR}=${PLAINTEXT_KEYS_VALUE}: workflow histories (addresses, subjects) are stored in plaintext on the Temporal server; set keys in production (docs/privacy.md)`;
 
 /** encrypted: keys given; plaintext: `none` said explicitly; unset: neither (refused where histories are written). */
 export type CodecChoice = 'encrypted' | 'plaintext' | 'unset';
 
-export function codecChoice(env: NodeJS.ProcessEnv = process.env): CodecChoice {
+export function codecChoice(env: NodeJS.ProcessEnv = environment()): CodecChoice {
   const value = env[CODEC_KEYS_VAR];
   if (isPlaintextChoice(value)) return 'plaintext';
   return value === undefined || value.trim() === '' ? 'unset' : 'encrypted';
@@ -40,14 +41,14 @@ export function missingCodecKeysMessage(what: string, opts: { flag?: boolean } =
  * `plaintext` (a starter's --plaintext) says so.
  */
 export function requireCodecChoice(what: string, opts: { plaintext?: boolean; flag?: boolean; env?: NodeJS.ProcessEnv } = {}): CodecChoice {
-  const env = opts.env ?? process.env;
+  const env = opts.env ?? environment();
   codecFromEnv(env);
   const choice = codecChoice(env);
   if (choice === 'unset' && !opts.plaintext) throw new MissingCodecKeysError(missingCodecKeysMessage(what, opts));
   return choice === 'unset' ? 'plaintext' : choice;
 }
 
-export function mailroomDataConverter(env: NodeJS.ProcessEnv = process.env): DataConverter {
+export function mailroomDataConverter(env: NodeJS.ProcessEnv = environment()): DataConverter {
   const codec = codecFromEnv(env);
   if (!codec) return { payloadCodecs: [new KeylessCodec()] };
   return { payloadCodecs: [codec], failureConverterPath: require.resolve('./failure-converter') };

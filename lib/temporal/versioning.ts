@@ -12,10 +12,11 @@ import type { WorkerDeploymentVersion } from '@temporalio/common';
 import type { WorkerDeploymentOptions } from '@temporalio/worker';
 import { ConfigError } from '../config';
 import { componentLogger } from '../observability/logger';
+import { environment } from '../config/env';
 
 export const DEFAULT_DEPLOYMENT_NAME = 'mailroom';
 
-export function deploymentName(env: NodeJS.ProcessEnv = process.env): string {
+export function deploymentName(env: NodeJS.ProcessEnv = environment()): string {
   const name = env.TEMPORAL_DEPLOYMENT_NAME?.trim() || DEFAULT_DEPLOYMENT_NAME;
   // The server writes a version as `<deployment>.<build>`; a dot would make that ambiguous.
   if (name.includes('.')) throw new ConfigError(`TEMPORAL_DEPLOYMENT_NAME: must not contain "." (got ${JSON.stringify(name)})`);
@@ -31,7 +32,7 @@ export function versionedDeployment(version: WorkerDeploymentVersion, behavior: 
  * The `workerDeploymentOptions` for Worker.create from TEMPORAL_DEPLOYMENT_NAME (default
  * `mailroom`) and TEMPORAL_BUILD_ID; undefined (unversioned worker) when no build id is set.
  */
-export function deploymentFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerDeploymentOptions | undefined {
+export function deploymentFromEnv(env: NodeJS.ProcessEnv = environment()): WorkerDeploymentOptions | undefined {
   const buildId = env.TEMPORAL_BUILD_ID?.trim();
   if (!buildId) return undefined;
   return versionedDeployment({ deploymentName: deploymentName(env), buildId });
@@ -47,7 +48,7 @@ export function describeDeployment(options: WorkerDeploymentOptions | undefined)
  * What createInboundWorker passes to Worker.create: the caller's options, `null` for an
  * explicitly unversioned worker, or (undefined) the environment's. Logs the choice.
  */
-export function resolveDeployment(option: WorkerDeploymentOptions | null | undefined, env: NodeJS.ProcessEnv = process.env): WorkerDeploymentOptions | undefined {
+export function resolveDeployment(option: WorkerDeploymentOptions | null | undefined, env: NodeJS.ProcessEnv = environment()): WorkerDeploymentOptions | undefined {
   const options = option === undefined ? deploymentFromEnv(env) : (option ?? undefined);
   componentLogger('versioning').info({ deployment: describeDeployment(options) }, options?.useWorkerVersioning ? 'worker versioning on' : 'worker versioning off');
   return options;

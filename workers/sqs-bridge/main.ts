@@ -29,7 +29,7 @@ async function main(): Promise<void> {
 
   const hooks: BridgeHooks = {};
   // Tests only: die like a crash (no cleanup, no DeleteMessage) right after a workflow start.
-  if (process.env.MAILROOM_TEST_CRASH_AFTER_START === '1') {
+  if (config.testCrashAfterStart) {
     hooks.afterStart = ({ workflowId }) => {
       // Written synchronously: pino's asynchronous stdout would lose the line to the SIGKILL.
       writeSync(2, `MAILROOM_TEST_CRASH_AFTER_START: ${workflowId} started, killing myself before DeleteMessage\n`);
