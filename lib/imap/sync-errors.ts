@@ -12,6 +12,10 @@
 //                   retried with backoff.
 // Pure functions over error shapes (imapflow, pg, lib/imap/oauth2.ts); no I/O.
 
+import { isPostgresDataError } from '../storage/pg-errors';
+
+export { isPostgresDataError };
+
 export type SyncErrorKind = 'data' | 'limit' | 'stalled' | 'authentication' | 'connection';
 
 /** Thrown (as the reason) when a sync gives up on a connection that makes no progress or outlives its deadline. */
@@ -23,12 +27,6 @@ export class SyncStalledError extends Error {
   ) {
     super(message);
   }
-}
-
-/** PostgreSQL refused a value: SQLSTATE class 22 (data exception) or 54 (program limit, e.g. an index row too large). */
-export function isPostgresDataError(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^(22|54)[0-9A-Z]{3}$/.test(code);
 }
 
 const IMAP_LIMIT_CODES = new Set(['LiteralTooLarge', 'ResponseTooLarge', 'LineTooLarge', 'TooManyTokens']);

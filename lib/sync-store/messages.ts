@@ -6,7 +6,7 @@
 import type { Pool, PoolClient } from 'pg';
 import { withTransaction } from '../storage/db';
 import { cleanText } from './storable';
-import { isPostgresDataError } from '../imap/sync-errors';
+import { isPostgresDataError } from '../storage/pg-errors';
 import { toFolderState, toStoredMessage, toSyncError, validIds } from './rows';
 import { type FlagChange, type FolderState, type NewMessage, type SkippedMessage, type StoredMessage, type SyncError, UidValidityMismatch } from './types';
 
