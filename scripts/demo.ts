@@ -191,7 +191,7 @@ async function main() {
     },
     {
       comment: "Processes started from this shell (a second worker, a codec server) pick free ports and log them; the demo's own worker and codec server keep theirs",
-      vars: { HEALTH_PORT: 0, METRICS_PORT: 0, CODEC_SERVER_PORT: 0 },
+      vars: { WORKER_PORTS: 'free', CODEC_SERVER_PORT: 0 },
     },
     ...(syncDemo ? [{ comment: 'Account sync: its database and keys, the test IMAP account and the local OAuth2 server', vars: syncDemo.env }] : []),
   ]);

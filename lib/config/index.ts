@@ -96,8 +96,12 @@ const schema = z.object({
   // place so it can be re-driven after a blocklist fix (starters/redrive.ts).
   BLOCKED_MAIL_ACTION: z.enum(['delete', 'keep']).default('delete'),
 
-  METRICS_PORT: listenPort.default(8000),
-  HEALTH_PORT: listenPort.default(8080),
+  // Unset: 8000 and 8080, or free ports (0) with WORKER_PORTS=free. Explicit values win.
+  METRICS_PORT: listenPort.optional(),
+  HEALTH_PORT: listenPort.optional(),
+  // `free`: a second worker on the same machine (a new build next to the old one) needs
+  // this one variable; both its ports are picked free and logged at start.
+  WORKER_PORTS: z.enum(['fixed', 'free']).default('fixed'),
   // Bind addresses of /metrics and /health; the local stack binds loopback.
   METRICS_HOST: z.string().trim().min(1).default('0.0.0.0'),
   HEALTH_HOST: z.string().trim().min(1).default('0.0.0.0'),
@@ -220,8 +224,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     domainsSource,
     maxMessageBytes: e.MAX_MESSAGE_BYTES,
     blockedMailAction: e.BLOCKED_MAIL_ACTION,
-    metricsPort: e.METRICS_PORT,
-    healthPort: e.HEALTH_PORT,
+    metricsPort: e.METRICS_PORT ?? (e.WORKER_PORTS === 'free' ? 0 : 8000),
+    healthPort: e.HEALTH_PORT ?? (e.WORKER_PORTS === 'free' ? 0 : 8080),
     metricsHost: e.METRICS_HOST,
     healthHost: e.HEALTH_HOST,
     workerName: e.WORKER_NAME ?? `mailroom-${hostname()}`,

@@ -16,6 +16,8 @@ let worker: ChildProcess;
 let healthPort: number;
 let metricsPort: number;
 const taskQueue = `worker-process-${process.pid}`;
+// The one variable must be enough: no HEALTH_PORT/METRICS_PORT inherited from the shell.
+const withoutPorts = (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv => Object.fromEntries(Object.entries(env).filter(([k]) => k !== 'HEALTH_PORT' && k !== 'METRICS_PORT'));
 let output = '';
 
 async function waitFor(url: string, timeoutMs = 60_000): Promise<Response> {
@@ -95,12 +97,12 @@ test('health, domains, processing, metrics, then a clean SIGTERM shutdown', asyn
   assert.match(output, /a\*\*\*@example\.com/);
 });
 
-test('a second worker on the same machine: port 0 picks free ports and logs them; a taken port names its variable', async () => {
+test('a second worker on the same machine: WORKER_PORTS=free picks free ports and logs them; a taken port names its variable', async () => {
   let log = '';
   const second = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
     cwd: join(__dirname, '..', '..'),
     // No TEMPORAL_METRICS_BIND: the SDK exporter takes a free loopback port of its own.
-    env: { ...stack.childEnv, TASK_QUEUE: taskQueue, HEALTH_PORT: '0', METRICS_PORT: '0', TEMPORAL_METRICS_BIND: '', WORKER_NAME: 'worker-second', LOG_LEVEL: 'info' },
+    env: { ...withoutPorts(stack.childEnv), TASK_QUEUE: taskQueue, WORKER_PORTS: 'free', TEMPORAL_METRICS_BIND: '', WORKER_NAME: 'worker-second', LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   second.stdout!.on('data', (d) => (log += d));

@@ -87,3 +87,13 @@ test('inbound safety settings: defaults, and the relay never gets the internal s
   assert.throws(() => loadConfig({ DOMAINS: 'example.com', SPAM_ACTION: 'drop' }), /SPAM_ACTION/);
   assert.throws(() => loadConfig({ DOMAINS: 'example.com', MAX_HEADER_RECIPIENTS: '0' }), /MAX_HEADER_RECIPIENTS/);
 });
+
+test('worker ports: 8080/8000 by default, WORKER_PORTS=free picks both free, explicit ports win', () => {
+  const fixed = loadConfig({ DOMAINS: 'example.com' });
+  assert.deepEqual([fixed.healthPort, fixed.metricsPort], [8080, 8000]);
+  const free = loadConfig({ DOMAINS: 'example.com', WORKER_PORTS: 'free' });
+  assert.deepEqual([free.healthPort, free.metricsPort], [0, 0]);
+  const mixed = loadConfig({ DOMAINS: 'example.com', WORKER_PORTS: 'free', HEALTH_PORT: '9090' });
+  assert.deepEqual([mixed.healthPort, mixed.metricsPort], [9090, 0]);
+  assert.throws(() => loadConfig({ DOMAINS: 'example.com', WORKER_PORTS: 'random' }), /WORKER_PORTS/);
+});
