@@ -1,6 +1,6 @@
 // Periodic safety net, run by a Temporal Schedule (starters/schedule-sweep.ts): starts
 // the inbound workflow for every object in the domain's bucket that is not yet tagged and
-// was modified since the last successful sweep (lib/sweep/sweep.ts).
+// was modified since the last successful sweep (activities/sweep.ts over lib/sweep/sweep.ts).
 import { proxyActivities } from '@temporalio/workflow';
 import type { createSweepActivities } from '../activities/sweep';
 import type { SweepInput, SweepResult } from '../contracts/sweep';

@@ -203,7 +203,7 @@ describe('HTTP fault proxy in front of dynalite', () => {
     assert.ok(proxy.stats.partialBatches >= 5);
   });
 
-  test("activities/inbound/lookups.ts batchGetAll retries UnprocessedKeys until it has every item", async (t) => {
+  test("lib/aws/dynamodb.ts batchGetAll retries UnprocessedKeys until it has every item", async (t) => {
     // Rate 1 moves at least one key every round, so no lookup can ever finish: batchGetAll must give up loudly.
     await proxy.set({ partialBatchRate: 1 });
     t.after(() => proxy.set({ partialBatchRate: 0 }));
@@ -239,7 +239,7 @@ describe('HTTP fault proxy in front of dynalite', () => {
     assert.deepEqual([...stored, ...left].sort(), [...keys].sort(), 'every item either written or handed back, never both');
   });
 
-  test('activities/inbound/lookups.ts batchWriteAll retries UnprocessedItems until every item is written', async (t) => {
+  test('lib/aws/dynamodb.ts batchWriteAll retries UnprocessedItems until every item is written', async (t) => {
     await proxy.set({ partialBatchRate: 1 });
     t.after(() => proxy.set({ partialBatchRate: 0 }));
     const item = (k: string) => ({ pk: { S: k } });
