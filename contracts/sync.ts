@@ -1,9 +1,14 @@
-// The account-sync workflow's contract: input, result, progress, signals and queries, and
-// the ids derived from an account. Shared by the workflow, activities and starters; imports
+// The account-sync workflow family's contract (workflows/syncAccount.ts): input, result,
+// progress, signals and queries, the ids derived from an account, its task queue and the error
+// types its activities throw. Shared by the workflow, activities, starters and workers; imports
 // nothing but @temporalio/workflow's definition helpers, which are safe outside a workflow.
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 
+/** The workflow's type name, as the server stores it (starters start it by function reference; listings filter on this). */
 export const SYNC_WORKFLOW_TYPE = 'syncAccount';
+
+/** Default task queue of the sync worker (SYNC_TASK_QUEUE overrides it, lib/config/sync.ts). */
+export const SYNC_TASK_QUEUE = 'mailroom-sync';
 
 /** Workflow id of an account's sync (a Schedule appends the scheduled time to it). */
 export function syncWorkflowId(accountId: string): string {

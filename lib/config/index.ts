@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { INBOUND_TASK_QUEUE } from '../../contracts/inbound';
 
 const bool = z
   .string()
@@ -106,7 +107,7 @@ const schema = z.object({
   METRICS_HOST: z.string().trim().min(1).default('0.0.0.0'),
   HEALTH_HOST: z.string().trim().min(1).default('0.0.0.0'),
   WORKER_NAME: z.string().trim().min(1).optional(),
-  TASK_QUEUE: z.string().trim().min(1).default('mailroom-inbound'),
+  TASK_QUEUE: z.string().trim().min(1).default(INBOUND_TASK_QUEUE),
   // Worker tuning (unset = the Temporal SDK's defaults); see the README's tuning notes.
   WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt.optional(),
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: positiveInt.optional(),

@@ -3,6 +3,7 @@
 // the middle of a sync. MAILROOM_SECRET_KEYS is checked by lib/sync-store/crypto.ts when it is used,
 // so commands that never touch a password (list-accounts, reconcile) do not need it.
 import { z } from 'zod';
+import { SYNC_TASK_QUEUE } from '../../contracts/sync';
 
 const positiveInt = z.coerce.number().int().positive();
 const nonNegativeInt = z.coerce.number().int().min(0);
@@ -12,7 +13,7 @@ export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/mailroom
 const schema = z.object({
   DATABASE_URL: z.string().trim().min(1).default(DEFAULT_DATABASE_URL),
   DATABASE_POOL_SIZE: positiveInt.default(10),
-  SYNC_TASK_QUEUE: z.string().trim().min(1).default('mailroom-sync'),
+  SYNC_TASK_QUEUE: z.string().trim().min(1).default(SYNC_TASK_QUEUE),
   // Messages fetched and committed together; each batch advances the folder checkpoint.
   SYNC_BATCH_SIZE: positiveInt.max(5000).default(100),
   // A batch is cut short once its raw messages reach this many bytes (memory bound).
