@@ -48,7 +48,7 @@ const { fetchEmail } = proxyActivities<InboundActivities>({
 });
 // Short DynamoDB lookups. Since LOCAL_LOOKUPS_PATCH they run as local activities: no task
 // queue round trip and one marker event instead of three events each (the benchmark's
-// figures are in the README). Histories from before the patch replay with the old path.
+// figures are in docs/benchmarks.md). Histories from before the patch replay with the old path.
 const lookupOptions = {
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 10 },

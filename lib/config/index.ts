@@ -108,7 +108,7 @@ const schema = z.object({
   HEALTH_HOST: z.string().trim().min(1).default('0.0.0.0'),
   WORKER_NAME: z.string().trim().min(1).optional(),
   TASK_QUEUE: z.string().trim().min(1).default(INBOUND_TASK_QUEUE),
-  // Worker tuning (unset = the Temporal SDK's defaults); see the README's tuning notes.
+  // Worker tuning (unset = the Temporal SDK's defaults); see the tuning notes in docs/benchmarks.md.
   WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt.optional(),
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: positiveInt.optional(),
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).optional(),

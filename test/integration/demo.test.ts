@@ -11,16 +11,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from '../../scripts/stack/ports';
+import { demoDatabase } from '../support/demo-database';
 
-test('the demo processes every demo email, syncs the demo IMAP accounts, and prints a summary with the Web UI address', async () => {
+test('the demo processes every demo email, syncs the demo IMAP accounts, and prints a summary with the Web UI address', async (t) => {
   const ports = Object.fromEntries(
     await Promise.all(['DEMO_TEMPORAL_PORT', 'DEMO_TEMPORAL_UI_PORT', 'DEMO_S3_PORT', 'DEMO_DYNAMODB_PORT', 'DEMO_SMTP_PORT', 'DEMO_INTERNAL_SMTP_PORT', 'DEMO_SES_PORT', 'DEMO_SQS_PORT', 'HEALTH_PORT', 'METRICS_PORT'].map(async (k) => [k, String(await freePort())])),
   );
+  const database = demoDatabase('demo');
+  t.after(database.drop);
   const state = mkdtempSync(join(tmpdir(), 'mailroom-demo-'));
   chmodSync(state, 0o755); // Dovecot's mail processes traverse it (the demo's test IMAP account)
   const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/demo.ts', '--exit'], {
     cwd: join(__dirname, '..', '..'),
-    env: { ...process.env, ...ports, DEMO_STATE_DIR: state, LOG_LEVEL: 'warn' },
+    env: { ...process.env, ...ports, DEMO_STATE_DIR: state, DEMO_DATABASE_URL: database.url, LOG_LEVEL: 'warn' },
     timeout: 240_000,
   });
   const line = (label: string) => stdout.split('\n').find((l) => l.trimStart().startsWith(label)) ?? '';

@@ -18,10 +18,12 @@ import { Client, Connection } from '@temporalio/client';
 import { DeploymentAdmin } from '../../lib/temporal/deployment-admin';
 import { s3ClientFor } from '../../scripts/stack/s3';
 import { freePort } from '../../scripts/stack/ports';
+import { demoDatabase } from '../support/demo-database';
 import { longOptions, npmScript, operatorCommands, variants } from '../support/readme-commands';
 
 const ROOT = join(__dirname, '..', '..');
 const SCRIPTS = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+const database = demoDatabase('readme');
 let state: string;
 let envFile: string;
 let demo: ChildProcess;
@@ -74,7 +76,7 @@ before(async () => {
     await Promise.all(['DEMO_TEMPORAL_PORT', 'DEMO_TEMPORAL_UI_PORT', 'DEMO_S3_PORT', 'DEMO_DYNAMODB_PORT', 'DEMO_SQS_PORT', 'DEMO_SES_PORT', 'DEMO_SMTP_PORT', 'DEMO_INTERNAL_SMTP_PORT', 'HEALTH_PORT', 'METRICS_PORT', 'CODEC_SERVER_PORT'].map(async (k) => [k, String(await freePort())])),
   );
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(MAILROOM_|TEMPORAL_|AWS_|DEMO_|CODEC_)/.test(k)));
-  demo = spawn(process.execPath, ['--import', 'tsx', 'scripts/demo.ts'], { cwd: ROOT, env: { ...env, ...ports, DEMO_STATE_DIR: state, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  demo = spawn(process.execPath, ['--import', 'tsx', 'scripts/demo.ts'], { cwd: ROOT, env: { ...env, ...ports, DEMO_STATE_DIR: state, DEMO_DATABASE_URL: database.url, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
   demo.stdout!.on('data', (d) => (demoOutput += d));
   demo.stderr!.on('data', (d) => (demoOutput += d));
   await waitFor('the demo', () => {
@@ -99,6 +101,7 @@ after(async () => {
     await new Promise((r) => demo.once('exit', r));
   }
   if (state) rmSync(state, { recursive: true, force: true });
+  await database.drop();
 });
 
 test("every command of the README's operator tables works as written from a shell that sourced the demo's env file", { timeout: 15 * 60_000 }, async (t) => {

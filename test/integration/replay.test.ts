@@ -41,7 +41,7 @@ test('every recorded inbound history replays against the current workflows/inbou
   assert.deepEqual(missing, [], 'every case of test/replay/cases.ts has a recorded history (node --import tsx scripts/record-histories.ts)');
   const { failures, replayed } = await replay({ workflowsPath: require.resolve('../../workflows/inbound') }, names);
   assert.equal(replayed, names.length);
-  assert.deepEqual(failures, [], 'the workflow code changed incompatibly with running workflows: guard the change with patched() (README, "Upgrades")');
+  assert.deepEqual(failures, [], 'the workflow code changed incompatibly with running workflows: guard the change with patched() (docs/upgrades.md)');
 });
 
 test('recorded sync histories replay against the workflows/sync bundle', { skip: files('sync-').length === 0 && 'no sync-*.json recorded yet' }, async () => {

@@ -10,6 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Browser, chromium } from 'playwright-core';
 import { freePort } from '../../scripts/stack/ports';
+import { demoDatabase } from '../support/demo-database';
+
+const database = demoDatabase('webui');
 
 const ROOT = join(__dirname, '..', '..');
 const ARTIFACTS = join(ROOT, 'test', 'artifacts');
@@ -27,7 +30,7 @@ before(async () => {
   ports = Object.fromEntries(
     await Promise.all(['DEMO_TEMPORAL_PORT', 'DEMO_TEMPORAL_UI_PORT', 'DEMO_S3_PORT', 'DEMO_DYNAMODB_PORT', 'DEMO_SMTP_PORT', 'DEMO_INTERNAL_SMTP_PORT', 'DEMO_SES_PORT', 'DEMO_SQS_PORT', 'HEALTH_PORT', 'METRICS_PORT', 'CODEC_SERVER_PORT'].map(async (k) => [k, String(await freePort())])),
   );
-  demo = spawn(process.execPath, ['--import', 'tsx', 'scripts/demo.ts'], { cwd: ROOT, env: { ...process.env, ...ports, DEMO_STATE_DIR: state, CODEC_SERVER_TOKEN: TOKEN, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  demo = spawn(process.execPath, ['--import', 'tsx', 'scripts/demo.ts'], { cwd: ROOT, env: { ...process.env, ...ports, DEMO_STATE_DIR: state, DEMO_DATABASE_URL: database.url, CODEC_SERVER_TOKEN: TOKEN, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`demo did not come up:\n${output}`)), 180_000);
     const onData = (d: Buffer) => {
@@ -55,6 +58,7 @@ after(async () => {
     await new Promise((r) => demo.once('exit', r));
   }
   if (state) rmSync(state, { recursive: true, force: true });
+  await database.drop();
 });
 
 test('filter by MailDomain and MailStatus, open the blocked email, read its summary and details', async () => {
