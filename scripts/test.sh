@@ -18,5 +18,6 @@ echo "== lint"
 npx eslint .
 echo "== tests"
 # One runner invocation, one file at a time: the integration tests start real servers
-# and the machine has two cores.
-node --import tsx --test --test-concurrency=1 --test-reporter=spec test/unit/*.test.ts test/integration/*.test.ts
+# and the machine has two cores. test/workflow/ runs the workflows on the dev server with
+# stubbed activities (seconds), between the unit and the integration tests.
+node --import tsx --test --test-concurrency=1 --test-reporter=spec test/unit/*.test.ts test/workflow/*.test.ts test/integration/*.test.ts

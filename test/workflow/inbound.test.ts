@@ -1,0 +1,924 @@
+// processInboundEmail with stubbed activities: every inbound status and path in seconds,
+// without S3, DynamoDB or a mail server. The workflow runs for real on the Temporal dev
+// server (the project's temporal CLI); its activities are plain functions here that answer
+// per run and record each call, so a test asserts what the workflow asked for, in which
+// order and with which arguments, and what it made of the answers. Whether a step is a local
+// or a regular activity does not matter to these tests: both are served by `activities`.
+// The activities themselves, and the whole pipeline, are tested against real servers in
+// test/integration/. Each run has its own workflow id and its own stubbed answers, so the
+// tests of a suite run concurrently (the delivery rounds' timers overlap).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Context } from '@temporalio/activity';
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import type { InboundActivities } from '../../activities';
+import type {
+  EmailSummary,
+  FetchResult,
+  InboundResult,
+  RecipientResult,
+  RecipientRules,
+} from '../../contracts/inbound';
+import { MAIL_DOMAIN, MAIL_STATUS } from '../../contracts/search-attributes';
+import { processInboundEmail, type ProcessInboundInput } from '../../workflows/processInboundEmail';
+import { startTestTemporal } from '../support/temporal';
+
+const DOMAIN = 'example.com';
+const BUCKET = 'mail-example-com';
+const ALICE = 'alice@example.com';
+const BOB = 'bob@example.com';
+const FRANK = 'frank@example.org'; // one of our domains: forwards to it stay internal
+const OUTSIDE = 'someone@sender.example';
+const ELSEWHERE = 'erin.private@elsewhere.example';
+const TASK_QUEUE = 'inbound-workflow-test';
+/** Rounds in milliseconds, so the round tests take no real time. */
+const FAST_ROUNDS = { rounds: 3, firstDelaySeconds: 0.02, maxDelaySeconds: 0.05 };
+
+type Acts = InboundActivities;
+type In<K extends keyof Acts> = Parameters<Acts[K]>[0];
+type Out<K extends keyof Acts> = Awaited<ReturnType<Acts[K]>>;
+type StubbedName =
+  | 'fetchEmail'
+  | 'checkBlocklist'
+  | 'findOutboundMessage'
+  | 'loadRules'
+  | 'deliverEmail'
+  | 'forwardEmail'
+  | 'sendAutoReply'
+  | 'tagEmail'
+  | 'deleteEmail';
+
+interface Call {
+  name: StubbedName;
+  input: unknown;
+  attempt: number;
+}
+
+/** What each activity answers in one run; a handler may throw to fail the activity. */
+interface Scenario {
+  fetch: FetchResult;
+  blocklist?: (input: In<'checkBlocklist'>) => Out<'checkBlocklist'>;
+  outbound?: (input: In<'findOutboundMessage'>) => Out<'findOutboundMessage'>;
+  rules?: (input: In<'loadRules'>) => RecipientRules[];
+  /** `round` counts deliverEmail calls that reached a new round (attempt 1), from 1. */
+  deliver?: (input: In<'deliverEmail'>, round: number, attempt: number) => RecipientResult[];
+  forward?: (input: In<'forwardEmail'>, attempt: number) => Out<'forwardEmail'>;
+  autoReply?: (input: In<'sendAutoReply'>) => Out<'sendAutoReply'>;
+}
+
+interface Run {
+  scenario: Scenario;
+  calls: Call[];
+  rounds: number;
+}
+
+const runs = new Map<string, Run>();
+
+function current(name: StubbedName, input: unknown): Run {
+  const { workflowExecution, attempt } = Context.current().info;
+  const workflowId = workflowExecution?.workflowId ?? '(none)';
+  const run = runs.get(workflowId);
+  if (!run) throw ApplicationFailure.nonRetryable(`no scenario for workflow ${workflowId}`, 'TestSetup');
+  run.calls.push({ name, input, attempt });
+  return run;
+}
+
+const ours = (address: string) => [DOMAIN, 'example.org'].includes(address.split('@')[1]);
+
+// Stand-ins with the real activities' names and signatures (activities/*.ts); the defaults
+// are the happy path: nobody blocked, no outbound match, no rules, every recipient delivered.
+const stubs: Pick<Acts, StubbedName> = {
+  async fetchEmail(ref) {
+    return current('fetchEmail', ref).scenario.fetch;
+  },
+  async checkBlocklist(input) {
+    return current('checkBlocklist', input).scenario.blocklist?.(input) ?? [];
+  },
+  async findOutboundMessage(input) {
+    return current('findOutboundMessage', input).scenario.outbound?.(input) ?? null;
+  },
+  async loadRules(input) {
+    return current('loadRules', input).scenario.rules?.(input) ?? [];
+  },
+  async deliverEmail(input) {
+    const run = current('deliverEmail', input);
+    const { attempt } = Context.current().info;
+    if (attempt === 1) run.rounds++;
+    return (
+      run.scenario.deliver?.(input, run.rounds, attempt) ??
+      input.recipients.map((recipient) => ({ recipient, outcome: 'delivered' as const }))
+    );
+  },
+  async forwardEmail(input) {
+    const run = current('forwardEmail', input);
+    if (run.scenario.forward) return run.scenario.forward(input, Context.current().info.attempt);
+    // Like the real one: outside our domains and an outside verdict means skipped.
+    const route = ours(input.to) ? 'internal' : 'outbound';
+    return route === 'outbound' && input.outside ? { route, skipped: input.outside.skip } : { route };
+  },
+  async sendAutoReply(input) {
+    return current('sendAutoReply', input).scenario.autoReply?.(input) ?? { sent: true };
+  },
+  async tagEmail(input) {
+    current('tagEmail', input);
+    return { processed: 'true', status: input.record.status };
+  },
+  async deleteEmail(input) {
+    current('deleteEmail', input);
+    return { deleted: true };
+  },
+};
+
+function summary(over: Partial<EmailSummary> = {}): EmailSummary {
+  const recipients = over.recipients ?? [ALICE];
+  return {
+    messageId: '<m1@sender.example>',
+    from: OUTSIDE,
+    sender: OUTSIDE,
+    subject: 'Hello',
+    size: 4096,
+    recipients,
+    recipientSource: 'envelope',
+    autoReply: { to: OUTSIDE },
+    addressed: recipients,
+    ...over,
+  };
+}
+
+const email = (over: Partial<EmailSummary> = {}): FetchResult => ({ kind: 'email', summary: summary(over) });
+
+let env: TestWorkflowEnvironment;
+let worker: Worker;
+let running: Promise<void>;
+let started = 0;
+let counter = 0;
+
+before(async () => {
+  started = Date.now();
+  // The workflow logs every email at INFO; warnings and errors are what a test run needs.
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  env = await startTestTemporal({ backend: 'dev' });
+  // One worker, one workflow bundle, for the whole file.
+  worker = await Worker.create({
+    connection: env.nativeConnection,
+    namespace: env.namespace ?? 'default',
+    taskQueue: TASK_QUEUE,
+    workflowsPath: require.resolve('../../workflows/inbound'),
+    activities: stubs,
+  });
+  running = worker.run();
+  console.log(`# environment and worker ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+});
+
+after(async () => {
+  if (worker) {
+    worker.shutdown();
+    await running;
+  }
+  await env?.teardown();
+  console.log(`# workflow tests: ${((Date.now() - started) / 1000).toFixed(1)} s in all`);
+});
+
+interface Outcome {
+  handle: WorkflowHandle<typeof processInboundEmail>;
+  calls: Call[];
+  /** The activities called, in order (retries included). */
+  order: StubbedName[];
+  callsOf: <K extends StubbedName>(name: K) => In<K>[];
+  /** The audit record of the one tagEmail call (fails when there was none or several). */
+  record: () => In<'tagEmail'>['record'];
+}
+
+async function start(scenario: Scenario, input: Partial<ProcessInboundInput> = {}): Promise<Outcome> {
+  const key = `incoming/test-${++counter}-${Date.now()}`;
+  const workflowId = `inbound/${BUCKET}/${key}`;
+  const run: Run = { scenario, calls: [], rounds: 0 };
+  runs.set(workflowId, run);
+  const handle = await env.client.workflow.start(processInboundEmail, {
+    taskQueue: TASK_QUEUE,
+    workflowId,
+    args: [{ domain: DOMAIN, bucket: BUCKET, key, envelopeRecipients: [], ...input }],
+  });
+  const callsOf = <K extends StubbedName>(name: K) =>
+    run.calls.filter((c) => c.name === name).map((c) => c.input as In<K>);
+  return {
+    handle,
+    calls: run.calls,
+    get order() {
+      return run.calls.map((c) => c.name);
+    },
+    callsOf,
+    record: () => {
+      const tags = callsOf('tagEmail');
+      assert.equal(tags.length, 1, `tagged once, not ${tags.length} times`);
+      assert.equal(tags[0].key, handle.workflowId.slice(`inbound/${BUCKET}/`.length));
+      return tags[0].record;
+    },
+  };
+}
+
+async function runEmail(
+  scenario: Scenario,
+  input: Partial<ProcessInboundInput> = {},
+): Promise<Outcome & { result: InboundResult }> {
+  const o = await start(scenario, input);
+  const result = await o.handle.result();
+  return Object.assign(o, { result });
+}
+
+async function searchAttributes(handle: WorkflowHandle): Promise<{ domain?: string; status?: string }> {
+  const { typedSearchAttributes } = await handle.describe();
+  return { domain: typedSearchAttributes.get(MAIL_DOMAIN), status: typedSearchAttributes.get(MAIL_STATUS) };
+}
+
+/** The run's current details (the Web UI's "details" line), through the SDK's metadata query. */
+async function details(handle: WorkflowHandle): Promise<string | undefined> {
+  const meta = await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+  return meta.currentDetails ?? undefined;
+}
+
+// Known defect (found by these tests): since LOCAL_LOOKUPS_PATCH the lookups run as local
+// activities, and a local activity that fails for good reaches the workflow as a bare
+// ApplicationFailure, not an ActivityFailure. processInboundEmail only turns
+// ActivityFailures into a 'failed' email or a rule error, so such a run FAILS instead:
+// untagged, without a MailStatus, even after the mail was delivered (loadRules). The tests
+// below state the intended behaviour and run as todo until the workflow is fixed.
+const LOCAL_LOOKUP_FAILURE =
+  'known defect: a failed local-activity lookup fails the run (bare ApplicationFailure, not ActivityFailure)';
+
+describe('statuses fetchEmail decides', { concurrency: true }, () => {
+  const terminal = [
+    { status: 'invalid', reason: 'no recipient in our domains' },
+    { status: 'unknown_domain', reason: 'example.net is not in domains.txt; add it there to process its mail' },
+    { status: 'oversize', reason: '50000000 bytes exceeds MAX_MESSAGE_BYTES=41943040; left in S3 for manual handling' },
+  ] as const;
+  for (const { status, reason } of terminal) {
+    test(`${status}: tagged with the reason, nothing else runs`, async () => {
+      const r = await runEmail({ fetch: { kind: 'terminal', status, reason } });
+      assert.equal(r.result.status, status);
+      assert.equal(r.result.reason, reason);
+      assert.deepEqual(r.order, ['fetchEmail', 'tagEmail']);
+      assert.deepEqual(r.record(), { status, error: reason });
+      assert.deepEqual(r.callsOf('tagEmail')[0].domain, DOMAIN);
+      assert.deepEqual(await searchAttributes(r.handle), { domain: DOMAIN, status });
+    });
+  }
+
+  test('quarantined: tagged with the SES verdicts, kept (not deleted), not delivered', async () => {
+    const reason = 'SES virus verdict FAIL: not delivered, kept in S3';
+    const r = await runEmail({
+      fetch: {
+        kind: 'terminal',
+        status: 'quarantined',
+        reason,
+        verdicts: { virus: 'FAIL', spam: 'PASS', source: 'notification' },
+      },
+    });
+    assert.equal(r.result.status, 'quarantined');
+    assert.match(r.result.verdicts ?? '', /virus=FAIL/);
+    assert.deepEqual(r.order, ['fetchEmail', 'tagEmail']);
+    assert.deepEqual(r.record(), { status: 'quarantined', error: reason, verdicts: r.result.verdicts });
+    assert.match((await details(r.handle)) ?? '', /^quarantined .*SES verdicts: .*virus=FAIL/);
+  });
+
+  test('already_processed: completes without touching the earlier tags', async () => {
+    const reason = `s3://${BUCKET}/x was processed at 1700000000 by worker-1 with status delivered`;
+    const r = await runEmail({ fetch: { kind: 'terminal', status: 'already_processed', reason, size: 10 } });
+    assert.equal(r.result.status, 'already_processed');
+    assert.equal(r.result.reason, reason);
+    assert.deepEqual(r.order, ['fetchEmail'], 'no tagEmail: the earlier run tagged it');
+    assert.equal((await searchAttributes(r.handle)).status, 'already_processed');
+  });
+
+  test('missing: nothing tagged, the run fails with a non-retryable EmailMissing carrying the result', async () => {
+    const reason = `s3://${BUCKET}/gone does not exist`;
+    const o = await start({ fetch: { kind: 'terminal', status: 'missing', reason } });
+    const err = await o.handle.result().then(
+      () => assert.fail('the run completed; a missing object must fail it'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof WorkflowFailedError, String(err));
+    assert.ok(err.cause instanceof ApplicationFailure, String(err.cause));
+    assert.equal(err.cause.type, 'EmailMissing');
+    assert.equal(err.cause.nonRetryable, true);
+    assert.match(err.cause.message, /does not exist \(status missing\)/);
+    const result = err.cause.details?.[0] as InboundResult;
+    assert.equal(result.status, 'missing');
+    assert.equal(result.reason, reason);
+    assert.deepEqual(o.order, ['fetchEmail'], 'nothing to tag when the object is gone');
+    assert.equal((await o.handle.describe()).status.name, 'FAILED');
+    assert.equal((await searchAttributes(o.handle)).status, 'missing');
+  });
+
+  test('loop: a message carrying our marker is tagged loop and not delivered', async () => {
+    const loop = 'X-Mailroom-Processed header present: mailroom already handled this message';
+    const r = await runEmail({ fetch: email({ loop }) });
+    assert.equal(r.result.status, 'loop');
+    assert.equal(r.result.reason, loop);
+    assert.deepEqual(r.order, ['fetchEmail', 'tagEmail']);
+    assert.deepEqual(r.record(), { status: 'loop', error: loop });
+  });
+});
+
+describe('delivery outcomes', { concurrency: true }, () => {
+  test('delivered: block-check, deliver, rules, then the tag; search attributes and details set', async () => {
+    const r = await runEmail(
+      { fetch: email({ from: 'Someone@Sender.example', sender: 'bounces@sender.example' }) },
+      { domain: 'Example.COM' },
+    );
+    assert.equal(r.result.status, 'delivered');
+    assert.deepEqual(r.result.recipients, [{ recipient: ALICE, outcome: 'delivered' }]);
+    assert.equal(r.result.messageId, '<m1@sender.example>');
+    assert.equal(r.result.reason, undefined);
+    assert.deepEqual(r.order, ['fetchEmail', 'checkBlocklist', 'deliverEmail', 'loadRules', 'tagEmail']);
+    assert.equal(r.callsOf('fetchEmail')[0].domain, DOMAIN, 'the domain is lower-cased before anything uses it');
+    assert.deepEqual(r.callsOf('checkBlocklist'), [
+      { senders: ['Someone@Sender.example', 'bounces@sender.example'], recipients: [ALICE] },
+    ]);
+    const [deliver] = r.callsOf('deliverEmail');
+    assert.deepEqual(
+      deliver,
+      { domain: DOMAIN, bucket: BUCKET, key: deliver.key, recipients: [ALICE], envelopeFrom: 'bounces@sender.example' },
+      'no rewrite, spam or redeliver flag on plain mail',
+    );
+    assert.deepEqual(r.callsOf('loadRules'), [{ recipients: [ALICE] }]);
+    assert.deepEqual(r.record(), { status: 'delivered', invalidInboxes: [], deliveredCount: 1 });
+    assert.deepEqual(await searchAttributes(r.handle), { domain: DOMAIN, status: 'delivered' });
+    assert.equal(await details(r.handle), 'delivered: 1 delivered');
+    assert.deepEqual(await r.handle.query('progress'), { step: 'done', recipients: r.result.recipients });
+  });
+
+  test('partial: one recipient delivered, one unknown (5xx) listed in invalidInboxes', async () => {
+    const r = await runEmail({
+      fetch: email({ recipients: [ALICE, BOB] }),
+      deliver: (input) =>
+        input.recipients.map((recipient) =>
+          recipient === BOB
+            ? { recipient, outcome: 'invalid', code: 550, detail: '550 5.1.1 no such user' }
+            : { recipient, outcome: 'delivered' },
+        ),
+    });
+    assert.equal(r.result.status, 'partial');
+    assert.deepEqual(r.result.recipients, [
+      { recipient: ALICE, outcome: 'delivered' },
+      { recipient: BOB, outcome: 'invalid', code: 550, detail: '550 5.1.1 no such user' },
+    ]);
+    assert.deepEqual(r.record(), { status: 'partial', invalidInboxes: [BOB], deliveredCount: 1 });
+    assert.deepEqual(r.callsOf('loadRules'), [{ recipients: [ALICE, BOB] }]);
+  });
+
+  test('rejected: every recipient unknown to the mail server', async () => {
+    const r = await runEmail({
+      fetch: email({ recipients: [ALICE, BOB] }),
+      deliver: (input) =>
+        input.recipients.map((recipient) => ({
+          recipient,
+          outcome: 'invalid',
+          code: 550,
+          detail: '550 5.1.1 no such user',
+        })),
+    });
+    assert.equal(r.result.status, 'rejected');
+    assert.deepEqual(r.record(), { status: 'rejected', invalidInboxes: [ALICE, BOB], deliveredCount: 0 });
+    assert.equal(r.callsOf('deliverEmail').length, 1, 'a 5xx is not deferred: no second round');
+  });
+
+  test('spam delivered marked, redeliver passed on, verdicts in result, tag and details', async () => {
+    const r = await runEmail(
+      { fetch: email({ spam: true, verdicts: { spam: 'FAIL', virus: 'PASS', source: 'notification' } }) },
+      { redeliver: true },
+    );
+    assert.equal(r.result.status, 'delivered');
+    const [deliver] = r.callsOf('deliverEmail');
+    assert.equal(deliver.spam, true);
+    assert.equal(deliver.redeliver, true);
+    assert.equal(r.result.verdicts, 'spam=FAIL virus=PASS');
+    assert.deepEqual(r.record(), {
+      status: 'delivered',
+      invalidInboxes: [],
+      deliveredCount: 1,
+      verdicts: 'spam=FAIL virus=PASS',
+    });
+    assert.equal(await details(r.handle), 'delivered: 1 delivered; SES verdicts: spam=FAIL virus=PASS');
+  });
+
+  test('looped recipients are failed with the loop detail while the others are delivered: partial', async () => {
+    const detail = 'mail loop: copy 6 of this message within an hour';
+    const r = await runEmail({ fetch: email({ recipients: [ALICE], looped: [{ recipient: BOB, detail }] }) });
+    assert.equal(r.result.status, 'partial');
+    assert.deepEqual(r.result.recipients, [
+      { recipient: ALICE, outcome: 'delivered' },
+      { recipient: BOB, outcome: 'failed', detail },
+    ]);
+    assert.deepEqual(r.callsOf('deliverEmail')[0].recipients, [ALICE], 'a looped recipient gets no copy');
+    assert.equal(r.result.reason, `${BOB}: ${detail}`);
+  });
+
+  test(
+    'failed: a lookup that fails for good marks the email failed, with the reason tagged',
+    { todo: LOCAL_LOOKUP_FAILURE },
+    async () => {
+      const r = await runEmail({
+        fetch: email(),
+        blocklist: () => {
+          throw ApplicationFailure.nonRetryable(
+            'blocklist table mailroom-blocked does not exist',
+            'ResourceNotFoundException',
+          );
+        },
+      });
+      assert.equal(r.result.status, 'failed');
+      assert.equal(r.result.reason, 'checkBlocklist: blocklist table mailroom-blocked does not exist');
+      assert.deepEqual(r.order, ['fetchEmail', 'checkBlocklist', 'tagEmail'], 'nothing delivered after the failure');
+      assert.deepEqual(r.record(), { status: 'failed', error: r.result.reason, deliveredCount: 0 });
+      assert.equal((await searchAttributes(r.handle)).status, 'failed');
+    },
+  );
+});
+
+describe('blocklist', { concurrency: true }, () => {
+  test('blocked: every recipient blocks the sender; tagged first, then deleted, never delivered', async () => {
+    const r = await runEmail({
+      fetch: email({ from: 'promo@spam.example', sender: 'promo@spam.example', recipients: [ALICE, BOB] }),
+      blocklist: (input) =>
+        input.recipients.map((recipient) => ({ recipient, pattern: '*@spam.example', sender: 'promo@spam.example' })),
+    });
+    assert.equal(r.result.status, 'blocked');
+    assert.deepEqual(
+      r.order,
+      ['fetchEmail', 'checkBlocklist', 'tagEmail', 'deleteEmail'],
+      'the audit tag is written before the object is deleted',
+    );
+    assert.deepEqual(
+      r.callsOf('checkBlocklist'),
+      [{ senders: ['promo@spam.example'], recipients: [ALICE, BOB] }],
+      'one batch call, the sender once',
+    );
+    assert.deepEqual(r.record(), {
+      status: 'blocked',
+      blockedSender: 'promo@spam.example',
+      blockedRecipients: [ALICE, BOB],
+    });
+    assert.deepEqual(r.callsOf('deleteEmail'), [{ bucket: BUCKET, key: r.callsOf('tagEmail')[0].key }]);
+    assert.equal(r.result.reason, 'every recipient blocks promo@spam.example');
+    assert.deepEqual(
+      r.result.recipients.map((x) => x.outcome),
+      ['blocked', 'blocked'],
+    );
+    assert.equal((await searchAttributes(r.handle)).status, 'blocked');
+  });
+
+  test('one recipient blocks the sender: the other is delivered (partial), nothing deleted, the block recorded', async () => {
+    const r = await runEmail({
+      fetch: email({ recipients: [ALICE, BOB] }),
+      blocklist: () => [{ recipient: BOB, pattern: '*@sender.example', sender: OUTSIDE }],
+    });
+    assert.equal(r.result.status, 'partial');
+    assert.deepEqual(r.callsOf('deliverEmail')[0].recipients, [ALICE]);
+    assert.deepEqual(r.callsOf('loadRules'), [{ recipients: [ALICE] }], 'rules only for recipients that got the mail');
+    assert.equal(r.callsOf('deleteEmail').length, 0);
+    assert.deepEqual(r.result.recipients, [
+      { recipient: BOB, outcome: 'blocked', detail: `${OUTSIDE} matches *@sender.example` },
+      { recipient: ALICE, outcome: 'delivered' },
+    ]);
+    assert.deepEqual(r.record(), {
+      status: 'partial',
+      invalidInboxes: [],
+      deliveredCount: 1,
+      blockedSender: OUTSIDE,
+      blockedRecipients: [BOB],
+    });
+  });
+});
+
+describe('bounces and complaints', { concurrency: true }, () => {
+  const GONE = 'gone@remote.example';
+  const bounce = (over: Partial<NonNullable<EmailSummary['bounce']>> = {}): NonNullable<EmailSummary['bounce']> => ({
+    fromSes: true,
+    recipients: [{ recipient: GONE, action: 'failed', status: '5.1.1', diagnostic: 'smtp; 550 5.1.1 user unknown' }],
+    originalMessageIds: ['<orig-1@example.com>'],
+    kind: 'bounce',
+    ...over,
+  });
+  const original = { messageId: '<orig-1@example.com>', source: ALICE, subject: 'Our offer', destinations: [GONE] };
+
+  test('matched bounce: rewritten for the recipient it is about, empty envelope sender, no rules', async () => {
+    const r = await runEmail({
+      fetch: email({
+        from: 'MAILER-DAEMON@amazonses.com',
+        sender: 'MAILER-DAEMON@amazonses.com',
+        bounce: bounce(),
+        autoReply: { skip: 'bounce' },
+      }),
+      outbound: () => original,
+    });
+    assert.equal(r.result.status, 'delivered');
+    assert.deepEqual(r.callsOf('findOutboundMessage'), [{ messageIds: ['<orig-1@example.com>'] }]);
+    const [deliver] = r.callsOf('deliverEmail');
+    assert.equal(deliver.envelopeFrom, '', 'a bounce is delivered with the null sender (RFC 5321 4.5.5)');
+    assert.deepEqual(deliver.rewrite, {
+      bouncedRecipient: GONE,
+      status: '5.1.1',
+      diagnostic: 'smtp; 550 5.1.1 user unknown',
+      originalSubject: 'Our offer',
+      kind: 'bounce',
+    });
+    assert.deepEqual(r.result.bounce, { matched: true, bouncedRecipient: GONE, kind: 'bounce', rewritten: true });
+    assert.deepEqual(
+      r.order,
+      ['fetchEmail', 'findOutboundMessage', 'checkBlocklist', 'deliverEmail', 'tagEmail'],
+      'no rules for a bounce',
+    );
+  });
+
+  test('matched complaint: rewritten as a complaint', async () => {
+    const r = await runEmail({
+      fetch: email({
+        bounce: bounce({ kind: 'complaint', recipients: [{ recipient: GONE, action: 'complained' }] }),
+        autoReply: { skip: 'report' },
+      }),
+      outbound: () => original,
+    });
+    assert.deepEqual(r.callsOf('deliverEmail')[0].rewrite, {
+      bouncedRecipient: GONE,
+      originalSubject: 'Our offer',
+      kind: 'complaint',
+    });
+    assert.deepEqual(r.result.bounce, { matched: true, bouncedRecipient: GONE, kind: 'complaint', rewritten: true });
+  });
+
+  test('unmatched bounce: delivered as received', async () => {
+    const r = await runEmail({
+      fetch: email({ bounce: bounce(), autoReply: { skip: 'bounce' } }),
+      outbound: () => null,
+    });
+    assert.equal(r.result.status, 'delivered');
+    assert.equal(r.callsOf('deliverEmail')[0].rewrite, undefined);
+    assert.equal(r.callsOf('deliverEmail')[0].envelopeFrom, '');
+    assert.deepEqual(r.result.bounce, { matched: false, bouncedRecipient: GONE, kind: 'bounce', rewritten: false });
+  });
+
+  test('untrusted report (failed sender authentication): matched but not rewritten, with why', async () => {
+    const untrusted = 'SPF and DKIM fail for the report sender: it must not choose our From';
+    const r = await runEmail({
+      fetch: email({ bounce: bounce({ untrusted }), autoReply: { skip: 'bounce' } }),
+      outbound: () => original,
+    });
+    assert.equal(r.callsOf('deliverEmail')[0].rewrite, undefined);
+    assert.deepEqual(r.result.bounce, {
+      matched: true,
+      bouncedRecipient: GONE,
+      kind: 'bounce',
+      rewritten: false,
+      reason: untrusted,
+    });
+  });
+
+  test('a bounce without the original message id is not looked up', async () => {
+    const r = await runEmail({
+      fetch: email({ bounce: bounce({ originalMessageIds: [] }), autoReply: { skip: 'bounce' } }),
+    });
+    assert.equal(r.callsOf('findOutboundMessage').length, 0);
+    assert.equal(r.result.bounce, undefined);
+    assert.equal(r.result.status, 'delivered');
+  });
+});
+
+describe('rules', { concurrency: true }, () => {
+  const away = (recipient: string, forwards: string[] = [], outside?: string[]): RecipientRules => ({
+    recipient,
+    outOfOffice: { message: 'Away until Monday.', contentType: 'text' },
+    forwards,
+    ...(outside ? { outside } : {}),
+  });
+
+  test('out-of-office reply sent to the sender, after delivery', async () => {
+    const r = await runEmail({ fetch: email(), rules: () => [away(ALICE)] });
+    assert.deepEqual(r.order, [
+      'fetchEmail',
+      'checkBlocklist',
+      'deliverEmail',
+      'loadRules',
+      'sendAutoReply',
+      'tagEmail',
+    ]);
+    assert.deepEqual(r.callsOf('sendAutoReply'), [
+      {
+        recipient: ALICE,
+        to: OUTSIDE,
+        originalSubject: 'Hello',
+        originalMessageId: '<m1@sender.example>',
+        message: 'Away until Monday.',
+        contentType: 'text',
+      },
+    ]);
+    assert.deepEqual(r.result.autoReplies, [{ recipient: ALICE, to: OUTSIDE, sent: true }]);
+    assert.equal(r.result.status, 'delivered');
+  });
+
+  test('the reply activity declining (already answered this sender) is reported, not an error', async () => {
+    const reason = 'already replied to this sender within 24 hours';
+    const r = await runEmail({
+      fetch: email(),
+      rules: () => [away(ALICE)],
+      autoReply: () => ({ sent: false, reason }),
+    });
+    assert.deepEqual(r.result.autoReplies, [{ recipient: ALICE, to: OUTSIDE, sent: false, reason }]);
+    assert.equal(r.result.reason, undefined);
+  });
+
+  test('automatic mail is not answered: skipped with the reason, no reply sent', async () => {
+    const skip = 'automatic mail (Auto-Submitted: auto-generated): no reply (RFC 3834)';
+    const r = await runEmail({
+      fetch: email({
+        automatic: { rule: 'auto-submitted', reason: 'Auto-Submitted: auto-generated', class: 'report' },
+        autoReply: { skip },
+      }),
+      rules: () => [away(ALICE)],
+    });
+    assert.equal(r.callsOf('sendAutoReply').length, 0);
+    assert.deepEqual(r.result.autoReplies, [{ recipient: ALICE, to: OUTSIDE, sent: false, reason: skip }]);
+    assert.equal(r.result.status, 'delivered');
+  });
+
+  test('no reply for a recipient not named in To/Cc (RFC 5230 4.5) nor for one the mail did not reach', async () => {
+    const r = await runEmail({
+      fetch: email({ recipients: [ALICE, BOB], addressed: [BOB] }),
+      rules: () => [away(ALICE), away(BOB)],
+      deliver: (input) =>
+        input.recipients.map((recipient) =>
+          recipient === BOB ? { recipient, outcome: 'invalid', code: 550 } : { recipient, outcome: 'delivered' },
+        ),
+    });
+    assert.equal(r.callsOf('sendAutoReply').length, 0);
+    assert.equal(r.result.autoReplies.length, 1, 'BOB, who did not get the mail, has no entry at all');
+    assert.equal(r.result.autoReplies[0].recipient, ALICE);
+    assert.equal(r.result.autoReplies[0].sent, false);
+    assert.match(r.result.autoReplies[0].reason ?? '', /RFC 5230/);
+  });
+
+  test('forwards: internal and outside sent; with an outside-forward verdict the outside one is skipped', async () => {
+    const rule: RecipientRules = { recipient: ALICE, forwards: [FRANK, ELSEWHERE], outside: [ELSEWHERE] };
+    const plain = await runEmail({ fetch: email(), rules: () => [rule] });
+    assert.deepEqual(
+      plain.callsOf('forwardEmail').map((f) => ({ ...f, key: undefined })),
+      [
+        { bucket: BUCKET, key: undefined, recipient: ALICE, to: FRANK },
+        { bucket: BUCKET, key: undefined, recipient: ALICE, to: ELSEWHERE },
+      ],
+    );
+    assert.deepEqual(plain.result.forwards, [
+      { recipient: ALICE, to: FRANK, route: 'internal', sent: true },
+      { recipient: ALICE, to: ELSEWHERE, route: 'outbound', sent: true },
+    ]);
+
+    const skip = 'SES spam verdict FAIL: not forwarded outside our domains';
+    const spam = await runEmail({ fetch: email({ spam: true, outsideForward: { skip } }), rules: () => [rule] });
+    assert.deepEqual(
+      spam.callsOf('forwardEmail').map((f) => [f.to, f.outside, f.spam]),
+      [
+        [FRANK, { skip }, true],
+        [ELSEWHERE, { skip }, true],
+      ],
+    );
+    assert.deepEqual(spam.result.forwards, [
+      { recipient: ALICE, to: FRANK, route: 'internal', sent: true },
+      { recipient: ALICE, to: ELSEWHERE, route: 'outbound', sent: false, reason: skip },
+    ]);
+    assert.equal(spam.result.status, 'delivered');
+  });
+
+  test('one failing forward (refused, not retried) is recorded; the other forward and the reply still run', async () => {
+    const GHOST = 'ghost@example.org';
+    const r = await runEmail({
+      fetch: email(),
+      rules: () => [away(ALICE, [GHOST, FRANK])],
+      forward: (input) => {
+        // Thrown as retryable: the workflow's policy must still not retry a ForwardRefused.
+        if (input.to === GHOST)
+          throw ApplicationFailure.create({
+            type: 'ForwardRefused',
+            message: `forward to ${GHOST} refused: 550 no such user`,
+            nextRetryDelay: '10ms',
+          });
+        return { route: 'internal' };
+      },
+    });
+    assert.equal(r.result.status, 'delivered', 'a failing rule does not change the delivery outcome');
+    assert.equal(
+      r.calls.filter((c) => c.name === 'forwardEmail' && (c.input as In<'forwardEmail'>).to === GHOST).length,
+      1,
+      'ForwardRefused is not retried',
+    );
+    assert.deepEqual(r.result.forwards, [
+      {
+        recipient: ALICE,
+        to: GHOST,
+        route: 'internal',
+        sent: false,
+        reason: `forwardEmail: forward to ${GHOST} refused: 550 no such user`,
+      },
+      { recipient: ALICE, to: FRANK, route: 'internal', sent: true },
+    ]);
+    assert.deepEqual(r.result.autoReplies, [{ recipient: ALICE, to: OUTSIDE, sent: true }]);
+    assert.equal(r.result.reason, `forward: forwardEmail: forward to ${GHOST} refused: 550 no such user`);
+    assert.deepEqual(r.record(), {
+      status: 'delivered',
+      invalidInboxes: [],
+      deliveredCount: 1,
+      error: r.result.reason,
+    });
+  });
+
+  test('rules that cannot be loaded are reported; the delivery stands', { todo: LOCAL_LOOKUP_FAILURE }, async () => {
+    const r = await runEmail({
+      fetch: email(),
+      rules: () => {
+        throw ApplicationFailure.nonRetryable('rules table unreadable', 'AccessDeniedException');
+      },
+    });
+    assert.equal(r.result.status, 'delivered');
+    assert.equal(r.result.reason, 'rules: loadRules: rules table unreadable');
+    assert.equal(r.callsOf('forwardEmail').length + r.callsOf('sendAutoReply').length, 0);
+  });
+});
+
+describe('delivery rounds', { concurrency: true }, () => {
+  const deferred = (recipient: string): RecipientResult => ({
+    recipient,
+    outcome: 'deferred',
+    code: 451,
+    detail: '451 4.2.0 mailbox busy, try later',
+  });
+
+  test('deferred (4xx) in round 1, delivered in round 2: only the deferred recipient is retried', async () => {
+    const r = await runEmail(
+      {
+        fetch: email({ recipients: [ALICE, BOB] }),
+        deliver: (input, round) =>
+          input.recipients.map((recipient) =>
+            recipient === BOB && round === 1 ? deferred(recipient) : { recipient, outcome: 'delivered' },
+          ),
+      },
+      { delivery: FAST_ROUNDS },
+    );
+    assert.equal(r.result.status, 'delivered');
+    assert.deepEqual(
+      r.callsOf('deliverEmail').map((d) => d.recipients),
+      [[ALICE, BOB], [BOB]],
+    );
+    assert.deepEqual(r.result.recipients, [
+      { recipient: ALICE, outcome: 'delivered' },
+      { recipient: BOB, outcome: 'delivered' },
+    ]);
+    assert.deepEqual(r.order, [
+      'fetchEmail',
+      'checkBlocklist',
+      'deliverEmail',
+      'deliverEmail',
+      'loadRules',
+      'tagEmail',
+    ]);
+  });
+
+  test('still deferred after the last round: failed, with the server answer in the detail', async () => {
+    const r = await runEmail(
+      { fetch: email(), deliver: (input) => input.recipients.map(deferred) },
+      { delivery: FAST_ROUNDS },
+    );
+    assert.equal(r.callsOf('deliverEmail').length, FAST_ROUNDS.rounds);
+    assert.equal(r.result.status, 'failed');
+    const detail = `still deferred after ${FAST_ROUNDS.rounds} rounds: 451 4.2.0 mailbox busy, try later`;
+    assert.deepEqual(r.result.recipients, [{ recipient: ALICE, outcome: 'failed', code: 451, detail }]);
+    assert.equal(r.result.reason, `${ALICE}: ${detail}`);
+    assert.deepEqual(r.record(), { status: 'failed', invalidInboxes: [], deliveredCount: 0, error: r.result.reason });
+  });
+
+  test('one recipient delivered, the other deferred through every round: partial', async () => {
+    const r = await runEmail(
+      {
+        fetch: email({ recipients: [ALICE, BOB] }),
+        deliver: (input) =>
+          input.recipients.map((recipient) =>
+            recipient === BOB ? deferred(recipient) : { recipient, outcome: 'delivered' },
+          ),
+      },
+      { delivery: { ...FAST_ROUNDS, rounds: 2 } },
+    );
+    assert.equal(r.result.status, 'partial');
+    assert.deepEqual(
+      r.callsOf('deliverEmail').map((d) => d.recipients),
+      [[ALICE, BOB], [BOB]],
+    );
+    assert.match(r.result.reason ?? '', /^bob@example\.com: still deferred after 2 rounds/);
+  });
+
+  test('unreachable server: retried by the activity policy, then every pending recipient failed', async () => {
+    const r = await runEmail(
+      {
+        fetch: email({ recipients: [ALICE, BOB] }),
+        deliver: (_input, _round, attempt) => {
+          // The first attempt fails retryably (the policy retries it); the second stands in
+          // for the last of the policy's attempts, so the test does not wait through all 8.
+          const message = 'cannot deliver over SMTP to 127.0.0.1: connect ECONNREFUSED';
+          if (attempt === 1)
+            throw ApplicationFailure.create({ type: 'DeliveryUnavailable', message, nextRetryDelay: '10ms' });
+          throw ApplicationFailure.create({ type: 'DeliveryUnavailable', message, nonRetryable: true });
+        },
+      },
+      { delivery: FAST_ROUNDS },
+    );
+    const attempts = r.calls.filter((c) => c.name === 'deliverEmail');
+    assert.deepEqual(
+      attempts.map((a) => a.attempt),
+      [1, 2],
+      'an unreachable server is retried within the round; no further round follows the failure',
+    );
+    assert.equal(r.result.status, 'failed');
+    const detail = 'deliverEmail: cannot deliver over SMTP to 127.0.0.1: connect ECONNREFUSED';
+    assert.deepEqual(r.result.recipients, [
+      { recipient: ALICE, outcome: 'failed', detail },
+      { recipient: BOB, outcome: 'failed', detail },
+    ]);
+    assert.equal(r.callsOf('loadRules').length, 1, 'rules still load (nobody got the mail, so no reply)');
+    assert.equal(r.result.autoReplies.length, 0);
+    assert.deepEqual(r.record(), {
+      status: 'failed',
+      invalidInboxes: [],
+      deliveredCount: 0,
+      error: `${ALICE}: ${detail}; ${BOB}: ${detail}`,
+    });
+  });
+
+  test('deferred, then the server unreachable for the next round: the delivered one stands (partial)', async () => {
+    const r = await runEmail(
+      {
+        fetch: email({ recipients: [ALICE, BOB] }),
+        deliver: (input, round) => {
+          if (round === 1)
+            return input.recipients.map((recipient) =>
+              recipient === BOB ? deferred(recipient) : { recipient, outcome: 'delivered' },
+            );
+          throw ApplicationFailure.nonRetryable('cannot deliver over SMTP: connection reset', 'DeliveryUnavailable');
+        },
+      },
+      { delivery: FAST_ROUNDS },
+    );
+    assert.equal(r.result.status, 'partial');
+    assert.deepEqual(r.result.recipients, [
+      { recipient: ALICE, outcome: 'delivered' },
+      { recipient: BOB, outcome: 'failed', detail: 'deliverEmail: cannot deliver over SMTP: connection reset' },
+    ]);
+  });
+
+  test('DeliveryRefused (5xx for the whole message) is not retried: failed at once', async () => {
+    const r = await runEmail(
+      {
+        fetch: email(),
+        deliver: () => {
+          // Thrown as retryable: the workflow's retry policy itself must list DeliveryRefused.
+          throw ApplicationFailure.create({
+            type: 'DeliveryRefused',
+            message: `SMTP server refused s3://${BUCKET}/x: 554 5.6.0 message refused`,
+            nextRetryDelay: '10ms',
+          });
+        },
+      },
+      { delivery: FAST_ROUNDS },
+    );
+    assert.equal(
+      r.calls.filter((c) => c.name === 'deliverEmail').length,
+      1,
+      'neither retried nor tried again in a later round',
+    );
+    assert.equal(r.result.status, 'failed');
+    assert.deepEqual(r.result.recipients, [
+      {
+        recipient: ALICE,
+        outcome: 'failed',
+        detail: `deliverEmail: SMTP server refused s3://${BUCKET}/x: 554 5.6.0 message refused`,
+      },
+    ]);
+  });
+
+  test('the object vanishing before delivery (EmailMissing) is not retried: failed', async () => {
+    const r = await runEmail(
+      {
+        fetch: email(),
+        deliver: () => {
+          throw ApplicationFailure.create({
+            type: 'EmailMissing',
+            message: `s3://${BUCKET}/x does not exist`,
+            nextRetryDelay: '10ms',
+          });
+        },
+      },
+      { delivery: FAST_ROUNDS },
+    );
+    assert.equal(r.calls.filter((c) => c.name === 'deliverEmail').length, 1);
+    assert.equal(r.result.status, 'failed');
+  });
+});
