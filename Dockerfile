@@ -16,6 +16,7 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY scripts/build.sh scripts/build-workflow-bundles.ts scripts/setup-db.ts scripts/migrate.ts scripts/setup-aws.ts scripts/
 COPY scripts/stack/dynamodb.ts scripts/stack/s3.ts scripts/stack/ports.ts scripts/stack/
+COPY contracts contracts
 COPY workflows workflows
 COPY activities activities
 COPY workers workers

@@ -1,13 +1,17 @@
 // The inbound activity set, built from injected clients (the samples'
 // activities-dependency-injection pattern): the worker passes real clients, tests pass
-// clients pointing at local servers.
+// clients pointing at local servers. One factory per pipeline step (activities/inbound/),
+// each a thin adapter over lib/ (aws, smtp, storage, mail); the activity names are those
+// in the recorded histories and must not change.
 import type { Config } from '../lib/config';
-import type { AwsClients } from './clients';
-import { createDeliveryActivities, type Transports } from './delivery';
-import { createDynamoActivities } from './dynamodb';
-import { heartbeating } from './heartbeat';
-import { createRulesActivities } from './rules';
-import { createS3Activities } from './s3';
+import type { AwsClients } from '../lib/aws/clients';
+import type { Transports } from '../lib/smtp/transports';
+import { heartbeating } from '../lib/temporal/heartbeat';
+import { createDeliverActivities } from './inbound/deliver';
+import { createFetchActivities } from './inbound/fetch';
+import { createLookupActivities, createRecipientLookupActivities } from './inbound/lookups';
+import { createRulesActivities } from './inbound/rules';
+import { createTagActivities } from './inbound/tag';
 
 export interface InboundDeps extends AwsClients {
   config: Config;
@@ -17,11 +21,15 @@ export interface InboundDeps extends AwsClients {
 export function createInboundActivities(deps: InboundDeps) {
   // Each heartbeats while it runs, so a killed worker's activities are retried elsewhere
   // after the workflow's heartbeat timeout, not after their whole start-to-close timeout.
+  const lookups = createLookupActivities(deps);
+  const rules = createRulesActivities(deps);
   return heartbeating({
-    ...createS3Activities(deps),
-    ...createDynamoActivities(deps),
-    ...createDeliveryActivities(deps),
-    ...createRulesActivities(deps),
+    ...createFetchActivities(deps), // fetchEmail
+    ...lookups, // checkBlocklist, findOutboundMessage
+    ...createRecipientLookupActivities({ checkBlocklist: lookups.checkBlocklist, loadRules: rules.loadRules }), // lookupRecipients (fast path)
+    ...createDeliverActivities(deps), // deliverEmail
+    ...rules, // loadRules, forwardEmail, sendAutoReply
+    ...createTagActivities(deps), // tagEmail, deleteEmail
   });
 }
 

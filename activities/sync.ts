@@ -8,20 +8,19 @@
 //
 // Bounded by us, not by the server: imapflow refuses literals above SYNC_MAX_MESSAGE_BYTES
 // (the server's size claims are not trusted), answers to FETCH are checked against what was
-// asked, and heartbeats come from progress (messages or bytes moved, activities/heartbeat.ts):
+// asked, and heartbeats come from progress (messages or bytes moved, lib/temporal/heartbeat.ts):
 // a server that stalls or drips is given up on and the attempt retried with backoff. A message
 // that cannot be stored is recorded in sync_errors and skipped; the rest of its batch commits.
 import { ApplicationFailure } from '@temporalio/activity';
 import type { FetchMessageObject, ImapFlow } from 'imapflow';
 import type { Pool } from 'pg';
 import type pino from 'pino';
-import { randomUUID } from 'node:crypto';
-import { decryptSecret, encryptSecret, SecretKeyError, type Keyring } from '../lib/crypto';
-import { componentLogger } from '../lib/logger';
-import { OAuth2EndpointError, OAuth2GrantError, refreshAccessToken, tokenStillValid } from '../lib/oauth2';
-import type { SyncConfig } from '../lib/sync-config';
-import { announcedSize, formatBytes, isImapLimitError, SyncStalledError } from '../lib/sync-errors';
-import { syncCredentialRejections, syncFolderErrors, syncMessagesSkipped, syncTokenRefreshes } from '../lib/sync-metrics';
+import { decryptSecret, encryptSecret, SecretKeyError, type Keyring } from '../lib/sync-store/crypto';
+import { componentLogger } from '../lib/observability/logger';
+import { OAuth2EndpointError, OAuth2GrantError, refreshAccessToken, tokenStillValid } from '../lib/imap/oauth2';
+import type { SyncConfig } from '../lib/config/sync';
+import { announcedSize, formatBytes, isImapLimitError, SyncStalledError } from '../lib/imap/sync-errors';
+import { syncCredentialRejections, syncFolderErrors, syncMessagesSkipped, syncTokenRefreshes } from '../lib/observability/sync-metrics';
 import {
   ERR_ACCOUNT_NOT_FOUND,
   ERR_AUTH,
@@ -30,7 +29,7 @@ import {
   ERR_SECRET_KEY,
   type AuthFailureDetails,
   type FolderPlan,
-} from '../workflows/sync-definitions';
+} from '../contracts/sync';
 import {
   closeImap,
   connectImap,
@@ -51,9 +50,10 @@ import {
   uidsAfter,
   type ImapAuth,
   type ImapEndpoint,
-} from './imap';
-import { createStore, UidValidityMismatch, type Account, type NewMessage, type OAuth2Settings, type SkippedMessage, type Store, type SyncRunStatus } from './store';
-import { activityContext, heartbeatOnProgress, type ProgressWatch } from './heartbeat';
+} from '../lib/imap/client';
+import { accountSecretContext, oauth2SecretContext } from '../lib/sync-store/credentials';
+import { createStore, UidValidityMismatch, type Account, type NewMessage, type OAuth2Settings, type SkippedMessage, type Store, type SyncRunStatus } from '../lib/sync-store';
+import { activityContext, heartbeatOnProgress, type ProgressWatch } from '../lib/temporal/heartbeat';
 
 export interface SyncActivityDeps {
   pool: Pool;
@@ -61,16 +61,6 @@ export interface SyncActivityDeps {
   config: Pick<SyncConfig, 'batchSize' | 'batchMaxBytes' | 'maxMessageBytes' | 'batchesPerActivity' | 'batchPauseMs' | 'imapConnectTimeoutMs' | 'imapSocketTimeoutMs'> &
     Partial<Pick<SyncConfig, 'activityDeadlineMs' | 'oauth2RefreshMarginMs' | 'oauth2TimeoutMs'>>;
   logger?: pino.Logger;
-}
-
-/** Context the password ciphertext is bound to (AES-GCM additional data). */
-export function accountSecretContext(accountId: string): string {
-  return `mailroom:mail_accounts:${accountId}`;
-}
-
-/** Context of each OAuth2 secret: bound to the account and to its column, so none can stand in for another. */
-export function oauth2SecretContext(accountId: string, field: 'client_secret' | 'refresh_token' | 'access_token'): string {
-  return `mailroom:mail_accounts:${accountId}:oauth2_${field}`;
 }
 
 export interface AccountRef {
@@ -678,60 +668,3 @@ function storableSize(n: number | undefined): number | null {
 }
 
 export type SyncActivities = ReturnType<typeof createSyncActivities>;
-
-export interface AccountSettings {
-  imapHost: string;
-  imapPort: number;
-  imapTls: boolean;
-  imapUser: string;
-  syncIntervalSeconds: number;
-  enabled?: boolean;
-}
-
-/** Adds an account for a user, encrypting the password (bound to the new account's id). */
-export async function addAccountWithPassword(store: Store, keyring: Keyring, userId: string, settings: AccountSettings, password: string): Promise<Account> {
-  const id = randomUUID();
-  return store.addAccount(userId, { id, ...settings, passwordEncrypted: encryptSecret(keyring, password, accountSecretContext(id)) });
-}
-
-/** Stores a new password for the account and clears needs_attention. */
-export async function setAccountPassword(store: Store, keyring: Keyring, userId: string, accountId: string, password: string): Promise<boolean> {
-  return store.updateAccountPassword(userId, accountId, encryptSecret(keyring, password, accountSecretContext(accountId)));
-}
-
-export interface OAuth2Credentials {
-  refreshToken: string;
-  clientSecret?: string | null;
-  /** An access token just obtained with the refresh token (when verifying), cached for the first sync. */
-  accessToken?: { token: string; expiresAt: Date };
-}
-
-/** Adds an OAuth2 account for a user, encrypting the refresh token and client secret (bound to the new account's id). */
-export async function addAccountWithOAuth2(store: Store, keyring: Keyring, userId: string, settings: AccountSettings, oauth2: OAuth2Settings, credentials: OAuth2Credentials): Promise<Account> {
-  const id = randomUUID();
-  const account = await store.addAccount(userId, {
-    id,
-    ...settings,
-    oauth2: {
-      ...oauth2,
-      clientSecretEncrypted: credentials.clientSecret ? encryptSecret(keyring, credentials.clientSecret, oauth2SecretContext(id, 'client_secret')) : null,
-      refreshTokenEncrypted: encryptSecret(keyring, credentials.refreshToken, oauth2SecretContext(id, 'refresh_token')),
-    },
-  });
-  if (credentials.accessToken) await setAccountRefreshToken(store, keyring, userId, id, credentials);
-  return (await store.getAccount(userId, id)) ?? account;
-}
-
-/**
- * Stores a new refresh token (and optionally a new client secret and a just-obtained access
- * token) for an OAuth2 account and clears needs_attention. Returns false if no such OAuth2 account.
- */
-export async function setAccountRefreshToken(store: Store, keyring: Keyring, userId: string, accountId: string, credentials: OAuth2Credentials): Promise<boolean> {
-  return store.updateOAuth2Credentials(userId, accountId, {
-    refreshTokenEncrypted: encryptSecret(keyring, credentials.refreshToken, oauth2SecretContext(accountId, 'refresh_token')),
-    clientSecretEncrypted:
-      credentials.clientSecret === undefined ? undefined : credentials.clientSecret ? encryptSecret(keyring, credentials.clientSecret, oauth2SecretContext(accountId, 'client_secret')) : null,
-    accessTokenEncrypted: credentials.accessToken ? encryptSecret(keyring, credentials.accessToken.token, oauth2SecretContext(accountId, 'access_token')) : null,
-    accessTokenExpiresAt: credentials.accessToken?.expiresAt ?? null,
-  });
-}

@@ -28,18 +28,18 @@ import { MockActivityEnvironment, type TestWorkflowEnvironment } from '@temporal
 import type { Worker } from '@temporalio/worker';
 import { Presets, SingleBar } from 'cli-progress';
 import { createInboundActivities } from '../activities';
-import { createAwsClients } from '../activities/clients';
-import { createTransports } from '../activities/delivery';
+import { createAwsClients } from '../lib/aws/clients';
+import { createTransports } from '../lib/smtp/transports';
 import { bucketForDomain, type Config, loadConfig } from '../lib/config';
-import type { InboundResult } from '../lib/inbound-types';
-import type { EmailStatus } from '../lib/status';
-import { startInbound } from '../lib/start-inbound';
+import type { InboundResult } from '../contracts/inbound';
+import type { EmailStatus } from '../contracts/email-status';
+import { startInbound } from '../starters/start-inbound';
 import { DEFAULT_TABLES, ensureTables } from '../scripts/stack/dynamodb';
 import { rawMail, sesBounce } from '../scripts/stack/demo-emails';
 import { freePort } from '../scripts/stack/ports';
 import { S3_CREDENTIALS } from '../scripts/stack/s3';
 import { DEFAULT_HISTORY_SHARDS, DEFAULT_TEMPORAL_PG_URL, type TemporalPostgresOptions } from '../scripts/stack/temporal-postgres';
-import { dropDatabase, withDatabase } from '../lib/db';
+import { dropDatabase, withDatabase } from '../lib/storage/db';
 import { Client as PgClient } from 'pg';
 import { localStackEnv } from '../scripts/stack/worker-env';
 import { startTestTemporal, type TemporalBackend } from '../test/support/temporal';
@@ -106,7 +106,7 @@ async function inLanes(count: number, lanes: number, work: (i: number) => Promis
   await Promise.all(Array.from({ length: lanes }, lane));
 }
 
-/** A tuning variant: worker settings (lib/config.ts WORKER_*, SMTP_POOL_SIZE, ...), server settings, eager start. */
+/** A tuning variant: worker settings (lib/config/index.ts WORKER_*, SMTP_POOL_SIZE, ...), server settings, eager start. */
 interface Tuning {
   label: string;
   env: Record<string, string>;

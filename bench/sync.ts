@@ -6,12 +6,12 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Presets, SingleBar } from 'cli-progress';
-import { addAccountWithPassword } from '../activities/sync';
-import { createStore } from '../activities/store';
-import { generateKeyEntry, parseKeyring } from '../lib/crypto';
+import { addAccountWithPassword } from '../lib/sync-store/credentials';
+import { createStore } from '../lib/sync-store';
+import { generateKeyEntry, parseKeyring } from '../lib/sync-store/crypto';
 import { createSyncWorker } from '../workers/sync';
 import type { syncAccount } from '../workflows/syncAccount';
-import { syncWorkflowId } from '../workflows/sync-definitions';
+import { syncWorkflowId } from '../contracts/sync';
 import { startTestTemporal } from '../test/support/temporal';
 import { createTestDatabase, imapSession, quietTemporalLogs, startTestDovecot, syncWorkflowBundle, testMessage } from '../test/integration/sync-fixtures';
 

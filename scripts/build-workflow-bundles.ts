@@ -1,13 +1,13 @@
-// Builds the workflow bundles the compiled workers load (lib/workflow-source.ts), once, at
+// Builds the workflow bundles the compiled workers load (lib/temporal/workflow-source.ts), once, at
 // build time (npm run build; the Dockerfile's build stage). Run from the compiled output:
 // node dist/scripts/build-workflow-bundles.js writes dist/workflow-bundles/{inbound,sync}.js.
 // The failure converter goes in too: a prebuilt bundle cannot take it from the worker's
-// DataConverter at start (lib/data-converter.ts).
+// DataConverter at start (lib/temporal/data-converter.ts).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { componentLogger, temporalLogger } from '../lib/logger';
-import { type WorkflowModule, workflowBundlePath } from '../lib/workflow-source';
+import { componentLogger, temporalLogger } from '../lib/observability/logger';
+import { type WorkflowModule, workflowBundlePath } from '../lib/temporal/workflow-source';
 
 const log = componentLogger('build');
 const MODULES: WorkflowModule[] = ['inbound', 'sync'];
@@ -18,10 +18,10 @@ async function main(): Promise<void> {
     const started = Date.now();
     const { code } = await bundleWorkflowCode({
       workflowsPath: require.resolve(`../workflows/${name}`),
-      failureConverterPath: require.resolve('../lib/failure-converter'),
+      failureConverterPath: require.resolve('../lib/temporal/failure-converter'),
       logger: temporalLogger(),
     });
-    const out = workflowBundlePath(name, `${__dirname}/../lib`);
+    const out = workflowBundlePath(name, `${__dirname}/..`);
     mkdirSync(dirname(out), { recursive: true });
     writeFileSync(out, code);
     log.info({ bundle: out, bytes: code.length, ms: Date.now() - started }, 'workflow bundle written');

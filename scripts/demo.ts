@@ -16,13 +16,13 @@ import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { Client, Connection } from '@temporalio/client';
-import { codecFromEnv, generateCodecKey } from '../lib/codec';
-import { generateKeyEntry } from '../lib/crypto';
-import { queueForDomain } from '../lib/sqs-config';
+import { codecFromEnv, generateCodecKey } from '../lib/temporal/codec';
+import { generateKeyEntry } from '../lib/sync-store/crypto';
+import { queueForDomain } from '../lib/config/sqs-bridge';
 import { bucketForDomain } from '../lib/config';
-import { codecChoice, mailroomDataConverter } from '../lib/data-converter';
-import type { InboundResult } from '../lib/inbound-types';
-import { startInbound } from '../lib/start-inbound';
+import { codecChoice, mailroomDataConverter } from '../lib/temporal/data-converter';
+import type { InboundResult } from '../contracts/inbound';
+import { startInbound } from '../starters/start-inbound';
 import { rawMail, sesBounce } from './stack/demo-emails';
 import { DEFAULT_TABLES, dynamoClientFor, ensureTables, startDynamoServer } from './stack/dynamodb';
 import { writeEnvFile } from './stack/env-file';
@@ -58,7 +58,7 @@ function localSecret(name: string, make: () => string): string {
 async function main() {
   const { values } = parseArgs({ options: { exit: { type: 'boolean', default: false } } });
   mkdirSync(LOCAL, { recursive: true });
-  // Histories are encrypted (lib/codec.ts) with a development key kept in .local/codec-keys;
+  // Histories are encrypted (lib/temporal/codec.ts) with a development key kept in .local/codec-keys;
   // the codec server lets the Web UI show them to whoever has the token in .local/codec-token.
   if (codecChoice() === 'plaintext') throw new Error('MAILROOM_CODEC_KEYS=none: the demo always encrypts histories (its key is generated into <state>/codec-keys); unset MAILROOM_CODEC_KEYS to use that key');
   const codecKeys = process.env.MAILROOM_CODEC_KEYS || localSecret('codec-keys', () => generateCodecKey('dev1'));

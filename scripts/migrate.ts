@@ -1,8 +1,8 @@
-// Applies pending schema migrations to DATABASE_URL (safe to re-run; see lib/migrate.ts).
+// Applies pending schema migrations to DATABASE_URL (safe to re-run; see lib/storage/migrate.ts).
 // Usage: node --import tsx scripts/migrate.ts (npm run db:setup also creates the database first)
-import { createPool, redactUrl } from '../lib/db';
-import { migrate } from '../lib/migrate';
-import { loadSyncConfig } from '../lib/sync-config';
+import { createPool, redactUrl } from '../lib/storage/db';
+import { migrate } from '../lib/storage/migrate';
+import { loadSyncConfig } from '../lib/config/sync';
 
 async function main(): Promise<void> {
   const config = loadSyncConfig();

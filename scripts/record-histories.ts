@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Payload } from '@temporalio/common';
 import { walkGetWorkflowExecutionHistoryResponse } from '@temporalio/proto/lib/payload-visitor.generated';
-import { inboundWorkflowId } from '../lib/ses-notification';
+import { inboundWorkflowId } from '../contracts/inbound';
 import { BUCKET, type InboundStack, startInboundStack } from '../test/support/inbound-stack';
 import { INBOUND_CASES, MAILBOXES, STACK_ENV, seed } from '../test/replay/cases';
 import { historyToJSON } from '../test/replay/history-json';

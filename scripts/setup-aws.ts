@@ -1,12 +1,12 @@
 // Creates what the worker expects in DynamoDB and S3 where it is missing, from the worker's
-// own configuration (lib/config.ts): mailroom's DynamoDB tables, and one bucket per domain
+// own configuration (lib/config/index.ts): mailroom's DynamoDB tables, and one bucket per domain
 // in domains.txt, named by S3_BUCKET_TEMPLATE. For stacks whose AWS services start empty
 // (docker-compose.yml's worker-setup job, DynamoDB Local and versitygw); idempotent.
 // Production AWS accounts have these already: SES writes into the buckets.
 //   node dist/scripts/setup-aws.js   (compiled)   npm run setup:aws   (from the sources)
 import { bucketForDomain, ConfigError, loadConfig } from '../lib/config';
-import { createAwsClients } from '../activities/clients';
-import { componentLogger } from '../lib/logger';
+import { createAwsClients } from '../lib/aws/clients';
+import { componentLogger } from '../lib/observability/logger';
 import { ensureTables } from './stack/dynamodb';
 import { ensureBuckets } from './stack/s3';
 

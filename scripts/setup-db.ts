@@ -1,8 +1,8 @@
 // Creates the mailroom database if it is missing, then applies migrations. Safe to re-run.
 // Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/mailroom npm run db:setup
-import { createPool, ensureDatabase, redactUrl } from '../lib/db';
-import { migrate } from '../lib/migrate';
-import { loadSyncConfig } from '../lib/sync-config';
+import { createPool, ensureDatabase, redactUrl } from '../lib/storage/db';
+import { migrate } from '../lib/storage/migrate';
+import { loadSyncConfig } from '../lib/config/sync';
 
 async function main(): Promise<void> {
   const config = loadSyncConfig();

@@ -3,12 +3,12 @@
 // stored, and telling a waiting sync that a new credential is there.
 import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
-import { createStore, type Account, type Store, type User } from '../activities/store';
+import { createStore, type Account, type Store, type User } from '../lib/sync-store';
 import { AttentionError, UsageError } from '../lib/cli';
-import { createPool } from '../lib/db';
-import { LoginProbeError, probeImapLogin, type ProbeAuth } from '../lib/imap-probe';
-import { OAuth2EndpointError, OAuth2GrantError, refreshAccessToken, type AccessToken, type OAuth2Client } from '../lib/oauth2';
-import { loadSyncConfig, type SyncConfig } from '../lib/sync-config';
+import { createPool } from '../lib/storage/db';
+import { LoginProbeError, probeImapLogin, type ProbeAuth } from '../lib/imap/probe';
+import { OAuth2EndpointError, OAuth2GrantError, refreshAccessToken, type AccessToken, type OAuth2Client } from '../lib/imap/oauth2';
+import { loadSyncConfig, type SyncConfig } from '../lib/config/sync';
 import { connectClient } from '../lib/temporal';
 import { runningSyncWorkflows } from './reconcile-schedules';
 

@@ -1,13 +1,13 @@
 // Adds an IMAP account for a user (creating the user if new): checks the login, stores the
-// password, or the OAuth2 refresh token and client secret, encrypted (lib/crypto.ts), and
+// password, or the OAuth2 refresh token and client secret, encrypted (lib/sync-store/crypto.ts), and
 // creates the account's sync Schedule. Secrets come from the environment or stdin, never from
 // the command line (visible to every local user in `ps`).
 import { readFileSync } from 'node:fs';
-import { addAccountWithOAuth2, addAccountWithPassword } from '../activities/sync';
+import { addAccountWithOAuth2, addAccountWithPassword } from '../lib/sync-store/credentials';
 import { commandMain, emailAddress, EXIT, oneOf, positiveNumber, tcpPort, UsageError } from '../lib/cli';
-import { loadKeyring } from '../lib/crypto';
-import { OAUTH2_PRESET_NAMES, OAUTH2_PRESETS, presetTokenUrl, type OAuth2PresetName } from '../lib/oauth2-presets';
-import { CLIENT_SECRET_ENV, readPasswordInput, readSecretInput, REFRESH_TOKEN_ENV } from '../lib/sync-config';
+import { loadKeyring } from '../lib/sync-store/crypto';
+import { OAUTH2_PRESET_NAMES, OAUTH2_PRESETS, presetTokenUrl, type OAuth2PresetName } from '../lib/imap/oauth2-presets';
+import { CLIENT_SECRET_ENV, clientSecretFromEnv, readPasswordInput, readSecretInput, REFRESH_TOKEN_ENV } from '../lib/config/sync';
 import { connectClient } from '../lib/temporal';
 import { firstAccessToken, openAccountDb, verifyLogin } from './account-common';
 import { reconcileAccountSchedule } from './reconcile-schedules';
@@ -88,7 +88,7 @@ commandMain(spec, async (values) => {
     const target = { host, port, tls, user: values.username };
     let add;
     if (oauth2) {
-      const clientSecret = values['client-secret-file'] ? readFileSync(values['client-secret-file'], 'utf8').trim() : (process.env[CLIENT_SECRET_ENV] ?? null);
+      const clientSecret = values['client-secret-file'] ? readFileSync(values['client-secret-file'], 'utf8').trim() : (clientSecretFromEnv() ?? null);
       let refreshToken = await readSecretInput({ envName: REFRESH_TOKEN_ENV, what: 'OAuth2 refresh token' });
       let accessToken: { token: string; expiresAt: Date } | undefined;
       if (!values['no-verify']) {

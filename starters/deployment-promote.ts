@@ -2,7 +2,7 @@
 // the previous build finish there (keep its workers until deploy:status shows it drained).
 //   npm run deploy:promote -- --build-id 2026-05-01.abc123
 import { commandMain, EXIT } from '../lib/cli';
-import { DeploymentAdmin, DEPLOYMENT_OPTION, deploymentOption, formatStatus } from '../lib/deployment-admin';
+import { DeploymentAdmin, DEPLOYMENT_OPTION, deploymentOption, formatStatus } from '../lib/temporal/deployment-admin';
 import { connectClient } from '../lib/temporal';
 
 const spec = {

@@ -2,7 +2,7 @@
 // the rest keep going to the current build. Started workflows stay where they are.
 //   npm run deploy:ramp -- --build-id 2026-05-01.abc123 --percent 50
 import { commandMain, EXIT, UsageError } from '../lib/cli';
-import { DeploymentAdmin, DEPLOYMENT_OPTION, deploymentOption, formatStatus } from '../lib/deployment-admin';
+import { DeploymentAdmin, DEPLOYMENT_OPTION, deploymentOption, formatStatus } from '../lib/temporal/deployment-admin';
 import { connectClient } from '../lib/temporal';
 
 const spec = {

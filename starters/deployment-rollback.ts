@@ -3,7 +3,7 @@
 // workflows back to unversioned workers. Started workflows stay on their build.
 //   npm run deploy:rollback [-- --build-id 2026-04-20.def456 | --unversioned]
 import { commandMain, EXIT, UsageError } from '../lib/cli';
-import { DeploymentAdmin, DEPLOYMENT_OPTION, deploymentOption, formatStatus } from '../lib/deployment-admin';
+import { DeploymentAdmin, DEPLOYMENT_OPTION, deploymentOption, formatStatus } from '../lib/temporal/deployment-admin';
 import { connectClient } from '../lib/temporal';
 
 const spec = {

@@ -2,7 +2,7 @@
 // and every known build with its status (draining: pinned workflows still open on it).
 //   npm run deploy:status [-- --json]
 import { commandMain, EXIT, printJson } from '../lib/cli';
-import { DeploymentAdmin, DEPLOYMENT_OPTION, formatStatus, deploymentOption } from '../lib/deployment-admin';
+import { DeploymentAdmin, DEPLOYMENT_OPTION, formatStatus, deploymentOption } from '../lib/temporal/deployment-admin';
 import { connectClient } from '../lib/temporal';
 
 const spec = {

@@ -1,7 +1,7 @@
 // Lists accounts with their state: how they log in, whether one waits for a new password or
 // token (and since when, with the command that fixes it), the last sync, and how many
 // messages were skipped (recorded in sync_errors). --skipped lists those records.
-import { type AccountSummary, type SyncError } from '../activities/store';
+import { type AccountSummary, type SyncError } from '../lib/sync-store';
 import { commandMain, emailAddress, EXIT, positiveInteger, printJson } from '../lib/cli';
 import { credentialFix, openAccountDb } from './account-common';
 

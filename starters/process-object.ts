@@ -3,10 +3,10 @@
 import { readFileSync } from 'node:fs';
 import { commandMain, emailAddress, EXIT, listOf, PLAINTEXT_OPTION, printJson, UsageError } from '../lib/cli';
 import { bucketForDomain, loadConfig } from '../lib/config';
-import { requireCodecChoice } from '../lib/data-converter';
-import { NotSesNotificationError, parseSesNotification } from '../lib/ses-notification';
-import type { SesVerdicts } from '../lib/ses-verdicts';
-import { inboundOutcome, startInbound } from '../lib/start-inbound';
+import { requireCodecChoice } from '../lib/temporal/data-converter';
+import { NotSesNotificationError, parseSesNotification } from '../lib/mail/ses-notification';
+import type { SesVerdicts } from '../lib/mail/ses-verdicts';
+import { inboundOutcome, startInbound } from './start-inbound';
 import { connectClient } from '../lib/temporal';
 
 const spec = {

@@ -6,13 +6,15 @@
 //
 // Also exports the schedule helpers the other starters use.
 import { Client, ScheduleNotFoundError, ScheduleOverlapPolicy, WorkflowNotFoundError, type ScheduleDescription, type ScheduleOptions } from '@temporalio/client';
-import { createStore, type Account, type Store } from '../activities/store';
+import { createStore, type Account, type Store } from '../lib/sync-store';
 import { commandMain, emailAddress, EXIT, type ExitCode, type OptionValues } from '../lib/cli';
-import { createPool } from '../lib/db';
-import { ACCOUNT_ID } from '../lib/search-attributes';
-import { loadSyncConfig } from '../lib/sync-config';
+import { createPool } from '../lib/storage/db';
+import { ACCOUNT_ID } from '../contracts/search-attributes';
+import { loadSyncConfig } from '../lib/config/sync';
 import { connectClient } from '../lib/temporal';
-import { SYNC_SCHEDULE_PREFIX, SYNC_WORKFLOW_TYPE, syncScheduleId, syncWorkflowId, type SyncAccountInput } from '../workflows/sync-definitions';
+import { SYNC_SCHEDULE_PREFIX, SYNC_WORKFLOW_TYPE, syncScheduleId, syncWorkflowId, type SyncAccountInput } from '../contracts/sync';
+// Schedules start the workflow by function reference (its name is what the server stores).
+import { syncAccount } from '../workflows/syncAccount';
 
 export interface ReconcileSummary {
   created: string[];
@@ -33,7 +35,7 @@ export function desiredSchedule(account: Account, taskQueue: string): ScheduleOp
     spec: { intervals: [{ every: `${account.syncIntervalSeconds}s` }] },
     action: {
       type: 'startWorkflow',
-      workflowType: SYNC_WORKFLOW_TYPE,
+      workflowType: syncAccount,
       // Temporal appends the scheduled time to this id for each run.
       workflowId: syncWorkflowId(account.id),
       taskQueue,
@@ -58,7 +60,7 @@ function sameDefinition(current: ScheduleDescription, desired: ScheduleOptions):
   return (
     (current.spec.intervals?.length ?? 0) === 1 &&
     interval?.every === Number(/^(\d+)s$/.exec(String(desired.spec.intervals?.[0].every))?.[1]) * 1000 &&
-    current.action.workflowType === desired.action.workflowType &&
+    current.action.workflowType === SYNC_WORKFLOW_TYPE &&
     current.action.taskQueue === desired.action.taskQueue &&
     current.action.workflowId === desired.action.workflowId &&
     args?.[0]?.userId === want.userId &&

@@ -13,15 +13,15 @@
 // tagged. Some S3-compatible servers change metadata in place and keep the old LastModified,
 // so --prefilter auto (the default) uses this only on AWS S3 (no endpoint override); on and off
 // force it. Never with --include-unprocessed (untagged objects have no tag time).
-import { createAwsClients } from '../activities/clients';
-import { storedEmails, SWEEP_CONCURRENCY } from '../activities/sweep';
+import { createAwsClients } from '../lib/aws/clients';
+import { storedEmails, SWEEP_CONCURRENCY } from '../lib/sweep/sweep';
 import { commandMain, EXIT, listOf, oneOf, PLAINTEXT_OPTION, positiveInteger, printJson, progress, UsageError } from '../lib/cli';
 import { bucketForDomain, loadConfig } from '../lib/config';
-import { requireCodecChoice } from '../lib/data-converter';
-import { inboundWorkflowId } from '../lib/ses-notification';
-import { parseTime, selects, type Selection } from '../lib/selection';
-import { inboundOutcome, startInbound } from '../lib/start-inbound';
-import { EMAIL_STATUSES } from '../lib/status';
+import { requireCodecChoice } from '../lib/temporal/data-converter';
+import { inboundWorkflowId } from '../contracts/inbound';
+import { parseTime, selects, type Selection } from '../lib/sweep/selection';
+import { inboundOutcome, startInbound } from './start-inbound';
+import { EMAIL_STATUSES } from '../contracts/email-status';
 import { connectClient } from '../lib/temporal';
 
 const TIME_FORMATS = 'a date (2026-11-22 = 00:00 UTC that day), an ISO time (2026-11-22T10:00:00Z), a time back from now (30m, 24h, 7d), today or yesterday (00:00 UTC), or now';

@@ -4,9 +4,12 @@
 import { ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client';
 import { commandMain, duration, EXIT, listOf, oneOf, PLAINTEXT_OPTION, UsageError } from '../lib/cli';
 import { loadConfig } from '../lib/config';
-import { requireCodecChoice } from '../lib/data-converter';
-import { MAIL_DOMAIN } from '../lib/search-attributes';
+import { requireCodecChoice } from '../lib/temporal/data-converter';
+import { MAIL_DOMAIN } from '../contracts/search-attributes';
 import { connectClient } from '../lib/temporal';
+import { type SweepInput, sweepScheduleId, sweepWorkflowId } from '../contracts/sweep';
+// The schedule starts the workflow by function reference (its name is what the server stores).
+import { sweepDomain } from '../workflows/sweepDomain';
 
 const spec = {
   name: 'schedule:sweep',
@@ -30,14 +33,14 @@ commandMain(spec, async (values) => {
   const client = await connectClient({ plaintext: values.plaintext });
   try {
     for (const domain of domains) {
-      const scheduleId = `sweep/${domain}`;
+      const scheduleId = sweepScheduleId(domain);
       const spec = { intervals: [{ every: everyMs }] };
       const action = {
         type: 'startWorkflow' as const,
-        workflowType: 'sweepDomain',
-        args: [{ domain }],
+        workflowType: sweepDomain,
+        args: [{ domain }] as [SweepInput],
         taskQueue: config.taskQueue,
-        workflowId: `sweep/${domain}`,
+        workflowId: sweepWorkflowId(domain),
         typedSearchAttributes: [{ key: MAIL_DOMAIN, value: domain }],
       };
       try {

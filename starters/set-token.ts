@@ -3,11 +3,11 @@
 // clears "needs attention" and signals a sync that waits for it, which then resumes at once.
 // The token comes from $MAILROOM_OAUTH2_REFRESH_TOKEN or stdin, never from the command line.
 import { readFileSync } from 'node:fs';
-import { oauth2SecretContext, setAccountRefreshToken } from '../activities/sync';
-import { decryptSecret, loadKeyring } from '../lib/crypto';
+import { oauth2SecretContext, setAccountRefreshToken } from '../lib/sync-store/credentials';
+import { decryptSecret, loadKeyring } from '../lib/sync-store/crypto';
 import { commandMain, emailAddress, EXIT } from '../lib/cli';
-import { CLIENT_SECRET_ENV, readSecretInput, REFRESH_TOKEN_ENV } from '../lib/sync-config';
-import { credentialsUpdatedSignal } from '../workflows/sync-definitions';
+import { CLIENT_SECRET_ENV, clientSecretFromEnv, readSecretInput, REFRESH_TOKEN_ENV } from '../lib/config/sync';
+import { credentialsUpdatedSignal } from '../contracts/sync';
 import { ACCOUNT_OPTIONS, accountIdOption, findAccount, firstAccessToken, openAccountDb, tellRunningSyncs, verifyLogin } from './account-common';
 
 const spec = {
@@ -32,7 +32,7 @@ commandMain(spec, async (values) => {
     if (account.authMethod !== 'oauth2' || !account.oauth2) {
       throw new Error(`Account ${account.id} logs in with a password: set a new one with npm run account:password -- --user ${owner} --account ${account.id}`);
     }
-    const newSecret = values['client-secret-file'] ? readFileSync(values['client-secret-file'], 'utf8').trim() : process.env[CLIENT_SECRET_ENV];
+    const newSecret = values['client-secret-file'] ? readFileSync(values['client-secret-file'], 'utf8').trim() : clientSecretFromEnv();
     let refreshToken = await readSecretInput({ envName: REFRESH_TOKEN_ENV, what: 'OAuth2 refresh token' });
     let accessToken: { token: string; expiresAt: Date } | undefined;
     if (!values['no-verify']) {

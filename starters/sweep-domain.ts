@@ -1,15 +1,15 @@
 // Start workflows for objects in a domain's bucket that have no `processed` metadata yet
 // (idempotent: objects already started are skipped by workflow id). By default only objects
 // modified since the last successful sweep (minus SWEEP_OVERLAP) are read, and objects younger
-// than SWEEP_MIN_AGE are left to the SQS bridge; see activities/sweep.ts.
+// than SWEEP_MIN_AGE are left to the SQS bridge; see lib/sweep/sweep.ts.
 //   npm run sweep -- --domain example.com [--prefix 2026/] [--all | --since 7d] [--min-age 0] [--concurrency 32]
-import { createAwsClients } from '../activities/clients';
-import { SWEEP_CONCURRENCY, sweepBucket } from '../activities/sweep';
+import { createAwsClients } from '../lib/aws/clients';
+import { SWEEP_CONCURRENCY, sweepBucket } from '../lib/sweep/sweep';
 import { commandMain, EXIT, listOf, oneOf, PLAINTEXT_OPTION, positiveInteger, progress, UsageError } from '../lib/cli';
 import { loadConfig, parseDuration } from '../lib/config';
-import { requireCodecChoice } from '../lib/data-converter';
-import { parseTime } from '../lib/selection';
-import { startInbound } from '../lib/start-inbound';
+import { requireCodecChoice } from '../lib/temporal/data-converter';
+import { parseTime } from '../lib/sweep/selection';
+import { startInbound } from './start-inbound';
 import { connectClient } from '../lib/temporal';
 
 const spec = {

@@ -4,12 +4,12 @@
 // sync is already running it is asked for one more pass (syncNow signal) and followed instead.
 // Prints the messages the sync skipped; exits 3 when the account waits for a new credential.
 import { ScheduleNotFoundError, ScheduleOverlapPolicy, WorkflowIdConflictPolicy, type Client } from '@temporalio/client';
-import type { Account } from '../activities/store';
+import type { Account } from '../lib/sync-store';
 import { AttentionError, commandMain, emailAddress, EXIT, printJson, progress, type ExitCode, type OptionValues } from '../lib/cli';
-import { ACCOUNT_ID } from '../lib/search-attributes';
+import { ACCOUNT_ID } from '../contracts/search-attributes';
 import { connectClient } from '../lib/temporal';
-import type { syncAccount } from '../workflows/syncAccount';
-import { progressQuery, syncNowSignal, syncScheduleId, syncWorkflowId, type SyncProgress, type SyncResult } from '../workflows/sync-definitions';
+import { syncAccount } from '../workflows/syncAccount';
+import { progressQuery, syncNowSignal, syncScheduleId, syncWorkflowId, type SyncProgress, type SyncResult } from '../contracts/sync';
 import { ACCOUNT_OPTIONS, accountIdOption, credentialFix, findAccount, openAccountDb } from './account-common';
 import { runningSyncWorkflows } from './reconcile-schedules';
 
@@ -55,7 +55,7 @@ export async function startSyncNow(client: Client, account: Account, taskQueue: 
   }
   // No Schedule (not reconciled yet): start directly under the account's fixed workflow id,
   // joining a sync that already runs under it.
-  const handle = await client.workflow.start<typeof syncAccount>('syncAccount', {
+  const handle = await client.workflow.start(syncAccount, {
     taskQueue,
     workflowId: syncWorkflowId(account.id),
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,

@@ -1,11 +1,11 @@
 // Stores a new IMAP password for an account (clearing "needs attention") and signals a sync
 // that waits for it, which then resumes at once. The password comes from
 // $MAILROOM_IMAP_PASSWORD or stdin, never from the command line.
-import { setAccountPassword } from '../activities/sync';
+import { setAccountPassword } from '../lib/sync-store/credentials';
 import { commandMain, emailAddress, EXIT } from '../lib/cli';
-import { loadKeyring } from '../lib/crypto';
-import { readPasswordInput } from '../lib/sync-config';
-import { passwordUpdatedSignal } from '../workflows/sync-definitions';
+import { loadKeyring } from '../lib/sync-store/crypto';
+import { readPasswordInput } from '../lib/config/sync';
+import { passwordUpdatedSignal } from '../contracts/sync';
 import { ACCOUNT_OPTIONS, accountIdOption, findAccount, openAccountDb, tellRunningSyncs, verifyLogin } from './account-common';
 
 const spec = {

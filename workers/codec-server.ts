@@ -1,5 +1,5 @@
 // The codec server: lets the Temporal Web UI (and `temporal ... --codec-endpoint`) show
-// mailroom's encrypted payloads (lib/codec.ts) in plaintext to an authorised operator, without
+// mailroom's encrypted payloads (lib/temporal/codec.ts) in plaintext to an authorised operator, without
 // the key ever leaving this process. Protocol (Temporal's remote codec protocol): POST
 // <endpoint>/decode and <endpoint>/encode with a JSON body {"payloads": [{"metadata":
 // {"encoding": "<base64>", ...}, "data": "<base64>"}]} (temporal.api.common.v1.Payloads in
@@ -16,10 +16,11 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Payload, PayloadCodec } from '@temporalio/common';
-import { codecFromEnv, CODEC_KEYS_VAR } from '../lib/codec';
+import { codecFromEnv, CODEC_KEYS_VAR } from '../lib/temporal/codec';
 import { ConfigError } from '../lib/config';
-import { componentLogger } from '../lib/logger';
+import { componentLogger } from '../lib/observability/logger';
 import { listen } from './http';
+import { environment } from '../lib/config/env';
 
 const log = componentLogger('codec-server');
 
@@ -285,7 +286,7 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 }
 
 /** Reads CODEC_SERVER_* and MAILROOM_CODEC_KEYS; throws a ConfigError naming what is missing. */
-export function codecServerOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): CodecServerOptions {
+export function codecServerOptionsFromEnv(env: NodeJS.ProcessEnv = environment()): CodecServerOptions {
   const codec = codecFromEnv(env);
   if (!codec) throw new ConfigError(`${CODEC_KEYS_VAR} is not set: the codec server needs the keys the workers encrypt with`);
   const token = env.CODEC_SERVER_TOKEN?.trim();

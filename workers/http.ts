@@ -6,7 +6,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConfigError } from '../lib/config';
-import { registry } from '../lib/metrics';
+import { registry } from '../lib/observability/metrics';
 
 export type HealthCheck = () => Promise<void>;
 

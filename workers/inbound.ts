@@ -5,11 +5,11 @@ import type { DataConverter } from '@temporalio/common';
 import { type NativeConnection, Worker, type WorkerDeploymentOptions } from '@temporalio/worker';
 import { createInboundActivities, type InboundDeps } from '../activities';
 import { createSweepActivities } from '../activities/sweep';
-import { startInbound } from '../lib/start-inbound';
-import { resolveDeployment } from '../lib/versioning';
-import { workflowSource } from '../lib/workflow-source';
+import { startInbound } from '../starters/start-inbound';
+import { resolveDeployment } from '../lib/temporal/versioning';
+import { workflowSource } from '../lib/temporal/workflow-source';
 
-export async function createInboundWorker(opts: { connection: NativeConnection; namespace: string; client: Client; deps: InboundDeps; identity?: string; /** Worker Versioning; default from TEMPORAL_BUILD_ID (lib/versioning.ts), null = unversioned */ deployment?: WorkerDeploymentOptions | null; /** lib/data-converter.ts: the client's converter (encryption) */ dataConverter?: DataConverter }): Promise<Worker> {
+export async function createInboundWorker(opts: { connection: NativeConnection; namespace: string; client: Client; deps: InboundDeps; identity?: string; /** Worker Versioning; default from TEMPORAL_BUILD_ID (lib/temporal/versioning.ts), null = unversioned */ deployment?: WorkerDeploymentOptions | null; /** lib/temporal/data-converter.ts: the client's converter (encryption) */ dataConverter?: DataConverter }): Promise<Worker> {
   const { deps } = opts;
   return Worker.create({
     connection: opts.connection,

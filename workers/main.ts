@@ -5,12 +5,12 @@ import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import { createAwsClients } from '../activities/clients';
-import { createTransports } from '../activities/delivery';
+import { createAwsClients } from '../lib/aws/clients';
+import { createTransports } from '../lib/smtp/transports';
 import { bucketForDomain, loadConfig, ConfigError } from '../lib/config';
-import { mailroomDataConverter, requireCodecChoice, UNENCRYPTED_WARNING } from '../lib/data-converter';
-import { cachedChecks } from '../lib/health-cache';
-import { componentLogger } from '../lib/logger';
+import { mailroomDataConverter, requireCodecChoice, UNENCRYPTED_WARNING } from '../lib/temporal/data-converter';
+import { cachedChecks } from '../lib/observability/health-cache';
+import { componentLogger } from '../lib/observability/logger';
 import { installWorkerRuntime, temporalSettings } from '../lib/temporal';
 import { startHealthServer, startMetricsServer, temporalMetricsBind } from './http';
 import { createInboundWorker } from './inbound';
@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   // Unset or malformed MAILROOM_CODEC_KEYS stops the worker here, naming the variable.
   if (requireCodecChoice('the worker') === 'plaintext') log.warn(UNENCRYPTED_WARNING);
   const dataConverter = mailroomDataConverter();
-  const temporalMetrics = await temporalMetricsBind(process.env.TEMPORAL_METRICS_BIND);
+  const temporalMetrics = await temporalMetricsBind(config.temporalMetricsBind);
   installWorkerRuntime({ prometheus: temporalMetrics });
   const { connectionOptions, namespace } = temporalSettings();
   const connection = await NativeConnection.connect(connectionOptions);

@@ -1,14 +1,14 @@
 // Runs the account-sync worker as its own process: npm run sync:worker
-// Configuration: Temporal via TEMPORAL_ADDRESS/TEMPORAL_NAMESPACE (lib/temporal.ts), the rest
-// via DATABASE_URL, MAILROOM_SECRET_KEYS and SYNC_* (lib/sync-config.ts, docs/account-sync.md);
+// Configuration: Temporal via TEMPORAL_ADDRESS/TEMPORAL_NAMESPACE (lib/temporal/index.ts), the rest
+// via DATABASE_URL, MAILROOM_SECRET_KEYS and SYNC_* (lib/config/sync.ts, docs/account-sync.md);
 // Prometheus metrics on SYNC_METRICS_PORT (default 8001, 0 = off).
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { requireCodecChoice, UNENCRYPTED_WARNING } from '../lib/data-converter';
-import { componentLogger } from '../lib/logger';
+import { requireCodecChoice, UNENCRYPTED_WARNING } from '../lib/temporal/data-converter';
+import { componentLogger } from '../lib/observability/logger';
 import { connectWorker, installWorkerRuntime } from '../lib/temporal';
-import { loadSyncConfig } from '../lib/sync-config';
-import { syncRegistry } from '../lib/sync-metrics';
+import { loadSyncConfig } from '../lib/config/sync';
+import { syncRegistry } from '../lib/observability/sync-metrics';
 import { createSyncWorker } from './sync';
 
 const log = componentLogger('sync-main');

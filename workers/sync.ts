@@ -6,15 +6,16 @@ import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import type pino from 'pino';
-import { createStore } from '../activities/store';
+import { createStore } from '../lib/sync-store';
 import { createSyncActivities } from '../activities/sync';
-import { loadKeyring } from '../lib/crypto';
-import { mailroomDataConverter } from '../lib/data-converter';
-import { createPool } from '../lib/db';
-import { componentLogger } from '../lib/logger';
-import { loadSyncConfig, type SyncConfig } from '../lib/sync-config';
-import { setNeedsAttentionSource } from '../lib/sync-metrics';
-import { workflowSource } from '../lib/workflow-source';
+import { loadKeyring } from '../lib/sync-store/crypto';
+import { mailroomDataConverter } from '../lib/temporal/data-converter';
+import { createPool } from '../lib/storage/db';
+import { componentLogger } from '../lib/observability/logger';
+import { loadSyncConfig, type SyncConfig } from '../lib/config/sync';
+import { setNeedsAttentionSource } from '../lib/observability/sync-metrics';
+import { workflowSource } from '../lib/temporal/workflow-source';
+import { environment } from '../lib/config/env';
 
 export interface SyncWorkerOptions {
   /** Environment to read the sync configuration and MAILROOM_SECRET_KEYS from (default process.env). */
@@ -26,16 +27,16 @@ export interface SyncWorkerOptions {
   /** Overrides applied on top of the loaded configuration. */
   config?: Partial<SyncConfig>;
   /**
-   * Payload encryption shared with the clients (lib/data-converter.ts). Default: the one
+   * Payload encryption shared with the clients (lib/temporal/data-converter.ts). Default: the one
    * MAILROOM_CODEC_KEYS in `env` describes; pass null to force plaintext payloads.
    */
   dataConverter?: DataConverter | null;
-  /** The activities' logger (default: the component logger of lib/logger.ts). */
+  /** The activities' logger (default: the component logger of lib/observability/logger.ts). */
   logger?: pino.Logger;
 }
 
 export async function createSyncWorker(connection: NativeConnection, namespace: string, options: SyncWorkerOptions = {}): Promise<Worker> {
-  const env = options.env ?? process.env;
+  const env = options.env ?? environment();
   const config = { ...loadSyncConfig(env), ...options.config };
   // Fail at start, not on the first sync, when the key is missing or malformed.
   const keyring = loadKeyring(env);

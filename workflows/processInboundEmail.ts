@@ -4,7 +4,6 @@
 import {
   ActivityFailure,
   ApplicationFailure,
-  defineQuery,
   log,
   patched,
   proxyActivities,
@@ -19,30 +18,32 @@ import {
 } from '@temporalio/workflow';
 import { RetryState } from '@temporalio/common';
 import type { InboundActivities } from '../activities';
-import type { BounceRewriteInfo, EmailSummary, InboundRef, InboundResult, RecipientResult, RecipientRules } from '../lib/inbound-types';
-import type { AuditRecord } from '../lib/metadata';
-import { autoReplyTarget, reportedRecipient } from '../lib/rule-gates';
-import { compactVerdicts } from '../lib/ses-verdicts';
-import type { EmailStatus } from '../lib/status';
+import {
+  type BounceRewriteInfo,
+  type DeliveryPolicy,
+  type EmailSummary,
+  INBOUND_ERRORS,
+  type InboundRef,
+  type InboundResult,
+  type ProcessInboundInput,
+  progressQuery,
+  type RecipientResult,
+  type RecipientRules,
+} from '../contracts/inbound';
+import type { EmailStatus } from '../contracts/email-status';
+import { MAIL_DOMAIN, MAIL_STATUS } from '../contracts/search-attributes';
+import type { AuditRecord } from '../lib/mail/metadata';
+import { autoReplyTarget, reportedRecipient } from '../lib/mail/rule-gates';
+import { compactVerdicts } from '../lib/mail/ses-verdicts';
 
-export interface DeliveryPolicy {
-  /** Delivery rounds for recipients the server defers (4xx), the first included. */
-  rounds: number;
-  /** Wait before the second round; doubles each round up to maxDelaySeconds. */
-  firstDelaySeconds: number;
-  maxDelaySeconds: number;
-}
-
-export interface ProcessInboundInput extends InboundRef {
-  delivery?: Partial<DeliveryPolicy>;
-}
+// The contract lives in contracts/inbound.ts; re-exported for code that imported it from here.
+export type { DeliveryPolicy, ProcessInboundInput };
+export { progressQuery };
 
 export const DEFAULT_DELIVERY_POLICY: DeliveryPolicy = { rounds: 6, firstDelaySeconds: 60, maxDelaySeconds: 1800 };
 
-export const progressQuery = defineQuery<{ step: string; recipients: RecipientResult[] }>('progress');
-
 // Reading S3 and parsing: a few seconds normally; retried on S3 errors.
-// Every activity heartbeats while it runs (activities/heartbeat.ts): a worker that dies
+// Every activity heartbeats while it runs (lib/temporal/heartbeat.ts): a worker that dies
 // mid-activity is noticed after HEARTBEAT, and the activity retried on another worker.
 const HEARTBEAT = '20 seconds';
 // Backoffs longer than this become a workflow timer, so an outage does not hold the task.
@@ -78,17 +79,17 @@ export const MAIL_SAFETY_PATCH = 'inbound-mail-safety';
 // heartbeating activities. Every step is safe to run twice within one run (a worker that dies
 // before the workflow task completes runs its local activities again): fetch recognises its
 // own run's tag, deliveries and forwards are logged per object and recipient, the auto-reply
-// claim names its run. Since this patch the starters alone set MailDomain (lib/start-inbound.ts)
+// claim names its run. Since this patch the starters alone set MailDomain (starters/start-inbound.ts)
 // and the run no longer upserts it. Decided once per run, at its start.
 export const FAST_PATH_PATCH = 'inbound-fast-path';
 // Delivery: a 40 MB message over SMTP can take a while; connection errors retry with backoff.
 const deliverOptions = {
   startToCloseTimeout: '5 minutes',
-  retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 8, nonRetryableErrorTypes: ['DeliveryRefused', 'EmailMissing'] },
+  retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 8, nonRetryableErrorTypes: [INBOUND_ERRORS.DeliveryRefused, INBOUND_ERRORS.EmailMissing] },
 } satisfies StepOptions;
 const rulesOptions = {
   startToCloseTimeout: '2 minutes',
-  retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 8, nonRetryableErrorTypes: ['ForwardRefused', 'AutoReplyRefused', 'EmailMissing'] },
+  retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 8, nonRetryableErrorTypes: [INBOUND_ERRORS.ForwardRefused, INBOUND_ERRORS.AutoReplyRefused, INBOUND_ERRORS.EmailMissing] },
 } satisfies StepOptions;
 // Tagging is the audit trail: keep trying for hours rather than leave an email untagged.
 const tagOptions = {
@@ -195,7 +196,7 @@ function startRun(input: ProcessInboundInput): InboundRun {
   run.safety = patched(MAIL_SAFETY_PATCH);
   run.fastPath = run.local = patched(FAST_PATH_PATCH);
   // The starters set MailDomain when they start the run; before the fast path it was set again here.
-  if (!run.fastPath) upsertSearchAttributes({ MailDomain: [ref.domain] });
+  if (!run.fastPath) upsertSearchAttributes([{ key: MAIL_DOMAIN, value: ref.domain }]);
   return run;
 }
 
@@ -215,7 +216,7 @@ async function finish(run: InboundRun, status: EmailStatus, record: Partial<Omit
   run.step = 'tag';
   const tagEmail = run.local ? local.tag.tagEmail : regularTagEmail;
   if (tag) await tagEmail.executeWithOptions({ summary: `tag S3 object: status=${status}` }, [{ domain: ref.domain, bucket: ref.bucket, key: ref.key, record: { status, ...record } }]);
-  upsertSearchAttributes({ MailStatus: [status] });
+  upsertSearchAttributes([{ key: MAIL_STATUS, value: status }]);
   const counts = ['delivered', 'invalid', 'blocked', 'failed'].map((o) => [o, result.recipients.filter((r) => r.outcome === o).length] as const).filter(([, n]) => n > 0);
   setCurrentDetails(`${status}${counts.length ? ': ' + counts.map(([o, n]) => `${n} ${o}`).join(', ') : ''}${result.reason ? ` (${result.reason.slice(0, 200)})` : ''}${result.verdicts ? `; SES verdicts: ${result.verdicts}` : ''}`);
   run.step = 'done';
@@ -247,11 +248,11 @@ async function fetchStep(run: InboundRun): Promise<{ summary: EmailSummary } | {
     const done = await finish(run, fetched.status, { error: fetched.reason, ...(result.verdicts ? { verdicts: result.verdicts } : {}) }, tag);
     if (fetched.status === 'missing' && patched(MISSING_FAILS_PATCH)) {
       // A failed run, unlike a completed one, lets a later trigger start this workflow id
-      // again (WorkflowIdReusePolicy ALLOW_DUPLICATE_FAILED_ONLY, lib/start-inbound.ts): the
+      // again (WorkflowIdReusePolicy ALLOW_DUPLICATE_FAILED_ONLY, starters/start-inbound.ts): the
       // object may still arrive, and then the sweep or an operator processes it. The
       // result rides along in the details.
       throw ApplicationFailure.create({
-        type: 'EmailMissing',
+        type: INBOUND_ERRORS.EmailMissing,
         message: `${fetched.reason} (status missing): nothing was processed; a later trigger for this object starts a new run`,
         nonRetryable: true,
         details: [done],
@@ -415,7 +416,7 @@ async function applyRulesBeforeSafety(run: InboundRun, summary: EmailSummary, ac
 /**
  * Each recipient's rules, each on its own (safety path): one failing forward or reply is
  * recorded and the others still run. Forwards leaving our domains obey the message's
- * outside-forward verdict; replies the per-recipient gate (lib/rule-gates.ts).
+ * outside-forward verdict; replies the per-recipient gate (lib/mail/rule-gates.ts).
  */
 async function applyRulesEachOnItsOwn(run: InboundRun, summary: EmailSummary, active: string[]): Promise<void> {
   const { ref, result, ruleErrors } = run;

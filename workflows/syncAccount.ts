@@ -29,7 +29,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type * as activities from '../activities/sync';
-import { ACCOUNT_ID, SYNC_STATUS } from '../lib/search-attributes';
+import { ACCOUNT_ID, SYNC_STATUS } from '../contracts/search-attributes';
 import {
   credentialsUpdatedSignal,
   ERR_ACCOUNT_NOT_FOUND,
@@ -45,7 +45,7 @@ import {
   type SyncProgress,
   type SyncResult,
   type SyncStatus,
-} from './sync-definitions';
+} from '../contracts/sync';
 
 type Activities = ReturnType<typeof activities.createSyncActivities>;
 

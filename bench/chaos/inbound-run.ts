@@ -4,10 +4,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { SingleBar } from 'cli-progress';
-import { startInbound } from '../../lib/start-inbound';
-import { inboundWorkflowId } from '../../lib/ses-notification';
+import { startInbound } from '../../starters/start-inbound';
+import { inboundWorkflowId } from '../../contracts/inbound';
 import { bucketForDomain } from '../../lib/config';
-import type { InboundResult } from '../../lib/inbound-types';
+import type { InboundResult } from '../../contracts/inbound';
 import type { DeliveryPolicy } from '../../workflows/processInboundEmail';
 import { tally, type Expectation, type Tally } from './ground-truth';
 import { DOMAIN, type ChaosMail } from './mails';

@@ -3,10 +3,10 @@
 // same scenarios shortened.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SingleBar } from 'cli-progress';
-import { inboundWorkflowId } from '../../lib/ses-notification';
-import { startInbound } from '../../lib/start-inbound';
+import { inboundWorkflowId } from '../../contracts/inbound';
+import { startInbound } from '../../starters/start-inbound';
 import { bucketForDomain } from '../../lib/config';
-import type { InboundResult } from '../../lib/inbound-types';
+import type { InboundResult } from '../../contracts/inbound';
 import { runInbound, until, type FaultWindow, type InboundOutcome } from './inbound-run';
 import { DOMAIN, hostileMails, LOOP_PEER, LOOPER, LOOPER2, ordinaryMails, STRIPPING_PEER, type ChaosMail } from './mails';
 import type { Backend, ChaosStack } from './stack';

@@ -21,7 +21,7 @@ import { startSmtpTarget, type SmtpTarget } from '../../scripts/stack/smtp-targe
 import { startTemporalDevServer } from '../../scripts/stack/temporal-dev';
 import { localStackEnv } from '../../scripts/stack/worker-env';
 import { DEFAULT_TEMPORAL_PG_URL, freeTemporalPort, startTemporalPostgres } from '../../scripts/stack/temporal-postgres';
-import { dropDatabase, withDatabase } from '../../lib/db';
+import { dropDatabase, withDatabase } from '../../lib/storage/db';
 import { onlyOnce } from './interrupt';
 import { ALL_MAILBOXES, AWAY, BLOCKER, DOMAIN, LOOP_PEER, LOOPER, LOOPER2, STRIPPING_PEER } from './mails';
 

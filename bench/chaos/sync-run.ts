@@ -7,13 +7,13 @@ import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import type { SingleBar } from 'cli-progress';
 import type { Client } from '@temporalio/client';
-import { createStore } from '../../activities/store';
-import { addAccountWithPassword } from '../../activities/sync';
-import { generateKeyEntry, parseKeyring } from '../../lib/crypto';
+import { createStore } from '../../lib/sync-store';
+import { addAccountWithPassword } from '../../lib/sync-store/credentials';
+import { generateKeyEntry, parseKeyring } from '../../lib/sync-store/crypto';
 import { startTcpFaultProxy } from '../../scripts/stack/fault-proxy';
 import { onInterrupt, onlyOnce } from './interrupt';
 import type { syncAccount } from '../../workflows/syncAccount';
-import { syncWorkflowId } from '../../workflows/sync-definitions';
+import { syncWorkflowId } from '../../contracts/sync';
 import { createTestDatabase, fillMailbox, imapSession, serverView, startTestDovecot } from '../../test/integration/sync-fixtures';
 import { until } from './inbound-run';
 

@@ -9,7 +9,7 @@ import {
   ResourceNotFoundException,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
-import { componentLogger } from '../../lib/logger';
+import { componentLogger } from '../../lib/observability/logger';
 
 const log = componentLogger('local-dynamodb');
 

@@ -1,14 +1,14 @@
 // Fault injection for the chaos harness (bench/chaos.ts): proxies that sit in front of the
 // local stack's real servers and break them on command. The HTTP proxy speaks just enough
 // S3 and DynamoDB to answer throttles and partial batches the way AWS does, so the SDK's
-// own retry logic and ours (activities/dynamodb.ts) meet the real thing; the TCP proxy
+// own retry logic and ours (lib/aws/dynamodb.ts) meet the real thing; the TCP proxy
 // cuts or refuses connections to IMAP, SMTP or PostgreSQL.
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream';
 import { crc32 } from 'node:zlib';
-import { componentLogger } from '../../lib/logger';
+import { componentLogger } from '../../lib/observability/logger';
 
 const log = componentLogger('fault-proxy');
 

@@ -106,7 +106,7 @@ export function s3ClientFor(endpoint: string, region = 'us-east-1'): S3Client {
     forcePathStyle: true,
     credentials: S3_CREDENTIALS,
     // Only checksum where S3 itself requires it, as the worker does against local endpoints
-    // (activities/clients.ts), so the tests exercise the worker's request shapes.
+    // (lib/aws/clients.ts), so the tests exercise the worker's request shapes.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   });

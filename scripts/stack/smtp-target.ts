@@ -6,7 +6,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SMTPServer } from 'smtp-server';
-import { componentLogger } from '../../lib/logger';
+import { componentLogger } from '../../lib/observability/logger';
 import { listenOn } from './fault-proxy';
 
 const log = componentLogger('smtp-target');

@@ -6,8 +6,8 @@ import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
-import { SEARCH_ATTRIBUTE_FLAGS } from '../../lib/search-attributes';
-import { componentLogger } from '../../lib/logger';
+import { SEARCH_ATTRIBUTE_FLAGS } from '../../contracts/search-attributes';
+import { componentLogger } from '../../lib/observability/logger';
 import { temporalBinary } from './temporal-binary';
 
 const log = componentLogger('temporal-admin');
@@ -56,7 +56,7 @@ export async function probe(address: string): Promise<void> {
 }
 
 /**
- * Registers any of mailroom's search attributes (lib/search-attributes.ts) the default namespace lacks; without them, upserts fail workflows.
+ * Registers any of mailroom's search attributes (contracts/search-attributes.ts) the default namespace lacks; without them, upserts fail workflows.
  * Returns how many it registered.
  */
 export async function ensureSearchAttributes(address: string): Promise<number> {

@@ -2,8 +2,8 @@
 // with mailroom's search attributes, keeping history across restarts in `dbFile`.
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { SEARCH_ATTRIBUTE_FLAGS } from '../../lib/search-attributes';
-import { componentLogger } from '../../lib/logger';
+import { SEARCH_ATTRIBUTE_FLAGS } from '../../contracts/search-attributes';
+import { componentLogger } from '../../lib/observability/logger';
 import { ensureSearchAttributes, type LocalTemporal, portOpen, probe, spawnServer, startError } from './temporal-admin';
 import { temporalBinary } from './temporal-binary';
 

@@ -1,4 +1,4 @@
-// The environment that points a mailroom worker (lib/config.ts) at the local stack: S3 and
+// The environment that points a mailroom worker (lib/config/index.ts) at the local stack: S3 and
 // DynamoDB emulators, the SMTP target as internal mail server, and for outbound mail the
 // local SES v2 server (`ses`) or else the SMTP target as relay. Everything on loopback.
 export function localStackEnv(s: { s3: string; dynamodb: string; domains: string[]; smtpPort: number; internalSmtpPort: number; ses?: string }): Record<string, string> {

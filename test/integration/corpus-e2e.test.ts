@@ -8,10 +8,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { addressList, domainOf } from '../../lib/address';
-import type { InboundResult } from '../../lib/inbound-types';
-import { startInbound } from '../../lib/start-inbound';
-import { EMAIL_STATUSES } from '../../lib/status';
+import { addressList, domainOf } from '../../lib/mail/address';
+import type { InboundResult } from '../../contracts/inbound';
+import { startInbound } from '../../starters/start-inbound';
+import { EMAIL_STATUSES } from '../../contracts/email-status';
 import { DEFAULT_TABLES } from '../../scripts/stack/dynamodb';
 import { rawMail, sesBounce, sesComplaint, snsNotificationMail } from '../../scripts/stack/demo-emails';
 import { corpusFiles } from '../support/corpus';

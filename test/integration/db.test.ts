@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createPool, withTransaction } from '../../lib/db';
+import { createPool, withTransaction } from '../../lib/storage/db';
 import { ADMIN_DATABASE_URL } from './sync-fixtures';
 
 test('a connection terminated mid-transaction fails that transaction; the pool goes on', async () => {

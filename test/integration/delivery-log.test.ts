@@ -1,4 +1,4 @@
-// A delivery skips the recipients that already have the object (activities/delivery-log.ts,
+// A delivery skips the recipients that already have the object (lib/storage/delivery-log.ts,
 // per object and recipient), so a completion lost to a killed worker or a Temporal outage,
 // or a second run under another workflow id, does not become a second copy; --redeliver
 // does deliver again. Real S3 server (versitygw), dynalite and SMTP target.
@@ -9,11 +9,12 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { createDeliveryActivities, createTransports } from '../../activities/delivery';
-import { deliveredBefore, objectRef } from '../../activities/delivery-log';
-import { dynamodbRequests } from '../../lib/metrics';
+import { createDeliverActivities } from '../../activities/inbound/deliver';
+import { createTransports } from '../../lib/smtp/transports';
+import { deliveredBefore, objectRef } from '../../lib/storage/delivery-log';
+import { dynamodbRequests } from '../../lib/observability/metrics';
 import { bucketForDomain, loadConfig } from '../../lib/config';
-import type { RecipientResult } from '../../lib/inbound-types';
+import type { RecipientResult } from '../../contracts/inbound';
 import { rawMail } from '../../scripts/stack/demo-emails';
 import { DEFAULT_TABLES, dynamoClientFor, ensureTables, startDynamoServer } from '../../scripts/stack/dynamodb';
 import { S3_CREDENTIALS, s3ClientFor, startS3Server } from '../../scripts/stack/s3';
@@ -43,7 +44,7 @@ test('a retry or a later run delivers only to the recipients not yet delivered; 
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'k1', Body: rawMail({ from: 'x@sender.example', to: ['a@example.com', 'b@example.com'], subject: 'Once only', messageId: '<once@sender.example>' }) }));
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'k2', Body: rawMail({ from: 'x@sender.example', to: ['"b"@example.com'], subject: 'Quoted', messageId: '<quoted@sender.example>' }) }));
-  const { deliverEmail } = createDeliveryActivities({ s3, dynamo, config, transports });
+  const { deliverEmail } = createDeliverActivities({ s3, dynamo, config, transports });
   const input = { domain: 'example.com', bucket, key: 'k1', envelopeFrom: 'x@sender.example' };
   type Input = Parameters<typeof deliverEmail>[0];
   // One attempt of deliverEmail inside a given run, with an activity context and no Temporal.

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ImapFlow } from 'imapflow';
-import { refreshAccessToken } from '../../lib/oauth2';
+import { refreshAccessToken } from '../../lib/imap/oauth2';
 
 const ROOT = join(__dirname, '..', '..');
 

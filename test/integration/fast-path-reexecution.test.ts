@@ -15,10 +15,10 @@ import { CreateBucketCommand, HeadObjectCommand, PutObjectCommand } from '@aws-s
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { createTransports } from '../../activities/delivery';
+import { createTransports } from '../../lib/smtp/transports';
 import { createInboundActivities } from '../../activities';
 import { bucketForDomain, loadConfig } from '../../lib/config';
-import type { FetchResult, LargeEmail } from '../../lib/inbound-types';
+import type { FetchResult, LargeEmail } from '../../contracts/inbound';
 import { rawMail } from '../../scripts/stack/demo-emails';
 import { DEFAULT_TABLES, dynamoClientFor, ensureTables, startDynamoServer } from '../../scripts/stack/dynamodb';
 import { S3_CREDENTIALS, s3ClientFor, startS3Server } from '../../scripts/stack/s3';

@@ -11,7 +11,7 @@ import { CopyObjectCommand, CreateBucketCommand, GetObjectCommand, HeadObjectCom
 import { BatchGetItemCommand, BatchWriteItemCommand, DynamoDBClient, GetItemCommand, ProvisionedThroughputExceededException, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import nodemailer from 'nodemailer';
-import { batchGetAll, batchWriteAll } from '../../activities/dynamodb';
+import { batchGetAll, batchWriteAll } from '../../lib/aws/dynamodb';
 import { DEFAULT_TABLES, DUMMY_CREDENTIALS, dynamoClientFor, ensureTables, type LocalDynamo, startDynamoServer } from '../../scripts/stack/dynamodb';
 import { startHttpFaultProxy, startTcpFaultProxy } from '../../scripts/stack/fault-proxy';
 import { type LocalS3, S3_CREDENTIALS, s3ClientFor, startS3Server } from '../../scripts/stack/s3';
@@ -203,7 +203,7 @@ describe('HTTP fault proxy in front of dynalite', () => {
     assert.ok(proxy.stats.partialBatches >= 5);
   });
 
-  test("activities/dynamodb.ts batchGetAll retries UnprocessedKeys until it has every item", async (t) => {
+  test("lib/aws/dynamodb.ts batchGetAll retries UnprocessedKeys until it has every item", async (t) => {
     // Rate 1 moves at least one key every round, so no lookup can ever finish: batchGetAll must give up loudly.
     await proxy.set({ partialBatchRate: 1 });
     t.after(() => proxy.set({ partialBatchRate: 0 }));
@@ -239,7 +239,7 @@ describe('HTTP fault proxy in front of dynalite', () => {
     assert.deepEqual([...stored, ...left].sort(), [...keys].sort(), 'every item either written or handed back, never both');
   });
 
-  test('activities/dynamodb.ts batchWriteAll retries UnprocessedItems until every item is written', async (t) => {
+  test('lib/aws/dynamodb.ts batchWriteAll retries UnprocessedItems until every item is written', async (t) => {
     await proxy.set({ partialBatchRate: 1 });
     t.after(() => proxy.set({ partialBatchRate: 0 }));
     const item = (k: string) => ({ pk: { S: k } });

@@ -2,8 +2,8 @@
 // servers. Each case checks what lands in which mailbox and what S3 says afterwards.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseHeaderBlock } from '../../lib/headers';
-import { inboundOutcome, startInbound } from '../../lib/start-inbound';
+import { parseHeaderBlock } from '../../lib/mail/headers';
+import { inboundOutcome, startInbound } from '../../starters/start-inbound';
 import { DEFAULT_TABLES } from '../../scripts/stack/dynamodb';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { rawMail, sesBounce, sesStored, snsNotificationMail } from '../../scripts/stack/demo-emails';

@@ -57,7 +57,7 @@ void test('versitygw: keys with +, ?, #, spaces and %2B stay distinct objects th
   const keys = ['odd/x+y', 'odd/x y', 'odd/x%2By', 'odd/what?a=1#frag', 'odd/ü +?#%2B'];
   for (const Key of keys) await client.send(new PutObjectCommand({ Bucket, Key, Body: `body of ${Key}`, Metadata: { status: 'new' } }));
   for (const Key of keys) {
-    // As activities/s3.ts tagEmail builds it: each path segment URI-encoded.
+    // As activities/inbound/tag.ts tagEmail builds it: each path segment URI-encoded.
     const CopySource = `${Bucket}/${Key.split('/').map(encodeURIComponent).join('/')}`;
     await client.send(new CopyObjectCommand({ Bucket, Key, CopySource, MetadataDirective: 'REPLACE', Metadata: { status: 'processed', key: encodeURIComponent(Key) } }));
   }

@@ -1,4 +1,4 @@
-// lib/oauth2.ts against the local OAuth2 server (scripts/stack/oauth2.ts, oauth2-mock-server):
+// lib/imap/oauth2.ts against the local OAuth2 server (scripts/stack/oauth2.ts, oauth2-mock-server):
 // a refresh, a rotated refresh token, the provider's refusals as OAuth2GrantError (the account
 // must wait for a new token) and an unreachable or broken endpoint as OAuth2EndpointError
 // (retry later). No error message carries a token.
@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { OAuth2EndpointError, OAuth2GrantError, refreshAccessToken } from '../../lib/oauth2';
+import { OAuth2EndpointError, OAuth2GrantError, refreshAccessToken } from '../../lib/imap/oauth2';
 import { freePort } from '../../scripts/stack/ports';
 import { startLocalOAuth2Server, type LocalOAuth2Server } from '../../scripts/stack/oauth2';
 

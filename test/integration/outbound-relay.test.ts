@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
-import { createTransports } from '../../activities/delivery';
+import { createTransports } from '../../lib/smtp/transports';
 import { loadConfig } from '../../lib/config';
 
 async function relayServer(): Promise<{ port: number; users: string[]; received: number; close(): Promise<void> }> {

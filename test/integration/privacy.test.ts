@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
-import { AesGcmCodec, codecFromEnv, ENCODING_ENCRYPTED, generateCodecKey, parseCodecKeys } from '../../lib/codec';
+import { AesGcmCodec, codecFromEnv, ENCODING_ENCRYPTED, generateCodecKey, parseCodecKeys } from '../../lib/temporal/codec';
 import { rawMail } from '../../scripts/stack/demo-emails';
 import { DEFAULT_TABLES } from '../../scripts/stack/dynamodb';
 import { type CodecServer, DEFAULT_CORS_ORIGINS, type JsonPayload, payloadToJson, SESSION_COOKIE, startCodecServer } from '../../workers/codec-server';

@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { rawMail } from '../../scripts/stack/demo-emails';
 import { freePort } from '../../scripts/stack/ports';
-import { startInbound } from '../../lib/start-inbound';
+import { startInbound } from '../../starters/start-inbound';
 import { BUCKET, DOMAIN, type InboundStack, startInboundStack } from '../support/inbound-stack';
 
 const ROOT = join(__dirname, '..', '..');

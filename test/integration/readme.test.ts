@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
-import { DeploymentAdmin } from '../../lib/deployment-admin';
+import { DeploymentAdmin } from '../../lib/temporal/deployment-admin';
 import { s3ClientFor } from '../../scripts/stack/s3';
 import { freePort } from '../../scripts/stack/ports';
 import { demoDatabase } from '../support/demo-database';

@@ -13,9 +13,9 @@ import { historyFromJSON } from '../replay/history-json';
 
 const ROOT = join(__dirname, '..', '..');
 const HISTORIES = join(ROOT, 'test', 'replay', 'histories');
-// Workers decode failures with this converter (lib/data-converter.ts); the codec is not
+// Workers decode failures with this converter (lib/temporal/data-converter.ts); the codec is not
 // needed, the recorded payloads are stored decoded.
-const dataConverter = { failureConverterPath: require.resolve('../../lib/failure-converter') };
+const dataConverter = { failureConverterPath: require.resolve('../../lib/temporal/failure-converter') };
 
 const files = (prefix: string) => readdirSync(HISTORIES).filter((f) => f.startsWith(prefix) && f.endsWith('.json')).sort();
 

@@ -1,7 +1,7 @@
 // The SQS bridge end to end: SNS-wrapped SES notifications on a real SQS-compatible
 // server (goaws, a separate process), the real inbound stack (Temporal dev server,
 // versitygw (S3), dynalite, SMTP target, running worker). The bridge runs in-process (runBridge
-// with the real clients) and, for the crash case, as the real process (workers/sqs-bridge.ts).
+// with the real clients) and, for the crash case, as the real process (workers/sqs-bridge/main.ts).
 // Each test uses its own queues, so one test's messages never reach another's bridge.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CreateQueueCommand, GetQueueAttributesCommand, type Message, ReceiveMessageCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import pino from 'pino';
-import { type Outcome, resolveQueues, runBridge, temporalBridgeDeps } from '../../lib/sqs-bridge';
-import { loadSqsConfig } from '../../lib/sqs-config';
+import { type Outcome, resolveQueues, runBridge, temporalBridgeDeps } from '../../workers/sqs-bridge/bridge';
+import { loadSqsConfig } from '../../lib/config/sqs-bridge';
 import { bucketForDomain } from '../../lib/config';
-import type { InboundResult } from '../../lib/inbound-types';
+import type { InboundResult } from '../../contracts/inbound';
 import { rawMail } from '../../scripts/stack/demo-emails';
 import { type LocalSqs, sqsClientFor, startSqsServer } from '../../scripts/stack/sqs';
 import { BUCKET, inboundWorkflowId, type InboundStack, startInboundStack } from '../support/inbound-stack';
@@ -192,7 +192,7 @@ test('the same notification delivered twice (and once more later): one workflow,
 });
 
 function runBridgeProcess(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'workers/sqs-bridge.ts'], { cwd: ROOT, env: { ...stack.childEnv, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'workers/sqs-bridge/main.ts'], { cwd: ROOT, env: { ...stack.childEnv, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (c: Buffer) => (output += c.toString()));
   child.stderr.on('data', (c: Buffer) => (output += c.toString()));

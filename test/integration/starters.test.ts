@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { DeleteItemCommand } from '@aws-sdk/client-dynamodb';
 import { DEFAULT_TABLES } from '../../scripts/stack/dynamodb';
 import { rawMail } from '../../scripts/stack/demo-emails';
-import { emailsProcessed } from '../../lib/metrics';
-import { startInbound } from '../../lib/start-inbound';
+import { emailsProcessed } from '../../lib/observability/metrics';
+import { startInbound } from '../../starters/start-inbound';
 import { BUCKET, DOMAIN, inboundWorkflowId, type InboundStack, startInboundStack } from '../support/inbound-stack';
 
 const run = promisify(execFile);
@@ -212,10 +212,10 @@ test('no codec keys: starters refuse to start workflows (exit 2, naming MAILROOM
   await assert.rejects(stack.env.client.workflow.getHandle(inboundWorkflowId(BUCKET, key)).describe(), /not found/i, 'nothing was started');
 
   // The worker, the SQS bridge: the same refusal (MAILROOM_CODEC_KEYS=none is their opt-out).
-  for (const script of ['workers/main.ts', 'workers/sqs-bridge.ts']) {
+  for (const script of ['workers/main.ts', 'workers/sqs-bridge/main.ts']) {
     const r = await outcome(script, [], { ...withoutKeys(), HEALTH_PORT: '0', METRICS_PORT: '0' });
     assert.equal(r.code, 1, script);
-    // One JSON log line (lib/logger.ts); no --plaintext for a long-running process.
+    // One JSON log line (lib/observability/logger.ts); no --plaintext for a long-running process.
     assert.match(r.stdout + r.stderr, /MAILROOM_CODEC_KEYS is not set: the (worker|SQS bridge) would write[^\n]*MAILROOM_CODEC_KEYS=none(?! or --plaintext)/, script);
   }
 

@@ -7,9 +7,10 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { storedEmails, sweepBucket, type SweepInput, type SweepResult } from '../../activities/sweep';
-import { startInbound } from '../../lib/start-inbound';
-import { readSweepMark, recordSweepMark } from '../../lib/sweep-state';
+import { storedEmails, sweepBucket } from '../../lib/sweep/sweep';
+import { type SweepInput, type SweepResult } from '../../contracts/sweep';
+import { startInbound } from '../../starters/start-inbound';
+import { readSweepMark, recordSweepMark } from '../../lib/storage/sweep-state';
 import { rawMail } from '../../scripts/stack/demo-emails';
 import { BUCKET, DOMAIN, inboundWorkflowId, type InboundStack, startInboundStack } from '../support/inbound-stack';
 

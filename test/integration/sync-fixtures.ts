@@ -11,10 +11,10 @@ import type pino from 'pino';
 import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundle } from '@temporalio/worker';
 import { ImapFlow } from 'imapflow';
 import type { Pool } from 'pg';
-import { createPool, dropDatabase, ensureDatabase, withDatabase } from '../../lib/db';
-import { migrate } from '../../lib/migrate';
+import { createPool, dropDatabase, ensureDatabase, withDatabase } from '../../lib/storage/db';
+import { migrate } from '../../lib/storage/migrate';
 import { startDovecot, type DovecotServer, type DovecotUser, type StartDovecotOptions } from '../../scripts/stack/dovecot';
-import type { SyncConfig } from '../../lib/sync-config';
+import type { SyncConfig } from '../../lib/config/sync';
 import { createSyncWorker } from '../../workers/sync';
 import { historyToJSON } from '../replay/history-json';
 

@@ -6,11 +6,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { addAccountWithPassword } from '../../activities/sync';
-import { createStore, type Store } from '../../activities/store';
-import { generateKeyEntry, parseKeyring } from '../../lib/crypto';
+import { addAccountWithPassword } from '../../lib/sync-store/credentials';
+import { createStore, type Store } from '../../lib/sync-store';
+import { generateKeyEntry, parseKeyring } from '../../lib/sync-store/crypto';
 import type { syncAccount } from '../../workflows/syncAccount';
-import { syncWorkflowId, type SyncAccountInput } from '../../workflows/sync-definitions';
+import { syncWorkflowId, type SyncAccountInput } from '../../contracts/sync';
 import { startHostileImap, type HostileImapServer } from '../support/hostile-imap';
 import { startTestTemporal } from '../support/temporal';
 import {

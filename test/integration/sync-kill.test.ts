@@ -7,11 +7,11 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { createStore, type Store } from '../../activities/store';
-import { addAccountWithPassword } from '../../activities/sync';
-import { generateKeyEntry, parseKeyring } from '../../lib/crypto';
+import { createStore, type Store } from '../../lib/sync-store';
+import { addAccountWithPassword } from '../../lib/sync-store/credentials';
+import { generateKeyEntry, parseKeyring } from '../../lib/sync-store/crypto';
 import type { syncAccount } from '../../workflows/syncAccount';
-import { syncWorkflowId } from '../../workflows/sync-definitions';
+import { syncWorkflowId } from '../../contracts/sync';
 import { startTestTemporal } from '../support/temporal';
 import { createTestDatabase, fillMailbox, imapSession, quietTemporalLogs, serverView, sortMessages, startTestDovecot, waitFor, type TestDatabase, type TestDovecot } from './sync-fixtures';
 

@@ -14,13 +14,13 @@ import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import pino from 'pino';
-import { addAccountWithOAuth2 } from '../../activities/sync';
-import { createStore, type Account, type Store } from '../../activities/store';
-import { generateKeyEntry, parseKeyring } from '../../lib/crypto';
-import { syncRegistry } from '../../lib/sync-metrics';
+import { addAccountWithOAuth2 } from '../../lib/sync-store/credentials';
+import { createStore, type Account, type Store } from '../../lib/sync-store';
+import { generateKeyEntry, parseKeyring } from '../../lib/sync-store/crypto';
+import { syncRegistry } from '../../lib/observability/sync-metrics';
 import { startLocalOAuth2Server, type LocalOAuth2Server } from '../../scripts/stack/oauth2';
 import type { syncAccount } from '../../workflows/syncAccount';
-import { progressQuery, syncWorkflowId, type SyncAccountInput } from '../../workflows/sync-definitions';
+import { progressQuery, syncWorkflowId, type SyncAccountInput } from '../../contracts/sync';
 import { startTestTemporal } from '../support/temporal';
 import {
   createTestDatabase,

@@ -7,14 +7,14 @@ import { after, before, describe, it } from 'node:test';
 import { ScheduleOverlapPolicy } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
-import { createStore, type Account, type Store } from '../../activities/store';
-import { addAccountWithPassword, setAccountPassword } from '../../activities/sync';
-import { generateKeyEntry, parseKeyring } from '../../lib/crypto';
+import { createStore, type Account, type Store } from '../../lib/sync-store';
+import { addAccountWithPassword, setAccountPassword } from '../../lib/sync-store/credentials';
+import { generateKeyEntry, parseKeyring } from '../../lib/sync-store/crypto';
 import { reconcileSchedules } from '../../starters/reconcile-schedules';
 import { startSyncNow } from '../../starters/sync-now';
 import { createSyncWorker } from '../../workers/sync';
 import type { syncAccount } from '../../workflows/syncAccount';
-import { passwordUpdatedSignal, progressQuery, syncScheduleId, type SyncAccountInput } from '../../workflows/sync-definitions';
+import { passwordUpdatedSignal, progressQuery, syncScheduleId, type SyncAccountInput } from '../../contracts/sync';
 import { startTestTemporal } from '../support/temporal';
 import { createTestDatabase, fillMailbox, imapSession, quietTemporalLogs, startTestDovecot, syncWorkflowBundle, waitFor, type TestDatabase, type TestDovecot } from './sync-fixtures';
 

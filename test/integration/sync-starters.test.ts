@@ -9,10 +9,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { createStore, type Store } from '../../activities/store';
-import { generateKeyEntry } from '../../lib/crypto';
+import { createStore, type Store } from '../../lib/sync-store';
+import { generateKeyEntry } from '../../lib/sync-store/crypto';
 import { startLocalOAuth2Server, type LocalOAuth2Server } from '../../scripts/stack/oauth2';
-import { syncScheduleId } from '../../workflows/sync-definitions';
+import { syncScheduleId } from '../../contracts/sync';
 import { startTestTemporal } from '../support/temporal';
 import { createTestDatabase, fillMailbox, imapSession, quietTemporalLogs, startSyncTestWorker, startTestDovecot, type TestDatabase, type TestDovecot } from './sync-fixtures';
 

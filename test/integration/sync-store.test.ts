@@ -7,11 +7,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createStore, type NewMessage, type Store } from '../../activities/store';
-import { addAccountWithOAuth2, addAccountWithPassword, accountSecretContext, oauth2SecretContext, setAccountRefreshToken } from '../../activities/sync';
-import { decryptSecret, encryptSecret, generateKeyEntry, parseKeyring } from '../../lib/crypto';
-import { createPool, dropDatabase, ensureDatabase, withDatabase } from '../../lib/db';
-import { migrate, readMigrations } from '../../lib/migrate';
+import { createStore, type NewMessage, type Store } from '../../lib/sync-store';
+import { addAccountWithOAuth2, addAccountWithPassword, accountSecretContext, oauth2SecretContext, setAccountRefreshToken } from '../../lib/sync-store/credentials';
+import { decryptSecret, encryptSecret, generateKeyEntry, parseKeyring } from '../../lib/sync-store/crypto';
+import { createPool, dropDatabase, ensureDatabase, withDatabase } from '../../lib/storage/db';
+import { migrate, readMigrations } from '../../lib/storage/migrate';
 import { ADMIN_DATABASE_URL, createTestDatabase, type TestDatabase } from './sync-fixtures';
 
 const keyring = parseKeyring(generateKeyEntry('k1'));

@@ -9,12 +9,12 @@ import { after, before, describe, it } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
-import { addAccountWithPassword, setAccountPassword } from '../../activities/sync';
-import { createStore, type Store } from '../../activities/store';
-import { generateKeyEntry, parseKeyring } from '../../lib/crypto';
+import { addAccountWithPassword, setAccountPassword } from '../../lib/sync-store/credentials';
+import { createStore, type Store } from '../../lib/sync-store';
+import { generateKeyEntry, parseKeyring } from '../../lib/sync-store/crypto';
 import { createSyncWorker } from '../../workers/sync';
 import type { syncAccount } from '../../workflows/syncAccount';
-import { passwordUpdatedSignal, progressQuery, syncWorkflowId, type SyncAccountInput } from '../../workflows/sync-definitions';
+import { passwordUpdatedSignal, progressQuery, syncWorkflowId, type SyncAccountInput } from '../../contracts/sync';
 import { historyToJSON } from '../replay/history-json';
 import { startTestTemporal } from '../support/temporal';
 import {

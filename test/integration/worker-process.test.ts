@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { rawMail } from '../../scripts/stack/demo-emails';
 import { freePort } from '../../scripts/stack/ports';
-import { startInbound } from '../../lib/start-inbound';
+import { startInbound } from '../../starters/start-inbound';
 import { BUCKET, DOMAIN, type InboundStack, startInboundStack } from '../support/inbound-stack';
 
 let stack: InboundStack;

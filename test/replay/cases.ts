@@ -4,7 +4,7 @@
 // stack; only test addresses appear in them.
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import type { EmailStatus } from '../../lib/status';
+import type { EmailStatus } from '../../contracts/email-status';
 import { DEFAULT_TABLES } from '../../scripts/stack/dynamodb';
 import { rawMail, sesBounce, sesComplaint, sesStored, snsNotificationMail } from '../../scripts/stack/demo-emails';
 import { BUCKET, type InboundStack } from '../support/inbound-stack';

@@ -11,13 +11,13 @@ import { type DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
-import { createAwsClients } from '../../activities/clients';
-import { createTransports, type Transports } from '../../activities/delivery';
+import { createAwsClients } from '../../lib/aws/clients';
+import { createTransports, type Transports } from '../../lib/smtp/transports';
 import { bucketForDomain, type Config, loadConfig } from '../../lib/config';
-import { mailroomDataConverter } from '../../lib/data-converter';
-import { startInbound } from '../../lib/start-inbound';
-import type { InboundResult } from '../../lib/inbound-types';
-import { inboundWorkflowId } from '../../lib/ses-notification';
+import { mailroomDataConverter } from '../../lib/temporal/data-converter';
+import { startInbound } from '../../starters/start-inbound';
+import type { InboundResult } from '../../contracts/inbound';
+import { inboundWorkflowId } from '../../contracts/inbound';
 import type { ProcessInboundInput } from '../../workflows/processInboundEmail';
 import { DEFAULT_TABLES, ensureTables, startDynamoServer } from '../../scripts/stack/dynamodb';
 import { S3_CREDENTIALS, startS3Server } from '../../scripts/stack/s3';
@@ -71,7 +71,7 @@ export async function startInboundStack(opts: InboundStackOptions): Promise<Inbo
   const dir = mkdtempSync(join(tmpdir(), 'mailroom-e2e-'));
   process.env.AWS_ACCESS_KEY_ID = S3_CREDENTIALS.accessKeyId;
   process.env.AWS_SECRET_ACCESS_KEY = S3_CREDENTIALS.secretAccessKey;
-  // Histories are encrypted as in production (lib/codec.ts), with a fresh key per stack;
+  // Histories are encrypted as in production (lib/temporal/codec.ts), with a fresh key per stack;
   // childEnv carries it to starters and worker processes.
   const codecKeys = opts.env?.MAILROOM_CODEC_KEYS ?? `test:${randomBytes(32).toString('base64')}`;
   const dataConverter = mailroomDataConverter({ MAILROOM_CODEC_KEYS: codecKeys });

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DataConverter } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { dropDatabase, withDatabase } from '../../lib/db';
-import { SEARCH_ATTRIBUTE_FLAGS } from '../../lib/search-attributes';
+import { dropDatabase, withDatabase } from '../../lib/storage/db';
+import { SEARCH_ATTRIBUTE_FLAGS } from '../../contracts/search-attributes';
 import { freePort } from '../../scripts/stack/ports';
 import { temporalBinary } from '../../scripts/stack/temporal-binary';
 import { DEFAULT_TEMPORAL_PG_URL, freeTemporalPort, startTemporalPostgres, type TemporalPostgresOptions } from '../../scripts/stack/temporal-postgres';
@@ -19,7 +19,7 @@ export { temporalBinary };
 export type TemporalBackend = 'dev' | 'postgres';
 
 export interface TestTemporalOptions {
-  /** lib/data-converter.ts; used by `env.client`, give the workers the same one. */
+  /** lib/temporal/data-converter.ts; used by `env.client`, give the workers the same one. */
   dataConverter?: DataConverter;
   /** Default: $MAILROOM_TEMPORAL_BACKEND, else dev. */
   backend?: TemporalBackend;

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { addressList, normalizeAddress } from '../../lib/address';
-import { parseHeaderBlock } from '../../lib/headers';
-import { chooseRecipients } from '../../lib/recipients';
+import { addressList, normalizeAddress } from '../../lib/mail/address';
+import { parseHeaderBlock } from '../../lib/mail/headers';
+import { chooseRecipients } from '../../lib/mail/recipients';
 
 test('one normal form: quotes that are not needed and comments go, case folds', () => {
   assert.equal(normalizeAddress('"q"@example.com'), 'q@example.com');

@@ -2,9 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { automaticMail, autoReplyDecision, autoReplySubject, type MailFacts, outsideForwardDecision, ruleIds } from '../../lib/autoreply';
-import { readHeaderBlock } from '../../lib/headers';
-import type { SesVerdicts } from '../../lib/ses-verdicts';
+import { automaticMail, autoReplyDecision, autoReplySubject, type MailFacts, outsideForwardDecision, ruleIds } from '../../lib/mail/autoreply';
+import { readHeaderBlock } from '../../lib/mail/headers';
+import type { SesVerdicts } from '../../lib/mail/ses-verdicts';
 
 const facts = (head: string, extra: Partial<MailFacts> = {}): MailFacts => ({ block: readHeaderBlock(head + '\r\n\r\nbody'), partTypes: [], ...extra });
 const base = 'Return-Path: <alice@sender.example>\r\nFrom: Alice <alice@sender.example>\r\nTo: bob@example.com\r\nSubject: hello';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isBounce, isSesSender, parseBounce, parseDeliveryStatus, rewriteBounce, sesMessageIdCandidates } from '../../lib/bounce';
-import { parseHeaderBlock, readHeaderBlock } from '../../lib/headers';
+import { isBounce, isSesSender, parseBounce, parseDeliveryStatus, rewriteBounce, sesMessageIdCandidates } from '../../lib/mail/bounce';
+import { parseHeaderBlock, readHeaderBlock } from '../../lib/mail/headers';
 import { sesBounce } from '../../scripts/stack/demo-emails';
 
 const raw = sesBounce({ to: 'alice@example.com', sesMessageId: '0100018c-abc-000000', bouncedRecipient: 'nobody@far.example', originalSubject: 'Quarterly report' });

@@ -1,11 +1,11 @@
-// The payload codec (lib/codec.ts) and the data converter built on it: what Temporal stores
+// The payload codec (lib/temporal/codec.ts) and the data converter built on it: what Temporal stores
 // is ciphertext naming its key, keys rotate, and bad input fails loudly and clearly.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
-import { AesGcmCodec, codecFromEnv, ENCODING_ENCRYPTED, generateCodecKey, KeylessCodec, METADATA_KEY_ID, parseCodecKeys, PayloadDecryptionError } from '../../lib/codec';
+import { AesGcmCodec, codecFromEnv, ENCODING_ENCRYPTED, generateCodecKey, KeylessCodec, METADATA_KEY_ID, parseCodecKeys, PayloadDecryptionError } from '../../lib/temporal/codec';
 import { ConfigError } from '../../lib/config';
-import { codecChoice, mailroomDataConverter, MissingCodecKeysError, requireCodecChoice } from '../../lib/data-converter';
+import { codecChoice, mailroomDataConverter, MissingCodecKeysError, requireCodecChoice } from '../../lib/temporal/data-converter';
 
 const K1 = generateCodecKey('k1');
 const K2 = generateCodecKey('k2');
@@ -96,7 +96,7 @@ test('MAILROOM_CODEC_KEYS: unset or none means no encryption; malformed values a
 test('the data converter encrypts payloads and moves failure messages into an encrypted payload', async () => {
   const dc = mailroomDataConverter({ MAILROOM_CODEC_KEYS: K1 });
   assert.ok(dc?.payloadCodecs?.[0] instanceof AesGcmCodec);
-  const { failureConverter } = require(dc.failureConverterPath!) as typeof import('../../lib/failure-converter');
+  const { failureConverter } = require(dc.failureConverterPath!) as typeof import('../../lib/temporal/failure-converter');
   const failure = failureConverter.errorToFailure(new Error('550 5.1.1 <alice@example.com>: no such user'), defaultPayloadConverter);
   assert.equal(failure.message, 'Encoded failure');
   assert.ok(!JSON.stringify(failure.stackTrace ?? '').includes('alice@example.com'));

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copiesKey, type Copy, countCopy, objectTag } from '../../lib/copy-window';
+import { copiesKey, type Copy, countCopy, objectTag } from '../../lib/mail/copy-window';
 
 function counter() {
   let seen: Record<string, Copy> = {};

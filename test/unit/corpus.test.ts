@@ -5,9 +5,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { readHeaderBlock } from '../../lib/headers';
-import type { FetchResult } from '../../lib/inbound-types';
-import { summarizeEmail } from '../../lib/summarize';
+import { readHeaderBlock } from '../../lib/mail/headers';
+import type { FetchResult } from '../../contracts/inbound';
+import { summarizeEmail } from '../../lib/mail/summarize';
 import { corpusFiles } from '../support/corpus';
 import { LINE_ENDINGS, type LineEnding, withLineEndings } from '../support/line-endings';
 

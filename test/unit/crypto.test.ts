@@ -1,7 +1,7 @@
-// lib/crypto.ts: AES-256-GCM secrets with key ids, so keys can rotate.
+// lib/sync-store/crypto.ts: AES-256-GCM secrets with key ids, so keys can rotate.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decryptSecret, encryptSecret, generateKeyEntry, keyIdOf, parseKeyring, SecretKeyError } from '../../lib/crypto';
+import { decryptSecret, encryptSecret, generateKeyEntry, keyIdOf, parseKeyring, SecretKeyError } from '../../lib/sync-store/crypto';
 
 describe('crypto', () => {
   const k1 = generateKeyEntry('k1');

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { internalCopy, outsideForward } from '../../lib/forward';
-import { readHeaderBlock } from '../../lib/headers';
+import { internalCopy, outsideForward } from '../../lib/mail/forward';
+import { readHeaderBlock } from '../../lib/mail/headers';
 
 const stored = (from: string, extra: string[] = []) =>
   Buffer.from(['Return-Path: <eve@sender.example>', 'DKIM-Signature: v=1; d=sender.example;', '\tb=abc', 'Sender: list@sender.example', `From: ${from}`, 'To: erin@example.com', 'Subject: hi', 'X-Mailroom-Spam: no', ...extra, '', 'body'].join('\n'));

@@ -1,9 +1,9 @@
-// The one header reader (lib/headers.ts) and what goes out (lib/outgoing.ts), on every
+// The one header reader (lib/mail/headers.ts) and what goes out (lib/mail/outgoing.ts), on every
 // line ending: CRLF, LF, bare CR and mixed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readHeaderBlock } from '../../lib/headers';
-import { outgoingMessage, toCrlf } from '../../lib/outgoing';
+import { readHeaderBlock } from '../../lib/mail/headers';
+import { outgoingMessage, toCrlf } from '../../lib/mail/outgoing';
 import { LINE_ENDINGS, withLineEndings } from '../support/line-endings';
 
 const message = Buffer.from(

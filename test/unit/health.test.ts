@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cachedCheck, cachedChecks } from '../../lib/health-cache';
+import { cachedCheck, cachedChecks } from '../../lib/observability/health-cache';
 import { startHealthServer } from '../../workers/http';
 
 test('/health is 503 and names the failing dependency; /domains lists domains', async () => {

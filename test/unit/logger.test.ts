@@ -1,10 +1,10 @@
-// The one log stream (lib/logger.ts): JSON lines, addresses masked unless LOG_ADDRESSES=plain,
+// The one log stream (lib/observability/logger.ts): JSON lines, addresses masked unless LOG_ADDRESSES=plain,
 // activity ids on lines written inside an activity, and the Temporal SDK's logger adapter.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { coreLogLevel, createLogger, logSettings, maskAddresses, temporalLogger } from '../../lib/logger';
+import { coreLogLevel, createLogger, logSettings, maskAddresses, temporalLogger } from '../../lib/observability/logger';
 
 /** A logger writing into an array of parsed lines (and the raw text, to search). */
 function capture(env: NodeJS.ProcessEnv = {}) {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildMetadata, fitList, S3_METADATA_LIMIT } from '../../lib/metadata';
+import { buildMetadata, fitList, S3_METADATA_LIMIT } from '../../lib/mail/metadata';
 
 const size = (m: Record<string, string>) => Object.entries(m).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
 

@@ -1,9 +1,9 @@
-// activities/heartbeat.ts heartbeatOnProgress outside an activity: a connection that moves no
+// lib/temporal/heartbeat.ts heartbeatOnProgress outside an activity: a connection that moves no
 // messages and too few bytes is closed and the reason kept; bytes count as progress; our own
 // quiet work is no stall; the deadline closes everything.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { heartbeatOnProgress } from '../../activities/heartbeat';
+import { heartbeatOnProgress } from '../../lib/temporal/heartbeat';
 
 function fakeConnection() {
   const c = { closed: false, received: 0, close: () => (c.closed = true), stats: () => ({ received: c.received }) };

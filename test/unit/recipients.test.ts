@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseHeaderBlock } from '../../lib/headers';
-import { chooseRecipients } from '../../lib/recipients';
+import { parseHeaderBlock } from '../../lib/mail/headers';
+import { chooseRecipients } from '../../lib/mail/recipients';
 
 const headers = parseHeaderBlock(
   'Received: from mail.sender.example by inbound-smtp.us-east-1.amazonaws.com with SMTP id abc\r\n for hidden@example.com; Mon, 1 Jan 2024 00:00:00 +0000\r\n' +

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { EmailSummary } from '../../lib/inbound-types';
-import { autoReplyTarget, reportedRecipient } from '../../lib/rule-gates';
+import type { EmailSummary } from '../../contracts/inbound';
+import { autoReplyTarget, reportedRecipient } from '../../lib/mail/rule-gates';
 
 const summary = (s: Partial<EmailSummary>): EmailSummary => ({ size: 1, recipients: ['bob@example.com', 'dave@example.com'], recipientSource: 'envelope', autoReply: { to: 'alice@sender.example' }, ...s });
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseTime, selects } from '../../lib/selection';
+import { parseTime, selects } from '../../lib/sweep/selection';
 
 const now = new Date('2026-11-23T10:00:00Z');
 const day = (s: string) => Date.parse(s) / 1000;

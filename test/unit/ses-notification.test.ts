@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { inboundWorkflowId, NotSesNotificationError, parseSesNotification } from '../../lib/ses-notification';
-import { inboundSummary } from '../../lib/start-inbound';
+import { NotSesNotificationError, parseSesNotification } from '../../lib/mail/ses-notification';
+import { inboundWorkflowId } from '../../contracts/inbound';
+import { inboundSummary } from '../../starters/start-inbound';
 
 const ses = {
   notificationType: 'Received',

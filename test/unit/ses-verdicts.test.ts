@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readHeaderBlock } from '../../lib/headers';
-import { authenticated, compactVerdicts, failedAuthentication, mergeVerdicts, verdictsFromHeaders, verdictsFromReceipt } from '../../lib/ses-verdicts';
+import { readHeaderBlock } from '../../lib/mail/headers';
+import { authenticated, compactVerdicts, failedAuthentication, mergeVerdicts, verdictsFromHeaders, verdictsFromReceipt } from '../../lib/mail/ses-verdicts';
 
 // The block SES puts on top of a stored message, then the sender's own header.
 const sesStored = (verdicts: { spam?: string; virus?: string; auth?: string; spf?: string }, sender = '') =>

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseHeaderBlock } from '../../lib/headers';
-import { isSnsMail, parseSesFeedback } from '../../lib/sns-mail';
+import { parseHeaderBlock } from '../../lib/mail/headers';
+import { isSnsMail, parseSesFeedback } from '../../lib/mail/sns-mail';
 
 const bounce = {
   notificationType: 'Bounce',

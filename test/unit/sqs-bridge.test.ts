@@ -3,8 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError } from '../../lib/config';
-import { classifyMessage, isMissingObjectError } from '../../lib/sqs-bridge';
-import { isQueueUrl, loadSqsConfig, queueForDomain } from '../../lib/sqs-config';
+import { classifyMessage, isMissingObjectError } from '../../workers/sqs-bridge/bridge';
+import { isQueueUrl, loadSqsConfig, queueForDomain } from '../../lib/config/sqs-bridge';
 
 const buckets = [
   { domain: 'example.com', bucket: 'example-com-emails' },

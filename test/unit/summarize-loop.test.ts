@@ -2,7 +2,7 @@
 // rebuilt the headers and dropped the marker.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { MAX_HOPS, summarizeEmail } from '../../lib/summarize';
+import { MAX_HOPS, summarizeEmail } from '../../lib/mail/summarize';
 
 const ref = { domain: 'example.com', bucket: 'example.com-emails', key: 'k' };
 const mail = (extra: string[]) => Buffer.from([...extra, 'From: a@sender.example', 'To: u1@example.com', 'Subject: hi', 'Message-ID: <x@y>', '', 'body'].join('\r\n'));

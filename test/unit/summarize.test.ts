@@ -1,9 +1,9 @@
-// What fetchEmail decides from a stored message (lib/summarize.ts): SES verdicts and
+// What fetchEmail decides from a stored message (lib/mail/summarize.ts): SES verdicts and
 // quarantine, SNS notifications and complaints, the header-recipient cap, doubt.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { EmailSummary, FetchResult } from '../../lib/inbound-types';
-import { DEFAULT_SUMMARIZE_OPTIONS, summarizeEmail } from '../../lib/summarize';
+import type { EmailSummary, FetchResult } from '../../contracts/inbound';
+import { DEFAULT_SUMMARIZE_OPTIONS, summarizeEmail } from '../../lib/mail/summarize';
 import { rawMail, sesBounce, sesComplaint, sesStored, snsNotificationMail } from '../../scripts/stack/demo-emails';
 
 const ref = { domain: 'example.com', bucket: 'example-com-emails', key: 'k' };

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { placeInWindow, sweepWindow } from '../../lib/sweep-window';
-import { TaskPool } from '../../lib/task-pool';
+import { placeInWindow, sweepWindow } from '../../lib/sweep/window';
+import { TaskPool } from '../../lib/sweep/task-pool';
 
 const NOW = Date.parse('2026-11-24T12:00:00Z');
 const BASE = { now: NOW, minAge: 15 * 60, overlap: 3600, fallbackWindow: 2 * 86400 };

@@ -1,8 +1,8 @@
-// lib/sync-config.ts: defaults, validation with the variable's name, password input.
+// lib/config/sync.ts: defaults, validation with the variable's name, password input.
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
-import { DEFAULT_DATABASE_URL, loadSyncConfig, readPasswordInput } from '../../lib/sync-config';
+import { DEFAULT_DATABASE_URL, loadSyncConfig, readPasswordInput } from '../../lib/config/sync';
 
 describe('sync config', () => {
   it('has production defaults', () => {

@@ -2,10 +2,10 @@
 // credential; token freshness; OAuth2 presets; the TLS hint of the login check.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { tlsHint } from '../../lib/imap-probe';
-import { OAuth2GrantError, tokenStillValid } from '../../lib/oauth2';
-import { OAUTH2_PRESETS, presetTokenUrl } from '../../lib/oauth2-presets';
-import { announcedSize, classifySyncError, formatBytes, isPostgresDataError, SyncStalledError } from '../../lib/sync-errors';
+import { tlsHint } from '../../lib/imap/probe';
+import { OAuth2GrantError, tokenStillValid } from '../../lib/imap/oauth2';
+import { OAUTH2_PRESETS, presetTokenUrl } from '../../lib/imap/oauth2-presets';
+import { announcedSize, classifySyncError, formatBytes, isPostgresDataError, SyncStalledError } from '../../lib/imap/sync-errors';
 
 describe('sync error classification', () => {
   it('data errors are per message, limits and stalls are the server, credentials wait', () => {

@@ -1,7 +1,7 @@
-// activities/imap.ts helpers: error classification, UID sets, RFC 5092 pointers.
+// lib/imap/client.ts helpers: error classification, UID sets, RFC 5092 pointers.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { imapErrorText, imapUrl, isAuthenticationFailure, isTransientImapError, uidSet } from '../../activities/imap';
+import { imapErrorText, imapUrl, isAuthenticationFailure, isTransientImapError, uidSet } from '../../lib/imap/client';
 
 describe('imap helpers', () => {
   it('tells a rejected login from a network problem', () => {

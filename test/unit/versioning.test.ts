@@ -1,8 +1,8 @@
-// Worker Versioning options from the environment (lib/versioning.ts).
+// Worker Versioning options from the environment (lib/temporal/versioning.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError } from '../../lib/config';
-import { deploymentFromEnv, describeDeployment, resolveDeployment, versionedDeployment } from '../../lib/versioning';
+import { deploymentFromEnv, describeDeployment, resolveDeployment, versionedDeployment } from '../../lib/temporal/versioning';
 
 test('no TEMPORAL_BUILD_ID: unversioned worker, as before', () => {
   assert.equal(deploymentFromEnv({}), undefined);

@@ -21,8 +21,8 @@ import type {
   InboundResult,
   RecipientResult,
   RecipientRules,
-} from '../../lib/inbound-types';
-import { MAIL_DOMAIN, MAIL_STATUS } from '../../lib/search-attributes';
+} from '../../contracts/inbound';
+import { MAIL_DOMAIN, MAIL_STATUS } from '../../contracts/search-attributes';
 import { processInboundEmail, type ProcessInboundInput } from '../../workflows/processInboundEmail';
 import { startTestTemporal } from '../support/temporal';
 

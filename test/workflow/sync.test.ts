@@ -11,14 +11,14 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { SyncActivities } from '../../activities/sync';
-import { ACCOUNT_ID, SYNC_STATUS } from '../../lib/search-attributes';
+import { ACCOUNT_ID, SYNC_STATUS } from '../../contracts/search-attributes';
 import {
   credentialsUpdatedSignal,
   ERR_AUTH,
   progressQuery,
   type SyncAccountInput,
   type SyncOptions,
-} from '../../workflows/sync-definitions';
+} from '../../contracts/sync';
 import { syncAccount } from '../../workflows/syncAccount';
 import { startTestTemporal } from '../support/temporal';
 

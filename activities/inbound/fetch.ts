@@ -1,0 +1,83 @@
+// The fetch step: read an inbound object's facts and summarise it for the workflow. The raw
+// message stays in S3 and in activity memory only.
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { Config } from '../../lib/config';
+import type { FetchResult, InboundRef, LargeEmail } from '../../contracts/inbound';
+import { isNotFound, readRawEmail } from '../../lib/aws/s3';
+import { summarizeEmail } from '../../lib/mail/summarize';
+import { emailSize, emailsProcessed } from '../../lib/observability/metrics';
+import { componentLogger } from '../../lib/observability/logger';
+import { countCopies } from '../../lib/storage/copies';
+import { activityContext, heartbeat } from '../../lib/temporal/heartbeat';
+
+const log = componentLogger('s3');
+
+export interface FetchDeps {
+  s3: S3Client;
+  /** For the per-recipient copy counter (lib/storage/copies.ts); without it loops are stopped by marker and hop count only. */
+  dynamo?: DynamoDBClient;
+  config: Config;
+}
+
+export function createFetchActivities({ s3, dynamo, config }: FetchDeps) {
+  return {
+    /**
+     * Reads the object and returns what the workflow decides on (never the body). With
+     * `fastPath` (the workflow's local fetch) an object larger than FAST_PATH_MAX_BYTES is only
+     * looked at (HEAD) and answered 'large', for the regular activity to read.
+     */
+    async fetchEmail(ref: InboundRef & { fastPath?: boolean }): Promise<FetchResult | LargeEmail> {
+      const where = `s3://${ref.bucket}/${ref.key}`;
+      if (!config.domains.includes(ref.domain.toLowerCase())) {
+        return { kind: 'terminal', status: 'unknown_domain', reason: `${ref.domain} is not in ${config.domainsSource}; add it there to process its mail` };
+      }
+      let head;
+      try {
+        head = await s3.send(new HeadObjectCommand({ Bucket: ref.bucket, Key: ref.key }));
+      } catch (err) {
+        if (isNotFound(err)) {
+          // Untagged (there is nothing to tag), so counted here rather than in tagEmail.
+          emailsProcessed.inc({ domain: ref.domain, status: 'missing' });
+          return { kind: 'terminal', status: 'missing', reason: `${where} does not exist` };
+        }
+        throw err;
+      }
+      const size = head.ContentLength ?? 0;
+      // Tagged by this very run: a local activity sequence the worker did not live to report
+      // is run again (the workflow task never completed); the email is this run's to finish.
+      const run = activityContext()?.info.workflowExecution;
+      const ownTag = run !== undefined && head.Metadata?.processed_run === run.runId;
+      if (head.Metadata?.processed === 'true' && !ref.redrive && !ownTag) {
+        return { kind: 'terminal', status: 'already_processed', reason: `${where} was processed at ${head.Metadata.processed_at ?? '?'} by ${head.Metadata.processed_by ?? '?'} with status ${head.Metadata.status ?? '?'}`, size };
+      }
+      if (size > config.maxMessageBytes) {
+        return { kind: 'terminal', status: 'oversize', reason: `${size} bytes exceeds MAX_MESSAGE_BYTES=${config.maxMessageBytes}; left in S3 for manual handling`, size };
+      }
+      if (ref.fastPath && size > config.fastPathMaxBytes) return { kind: 'large', size };
+      const raw = await readRawEmail(s3, ref.bucket, ref.key);
+      emailSize.observe(raw.length);
+      heartbeat();
+      const result = await summarizeEmail(raw, ref, config.safety);
+      if (result.kind === 'terminal') {
+        log.warn({ bucket: ref.bucket, key: ref.key, status: result.status }, 'email cannot be processed');
+        return result;
+      }
+      const s = result.summary;
+      if (dynamo && s.messageId && !s.loop) {
+        // The same message reaching a recipient again and again is a loop through a peer
+        // that strips our marker: those recipients are left out (lib/mail/copy-window.ts).
+        const over = await countCopies(dynamo, config.tables.delivery, { bucket: ref.bucket, key: ref.key, messageId: s.messageId, hops: s.hops ?? 0, recipients: s.recipients, max: config.safety.maxCopiesPerHour });
+        if (over.length) {
+          const detail = (n: number) => `mail loop: copy ${n} of this message within an hour, each further travelled (more than MAX_COPIES_PER_HOUR=${config.safety.maxCopiesPerHour} rounds)`;
+          const looped = new Set(over.map((o) => o.recipient));
+          s.looped = over.map((o) => ({ recipient: o.recipient, detail: detail(o.count) }));
+          s.recipients = s.recipients.filter((r) => !looped.has(r));
+          s.addressed = s.addressed?.filter((r) => !looped.has(r));
+          if (s.recipients.length === 0) s.loop = detail(Math.max(...over.map((o) => o.count)));
+        }
+      }
+      return result;
+    },
+  };
+}

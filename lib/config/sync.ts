@@ -1,0 +1,171 @@
+// Configuration of the account-sync side (sync worker and its starters), validated like
+// lib/config/index.ts: a bad value stops the process at start with the variable's name, never in
+// the middle of a sync. MAILROOM_SECRET_KEYS is checked by lib/sync-store/crypto.ts when it is used,
+// so commands that never touch a password (list-accounts, reconcile) do not need it.
+import { z } from 'zod';
+import { SYNC_TASK_QUEUE } from '../../contracts/sync';
+
+const positiveInt = z.coerce.number().int().positive();
+const nonNegativeInt = z.coerce.number().int().min(0);
+
+export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/mailroom';
+
+const schema = z.object({
+  DATABASE_URL: z.string().trim().min(1).default(DEFAULT_DATABASE_URL),
+  DATABASE_POOL_SIZE: positiveInt.default(10),
+  SYNC_TASK_QUEUE: z.string().trim().min(1).default(SYNC_TASK_QUEUE),
+  // Messages fetched and committed together; each batch advances the folder checkpoint.
+  SYNC_BATCH_SIZE: positiveInt.max(5000).default(100),
+  // A batch is cut short once its raw messages reach this many bytes (memory bound).
+  SYNC_BATCH_MAX_BYTES: positiveInt.default(20 * 1024 * 1024),
+  // Larger messages are stored as metadata plus an imap:// pointer instead of raw bytes.
+  SYNC_MAX_MESSAGE_BYTES: positiveInt.default(25 * 1024 * 1024),
+  // Batches per activity call; the workflow loops, and continues-as-new after many calls.
+  SYNC_BATCHES_PER_ACTIVITY: positiveInt.default(20),
+  // Pause between batches, to be gentle with servers that throttle (0 = none).
+  SYNC_BATCH_PAUSE_MS: nonNegativeInt.default(0),
+  SYNC_DEFAULT_INTERVAL_MINUTES: positiveInt.default(15),
+  SYNC_IMAP_CONNECT_TIMEOUT_MS: positiveInt.default(30_000),
+  SYNC_IMAP_SOCKET_TIMEOUT_MS: positiveInt.default(120_000),
+  SYNC_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(4),
+  // Hard deadline of one IMAP activity attempt, enforced by the worker (connections closed,
+  // attempt retried); a fetch activity starts no new batch after a quarter of it.
+  SYNC_ACTIVITY_DEADLINE_SECONDS: positiveInt.default(1800),
+  // An OAuth2 access token is refreshed before a login when it expires within this margin.
+  SYNC_OAUTH2_REFRESH_MARGIN_SECONDS: nonNegativeInt.default(300),
+  SYNC_OAUTH2_TIMEOUT_MS: positiveInt.default(30_000),
+  // Prometheus /metrics of the sync worker (0 = off).
+  SYNC_METRICS_PORT: nonNegativeInt.max(65535).default(8001),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+});
+
+export interface SyncConfig {
+  databaseUrl: string;
+  databasePoolSize: number;
+  taskQueue: string;
+  batchSize: number;
+  batchMaxBytes: number;
+  maxMessageBytes: number;
+  batchesPerActivity: number;
+  batchPauseMs: number;
+  defaultIntervalMinutes: number;
+  imapConnectTimeoutMs: number;
+  imapSocketTimeoutMs: number;
+  maxConcurrentActivities: number;
+  activityDeadlineMs: number;
+  oauth2RefreshMarginMs: number;
+  oauth2TimeoutMs: number;
+  metricsPort: number;
+  logLevel: z.infer<typeof schema>['LOG_LEVEL'];
+}
+
+export class SyncConfigError extends Error {
+  override name = 'SyncConfigError';
+}
+
+export function loadSyncConfig(env: NodeJS.ProcessEnv = process.env): SyncConfig {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(cleaned);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message} (got ${JSON.stringify(cleaned[String(i.path[0])] ?? null)})`);
+    throw new SyncConfigError(`Invalid mailroom sync configuration, fix these environment variables:\n  ${problems.join('\n  ')}`);
+  }
+  const e = parsed.data;
+  return {
+    databaseUrl: e.DATABASE_URL,
+    databasePoolSize: e.DATABASE_POOL_SIZE,
+    taskQueue: e.SYNC_TASK_QUEUE,
+    batchSize: e.SYNC_BATCH_SIZE,
+    batchMaxBytes: e.SYNC_BATCH_MAX_BYTES,
+    maxMessageBytes: e.SYNC_MAX_MESSAGE_BYTES,
+    batchesPerActivity: e.SYNC_BATCHES_PER_ACTIVITY,
+    batchPauseMs: e.SYNC_BATCH_PAUSE_MS,
+    defaultIntervalMinutes: e.SYNC_DEFAULT_INTERVAL_MINUTES,
+    imapConnectTimeoutMs: e.SYNC_IMAP_CONNECT_TIMEOUT_MS,
+    imapSocketTimeoutMs: e.SYNC_IMAP_SOCKET_TIMEOUT_MS,
+    maxConcurrentActivities: e.SYNC_MAX_CONCURRENT_ACTIVITIES,
+    activityDeadlineMs: e.SYNC_ACTIVITY_DEADLINE_SECONDS * 1000,
+    oauth2RefreshMarginMs: e.SYNC_OAUTH2_REFRESH_MARGIN_SECONDS * 1000,
+    oauth2TimeoutMs: e.SYNC_OAUTH2_TIMEOUT_MS,
+    metricsPort: e.SYNC_METRICS_PORT,
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+/** Environment variable a starter reads an IMAP password from when stdin is not used. */
+export const PASSWORD_ENV = 'MAILROOM_IMAP_PASSWORD';
+/** Environment variable a starter reads an OAuth2 refresh token from when stdin is not used. */
+export const REFRESH_TOKEN_ENV = 'MAILROOM_OAUTH2_REFRESH_TOKEN';
+/** Environment variable with the OAuth2 client secret (or --client-secret-file). */
+export const CLIENT_SECRET_ENV = 'MAILROOM_OAUTH2_CLIENT_SECRET';
+
+/** $MAILROOM_OAUTH2_CLIENT_SECRET, as set (undefined when unset). */
+export function clientSecretFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env[CLIENT_SECRET_ENV];
+}
+
+/** DATABASE_URL, or the local default, for processes that need only the database (migrations, scripts). */
+export function databaseUrlFromEnv(env: NodeJS.ProcessEnv = process.env): string {
+  return env.DATABASE_URL || DEFAULT_DATABASE_URL;
+}
+
+/**
+ * The IMAP password for add-account / update-password: $MAILROOM_IMAP_PASSWORD, else the
+ * first line of stdin (typed without echo on a terminal). Never argv: command lines are
+ * visible to every local user in `ps` and end up in shell history.
+ */
+export async function readPasswordInput(
+  env: NodeJS.ProcessEnv = process.env,
+  stdin: NodeJS.ReadStream = process.stdin,
+  prompt: NodeJS.WriteStream = process.stderr,
+): Promise<string> {
+  return readSecretInput({ envName: PASSWORD_ENV, what: 'IMAP password' }, env, stdin, prompt);
+}
+
+/** A secret (password, refresh token) from its environment variable, else the first line of stdin; never from argv. */
+export async function readSecretInput(
+  secret: { envName: string; what: string },
+  env: NodeJS.ProcessEnv = process.env,
+  stdin: NodeJS.ReadStream = process.stdin,
+  prompt: NodeJS.WriteStream = process.stderr,
+): Promise<string> {
+  const fromEnv = env[secret.envName];
+  if (fromEnv) return fromEnv;
+  if (stdin.isTTY) {
+    prompt.write(`${secret.what} (not echoed): `);
+    stdin.setRawMode(true);
+  }
+  const value = await new Promise<string>((resolve, reject) => {
+    let data = '';
+    const done = () => {
+      stdin.off('data', onData);
+      stdin.off('end', done);
+      stdin.off('error', reject);
+      if (stdin.isTTY) {
+        stdin.setRawMode(false);
+        prompt.write('\n');
+      }
+      stdin.pause();
+      resolve(data.split(/\r\n|\r|\n/)[0]);
+    };
+    const onData = (chunk: Buffer | string) => {
+      const s = chunk.toString();
+      if (stdin.isTTY && s.includes('\u0003')) {
+        stdin.setRawMode(false);
+        process.exit(130);
+      }
+      data += s;
+      if (/[\r\n]/.test(data)) done();
+    };
+    stdin.on('data', onData);
+    stdin.once('end', done);
+    stdin.once('error', reject);
+    stdin.resume();
+  });
+  if (!value) {
+    throw new SyncConfigError(
+      `No ${secret.what} given: pipe it on stdin (e.g. "printf '%s\\n' \\"$SECRET\\" | ...") or set ${secret.envName}; it is never accepted as an argument`,
+    );
+  }
+  return value;
+}

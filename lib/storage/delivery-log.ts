@@ -1,0 +1,74 @@
+// Which recipients already have a stored email, kept in DynamoDB (table
+// `email-delivery-log`), keyed by the S3 object and the recipient. SMTP has no idempotency
+// key: when an attempt delivered but its completion never reached Temporal (worker killed,
+// Temporal down), the retry would deliver again, and so would any later run for the same
+// object (a second trigger under another workflow id, a re-drive). Every delivery reads
+// this log first and skips those recipients; `npm run redrive -- --redeliver` is the one
+// explicit way to deliver again. What remains is the few milliseconds between the
+// server's 250 and the write below (and, as in any MTA, a death before the 250 arrives:
+// RFC 1047). Failing to read or write the log only falls back to at-least-once delivery;
+// it never fails a delivery. Forwards are logged the same way (forwardKey), so a forward
+// that was sent but not reported (a fast-path step run again, a lost completion) is not
+// sent twice.
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { componentLogger } from '../observability/logger';
+import { batchGetAll, batchWriteAll } from '../aws/dynamodb';
+
+const log = componentLogger('delivery-log');
+const KEEP_SECONDS = 30 * 24 * 3600;
+
+/** The S3 object an email is: `s3://bucket/key`. */
+export const objectRef = (bucket: string, key: string) => `s3://${bucket}/${key}`;
+
+/** One object delivered to one recipient, whatever the run. */
+export const deliveryKey = (object: string, recipient: string) => `${object}|${recipient.toLowerCase()}`;
+
+/**
+ * The recipients (lower case) that already have `object`. `legacyRunKey` also reads the
+ * per-run keys written before the log was per object (`workflowId|runId|recipient`), so a
+ * retry in flight across the upgrade does not deliver twice.
+ */
+export async function deliveredBefore(dynamo: DynamoDBClient, table: string, object: string, recipients: string[], legacyRunKey?: string): Promise<Set<string>> {
+  try {
+    const keys = recipients.flatMap((r) => [deliveryKey(object, r), ...(legacyRunKey ? [`${legacyRunKey}|${r.toLowerCase()}`] : [])]);
+    const items = await batchGetAll(dynamo, table, 'pk', keys);
+    const done = new Set(items.map((i) => String(i.pk)));
+    return new Set(recipients.filter((r) => done.has(deliveryKey(object, r)) || (legacyRunKey && done.has(`${legacyRunKey}|${r.toLowerCase()}`))).map((r) => r.toLowerCase()));
+  } catch (err) {
+    log.warn({ table, err: (err as Error).message }, 'delivery log unreadable: delivering to every recipient (a duplicate is possible)');
+    return new Set();
+  }
+}
+
+export async function recordDelivered(dynamo: DynamoDBClient, table: string, object: string, recipients: string[]): Promise<void> {
+  const now = Math.floor(Date.now() / 1000);
+  const items = recipients.map((r) => ({ pk: { S: deliveryKey(object, r) }, delivered_at: { N: String(now) }, expires_at: { N: String(now + KEEP_SECONDS) } }));
+  try {
+    // One request for all recipients of the attempt (a put each doubled DynamoDB requests per email).
+    await batchWriteAll(dynamo, table, items, 4);
+  } catch (err) {
+    log.warn({ table, err: (err as Error).message }, 'delivery not logged: a retry of this attempt could deliver again');
+  }
+}
+
+/** One object forwarded by one recipient's rule to one address, whatever the run. */
+export const forwardKey = (object: string, recipient: string, to: string) => `forward|${object}|${recipient.toLowerCase()}|${to.toLowerCase()}`;
+
+/** Whether this forward was sent before; unreadable log: false (at-least-once, never a lost forward). */
+export async function forwardedBefore(dynamo: DynamoDBClient, table: string, key: string): Promise<boolean> {
+  try {
+    return (await batchGetAll(dynamo, table, 'pk', [key])).length > 0;
+  } catch (err) {
+    log.warn({ table, err: (err as Error).message }, 'forward log unreadable: forwarding (a duplicate is possible)');
+    return false;
+  }
+}
+
+export async function recordForwarded(dynamo: DynamoDBClient, table: string, key: string): Promise<void> {
+  const now = Math.floor(Date.now() / 1000);
+  try {
+    await batchWriteAll(dynamo, table, [{ pk: { S: key }, forwarded_at: { N: String(now) }, expires_at: { N: String(now + KEEP_SECONDS) } }], 4);
+  } catch (err) {
+    log.warn({ table, err: (err as Error).message }, 'forward not logged: a retry of this attempt could forward again');
+  }
+}
