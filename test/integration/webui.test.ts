@@ -126,11 +126,14 @@ test('a delivered email on the fast path shows each local step with its summary'
   await rows.first().waitFor({ timeout: 30_000 });
   await rows.first().click();
   await page.waitForLoadState('networkidle');
-  await page.getByText('User Metadata', { exact: true }).click();
+  await page.getByText('fetchEmail', { exact: false }).first().waitFor({ timeout: 30_000 });
   const allText = async () => (await Promise.all(page.frames().map((f) => f.locator('body').innerText().catch(() => '')))).join('\n');
+  // The tab lists the events with metadata once the page has loaded them (and decoded them
+  // through the codec server): click it until it does.
   const deadline = Date.now() + 30_000;
-  let text = await allText();
-  while (!/tag S3 object: status=delivered/.test(text) && Date.now() < deadline) {
+  let text = '';
+  while (!/Local Activity\s+tag S3 object: status=delivered/.test(text) && Date.now() < deadline) {
+    await page.getByText('User Metadata', { exact: true }).click();
     await page.waitForTimeout(500);
     text = await allText();
   }
