@@ -20,7 +20,12 @@ import { componentLogger } from '../lib/observability/logger';
 import { OAuth2EndpointError, OAuth2GrantError, refreshAccessToken, tokenStillValid } from '../lib/imap/oauth2';
 import type { SyncConfig } from '../lib/config/sync';
 import { announcedSize, formatBytes, isImapLimitError, SyncStalledError } from '../lib/imap/sync-errors';
-import { syncCredentialRejections, syncFolderErrors, syncMessagesSkipped, syncTokenRefreshes } from '../lib/observability/sync-metrics';
+import {
+  syncCredentialRejections,
+  syncFolderErrors,
+  syncMessagesSkipped,
+  syncTokenRefreshes,
+} from '../lib/observability/sync-metrics';
 import {
   ERR_ACCOUNT_NOT_FOUND,
   ERR_AUTH,
@@ -52,13 +57,31 @@ import {
   type ImapEndpoint,
 } from '../lib/imap/client';
 import { accountSecretContext, oauth2SecretContext } from '../lib/sync-store/credentials';
-import { createStore, UidValidityMismatch, type Account, type NewMessage, type OAuth2Settings, type SkippedMessage, type Store, type SyncRunStatus } from '../lib/sync-store';
+import {
+  createStore,
+  UidValidityMismatch,
+  type Account,
+  type NewMessage,
+  type OAuth2Settings,
+  type SkippedMessage,
+  type Store,
+  type SyncRunStatus,
+} from '../lib/sync-store';
 import { activityContext, heartbeatOnProgress, type ProgressWatch } from '../lib/temporal/heartbeat';
 
 export interface SyncActivityDeps {
   pool: Pool;
   keyring: Keyring;
-  config: Pick<SyncConfig, 'batchSize' | 'batchMaxBytes' | 'maxMessageBytes' | 'batchesPerActivity' | 'batchPauseMs' | 'imapConnectTimeoutMs' | 'imapSocketTimeoutMs'> &
+  config: Pick<
+    SyncConfig,
+    | 'batchSize'
+    | 'batchMaxBytes'
+    | 'maxMessageBytes'
+    | 'batchesPerActivity'
+    | 'batchPauseMs'
+    | 'imapConnectTimeoutMs'
+    | 'imapSocketTimeoutMs'
+  > &
     Partial<Pick<SyncConfig, 'activityDeadlineMs' | 'oauth2RefreshMarginMs' | 'oauth2TimeoutMs'>>;
   logger?: pino.Logger;
 }
@@ -125,7 +148,8 @@ export function createSyncActivities(deps: SyncActivityDeps) {
   async function pause(ms: number): Promise<void> {
     if (ms <= 0) return;
     const ctx = activityContext();
-    if (ctx) await ctx.sleep(ms); // rejects when the activity is cancelled
+    if (ctx)
+      await ctx.sleep(ms); // rejects when the activity is cancelled
     else await new Promise((r) => setTimeout(r, ms));
   }
 
@@ -136,7 +160,14 @@ export function createSyncActivities(deps: SyncActivityDeps) {
     );
   }
 
-  function decrypt(account: Account, endpoint: ImapEndpoint, ciphertext: string, context: string, what: string, fix: string): string {
+  function decrypt(
+    account: Account,
+    endpoint: ImapEndpoint,
+    ciphertext: string,
+    context: string,
+    what: string,
+    fix: string,
+  ): string {
     try {
       return decryptSecret(deps.keyring, ciphertext, context);
     } catch (err) {
@@ -167,27 +198,61 @@ export function createSyncActivities(deps: SyncActivityDeps) {
    * otherwise (or when `rejected`, the token the server just refused) a fresh one from the
    * provider, stored encrypted for the next login. Never logged, never returned to a workflow.
    */
-  async function accessToken(ref: AccountRef, account: Account & { oauth2: OAuth2Settings }, endpoint: ImapEndpoint, rejected?: string): Promise<{ token: string; fresh: boolean }> {
+  async function accessToken(
+    ref: AccountRef,
+    account: Account & { oauth2: OAuth2Settings },
+    endpoint: ImapEndpoint,
+    rejected?: string,
+  ): Promise<{ token: string; fresh: boolean }> {
     const fix = 'give a new refresh token with npm run account:token';
     const got = await store.withOAuth2Secrets(ref.userId, account.id, async (secrets) => {
       if (secrets.accessTokenEncrypted && tokenStillValid(secrets.accessTokenExpiresAt, refreshMarginMs)) {
-        const current = decrypt(account, endpoint, secrets.accessTokenEncrypted, oauth2SecretContext(account.id, 'access_token'), 'OAuth2 access token', fix);
+        const current = decrypt(
+          account,
+          endpoint,
+          secrets.accessTokenEncrypted,
+          oauth2SecretContext(account.id, 'access_token'),
+          'OAuth2 access token',
+          fix,
+        );
         // Another attempt may have refreshed it since this one was refused.
         if (current !== rejected) return { result: { token: current, fresh: rejected !== undefined } };
       }
-      const refreshToken = decrypt(account, endpoint, secrets.refreshTokenEncrypted, oauth2SecretContext(account.id, 'refresh_token'), 'OAuth2 refresh token', fix);
+      const refreshToken = decrypt(
+        account,
+        endpoint,
+        secrets.refreshTokenEncrypted,
+        oauth2SecretContext(account.id, 'refresh_token'),
+        'OAuth2 refresh token',
+        fix,
+      );
       const clientSecret = secrets.clientSecretEncrypted
-        ? decrypt(account, endpoint, secrets.clientSecretEncrypted, oauth2SecretContext(account.id, 'client_secret'), 'OAuth2 client secret', fix)
+        ? decrypt(
+            account,
+            endpoint,
+            secrets.clientSecretEncrypted,
+            oauth2SecretContext(account.id, 'client_secret'),
+            'OAuth2 client secret',
+            fix,
+          )
         : null;
-      const t = await refreshAccessToken({ ...account.oauth2, clientSecret }, refreshToken, { timeoutMs: cfg.oauth2TimeoutMs });
+      const t = await refreshAccessToken({ ...account.oauth2, clientSecret }, refreshToken, {
+        timeoutMs: cfg.oauth2TimeoutMs,
+      });
       syncTokenRefreshes.inc({ outcome: 'ok' });
       return {
         result: { token: t.accessToken, fresh: true },
         store: {
-          accessTokenEncrypted: encryptSecret(deps.keyring, t.accessToken, oauth2SecretContext(account.id, 'access_token')),
+          accessTokenEncrypted: encryptSecret(
+            deps.keyring,
+            t.accessToken,
+            oauth2SecretContext(account.id, 'access_token'),
+          ),
           accessTokenExpiresAt: t.expiresAt,
           // A rotated refresh token replaces the old one in the same transaction.
-          refreshTokenEncrypted: t.refreshToken ? encryptSecret(deps.keyring, t.refreshToken, oauth2SecretContext(account.id, 'refresh_token')) : undefined,
+          refreshTokenEncrypted: t.refreshToken
+            ? encryptSecret(deps.keyring, t.refreshToken, oauth2SecretContext(account.id, 'refresh_token'))
+            : undefined,
         },
       };
     });
@@ -200,7 +265,12 @@ export function createSyncActivities(deps: SyncActivityDeps) {
     const found = await store.getAccountSecret(ref.userId, ref.accountId);
     if (!found) accountMissing(ref);
     const { account } = found;
-    const endpoint: ImapEndpoint = { host: account.imapHost, port: account.imapPort, tls: account.imapTls, user: account.imapUser };
+    const endpoint: ImapEndpoint = {
+      host: account.imapHost,
+      port: account.imapPort,
+      tls: account.imapTls,
+      user: account.imapUser,
+    };
     const oauth2 = account.authMethod === 'oauth2' && account.oauth2 ? { ...account, oauth2: account.oauth2 } : null;
 
     let auth: ImapAuth;
@@ -212,15 +282,31 @@ export function createSyncActivities(deps: SyncActivityDeps) {
         freshToken = t.fresh;
       } else {
         if (!found.passwordEncrypted) throw new SecretKeyError('the account has no stored password');
-        auth = { password: decrypt(account, endpoint, found.passwordEncrypted, accountSecretContext(account.id), 'IMAP password', 'set the password again with npm run account:password') };
+        auth = {
+          password: decrypt(
+            account,
+            endpoint,
+            found.passwordEncrypted,
+            accountSecretContext(account.id),
+            'IMAP password',
+            'set the password again with npm run account:password',
+          ),
+        };
       }
     } catch (err) {
       throw await credentialFailure(ref, account, endpoint, err);
     }
 
     const connect = (a: ImapAuth) =>
-      connectImap(endpoint, a, { connectTimeoutMs: cfg.imapConnectTimeoutMs, socketTimeoutMs: cfg.imapSocketTimeoutMs, maxMessageBytes: cfg.maxMessageBytes }, (err) =>
-        log.warn({ accountId: account.id, err: imapErrorText(err) }, 'IMAP connection error'),
+      connectImap(
+        endpoint,
+        a,
+        {
+          connectTimeoutMs: cfg.imapConnectTimeoutMs,
+          socketTimeoutMs: cfg.imapSocketTimeoutMs,
+          maxMessageBytes: cfg.maxMessageBytes,
+        },
+        (err) => log.warn({ accountId: account.id, err: imapErrorText(err) }, 'IMAP connection error'),
       );
     try {
       let client: ImapFlow;
@@ -261,7 +347,9 @@ export function createSyncActivities(deps: SyncActivityDeps) {
           `Set the new password with: npm run account:password -- --user <owner email> --account ${account.id}`,
         );
       }
-      const kind = isTransientImapError(err) ? 'network error or server timeout, will retry with backoff' : 'connection failed';
+      const kind = isTransientImapError(err)
+        ? 'network error or server timeout, will retry with backoff'
+        : 'connection failed';
       throw ApplicationFailure.retryable(
         `Cannot connect to IMAP server for account ${account.id} (${describeEndpoint(endpoint)}): ${imapErrorText(err)} (${kind}). Check the host, port and TLS setting if this persists.`,
         ERR_CONNECTION,
@@ -270,18 +358,34 @@ export function createSyncActivities(deps: SyncActivityDeps) {
   }
 
   /** What failing to obtain a credential means: waiting for a new one, a key problem, or retry. */
-  async function credentialFailure(ref: AccountRef, account: Account, endpoint: ImapEndpoint, err: unknown): Promise<Error> {
+  async function credentialFailure(
+    ref: AccountRef,
+    account: Account,
+    endpoint: ImapEndpoint,
+    err: unknown,
+  ): Promise<Error> {
     if (err instanceof ApplicationFailure) return err;
     if (err instanceof OAuth2GrantError) {
       syncTokenRefreshes.inc({ outcome: 'rejected' });
-      return credentialRefused(ref, account, err.message, `Give a new refresh token with: npm run account:token -- --user <owner email> --account ${account.id}`);
+      return credentialRefused(
+        ref,
+        account,
+        err.message,
+        `Give a new refresh token with: npm run account:token -- --user <owner email> --account ${account.id}`,
+      );
     }
     if (err instanceof OAuth2EndpointError) {
       syncTokenRefreshes.inc({ outcome: 'error' });
-      return ApplicationFailure.retryable(`Cannot get an OAuth2 access token for account ${account.id} (${describeEndpoint(endpoint)}): ${err.message}; will retry with backoff.`, ERR_OAUTH2_ENDPOINT);
+      return ApplicationFailure.retryable(
+        `Cannot get an OAuth2 access token for account ${account.id} (${describeEndpoint(endpoint)}): ${err.message}; will retry with backoff.`,
+        ERR_OAUTH2_ENDPOINT,
+      );
     }
     if (err instanceof SecretKeyError) {
-      return ApplicationFailure.nonRetryable(`Account ${account.id} (${describeEndpoint(endpoint)}): ${err.message}. Set its credential again (npm run account:password / account:token).`, ERR_SECRET_KEY);
+      return ApplicationFailure.nonRetryable(
+        `Account ${account.id} (${describeEndpoint(endpoint)}): ${err.message}. Set its credential again (npm run account:password / account:token).`,
+        ERR_SECRET_KEY,
+      );
     }
     return err as Error;
   }
@@ -301,14 +405,24 @@ export function createSyncActivities(deps: SyncActivityDeps) {
     const who = `account ${account.id} (${account.imapUser}@${account.imapHost})${where}`;
     const stalled = watch?.takeFailure() ?? (err instanceof SyncStalledError ? err : undefined);
     if (stalled) {
-      return ApplicationFailure.retryable(`IMAP server for ${who}: ${stalled.message}; gave up on this attempt, retried with backoff`, 'ImapStalled');
+      return ApplicationFailure.retryable(
+        `IMAP server for ${who}: ${stalled.message}; gave up on this attempt, retried with backoff`,
+        'ImapStalled',
+      );
     }
     if (err instanceof ApplicationFailure || err instanceof UidValidityMismatch) return err as Error;
     if (isImapLimitError(err)) {
-      return ApplicationFailure.retryable(`IMAP server for ${who} sent more than mailroom accepts: ${imapErrorText(err)} (limits follow SYNC_MAX_MESSAGE_BYTES)`, 'ImapLimit');
+      return ApplicationFailure.retryable(
+        `IMAP server for ${who} sent more than mailroom accepts: ${imapErrorText(err)} (limits follow SYNC_MAX_MESSAGE_BYTES)`,
+        'ImapLimit',
+      );
     }
-    if (err instanceof ImapProtocolError) return ApplicationFailure.retryable(`IMAP server for ${who}: ${err.message}`, 'ImapProtocolError');
-    return ApplicationFailure.retryable(`IMAP error for ${who}: ${imapErrorText(err)}`, isTransientImapError(err) ? 'ImapNetworkError' : 'ImapError');
+    if (err instanceof ImapProtocolError)
+      return ApplicationFailure.retryable(`IMAP server for ${who}: ${err.message}`, 'ImapProtocolError');
+    return ApplicationFailure.retryable(
+      `IMAP error for ${who}: ${imapErrorText(err)}`,
+      isTransientImapError(err) ? 'ImapNetworkError' : 'ImapError',
+    );
   }
 
   /** A failure inside one folder that says nothing about the others: the server stalled, dripped, or answered beyond our limits. */
@@ -319,17 +433,33 @@ export function createSyncActivities(deps: SyncActivityDeps) {
     return null;
   }
 
-  async function prepare(input: AccountRef & { syncRunId: number; only?: string[] }, watch: ProgressWatch): Promise<PrepareFoldersResult> {
+  async function prepare(
+    input: AccountRef & { syncRunId: number; only?: string[] },
+    watch: ProgressWatch,
+  ): Promise<PrepareFoldersResult> {
     const session = await open(input, watch);
     const { account } = session;
-    const result: PrepareFoldersResult = { folders: [], condstore: false, flagsUpdated: 0, messagesDeleted: 0, foldersReset: [], foldersRemoved: [], foldersFailed: [] };
+    const result: PrepareFoldersResult = {
+      folders: [],
+      condstore: false,
+      flagsUpdated: 0,
+      messagesDeleted: 0,
+      foldersReset: [],
+      foldersRemoved: [],
+      foldersFailed: [],
+    };
     let current: string | null = null;
     try {
       result.condstore = session.client.enabled.has('CONDSTORE');
       const listed = await listFolders(session.client);
       watch.progress();
       if (!input.only) {
-        const removed = await store.removeFoldersExcept(input.userId, input.accountId, listed.map((f) => f.path), input.syncRunId);
+        const removed = await store.removeFoldersExcept(
+          input.userId,
+          input.accountId,
+          listed.map((f) => f.path),
+          input.syncRunId,
+        );
         result.foldersRemoved = removed.folders;
         result.messagesDeleted += removed.messages;
       }
@@ -348,7 +478,13 @@ export function createSyncActivities(deps: SyncActivityDeps) {
           const stalled = watch.takeFailure();
           const reason = folderLevel(err, stalled);
           if (reason === null) throw stalled ?? err;
-          await store.recordFolderError(input.userId, input.accountId, input.syncRunId, folder.path, `preparing the folder failed: ${reason}`);
+          await store.recordFolderError(
+            input.userId,
+            input.accountId,
+            input.syncRunId,
+            folder.path,
+            `preparing the folder failed: ${reason}`,
+          );
           syncFolderErrors.inc();
           result.foldersFailed?.push(folder.path);
           log.warn({ accountId: account.id, folder: folder.path, reason }, 'folder skipped for this run');
@@ -382,23 +518,59 @@ export function createSyncActivities(deps: SyncActivityDeps) {
     if (begun.reset) {
       result.foldersReset.push(path);
       result.messagesDeleted += begun.dropped;
-      log.info({ accountId: input.accountId, folder: path, uidValidity: box.uidValidity }, 'UIDVALIDITY changed: folder resynchronised from scratch');
+      log.info(
+        { accountId: input.accountId, folder: path, uidValidity: box.uidValidity },
+        'UIDVALIDITY changed: folder resynchronised from scratch',
+      );
     }
     const lastUid = begun.state.lastUid;
     if (lastUid > 0 && box.exists > 0) {
       const onServer = await searchUids(client, `1:${lastUid}`);
-      result.messagesDeleted += await store.deleteMissingMessages(input.userId, input.accountId, path, box.uidValidity, onServer, lastUid, input.syncRunId);
-      const since = result.condstore && box.highestModseq && begun.state.highestModseq ? begun.state.highestModseq : undefined;
+      result.messagesDeleted += await store.deleteMissingMessages(
+        input.userId,
+        input.accountId,
+        path,
+        box.uidValidity,
+        onServer,
+        lastUid,
+        input.syncRunId,
+      );
+      const since =
+        result.condstore && box.highestModseq && begun.state.highestModseq ? begun.state.highestModseq : undefined;
       const unchanged = since !== undefined && since === box.highestModseq;
       if (!unchanged) {
         const changes = await fetchFlags(client, `1:${lastUid}`, since, () => watch.progress({ folder: path }));
-        result.flagsUpdated += await store.applyFlagChanges(input.userId, input.accountId, path, box.uidValidity, changes, box.highestModseq, input.syncRunId);
+        result.flagsUpdated += await store.applyFlagChanges(
+          input.userId,
+          input.accountId,
+          path,
+          box.uidValidity,
+          changes,
+          box.highestModseq,
+          input.syncRunId,
+        );
       }
     } else {
       if (lastUid > 0) {
-        result.messagesDeleted += await store.deleteMissingMessages(input.userId, input.accountId, path, box.uidValidity, [], lastUid, input.syncRunId);
+        result.messagesDeleted += await store.deleteMissingMessages(
+          input.userId,
+          input.accountId,
+          path,
+          box.uidValidity,
+          [],
+          lastUid,
+          input.syncRunId,
+        );
       }
-      await store.applyFlagChanges(input.userId, input.accountId, path, box.uidValidity, [], box.highestModseq, input.syncRunId);
+      await store.applyFlagChanges(
+        input.userId,
+        input.accountId,
+        path,
+        box.uidValidity,
+        [],
+        box.highestModseq,
+        input.syncRunId,
+      );
     }
     const pending = box.exists > 0 && box.uidNext > lastUid + 1 ? (await uidsAfter(client, lastUid)).length : 0;
     watch.progress({ folder: path });
@@ -425,8 +597,12 @@ export function createSyncActivities(deps: SyncActivityDeps) {
       if (!session.dead) return;
       await reopen(ref, session, watch);
       await session.client.mailboxOpen(folder, { readOnly: true });
-      const now = session.client.mailbox && typeof session.client.mailbox === 'object' ? Number(session.client.mailbox.uidValidity) : uidValidity;
-      if (now !== uidValidity) throw new UidValidityMismatch(`folder ${folder}: UIDVALIDITY changed to ${now} during the sync`);
+      const now =
+        session.client.mailbox && typeof session.client.mailbox === 'object'
+          ? Number(session.client.mailbox.uidValidity)
+          : uidValidity;
+      if (now !== uidValidity)
+        throw new UidValidityMismatch(`folder ${folder}: UIDVALIDITY changed to ${now} during the sync`);
     };
 
     // 1. Metadata. An answer over our limits cannot be pinned on a message when several are
@@ -446,7 +622,12 @@ export function createSyncActivities(deps: SyncActivityDeps) {
           const limit = limitError(e, session.client);
           if (!limit) throw e;
           session.dead = true;
-          skips.set(uid, { uid, kind: 'data', size: announcedSize(limit), reason: `the server's answer for this message's metadata was refused: ${imapErrorText(limit)}` });
+          skips.set(uid, {
+            uid,
+            kind: 'data',
+            size: announcedSize(limit),
+            reason: `the server's answer for this message's metadata was refused: ${imapErrorText(limit)}`,
+          });
         }
       }
     }
@@ -514,7 +695,9 @@ export function createSyncActivities(deps: SyncActivityDeps) {
 
     // 4. Messages the server did not answer for: gone (expunged meanwhile), or listed but not
     //    answered (an unparseable response imapflow dropped): the latter are recorded.
-    const unanswered = taken.filter((uid) => !skips.has(uid) && (!meta.has(uid) || (!sources.has(uid) && !failure && !stoppedEarly)));
+    const unanswered = taken.filter(
+      (uid) => !skips.has(uid) && (!meta.has(uid) || (!sources.has(uid) && !failure && !stoppedEarly)),
+    );
     if (unanswered.length && !failure) {
       try {
         await ensureOpen();
@@ -522,7 +705,12 @@ export function createSyncActivities(deps: SyncActivityDeps) {
         for (const uid of unanswered) {
           if (!still.has(uid)) continue;
           const what = meta.has(uid) ? 'its body' : 'its metadata';
-          skips.set(uid, { uid, kind: 'data', size: storableSize(meta.get(uid)?.size), reason: `the server lists this message but did not return ${what} (or returned it in a form that could not be parsed)` });
+          skips.set(uid, {
+            uid,
+            kind: 'data',
+            size: storableSize(meta.get(uid)?.size),
+            reason: `the server lists this message but did not return ${what} (or returned it in a form that could not be parsed)`,
+          });
         }
       } catch (err) {
         session.dead = true;
@@ -551,25 +739,47 @@ export function createSyncActivities(deps: SyncActivityDeps) {
     return { messages, skipped, coveredUpTo, failure };
   }
 
-  async function fetchNew(input: AccountRef & { syncRunId: number; folder: string; uidValidity: number }, watch: ProgressWatch): Promise<FetchNewResult> {
+  async function fetchNew(
+    input: AccountRef & { syncRunId: number; folder: string; uidValidity: number },
+    watch: ProgressWatch,
+  ): Promise<FetchNewResult> {
     // Counted by an earlier attempt that died (only for progress; sync_runs counts are exact).
     const previous = activityContext()?.info.heartbeatDetails as FetchHeartbeat | undefined;
     const priorStored = previous?.folder === input.folder ? previous.stored : 0;
     const priorSkipped = previous?.folder === input.folder ? (previous.skipped ?? 0) : 0;
     const state = await store.getFolderState(input.userId, input.accountId, input.folder);
     if (!state || state.uidValidity !== input.uidValidity) {
-      return { stored: priorStored, skipped: priorSkipped, lastUid: state?.lastUid ?? 0, remaining: 0, done: false, uidValidityChanged: true };
+      return {
+        stored: priorStored,
+        skipped: priorSkipped,
+        lastUid: state?.lastUid ?? 0,
+        remaining: 0,
+        done: false,
+        uidValidityChanged: true,
+      };
     }
     const session = await open(input, watch);
     const { account } = session;
     let lastUid = state.lastUid;
     let stored = 0;
     let skipped = 0;
-    const details = (): FetchHeartbeat => ({ folder: input.folder, lastUid, stored: priorStored + stored, skipped: priorSkipped + skipped });
+    const details = (): FetchHeartbeat => ({
+      folder: input.folder,
+      lastUid,
+      stored: priorStored + stored,
+      skipped: priorSkipped + skipped,
+    });
     try {
       const box = await examineFolder(session.client, input.folder);
       if (box.uidValidity !== input.uidValidity) {
-        return { stored: priorStored, skipped: priorSkipped, lastUid: state.lastUid, remaining: 0, done: false, uidValidityChanged: true };
+        return {
+          stored: priorStored,
+          skipped: priorSkipped,
+          lastUid: state.lastUid,
+          remaining: 0,
+          done: false,
+          uidValidityChanged: true,
+        };
       }
       const uids = box.exists > 0 && box.uidNext > lastUid + 1 ? await uidsAfter(session.client, lastUid) : [];
       watch.progress(details());
@@ -581,7 +791,16 @@ export function createSyncActivities(deps: SyncActivityDeps) {
         const outcome = await fetchBatch(input, session, input.folder, input.uidValidity, wanted, watch);
         if (outcome.coveredUpTo > 0) {
           const saved = await watch.quiet(() =>
-            store.storeMessages(input.userId, input.accountId, input.folder, input.uidValidity, outcome.messages, outcome.coveredUpTo, input.syncRunId, outcome.skipped),
+            store.storeMessages(
+              input.userId,
+              input.accountId,
+              input.folder,
+              input.uidValidity,
+              outcome.messages,
+              outcome.coveredUpTo,
+              input.syncRunId,
+              outcome.skipped,
+            ),
           );
           lastUid = saved.lastUid;
           stored += saved.inserted;
@@ -594,10 +813,24 @@ export function createSyncActivities(deps: SyncActivityDeps) {
         if (outcome.failure !== undefined) throw outcome.failure;
         if (index < uids.length) await pause(cfg.batchPauseMs);
       }
-      return { stored: priorStored + stored, skipped: priorSkipped + skipped, lastUid, remaining: uids.length - index, done: index >= uids.length, uidValidityChanged: false };
+      return {
+        stored: priorStored + stored,
+        skipped: priorSkipped + skipped,
+        lastUid,
+        remaining: uids.length - index,
+        done: index >= uids.length,
+        uidValidityChanged: false,
+      };
     } catch (err) {
       if (err instanceof UidValidityMismatch) {
-        return { stored: priorStored + stored, skipped: priorSkipped + skipped, lastUid, remaining: 0, done: false, uidValidityChanged: true };
+        return {
+          stored: priorStored + stored,
+          skipped: priorSkipped + skipped,
+          lastUid,
+          remaining: 0,
+          done: false,
+          uidValidityChanged: true,
+        };
       }
       throw imapFailure(account, input.folder, err, watch);
     } finally {
@@ -613,10 +846,13 @@ export function createSyncActivities(deps: SyncActivityDeps) {
     async beginSync(input: AccountRef & { workflowId: string; workflowRunId: string }): Promise<BeginSyncResult> {
       const account = await store.getAccount(input.userId, input.accountId);
       if (!account) return { syncRunId: null, state: 'missing', reason: `account ${input.accountId} does not exist` };
-      if (!account.enabled) return { syncRunId: null, state: 'disabled', reason: `account ${input.accountId} is disabled` };
+      if (!account.enabled)
+        return { syncRunId: null, state: 'disabled', reason: `account ${input.accountId} is disabled` };
       const syncRunId = await store.beginSyncRun(input.userId, input.accountId, input.workflowId, input.workflowRunId);
-      if (syncRunId === null) return { syncRunId: null, state: 'missing', reason: `account ${input.accountId} does not exist` };
-      if (account.status === 'needs_attention') return { syncRunId, state: 'needs_attention', reason: account.statusReason, authMethod: account.authMethod };
+      if (syncRunId === null)
+        return { syncRunId: null, state: 'missing', reason: `account ${input.accountId} does not exist` };
+      if (account.status === 'needs_attention')
+        return { syncRunId, state: 'needs_attention', reason: account.statusReason, authMethod: account.authMethod };
       return { syncRunId, state: 'ready', reason: null, authMethod: account.authMethod };
     },
 
@@ -636,7 +872,9 @@ export function createSyncActivities(deps: SyncActivityDeps) {
      * instance after the worker was killed) starts from the committed checkpoint, so nothing
      * is stored twice and nothing is skipped without a sync_errors record.
      */
-    async fetchNewMessages(input: AccountRef & { syncRunId: number; folder: string; uidValidity: number }): Promise<FetchNewResult> {
+    async fetchNewMessages(
+      input: AccountRef & { syncRunId: number; folder: string; uidValidity: number },
+    ): Promise<FetchNewResult> {
       return heartbeatOnProgress(watchOptions, (watch) => fetchNew(input, watch));
     },
 
@@ -647,10 +885,27 @@ export function createSyncActivities(deps: SyncActivityDeps) {
     },
 
     /** Closes the sync_runs record; its counters were kept up to date by each transaction. */
-    async finishSync(input: AccountRef & { syncRunId: number; status: Exclude<SyncRunStatus, 'running'>; folders?: number; error?: string | null }) {
-      const run = await store.finishSyncRun(input.userId, input.syncRunId, { status: input.status, folders: input.folders, error: input.error });
+    async finishSync(
+      input: AccountRef & {
+        syncRunId: number;
+        status: Exclude<SyncRunStatus, 'running'>;
+        folders?: number;
+        error?: string | null;
+      },
+    ) {
+      const run = await store.finishSyncRun(input.userId, input.syncRunId, {
+        status: input.status,
+        folders: input.folders,
+        error: input.error,
+      });
       return run
-        ? { messagesAdded: run.messagesAdded, messagesUpdated: run.messagesUpdated, messagesDeleted: run.messagesDeleted, messagesSkipped: run.messagesSkipped, folders: run.folders }
+        ? {
+            messagesAdded: run.messagesAdded,
+            messagesUpdated: run.messagesUpdated,
+            messagesDeleted: run.messagesDeleted,
+            messagesSkipped: run.messagesSkipped,
+            folders: run.folders,
+          }
         : null;
     },
   };

@@ -43,10 +43,16 @@ export interface ChaosRow {
 
 export const SCENARIO_NAMES = [...INBOUND_SCENARIOS.map((s) => s.name), 'imap-pg-cut'];
 
-export async function runChaos(opts: { scenarios?: string[]; settings: ChaosSettings; syncMessages: number; onRow?: (row: ChaosRow) => void }): Promise<ChaosRow[]> {
+export async function runChaos(opts: {
+  scenarios?: string[];
+  settings: ChaosSettings;
+  syncMessages: number;
+  onRow?: (row: ChaosRow) => void;
+}): Promise<ChaosRow[]> {
   const wanted = opts.scenarios?.length ? opts.scenarios : SCENARIO_NAMES;
   const unknown = wanted.filter((n) => !SCENARIO_NAMES.includes(n));
-  if (unknown.length) throw new Error(`unknown chaos scenario(s): ${unknown.join(', ')}; known: ${SCENARIO_NAMES.join(', ')}`);
+  if (unknown.length)
+    throw new Error(`unknown chaos scenario(s): ${unknown.join(', ')}; known: ${SCENARIO_NAMES.join(', ')}`);
   const rows: ChaosRow[] = [];
   const stack = await startChaosStack();
   const stopped = onInterrupt(() => stack.stop());
@@ -54,7 +60,12 @@ export async function runChaos(opts: { scenarios?: string[]; settings: ChaosSett
     for (const sc of INBOUND_SCENARIOS.filter((s) => wanted.includes(s.name))) {
       const r = await runInboundScenario(stack, sc, opts.settings);
       const unfinished = r.open + r.untagged;
-      const notes = [r.note, r.notCompleted ? `${r.notCompleted} workflow(s) failed` : '', r.wrongStatus.length ? `unexpected status: ${r.wrongStatus.slice(0, 3).join('; ')}` : '', r.lostExamples.length ? `lost e.g. ${r.lostExamples.slice(0, 3).join(', ')}` : '']
+      const notes = [
+        r.note,
+        r.notCompleted ? `${r.notCompleted} workflow(s) failed` : '',
+        r.wrongStatus.length ? `unexpected status: ${r.wrongStatus.slice(0, 3).join('; ')}` : '',
+        r.lostExamples.length ? `lost e.g. ${r.lostExamples.slice(0, 3).join(', ')}` : '',
+      ]
         .filter(Boolean)
         .join('; ');
       const row: ChaosRow = {
@@ -68,7 +79,13 @@ export async function runChaos(opts: { scenarios?: string[]; settings: ChaosSett
         unfinished,
         recoverSeconds: r.recoverSeconds === undefined ? null : +r.recoverSeconds.toFixed(1),
         note: `${notes}${notes ? '; ' : ''}statuses ${JSON.stringify(r.statuses)}; ${r.expected} recipient deliveries expected`,
-        ok: r.lost === 0 && r.strays === 0 && unfinished === 0 && r.notCompleted === 0 && r.wrongStatus.length === 0 && !/NOT STOPPED/.test(r.note ?? ''),
+        ok:
+          r.lost === 0 &&
+          r.strays === 0 &&
+          unfinished === 0 &&
+          r.notCompleted === 0 &&
+          r.wrongStatus.length === 0 &&
+          !/NOT STOPPED/.test(r.note ?? ''),
         timeline: r.timeline,
         ...(r.target ? { target: { key: r.target, duplicated: r.duplicateKeys.includes(r.target) } } : {}),
       };
@@ -77,7 +94,13 @@ export async function runChaos(opts: { scenarios?: string[]; settings: ChaosSett
     }
     if (wanted.includes('imap-pg-cut')) {
       const address = stack.temporalAddress();
-      const r = await runSyncScenario({ client: stack.client, temporalAddress: address, dir: stack.dir, messages: opts.syncMessages, bar: opts.settings.bar });
+      const r = await runSyncScenario({
+        client: stack.client,
+        temporalAddress: address,
+        dir: stack.dir,
+        messages: opts.syncMessages,
+        bar: opts.settings.bar,
+      });
       const row: ChaosRow = {
         scenario: 'imap-pg-cut',
         what: 'IMAP connection, then PostgreSQL connection, cut mid-sync',
@@ -111,25 +134,84 @@ async function main() {
       'sync-messages': { type: 'string', default: '1500' },
     },
   });
-  const bar = new SingleBar({ format: '{phase} [{bar}] {value}/{total}', hideCursor: true, clearOnComplete: true }, Presets.shades_classic);
-  const settings: ChaosSettings = { emails: Number(values.emails), scale: Number(values.scale), rate: Number(values.rate), bar };
+  const bar = new SingleBar(
+    { format: '{phase} [{bar}] {value}/{total}', hideCursor: true, clearOnComplete: true },
+    Presets.shades_classic,
+  );
+  const settings: ChaosSettings = {
+    emails: Number(values.emails),
+    scale: Number(values.scale),
+    rate: Number(values.rate),
+    bar,
+  };
   const scenarios = values.scenario ? values.scenario.split(',').map((s) => s.trim()) : undefined;
   const started = new Date();
-  const rows = await runChaos({ scenarios, settings, syncMessages: Number(values['sync-messages']), onRow: (r) => console.log(line(r)) });
+  const rows = await runChaos({
+    scenarios,
+    settings,
+    syncMessages: Number(values['sync-messages']),
+    onRow: (r) => console.log(line(r)),
+  });
   console.log('');
-  console.table(Object.fromEntries(rows.map((r) => [r.scenario, { in: r.in, delivered: r.delivered, duplicates: r.duplicates, lost: r.lost, strays: r.strays, unfinished: r.unfinished, 'recover s': r.recoverSeconds ?? '-', ok: r.ok ? 'yes' : 'NO' }])));
-  const result = { when: started.toISOString(), machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version }, settings: { ...settings, bar: undefined }, rows: rows.map(({ timeline: _, ...row }) => row) };
+  console.table(
+    Object.fromEntries(
+      rows.map((r) => [
+        r.scenario,
+        {
+          in: r.in,
+          delivered: r.delivered,
+          duplicates: r.duplicates,
+          lost: r.lost,
+          strays: r.strays,
+          unfinished: r.unfinished,
+          'recover s': r.recoverSeconds ?? '-',
+          ok: r.ok ? 'yes' : 'NO',
+        },
+      ]),
+    ),
+  );
+  const result = {
+    when: started.toISOString(),
+    machine: {
+      cpus: cpus().length,
+      cpu: cpus()[0]?.model,
+      memoryGiB: Math.round(totalmem() / 2 ** 30),
+      node: process.version,
+    },
+    settings: { ...settings, bar: undefined },
+    rows: rows.map(({ timeline: _, ...row }) => row),
+  };
   const dir = join(__dirname, 'results');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `chaos-${result.when.replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
   console.log(`written ${file}`);
   const panels = rows.flatMap((r) =>
-    r.timeline ? [{ title: r.scenario, subtitle: [r.what, `${r.in} emails, ${r.delivered} delivered, ${r.duplicates} duplicates, ${r.lost} lost${r.recoverSeconds === null ? '' : `; all closed ${r.recoverSeconds} s after the fault was lifted`}`], series: [{ name: 'workflows closed', finishedAt: r.timeline.closedAt }], bands: r.timeline.fault ? [r.timeline.fault] : [] }] : [],
+    r.timeline
+      ? [
+          {
+            title: r.scenario,
+            subtitle: [
+              r.what,
+              `${r.in} emails, ${r.delivered} delivered, ${r.duplicates} duplicates, ${r.lost} lost${r.recoverSeconds === null ? '' : `; all closed ${r.recoverSeconds} s after the fault was lifted`}`,
+            ],
+            series: [{ name: 'workflows closed', finishedAt: r.timeline.closedAt }],
+            bands: r.timeline.fault ? [r.timeline.fault] : [],
+          },
+        ]
+      : [],
   );
   if (panels.length) {
     const svg = file.replace(/\.json$/, '.svg');
-    writeFileSync(svg, await renderSvg(chaosChart(`chaos run ${result.when} (${result.machine.cpus} cores${settings.scale !== 1 ? `; outages and waits × ${settings.scale}` : ''})`, panels)));
+    writeFileSync(
+      svg,
+      await renderSvg(
+        chaosChart(
+          `chaos run ${result.when} (${result.machine.cpus} cores${settings.scale !== 1 ? `; outages and waits × ${settings.scale}` : ''})`,
+          panels,
+        ),
+      ),
+    );
     console.log(`written ${svg}`);
   }
   if (rows.some((r) => !r.ok)) process.exitCode = 1;

@@ -30,7 +30,10 @@ const WIDTH = 520;
 function progressLayer(p: Panel, height: number, yTitle: string) {
   const points = p.series.flatMap((s) => {
     const sorted = [...s.finishedAt].sort((a, b) => a - b);
-    return [{ series: s.name, seconds: 0, done: 0 }, ...sorted.map((t, i) => ({ series: s.name, seconds: +t.toFixed(2), done: i + 1 }))];
+    return [
+      { series: s.name, seconds: 0, done: 0 },
+      ...sorted.map((t, i) => ({ series: s.name, seconds: +t.toFixed(2), done: i + 1 })),
+    ];
   });
   const end = Math.max(0, ...points.map((q) => q.seconds));
   const bands = (p.bands ?? []).map((b) => ({ from: b.from, to: b.to ?? end }));
@@ -78,12 +81,19 @@ function cdfLayer(title: string, latencies: { name: string; seconds: number[] }[
 }
 
 /** The inbound bench: throughput (emails finished over time) beside the latency CDF. */
-export function inboundChart(title: string, throughput: Series[], latencies: { name: string; seconds: number[] }[]): TopLevelSpec {
+export function inboundChart(
+  title: string,
+  throughput: Series[],
+  latencies: { name: string; seconds: number[] }[],
+): TopLevelSpec {
   if (throughput.length === 0) throw new Error('inboundChart: no series to draw');
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title,
-    hconcat: [progressLayer({ title: 'emails finished over time', series: throughput }, 220, 'emails finished'), cdfLayer('latency distribution', latencies)],
+    hconcat: [
+      progressLayer({ title: 'emails finished over time', series: throughput }, 220, 'emails finished'),
+      cdfLayer('latency distribution', latencies),
+    ],
     resolve: { scale: { color: 'shared' } },
     config: { font: 'sans-serif', legend: { orient: 'bottom', labelLimit: 400 } },
   } as TopLevelSpec;

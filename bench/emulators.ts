@@ -30,7 +30,8 @@ export interface EmulatorProcess {
   stop(): Promise<void>;
 }
 
-type FromChild = { ready: { endpoint: string; port: number } } | { id: number; stats: EmulatorStats } | { error: string };
+type FromChild =
+  { ready: { endpoint: string; port: number } } | { id: number; stats: EmulatorStats } | { error: string };
 
 export async function startEmulatorProcess(spec: EmulatorSpec): Promise<EmulatorProcess> {
   const child: ChildProcess = fork(__filename, [JSON.stringify(spec)], {
@@ -44,7 +45,9 @@ export async function startEmulatorProcess(spec: EmulatorSpec): Promise<Emulator
       if ('ready' in m) resolve(m.ready);
       if ('error' in m) reject(new Error(`${name} emulator failed to start: ${m.error}`));
     });
-    child.once('exit', (code, signal) => reject(new Error(`${name} emulator exited (${signal ?? code}) before it started`)));
+    child.once('exit', (code, signal) =>
+      reject(new Error(`${name} emulator exited (${signal ?? code}) before it started`)),
+    );
   });
   let nextId = 0;
   const pending = new Map<number, (s: EmulatorStats) => void>();
@@ -86,7 +89,11 @@ async function child(spec: EmulatorSpec): Promise<void> {
     ready = { endpoint: dyn.endpoint, port: dyn.port };
     stop = dyn.stop;
   } else {
-    const smtp = await startSmtpTarget({ directory: spec.directory, localDomains: spec.localDomains, mailboxes: spec.mailboxes });
+    const smtp = await startSmtpTarget({
+      directory: spec.directory,
+      localDomains: spec.localDomains,
+      mailboxes: spec.mailboxes,
+    });
     ready = { endpoint: `smtp://127.0.0.1:${smtp.port}`, port: smtp.port };
     stop = smtp.stop;
     stats = async () => ({ connections: smtp.connections, deliveries: (await smtp.deliveries()).length });

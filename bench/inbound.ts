@@ -38,7 +38,11 @@ import { DEFAULT_TABLES, ensureTables } from '../scripts/stack/dynamodb';
 import { rawMail, sesBounce } from '../scripts/stack/demo-emails';
 import { freePort } from '../scripts/stack/ports';
 import { S3_CREDENTIALS } from '../scripts/stack/s3';
-import { DEFAULT_HISTORY_SHARDS, DEFAULT_TEMPORAL_PG_URL, type TemporalPostgresOptions } from '../scripts/stack/temporal-postgres';
+import {
+  DEFAULT_HISTORY_SHARDS,
+  DEFAULT_TEMPORAL_PG_URL,
+  type TemporalPostgresOptions,
+} from '../scripts/stack/temporal-postgres';
 import { dropDatabase, withDatabase } from '../lib/storage/db';
 import { Client as PgClient } from 'pg';
 import { localStackEnv } from '../scripts/stack/worker-env';
@@ -66,25 +70,49 @@ function pct(sorted: number[], p: number): number {
 function generate(n: number): Buffer[] {
   const out: Buffer[] = [];
   let seed = 42;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   for (let i = 0; i < n; i++) {
     const kind = rnd();
     const size = [1_000, 5_000, 20_000, 100_000, 400_000][Math.floor(rnd() ** 2 * 5)];
     const to = [...new Set(Array.from({ length: 1 + Math.floor(rnd() * 4) }, () => USERS[3 + Math.floor(rnd() * 17)]))];
-    if (kind < 0.05) out.push(sesBounce({ to: to[0], sesMessageId: `bench-${i}`, bouncedRecipient: `gone${i}@far.example`, originalSubject: `Offer ${i}` }));
-    else if (kind < 0.15) out.push(rawMail({ from: `promo${i}@spam.example`, to: [BLOCKER, ...to.slice(0, 1)], subject: `Spam ${i}` }));
-    else if (kind < 0.25) out.push(rawMail({ from: `client${i % 50}@sender.example`, to: [OOO, ...to.slice(0, 1)], subject: `Question ${i}` }));
-    else if (kind < 0.35) out.push(rawMail({ from: `friend${i}@sender.example`, to: [FORWARDER], subject: `Photos ${i}` }));
+    if (kind < 0.05)
+      out.push(
+        sesBounce({
+          to: to[0],
+          sesMessageId: `bench-${i}`,
+          bouncedRecipient: `gone${i}@far.example`,
+          originalSubject: `Offer ${i}`,
+        }),
+      );
+    else if (kind < 0.15)
+      out.push(rawMail({ from: `promo${i}@spam.example`, to: [BLOCKER, ...to.slice(0, 1)], subject: `Spam ${i}` }));
+    else if (kind < 0.25)
+      out.push(
+        rawMail({ from: `client${i % 50}@sender.example`, to: [OOO, ...to.slice(0, 1)], subject: `Question ${i}` }),
+      );
+    else if (kind < 0.35)
+      out.push(rawMail({ from: `friend${i}@sender.example`, to: [FORWARDER], subject: `Photos ${i}` }));
     else out.push(rawMail({ from: `person${i}@sender.example`, to, subject: `Message ${i}`, body: 'x'.repeat(size) }));
   }
   return out;
 }
 
 async function seed(dynamo: DynamoDBClient) {
-  const put = (table: string, item: Record<string, unknown>) => dynamo.send(new PutItemCommand({ TableName: table, Item: marshall(item) }));
+  const put = (table: string, item: Record<string, unknown>) =>
+    dynamo.send(new PutItemCommand({ TableName: table, Item: marshall(item) }));
   await put(DEFAULT_TABLES.blocked, { email_address: BLOCKER, blocked_patterns: ['*@spam.example'] });
-  await put(DEFAULT_TABLES.rules, { email_address: OOO, ooo_active: true, ooo_message: 'Away.', ooo_content_type: 'text', forwards: [] });
-  await put(DEFAULT_TABLES.rules, { email_address: FORWARDER, ooo_active: false, forwards: [USERS[4], 'me@home.example'] });
+  await put(DEFAULT_TABLES.rules, {
+    email_address: OOO,
+    ooo_active: true,
+    ooo_message: 'Away.',
+    ooo_content_type: 'text',
+    forwards: [],
+  });
+  await put(DEFAULT_TABLES.rules, {
+    email_address: FORWARDER,
+    ooo_active: false,
+    forwards: [USERS[4], 'me@home.example'],
+  });
 }
 
 const BACKEND_NAMES: Record<TemporalBackend, string> = {
@@ -115,7 +143,9 @@ interface Tuning {
   /** Run the compiled worker (npm run build) instead of the sources. */
   compiled: boolean;
   /** The PostgreSQL backend's settings (scripts/stack/temporal-postgres.ts); empty = its defaults. */
-  postgres: Partial<Pick<TemporalPostgresOptions, 'historyShards' | 'dynamicConfig' | 'maxConns' | 'databaseUrl' | 'sqlPlugin'>>;
+  postgres: Partial<
+    Pick<TemporalPostgresOptions, 'historyShards' | 'dynamicConfig' | 'maxConns' | 'databaseUrl' | 'sqlPlugin'>
+  >;
 }
 
 /** A worker: a process of its own, or (--eager) a Worker inside this process. */
@@ -137,7 +167,12 @@ async function spawnWorker(env: NodeJS.ProcessEnv, log: string, compiled: boolea
   const args = compiled ? [join(ROOT, 'dist', 'workers', 'main.js')] : ['--import', 'tsx', 'workers/main.ts'];
   const child: ChildProcess = spawn(process.execPath, args, {
     cwd: ROOT,
-    env: { ...env, HEALTH_PORT: String(await freePort()), METRICS_PORT: String(metricsPort), TEMPORAL_METRICS_BIND: `127.0.0.1:${await freePort()}` },
+    env: {
+      ...env,
+      HEALTH_PORT: String(await freePort()),
+      METRICS_PORT: String(metricsPort),
+      TEMPORAL_METRICS_BIND: `127.0.0.1:${await freePort()}`,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.pipe(out);
@@ -154,7 +189,13 @@ async function spawnWorker(env: NodeJS.ProcessEnv, log: string, compiled: boolea
     child.stdout!.on('data', onData);
     child.once('exit', (code, signal) => {
       // The directory goes when the bench ends: the reason goes into the error.
-      out.end(() => reject(new Error(`worker exited (${signal ?? code}) before it started; the end of its log:\n${readFileSync(log, 'utf8').split('\n').slice(-15).join('\n')}`)));
+      out.end(() =>
+        reject(
+          new Error(
+            `worker exited (${signal ?? code}) before it started; the end of its log:\n${readFileSync(log, 'utf8').split('\n').slice(-15).join('\n')}`,
+          ),
+        ),
+      );
     });
   });
   return {
@@ -204,15 +245,31 @@ interface BenchStack {
 async function startBenchStack(backend: TemporalBackend, tuning: Tuning, dir: string): Promise<BenchStack> {
   process.env.AWS_ACCESS_KEY_ID = S3_CREDENTIALS.accessKeyId;
   process.env.AWS_SECRET_ACCESS_KEY = S3_CREDENTIALS.secretAccessKey;
-  const smtp = (name: string) => ({ kind: 'smtp' as const, name, directory: join(dir, name), localDomains: [DOMAIN, OTHER_DOMAIN], mailboxes: USERS });
-  const emulators = await Promise.all([startEmulatorProcess({ kind: 's3', directory: join(dir, 's3') }), startEmulatorProcess({ kind: 'dynamodb' }), startEmulatorProcess(smtp('smtp-mail')), startEmulatorProcess(smtp('smtp-internal'))]);
+  const smtp = (name: string) => ({
+    kind: 'smtp' as const,
+    name,
+    directory: join(dir, name),
+    localDomains: [DOMAIN, OTHER_DOMAIN],
+    mailboxes: USERS,
+  });
+  const emulators = await Promise.all([
+    startEmulatorProcess({ kind: 's3', directory: join(dir, 's3') }),
+    startEmulatorProcess({ kind: 'dynamodb' }),
+    startEmulatorProcess(smtp('smtp-mail')),
+    startEmulatorProcess(smtp('smtp-internal')),
+  ]);
   const [s3srv, dyn, mail, internal] = emulators;
   let temporal: TestWorkflowEnvironment | undefined;
   const workers: RunningWorker[] = [];
   // Databases of our own on the PostgreSQL backend, so its connections can be told from other users' of the same PostgreSQL.
   const postgres =
     backend === 'postgres'
-      ? { url: tuning.postgres.databaseUrl ?? DEFAULT_TEMPORAL_PG_URL, databases: [`bench_temporal_${process.pid}`, `bench_temporal_${process.pid}_vis`], metricsPort: await freePort(), pprofPort: await freePort() }
+      ? {
+          url: tuning.postgres.databaseUrl ?? DEFAULT_TEMPORAL_PG_URL,
+          databases: [`bench_temporal_${process.pid}`, `bench_temporal_${process.pid}_vis`],
+          metricsPort: await freePort(),
+          pprofPort: await freePort(),
+        }
       : undefined;
   let inProcess: { worker: Worker; running: Promise<void>; close(): void } | undefined;
   const stopTemporal = async () => {
@@ -234,10 +291,23 @@ async function startBenchStack(backend: TemporalBackend, tuning: Tuning, dir: st
   try {
     temporal = await startTestTemporal({
       backend,
-      postgres: postgres ? { ...tuning.postgres, databases: { default: postgres.databases[0], visibility: postgres.databases[1] }, metricsPort: postgres.metricsPort, pprofPort: postgres.pprofPort } : undefined,
+      postgres: postgres
+        ? {
+            ...tuning.postgres,
+            databases: { default: postgres.databases[0], visibility: postgres.databases[1] },
+            metricsPort: postgres.metricsPort,
+            pprofPort: postgres.pprofPort,
+          }
+        : undefined,
     });
     const settings: Record<string, string> = {
-      ...localStackEnv({ s3: s3srv.endpoint, dynamodb: dyn.endpoint, domains: [DOMAIN, OTHER_DOMAIN], smtpPort: mail.port, internalSmtpPort: internal.port }),
+      ...localStackEnv({
+        s3: s3srv.endpoint,
+        dynamodb: dyn.endpoint,
+        domains: [DOMAIN, OTHER_DOMAIN],
+        smtpPort: mail.port,
+        internalSmtpPort: internal.port,
+      }),
       TASK_QUEUE: `bench-${process.pid}-${backend}`,
       WORKER_NAME: 'bench-worker',
       TEMPORAL_ADDRESS: temporal.address,
@@ -257,13 +327,22 @@ async function startBenchStack(backend: TemporalBackend, tuning: Tuning, dir: st
     if (tuning.eager) {
       // Eager start hands the first workflow task to a worker sharing the client's NativeConnection: same process only.
       const transports = createTransports(config);
-      const worker = await createInboundWorker({ connection: temporal.nativeConnection, namespace: temporal.namespace ?? 'default', client: temporal.client, deps: { ...aws, config, transports }, deployment: null });
+      const worker = await createInboundWorker({
+        connection: temporal.nativeConnection,
+        namespace: temporal.namespace ?? 'default',
+        client: temporal.client,
+        deps: { ...aws, config, transports },
+        deployment: null,
+      });
       inProcess = { worker, running: worker.run(), close: () => transports.close() };
     } else {
       const env = { ...process.env, ...settings };
-      for (let i = 0; i < tuning.workers; i++) workers.push(await spawnWorker(env, join(dir, `worker-${backend}-${i}.log`), tuning.compiled));
+      for (let i = 0; i < tuning.workers; i++)
+        workers.push(await spawnWorker(env, join(dir, `worker-${backend}-${i}.log`), tuning.compiled));
     }
-    const client = tuning.eager ? new Client({ connection: temporal.nativeConnection, namespace: temporal.namespace ?? 'default' }) : temporal.client;
+    const client = tuning.eager
+      ? new Client({ connection: temporal.nativeConnection, namespace: temporal.namespace ?? 'default' })
+      : temporal.client;
     return {
       backend,
       temporal,
@@ -293,11 +372,15 @@ async function startBenchStack(backend: TemporalBackend, tuning: Tuning, dir: st
  * databases, and the instance's background processes (WAL writer, checkpointer, autovacuum;
  * shared with whoever else uses the instance).
  */
-async function postgresPids(pg: NonNullable<BenchStack['postgres']>): Promise<{ ours: number[]; background: number[] }> {
+async function postgresPids(
+  pg: NonNullable<BenchStack['postgres']>,
+): Promise<{ ours: number[]; background: number[] }> {
   const client = new PgClient({ connectionString: withDatabase(pg.url, 'postgres') });
   await client.connect();
   try {
-    const { rows } = await client.query<{ pid: number; datname: string | null; backend_type: string }>('SELECT pid, datname, backend_type FROM pg_stat_activity');
+    const { rows } = await client.query<{ pid: number; datname: string | null; backend_type: string }>(
+      'SELECT pid, datname, backend_type FROM pg_stat_activity',
+    );
     return {
       ours: rows.filter((r) => r.datname !== null && pg.databases.includes(r.datname)).map((r) => r.pid),
       background: rows.filter((r) => r.backend_type !== 'client backend' && r.datname === null).map((r) => r.pid),
@@ -318,7 +401,7 @@ async function cpuByRole(stack: BenchStack): Promise<Record<string, Record<numbe
   };
   if (stack.postgres) {
     const pids = await postgresPids(stack.postgres);
-    out['postgresql: this server\'s connections'] = of(pids.ours);
+    out["postgresql: this server's connections"] = of(pids.ours);
     out['postgresql: background (whole instance)'] = of(pids.background);
   }
   for (const e of stack.emulators) out[`emulator: ${e.name}`] = of(processTree(e.pid));
@@ -328,8 +411,16 @@ async function cpuByRole(stack: BenchStack): Promise<Record<string, Record<numbe
 }
 
 /** CPU seconds per role between two snapshots, over the processes alive at the end (one that started meanwhile counts from 0). */
-function cpuDelta(before: Record<string, Record<number, number>>, after: Record<string, Record<number, number>>): Record<string, number> {
-  return Object.fromEntries(Object.entries(after).map(([role, pids]) => [role, Object.entries(pids).reduce((n, [pid, s]) => n + s - (before[role]?.[Number(pid)] ?? 0), 0)]));
+function cpuDelta(
+  before: Record<string, Record<number, number>>,
+  after: Record<string, Record<number, number>>,
+): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(after).map(([role, pids]) => [
+      role,
+      Object.entries(pids).reduce((n, [pid, s]) => n + s - (before[role]?.[Number(pid)] ?? 0), 0),
+    ]),
+  );
 }
 
 /** The PostgreSQL-backed server's persistence requests so far, by operation (its Prometheus metrics). */
@@ -356,7 +447,14 @@ interface Phase {
 }
 
 /** Starts every key (at `rate` per second, or all at once from START_LANES lanes) and waits for all. */
-async function runPhase(stack: BenchStack, keys: string[], rate: number, bar: Bar, label: string, eager: boolean): Promise<Phase> {
+async function runPhase(
+  stack: BenchStack,
+  keys: string[],
+  rate: number,
+  bar: Bar,
+  label: string,
+  eager: boolean,
+): Promise<Phase> {
   bar.start(keys.length, 0, { phase: label.padEnd(22) });
   const t0 = Date.now();
   const ids: string[] = new Array<string>(keys.length);
@@ -368,7 +466,16 @@ async function runPhase(stack: BenchStack, keys: string[], rate: number, bar: Ba
   await inLanes(keys.length, START_LANES, async (i) => {
     const due = rate > 0 ? t0 + (i / rate) * 1000 : 0;
     if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
-    ids[i] = (await startInbound(stack.client, stack.config.taskQueue, { domain: DOMAIN, bucket: BUCKET, key: keys[i] }, undefined, {}, { requestEagerStart: eager })).workflowId;
+    ids[i] = (
+      await startInbound(
+        stack.client,
+        stack.config.taskQueue,
+        { domain: DOMAIN, bucket: BUCKET, key: keys[i] },
+        undefined,
+        {},
+        { requestEagerStart: eager },
+      )
+    ).workflowId;
     const handle: WorkflowHandle = stack.temporal.client.workflow.getHandle(ids[i]);
     waits.push(
       handle.result().then((r: InboundResult) => {
@@ -412,7 +519,16 @@ function expectedCopies(results: InboundResult[]): { mail: number; internal: num
 }
 
 /** The Temporal part for one backend, on a stack of its own. */
-async function runTemporal(backend: TemporalBackend, mails: Buffer[], halfMails: Buffer[], rate: number, bar: Bar, tuning: Tuning, dir: string, profileSeconds = 0) {
+async function runTemporal(
+  backend: TemporalBackend,
+  mails: Buffer[],
+  halfMails: Buffer[],
+  rate: number,
+  bar: Bar,
+  tuning: Tuning,
+  dir: string,
+  profileSeconds = 0,
+) {
   const n = mails.length;
   const stack = await startBenchStack(backend, tuning, dir);
   const rss = new Map<number, number>();
@@ -447,7 +563,9 @@ async function runTemporal(backend: TemporalBackend, mails: Buffer[], halfMails:
     rssTimer = setInterval(sampleRss, 200);
     const profile =
       profileSeconds > 0 && stack.postgres
-        ? fetch(`http://127.0.0.1:${stack.postgres.pprofPort}/debug/pprof/profile?seconds=${profileSeconds}`).then(async (r) => Buffer.from(await r.arrayBuffer()))
+        ? fetch(`http://127.0.0.1:${stack.postgres.pprofPort}/debug/pprof/profile?seconds=${profileSeconds}`).then(
+            async (r) => Buffer.from(await r.arrayBuffer()),
+          )
         : undefined;
     const all = await runPhase(stack, keys, rate, bar, `${backend}: all at once`, tuning.eager);
     clearInterval(rssTimer);
@@ -460,27 +578,43 @@ async function runTemporal(backend: TemporalBackend, mails: Buffer[], halfMails:
 
     // Half load: a steady rate, half the throughput just measured.
     const halfRate = emailsPerSecond / 2;
-    const half = halfKeys.length ? await runPhase(stack, halfKeys, halfRate, bar, `${backend}: at ${halfRate.toFixed(1)}/s`, tuning.eager) : undefined;
+    const half = halfKeys.length
+      ? await runPhase(stack, halfKeys, halfRate, bar, `${backend}: at ${halfRate.toFixed(1)}/s`, tuning.eager)
+      : undefined;
 
     const expected = expectedCopies([...all.results, ...(half?.results ?? [])]);
-    const stored = { mail: (await stack.mail.stats()).deliveries ?? NaN, internal: (await stack.internal.stats()).deliveries ?? NaN };
+    const stored = {
+      mail: (await stack.mail.stats()).deliveries ?? NaN,
+      internal: (await stack.internal.stats()).deliveries ?? NaN,
+    };
     const statuses: Record<string, number> = {};
     for (const r of all.results) statuses[r.status] = (statuses[r.status] ?? 0) + 1;
 
     const cpu = cpuDelta(cpuBefore, cpuAfter);
     const cpuMs = Object.fromEntries(Object.entries(cpu).map(([who, sec]) => [who, Math.round((sec * 1000) / n)]));
-    const coresUsed = Object.fromEntries(Object.entries(cpu).map(([who, sec]) => [who, +(sec / all.seconds).toFixed(2)]));
+    const coresUsed = Object.fromEntries(
+      Object.entries(cpu).map(([who, sec]) => [who, +(sec / all.seconds).toFixed(2)]),
+    );
     const ours = Object.values(coresUsed).reduce((a, b) => a + b, 0);
     const otherCores = +Math.max(0, machineCores - ours).toFixed(2);
-    const emulatorMs = Object.entries(cpuMs).filter(([k]) => k.startsWith('emulator')).reduce((a, [, v]) => a + v, 0);
+    const emulatorMs = Object.entries(cpuMs)
+      .filter(([k]) => k.startsWith('emulator'))
+      .reduce((a, [, v]) => a + v, 0);
     return {
       stack,
       serverProfile: await profile,
-      timeline: { finishedAt: all.finishedAt, latencySeconds: all.latencies.map((ms) => ms / 1000), halfLatencySeconds: half?.latencies.map((ms) => ms / 1000) ?? [] },
+      timeline: {
+        finishedAt: all.finishedAt,
+        latencySeconds: all.latencies.map((ms) => ms / 1000),
+        halfLatencySeconds: half?.latencies.map((ms) => ms / 1000) ?? [],
+      },
       seconds: all.seconds,
       run: {
         backend,
-        server: backend === 'postgres' ? `${BACKEND_NAMES.postgres} (${tuning.postgres.historyShards ?? DEFAULT_HISTORY_SHARDS} history shards)` : BACKEND_NAMES.dev,
+        server:
+          backend === 'postgres'
+            ? `${BACKEND_NAMES.postgres} (${tuning.postgres.historyShards ?? DEFAULT_HISTORY_SHARDS} history shards)`
+            : BACKEND_NAMES.dev,
         statuses,
         temporal: {
           emailsPerSecond: +emailsPerSecond.toFixed(1),
@@ -488,9 +622,14 @@ async function runTemporal(backend: TemporalBackend, mails: Buffer[], halfMails:
           historyEventsPerEmail: +(all.events / n).toFixed(1),
           historyBytesPerEmail: Math.round(all.historyBytes / n),
           dynamodbRequestsPerEmail: +((dynamoAfter - dynamoBefore) / n).toFixed(2),
-          smtpConnectionsPer100Emails: +((((smtpAfter.connections ?? 0) - (smtpBefore.connections ?? 0)) / n) * 100).toFixed(1),
+          smtpConnectionsPer100Emails: +(
+            (((smtpAfter.connections ?? 0) - (smtpBefore.connections ?? 0)) / n) *
+            100
+          ).toFixed(1),
         },
-        halfLoad: half ? { startsPerSecond: +halfRate.toFixed(1), emails: halfKeys.length, latencyMs: latencyMs(half.latencies) } : undefined,
+        halfLoad: half
+          ? { startsPerSecond: +halfRate.toFixed(1), emails: halfKeys.length, latencyMs: latencyMs(half.latencies) }
+          : undefined,
         cpuMsPerEmail: { ...cpuMs, 'emulators (total)': emulatorMs },
         persistenceRequestsPerEmail: Object.fromEntries(
           Object.entries(persistenceAfter)
@@ -506,7 +645,11 @@ async function runTemporal(backend: TemporalBackend, mails: Buffer[], halfMails:
           peakRssMiBWhileInFlight: [...rss.values()],
           lifetimePeakRssMiB: stack.workers.map((w) => memoryOf(w.pid).peakMiB),
         },
-        completedOnce: { expectedCopies: expected, storedCopies: stored, ok: expected.mail === stored.mail && expected.internal === stored.internal },
+        completedOnce: {
+          expectedCopies: expected,
+          storedCopies: stored,
+          ok: expected.mail === stored.mail && expected.internal === stored.internal,
+        },
       },
     };
   } catch (err) {
@@ -523,7 +666,8 @@ async function runDirect(stack: BenchStack, mails: Buffer[], bar: Bar) {
   const direct = createInboundActivities({ s3: stack.s3, dynamo: stack.dynamo, config: stack.config, transports });
   const env = new MockActivityEnvironment();
   // Activities need an activity context (heartbeats); the mock gives one, no Temporal.
-  const call = <A extends unknown[], R>(fn: (...a: A) => Promise<R>, ...a: A): Promise<R> => env.run(fn, ...a) as Promise<R>;
+  const call = <A extends unknown[], R>(fn: (...a: A) => Promise<R>, ...a: A): Promise<R> =>
+    env.run(fn, ...a) as Promise<R>;
   const keys: string[] = [];
   for (const [i, raw] of mails.entries()) {
     keys.push(`direct-${Date.now().toString(36)}-${i}`);
@@ -544,9 +688,21 @@ async function runDirect(stack: BenchStack, mails: Buffer[], bar: Bar) {
         const s = f.summary;
         const blocked = await call(direct.checkBlocklist, { senders: [s.from ?? ''], recipients: s.recipients });
         const active = s.recipients.filter((r) => !blocked.some((b) => b.recipient === r));
-        if (active.length) await call(direct.deliverEmail, { domain: DOMAIN, bucket: BUCKET, key, recipients: active, envelopeFrom: s.sender });
+        if (active.length)
+          await call(direct.deliverEmail, {
+            domain: DOMAIN,
+            bucket: BUCKET,
+            key,
+            recipients: active,
+            envelopeFrom: s.sender,
+          });
         if (!s.bounce && active.length) await call(direct.loadRules, { recipients: active });
-        await call(direct.tagEmail, { domain: DOMAIN, bucket: BUCKET, key, record: { status: (active.length ? 'delivered' : 'blocked') as EmailStatus } });
+        await call(direct.tagEmail, {
+          domain: DOMAIN,
+          bucket: BUCKET,
+          key,
+          record: { status: (active.length ? 'delivered' : 'blocked') as EmailStatus },
+        });
       }
       finishedAt.push((Date.now() - t1) / 1000);
       bar.increment();
@@ -559,7 +715,10 @@ async function runDirect(stack: BenchStack, mails: Buffer[], bar: Bar) {
   return {
     seconds,
     emailsPerSecond: +(n / seconds).toFixed(1),
-    cpuMsPerEmail: { 'direct process': Math.round(((cpuSecondsOf(process.pid) - cpu0) * 1000) / n), emulators: Math.round(((emulatorCpu() - emu0) * 1000) / n) },
+    cpuMsPerEmail: {
+      'direct process': Math.round(((cpuSecondsOf(process.pid) - cpu0) * 1000) / n),
+      emulators: Math.round(((emulatorCpu() - emu0) * 1000) / n),
+    },
     finishedAt,
   };
 }
@@ -606,9 +765,12 @@ async function main() {
   const n = Number(values.emails);
   const rate = Number(values.rate); // starts per second; 0 = all at once
   const workers = Number(values.workers);
-  if (!Number.isInteger(workers) || workers < 1) throw new Error(`--workers must be a positive integer, not ${values.workers}`);
-  if (values.eager && (workers > 1 || values.compiled)) throw new Error('--eager runs the worker in the bench process: it cannot be combined with --workers or --compiled');
-  if (values.compiled && !existsSync(join(ROOT, 'dist', 'workers', 'main.js'))) throw new Error('--compiled runs dist/workers/main.js: run npm run build first');
+  if (!Number.isInteger(workers) || workers < 1)
+    throw new Error(`--workers must be a positive integer, not ${values.workers}`);
+  if (values.eager && (workers > 1 || values.compiled))
+    throw new Error('--eager runs the worker in the bench process: it cannot be combined with --workers or --compiled');
+  if (values.compiled && !existsSync(join(ROOT, 'dist', 'workers', 'main.js')))
+    throw new Error('--compiled runs dist/workers/main.js: run npm run build first');
   const halfEmails = values['half-load-emails'] !== undefined ? Number(values['half-load-emails']) : Math.round(n / 2);
   const dynamicConfig = pairs('--server-set', values['server-set']);
   const tuning: Tuning = {
@@ -625,8 +787,10 @@ async function main() {
       ...(values['sql-plugin'] ? { sqlPlugin: values['sql-plugin'] as 'postgres12' | 'postgres12_pgx' } : {}),
     },
   };
-  if (!['dev', 'postgres', 'both'].includes(values.backend)) throw new Error(`--backend must be dev, postgres or both, not ${values.backend}`);
-  const backends: TemporalBackend[] = values.backend === 'both' ? ['dev', 'postgres'] : [values.backend as TemporalBackend];
+  if (!['dev', 'postgres', 'both'].includes(values.backend))
+    throw new Error(`--backend must be dev, postgres or both, not ${values.backend}`);
+  const backends: TemporalBackend[] =
+    values.backend === 'both' ? ['dev', 'postgres'] : [values.backend as TemporalBackend];
   const generated = generate(n + halfEmails);
   const mails = generated.slice(0, n);
   const halfMails = generated.slice(n);
@@ -642,11 +806,27 @@ async function main() {
     let direct: Awaited<ReturnType<typeof runDirect>> | undefined;
     const profiles: Buffer[] = [];
     for (const [i, backend] of backends.entries()) {
-      const { stack, run, timeline, seconds: s, serverProfile } = await runTemporal(backend, mails, halfMails, rate, bar, tuning, join(dir, backend), Number(values['server-profile'] ?? 0));
+      const {
+        stack,
+        run,
+        timeline,
+        seconds: s,
+        serverProfile,
+      } = await runTemporal(
+        backend,
+        mails,
+        halfMails,
+        rate,
+        bar,
+        tuning,
+        join(dir, backend),
+        Number(values['server-profile'] ?? 0),
+      );
       if (serverProfile) profiles.push(serverProfile);
       throughput.push({ name: run.server, finishedAt: timeline.finishedAt });
       latencies.push({ name: run.server, seconds: timeline.latencySeconds });
-      if (timeline.halfLatencySeconds.length) latencies.push({ name: `${run.server}, at half load`, seconds: timeline.halfLatencySeconds });
+      if (timeline.halfLatencySeconds.length)
+        latencies.push({ name: `${run.server}, at half load`, seconds: timeline.halfLatencySeconds });
       try {
         await stack.stopTemporal();
         if (i === backends.length - 1) direct = await runDirect(stack, mails, bar);
@@ -659,33 +839,58 @@ async function main() {
 
     const result = {
       when: new Date().toISOString(),
-      machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+      machine: {
+        cpus: cpus().length,
+        cpu: cpus()[0]?.model,
+        memoryGiB: Math.round(totalmem() / 2 ** 30),
+        node: process.version,
+      },
       emails: n,
       rate: rate || 'all at once',
       tuning,
       layout: tuning.eager
         ? 'worker and starter in the bench process (--eager); S3, DynamoDB and SMTP emulators in processes of their own'
         : `${workers} worker process(es) (${values.compiled ? 'dist/workers/main.js, the production build' : 'workers/main.ts from the sources'}); S3, DynamoDB and two SMTP emulators in processes of their own; the bench process starts workflows and reads results`,
-      runs: runs.map((run, i) => ({ ...run, durabilityCost: +(direct!.seconds > 0 ? seconds[i] / direct!.seconds : NaN).toFixed(2) })),
+      runs: runs.map((run, i) => ({
+        ...run,
+        durabilityCost: +(direct!.seconds > 0 ? seconds[i] / direct!.seconds : NaN).toFixed(2),
+      })),
       direct: { emailsPerSecond: direct!.emailsPerSecond, cpuMsPerEmail: direct!.cpuMsPerEmail },
     };
     const table: Record<string, Record<string, number | string>> = {};
-    const row = (label: string, get: (r: (typeof result.runs)[number]) => number | string | undefined) => (table[label] = Object.fromEntries(result.runs.map((r) => [r.backend, get(r) ?? '']))) ;
+    const row = (label: string, get: (r: (typeof result.runs)[number]) => number | string | undefined) =>
+      (table[label] = Object.fromEntries(result.runs.map((r) => [r.backend, get(r) ?? ''])));
     row('emails/s (Temporal, all at once)', (r) => r.temporal.emailsPerSecond);
     row('emails/s (direct, no Temporal)', () => result.direct.emailsPerSecond);
     row('time ratio Temporal/direct', (r) => r.durabilityCost);
-    row('latency p50/p95/p99 ms, all at once', (r) => `${r.temporal.latencyMs.p50} / ${r.temporal.latencyMs.p95} / ${r.temporal.latencyMs.p99}`);
+    row(
+      'latency p50/p95/p99 ms, all at once',
+      (r) => `${r.temporal.latencyMs.p50} / ${r.temporal.latencyMs.p95} / ${r.temporal.latencyMs.p99}`,
+    );
     row('half load: starts/s', (r) => r.halfLoad?.startsPerSecond);
-    row('half load: latency p50/p95/p99 ms', (r) => r.halfLoad && `${r.halfLoad.latencyMs.p50} / ${r.halfLoad.latencyMs.p95} / ${r.halfLoad.latencyMs.p99}`);
+    row(
+      'half load: latency p50/p95/p99 ms',
+      (r) => r.halfLoad && `${r.halfLoad.latencyMs.p50} / ${r.halfLoad.latencyMs.p95} / ${r.halfLoad.latencyMs.p99}`,
+    );
     row('history events/email', (r) => r.temporal.historyEventsPerEmail);
     row('history bytes/email', (r) => r.temporal.historyBytesPerEmail);
     row('DynamoDB requests/email', (r) => r.temporal.dynamodbRequestsPerEmail);
     row('SMTP connections/100 emails', (r) => r.temporal.smtpConnectionsPer100Emails);
-    for (const who of [...new Set(result.runs.flatMap((r) => Object.keys(r.cpuMsPerEmail)))]) row(`CPU ms/email: ${who}`, (r) => (r.cpuMsPerEmail as Record<string, number>)[who] ?? 0);
+    for (const who of [...new Set(result.runs.flatMap((r) => Object.keys(r.cpuMsPerEmail)))])
+      row(`CPU ms/email: ${who}`, (r) => (r.cpuMsPerEmail as Record<string, number>)[who] ?? 0);
     row('CPU ms/email: direct process (no Temporal)', () => result.direct.cpuMsPerEmail['direct process']);
-    row('persistence requests/email (server on PostgreSQL)', (r) => (r.backend === 'postgres' ? Object.values(r.persistenceRequestsPerEmail).reduce((a, b) => a + b, 0).toFixed(1) : ''));
+    row('persistence requests/email (server on PostgreSQL)', (r) =>
+      r.backend === 'postgres'
+        ? Object.values(r.persistenceRequestsPerEmail)
+            .reduce((a, b) => a + b, 0)
+            .toFixed(1)
+        : '',
+    );
     row('cores used by others on the machine', (r) => r.otherLoadOnMachineCores);
-    row('worker RSS MiB: after start, peak in flight', (r) => `${r.workers.rssMiBAfterStart.join(' / ')}, ${r.workers.peakRssMiBWhileInFlight.join(' / ')}`);
+    row(
+      'worker RSS MiB: after start, peak in flight',
+      (r) => `${r.workers.rssMiBAfterStart.join(' / ')}, ${r.workers.peakRssMiBWhileInFlight.join(' / ')}`,
+    );
     row('every email completed once', (r) => (r.completedOnce.ok ? 'yes' : `NO: ${JSON.stringify(r.completedOnce)}`));
     console.table(table);
     for (const r of result.runs) console.log(`statuses (${r.backend}):`, JSON.stringify(r.statuses));

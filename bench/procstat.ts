@@ -27,7 +27,9 @@ export function cpuSecondsOf(pid: number): number {
 export function processTree(root: number): number[] {
   let pids: number[];
   try {
-    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
+    pids = readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .map(Number);
   } catch {
     return [root];
   }
@@ -37,7 +39,7 @@ export function processTree(root: number): number[] {
     if (s) children.set(s.ppid, [...(children.get(s.ppid) ?? []), p]);
   }
   const out: number[] = [];
-  for (const queue = [root]; queue.length; ) {
+  for (const queue = [root]; queue.length;) {
     const p = queue.shift()!;
     out.push(p);
     queue.push(...(children.get(p) ?? []));

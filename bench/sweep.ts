@@ -47,7 +47,11 @@ async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'mailroom-bench-sweep-'));
   process.env.AWS_ACCESS_KEY_ID = S3_CREDENTIALS.accessKeyId;
   process.env.AWS_SECRET_ACCESS_KEY = S3_CREDENTIALS.secretAccessKey;
-  const [s3srv, dyn, temporal] = await Promise.all([startEmulatorProcess({ kind: 's3', directory: join(dir, 's3') }), startEmulatorProcess({ kind: 'dynamodb' }), startTestTemporal({ backend: 'dev' })]);
+  const [s3srv, dyn, temporal] = await Promise.all([
+    startEmulatorProcess({ kind: 's3', directory: join(dir, 's3') }),
+    startEmulatorProcess({ kind: 'dynamodb' }),
+    startTestTemporal({ backend: 'dev' }),
+  ]);
   try {
     const config = loadConfig({
       AWS_ENDPOINT_URL_S3: s3srv.endpoint,
@@ -61,8 +65,19 @@ async function main() {
     const bucket = bucketForDomain(DOMAIN);
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
     const client = temporal.client;
-    const deps = { s3, dynamo, config, start: (ref: Parameters<typeof startInbound>[2], facts: Parameters<typeof startInbound>[4]) => startInbound(client, config.taskQueue, ref, undefined, facts) };
-    const sweep = (label: string) => measured(label, () => sweepBucket(deps, { domain: DOMAIN, minAge: 0, concurrency }), () => [s3srv.pid, dyn.pid].flatMap(processTree));
+    const deps = {
+      s3,
+      dynamo,
+      config,
+      start: (ref: Parameters<typeof startInbound>[2], facts: Parameters<typeof startInbound>[4]) =>
+        startInbound(client, config.taskQueue, ref, undefined, facts),
+    };
+    const sweep = (label: string) =>
+      measured(
+        label,
+        () => sweepBucket(deps, { domain: DOMAIN, minAge: 0, concurrency }),
+        () => [s3srv.pid, dyn.pid].flatMap(processTree),
+      );
 
     // Keys spread like SES's (random message ids), so new mail is anywhere in the listing.
     const key = (i: number, tag: string) => `${((i * 2654435761) % 2 ** 32).toString(16).padStart(8, '0')}-${tag}-${i}`;
@@ -70,11 +85,27 @@ async function main() {
     const put = async (n: number, tag: string, metadata?: Record<string, string>) => {
       const t = Date.now();
       const pool = new TaskPool(64);
-      for (let i = 0; i < n; i++) await pool.add(async () => void (await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key(i, tag), Body: body, ContentType: 'message/rfc822', Metadata: metadata }))));
+      for (let i = 0; i < n; i++)
+        await pool.add(
+          async () =>
+            void (await s3.send(
+              new PutObjectCommand({
+                Bucket: bucket,
+                Key: key(i, tag),
+                Body: body,
+                ContentType: 'message/rfc822',
+                Metadata: metadata,
+              }),
+            )),
+        );
       await pool.drain();
       return (Date.now() - t) / 1000;
     };
-    const processed = { processed: 'true', processed_at: String(Math.floor(Date.now() / 1000) - 86400 * 30), status: 'delivered' };
+    const processed = {
+      processed: 'true',
+      processed_at: String(Math.floor(Date.now() / 1000) - 86400 * 30),
+      status: 'delivered',
+    };
 
     console.log(`storing ${stored - fresh} processed objects ...`);
     const storeSeconds = await put(stored - fresh, 'old', processed);
@@ -97,7 +128,12 @@ async function main() {
     const result = {
       when: new Date().toISOString(),
       label: values.label,
-      machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+      machine: {
+        cpus: cpus().length,
+        cpu: cpus()[0]?.model,
+        memoryGiB: Math.round(totalmem() / 2 ** 30),
+        node: process.version,
+      },
       setup: {
         stored,
         new: fresh,
@@ -118,7 +154,9 @@ async function main() {
       [`${fresh} new among ${stored}`]: row(newMail.sweep, newMail),
       [`${burst} new at once`]: row(burstRun.sweep, burstRun),
     });
-    console.log(`listing alone: ${listOnly.pages} pages in ${listOnly.seconds.toFixed(1)} s; ${burst} workflows started at ${result.burst.workflowsStartedPerSecond}/s`);
+    console.log(
+      `listing alone: ${listOnly.pages} pages in ${listOnly.seconds.toFixed(1)} s; ${burst} workflows started at ${result.burst.workflowsStartedPerSecond}/s`,
+    );
     const out = join(__dirname, 'results');
     mkdirSync(out, { recursive: true });
     const file = join(out, `sweep-${result.when.replace(/[:.]/g, '-')}.json`);
@@ -132,7 +170,16 @@ async function main() {
 }
 
 function row(s: SweepResult, m: Measured) {
-  return { listed: s.listed, read: s.read, started: s.started, seconds: s.seconds, 'sweep cpu s': m.cpuSeconds.sweep, 's3 cpu s': m.cpuSeconds.emulators, 'temporal cpu s': m.cpuSeconds.temporal, 'machine busy %': m.machineBusyPercent };
+  return {
+    listed: s.listed,
+    read: s.read,
+    started: s.started,
+    seconds: s.seconds,
+    'sweep cpu s': m.cpuSeconds.sweep,
+    's3 cpu s': m.cpuSeconds.emulators,
+    'temporal cpu s': m.cpuSeconds.temporal,
+    'machine busy %': m.machineBusyPercent,
+  };
 }
 
 interface Measured {
@@ -142,10 +189,18 @@ interface Measured {
   machineBusyPercent: number;
 }
 
-async function measured(label: string, run: () => Promise<SweepResult>, emulatorPids: () => number[]): Promise<Measured> {
+async function measured(
+  label: string,
+  run: () => Promise<SweepResult>,
+  emulatorPids: () => number[],
+): Promise<Measured> {
   process.stdout.write(`${label} ... `);
   const busy = machineBusy();
-  const before = { sweep: cpuSecondsOf(process.pid), emulators: emulatorPids().reduce((n, p) => n + cpuSecondsOf(p), 0), temporal: serverCpuSeconds().temporal };
+  const before = {
+    sweep: cpuSecondsOf(process.pid),
+    emulators: emulatorPids().reduce((n, p) => n + cpuSecondsOf(p), 0),
+    temporal: serverCpuSeconds().temporal,
+  };
   const sweep = await run();
   const cpu = {
     sweep: +(cpuSecondsOf(process.pid) - before.sweep).toFixed(2),

@@ -13,7 +13,14 @@ import { createSyncWorker } from '../workers/sync';
 import type { syncAccount } from '../workflows/syncAccount';
 import { syncWorkflowId } from '../contracts/sync';
 import { startTestTemporal } from '../test/support/temporal';
-import { createTestDatabase, imapSession, quietTemporalLogs, startTestDovecot, syncWorkflowBundle, testMessage } from '../test/integration/sync-fixtures';
+import {
+  createTestDatabase,
+  imapSession,
+  quietTemporalLogs,
+  startTestDovecot,
+  syncWorkflowBundle,
+  testMessage,
+} from '../test/integration/sync-fixtures';
 
 async function main() {
   const { values } = parseArgs({ options: { messages: { type: 'string', default: '10000' } } });
@@ -43,10 +50,28 @@ async function main() {
 
     const store = createStore(db.pool);
     const userId = (await store.ensureUser('bench.owner@example.com')).id;
-    const accountId = (await addAccountWithPassword(store, parseKeyring(keyEntry), userId, { imapHost: '127.0.0.1', imapPort: dovecot.imapPort, imapTls: false, imapUser: user.user, syncIntervalSeconds: 300 }, user.password)).id;
+    const accountId = (
+      await addAccountWithPassword(
+        store,
+        parseKeyring(keyEntry),
+        userId,
+        {
+          imapHost: '127.0.0.1',
+          imapPort: dovecot.imapPort,
+          imapTls: false,
+          imapUser: user.user,
+          syncIntervalSeconds: 300,
+        },
+        user.password,
+      )
+    ).id;
     const sync = async (label: string) => {
       const t0 = Date.now();
-      const handle = await env.client.workflow.start<typeof syncAccount>('syncAccount', { taskQueue, workflowId: `${syncWorkflowId(accountId)}-${label}`, args: [{ userId, accountId }] });
+      const handle = await env.client.workflow.start<typeof syncAccount>('syncAccount', {
+        taskQueue,
+        workflowId: `${syncWorkflowId(accountId)}-${label}`,
+        args: [{ userId, accountId }],
+      });
       const result = await handle.result();
       return { seconds: (Date.now() - t0) / 1000, result };
     };
@@ -58,11 +83,23 @@ async function main() {
 
     const out = {
       when: new Date().toISOString(),
-      machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+      machine: {
+        cpus: cpus().length,
+        cpu: cpus()[0]?.model,
+        memoryGiB: Math.round(totalmem() / 2 ** 30),
+        node: process.version,
+      },
       messages: n,
       stored,
-      initial: { seconds: +initial.seconds.toFixed(2), messagesPerSecond: +(n / initial.seconds).toFixed(1), status: initial.result.status },
-      incrementalNoChange: { seconds: +incremental.seconds.toFixed(2), messagesAdded: incremental.result.messagesAdded },
+      initial: {
+        seconds: +initial.seconds.toFixed(2),
+        messagesPerSecond: +(n / initial.seconds).toFixed(1),
+        status: initial.result.status,
+      },
+      incrementalNoChange: {
+        seconds: +incremental.seconds.toFixed(2),
+        messagesAdded: incremental.result.messagesAdded,
+      },
     };
     console.table({
       'messages in the mailbox': n,

@@ -15,7 +15,16 @@ const RUNS = 3;
 
 async function timeToReady(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const started = process.hrtime.bigint();
-  const child: ChildProcess = spawn(process.execPath, args, { cwd: ROOT, env: { ...env, HEALTH_PORT: String(await freePort()), METRICS_PORT: String(await freePort()), TEMPORAL_METRICS_BIND: `127.0.0.1:${await freePort()}` }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: {
+      ...env,
+      HEALTH_PORT: String(await freePort()),
+      METRICS_PORT: String(await freePort()),
+      TEMPORAL_METRICS_BIND: `127.0.0.1:${await freePort()}`,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stderr!.on('data', (d) => (out += d));
   const ready = new Promise<number>((resolve, reject) => {
@@ -39,11 +48,16 @@ async function main(): Promise<void> {
   const stack = await startInboundStack({ mailboxes: ['alice@example.com'] });
   try {
     const env = { ...stack.childEnv, TASK_QUEUE: `worker-start-${process.pid}`, LOG_LEVEL: 'info' };
-    const ways = { 'compiled, prebuilt bundle (workflowBundle)': ['dist/workers/main.js'], 'sources via tsx, bundled at start (workflowsPath)': ['--import', 'tsx', 'workers/main.ts'] };
+    const ways = {
+      'compiled, prebuilt bundle (workflowBundle)': ['dist/workers/main.js'],
+      'sources via tsx, bundled at start (workflowsPath)': ['--import', 'tsx', 'workers/main.ts'],
+    };
     for (const [label, args] of Object.entries(ways)) {
       const ms: number[] = [];
       for (let i = 0; i < RUNS; i++) ms.push(await timeToReady(args, env));
-      console.log(`${label.padEnd(52)} ${ms.map((m) => `${(m / 1000).toFixed(2)} s`).join('  ')}   median ${(ms.sort((a, b) => a - b)[1] / 1000).toFixed(2)} s`);
+      console.log(
+        `${label.padEnd(52)} ${ms.map((m) => `${(m / 1000).toFixed(2)} s`).join('  ')}   median ${(ms.sort((a, b) => a - b)[1] / 1000).toFixed(2)} s`,
+      );
     }
   } finally {
     await stack.stop();

@@ -156,7 +156,16 @@ export interface LargeEmail {
 
 export type FetchResult =
   | { kind: 'email'; summary: EmailSummary }
-  | { kind: 'terminal'; status: Extract<EmailStatus, 'missing' | 'oversize' | 'invalid' | 'unknown_domain' | 'already_processed' | 'quarantined'>; reason: string; size?: number; verdicts?: SesVerdicts };
+  | {
+      kind: 'terminal';
+      status: Extract<
+        EmailStatus,
+        'missing' | 'oversize' | 'invalid' | 'unknown_domain' | 'already_processed' | 'quarantined'
+      >;
+      reason: string;
+      size?: number;
+      verdicts?: SesVerdicts;
+    };
 
 export type RecipientOutcome = 'delivered' | 'invalid' | 'deferred' | 'blocked' | 'failed';
 
@@ -194,7 +203,13 @@ export interface InboundResult {
   autoReplies: { recipient: string; to: string; sent: boolean; reason?: string }[];
   /** One entry per forward rule; `sent` false with the reason when it was skipped or failed (absent before issue 11: sent). */
   forwards: { recipient: string; to: string; route: 'internal' | 'outbound'; sent?: boolean; reason?: string }[];
-  bounce?: { matched: boolean; bouncedRecipient?: string; kind?: 'bounce' | 'complaint'; rewritten?: boolean; reason?: string };
+  bounce?: {
+    matched: boolean;
+    bouncedRecipient?: string;
+    kind?: 'bounce' | 'complaint';
+    rewritten?: boolean;
+    reason?: string;
+  };
   /** SES receipt verdicts, compact (lib/mail/ses-verdicts.ts). */
   verdicts?: string;
 }

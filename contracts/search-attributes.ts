@@ -10,4 +10,9 @@ export const ACCOUNT_ID = defineSearchAttributeKey('AccountId', SearchAttributeT
 export const SYNC_STATUS = defineSearchAttributeKey('SyncStatus', SearchAttributeType.KEYWORD);
 
 /** `name=Type` pairs for `temporal server start-dev --search-attribute`. */
-export const SEARCH_ATTRIBUTE_FLAGS = ['MailDomain=Keyword', 'MailStatus=Keyword', 'AccountId=Keyword', 'SyncStatus=Keyword'];
+export const SEARCH_ATTRIBUTE_FLAGS = [
+  'MailDomain=Keyword',
+  'MailStatus=Keyword',
+  'AccountId=Keyword',
+  'SyncStatus=Keyword',
+];

@@ -47,4 +47,3 @@ export interface SweepInput {
   minAge?: number;
   concurrency?: number;
 }
-

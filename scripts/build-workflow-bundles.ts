@@ -13,7 +13,8 @@ const log = componentLogger('build');
 const MODULES: WorkflowModule[] = ['inbound', 'sync'];
 
 async function main(): Promise<void> {
-  if (__filename.endsWith('.ts')) throw new Error('run the compiled script (npm run build): the bundles belong beside the compiled workers in dist/');
+  if (__filename.endsWith('.ts'))
+    throw new Error('run the compiled script (npm run build): the bundles belong beside the compiled workers in dist/');
   for (const name of MODULES) {
     const started = Date.now();
     const { code } = await bundleWorkflowCode({

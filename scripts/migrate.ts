@@ -9,13 +9,17 @@ async function main(): Promise<void> {
   const pool = createPool(config.databaseUrl, { max: 1 });
   try {
     const result = await migrate(pool, { log: (line) => console.log(line) });
-    console.log(`${redactUrl(config.databaseUrl)}: ${result.applied.length} migration(s) applied, ${result.alreadyApplied} already present`);
+    console.log(
+      `${redactUrl(config.databaseUrl)}: ${result.applied.length} migration(s) applied, ${result.alreadyApplied} already present`,
+    );
   } finally {
     await pool.end();
   }
 }
 
 main().catch((err) => {
-  console.error(`migrate failed: ${(err as Error).message}\nCheck DATABASE_URL (create the database with: npm run db:setup).`);
+  console.error(
+    `migrate failed: ${(err as Error).message}\nCheck DATABASE_URL (create the database with: npm run db:setup).`,
+  );
   process.exit(1);
 });

@@ -25,7 +25,16 @@ async function decodedHistory(stack: InboundStack, workflowId: string): Promise<
     return payloads;
   };
   await Promise.all(
-    walkGetWorkflowExecutionHistoryResponse({ history }, { transformPayload: async (p) => (await decode([p]))[0], transformPayloads: decode, skipHeaders: false, skipSearchAttributes: true }, undefined),
+    walkGetWorkflowExecutionHistoryResponse(
+      { history },
+      {
+        transformPayload: async (p) => (await decode([p]))[0],
+        transformPayloads: decode,
+        skipHeaders: false,
+        skipSearchAttributes: true,
+      },
+      undefined,
+    ),
   );
   // Worker and client identities name this machine; the replay does not read them.
   const json = historyToJSON(history).replaceAll(`@${hostname()}"`, '@recorder"');
@@ -39,7 +48,8 @@ async function main() {
   const args = process.argv.slice(2);
   const tagAt = args.indexOf('--tag');
   const tag = tagAt >= 0 ? args.splice(tagAt, 2)[1] : undefined;
-  if (tagAt >= 0 && !/^[a-z0-9-]+$/.test(tag ?? '')) throw new Error('--tag needs a name of lowercase letters, digits and dashes');
+  if (tagAt >= 0 && !/^[a-z0-9-]+$/.test(tag ?? ''))
+    throw new Error('--tag needs a name of lowercase letters, digits and dashes');
   const only = args;
   const cases = INBOUND_CASES.filter((c) => only.length === 0 || only.includes(c.name));
   if (cases.length === 0) throw new Error(`no such case; known: ${INBOUND_CASES.map((c) => c.name).join(', ')}`);
@@ -50,7 +60,8 @@ async function main() {
     for (const c of cases) {
       const key = `replay-${c.name}`;
       const result = (await c.run(stack, key)) as { status: string };
-      if (result.status !== c.expect) throw new Error(`case ${c.name} ended ${result.status}, expected ${c.expect}: not recorded`);
+      if (result.status !== c.expect)
+        throw new Error(`case ${c.name} ended ${result.status}, expected ${c.expect}: not recorded`);
       const file = join(HISTORIES_DIR, `inbound-${c.name}${tag ? `.${tag}` : ''}.json`);
       writeFileSync(file, (await decodedHistory(stack, inboundWorkflowId(BUCKET, key))) + '\n');
       console.log(`recorded ${c.name} (${result.status}) -> ${file}`);

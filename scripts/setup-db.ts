@@ -18,6 +18,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  console.error(`setup-db failed: ${(err as Error).message}\nIs PostgreSQL running, and may the DATABASE_URL user create databases?`);
+  console.error(
+    `setup-db failed: ${(err as Error).message}\nIs PostgreSQL running, and may the DATABASE_URL user create databases?`,
+  );
   process.exit(1);
 });

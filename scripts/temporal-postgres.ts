@@ -16,7 +16,8 @@ const STATE = join(resolve(process.env.DEMO_STATE_DIR ?? join(ROOT, '.local')), 
 
 async function main() {
   const historyShards = Number(process.env.TEMPORAL_HISTORY_SHARDS ?? DEFAULT_HISTORY_SHARDS);
-  if (!Number.isInteger(historyShards) || historyShards < 1) throw new Error(`TEMPORAL_HISTORY_SHARDS must be a positive integer, not ${process.env.TEMPORAL_HISTORY_SHARDS}`);
+  if (!Number.isInteger(historyShards) || historyShards < 1)
+    throw new Error(`TEMPORAL_HISTORY_SHARDS must be a positive integer, not ${process.env.TEMPORAL_HISTORY_SHARDS}`);
   const logFile = join(STATE, 'temporal-server.log');
   console.log('Starting Temporal on PostgreSQL ...');
   const temporal = await startTemporalPostgres({

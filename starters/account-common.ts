@@ -7,7 +7,13 @@ import { createStore, type Account, type Store, type User } from '../lib/sync-st
 import { AttentionError, UsageError } from '../lib/cli';
 import { createPool } from '../lib/storage/db';
 import { LoginProbeError, probeImapLogin, type ProbeAuth } from '../lib/imap/probe';
-import { OAuth2EndpointError, OAuth2GrantError, refreshAccessToken, type AccessToken, type OAuth2Client } from '../lib/imap/oauth2';
+import {
+  OAuth2EndpointError,
+  OAuth2GrantError,
+  refreshAccessToken,
+  type AccessToken,
+  type OAuth2Client,
+} from '../lib/imap/oauth2';
 import { loadSyncConfig, type SyncConfig } from '../lib/config/sync';
 import { connectClient } from '../lib/temporal';
 import { runningSyncWorkflows } from './reconcile-schedules';
@@ -35,35 +41,54 @@ export function openAccountDb(): AccountDb {
 
 /** An --account value: a UUID (a usage error otherwise, before anything connects). */
 export function accountIdOption(value: string): string {
-  if (!UUID.test(value.trim())) throw new UsageError(`--account ${value} is not an account id (a UUID, as npm run account:list shows)`);
+  if (!UUID.test(value.trim()))
+    throw new UsageError(`--account ${value} is not an account id (a UUID, as npm run account:list shows)`);
   return value.trim().toLowerCase();
 }
 
 /** The owner and the account, or an error naming the command that lists them. */
-export async function findAccount(store: Store, userEmail: string, accountId: string): Promise<{ user: User; account: Account }> {
+export async function findAccount(
+  store: Store,
+  userEmail: string,
+  accountId: string,
+): Promise<{ user: User; account: Account }> {
   const user = await store.findUserByEmail(userEmail);
   const account = user ? await store.getAccount(user.id, accountId) : null;
-  if (!user || !account) throw new Error(`${userEmail} has no account ${accountId}; list the accounts with: npm run account:list -- --user ${userEmail}`);
+  if (!user || !account)
+    throw new Error(
+      `${userEmail} has no account ${accountId}; list the accounts with: npm run account:list -- --user ${userEmail}`,
+    );
   return { user, account };
 }
 
 /** Logs in with the new credential; a refusal names what to check. */
-export async function verifyLogin(target: { host: string; port: number; tls: boolean; user: string }, auth: ProbeAuth, skipWith: string): Promise<void> {
+export async function verifyLogin(
+  target: { host: string; port: number; tls: boolean; user: string },
+  auth: ProbeAuth,
+  skipWith: string,
+): Promise<void> {
   try {
     await probeImapLogin(target, auth);
   } catch (err) {
-    if (err instanceof LoginProbeError) throw new Error(`${err.message}. Nothing was stored (pass ${skipWith} to store it anyway).`);
+    if (err instanceof LoginProbeError)
+      throw new Error(`${err.message}. Nothing was stored (pass ${skipWith} to store it anyway).`);
     throw err;
   }
 }
 
 /** A first access token for a refresh token, with the provider's refusal explained. */
-export async function firstAccessToken(client: OAuth2Client, refreshToken: string, timeoutMs: number): Promise<AccessToken> {
+export async function firstAccessToken(
+  client: OAuth2Client,
+  refreshToken: string,
+  timeoutMs: number,
+): Promise<AccessToken> {
   try {
     return await refreshAccessToken(client, refreshToken, { timeoutMs });
   } catch (err) {
     if (err instanceof OAuth2GrantError) {
-      throw new Error(`${err.message}. Check the client id and secret, and obtain a new refresh token for this mailbox with the scopes "${client.scopes ?? ''}". Nothing was stored.`);
+      throw new Error(
+        `${err.message}. Check the client id and secret, and obtain a new refresh token for this mailbox with the scopes "${client.scopes ?? ''}". Nothing was stored.`,
+      );
     }
     if (err instanceof OAuth2EndpointError) throw new Error(`${err.message}. Check --token-url. Nothing was stored.`);
     throw err;
@@ -71,17 +96,26 @@ export async function firstAccessToken(client: OAuth2Client, refreshToken: strin
 }
 
 /** Signals every running sync of the account (one waiting for a credential resumes at once); returns their ids. */
-export async function signalRunningSyncs(client: Client, accountId: string, signal: Parameters<ReturnType<Client['workflow']['getHandle']>['signal']>[0]): Promise<string[]> {
+export async function signalRunningSyncs(
+  client: Client,
+  accountId: string,
+  signal: Parameters<ReturnType<Client['workflow']['getHandle']>['signal']>[0],
+): Promise<string[]> {
   const ids = await runningSyncWorkflows(client, accountId);
   for (const id of ids) await client.workflow.getHandle(id).signal(signal);
   return ids;
 }
 
 /** Tells the account's running syncs (one waiting for a credential resumes at once) and says so. */
-export async function tellRunningSyncs(accountId: string, signal: Parameters<typeof signalRunningSyncs>[2], what: string): Promise<void> {
+export async function tellRunningSyncs(
+  accountId: string,
+  signal: Parameters<typeof signalRunningSyncs>[2],
+  what: string,
+): Promise<void> {
   const client = await connectClient();
   try {
-    for (const id of await signalRunningSyncs(client, accountId, signal)) console.log(`Signalled running sync ${id} to retry with the new ${what}`);
+    for (const id of await signalRunningSyncs(client, accountId, signal))
+      console.log(`Signalled running sync ${id} to retry with the new ${what}`);
   } finally {
     await client.connection.close();
   }
@@ -90,7 +124,9 @@ export async function tellRunningSyncs(accountId: string, signal: Parameters<typ
 /** The account's "needs attention" state as an AttentionError (exit 3) when it has one. */
 export function attentionFor(account: Account, ownerEmail: string): AttentionError | null {
   if (account.status !== 'needs_attention') return null;
-  return new AttentionError(`account ${account.id} needs attention: ${account.statusReason ?? 'its credential was refused'}\nfix: ${credentialFix(account, ownerEmail)}`);
+  return new AttentionError(
+    `account ${account.id} needs attention: ${account.statusReason ?? 'its credential was refused'}\nfix: ${credentialFix(account, ownerEmail)}`,
+  );
 }
 
 /** The command that gives an account a new credential. */

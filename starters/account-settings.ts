@@ -7,22 +7,30 @@ import { reconcileAccountSchedule } from './reconcile-schedules';
 
 const spec = {
   name: 'account:set',
-  summary: "Enable or disable an account, or change its sync interval; its Schedule follows at once (paused while disabled).",
+  summary:
+    'Enable or disable an account, or change its sync interval; its Schedule follows at once (paused while disabled).',
   options: {
     ...ACCOUNT_OPTIONS,
     enable: { type: 'boolean', description: 'enable the account (its Schedule runs again)' },
     disable: { type: 'boolean', description: 'disable the account (its Schedule is paused; a running sync finishes)' },
     'interval-minutes': { type: 'string', value: '<minutes>', description: 'new sync interval' },
   },
-  examples: ['npm run account:set -- --user owner@example.com --account 3f1c... --disable', 'npm run account:set -- --user owner@example.com --account 3f1c... --enable --interval-minutes 5'],
+  examples: [
+    'npm run account:set -- --user owner@example.com --account 3f1c... --disable',
+    'npm run account:set -- --user owner@example.com --account 3f1c... --enable --interval-minutes 5',
+  ],
 } as const;
 
 commandMain(spec, async (values) => {
   const owner = emailAddress('user', values.user);
   const accountId = accountIdOption(values.account);
   if (values.enable && values.disable) throw new UsageError('give --enable or --disable, not both');
-  const minutes = values['interval-minutes'] !== undefined ? positiveNumber('interval-minutes', values['interval-minutes']) : undefined;
-  if (!values.enable && !values.disable && minutes === undefined) throw new UsageError('nothing to change: give --enable, --disable or --interval-minutes');
+  const minutes =
+    values['interval-minutes'] !== undefined
+      ? positiveNumber('interval-minutes', values['interval-minutes'])
+      : undefined;
+  if (!values.enable && !values.disable && minutes === undefined)
+    throw new UsageError('nothing to change: give --enable, --disable or --interval-minutes');
   const db = openAccountDb();
   try {
     const { user } = await findAccount(db.store, owner, accountId);
@@ -31,7 +39,9 @@ commandMain(spec, async (values) => {
       syncIntervalSeconds: minutes !== undefined ? Math.max(1, Math.round(minutes * 60)) : undefined,
     });
     if (!account) throw new Error(`${owner} has no account ${accountId}`);
-    console.log(`Account ${account.id} (${account.imapUser}@${account.imapHost}): ${account.enabled ? 'enabled' : 'disabled'}, every ${account.syncIntervalSeconds / 60} min`);
+    console.log(
+      `Account ${account.id} (${account.imapUser}@${account.imapHost}): ${account.enabled ? 'enabled' : 'disabled'}, every ${account.syncIntervalSeconds / 60} min`,
+    );
     const client = await connectClient();
     try {
       const outcome = await reconcileAccountSchedule(client, account, db.config.taskQueue);

@@ -7,7 +7,13 @@ import { addAccountWithOAuth2, addAccountWithPassword } from '../lib/sync-store/
 import { commandMain, emailAddress, EXIT, oneOf, positiveNumber, tcpPort, UsageError } from '../lib/cli';
 import { loadKeyring } from '../lib/sync-store/crypto';
 import { OAUTH2_PRESET_NAMES, OAUTH2_PRESETS, presetTokenUrl, type OAuth2PresetName } from '../lib/imap/oauth2-presets';
-import { CLIENT_SECRET_ENV, clientSecretFromEnv, readPasswordInput, readSecretInput, REFRESH_TOKEN_ENV } from '../lib/config/sync';
+import {
+  CLIENT_SECRET_ENV,
+  clientSecretFromEnv,
+  readPasswordInput,
+  readSecretInput,
+  REFRESH_TOKEN_ENV,
+} from '../lib/config/sync';
 import { connectClient } from '../lib/temporal';
 import { firstAccessToken, openAccountDb, verifyLogin } from './account-common';
 import { reconcileAccountSchedule } from './reconcile-schedules';
@@ -17,9 +23,23 @@ const spec = {
   summary:
     'Add an IMAP account for a user: check the login, store the password or OAuth2 refresh token encrypted, create its sync Schedule. The password (or refresh token) is read from stdin or the environment, never from the command line.',
   options: {
-    user: { type: 'string', value: '<email>', description: 'the owner (a mailroom user, created if new)', required: true },
-    username: { type: 'string', value: '<login>', description: 'the IMAP login (Gmail, Microsoft 365: the mailbox address)', required: true },
-    host: { type: 'string', value: '<host>', description: 'IMAP server (with --oauth2 google|microsoft: their server)' },
+    user: {
+      type: 'string',
+      value: '<email>',
+      description: 'the owner (a mailroom user, created if new)',
+      required: true,
+    },
+    username: {
+      type: 'string',
+      value: '<login>',
+      description: 'the IMAP login (Gmail, Microsoft 365: the mailbox address)',
+      required: true,
+    },
+    host: {
+      type: 'string',
+      value: '<host>',
+      description: 'IMAP server (with --oauth2 google|microsoft: their server)',
+    },
     port: { type: 'string', value: '<port>', description: 'IMAP port (default 993, or 143 with --no-tls)' },
     'no-tls': { type: 'boolean', description: 'plaintext IMAP, for a server on a trusted network only' },
     oauth2: {
@@ -27,15 +47,39 @@ const spec = {
       value: '<google|microsoft|custom>',
       description: `log in with OAuth2 (OAUTHBEARER/XOAUTH2) instead of a password; the refresh token is read from stdin or ${REFRESH_TOKEN_ENV}`,
     },
-    'client-id': { type: 'string', value: '<id>', description: 'OAuth2 client (application) id; required with --oauth2' },
-    'client-secret-file': { type: 'string', value: '<file>', description: `file holding the OAuth2 client secret (or set ${CLIENT_SECRET_ENV}; public clients have none)` },
-    'token-url': { type: 'string', value: '<url>', description: 'OAuth2 token endpoint (default: the preset\'s; required with --oauth2 custom)' },
+    'client-id': {
+      type: 'string',
+      value: '<id>',
+      description: 'OAuth2 client (application) id; required with --oauth2',
+    },
+    'client-secret-file': {
+      type: 'string',
+      value: '<file>',
+      description: `file holding the OAuth2 client secret (or set ${CLIENT_SECRET_ENV}; public clients have none)`,
+    },
+    'token-url': {
+      type: 'string',
+      value: '<url>',
+      description: "OAuth2 token endpoint (default: the preset's; required with --oauth2 custom)",
+    },
     scopes: { type: 'string', value: '<scopes>', description: "space-separated OAuth2 scopes (default: the preset's)" },
-    tenant: { type: 'string', value: '<tenant>', description: 'Microsoft tenant id or domain, with --oauth2 microsoft', default: 'common' },
-    'interval-minutes': { type: 'string', value: '<minutes>', description: 'sync interval (default SYNC_DEFAULT_INTERVAL_MINUTES, 15)' },
+    tenant: {
+      type: 'string',
+      value: '<tenant>',
+      description: 'Microsoft tenant id or domain, with --oauth2 microsoft',
+      default: 'common',
+    },
+    'interval-minutes': {
+      type: 'string',
+      value: '<minutes>',
+      description: 'sync interval (default SYNC_DEFAULT_INTERVAL_MINUTES, 15)',
+    },
     disabled: { type: 'boolean', description: 'add it disabled (its Schedule paused)' },
     'no-verify': { type: 'boolean', description: 'store the credential without checking the login first' },
-    'no-schedule': { type: 'boolean', description: 'do not create the Schedule now (npm run sync:reconcile does it later)' },
+    'no-schedule': {
+      type: 'boolean',
+      description: 'do not create the Schedule now (npm run sync:reconcile does it later)',
+    },
   },
   examples: [
     `printf '%s\\n' "$PASSWORD" | npm run account:add -- --user owner@example.com --host imap.example.com --username owner@example.com`,
@@ -60,18 +104,42 @@ function httpUrl(option: string, value: string): string {
 
 commandMain(spec, async (values) => {
   const owner = emailAddress('user', values.user);
-  const preset = values.oauth2 !== undefined ? oneOf('oauth2', values.oauth2, [...OAUTH2_PRESET_NAMES, 'custom'] as const) : undefined;
+  const preset =
+    values.oauth2 !== undefined
+      ? oneOf('oauth2', values.oauth2, [...OAUTH2_PRESET_NAMES, 'custom'] as const)
+      : undefined;
   const known = preset && preset !== 'custom' ? OAUTH2_PRESETS[preset as OAuth2PresetName] : undefined;
   const tls = !values['no-tls'];
   const host = values.host ?? known?.imapHost;
-  if (!host) throw new UsageError(preset === 'custom' ? '--host is required with --oauth2 custom' : '--host is required (or --oauth2 google|microsoft)');
-  const port = values.port !== undefined ? tcpPort('port', values.port) : known?.imapPort && tls ? known.imapPort : tls ? 993 : 143;
+  if (!host)
+    throw new UsageError(
+      preset === 'custom'
+        ? '--host is required with --oauth2 custom'
+        : '--host is required (or --oauth2 google|microsoft)',
+    );
+  const port =
+    values.port !== undefined
+      ? tcpPort('port', values.port)
+      : known?.imapPort && tls
+        ? known.imapPort
+        : tls
+          ? 993
+          : 143;
   const db = openAccountDb();
-  const minutes = values['interval-minutes'] !== undefined ? positiveNumber('interval-minutes', values['interval-minutes']) : db.config.defaultIntervalMinutes;
+  const minutes =
+    values['interval-minutes'] !== undefined
+      ? positiveNumber('interval-minutes', values['interval-minutes'])
+      : db.config.defaultIntervalMinutes;
   let oauth2: { provider: string; tokenUrl: string; clientId: string; scopes: string } | undefined;
   if (preset) {
-    if (!values['client-id']) throw new UsageError('--client-id is required with --oauth2 (the application id registered with the provider)');
-    const tokenUrl = values['token-url'] !== undefined ? httpUrl('token-url', values['token-url']) : known ? presetTokenUrl(preset as OAuth2PresetName, values.tenant) : undefined;
+    if (!values['client-id'])
+      throw new UsageError('--client-id is required with --oauth2 (the application id registered with the provider)');
+    const tokenUrl =
+      values['token-url'] !== undefined
+        ? httpUrl('token-url', values['token-url'])
+        : known
+          ? presetTokenUrl(preset as OAuth2PresetName, values.tenant)
+          : undefined;
     if (!tokenUrl) throw new UsageError('--token-url is required with --oauth2 custom');
     const scopes = values.scopes ?? known?.scopes;
     if (!scopes) throw new UsageError('--scopes is required with --oauth2 custom');
@@ -84,11 +152,20 @@ commandMain(spec, async (values) => {
 
   try {
     const keyring = loadKeyring(); // fail before asking for a secret
-    const settings = { imapHost: host, imapPort: port, imapTls: tls, imapUser: values.username, syncIntervalSeconds: Math.round(minutes * 60), enabled: !values.disabled };
+    const settings = {
+      imapHost: host,
+      imapPort: port,
+      imapTls: tls,
+      imapUser: values.username,
+      syncIntervalSeconds: Math.round(minutes * 60),
+      enabled: !values.disabled,
+    };
     const target = { host, port, tls, user: values.username };
     let add;
     if (oauth2) {
-      const clientSecret = values['client-secret-file'] ? readFileSync(values['client-secret-file'], 'utf8').trim() : (clientSecretFromEnv() ?? null);
+      const clientSecret = values['client-secret-file']
+        ? readFileSync(values['client-secret-file'], 'utf8').trim()
+        : (clientSecretFromEnv() ?? null);
       let refreshToken = await readSecretInput({ envName: REFRESH_TOKEN_ENV, what: 'OAuth2 refresh token' });
       let accessToken: { token: string; expiresAt: Date } | undefined;
       if (!values['no-verify']) {
@@ -98,7 +175,8 @@ commandMain(spec, async (values) => {
         await verifyLogin(target, { accessToken: t.accessToken }, '--no-verify');
         accessToken = { token: t.accessToken, expiresAt: t.expiresAt };
       }
-      add = (userId: string) => addAccountWithOAuth2(db.store, keyring, userId, settings, oauth2, { refreshToken, clientSecret, accessToken });
+      add = (userId: string) =>
+        addAccountWithOAuth2(db.store, keyring, userId, settings, oauth2, { refreshToken, clientSecret, accessToken });
     } else {
       const password = await readPasswordInput();
       if (!values['no-verify']) await verifyLogin(target, { password }, '--no-verify');
@@ -110,7 +188,10 @@ commandMain(spec, async (values) => {
     try {
       account = await add(user.id);
     } catch (err) {
-      if ((err as { code?: string }).code === '23505') throw new Error(`${owner} already has an account for ${values.username} on ${host}:${port} (npm run account:list -- --user ${owner})`);
+      if ((err as { code?: string }).code === '23505')
+        throw new Error(
+          `${owner} already has an account for ${values.username} on ${host}:${port} (npm run account:list -- --user ${owner})`,
+        );
       throw err;
     }
     console.log(
@@ -120,7 +201,9 @@ commandMain(spec, async (values) => {
       const client = await connectClient();
       try {
         const outcome = await reconcileAccountSchedule(client, account, db.config.taskQueue);
-        console.log(`Schedule sync-account-${account.id}: ${outcome}. First sync now: npm run sync:now -- --user ${user.email} --account ${account.id}`);
+        console.log(
+          `Schedule sync-account-${account.id}: ${outcome}. First sync now: npm run sync:now -- --user ${user.email} --account ${account.id}`,
+        );
       } finally {
         await client.connection.close();
       }

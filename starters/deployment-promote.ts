@@ -9,11 +9,18 @@ const spec = {
   name: 'deploy:promote',
   summary: 'Make a build current: every new workflow goes to it and any ramp ends.',
   options: {
-    'build-id': { type: 'string', required: true, value: '<build>', description: 'the build (TEMPORAL_BUILD_ID of its workers), listed by deploy:status' },
+    'build-id': {
+      type: 'string',
+      required: true,
+      value: '<build>',
+      description: 'the build (TEMPORAL_BUILD_ID of its workers), listed by deploy:status',
+    },
     deployment: DEPLOYMENT_OPTION,
   },
   examples: ['npm run deploy:promote -- --build-id 2026-05-01.abc1234'],
-  notes: ["Workflows pinned to the previous build finish there: keep its workers until deploy:status shows it drained."],
+  notes: [
+    'Workflows pinned to the previous build finish there: keep its workers until deploy:status shows it drained.',
+  ],
 } as const;
 
 commandMain(spec, async (values) => {

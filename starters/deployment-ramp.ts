@@ -7,20 +7,34 @@ import { connectClient } from '../lib/temporal';
 
 const spec = {
   name: 'deploy:ramp',
-  summary: 'Send a share of new workflows to a build whose workers are running; the rest keep going to the current build.',
+  summary:
+    'Send a share of new workflows to a build whose workers are running; the rest keep going to the current build.',
   options: {
-    'build-id': { type: 'string', required: true, value: '<build>', description: 'the build (TEMPORAL_BUILD_ID of its workers), listed by deploy:status' },
-    percent: { type: 'string', required: true, value: '<0-100>', description: 'share of new workflows, 0 to 100 (decimals allowed)' },
+    'build-id': {
+      type: 'string',
+      required: true,
+      value: '<build>',
+      description: 'the build (TEMPORAL_BUILD_ID of its workers), listed by deploy:status',
+    },
+    percent: {
+      type: 'string',
+      required: true,
+      value: '<0-100>',
+      description: 'share of new workflows, 0 to 100 (decimals allowed)',
+    },
     deployment: DEPLOYMENT_OPTION,
   },
   examples: ['npm run deploy:ramp -- --build-id 2026-05-01.abc1234 --percent 10'],
-  notes: ['Started workflows stay on their build (pinned). deploy:promote makes the build current; deploy:rollback ends the ramp.'],
+  notes: [
+    'Started workflows stay on their build (pinned). deploy:promote makes the build current; deploy:rollback ends the ramp.',
+  ],
 } as const;
 
 commandMain(spec, async (values) => {
   const name = deploymentOption(values.deployment);
   const percent = Number(values.percent);
-  if (!/^\d+(\.\d+)?$/.test(values.percent.trim()) || percent > 100) throw new UsageError(`--percent ${values.percent} must be a number from 0 to 100`);
+  if (!/^\d+(\.\d+)?$/.test(values.percent.trim()) || percent > 100)
+    throw new UsageError(`--percent ${values.percent} must be a number from 0 to 100`);
   const client = await connectClient();
   try {
     const admin = new DeploymentAdmin(client, name);

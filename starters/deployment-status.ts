@@ -7,13 +7,16 @@ import { connectClient } from '../lib/temporal';
 
 const spec = {
   name: 'deploy:status',
-  summary: 'Show the Worker Deployment: current build, ramping build and share, and every build with its status (draining/drained).',
+  summary:
+    'Show the Worker Deployment: current build, ramping build and share, and every build with its status (draining/drained).',
   options: {
     deployment: DEPLOYMENT_OPTION,
     json: { type: 'boolean', description: 'print the state as JSON, alone on stdout' },
   },
   examples: ['npm run deploy:status', 'npm run -s deploy:status -- --json | jq .current'],
-  notes: ['Run npm with -s (--silent) when piping --json: otherwise npm prints its own "> mailroom ..." banner on stdout first.'],
+  notes: [
+    'Run npm with -s (--silent) when piping --json: otherwise npm prints its own "> mailroom ..." banner on stdout first.',
+  ],
 } as const;
 
 commandMain(spec, async (values) => {

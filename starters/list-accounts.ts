@@ -7,10 +7,14 @@ import { credentialFix, openAccountDb } from './account-common';
 
 const spec = {
   name: 'account:list',
-  summary: 'List mailroom accounts: login method, state (NEEDS ATTENTION when a password or token was refused), last sync, skipped messages.',
+  summary:
+    'List mailroom accounts: login method, state (NEEDS ATTENTION when a password or token was refused), last sync, skipped messages.',
   options: {
     user: { type: 'string', value: '<email>', description: "only this user's accounts" },
-    skipped: { type: 'boolean', description: 'also list the recorded sync errors: skipped messages (folder, UID, reason) and folders that failed' },
+    skipped: {
+      type: 'boolean',
+      description: 'also list the recorded sync errors: skipped messages (folder, UID, reason) and folders that failed',
+    },
     limit: { type: 'string', value: '<n>', description: 'sync errors shown per account with --skipped', default: '20' },
     json: { type: 'boolean', description: 'print JSON (stdout only)' },
   },
@@ -54,7 +58,11 @@ commandMain(spec, async (values) => {
     const all: (AccountSummary & { userEmail: string; syncErrors?: SyncError[] })[] = [];
     for (const user of users) {
       for (const a of await db.store.listAccounts(user.id)) {
-        all.push({ ...a, userEmail: user.email, ...(values.skipped ? { syncErrors: await db.store.listSyncErrors(user.id, a.id, { limit }) } : {}) });
+        all.push({
+          ...a,
+          userEmail: user.email,
+          ...(values.skipped ? { syncErrors: await db.store.listSyncErrors(user.id, a.id, { limit }) } : {}),
+        });
       }
     }
     const attention = all.some((a) => a.enabled && a.status === 'needs_attention');
@@ -67,10 +75,18 @@ commandMain(spec, async (values) => {
       return EXIT.done;
     }
     for (const a of all) {
-      const state = !a.enabled ? 'disabled' : a.status === 'needs_attention' ? `NEEDS ATTENTION since ${ago(a.statusChangedAt)}` : 'enabled';
+      const state = !a.enabled
+        ? 'disabled'
+        : a.status === 'needs_attention'
+          ? `NEEDS ATTENTION since ${ago(a.statusChangedAt)}`
+          : 'enabled';
       const login = a.authMethod === 'oauth2' ? `OAuth2 ${a.oauth2?.provider ?? ''}`.trim() : 'password';
-      console.log(`${a.id}  ${a.userEmail}  ${a.imapUser}@${a.imapHost}:${a.imapPort}${a.imapTls ? '' : ' (no TLS)'}  ${login}`);
-      console.log(`    ${state}, every ${Math.round(a.syncIntervalSeconds / 60)} min, ${a.messageCount} messages, ${a.skippedCount} skipped; last sync: ${lastSync(a)}`);
+      console.log(
+        `${a.id}  ${a.userEmail}  ${a.imapUser}@${a.imapHost}:${a.imapPort}${a.imapTls ? '' : ' (no TLS)'}  ${login}`,
+      );
+      console.log(
+        `    ${state}, every ${Math.round(a.syncIntervalSeconds / 60)} min, ${a.messageCount} messages, ${a.skippedCount} skipped; last sync: ${lastSync(a)}`,
+      );
       if (a.status === 'needs_attention') {
         console.log(`    ${a.statusReason ?? 'its credential was refused'}\n    fix: ${credentialFix(a, a.userEmail)}`);
       }

@@ -15,10 +15,25 @@ const spec = {
   options: {
     bucket: { type: 'string', value: '<bucket>', description: 'the domain bucket holding the email' },
     key: { type: 'string', value: '<key>', description: 'the object key' },
-    domain: { type: 'string', value: '<domain>', description: 'the domain the bucket belongs to (found from domains.txt when omitted)' },
-    recipients: { type: 'string', value: '<a@x,b@x>', description: 'envelope recipients, comma-separated (otherwise read from the headers)' },
-    notification: { type: 'string', value: '<file|->', description: 'an SES "Received" notification (bare or SNS-wrapped JSON); - reads stdin' },
-    wait: { type: 'boolean', description: 'wait for the workflow and print its result as JSON (alone on stdout: npm run -s ... | jq)' },
+    domain: {
+      type: 'string',
+      value: '<domain>',
+      description: 'the domain the bucket belongs to (found from domains.txt when omitted)',
+    },
+    recipients: {
+      type: 'string',
+      value: '<a@x,b@x>',
+      description: 'envelope recipients, comma-separated (otherwise read from the headers)',
+    },
+    notification: {
+      type: 'string',
+      value: '<file|->',
+      description: 'an SES "Received" notification (bare or SNS-wrapped JSON); - reads stdin',
+    },
+    wait: {
+      type: 'boolean',
+      description: 'wait for the workflow and print its result as JSON (alone on stdout: npm run -s ... | jq)',
+    },
     plaintext: PLAINTEXT_OPTION,
   },
   examples: [
@@ -28,7 +43,7 @@ const spec = {
   notes: [
     'Give --bucket and --key, or --notification.',
     'A second start for the same object is a no-op while its run is open and after it completed. A run that found no object ends `missing` (a failed run): start it again once the object is there, or let the sweep find it.',
-    'With --wait: exit 0 when the run completed (whatever the email\'s status, in the JSON), 1 when it failed (e.g. missing).',
+    "With --wait: exit 0 when the run completed (whatever the email's status, in the JSON), 1 when it failed (e.g. missing).",
   ],
 } as const;
 
@@ -36,7 +51,10 @@ commandMain(spec, async (values) => {
   const config = loadConfig();
   let bucket = values.bucket;
   let key = values.key;
-  let recipients = values.recipients !== undefined ? listOf('recipients', values.recipients).map((r) => emailAddress('recipients', r)) : undefined;
+  let recipients =
+    values.recipients !== undefined
+      ? listOf('recipients', values.recipients).map((r) => emailAddress('recipients', r))
+      : undefined;
   let sender: string | undefined;
   let verdicts: SesVerdicts | undefined;
   if (values.notification) {
@@ -44,7 +62,8 @@ commandMain(spec, async (values) => {
     try {
       n = parseSesNotification(readFileSync(values.notification === '-' ? 0 : values.notification, 'utf8'));
     } catch (err) {
-      if (err instanceof NotSesNotificationError || (err as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`--notification ${values.notification}: ${(err as Error).message}`);
+      if (err instanceof NotSesNotificationError || (err as NodeJS.ErrnoException).code === 'ENOENT')
+        throw new UsageError(`--notification ${values.notification}: ${(err as Error).message}`);
       throw err;
     }
     ({ bucket, key, verdicts } = n);
@@ -52,14 +71,27 @@ commandMain(spec, async (values) => {
     sender = n.source;
   }
   if (!bucket || !key) throw new UsageError('give --bucket and --key, or --notification FILE');
-  const domain = values.domain ?? config.domains.find((d) => bucketForDomain(d, config.bucketTemplate) === bucket) ?? recipients?.[0]?.split('@')[1];
-  if (!domain) throw new UsageError(`bucket ${bucket} belongs to none of the domains in ${config.domainsSource}; pass --domain`);
-  if (!config.domains.includes(domain.toLowerCase())) throw new UsageError(`--domain ${domain} is not one of the domains in ${config.domainsSource} (${config.domains.join(', ')})`);
+  const domain =
+    values.domain ??
+    config.domains.find((d) => bucketForDomain(d, config.bucketTemplate) === bucket) ??
+    recipients?.[0]?.split('@')[1];
+  if (!domain)
+    throw new UsageError(`bucket ${bucket} belongs to none of the domains in ${config.domainsSource}; pass --domain`);
+  if (!config.domains.includes(domain.toLowerCase()))
+    throw new UsageError(
+      `--domain ${domain} is not one of the domains in ${config.domainsSource} (${config.domains.join(', ')})`,
+    );
   requireCodecChoice('start:object', { plaintext: values.plaintext, flag: true });
 
   const client = await connectClient({ plaintext: values.plaintext });
   try {
-    const { workflowId, started } = await startInbound(client, config.taskQueue, { domain, bucket, key, envelopeRecipients: recipients, ...(verdicts ? { verdicts } : {}) }, undefined, { sender });
+    const { workflowId, started } = await startInbound(
+      client,
+      config.taskQueue,
+      { domain, bucket, key, envelopeRecipients: recipients, ...(verdicts ? { verdicts } : {}) },
+      undefined,
+      { sender },
+    );
     // With --wait, stdout carries the JSON result only.
     const say = values.wait ? console.error : console.log;
     say(started ? `started ${workflowId}` : `already started earlier: ${workflowId} (no-op)`);

@@ -5,14 +5,27 @@
 // run it after account changes, from cron, or at deploy; running it twice changes nothing.
 //
 // Also exports the schedule helpers the other starters use.
-import { Client, ScheduleNotFoundError, ScheduleOverlapPolicy, WorkflowNotFoundError, type ScheduleDescription, type ScheduleOptions } from '@temporalio/client';
+import {
+  Client,
+  ScheduleNotFoundError,
+  ScheduleOverlapPolicy,
+  WorkflowNotFoundError,
+  type ScheduleDescription,
+  type ScheduleOptions,
+} from '@temporalio/client';
 import { createStore, type Account, type Store } from '../lib/sync-store';
 import { commandMain, emailAddress, EXIT, type ExitCode, type OptionValues } from '../lib/cli';
 import { createPool } from '../lib/storage/db';
 import { ACCOUNT_ID } from '../contracts/search-attributes';
 import { loadSyncConfig } from '../lib/config/sync';
 import { connectClient } from '../lib/temporal';
-import { SYNC_SCHEDULE_PREFIX, SYNC_WORKFLOW_TYPE, syncScheduleId, syncWorkflowId, type SyncAccountInput } from '../contracts/sync';
+import {
+  SYNC_SCHEDULE_PREFIX,
+  SYNC_WORKFLOW_TYPE,
+  syncScheduleId,
+  syncWorkflowId,
+  type SyncAccountInput,
+} from '../contracts/sync';
 // Schedules start the workflow by function reference (its name is what the server stores).
 import { syncAccount } from '../workflows/syncAccount';
 
@@ -79,7 +92,12 @@ async function describeOrNull(client: Client, scheduleId: string): Promise<Sched
 }
 
 /** Creates, updates, pauses or unpauses one account's Schedule. Returns what it did. */
-export async function reconcileAccountSchedule(client: Client, account: Account, taskQueue: string, dryRun = false): Promise<keyof ReconcileSummary | 'updated+paused' | 'updated+unpaused'> {
+export async function reconcileAccountSchedule(
+  client: Client,
+  account: Account,
+  taskQueue: string,
+  dryRun = false,
+): Promise<keyof ReconcileSummary | 'updated+paused' | 'updated+unpaused'> {
   const desired = desiredSchedule(account, taskQueue);
   const current = await describeOrNull(client, desired.scheduleId);
   if (!current) {
@@ -137,14 +155,22 @@ export async function runningSyncWorkflows(client: Client, accountId: string): P
   }
   // Any other sync of the account (started by hand under another id): every run sets AccountId.
   // Visibility lags a second or so behind, which only matters for a sync that just started.
-  for await (const w of client.workflow.list({ query: `WorkflowType = '${SYNC_WORKFLOW_TYPE}' AND AccountId = '${accountId}' AND ExecutionStatus = 'Running'` })) {
+  for await (const w of client.workflow.list({
+    query: `WorkflowType = '${SYNC_WORKFLOW_TYPE}' AND AccountId = '${accountId}' AND ExecutionStatus = 'Running'`,
+  })) {
     ids.push(w.workflowId);
   }
   return [...new Set(ids)];
 }
 
 /** Reconciles every account (of one user, or of all users; orphan Schedules only in the latter case). */
-export async function reconcileSchedules(deps: { client: Client; store: Store; taskQueue: string; userId?: string; dryRun?: boolean }): Promise<ReconcileSummary> {
+export async function reconcileSchedules(deps: {
+  client: Client;
+  store: Store;
+  taskQueue: string;
+  userId?: string;
+  dryRun?: boolean;
+}): Promise<ReconcileSummary> {
   const summary: ReconcileSummary = { created: [], updated: [], paused: [], unpaused: [], deleted: [], unchanged: [] };
   const users = deps.userId ? [{ id: deps.userId }] : await deps.store.listUsers();
   const known = new Set<string>();
@@ -178,9 +204,14 @@ export async function reconcileSchedules(deps: { client: Client; store: Store; t
 
 const spec = {
   name: 'sync:reconcile',
-  summary: 'Make the Temporal Schedules match the accounts in PostgreSQL: one per account at its interval, paused while disabled, deleted once the account is gone. Idempotent.',
+  summary:
+    'Make the Temporal Schedules match the accounts in PostgreSQL: one per account at its interval, paused while disabled, deleted once the account is gone. Idempotent.',
   options: {
-    user: { type: 'string', value: '<email>', description: "only this user's accounts (orphan Schedules are then left alone)" },
+    user: {
+      type: 'string',
+      value: '<email>',
+      description: "only this user's accounts (orphan Schedules are then left alone)",
+    },
     'dry-run': { type: 'boolean', description: 'say what would change, change nothing' },
   },
   examples: ['npm run sync:reconcile', 'npm run sync:reconcile -- --dry-run'],
@@ -200,7 +231,13 @@ async function main(values: OptionValues<typeof spec.options>): Promise<ExitCode
     }
     const client = await connectClient();
     try {
-      const summary = await reconcileSchedules({ client, store, taskQueue: config.taskQueue, userId, dryRun: values['dry-run'] });
+      const summary = await reconcileSchedules({
+        client,
+        store,
+        taskQueue: config.taskQueue,
+        userId,
+        dryRun: values['dry-run'],
+      });
       const prefix = values['dry-run'] ? 'would be ' : '';
       for (const [what, ids] of Object.entries(summary)) {
         for (const id of ids) console.log(`${prefix}${what}: ${id}`);

@@ -15,7 +15,17 @@
 // force it. Never with --include-unprocessed (untagged objects have no tag time).
 import { createAwsClients } from '../lib/aws/clients';
 import { storedEmails, SWEEP_CONCURRENCY } from '../lib/sweep/sweep';
-import { commandMain, EXIT, listOf, oneOf, PLAINTEXT_OPTION, positiveInteger, printJson, progress, UsageError } from '../lib/cli';
+import {
+  commandMain,
+  EXIT,
+  listOf,
+  oneOf,
+  PLAINTEXT_OPTION,
+  positiveInteger,
+  printJson,
+  progress,
+  UsageError,
+} from '../lib/cli';
 import { bucketForDomain, loadConfig } from '../lib/config';
 import { requireCodecChoice } from '../lib/temporal/data-converter';
 import { inboundWorkflowId } from '../contracts/inbound';
@@ -24,23 +34,56 @@ import { inboundOutcome, startInbound } from './start-inbound';
 import { EMAIL_STATUSES } from '../contracts/email-status';
 import { connectClient } from '../lib/temporal';
 
-const TIME_FORMATS = 'a date (2026-11-22 = 00:00 UTC that day), an ISO time (2026-11-22T10:00:00Z), a time back from now (30m, 24h, 7d), today or yesterday (00:00 UTC), or now';
+const TIME_FORMATS =
+  'a date (2026-11-22 = 00:00 UTC that day), an ISO time (2026-11-22T10:00:00Z), a time back from now (30m, 24h, 7d), today or yesterday (00:00 UTC), or now';
 
 const spec = {
   name: 'redrive',
-  summary: 'Re-process stored emails of a domain that earlier runs tagged, selected by status and by when they were tagged (processed_at).',
+  summary:
+    'Re-process stored emails of a domain that earlier runs tagged, selected by status and by when they were tagged (processed_at).',
   options: {
     domain: { type: 'string', required: true, value: '<domain>', description: 'the domain whose bucket is read' },
-    status: { type: 'string', multiple: true, value: '<status,...>', description: `only emails tagged with these statuses (${EMAIL_STATUSES.join(', ')})` },
+    status: {
+      type: 'string',
+      multiple: true,
+      value: '<status,...>',
+      description: `only emails tagged with these statuses (${EMAIL_STATUSES.join(', ')})`,
+    },
     since: { type: 'string', value: '<time>', description: 'only emails tagged at or after this time' },
-    until: { type: 'string', value: '<time>', description: 'only emails tagged before this time (exclusive; default: now)' },
+    until: {
+      type: 'string',
+      value: '<time>',
+      description: 'only emails tagged before this time (exclusive; default: now)',
+    },
     prefix: { type: 'string', value: '<prefix>', description: 'only keys starting with this, e.g. inbound/' },
-    'include-unprocessed': { type: 'boolean', description: 'also objects no run has tagged yet (e.g. an object whose run found nothing before it arrived)' },
-    batch: { type: 'string', value: '<name>', description: 'names this re-drive: workflow ids end in /redrive-<name>, and running the same batch again starts nothing twice (default: the current UTC time, e.g. 20261130T101500Z)' },
-    redeliver: { type: 'boolean', description: 'deliver again to recipients that already got the email (by default the delivery log skips them)' },
+    'include-unprocessed': {
+      type: 'boolean',
+      description: 'also objects no run has tagged yet (e.g. an object whose run found nothing before it arrived)',
+    },
+    batch: {
+      type: 'string',
+      value: '<name>',
+      description:
+        'names this re-drive: workflow ids end in /redrive-<name>, and running the same batch again starts nothing twice (default: the current UTC time, e.g. 20261130T101500Z)',
+    },
+    redeliver: {
+      type: 'boolean',
+      description: 'deliver again to recipients that already got the email (by default the delivery log skips them)',
+    },
     'dry-run': { type: 'boolean', description: 'list what would be re-driven, start nothing' },
-    concurrency: { type: 'string', value: '<n>', default: String(SWEEP_CONCURRENCY), description: 'objects read (HEAD) at a time' },
-    prefilter: { type: 'string', value: '<auto|on|off>', default: 'auto', description: 'with --since, skip objects last modified before it (minus SWEEP_OVERLAP) without reading them; auto: on AWS S3 only' },
+    concurrency: {
+      type: 'string',
+      value: '<n>',
+      default: String(SWEEP_CONCURRENCY),
+      description: 'objects read (HEAD) at a time',
+    },
+    prefilter: {
+      type: 'string',
+      value: '<auto|on|off>',
+      default: 'auto',
+      description:
+        'with --since, skip objects last modified before it (minus SWEEP_OVERLAP) without reading them; auto: on AWS S3 only',
+    },
     wait: { type: 'boolean', description: 'wait for every started workflow and print its outcome' },
     json: { type: 'boolean', description: 'print one JSON document on stdout instead of lines (npm run -s ... | jq)' },
     plaintext: PLAINTEXT_OPTION,
@@ -78,13 +121,24 @@ commandMain(spec, async (values) => {
     includeUnprocessed: values['include-unprocessed'],
   };
   if (selection.since !== undefined && selection.until !== undefined && selection.since >= selection.until) {
-    throw new UsageError(`--since ${values.since} is not before --until ${values.until} (${new Date(selection.since * 1000).toISOString()} >= ${new Date(selection.until * 1000).toISOString()}): nothing could match`);
+    throw new UsageError(
+      `--since ${values.since} is not before --until ${values.until} (${new Date(selection.since * 1000).toISOString()} >= ${new Date(selection.until * 1000).toISOString()}): nothing could match`,
+    );
   }
-  const batch = values.batch ?? now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  if (!/^[A-Za-z0-9._-]{1,64}$/.test(batch)) throw new UsageError(`--batch ${batch}: use 1-64 letters, digits, '.', '_' or '-'`);
+  const batch =
+    values.batch ??
+    now
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d+Z$/, 'Z');
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(batch))
+    throw new UsageError(`--batch ${batch}: use 1-64 letters, digits, '.', '_' or '-'`);
   const concurrency = positiveInteger('concurrency', values.concurrency as string);
   const prefilterMode = oneOf('prefilter', values.prefilter as string, ['auto', 'on', 'off'] as const);
-  const prefilter = selection.since !== undefined && !selection.includeUnprocessed && (prefilterMode === 'on' || (prefilterMode === 'auto' && config.s3Endpoint === undefined));
+  const prefilter =
+    selection.since !== undefined &&
+    !selection.includeUnprocessed &&
+    (prefilterMode === 'on' || (prefilterMode === 'auto' && config.s3Endpoint === undefined));
   const modifiedSince = prefilter ? (selection.since! - config.sweep.overlap) * 1000 : undefined;
   if (!values['dry-run']) requireCodecChoice('redrive', { plaintext: values.plaintext, flag: true });
   const say = values.json ? () => undefined : (line: string) => console.log(line);
@@ -96,7 +150,12 @@ commandMain(spec, async (values) => {
   let read = 0;
   const listing = progress(`reading ${bucket}`, 'read | {listed} listed, {selected} selected');
   try {
-    for await (const obj of storedEmails(s3, bucket, { prefix: values.prefix, modifiedSince, concurrency, onListed: (n) => (listed += n) })) {
+    for await (const obj of storedEmails(s3, bucket, {
+      prefix: values.prefix,
+      modifiedSince,
+      concurrency,
+      onListed: (n) => (listed += n),
+    })) {
       read++;
       if (selects(obj.metadata, selection)) selected.push(obj.key);
       listing.update(read, { listed, selected: selected.length });
@@ -106,11 +165,20 @@ commandMain(spec, async (values) => {
     s3.destroy();
   }
   const window = `tagged ${selection.since !== undefined ? `from ${new Date(selection.since * 1000).toISOString()} ` : ''}${selection.until !== undefined ? `until ${new Date(selection.until * 1000).toISOString()} (exclusive)` : 'until now'}`;
-  say(`${listed} objects in ${bucket}, ${read} read${modifiedSince !== undefined ? ` (modified since ${new Date(modifiedSince).toISOString()})` : ''}, ${selected.length} selected (${selection.statuses?.join(',') ?? 'any status'}, ${window}${selection.includeUnprocessed ? ', untagged included' : ''})`);
+  say(
+    `${listed} objects in ${bucket}, ${read} read${modifiedSince !== undefined ? ` (modified since ${new Date(modifiedSince).toISOString()})` : ''}, ${selected.length} selected (${selection.statuses?.join(',') ?? 'any status'}, ${window}${selection.includeUnprocessed ? ', untagged included' : ''})`,
+  );
 
   if (values['dry-run']) {
     for (const key of selected) say(`would re-drive s3://${bucket}/${key}`);
-    if (values.json) printJson({ bucket, listed, read, selected: selected.map((key) => ({ key, workflowId: `${inboundWorkflowId(bucket, key)}/redrive-${batch}` })), dryRun: true });
+    if (values.json)
+      printJson({
+        bucket,
+        listed,
+        read,
+        selected: selected.map((key) => ({ key, workflowId: `${inboundWorkflowId(bucket, key)}/redrive-${batch}` })),
+        dryRun: true,
+      });
     return EXIT.done;
   }
 
@@ -119,12 +187,18 @@ commandMain(spec, async (values) => {
   try {
     const bar = progress('re-drive', '| {started} started', { total: selected.length });
     for (const key of selected) {
-      const r = await startInbound(client, config.taskQueue, { domain, bucket, key, redrive: true, ...(values.redeliver ? { redeliver: true } : {}) }, `${inboundWorkflowId(bucket, key)}/redrive-${batch}`);
+      const r = await startInbound(
+        client,
+        config.taskQueue,
+        { domain, bucket, key, redrive: true, ...(values.redeliver ? { redeliver: true } : {}) },
+        `${inboundWorkflowId(bucket, key)}/redrive-${batch}`,
+      );
       runs.push({ key, ...r });
       bar.update(runs.length, { started: runs.filter((x) => x.started).length });
     }
     bar.stop();
-    for (const r of runs) say(r.started ? `started ${r.workflowId}` : `already started in batch ${batch}: ${r.workflowId} (no-op)`);
+    for (const r of runs)
+      say(r.started ? `started ${r.workflowId}` : `already started in batch ${batch}: ${r.workflowId} (no-op)`);
     const started = runs.filter((r) => r.started).length;
     say(`batch ${batch}: ${started} workflows started, ${runs.length - started} already started in this batch`);
 

@@ -7,7 +7,8 @@ import { deleteAccountSchedule, runningSyncWorkflows } from './reconcile-schedul
 
 const spec = {
   name: 'account:remove',
-  summary: 'Remove an account with everything synced from it: its Schedule, a running sync (cancelled), its folders, messages and sync records.',
+  summary:
+    'Remove an account with everything synced from it: its Schedule, a running sync (cancelled), its folders, messages and sync records.',
   options: {
     ...ACCOUNT_OPTIONS,
   },
@@ -33,7 +34,9 @@ commandMain(spec, async (values) => {
       await client.connection.close();
     }
     await db.store.removeAccount(user.id, account.id);
-    console.log(`Removed account ${account.id} (${account.imapUser}@${account.imapHost}) of ${user.email} with its stored messages`);
+    console.log(
+      `Removed account ${account.id} (${account.imapUser}@${account.imapHost}) of ${user.email} with its stored messages`,
+    );
   } finally {
     await db.close();
   }

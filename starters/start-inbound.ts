@@ -6,7 +6,12 @@
 // decides atomically, so two triggers racing still start one run.
 import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure, WorkflowIdReusePolicy } from '@temporalio/common';
-import { type InboundFacts, type InboundResult, inboundWorkflowId, type ProcessInboundInput } from '../contracts/inbound';
+import {
+  type InboundFacts,
+  type InboundResult,
+  inboundWorkflowId,
+  type ProcessInboundInput,
+} from '../contracts/inbound';
 import { MAIL_DOMAIN } from '../contracts/search-attributes';
 // Started by function reference, as the SDK's samples do: the compiler checks the arguments
 // against the workflow's signature and a reader can follow the start to the workflow. Only the
@@ -56,7 +61,11 @@ export async function startInbound(
  * How a run ended, for operators: the result when it completed; the result and the reason when
  * it failed with one (status missing); the reason alone for any other failure (terminated, ...).
  */
-export async function inboundOutcome(client: Client, workflowId: string, runId?: string): Promise<{ result?: InboundResult; failure?: string }> {
+export async function inboundOutcome(
+  client: Client,
+  workflowId: string,
+  runId?: string,
+): Promise<{ result?: InboundResult; failure?: string }> {
   try {
     return { result: (await client.workflow.getHandle(workflowId, runId).result()) as InboundResult };
   } catch (err) {

@@ -14,14 +14,37 @@ import { connectClient } from '../lib/temporal';
 
 const spec = {
   name: 'sweep',
-  summary: "Start the inbound workflow for every object in a domain's bucket that no run has tagged yet (processed metadata missing).",
+  summary:
+    "Start the inbound workflow for every object in a domain's bucket that no run has tagged yet (processed metadata missing).",
   options: {
-    domain: { type: 'string', multiple: true, value: '<domain>', description: 'a domain to sweep (default: every domain of DOMAINS / domains.txt)' },
+    domain: {
+      type: 'string',
+      multiple: true,
+      value: '<domain>',
+      description: 'a domain to sweep (default: every domain of DOMAINS / domains.txt)',
+    },
     prefix: { type: 'string', value: '<prefix>', description: 'only keys starting with this, e.g. inbound/ or 2026/' },
-    all: { type: 'boolean', description: 'a full pass over the bucket, whatever the objects were modified (e.g. after restoring a bucket)' },
-    since: { type: 'string', value: '<time>', description: 'read objects modified since this time instead of since the last sweep: 7d, 2026-11-20, an ISO time' },
-    'min-age': { type: 'string', value: '<duration>', description: 'leave objects younger than this to the SQS bridge (default SWEEP_MIN_AGE, 15m); 0 starts them too, without their envelope recipients' },
-    concurrency: { type: 'string', value: '<n>', default: String(SWEEP_CONCURRENCY), description: 'objects read (HEAD) and started at a time' },
+    all: {
+      type: 'boolean',
+      description: 'a full pass over the bucket, whatever the objects were modified (e.g. after restoring a bucket)',
+    },
+    since: {
+      type: 'string',
+      value: '<time>',
+      description: 'read objects modified since this time instead of since the last sweep: 7d, 2026-11-20, an ISO time',
+    },
+    'min-age': {
+      type: 'string',
+      value: '<duration>',
+      description:
+        'leave objects younger than this to the SQS bridge (default SWEEP_MIN_AGE, 15m); 0 starts them too, without their envelope recipients',
+    },
+    concurrency: {
+      type: 'string',
+      value: '<n>',
+      default: String(SWEEP_CONCURRENCY),
+      description: 'objects read (HEAD) and started at a time',
+    },
     plaintext: PLAINTEXT_OPTION,
   },
   examples: ['npm run sweep -- --domain example.com', 'npm run sweep -- --domain example.com --all --min-age 0'],
@@ -33,7 +56,9 @@ const spec = {
 
 commandMain(spec, async (values) => {
   const config = loadConfig();
-  const domains = values.domain.length ? listOf('domain', values.domain).map((d) => oneOf('domain', d, config.domains)) : config.domains;
+  const domains = values.domain.length
+    ? listOf('domain', values.domain).map((d) => oneOf('domain', d, config.domains))
+    : config.domains;
   if (values.all && values.since) throw new UsageError('--all and --since exclude each other');
   let since: number | undefined;
   if (values.since !== undefined) {
@@ -44,7 +69,8 @@ commandMain(spec, async (values) => {
     }
   }
   const minAge = values['min-age'] !== undefined ? parseDuration(values['min-age']) : undefined;
-  if (values['min-age'] !== undefined && minAge === undefined) throw new UsageError(`--min-age ${values['min-age']} is not a duration: use seconds or e.g. 0, 90s, 15m or 2h`);
+  if (values['min-age'] !== undefined && minAge === undefined)
+    throw new UsageError(`--min-age ${values['min-age']} is not a duration: use seconds or e.g. 0, 90s, 15m or 2h`);
   const concurrency = positiveInteger('concurrency', values.concurrency as string);
   requireCodecChoice('sweep', { plaintext: values.plaintext, flag: true });
   const client = await connectClient({ plaintext: values.plaintext });
@@ -59,7 +85,9 @@ commandMain(spec, async (values) => {
         (x) => bar.update(x.listed, { read: x.read, started: x.started, running: x.alreadyRunning }, x.listed),
       );
       bar.stop();
-      console.log(`${domain}: ${p.listed} objects, ${p.unprocessed} without processed metadata, ${p.started} workflows started, ${p.alreadyRunning} already started`);
+      console.log(
+        `${domain}: ${p.listed} objects, ${p.unprocessed} without processed metadata, ${p.started} workflows started, ${p.alreadyRunning} already started`,
+      );
       console.log(
         `  read ${p.read} modified ${p.window.from ? `from ${p.window.from} ` : ''}until ${p.window.until} (${p.window.source}); ${p.tooYoung} younger, left to the SQS bridge; ` +
           `${p.stateAdvanced ? 'next sweep starts from here' : 'sweep mark unchanged'}; ${p.seconds} s`,

@@ -3,30 +3,58 @@
 // has one (trigger with overlap SKIP), so a manual sync never runs beside a scheduled one; if a
 // sync is already running it is asked for one more pass (syncNow signal) and followed instead.
 // Prints the messages the sync skipped; exits 3 when the account waits for a new credential.
-import { ScheduleNotFoundError, ScheduleOverlapPolicy, WorkflowIdConflictPolicy, type Client } from '@temporalio/client';
+import {
+  ScheduleNotFoundError,
+  ScheduleOverlapPolicy,
+  WorkflowIdConflictPolicy,
+  type Client,
+} from '@temporalio/client';
 import type { Account } from '../lib/sync-store';
-import { AttentionError, commandMain, emailAddress, EXIT, printJson, progress, type ExitCode, type OptionValues } from '../lib/cli';
+import {
+  AttentionError,
+  commandMain,
+  emailAddress,
+  EXIT,
+  printJson,
+  progress,
+  type ExitCode,
+  type OptionValues,
+} from '../lib/cli';
 import { ACCOUNT_ID } from '../contracts/search-attributes';
 import { connectClient } from '../lib/temporal';
 import { syncAccount } from '../workflows/syncAccount';
-import { progressQuery, syncNowSignal, syncScheduleId, syncWorkflowId, type SyncProgress, type SyncResult } from '../contracts/sync';
+import {
+  progressQuery,
+  syncNowSignal,
+  syncScheduleId,
+  syncWorkflowId,
+  type SyncProgress,
+  type SyncResult,
+} from '../contracts/sync';
 import { ACCOUNT_OPTIONS, accountIdOption, credentialFix, findAccount, openAccountDb } from './account-common';
 import { runningSyncWorkflows } from './reconcile-schedules';
 
 const spec = {
   name: 'sync:now',
-  summary: 'Sync one account now and show progress; then list the messages this sync skipped. Joins a sync that is already running instead of starting another.',
+  summary:
+    'Sync one account now and show progress; then list the messages this sync skipped. Joins a sync that is already running instead of starting another.',
   options: {
     ...ACCOUNT_OPTIONS,
     'no-wait': { type: 'boolean', description: 'start (or join) the sync and return' },
     json: { type: 'boolean', description: 'print the result as JSON (stdout only)' },
   },
   examples: ['npm run sync:now -- --user owner@example.com --account 3f1c...'],
-  notes: ['Exit codes: 0 synced, 1 failed or some folders could not be synced (partial), 3 the account waits for a new password or token.'],
+  notes: [
+    'Exit codes: 0 synced, 1 failed or some folders could not be synced (partial), 3 the account waits for a new password or token.',
+  ],
 } as const;
 
 /** Starts (or joins) a sync of the account and returns the id of the workflow doing it. */
-export async function startSyncNow(client: Client, account: Account, taskQueue: string): Promise<{ workflowId: string; joined: boolean }> {
+export async function startSyncNow(
+  client: Client,
+  account: Account,
+  taskQueue: string,
+): Promise<{ workflowId: string; joined: boolean }> {
   const running = await runningSyncWorkflows(client, account.id);
   if (running.length) {
     await client.workflow.getHandle(running[0]).signal(syncNowSignal);
@@ -41,15 +69,18 @@ export async function startSyncNow(client: Client, account: Account, taskQueue: 
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline) {
       const d = await schedule.describe();
-      const started = [...d.info.runningActions.map((a) => a.workflow.workflowId), ...d.info.recentActions.map((a) => a.action.workflow.workflowId)].find(
-        (id) => !seen.has(id),
-      );
+      const started = [
+        ...d.info.runningActions.map((a) => a.workflow.workflowId),
+        ...d.info.recentActions.map((a) => a.action.workflow.workflowId),
+      ].find((id) => !seen.has(id));
       if (started) return { workflowId: started, joined: false };
       const other = d.info.runningActions[0];
       if (other) return { workflowId: other.workflow.workflowId, joined: true };
       await new Promise((r) => setTimeout(r, 250));
     }
-    throw new Error(`Triggered schedule ${schedule.scheduleId} but no sync started within 15 s; is it paused? (npm run sync:reconcile)`);
+    throw new Error(
+      `Triggered schedule ${schedule.scheduleId} but no sync started within 15 s; is it paused? (npm run sync:reconcile)`,
+    );
   } catch (err) {
     if (!(err instanceof ScheduleNotFoundError)) throw err;
   }
@@ -94,7 +125,15 @@ async function follow(client: Client, workflowId: string): Promise<SyncResult | 
       // The total is known once the folders are listed.
       if (p && p.phase !== 'starting' && p.phase !== 'listing') {
         const total = Math.max(p.messagesFound ?? p.messagesPending, p.messagesStored, 1);
-        bar.update(p.messagesStored, { folder: p.folder ?? '', folders: `${Math.min(p.foldersDone + 1, p.foldersTotal)}/${p.foldersTotal}`, phase: p.phase.replaceAll('_', ' ') }, total);
+        bar.update(
+          p.messagesStored,
+          {
+            folder: p.folder ?? '',
+            folders: `${Math.min(p.foldersDone + 1, p.foldersTotal)}/${p.foldersTotal}`,
+            phase: p.phase.replaceAll('_', ' '),
+          },
+          total,
+        );
       }
       await Promise.race([done, new Promise((r) => setTimeout(r, 500))]);
     }
@@ -111,7 +150,10 @@ async function main(values: OptionValues<typeof spec.options>): Promise<ExitCode
   const db = openAccountDb();
   try {
     const { user, account } = await findAccount(db.store, owner, accountId);
-    if (!account.enabled) throw new Error(`Account ${account.id} is disabled; enable it first: npm run account:set -- --user ${owner} --account ${account.id} --enable`);
+    if (!account.enabled)
+      throw new Error(
+        `Account ${account.id} is disabled; enable it first: npm run account:set -- --user ${owner} --account ${account.id} --enable`,
+      );
     const client = await connectClient();
     let result: SyncResult | { waiting: string };
     try {
@@ -123,9 +165,14 @@ async function main(values: OptionValues<typeof spec.options>): Promise<ExitCode
       await client.connection.close();
     }
     if ('waiting' in result) {
-      throw new AttentionError(`Account ${account.id} needs attention: ${result.waiting}\nThe sync waits for a new credential and resumes once it is given: ${credentialFix(account, owner)}`);
+      throw new AttentionError(
+        `Account ${account.id} needs attention: ${result.waiting}\nThe sync waits for a new credential and resumes once it is given: ${credentialFix(account, owner)}`,
+      );
     }
-    const skipped = result.syncRunId !== null ? (await db.store.listSyncErrors(user.id, account.id, { syncRunId: result.syncRunId, limit: 1000 })).reverse() : [];
+    const skipped =
+      result.syncRunId !== null
+        ? (await db.store.listSyncErrors(user.id, account.id, { syncRunId: result.syncRunId, limit: 1000 })).reverse()
+        : [];
     if (values.json) {
       printJson({ ...result, syncErrors: skipped });
     } else {
@@ -136,11 +183,17 @@ async function main(values: OptionValues<typeof spec.options>): Promise<ExitCode
         );
       }
       for (const e of skipped) {
-        const where = e.uid === null ? `folder ${e.folder} not synced` : `skipped ${e.folder} UID ${e.uid}${e.kind === 'oversize' ? ' (stored without body)' : ''}`;
+        const where =
+          e.uid === null
+            ? `folder ${e.folder} not synced`
+            : `skipped ${e.folder} UID ${e.uid}${e.kind === 'oversize' ? ' (stored without body)' : ''}`;
         console.log(`  ${where}: ${e.reason}`);
       }
     }
-    if (result.status === 'needs_attention') throw new AttentionError(`Account ${account.id} needs attention: ${result.reason}\nfix: ${credentialFix(account, owner)}`);
+    if (result.status === 'needs_attention')
+      throw new AttentionError(
+        `Account ${account.id} needs attention: ${result.reason}\nfix: ${credentialFix(account, owner)}`,
+      );
     if (result.status === 'partial') {
       console.error(`sync:now: ${result.reason}`);
       return EXIT.failed;

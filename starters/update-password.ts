@@ -6,7 +6,14 @@ import { commandMain, emailAddress, EXIT } from '../lib/cli';
 import { loadKeyring } from '../lib/sync-store/crypto';
 import { readPasswordInput } from '../lib/config/sync';
 import { passwordUpdatedSignal } from '../contracts/sync';
-import { ACCOUNT_OPTIONS, accountIdOption, findAccount, openAccountDb, tellRunningSyncs, verifyLogin } from './account-common';
+import {
+  ACCOUNT_OPTIONS,
+  accountIdOption,
+  findAccount,
+  openAccountDb,
+  tellRunningSyncs,
+  verifyLogin,
+} from './account-common';
 
 const spec = {
   name: 'account:password',
@@ -16,7 +23,9 @@ const spec = {
     'no-verify': { type: 'boolean', description: 'store the password without checking the login first' },
   },
   examples: [`printf '%s\\n' "$PASSWORD" | npm run account:password -- --user owner@example.com --account 3f1c...`],
-  notes: ['The password is read from MAILROOM_IMAP_PASSWORD or the first line of stdin. OAuth2 accounts take a new refresh token instead: npm run account:token.'],
+  notes: [
+    'The password is read from MAILROOM_IMAP_PASSWORD or the first line of stdin. OAuth2 accounts take a new refresh token instead: npm run account:token.',
+  ],
 } as const;
 
 commandMain(spec, async (values) => {
@@ -26,11 +35,21 @@ commandMain(spec, async (values) => {
   try {
     const keyring = loadKeyring();
     const { user, account } = await findAccount(db.store, owner, accountId);
-    if (account.authMethod !== 'password') throw new Error(`Account ${account.id} logs in with OAuth2: give it a new refresh token with npm run account:token -- --user ${owner} --account ${account.id}`);
+    if (account.authMethod !== 'password')
+      throw new Error(
+        `Account ${account.id} logs in with OAuth2: give it a new refresh token with npm run account:token -- --user ${owner} --account ${account.id}`,
+      );
     const password = await readPasswordInput();
-    if (!values['no-verify']) await verifyLogin({ host: account.imapHost, port: account.imapPort, tls: account.imapTls, user: account.imapUser }, { password }, '--no-verify');
+    if (!values['no-verify'])
+      await verifyLogin(
+        { host: account.imapHost, port: account.imapPort, tls: account.imapTls, user: account.imapUser },
+        { password },
+        '--no-verify',
+      );
     await setAccountPassword(db.store, keyring, user.id, account.id, password);
-    console.log(`Password of account ${account.id} (${account.imapUser}@${account.imapHost}) updated${account.status === 'needs_attention' ? '; it no longer needs attention' : ''}`);
+    console.log(
+      `Password of account ${account.id} (${account.imapUser}@${account.imapHost}) updated${account.status === 'needs_attention' ? '; it no longer needs attention' : ''}`,
+    );
     await tellRunningSyncs(account.id, passwordUpdatedSignal, 'password');
   } finally {
     await db.close();

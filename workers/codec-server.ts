@@ -71,10 +71,13 @@ const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest();
 const sameSecret = (a: string, b: string) => timingSafeEqual(sha256(a), sha256(b));
 
 export function payloadFromJson(p: unknown, index: number): Payload {
-  if (typeof p !== 'object' || p === null || Array.isArray(p)) throw new HttpError(400, `payloads[${index}] is not an object`);
+  if (typeof p !== 'object' || p === null || Array.isArray(p))
+    throw new HttpError(400, `payloads[${index}] is not an object`);
   const { metadata, data } = p as JsonPayload;
-  if (data !== undefined && data !== null && typeof data !== 'string') throw new HttpError(400, `payloads[${index}].data must be a base64 string`);
-  if (metadata !== undefined && metadata !== null && (typeof metadata !== 'object' || Array.isArray(metadata))) throw new HttpError(400, `payloads[${index}].metadata must be an object`);
+  if (data !== undefined && data !== null && typeof data !== 'string')
+    throw new HttpError(400, `payloads[${index}].data must be a base64 string`);
+  if (metadata !== undefined && metadata !== null && (typeof metadata !== 'object' || Array.isArray(metadata)))
+    throw new HttpError(400, `payloads[${index}].metadata must be an object`);
   const meta: Record<string, Uint8Array> = {};
   for (const [k, v] of Object.entries(metadata ?? {})) {
     if (typeof v !== 'string') throw new HttpError(400, `payloads[${index}].metadata.${k} must be a base64 string`);
@@ -97,7 +100,8 @@ export function payloadsFromBody(text: string): Payload[] {
   } catch {
     throw new HttpError(400, 'body is not JSON');
   }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'body must be a JSON object: {"payloads": [...]}');
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new HttpError(400, 'body must be a JSON object: {"payloads": [...]}');
   const raw = (body as { payloads?: unknown }).payloads;
   if (raw === undefined || raw === null) return [];
   if (!Array.isArray(raw)) throw new HttpError(400, 'body must be {"payloads": [...]}: payloads is not a list');
@@ -105,7 +109,11 @@ export function payloadsFromBody(text: string): Payload[] {
 }
 
 export function payloadToJson(p: Payload): JsonPayload {
-  const out: JsonPayload = { metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v).toString('base64')])) };
+  const out: JsonPayload = {
+    metadata: Object.fromEntries(
+      Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v).toString('base64')]),
+    ),
+  };
   if (p.data && p.data.length > 0) out.data = Buffer.from(p.data).toString('base64');
   return out;
 }
@@ -144,7 +152,8 @@ function page(title: string, body: string): string {
 }
 
 export async function startCodecServer(opts: CodecServerOptions): Promise<CodecServer> {
-  if (!opts.token || opts.token.length < MIN_TOKEN_LENGTH) throw new ConfigError(`the codec server token must be at least ${MIN_TOKEN_LENGTH} characters`);
+  if (!opts.token || opts.token.length < MIN_TOKEN_LENGTH)
+    throw new ConfigError(`the codec server token must be at least ${MIN_TOKEN_LENGTH} characters`);
   const origins = new Set(opts.origins);
   const limit = opts.maxBodyBytes ?? 16 * 1024 * 1024;
   // The cookie carries a value derived from the token, not the token itself.
@@ -166,7 +175,8 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<CodecS
     const origin = req.headers.origin;
     // The /login page posting to itself (also behind a proxy that keeps Host or sets X-Forwarded-Host).
     const originHost = origin ? URL.canParse(origin) && new URL(origin).host : undefined;
-    const sameOrigin = !!originHost && (originHost === req.headers.host || originHost === req.headers['x-forwarded-host']);
+    const sameOrigin =
+      !!originHost && (originHost === req.headers.host || originHost === req.headers['x-forwarded-host']);
     if (origin !== undefined && !sameOrigin) {
       if (!origins.has(origin)) {
         send(res, 403, { error: `origin ${origin} is not allowed (CODEC_CORS_ORIGINS)` });
@@ -206,7 +216,9 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<CodecS
     }
     if (!authorised(req)) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="mailroom-codec"');
-      send(res, 401, { error: 'unauthorised: send Authorization: Bearer <CODEC_SERVER_TOKEN>, or sign in at <endpoint>/login' });
+      send(res, 401, {
+        error: 'unauthorised: send Authorization: Bearer <CODEC_SERVER_TOKEN>, or sign in at <endpoint>/login',
+      });
       return { status: 401 };
     }
     const input = payloadsFromBody((await readBody(req, limit)).toString('utf8'));
@@ -237,7 +249,9 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<CodecS
     }
     const token = new URLSearchParams((await readBody(req, 64 * 1024)).toString('utf8')).get('token') ?? '';
     if (!sameSecret(token, opts.token)) {
-      res.writeHead(401, { 'Content-Type': 'text/html; charset=utf-8' }).end(form.replace('<form', '<p style="color:#b00">Wrong token.</p><form'));
+      res
+        .writeHead(401, { 'Content-Type': 'text/html; charset=utf-8' })
+        .end(form.replace('<form', '<p style="color:#b00">Wrong token.</p><form'));
       return { status: 401 };
     }
     // Scoped to the endpoint's directory; SameSite=Strict: only same-site pages (the Web UI on
@@ -248,7 +262,12 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<CodecS
       'Content-Type': 'text/html; charset=utf-8',
       'Set-Cookie': `${SESSION_COOKIE}=${session}; Path=${dir}; Max-Age=${SESSION_SECONDS}; HttpOnly; SameSite=Strict${secure}`,
     });
-    res.end(page('signed in', '<h1>Signed in</h1><p>In the Temporal Web UI, open the Codec Server settings, enter this server as the endpoint and turn on <b>Include cross-origin credentials</b>. You can close this tab.</p>'));
+    res.end(
+      page(
+        'signed in',
+        '<h1>Signed in</h1><p>In the Temporal Web UI, open the Codec Server settings, enter this server as the endpoint and turn on <b>Include cross-origin credentials</b>. You can close this tab.</p>',
+      ),
+    );
     return { status: 200 };
   };
 
@@ -262,10 +281,23 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<CodecS
         else res.end();
         return { status, payloads: undefined };
       })
-      .then(({ status, payloads }) => {
-        // Never the payloads themselves: only what was asked and how it went.
-        log.debug({ method: req.method, path: req.url, status, payloads, namespace: req.headers['x-namespace'], ms: Date.now() - started }, 'codec request');
-      }, () => undefined);
+      .then(
+        ({ status, payloads }) => {
+          // Never the payloads themselves: only what was asked and how it went.
+          log.debug(
+            {
+              method: req.method,
+              path: req.url,
+              status,
+              payloads,
+              namespace: req.headers['x-namespace'],
+              ms: Date.now() - started,
+            },
+            'codec request',
+          );
+        },
+        () => undefined,
+      );
   });
   const port = await listen(server, opts.port, opts.host ?? '127.0.0.1', 'CODEC_SERVER_PORT');
   const host = opts.host && opts.host !== '0.0.0.0' && opts.host !== '::' ? opts.host : '127.0.0.1';
@@ -288,12 +320,18 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 /** Reads CODEC_SERVER_* and MAILROOM_CODEC_KEYS; throws a ConfigError naming what is missing. */
 export function codecServerOptionsFromEnv(env: NodeJS.ProcessEnv = environment()): CodecServerOptions {
   const codec = codecFromEnv(env);
-  if (!codec) throw new ConfigError(`${CODEC_KEYS_VAR} is not set: the codec server needs the keys the workers encrypt with`);
+  if (!codec)
+    throw new ConfigError(`${CODEC_KEYS_VAR} is not set: the codec server needs the keys the workers encrypt with`);
   const token = env.CODEC_SERVER_TOKEN?.trim();
-  if (!token) throw new ConfigError('CODEC_SERVER_TOKEN is not set: every request must carry it as a bearer token; generate one with: openssl rand -hex 32');
-  if (token.length < MIN_TOKEN_LENGTH) throw new ConfigError(`CODEC_SERVER_TOKEN must be at least ${MIN_TOKEN_LENGTH} characters`);
+  if (!token)
+    throw new ConfigError(
+      'CODEC_SERVER_TOKEN is not set: every request must carry it as a bearer token; generate one with: openssl rand -hex 32',
+    );
+  if (token.length < MIN_TOKEN_LENGTH)
+    throw new ConfigError(`CODEC_SERVER_TOKEN must be at least ${MIN_TOKEN_LENGTH} characters`);
   const port = Number(env.CODEC_SERVER_PORT ?? DEFAULT_CODEC_PORT);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`CODEC_SERVER_PORT: "${env.CODEC_SERVER_PORT}" is not a port`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new ConfigError(`CODEC_SERVER_PORT: "${env.CODEC_SERVER_PORT}" is not a port`);
   const origins = (env.CODEC_CORS_ORIGINS ?? DEFAULT_CORS_ORIGINS.join(','))
     .split(',')
     .map((o) => o.trim().replace(/\/+$/, ''))

@@ -16,12 +16,20 @@ export interface HealthReport {
   checks: Record<string, { ok: boolean; error?: string; ms: number }>;
 }
 
-export async function runChecks(checks: Record<string, HealthCheck>, timeoutMs = 5000): Promise<HealthReport['checks']> {
+export async function runChecks(
+  checks: Record<string, HealthCheck>,
+  timeoutMs = 5000,
+): Promise<HealthReport['checks']> {
   const entries = await Promise.all(
     Object.entries(checks).map(async ([name, check]) => {
       const t0 = Date.now();
       try {
-        await Promise.race([check(), new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs).unref())]);
+        await Promise.race([
+          check(),
+          new Promise((_, reject) =>
+            setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs).unref(),
+          ),
+        ]);
         return [name, { ok: true, ms: Date.now() - t0 }] as const;
       } catch (err) {
         return [name, { ok: false, error: (err as Error).message, ms: Date.now() - t0 }] as const;
@@ -38,15 +46,32 @@ export async function runChecks(checks: Record<string, HealthCheck>, timeoutMs =
 export function listen(server: Server, port: number, host: string, variable: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EADDRINUSE') reject(new ConfigError(`${variable}: port ${port} on ${host} is already in use (another worker on this machine?); set ${variable} to a free port, or to 0 to pick one (logged at start)`));
-      else if (err.code === 'EACCES') reject(new ConfigError(`${variable}: not allowed to listen on port ${port} on ${host} (ports below 1024 need privileges); set ${variable} to another port`));
+      if (err.code === 'EADDRINUSE')
+        reject(
+          new ConfigError(
+            `${variable}: port ${port} on ${host} is already in use (another worker on this machine?); set ${variable} to a free port, or to 0 to pick one (logged at start)`,
+          ),
+        );
+      else if (err.code === 'EACCES')
+        reject(
+          new ConfigError(
+            `${variable}: not allowed to listen on port ${port} on ${host} (ports below 1024 need privileges); set ${variable} to another port`,
+          ),
+        );
       else reject(err);
     });
     server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
   });
 }
 
-export async function startHealthServer(opts: { port: number; host?: string; /** named when the port is taken */ portVariable?: string; worker: string; domains: () => string[]; checks: Record<string, HealthCheck> }): Promise<{ server: Server; port: number }> {
+export async function startHealthServer(opts: {
+  port: number;
+  host?: string;
+  /** named when the port is taken */ portVariable?: string;
+  worker: string;
+  domains: () => string[];
+  checks: Record<string, HealthCheck>;
+}): Promise<{ server: Server; port: number }> {
   const server = createServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0];
     if (url === '/health') {
@@ -66,7 +91,12 @@ export async function startHealthServer(opts: { port: number; host?: string; /**
   return { server, port: await listen(server, opts.port, opts.host ?? '0.0.0.0', opts.portVariable ?? 'HEALTH_PORT') };
 }
 
-export async function startMetricsServer(opts: { port: number; host?: string; /** named when the port is taken */ portVariable?: string; temporalMetricsUrl?: string }): Promise<{ server: Server; port: number }> {
+export async function startMetricsServer(opts: {
+  port: number;
+  host?: string;
+  /** named when the port is taken */ portVariable?: string;
+  temporalMetricsUrl?: string;
+}): Promise<{ server: Server; port: number }> {
   const server = createServer((req, res) => {
     if ((req.url ?? '/').split('?')[0] !== '/metrics') {
       res.writeHead(404).end('not found: try /metrics\n');
@@ -74,7 +104,10 @@ export async function startMetricsServer(opts: { port: number; host?: string; /*
     }
     const ours = registry.metrics();
     const theirs = opts.temporalMetricsUrl
-      ? fetch(opts.temporalMetricsUrl).then((r) => (r.ok ? r.text() : ''), () => '')
+      ? fetch(opts.temporalMetricsUrl).then(
+          (r) => (r.ok ? r.text() : ''),
+          () => '',
+        )
       : Promise.resolve('');
     Promise.all([ours, theirs])
       .then(([a, b]) => res.writeHead(200, { 'content-type': registry.contentType }).end(`${a}\n${b}`))
@@ -89,9 +122,15 @@ export async function startMetricsServer(opts: { port: number; host?: string; /*
  * our /metrics, so unset or port 0 means a free loopback port: a second worker on the same
  * machine needs no setting for it.
  */
-export async function temporalMetricsBind(value: string | undefined, variable = 'TEMPORAL_METRICS_BIND'): Promise<string> {
+export async function temporalMetricsBind(
+  value: string | undefined,
+  variable = 'TEMPORAL_METRICS_BIND',
+): Promise<string> {
   const m = /^(.+):(\d+)$/.exec(value?.trim() || '127.0.0.1:0');
-  if (!m || Number(m[2]) > 65535) throw new ConfigError(`${variable}: "${value}" is not host:port (e.g. 127.0.0.1:9464, or 127.0.0.1:0 for any free port)`);
+  if (!m || Number(m[2]) > 65535)
+    throw new ConfigError(
+      `${variable}: "${value}" is not host:port (e.g. 127.0.0.1:9464, or 127.0.0.1:0 for any free port)`,
+    );
   const host = m[1].replace(/^\[(.*)\]$/, '$1');
   const probe = createServer();
   const port = await listen(probe, Number(m[2]), host, variable);

@@ -9,7 +9,15 @@ import { startInbound } from '../starters/start-inbound';
 import { resolveDeployment } from '../lib/temporal/versioning';
 import { workflowSource } from '../lib/temporal/workflow-source';
 
-export async function createInboundWorker(opts: { connection: NativeConnection; namespace: string; client: Client; deps: InboundDeps; identity?: string; /** Worker Versioning; default from TEMPORAL_BUILD_ID (lib/temporal/versioning.ts), null = unversioned */ deployment?: WorkerDeploymentOptions | null; /** lib/temporal/data-converter.ts: the client's converter (encryption) */ dataConverter?: DataConverter }): Promise<Worker> {
+export async function createInboundWorker(opts: {
+  connection: NativeConnection;
+  namespace: string;
+  client: Client;
+  deps: InboundDeps;
+  identity?: string;
+  /** Worker Versioning; default from TEMPORAL_BUILD_ID (lib/temporal/versioning.ts), null = unversioned */ deployment?: WorkerDeploymentOptions | null;
+  /** lib/temporal/data-converter.ts: the client's converter (encryption) */ dataConverter?: DataConverter;
+}): Promise<Worker> {
   const { deps } = opts;
   return Worker.create({
     connection: opts.connection,
@@ -21,11 +29,20 @@ export async function createInboundWorker(opts: { connection: NativeConnection; 
     workerDeploymentOptions: resolveDeployment(opts.deployment),
     // Unset knobs keep the SDK's defaults (undefined is not passed on).
     ...Object.fromEntries(
-      Object.entries({ maxConcurrentActivityTaskExecutions: deps.config.tuning.maxConcurrentActivities, maxConcurrentWorkflowTaskExecutions: deps.config.tuning.maxConcurrentWorkflowTasks, maxCachedWorkflows: deps.config.tuning.maxCachedWorkflows }).filter(([, v]) => v !== undefined),
+      Object.entries({
+        maxConcurrentActivityTaskExecutions: deps.config.tuning.maxConcurrentActivities,
+        maxConcurrentWorkflowTaskExecutions: deps.config.tuning.maxConcurrentWorkflowTasks,
+        maxCachedWorkflows: deps.config.tuning.maxCachedWorkflows,
+      }).filter(([, v]) => v !== undefined),
     ),
     activities: {
       ...createInboundActivities(deps),
-      ...createSweepActivities({ s3: deps.s3, dynamo: deps.dynamo, config: deps.config, start: (ref, facts) => startInbound(opts.client, deps.config.taskQueue, ref, undefined, facts) }),
+      ...createSweepActivities({
+        s3: deps.s3,
+        dynamo: deps.dynamo,
+        config: deps.config,
+        start: (ref, facts) => startInbound(opts.client, deps.config.taskQueue, ref, undefined, facts),
+      }),
     },
   });
 }

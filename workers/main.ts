@@ -29,7 +29,13 @@ async function main(): Promise<void> {
   const client = new Client({ connection: await Connection.connect(connectionOptions), namespace, dataConverter });
   const aws = createAwsClients(config);
   const transports = createTransports(config);
-  const worker = await createInboundWorker({ connection, namespace, client, dataConverter, deps: { ...aws, config, transports } });
+  const worker = await createInboundWorker({
+    connection,
+    namespace,
+    client,
+    dataConverter,
+    deps: { ...aws, config, transports },
+  });
 
   const health = await startHealthServer({
     port: config.healthPort,
@@ -43,7 +49,11 @@ async function main(): Promise<void> {
         await client.workflowService.getSystemInfo({});
       },
       s3: async () => {
-        await Promise.all(config.domains.map((d) => aws.s3.send(new HeadBucketCommand({ Bucket: bucketForDomain(d, config.bucketTemplate) }))));
+        await Promise.all(
+          config.domains.map((d) =>
+            aws.s3.send(new HeadBucketCommand({ Bucket: bucketForDomain(d, config.bucketTemplate) })),
+          ),
+        );
       },
       dynamodb: async () => {
         await aws.dynamo.send(new DescribeTableCommand({ TableName: config.tables.blocked }));
@@ -53,8 +63,23 @@ async function main(): Promise<void> {
       },
     }),
   });
-  const metrics = await startMetricsServer({ port: config.metricsPort, host: config.metricsHost, temporalMetricsUrl: `http://${temporalMetrics}/metrics` });
-  log.info({ taskQueue: config.taskQueue, namespace, domains: config.domains, healthPort: health.port, metricsPort: metrics.port, temporalMetrics, lmtp: config.lmtp.enabled }, 'worker started');
+  const metrics = await startMetricsServer({
+    port: config.metricsPort,
+    host: config.metricsHost,
+    temporalMetricsUrl: `http://${temporalMetrics}/metrics`,
+  });
+  log.info(
+    {
+      taskQueue: config.taskQueue,
+      namespace,
+      domains: config.domains,
+      healthPort: health.port,
+      metricsPort: metrics.port,
+      temporalMetrics,
+      lmtp: config.lmtp.enabled,
+    },
+    'worker started',
+  );
 
   try {
     await worker.run(); // resolves after SIGTERM/SIGINT once in-flight tasks are done

@@ -49,7 +49,13 @@ async function startSyncMetricsServer(port: number): Promise<{ server: Server; p
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(err.code === 'EADDRINUSE' ? new Error(`SYNC_METRICS_PORT ${port} is in use: set SYNC_METRICS_PORT to a free port (0 turns the metrics server off)`) : err),
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new Error(
+              `SYNC_METRICS_PORT ${port} is in use: set SYNC_METRICS_PORT to a free port (0 turns the metrics server off)`,
+            )
+          : err,
+      ),
     );
     server.listen(port, '0.0.0.0', () => resolve());
   });

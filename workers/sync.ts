@@ -35,14 +35,24 @@ export interface SyncWorkerOptions {
   logger?: pino.Logger;
 }
 
-export async function createSyncWorker(connection: NativeConnection, namespace: string, options: SyncWorkerOptions = {}): Promise<Worker> {
+export async function createSyncWorker(
+  connection: NativeConnection,
+  namespace: string,
+  options: SyncWorkerOptions = {},
+): Promise<Worker> {
   const env = options.env ?? environment();
   const config = { ...loadSyncConfig(env), ...options.config };
   // Fail at start, not on the first sync, when the key is missing or malformed.
   const keyring = loadKeyring(env);
   const pool = options.pool ?? createPool(config.databaseUrl, { max: config.databasePoolSize, allowExitOnIdle: true });
-  const dataConverter = options.dataConverter === undefined ? mailroomDataConverter(env) : (options.dataConverter ?? undefined);
-  const activities = createSyncActivities({ pool, keyring, config, logger: options.logger ?? componentLogger('sync-worker') });
+  const dataConverter =
+    options.dataConverter === undefined ? mailroomDataConverter(env) : (options.dataConverter ?? undefined);
+  const activities = createSyncActivities({
+    pool,
+    keyring,
+    config,
+    logger: options.logger ?? componentLogger('sync-worker'),
+  });
   // mailroom_sync_accounts_needing_attention reads PostgreSQL at each scrape.
   const store = createStore(pool);
   setNeedsAttentionSource(() => store.countAccountsNeedingAttention());

@@ -63,7 +63,10 @@ const lookupOptions = {
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 10 },
 } satisfies StepOptions;
 const remoteLookups = proxyActivities<InboundActivities>(lookupOptions);
-const localLookups = proxyLocalActivities<InboundActivities>({ ...lookupOptions, localRetryThreshold: LOCAL_RETRY_THRESHOLD });
+const localLookups = proxyLocalActivities<InboundActivities>({
+  ...lookupOptions,
+  localRetryThreshold: LOCAL_RETRY_THRESHOLD,
+});
 export const LOCAL_LOOKUPS_PATCH = 'local-dynamodb-lookups';
 // Since this patch a run that finds no object fails (status missing) instead of completing.
 export const MISSING_FAILS_PATCH = 'missing-object-fails-run';
@@ -85,11 +88,27 @@ export const FAST_PATH_PATCH = 'inbound-fast-path';
 // Delivery: a 40 MB message over SMTP can take a while; connection errors retry with backoff.
 const deliverOptions = {
   startToCloseTimeout: '5 minutes',
-  retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 8, nonRetryableErrorTypes: [INBOUND_ERRORS.DeliveryRefused, INBOUND_ERRORS.EmailMissing] },
+  retry: {
+    initialInterval: '5s',
+    backoffCoefficient: 2,
+    maximumInterval: '5 minutes',
+    maximumAttempts: 8,
+    nonRetryableErrorTypes: [INBOUND_ERRORS.DeliveryRefused, INBOUND_ERRORS.EmailMissing],
+  },
 } satisfies StepOptions;
 const rulesOptions = {
   startToCloseTimeout: '2 minutes',
-  retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 8, nonRetryableErrorTypes: [INBOUND_ERRORS.ForwardRefused, INBOUND_ERRORS.AutoReplyRefused, INBOUND_ERRORS.EmailMissing] },
+  retry: {
+    initialInterval: '5s',
+    backoffCoefficient: 2,
+    maximumInterval: '5 minutes',
+    maximumAttempts: 8,
+    nonRetryableErrorTypes: [
+      INBOUND_ERRORS.ForwardRefused,
+      INBOUND_ERRORS.AutoReplyRefused,
+      INBOUND_ERRORS.EmailMissing,
+    ],
+  },
 } satisfies StepOptions;
 // Tagging is the audit trail: keep trying for hours rather than leave an email untagged.
 const tagOptions = {
@@ -99,7 +118,10 @@ const tagOptions = {
 const { deliverEmail } = proxyActivities<InboundActivities>({ ...deliverOptions, heartbeatTimeout: HEARTBEAT });
 const regularRules = proxyActivities<InboundActivities>({ ...rulesOptions, heartbeatTimeout: HEARTBEAT });
 const { forwardEmail, sendAutoReply } = regularRules;
-const { tagEmail: regularTagEmail, deleteEmail } = proxyActivities<InboundActivities>({ ...tagOptions, heartbeatTimeout: HEARTBEAT });
+const { tagEmail: regularTagEmail, deleteEmail } = proxyActivities<InboundActivities>({
+  ...tagOptions,
+  heartbeatTimeout: HEARTBEAT,
+});
 /**
  * A local activity's failure reaches the workflow as the error the activity threw (an
  * ApplicationFailure, a TimeoutFailure), not wrapped in an ActivityFailure as a regular
@@ -115,7 +137,12 @@ function asActivityFailures<T extends object>(proxy: T): T {
         return await call(...args);
       } catch (err) {
         if (err instanceof TemporalFailure && !(err instanceof ActivityFailure)) {
-          const state = err instanceof TimeoutFailure ? RetryState.TIMEOUT : err instanceof ApplicationFailure && err.nonRetryable ? RetryState.NON_RETRYABLE_FAILURE : RetryState.MAXIMUM_ATTEMPTS_REACHED;
+          const state =
+            err instanceof TimeoutFailure
+              ? RetryState.TIMEOUT
+              : err instanceof ApplicationFailure && err.nonRetryable
+                ? RetryState.NON_RETRYABLE_FAILURE
+                : RetryState.MAXIMUM_ATTEMPTS_REACHED;
           throw new ActivityFailure(err.message, type, undefined, state, 'local activity', err);
         }
         throw err;
@@ -123,7 +150,9 @@ function asActivityFailures<T extends object>(proxy: T): T {
     };
   return new Proxy(proxy, {
     get(target, name) {
-      const fn = Reflect.get(target, name) as ((...args: unknown[]) => Promise<unknown>) & { executeWithOptions: (...args: unknown[]) => Promise<unknown> };
+      const fn = Reflect.get(target, name) as ((...args: unknown[]) => Promise<unknown>) & {
+        executeWithOptions: (...args: unknown[]) => Promise<unknown>;
+      };
       if (typeof name !== 'string' || typeof fn !== 'function') return fn;
       return Object.assign(wrap(name, fn), { executeWithOptions: wrap(name, fn.executeWithOptions) });
     },
@@ -132,10 +161,18 @@ function asActivityFailures<T extends object>(proxy: T): T {
 // The fast path's: the same timeouts and retries, no heartbeat (a local activity lives inside
 // the workflow task), and the local retry threshold.
 const local = {
-  fetch: asActivityFailures(proxyLocalActivities<InboundActivities>({ ...fetchOptions, localRetryThreshold: LOCAL_RETRY_THRESHOLD })),
-  deliver: asActivityFailures(proxyLocalActivities<InboundActivities>({ ...deliverOptions, localRetryThreshold: LOCAL_RETRY_THRESHOLD })),
-  rules: asActivityFailures(proxyLocalActivities<InboundActivities>({ ...rulesOptions, localRetryThreshold: LOCAL_RETRY_THRESHOLD })),
-  tag: asActivityFailures(proxyLocalActivities<InboundActivities>({ ...tagOptions, localRetryThreshold: LOCAL_RETRY_THRESHOLD })),
+  fetch: asActivityFailures(
+    proxyLocalActivities<InboundActivities>({ ...fetchOptions, localRetryThreshold: LOCAL_RETRY_THRESHOLD }),
+  ),
+  deliver: asActivityFailures(
+    proxyLocalActivities<InboundActivities>({ ...deliverOptions, localRetryThreshold: LOCAL_RETRY_THRESHOLD }),
+  ),
+  rules: asActivityFailures(
+    proxyLocalActivities<InboundActivities>({ ...rulesOptions, localRetryThreshold: LOCAL_RETRY_THRESHOLD }),
+  ),
+  tag: asActivityFailures(
+    proxyLocalActivities<InboundActivities>({ ...tagOptions, localRetryThreshold: LOCAL_RETRY_THRESHOLD }),
+  ),
 };
 // The lookups on the fast path: the same local activities, their failures wrapped.
 const fastLookups = asActivityFailures(localLookups);
@@ -202,23 +239,38 @@ function startRun(input: ProcessInboundInput): InboundRun {
 
 // Decided once, at the first lookup, so one run never mixes the two. The fast path's lookups
 // are local on either path (as they were since LOCAL_LOOKUPS_PATCH), without that patch's marker.
-const dynamo = (run: InboundRun) => (run.lookups ??= run.fastPath ? fastLookups : patched(LOCAL_LOOKUPS_PATCH) ? localLookups : remoteLookups);
+const dynamo = (run: InboundRun) =>
+  (run.lookups ??= run.fastPath ? fastLookups : patched(LOCAL_LOOKUPS_PATCH) ? localLookups : remoteLookups);
 
 const blockedRecord = (run: InboundRun): Partial<AuditRecord> => ({
-  ...(run.blocked.length ? { blockedSender: run.blocked[0].sender, blockedRecipients: run.blocked.map((b) => b.recipient) } : {}),
+  ...(run.blocked.length
+    ? { blockedSender: run.blocked[0].sender, blockedRecipients: run.blocked.map((b) => b.recipient) }
+    : {}),
   ...(run.result.verdicts ? { verdicts: run.result.verdicts } : {}),
 });
 
 /** Tags the object with its status (unless `tag` is false), sets the search attribute and details. */
-async function finish(run: InboundRun, status: EmailStatus, record: Partial<Omit<AuditRecord, 'status' | 'processedAt' | 'processedBy'>> = {}, tag = true): Promise<InboundResult> {
+async function finish(
+  run: InboundRun,
+  status: EmailStatus,
+  record: Partial<Omit<AuditRecord, 'status' | 'processedAt' | 'processedBy'>> = {},
+  tag = true,
+): Promise<InboundResult> {
   const { ref, result } = run;
   result.status = status;
   run.step = 'tag';
   const tagEmail = run.local ? local.tag.tagEmail : regularTagEmail;
-  if (tag) await tagEmail.executeWithOptions({ summary: `tag S3 object: status=${status}` }, [{ domain: ref.domain, bucket: ref.bucket, key: ref.key, record: { status, ...record } }]);
+  if (tag)
+    await tagEmail.executeWithOptions({ summary: `tag S3 object: status=${status}` }, [
+      { domain: ref.domain, bucket: ref.bucket, key: ref.key, record: { status, ...record } },
+    ]);
   upsertSearchAttributes([{ key: MAIL_STATUS, value: status }]);
-  const counts = ['delivered', 'invalid', 'blocked', 'failed'].map((o) => [o, result.recipients.filter((r) => r.outcome === o).length] as const).filter(([, n]) => n > 0);
-  setCurrentDetails(`${status}${counts.length ? ': ' + counts.map(([o, n]) => `${n} ${o}`).join(', ') : ''}${result.reason ? ` (${result.reason.slice(0, 200)})` : ''}${result.verdicts ? `; SES verdicts: ${result.verdicts}` : ''}`);
+  const counts = ['delivered', 'invalid', 'blocked', 'failed']
+    .map((o) => [o, result.recipients.filter((r) => r.outcome === o).length] as const)
+    .filter(([, n]) => n > 0);
+  setCurrentDetails(
+    `${status}${counts.length ? ': ' + counts.map(([o, n]) => `${n} ${o}`).join(', ') : ''}${result.reason ? ` (${result.reason.slice(0, 200)})` : ''}${result.verdicts ? `; SES verdicts: ${result.verdicts}` : ''}`,
+  );
   run.step = 'done';
   log.info('email finished', { status, bucket: ref.bucket, key: ref.key, reason: result.reason });
   return result;
@@ -231,21 +283,37 @@ async function finish(run: InboundRun, status: EmailStatus, record: Partial<Omit
 async function fetchStep(run: InboundRun): Promise<{ summary: EmailSummary } | { done: InboundResult }> {
   const { ref, result, safety } = run;
   let fetched = run.local
-    ? await local.fetch.fetchEmail.executeWithOptions({ summary: 'read the object from S3 and parse its headers' }, [{ ...ref, fastPath: true }])
+    ? await local.fetch.fetchEmail.executeWithOptions({ summary: 'read the object from S3 and parse its headers' }, [
+        { ...ref, fastPath: true },
+      ])
     : await fetchEmail.executeWithOptions({ summary: 'read the object from S3 and parse its headers' }, [ref]);
   if (fetched.kind === 'large') {
     // Over FAST_PATH_MAX_BYTES: this email takes the regular, heartbeating activities.
     run.local = false;
-    fetched = await fetchEmail.executeWithOptions({ summary: `read the object from S3 and parse its headers (${Math.ceil(fetched.size / 1024)} KB: regular activities)` }, [ref]);
+    fetched = await fetchEmail.executeWithOptions(
+      {
+        summary: `read the object from S3 and parse its headers (${Math.ceil(fetched.size / 1024)} KB: regular activities)`,
+      },
+      [ref],
+    );
   }
-  if (fetched.kind === 'large') throw ApplicationFailure.nonRetryable(`fetchEmail answered 'large' without the fastPath flag for s3://${ref.bucket}/${ref.key}`, 'FetchContract');
+  if (fetched.kind === 'large')
+    throw ApplicationFailure.nonRetryable(
+      `fetchEmail answered 'large' without the fastPath flag for s3://${ref.bucket}/${ref.key}`,
+      'FetchContract',
+    );
   if (fetched.kind === 'terminal') {
     result.reason = fetched.reason;
     const verdicts = safety ? compactVerdicts(fetched.verdicts) : undefined;
     if (verdicts) result.verdicts = verdicts;
     // Nothing to tag when the object is gone; an earlier run's tags stay as they are.
     const tag = fetched.status !== 'missing' && fetched.status !== 'already_processed';
-    const done = await finish(run, fetched.status, { error: fetched.reason, ...(result.verdicts ? { verdicts: result.verdicts } : {}) }, tag);
+    const done = await finish(
+      run,
+      fetched.status,
+      { error: fetched.reason, ...(result.verdicts ? { verdicts: result.verdicts } : {}) },
+      tag,
+    );
     if (fetched.status === 'missing' && patched(MISSING_FAILS_PATCH)) {
       // A failed run, unlike a completed one, lets a later trigger start this workflow id
       // again (WorkflowIdReusePolicy ALLOW_DUPLICATE_FAILED_ONLY, starters/start-inbound.ts): the
@@ -266,8 +334,14 @@ async function fetchStep(run: InboundRun): Promise<{ summary: EmailSummary } | {
   if (verdicts) result.verdicts = verdicts;
   // Shown in the Web UI while the workflow runs; read through a query, so the payload
   // codec protects the address like any other payload.
-  const kind = summary.bounce ? `, ${summary.bounce.kind ?? 'bounce'}` : safety && summary.automatic ? `, automatic (${summary.automatic.rule})` : '';
-  setCurrentDetails(`from ${summary.from ?? '(none)'} to ${summary.recipients.length} recipient(s), ${Math.ceil(summary.size / 1024)} KB${kind}${result.verdicts ? `; SES verdicts: ${result.verdicts}` : ''}`);
+  const kind = summary.bounce
+    ? `, ${summary.bounce.kind ?? 'bounce'}`
+    : safety && summary.automatic
+      ? `, automatic (${summary.automatic.rule})`
+      : '';
+  setCurrentDetails(
+    `from ${summary.from ?? '(none)'} to ${summary.recipients.length} recipient(s), ${Math.ceil(summary.size / 1024)} KB${kind}${result.verdicts ? `; SES verdicts: ${result.verdicts}` : ''}`,
+  );
   return { summary };
 }
 
@@ -277,11 +351,20 @@ async function matchBounce(run: InboundRun, summary: EmailSummary): Promise<Boun
   run.step = 'bounce';
   if (!summary.bounce || summary.bounce.originalMessageIds.length === 0) return undefined;
   const b = summary.bounce;
-  const original = await dynamo(run).findOutboundMessage.executeWithOptions({ summary: `match the ${b.kind ?? 'bounce'} to our outbound message` }, [{ messageIds: b.originalMessageIds }]);
+  const original = await dynamo(run).findOutboundMessage.executeWithOptions(
+    { summary: `match the ${b.kind ?? 'bounce'} to our outbound message` },
+    [{ messageIds: b.originalMessageIds }],
+  );
   if (!safety) {
     const failed = b.recipients.find((r) => r.action === 'failed') ?? b.recipients[0];
     result.bounce = { matched: original !== null, bouncedRecipient: failed?.recipient };
-    if (original && failed) return { bouncedRecipient: failed.recipient, status: failed.status, diagnostic: failed.diagnostic, originalSubject: original.subject };
+    if (original && failed)
+      return {
+        bouncedRecipient: failed.recipient,
+        status: failed.status,
+        diagnostic: failed.diagnostic,
+        originalSubject: original.subject,
+      };
     return undefined;
   }
   // The recipient our message went to, as the report names it; a report whose sender
@@ -292,7 +375,13 @@ async function matchBounce(run: InboundRun, summary: EmailSummary): Promise<Boun
   if (original && who && b.untrusted) result.bounce.reason = b.untrusted;
   else if (original && who) {
     result.bounce.rewritten = true;
-    return { bouncedRecipient: who, status: named?.status, diagnostic: named?.diagnostic, originalSubject: original.subject, kind: b.kind ?? 'bounce' };
+    return {
+      bouncedRecipient: who,
+      status: named?.status,
+      diagnostic: named?.diagnostic,
+      originalSubject: original.subject,
+      kind: b.kind ?? 'bounce',
+    };
   }
   return undefined;
 }
@@ -304,11 +393,23 @@ async function checkBlocklist(run: InboundRun, summary: EmailSummary): Promise<s
   if (run.fastPath) {
     // One lookup for the blocklist and the rules (applyRules uses those of the recipients not
     // blocked; rules that could not be read then are loaded on their own after delivery).
-    ({ blocked: run.blocked, rules: run.rules } = await dynamo(run).lookupRecipients.executeWithOptions({ summary: `blocklist and rules of ${summary.recipients.length} recipient(s)` }, [
-      { senders, recipients: summary.recipients },
-    ]));
-  } else run.blocked = senders.length ? await dynamo(run).checkBlocklist.executeWithOptions({ summary: `blocklist of ${summary.recipients.length} recipient(s)` }, [{ senders, recipients: summary.recipients }]) : [];
-  for (const b of run.blocked) run.result.recipients.push({ recipient: b.recipient, outcome: 'blocked', detail: `${b.sender} matches ${b.pattern}` });
+    ({ blocked: run.blocked, rules: run.rules } = await dynamo(run).lookupRecipients.executeWithOptions(
+      { summary: `blocklist and rules of ${summary.recipients.length} recipient(s)` },
+      [{ senders, recipients: summary.recipients }],
+    ));
+  } else
+    run.blocked = senders.length
+      ? await dynamo(run).checkBlocklist.executeWithOptions(
+          { summary: `blocklist of ${summary.recipients.length} recipient(s)` },
+          [{ senders, recipients: summary.recipients }],
+        )
+      : [];
+  for (const b of run.blocked)
+    run.result.recipients.push({
+      recipient: b.recipient,
+      outcome: 'blocked',
+      detail: `${b.sender} matches ${b.pattern}`,
+    });
   const blockedSet = new Set(run.blocked.map((b) => b.recipient));
   return summary.recipients.filter((r) => !blockedSet.has(r));
 }
@@ -319,7 +420,9 @@ async function finishBlocked(run: InboundRun): Promise<InboundResult> {
   result.reason = `every recipient blocks ${run.blocked[0].sender}`;
   await finish(run, 'blocked', blockedRecord(run));
   run.step = 'delete';
-  await deleteEmail.executeWithOptions({ summary: 'delete blocked email (after tagging)' }, [{ bucket: ref.bucket, key: ref.key }]);
+  await deleteEmail.executeWithOptions({ summary: 'delete blocked email (after tagging)' }, [
+    { bucket: ref.bucket, key: ref.key },
+  ]);
   run.step = 'done';
   return result;
 }
@@ -328,7 +431,12 @@ async function finishBlocked(run: InboundRun): Promise<InboundResult> {
  * Delivers to `active` in rounds: recipients the server defers (4xx) are tried again after
  * a growing wait, up to policy.rounds; what is still deferred then has failed.
  */
-async function deliverInRounds(run: InboundRun, summary: EmailSummary, active: string[], rewrite: BounceRewriteInfo | undefined): Promise<void> {
+async function deliverInRounds(
+  run: InboundRun,
+  summary: EmailSummary,
+  active: string[],
+  rewrite: BounceRewriteInfo | undefined,
+): Promise<void> {
   const { ref, policy, result } = run;
   run.step = 'deliver';
   const delivered = new Map<string, RecipientResult>();
@@ -339,18 +447,23 @@ async function deliverInRounds(run: InboundRun, summary: EmailSummary, active: s
     // The first round of an ordinary email is local; a round after a 4xx is a regular activity.
     const deliver = run.local && round === 0 ? local.deliver.deliverEmail : deliverEmail;
     try {
-      outcomes = await deliver.executeWithOptions({ summary: `deliver to ${pending.length} recipient(s), round ${round + 1}${rewrite ? ', bounce rewritten' : ''}` }, [
+      outcomes = await deliver.executeWithOptions(
         {
-          domain: ref.domain,
-          bucket: ref.bucket,
-          key: ref.key,
-          recipients: pending,
-          envelopeFrom: summary.bounce ? '' : summary.sender,
-          rewrite,
-          ...(summary.spam ? { spam: true } : {}),
-          ...(ref.redeliver ? { redeliver: true } : {}),
+          summary: `deliver to ${pending.length} recipient(s), round ${round + 1}${rewrite ? ', bounce rewritten' : ''}`,
         },
-      ]);
+        [
+          {
+            domain: ref.domain,
+            bucket: ref.bucket,
+            key: ref.key,
+            recipients: pending,
+            envelopeFrom: summary.bounce ? '' : summary.sender,
+            rewrite,
+            ...(summary.spam ? { spam: true } : {}),
+            ...(ref.redeliver ? { redeliver: true } : {}),
+          },
+        ],
+      );
     } catch (err) {
       // The server stayed unreachable through every retry: what is pending has failed.
       outcomes = pending.map((recipient) => ({ recipient, outcome: 'failed', detail: describe(err) }));
@@ -360,10 +473,16 @@ async function deliverInRounds(run: InboundRun, summary: EmailSummary, active: s
   }
   for (const r of pending) {
     const last = delivered.get(r)!;
-    delivered.set(r, { ...last, outcome: 'failed', detail: `still deferred after ${policy.rounds} rounds: ${last.detail ?? ''}`.trim() });
+    delivered.set(r, {
+      ...last,
+      outcome: 'failed',
+      detail: `still deferred after ${policy.rounds} rounds: ${last.detail ?? ''}`.trim(),
+    });
   }
   result.recipients.push(...active.map((r) => delivered.get(r)!));
-  if (run.safety) for (const l of summary.looped ?? []) result.recipients.push({ recipient: l.recipient, outcome: 'failed', detail: l.detail });
+  if (run.safety)
+    for (const l of summary.looped ?? [])
+      result.recipients.push({ recipient: l.recipient, outcome: 'failed', detail: l.detail });
 }
 
 /**
@@ -382,11 +501,16 @@ async function applyRules(run: InboundRun, summary: EmailSummary, active: string
 async function applyRulesBeforeSafety(run: InboundRun, summary: EmailSummary, active: string[]): Promise<void> {
   const { ref, result } = run;
   try {
-    const rules = await dynamo(run).loadRules.executeWithOptions({ summary: `rules of ${active.length} recipient(s)` }, [{ recipients: active }]);
+    const rules = await dynamo(run).loadRules.executeWithOptions(
+      { summary: `rules of ${active.length} recipient(s)` },
+      [{ recipients: active }],
+    );
     const ok = new Set(result.recipients.filter((r) => r.outcome === 'delivered').map((r) => r.recipient));
     for (const rule of rules) {
       for (const to of rule.forwards) {
-        const { route } = await forwardEmail.executeWithOptions({ summary: 'forward per rule' }, [{ bucket: ref.bucket, key: ref.key, recipient: rule.recipient, to }]);
+        const { route } = await forwardEmail.executeWithOptions({ summary: 'forward per rule' }, [
+          { bucket: ref.bucket, key: ref.key, recipient: rule.recipient, to },
+        ]);
         result.forwards.push({ recipient: rule.recipient, to, route });
       }
       if (rule.outOfOffice && ok.has(rule.recipient)) {
@@ -403,7 +527,12 @@ async function applyRulesBeforeSafety(run: InboundRun, summary: EmailSummary, ac
           ]);
           result.autoReplies.push({ recipient: rule.recipient, to: summary.autoReply.to, ...sent });
         } else {
-          result.autoReplies.push({ recipient: rule.recipient, to: summary.sender ?? '', sent: false, reason: summary.autoReply.skip });
+          result.autoReplies.push({
+            recipient: rule.recipient,
+            to: summary.sender ?? '',
+            sent: false,
+            reason: summary.autoReply.skip,
+          });
         }
       }
     }
@@ -424,7 +553,11 @@ async function applyRulesEachOnItsOwn(run: InboundRun, summary: EmailSummary, ac
   let rules: RecipientRules[];
   try {
     const activeSet = new Set(active.map((r) => r.toLowerCase()));
-    rules = run.rules ? run.rules.filter((r) => activeSet.has(r.recipient)) : await dynamo(run).loadRules.executeWithOptions({ summary: `rules of ${active.length} recipient(s)` }, [{ recipients: active }]);
+    rules = run.rules
+      ? run.rules.filter((r) => activeSet.has(r.recipient))
+      : await dynamo(run).loadRules.executeWithOptions({ summary: `rules of ${active.length} recipient(s)` }, [
+          { recipients: active },
+        ]);
   } catch (err) {
     if (!(err instanceof ActivityFailure)) throw err;
     ruleErrors.push(`rules: ${describe(err)}`);
@@ -446,7 +579,13 @@ async function applyRulesEachOnItsOwn(run: InboundRun, summary: EmailSummary, ac
             ...(ref.redeliver ? { redeliver: true } : {}),
           },
         ]);
-        result.forwards.push({ recipient: rule.recipient, to, route: done.route, sent: !done.skipped, ...(done.skipped ? { reason: done.skipped } : {}) });
+        result.forwards.push({
+          recipient: rule.recipient,
+          to,
+          route: done.route,
+          sent: !done.skipped,
+          ...(done.skipped ? { reason: done.skipped } : {}),
+        });
       } catch (err) {
         if (!(err instanceof ActivityFailure)) throw err;
         result.forwards.push({ recipient: rule.recipient, to, route, sent: false, reason: describe(err) });
@@ -456,12 +595,24 @@ async function applyRulesEachOnItsOwn(run: InboundRun, summary: EmailSummary, ac
     if (!rule.outOfOffice || !ok.has(rule.recipient)) continue;
     const target = autoReplyTarget(summary, rule.recipient);
     if (!('to' in target)) {
-      result.autoReplies.push({ recipient: rule.recipient, to: summary.sender ?? '', sent: false, reason: target.skip });
+      result.autoReplies.push({
+        recipient: rule.recipient,
+        to: summary.sender ?? '',
+        sent: false,
+        reason: target.skip,
+      });
       continue;
     }
     try {
       const sent = await sendAutoReply.executeWithOptions({ summary: 'out-of-office reply (RFC 3834)' }, [
-        { recipient: rule.recipient, to: target.to, originalSubject: summary.subject, originalMessageId: summary.messageId, message: rule.outOfOffice.message, contentType: rule.outOfOffice.contentType },
+        {
+          recipient: rule.recipient,
+          to: target.to,
+          originalSubject: summary.subject,
+          originalMessageId: summary.messageId,
+          message: rule.outOfOffice.message,
+          contentType: rule.outOfOffice.contentType,
+        },
       ]);
       result.autoReplies.push({ recipient: rule.recipient, to: target.to, ...sent });
     } catch (err) {
@@ -497,7 +648,11 @@ async function finishFailed(run: InboundRun, err: ActivityFailure): Promise<Inbo
   result.reason = describe(err);
   log.error('email failed', { bucket: ref.bucket, key: ref.key, error: result.reason });
   const deliveredCount = result.recipients.filter((r) => r.outcome === 'delivered').length;
-  return await finish(run, deliveredCount > 0 ? 'partial' : 'failed', { error: result.reason, deliveredCount, ...(result.verdicts ? { verdicts: result.verdicts } : {}) });
+  return await finish(run, deliveredCount > 0 ? 'partial' : 'failed', {
+    error: result.reason,
+    deliveredCount,
+    ...(result.verdicts ? { verdicts: result.verdicts } : {}),
+  });
 }
 
 export async function processInboundEmail(input: ProcessInboundInput): Promise<InboundResult> {
@@ -509,7 +664,10 @@ export async function processInboundEmail(input: ProcessInboundInput): Promise<I
     summary = fetched.summary;
     if (summary.loop) {
       run.result.reason = summary.loop;
-      return await finish(run, 'loop', { error: summary.loop, ...(run.result.verdicts ? { verdicts: run.result.verdicts } : {}) });
+      return await finish(run, 'loop', {
+        error: summary.loop,
+        ...(run.result.verdicts ? { verdicts: run.result.verdicts } : {}),
+      });
     }
     const rewrite = await matchBounce(run, summary);
     const active = await checkBlocklist(run, summary);

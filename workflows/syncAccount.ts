@@ -63,7 +63,8 @@ function failureType(err: unknown): string | undefined {
 }
 
 function failureAuthMethod(err: unknown): AuthFailureDetails['authMethod'] | undefined {
-  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) return (err.cause.details?.[0] as AuthFailureDetails | undefined)?.authMethod;
+  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure)
+    return (err.cause.details?.[0] as AuthFailureDetails | undefined)?.authMethod;
   return undefined;
 }
 
@@ -80,7 +81,13 @@ export async function syncAccount(input: SyncAccountInput): Promise<SyncResult> 
 
   // Network errors and server timeouts: retried with exponential backoff (about 8 minutes
   // in all); after that the run is recorded as failed and the next scheduled run tries again.
-  const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '2m', maximumAttempts: options.imapMaxAttempts ?? 8, nonRetryableErrorTypes: NON_RETRYABLE };
+  const retry = {
+    initialInterval: '1s',
+    backoffCoefficient: 2,
+    maximumInterval: '2m',
+    maximumAttempts: options.imapMaxAttempts ?? 8,
+    nonRetryableErrorTypes: NON_RETRYABLE,
+  };
   const imap = proxyActivities<Activities>({
     startToCloseTimeout: '2h',
     heartbeatTimeout: `${options.heartbeatTimeoutSeconds ?? DEFAULT_HEARTBEAT_SECONDS}s`,
@@ -139,14 +146,26 @@ export async function syncAccount(input: SyncAccountInput): Promise<SyncResult> 
       setStatus('skipped');
       progress.phase = 'done';
       progress.reason = begun.reason;
-      return { accountId, syncRunId: null, status: 'skipped', reason: begun.reason, folders: 0, messagesAdded: 0, messagesUpdated: 0, messagesDeleted: 0 };
+      return {
+        accountId,
+        syncRunId: null,
+        status: 'skipped',
+        reason: begun.reason,
+        folders: 0,
+        messagesAdded: 0,
+        messagesUpdated: 0,
+        messagesDeleted: 0,
+      };
     }
     syncRunId = begun.syncRunId;
     authMethod = begun.authMethod ?? 'password';
     if (begun.state === 'needs_attention') waitReason = begun.reason ?? 'the IMAP server rejected the password';
   }
 
-  const finish = async (status: 'succeeded' | 'partial' | 'needs_attention' | 'failed' | 'cancelled', error: string | null): Promise<SyncResult> => {
+  const finish = async (
+    status: 'succeeded' | 'partial' | 'needs_attention' | 'failed' | 'cancelled',
+    error: string | null,
+  ): Promise<SyncResult> => {
     progress.phase = 'finishing';
     const totals = await db.finishSync({ ...ref, syncRunId, status, folders: progress.foldersTotal, error });
     progress.phase = 'done';
@@ -189,7 +208,8 @@ export async function syncAccount(input: SyncAccountInput): Promise<SyncResult> 
           progress.foldersTotal = plan.length;
           progress.foldersDone = 0;
           const found = plan.reduce((n, f) => n + f.pending, 0);
-          progress.messagesFound = (progress.messagesFound ?? progress.messagesStored + (progress.messagesSkipped ?? 0)) + found;
+          progress.messagesFound =
+            (progress.messagesFound ?? progress.messagesStored + (progress.messagesSkipped ?? 0)) + found;
           updatePending();
           // The Web UI's "current details": account and folder counts, never addresses.
           setCurrentDetails(`account ${accountId}: ${plan.length} folder(s), ${found} message(s) to fetch`);
@@ -204,7 +224,12 @@ export async function syncAccount(input: SyncAccountInput): Promise<SyncResult> 
           const skippedBefore = progress.messagesSkipped ?? 0;
           let fetched;
           try {
-            fetched = await imap.fetchNewMessages({ ...ref, syncRunId, folder: folder.path, uidValidity: folder.uidValidity });
+            fetched = await imap.fetchNewMessages({
+              ...ref,
+              syncRunId,
+              folder: folder.path,
+              uidValidity: folder.uidValidity,
+            });
           } catch (err) {
             const type = failureType(err);
             // The folder's server session kept failing: record it, go on with the others.
@@ -223,7 +248,8 @@ export async function syncAccount(input: SyncAccountInput): Promise<SyncResult> 
             // The folder was recreated under us: resynchronise just that folder.
             const again = await imap.prepareFolders({ ...ref, syncRunId, only: [folder.path] });
             progress.messagesDeleted += again.messagesDeleted;
-            progress.messagesFound = (progress.messagesFound ?? progress.messagesPending) + again.folders.reduce((n, f) => n + f.pending, 0);
+            progress.messagesFound =
+              (progress.messagesFound ?? progress.messagesPending) + again.folders.reduce((n, f) => n + f.pending, 0);
             for (const f of again.foldersFailed ?? []) if (!failedFolders.includes(f)) failedFolders.push(f);
             progress.foldersFailed = failedFolders.length;
             updatePending();
@@ -280,7 +306,16 @@ export async function syncAccount(input: SyncAccountInput): Promise<SyncResult> 
           setStatus('skipped');
           progress.phase = 'done';
           progress.reason = failureMessage(err);
-          return { accountId, syncRunId, status: 'skipped', reason: progress.reason, folders: 0, messagesAdded: 0, messagesUpdated: 0, messagesDeleted: 0 };
+          return {
+            accountId,
+            syncRunId,
+            status: 'skipped',
+            reason: progress.reason,
+            folders: 0,
+            messagesAdded: 0,
+            messagesUpdated: 0,
+            messagesDeleted: 0,
+          };
         }
         throw err;
       }
@@ -301,6 +336,12 @@ export async function syncAccount(input: SyncAccountInput): Promise<SyncResult> 
   }
   // Outside the try: continueAsNew works by throwing, which must not count as a failure.
   progress.continuedAsNew++;
-  if (!continueNow || !plan) throw ApplicationFailure.nonRetryable('syncAccount: internal error, left the sync loop without a result');
-  return await continueAsNew<typeof syncAccount>({ userId, accountId, options, resume: { syncRunId, folders: plan, progress, syncNowRequested, failedFolders } });
+  if (!continueNow || !plan)
+    throw ApplicationFailure.nonRetryable('syncAccount: internal error, left the sync loop without a result');
+  return await continueAsNew<typeof syncAccount>({
+    userId,
+    accountId,
+    options,
+    resume: { syncRunId, folders: plan, progress, syncNowRequested, failedFolders },
+  });
 }

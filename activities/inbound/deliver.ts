@@ -19,7 +19,15 @@ import { deliveredBefore, objectRef, recordDelivered } from '../../lib/storage/d
 
 const log = componentLogger('delivery');
 
-const TRANSIENT_CODES = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'EDNS', 'ECONNREFUSED', 'ECONNRESET', 'EPROTOCOL']);
+const TRANSIENT_CODES = new Set([
+  'ECONNECTION',
+  'ETIMEDOUT',
+  'ESOCKET',
+  'EDNS',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPROTOCOL',
+]);
 
 /**
  * 5xx at RCPT TO means the mailbox does not exist (an invalid inbox, never retried);
@@ -66,15 +74,22 @@ export function createDeliverActivities({ s3, dynamo, config, transports }: Deli
       const legacy = run && info.attempt > 1 ? `${run.workflowId}|${run.runId}` : undefined;
       // One normal form for the list, the envelope, the log and the results (lib/mail/address.ts).
       const canonical = (a: string) => normalizeAddress(a) ?? a.trim().toLowerCase();
-      const already = input.redeliver ? new Set<string>() : await deliveredBefore(dynamo, config.tables.delivery, object, input.recipients.map(canonical), legacy);
+      const already = input.redeliver
+        ? new Set<string>()
+        : await deliveredBefore(dynamo, config.tables.delivery, object, input.recipients.map(canonical), legacy);
       const todo = [...new Set(input.recipients.map(canonical))].filter((r) => !already.has(r));
       if (todo.length === 0) {
-        log.info({ bucket: input.bucket, key: input.key, attempt: info.attempt }, 'every recipient already has this email');
+        log.info(
+          { bucket: input.bucket, key: input.key, attempt: info.attempt },
+          'every recipient already has this email',
+        );
         return input.recipients.map((recipient) => ({ recipient, outcome: 'delivered', detail: 'delivered earlier' }));
       }
       const stored = await readRawEmail(s3, input.bucket, input.key);
       // Valid CRLF line endings and our edits; otherwise the stored bytes (lib/mail/outgoing.ts).
-      const raw = input.rewrite ? rewriteBounce(stored, input.rewrite, config.workerName) : internalCopy(stored, { spam: input.spam });
+      const raw = input.rewrite
+        ? rewriteBounce(stored, input.rewrite, config.workerName)
+        : internalCopy(stored, { spam: input.spam });
       heartbeat();
       const where = `s3://${input.bucket}/${input.key}`;
       let accepted: string[] = [];
@@ -93,23 +108,49 @@ export function createDeliverActivities({ s3, dynamo, config, transports }: Deli
           rejected = err.rejectedErrors; // every recipient refused at RCPT TO
         } else if (err.responseCode !== undefined && err.code === 'EMESSAGE') {
           // The server refused the message itself (DATA): same answer for every recipient.
-          rejected = todo.map((r) => Object.assign(new Error(err.message), { recipient: r, code: 'EMESSAGE', responseCode: err.responseCode, response: err.response }));
+          rejected = todo.map((r) =>
+            Object.assign(new Error(err.message), {
+              recipient: r,
+              code: 'EMESSAGE',
+              responseCode: err.responseCode,
+              response: err.response,
+            }),
+          );
         } else if (err.responseCode !== undefined && err.responseCode >= 500 && !TRANSIENT_CODES.has(err.code ?? '')) {
-          throw ApplicationFailure.nonRetryable(`${protocol.toUpperCase()} server refused ${where}: ${err.response ?? err.message}`, INBOUND_ERRORS.DeliveryRefused);
+          throw ApplicationFailure.nonRetryable(
+            `${protocol.toUpperCase()} server refused ${where}: ${err.response ?? err.message}`,
+            INBOUND_ERRORS.DeliveryRefused,
+          );
         } else {
-          throw ApplicationFailure.retryable(`cannot deliver ${where} over ${protocol.toUpperCase()} to ${config.lmtp.enabled ? config.lmtp.host : config.smtp.host}: ${err.message}`, INBOUND_ERRORS.DeliveryUnavailable);
+          throw ApplicationFailure.retryable(
+            `cannot deliver ${where} over ${protocol.toUpperCase()} to ${config.lmtp.enabled ? config.lmtp.host : config.smtp.host}: ${err.message}`,
+            INBOUND_ERRORS.DeliveryUnavailable,
+          );
         }
       }
       const results: RecipientResult[] = input.recipients.map((recipient) => {
         const r = canonical(recipient);
         const refusal = rejected.find((x) => x.recipient !== undefined && canonical(x.recipient) === r);
         if (already.has(r)) return { recipient, outcome: 'delivered', detail: 'delivered earlier' };
-        if (refusal) return { recipient, outcome: outcomeFor(refusal), code: refusal.responseCode, detail: (refusal.response ?? refusal.message).slice(0, 200) };
+        if (refusal)
+          return {
+            recipient,
+            outcome: outcomeFor(refusal),
+            code: refusal.responseCode,
+            detail: (refusal.response ?? refusal.message).slice(0, 200),
+          };
         if (accepted.includes(r)) return { recipient, outcome: 'delivered' };
         return { recipient, outcome: 'deferred', detail: 'server gave no answer for this recipient' };
       });
       for (const r of results) recipientDeliveries.inc({ domain: input.domain, outcome: r.outcome, protocol });
-      log.info({ bucket: input.bucket, key: input.key, results: results.map((r) => `${r.recipient}:${r.outcome}${r.code ? `:${r.code}` : ''}`) }, 'delivery attempt');
+      log.info(
+        {
+          bucket: input.bucket,
+          key: input.key,
+          results: results.map((r) => `${r.recipient}:${r.outcome}${r.code ? `:${r.code}` : ''}`),
+        },
+        'delivery attempt',
+      );
       return results;
     },
   };

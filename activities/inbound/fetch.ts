@@ -30,7 +30,11 @@ export function createFetchActivities({ s3, dynamo, config }: FetchDeps) {
     async fetchEmail(ref: InboundRef & { fastPath?: boolean }): Promise<FetchResult | LargeEmail> {
       const where = `s3://${ref.bucket}/${ref.key}`;
       if (!config.domains.includes(ref.domain.toLowerCase())) {
-        return { kind: 'terminal', status: 'unknown_domain', reason: `${ref.domain} is not in ${config.domainsSource}; add it there to process its mail` };
+        return {
+          kind: 'terminal',
+          status: 'unknown_domain',
+          reason: `${ref.domain} is not in ${config.domainsSource}; add it there to process its mail`,
+        };
       }
       let head;
       try {
@@ -49,10 +53,20 @@ export function createFetchActivities({ s3, dynamo, config }: FetchDeps) {
       const run = activityContext()?.info.workflowExecution;
       const ownTag = run !== undefined && head.Metadata?.processed_run === run.runId;
       if (head.Metadata?.processed === 'true' && !ref.redrive && !ownTag) {
-        return { kind: 'terminal', status: 'already_processed', reason: `${where} was processed at ${head.Metadata.processed_at ?? '?'} by ${head.Metadata.processed_by ?? '?'} with status ${head.Metadata.status ?? '?'}`, size };
+        return {
+          kind: 'terminal',
+          status: 'already_processed',
+          reason: `${where} was processed at ${head.Metadata.processed_at ?? '?'} by ${head.Metadata.processed_by ?? '?'} with status ${head.Metadata.status ?? '?'}`,
+          size,
+        };
       }
       if (size > config.maxMessageBytes) {
-        return { kind: 'terminal', status: 'oversize', reason: `${size} bytes exceeds MAX_MESSAGE_BYTES=${config.maxMessageBytes}; left in S3 for manual handling`, size };
+        return {
+          kind: 'terminal',
+          status: 'oversize',
+          reason: `${size} bytes exceeds MAX_MESSAGE_BYTES=${config.maxMessageBytes}; left in S3 for manual handling`,
+          size,
+        };
       }
       if (ref.fastPath && size > config.fastPathMaxBytes) return { kind: 'large', size };
       const raw = await readRawEmail(s3, ref.bucket, ref.key);
@@ -67,9 +81,17 @@ export function createFetchActivities({ s3, dynamo, config }: FetchDeps) {
       if (dynamo && s.messageId && !s.loop) {
         // The same message reaching a recipient again and again is a loop through a peer
         // that strips our marker: those recipients are left out (lib/mail/copy-window.ts).
-        const over = await countCopies(dynamo, config.tables.delivery, { bucket: ref.bucket, key: ref.key, messageId: s.messageId, hops: s.hops ?? 0, recipients: s.recipients, max: config.safety.maxCopiesPerHour });
+        const over = await countCopies(dynamo, config.tables.delivery, {
+          bucket: ref.bucket,
+          key: ref.key,
+          messageId: s.messageId,
+          hops: s.hops ?? 0,
+          recipients: s.recipients,
+          max: config.safety.maxCopiesPerHour,
+        });
         if (over.length) {
-          const detail = (n: number) => `mail loop: copy ${n} of this message within an hour, each further travelled (more than MAX_COPIES_PER_HOUR=${config.safety.maxCopiesPerHour} rounds)`;
+          const detail = (n: number) =>
+            `mail loop: copy ${n} of this message within an hour, each further travelled (more than MAX_COPIES_PER_HOUR=${config.safety.maxCopiesPerHour} rounds)`;
           const looped = new Set(over.map((o) => o.recipient));
           s.looped = over.map((o) => ({ recipient: o.recipient, detail: detail(o.count) }));
           s.recipients = s.recipients.filter((r) => !looped.has(r));

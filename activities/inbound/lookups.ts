@@ -15,9 +15,19 @@ export interface LookupDeps {
 export function createLookupActivities({ dynamo, config }: LookupDeps) {
   return {
     /** Which recipients block the sender (From or envelope sender), and by which pattern. */
-    async checkBlocklist(input: { senders: string[]; recipients: string[] }): Promise<{ recipient: string; pattern: string; sender: string }[]> {
-      const items = await batchGetAll(dynamo, config.tables.blocked, 'email_address', input.recipients.map((r) => r.toLowerCase()));
-      const byRecipient = new Map(items.map((it) => [String(it.email_address).toLowerCase(), stringList(it.blocked_patterns)]));
+    async checkBlocklist(input: {
+      senders: string[];
+      recipients: string[];
+    }): Promise<{ recipient: string; pattern: string; sender: string }[]> {
+      const items = await batchGetAll(
+        dynamo,
+        config.tables.blocked,
+        'email_address',
+        input.recipients.map((r) => r.toLowerCase()),
+      );
+      const byRecipient = new Map(
+        items.map((it) => [String(it.email_address).toLowerCase(), stringList(it.blocked_patterns)]),
+      );
       const blocked: { recipient: string; pattern: string; sender: string }[] = [];
       for (const recipient of input.recipients) {
         const patterns = byRecipient.get(recipient.toLowerCase()) ?? [];
@@ -33,7 +43,9 @@ export function createLookupActivities({ dynamo, config }: LookupDeps) {
     },
 
     /** The original outbound message a bounce refers to, matched by either Message-ID form. */
-    async findOutboundMessage(input: { messageIds: string[] }): Promise<{ messageId: string; source?: string; subject?: string; destinations: string[] } | null> {
+    async findOutboundMessage(input: {
+      messageIds: string[];
+    }): Promise<{ messageId: string; source?: string; subject?: string; destinations: string[] } | null> {
       const candidates = input.messageIds.flatMap(sesMessageIdCandidates);
       if (candidates.length === 0) return null;
       const items = await batchGetAll(dynamo, config.tables.messages, 'MessageId', candidates);
@@ -68,11 +80,19 @@ export function createRecipientLookupActivities(steps: {
   loadRules(input: { recipients: string[] }): Promise<RecipientRules[]>;
 }) {
   return {
-    async lookupRecipients(input: { senders: string[]; recipients: string[] }): Promise<{ blocked: Blocked; rules?: RecipientRules[]; rulesError?: string }> {
+    async lookupRecipients(input: {
+      senders: string[];
+      recipients: string[];
+    }): Promise<{ blocked: Blocked; rules?: RecipientRules[]; rulesError?: string }> {
       // Both settle before anything is thrown: no read left running after the activity ended.
-      const [blocked, rules] = await Promise.allSettled([input.senders.length ? steps.checkBlocklist(input) : [], steps.loadRules({ recipients: input.recipients })]);
+      const [blocked, rules] = await Promise.allSettled([
+        input.senders.length ? steps.checkBlocklist(input) : [],
+        steps.loadRules({ recipients: input.recipients }),
+      ]);
       if (blocked.status === 'rejected') throw blocked.reason;
-      return rules.status === 'rejected' ? { blocked: blocked.value, rulesError: (rules.reason as Error).message } : { blocked: blocked.value, rules: rules.value };
+      return rules.status === 'rejected'
+        ? { blocked: blocked.value, rulesError: (rules.reason as Error).message }
+        : { blocked: blocked.value, rules: rules.value };
     },
   };
 }

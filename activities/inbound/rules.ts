@@ -7,7 +7,14 @@
 // died before the workflow task completed) reports the reply it sent instead of sending a
 // second one or calling it a duplicate. Forwards are logged per object, recipient and address
 // (lib/storage/delivery-log.ts) for the same reason.
-import { ConditionalCheckFailedException, DeleteItemCommand, type DynamoDBClient, GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  ConditionalCheckFailedException,
+  DeleteItemCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/activity';
 import MailComposer from 'nodemailer/lib/mail-composer';
@@ -64,15 +71,26 @@ export function createRulesActivities({ s3, dynamo, config, transports }: RulesD
         await dynamo.send(
           new PutItemCommand({
             TableName: table,
-            Item: { pk: { S: pk }, sent_at: { N: String(now) }, expires_at: { N: String(now + intervalSeconds) }, ...(owner ? { claimed_by: { S: owner } } : {}) },
+            Item: {
+              pk: { S: pk },
+              sent_at: { N: String(now) },
+              expires_at: { N: String(now + intervalSeconds) },
+              ...(owner ? { claimed_by: { S: owner } } : {}),
+            },
             ConditionExpression: 'attribute_not_exists(pk) OR sent_at < :cutoff',
             ExpressionAttributeValues: { ':cutoff': { N: String(now - intervalSeconds) } },
           }),
         );
       } catch (err) {
-        if (!(err instanceof ConditionalCheckFailedException || (err as Error).name === 'ConditionalCheckFailedException')) throw err;
+        if (!(
+          err instanceof ConditionalCheckFailedException || (err as Error).name === 'ConditionalCheckFailedException'
+        ))
+          throw err;
         dynamodbRequests.inc({ table, operation: 'GetItem' });
-        const prior = owner ? (await dynamo.send(new GetItemCommand({ TableName: table, Key: { pk: { S: pk } }, ConsistentRead: true }))).Item : undefined;
+        const prior = owner
+          ? (await dynamo.send(new GetItemCommand({ TableName: table, Key: { pk: { S: pk } }, ConsistentRead: true })))
+              .Item
+          : undefined;
         if (!owner || prior?.claimed_by?.S !== owner) {
           autoRepliesSent.inc({ result: 'duplicate' });
           return { sent: false, reason: `already replied to ${input.to} within ${config.autoreplyIntervalHours}h` };
@@ -91,27 +109,44 @@ export function createRulesActivities({ s3, dynamo, config, transports }: RulesD
         inReplyTo: input.originalMessageId,
         references: input.originalMessageId,
         [input.contentType]: input.message,
-        headers: { 'Auto-Submitted': 'auto-replied', 'X-Auto-Response-Suppress': 'All', Precedence: 'auto_reply', [LOOP_HEADER]: config.workerName },
+        headers: {
+          'Auto-Submitted': 'auto-replied',
+          'X-Auto-Response-Suppress': 'All',
+          Precedence: 'auto_reply',
+          [LOOP_HEADER]: config.workerName,
+        },
       })
         .compile()
         .build();
       try {
         // A reply to someone in our own domains stays internal (never out through SES).
-        if (config.domains.includes(domainOf(to))) await transports.internal.sendMail({ envelope: { from: '', to: [to] }, raw });
+        if (config.domains.includes(domainOf(to)))
+          await transports.internal.sendMail({ envelope: { from: '', to: [to] }, raw });
         else await transports.outbound.send(input.recipient, [to], raw);
       } catch (err) {
         dynamodbRequests.inc({ table, operation: 'DeleteItem' });
         await dynamo.send(new DeleteItemCommand({ TableName: table, Key: { pk: { S: pk } } })).catch(() => undefined);
         const code = (err as { responseCode?: number }).responseCode;
         const msg = `auto-reply from ${input.recipient} to ${input.to} failed: ${(err as Error).message}`;
-        if (code !== undefined && code >= 500) throw ApplicationFailure.nonRetryable(msg, INBOUND_ERRORS.AutoReplyRefused);
+        if (code !== undefined && code >= 500)
+          throw ApplicationFailure.nonRetryable(msg, INBOUND_ERRORS.AutoReplyRefused);
         throw ApplicationFailure.retryable(msg, INBOUND_ERRORS.AutoReplyUnavailable);
       }
       try {
         dynamodbRequests.inc({ table, operation: 'UpdateItem' });
-        await dynamo.send(new UpdateItemCommand({ TableName: table, Key: { pk: { S: pk } }, UpdateExpression: 'SET replied = :t', ExpressionAttributeValues: { ':t': { BOOL: true } } }));
+        await dynamo.send(
+          new UpdateItemCommand({
+            TableName: table,
+            Key: { pk: { S: pk } },
+            UpdateExpression: 'SET replied = :t',
+            ExpressionAttributeValues: { ':t': { BOOL: true } },
+          }),
+        );
       } catch (err) {
-        log.warn({ table, err: (err as Error).message }, 'auto-reply sent but not marked: if this step runs again in this run, the reply is sent again');
+        log.warn(
+          { table, err: (err as Error).message },
+          'auto-reply sent but not marked: if this step runs again in this run, the reply is sent again',
+        );
       }
       autoRepliesSent.inc({ result: 'sent' });
       log.info({ recipient: input.recipient, to: input.to }, 'auto-reply sent');
@@ -120,17 +155,34 @@ export function createRulesActivities({ s3, dynamo, config, transports }: RulesD
 
     /** Out-of-office and forwarding rules of the recipients, in one batch call. */
     async loadRules(input: { recipients: string[] }): Promise<RecipientRules[]> {
-      const items = await batchGetAll(dynamo, config.tables.rules, 'email_address', input.recipients.map((r) => r.toLowerCase()));
+      const items = await batchGetAll(
+        dynamo,
+        config.tables.rules,
+        'email_address',
+        input.recipients.map((r) => r.toLowerCase()),
+      );
       const out: RecipientRules[] = [];
       for (const it of items) {
         const recipient = String(it.email_address).toLowerCase();
         const ooo = it.ooo_active === true || it.ooo_active === 'true';
         // Normalised like every address (lib/mail/address.ts); what is not an address is no forward.
-        const forwards = [...new Set(stringList(it.forwards).map((f) => normalizeAddress(f)).filter((f): f is string => !!f && f !== recipient))];
+        const forwards = [
+          ...new Set(
+            stringList(it.forwards)
+              .map((f) => normalizeAddress(f))
+              .filter((f): f is string => !!f && f !== recipient),
+          ),
+        ];
         if (!ooo && forwards.length === 0) continue;
         out.push({
           recipient,
-          outOfOffice: ooo ? { message: typeof it.ooo_message === 'string' && it.ooo_message ? it.ooo_message : 'I am out of the office.', contentType: it.ooo_content_type === 'html' ? 'html' : 'text' } : undefined,
+          outOfOffice: ooo
+            ? {
+                message:
+                  typeof it.ooo_message === 'string' && it.ooo_message ? it.ooo_message : 'I am out of the office.',
+                contentType: it.ooo_content_type === 'html' ? 'html' : 'text',
+              }
+            : undefined,
           forwards,
           outside: forwards.filter((f) => !config.domains.includes(domainOf(f))),
         });
@@ -164,15 +216,20 @@ export function createRulesActivities({ s3, dynamo, config, transports }: RulesD
       }
       const stored = await readRawEmail(s3, input.bucket, input.key);
       const marker = `${config.workerName}; forwarded-for=${input.recipient}`;
-      const raw = route === 'internal' ? internalCopy(stored, { marker, spam: input.spam }) : outsideForward(stored, { recipient: input.recipient, marker: config.workerName, spam: input.spam });
+      const raw =
+        route === 'internal'
+          ? internalCopy(stored, { marker, spam: input.spam })
+          : outsideForward(stored, { recipient: input.recipient, marker: config.workerName, spam: input.spam });
       try {
-        if (route === 'internal') await transports.internal.sendMail({ envelope: { from: input.recipient, to: [input.to] }, raw });
+        if (route === 'internal')
+          await transports.internal.sendMail({ envelope: { from: input.recipient, to: [input.to] }, raw });
         else await transports.outbound.send(input.recipient, [input.to], raw);
       } catch (e) {
         const err = e as SmtpError;
         const code = err.responseCode ?? err.rejectedErrors?.[0]?.responseCode;
         const msg = `forward of s3://${input.bucket}/${input.key} from ${input.recipient} to ${input.to} (${route}) failed: ${err.response ?? err.rejectedErrors?.[0]?.response ?? err.message}`;
-        if (code !== undefined && code >= 500) throw ApplicationFailure.nonRetryable(msg, INBOUND_ERRORS.ForwardRefused);
+        if (code !== undefined && code >= 500)
+          throw ApplicationFailure.nonRetryable(msg, INBOUND_ERRORS.ForwardRefused);
         throw ApplicationFailure.retryable(msg, INBOUND_ERRORS.ForwardUnavailable);
       }
       await recordForwarded(dynamo, config.tables.delivery, logged);

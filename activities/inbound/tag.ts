@@ -19,20 +19,33 @@ export interface TagDeps {
 export function createTagActivities({ s3, config }: TagDeps) {
   return {
     /** Writes the audit metadata (a copy onto itself), keeping existing metadata. */
-    async tagEmail(input: { domain: string; bucket: string; key: string; record: Omit<AuditRecord, 'processedAt' | 'processedBy'> }): Promise<Record<string, string>> {
+    async tagEmail(input: {
+      domain: string;
+      bucket: string;
+      key: string;
+      record: Omit<AuditRecord, 'processedAt' | 'processedBy'>;
+    }): Promise<Record<string, string>> {
       const { bucket, key } = input;
       let head;
       try {
         head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
       } catch (err) {
         if (isNotFound(err)) {
-          log.warn({ bucket, key, status: input.record.status }, 'object vanished before tagging; status recorded in the workflow only');
+          log.warn(
+            { bucket, key, status: input.record.status },
+            'object vanished before tagging; status recorded in the workflow only',
+          );
           return {};
         }
         throw err;
       }
       const run = activityContext()?.info.workflowExecution;
-      const metadata = buildMetadata(head.Metadata ?? {}, { ...input.record, processedAt: Date.now() / 1000, processedBy: config.workerName, ...(run ? { processedRun: run.runId } : {}) });
+      const metadata = buildMetadata(head.Metadata ?? {}, {
+        ...input.record,
+        processedAt: Date.now() / 1000,
+        processedBy: config.workerName,
+        ...(run ? { processedRun: run.runId } : {}),
+      });
       await s3.send(
         new CopyObjectCommand({
           Bucket: bucket,

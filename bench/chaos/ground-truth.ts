@@ -45,7 +45,16 @@ export function tally(expectations: Expectation[], deliveries: Delivery[]): Tall
     const k = `${norm(d.messageId)} ${norm(d.recipient)}`;
     copies.set(k, (copies.get(k) ?? 0) + 1);
   }
-  const t: Tally = { emails: expectations.length, expected: 0, delivered: 0, duplicates: 0, lost: 0, strays: 0, lostExamples: [], duplicateKeys: [] };
+  const t: Tally = {
+    emails: expectations.length,
+    expected: 0,
+    delivered: 0,
+    duplicates: 0,
+    lost: 0,
+    strays: 0,
+    lostExamples: [],
+    duplicateKeys: [],
+  };
   for (const e of expectations) {
     for (const to of e.deliverTo) {
       t.expected++;

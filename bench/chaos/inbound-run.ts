@@ -61,7 +61,8 @@ async function persist<T>(what: string, fn: () => Promise<T>, deadline: number):
     try {
       return await fn();
     } catch (err) {
-      if (err instanceof WorkflowNotFoundError || Date.now() > deadline) throw new Error(`${what}: ${(err as Error).message}`);
+      if (err instanceof WorkflowNotFoundError || Date.now() > deadline)
+        throw new Error(`${what}: ${(err as Error).message}`);
       await sleep(delay);
     }
   }
@@ -95,7 +96,11 @@ export async function runInbound(o: InboundRunOptions): Promise<InboundOutcome> 
       started++;
       const id = inboundWorkflowId(bucket, e.key);
       waits.push(
-        persist(`result of ${id}`, () => stack.client.workflow.getHandle(id).result() as Promise<InboundResult>, deadline)
+        persist(
+          `result of ${id}`,
+          () => stack.client.workflow.getHandle(id).result() as Promise<InboundResult>,
+          deadline,
+        )
           .then((r) => void results.set(e.key, r))
           .catch(() => undefined)
           .finally(() => {
@@ -119,7 +124,11 @@ export async function runInbound(o: InboundRunOptions): Promise<InboundOutcome> 
   const statuses: Record<string, number> = {};
   for (const [i, e] of expectations.entries()) {
     const id = inboundWorkflowId(bucket, e.key);
-    const d = await persist(`describe ${id}`, () => stack.client.workflow.getHandle(id).describe(), Date.now() + 60_000);
+    const d = await persist(
+      `describe ${id}`,
+      () => stack.client.workflow.getHandle(id).describe(),
+      Date.now() + 60_000,
+    );
     if (d.status.name === 'RUNNING') open++;
     else if (d.status.name !== 'COMPLETED') notCompleted++;
     const status = results.get(e.key)?.status ?? `(${d.status.name.toLowerCase()})`;
@@ -130,7 +139,8 @@ export async function runInbound(o: InboundRunOptions): Promise<InboundOutcome> 
     if (meta === undefined ? status !== 'blocked' : meta.processed !== 'true') untagged++;
     // Each email is started once: already_processed means a step run again took its own tag
     // for another run's. And the tag must say how the run ended.
-    else if (status === 'already_processed' || (meta && results.has(e.key) && meta.status !== status)) wrongStatus.push(`${e.key}: finished ${status}, tagged ${meta?.status ?? '(deleted)'}`);
+    else if (status === 'already_processed' || (meta && results.has(e.key) && meta.status !== status))
+      wrongStatus.push(`${e.key}: finished ${status}, tagged ${meta?.status ?? '(deleted)'}`);
   }
   const deliveries = await stack.mail.deliveries();
   const t = tally(expectations, deliveries);
@@ -147,13 +157,23 @@ export async function runInbound(o: InboundRunOptions): Promise<InboundOutcome> 
     target: fault.target,
     timeline: {
       closedAt: closeTimes.map((t) => (t - t0) / 1000),
-      fault: fault.startedAt === undefined ? undefined : { from: Math.max(0, (fault.startedAt - t0) / 1000), to: fault.liftedAt === undefined ? undefined : (fault.liftedAt - t0) / 1000 },
+      fault:
+        fault.startedAt === undefined
+          ? undefined
+          : {
+              from: Math.max(0, (fault.startedAt - t0) / 1000),
+              to: fault.liftedAt === undefined ? undefined : (fault.liftedAt - t0) / 1000,
+            },
     },
   };
 }
 
 /** Resolves once `cond` holds (polled), so a fault can wait until the run is under way. */
-export async function until(cond: () => boolean, timeoutMs = 600_000, what = 'the point where the fault was due'): Promise<void> {
+export async function until(
+  cond: () => boolean,
+  timeoutMs = 600_000,
+  what = 'the point where the fault was due',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`chaos: the run never reached ${what} within ${timeoutMs / 1000} s`);

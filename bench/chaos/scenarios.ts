@@ -8,7 +8,16 @@ import { startInbound } from '../../starters/start-inbound';
 import { bucketForDomain } from '../../lib/config';
 import type { InboundResult } from '../../contracts/inbound';
 import { runInbound, until, type FaultWindow, type InboundOutcome } from './inbound-run';
-import { DOMAIN, hostileMails, LOOP_PEER, LOOPER, LOOPER2, ordinaryMails, STRIPPING_PEER, type ChaosMail } from './mails';
+import {
+  DOMAIN,
+  hostileMails,
+  LOOP_PEER,
+  LOOPER,
+  LOOPER2,
+  ordinaryMails,
+  STRIPPING_PEER,
+  type ChaosMail,
+} from './mails';
 import type { Backend, ChaosStack } from './stack';
 
 export interface ChaosSettings {
@@ -26,13 +35,23 @@ export interface InboundScenario {
   what: string;
   backend?: Backend;
   mails?(tag: string, stack: ChaosStack, s: ChaosSettings): ChaosMail[];
-  fault(stack: ChaosStack, s: ChaosSettings, p: { closed: () => number; started: () => number }, total: number, tag: string): Promise<FaultWindow>;
+  fault(
+    stack: ChaosStack,
+    s: ChaosSettings,
+    p: { closed: () => number; started: () => number },
+    total: number,
+    tag: string,
+  ): Promise<FaultWindow>;
 }
 
 const secs = (s: ChaosSettings, n: number) => Math.max(1000, n * 1000 * s.scale);
 
 /** Holds a fault on for `ms`, starting once a quarter of the emails have been started. */
-function outage(on: (st: ChaosStack) => Promise<void>, off: (st: ChaosStack) => Promise<void>, seconds: number): InboundScenario['fault'] {
+function outage(
+  on: (st: ChaosStack) => Promise<void>,
+  off: (st: ChaosStack) => Promise<void>,
+  seconds: number,
+): InboundScenario['fault'] {
   return async (stack, s, p, total) => {
     await until(() => p.started() >= total / 4);
     const startedAt = Date.now();
@@ -68,7 +87,11 @@ const killAfterAccept: InboundScenario['fault'] = async (stack, s, p, total) => 
   });
   await sleep(secs(s, 5));
   await stack.startWorker();
-  return { startedAt, liftedAt: Date.now(), note: `killed while ${held.length} recipient(s) were accepted but unacknowledged` };
+  return {
+    startedAt,
+    liftedAt: Date.now(),
+    note: `killed while ${held.length} recipient(s) were accepted but unacknowledged`,
+  };
 };
 
 /**
@@ -94,7 +117,12 @@ const killMidTask: InboundScenario['fault'] = async (stack, s, p, total) => {
   });
   await sleep(secs(s, 5));
   await stack.startWorker();
-  return { startedAt, liftedAt: Date.now(), target, note: `killed as the tag of ${target} reached S3, before its workflow task completed` };
+  return {
+    startedAt,
+    liftedAt: Date.now(),
+    target,
+    note: `killed as the tag of ${target} reached S3, before its workflow task completed`,
+  };
 };
 
 const crashTemporal: InboundScenario['fault'] = async (stack, s, p, total) => {
@@ -106,11 +134,40 @@ const crashTemporal: InboundScenario['fault'] = async (stack, s, p, total) => {
 
 export const INBOUND_SCENARIOS: InboundScenario[] = [
   { name: 'worker-sigkill', what: 'worker SIGKILLed mid-run, restarted 5 s later', fault: killWorker },
-  { name: 'worker-sigkill-after-accept', what: 'worker SIGKILLed after the SMTP server stored a message, before its 250 reached the worker', fault: killAfterAccept },
-  { name: 'worker-sigkill-mid-task', what: 'worker SIGKILLed mid local-activity sequence: delivered and tagged, workflow task not completed', fault: killMidTask },
-  { name: 'temporal-kill-dev', what: 'Temporal dev server (SQLite) SIGKILLed, restarted 10 s later', backend: 'dev', fault: crashTemporal },
-  { name: 's3-down', what: 'S3 unreachable for 60 s', fault: outage((st) => st.s3Proxy.set({ down: true }), (st) => st.s3Proxy.set({ down: false }), 60) },
-  { name: 'dynamodb-down', what: 'DynamoDB unreachable for 60 s', fault: outage((st) => st.dynamoProxy.set({ down: true }), (st) => st.dynamoProxy.set({ down: false }), 60) },
+  {
+    name: 'worker-sigkill-after-accept',
+    what: 'worker SIGKILLed after the SMTP server stored a message, before its 250 reached the worker',
+    fault: killAfterAccept,
+  },
+  {
+    name: 'worker-sigkill-mid-task',
+    what: 'worker SIGKILLed mid local-activity sequence: delivered and tagged, workflow task not completed',
+    fault: killMidTask,
+  },
+  {
+    name: 'temporal-kill-dev',
+    what: 'Temporal dev server (SQLite) SIGKILLed, restarted 10 s later',
+    backend: 'dev',
+    fault: crashTemporal,
+  },
+  {
+    name: 's3-down',
+    what: 'S3 unreachable for 60 s',
+    fault: outage(
+      (st) => st.s3Proxy.set({ down: true }),
+      (st) => st.s3Proxy.set({ down: false }),
+      60,
+    ),
+  },
+  {
+    name: 'dynamodb-down',
+    what: 'DynamoDB unreachable for 60 s',
+    fault: outage(
+      (st) => st.dynamoProxy.set({ down: true }),
+      (st) => st.dynamoProxy.set({ down: false }),
+      60,
+    ),
+  },
   {
     name: 'aws-faults',
     what: '5% S3 503 SlowDown, 5% DynamoDB throttling, 30% partial BatchGetItem and BatchWriteItem, whole run',
@@ -123,15 +180,38 @@ export const INBOUND_SCENARIOS: InboundScenario[] = [
       await stack.dynamoProxy.set({ errorRate: 0, partialBatchRate: 0 });
       const { errors } = stack.s3Proxy.stats;
       const d = stack.dynamoProxy.stats;
-      return { startedAt, note: `${errors} S3 503s, ${d.errors} DynamoDB throttles, ${d.partialBatches} partial batches injected` };
+      return {
+        startedAt,
+        note: `${errors} S3 503s, ${d.errors} DynamoDB throttles, ${d.partialBatches} partial batches injected`,
+      };
     },
   },
-  { name: 'smtp-4xx', what: 'SMTP target answers 451 for 2 min', fault: outage((st) => Promise.resolve(st.mail.setTemporaryFailure({ code: 451, message: '4.3.0 Mailbox server busy, try later' })), (st) => Promise.resolve(st.mail.setTemporaryFailure(null)), 120) },
-  { name: 'smtp-refused', what: 'SMTP target refuses connections for 1 min', fault: outage((st) => st.mail.refuse(true), (st) => st.mail.refuse(false), 60) },
+  {
+    name: 'smtp-4xx',
+    what: 'SMTP target answers 451 for 2 min',
+    fault: outage(
+      (st) =>
+        Promise.resolve(st.mail.setTemporaryFailure({ code: 451, message: '4.3.0 Mailbox server busy, try later' })),
+      (st) => Promise.resolve(st.mail.setTemporaryFailure(null)),
+      120,
+    ),
+  },
+  {
+    name: 'smtp-refused',
+    what: 'SMTP target refuses connections for 1 min',
+    fault: outage(
+      (st) => st.mail.refuse(true),
+      (st) => st.mail.refuse(false),
+      60,
+    ),
+  },
   {
     name: 'hostile-input',
     what: 'broken MIME, 30 MB attachment, header injection, a mail loop with another domain',
-    mails: (tag, stack, s) => [...hostileMails(tag, stack.maxMessageBytes), ...ordinaryMails(tag, Math.max(10, Math.floor(s.emails / 4)))],
+    mails: (tag, stack, s) => [
+      ...hostileMails(tag, stack.maxMessageBytes),
+      ...ordinaryMails(tag, Math.max(10, Math.floor(s.emails / 4))),
+    ],
     async fault(stack, _s, p, total, tag) {
       const marked = peerLoop(stack, tag, LOOP_PEER, LOOPER, false);
       const stripped = peerLoop(stack, tag, STRIPPING_PEER, LOOPER2, true);
@@ -145,7 +225,12 @@ export const INBOUND_SCENARIOS: InboundScenario[] = [
       return { note: `${a}; ${b}` };
     },
   },
-  { name: 'temporal-kill-postgres', what: 'Temporal server on PostgreSQL SIGKILLed, restarted 10 s later', backend: 'postgres', fault: crashTemporal },
+  {
+    name: 'temporal-kill-postgres',
+    what: 'Temporal server on PostgreSQL SIGKILLed, restarted 10 s later',
+    backend: 'postgres',
+    fault: crashTemporal,
+  },
 ];
 
 /**
@@ -174,21 +259,27 @@ function peerLoop(stack: ChaosStack, tag: string, peer: string, back: string, st
     },
     /** Waits until no new hop appears, then describes how the loop ended. */
     async settle(): Promise<string> {
-      for (let seen = -1; seen !== hops.length; ) {
+      for (let seen = -1; seen !== hops.length;) {
         seen = hops.length;
         await Promise.all(hops);
         await sleep(2000);
       }
       const statuses = (await Promise.all(hops)).map((r) => r.status);
       const stopped = hops.length > 0 && hops.length < MAX_RELAY_HOPS && statuses.at(-1) === 'loop';
-      return stopped ? `${name} mail loop stopped after ${hops.length} hop(s)` : `${name} MAIL LOOP NOT STOPPED: ${hops.length} hops, last status ${statuses.at(-1)}`;
+      return stopped
+        ? `${name} mail loop stopped after ${hops.length} hop(s)`
+        : `${name} MAIL LOOP NOT STOPPED: ${hops.length} hops, last status ${statuses.at(-1)}`;
     },
   };
 }
 
 const MAX_RELAY_HOPS = 60;
 
-export async function runInboundScenario(stack: ChaosStack, sc: InboundScenario, s: ChaosSettings): Promise<InboundOutcome> {
+export async function runInboundScenario(
+  stack: ChaosStack,
+  sc: InboundScenario,
+  s: ChaosSettings,
+): Promise<InboundOutcome> {
   if (sc.backend) await stack.useBackend(sc.backend);
   await stack.startWorker();
   const tag = `${sc.name}-${Date.now().toString(36)}`;

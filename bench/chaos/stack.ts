@@ -13,14 +13,24 @@ import { type DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { Client, Connection } from '@temporalio/client';
 import { bucketForDomain } from '../../lib/config';
-import { DEFAULT_TABLES, dynamoClientFor, ensureTables, startDynamoServer, type LocalDynamo } from '../../scripts/stack/dynamodb';
+import {
+  DEFAULT_TABLES,
+  dynamoClientFor,
+  ensureTables,
+  startDynamoServer,
+  type LocalDynamo,
+} from '../../scripts/stack/dynamodb';
 import { startHttpFaultProxy, type HttpFaultProxy } from '../../scripts/stack/fault-proxy';
 import { freePort } from '../../scripts/stack/ports';
 import { S3_CREDENTIALS, s3ClientFor, startS3Server, type LocalS3 } from '../../scripts/stack/s3';
 import { startSmtpTarget, type SmtpTarget } from '../../scripts/stack/smtp-target';
 import { startTemporalDevServer } from '../../scripts/stack/temporal-dev';
 import { localStackEnv } from '../../scripts/stack/worker-env';
-import { DEFAULT_TEMPORAL_PG_URL, freeTemporalPort, startTemporalPostgres } from '../../scripts/stack/temporal-postgres';
+import {
+  DEFAULT_TEMPORAL_PG_URL,
+  freeTemporalPort,
+  startTemporalPostgres,
+} from '../../scripts/stack/temporal-postgres';
 import { dropDatabase, withDatabase } from '../../lib/storage/db';
 import { onlyOnce } from './interrupt';
 import { ALL_MAILBOXES, AWAY, BLOCKER, DOMAIN, LOOP_PEER, LOOPER, LOOPER2, STRIPPING_PEER } from './mails';
@@ -82,9 +92,16 @@ export async function startChaosStack(opts: { backend?: Backend; maxMessageBytes
   const dynamo = dynamoClientFor(dyn.endpoint);
   await ensureTables(dynamo, DEFAULT_TABLES);
   for (const d of domains) await s3.send(new CreateBucketCommand({ Bucket: bucketForDomain(d) }));
-  const putItem = (table: string, item: Record<string, unknown>) => dynamo.send(new PutItemCommand({ TableName: table, Item: marshall(item) }));
+  const putItem = (table: string, item: Record<string, unknown>) =>
+    dynamo.send(new PutItemCommand({ TableName: table, Item: marshall(item) }));
   await putItem(DEFAULT_TABLES.blocked, { email_address: BLOCKER, blocked_patterns: ['*@spam.example'] });
-  await putItem(DEFAULT_TABLES.rules, { email_address: AWAY, ooo_active: true, ooo_message: 'Away until Monday.', ooo_content_type: 'text', forwards: [] });
+  await putItem(DEFAULT_TABLES.rules, {
+    email_address: AWAY,
+    ooo_active: true,
+    ooo_message: 'Away until Monday.',
+    ooo_content_type: 'text',
+    forwards: [],
+  });
   await putItem(DEFAULT_TABLES.rules, { email_address: LOOPER, ooo_active: false, forwards: [LOOP_PEER] });
   await putItem(DEFAULT_TABLES.rules, { email_address: LOOPER2, ooo_active: false, forwards: [STRIPPING_PEER] });
 
@@ -93,12 +110,26 @@ export async function startChaosStack(opts: { backend?: Backend; maxMessageBytes
   const uiPort = await freePort();
   const taskQueue = `chaos-${process.pid}`;
   let backend: Backend = opts.backend ?? 'dev';
-  const temporalDatabases = { default: `chaos_temporal_${process.pid}`, visibility: `chaos_temporal_vis_${process.pid}` };
+  const temporalDatabases = {
+    default: `chaos_temporal_${process.pid}`,
+    visibility: `chaos_temporal_vis_${process.pid}`,
+  };
   let usedPostgres = backend === 'postgres';
   const startTemporal = async (b: Backend): Promise<RunningTemporal> =>
     b === 'dev'
-      ? startTemporalDevServer({ dbFile: join(dir, 'temporal.sqlite'), port: temporalPort, uiPort, logFile: join(dir, 'temporal-dev.log') })
-      : startTemporalPostgres({ port: temporalPort, uiPort, stateDir: join(dir, 'temporal-pg'), logFile: join(dir, 'temporal-pg.log'), databases: temporalDatabases });
+      ? startTemporalDevServer({
+          dbFile: join(dir, 'temporal.sqlite'),
+          port: temporalPort,
+          uiPort,
+          logFile: join(dir, 'temporal-dev.log'),
+        })
+      : startTemporalPostgres({
+          port: temporalPort,
+          uiPort,
+          stateDir: join(dir, 'temporal-pg'),
+          logFile: join(dir, 'temporal-pg.log'),
+          databases: temporalDatabases,
+        });
 
   let temporal = await startTemporal(backend);
   const connection = await Connection.connect({ address: temporal.address });
@@ -108,7 +139,13 @@ export async function startChaosStack(opts: { backend?: Backend; maxMessageBytes
   const workerLog = join(dir, 'worker.log');
   const workerEnv = async (): Promise<NodeJS.ProcessEnv> => ({
     ...process.env,
-    ...localStackEnv({ s3: s3Proxy.endpoint, dynamodb: dynamoProxy.endpoint, domains, smtpPort: mail.port, internalSmtpPort: internal.port }),
+    ...localStackEnv({
+      s3: s3Proxy.endpoint,
+      dynamodb: dynamoProxy.endpoint,
+      domains,
+      smtpPort: mail.port,
+      internalSmtpPort: internal.port,
+    }),
     MAX_MESSAGE_BYTES: String(maxMessageBytes),
     AUTOREPLY_INTERVAL_HOURS: '1',
     TASK_QUEUE: taskQueue,
@@ -141,7 +178,9 @@ export async function startChaosStack(opts: { backend?: Backend; maxMessageBytes
     workerLog,
     temporalAddress: () => temporal.address,
     async put(raw, key, domain = DOMAIN) {
-      await s3.send(new PutObjectCommand({ Bucket: bucketForDomain(domain), Key: key, Body: raw, ContentType: 'message/rfc822' }));
+      await s3.send(
+        new PutObjectCommand({ Bucket: bucketForDomain(domain), Key: key, Body: raw, ContentType: 'message/rfc822' }),
+      );
     },
     async metadata(key, domain = DOMAIN) {
       try {
@@ -154,7 +193,11 @@ export async function startChaosStack(opts: { backend?: Backend; maxMessageBytes
     async startWorker() {
       if (worker && worker.exitCode === null && worker.signalCode === null) return;
       const log = createWriteStream(workerLog, { flags: 'a' });
-      const child = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], { cwd: ROOT, env: await workerEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
+        cwd: ROOT,
+        env: await workerEnv(),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       child.stdout!.pipe(log);
       child.stderr!.pipe(log);
       worker = child;
@@ -169,7 +212,9 @@ export async function startChaosStack(opts: { backend?: Backend; maxMessageBytes
           }
         };
         child.stdout!.on('data', onData);
-        child.once('exit', (code, signal) => reject(new Error(`worker exited (${signal ?? code}) before it started; see ${workerLog}`)));
+        child.once('exit', (code, signal) =>
+          reject(new Error(`worker exited (${signal ?? code}) before it started; see ${workerLog}`)),
+        );
       });
     },
     async killWorker() {
@@ -199,7 +244,9 @@ export async function startChaosStack(opts: { backend?: Backend; maxMessageBytes
       await connection.close();
       await temporal.stop();
       await Promise.all([s3Proxy.stop(), dynamoProxy.stop(), mail.stop(), internal.stop(), s3srv.stop(), dyn.stop()]);
-      if (usedPostgres) for (const name of Object.values(temporalDatabases)) await dropDatabase(withDatabase(DEFAULT_TEMPORAL_PG_URL, name));
+      if (usedPostgres)
+        for (const name of Object.values(temporalDatabases))
+          await dropDatabase(withDatabase(DEFAULT_TEMPORAL_PG_URL, name));
       rmSync(dir, { recursive: true, force: true });
     }),
   };

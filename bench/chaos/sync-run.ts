@@ -14,7 +14,13 @@ import { startTcpFaultProxy } from '../../scripts/stack/fault-proxy';
 import { onInterrupt, onlyOnce } from './interrupt';
 import type { syncAccount } from '../../workflows/syncAccount';
 import { syncWorkflowId } from '../../contracts/sync';
-import { createTestDatabase, fillMailbox, imapSession, serverView, startTestDovecot } from '../../test/integration/sync-fixtures';
+import {
+  createTestDatabase,
+  fillMailbox,
+  imapSession,
+  serverView,
+  startTestDovecot,
+} from '../../test/integration/sync-fixtures';
 import { until } from './inbound-run';
 
 const ROOT = join(__dirname, '..', '..');
@@ -30,7 +36,13 @@ export interface SyncOutcome {
   note: string;
 }
 
-export async function runSyncScenario(o: { client: Client; temporalAddress: string; dir: string; messages: number; bar?: SingleBar }): Promise<SyncOutcome> {
+export async function runSyncScenario(o: {
+  client: Client;
+  temporalAddress: string;
+  dir: string;
+  messages: number;
+  bar?: SingleBar;
+}): Promise<SyncOutcome> {
   const db = await createTestDatabase();
   const dovecot = await startTestDovecot([USER]);
   const keyEntry = generateKeyEntry('chaos');
@@ -54,7 +66,19 @@ export async function runSyncScenario(o: { client: Client; temporalAddress: stri
 
     const store = createStore(db.pool);
     const userId = (await store.ensureUser('carol.owner@example.com')).id;
-    const account = await addAccountWithPassword(store, parseKeyring(keyEntry), userId, { imapHost: '127.0.0.1', imapPort: imapProxy.port, imapTls: false, imapUser: USER.user, syncIntervalSeconds: 600 }, USER.password);
+    const account = await addAccountWithPassword(
+      store,
+      parseKeyring(keyEntry),
+      userId,
+      {
+        imapHost: '127.0.0.1',
+        imapPort: imapProxy.port,
+        imapTls: false,
+        imapUser: USER.user,
+        syncIntervalSeconds: 600,
+      },
+      USER.password,
+    );
     const log = createWriteStream(join(o.dir, 'sync-worker.log'), { flags: 'a' });
     worker = spawn(process.execPath, ['--import', 'tsx', 'workers/sync-main.ts'], {
       cwd: ROOT,
@@ -85,10 +109,13 @@ export async function runSyncScenario(o: { client: Client; temporalAddress: stri
     });
     let stored = 0;
     const poll = setInterval(() => {
-      store.listMessages(userId, account.id).then((l) => {
-        stored = l.length;
-        o.bar?.update(Math.min(stored, o.messages));
-      }, () => undefined);
+      store.listMessages(userId, account.id).then(
+        (l) => {
+          stored = l.length;
+          o.bar?.update(Math.min(stored, o.messages));
+        },
+        () => undefined,
+      );
     }, 200);
     o.bar?.start(o.messages, 0, { phase: 'imap-pg-cut' });
     await until(() => stored >= o.messages / 3);
@@ -104,7 +131,8 @@ export async function runSyncScenario(o: { client: Client; temporalAddress: stri
     o.bar?.stop();
 
     const rows = await store.listMessages(userId, account.id);
-    const key = (m: { folder: string; uidValidity: number | string; uid: number }) => `${m.folder}/${m.uidValidity}/${m.uid}`;
+    const key = (m: { folder: string; uidValidity: number | string; uid: number }) =>
+      `${m.folder}/${m.uidValidity}/${m.uid}`;
     const distinct = new Set(rows.map(key));
     const imap2 = await imapSession(dovecot, USER.user, USER.password);
     const server = await serverView(imap2);

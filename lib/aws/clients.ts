@@ -12,9 +12,16 @@ export interface AwsClients {
 export function createAwsClients(config: Config): AwsClients {
   const local = config.s3Endpoint !== undefined || config.dynamodbEndpoint !== undefined;
   // Local S3/DynamoDB servers reject the CRC32 checksums newer SDKs send by default.
-  const checksums = local ? ({ requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' } as const) : {};
+  const checksums = local
+    ? ({ requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' } as const)
+    : {};
   return {
-    s3: new S3Client({ region: config.awsRegion, endpoint: config.s3Endpoint, forcePathStyle: config.s3ForcePathStyle, ...checksums }),
+    s3: new S3Client({
+      region: config.awsRegion,
+      endpoint: config.s3Endpoint,
+      forcePathStyle: config.s3ForcePathStyle,
+      ...checksums,
+    }),
     dynamo: new DynamoDBClient({ region: config.awsRegion, endpoint: config.dynamodbEndpoint }),
   };
 }

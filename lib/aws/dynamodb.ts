@@ -18,7 +18,13 @@ import { dynamodbRequests } from '../observability/metrics';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** All items for the given hash-key values; missing keys are simply absent. */
-export async function batchGetAll(dynamo: DynamoDBClient, table: string, keyName: string, values: readonly string[], maxRounds = 8): Promise<Record<string, unknown>[]> {
+export async function batchGetAll(
+  dynamo: DynamoDBClient,
+  table: string,
+  keyName: string,
+  values: readonly string[],
+  maxRounds = 8,
+): Promise<Record<string, unknown>[]> {
   const unique = [...new Set(values)];
   const items: Record<string, unknown>[] = [];
   for (let i = 0; i < unique.length; i += 100) {
@@ -26,7 +32,10 @@ export async function batchGetAll(dynamo: DynamoDBClient, table: string, keyName
       [table]: { Keys: unique.slice(i, i + 100).map((v) => ({ [keyName]: { S: v } })) },
     };
     for (let round = 0; request && Object.keys(request).length > 0; round++) {
-      if (round >= maxRounds) throw new Error(`DynamoDB ${table}: keys still unprocessed after ${maxRounds} rounds (throttled); the activity will retry`);
+      if (round >= maxRounds)
+        throw new Error(
+          `DynamoDB ${table}: keys still unprocessed after ${maxRounds} rounds (throttled); the activity will retry`,
+        );
       if (round > 0) await sleep(Math.min(2000, 50 * 2 ** round));
       dynamodbRequests.inc({ table, operation: 'BatchGetItem' });
       const out: BatchGetItemCommandOutput = await dynamo.send(new BatchGetItemCommand({ RequestItems: request }));
@@ -38,11 +47,19 @@ export async function batchGetAll(dynamo: DynamoDBClient, table: string, keyName
 }
 
 /** Puts all items (chunks of 25, one request each); throws when some are still unprocessed after `maxRounds`. */
-export async function batchWriteAll(dynamo: DynamoDBClient, table: string, items: readonly Record<string, AttributeValue>[], maxRounds = 8): Promise<void> {
+export async function batchWriteAll(
+  dynamo: DynamoDBClient,
+  table: string,
+  items: readonly Record<string, AttributeValue>[],
+  maxRounds = 8,
+): Promise<void> {
   for (let i = 0; i < items.length; i += 25) {
-    let request: Record<string, WriteRequest[]> | undefined = { [table]: items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })) };
+    let request: Record<string, WriteRequest[]> | undefined = {
+      [table]: items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })),
+    };
     for (let round = 0; request && Object.keys(request).length > 0; round++) {
-      if (round >= maxRounds) throw new Error(`DynamoDB ${table}: items still unwritten after ${maxRounds} rounds (throttled)`);
+      if (round >= maxRounds)
+        throw new Error(`DynamoDB ${table}: items still unwritten after ${maxRounds} rounds (throttled)`);
       if (round > 0) await sleep(Math.min(2000, 50 * 2 ** round));
       dynamodbRequests.inc({ table, operation: 'BatchWriteItem' });
       const out: BatchWriteItemCommandOutput = await dynamo.send(new BatchWriteItemCommand({ RequestItems: request }));
@@ -55,7 +72,10 @@ export async function batchWriteAll(dynamo: DynamoDBClient, table: string, items
 export const stringList = (v: unknown): string[] => {
   if (Array.isArray(v)) return v.filter((x): x is string => typeof x === 'string');
   if (v instanceof Set) return [...v].filter((x): x is string => typeof x === 'string');
-  if (typeof v === 'string') return v.split(',').map((s) => s.trim()).filter(Boolean);
+  if (typeof v === 'string')
+    return v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   return [];
 };
-

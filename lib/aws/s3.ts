@@ -5,7 +5,12 @@ import { ApplicationFailure } from '@temporalio/common';
 import { INBOUND_ERRORS } from '../../contracts/inbound';
 
 export function isNotFound(err: unknown): boolean {
-  return err instanceof NoSuchKey || err instanceof NotFound || (err as { name?: string })?.name === 'NotFound' || (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode === 404;
+  return (
+    err instanceof NoSuchKey ||
+    err instanceof NotFound ||
+    (err as { name?: string })?.name === 'NotFound' ||
+    (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode === 404
+  );
 }
 
 /** Reads the whole raw message. Used by activities that need the body (delivery, forwards). */
@@ -15,9 +20,11 @@ export async function readRawEmail(s3: S3Client, bucket: string, key: string): P
     return Buffer.from(await out.Body!.transformToByteArray());
   } catch (err) {
     if (isNotFound(err)) {
-      throw ApplicationFailure.nonRetryable(`s3://${bucket}/${key} no longer exists; nothing to deliver`, INBOUND_ERRORS.EmailMissing);
+      throw ApplicationFailure.nonRetryable(
+        `s3://${bucket}/${key} no longer exists; nothing to deliver`,
+        INBOUND_ERRORS.EmailMissing,
+      );
     }
     throw err;
   }
 }
-

@@ -55,9 +55,16 @@ type ValueOf<S extends OptionSpec> = S['type'] extends 'boolean'
 export type OptionValues<O extends Record<string, OptionSpec>> = { [K in keyof O]: ValueOf<O[K]> };
 
 export function helpText<O extends Record<string, OptionSpec>>(spec: CommandSpec<O>): string {
-  const rows = Object.entries({ ...spec.options, help: { type: 'boolean', description: 'show this help' } as OptionSpec }).map(([name, o]) => {
+  const rows = Object.entries({
+    ...spec.options,
+    help: { type: 'boolean', description: 'show this help' } as OptionSpec,
+  }).map(([name, o]) => {
     const flag = `${o.short ? `-${o.short}, ` : ''}--${name}${o.type === 'string' ? ` ${o.value ?? '<value>'}` : ''}`;
-    const extra = [o.required ? 'required' : undefined, o.multiple ? 'repeatable' : undefined, o.default !== undefined && o.default !== false ? `default ${o.default}` : undefined].filter(Boolean);
+    const extra = [
+      o.required ? 'required' : undefined,
+      o.multiple ? 'repeatable' : undefined,
+      o.default !== undefined && o.default !== false ? `default ${o.default}` : undefined,
+    ].filter(Boolean);
     return [flag, `${o.description}${extra.length ? ` (${extra.join(', ')})` : ''}`] as const;
   });
   const width = Math.max(...rows.map(([f]) => f.length)) + 2;
@@ -79,10 +86,21 @@ export function helpText<O extends Record<string, OptionSpec>>(spec: CommandSpec
 }
 
 /** Parses argv against the spec; --help is answered by the caller (runCommand). */
-export function parseOptions<O extends Record<string, OptionSpec>>(spec: CommandSpec<O>, argv: string[]): { help: boolean; values: OptionValues<O> } {
-  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string; default?: string | boolean }> = { help: { type: 'boolean', short: 'h' } };
+export function parseOptions<O extends Record<string, OptionSpec>>(
+  spec: CommandSpec<O>,
+  argv: string[],
+): { help: boolean; values: OptionValues<O> } {
+  const options: Record<
+    string,
+    { type: 'string' | 'boolean'; multiple?: boolean; short?: string; default?: string | boolean }
+  > = { help: { type: 'boolean', short: 'h' } };
   for (const [name, o] of Object.entries(spec.options)) {
-    options[name] = { type: o.type, ...(o.multiple ? { multiple: true } : {}), ...(o.short ? { short: o.short } : {}), ...(o.default !== undefined ? { default: o.default } : {}) };
+    options[name] = {
+      type: o.type,
+      ...(o.multiple ? { multiple: true } : {}),
+      ...(o.short ? { short: o.short } : {}),
+      ...(o.default !== undefined ? { default: o.default } : {}),
+    };
   }
   let parsed;
   try {
@@ -97,8 +115,10 @@ export function parseOptions<O extends Record<string, OptionSpec>>(spec: Command
     if (o.multiple && values[name] === undefined) values[name] = [];
     if (o.type === 'boolean' && values[name] === undefined) values[name] = false;
     const v = values[name];
-    if (o.required && (v === undefined || (Array.isArray(v) && v.length === 0))) throw new UsageError(`--${name} is required: ${o.description}`);
-    if (o.type === 'string' && typeof v === 'string' && v.trim() === '') throw new UsageError(`--${name} is empty: ${o.description}`);
+    if (o.required && (v === undefined || (Array.isArray(v) && v.length === 0)))
+      throw new UsageError(`--${name} is required: ${o.description}`);
+    if (o.type === 'string' && typeof v === 'string' && v.trim() === '')
+      throw new UsageError(`--${name} is empty: ${o.description}`);
   }
   return { help: false, values: values as OptionValues<O> };
 }
@@ -106,7 +126,8 @@ export function parseOptions<O extends Record<string, OptionSpec>>(spec: Command
 /** The option of every command that starts workflows: the explicit opt-out of encryption (lib/temporal/data-converter.ts). */
 export const PLAINTEXT_OPTION = {
   type: 'boolean',
-  description: 'start workflows although MAILROOM_CODEC_KEYS is unset: addresses and subjects land in Temporal in plaintext (local experiments only)',
+  description:
+    'start workflows although MAILROOM_CODEC_KEYS is unset: addresses and subjects land in Temporal in plaintext (local experiments only)',
 } as const;
 
 export interface CommandIO {
@@ -137,7 +158,8 @@ export async function runCommand<O extends Record<string, OptionSpec>>(
     }
   } catch (e) {
     const error = e as Error & { cause?: unknown };
-    const cause = error.cause instanceof Error && !error.message.includes(error.cause.message) ? `: ${error.cause.message}` : '';
+    const cause =
+      error.cause instanceof Error && !error.message.includes(error.cause.message) ? `: ${error.cause.message}` : '';
     if (error instanceof UsageError) {
       err(`${spec.name}: ${error.message}\nRun \`npm run ${spec.name} -- --help\` for the options and an example.\n`);
       code = EXIT.usage;
@@ -157,7 +179,10 @@ export async function runCommand<O extends Record<string, OptionSpec>>(
 }
 
 /** runCommand for a script's entry point: sets the exit code and exits once output is flushed. */
-export function commandMain<O extends Record<string, OptionSpec>>(spec: CommandSpec<O>, main: (values: OptionValues<O>) => Promise<ExitCode | void>): void {
+export function commandMain<O extends Record<string, OptionSpec>>(
+  spec: CommandSpec<O>,
+  main: (values: OptionValues<O>) => Promise<ExitCode | void>,
+): void {
   void runCommand(spec, main).then((code) => {
     // Open handles (gRPC channels, pools) must not keep a finished command alive.
     process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
@@ -172,7 +197,8 @@ function closest(word: string, known: readonly string[]): string | undefined {
     const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
     for (let j = 1; j <= b.length; j++) d[0][j] = j;
     for (let i = 1; i <= a.length; i++)
-      for (let j = 1; j <= b.length; j++) d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      for (let j = 1; j <= b.length; j++)
+        d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
     return d[a.length][b.length];
   };
   const best = known.map((k) => [k, dist(word, k)] as const).sort((x, y) => x[1] - y[1])[0];
@@ -185,11 +211,17 @@ export function oneOf<T extends string>(option: string, value: string, allowed: 
   const hit = allowed.find((a) => a.toLowerCase() === v);
   if (hit) return hit;
   const hint = closest(v, allowed);
-  throw new UsageError(`--${option} ${value} is not one of ${allowed.join(', ')}${hint ? ` (did you mean ${hint}?)` : ''}`);
+  throw new UsageError(
+    `--${option} ${value} is not one of ${allowed.join(', ')}${hint ? ` (did you mean ${hint}?)` : ''}`,
+  );
 }
 
 /** A comma-separated list (repeatable option values are joined first), each checked against `allowed` if given. */
-export function listOf<T extends string>(option: string, value: string | readonly string[] | undefined, allowed?: readonly T[]): T[] {
+export function listOf<T extends string>(
+  option: string,
+  value: string | readonly string[] | undefined,
+  allowed?: readonly T[],
+): T[] {
   const items = (Array.isArray(value) ? value : value === undefined ? [] : [value])
     .flatMap((v) => v.split(','))
     .map((s) => s.trim())
@@ -211,7 +243,8 @@ export function positiveInteger(option: string, value: string): number {
 
 export function tcpPort(option: string, value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new UsageError(`--${option} ${value} is not a TCP port (1-65535)`);
+  if (!Number.isInteger(n) || n < 1 || n > 65535)
+    throw new UsageError(`--${option} ${value} is not a TCP port (1-65535)`);
   return n;
 }
 
@@ -246,12 +279,20 @@ export interface Progress {
  * A progress bar on a terminal; otherwise (logs, pipes, CI) one plain line every few
  * seconds and one at the end, so progress is visible either way. Writes to stderr.
  */
-export function progress(label: string, format: string, opts: { total?: number; everyMs?: number; stream?: NodeJS.WriteStream } = {}): Progress {
+export function progress(
+  label: string,
+  format: string,
+  opts: { total?: number; everyMs?: number; stream?: NodeJS.WriteStream } = {},
+): Progress {
   const stream = opts.stream ?? process.stderr;
-  const fill = (fields: Record<string, string | number>) => format.replace(/\{(\w+)\}/g, (_, k: string) => String(fields[k] ?? ''));
+  const fill = (fields: Record<string, string | number>) =>
+    format.replace(/\{(\w+)\}/g, (_, k: string) => String(fields[k] ?? ''));
   let state = { value: 0, total: opts.total ?? 0, fields: {} as Record<string, string | number> };
   if (stream.isTTY) {
-    const bar = new SingleBar({ format: `${label} [{bar}] {value}/{total} ${format}`, hideCursor: true, stream }, Presets.shades_classic);
+    const bar = new SingleBar(
+      { format: `${label} [{bar}] {value}/{total} ${format}`, hideCursor: true, stream },
+      Presets.shades_classic,
+    );
     bar.start(state.total, 0, {});
     return {
       update(value, fields = {}, total) {
@@ -261,7 +302,10 @@ export function progress(label: string, format: string, opts: { total?: number; 
       stop: () => bar.stop(),
     };
   }
-  const line = () => stream.write(`${label}: ${state.value}${state.total ? `/${state.total}` : ''} ${fill(state.fields)}`.trimEnd() + '\n');
+  const line = () =>
+    stream.write(
+      `${label}: ${state.value}${state.total ? `/${state.total}` : ''} ${fill(state.fields)}`.trimEnd() + '\n',
+    );
   const timer = setInterval(line, opts.everyMs ?? 5000);
   timer.unref();
   return {

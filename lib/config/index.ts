@@ -95,7 +95,11 @@ const schema = z.object({
   MAX_MESSAGE_BYTES: positiveInt.default(40 * 1024 * 1024),
   // Messages up to this size take the fast path: every step a local activity, one workflow
   // task per email. Larger ones use regular, heartbeating activities. 0: none takes it.
-  FAST_PATH_MAX_BYTES: z.coerce.number().int().min(0).default(10 * 1024 * 1024),
+  FAST_PATH_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(10 * 1024 * 1024),
   // The existing worker deletes blocked mail after tagging it; `keep` leaves it tagged in
   // place so it can be re-driven after a blocklist fix (starters/redrive.ts).
   BLOCKED_MAIL_ACTION: z.enum(['delete', 'keep']).default('delete'),
@@ -130,7 +134,14 @@ export interface Config {
   smtp: { host: string; port: number; poolSize: number; user?: string; pass?: string; secure: boolean };
   internalSmtpPort: number;
   lmtp: { enabled: boolean; host: string; port: number };
-  outbound: { transport: 'ses' | 'smtp'; host: string; port: number; user?: string; pass?: string; requireTls: boolean };
+  outbound: {
+    transport: 'ses' | 'smtp';
+    host: string;
+    port: number;
+    user?: string;
+    pass?: string;
+    requireTls: boolean;
+  };
   safety: { spamAction: 'deliver' | 'quarantine'; maxHeaderRecipients: number; maxCopiesPerHour: number };
   tables: { blocked: string; rules: string; messages: string; autoreply: string; delivery: string; sweep: string };
   /** Seconds. */
@@ -170,7 +181,10 @@ export function parseDomains(text: string): string[] {
 
 /** A duration, "90s", "15m", "1h", "2d" or plain seconds ("0", "900"), in seconds; undefined when it is none. */
 export function parseDuration(text: string): number | undefined {
-  const m = text.trim().toLowerCase().match(/^(\d+)\s*([smhd]?)$/);
+  const m = text
+    .trim()
+    .toLowerCase()
+    .match(/^(\d+)\s*([smhd]?)$/);
   return m ? Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'] : undefined;
 }
 
@@ -185,8 +199,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = schema.safeParse(cleaned);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message} (got ${JSON.stringify(cleaned[String(i.path[0])] ?? null)})`);
-    throw new ConfigError(`Invalid mailroom configuration, fix these environment variables:\n  ${problems.join('\n  ')}`);
+    const problems = parsed.error.issues.map(
+      (i) => `${i.path.join('.')}: ${i.message} (got ${JSON.stringify(cleaned[String(i.path[0])] ?? null)})`,
+    );
+    throw new ConfigError(
+      `Invalid mailroom configuration, fix these environment variables:\n  ${problems.join('\n  ')}`,
+    );
   }
   const e = parsed.data;
 
@@ -199,7 +217,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     try {
       domains = parseDomains(readFileSync(e.DOMAINS_FILE, 'utf8'));
     } catch (err) {
-      throw new ConfigError(`DOMAINS_FILE: cannot read ${e.DOMAINS_FILE} (${(err as Error).message}); create it with one domain per line, or set DOMAINS=example.com,example.org`);
+      throw new ConfigError(
+        `DOMAINS_FILE: cannot read ${e.DOMAINS_FILE} (${(err as Error).message}); create it with one domain per line, or set DOMAINS=example.com,example.org`,
+      );
     }
     domainsSource = e.DOMAINS_FILE;
   }
@@ -218,12 +238,37 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     // Local S3 servers have no virtual-host DNS: path style whenever an endpoint is overridden.
     s3ForcePathStyle: e.S3_FORCE_PATH_STYLE ?? s3Endpoint !== undefined,
     bucketTemplate: e.S3_BUCKET_TEMPLATE,
-    smtp: { host: e.SMTP_HOST, port: e.SMTP_PORT, poolSize: e.SMTP_POOL_SIZE, user: e.SMTP_USER, pass: e.SMTP_PASS, secure: e.SMTP_SECURE },
+    smtp: {
+      host: e.SMTP_HOST,
+      port: e.SMTP_PORT,
+      poolSize: e.SMTP_POOL_SIZE,
+      user: e.SMTP_USER,
+      pass: e.SMTP_PASS,
+      secure: e.SMTP_SECURE,
+    },
     internalSmtpPort: e.INTERNAL_SMTP_PORT,
     lmtp: { enabled: e.LMTP_ENABLED, host: e.LMTP_HOST, port: e.LMTP_PORT },
-    outbound: { transport: e.OUTBOUND_TRANSPORT, host: e.OUTBOUND_SMTP_HOST, port: e.OUTBOUND_SMTP_PORT, user: e.OUTBOUND_SMTP_USER, pass: e.OUTBOUND_SMTP_PASS, requireTls: e.OUTBOUND_SMTP_REQUIRE_TLS },
-    safety: { spamAction: e.SPAM_ACTION, maxHeaderRecipients: e.MAX_HEADER_RECIPIENTS, maxCopiesPerHour: e.MAX_COPIES_PER_HOUR },
-    tables: { blocked: e.DYNAMODB_BLOCKED_TABLE, rules: e.DYNAMODB_RULES_TABLE, messages: e.DYNAMODB_MESSAGES_TABLE, autoreply: e.DYNAMODB_AUTOREPLY_TABLE, delivery: e.DYNAMODB_DELIVERY_TABLE, sweep: e.DYNAMODB_SWEEP_TABLE },
+    outbound: {
+      transport: e.OUTBOUND_TRANSPORT,
+      host: e.OUTBOUND_SMTP_HOST,
+      port: e.OUTBOUND_SMTP_PORT,
+      user: e.OUTBOUND_SMTP_USER,
+      pass: e.OUTBOUND_SMTP_PASS,
+      requireTls: e.OUTBOUND_SMTP_REQUIRE_TLS,
+    },
+    safety: {
+      spamAction: e.SPAM_ACTION,
+      maxHeaderRecipients: e.MAX_HEADER_RECIPIENTS,
+      maxCopiesPerHour: e.MAX_COPIES_PER_HOUR,
+    },
+    tables: {
+      blocked: e.DYNAMODB_BLOCKED_TABLE,
+      rules: e.DYNAMODB_RULES_TABLE,
+      messages: e.DYNAMODB_MESSAGES_TABLE,
+      autoreply: e.DYNAMODB_AUTOREPLY_TABLE,
+      delivery: e.DYNAMODB_DELIVERY_TABLE,
+      sweep: e.DYNAMODB_SWEEP_TABLE,
+    },
     sweep: { minAge: e.SWEEP_MIN_AGE, overlap: e.SWEEP_OVERLAP, fallbackWindow: e.SWEEP_FALLBACK_WINDOW },
     autoreplyIntervalHours: e.AUTOREPLY_INTERVAL_HOURS,
     domains,
@@ -237,7 +282,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     healthHost: e.HEALTH_HOST,
     workerName: e.WORKER_NAME ?? `mailroom-${hostname()}`,
     taskQueue: e.TASK_QUEUE,
-    tuning: { maxConcurrentActivities: e.WORKER_MAX_CONCURRENT_ACTIVITIES, maxConcurrentWorkflowTasks: e.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS, maxCachedWorkflows: e.WORKER_MAX_CACHED_WORKFLOWS },
+    tuning: {
+      maxConcurrentActivities: e.WORKER_MAX_CONCURRENT_ACTIVITIES,
+      maxConcurrentWorkflowTasks: e.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
+      maxCachedWorkflows: e.WORKER_MAX_CACHED_WORKFLOWS,
+    },
     logLevel: e.LOG_LEVEL,
     temporalMetricsBind: env.TEMPORAL_METRICS_BIND,
   };

@@ -20,8 +20,18 @@ const schema = z.object({
   SQS_DEAD_LETTER_QUEUE: template.optional(),
   SQS_POISON_VISIBILITY_TIMEOUT: z.coerce.number().int().min(1).max(43200).default(43200),
   // Long-poll wait of each ReceiveMessage, in seconds (SQS allows 0..20); the old worker's name.
-  POLL_INTERVAL: z.coerce.number().int().min(0, 'must be 0..20 seconds (SQS long polling)').max(20, 'must be 0..20 seconds (SQS long polling)').default(20),
-  MAX_MESSAGES: z.coerce.number().int().min(1, 'must be 1..10 (SQS receive batch)').max(10, 'must be 1..10 (SQS receive batch)').default(10),
+  POLL_INTERVAL: z.coerce
+    .number()
+    .int()
+    .min(0, 'must be 0..20 seconds (SQS long polling)')
+    .max(20, 'must be 0..20 seconds (SQS long polling)')
+    .default(20),
+  MAX_MESSAGES: z.coerce
+    .number()
+    .int()
+    .min(1, 'must be 1..10 (SQS receive batch)')
+    .max(10, 'must be 1..10 (SQS receive batch)')
+    .default(10),
   // Seconds a received message stays hidden: after a crash before DeleteMessage, the
   // notification comes back after this long (and its workflow start is then a no-op).
   VISIBILITY_TIMEOUT: z.coerce.number().int().min(0).max(43200).default(300),
@@ -69,8 +79,12 @@ export function loadSqsConfig(env: NodeJS.ProcessEnv = process.env): SqsBridgeCo
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = schema.safeParse(cleaned);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message} (got ${JSON.stringify(cleaned[String(i.path[0])] ?? null)})`);
-    throw new ConfigError(`Invalid mailroom SQS bridge configuration, fix these environment variables:\n  ${problems.join('\n  ')}`);
+    const problems = parsed.error.issues.map(
+      (i) => `${i.path.join('.')}: ${i.message} (got ${JSON.stringify(cleaned[String(i.path[0])] ?? null)})`,
+    );
+    throw new ConfigError(
+      `Invalid mailroom SQS bridge configuration, fix these environment variables:\n  ${problems.join('\n  ')}`,
+    );
   }
   const e = parsed.data;
   if (base.domains.length === 0) throw new ConfigError(`${base.domainsSource}: no domains, so no queues to poll`);
@@ -90,7 +104,10 @@ export function loadSqsConfig(env: NodeJS.ProcessEnv = process.env): SqsBridgeCo
   // A queue shared by several domains tells the domain by the bucket only: buckets must differ.
   for (const q of queues.filter((x) => x.domains.length > 1)) {
     const buckets = new Set(q.domains.map((d) => bucketForDomain(d, base.bucketTemplate)));
-    if (buckets.size < q.domains.length) throw new ConfigError(`SQS_QUEUE_TEMPLATE: queue ${q.queue} serves ${q.domains.join(', ')}, whose buckets are not distinct (S3_BUCKET_TEMPLATE)`);
+    if (buckets.size < q.domains.length)
+      throw new ConfigError(
+        `SQS_QUEUE_TEMPLATE: queue ${q.queue} serves ${q.domains.join(', ')}, whose buckets are not distinct (S3_BUCKET_TEMPLATE)`,
+      );
   }
 
   return {

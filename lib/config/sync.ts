@@ -67,8 +67,12 @@ export function loadSyncConfig(env: NodeJS.ProcessEnv = process.env): SyncConfig
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = schema.safeParse(cleaned);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message} (got ${JSON.stringify(cleaned[String(i.path[0])] ?? null)})`);
-    throw new SyncConfigError(`Invalid mailroom sync configuration, fix these environment variables:\n  ${problems.join('\n  ')}`);
+    const problems = parsed.error.issues.map(
+      (i) => `${i.path.join('.')}: ${i.message} (got ${JSON.stringify(cleaned[String(i.path[0])] ?? null)})`,
+    );
+    throw new SyncConfigError(
+      `Invalid mailroom sync configuration, fix these environment variables:\n  ${problems.join('\n  ')}`,
+    );
   }
   const e = parsed.data;
   return {

@@ -2,7 +2,14 @@
 // the sync activities decide what to do with the results. Folders are always opened
 // read-only (EXAMINE): syncing must never change \Seen or anything else on the server.
 import { ImapFlow, type FetchMessageObject, type ImapFlowOptions, type MessageAddressObject } from 'imapflow';
-import { cleanOptionalText, cleanText, FIELD_LIMITS, storableBigint, storableDate, storableInt32 } from '../sync-store/storable';
+import {
+  cleanOptionalText,
+  cleanText,
+  FIELD_LIMITS,
+  storableBigint,
+  storableDate,
+  storableInt32,
+} from '../sync-store/storable';
 import type { NewMessage, FlagChange } from '../sync-store';
 
 export interface ImapEndpoint {
@@ -56,7 +63,11 @@ export function describeEndpoint(e: ImapEndpoint): string {
 export function isAuthenticationFailure(err: unknown): boolean {
   const e = err as { authenticationFailed?: boolean; serverResponseCode?: string; name?: string } | null;
   if (!e) return false;
-  return e.authenticationFailed === true || e.name === 'AuthenticationFailure' || e.serverResponseCode === 'AUTHENTICATIONFAILED';
+  return (
+    e.authenticationFailed === true ||
+    e.name === 'AuthenticationFailure' ||
+    e.serverResponseCode === 'AUTHENTICATIONFAILED'
+  );
 }
 
 const TRANSIENT_CODES = new Set([
@@ -92,7 +103,9 @@ export function imapErrorText(err: unknown): string {
   const e = err as { responseText?: string; response?: unknown; message?: string; code?: string } | null;
   if (!e) return 'unknown error';
   const e2 = e as { serverResponseCode?: string };
-  let text = (e.responseText || (typeof e.response === 'string' ? e.response : '') || e.message || String(err)).trim().replace(/\.$/, '');
+  let text = (e.responseText || (typeof e.response === 'string' ? e.response : '') || e.message || String(err))
+    .trim()
+    .replace(/\.$/, '');
   if (e2.serverResponseCode && !text.includes(e2.serverResponseCode)) text = `[${e2.serverResponseCode}] ${text}`;
   return e.code && !text.includes(e.code) ? `${text} (${e.code})` : text;
 }
@@ -134,7 +147,10 @@ export async function connectImap(
     host: endpoint.host,
     port: endpoint.port,
     secure: endpoint.tls,
-    auth: 'accessToken' in credentials ? { user: endpoint.user, accessToken: credentials.accessToken } : { user: endpoint.user, pass: credentials.password },
+    auth:
+      'accessToken' in credentials
+        ? { user: endpoint.user, accessToken: credentials.accessToken }
+        : { user: endpoint.user, pass: credentials.password },
     ...limits,
     logger: false,
     // A sync runs commands back to back; an IDLE between them only costs round trips.
@@ -167,7 +183,10 @@ export async function closeImap(client: ImapFlow, abandon = false): Promise<void
   }
   let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([client.logout(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('LOGOUT timed out')), 5000)))]);
+    await Promise.race([
+      client.logout(),
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('LOGOUT timed out')), 5000))),
+    ]);
   } catch {
     client.close();
   } finally {
@@ -230,7 +249,12 @@ function cleanFlags(flags: Set<string> | undefined): string[] {
 }
 
 /** Current flags of messages in a UID range; with `changedSince` only those changed after that mod-sequence. */
-export async function fetchFlags(client: ImapFlow, range: string, changedSince?: string, onProgress?: () => void): Promise<FlagChange[]> {
+export async function fetchFlags(
+  client: ImapFlow,
+  range: string,
+  changedSince?: string,
+  onProgress?: () => void,
+): Promise<FlagChange[]> {
   const out: FlagChange[] = [];
   const options = changedSince ? { uid: true, changedSince: BigInt(changedSince) } : { uid: true };
   for await (const m of client.fetch(range, { uid: true, flags: true }, options)) {
@@ -255,15 +279,25 @@ export class ImapProtocolError extends Error {
 const UNSOLICITED_FETCH_LIMIT = 100;
 
 /** Metadata (flags, envelope, dates, claimed size) of `uids`, by UID; UIDs the server did not answer for are absent. */
-export async function fetchMetadata(client: ImapFlow, uids: number[], onMessage?: () => void): Promise<Map<number, FetchMessageObject>> {
+export async function fetchMetadata(
+  client: ImapFlow,
+  uids: number[],
+  onMessage?: () => void,
+): Promise<Map<number, FetchMessageObject>> {
   const wanted = new Set(uids);
   const meta = new Map<number, FetchMessageObject>();
   let unsolicited = 0;
   if (!uids.length) return meta;
-  for await (const m of client.fetch(uidSet(uids), { uid: true, flags: true, envelope: true, internalDate: true, size: true }, { uid: true })) {
+  for await (const m of client.fetch(
+    uidSet(uids),
+    { uid: true, flags: true, envelope: true, internalDate: true, size: true },
+    { uid: true },
+  )) {
     if (!wanted.has(m.uid) || meta.has(m.uid)) {
       if (++unsolicited > UNSOLICITED_FETCH_LIMIT + uids.length) {
-        throw new ImapProtocolError(`the server sent more than ${unsolicited} FETCH responses for messages not asked for (an endless FETCH response?)`);
+        throw new ImapProtocolError(
+          `the server sent more than ${unsolicited} FETCH responses for messages not asked for (an endless FETCH response?)`,
+        );
       }
       continue;
     }
@@ -294,7 +328,9 @@ export async function fetchSources(
   for await (const m of client.fetch(uidSet(uids), { uid: true, source: true }, { uid: true })) {
     if (!wanted.has(m.uid) || into.has(m.uid) || !m.source) {
       if (++unsolicited > UNSOLICITED_FETCH_LIMIT + uids.length) {
-        throw new ImapProtocolError(`the server sent more than ${unsolicited} FETCH responses for messages not asked for (an endless FETCH response?)`);
+        throw new ImapProtocolError(
+          `the server sent more than ${unsolicited} FETCH responses for messages not asked for (an endless FETCH response?)`,
+        );
       }
       continue;
     }
@@ -312,7 +348,13 @@ export async function fetchSources(
  * character from a forged header must not reach PostgreSQL), dates and numbers only when they
  * fit their columns. `raw` null means stored without its body (raw_ref points at the server copy).
  */
-export function toNewMessage(m: FetchMessageObject, raw: Buffer | null, endpoint: ImapEndpoint, folder: string, uidValidity: number): NewMessage {
+export function toNewMessage(
+  m: FetchMessageObject,
+  raw: Buffer | null,
+  endpoint: ImapEndpoint,
+  folder: string,
+  uidValidity: number,
+): NewMessage {
   const env = m.envelope;
   return {
     uid: m.uid,

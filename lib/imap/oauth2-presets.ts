@@ -41,6 +41,7 @@ export const OAUTH2_PRESET_NAMES = Object.keys(OAUTH2_PRESETS) as OAuth2PresetNa
 
 /** The token endpoint of a preset; Microsoft's names a tenant ("common", "organizations" or a tenant id). */
 export function presetTokenUrl(name: OAuth2PresetName, tenant = 'common'): string {
-  if (!/^[A-Za-z0-9.-]+$/.test(tenant)) throw new Error(`tenant "${tenant}" must be a tenant id, a domain, "common" or "organizations"`);
+  if (!/^[A-Za-z0-9.-]+$/.test(tenant))
+    throw new Error(`tenant "${tenant}" must be a tenant id, a domain, "common" or "organizations"`);
   return OAUTH2_PRESETS[name].tokenUrl.replace('{tenant}', tenant);
 }

@@ -8,7 +8,13 @@
 //                        than a token or an OAuth2 error (5xx, timeout, HTML): retry later.
 
 /** Errors of the token endpoint that mean "this credential will not work again". */
-const CREDENTIAL_ERRORS = new Set(['invalid_grant', 'invalid_client', 'unauthorized_client', 'invalid_scope', 'unsupported_grant_type']);
+const CREDENTIAL_ERRORS = new Set([
+  'invalid_grant',
+  'invalid_client',
+  'unauthorized_client',
+  'invalid_scope',
+  'unsupported_grant_type',
+]);
 
 export class OAuth2GrantError extends Error {
   override name = 'OAuth2GrantError';
@@ -72,7 +78,11 @@ export async function refreshAccessToken(
   options: { timeoutMs?: number; now?: () => number; fetch?: typeof fetch } = {},
 ): Promise<AccessToken> {
   const where = describeEndpoint(client.tokenUrl);
-  const body = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: client.clientId });
+  const body = new URLSearchParams({
+    grant_type: 'refresh_token',
+    refresh_token: refreshToken,
+    client_id: client.clientId,
+  });
   if (client.clientSecret) body.set('client_secret', client.clientSecret);
   if (client.scopes) body.set('scope', client.scopes);
   const started = (options.now ?? Date.now)();
@@ -86,7 +96,10 @@ export async function refreshAccessToken(
     });
   } catch (err) {
     const e = err as Error & { cause?: { code?: string; message?: string } };
-    const detail = e.name === 'TimeoutError' ? `no answer within ${Math.round((options.timeoutMs ?? 30_000) / 1000)} s` : (e.cause?.code ?? e.cause?.message ?? e.message);
+    const detail =
+      e.name === 'TimeoutError'
+        ? `no answer within ${Math.round((options.timeoutMs ?? 30_000) / 1000)} s`
+        : (e.cause?.code ?? e.cause?.message ?? e.message);
     throw new OAuth2EndpointError(`OAuth2 token endpoint ${where} could not be reached: ${detail}`);
   }
   let json: Record<string, unknown> | undefined;
@@ -99,9 +112,14 @@ export async function refreshAccessToken(
   if (!response.ok || typeof json?.access_token !== 'string') {
     const code = providerText(json?.error);
     const description = providerText(json?.error_description);
-    const said = code ? `${code}${description ? `: ${description}` : ''}` : `HTTP ${response.status}${json ? '' : ', not JSON'}`;
+    const said = code
+      ? `${code}${description ? `: ${description}` : ''}`
+      : `HTTP ${response.status}${json ? '' : ', not JSON'}`;
     if (code && CREDENTIAL_ERRORS.has(code)) {
-      throw new OAuth2GrantError(`OAuth2 token endpoint ${where} refused the refresh token for client ${client.clientId} (${said})`, code);
+      throw new OAuth2GrantError(
+        `OAuth2 token endpoint ${where} refused the refresh token for client ${client.clientId} (${said})`,
+        code,
+      );
     }
     throw new OAuth2EndpointError(`OAuth2 token endpoint ${where} returned no access token (${said})`);
   }

@@ -23,10 +23,18 @@ function errorText(err: unknown): string {
 export function tlsHint(target: Pick<ProbeTarget, 'host' | 'port' | 'tls'>, err: unknown): string | null {
   const e = err as { code?: string; message?: string; library?: string; reason?: string } | null;
   const text = `${e?.code ?? ''} ${e?.message ?? ''} ${e?.reason ?? ''}`;
-  if (target.tls && /WRONG_VERSION_NUMBER|wrong version number|packet length too long|unknown protocol|ECONNRESET.*TLS|before secure TLS connection/i.test(text)) {
+  if (
+    target.tls &&
+    /WRONG_VERSION_NUMBER|wrong version number|packet length too long|unknown protocol|ECONNRESET.*TLS|before secure TLS connection/i.test(
+      text,
+    )
+  ) {
     return `${target.host}:${target.port} does not speak TLS (a plaintext IMAP port, usually 143): add --no-tls, or use the server's TLS port (usually 993)`;
   }
-  if (!target.tls && (target.port === 993 || /GREETING_TIMEOUT|ClosedAfterConnectText|Unexpected greeting/i.test(text))) {
+  if (
+    !target.tls &&
+    (target.port === 993 || /GREETING_TIMEOUT|ClosedAfterConnectText|Unexpected greeting/i.test(text))
+  ) {
     return `${target.host}:${target.port} sent no plaintext IMAP greeting${target.port === 993 ? ' (993 is the IMAP-over-TLS port)' : ''}: drop --no-tls, or use the plaintext port (usually 143)`;
   }
   return null;
@@ -44,13 +52,20 @@ export class LoginProbeError extends Error {
 }
 
 /** Logs in and out; throws a LoginProbeError that says what failed and what to try. */
-export async function probeImapLogin(target: ProbeTarget, auth: ProbeAuth, options: { timeoutMs?: number } = {}): Promise<void> {
+export async function probeImapLogin(
+  target: ProbeTarget,
+  auth: ProbeAuth,
+  options: { timeoutMs?: number } = {},
+): Promise<void> {
   const timeout = options.timeoutMs ?? 20_000;
   const client = new ImapFlow({
     host: target.host,
     port: target.port,
     secure: target.tls,
-    auth: 'accessToken' in auth ? { user: target.user, accessToken: auth.accessToken } : { user: target.user, pass: auth.password },
+    auth:
+      'accessToken' in auth
+        ? { user: target.user, accessToken: auth.accessToken }
+        : { user: target.user, pass: auth.password },
     logger: false,
     verifyOnly: true,
     connectionTimeout: timeout,
@@ -60,7 +75,9 @@ export async function probeImapLogin(target: ProbeTarget, auth: ProbeAuth, optio
   try {
     await client.connect();
   } catch (err) {
-    const refused = (err as { authenticationFailed?: boolean }).authenticationFailed === true || (err as { serverResponseCode?: string }).serverResponseCode === 'AUTHENTICATIONFAILED';
+    const refused =
+      (err as { authenticationFailed?: boolean }).authenticationFailed === true ||
+      (err as { serverResponseCode?: string }).serverResponseCode === 'AUTHENTICATIONFAILED';
     const hint = refused ? null : tlsHint(target, err);
     const how = 'accessToken' in auth ? 'with the OAuth2 access token' : 'with the password';
     throw new LoginProbeError(

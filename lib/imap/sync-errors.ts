@@ -48,7 +48,11 @@ export function announcedSize(err: unknown): number | null {
 export function isImapAuthFailure(err: unknown): boolean {
   const e = err as { authenticationFailed?: boolean; serverResponseCode?: string; name?: string } | null;
   if (!e) return false;
-  return e.authenticationFailed === true || e.name === 'AuthenticationFailure' || e.serverResponseCode === 'AUTHENTICATIONFAILED';
+  return (
+    e.authenticationFailed === true ||
+    e.name === 'AuthenticationFailure' ||
+    e.serverResponseCode === 'AUTHENTICATIONFAILED'
+  );
 }
 
 /** The OAuth2 provider refused the refresh token or the client (lib/imap/oauth2.ts OAuth2GrantError). */

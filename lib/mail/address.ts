@@ -30,7 +30,10 @@ function checked(address: string): string | undefined {
   const at = address.lastIndexOf('@');
   if (at <= 0) return undefined;
   const local = address.slice(0, at);
-  const domain = address.slice(at + 1).toLowerCase().replace(/\.$/, '');
+  const domain = address
+    .slice(at + 1)
+    .toLowerCase()
+    .replace(/\.$/, '');
   if (local.length > 64 || domain.length > 253 || !local.split('.').every((atom) => ATOM.test(atom))) return undefined;
   const labels = domain.split('.');
   if (labels.length < 2 || !labels.every((l) => LABEL.test(l))) return undefined;

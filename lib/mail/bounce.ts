@@ -11,7 +11,8 @@ import { LOOP_HEADER } from '../../contracts/email-status';
 
 export type { BouncedRecipient, BounceFacts };
 
-const BOUNCE_SUBJECT = /(undeliver|undelivered|delivery (status )?notification|delivery failure|failure notice|returned mail|mail delivery (failed|failure|subsystem)|non[- ]?delivery|could not be delivered|delivery has failed|not delivered|rejected|returned to sender|message status|unzustellbar|nicht zugestellt|niedostarczalna|delivery problem|warning: could not send|mail system error)/i;
+const BOUNCE_SUBJECT =
+  /(undeliver|undelivered|delivery (status )?notification|delivery failure|failure notice|returned mail|mail delivery (failed|failure|subsystem)|non[- ]?delivery|could not be delivered|delivery has failed|not delivered|rejected|returned to sender|message status|unzustellbar|nicht zugestellt|niedostarczalna|delivery problem|warning: could not send|mail system error)/i;
 const DAEMON = /^(mailer-daemon|postmaster|mail-daemon|mailerdaemon)$/i;
 
 function fromAddress(headers: Headers): string {
@@ -40,7 +41,11 @@ export function isBounce(headers: Headers): boolean {
   const from = fromAddress(headers);
   const subject = first(headers, 'subject') ?? '';
   const nullSender = /^<\s*>$/.test(first(headers, 'return-path')?.trim() ?? '');
-  if ((from && DAEMON.test(localPartOf(from))) || /mail delivery (system|subsystem)/i.test(first(headers, 'from') ?? '')) return true;
+  if (
+    (from && DAEMON.test(localPartOf(from))) ||
+    /mail delivery (system|subsystem)/i.test(first(headers, 'from') ?? '')
+  )
+    return true;
   return nullSender && BOUNCE_SUBJECT.test(subject);
 }
 
@@ -69,7 +74,9 @@ const MAX_RECIPIENTS = 50;
 export function parseBounce(body: string, block: HeaderBlock, parts: ReportParts = {}): BounceFacts {
   const headers = block.headers;
   const complaint = isComplaint(headers);
-  const recipients = complaint ? parseFeedbackReport(parts.feedbackReport ?? body) : parseDeliveryStatus(parts.deliveryStatus ?? body);
+  const recipients = complaint
+    ? parseFeedbackReport(parts.feedbackReport ?? body)
+    : parseDeliveryStatus(parts.deliveryStatus ?? body);
   if (!complaint && recipients.length === 0) {
     for (const v of headers.get('x-failed-recipients') ?? []) {
       for (const r of v.split(',')) {
@@ -85,9 +92,16 @@ export function parseBounce(body: string, block: HeaderBlock, parts: ReportParts
     // SES ids in the report's own header too: the VERP bounce address (X-Original-To,
     // Delivered-To) of a bounce SES forwards carries the id of the message that bounced.
     ...[...headers.values()].flatMap((vs) => vs.flatMap(sesMessageIds)),
-    ...['in-reply-to', 'references'].flatMap((n) => (headers.get(n) ?? []).flatMap((v) => v.match(/<[^<>\s]{1,300}>/g) ?? [])),
+    ...['in-reply-to', 'references'].flatMap((n) =>
+      (headers.get(n) ?? []).flatMap((v) => v.match(/<[^<>\s]{1,300}>/g) ?? []),
+    ),
   ];
-  return { fromSes: isSesSender(headers), recipients: recipients.slice(0, MAX_RECIPIENTS), originalMessageIds: [...new Set(ids)].slice(0, MAX_IDS), kind: complaint ? 'complaint' : 'bounce' };
+  return {
+    fromSes: isSesSender(headers),
+    recipients: recipients.slice(0, MAX_RECIPIENTS),
+    originalMessageIds: [...new Set(ids)].slice(0, MAX_IDS),
+    kind: complaint ? 'complaint' : 'bounce',
+  };
 }
 
 /** Per-recipient fields of an RFC 3464 report; continuation lines unfolded. */
@@ -99,8 +113,15 @@ export function parseDeliveryStatus(text: string): BouncedRecipient[] {
     if (!finalRcpt) continue;
     const recipient = normalizeAddress(finalRcpt.replace(/^[a-z0-9-]+\s*;\s*/i, ''));
     if (!recipient || out.some((r) => r.recipient === recipient)) continue;
-    const diagnostic = field('Diagnostic-Code')?.replace(/^[a-z0-9-]+\s*;\s*/i, '').slice(0, 300);
-    out.push({ recipient, action: field('Action')?.toLowerCase().slice(0, 20), status: field('Status')?.slice(0, 40), diagnostic });
+    const diagnostic = field('Diagnostic-Code')
+      ?.replace(/^[a-z0-9-]+\s*;\s*/i, '')
+      .slice(0, 300);
+    out.push({
+      recipient,
+      action: field('Action')?.toLowerCase().slice(0, 20),
+      status: field('Status')?.slice(0, 40),
+      diagnostic,
+    });
     if (out.length >= MAX_RECIPIENTS) break;
   }
   return out;
@@ -115,7 +136,8 @@ export function parseFeedbackReport(text: string): BouncedRecipient[] {
     for (const name of ['Original-Rcpt-To', 'Removal-Recipient']) {
       for (const m of block.matchAll(new RegExp(`^${name}:[ \\t]*(.{1,400})$`, 'gim'))) {
         const a = normalizeAddress(m[1].trim());
-        if (a && !out.some((r) => r.recipient === a)) out.push({ recipient: a, action: 'complained', diagnostic: type.slice(0, 100) });
+        if (a && !out.some((r) => r.recipient === a))
+          out.push({ recipient: a, action: 'complained', diagnostic: type.slice(0, 100) });
       }
     }
   }
@@ -123,7 +145,10 @@ export function parseFeedbackReport(text: string): BouncedRecipient[] {
 }
 
 function fieldBlocks(text: string): string[] {
-  return text.replace(/\r\n?/g, '\n').replace(/\n[ \t]+/g, ' ').split(/\n[ \t]*\n/);
+  return text
+    .replace(/\r\n?/g, '\n')
+    .replace(/\n[ \t]+/g, ' ')
+    .split(/\n[ \t]*\n/);
 }
 
 function fieldOf(block: string, name: string): string | undefined {
@@ -132,7 +157,11 @@ function fieldOf(block: string, name: string): string | undefined {
 
 /** Message-ID headers inside the report's body (the returned original's headers). */
 function embeddedMessageIds(body: string): string[] {
-  const ids = [...body.matchAll(/^(?:message-id|x-original-message-id|original-message-id):[ \t]*(?:\r?\n[ \t]+)?(<?[^\s<>@]{1,250}@[^\s<>]{1,250}>?)/gim)].map((m) => m[1]);
+  const ids = [
+    ...body.matchAll(
+      /^(?:message-id|x-original-message-id|original-message-id):[ \t]*(?:\r?\n[ \t]+)?(<?[^\s<>@]{1,250}@[^\s<>]{1,250}>?)/gim,
+    ),
+  ].map((m) => m[1]);
   return [...new Set(ids)];
 }
 
@@ -178,7 +207,8 @@ export function rewriteBounce(raw: Buffer, info: BounceRewrite, workerName: stri
   const originals: [string, string][] = [];
   for (const h of REPLACED) {
     const v = first(headers, h);
-    if (v !== undefined) originals.push([`X-Original-${h === 'reply-to' ? 'Reply-To' : h[0].toUpperCase() + h.slice(1)}`, v]);
+    if (v !== undefined)
+      originals.push([`X-Original-${h === 'reply-to' ? 'Reply-To' : h[0].toUpperCase() + h.slice(1)}`, v]);
   }
   const who = info.bouncedRecipient;
   const reason = singleLine([info.status, info.diagnostic].filter(Boolean).join(' ')).slice(0, 300);

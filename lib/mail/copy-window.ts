@@ -32,7 +32,13 @@ export function objectTag(bucket: string, key: string): string {
  * the window dropped, this object added once (a retried fetch counts once). `rounds` is how
  * many copies in the window came fewer hops before this one.
  */
-export function countCopy(seen: Readonly<Record<string, Copy>>, object: string, now: number, hops: number, windowSeconds = COPY_WINDOW_SECONDS): { seen: Record<string, Copy>; rounds: number } {
+export function countCopy(
+  seen: Readonly<Record<string, Copy>>,
+  object: string,
+  now: number,
+  hops: number,
+  windowSeconds = COPY_WINDOW_SECONDS,
+): { seen: Record<string, Copy>; rounds: number } {
   const kept: Record<string, Copy> = {};
   for (const [k, c] of Object.entries(seen)) if (c && typeof c.t === 'number' && c.t > now - windowSeconds) kept[k] = c;
   kept[object] ??= { t: now, h: hops };

@@ -25,8 +25,12 @@ export function displayName(raw: string | undefined): string | undefined {
   } catch {
     /* keep the raw text */
   }
-  // eslint-disable-next-line no-control-regex
-  const clean = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 64);
+  const clean = text
+    // eslint-disable-next-line no-control-regex
+    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .slice(0, 64);
   return clean || undefined;
 }
 
@@ -44,7 +48,14 @@ export function outsideForward(raw: Buffer, opts: { recipient: string; marker: s
   // may hold anything, a colon included, so the name is not left to the address parser).
   const address = addressList(originalFrom)[0];
   const lt = originalFrom?.lastIndexOf('<') ?? -1;
-  const rawName = lt > 0 ? originalFrom!.slice(0, lt).trim().replace(/^"(.*)"$/, '$1').replace(/\\(.)/g, '$1') : undefined;
+  const rawName =
+    lt > 0
+      ? originalFrom!
+          .slice(0, lt)
+          .trim()
+          .replace(/^"(.*)"$/, '$1')
+          .replace(/\\(.)/g, '$1')
+      : undefined;
   const who = displayName(rawName) ?? address ?? 'unknown sender';
   const add: [string, string][] = [
     [LOOP_HEADER, `${opts.marker}; forwarded-for=${opts.recipient}`],

@@ -51,7 +51,13 @@ export function readHeaderBlock(input: Buffer | string): HeaderBlock {
   const doubts: string[] = [];
   let current: { name: string; parts: string[]; start: number; end: number } | undefined;
   const flush = () => {
-    if (current) fields.push({ name: current.name, value: current.parts.join(' ').trim(), start: current.start, end: current.end });
+    if (current)
+      fields.push({
+        name: current.name,
+        value: current.parts.join(' ').trim(),
+        start: current.start,
+        end: current.end,
+      });
     current = undefined;
   };
   let pos = 0;
@@ -87,12 +93,18 @@ export function readHeaderBlock(input: Buffer | string): HeaderBlock {
           pos = next; // mbox separator, not part of the message
           continue;
         }
-        if (fields.length > 0 || current) doubts.push(`line ${lineNo} is neither a header field nor a folded line (no empty line before the body)`);
+        if (fields.length > 0 || current)
+          doubts.push(`line ${lineNo} is neither a header field nor a folded line (no empty line before the body)`);
         bodyStart = pos;
         break;
       }
       flush();
-      current = { name: line.subarray(0, colon).toString('latin1').trim().toLowerCase(), parts: [line.subarray(colon + 1).toString('utf8')], start: pos, end: next };
+      current = {
+        name: line.subarray(0, colon).toString('latin1').trim().toLowerCase(),
+        parts: [line.subarray(colon + 1).toString('utf8')],
+        start: pos,
+        end: next,
+      };
     }
     pos = next;
   }
@@ -103,7 +115,8 @@ export function readHeaderBlock(input: Buffer | string): HeaderBlock {
     if (list) list.push(f.value);
     else map.set(f.name, [f.value]);
   }
-  for (const name of SINGLE) if ((map.get(name)?.length ?? 0) > 1) doubts.push(`${map.get(name)!.length} ${name} fields`);
+  for (const name of SINGLE)
+    if ((map.get(name)?.length ?? 0) > 1) doubts.push(`${map.get(name)!.length} ${name} fields`);
   return { fields, headers: map, bodyStart, doubt: doubts.length ? doubts.join('; ') : undefined };
 }
 

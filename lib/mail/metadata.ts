@@ -31,7 +31,20 @@ export interface AuditRecord {
   verdicts?: string;
 }
 
-const OURS = ['processed', 'processed_at', 'processed_by', 'processed_run', 'status', 'invalid_inboxes', 'blocked_sender', 'blocked_recipients', 'error', 'delivered_count', 'ses_verdicts', 'metadata_dropped'];
+const OURS = [
+  'processed',
+  'processed_at',
+  'processed_by',
+  'processed_run',
+  'status',
+  'invalid_inboxes',
+  'blocked_sender',
+  'blocked_recipients',
+  'error',
+  'delivered_count',
+  'ses_verdicts',
+  'metadata_dropped',
+];
 /** Room each list or error keeps however much other metadata there is: enough for "...(+N more)". */
 const MIN_SHARE = 24;
 
@@ -88,7 +101,14 @@ export function buildMetadata(existing: Readonly<Record<string, string>>, record
   const errorText = record.error ? asciiSafe(record.error) : undefined;
   const shares: [string, (budget: number) => string][] = [
     ...lists.map(([k, v]) => [k, (b: number) => fitList(v, b)] as [string, (budget: number) => string]),
-    ...(errorText ? [['error', (b: number) => (errorText.length <= b ? errorText : errorText.slice(0, Math.max(0, b - 3)) + '...')] as [string, (budget: number) => string]] : []),
+    ...(errorText
+      ? [
+          [
+            'error',
+            (b: number) => (errorText.length <= b ? errorText : errorText.slice(0, Math.max(0, b - 3)) + '...'),
+          ] as [string, (budget: number) => string],
+        ]
+      : []),
   ];
   const reserved = shares.reduce((n, [k]) => n + bytes(k) + MIN_SHARE, 0);
 

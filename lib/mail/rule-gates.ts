@@ -11,14 +11,19 @@ import type { EmailSummary } from '../../contracts/inbound';
 export function autoReplyTarget(summary: EmailSummary, recipient: string): { to: string } | { skip: string } {
   if (!('to' in summary.autoReply)) return { skip: summary.autoReply.skip };
   if (summary.addressed && !summary.addressed.includes(recipient)) {
-    return { skip: 'the recipient is not named in To, Cc or Bcc (RFC 5230 4.5: no vacation reply to mail not addressed to the user)' };
+    return {
+      skip: 'the recipient is not named in To, Cc or Bcc (RFC 5230 4.5: no vacation reply to mail not addressed to the user)',
+    };
   }
   if (summary.autoReply.to === recipient.toLowerCase()) return { skip: 'message from the recipient itself' };
   return { to: summary.autoReply.to };
 }
 
 /** The recipient a bounce or complaint is about: one of our message's destinations if the report names it. */
-export function reportedRecipient(bounce: NonNullable<EmailSummary['bounce']>, destinations: readonly string[] | undefined): string | undefined {
+export function reportedRecipient(
+  bounce: NonNullable<EmailSummary['bounce']>,
+  destinations: readonly string[] | undefined,
+): string | undefined {
   const ours = new Set((destinations ?? []).map((d) => d.toLowerCase()));
   const named = bounce.recipients;
   const pick =

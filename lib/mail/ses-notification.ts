@@ -11,7 +11,14 @@ export class NotSesNotificationError extends Error {
   override name = 'NotSesNotificationError';
 }
 
-export function parseSesNotification(text: string): { bucket: string; key: string; recipients: string[]; messageId?: string; source?: string; verdicts?: SesVerdicts } {
+export function parseSesNotification(text: string): {
+  bucket: string;
+  key: string;
+  recipients: string[];
+  messageId?: string;
+  source?: string;
+  verdicts?: SesVerdicts;
+} {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -31,16 +38,31 @@ export function parseSesNotification(text: string): { bucket: string; key: strin
     notificationType?: string;
     eventType?: string;
     mail?: { messageId?: string; destination?: string[]; source?: string };
-    receipt?: { recipients?: string[]; action?: { type?: string; bucketName?: string; objectKey?: string; objectKeyPrefix?: string } };
+    receipt?: {
+      recipients?: string[];
+      action?: { type?: string; bucketName?: string; objectKey?: string; objectKeyPrefix?: string };
+    };
   };
   const kind = n?.notificationType ?? n?.eventType;
-  if (kind !== 'Received') throw new NotSesNotificationError(`notificationType is ${JSON.stringify(kind ?? null)}, expected "Received"`);
+  if (kind !== 'Received')
+    throw new NotSesNotificationError(`notificationType is ${JSON.stringify(kind ?? null)}, expected "Received"`);
   const action = n.receipt?.action;
-  if (action?.type !== 'S3' || !action.bucketName) throw new NotSesNotificationError('receipt.action is not an S3 action with a bucketName');
+  if (action?.type !== 'S3' || !action.bucketName)
+    throw new NotSesNotificationError('receipt.action is not an S3 action with a bucketName');
   // SES names the object by the message id under the rule's prefix when objectKey is absent.
-  const key = action.objectKey ?? (n.mail?.messageId ? `${action.objectKeyPrefix ?? ''}${n.mail.messageId}` : undefined);
+  const key =
+    action.objectKey ?? (n.mail?.messageId ? `${action.objectKeyPrefix ?? ''}${n.mail.messageId}` : undefined);
   if (!key) throw new NotSesNotificationError('no objectKey and no mail.messageId to derive it from');
-  const recipients = (n.receipt?.recipients ?? n.mail?.destination ?? []).filter((r): r is string => typeof r === 'string');
+  const recipients = (n.receipt?.recipients ?? n.mail?.destination ?? []).filter(
+    (r): r is string => typeof r === 'string',
+  );
   const verdicts = verdictsFromReceipt(n.receipt);
-  return { bucket: action.bucketName, key, recipients, messageId: n.mail?.messageId, source: typeof n.mail?.source === 'string' ? n.mail.source : undefined, ...(verdicts ? { verdicts } : {}) };
+  return {
+    bucket: action.bucketName,
+    key,
+    recipients,
+    messageId: n.mail?.messageId,
+    source: typeof n.mail?.source === 'string' ? n.mail.source : undefined,
+    ...(verdicts ? { verdicts } : {}),
+  };
 }

@@ -31,7 +31,16 @@ export function verdictsFromReceipt(receipt: unknown): SesVerdicts | undefined {
 }
 
 // Fields SES puts on top of a received message, before the sender's own header.
-const SES_BLOCK = new Set(['return-path', 'received', 'x-ses-spam-verdict', 'x-ses-virus-verdict', 'received-spf', 'authentication-results', 'x-ses-receipt', 'x-ses-dkim-signature']);
+const SES_BLOCK = new Set([
+  'return-path',
+  'received',
+  'x-ses-spam-verdict',
+  'x-ses-virus-verdict',
+  'received-spf',
+  'authentication-results',
+  'x-ses-receipt',
+  'x-ses-dkim-signature',
+]);
 const SES_RECEIVED = /\bby inbound-smtp\.[a-z0-9-]+\.amazonaws\.com\b/i;
 
 /** Authentication-Results / Received-SPF results mapped onto the notification's values. */
@@ -81,7 +90,10 @@ export function verdictsFromHeaders(block: HeaderBlock): SesVerdicts | undefined
 }
 
 /** Notification first, header second, verdict by verdict. */
-export function mergeVerdicts(notification: SesVerdicts | undefined, headers: SesVerdicts | undefined): SesVerdicts | undefined {
+export function mergeVerdicts(
+  notification: SesVerdicts | undefined,
+  headers: SesVerdicts | undefined,
+): SesVerdicts | undefined {
   if (!notification) return headers;
   if (!headers) return notification;
   const out: SesVerdicts = { ...headers, ...notification, source: 'notification+headers' };

@@ -51,7 +51,12 @@ export function parseSesFeedback(body: string): SesFeedback | undefined {
       }
     }
     const n = doc as Record<string, unknown>;
-    const type = typeof n?.notificationType === 'string' ? n.notificationType : typeof n?.eventType === 'string' ? n.eventType : undefined;
+    const type =
+      typeof n?.notificationType === 'string'
+        ? n.notificationType
+        : typeof n?.eventType === 'string'
+          ? n.eventType
+          : undefined;
     const mail = n?.mail as { messageId?: unknown; commonHeaders?: { subject?: unknown } } | undefined;
     if (!type || !mail || typeof mail !== 'object') continue;
     return {
@@ -77,10 +82,16 @@ function feedbackRecipients(type: string, n: Record<string, unknown>): SesFeedba
     if (a && !out.some((r) => r.recipient === a)) out.push({ recipient: a, ...extra });
   };
   if (type === 'Bounce') {
-    for (const r of list(n.bounce, 'bouncedRecipients')) add(r.emailAddress, { action: str(r.action) ?? 'failed', status: str(r.status), diagnostic: str(r.diagnosticCode) });
+    for (const r of list(n.bounce, 'bouncedRecipients'))
+      add(r.emailAddress, {
+        action: str(r.action) ?? 'failed',
+        status: str(r.status),
+        diagnostic: str(r.diagnosticCode),
+      });
   } else if (type === 'Complaint') {
     const feedback = str((n.complaint as Record<string, unknown> | undefined)?.complaintFeedbackType);
-    for (const r of list(n.complaint, 'complainedRecipients')) add(r.emailAddress, { action: 'complained', diagnostic: feedback });
+    for (const r of list(n.complaint, 'complainedRecipients'))
+      add(r.emailAddress, { action: 'complained', diagnostic: feedback });
   } else if (type === 'Delivery') {
     const d = n.delivery as { recipients?: unknown } | undefined;
     for (const r of Array.isArray(d?.recipients) ? (d.recipients as unknown[]) : []) add(r, { action: 'delivered' });
@@ -89,7 +100,8 @@ function feedbackRecipients(type: string, n: Record<string, unknown>): SesFeedba
 }
 
 function detailOf(type: string, n: Record<string, unknown>): string | undefined {
-  const o = (type === 'Bounce' ? n.bounce : type === 'Complaint' ? n.complaint : undefined) as Record<string, unknown> | undefined;
+  const o = (type === 'Bounce' ? n.bounce : type === 'Complaint' ? n.complaint : undefined) as
+    Record<string, unknown> | undefined;
   if (!o) return undefined;
   const parts = type === 'Bounce' ? [o.bounceType, o.bounceSubType] : [o.complaintFeedbackType ?? o.complaintSubType];
   const s = parts.filter((p): p is string => typeof p === 'string' && p.length > 0).join('/');

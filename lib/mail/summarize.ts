@@ -31,7 +31,8 @@ export interface SummarizeOptions {
 
 export const DEFAULT_SUMMARIZE_OPTIONS: SummarizeOptions = { spamAction: 'deliver', maxHeaderRecipients: 50 };
 
-const clip = (s: string | undefined, n: number) => (s === undefined ? undefined : s.replace(/[\r\n]+/g, ' ').slice(0, n));
+const clip = (s: string | undefined, n: number) =>
+  s === undefined ? undefined : s.replace(/[\r\n]+/g, ' ').slice(0, n);
 
 /** RFC 2047 encoded-words to text; a broken encoding leaves the raw text. */
 export function decodeHeader(value: string | undefined): string | undefined {
@@ -50,7 +51,9 @@ const SCAN_BYTES = 4 * 1024 * 1024;
 /** MIME types declared in the body's part headers (a light scan, not a parse). */
 function partTypes(body: string): string[] {
   const out = new Set<string>();
-  for (const m of body.slice(0, SCAN_BYTES).matchAll(/^content-type:[ \t]*([a-z0-9.+-]{1,100}\/[a-z0-9.+-]{1,100})/gim)) {
+  for (const m of body
+    .slice(0, SCAN_BYTES)
+    .matchAll(/^content-type:[ \t]*([a-z0-9.+-]{1,100}\/[a-z0-9.+-]{1,100})/gim)) {
     out.add(m[1].toLowerCase());
     if (out.size >= 50) break;
   }
@@ -64,23 +67,52 @@ function bodyText(body: string): string {
 
 const ADDRESSED = ['to', 'cc', 'bcc', 'resent-to', 'resent-cc', 'resent-bcc'];
 
-export async function summarizeEmail(stored: Buffer, ref: InboundRef, options: SummarizeOptions = DEFAULT_SUMMARIZE_OPTIONS): Promise<FetchResult> {
+export async function summarizeEmail(
+  stored: Buffer,
+  ref: InboundRef,
+  options: SummarizeOptions = DEFAULT_SUMMARIZE_OPTIONS,
+): Promise<FetchResult> {
   const where = `s3://${ref.bucket}/${ref.key}`;
   const raw = toCrlf(stored);
   const block = readHeaderBlock(raw);
   const headers = block.headers;
   if (headers.size === 0) {
-    return { kind: 'terminal', status: 'invalid', reason: `${where} has no header block: not an RFC 5322 message`, size: stored.length };
+    return {
+      kind: 'terminal',
+      status: 'invalid',
+      reason: `${where} has no header block: not an RFC 5322 message`,
+      size: stored.length,
+    };
   }
   const verdicts = mergeVerdicts(ref.verdicts, verdictsFromHeaders(block));
-  const quarantine = verdicts?.virus === 'FAIL' ? 'virus' : verdicts?.spam === 'FAIL' && options.spamAction === 'quarantine' ? 'spam' : undefined;
+  const quarantine =
+    verdicts?.virus === 'FAIL'
+      ? 'virus'
+      : verdicts?.spam === 'FAIL' && options.spamAction === 'quarantine'
+        ? 'spam'
+        : undefined;
   if (quarantine) {
-    return { kind: 'terminal', status: 'quarantined', reason: `SES ${quarantine} verdict FAIL (${verdicts!.source}): not delivered, kept in S3`, size: stored.length, verdicts };
+    return {
+      kind: 'terminal',
+      status: 'quarantined',
+      reason: `SES ${quarantine} verdict FAIL (${verdicts!.source}): not delivered, kept in S3`,
+      size: stored.length,
+      verdicts,
+    };
   }
   const choice = chooseRecipients({ envelope: ref.envelopeRecipients, headers, domain: ref.domain });
   if (choice.recipients.length === 0) {
-    const named = choice.foreign.length ? ` (it names only ${choice.foreign.slice(0, 5).join(', ')})` : choice.unusable.length ? ` (unusable addresses: ${choice.unusable.slice(0, 3).join(', ')})` : '';
-    return { kind: 'terminal', status: 'invalid', reason: `${where} has no recipient in ${ref.domain} in its ${choice.source}${named}`, size: stored.length };
+    const named = choice.foreign.length
+      ? ` (it names only ${choice.foreign.slice(0, 5).join(', ')})`
+      : choice.unusable.length
+        ? ` (unusable addresses: ${choice.unusable.slice(0, 3).join(', ')})`
+        : '';
+    return {
+      kind: 'terminal',
+      status: 'invalid',
+      reason: `${where} has no recipient in ${ref.domain} in its ${choice.source}${named}`,
+      size: stored.length,
+    };
   }
   if (choice.source === 'headers' && choice.recipients.length > options.maxHeaderRecipients) {
     return {
@@ -107,14 +139,29 @@ export async function summarizeEmail(stored: Buffer, ref: InboundRef, options: S
   const sesFeedback = sns ? parseSesFeedback(parts.text ?? body) : undefined;
   let bounce: BounceFacts | undefined;
   if (sesFeedback && (sesFeedback.type === 'Bounce' || sesFeedback.type === 'Complaint')) {
-    bounce = { fromSes: true, recipients: sesFeedback.recipients, originalMessageIds: sesFeedback.messageId ? [sesFeedback.messageId] : [], kind: sesFeedback.type === 'Complaint' ? 'complaint' : 'bounce', sns: true };
+    bounce = {
+      fromSes: true,
+      recipients: sesFeedback.recipients,
+      originalMessageIds: sesFeedback.messageId ? [sesFeedback.messageId] : [],
+      kind: sesFeedback.type === 'Complaint' ? 'complaint' : 'bounce',
+      sns: true,
+    };
   } else if (!sesFeedback && (isBounce(headers) || isComplaint(headers))) {
     bounce = parseBounce(body, block, parts);
   }
   const failedAuth = failedAuthentication(verdicts);
-  if (bounce && failedAuth.length) bounce.untrusted = `sender authentication failed (${failedAuth.join(', ')}): delivered as received, not rewritten`;
+  if (bounce && failedAuth.length)
+    bounce.untrusted = `sender authentication failed (${failedAuth.join(', ')}): delivered as received, not rewritten`;
 
-  const facts: MailFacts = { block, subject: decodeHeader(first(headers, 'subject')), partTypes: types, bodyText: bodyText(body), verdicts, bounce, sesFeedback };
+  const facts: MailFacts = {
+    block,
+    subject: decodeHeader(first(headers, 'subject')),
+    partTypes: types,
+    bodyText: bodyText(body),
+    verdicts,
+    bounce,
+    sesFeedback,
+  };
   const automatic = automaticMail(facts);
   const decision = autoReplyDecision(facts, automatic);
   const forward = outsideForwardDecision(facts, automatic);
@@ -149,9 +196,16 @@ export async function summarizeEmail(stored: Buffer, ref: InboundRef, options: S
 /** The decoded report parts (delivery status, feedback report, returned message) and the text body. */
 async function reportParts(raw: Buffer): Promise<ReportParts & { text?: string }> {
   try {
-    const parsed = await simpleParser(raw, { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true, skipTextLinks: true });
+    const parsed = await simpleParser(raw, {
+      skipHtmlToText: true,
+      skipTextToHtml: true,
+      skipImageLinks: true,
+      skipTextLinks: true,
+    });
     const part = (re: RegExp) => parsed.attachments.find((a) => re.test(a.contentType))?.content.toString('utf8');
-    const returned = parsed.attachments.filter((a) => /^(message\/(rfc822|global)|text\/rfc822-headers|message\/global-headers)$/i.test(a.contentType)).map((a) => a.content.subarray(0, SCAN_BYTES).toString('utf8'));
+    const returned = parsed.attachments
+      .filter((a) => /^(message\/(rfc822|global)|text\/rfc822-headers|message\/global-headers)$/i.test(a.contentType))
+      .map((a) => a.content.subarray(0, SCAN_BYTES).toString('utf8'));
     return {
       deliveryStatus: part(/^message\/(global-)?delivery-status$/i),
       feedbackReport: part(/^message\/feedback-report$/i),

@@ -23,9 +23,13 @@ export interface LogSettings {
 /** Reads LOG_LEVEL and LOG_ADDRESSES; a typo stops the process with a message saying what is accepted. */
 export function logSettings(env: NodeJS.ProcessEnv = environment()): LogSettings {
   const level = (env.LOG_LEVEL?.trim().toLowerCase() || 'info') as Level;
-  if (!LEVELS.includes(level)) throw new Error(`LOG_LEVEL=${env.LOG_LEVEL} is not a log level: use one of ${LEVELS.join(', ')}`);
+  if (!LEVELS.includes(level))
+    throw new Error(`LOG_LEVEL=${env.LOG_LEVEL} is not a log level: use one of ${LEVELS.join(', ')}`);
   const addresses = env.LOG_ADDRESSES?.trim().toLowerCase() || 'masked';
-  if (addresses !== 'masked' && addresses !== 'plain') throw new Error(`LOG_ADDRESSES=${env.LOG_ADDRESSES} is not valid: use masked (the default) or plain (shows email addresses, for debugging)`);
+  if (addresses !== 'masked' && addresses !== 'plain')
+    throw new Error(
+      `LOG_ADDRESSES=${env.LOG_ADDRESSES} is not valid: use masked (the default) or plain (shows email addresses, for debugging)`,
+    );
   return { level, addresses };
 }
 
@@ -43,7 +47,12 @@ export function maskAddresses(text: string): string {
 function activityContext(): Record<string, unknown> {
   const info = asyncLocalStorage.getStore()?.info;
   if (!info) return {};
-  return { workflowId: info.workflowExecution?.workflowId, runId: info.workflowExecution?.runId, activityType: info.activityType, attempt: info.attempt };
+  return {
+    workflowId: info.workflowExecution?.workflowId,
+    runId: info.workflowExecution?.runId,
+    activityType: info.activityType,
+    attempt: info.attempt,
+  };
 }
 
 export function createLogger(settings: LogSettings = logSettings(), destination?: pino.DestinationStream): pino.Logger {
@@ -66,7 +75,13 @@ export function componentLogger(component: string): pino.Logger {
   return logger.child({ component });
 }
 
-const PINO_LEVEL: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' };
+const PINO_LEVEL: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {
+  TRACE: 'trace',
+  DEBUG: 'debug',
+  INFO: 'info',
+  WARN: 'warn',
+  ERROR: 'error',
+};
 
 /** The Rust core's log filter for a pino level (the core has no fatal; silent keeps errors). */
 export function coreLogLevel(level: Level): LogLevel {
@@ -83,7 +98,8 @@ export function temporalLogger(base: pino.Logger = logger.child({ component: 'te
     const fields: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(meta)) {
       if (key === 'taskToken') continue; // opaque and long; activityId and the workflow ids say which task
-      if (key === 'workflowRunId') fields.runId = value; // the name workflow lines and mailroom's use
+      if (key === 'workflowRunId')
+        fields.runId = value; // the name workflow lines and mailroom's use
       else if (value instanceof Error) fields[key === 'error' ? 'err' : key] = pino.stdSerializers.err(value);
       else fields[key] = value;
     }

@@ -41,7 +41,9 @@ export function createTransports(config: Config): Transports {
       greetingTimeout: 15_000,
       socketTimeout: 120_000,
     });
-  const mailbox = config.lmtp.enabled ? pooled(config.lmtp.host, config.lmtp.port, true) : pooled(config.smtp.host, config.smtp.port);
+  const mailbox = config.lmtp.enabled
+    ? pooled(config.lmtp.host, config.lmtp.port, true)
+    : pooled(config.smtp.host, config.smtp.port);
   const internal = pooled(config.smtp.host, config.internalSmtpPort);
   let outbound: Transports['outbound'];
   let relay: Transporter | undefined;
@@ -49,13 +51,28 @@ export function createTransports(config: Config): Transports {
     const ses = new SESv2Client({ region: config.awsRegion, endpoint: config.sesEndpoint });
     outbound = {
       async send(from, to, raw) {
-        await ses.send(new SendEmailCommand({ FromEmailAddress: from, Destination: { ToAddresses: to }, Content: { Raw: { Data: raw } } }));
+        await ses.send(
+          new SendEmailCommand({
+            FromEmailAddress: from,
+            Destination: { ToAddresses: to },
+            Content: { Raw: { Data: raw } },
+          }),
+        );
       },
     };
   } else {
     // The relay gets its own credentials: the internal server's never leave our network.
-    const relayAuth = config.outbound.user ? { user: config.outbound.user, pass: config.outbound.pass ?? '' } : undefined;
-    relay = nodemailer.createTransport({ pool: true, host: config.outbound.host, port: config.outbound.port, maxConnections: 2, auth: relayAuth, requireTLS: config.outbound.requireTls });
+    const relayAuth = config.outbound.user
+      ? { user: config.outbound.user, pass: config.outbound.pass ?? '' }
+      : undefined;
+    relay = nodemailer.createTransport({
+      pool: true,
+      host: config.outbound.host,
+      port: config.outbound.port,
+      maxConnections: 2,
+      auth: relayAuth,
+      requireTLS: config.outbound.requireTls,
+    });
     outbound = {
       async send(from, to, raw) {
         await relay!.sendMail({ envelope: { from, to }, raw });
@@ -73,4 +90,3 @@ export function createTransports(config: Config): Transports {
     },
   };
 }
-

@@ -11,7 +11,11 @@ import { batchGetAll, batchWriteAll } from '../aws/dynamodb';
 const log = componentLogger('copies');
 
 /** Counts this object for each recipient; returns the recipients for whom it is a further round of a loop (`max` or more copies with fewer hops within the window), with the copy count. */
-export async function countCopies(dynamo: DynamoDBClient, table: string, input: { bucket: string; key: string; messageId: string; hops: number; recipients: string[]; max: number }): Promise<{ recipient: string; count: number }[]> {
+export async function countCopies(
+  dynamo: DynamoDBClient,
+  table: string,
+  input: { bucket: string; key: string; messageId: string; hops: number; recipients: string[]; max: number },
+): Promise<{ recipient: string; count: number }[]> {
   const now = Math.floor(Date.now() / 1000);
   const object = objectTag(input.bucket, input.key);
   const keyOf = new Map(input.recipients.map((r) => [copiesKey(r, input.messageId), r]));
@@ -28,7 +32,10 @@ export async function countCopies(dynamo: DynamoDBClient, table: string, input: 
     await batchWriteAll(dynamo, table, writes, 4);
     return over;
   } catch (err) {
-    log.warn({ table, err: (err as Error).message }, 'copy counter unavailable: loops are stopped by the marker header and hop limit only');
+    log.warn(
+      { table, err: (err as Error).message },
+      'copy counter unavailable: loops are stopped by the marker header and hop limit only',
+    );
     return [];
   }
 }

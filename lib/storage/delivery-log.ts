@@ -28,31 +28,62 @@ export const deliveryKey = (object: string, recipient: string) => `${object}|${r
  * per-run keys written before the log was per object (`workflowId|runId|recipient`), so a
  * retry in flight across the upgrade does not deliver twice.
  */
-export async function deliveredBefore(dynamo: DynamoDBClient, table: string, object: string, recipients: string[], legacyRunKey?: string): Promise<Set<string>> {
+export async function deliveredBefore(
+  dynamo: DynamoDBClient,
+  table: string,
+  object: string,
+  recipients: string[],
+  legacyRunKey?: string,
+): Promise<Set<string>> {
   try {
-    const keys = recipients.flatMap((r) => [deliveryKey(object, r), ...(legacyRunKey ? [`${legacyRunKey}|${r.toLowerCase()}`] : [])]);
+    const keys = recipients.flatMap((r) => [
+      deliveryKey(object, r),
+      ...(legacyRunKey ? [`${legacyRunKey}|${r.toLowerCase()}`] : []),
+    ]);
     const items = await batchGetAll(dynamo, table, 'pk', keys);
     const done = new Set(items.map((i) => String(i.pk)));
-    return new Set(recipients.filter((r) => done.has(deliveryKey(object, r)) || (legacyRunKey && done.has(`${legacyRunKey}|${r.toLowerCase()}`))).map((r) => r.toLowerCase()));
+    return new Set(
+      recipients
+        .filter(
+          (r) => done.has(deliveryKey(object, r)) || (legacyRunKey && done.has(`${legacyRunKey}|${r.toLowerCase()}`)),
+        )
+        .map((r) => r.toLowerCase()),
+    );
   } catch (err) {
-    log.warn({ table, err: (err as Error).message }, 'delivery log unreadable: delivering to every recipient (a duplicate is possible)');
+    log.warn(
+      { table, err: (err as Error).message },
+      'delivery log unreadable: delivering to every recipient (a duplicate is possible)',
+    );
     return new Set();
   }
 }
 
-export async function recordDelivered(dynamo: DynamoDBClient, table: string, object: string, recipients: string[]): Promise<void> {
+export async function recordDelivered(
+  dynamo: DynamoDBClient,
+  table: string,
+  object: string,
+  recipients: string[],
+): Promise<void> {
   const now = Math.floor(Date.now() / 1000);
-  const items = recipients.map((r) => ({ pk: { S: deliveryKey(object, r) }, delivered_at: { N: String(now) }, expires_at: { N: String(now + KEEP_SECONDS) } }));
+  const items = recipients.map((r) => ({
+    pk: { S: deliveryKey(object, r) },
+    delivered_at: { N: String(now) },
+    expires_at: { N: String(now + KEEP_SECONDS) },
+  }));
   try {
     // One request for all recipients of the attempt (a put each doubled DynamoDB requests per email).
     await batchWriteAll(dynamo, table, items, 4);
   } catch (err) {
-    log.warn({ table, err: (err as Error).message }, 'delivery not logged: a retry of this attempt could deliver again');
+    log.warn(
+      { table, err: (err as Error).message },
+      'delivery not logged: a retry of this attempt could deliver again',
+    );
   }
 }
 
 /** One object forwarded by one recipient's rule to one address, whatever the run. */
-export const forwardKey = (object: string, recipient: string, to: string) => `forward|${object}|${recipient.toLowerCase()}|${to.toLowerCase()}`;
+export const forwardKey = (object: string, recipient: string, to: string) =>
+  `forward|${object}|${recipient.toLowerCase()}|${to.toLowerCase()}`;
 
 /** Whether this forward was sent before; unreadable log: false (at-least-once, never a lost forward). */
 export async function forwardedBefore(dynamo: DynamoDBClient, table: string, key: string): Promise<boolean> {
@@ -67,7 +98,12 @@ export async function forwardedBefore(dynamo: DynamoDBClient, table: string, key
 export async function recordForwarded(dynamo: DynamoDBClient, table: string, key: string): Promise<void> {
   const now = Math.floor(Date.now() / 1000);
   try {
-    await batchWriteAll(dynamo, table, [{ pk: { S: key }, forwarded_at: { N: String(now) }, expires_at: { N: String(now + KEEP_SECONDS) } }], 4);
+    await batchWriteAll(
+      dynamo,
+      table,
+      [{ pk: { S: key }, forwarded_at: { N: String(now) }, expires_at: { N: String(now + KEEP_SECONDS) } }],
+      4,
+    );
   } catch (err) {
     log.warn({ table, err: (err as Error).message }, 'forward not logged: a retry of this attempt could forward again');
   }

@@ -31,18 +31,28 @@ export function readMigrations(dir = MIGRATIONS_DIR): Migration[] {
     const m = /^(\d+)_([\w-]+)\.sql$/.exec(file);
     if (!m) throw new Error(`migrations/${file}: name must look like 001_description.sql`);
     const sql = readFileSync(join(dir, file), 'utf8');
-    migrations.push({ version: Number(m[1]), name: file, sql, checksum: createHash('sha256').update(sql).digest('hex') });
+    migrations.push({
+      version: Number(m[1]),
+      name: file,
+      sql,
+      checksum: createHash('sha256').update(sql).digest('hex'),
+    });
   }
   migrations.sort((a, b) => a.version - b.version);
   for (let i = 1; i < migrations.length; i++) {
     if (migrations[i].version === migrations[i - 1].version) {
-      throw new Error(`migrations ${migrations[i - 1].name} and ${migrations[i].name} share version ${migrations[i].version}; renumber one`);
+      throw new Error(
+        `migrations ${migrations[i - 1].name} and ${migrations[i].name} share version ${migrations[i].version}; renumber one`,
+      );
     }
   }
   return migrations;
 }
 
-export async function migrate(pool: Pool, options: { dir?: string; log?: (line: string) => void } = {}): Promise<MigrateResult> {
+export async function migrate(
+  pool: Pool,
+  options: { dir?: string; log?: (line: string) => void } = {},
+): Promise<MigrateResult> {
   const migrations = readMigrations(options.dir);
   const log = options.log ?? (() => {});
   const client = await pool.connect();
@@ -55,14 +65,18 @@ export async function migrate(pool: Pool, options: { dir?: string; log?: (line: 
         checksum    text NOT NULL,
         applied_at  timestamptz NOT NULL DEFAULT now()
       )`);
-      const { rows } = await client.query<{ version: number; name: string; checksum: string }>('SELECT version, name, checksum FROM schema_migrations');
+      const { rows } = await client.query<{ version: number; name: string; checksum: string }>(
+        'SELECT version, name, checksum FROM schema_migrations',
+      );
       const done = new Map(rows.map((r) => [r.version, r]));
       const result: MigrateResult = { applied: [], alreadyApplied: 0 };
       for (const m of migrations) {
         const previous = done.get(m.version);
         if (previous) {
           if (previous.checksum !== m.checksum) {
-            throw new Error(`migrations/${m.name} changed after it was applied (as ${previous.name}); restore it and put the change in a new migration`);
+            throw new Error(
+              `migrations/${m.name} changed after it was applied (as ${previous.name}); restore it and put the change in a new migration`,
+            );
           }
           result.alreadyApplied++;
           continue;
@@ -70,7 +84,11 @@ export async function migrate(pool: Pool, options: { dir?: string; log?: (line: 
         try {
           await client.query('BEGIN');
           await client.query(m.sql);
-          await client.query('INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [m.version, m.name, m.checksum]);
+          await client.query('INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [
+            m.version,
+            m.name,
+            m.checksum,
+          ]);
           await client.query('COMMIT');
         } catch (err) {
           await client.query('ROLLBACK').catch(() => {});

@@ -3,7 +3,13 @@
 // an operator from any machine, lists only what came after it. Written only after a sweep
 // in which every object of its window was read and started (or found started): a failed
 // sweep leaves the mark where it was, and its objects are in the next sweep's window.
-import { ConditionalCheckFailedException, type DynamoDBClient, GetItemCommand, PutItemCommand, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
+import {
+  ConditionalCheckFailedException,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  ResourceNotFoundException,
+} from '@aws-sdk/client-dynamodb';
 
 export const sweepStateKey = (bucket: string, prefix = '') => `${bucket}|${prefix}`;
 
@@ -15,9 +21,16 @@ export interface SweepMark {
 }
 
 /** The mark, or undefined when no sweep has succeeded; `missingTable` when the table does not exist. */
-export async function readSweepMark(dynamo: DynamoDBClient, table: string, bucket: string, prefix?: string): Promise<{ mark?: SweepMark; missingTable?: boolean }> {
+export async function readSweepMark(
+  dynamo: DynamoDBClient,
+  table: string,
+  bucket: string,
+  prefix?: string,
+): Promise<{ mark?: SweepMark; missingTable?: boolean }> {
   try {
-    const out = await dynamo.send(new GetItemCommand({ TableName: table, Key: { pk: { S: sweepStateKey(bucket, prefix) } }, ConsistentRead: true }));
+    const out = await dynamo.send(
+      new GetItemCommand({ TableName: table, Key: { pk: { S: sweepStateKey(bucket, prefix) } }, ConsistentRead: true }),
+    );
     if (!out.Item?.swept_until?.N) return {};
     return { mark: { sweptUntil: Number(out.Item.swept_until.N), sweptAt: Number(out.Item.swept_at?.N ?? 0) } };
   } catch (err) {
@@ -30,7 +43,13 @@ export async function readSweepMark(dynamo: DynamoDBClient, table: string, bucke
  * Moves the mark forward to `sweptUntil` (never back: a slower sweep that started earlier
  * must not undo a later one's). Returns whether it moved.
  */
-export async function recordSweepMark(dynamo: DynamoDBClient, table: string, bucket: string, prefix: string | undefined, mark: SweepMark & { read: number; started: number }): Promise<boolean> {
+export async function recordSweepMark(
+  dynamo: DynamoDBClient,
+  table: string,
+  bucket: string,
+  prefix: string | undefined,
+  mark: SweepMark & { read: number; started: number },
+): Promise<boolean> {
   try {
     await dynamo.send(
       new PutItemCommand({

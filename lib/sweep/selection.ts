@@ -34,9 +34,13 @@ export function parseTime(text: string, now: Date = new Date()): number {
   if (t === 'today') return midnight;
   if (t === 'yesterday') return midnight - 86400;
   const rel = t.match(/^(\d+)\s*(m|h|d)$/);
-  if (rel) return Math.floor(now.getTime() / 1000) - Number(rel[1]) * { m: 60, h: 3600, d: 86400 }[rel[2] as 'm' | 'h' | 'd'];
+  if (rel)
+    return Math.floor(now.getTime() / 1000) - Number(rel[1]) * { m: 60, h: 3600, d: 86400 }[rel[2] as 'm' | 'h' | 'd'];
   const iso = t.match(/^(\d{4}-\d{2}-\d{2})(?:[t ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)(z|[+-]\d{2}:?\d{2})?)?$/);
   const ms = iso ? Date.parse(`${iso[1]}T${iso[2] ?? '00:00:00'}${iso[3] ?? 'Z'}`.toUpperCase()) : NaN;
-  if (Number.isNaN(ms)) throw new Error(`cannot read the time "${text}": use 2026-11-22, 2026-11-22T10:00:00Z, 30m, 24h, 7d, now, today or yesterday`);
+  if (Number.isNaN(ms))
+    throw new Error(
+      `cannot read the time "${text}": use 2026-11-22, 2026-11-22T10:00:00Z, 30m, 24h, 7d, now, today or yesterday`,
+    );
   return Math.floor(ms / 1000);
 }

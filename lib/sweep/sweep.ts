@@ -45,12 +45,16 @@ export async function* listObjectPages(s3: S3Client, bucket: string, prefix?: st
     const page = await next;
     const token = page.IsTruncated ? page.NextContinuationToken : undefined;
     if (token) next = request(token);
-    yield (page.Contents ?? []).filter((o) => o.Key && !o.Key.endsWith('/')).map((o) => ({ key: o.Key!, size: o.Size, lastModified: o.LastModified }));
+    yield (page.Contents ?? [])
+      .filter((o) => o.Key && !o.Key.endsWith('/'))
+      .map((o) => ({ key: o.Key!, size: o.Size, lastModified: o.LastModified }));
     if (!token) return;
   }
 }
 
-const isNotFound = (err: unknown) => (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode === 404 || (err as Error)?.name === 'NotFound';
+const isNotFound = (err: unknown) =>
+  (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode === 404 ||
+  (err as Error)?.name === 'NotFound';
 
 /** User metadata of one object (listings carry none); undefined when it is gone. */
 async function headMetadata(s3: S3Client, bucket: string, key: string): Promise<Record<string, string> | undefined> {
@@ -75,16 +79,24 @@ export async function* storedEmails(
   const concurrency = opts.concurrency ?? SWEEP_CONCURRENCY;
   for await (const page of listObjectPages(s3, bucket, opts.prefix)) {
     opts.onListed?.(page.length);
-    const wanted = opts.modifiedSince === undefined ? page : page.filter((o) => !o.lastModified || o.lastModified.getTime() >= opts.modifiedSince!);
+    const wanted =
+      opts.modifiedSince === undefined
+        ? page
+        : page.filter((o) => !o.lastModified || o.lastModified.getTime() >= opts.modifiedSince!);
     const heads: (Record<string, string> | undefined)[] = new Array(wanted.length);
     const pool = new TaskPool(concurrency);
-    for (const [i, o] of wanted.entries()) await pool.add(async () => void (heads[i] = await headMetadata(s3, bucket, o.key)));
+    for (const [i, o] of wanted.entries())
+      await pool.add(async () => void (heads[i] = await headMetadata(s3, bucket, o.key)));
     await pool.drain();
     for (const [i, o] of wanted.entries()) if (heads[i]) yield { ...o, metadata: heads[i] };
   }
 }
 
-export async function sweepBucket(deps: SweepDeps, input: SweepInput, onProgress?: (p: SweepProgress) => void): Promise<SweepResult> {
+export async function sweepBucket(
+  deps: SweepDeps,
+  input: SweepInput,
+  onProgress?: (p: SweepProgress) => void,
+): Promise<SweepResult> {
   const { config } = deps;
   const bucket = bucketForDomain(input.domain, config.bucketTemplate);
   const t0 = Date.now();
@@ -104,7 +116,15 @@ export async function sweepBucket(deps: SweepDeps, input: SweepInput, onProgress
     all: input.all,
     since: input.since !== undefined ? input.since * 1000 : undefined,
   });
-  const progress: SweepProgress = { listed: 0, read: 0, tooYoung: 0, unprocessed: 0, started: 0, alreadyRunning: 0, vanished: 0 };
+  const progress: SweepProgress = {
+    listed: 0,
+    read: 0,
+    tooYoung: 0,
+    unprocessed: 0,
+    started: 0,
+    alreadyRunning: 0,
+    vanished: 0,
+  };
   const pool = new TaskPool(input.concurrency ?? SWEEP_CONCURRENCY);
   for await (const page of listObjectPages(deps.s3, bucket, input.prefix)) {
     for (const obj of page) {
@@ -131,7 +151,12 @@ export async function sweepBucket(deps: SweepDeps, input: SweepInput, onProgress
   let stateAdvanced = false;
   if (window.advancesState && !state?.missingTable) {
     try {
-      stateAdvanced = await recordSweepMark(deps.dynamo, config.tables.sweep, bucket, input.prefix, { sweptUntil: window.until, sweptAt: Date.now(), read: progress.read, started: progress.started });
+      stateAdvanced = await recordSweepMark(deps.dynamo, config.tables.sweep, bucket, input.prefix, {
+        sweptUntil: window.until,
+        sweptAt: Date.now(),
+        read: progress.read,
+        started: progress.started,
+      });
     } catch (err) {
       // Everything was started; only the next sweep's window is larger than it needs to be.
       stateNote = `the sweep mark was not recorded (${(err as Error).message}); the next sweep looks back further`;
@@ -140,7 +165,11 @@ export async function sweepBucket(deps: SweepDeps, input: SweepInput, onProgress
   }
   const result: SweepResult = {
     ...progress,
-    window: { from: window.from !== undefined ? new Date(window.from).toISOString() : null, until: new Date(window.until).toISOString(), source: window.source },
+    window: {
+      from: window.from !== undefined ? new Date(window.from).toISOString() : null,
+      until: new Date(window.until).toISOString(),
+      source: window.source,
+    },
     stateAdvanced,
     ...(stateNote ? { stateNote } : {}),
     seconds: +((Date.now() - t0) / 1000).toFixed(2),

@@ -28,7 +28,9 @@ export function createAccountStore(pool: Pool) {
     },
 
     async findUserByEmail(email: string): Promise<User | null> {
-      const { rows } = await pool.query('SELECT id, email, created_at FROM users WHERE lower(email) = lower($1)', [email.trim()]);
+      const { rows } = await pool.query('SELECT id, email, created_at FROM users WHERE lower(email) = lower($1)', [
+        email.trim(),
+      ]);
       return rows[0] ? { id: rows[0].id, email: rows[0].email, createdAt: rows[0].created_at } : null;
     },
 
@@ -40,7 +42,9 @@ export function createAccountStore(pool: Pool) {
 
     /** How many accounts (of all users) wait for a new password or token; a number, no user's data (the metrics gauge). */
     async countAccountsNeedingAttention(): Promise<number> {
-      const { rows } = await pool.query("SELECT count(*) AS n FROM mail_accounts WHERE status = 'needs_attention' AND enabled");
+      const { rows } = await pool.query(
+        "SELECT count(*) AS n FROM mail_accounts WHERE status = 'needs_attention' AND enabled",
+      );
       return Number(rows[0].n);
     },
 
@@ -79,18 +83,30 @@ export function createAccountStore(pool: Pool) {
 
     async getAccount(userId: string, accountId: string): Promise<Account | null> {
       if (!validIds(userId, accountId)) return null;
-      const { rows } = await pool.query(`SELECT ${ACCOUNT_COLUMNS} FROM mail_accounts a WHERE a.user_id = $1 AND a.id = $2`, [userId, accountId]);
+      const { rows } = await pool.query(
+        `SELECT ${ACCOUNT_COLUMNS} FROM mail_accounts a WHERE a.user_id = $1 AND a.id = $2`,
+        [userId, accountId],
+      );
       return rows[0] ? toAccount(rows[0]) : null;
     },
 
     /** The account with its credential ciphertexts (password, or OAuth2 secrets); only the sync activities need this. */
-    async getAccountSecret(userId: string, accountId: string): Promise<{ account: Account; passwordEncrypted: string | null; oauth2: OAuth2Secrets | null } | null> {
+    async getAccountSecret(
+      userId: string,
+      accountId: string,
+    ): Promise<{ account: Account; passwordEncrypted: string | null; oauth2: OAuth2Secrets | null } | null> {
       if (!validIds(userId, accountId)) return null;
-      const { rows } = await pool.query(`SELECT ${ACCOUNT_COLUMNS}, a.password_encrypted, ${OAUTH2_SECRET_COLUMNS} FROM mail_accounts a WHERE a.user_id = $1 AND a.id = $2`, [
-        userId,
-        accountId,
-      ]);
-      return rows[0] ? { account: toAccount(rows[0]), passwordEncrypted: rows[0].password_encrypted ?? null, oauth2: toOAuth2Secrets(rows[0]) } : null;
+      const { rows } = await pool.query(
+        `SELECT ${ACCOUNT_COLUMNS}, a.password_encrypted, ${OAUTH2_SECRET_COLUMNS} FROM mail_accounts a WHERE a.user_id = $1 AND a.id = $2`,
+        [userId, accountId],
+      );
+      return rows[0]
+        ? {
+            account: toAccount(rows[0]),
+            passwordEncrypted: rows[0].password_encrypted ?? null,
+            oauth2: toOAuth2Secrets(rows[0]),
+          }
+        : null;
     },
 
     /**
@@ -103,12 +119,18 @@ export function createAccountStore(pool: Pool) {
     async withOAuth2Secrets<T>(
       userId: string,
       accountId: string,
-      refresh: (secrets: OAuth2Secrets) => Promise<{ result: T; store?: { refreshTokenEncrypted?: string; accessTokenEncrypted: string; accessTokenExpiresAt: Date } }>,
+      refresh: (secrets: OAuth2Secrets) => Promise<{
+        result: T;
+        store?: { refreshTokenEncrypted?: string; accessTokenEncrypted: string; accessTokenExpiresAt: Date };
+      }>,
     ): Promise<T | null> {
       if (!validIds(userId, accountId)) return null;
       return withTransaction(pool, async (db) => {
         await db.query("SELECT pg_advisory_xact_lock(hashtextextended('mailroom-oauth2:' || $1, 0))", [accountId]);
-        const { rows } = await db.query(`SELECT ${OAUTH2_SECRET_COLUMNS} FROM mail_accounts a WHERE a.user_id = $1 AND a.id = $2 AND a.auth_method = 'oauth2'`, [userId, accountId]);
+        const { rows } = await db.query(
+          `SELECT ${OAUTH2_SECRET_COLUMNS} FROM mail_accounts a WHERE a.user_id = $1 AND a.id = $2 AND a.auth_method = 'oauth2'`,
+          [userId, accountId],
+        );
         const secrets = rows[0] ? toOAuth2Secrets(rows[0]) : null;
         if (!secrets) return null;
         const { result, store } = await refresh(secrets);
@@ -117,7 +139,13 @@ export function createAccountStore(pool: Pool) {
             `UPDATE mail_accounts SET oauth2_refresh_token_encrypted = COALESCE($3, oauth2_refresh_token_encrypted),
                     oauth2_access_token_encrypted = $4, oauth2_access_token_expires_at = $5, updated_at = now()
              WHERE user_id = $1 AND id = $2`,
-            [userId, accountId, store.refreshTokenEncrypted ?? null, store.accessTokenEncrypted, store.accessTokenExpiresAt],
+            [
+              userId,
+              accountId,
+              store.refreshTokenEncrypted ?? null,
+              store.accessTokenEncrypted,
+              store.accessTokenExpiresAt,
+            ],
           );
         }
         return result;
@@ -132,7 +160,12 @@ export function createAccountStore(pool: Pool) {
     async updateOAuth2Credentials(
       userId: string,
       accountId: string,
-      c: { refreshTokenEncrypted: string; clientSecretEncrypted?: string | null; accessTokenEncrypted?: string | null; accessTokenExpiresAt?: Date | null },
+      c: {
+        refreshTokenEncrypted: string;
+        clientSecretEncrypted?: string | null;
+        accessTokenEncrypted?: string | null;
+        accessTokenExpiresAt?: Date | null;
+      },
     ): Promise<boolean> {
       if (!validIds(userId, accountId)) return false;
       const { rowCount } = await pool.query(
@@ -142,7 +175,15 @@ export function createAccountStore(pool: Pool) {
                 status = 'ok', status_reason = NULL,
                 status_changed_at = CASE WHEN status <> 'ok' THEN now() ELSE status_changed_at END, updated_at = now()
          WHERE user_id = $1 AND id = $2 AND auth_method = 'oauth2'`,
-        [userId, accountId, c.refreshTokenEncrypted, c.clientSecretEncrypted !== undefined, c.clientSecretEncrypted ?? null, c.accessTokenEncrypted ?? null, c.accessTokenExpiresAt ?? null],
+        [
+          userId,
+          accountId,
+          c.refreshTokenEncrypted,
+          c.clientSecretEncrypted !== undefined,
+          c.clientSecretEncrypted ?? null,
+          c.accessTokenEncrypted ?? null,
+          c.accessTokenExpiresAt ?? null,
+        ],
       );
       return rowCount === 1;
     },
@@ -202,7 +243,11 @@ export function createAccountStore(pool: Pool) {
       return rowCount === 1;
     },
 
-    async updateAccountSettings(userId: string, accountId: string, changes: { enabled?: boolean; syncIntervalSeconds?: number }): Promise<Account | null> {
+    async updateAccountSettings(
+      userId: string,
+      accountId: string,
+      changes: { enabled?: boolean; syncIntervalSeconds?: number },
+    ): Promise<Account | null> {
       if (!validIds(userId, accountId)) return null;
       const { rows } = await pool.query(
         `UPDATE mail_accounts a SET enabled = COALESCE($3, enabled), sync_interval_seconds = COALESCE($4, sync_interval_seconds), updated_at = now()
@@ -216,7 +261,10 @@ export function createAccountStore(pool: Pool) {
     /** Deletes the account with its folders, messages and runs. Returns false if no such account. */
     async removeAccount(userId: string, accountId: string): Promise<boolean> {
       if (!validIds(userId, accountId)) return false;
-      const { rowCount } = await pool.query('DELETE FROM mail_accounts WHERE user_id = $1 AND id = $2', [userId, accountId]);
+      const { rowCount } = await pool.query('DELETE FROM mail_accounts WHERE user_id = $1 AND id = $2', [
+        userId,
+        accountId,
+      ]);
       return rowCount === 1;
     },
 

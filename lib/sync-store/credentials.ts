@@ -14,7 +14,10 @@ export function accountSecretContext(accountId: string): string {
 }
 
 /** Context of each OAuth2 secret: bound to the account and to its column, so none can stand in for another. */
-export function oauth2SecretContext(accountId: string, field: 'client_secret' | 'refresh_token' | 'access_token'): string {
+export function oauth2SecretContext(
+  accountId: string,
+  field: 'client_secret' | 'refresh_token' | 'access_token',
+): string {
   return `mailroom:mail_accounts:${accountId}:oauth2_${field}`;
 }
 
@@ -28,14 +31,34 @@ export interface AccountSettings {
 }
 
 /** Adds an account for a user, encrypting the password (bound to the new account's id). */
-export async function addAccountWithPassword(store: Store, keyring: Keyring, userId: string, settings: AccountSettings, password: string): Promise<Account> {
+export async function addAccountWithPassword(
+  store: Store,
+  keyring: Keyring,
+  userId: string,
+  settings: AccountSettings,
+  password: string,
+): Promise<Account> {
   const id = randomUUID();
-  return store.addAccount(userId, { id, ...settings, passwordEncrypted: encryptSecret(keyring, password, accountSecretContext(id)) });
+  return store.addAccount(userId, {
+    id,
+    ...settings,
+    passwordEncrypted: encryptSecret(keyring, password, accountSecretContext(id)),
+  });
 }
 
 /** Stores a new password for the account and clears needs_attention. */
-export async function setAccountPassword(store: Store, keyring: Keyring, userId: string, accountId: string, password: string): Promise<boolean> {
-  return store.updateAccountPassword(userId, accountId, encryptSecret(keyring, password, accountSecretContext(accountId)));
+export async function setAccountPassword(
+  store: Store,
+  keyring: Keyring,
+  userId: string,
+  accountId: string,
+  password: string,
+): Promise<boolean> {
+  return store.updateAccountPassword(
+    userId,
+    accountId,
+    encryptSecret(keyring, password, accountSecretContext(accountId)),
+  );
 }
 
 export interface OAuth2Credentials {
@@ -46,14 +69,23 @@ export interface OAuth2Credentials {
 }
 
 /** Adds an OAuth2 account for a user, encrypting the refresh token and client secret (bound to the new account's id). */
-export async function addAccountWithOAuth2(store: Store, keyring: Keyring, userId: string, settings: AccountSettings, oauth2: OAuth2Settings, credentials: OAuth2Credentials): Promise<Account> {
+export async function addAccountWithOAuth2(
+  store: Store,
+  keyring: Keyring,
+  userId: string,
+  settings: AccountSettings,
+  oauth2: OAuth2Settings,
+  credentials: OAuth2Credentials,
+): Promise<Account> {
   const id = randomUUID();
   const account = await store.addAccount(userId, {
     id,
     ...settings,
     oauth2: {
       ...oauth2,
-      clientSecretEncrypted: credentials.clientSecret ? encryptSecret(keyring, credentials.clientSecret, oauth2SecretContext(id, 'client_secret')) : null,
+      clientSecretEncrypted: credentials.clientSecret
+        ? encryptSecret(keyring, credentials.clientSecret, oauth2SecretContext(id, 'client_secret'))
+        : null,
       refreshTokenEncrypted: encryptSecret(keyring, credentials.refreshToken, oauth2SecretContext(id, 'refresh_token')),
     },
   });
@@ -65,12 +97,28 @@ export async function addAccountWithOAuth2(store: Store, keyring: Keyring, userI
  * Stores a new refresh token (and optionally a new client secret and a just-obtained access
  * token) for an OAuth2 account and clears needs_attention. Returns false if no such OAuth2 account.
  */
-export async function setAccountRefreshToken(store: Store, keyring: Keyring, userId: string, accountId: string, credentials: OAuth2Credentials): Promise<boolean> {
+export async function setAccountRefreshToken(
+  store: Store,
+  keyring: Keyring,
+  userId: string,
+  accountId: string,
+  credentials: OAuth2Credentials,
+): Promise<boolean> {
   return store.updateOAuth2Credentials(userId, accountId, {
-    refreshTokenEncrypted: encryptSecret(keyring, credentials.refreshToken, oauth2SecretContext(accountId, 'refresh_token')),
+    refreshTokenEncrypted: encryptSecret(
+      keyring,
+      credentials.refreshToken,
+      oauth2SecretContext(accountId, 'refresh_token'),
+    ),
     clientSecretEncrypted:
-      credentials.clientSecret === undefined ? undefined : credentials.clientSecret ? encryptSecret(keyring, credentials.clientSecret, oauth2SecretContext(accountId, 'client_secret')) : null,
-    accessTokenEncrypted: credentials.accessToken ? encryptSecret(keyring, credentials.accessToken.token, oauth2SecretContext(accountId, 'access_token')) : null,
+      credentials.clientSecret === undefined
+        ? undefined
+        : credentials.clientSecret
+          ? encryptSecret(keyring, credentials.clientSecret, oauth2SecretContext(accountId, 'client_secret'))
+          : null,
+    accessTokenEncrypted: credentials.accessToken
+      ? encryptSecret(keyring, credentials.accessToken.token, oauth2SecretContext(accountId, 'access_token'))
+      : null,
     accessTokenExpiresAt: credentials.accessToken?.expiresAt ?? null,
   });
 }

@@ -31,20 +31,31 @@ const GENERATE_HINT =
 /** Parses MAILROOM_SECRET_KEYS. Throws a SecretKeyError that says how to fix the variable. */
 export function parseKeyring(value: string | undefined): Keyring {
   if (!value || !value.trim()) {
-    throw new SecretKeyError(`MAILROOM_SECRET_KEYS is not set: mailroom needs it to encrypt and decrypt IMAP passwords; ${GENERATE_HINT}`);
+    throw new SecretKeyError(
+      `MAILROOM_SECRET_KEYS is not set: mailroom needs it to encrypt and decrypt IMAP passwords; ${GENERATE_HINT}`,
+    );
   }
   const keys = new Map<string, Buffer>();
   let currentKeyId = '';
-  for (const entry of value.split(',').map((e) => e.trim()).filter(Boolean)) {
+  for (const entry of value
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)) {
     const colon = entry.indexOf(':');
-    if (colon < 0) throw new SecretKeyError(`MAILROOM_SECRET_KEYS: entry "${entry.slice(0, 8)}…" must look like <keyId>:<base64 key>; ${GENERATE_HINT}`);
+    if (colon < 0)
+      throw new SecretKeyError(
+        `MAILROOM_SECRET_KEYS: entry "${entry.slice(0, 8)}…" must look like <keyId>:<base64 key>; ${GENERATE_HINT}`,
+      );
     const id = entry.slice(0, colon);
     const material = entry.slice(colon + 1);
-    if (!KEY_ID.test(id)) throw new SecretKeyError(`MAILROOM_SECRET_KEYS: key id "${id}" must be 1-32 letters, digits, _ or -`);
+    if (!KEY_ID.test(id))
+      throw new SecretKeyError(`MAILROOM_SECRET_KEYS: key id "${id}" must be 1-32 letters, digits, _ or -`);
     if (keys.has(id)) throw new SecretKeyError(`MAILROOM_SECRET_KEYS: key id "${id}" is listed twice`);
     const key = Buffer.from(material, 'base64');
     if (key.length !== 32 || key.toString('base64').replace(/=+$/, '') !== material.replace(/=+$/, '')) {
-      throw new SecretKeyError(`MAILROOM_SECRET_KEYS: key "${id}" must be exactly 32 bytes in base64 (got ${key.length} bytes); ${GENERATE_HINT}`);
+      throw new SecretKeyError(
+        `MAILROOM_SECRET_KEYS: key "${id}" must be exactly 32 bytes in base64 (got ${key.length} bytes); ${GENERATE_HINT}`,
+      );
     }
     keys.set(id, key);
     if (!currentKeyId) currentKeyId = id;
@@ -81,7 +92,8 @@ export function keyIdOf(ciphertext: string): string {
 
 export function decryptSecret(keyring: Keyring, ciphertext: string, context = ''): string {
   const parts = ciphertext.split(':');
-  if (parts.length !== 3 || parts[0] !== VERSION) throw new SecretKeyError('stored secret is not a mailroom v1 ciphertext (corrupted row?)');
+  if (parts.length !== 3 || parts[0] !== VERSION)
+    throw new SecretKeyError('stored secret is not a mailroom v1 ciphertext (corrupted row?)');
   const [, keyId, payload] = parts;
   const key = keyring.keys.get(keyId);
   if (!key) {
@@ -95,8 +107,12 @@ export function decryptSecret(keyring: Keyring, ciphertext: string, context = ''
   decipher.setAAD(Buffer.from(context, 'utf8'));
   decipher.setAuthTag(raw.subarray(raw.length - TAG_BYTES));
   try {
-    return Buffer.concat([decipher.update(raw.subarray(IV_BYTES, raw.length - TAG_BYTES)), decipher.final()]).toString('utf8');
+    return Buffer.concat([decipher.update(raw.subarray(IV_BYTES, raw.length - TAG_BYTES)), decipher.final()]).toString(
+      'utf8',
+    );
   } catch {
-    throw new SecretKeyError(`stored secret does not decrypt with key "${keyId}": the key material changed, or the ciphertext belongs to another record`);
+    throw new SecretKeyError(
+      `stored secret does not decrypt with key "${keyId}": the key material changed, or the ciphertext belongs to another record`,
+    );
   }
 }

@@ -8,9 +8,22 @@ import { withTransaction } from '../storage/db';
 import { cleanText } from './storable';
 import { isPostgresDataError } from '../storage/pg-errors';
 import { toFolderState, toStoredMessage, toSyncError, validIds } from './rows';
-import { type FlagChange, type FolderState, type NewMessage, type SkippedMessage, type StoredMessage, type SyncError, UidValidityMismatch } from './types';
+import {
+  type FlagChange,
+  type FolderState,
+  type NewMessage,
+  type SkippedMessage,
+  type StoredMessage,
+  type SyncError,
+  UidValidityMismatch,
+} from './types';
 
-async function lockFolder(db: PoolClient, userId: string, accountId: string, folder: string): Promise<FolderState | null> {
+async function lockFolder(
+  db: PoolClient,
+  userId: string,
+  accountId: string,
+  folder: string,
+): Promise<FolderState | null> {
   const { rows } = await db.query(
     'SELECT folder, uidvalidity, last_uid, highest_modseq FROM folder_sync_state WHERE user_id = $1 AND account_id = $2 AND folder = $3 FOR UPDATE',
     [userId, accountId, folder],
@@ -38,7 +51,24 @@ async function insertMessages(
   let inserted = 0;
   const refused: SkippedMessage[] = [];
   for (const m of messages) {
-    const params = [key.userId, key.accountId, key.folder, key.uidValidity, m.uid, m.messageId, m.from, m.to, m.subject, m.sentAt, m.internalDate, m.flags, m.modseq, m.size, m.raw, m.rawRef];
+    const params = [
+      key.userId,
+      key.accountId,
+      key.folder,
+      key.uidValidity,
+      m.uid,
+      m.messageId,
+      m.from,
+      m.to,
+      m.subject,
+      m.sentAt,
+      m.internalDate,
+      m.flags,
+      m.modseq,
+      m.size,
+      m.raw,
+      m.rawRef,
+    ];
     if (!isolate) {
       inserted += (await db.query(INSERT_MESSAGE, params)).rowCount ?? 0;
       continue;
@@ -51,7 +81,12 @@ async function insertMessages(
       if (!isPostgresDataError(err)) throw err;
       await db.query('ROLLBACK TO SAVEPOINT message');
       const e = err as { message: string; code: string };
-      refused.push({ uid: m.uid, kind: 'data', size: m.size, reason: `PostgreSQL refused the message: ${e.message} (SQLSTATE ${e.code})` });
+      refused.push({
+        uid: m.uid,
+        kind: 'data',
+        size: m.size,
+        reason: `PostgreSQL refused the message: ${e.message} (SQLSTATE ${e.code})`,
+      });
     }
   }
   return { inserted, refused };
@@ -76,7 +111,9 @@ async function insertSkipped(
       syncRunId ?? null,
       key.folder,
       key.uidValidity,
-      JSON.stringify(skipped.map((s) => ({ uid: s.uid, kind: s.kind, size: s.size, reason: cleanText(s.reason, 2000) }))),
+      JSON.stringify(
+        skipped.map((s) => ({ uid: s.uid, kind: s.kind, size: s.size, reason: cleanText(s.reason, 2000) })),
+      ),
     ],
   );
   return res.rowCount ?? 0;
@@ -91,7 +128,11 @@ async function bumpRun(
   n: number,
 ): Promise<void> {
   if (!syncRunId || n === 0) return;
-  await db.query(`UPDATE sync_runs SET ${column} = ${column} + $3 WHERE id = $2 AND user_id = $1`, [userId, syncRunId, n]);
+  await db.query(`UPDATE sync_runs SET ${column} = ${column} + $3 WHERE id = $2 AND user_id = $1`, [
+    userId,
+    syncRunId,
+    n,
+  ]);
 }
 
 export function createMessageStore(pool: Pool) {
@@ -121,8 +162,15 @@ export function createMessageStore(pool: Pool) {
      * server's value changed, its UIDs mean different messages now: every stored message of
      * the folder is dropped and the checkpoint restarts from zero, in one transaction.
      */
-    async beginFolder(userId: string, accountId: string, folder: string, uidValidity: number, syncRunId?: number): Promise<{ state: FolderState; reset: boolean; dropped: number }> {
-      if (!validIds(userId, accountId)) throw new Error(`beginFolder: account ${accountId} not found for user ${userId}`);
+    async beginFolder(
+      userId: string,
+      accountId: string,
+      folder: string,
+      uidValidity: number,
+      syncRunId?: number,
+    ): Promise<{ state: FolderState; reset: boolean; dropped: number }> {
+      if (!validIds(userId, accountId))
+        throw new Error(`beginFolder: account ${accountId} not found for user ${userId}`);
       return withTransaction(pool, async (db) => {
         // Serialises with a concurrent first sync of the same folder.
         await db.query('SELECT 1 FROM mail_accounts WHERE user_id = $1 AND id = $2 FOR UPDATE', [userId, accountId]);
@@ -130,10 +178,17 @@ export function createMessageStore(pool: Pool) {
         if (existing && existing.uidValidity === uidValidity) return { state: existing, reset: false, dropped: 0 };
         let dropped = 0;
         if (existing) {
-          const del = await db.query('DELETE FROM messages WHERE user_id = $1 AND account_id = $2 AND folder = $3', [userId, accountId, folder]);
+          const del = await db.query('DELETE FROM messages WHERE user_id = $1 AND account_id = $2 AND folder = $3', [
+            userId,
+            accountId,
+            folder,
+          ]);
           dropped = del.rowCount ?? 0;
           // Skipped-message records name UIDs of the old UIDVALIDITY, which mean nothing now.
-          await db.query('DELETE FROM sync_errors WHERE user_id = $1 AND account_id = $2 AND folder = $3 AND uid IS NOT NULL', [userId, accountId, folder]);
+          await db.query(
+            'DELETE FROM sync_errors WHERE user_id = $1 AND account_id = $2 AND folder = $3 AND uid IS NOT NULL',
+            [userId, accountId, folder],
+          );
           await bumpRun(db, userId, syncRunId, 'messages_deleted', dropped);
         }
         const { rows } = await db.query(
@@ -169,8 +224,14 @@ export function createMessageStore(pool: Pool) {
       const attempt = (isolate: boolean) =>
         withTransaction(pool, async (db) => {
           const state = validIds(userId, accountId) ? await lockFolder(db, userId, accountId, folder) : null;
-          if (!state) throw new Error(`storeMessages: folder ${folder} of account ${accountId} has no sync state for user ${userId}`);
-          if (state.uidValidity !== uidValidity) throw new UidValidityMismatch(`folder ${folder}: UIDVALIDITY is now ${state.uidValidity}, not ${uidValidity}`);
+          if (!state)
+            throw new Error(
+              `storeMessages: folder ${folder} of account ${accountId} has no sync state for user ${userId}`,
+            );
+          if (state.uidValidity !== uidValidity)
+            throw new UidValidityMismatch(
+              `folder ${folder}: UIDVALIDITY is now ${state.uidValidity}, not ${uidValidity}`,
+            );
           const { inserted, refused } = await insertMessages(db, key, messages, isolate);
           const newlySkipped = await insertSkipped(db, key, [...skipped, ...refused], syncRunId);
           const { rows } = await db.query(
@@ -194,7 +255,13 @@ export function createMessageStore(pool: Pool) {
      * Records that a folder could not be synced in this run (once per run and folder: a
      * retried activity updates the reason). The folder is tried again next run.
      */
-    async recordFolderError(userId: string, accountId: string, syncRunId: number, folder: string, reason: string): Promise<boolean> {
+    async recordFolderError(
+      userId: string,
+      accountId: string,
+      syncRunId: number,
+      folder: string,
+      reason: string,
+    ): Promise<boolean> {
       if (!validIds(userId, accountId)) return false;
       const { rowCount } = await pool.query(
         `INSERT INTO sync_errors (account_id, user_id, sync_run_id, folder, kind, reason)
@@ -206,7 +273,11 @@ export function createMessageStore(pool: Pool) {
     },
 
     /** Recorded sync errors of an account, newest first (of one run, when given). */
-    async listSyncErrors(userId: string, accountId: string, options: { syncRunId?: number; limit?: number } = {}): Promise<SyncError[]> {
+    async listSyncErrors(
+      userId: string,
+      accountId: string,
+      options: { syncRunId?: number; limit?: number } = {},
+    ): Promise<SyncError[]> {
       if (!validIds(userId, accountId)) return [];
       const { rows } = await pool.query(
         `SELECT * FROM sync_errors WHERE user_id = $1 AND account_id = $2 AND ($3::bigint IS NULL OR sync_run_id = $3)
@@ -231,8 +302,14 @@ export function createMessageStore(pool: Pool) {
     ): Promise<number> {
       return withTransaction(pool, async (db) => {
         const state = validIds(userId, accountId) ? await lockFolder(db, userId, accountId, folder) : null;
-        if (!state) throw new Error(`applyFlagChanges: folder ${folder} of account ${accountId} has no sync state for user ${userId}`);
-        if (state.uidValidity !== uidValidity) throw new UidValidityMismatch(`folder ${folder}: UIDVALIDITY is now ${state.uidValidity}, not ${uidValidity}`);
+        if (!state)
+          throw new Error(
+            `applyFlagChanges: folder ${folder} of account ${accountId} has no sync state for user ${userId}`,
+          );
+        if (state.uidValidity !== uidValidity)
+          throw new UidValidityMismatch(
+            `folder ${folder}: UIDVALIDITY is now ${state.uidValidity}, not ${uidValidity}`,
+          );
         let updated = 0;
         if (changes.length) {
           const res = await db.query(
@@ -240,16 +317,20 @@ export function createMessageStore(pool: Pool) {
              FROM (SELECT * FROM jsonb_to_recordset($5::jsonb) AS x(uid bigint, flags text[], modseq bigint)) c
              WHERE m.user_id = $1 AND m.account_id = $2 AND m.folder = $3 AND m.uidvalidity = $4 AND m.uid = c.uid
                AND m.flags IS DISTINCT FROM c.flags`,
-            [userId, accountId, folder, uidValidity, JSON.stringify(changes.map((c) => ({ uid: c.uid, flags: [...c.flags].sort(), modseq: c.modseq })))],
+            [
+              userId,
+              accountId,
+              folder,
+              uidValidity,
+              JSON.stringify(changes.map((c) => ({ uid: c.uid, flags: [...c.flags].sort(), modseq: c.modseq }))),
+            ],
           );
           updated = res.rowCount ?? 0;
         }
-        await db.query('UPDATE folder_sync_state SET highest_modseq = $4, updated_at = now() WHERE user_id = $1 AND account_id = $2 AND folder = $3', [
-          userId,
-          accountId,
-          folder,
-          highestModseq,
-        ]);
+        await db.query(
+          'UPDATE folder_sync_state SET highest_modseq = $4, updated_at = now() WHERE user_id = $1 AND account_id = $2 AND folder = $3',
+          [userId, accountId, folder, highestModseq],
+        );
         await bumpRun(db, userId, syncRunId, 'messages_updated', updated);
         return updated;
       });
@@ -283,15 +364,26 @@ export function createMessageStore(pool: Pool) {
     },
 
     /** Forgets folders the server no longer lists (deleted or renamed), with their messages. */
-    async removeFoldersExcept(userId: string, accountId: string, folders: string[], syncRunId?: number): Promise<{ folders: string[]; messages: number }> {
+    async removeFoldersExcept(
+      userId: string,
+      accountId: string,
+      folders: string[],
+      syncRunId?: number,
+    ): Promise<{ folders: string[]; messages: number }> {
       if (!validIds(userId, accountId)) return { folders: [], messages: 0 };
       return withTransaction(pool, async (db) => {
         const gone = await db.query(
           'DELETE FROM folder_sync_state WHERE user_id = $1 AND account_id = $2 AND NOT (folder = ANY($3::text[])) RETURNING folder',
           [userId, accountId, folders],
         );
-        const msgs = await db.query('DELETE FROM messages WHERE user_id = $1 AND account_id = $2 AND NOT (folder = ANY($3::text[]))', [userId, accountId, folders]);
-        await db.query('DELETE FROM sync_errors WHERE user_id = $1 AND account_id = $2 AND uid IS NOT NULL AND NOT (folder = ANY($3::text[]))', [userId, accountId, folders]);
+        const msgs = await db.query(
+          'DELETE FROM messages WHERE user_id = $1 AND account_id = $2 AND NOT (folder = ANY($3::text[]))',
+          [userId, accountId, folders],
+        );
+        await db.query(
+          'DELETE FROM sync_errors WHERE user_id = $1 AND account_id = $2 AND uid IS NOT NULL AND NOT (folder = ANY($3::text[]))',
+          [userId, accountId, folders],
+        );
         await bumpRun(db, userId, syncRunId, 'messages_deleted', msgs.rowCount ?? 0);
         return { folders: gone.rows.map((r) => r.folder as string), messages: msgs.rowCount ?? 0 };
       });

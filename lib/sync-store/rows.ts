@@ -1,6 +1,16 @@
 // Row mapping shared by the store's parts: PostgreSQL rows to the types of ./types, and the
 // id check every query applies before it reaches the database.
-import type { Account, AccountStatus, AuthMethod, FolderState, OAuth2Secrets, StoredMessage, SyncError, SyncRun, SyncRunStatus } from './types';
+import type {
+  Account,
+  AccountStatus,
+  AuthMethod,
+  FolderState,
+  OAuth2Secrets,
+  StoredMessage,
+  SyncError,
+  SyncRun,
+  SyncRunStatus,
+} from './types';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -15,7 +25,8 @@ export const ACCOUNT_COLUMNS = `a.id, a.user_id, a.imap_host, a.imap_port, a.ima
   a.enabled, a.status, a.status_reason, a.status_changed_at, a.created_at, a.updated_at,
   a.auth_method, a.oauth2_provider, a.oauth2_token_url, a.oauth2_client_id, a.oauth2_scopes, a.oauth2_access_token_expires_at`;
 
-export const OAUTH2_SECRET_COLUMNS = 'a.oauth2_client_secret_encrypted, a.oauth2_refresh_token_encrypted, a.oauth2_access_token_encrypted, a.oauth2_access_token_expires_at';
+export const OAUTH2_SECRET_COLUMNS =
+  'a.oauth2_client_secret_encrypted, a.oauth2_refresh_token_encrypted, a.oauth2_access_token_encrypted, a.oauth2_access_token_expires_at';
 
 export function toOAuth2Secrets(r: Row): OAuth2Secrets | null {
   if (!r.oauth2_refresh_token_encrypted) return null;

@@ -9,7 +9,12 @@ export function createRunStore(pool: Pool) {
     // --- sync runs -------------------------------------------------------------------------
 
     /** Records the start of a sync; idempotent per workflow run, so an activity retry adds no row. */
-    async beginSyncRun(userId: string, accountId: string, workflowId: string, workflowRunId: string): Promise<number | null> {
+    async beginSyncRun(
+      userId: string,
+      accountId: string,
+      workflowId: string,
+      workflowRunId: string,
+    ): Promise<number | null> {
       if (!validIds(userId, accountId)) return null;
       const { rows } = await pool.query(
         `INSERT INTO sync_runs (account_id, user_id, workflow_id, workflow_run_id)
@@ -37,11 +42,10 @@ export function createRunStore(pool: Pool) {
 
     async listSyncRuns(userId: string, accountId: string, limit = 20): Promise<SyncRun[]> {
       if (!validIds(userId, accountId)) return [];
-      const { rows } = await pool.query('SELECT * FROM sync_runs WHERE user_id = $1 AND account_id = $2 ORDER BY started_at DESC, id DESC LIMIT $3', [
-        userId,
-        accountId,
-        limit,
-      ]);
+      const { rows } = await pool.query(
+        'SELECT * FROM sync_runs WHERE user_id = $1 AND account_id = $2 ORDER BY started_at DESC, id DESC LIMIT $3',
+        [userId, accountId, limit],
+      );
       return rows.map(toRun);
     },
   };

@@ -148,4 +148,3 @@ export interface FlagChange {
 export class UidValidityMismatch extends Error {
   override name = 'UidValidityMismatch';
 }
-

@@ -48,16 +48,25 @@ export interface CodecKeys {
 export function parseCodecKeys(value: string): CodecKeys {
   const keys = new Map<string, Buffer>();
   let currentKeyId = '';
-  for (const entry of value.split(',').map((e) => e.trim()).filter(Boolean)) {
+  for (const entry of value
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)) {
     const colon = entry.indexOf(':');
-    if (colon < 0) throw new CodecKeyError(`${CODEC_KEYS_VAR}: an entry must look like <keyId>:<base64 key>; ${GENERATE_HINT}`);
+    if (colon < 0)
+      throw new CodecKeyError(`${CODEC_KEYS_VAR}: an entry must look like <keyId>:<base64 key>; ${GENERATE_HINT}`);
     const id = entry.slice(0, colon).trim();
     const material = entry.slice(colon + 1).trim();
-    if (!KEY_ID.test(id)) throw new CodecKeyError(`${CODEC_KEYS_VAR}: key id "${id.slice(0, 64)}" must be 1-64 letters, digits, '.', '_' or '-'`);
+    if (!KEY_ID.test(id))
+      throw new CodecKeyError(
+        `${CODEC_KEYS_VAR}: key id "${id.slice(0, 64)}" must be 1-64 letters, digits, '.', '_' or '-'`,
+      );
     if (keys.has(id)) throw new CodecKeyError(`${CODEC_KEYS_VAR}: key id "${id}" is listed twice`);
     const key = Buffer.from(material, 'base64');
     if (key.length !== 32 || key.toString('base64').replace(/=+$/, '') !== material.replace(/=+$/, '')) {
-      throw new CodecKeyError(`${CODEC_KEYS_VAR}: key "${id}" must be exactly 32 bytes in base64 (got ${key.length} bytes); ${GENERATE_HINT}`);
+      throw new CodecKeyError(
+        `${CODEC_KEYS_VAR}: key "${id}" must be exactly 32 bytes in base64 (got ${key.length} bytes); ${GENERATE_HINT}`,
+      );
     }
     keys.set(id, key);
     if (!currentKeyId) currentKeyId = id;
@@ -78,7 +87,8 @@ export class AesGcmCodec implements PayloadCodec {
   private readonly keys: ReadonlyMap<string, Buffer>;
 
   constructor(keys: CodecKeys) {
-    if (!keys.keys.has(keys.currentKeyId)) throw new CodecKeyError(`current key "${keys.currentKeyId}" is not among the keys`);
+    if (!keys.keys.has(keys.currentKeyId))
+      throw new CodecKeyError(`current key "${keys.currentKeyId}" is not among the keys`);
     this.currentKeyId = keys.currentKeyId;
     this.keys = keys.keys;
   }
@@ -109,10 +119,13 @@ export class AesGcmCodec implements PayloadCodec {
       if (!keyId) throw new PayloadDecryptionError(`encrypted payload has no ${METADATA_KEY_ID} metadata`);
       const key = this.keys.get(keyId);
       if (!key) {
-        throw new PayloadDecryptionError(`payload was encrypted with key id "${keyId}", which is not in ${CODEC_KEYS_VAR} (known: ${this.keyIds.join(', ')}); add that key to decrypt it`);
+        throw new PayloadDecryptionError(
+          `payload was encrypted with key id "${keyId}", which is not in ${CODEC_KEYS_VAR} (known: ${this.keyIds.join(', ')}); add that key to decrypt it`,
+        );
       }
       const data = Buffer.from(payload.data ?? []);
-      if (data.length < IV_BYTES + TAG_BYTES) throw new PayloadDecryptionError(`encrypted payload (key id "${keyId}") is truncated`);
+      if (data.length < IV_BYTES + TAG_BYTES)
+        throw new PayloadDecryptionError(`encrypted payload (key id "${keyId}") is truncated`);
       let plain: Buffer;
       try {
         const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, IV_BYTES));
@@ -120,7 +133,9 @@ export class AesGcmCodec implements PayloadCodec {
         decipher.setAuthTag(data.subarray(data.length - TAG_BYTES));
         plain = Buffer.concat([decipher.update(data.subarray(IV_BYTES, data.length - TAG_BYTES)), decipher.final()]);
       } catch {
-        throw new PayloadDecryptionError(`encrypted payload (key id "${keyId}") failed authentication: it was altered, or "${keyId}" is not the key it was made with`);
+        throw new PayloadDecryptionError(
+          `encrypted payload (key id "${keyId}") failed authentication: it was altered, or "${keyId}" is not the key it was made with`,
+        );
       }
       return temporal.api.common.v1.Payload.decode(plain);
     });

@@ -40,7 +40,10 @@ export function missingCodecKeysMessage(what: string, opts: { flag?: boolean } =
  * throws its CodecKeyError) and throws a MissingCodecKeysError when it is unset, unless
  * `plaintext` (a starter's --plaintext) says so.
  */
-export function requireCodecChoice(what: string, opts: { plaintext?: boolean; flag?: boolean; env?: NodeJS.ProcessEnv } = {}): CodecChoice {
+export function requireCodecChoice(
+  what: string,
+  opts: { plaintext?: boolean; flag?: boolean; env?: NodeJS.ProcessEnv } = {},
+): CodecChoice {
   const env = opts.env ?? environment();
   codecFromEnv(env);
   const choice = codecChoice(env);

@@ -56,10 +56,15 @@ export class DeploymentAdmin {
 
   private async describeRaw() {
     try {
-      return await this.client.workflowService.describeWorkerDeployment({ namespace: this.namespace, deploymentName: this.deploymentName });
+      return await this.client.workflowService.describeWorkerDeployment({
+        namespace: this.namespace,
+        deploymentName: this.deploymentName,
+      });
     } catch (err) {
       if ((err as { code?: number }).code === 5) {
-        throw new Error(`worker deployment "${this.deploymentName}" not found in namespace ${this.namespace}: start a worker with TEMPORAL_BUILD_ID set (and TEMPORAL_DEPLOYMENT_NAME=${this.deploymentName}) first`);
+        throw new Error(
+          `worker deployment "${this.deploymentName}" not found in namespace ${this.namespace}: start a worker with TEMPORAL_BUILD_ID set (and TEMPORAL_DEPLOYMENT_NAME=${this.deploymentName}) first`,
+        );
       }
       throw err;
     }
@@ -77,7 +82,10 @@ export class DeploymentAdmin {
         .map((v) => ({
           buildId: v.deploymentVersion?.buildId ?? v.version ?? '?',
           status: short(WorkerDeploymentVersionStatus[v.status ?? 0], 'WORKER_DEPLOYMENT_VERSION_STATUS_'),
-          drainage: short(VersionDrainageStatus[v.drainageInfo?.status ?? v.drainageStatus ?? 0], 'VERSION_DRAINAGE_STATUS_').replace('unspecified', ''),
+          drainage: short(
+            VersionDrainageStatus[v.drainageInfo?.status ?? v.drainageStatus ?? 0],
+            'VERSION_DRAINAGE_STATUS_',
+          ).replace('unspecified', ''),
           createdAt: time(v.createTime),
         }))
         .sort((a, b) => (a.createdAt ?? '').localeCompare(b.createdAt ?? '')),
@@ -88,7 +96,8 @@ export class DeploymentAdmin {
   /** Sends `percent` % of new workflows to `buildId` (0 keeps it ramping at 0 %). */
   async ramp(buildId: string, percent: number): Promise<void> {
     if (!buildId) throw new Error('a build id is required');
-    if (!Number.isFinite(percent) || percent < 0 || percent > 100) throw new Error(`percent must be within 0..100 (got ${percent})`);
+    if (!Number.isFinite(percent) || percent < 0 || percent > 100)
+      throw new Error(`percent must be within 0..100 (got ${percent})`);
     const { conflictToken } = await this.describeRaw();
     await this.client.workflowService
       .setWorkerDeploymentRampingVersion({
@@ -133,7 +142,9 @@ export class DeploymentAdmin {
 
   private explain(err: unknown, buildId: string): never {
     if ((err as { code?: number }).code === 5) {
-      throw new Error(`build ${buildId} is not a version of deployment ${this.deploymentName}: start its workers (TEMPORAL_BUILD_ID=${buildId}) and wait until deploy:status lists it`);
+      throw new Error(
+        `build ${buildId} is not a version of deployment ${this.deploymentName}: start its workers (TEMPORAL_BUILD_ID=${buildId}) and wait until deploy:status lists it`,
+      );
     }
     throw err;
   }
@@ -147,19 +158,29 @@ export class DeploymentAdmin {
       } catch (err) {
         if (Date.now() > deadline) throw err;
       }
-      if (Date.now() > deadline) throw new Error(`no worker of build ${buildId} polled deployment ${this.deploymentName} within ${timeoutMs / 1000} s`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `no worker of build ${buildId} polled deployment ${this.deploymentName} within ${timeoutMs / 1000} s`,
+        );
       await new Promise((r) => setTimeout(r, 500));
     }
   }
 }
 
 /** The --deployment option of the deploy:* commands. */
-export const DEPLOYMENT_OPTION = { type: 'string', value: '<name>', description: 'the Worker Deployment (default: TEMPORAL_DEPLOYMENT_NAME, else mailroom)' } as const;
+export const DEPLOYMENT_OPTION = {
+  type: 'string',
+  value: '<name>',
+  description: 'the Worker Deployment (default: TEMPORAL_DEPLOYMENT_NAME, else mailroom)',
+} as const;
 
 /** The deployment a deploy:* command acts on: --deployment, else TEMPORAL_DEPLOYMENT_NAME (validated either way). */
 export function deploymentOption(value: string | undefined): string {
   if (value === undefined) return deploymentName();
-  if (value.includes('.')) throw new UsageError(`--deployment ${value} must not contain "." (the server writes versions as <deployment>.<build>)`);
+  if (value.includes('.'))
+    throw new UsageError(
+      `--deployment ${value} must not contain "." (the server writes versions as <deployment>.<build>)`,
+    );
   return value.trim();
 }
 
@@ -169,7 +190,12 @@ export function formatStatus(s: DeploymentState): string {
     `  current: ${s.current ?? '(unversioned workers)'}`,
     `  ramping: ${s.ramping ? `${s.ramping.buildId} at ${s.ramping.percent}%` : '(none)'}`,
     '  versions:',
-    ...(s.versions.length ? s.versions.map((v) => `    ${v.buildId.padEnd(24)} ${v.status.padEnd(9)} ${v.drainage && v.drainage !== v.status ? `(${v.drainage}) ` : ''}created ${v.createdAt ?? '?'}`) : ['    (none)']),
+    ...(s.versions.length
+      ? s.versions.map(
+          (v) =>
+            `    ${v.buildId.padEnd(24)} ${v.status.padEnd(9)} ${v.drainage && v.drainage !== v.status ? `(${v.drainage}) ` : ''}created ${v.createdAt ?? '?'}`,
+        )
+      : ['    (none)']),
   ];
   if (s.lastModifiedBy) lines.push(`  last change by ${s.lastModifiedBy}`);
   return lines.join('\n');

@@ -96,10 +96,14 @@ export interface ProgressWatchOptions {
  * (keepAlive above heartbeats on a timer; it stays as it is for the inbound activities, whose
  * single steps have no progress to report.)
  */
-export async function heartbeatOnProgress<T>(options: ProgressWatchOptions, fn: (watch: ProgressWatch) => Promise<T>): Promise<T> {
+export async function heartbeatOnProgress<T>(
+  options: ProgressWatchOptions,
+  fn: (watch: ProgressWatch) => Promise<T>,
+): Promise<T> {
   const ctx = activityContext();
   const heartbeatTimeoutMs = ctx?.info.heartbeatTimeoutMs ?? 0;
-  const stallMs = options.stallMs ?? (heartbeatTimeoutMs > 0 ? Math.max(500, Math.floor(heartbeatTimeoutMs * 0.7)) : 60_000);
+  const stallMs =
+    options.stallMs ?? (heartbeatTimeoutMs > 0 ? Math.max(500, Math.floor(heartbeatTimeoutMs * 0.7)) : 60_000);
   const deadlineMs = options.deadlineMs ?? 0;
   const minBytes = options.minBytes ?? 64 * 1024;
   const started = Date.now();
@@ -179,7 +183,9 @@ export async function heartbeatOnProgress<T>(options: ProgressWatchOptions, fn: 
     if (pending && now - lastBeat >= 1000) beat();
     if (deadlineMs > 0 && !expired && now - started > deadlineMs) {
       expired = true;
-      giveUp(new SyncStalledError(`gave up after the activity deadline of ${Math.round(deadlineMs / 1000)} s`, 'deadline'));
+      giveUp(
+        new SyncStalledError(`gave up after the activity deadline of ${Math.round(deadlineMs / 1000)} s`, 'deadline'),
+      );
     } else if (guarded.size > 0 && now - lastProgress > stallMs) {
       giveUp(
         new SyncStalledError(

@@ -25,7 +25,10 @@ function refuseStartsWithoutKeys(): ClientInterceptors {
   const refuse = (): never => {
     throw new MissingCodecKeysError(missingCodecKeysMessage('starting a workflow', { flag: true }));
   };
-  return { workflow: [{ start: refuse, startWithDetails: refuse, signalWithStart: refuse, startUpdateWithStart: refuse }], schedule: [{ create: refuse }] };
+  return {
+    workflow: [{ start: refuse, startWithDetails: refuse, signalWithStart: refuse, startUpdateWithStart: refuse }],
+    schedule: [{ create: refuse }],
+  };
 }
 
 /**

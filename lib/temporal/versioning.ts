@@ -19,12 +19,16 @@ export const DEFAULT_DEPLOYMENT_NAME = 'mailroom';
 export function deploymentName(env: NodeJS.ProcessEnv = environment()): string {
   const name = env.TEMPORAL_DEPLOYMENT_NAME?.trim() || DEFAULT_DEPLOYMENT_NAME;
   // The server writes a version as `<deployment>.<build>`; a dot would make that ambiguous.
-  if (name.includes('.')) throw new ConfigError(`TEMPORAL_DEPLOYMENT_NAME: must not contain "." (got ${JSON.stringify(name)})`);
+  if (name.includes('.'))
+    throw new ConfigError(`TEMPORAL_DEPLOYMENT_NAME: must not contain "." (got ${JSON.stringify(name)})`);
   return name;
 }
 
 /** Options for a versioned worker of this build; PINNED unless told otherwise. */
-export function versionedDeployment(version: WorkerDeploymentVersion, behavior: 'PINNED' | 'AUTO_UPGRADE' = 'PINNED'): WorkerDeploymentOptions {
+export function versionedDeployment(
+  version: WorkerDeploymentVersion,
+  behavior: 'PINNED' | 'AUTO_UPGRADE' = 'PINNED',
+): WorkerDeploymentOptions {
   return { useWorkerVersioning: true, version, defaultVersioningBehavior: behavior };
 }
 
@@ -48,8 +52,14 @@ export function describeDeployment(options: WorkerDeploymentOptions | undefined)
  * What createInboundWorker passes to Worker.create: the caller's options, `null` for an
  * explicitly unversioned worker, or (undefined) the environment's. Logs the choice.
  */
-export function resolveDeployment(option: WorkerDeploymentOptions | null | undefined, env: NodeJS.ProcessEnv = environment()): WorkerDeploymentOptions | undefined {
+export function resolveDeployment(
+  option: WorkerDeploymentOptions | null | undefined,
+  env: NodeJS.ProcessEnv = environment(),
+): WorkerDeploymentOptions | undefined {
   const options = option === undefined ? deploymentFromEnv(env) : (option ?? undefined);
-  componentLogger('versioning').info({ deployment: describeDeployment(options) }, options?.useWorkerVersioning ? 'worker versioning on' : 'worker versioning off');
+  componentLogger('versioning').info(
+    { deployment: describeDeployment(options) },
+    options?.useWorkerVersioning ? 'worker versioning on' : 'worker versioning off',
+  );
   return options;
 }

@@ -19,7 +19,10 @@ export function workflowBundlePath(name: WorkflowModule, compiledRoot = join(__d
 export function workflowSource(name: WorkflowModule): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
   if (__filename.endsWith('.ts')) return { workflowsPath: require.resolve(`../../workflows/${name}`) };
   const codePath = workflowBundlePath(name);
-  if (!existsSync(codePath)) throw new Error(`${codePath} is missing: the compiled worker runs the workflow bundle that npm run build makes (tsc, then scripts/build-workflow-bundles)`);
+  if (!existsSync(codePath))
+    throw new Error(
+      `${codePath} is missing: the compiled worker runs the workflow bundle that npm run build makes (tsc, then scripts/build-workflow-bundles)`,
+    );
   componentLogger('worker').info({ workflowBundle: codePath }, 'workflow code: the bundle built at build time');
   return { workflowBundle: { codePath } };
 }

@@ -37,7 +37,13 @@ export function rawMail(m: DemoMail): Buffer {
  * MAILER-DAEMON@amazonses.com whose returned headers carry the rewritten Message-ID
  * `<sesId@us-east-1.amazonses.com>`.
  */
-export function sesBounce(opts: { to: string; sesMessageId: string; bouncedRecipient: string; originalSubject: string; region?: string }): Buffer {
+export function sesBounce(opts: {
+  to: string;
+  sesMessageId: string;
+  bouncedRecipient: string;
+  originalSubject: string;
+  region?: string;
+}): Buffer {
   const region = opts.region ?? 'us-east-1';
   const b = 'bounce-boundary-1';
   return Buffer.from(
@@ -86,10 +92,18 @@ export function sesBounce(opts: { to: string; sesMessageId: string; bouncedRecip
  * A message as SES stores it when it received it: SES's own block on top (Return-Path, its
  * Received line, the X-SES verdicts, Received-SPF, Authentication-Results: amazonses.com).
  */
-export function sesStored(m: DemoMail, v: { spam?: string; virus?: string; spf?: string; dkim?: string; dmarc?: string } = {}): Buffer {
+export function sesStored(
+  m: DemoMail,
+  v: { spam?: string; virus?: string; spf?: string; dkim?: string; dmarc?: string } = {},
+): Buffer {
   const own = rawMail(m).toString('utf8').split('\r\n').slice(2); // without rawMail's Return-Path and Received
   const domain = m.from.split('@')[1];
-  const auth = [v.spf && `spf=${v.spf} (spfCheck: domain of ${domain} designates 192.0.2.10 as permitted sender) client-ip=192.0.2.10; envelope-from=${m.from}; helo=mail.${domain};`, v.dkim && ` dkim=${v.dkim} header.i=@${domain};`, v.dmarc && ` dmarc=${v.dmarc} header.from=${domain};`].filter(Boolean);
+  const auth = [
+    v.spf &&
+      `spf=${v.spf} (spfCheck: domain of ${domain} designates 192.0.2.10 as permitted sender) client-ip=192.0.2.10; envelope-from=${m.from}; helo=mail.${domain};`,
+    v.dkim && ` dkim=${v.dkim} header.i=@${domain};`,
+    v.dmarc && ` dmarc=${v.dmarc} header.from=${domain};`,
+  ].filter(Boolean);
   return Buffer.from(
     [
       `Return-Path: <${m.from}>`,
@@ -98,7 +112,11 @@ export function sesStored(m: DemoMail, v: { spam?: string; virus?: string; spf?:
       ` for ${m.to[0]}; ${new Date().toUTCString()}`,
       ...(v.spam ? [`X-SES-Spam-Verdict: ${v.spam}`] : []),
       ...(v.virus ? [`X-SES-Virus-Verdict: ${v.virus}`] : []),
-      ...(v.spf ? [`Received-SPF: ${v.spf.toLowerCase()} (spfCheck: domain of ${domain} designates 192.0.2.10 as permitted sender) client-ip=192.0.2.10;`] : []),
+      ...(v.spf
+        ? [
+            `Received-SPF: ${v.spf.toLowerCase()} (spfCheck: domain of ${domain} designates 192.0.2.10 as permitted sender) client-ip=192.0.2.10;`,
+          ]
+        : []),
       ...(auth.length ? ['Authentication-Results: amazonses.com;', ...auth.map((a) => ` ${a!.trim()}`)] : []),
       'X-SES-RECEIPT: AEFBQUFBQUFBQUFBQUFBQUFBQUFB',
       ...own,
@@ -110,15 +128,66 @@ export function sesStored(m: DemoMail, v: { spam?: string; virus?: string; spf?:
  * An SES Bounce, Complaint or Delivery notification as an SNS email subscription delivers
  * it: from no-reply@sns.amazonaws.com, the SES JSON as the body, then SNS's footer.
  */
-export function snsNotificationMail(opts: { to: string; type: 'Bounce' | 'Complaint' | 'Delivery'; sesMessageId: string; recipients: string[]; originalSubject?: string; jsonEnvelope?: boolean }): Buffer {
-  const mail = { timestamp: new Date().toISOString(), source: opts.to, messageId: opts.sesMessageId, destination: opts.recipients, ...(opts.originalSubject ? { commonHeaders: { subject: opts.originalSubject, from: [opts.to], to: opts.recipients } } : {}) };
+export function snsNotificationMail(opts: {
+  to: string;
+  type: 'Bounce' | 'Complaint' | 'Delivery';
+  sesMessageId: string;
+  recipients: string[];
+  originalSubject?: string;
+  jsonEnvelope?: boolean;
+}): Buffer {
+  const mail = {
+    timestamp: new Date().toISOString(),
+    source: opts.to,
+    messageId: opts.sesMessageId,
+    destination: opts.recipients,
+    ...(opts.originalSubject
+      ? { commonHeaders: { subject: opts.originalSubject, from: [opts.to], to: opts.recipients } }
+      : {}),
+  };
   const event =
     opts.type === 'Bounce'
-      ? { notificationType: 'Bounce', bounce: { bounceType: 'Permanent', bounceSubType: 'General', bouncedRecipients: opts.recipients.map((r) => ({ emailAddress: r, action: 'failed', status: '5.1.1', diagnosticCode: `smtp; 550 5.1.1 <${r}>: user unknown` })), timestamp: mail.timestamp, feedbackId: 'fb-1' }, mail }
+      ? {
+          notificationType: 'Bounce',
+          bounce: {
+            bounceType: 'Permanent',
+            bounceSubType: 'General',
+            bouncedRecipients: opts.recipients.map((r) => ({
+              emailAddress: r,
+              action: 'failed',
+              status: '5.1.1',
+              diagnosticCode: `smtp; 550 5.1.1 <${r}>: user unknown`,
+            })),
+            timestamp: mail.timestamp,
+            feedbackId: 'fb-1',
+          },
+          mail,
+        }
       : opts.type === 'Complaint'
-        ? { notificationType: 'Complaint', complaint: { complainedRecipients: opts.recipients.map((r) => ({ emailAddress: r })), complaintFeedbackType: 'abuse', timestamp: mail.timestamp, feedbackId: 'fb-2' }, mail }
-        : { notificationType: 'Delivery', delivery: { timestamp: mail.timestamp, recipients: opts.recipients, smtpResponse: '250 ok' }, mail };
-  const json = opts.jsonEnvelope ? JSON.stringify({ Type: 'Notification', MessageId: `sns-${++counter}`, TopicArn: 'arn:aws:sns:us-east-1:123456789012:ses-feedback', Message: JSON.stringify(event), Timestamp: mail.timestamp }) : JSON.stringify(event);
+        ? {
+            notificationType: 'Complaint',
+            complaint: {
+              complainedRecipients: opts.recipients.map((r) => ({ emailAddress: r })),
+              complaintFeedbackType: 'abuse',
+              timestamp: mail.timestamp,
+              feedbackId: 'fb-2',
+            },
+            mail,
+          }
+        : {
+            notificationType: 'Delivery',
+            delivery: { timestamp: mail.timestamp, recipients: opts.recipients, smtpResponse: '250 ok' },
+            mail,
+          };
+  const json = opts.jsonEnvelope
+    ? JSON.stringify({
+        Type: 'Notification',
+        MessageId: `sns-${++counter}`,
+        TopicArn: 'arn:aws:sns:us-east-1:123456789012:ses-feedback',
+        Message: JSON.stringify(event),
+        Timestamp: mail.timestamp,
+      })
+    : JSON.stringify(event);
   return Buffer.from(
     [
       'Return-Path: <0100018c00000000-00000000-0000-0000-0000-000000000000-000000@amazonses.com>',
@@ -143,7 +212,13 @@ export function snsNotificationMail(opts: { to: string; type: 'Bounce' | 'Compla
 }
 
 /** A complaint as SES forwards it by email: an RFC 5965 feedback report with the original attached. */
-export function sesComplaint(opts: { to: string; sesMessageId: string; complainedRecipient?: string; originalSubject: string; region?: string }): Buffer {
+export function sesComplaint(opts: {
+  to: string;
+  sesMessageId: string;
+  complainedRecipient?: string;
+  originalSubject: string;
+  region?: string;
+}): Buffer {
   const b = 'arf-boundary-1';
   const id = `<${opts.sesMessageId}@${opts.region ?? 'email'}.amazonses.com>`;
   return Buffer.from(

@@ -7,7 +7,16 @@ import { ImapFlow } from 'imapflow';
 export const DEMO_FOLDERS = ['INBOX', 'Archive', 'Sent', 'Newsletters'] as const;
 
 const SUBJECTS: Record<(typeof DEMO_FOLDERS)[number], string[]> = {
-  INBOX: ['Lunch on Friday?', 'Invoice 2026-114', 'Re: project plan', 'Your parcel is on its way', 'Team offsite agenda', 'Quick question about the API', 'Photos from the weekend', 'Reminder: dentist at 10:30'],
+  INBOX: [
+    'Lunch on Friday?',
+    'Invoice 2026-114',
+    'Re: project plan',
+    'Your parcel is on its way',
+    'Team offsite agenda',
+    'Quick question about the API',
+    'Photos from the weekend',
+    'Reminder: dentist at 10:30',
+  ],
   Archive: ['Signed contract', 'Flight confirmation', 'Tax documents 2025', 'Welcome aboard!', 'Lease renewal'],
   Sent: ['Re: Lunch on Friday?', 'Draft proposal', 'Meeting notes', 'Re: Invoice 2026-114'],
   Newsletters: ['This week in TypeScript', 'Temporal community digest', 'Your monthly statement is ready'],
@@ -33,8 +42,19 @@ function demoMessage(user: string, folder: string, subject: string, n: number, d
 }
 
 /** Appends `count` demo messages to `user`'s mailbox, spread over DEMO_FOLDERS; returns the count per folder. */
-export async function fillDemoMailbox(server: { host: string; port: number }, login: { user: string; password: string }, count = 30): Promise<Record<string, number>> {
-  const client = new ImapFlow({ host: server.host, port: server.port, secure: false, auth: { user: login.user, pass: login.password }, logger: false, disableAutoIdle: true });
+export async function fillDemoMailbox(
+  server: { host: string; port: number },
+  login: { user: string; password: string },
+  count = 30,
+): Promise<Record<string, number>> {
+  const client = new ImapFlow({
+    host: server.host,
+    port: server.port,
+    secure: false,
+    auth: { user: login.user, pass: login.password },
+    logger: false,
+    disableAutoIdle: true,
+  });
   client.on('error', () => {});
   await client.connect();
   const perFolder: Record<string, number> = {};
@@ -56,7 +76,12 @@ export async function fillDemoMailbox(server: { host: string; port: number }, lo
         n++;
         const date = new Date(Date.now() - (count - n) * 3_600_000);
         const flags = folder === 'INBOX' && k % 3 === 0 ? [] : k % 5 === 0 ? ['\\Seen', '\\Flagged'] : ['\\Seen'];
-        await client.append(folder, demoMessage(login.user, folder, subjects[k % subjects.length], n, date), flags, date);
+        await client.append(
+          folder,
+          demoMessage(login.user, folder, subjects[k % subjects.length], n, date),
+          flags,
+          date,
+        );
       }
       perFolder[folder] = counts[i];
     }
@@ -67,8 +92,19 @@ export async function fillDemoMailbox(server: { host: string; port: number }, lo
 }
 
 /** One new message in INBOX (the demo adds one now and then, so the schedule has something to sync). */
-export async function appendDemoMessage(server: { host: string; port: number }, login: { user: string; password: string }, subject: string): Promise<void> {
-  const client = new ImapFlow({ host: server.host, port: server.port, secure: false, auth: { user: login.user, pass: login.password }, logger: false, disableAutoIdle: true });
+export async function appendDemoMessage(
+  server: { host: string; port: number },
+  login: { user: string; password: string },
+  subject: string,
+): Promise<void> {
+  const client = new ImapFlow({
+    host: server.host,
+    port: server.port,
+    secure: false,
+    auth: { user: login.user, pass: login.password },
+    logger: false,
+    disableAutoIdle: true,
+  });
   client.on('error', () => {});
   await client.connect();
   try {

@@ -83,7 +83,8 @@ export async function ensureTables(client: DynamoDBClient, tables: TableNames = 
     keys.map(async ([name, hashKey]) => {
       const created = await createIfMissing(client, name, hashKey);
       await waitActive(client, name);
-      if (created && (name === tables.autoreply || name === tables.delivery)) await enableTtl(client, name, 'expires_at');
+      if (created && (name === tables.autoreply || name === tables.delivery))
+        await enableTtl(client, name, 'expires_at');
     }),
   );
 }
@@ -118,14 +119,20 @@ async function waitActive(client: DynamoDBClient, name: string, timeoutMs = 60_0
   for (;;) {
     const { Table } = await client.send(new DescribeTableCommand({ TableName: name }));
     if (Table?.TableStatus === 'ACTIVE') return;
-    if (Date.now() > deadline) throw new Error(`DynamoDB table ${name} still ${Table?.TableStatus} after ${timeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw new Error(`DynamoDB table ${name} still ${Table?.TableStatus} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
 
 async function enableTtl(client: DynamoDBClient, name: string, attribute: string): Promise<void> {
   try {
-    await client.send(new UpdateTimeToLiveCommand({ TableName: name, TimeToLiveSpecification: { Enabled: true, AttributeName: attribute } }));
+    await client.send(
+      new UpdateTimeToLiveCommand({
+        TableName: name,
+        TimeToLiveSpecification: { Enabled: true, AttributeName: attribute },
+      }),
+    );
   } catch (err) {
     // dynalite has no TTL support; expiry is only housekeeping, the log is still correct without it.
     log.debug({ table: name, err: (err as Error).name }, 'could not enable TTL');

@@ -18,7 +18,8 @@ export function envFileText(header: string[], sections: EnvSection[]): string {
   const lines = header.map((h) => `# ${h}`);
   for (const s of sections) {
     lines.push('', `# ${s.comment}`);
-    for (const [name, value] of Object.entries(s.vars)) if (value !== undefined) lines.push(`export ${name}=${shellQuote(String(value))}`);
+    for (const [name, value] of Object.entries(s.vars))
+      if (value !== undefined) lines.push(`export ${name}=${shellQuote(String(value))}`);
   }
   return `${lines.join('\n')}\n`;
 }

@@ -83,7 +83,9 @@ export async function listenOn(server: net.Server, port: number, what: string): 
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'EADDRINUSE' || port === 0 || attempt >= 100) {
-        throw new Error(`${what}: cannot listen on 127.0.0.1:${port}: ${(err as Error).message}; is another process using the port?`);
+        throw new Error(
+          `${what}: cannot listen on 127.0.0.1:${port}: ${(err as Error).message}; is another process using the port?`,
+        );
       }
       await sleep(100);
     }
@@ -109,7 +111,16 @@ function trackSockets(server: net.Server): Set<net.Socket> {
 
 // Connection-level headers belong to each hop; Expect is answered by our own server (Node
 // sends 100 Continue). None of them is part of a SigV4 signature.
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'expect']);
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'expect',
+]);
 
 function forwardHeaders(raw: string[], drop: string[] = []): string[] {
   const out: string[] = [];
@@ -161,7 +172,8 @@ function dynamoJson(res: http.ServerResponse, status: number, payload: unknown):
 function dynamoThrottle(res: http.ServerResponse): void {
   dynamoJson(res, 400, {
     __type: 'com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException',
-    message: 'The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.',
+    message:
+      'The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.',
   });
 }
 
@@ -172,16 +184,23 @@ interface KeysAndAttributes {
 /** BatchGetItem: keys (with their projection) per table; BatchWriteItem: a list of put/delete requests per table. */
 type RequestItems = Record<string, KeysAndAttributes | unknown[]>;
 type BatchKind = 'get' | 'write';
-const BATCH_TARGETS: Record<string, BatchKind> = { 'DynamoDB_20120810.BatchGetItem': 'get', 'DynamoDB_20120810.BatchWriteItem': 'write' };
+const BATCH_TARGETS: Record<string, BatchKind> = {
+  'DynamoDB_20120810.BatchGetItem': 'get',
+  'DynamoDB_20120810.BatchWriteItem': 'write',
+};
 /** Where the answer lists what was not done: the same shape as the request. */
 const UNPROCESSED: Record<BatchKind, string> = { get: 'UnprocessedKeys', write: 'UnprocessedItems' };
 
-const requestsOf = (entry: KeysAndAttributes | unknown[]): unknown[] | undefined => (Array.isArray(entry) ? entry : Array.isArray(entry?.Keys) ? entry.Keys : undefined);
-const withRequests = (entry: KeysAndAttributes | unknown[], list: unknown[]): KeysAndAttributes | unknown[] => (Array.isArray(entry) ? list : { ...entry, Keys: list });
+const requestsOf = (entry: KeysAndAttributes | unknown[]): unknown[] | undefined =>
+  Array.isArray(entry) ? entry : Array.isArray(entry?.Keys) ? entry.Keys : undefined;
+const withRequests = (entry: KeysAndAttributes | unknown[], list: unknown[]): KeysAndAttributes | unknown[] =>
+  Array.isArray(entry) ? list : { ...entry, Keys: list };
 
 /** Splits RequestItems into what is still asked for and a random non-empty set of keys or writes (possibly all) left unprocessed. */
 function splitBatch(items: RequestItems, rand: () => number): { kept: RequestItems; unprocessed: RequestItems } {
-  const all: { table: string; key: unknown }[] = Object.entries(items).flatMap(([table, e]) => requestsOf(e)!.map((key) => ({ table, key })));
+  const all: { table: string; key: unknown }[] = Object.entries(items).flatMap(([table, e]) =>
+    requestsOf(e)!.map((key) => ({ table, key })),
+  );
   // A fifth of the time nothing is processed at all; otherwise each key is a coin toss.
   const everything = rand() < 0.2;
   const moved = new Set(all.filter(() => everything || rand() < 0.5));
@@ -199,9 +218,15 @@ function splitBatch(items: RequestItems, rand: () => number): { kept: RequestIte
   return { kept, unprocessed };
 }
 
-export async function startHttpFaultProxy(o: { target: string; kind: 's3' | 'dynamodb'; port?: number; seed?: number }): Promise<HttpFaultProxy> {
+export async function startHttpFaultProxy(o: {
+  target: string;
+  kind: 's3' | 'dynamodb';
+  port?: number;
+  seed?: number;
+}): Promise<HttpFaultProxy> {
   const target = new URL(o.target);
-  if (target.protocol !== 'http:') throw new Error(`fault proxy: target ${o.target} must be an http:// URL (the local emulators speak plain HTTP)`);
+  if (target.protocol !== 'http:')
+    throw new Error(`fault proxy: target ${o.target} must be an http:// URL (the local emulators speak plain HTTP)`);
   const faults: HttpFaults = { down: false, errorRate: 0, partialBatchRate: 0 };
   const stats = { requests: 0, errors: 0, partialBatches: 0, refusedWhileDown: 0 };
   const rand = prng(o.seed ?? 1);
@@ -209,11 +234,25 @@ export async function startHttpFaultProxy(o: { target: string; kind: 's3' | 'dyn
   const inFlight = new Set<http.ServerResponse>();
 
   /** Sends the request upstream; `body` replaces the client's (streamed otherwise). */
-  function upstream(req: http.IncomingMessage, body: Buffer | undefined, onResponse: (up: http.IncomingMessage) => void, onError: (err: Error) => void): http.ClientRequest {
+  function upstream(
+    req: http.IncomingMessage,
+    body: Buffer | undefined,
+    onResponse: (up: http.IncomingMessage) => void,
+    onError: (err: Error) => void,
+  ): http.ClientRequest {
     // The Host header goes upstream unchanged: the client signed it (SigV4, which the S3 server
     // verifies) with the proxy's address, and rewriting it to the target's would break that.
-    const headers = body ? [...forwardHeaders(req.rawHeaders, ['content-length', 'accept-encoding']), 'Content-Length', String(body.length)] : forwardHeaders(req.rawHeaders);
-    const up = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent }, onResponse);
+    const headers = body
+      ? [
+          ...forwardHeaders(req.rawHeaders, ['content-length', 'accept-encoding']),
+          'Content-Length',
+          String(body.length),
+        ]
+      : forwardHeaders(req.rawHeaders);
+    const up = http.request(
+      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent },
+      onResponse,
+    );
     up.on('error', onError);
     if (body) up.end(body);
     else pipeline(req, up, () => undefined); // failures surface through up's 'error' or the client's close
@@ -261,7 +300,12 @@ export async function startHttpFaultProxy(o: { target: string; kind: 's3' | 'dyn
   }
 
   /** Answers a BatchGetItem / BatchWriteItem with part of it unprocessed, merged into the real response for the rest. */
-  async function partialBatch(kind: BatchKind, req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<void> {
+  async function partialBatch(
+    kind: BatchKind,
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    body: Buffer,
+  ): Promise<void> {
     let request: { RequestItems?: RequestItems };
     try {
       request = JSON.parse(body.toString('utf8')) as { RequestItems?: RequestItems };
@@ -278,7 +322,8 @@ export async function startHttpFaultProxy(o: { target: string; kind: 's3' | 'dyn
     stats.partialBatches++;
     const { kept, unprocessed } = splitBatch(items, rand);
     const field = UNPROCESSED[kind];
-    const emptyResponses = kind === 'get' ? { Responses: Object.fromEntries(Object.keys(items).map((t) => [t, [] as unknown[]])) } : {};
+    const emptyResponses =
+      kind === 'get' ? { Responses: Object.fromEntries(Object.keys(items).map((t) => [t, [] as unknown[]])) } : {};
     if (Object.keys(kept).length === 0) {
       dynamoJson(res, 200, { ...emptyResponses, [field]: unprocessed });
       return;
@@ -287,18 +332,29 @@ export async function startHttpFaultProxy(o: { target: string; kind: 's3' | 'dyn
     // dynalite does not verify signatures; a real DynamoDB endpoint would answer 400.
     await exchangeAndReply(req, res, Buffer.from(JSON.stringify({ ...request, RequestItems: kept })), (status, out) => {
       if (status !== 200) return undefined;
-      const parsed = JSON.parse(out.toString('utf8')) as { Responses?: Record<string, unknown[]> } & Record<string, RequestItems | undefined>;
+      const parsed = JSON.parse(out.toString('utf8')) as { Responses?: Record<string, unknown[]> } & Record<
+        string,
+        RequestItems | undefined
+      >;
       const merged: RequestItems = { ...(parsed[field] ?? {}) };
       for (const [table, entry] of Object.entries(unprocessed)) {
-        merged[table] = merged[table] ? withRequests(merged[table], [...requestsOf(merged[table])!, ...requestsOf(entry)!]) : entry;
+        merged[table] = merged[table]
+          ? withRequests(merged[table], [...requestsOf(merged[table])!, ...requestsOf(entry)!])
+          : entry;
       }
-      const responses = kind === 'get' ? { Responses: { ...emptyResponses.Responses, ...(parsed.Responses ?? {}) } } : {};
+      const responses =
+        kind === 'get' ? { Responses: { ...emptyResponses.Responses, ...(parsed.Responses ?? {}) } } : {};
       return Buffer.from(JSON.stringify({ ...parsed, ...responses, [field]: merged }));
     });
   }
 
   /** Forwards a buffered body and replies with the upstream answer, optionally rewritten. */
-  async function exchangeAndReply(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer, rewrite?: (status: number, body: Buffer) => Buffer | undefined): Promise<void> {
+  async function exchangeAndReply(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    body: Buffer,
+    rewrite?: (status: number, body: Buffer) => Buffer | undefined,
+  ): Promise<void> {
     let upRes: http.IncomingMessage;
     let out: Buffer;
     try {
@@ -314,10 +370,19 @@ export async function startHttpFaultProxy(o: { target: string; kind: 's3' | 'dyn
       changed = rewrite?.(status, out);
     } catch (err) {
       // An answer we cannot merge into goes back as it came: the fault is skipped, nothing is lost.
-      log.warn({ err: (err as Error).message, target: o.target }, 'could not rewrite upstream response; passing it through');
+      log.warn(
+        { err: (err as Error).message, target: o.target },
+        'could not rewrite upstream response; passing it through',
+      );
     }
     const headers = changed
-      ? [...forwardHeaders(upRes.rawHeaders, ['content-length', 'x-amz-crc32']), 'Content-Length', String(changed.length), 'x-amz-crc32', String(crc32(changed))]
+      ? [
+          ...forwardHeaders(upRes.rawHeaders, ['content-length', 'x-amz-crc32']),
+          'Content-Length',
+          String(changed.length),
+          'x-amz-crc32',
+          String(crc32(changed)),
+        ]
       : forwardHeaders(upRes.rawHeaders);
     res.writeHead(status, upRes.statusMessage, headers);
     res.end(changed ?? out);
@@ -396,7 +461,10 @@ export async function startHttpFaultProxy(o: { target: string; kind: 's3' | 'dyn
   };
 }
 
-export async function startTcpFaultProxy(o: { target: { host: string; port: number }; port?: number }): Promise<TcpFaultProxy> {
+export async function startTcpFaultProxy(o: {
+  target: { host: string; port: number };
+  port?: number;
+}): Promise<TcpFaultProxy> {
   const where = `${o.target.host}:${o.target.port}`;
   /** Open sockets, each marked as the client's side or ours towards the target. */
   const open = new Map<net.Socket, 'client' | 'upstream'>();

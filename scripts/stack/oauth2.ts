@@ -54,14 +54,20 @@ interface AccessGrant extends Grant {
   expiresAt: number;
 }
 
-function clientCredentials(req: IncomingMessage & { body?: Record<string, unknown> }): { id?: string; secret?: string } {
+function clientCredentials(req: IncomingMessage & { body?: Record<string, unknown> }): {
+  id?: string;
+  secret?: string;
+} {
   const basic = /^Basic\s+(.+)$/i.exec(req.headers.authorization ?? '');
   if (basic) {
     const [id, secret] = Buffer.from(basic[1], 'base64').toString('utf8').split(':');
     return { id: decodeURIComponent(id ?? ''), secret: decodeURIComponent(secret ?? '') };
   }
   const b = req.body ?? {};
-  return { id: typeof b.client_id === 'string' ? b.client_id : undefined, secret: typeof b.client_secret === 'string' ? b.client_secret : undefined };
+  return {
+    id: typeof b.client_id === 'string' ? b.client_id : undefined,
+    secret: typeof b.client_secret === 'string' ? b.client_secret : undefined,
+  };
 }
 
 export async function startLocalOAuth2Server(options: LocalOAuth2Options): Promise<LocalOAuth2Server> {
@@ -90,51 +96,72 @@ export async function startLocalOAuth2Server(options: LocalOAuth2Options): Promi
     return grant && !grant.revoked ? grant : undefined;
   };
 
-  server.service.on('beforeTokenSigning', (token: { payload: Record<string, unknown> }, req: IncomingMessage & { body?: Record<string, unknown> }) => {
-    const grant = grantOf(req);
-    if (!grant) return;
-    token.payload.sub = grant.user;
-    token.payload.email = grant.user;
-    token.payload.exp = Math.floor(Date.now() / 1000) + self.accessTokenSeconds;
-  });
+  server.service.on(
+    'beforeTokenSigning',
+    (token: { payload: Record<string, unknown> }, req: IncomingMessage & { body?: Record<string, unknown> }) => {
+      const grant = grantOf(req);
+      if (!grant) return;
+      token.payload.sub = grant.user;
+      token.payload.email = grant.user;
+      token.payload.exp = Math.floor(Date.now() / 1000) + self.accessTokenSeconds;
+    },
+  );
 
-  server.service.on('beforeResponse', (response: { statusCode: number; body: Record<string, unknown> | '' }, req: IncomingMessage & { body?: Record<string, unknown> }) => {
-    const refuse = (statusCode: number, error: string, description: string) => {
-      stats.refused++;
-      response.statusCode = statusCode;
-      response.body = { error, error_description: description };
-    };
-    const { id, secret } = clientCredentials(req);
-    const client = id ? clients.get(id) : undefined;
-    if (!client || (client.clientSecret !== undefined && client.clientSecret !== secret)) return refuse(401, 'invalid_client', 'The OAuth client was not found or its secret is wrong.');
-    if (req.body?.grant_type !== 'refresh_token') return refuse(400, 'unsupported_grant_type', 'Only the refresh_token grant is served here.');
-    const grant = grantOf(req);
-    if (!grant) return refuse(400, 'invalid_grant', 'Token has been expired or revoked.');
-    if (grant.clientId !== client.clientId) return refuse(400, 'invalid_grant', 'The refresh token was issued to another client.');
-    if (typeof response.body !== 'object') return;
-    const access = response.body.access_token as string;
-    accessTokens.set(access, { ...grant, expiresAt: Date.now() + self.accessTokenSeconds * 1000 });
-    issued.accessTokens.push(access);
-    stats.refreshes++;
-    response.body.expires_in = self.accessTokenSeconds;
-    response.body.refresh_token = mint(grant.user, grant.clientId);
-    delete response.body.id_token;
-  });
+  server.service.on(
+    'beforeResponse',
+    (
+      response: { statusCode: number; body: Record<string, unknown> | '' },
+      req: IncomingMessage & { body?: Record<string, unknown> },
+    ) => {
+      const refuse = (statusCode: number, error: string, description: string) => {
+        stats.refused++;
+        response.statusCode = statusCode;
+        response.body = { error, error_description: description };
+      };
+      const { id, secret } = clientCredentials(req);
+      const client = id ? clients.get(id) : undefined;
+      if (!client || (client.clientSecret !== undefined && client.clientSecret !== secret))
+        return refuse(401, 'invalid_client', 'The OAuth client was not found or its secret is wrong.');
+      if (req.body?.grant_type !== 'refresh_token')
+        return refuse(400, 'unsupported_grant_type', 'Only the refresh_token grant is served here.');
+      const grant = grantOf(req);
+      if (!grant) return refuse(400, 'invalid_grant', 'Token has been expired or revoked.');
+      if (grant.clientId !== client.clientId)
+        return refuse(400, 'invalid_grant', 'The refresh token was issued to another client.');
+      if (typeof response.body !== 'object') return;
+      const access = response.body.access_token as string;
+      accessTokens.set(access, { ...grant, expiresAt: Date.now() + self.accessTokenSeconds * 1000 });
+      issued.accessTokens.push(access);
+      stats.refreshes++;
+      response.body.expires_in = self.accessTokenSeconds;
+      response.body.refresh_token = mint(grant.user, grant.clientId);
+      delete response.body.id_token;
+    },
+  );
 
-  server.service.on('beforeUserinfo', (response: { statusCode: number; body: Record<string, unknown> | '' }, req: IncomingMessage) => {
-    stats.introspections++;
-    // Dovecot's token validation appends the token to the URL (tokeninfo_url); introspection
-    // (introspection_mode = auth) sends it as a bearer token.
-    const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? new URL(req.url ?? '/', 'http://x').searchParams.get('access_token') ?? undefined;
-    const grant = bearer ? accessTokens.get(bearer) : undefined;
-    if (!grant || grant.revoked || grant.expiresAt <= Date.now()) {
-      stats.introspectionsRefused++;
-      response.statusCode = 401;
-      response.body = { error: 'invalid_token', error_description: !grant ? 'unknown token' : grant.revoked ? 'revoked' : 'expired' };
-      return;
-    }
-    response.body = { sub: grant.user, email: grant.user, active: true, exp: Math.floor(grant.expiresAt / 1000) };
-  });
+  server.service.on(
+    'beforeUserinfo',
+    (response: { statusCode: number; body: Record<string, unknown> | '' }, req: IncomingMessage) => {
+      stats.introspections++;
+      // Dovecot's token validation appends the token to the URL (tokeninfo_url); introspection
+      // (introspection_mode = auth) sends it as a bearer token.
+      const bearer =
+        /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1] ??
+        new URL(req.url ?? '/', 'http://x').searchParams.get('access_token') ??
+        undefined;
+      const grant = bearer ? accessTokens.get(bearer) : undefined;
+      if (!grant || grant.revoked || grant.expiresAt <= Date.now()) {
+        stats.introspectionsRefused++;
+        response.statusCode = 401;
+        response.body = {
+          error: 'invalid_token',
+          error_description: !grant ? 'unknown token' : grant.revoked ? 'revoked' : 'expired',
+        };
+        return;
+      }
+      response.body = { sub: grant.user, email: grant.user, active: true, exp: Math.floor(grant.expiresAt / 1000) };
+    },
+  );
 
   const host = options.host ?? '127.0.0.1';
   await server.start(options.port ?? 0, host);

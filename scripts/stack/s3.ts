@@ -34,7 +34,10 @@ export function s3ServerBinary(): string {
   }
   candidates.push(join(process.env.HOME ?? '/root', 'go', 'bin', BINARY));
   const found = candidates.find((c): c is string => !!c && existsSync(c));
-  if (!found) throw new Error(`${BINARY} not found: run scripts/install-versitygw.sh (go install github.com/versity/versitygw/cmd/versitygw@${S3_SERVER_VERSION}) or npm run setup`);
+  if (!found)
+    throw new Error(
+      `${BINARY} not found: run scripts/install-versitygw.sh (go install github.com/versity/versitygw/cmd/versitygw@${S3_SERVER_VERSION}) or npm run setup`,
+    );
   return found;
 }
 
@@ -44,10 +47,16 @@ export interface LocalS3 {
   stop(): Promise<void>;
 }
 
-async function waitHealthy(endpoint: string, child: ChildProcess, output: () => string, timeoutMs = 20_000): Promise<void> {
+async function waitHealthy(
+  endpoint: string,
+  child: ChildProcess,
+  output: () => string,
+  timeoutMs = 20_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`versitygw exited (${child.exitCode ?? child.signalCode}): ${output()}`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`versitygw exited (${child.exitCode ?? child.signalCode}): ${output()}`);
     try {
       const res = await fetch(`${endpoint}${HEALTH_PATH}`);
       if (res.ok) return;
@@ -69,7 +78,19 @@ export async function startS3Server(options: { port?: number; directory: string 
   const port = options.port ?? (await freePort());
   const credentials = ['--access', S3_CREDENTIALS.accessKeyId, '--secret', S3_CREDENTIALS.secretAccessKey];
   // --keep-alive: the SDK reuses connections; without it the server closes each after one request.
-  const args = [...credentials, '--port', `127.0.0.1:${port}`, '--health', HEALTH_PATH, '--keep-alive', '--quiet', 'posix', '--sidecar', sidecar, data];
+  const args = [
+    ...credentials,
+    '--port',
+    `127.0.0.1:${port}`,
+    '--health',
+    HEALTH_PATH,
+    '--keep-alive',
+    '--quiet',
+    'posix',
+    '--sidecar',
+    sidecar,
+    data,
+  ];
   const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const keep = (chunk: Buffer) => {
@@ -128,7 +149,9 @@ if (require.main === module) {
   const [portArg, dirArg] = process.argv.slice(2);
   startS3Server({ port: portArg ? Number(portArg) : 7070, directory: dirArg ?? join('.local', 's3') })
     .then((s3) => {
-      console.log(`versitygw ${S3_SERVER_VERSION} on ${s3.endpoint} (AWS_ENDPOINT_URL_S3=${s3.endpoint}, key ${S3_CREDENTIALS.accessKeyId} / ${S3_CREDENTIALS.secretAccessKey}); Ctrl-C stops it`);
+      console.log(
+        `versitygw ${S3_SERVER_VERSION} on ${s3.endpoint} (AWS_ENDPOINT_URL_S3=${s3.endpoint}, key ${S3_CREDENTIALS.accessKeyId} / ${S3_CREDENTIALS.secretAccessKey}); Ctrl-C stops it`,
+      );
       const stop = () => void s3.stop().then(() => process.exit(0));
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);

@@ -143,16 +143,26 @@ export async function startSmtpTarget(options: SmtpTargetOptions): Promise<SmtpT
   }
 
   function rcptError(address: string): SmtpReplyError | undefined {
-    if (temporaryFailure) return new SmtpReplyError(temporaryFailure.code, temporaryFailure.message ?? `4.3.0 <${address}>: Temporary failure, try again later`);
+    if (temporaryFailure)
+      return new SmtpReplyError(
+        temporaryFailure.code,
+        temporaryFailure.message ?? `4.3.0 <${address}>: Temporary failure, try again later`,
+      );
     const key = address.toLowerCase();
     const failure = failures.get(key);
     if (failure) {
       if (failure.times !== undefined && --failure.times <= 0) failures.delete(key);
-      const fallback = failure.code < 500 ? `4.3.0 <${address}>: Temporary failure, try again later` : `5.0.0 <${address}>: Recipient address rejected`;
+      const fallback =
+        failure.code < 500
+          ? `4.3.0 <${address}>: Temporary failure, try again later`
+          : `5.0.0 <${address}>: Recipient address rejected`;
       return new SmtpReplyError(failure.code, failure.message ?? fallback);
     }
     if (localDomains.has(domainOf(key)) && !mailboxes.has(key)) {
-      return new SmtpReplyError(550, `5.1.1 <${address}>: Recipient address rejected: User unknown in virtual mailbox table`);
+      return new SmtpReplyError(
+        550,
+        `5.1.1 <${address}>: Recipient address rejected: User unknown in virtual mailbox table`,
+      );
     }
     return undefined;
   }
@@ -184,7 +194,10 @@ export async function startSmtpTarget(options: SmtpTargetOptions): Promise<SmtpT
       stream.on('error', (err) => callback(err));
       stream.on('end', () => {
         // smtp-server only advertises SIZE; refusing the oversized message is up to us.
-        if (stream.sizeExceeded) return callback(new SmtpReplyError(552, `5.3.4 Message exceeds fixed maximum message size ${MAX_MESSAGE_BYTES}`));
+        if (stream.sizeExceeded)
+          return callback(
+            new SmtpReplyError(552, `5.3.4 Message exceeds fixed maximum message size ${MAX_MESSAGE_BYTES}`),
+          );
         const raw = Buffer.concat(chunks);
         const recipients = session.envelope.rcptTo.map((r) => r.address);
         const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : undefined;
@@ -254,8 +267,13 @@ export async function startSmtpTarget(options: SmtpTargetOptions): Promise<SmtpT
     async deliveries() {
       const out: Delivery[] = [];
       const entries = await readdir(options.directory, { withFileTypes: true });
-      for (const mailbox of entries.filter((e) => e.isDirectory()).map((e) => e.name).sort()) {
-        const files = (await storedFiles(join(options.directory, mailbox))).map((n) => join(options.directory, mailbox, n));
+      for (const mailbox of entries
+        .filter((e) => e.isDirectory())
+        .map((e) => e.name)
+        .sort()) {
+        const files = (await storedFiles(join(options.directory, mailbox))).map((n) =>
+          join(options.directory, mailbox, n),
+        );
         // In slices, so thousands of stored copies do not open thousands of files at once.
         for (let i = 0; i < files.length; i += 64) {
           const slice = files.slice(i, i + 64);
@@ -267,7 +285,9 @@ export async function startSmtpTarget(options: SmtpTargetOptions): Promise<SmtpT
     },
     setTemporaryFailure(failure) {
       if (failure && !(failure.code >= 400 && failure.code < 500)) {
-        throw new Error(`smtp-target: a temporary failure needs a 4xx code, got ${failure.code}; use setRecipientFailure for permanent rejections`);
+        throw new Error(
+          `smtp-target: a temporary failure needs a 4xx code, got ${failure.code}; use setRecipientFailure for permanent rejections`,
+        );
       }
       temporaryFailure = failure ? { ...failure } : null;
     },
@@ -296,7 +316,11 @@ async function main(): Promise<void> {
       lmtp: { type: 'boolean', default: false },
     },
   });
-  const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
+  const list = (s: string) =>
+    s
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean);
   const target = await startSmtpTarget({
     port: Number(values.port),
     lmtp: values.lmtp,

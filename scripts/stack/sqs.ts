@@ -31,7 +31,8 @@ export function goawsBinary(): string {
   }
   candidates.push(join(process.env.HOME ?? '/root', 'go', 'bin', BINARY));
   const found = candidates.find((c): c is string => !!c && existsSync(c));
-  if (!found) throw new Error(`${BINARY} not found: run scripts/install-goaws.sh (builds goaws ${GOAWS_VERSION} with Go)`);
+  if (!found)
+    throw new Error(`${BINARY} not found: run scripts/install-goaws.sh (builds goaws ${GOAWS_VERSION} with Go)`);
   return found;
 }
 
@@ -60,17 +61,27 @@ function configYaml(port: number, accountId: string, queues: QueueSpec[]): strin
       AccountId: accountId,
       LogToFile: false,
       QueueAttributeDefaults: { VisibilityTimeout: 30, ReceiveMessageWaitTimeSeconds: 0 },
-      Queues: queues.map((q) => ({ Name: q.name, VisibilityTimeout: q.visibilityTimeout ?? 0, RedrivePolicy: q.redrivePolicy ?? '' })),
+      Queues: queues.map((q) => ({
+        Name: q.name,
+        VisibilityTimeout: q.visibilityTimeout ?? 0,
+        RedrivePolicy: q.redrivePolicy ?? '',
+      })),
       Topics: [],
     },
   };
   return JSON.stringify(env, null, 2);
 }
 
-async function waitHealthy(endpoint: string, child: ChildProcess, output: () => string, timeoutMs = 15_000): Promise<void> {
+async function waitHealthy(
+  endpoint: string,
+  child: ChildProcess,
+  output: () => string,
+  timeoutMs = 15_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`goaws exited (${child.exitCode ?? child.signalCode}): ${output()}`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`goaws exited (${child.exitCode ?? child.signalCode}): ${output()}`);
     try {
       const res = await fetch(`${endpoint}/health`);
       if (res.ok) return;
@@ -83,14 +94,18 @@ async function waitHealthy(endpoint: string, child: ChildProcess, output: () => 
 }
 
 /** Starts goaws on 127.0.0.1 (a free port unless given), with `queues` created at start. */
-export async function startSqsServer(options: { port?: number; queues?: QueueSpec[]; accountId?: string; logLevel?: string } = {}): Promise<LocalSqs> {
+export async function startSqsServer(
+  options: { port?: number; queues?: QueueSpec[]; accountId?: string; logLevel?: string } = {},
+): Promise<LocalSqs> {
   const binary = goawsBinary();
   const port = options.port ?? (await freePort());
   const accountId = options.accountId ?? '000000000000';
   const dir = mkdtempSync(join(tmpdir(), 'mailroom-goaws-'));
   const config = join(dir, 'goaws.yaml');
   writeFileSync(config, configYaml(port, accountId, options.queues ?? []));
-  const child = spawn(binary, ['-config', config, '-bind', '127.0.0.1', '-loglevel', options.logLevel ?? 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(binary, ['-config', config, '-bind', '127.0.0.1', '-loglevel', options.logLevel ?? 'warn'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   const keep = (chunk: Buffer) => {
     out = (out + chunk.toString()).slice(-4000);

@@ -57,7 +57,8 @@ export async function runSyncDemo(o: SyncDemoOptions): Promise<SyncDemo> {
   };
   try {
     // A fresh database per demo run: mailroom_demo (DEMO_DATABASE_URL to choose another).
-    const databaseUrl = process.env.DEMO_DATABASE_URL || withDatabase(process.env.DATABASE_URL || DEFAULT_DATABASE_URL, 'mailroom_demo');
+    const databaseUrl =
+      process.env.DEMO_DATABASE_URL || withDatabase(process.env.DATABASE_URL || DEFAULT_DATABASE_URL, 'mailroom_demo');
     await dropDatabase(databaseUrl);
     await ensureDatabase(databaseUrl);
     const pool = createPool(databaseUrl, { max: 3 });
@@ -71,7 +72,11 @@ export async function runSyncDemo(o: SyncDemoOptions): Promise<SyncDemo> {
     const dovecotDir = join(o.stateDir, 'dovecot');
     rmSync(dovecotDir, { recursive: true, force: true });
     mkdirSync(dovecotDir, { recursive: true });
-    const dovecot = await startDovecot({ directory: dovecotDir, users: [PASSWORD_USER, OAUTH_USER], oauth2: { introspectionUrl: oauth.userinfoUrl } });
+    const dovecot = await startDovecot({
+      directory: dovecotDir,
+      users: [PASSWORD_USER, OAUTH_USER],
+      oauth2: { introspectionUrl: oauth.userinfoUrl },
+    });
     stops.push(() => dovecot.stop());
     const server = { host: dovecot.host, port: dovecot.imapPort };
     await fillDemoMailbox(server, PASSWORD_USER, 30);
@@ -100,8 +105,20 @@ export async function runSyncDemo(o: SyncDemoOptions): Promise<SyncDemo> {
 
     const keyring = parseKeyring(o.secretKeys);
     const owner = await store.ensureUser(OWNER);
-    const settings = (user: string) => ({ imapHost: dovecot.host, imapPort: dovecot.imapPort, imapTls: false, imapUser: user, syncIntervalSeconds: 60 });
-    const withPassword = await addAccountWithPassword(store, keyring, owner.id, settings(PASSWORD_USER.user), PASSWORD_USER.password);
+    const settings = (user: string) => ({
+      imapHost: dovecot.host,
+      imapPort: dovecot.imapPort,
+      imapTls: false,
+      imapUser: user,
+      syncIntervalSeconds: 60,
+    });
+    const withPassword = await addAccountWithPassword(
+      store,
+      keyring,
+      owner.id,
+      settings(PASSWORD_USER.user),
+      PASSWORD_USER.password,
+    );
     const withOAuth2 = await addAccountWithOAuth2(
       store,
       keyring,
@@ -115,7 +132,11 @@ export async function runSyncDemo(o: SyncDemoOptions): Promise<SyncDemo> {
     await reconcileSchedules({ client: o.client, store, taskQueue: TASK_QUEUE });
     stops.push(async () => {
       // Leave no Schedule behind that would try a Dovecot that is gone.
-      for (const a of [withPassword, withOAuth2]) await o.client.schedule.getHandle(`sync-account-${a.id}`).delete().catch(() => undefined);
+      for (const a of [withPassword, withOAuth2])
+        await o.client.schedule
+          .getHandle(`sync-account-${a.id}`)
+          .delete()
+          .catch(() => undefined);
     });
 
     const lines = [`Account sync (IMAP -> PostgreSQL ${databaseName(databaseUrl)}; sync worker log: ${workerLog}):`];
@@ -127,12 +148,21 @@ export async function runSyncDemo(o: SyncDemoOptions): Promise<SyncDemo> {
       const handle = o.client.workflow.getHandle<typeof syncAccount>(workflowId);
       const result = await handle.result();
       const { runId } = await handle.describe();
-      const { rows } = await pool.query('SELECT folder, count(*)::int AS n FROM messages WHERE user_id = $1 AND account_id = $2 GROUP BY folder', [owner.id, account.id]);
+      const { rows } = await pool.query(
+        'SELECT folder, count(*)::int AS n FROM messages WHERE user_id = $1 AND account_id = $2 GROUP BY folder',
+        [owner.id, account.id],
+      );
       const counts = new Map(rows.map((r) => [r.folder as string, r.n as number]));
-      const order = ['INBOX', 'Archive', 'Sent', 'Newsletters', ...[...counts.keys()].sort()].filter((f, i, all) => counts.has(f) && all.indexOf(f) === i);
+      const order = ['INBOX', 'Archive', 'Sent', 'Newsletters', ...[...counts.keys()].sort()].filter(
+        (f, i, all) => counts.has(f) && all.indexOf(f) === i,
+      );
       const total = [...counts.values()].reduce((a, b) => a + b, 0);
-      lines.push(`  ${`${account.imapUser} (${how})`.padEnd(30)} ${result.status}: ${order.map((f) => `${f} ${counts.get(f)}`).join(', ')} (${total} messages in PostgreSQL)`);
-      lines.push(`    sync run in the Web UI: ${o.uiUrl}/namespaces/default/workflows/${encodeURIComponent(workflowId)}/${runId}/history`);
+      lines.push(
+        `  ${`${account.imapUser} (${how})`.padEnd(30)} ${result.status}: ${order.map((f) => `${f} ${counts.get(f)}`).join(', ')} (${total} messages in PostgreSQL)`,
+      );
+      lines.push(
+        `    sync run in the Web UI: ${o.uiUrl}/namespaces/default/workflows/${encodeURIComponent(workflowId)}/${runId}/history`,
+      );
     }
     lines.push(
       `  Schedules sync both accounts every minute while the demo runs${o.newMailEveryMs ? `; a new message arrives in ${PASSWORD_USER.user}'s INBOX every ${Math.round(o.newMailEveryMs / 1000)} s` : ''}.`,

@@ -41,7 +41,11 @@ export function portOpen(port: number): Promise<boolean> {
 }
 
 /** Runs fn on a short-lived connection to the frontend at address. */
-export async function withConnection<T>(address: string, fn: (connection: Connection) => Promise<T>, deadlineMs = 3000): Promise<T> {
+export async function withConnection<T>(
+  address: string,
+  fn: (connection: Connection) => Promise<T>,
+  deadlineMs = 3000,
+): Promise<T> {
   const connection = await Connection.connect({ address, connectTimeout: '2s' });
   try {
     return await connection.withDeadline(Date.now() + deadlineMs, () => fn(connection));
@@ -66,7 +70,19 @@ export async function ensureSearchAttributes(address: string): Promise<number> {
   for (const flag of SEARCH_ATTRIBUTE_FLAGS) {
     const [name, type] = flag.split('=');
     if (existing.includes(name)) continue;
-    await promisify(execFile)(temporalBinary(), ['operator', 'search-attribute', 'create', '--name', name, '--type', type, '--address', address, '--namespace', 'default']);
+    await promisify(execFile)(temporalBinary(), [
+      'operator',
+      'search-attribute',
+      'create',
+      '--name',
+      name,
+      '--type',
+      type,
+      '--address',
+      address,
+      '--namespace',
+      'default',
+    ]);
     log.info({ name, type }, 'registered search attribute');
     registered++;
   }
@@ -75,7 +91,13 @@ export async function ensureSearchAttributes(address: string): Promise<number> {
 
 /** An Error with the last lines of the server's log appended: that is where the reason is. */
 export function startError(message: string, logFile: string): Error {
-  const tail = existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-30).map((line) => (line.length > 400 ? `${line.slice(0, 400)}...` : line)).join('\n') : '(no log file)';
+  const tail = existsSync(logFile)
+    ? readFileSync(logFile, 'utf8')
+        .split('\n')
+        .slice(-30)
+        .map((line) => (line.length > 400 ? `${line.slice(0, 400)}...` : line))
+        .join('\n')
+    : '(no log file)';
   return new Error(`${message}\n--- last lines of ${logFile} ---\n${tail}`);
 }
 
@@ -94,7 +116,12 @@ export interface ServerProcess {
  * this process exits without stopping it: an orphan would keep the ports (and database
  * files) after we are gone.
  */
-export function spawnServer(binary: string, args: string[], logFile: string, opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): ServerProcess {
+export function spawnServer(
+  binary: string,
+  args: string[],
+  logFile: string,
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): ServerProcess {
   const out = openSync(logFile, 'a');
   const child = spawn(binary, args, { stdio: ['ignore', out, out], cwd: opts.cwd, env: opts.env });
   closeSync(out);

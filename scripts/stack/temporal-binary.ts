@@ -26,7 +26,11 @@ function findBinary(name: string, envVar: string, missing: string): string {
 
 /** Finds the temporal CLI: $TEMPORAL_CLI, then PATH, then Go's bin directory. */
 export function temporalBinary(): string {
-  return findBinary('temporal', 'TEMPORAL_CLI', 'temporal CLI not found: run scripts/install-temporal.sh (go install github.com/temporalio/cli/cmd/temporal@v1.5.1)');
+  return findBinary(
+    'temporal',
+    'TEMPORAL_CLI',
+    'temporal CLI not found: run scripts/install-temporal.sh (go install github.com/temporalio/cli/cmd/temporal@v1.5.1)',
+  );
 }
 
 const serverHint = 'run scripts/install-temporal-server.sh (or npm run setup)';

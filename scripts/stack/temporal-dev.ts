@@ -33,7 +33,9 @@ export async function startTemporalDevServer(options: TemporalDevOptions): Promi
     try {
       await probe(address);
     } catch (err) {
-      throw new Error(`port ${port} is in use but does not answer as a Temporal frontend (${(err as Error).message}); stop that process or choose another port`);
+      throw new Error(
+        `port ${port} is in use but does not answer as a Temporal frontend (${(err as Error).message}); stop that process or choose another port`,
+      );
     }
     await ensureSearchAttributes(address);
     log.info({ address }, 'reusing the Temporal server already running');
@@ -42,7 +44,20 @@ export async function startTemporalDevServer(options: TemporalDevOptions): Promi
 
   mkdirSync(dirname(options.dbFile), { recursive: true });
   mkdirSync(dirname(options.logFile), { recursive: true });
-  const args = ['server', 'start-dev', '--db-filename', options.dbFile, '--port', String(port), '--ui-port', String(uiPort), '--ip', '127.0.0.1', '--log-level', 'warn'];
+  const args = [
+    'server',
+    'start-dev',
+    '--db-filename',
+    options.dbFile,
+    '--port',
+    String(port),
+    '--ui-port',
+    String(uiPort),
+    '--ip',
+    '127.0.0.1',
+    '--log-level',
+    'warn',
+  ];
   for (const flag of SEARCH_ATTRIBUTE_FLAGS) args.push('--search-attribute', flag);
   if (options.codecEndpoint) args.push('--ui-codec-endpoint', options.codecEndpoint);
   const server = spawnServer(temporalBinary(), args, options.logFile);
@@ -52,7 +67,8 @@ export async function startTemporalDevServer(options: TemporalDevOptions): Promi
 
   const deadline = Date.now() + (options.startTimeoutMs ?? 60_000);
   for (;;) {
-    if (server.exit() !== undefined) throw startError(`temporal server exited (${server.exit()}) before accepting connections`, options.logFile);
+    if (server.exit() !== undefined)
+      throw startError(`temporal server exited (${server.exit()}) before accepting connections`, options.logFile);
     try {
       await probe(address);
       break;
@@ -61,7 +77,10 @@ export async function startTemporalDevServer(options: TemporalDevOptions): Promi
     }
     if (Date.now() > deadline) {
       await stop();
-      throw startError(`temporal server did not accept connections on ${address} within ${(options.startTimeoutMs ?? 60_000) / 1000} s`, options.logFile);
+      throw startError(
+        `temporal server did not accept connections on ${address} within ${(options.startTimeoutMs ?? 60_000) / 1000} s`,
+        options.logFile,
+      );
     }
     await sleep(500);
   }

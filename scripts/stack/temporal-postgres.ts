@@ -13,7 +13,16 @@ import { promisify } from 'node:util';
 import { ensureDatabase, redactUrl, withDatabase } from '../../lib/storage/db';
 import { componentLogger } from '../../lib/observability/logger';
 import { isPortFree } from './ports';
-import { ensureSearchAttributes, type LocalTemporal, portOpen, probe, type ServerProcess, spawnServer, startError, withConnection } from './temporal-admin';
+import {
+  ensureSearchAttributes,
+  type LocalTemporal,
+  portOpen,
+  probe,
+  type ServerProcess,
+  spawnServer,
+  startError,
+  withConnection,
+} from './temporal-admin';
 import { temporalBinary, temporalServerBinary, temporalSqlToolBinary, temporalUiServerBinary } from './temporal-binary';
 
 export type { LocalTemporal };
@@ -116,21 +125,38 @@ export async function startTemporalPostgres(options: TemporalPostgresOptions): P
   const uiUrl = `http://127.0.0.1:${uiPort}`;
   const timeoutMs = options.startTimeoutMs ?? 120_000;
   const ports = temporalPorts(port);
-  if (ports.frontendMembership < 1024) throw new Error(`port ${port} is too low: the membership ports sit 300 below it; use 1324 or higher`);
+  if (ports.frontendMembership < 1024)
+    throw new Error(`port ${port} is too low: the membership ports sit 300 below it; use 1324 or higher`);
 
   if (await portOpen(port)) return reuse(address, uiUrl, shards);
 
   for (const [name, p] of Object.entries(ports)) {
     if (p !== port && !(await isPortFree(p))) {
-      throw new Error(`port ${p} (${name}, derived from frontend port ${port}) is in use; stop what holds it or choose another port`);
+      throw new Error(
+        `port ${p} (${name}, derived from frontend port ${port}) is in use; stop what holds it or choose another port`,
+      );
     }
   }
 
   mkdirSync(dirname(options.logFile), { recursive: true });
   await setupSchema(pgUrl, databases);
-  const configDir = writeServerConfig(options.stateDir, { ports, shards, databases, pgUrl, maxConns: options.maxConns ?? 20, dynamicConfig: options.dynamicConfig ?? {}, metricsPort: options.metricsPort, pprofPort: options.pprofPort, sqlPlugin: options.sqlPlugin ?? DEFAULT_SQL_PLUGIN });
+  const configDir = writeServerConfig(options.stateDir, {
+    ports,
+    shards,
+    databases,
+    pgUrl,
+    maxConns: options.maxConns ?? 20,
+    dynamicConfig: options.dynamicConfig ?? {},
+    metricsPort: options.metricsPort,
+    pprofPort: options.pprofPort,
+    sqlPlugin: options.sqlPlugin ?? DEFAULT_SQL_PLUGIN,
+  });
 
-  const server = spawnServer(temporalServerBinary(), ['--root', options.stateDir, '--config', relativeConfigDir, '--env', ENV_NAME, '--allow-no-auth', 'start'], options.logFile);
+  const server = spawnServer(
+    temporalServerBinary(),
+    ['--root', options.stateDir, '--config', relativeConfigDir, '--env', ENV_NAME, '--allow-no-auth', 'start'],
+    options.logFile,
+  );
   const deadline = Date.now() + timeoutMs;
   const failed = async (message: string): Promise<Error> => {
     await server.stop();
@@ -140,14 +166,19 @@ export async function startTemporalPostgres(options: TemporalPostgresOptions): P
   // 1. The frontend answers (it serves before any namespace exists).
   let cluster: { historyShardCount?: number | null; persistenceStore?: string | null; serverVersion?: string | null };
   for (;;) {
-    if (server.exit() !== undefined) throw startError(`temporal-server exited (${server.exit()}) before accepting connections; config in ${configDir}`, options.logFile);
+    if (server.exit() !== undefined)
+      throw startError(
+        `temporal-server exited (${server.exit()}) before accepting connections; config in ${configDir}`,
+        options.logFile,
+      );
     try {
       cluster = await withConnection(address, (c) => c.workflowService.getClusterInfo({}));
       break;
     } catch {
       /* not up yet */
     }
-    if (Date.now() > deadline) throw await failed(`temporal-server did not answer on ${address} within ${timeoutMs / 1000} s`);
+    if (Date.now() > deadline)
+      throw await failed(`temporal-server did not answer on ${address} within ${timeoutMs / 1000} s`);
     await sleep(500);
   }
   // 2. The server quietly uses the shard count stored with the cluster at first start and
@@ -165,7 +196,9 @@ export async function startTemporalPostgres(options: TemporalPostgresOptions): P
     await ensureDefaultNamespace(address, deadline);
     await settleSearchAttributes(await ensureSearchAttributes(address));
   } catch (err) {
-    throw await failed(`temporal-server on ${address} is up, but setting up the default namespace failed: ${(err as Error).message}`);
+    throw await failed(
+      `temporal-server on ${address} is up, but setting up the default namespace failed: ${(err as Error).message}`,
+    );
   }
 
   // 4. The Web UI.
@@ -174,7 +207,18 @@ export async function startTemporalPostgres(options: TemporalPostgresOptions): P
   } catch (err) {
     throw await failed((err as Error).message);
   }
-  log.info({ address, uiUrl, historyShards: shards, databases, pg: redactUrl(pgUrl), pid: server.pid, serverVersion: cluster.serverVersion }, 'Temporal server on PostgreSQL ready');
+  log.info(
+    {
+      address,
+      uiUrl,
+      historyShards: shards,
+      databases,
+      pg: redactUrl(pgUrl),
+      pid: server.pid,
+      serverVersion: cluster.serverVersion,
+    },
+    'Temporal server on PostgreSQL ready',
+  );
 
   return {
     address,
@@ -200,16 +244,25 @@ async function reuse(address: string, uiUrl: string, shards: number): Promise<Lo
     await probe(address);
     cluster = await withConnection(address, (c) => c.workflowService.getClusterInfo({}));
   } catch (err) {
-    throw new Error(`${address} is in use but does not answer as a Temporal frontend with a default namespace (${(err as Error).message}); stop that process or choose another port`);
+    throw new Error(
+      `${address} is in use but does not answer as a Temporal frontend with a default namespace (${(err as Error).message}); stop that process or choose another port`,
+    );
   }
   if (!cluster.persistenceStore?.startsWith('postgres')) {
-    throw new Error(`${address} is a Temporal server on ${cluster.persistenceStore} (the dev server?), not on PostgreSQL; stop it or choose another port`);
+    throw new Error(
+      `${address} is a Temporal server on ${cluster.persistenceStore} (the dev server?), not on PostgreSQL; stop it or choose another port`,
+    );
   }
   if (cluster.historyShardCount !== shards) {
-    throw new Error(`the Temporal server already running on ${address} has ${cluster.historyShardCount} history shards, not ${shards}; stop it or choose another port`);
+    throw new Error(
+      `the Temporal server already running on ${address} has ${cluster.historyShardCount} history shards, not ${shards}; stop it or choose another port`,
+    );
   }
   await settleSearchAttributes(await ensureSearchAttributes(address));
-  log.info({ address, historyShards: cluster.historyShardCount }, 'reusing the Temporal server on PostgreSQL already running');
+  log.info(
+    { address, historyShards: cluster.historyShardCount },
+    'reusing the Temporal server on PostgreSQL already running',
+  );
   return { address, uiUrl, reused: true, stop: async () => {}, kill: async () => {} };
 }
 
@@ -227,7 +280,16 @@ async function settleSearchAttributes(registered: number): Promise<void> {
 async function setupSchema(pgUrl: string, databases: { default: string; visibility: string }): Promise<void> {
   const url = new URL(pgUrl);
   const tool = temporalSqlToolBinary();
-  const common = ['--plugin', 'postgres12', '--ep', url.hostname, '-p', url.port || '5432', '-u', decodeURIComponent(url.username || 'postgres')];
+  const common = [
+    '--plugin',
+    'postgres12',
+    '--ep',
+    url.hostname,
+    '-p',
+    url.port || '5432',
+    '-u',
+    decodeURIComponent(url.username || 'postgres'),
+  ];
   // The tool reads the password from SQL_PASSWORD too; the environment keeps it out of `ps`.
   const env = { ...process.env, SQL_PASSWORD: decodeURIComponent(url.password) };
   for (const [name, schema] of [
@@ -237,7 +299,9 @@ async function setupSchema(pgUrl: string, databases: { default: string; visibili
     try {
       if (await ensureDatabase(withDatabase(pgUrl, name))) log.info({ database: name }, 'created database');
     } catch (err) {
-      throw new Error(`cannot create database ${name} on ${redactUrl(pgUrl)}: ${(err as Error).message}; is PostgreSQL running there, and may this user create databases?`);
+      throw new Error(
+        `cannot create database ${name} on ${redactUrl(pgUrl)}: ${(err as Error).message}; is PostgreSQL running there, and may this user create databases?`,
+      );
     }
     // setup-schema -v 0.0 creates only the version tables (skipped when present); update-schema
     // then applies the embedded versioned schema up to the latest version, skipping what is applied.
@@ -262,7 +326,17 @@ const relativeConfigDir = 'config';
 /** Writes <stateDir>/config/<env>.yaml and the dynamic config next to it; returns the directory. */
 function writeServerConfig(
   stateDir: string,
-  c: { ports: ReturnType<typeof temporalPorts>; shards: number; databases: { default: string; visibility: string }; pgUrl: string; maxConns: number; dynamicConfig: Record<string, string>; metricsPort?: number; pprofPort?: number; sqlPlugin: string },
+  c: {
+    ports: ReturnType<typeof temporalPorts>;
+    shards: number;
+    databases: { default: string; visibility: string };
+    pgUrl: string;
+    maxConns: number;
+    dynamicConfig: Record<string, string>;
+    metricsPort?: number;
+    pprofPort?: number;
+    sqlPlugin: string;
+  },
 ): string {
   const dir = join(stateDir, relativeConfigDir);
   mkdirSync(dir, { recursive: true });
@@ -406,7 +480,17 @@ async function ensureDefaultNamespace(address: string, deadline: number): Promis
     // gRPC NOT_FOUND (5): no namespace yet. Anything else: the server is not ready; the loop below retries.
     if ((err as { code?: number }).code === 5) {
       try {
-        await run(temporalBinary(), ['operator', 'namespace', 'create', '--namespace', 'default', '--retention', '72h', '--address', address]);
+        await run(temporalBinary(), [
+          'operator',
+          'namespace',
+          'create',
+          '--namespace',
+          'default',
+          '--retention',
+          '72h',
+          '--address',
+          address,
+        ]);
         log.info({ address }, 'created namespace default');
       } catch (e) {
         // Another starter may have created it meanwhile; the probe below decides.
@@ -430,10 +514,13 @@ async function ensureDefaultNamespace(address: string, deadline: number): Promis
 }
 
 /** Starts (or adopts, after a kill()) the Web UI server for address, and waits until it serves. */
-async function startUi(o: TemporalPostgresOptions & { uiPort: number; address: string; deadline: number }): Promise<void> {
+async function startUi(
+  o: TemporalPostgresOptions & { uiPort: number; address: string; deadline: number },
+): Promise<void> {
   const existing = uiServers.get(o.uiPort);
   if (existing && existing.process.exit() === undefined && existing.address === o.address) return;
-  if (!(await isPortFree(o.uiPort))) throw new Error(`Web UI port ${o.uiPort} is in use; stop what holds it or choose another UI port`);
+  if (!(await isPortFree(o.uiPort)))
+    throw new Error(`Web UI port ${o.uiPort} is in use; stop what holds it or choose another UI port`);
 
   const dir = join(o.stateDir, 'ui');
   mkdirSync(dir, { recursive: true });
@@ -463,7 +550,11 @@ ${
 }`,
   );
   const uiLog = o.logFile.replace(/(\.log)?$/, '-ui.log');
-  const ui = spawnServer(temporalUiServerBinary(), ['--root', o.stateDir, '--config', 'ui', '--env', ENV_NAME, 'start'], uiLog);
+  const ui = spawnServer(
+    temporalUiServerBinary(),
+    ['--root', o.stateDir, '--config', 'ui', '--env', ENV_NAME, 'start'],
+    uiLog,
+  );
   uiServers.set(o.uiPort, { address: o.address, process: ui });
   for (;;) {
     if (ui.exit() !== undefined) {

@@ -5,10 +5,26 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { runChaos, type ChaosRow } from '../../bench/chaos';
 
-const SCENARIOS = ['worker-sigkill', 'worker-sigkill-after-accept', 'worker-sigkill-mid-task', 'temporal-kill-dev', 's3-down', 'dynamodb-down', 'aws-faults', 'smtp-4xx', 'smtp-refused', 'hostile-input', 'imap-pg-cut'];
+const SCENARIOS = [
+  'worker-sigkill',
+  'worker-sigkill-after-accept',
+  'worker-sigkill-mid-task',
+  'temporal-kill-dev',
+  's3-down',
+  'dynamodb-down',
+  'aws-faults',
+  'smtp-4xx',
+  'smtp-refused',
+  'hostile-input',
+  'imap-pg-cut',
+];
 
 test('every chaos scenario ends with nothing lost and everything finished', { timeout: 40 * 60_000 }, async () => {
-  const rows = await runChaos({ scenarios: SCENARIOS, settings: { emails: 30, scale: 0.1, rate: 10 }, syncMessages: 300 });
+  const rows = await runChaos({
+    scenarios: SCENARIOS,
+    settings: { emails: 30, scale: 0.1, rate: 10 },
+    syncMessages: 300,
+  });
   const by = new Map<string, ChaosRow>(rows.map((r) => [r.scenario, r]));
   assert.deepEqual([...by.keys()], SCENARIOS);
   for (const r of rows) {
@@ -21,7 +37,8 @@ test('every chaos scenario ends with nothing lost and everything finished', { ti
   // Outages of S3, DynamoDB, SMTP or Temporal must not deliver anything twice. A killed
   // worker may (at-least-once: a message stored just before the kill is sent again), which
   // is why those two scenarios report their duplicates instead.
-  for (const name of SCENARIOS.filter((n) => !n.startsWith('worker-sigkill'))) assert.equal(by.get(name)!.duplicates, 0, `${name}: ${by.get(name)!.note}`);
+  for (const name of SCENARIOS.filter((n) => !n.startsWith('worker-sigkill')))
+    assert.equal(by.get(name)!.duplicates, 0, `${name}: ${by.get(name)!.note}`);
   // A kill after delivery, mid fast path (the tag in S3, the workflow task not completed),
   // runs the local activities again in the same run: they must deliver nothing twice and end
   // with the real status (issue 14: the trial that did not; `ok` covers the status). Other
@@ -30,7 +47,10 @@ test('every chaos scenario ends with nothing lost and everything finished', { ti
   const mid = by.get('worker-sigkill-mid-task')!;
   assert.ok(mid.target?.key, `the kill found its moment: ${mid.note}`);
   assert.equal(mid.target.duplicated, false, `${mid.target.key} was delivered twice: ${mid.note}`);
-  assert.match(by.get('hostile-input')!.note, /marked mail loop stopped after 1 hop\(s\); unmarked mail loop stopped after \d+ hop/);
+  assert.match(
+    by.get('hostile-input')!.note,
+    /marked mail loop stopped after 1 hop\(s\); unmarked mail loop stopped after \d+ hop/,
+  );
   assert.equal(by.get('imap-pg-cut')!.delivered, 300);
   // The chart's data: every workflow's close is on the timeline, and each timed fault lies
   // within the run (put on before the last close; lifted after it was put on).
@@ -39,6 +59,9 @@ test('every chaos scenario ends with nothing lost and everything finished', { ti
     assert.equal(t.closedAt.length, r.in, `${r.scenario}: closes on the timeline`);
     if (r.scenario === 'hostile-input') continue; // breaks nothing of ours: no fault span
     assert.ok(t.fault, `${r.scenario}: no fault span recorded`);
-    assert.ok(t.fault.from <= Math.max(...t.closedAt) && (t.fault.to === undefined || t.fault.to >= t.fault.from), `${r.scenario}: fault span ${JSON.stringify(t.fault)}`);
+    assert.ok(
+      t.fault.from <= Math.max(...t.closedAt) && (t.fault.to === undefined || t.fault.to >= t.fault.from),
+      `${r.scenario}: fault span ${JSON.stringify(t.fault)}`,
+    );
   }
 });

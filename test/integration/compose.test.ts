@@ -18,7 +18,10 @@ const CHECKER = join(ROOT, 'tools', 'compose-check', 'bin', 'compose-check');
 const COMPOSE = readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8');
 
 interface Report {
-  services: Record<string, { image: string; build: boolean; job: boolean; healthcheck?: string[]; dependsOn?: Record<string, string> }>;
+  services: Record<
+    string,
+    { image: string; build: boolean; job: boolean; healthcheck?: string[]; dependsOn?: Record<string, string> }
+  >;
   violations: string[];
 }
 
@@ -29,12 +32,18 @@ async function check(file: string): Promise<{ code: number; report?: Report; std
     return { code: 0, report: JSON.parse(stdout) as Report, stderr };
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, report: e.stdout ? (JSON.parse(e.stdout) as Report) : undefined, stderr: e.stderr ?? '' };
+    return {
+      code: e.code ?? -1,
+      report: e.stdout ? (JSON.parse(e.stdout) as Report) : undefined,
+      stderr: e.stderr ?? '',
+    };
   }
 }
 
 /** Checks a variant of docker-compose.yml, written beside a copy of what it references. */
-async function checkVariant(edit: (yaml: string) => string): Promise<{ code: number; report?: Report; stderr: string }> {
+async function checkVariant(
+  edit: (yaml: string) => string,
+): Promise<{ code: number; report?: Report; stderr: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'mailroom-compose-'));
   try {
     const changed = edit(COMPOSE);
@@ -67,10 +76,13 @@ test('docker-compose.yml loads, validates and keeps every rule', async () => {
   for (const [name, s] of Object.entries(services)) {
     if (!s.build) assert.doesNotMatch(s.image, /:latest$|^[^:]*$/, `${name} is pinned`);
     if (!s.job) assert.ok(s.healthcheck?.length, `${name} has a healthcheck`);
-    for (const [dep, condition] of Object.entries(s.dependsOn ?? {})) assert.match(condition, /^service_(healthy|completed_successfully)$/, `${name} -> ${dep}`);
+    for (const [dep, condition] of Object.entries(s.dependsOn ?? {}))
+      assert.match(condition, /^service_(healthy|completed_successfully)$/, `${name} -> ${dep}`);
   }
   assert.deepEqual(
-    Object.keys(services).filter((n) => services[n].job).sort(),
+    Object.keys(services)
+      .filter((n) => services[n].job)
+      .sort(),
     ['temporal-admin-tools', 'temporal-schema', 'worker-setup'],
   );
   assert.ok(!Object.values(services).some((s) => /minio/.test(s.image)), 'no MinIO image');
@@ -82,7 +94,8 @@ test('one set of versions: compose runs the Temporal server, UI, S3 and SQS serv
   const server = scriptVersion('install-temporal-server.sh', 'SERVER_VERSION').replace(/^v/, '');
   const ui = scriptVersion('install-temporal-server.sh', 'UI_VERSION').replace(/^v/, '');
   assert.equal(tagOf(image('temporal')), server);
-  for (const job of ['temporal-schema', 'temporal-admin-tools']) assert.equal(tagOf(image(job)).split('-')[0], server, `${job}: admin-tools of the server's version`);
+  for (const job of ['temporal-schema', 'temporal-admin-tools'])
+    assert.equal(tagOf(image(job)).split('-')[0], server, `${job}: admin-tools of the server's version`);
   assert.equal(tagOf(image('temporal-ui')), ui);
   assert.equal(image('s3'), `versity/versitygw:${S3_SERVER_VERSION}`);
   assert.equal(scriptVersion('install-versitygw.sh', 'VERSION'), S3_SERVER_VERSION);
@@ -90,27 +103,40 @@ test('one set of versions: compose runs the Temporal server, UI, S3 and SQS serv
 });
 
 test('an unpinned image is refused', async () => {
-  const { code, stderr } = await checkVariant((y) => y.replace('amazon/dynamodb-local:3.3.1', 'amazon/dynamodb-local:latest').replace('versity/versitygw:v1.8.0', 'versity/versitygw'));
+  const { code, stderr } = await checkVariant((y) =>
+    y
+      .replace('amazon/dynamodb-local:3.3.1', 'amazon/dynamodb-local:latest')
+      .replace('versity/versitygw:v1.8.0', 'versity/versitygw'),
+  );
   assert.equal(code, 1);
   assert.match(stderr, /dynamodb: image "amazon\/dynamodb-local:latest" is not pinned/);
   assert.match(stderr, /s3: image "versity\/versitygw" is not pinned to a version: no tag/);
 });
 
 test('a service without a healthcheck, and a wait on it, are refused', async () => {
-  const { code, stderr } = await checkVariant((y) => y.replace(/( {2}s3:\n(?: {4}.*\n| {6}.*\n)*?) {4}healthcheck:\n(?: {6}.*\n)+/, '$1'));
+  const { code, stderr } = await checkVariant((y) =>
+    y.replace(/( {2}s3:\n(?: {4}.*\n| {6}.*\n)*?) {4}healthcheck:\n(?: {6}.*\n)+/, '$1'),
+  );
   assert.equal(code, 1);
   assert.match(stderr, /^s3: no healthcheck/m);
   assert.match(stderr, /worker-setup: depends_on s3 with service_healthy, but s3 has no healthcheck/);
 });
 
 test('depends_on without a condition (service_started) is refused', async () => {
-  const { code, stderr } = await checkVariant((y) => y.replace(/ {6}mailserver:\n {8}condition: service_healthy/, '      mailserver:\n        condition: service_started'));
+  const { code, stderr } = await checkVariant((y) =>
+    y.replace(
+      / {6}mailserver:\n {8}condition: service_healthy/,
+      '      mailserver:\n        condition: service_started',
+    ),
+  );
   assert.equal(code, 1);
   assert.match(stderr, /worker: depends_on mailserver with condition service_started waits for nothing/);
 });
 
 test('a file Docker Compose would reject does not load', async () => {
-  const { code, stderr } = await checkVariant((y) => y.replace('    image: postgres:16\n', '    image: postgres:16\n    restart_policy: always\n'));
+  const { code, stderr } = await checkVariant((y) =>
+    y.replace('    image: postgres:16\n', '    image: postgres:16\n    restart_policy: always\n'),
+  );
   assert.equal(code, 1);
   assert.match(stderr, /does not load: .*restart_policy/);
 });

@@ -28,9 +28,21 @@ test('a retry or a later run delivers only to the recipients not yet delivered; 
   const [s3srv, ddb, mail] = await Promise.all([
     startS3Server({ directory: join(dir, 's3') }),
     startDynamoServer(),
-    startSmtpTarget({ directory: join(dir, 'mail'), localDomains: ['example.com'], mailboxes: ['a@example.com', 'b@example.com'] }),
+    startSmtpTarget({
+      directory: join(dir, 'mail'),
+      localDomains: ['example.com'],
+      mailboxes: ['a@example.com', 'b@example.com'],
+    }),
   ]);
-  const config = loadConfig(localStackEnv({ s3: s3srv.endpoint, dynamodb: ddb.endpoint, domains: ['example.com'], smtpPort: mail.port, internalSmtpPort: mail.port }));
+  const config = loadConfig(
+    localStackEnv({
+      s3: s3srv.endpoint,
+      dynamodb: ddb.endpoint,
+      domains: ['example.com'],
+      smtpPort: mail.port,
+      internalSmtpPort: mail.port,
+    }),
+  );
   const s3 = s3ClientFor(s3srv.endpoint);
   const dynamo = dynamoClientFor(ddb.endpoint);
   const transports = createTransports(config);
@@ -42,23 +54,62 @@ test('a retry or a later run delivers only to the recipients not yet delivered; 
   await ensureTables(dynamo, DEFAULT_TABLES);
   const bucket = bucketForDomain('example.com');
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'k1', Body: rawMail({ from: 'x@sender.example', to: ['a@example.com', 'b@example.com'], subject: 'Once only', messageId: '<once@sender.example>' }) }));
-  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'k2', Body: rawMail({ from: 'x@sender.example', to: ['"b"@example.com'], subject: 'Quoted', messageId: '<quoted@sender.example>' }) }));
+  await s3.send(
+    new PutObjectCommand({
+      Bucket: bucket,
+      Key: 'k1',
+      Body: rawMail({
+        from: 'x@sender.example',
+        to: ['a@example.com', 'b@example.com'],
+        subject: 'Once only',
+        messageId: '<once@sender.example>',
+      }),
+    }),
+  );
+  await s3.send(
+    new PutObjectCommand({
+      Bucket: bucket,
+      Key: 'k2',
+      Body: rawMail({
+        from: 'x@sender.example',
+        to: ['"b"@example.com'],
+        subject: 'Quoted',
+        messageId: '<quoted@sender.example>',
+      }),
+    }),
+  );
   const { deliverEmail } = createDeliverActivities({ s3, dynamo, config, transports });
   const input = { domain: 'example.com', bucket, key: 'k1', envelopeFrom: 'x@sender.example' };
   type Input = Parameters<typeof deliverEmail>[0];
   // One attempt of deliverEmail inside a given run, with an activity context and no Temporal.
   const run = (attempt: number, runId: string) => ({
-    deliver: (i: Input) => new MockActivityEnvironment({ attempt, workflowExecution: { workflowId: 'inbound/x/k1', runId } }).run(deliverEmail, i) as Promise<RecipientResult[]>,
+    deliver: (i: Input) =>
+      new MockActivityEnvironment({ attempt, workflowExecution: { workflowId: 'inbound/x/k1', runId } }).run(
+        deliverEmail,
+        i,
+      ) as Promise<RecipientResult[]>,
   });
-  const copies = async () => (await mail.deliveries()).filter((d) => d.messageId === '<once@sender.example>').map((d) => d.recipient).sort();
+  const copies = async () =>
+    (await mail.deliveries())
+      .filter((d) => d.messageId === '<once@sender.example>')
+      .map((d) => d.recipient)
+      .sort();
 
   // Attempt 1 delivers to a, and "dies" before Temporal hears of it.
   const first = await run(1, 'run-1').deliver({ ...input, recipients: ['a@example.com'] });
-  assert.deepEqual(first.map((r) => r.outcome), ['delivered']);
+  assert.deepEqual(
+    first.map((r) => r.outcome),
+    ['delivered'],
+  );
   // Attempt 2 of the same run, for a and b: a is skipped, b is delivered.
   const second = await run(2, 'run-1').deliver({ ...input, recipients: ['a@example.com', 'b@example.com'] });
-  assert.deepEqual(second.map((r) => [r.recipient, r.outcome]), [['a@example.com', 'delivered'], ['b@example.com', 'delivered']]);
+  assert.deepEqual(
+    second.map((r) => [r.recipient, r.outcome]),
+    [
+      ['a@example.com', 'delivered'],
+      ['b@example.com', 'delivered'],
+    ],
+  );
   assert.equal(second[0].detail, 'delivered earlier');
   assert.deepEqual(await copies(), ['a@example.com', 'b@example.com'], 'one copy each');
   // Attempt 3 with everything delivered sends nothing at all.
@@ -78,9 +129,19 @@ test('a retry or a later run delivers only to the recipients not yet delivered; 
   assert.deepEqual(odd, [{ recipient: '"b"@example.com', outcome: 'delivered' }]);
 
   // An attempt's log is one BatchWriteItem however many recipients it delivered to.
-  const writes = async () => (await dynamodbRequests.get()).values.filter((v) => v.labels.operation === 'BatchWriteItem' && v.labels.table === DEFAULT_TABLES.delivery).reduce((n, v) => n + v.value, 0);
+  const writes = async () =>
+    (await dynamodbRequests.get()).values
+      .filter((v) => v.labels.operation === 'BatchWriteItem' && v.labels.table === DEFAULT_TABLES.delivery)
+      .reduce((n, v) => n + v.value, 0);
   const before = await writes();
   await run(1, 'run-3').deliver({ ...input, recipients: ['a@example.com', 'b@example.com'], redeliver: true });
   assert.equal((await writes()) - before, 1);
-  assert.deepEqual(await deliveredBefore(dynamo, DEFAULT_TABLES.delivery, objectRef(bucket, 'k1'), ['A@example.com', 'b@example.com', 'c@example.com']), new Set(['a@example.com', 'b@example.com']));
+  assert.deepEqual(
+    await deliveredBefore(dynamo, DEFAULT_TABLES.delivery, objectRef(bucket, 'k1'), [
+      'A@example.com',
+      'b@example.com',
+      'c@example.com',
+    ]),
+    new Set(['a@example.com', 'b@example.com']),
+  );
 });

@@ -43,7 +43,13 @@ test('a fast-path sequence run twice within one run does everything once and end
     startSmtpTarget({ directory: join(dir, 'internal'), localDomains: [DOMAIN], mailboxes }),
   ]);
   const config = loadConfig({
-    ...localStackEnv({ s3: s3srv.endpoint, dynamodb: ddb.endpoint, domains: [DOMAIN], smtpPort: mail.port, internalSmtpPort: internal.port }),
+    ...localStackEnv({
+      s3: s3srv.endpoint,
+      dynamodb: ddb.endpoint,
+      domains: [DOMAIN],
+      smtpPort: mail.port,
+      internalSmtpPort: internal.port,
+    }),
     WORKER_NAME: 'fast-path-test',
     FAST_PATH_MAX_BYTES: '20000',
     MAX_COPIES_PER_HOUR: '1',
@@ -57,34 +63,82 @@ test('a fast-path sequence run twice within one run does everything once and end
     await rm(dir, { recursive: true, force: true });
   });
   await ensureTables(dynamo, DEFAULT_TABLES);
-  await dynamo.send(new PutItemCommand({ TableName: DEFAULT_TABLES.rules, Item: marshall({ email_address: AWAY, ooo_active: true, ooo_message: 'Away.', ooo_content_type: 'text', forwards: [FRANK] }) }));
+  await dynamo.send(
+    new PutItemCommand({
+      TableName: DEFAULT_TABLES.rules,
+      Item: marshall({
+        email_address: AWAY,
+        ooo_active: true,
+        ooo_message: 'Away.',
+        ooo_content_type: 'text',
+        forwards: [FRANK],
+      }),
+    }),
+  );
   const bucket = bucketForDomain(DOMAIN);
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   const messageId = '<twice@example.com>';
-  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'k1', Body: rawMail({ from: SENDER, to: [AWAY, BOB], subject: 'Lunch?', messageId }) }));
-  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'big', Body: rawMail({ from: SENDER, to: [BOB], subject: 'Big', body: 'x'.repeat(30_000) }) }));
+  await s3.send(
+    new PutObjectCommand({
+      Bucket: bucket,
+      Key: 'k1',
+      Body: rawMail({ from: SENDER, to: [AWAY, BOB], subject: 'Lunch?', messageId }),
+    }),
+  );
+  await s3.send(
+    new PutObjectCommand({
+      Bucket: bucket,
+      Key: 'big',
+      Body: rawMail({ from: SENDER, to: [BOB], subject: 'Big', body: 'x'.repeat(30_000) }),
+    }),
+  );
 
   const acts = createInboundActivities({ s3, dynamo, config, transports });
   const ref = { domain: DOMAIN, bucket, key: 'k1' };
   const workflowId = `inbound/${bucket}/k1`;
   // A local activity of the given run, as the worker runs it (no heartbeats, info.isLocal).
   const local = <A extends unknown[], R>(runId: string, fn: (...a: A) => Promise<R>, ...args: A) =>
-    new MockActivityEnvironment({ isLocal: true, workflowExecution: { workflowId, runId } }).run(fn, ...args) as Promise<R>;
+    new MockActivityEnvironment({ isLocal: true, workflowExecution: { workflowId, runId } }).run(
+      fn,
+      ...args,
+    ) as Promise<R>;
 
   /** The fast path's sequence for k1, as processInboundEmail makes it; returns what each step reported. */
   const sequence = async (runId: string) => {
     const fetched = (await local(runId, acts.fetchEmail, { ...ref, fastPath: true })) as FetchResult;
     if (fetched.kind !== 'email') return { fetched };
     const recipients = fetched.summary.recipients;
-    const delivered = await local(runId, acts.deliverEmail, { ...ref, recipients, envelopeFrom: fetched.summary.sender });
+    const delivered = await local(runId, acts.deliverEmail, {
+      ...ref,
+      recipients,
+      envelopeFrom: fetched.summary.sender,
+    });
     const rules = await local(runId, acts.loadRules, { recipients });
-    const forward = await local(runId, acts.forwardEmail, { bucket, key: 'k1', recipient: AWAY, to: rules[0].forwards[0] });
-    const reply = await local(runId, acts.sendAutoReply, { recipient: AWAY, to: SENDER, originalSubject: 'Lunch?', originalMessageId: messageId, message: 'Away.', contentType: 'text' });
+    const forward = await local(runId, acts.forwardEmail, {
+      bucket,
+      key: 'k1',
+      recipient: AWAY,
+      to: rules[0].forwards[0],
+    });
+    const reply = await local(runId, acts.sendAutoReply, {
+      recipient: AWAY,
+      to: SENDER,
+      originalSubject: 'Lunch?',
+      originalMessageId: messageId,
+      message: 'Away.',
+      contentType: 'text',
+    });
     const status = delivered.every((d) => d.outcome === 'delivered') ? 'delivered' : 'partial';
-    await local(runId, acts.tagEmail, { domain: DOMAIN, bucket, key: 'k1', record: { status, deliveredCount: delivered.length } });
+    await local(runId, acts.tagEmail, {
+      domain: DOMAIN,
+      bucket,
+      key: 'k1',
+      record: { status, deliveredCount: delivered.length },
+    });
     return { fetched, delivered, forward, reply, status };
   };
-  const copiesAt = async (target: typeof mail, to: string) => (await target.deliveries()).filter((d) => d.recipient === to).length;
+  const copiesAt = async (target: typeof mail, to: string) =>
+    (await target.deliveries()).filter((d) => d.recipient === to).length;
 
   const first = await sequence('run-1');
   assert.equal(first.fetched.kind, 'email');
@@ -97,8 +151,19 @@ test('a fast-path sequence run twice within one run does everything once and end
   // The worker died before the workflow task completed: the same run runs the steps again.
   const again = await sequence('run-1');
   assert.equal(again.fetched.kind, 'email', 'its own tag is not already_processed');
-  if (again.fetched.kind === 'email') assert.equal(again.fetched.summary.looped, undefined, 'the copy counter counts this object once (MAX_COPIES_PER_HOUR=1)');
-  assert.deepEqual(again.delivered!.map((d) => [d.recipient, d.outcome, d.detail]), [[AWAY, 'delivered', 'delivered earlier'], [BOB, 'delivered', 'delivered earlier']]);
+  if (again.fetched.kind === 'email')
+    assert.equal(
+      again.fetched.summary.looped,
+      undefined,
+      'the copy counter counts this object once (MAX_COPIES_PER_HOUR=1)',
+    );
+  assert.deepEqual(
+    again.delivered!.map((d) => [d.recipient, d.outcome, d.detail]),
+    [
+      [AWAY, 'delivered', 'delivered earlier'],
+      [BOB, 'delivered', 'delivered earlier'],
+    ],
+  );
   assert.equal(again.status, 'delivered', 'the real status, not already_processed');
   assert.deepEqual(again.forward, { route: 'internal' });
   assert.deepEqual(again.reply, { sent: true }, 'its own reply is reported as sent');
@@ -113,20 +178,41 @@ test('a fast-path sequence run twice within one run does everything once and end
   const other = await sequence('run-2');
   assert.equal(other.fetched.kind, 'terminal');
   assert.equal(other.fetched.kind === 'terminal' && other.fetched.status, 'already_processed');
-  const otherReply = await local('run-2', acts.sendAutoReply, { recipient: AWAY, to: SENDER, message: 'Away.', contentType: 'text' });
+  const otherReply = await local('run-2', acts.sendAutoReply, {
+    recipient: AWAY,
+    to: SENDER,
+    message: 'Away.',
+    contentType: 'text',
+  });
   assert.equal(otherReply.sent, false);
   assert.match(otherReply.reason ?? '', /already replied/);
   assert.equal(await copiesAt(internal, SENDER), 1);
 
   // A reply claimed by this run whose sending never finished (the worker died in between) is sent.
-  await dynamo.send(new PutItemCommand({ TableName: DEFAULT_TABLES.autoreply, Item: { pk: { S: `${AWAY}|${BOB}` }, sent_at: { N: String(Math.floor(Date.now() / 1000)) }, claimed_by: { S: `${workflowId}|run-3` } } }));
-  assert.deepEqual(await local('run-3', acts.sendAutoReply, { recipient: AWAY, to: BOB, message: 'Away.', contentType: 'text' }), { sent: true });
+  await dynamo.send(
+    new PutItemCommand({
+      TableName: DEFAULT_TABLES.autoreply,
+      Item: {
+        pk: { S: `${AWAY}|${BOB}` },
+        sent_at: { N: String(Math.floor(Date.now() / 1000)) },
+        claimed_by: { S: `${workflowId}|run-3` },
+      },
+    }),
+  );
+  assert.deepEqual(
+    await local('run-3', acts.sendAutoReply, { recipient: AWAY, to: BOB, message: 'Away.', contentType: 'text' }),
+    { sent: true },
+  );
   assert.equal(await copiesAt(internal, BOB), 1);
 
   // Over FAST_PATH_MAX_BYTES the local fetch only looks (HEAD) and says so.
-  const big = (await local('run-4', acts.fetchEmail, { domain: DOMAIN, bucket, key: 'big', fastPath: true })) as FetchResult | LargeEmail;
+  const big = (await local('run-4', acts.fetchEmail, { domain: DOMAIN, bucket, key: 'big', fastPath: true })) as
+    FetchResult | LargeEmail;
   assert.equal(big.kind, 'large');
   assert.ok(big.kind === 'large' && big.size > 20_000);
   // ... and the regular fetch reads it.
-  assert.equal(((await local('run-4', acts.fetchEmail, { domain: DOMAIN, bucket, key: 'big' })) as FetchResult).kind, 'email');
+  assert.equal(
+    ((await local('run-4', acts.fetchEmail, { domain: DOMAIN, bucket, key: 'big' })) as FetchResult).kind,
+    'email',
+  );
 });

@@ -7,12 +7,33 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CopyObjectCommand, CreateBucketCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { BatchGetItemCommand, BatchWriteItemCommand, DynamoDBClient, GetItemCommand, ProvisionedThroughputExceededException, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  CopyObjectCommand,
+  CreateBucketCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import {
+  BatchGetItemCommand,
+  BatchWriteItemCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  ProvisionedThroughputExceededException,
+  PutItemCommand,
+} from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import nodemailer from 'nodemailer';
 import { batchGetAll, batchWriteAll } from '../../lib/aws/dynamodb';
-import { DEFAULT_TABLES, DUMMY_CREDENTIALS, dynamoClientFor, ensureTables, type LocalDynamo, startDynamoServer } from '../../scripts/stack/dynamodb';
+import {
+  DEFAULT_TABLES,
+  DUMMY_CREDENTIALS,
+  dynamoClientFor,
+  ensureTables,
+  type LocalDynamo,
+  startDynamoServer,
+} from '../../scripts/stack/dynamodb';
 import { startHttpFaultProxy, startTcpFaultProxy } from '../../scripts/stack/fault-proxy';
 import { type LocalS3, S3_CREDENTIALS, s3ClientFor, startS3Server } from '../../scripts/stack/s3';
 import { type SmtpTarget, startSmtpTarget } from '../../scripts/stack/smtp-target';
@@ -25,7 +46,15 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** An S3 client like s3ClientFor's, with the SDK's retries capped at `maxAttempts`. */
 const s3With = (endpoint: string, maxAttempts: number) =>
-  new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: S3_CREDENTIALS, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED', maxAttempts });
+  new S3Client({
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: S3_CREDENTIALS,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts,
+  });
 
 const errorOf = async (p: Promise<unknown>): Promise<Error & Record<string, unknown>> => {
   try {
@@ -63,8 +92,18 @@ describe('HTTP fault proxy in front of the S3 server (versitygw)', () => {
     assert.ok(Buffer.from(await got.Body!.transformToByteArray()).equals(big));
     assert.deepEqual((await client.send(new HeadObjectCommand({ Bucket, Key: 'big' }))).Metadata, { status: 'new' });
 
-    await client.send(new CopyObjectCommand({ Bucket, Key: 'big', CopySource: `${Bucket}/big`, MetadataDirective: 'REPLACE', Metadata: { status: 'processed' } }));
-    assert.deepEqual((await client.send(new HeadObjectCommand({ Bucket, Key: 'big' }))).Metadata, { status: 'processed' });
+    await client.send(
+      new CopyObjectCommand({
+        Bucket,
+        Key: 'big',
+        CopySource: `${Bucket}/big`,
+        MetadataDirective: 'REPLACE',
+        Metadata: { status: 'processed' },
+      }),
+    );
+    assert.deepEqual((await client.send(new HeadObjectCommand({ Bucket, Key: 'big' }))).Metadata, {
+      status: 'processed',
+    });
     assert.ok(proxy.stats.requests >= 6);
     assert.equal(proxy.stats.errors, 0);
   });
@@ -88,7 +127,9 @@ describe('HTTP fault proxy in front of the S3 server (versitygw)', () => {
     // S3 models no SlowDown error (no $retryable trait): the SDK goes by the code, a throttle, and the 503.
     assert.equal(err.$fault, 'server');
 
-    const put = await errorOf(once.send(new PutObjectCommand({ Bucket, Key: 'small', Body: 'a body the proxy must drain' })));
+    const put = await errorOf(
+      once.send(new PutObjectCommand({ Bucket, Key: 'small', Body: 'a body the proxy must drain' })),
+    );
     assert.equal(put.name, 'SlowDown');
 
     // No body on HEAD: the SDK only has the status, and still retries it as transient.
@@ -121,7 +162,13 @@ describe('HTTP fault proxy in front of the S3 server (versitygw)', () => {
 
   test('down: connections refused and open ones dropped; up: works again on the same port', async (t) => {
     // An upload in flight when the service goes down is cut off.
-    const inFlight = http.request({ host: '127.0.0.1', port: proxy.port, method: 'PUT', path: `/${Bucket}/cut`, headers: { 'Content-Length': '100' } });
+    const inFlight = http.request({
+      host: '127.0.0.1',
+      port: proxy.port,
+      method: 'PUT',
+      path: `/${Bucket}/cut`,
+      headers: { 'Content-Length': '100' },
+    });
     const cutOff = new Promise<Error>((resolve) => inFlight.on('error', resolve));
     inFlight.write('partial');
     const seen = proxy.stats.requests;
@@ -138,7 +185,10 @@ describe('HTTP fault proxy in front of the S3 server (versitygw)', () => {
 
     await proxy.set({ down: false });
     // The long-lived client had a pooled connection that was dropped; the SDK reconnects.
-    assert.equal(await (await client.send(new GetObjectCommand({ Bucket, Key: 'small' }))).Body!.transformToString(), 'hello');
+    assert.equal(
+      await (await client.send(new GetObjectCommand({ Bucket, Key: 'small' }))).Body!.transformToString(),
+      'hello',
+    );
     await fresh.send(new HeadObjectCommand({ Bucket, Key: 'small' }));
   });
 });
@@ -154,7 +204,13 @@ describe('HTTP fault proxy in front of dynalite', () => {
     dyn = await startDynamoServer();
     const direct = dynamoClientFor(dyn.endpoint);
     await ensureTables(direct);
-    for (const a of addresses) await direct.send(new PutItemCommand({ TableName: table, Item: marshall({ email_address: a, blocked_patterns: ['*@spam.example'] }) }));
+    for (const a of addresses)
+      await direct.send(
+        new PutItemCommand({
+          TableName: table,
+          Item: marshall({ email_address: a, blocked_patterns: ['*@spam.example'] }),
+        }),
+      );
     direct.destroy();
     proxy = await startHttpFaultProxy({ target: dyn.endpoint, kind: 'dynamodb', seed: 3 });
     client = dynamoClientFor(proxy.endpoint);
@@ -168,16 +224,30 @@ describe('HTTP fault proxy in front of dynalite', () => {
   test('errorRate 1: ProvisionedThroughputExceededException, retried by the SDK as a throttle', async (t) => {
     await proxy.set({ errorRate: 1 });
     t.after(() => proxy.set({ errorRate: 0 }));
-    const once = new DynamoDBClient({ endpoint: proxy.endpoint, region: 'us-east-1', credentials: DUMMY_CREDENTIALS, maxAttempts: 1 });
-    const twice = new DynamoDBClient({ endpoint: proxy.endpoint, region: 'us-east-1', credentials: DUMMY_CREDENTIALS, maxAttempts: 2 });
+    const once = new DynamoDBClient({
+      endpoint: proxy.endpoint,
+      region: 'us-east-1',
+      credentials: DUMMY_CREDENTIALS,
+      maxAttempts: 1,
+    });
+    const twice = new DynamoDBClient({
+      endpoint: proxy.endpoint,
+      region: 'us-east-1',
+      credentials: DUMMY_CREDENTIALS,
+      maxAttempts: 2,
+    });
     t.after(() => {
       once.destroy();
       twice.destroy();
     });
-    const err = await errorOf(once.send(new GetItemCommand({ TableName: table, Key: marshall({ email_address: addresses[0] }) })));
+    const err = await errorOf(
+      once.send(new GetItemCommand({ TableName: table, Key: marshall({ email_address: addresses[0] }) })),
+    );
     assert.ok(err instanceof ProvisionedThroughputExceededException, `got ${err.name}`);
     assert.equal((err.$metadata as { httpStatusCode: number }).httpStatusCode, 400);
-    const retried = await errorOf(twice.send(new GetItemCommand({ TableName: table, Key: marshall({ email_address: addresses[0] }) })));
+    const retried = await errorOf(
+      twice.send(new GetItemCommand({ TableName: table, Key: marshall({ email_address: addresses[0] }) })),
+    );
     assert.equal((retried.$metadata as { attempts: number }).attempts, 2);
   });
 
@@ -188,7 +258,13 @@ describe('HTTP fault proxy in front of dynalite', () => {
     for (let i = 0; i < 5; i++) {
       const out = await client.send(
         new BatchGetItemCommand({
-          RequestItems: { [table]: { Keys: wanted.map((a) => marshall({ email_address: a })), ProjectionExpression: '#a', ExpressionAttributeNames: { '#a': 'email_address' } } },
+          RequestItems: {
+            [table]: {
+              Keys: wanted.map((a) => marshall({ email_address: a })),
+              ProjectionExpression: '#a',
+              ExpressionAttributeNames: { '#a': 'email_address' },
+            },
+          },
         }),
       );
       const unprocessed = out.UnprocessedKeys?.[table];
@@ -196,18 +272,22 @@ describe('HTTP fault proxy in front of dynalite', () => {
       assert.equal(unprocessed.ProjectionExpression, '#a');
       assert.deepEqual(unprocessed.ExpressionAttributeNames, { '#a': 'email_address' });
       const answered = (out.Responses?.[table] ?? []).map((it) => it.email_address.S!);
-      for (const it of out.Responses?.[table] ?? []) assert.deepEqual(Object.keys(it), ['email_address'], 'projection applied upstream');
+      for (const it of out.Responses?.[table] ?? [])
+        assert.deepEqual(Object.keys(it), ['email_address'], 'projection applied upstream');
       const left = unprocessed.Keys.map((k) => k.email_address.S!);
       assert.deepEqual([...answered, ...left].sort(), [...wanted].sort());
     }
     assert.ok(proxy.stats.partialBatches >= 5);
   });
 
-  test("lib/aws/dynamodb.ts batchGetAll retries UnprocessedKeys until it has every item", async (t) => {
+  test('lib/aws/dynamodb.ts batchGetAll retries UnprocessedKeys until it has every item', async (t) => {
     // Rate 1 moves at least one key every round, so no lookup can ever finish: batchGetAll must give up loudly.
     await proxy.set({ partialBatchRate: 1 });
     t.after(() => proxy.set({ partialBatchRate: 0 }));
-    await assert.rejects(batchGetAll(client, table, 'email_address', addresses, 3), /keys still unprocessed after 3 rounds/);
+    await assert.rejects(
+      batchGetAll(client, table, 'email_address', addresses, 3),
+      /keys still unprocessed after 3 rounds/,
+    );
 
     await proxy.set({ partialBatchRate: 0.5 });
     const before = proxy.stats.partialBatches;
@@ -232,18 +312,29 @@ describe('HTTP fault proxy in front of dynalite', () => {
     await proxy.set({ partialBatchRate: 1 });
     t.after(() => proxy.set({ partialBatchRate: 0 }));
     const keys = Array.from({ length: 10 }, (_, i) => `partial-write-${i}`);
-    const out = await client.send(new BatchWriteItemCommand({ RequestItems: { [DEFAULT_TABLES.delivery]: keys.map((k) => ({ PutRequest: { Item: { pk: { S: k } } } })) } }));
+    const out = await client.send(
+      new BatchWriteItemCommand({
+        RequestItems: { [DEFAULT_TABLES.delivery]: keys.map((k) => ({ PutRequest: { Item: { pk: { S: k } } } })) },
+      }),
+    );
     const left = (out.UnprocessedItems?.[DEFAULT_TABLES.delivery] ?? []).map((w) => w.PutRequest!.Item!.pk.S!);
     assert.ok(left.length > 0, 'some writes unprocessed');
     const stored = await written(keys);
-    assert.deepEqual([...stored, ...left].sort(), [...keys].sort(), 'every item either written or handed back, never both');
+    assert.deepEqual(
+      [...stored, ...left].sort(),
+      [...keys].sort(),
+      'every item either written or handed back, never both',
+    );
   });
 
   test('lib/aws/dynamodb.ts batchWriteAll retries UnprocessedItems until every item is written', async (t) => {
     await proxy.set({ partialBatchRate: 1 });
     t.after(() => proxy.set({ partialBatchRate: 0 }));
     const item = (k: string) => ({ pk: { S: k } });
-    await assert.rejects(batchWriteAll(client, DEFAULT_TABLES.delivery, [item('never-1'), item('never-2')], 3), /items still unwritten after 3 rounds/);
+    await assert.rejects(
+      batchWriteAll(client, DEFAULT_TABLES.delivery, [item('never-1'), item('never-2')], 3),
+      /items still unwritten after 3 rounds/,
+    );
 
     await proxy.set({ partialBatchRate: 0.5 });
     const keys = Array.from({ length: 60 }, (_, i) => `batch-write-${i}`); // three chunks of at most 25
@@ -259,10 +350,20 @@ describe('TCP fault proxy and SMTP target faults', () => {
   const ALICE = 'alice@example.com';
   const BOB = 'bob@example.com';
   let n = 0;
-  const mail = (to: string[], subject = `m${++n}`) => ({ from: 'sender@example.org', to, subject, text: 'hello', messageId: `<${subject}.${process.pid}@test.example>` });
+  const mail = (to: string[], subject = `m${++n}`) => ({
+    from: 'sender@example.org',
+    to,
+    subject,
+    text: 'hello',
+    messageId: `<${subject}.${process.pid}@test.example>`,
+  });
 
   before(async () => {
-    target = await startSmtpTarget({ directory: join(dir, 'mail'), localDomains: ['example.com'], mailboxes: [ALICE, BOB] });
+    target = await startSmtpTarget({
+      directory: join(dir, 'mail'),
+      localDomains: ['example.com'],
+      mailboxes: [ALICE, BOB],
+    });
   });
   after(() => target.stop());
 
@@ -294,7 +395,10 @@ describe('TCP fault proxy and SMTP target faults', () => {
     const err = await failed;
     assert.ok(err.message.length > 0, 'the client saw an error');
     target.onBeforeAccept(null);
-    assert.ok((await target.messagesFor(ALICE)).some((m) => m.includes('Subject: cut-mid-reply')), 'stored: the duplicate-delivery window');
+    assert.ok(
+      (await target.messagesFor(ALICE)).some((m) => m.includes('Subject: cut-mid-reply')),
+      'stored: the duplicate-delivery window',
+    );
 
     // The pool opens a new connection through the proxy.
     await pooled.sendMail(mail([ALICE], 'after-cut'));
@@ -331,13 +435,23 @@ describe('TCP fault proxy and SMTP target faults', () => {
     let seen: { recipients: string[]; storedBefore: boolean; settledBefore: boolean; from?: string } | undefined;
     target.onBeforeAccept(async (info) => {
       const stored = await target.messagesFor(BOB);
-      seen = { recipients: info.recipients, from: info.from, storedBefore: stored.some((m) => m.includes('Subject: held')), settledBefore: settled };
+      seen = {
+        recipients: info.recipients,
+        from: info.from,
+        storedBefore: stored.some((m) => m.includes('Subject: held')),
+        settledBefore: settled,
+      };
       assert.ok(info.raw.includes('Subject: held'));
     });
     t.after(() => target.onBeforeAccept(null));
     const sent = await smtp.sendMail(mail([BOB, ALICE], 'held')).finally(() => (settled = true));
     assert.match(sent.response, /^250/);
-    assert.deepEqual(seen, { recipients: [BOB, ALICE], from: 'sender@example.org', storedBefore: true, settledBefore: false });
+    assert.deepEqual(seen, {
+      recipients: [BOB, ALICE],
+      from: 'sender@example.org',
+      storedBefore: true,
+      settledBefore: false,
+    });
   });
 
   test('refuse(): ECONNREFUSED while on, the same port afterwards', async () => {
@@ -353,7 +467,8 @@ describe('TCP fault proxy and SMTP target faults', () => {
 
   test('deliveries(): every stored copy with recipient and Message-ID, also behind prepended and folded headers', async () => {
     const smtp = nodemailer.createTransport({ host: '127.0.0.1', port: target.port });
-    const raw = 'Received: from mx.peer.example by test; Mon, 1 Jan 2024 00:00:00 +0000\r\nFrom: x@example.org\r\nMessage-ID:\r\n <folded.1@test.example>\r\nSubject: raw\r\n\r\nMessage-ID: <in-body@nowhere>\r\n';
+    const raw =
+      'Received: from mx.peer.example by test; Mon, 1 Jan 2024 00:00:00 +0000\r\nFrom: x@example.org\r\nMessage-ID:\r\n <folded.1@test.example>\r\nSubject: raw\r\n\r\nMessage-ID: <in-body@nowhere>\r\n';
     await smtp.sendMail({ envelope: { from: 'x@example.org', to: [ALICE, BOB] }, raw });
     await smtp.sendMail({ envelope: { from: 'x@example.org', to: [BOB] }, raw });
     await smtp.sendMail({ envelope: { from: 'x@example.org', to: [BOB] }, raw: 'Subject: no id\r\n\r\nbody\r\n' });

@@ -23,12 +23,34 @@ const OUTSIDE = 'someone@sender.example';
 let stack: InboundStack;
 
 before(async () => {
-  stack = await startInboundStack({ mailboxes: [ALICE, BOB, CAROL, DAVE, ERIN, FRANK, GRACE, HANK], env: { MAX_MESSAGE_BYTES: '1000000', FAST_PATH_MAX_BYTES: '200000' } });
-  await stack.putItem(DEFAULT_TABLES.rules, { email_address: HANK, ooo_active: true, ooo_message: 'Away.', ooo_content_type: 'text', forwards: ['ghost@example.org', FRANK] });
-  await stack.putItem(DEFAULT_TABLES.blocked, { email_address: GRACE, blocked_patterns: ['*@SPAM.example', 'exact@bad.example'] });
+  stack = await startInboundStack({
+    mailboxes: [ALICE, BOB, CAROL, DAVE, ERIN, FRANK, GRACE, HANK],
+    env: { MAX_MESSAGE_BYTES: '1000000', FAST_PATH_MAX_BYTES: '200000' },
+  });
+  await stack.putItem(DEFAULT_TABLES.rules, {
+    email_address: HANK,
+    ooo_active: true,
+    ooo_message: 'Away.',
+    ooo_content_type: 'text',
+    forwards: ['ghost@example.org', FRANK],
+  });
+  await stack.putItem(DEFAULT_TABLES.blocked, {
+    email_address: GRACE,
+    blocked_patterns: ['*@SPAM.example', 'exact@bad.example'],
+  });
   await stack.putItem(DEFAULT_TABLES.blocked, { email_address: BOB, blocked_patterns: ['*@spam.example'] });
-  await stack.putItem(DEFAULT_TABLES.rules, { email_address: DAVE, ooo_active: true, ooo_message: 'I am away until Monday.', ooo_content_type: 'text', forwards: [] });
-  await stack.putItem(DEFAULT_TABLES.rules, { email_address: ERIN, ooo_active: false, forwards: [FRANK, 'erin.private@elsewhere.example'] });
+  await stack.putItem(DEFAULT_TABLES.rules, {
+    email_address: DAVE,
+    ooo_active: true,
+    ooo_message: 'I am away until Monday.',
+    ooo_content_type: 'text',
+    forwards: [],
+  });
+  await stack.putItem(DEFAULT_TABLES.rules, {
+    email_address: ERIN,
+    ooo_active: false,
+    forwards: [FRANK, 'erin.private@elsewhere.example'],
+  });
 });
 
 after(async () => {
@@ -61,32 +83,57 @@ describe('inbound pipeline', () => {
     const handle = stack.env.client.workflow.getHandle(inboundWorkflowId(BUCKET, key));
     const history = await handle.fetchHistory();
     const steps = activitySteps(history);
-    assert.deepEqual(steps.map((s) => s.type), ['fetchEmail', 'lookupRecipients', 'deliverEmail', 'sendAutoReply', 'tagEmail']);
-    assert.deepEqual(result.autoReplies.map((r) => r.sent), [true]);
-    assert.ok(steps.every((s) => s.local), 'all local');
-    assert.equal((history.events ?? []).filter((e) => e.workflowTaskCompletedEventAttributes).length, 1, 'one workflow task');
+    assert.deepEqual(
+      steps.map((s) => s.type),
+      ['fetchEmail', 'lookupRecipients', 'deliverEmail', 'sendAutoReply', 'tagEmail'],
+    );
+    assert.deepEqual(
+      result.autoReplies.map((r) => r.sent),
+      [true],
+    );
+    assert.ok(
+      steps.every((s) => s.local),
+      'all local',
+    );
+    assert.equal(
+      (history.events ?? []).filter((e) => e.workflowTaskCompletedEventAttributes).length,
+      1,
+      'one workflow task',
+    );
     assert.equal((await stack.metadata(key))?.processed_run, (await handle.describe()).runId);
   });
 
   test('a message over FAST_PATH_MAX_BYTES takes the regular, heartbeating activities', async () => {
-    const key = await stack.put(rawMail({ from: OUTSIDE, to: [ALICE, CAROL], subject: 'Scanned contract', body: 'Lorem ipsum dolor sit amet.\r\n'.repeat(10_000) }));
+    const key = await stack.put(
+      rawMail({
+        from: OUTSIDE,
+        to: [ALICE, CAROL],
+        subject: 'Scanned contract',
+        body: 'Lorem ipsum dolor sit amet.\r\n'.repeat(10_000),
+      }),
+    );
     const result = await stack.run({ key });
     assert.equal(result.status, 'delivered');
-    assert.equal((await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('Subject: Scanned contract')).length, 1);
-    const steps = activitySteps(await stack.env.client.workflow.getHandle(inboundWorkflowId(BUCKET, key)).fetchHistory());
+    assert.equal(
+      (await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('Subject: Scanned contract')).length,
+      1,
+    );
+    const steps = activitySteps(
+      await stack.env.client.workflow.getHandle(inboundWorkflowId(BUCKET, key)).fetchHistory(),
+    );
     // The local fetch only looked (HEAD) and found it large; the lookups stay local.
-    assert.deepEqual(steps.map((s) => `${s.type}${s.local ? ' (local)' : ''}`), [
-      'fetchEmail (local)',
-      'fetchEmail',
-      'lookupRecipients (local)',
-      'deliverEmail',
-      'tagEmail',
-    ]);
+    assert.deepEqual(
+      steps.map((s) => `${s.type}${s.local ? ' (local)' : ''}`),
+      ['fetchEmail (local)', 'fetchEmail', 'lookupRecipients (local)', 'deliverEmail', 'tagEmail'],
+    );
     assert.equal((await stack.metadata(key))?.status, 'delivered');
   });
 
   test('a key under a prefix (the object key prefix of the SES action) is delivered and tagged', async () => {
-    const key = await stack.put(rawMail({ from: OUTSIDE, to: [ALICE], subject: 'Prefixed key' }), `inbound/2026/${Date.now()} b.eml`);
+    const key = await stack.put(
+      rawMail({ from: OUTSIDE, to: [ALICE], subject: 'Prefixed key' }),
+      `inbound/2026/${Date.now()} b.eml`,
+    );
     const result = await stack.run({ key });
     assert.equal(result.status, 'delivered');
     const meta = await stack.metadata(key);
@@ -97,20 +144,34 @@ describe('inbound pipeline', () => {
   test('keys with +, ?, #, spaces and %2B are delivered and tagged, each its own object', async () => {
     // SES writes whatever the receipt rule's prefix and message id make; S3 keys are any
     // UTF-8. "x+y", "x y" and "x%2By" are three different objects.
-    const keys = ['odd/x+y', 'odd/x y', 'odd/x%2By', 'odd/what?a=1#frag', 'odd/ü +?#%2B'].map((k) => `${k}-${Date.now()}`);
-    for (const [i, key] of keys.entries()) await stack.put(rawMail({ from: OUTSIDE, to: [ALICE], subject: `Odd key ${i}` }), key);
+    const keys = ['odd/x+y', 'odd/x y', 'odd/x%2By', 'odd/what?a=1#frag', 'odd/ü +?#%2B'].map(
+      (k) => `${k}-${Date.now()}`,
+    );
+    for (const [i, key] of keys.entries())
+      await stack.put(rawMail({ from: OUTSIDE, to: [ALICE], subject: `Odd key ${i}` }), key);
     for (const [i, key] of keys.entries()) {
       const result = await stack.run({ key });
       assert.equal(result.status, 'delivered', key);
       const meta = await stack.metadata(key);
       assert.equal(meta?.processed, 'true', `${key} was tagged`);
       assert.equal(meta?.status, 'delivered', key);
-      assert.equal((await stack.mail.messagesFor(ALICE)).filter((m) => m.includes(`Subject: Odd key ${i}`)).length, 1, `${key} delivered once`);
+      assert.equal(
+        (await stack.mail.messagesFor(ALICE)).filter((m) => m.includes(`Subject: Odd key ${i}`)).length,
+        1,
+        `${key} delivered once`,
+      );
     }
   });
 
   test('multi-recipient with an unknown user: partial, invalid_inboxes, the others delivered', async () => {
-    const key = await stack.put(rawMail({ from: OUTSIDE, to: [ALICE, 'ghost@example.com'], cc: [CAROL, 'x@not-ours.example'], subject: 'Team note' }));
+    const key = await stack.put(
+      rawMail({
+        from: OUTSIDE,
+        to: [ALICE, 'ghost@example.com'],
+        cc: [CAROL, 'x@not-ours.example'],
+        subject: 'Team note',
+      }),
+    );
     const result = await stack.run({ key });
     assert.equal(result.status, 'partial');
     const byRcpt = Object.fromEntries(result.recipients.map((r) => [r.recipient, r]));
@@ -136,15 +197,22 @@ describe('inbound pipeline', () => {
     const key = await stack.put(rawMail({ from: 'Promo@Spam.Example', to: [GRACE, BOB], subject: 'Buy now' }));
     const result = await stack.run({ key });
     assert.equal(result.status, 'blocked');
-    assert.deepEqual(result.recipients.map((r) => [r.recipient, r.outcome]).sort(), [[BOB, 'blocked'], [GRACE, 'blocked']]);
+    assert.deepEqual(result.recipients.map((r) => [r.recipient, r.outcome]).sort(), [
+      [BOB, 'blocked'],
+      [GRACE, 'blocked'],
+    ]);
     assert.equal(await stack.metadata(key), undefined, 'the object is deleted');
-    for (const r of [GRACE, BOB]) assert.equal((await stack.mail.messagesFor(r)).filter((m) => m.includes('Buy now')).length, 0);
+    for (const r of [GRACE, BOB])
+      assert.equal((await stack.mail.messagesFor(r)).filter((m) => m.includes('Buy now')).length, 0);
     // The audit tag is written before the delete: read the order from the history. The tag is
     // a local activity (fast path); the delete a regular one, scheduled only once the workflow
     // task holding the tag completed, so a worker that dies meanwhile never runs the fast path's
     // steps again on a deleted object.
     const history = await stack.env.client.workflow.getHandle(inboundWorkflowId(BUCKET, key)).fetchHistory();
-    assert.deepEqual(activitySteps(history).slice(-2), [{ type: 'tagEmail', local: true }, { type: 'deleteEmail', local: false }]);
+    assert.deepEqual(activitySteps(history).slice(-2), [
+      { type: 'tagEmail', local: true },
+      { type: 'deleteEmail', local: false },
+    ]);
   });
 
   test('sender blocked by one recipient: the others still get it, blocked_recipients recorded', async () => {
@@ -160,7 +228,8 @@ describe('inbound pipeline', () => {
 
   test('out of office: one RFC 3834 reply per sender, through SES, none to list mail', async () => {
     const sender = 'colleague@partner.example';
-    const repliesTo = async (to: string) => (await stack.ses.emails()).filter((e) => e.destination.to.some((t) => t.includes(to)));
+    const repliesTo = async (to: string) =>
+      (await stack.ses.emails()).filter((e) => e.destination.to.some((t) => t.includes(to)));
     const first = await stack.run({ key: await stack.put(rawMail({ from: sender, to: [DAVE], subject: 'Meeting?' })) });
     assert.equal(first.status, 'delivered');
     assert.deepEqual(first.autoReplies, [{ recipient: DAVE, to: sender, sent: true }]);
@@ -169,39 +238,75 @@ describe('inbound pipeline', () => {
     assert.equal(replies[0].subject, 'Auto: Meeting?');
     assert.match(replies[0].from, /dave@example\.com/);
     assert.match(replies[0].body.text ?? '', /I am away until Monday\./);
-    assert.equal((await stack.mail.messagesFor(sender)).length, 0, 'outbound mail leaves through SES, not the mail server');
+    assert.equal(
+      (await stack.mail.messagesFor(sender)).length,
+      0,
+      'outbound mail leaves through SES, not the mail server',
+    );
 
-    const second = await stack.run({ key: await stack.put(rawMail({ from: sender, to: [DAVE], subject: 'Meeting again?' })) });
+    const second = await stack.run({
+      key: await stack.put(rawMail({ from: sender, to: [DAVE], subject: 'Meeting again?' })),
+    });
     assert.equal(second.autoReplies[0].sent, false);
     assert.match(second.autoReplies[0].reason ?? '', /already replied/);
     assert.equal((await repliesTo(sender)).length, 1, 'at most one reply per period');
 
-    const list = await stack.run({ key: await stack.put(rawMail({ from: 'news@lists.example', to: [DAVE], subject: 'Digest', headers: { 'List-Id': '<digest.lists.example>', Precedence: 'list' } })) });
+    const list = await stack.run({
+      key: await stack.put(
+        rawMail({
+          from: 'news@lists.example',
+          to: [DAVE],
+          subject: 'Digest',
+          headers: { 'List-Id': '<digest.lists.example>', Precedence: 'list' },
+        }),
+      ),
+    });
     assert.equal(list.status, 'delivered');
     assert.equal(list.autoReplies[0].sent, false);
     assert.equal((await repliesTo('news@lists.example')).length, 0);
 
     // Bcc'd (not in To/Cc): RFC 5230 4.5, no reply.
-    const bcc = await stack.run({ key: await stack.put(rawMail({ from: 'other@partner.example', to: [ALICE], subject: 'Bcc to Dave' })), envelopeRecipients: [ALICE, DAVE] });
+    const bcc = await stack.run({
+      key: await stack.put(rawMail({ from: 'other@partner.example', to: [ALICE], subject: 'Bcc to Dave' })),
+      envelopeRecipients: [ALICE, DAVE],
+    });
     assert.equal(bcc.status, 'delivered');
     assert.match(bcc.autoReplies[0].reason ?? '', /not named in To, Cc or Bcc/);
     assert.equal((await repliesTo('other@partner.example')).length, 0);
   });
 
   test('forwarding: own domains go to the internal port, others out through SES in our name; both marked', async () => {
-    const key = await stack.put(rawMail({ from: `Some One <${OUTSIDE}>`, to: [ERIN], subject: 'Please forward', headers: { 'DKIM-Signature': 'v=1; d=sender.example; b=abc', Sender: OUTSIDE } }));
+    const key = await stack.put(
+      rawMail({
+        from: `Some One <${OUTSIDE}>`,
+        to: [ERIN],
+        subject: 'Please forward',
+        headers: { 'DKIM-Signature': 'v=1; d=sender.example; b=abc', Sender: OUTSIDE },
+      }),
+    );
     const result = await stack.run({ key });
     assert.equal(result.status, 'delivered');
-    assert.deepEqual(result.forwards.sort((a, b) => a.to.localeCompare(b.to)), [
-      { recipient: ERIN, to: 'erin.private@elsewhere.example', route: 'outbound', sent: true },
-      { recipient: ERIN, to: FRANK, route: 'internal', sent: true },
-    ]);
+    assert.deepEqual(
+      result.forwards.sort((a, b) => a.to.localeCompare(b.to)),
+      [
+        { recipient: ERIN, to: 'erin.private@elsewhere.example', route: 'outbound', sent: true },
+        { recipient: ERIN, to: FRANK, route: 'internal', sent: true },
+      ],
+    );
     const internalCopy = await stack.internal.messagesFor(FRANK);
     assert.equal(internalCopy.length, 1);
     assert.match(internalCopy[0], /^X-Mailroom-Processed: test-worker; forwarded-for=erin@example\.com/);
-    assert.match(internalCopy[0], /^From: Some One <someone@sender\.example>/m, 'an internal forward keeps the original From');
+    assert.match(
+      internalCopy[0],
+      /^From: Some One <someone@sender\.example>/m,
+      'an internal forward keeps the original From',
+    );
     assert.equal((await stack.mail.messagesFor(FRANK)).length, 0, 'internal forwards never take the outbound path');
-    assert.equal((await stack.mail.messagesFor('erin.private@elsewhere.example')).length, 0, 'outside forwards leave through SES');
+    assert.equal(
+      (await stack.mail.messagesFor('erin.private@elsewhere.example')).length,
+      0,
+      'outside forwards leave through SES',
+    );
     const out = (await stack.ses.emails()).filter((e) => e.subject === 'Please forward');
     assert.equal(out.length, 1);
     assert.equal(out[0].from, '"Some One via example.com" <erin@example.com>');
@@ -223,7 +328,9 @@ describe('inbound pipeline', () => {
   });
 
   test('SES verdicts: virus FAIL is quarantined (kept, tagged, not delivered); spam FAIL is delivered marked and not answered', async () => {
-    const virus = await stack.put(sesStored({ from: OUTSIDE, to: [ALICE], subject: 'Invoice.exe' }, { spam: 'PASS', virus: 'FAIL' }));
+    const virus = await stack.put(
+      sesStored({ from: OUTSIDE, to: [ALICE], subject: 'Invoice.exe' }, { spam: 'PASS', virus: 'FAIL' }),
+    );
     const q = await stack.run({ key: virus });
     assert.equal(q.status, 'quarantined');
     assert.equal(q.verdicts, 'spam=PASS virus=FAIL');
@@ -232,28 +339,69 @@ describe('inbound pipeline', () => {
     assert.equal(meta?.ses_verdicts, 'spam=PASS virus=FAIL');
     assert.equal((await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('Invoice.exe')).length, 0);
 
-    const spam = await stack.run({ key: await stack.put(sesStored({ from: 'winner@lottery.example', to: [DAVE], subject: 'You won' }, { spam: 'FAIL', virus: 'PASS', spf: 'PASS', dkim: 'PASS', dmarc: 'PASS' })) });
+    const spam = await stack.run({
+      key: await stack.put(
+        sesStored(
+          { from: 'winner@lottery.example', to: [DAVE], subject: 'You won' },
+          { spam: 'FAIL', virus: 'PASS', spf: 'PASS', dkim: 'PASS', dmarc: 'PASS' },
+        ),
+      ),
+    });
     assert.equal(spam.status, 'delivered');
-    assert.deepEqual(spam.autoReplies, [{ recipient: DAVE, to: 'winner@lottery.example', sent: false, reason: 'SES spam verdict FAIL' }]);
+    assert.deepEqual(spam.autoReplies, [
+      { recipient: DAVE, to: 'winner@lottery.example', sent: false, reason: 'SES spam verdict FAIL' },
+    ]);
     const copy = (await stack.mail.messagesFor(DAVE)).find((m) => m.includes('You won'))!;
     assert.equal(parseHeaderBlock(copy).get('x-mailroom-spam')?.[0], 'yes');
   });
 
   test('an SES bounce mailed by SNS (JSON) is matched and rewritten; a Delivery notification is neither', async () => {
     const id = '0100018c11112222-1a2b3c4d-1111-2222-3333-444455556666-000000';
-    await stack.putItem(DEFAULT_TABLES.messages, { MessageId: id, source: ALICE, destinations: ['jane@far.example'], subject: 'Invoice', timestamp: 1 });
-    const bounced = await stack.run({ key: await stack.put(snsNotificationMail({ to: ALICE, type: 'Bounce', sesMessageId: id, recipients: ['jane@far.example'], originalSubject: 'Invoice' })) });
-    assert.deepEqual(bounced.bounce, { matched: true, bouncedRecipient: 'jane@far.example', kind: 'bounce', rewritten: true });
+    await stack.putItem(DEFAULT_TABLES.messages, {
+      MessageId: id,
+      source: ALICE,
+      destinations: ['jane@far.example'],
+      subject: 'Invoice',
+      timestamp: 1,
+    });
+    const bounced = await stack.run({
+      key: await stack.put(
+        snsNotificationMail({
+          to: ALICE,
+          type: 'Bounce',
+          sesMessageId: id,
+          recipients: ['jane@far.example'],
+          originalSubject: 'Invoice',
+        }),
+      ),
+    });
+    assert.deepEqual(bounced.bounce, {
+      matched: true,
+      bouncedRecipient: 'jane@far.example',
+      kind: 'bounce',
+      rewritten: true,
+    });
     const copy = (await stack.mail.messagesFor(ALICE)).find((m) => m.includes(id))!;
     assert.match(parseHeaderBlock(copy).get('subject')![0], /jane@far\.example/);
-    const delivered = await stack.run({ key: await stack.put(snsNotificationMail({ to: DAVE, type: 'Delivery', sesMessageId: id, recipients: ['jane@far.example'] })) });
+    const delivered = await stack.run({
+      key: await stack.put(
+        snsNotificationMail({ to: DAVE, type: 'Delivery', sesMessageId: id, recipients: ['jane@far.example'] }),
+      ),
+    });
     assert.equal(delivered.bounce, undefined);
     assert.equal(delivered.autoReplies[0].sent, false);
   });
 
-  test('tags fit S3\'s 2 KB even when the object already carries 2,000 bytes of metadata', async () => {
+  test("tags fit S3's 2 KB even when the object already carries 2,000 bytes of metadata", async () => {
     const key = `big-meta-${Date.now()}`;
-    await stack.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: rawMail({ from: OUTSIDE, to: [ALICE, 'ghost@example.com'], subject: 'Big metadata' }), Metadata: { 'x-archive': 'a'.repeat(1500), 'x-note': 'n'.repeat(480) } }));
+    await stack.s3.send(
+      new PutObjectCommand({
+        Bucket: BUCKET,
+        Key: key,
+        Body: rawMail({ from: OUTSIDE, to: [ALICE, 'ghost@example.com'], subject: 'Big metadata' }),
+        Metadata: { 'x-archive': 'a'.repeat(1500), 'x-note': 'n'.repeat(480) },
+      }),
+    );
     const result = await stack.run({ key });
     assert.equal(result.status, 'partial');
     const meta = (await stack.metadata(key))!;
@@ -264,11 +412,29 @@ describe('inbound pipeline', () => {
   });
 
   test('SES bounce is matched to the outbound message and rewritten; unmatched bounce delivered as is', async () => {
-    await stack.putItem(DEFAULT_TABLES.messages, { MessageId: '0100018c-test-bounce-1', source: ALICE, destinations: ['nobody@far.example'], subject: 'Offer letter', timestamp: 1 });
-    const key = await stack.put(sesBounce({ to: ALICE, sesMessageId: '0100018c-test-bounce-1', bouncedRecipient: 'nobody@far.example', originalSubject: 'Offer letter' }));
+    await stack.putItem(DEFAULT_TABLES.messages, {
+      MessageId: '0100018c-test-bounce-1',
+      source: ALICE,
+      destinations: ['nobody@far.example'],
+      subject: 'Offer letter',
+      timestamp: 1,
+    });
+    const key = await stack.put(
+      sesBounce({
+        to: ALICE,
+        sesMessageId: '0100018c-test-bounce-1',
+        bouncedRecipient: 'nobody@far.example',
+        originalSubject: 'Offer letter',
+      }),
+    );
     const result = await stack.run({ key });
     assert.equal(result.status, 'delivered');
-    assert.deepEqual(result.bounce, { matched: true, bouncedRecipient: 'nobody@far.example', kind: 'bounce', rewritten: true });
+    assert.deepEqual(result.bounce, {
+      matched: true,
+      bouncedRecipient: 'nobody@far.example',
+      kind: 'bounce',
+      rewritten: true,
+    });
     assert.deepEqual(result.autoReplies, [], 'no rules run for bounces');
     const copy = (await stack.mail.messagesFor(ALICE)).find((m) => m.includes('0100018c-test-bounce-1'))!;
     const h = parseHeaderBlock(copy);
@@ -277,15 +443,29 @@ describe('inbound pipeline', () => {
     assert.match(h.get('subject')![0], /nobody@far\.example/);
     assert.equal(h.get('x-original-from')![0], 'MAILER-DAEMON@amazonses.com');
 
-    const unmatchedKey = await stack.put(sesBounce({ to: CAROL, sesMessageId: '0100018c-unknown', bouncedRecipient: 'x@far.example', originalSubject: 'Never sent by us' }));
+    const unmatchedKey = await stack.put(
+      sesBounce({
+        to: CAROL,
+        sesMessageId: '0100018c-unknown',
+        bouncedRecipient: 'x@far.example',
+        originalSubject: 'Never sent by us',
+      }),
+    );
     const unmatched = await stack.run({ key: unmatchedKey });
-    assert.deepEqual(unmatched.bounce, { matched: false, bouncedRecipient: 'x@far.example', kind: 'bounce', rewritten: false });
+    assert.deepEqual(unmatched.bounce, {
+      matched: false,
+      bouncedRecipient: 'x@far.example',
+      kind: 'bounce',
+      rewritten: false,
+    });
     const plain = (await stack.mail.messagesFor(CAROL)).find((m) => m.includes('0100018c-unknown'))!;
     assert.equal(parseHeaderBlock(plain).get('from')![0], 'MAILER-DAEMON@amazonses.com');
   });
 
   test('mail carrying the marker header is a loop: tagged, not delivered', async () => {
-    const key = await stack.put(rawMail({ from: OUTSIDE, to: [ALICE], subject: 'Looped', headers: { 'X-Mailroom-Processed': 'other-worker' } }));
+    const key = await stack.put(
+      rawMail({ from: OUTSIDE, to: [ALICE], subject: 'Looped', headers: { 'X-Mailroom-Processed': 'other-worker' } }),
+    );
     const result = await stack.run({ key });
     assert.equal(result.status, 'loop');
     assert.equal((await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('Subject: Looped')).length, 0);
@@ -293,17 +473,33 @@ describe('inbound pipeline', () => {
   });
 
   test('a loop through a peer that strips our marker stops after a few rounds (same id, further travelled each time)', async () => {
-    const base = rawMail({ from: OUTSIDE, to: [CAROL], subject: 'Round and round', messageId: '<peer-loop-1@sender.example>' }).toString();
+    const base = rawMail({
+      from: OUTSIDE,
+      to: [CAROL],
+      subject: 'Round and round',
+      messageId: '<peer-loop-1@sender.example>',
+    }).toString();
     const statuses: string[] = [];
     for (let round = 1; round <= 5; round++) {
-      const hops = Array.from({ length: round * 2 }, (_, i) => `Received: from relay${i}.peer.example by mx.peer.example; ${new Date().toUTCString()}`).join('\r\n');
+      const hops = Array.from(
+        { length: round * 2 },
+        (_, i) => `Received: from relay${i}.peer.example by mx.peer.example; ${new Date().toUTCString()}`,
+      ).join('\r\n');
       statuses.push((await stack.run({ key: await stack.put(Buffer.from(`${hops}\r\n${base}`)) })).status);
     }
     assert.deepEqual(statuses, ['delivered', 'delivered', 'delivered', 'loop', 'loop']);
     assert.equal((await stack.mail.messagesFor(CAROL)).filter((m) => m.includes('Round and round')).length, 3);
     // The same message again without travelling further (sent twice) is no loop.
-    const again = await stack.run({ key: await stack.put(Buffer.from(base.replace('Round and round', 'Sent twice').replace('peer-loop-1', 'twice-1'))) });
-    const twice = await stack.run({ key: await stack.put(Buffer.from(base.replace('Round and round', 'Sent twice').replace('peer-loop-1', 'twice-1'))) });
+    const again = await stack.run({
+      key: await stack.put(
+        Buffer.from(base.replace('Round and round', 'Sent twice').replace('peer-loop-1', 'twice-1')),
+      ),
+    });
+    const twice = await stack.run({
+      key: await stack.put(
+        Buffer.from(base.replace('Round and round', 'Sent twice').replace('peer-loop-1', 'twice-1')),
+      ),
+    });
     assert.deepEqual([again.status, twice.status], ['delivered', 'delivered']);
   });
 
@@ -317,7 +513,11 @@ describe('inbound pipeline', () => {
     const history = await stack.env.client.workflow.getHandle(inboundWorkflowId(BUCKET, key)).fetchHistory();
     const deliveries = activitySteps(history).filter((s) => s.type === 'deliverEmail');
     assert.equal(deliveries.length, 3, 'one round for both, two more for the deferred recipient only');
-    assert.deepEqual(deliveries.map((d) => d.local), [true, false, false], 'the first round local (fast path), the rounds after a 4xx regular activities');
+    assert.deepEqual(
+      deliveries.map((d) => d.local),
+      [true, false, false],
+      'the first round local (fast path), the rounds after a 4xx regular activities',
+    );
   });
 
   test('a recipient that stays deferred ends as failed with the reason, visible in S3', async () => {
@@ -360,11 +560,17 @@ describe('bad input ends in a clear, visible state', () => {
     await assert.rejects(stack.run({ key: 'does/not/exist' }), /workflow execution failed/i);
     const outcome = await inboundOutcome(stack.env.client, inboundWorkflowId(BUCKET, 'does/not/exist'));
     assert.equal(outcome.result?.status, 'missing');
-    assert.match(outcome.failure ?? '', /s3:\/\/example-com-emails\/does\/not\/exist does not exist \(status missing\)/);
+    assert.match(
+      outcome.failure ?? '',
+      /s3:\/\/example-com-emails\/does\/not\/exist does not exist \(status missing\)/,
+    );
   });
 
   test('an oversize message is kept in S3 and tagged oversize, not downloaded', async () => {
-    const big = Buffer.concat([rawMail({ from: OUTSIDE, to: [ALICE], subject: 'Huge' }), Buffer.alloc(stack.config.maxMessageBytes + 1, 'a')]);
+    const big = Buffer.concat([
+      rawMail({ from: OUTSIDE, to: [ALICE], subject: 'Huge' }),
+      Buffer.alloc(stack.config.maxMessageBytes + 1, 'a'),
+    ]);
     const key = await stack.put(big);
     const result = await stack.run({ key });
     assert.equal(result.status, 'oversize');
@@ -377,7 +583,12 @@ describe('bad input ends in a clear, visible state', () => {
     const key = await stack.put(rawMail({ from: OUTSIDE, to: [ALICE], subject: 'Once only' }));
     assert.equal((await stack.run({ key })).status, 'delivered');
     // A new workflow id (as a re-drive would use) still sees processed=true and stops.
-    const { workflowId } = await startInbound(stack.env.client, stack.config.taskQueue, { domain: DOMAIN, bucket: BUCKET, key }, `inbound-redo/${key}`);
+    const { workflowId } = await startInbound(
+      stack.env.client,
+      stack.config.taskQueue,
+      { domain: DOMAIN, bucket: BUCKET, key },
+      `inbound-redo/${key}`,
+    );
     const second = await stack.env.client.workflow.getHandle(workflowId).result();
     assert.equal(second.status, 'already_processed');
     assert.equal((await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('Once only')).length, 1);

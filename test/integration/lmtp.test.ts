@@ -17,7 +17,13 @@ let stack: InboundStack;
 let dir: string;
 
 async function subjectsIn(user: { user: string; password: string }): Promise<string[]> {
-  const imap = new ImapFlow({ host: '127.0.0.1', port: dovecot.imapPort, secure: false, auth: { user: user.user, pass: user.password }, logger: false });
+  const imap = new ImapFlow({
+    host: '127.0.0.1',
+    port: dovecot.imapPort,
+    secure: false,
+    auth: { user: user.user, pass: user.password },
+    logger: false,
+  });
   await imap.connect();
   try {
     const lock = await imap.getMailboxLock('INBOX');
@@ -47,7 +53,9 @@ after(async () => {
 });
 
 test('LMTP delivers per recipient into Dovecot; an unknown user is an invalid inbox', async () => {
-  const key = await stack.put(rawMail({ from: 'x@sender.example', to: [ALICE.user, BOB.user, 'nobody@example.com'], subject: 'Over LMTP' }));
+  const key = await stack.put(
+    rawMail({ from: 'x@sender.example', to: [ALICE.user, BOB.user, 'nobody@example.com'], subject: 'Over LMTP' }),
+  );
   const result = await stack.run({ key });
   assert.equal(result.status, 'partial');
   const outcome = Object.fromEntries(result.recipients.map((r) => [r.recipient, r.outcome]));

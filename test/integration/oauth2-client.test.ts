@@ -24,35 +24,59 @@ describe('OAuth2 token client', () => {
   it('trades a refresh token for an access token and hands on a rotated refresh token', async () => {
     const refresh = oauth.grant('u@example.test', CLIENT.clientId);
     const t0 = Date.now();
-    const t = await refreshAccessToken({ tokenUrl: oauth.tokenUrl, clientId: CLIENT.clientId, clientSecret: CLIENT.clientSecret, scopes: 'imap' }, refresh);
+    const t = await refreshAccessToken(
+      { tokenUrl: oauth.tokenUrl, clientId: CLIENT.clientId, clientSecret: CLIENT.clientSecret, scopes: 'imap' },
+      refresh,
+    );
     assert.ok(t.accessToken.length > 20);
     assert.ok(Math.abs(t.expiresAt.getTime() - (t0 + 120_000)) < 5000);
     assert.ok(t.refreshToken && t.refreshToken !== refresh);
     // A public client has no secret.
-    const pub = await refreshAccessToken({ tokenUrl: oauth.tokenUrl, clientId: 'public-b' }, oauth.grant('u@example.test', 'public-b'));
+    const pub = await refreshAccessToken(
+      { tokenUrl: oauth.tokenUrl, clientId: 'public-b' },
+      oauth.grant('u@example.test', 'public-b'),
+    );
     assert.ok(pub.accessToken);
   });
 
   it('a revoked token or a wrong client is a grant error, and says so without the token', async () => {
     const refresh = oauth.grant('v@example.test', CLIENT.clientId);
     oauth.revoke('v@example.test');
-    await assert.rejects(refreshAccessToken({ tokenUrl: oauth.tokenUrl, clientId: CLIENT.clientId, clientSecret: CLIENT.clientSecret }, refresh), (err: Error) => {
-      assert.ok(err instanceof OAuth2GrantError);
-      assert.equal(err.error, 'invalid_grant');
-      assert.match(err.message, /refused the refresh token for client client-a \(invalid_grant: Token has been expired or revoked\.\)/);
-      assert.ok(!err.message.includes(refresh));
-      return true;
-    });
-    await assert.rejects(refreshAccessToken({ tokenUrl: oauth.tokenUrl, clientId: CLIENT.clientId, clientSecret: 'wrong' }, oauth.grant('w@example.test', CLIENT.clientId)), (err: Error) => {
-      assert.ok(err instanceof OAuth2GrantError);
-      assert.equal(err.error, 'invalid_client');
-      return true;
-    });
+    await assert.rejects(
+      refreshAccessToken(
+        { tokenUrl: oauth.tokenUrl, clientId: CLIENT.clientId, clientSecret: CLIENT.clientSecret },
+        refresh,
+      ),
+      (err: Error) => {
+        assert.ok(err instanceof OAuth2GrantError);
+        assert.equal(err.error, 'invalid_grant');
+        assert.match(
+          err.message,
+          /refused the refresh token for client client-a \(invalid_grant: Token has been expired or revoked\.\)/,
+        );
+        assert.ok(!err.message.includes(refresh));
+        return true;
+      },
+    );
+    await assert.rejects(
+      refreshAccessToken(
+        { tokenUrl: oauth.tokenUrl, clientId: CLIENT.clientId, clientSecret: 'wrong' },
+        oauth.grant('w@example.test', CLIENT.clientId),
+      ),
+      (err: Error) => {
+        assert.ok(err instanceof OAuth2GrantError);
+        assert.equal(err.error, 'invalid_client');
+        return true;
+      },
+    );
   });
 
   it('an unreachable endpoint, a timeout or an answer that is not a token is an endpoint error (retry later)', async () => {
     const closed = `http://127.0.0.1:${await freePort()}/token`;
-    await assert.rejects(refreshAccessToken({ tokenUrl: closed, clientId: 'x' }, 'r'), (err: Error) => err instanceof OAuth2EndpointError && /could not be reached: ECONNREFUSED/.test(err.message));
+    await assert.rejects(
+      refreshAccessToken({ tokenUrl: closed, clientId: 'x' }, 'r'),
+      (err: Error) => err instanceof OAuth2EndpointError && /could not be reached: ECONNREFUSED/.test(err.message),
+    );
     const broken = createServer((req, res) => {
       if (req.url === '/slow') return; // never answers
       res.writeHead(502, { 'content-type': 'text/html' }).end('<html>Bad Gateway</html>');
@@ -60,8 +84,14 @@ describe('OAuth2 token client', () => {
     await new Promise<void>((r) => broken.listen(0, '127.0.0.1', () => r()));
     const port = (broken.address() as AddressInfo).port;
     try {
-      await assert.rejects(refreshAccessToken({ tokenUrl: `http://127.0.0.1:${port}/token`, clientId: 'x' }, 'r'), (err: Error) => err instanceof OAuth2EndpointError && /HTTP 502, not JSON/.test(err.message));
-      await assert.rejects(refreshAccessToken({ tokenUrl: `http://127.0.0.1:${port}/slow`, clientId: 'x' }, 'r', { timeoutMs: 300 }), (err: Error) => err instanceof OAuth2EndpointError && /no answer within/.test(err.message));
+      await assert.rejects(
+        refreshAccessToken({ tokenUrl: `http://127.0.0.1:${port}/token`, clientId: 'x' }, 'r'),
+        (err: Error) => err instanceof OAuth2EndpointError && /HTTP 502, not JSON/.test(err.message),
+      );
+      await assert.rejects(
+        refreshAccessToken({ tokenUrl: `http://127.0.0.1:${port}/slow`, clientId: 'x' }, 'r', { timeoutMs: 300 }),
+        (err: Error) => err instanceof OAuth2EndpointError && /no answer within/.test(err.message),
+      );
     } finally {
       broken.closeAllConnections();
       broken.close();

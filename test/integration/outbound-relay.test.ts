@@ -48,7 +48,17 @@ const raw = Buffer.from('From: bob@example.com\r\nTo: out@elsewhere.example\r\nS
 test('the relay authenticates with OUTBOUND_SMTP_USER, never SMTP_USER', async (t) => {
   const relay = await relayServer();
   t.after(() => relay.close());
-  const config = loadConfig({ DOMAINS: 'example.com', SMTP_USER: 'internal-user', SMTP_PASS: 'internal-secret', OUTBOUND_TRANSPORT: 'smtp', OUTBOUND_SMTP_HOST: '127.0.0.1', OUTBOUND_SMTP_PORT: String(relay.port), OUTBOUND_SMTP_USER: 'relay-user', OUTBOUND_SMTP_PASS: 'relay-secret', OUTBOUND_SMTP_REQUIRE_TLS: 'false' });
+  const config = loadConfig({
+    DOMAINS: 'example.com',
+    SMTP_USER: 'internal-user',
+    SMTP_PASS: 'internal-secret',
+    OUTBOUND_TRANSPORT: 'smtp',
+    OUTBOUND_SMTP_HOST: '127.0.0.1',
+    OUTBOUND_SMTP_PORT: String(relay.port),
+    OUTBOUND_SMTP_USER: 'relay-user',
+    OUTBOUND_SMTP_PASS: 'relay-secret',
+    OUTBOUND_SMTP_REQUIRE_TLS: 'false',
+  });
   const transports = createTransports(config);
   t.after(() => transports.close());
   await transports.outbound.send('bob@example.com', ['out@elsewhere.example'], raw);
@@ -59,7 +69,14 @@ test('the relay authenticates with OUTBOUND_SMTP_USER, never SMTP_USER', async (
 test('without credentials of its own the relay gets none; STARTTLS is required by default', async (t) => {
   const relay = await relayServer();
   t.after(() => relay.close());
-  const base = { DOMAINS: 'example.com', SMTP_USER: 'internal-user', SMTP_PASS: 'internal-secret', OUTBOUND_TRANSPORT: 'smtp', OUTBOUND_SMTP_HOST: '127.0.0.1', OUTBOUND_SMTP_PORT: String(relay.port) };
+  const base = {
+    DOMAINS: 'example.com',
+    SMTP_USER: 'internal-user',
+    SMTP_PASS: 'internal-secret',
+    OUTBOUND_TRANSPORT: 'smtp',
+    OUTBOUND_SMTP_HOST: '127.0.0.1',
+    OUTBOUND_SMTP_PORT: String(relay.port),
+  };
   const plain = createTransports(loadConfig({ ...base, OUTBOUND_SMTP_REQUIRE_TLS: 'false' }));
   t.after(() => plain.close());
   await plain.outbound.send('bob@example.com', ['out@elsewhere.example'], raw);

@@ -10,10 +10,23 @@ import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
-import { AesGcmCodec, codecFromEnv, ENCODING_ENCRYPTED, generateCodecKey, parseCodecKeys } from '../../lib/temporal/codec';
+import {
+  AesGcmCodec,
+  codecFromEnv,
+  ENCODING_ENCRYPTED,
+  generateCodecKey,
+  parseCodecKeys,
+} from '../../lib/temporal/codec';
 import { rawMail } from '../../scripts/stack/demo-emails';
 import { DEFAULT_TABLES } from '../../scripts/stack/dynamodb';
-import { type CodecServer, DEFAULT_CORS_ORIGINS, type JsonPayload, payloadToJson, SESSION_COOKIE, startCodecServer } from '../../workers/codec-server';
+import {
+  type CodecServer,
+  DEFAULT_CORS_ORIGINS,
+  type JsonPayload,
+  payloadToJson,
+  SESSION_COOKIE,
+  startCodecServer,
+} from '../../workers/codec-server';
 import { BUCKET, inboundWorkflowId, type InboundStack, startInboundStack } from '../support/inbound-stack';
 import { temporalBinary } from '../support/temporal';
 import { FAST_PATH_PATCH } from '../../workflows/processInboundEmail';
@@ -37,7 +50,11 @@ let payloads: { path: string; payload: Payload }[];
 const text = (b: Uint8Array | null | undefined) => Buffer.from(b ?? []).toString('utf8');
 
 /** Every Payload in a history (objects with byte-valued metadata that has an encoding), with its path. */
-function collectPayloads(node: unknown, path: string, out: { path: string; payload: Payload }[] = []): { path: string; payload: Payload }[] {
+function collectPayloads(
+  node: unknown,
+  path: string,
+  out: { path: string; payload: Payload }[] = [],
+): { path: string; payload: Payload }[] {
   if (!node || typeof node !== 'object' || node instanceof Uint8Array) return out;
   if (Array.isArray(node)) {
     node.forEach((n, i) => collectPayloads(n, `${path}[${i}]`, out));
@@ -53,7 +70,11 @@ function collectPayloads(node: unknown, path: string, out: { path: string; paylo
 }
 
 async function post(path: string, body: unknown, headers: Record<string, string> = {}) {
-  return fetch(`${server.url}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Namespace': 'default', ...headers }, body: JSON.stringify(body) });
+  return fetch(`${server.url}${path}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', 'X-Namespace': 'default', ...headers },
+    body: JSON.stringify(body),
+  });
 }
 
 before(async () => {
@@ -74,7 +95,11 @@ before(async () => {
   const events: temporal.api.history.v1.IHistoryEvent[] = [];
   let nextPageToken: Uint8Array | undefined;
   do {
-    const page = await connection.workflowService.getWorkflowExecutionHistory({ namespace: stack.env.namespace ?? 'default', execution: { workflowId }, nextPageToken });
+    const page = await connection.workflowService.getWorkflowExecutionHistory({
+      namespace: stack.env.namespace ?? 'default',
+      execution: { workflowId },
+      nextPageToken,
+    });
     events.push(...(page.history?.events ?? []));
     nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
   } while (nextPageToken);
@@ -93,7 +118,10 @@ describe('workflow history at rest', () => {
     // The whole history as the server returns it, in protobuf bytes: strings and bytes verbatim.
     const bytes = Buffer.from(temporal.api.history.v1.History.encode(history).finish());
     const haystack = bytes.toString('latin1').toLowerCase();
-    assert.ok(haystack.includes('processinboundemail'), 'the search sees plaintext where there is some (workflow type)');
+    assert.ok(
+      haystack.includes('processinboundemail'),
+      'the search sees plaintext where there is some (workflow type)',
+    );
     const [, material] = stack.childEnv.MAILROOM_CODEC_KEYS!.split(':');
     for (const needle of [SENDER, RECIPIENT, SUBJECT, FORWARD_TO, 'confidential.source', 'Initech', material]) {
       assert.ok(!haystack.includes(needle.toLowerCase()), `history must not contain ${needle}`);
@@ -109,17 +137,31 @@ describe('workflow history at rest', () => {
     const coreMeta = payloads.filter((p) => isCoreMeta(p.path));
     for (const { path, payload } of coreMeta) {
       const keys = Object.keys(JSON.parse(text(payload.data))).sort();
-      assert.ok(keys.join() === 'deprecated,id' || keys.join() === 'activity_id,activity_type,attempt,backoff,complete_time,original_schedule_time,seq', `${path} is core bookkeeping only: ${keys.join()}`);
+      assert.ok(
+        keys.join() === 'deprecated,id' ||
+          keys.join() === 'activity_id,activity_type,attempt,backoff,complete_time,original_schedule_time,seq',
+        `${path} is core bookkeeping only: ${keys.join()}`,
+      );
       assert.ok(!text(payload.data).includes('@'), `${path} holds no address`);
     }
-    assert.ok(coreMeta.some((p) => JSON.parse(text(p.payload.data)).id === FAST_PATH_PATCH), 'the fast-path patch marker is there');
-    assert.ok(payloads.some((p) => /markerRecordedEventAttributes\.details\.result\./.test(p.path)), 'local activity results are in the history (and checked below)');
+    assert.ok(
+      coreMeta.some((p) => JSON.parse(text(p.payload.data)).id === FAST_PATH_PATCH),
+      'the fast-path patch marker is there',
+    );
+    assert.ok(
+      payloads.some((p) => /markerRecordedEventAttributes\.details\.result\./.test(p.path)),
+      'local activity results are in the history (and checked below)',
+    );
     const data = payloads.filter((p) => !p.path.includes('searchAttributes') && !isCoreMeta(p.path));
     assert.ok(data.length >= 8, `inputs, results, summary: found ${data.length}`);
-    for (const { path, payload } of data) assert.equal(text(payload.metadata?.encoding), ENCODING_ENCRYPTED, `${path} is encrypted`);
+    for (const { path, payload } of data)
+      assert.equal(text(payload.metadata?.encoding), ENCODING_ENCRYPTED, `${path} is encrypted`);
     const attributes = payloads.filter((p) => p.path.includes('searchAttributes'));
-    assert.ok(attributes.some((p) => p.path.endsWith('MailDomain') && JSON.parse(text(p.payload.data)) === 'example.com'));
-    for (const { path, payload } of attributes) assert.ok(!text(payload.data).includes('@'), `${path} holds no address`);
+    assert.ok(
+      attributes.some((p) => p.path.endsWith('MailDomain') && JSON.parse(text(p.payload.data)) === 'example.com'),
+    );
+    for (const { path, payload } of attributes)
+      assert.ok(!text(payload.data).includes('@'), `${path} holds no address`);
   });
 
   test('failure messages (the refused forward names both addresses) are encrypted too', async () => {
@@ -127,7 +169,8 @@ describe('workflow history at rest', () => {
     const walk = (n: unknown): void => {
       if (!n || typeof n !== 'object' || n instanceof Uint8Array) return;
       for (const [k, v] of Object.entries(n)) {
-        if (/failure$/i.test(k) && v && typeof v === 'object' && 'message' in v) failures.push(v as temporal.api.failure.v1.IFailure);
+        if (/failure$/i.test(k) && v && typeof v === 'object' && 'message' in v)
+          failures.push(v as temporal.api.failure.v1.IFailure);
         walk(v);
       }
     };
@@ -143,18 +186,29 @@ describe('workflow history at rest', () => {
   });
 
   test('with the codec the history reads in full', async () => {
-    const decoded = await codec.decode(payloads.filter((p) => !p.path.includes('searchAttributes')).map((p) => p.payload));
+    const decoded = await codec.decode(
+      payloads.filter((p) => !p.path.includes('searchAttributes')).map((p) => p.payload),
+    );
     const all = decoded.map((p) => text(p.data)).join('\n');
-    for (const needle of [SENDER, RECIPIENT, SUBJECT]) assert.ok(all.includes(needle), `decoded history contains ${needle}`);
+    for (const needle of [SENDER, RECIPIENT, SUBJECT])
+      assert.ok(all.includes(needle), `decoded history contains ${needle}`);
     for (const p of decoded) assert.notEqual(text(p.metadata?.encoding), ENCODING_ENCRYPTED);
   });
 });
 
 describe('codec server', () => {
-  const encrypted = () => ({ payloads: payloads.filter((p) => !p.path.includes('searchAttributes')).map((p) => payloadToJson(p.payload)) });
+  const encrypted = () => ({
+    payloads: payloads.filter((p) => !p.path.includes('searchAttributes')).map((p) => payloadToJson(p.payload)),
+  });
 
   test('401 without a token and with a wrong one', async () => {
-    for (const headers of [{}, { Authorization: `Bearer ${token.slice(0, -1)}x` }, { Authorization: 'Bearer ' }, { Authorization: `Basic ${token}` }, { Cookie: `${SESSION_COOKIE}=${token}` }] as Record<string, string>[]) {
+    for (const headers of [
+      {},
+      { Authorization: `Bearer ${token.slice(0, -1)}x` },
+      { Authorization: 'Bearer ' },
+      { Authorization: `Basic ${token}` },
+      { Cookie: `${SESSION_COOKIE}=${token}` },
+    ] as Record<string, string>[]) {
       const res = await post('/decode', encrypted(), headers);
       assert.equal(res.status, 401, JSON.stringify(headers));
       const body = await res.text();
@@ -172,19 +226,35 @@ describe('codec server', () => {
     const body = (await res.json()) as { payloads: JsonPayload[] };
     assert.equal(body.payloads.length, encrypted().payloads.length);
     const all = body.payloads.map((p) => Buffer.from(p.data ?? '', 'base64').toString('utf8')).join('\n');
-    for (const needle of [SENDER, RECIPIENT, SUBJECT]) assert.ok(all.includes(needle), `decoded by the server: ${needle}`);
-    assert.ok(body.payloads.every((p) => Buffer.from(p.metadata!.encoding, 'base64').toString() !== ENCODING_ENCRYPTED));
+    for (const needle of [SENDER, RECIPIENT, SUBJECT])
+      assert.ok(all.includes(needle), `decoded by the server: ${needle}`);
+    assert.ok(
+      body.payloads.every((p) => Buffer.from(p.metadata!.encoding, 'base64').toString() !== ENCODING_ENCRYPTED),
+    );
 
     // /encode is the inverse (the UI uses it for signals and queries it sends).
-    const sealed = (await (await post('/encode', body, { Authorization: `Bearer ${token}` })).json()) as { payloads: JsonPayload[] };
-    assert.ok(sealed.payloads.every((p) => Buffer.from(p.metadata!.encoding, 'base64').toString() === ENCODING_ENCRYPTED));
-    const again = (await (await post('/decode', sealed, { Authorization: `Bearer ${token}` })).json()) as { payloads: JsonPayload[] };
+    const sealed = (await (await post('/encode', body, { Authorization: `Bearer ${token}` })).json()) as {
+      payloads: JsonPayload[];
+    };
+    assert.ok(
+      sealed.payloads.every((p) => Buffer.from(p.metadata!.encoding, 'base64').toString() === ENCODING_ENCRYPTED),
+    );
+    const again = (await (await post('/decode', sealed, { Authorization: `Bearer ${token}` })).json()) as {
+      payloads: JsonPayload[];
+    };
     assert.deepEqual(again, body);
   });
 
   test('CORS preflight is answered for the UI origin, refused for others', async () => {
     const preflight = (origin: string) =>
-      fetch(`${server.url}/decode`, { method: 'OPTIONS', headers: { Origin: origin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization,content-type,x-namespace' } });
+      fetch(`${server.url}/decode`, {
+        method: 'OPTIONS',
+        headers: {
+          Origin: origin,
+          'Access-Control-Request-Method': 'POST',
+          'Access-Control-Request-Headers': 'authorization,content-type,x-namespace',
+        },
+      });
     for (const origin of DEFAULT_CORS_ORIGINS) {
       const res = await preflight(origin);
       assert.equal(res.status, 204);
@@ -197,13 +267,21 @@ describe('codec server', () => {
     const evil = await preflight('http://evil.example');
     assert.equal(evil.status, 403);
     assert.equal(evil.headers.get('access-control-allow-origin'), null);
-    const direct = await post('/decode', encrypted(), { Authorization: `Bearer ${token}`, Origin: 'http://evil.example' });
+    const direct = await post('/decode', encrypted(), {
+      Authorization: `Bearer ${token}`,
+      Origin: 'http://evil.example',
+    });
     assert.equal(direct.status, 403, 'a browser page elsewhere gets nothing, even with the token');
   });
 
   test('the Web UI path: /login with the token sets a session cookie that /decode accepts', async () => {
     assert.equal((await fetch(`${server.url}/login`)).status, 200);
-    const login = (t: string) => fetch(`${server.url}/login`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token: t }) });
+    const login = (t: string) =>
+      fetch(`${server.url}/login`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ token: t }),
+      });
     const wrong = await login('not-the-token-at-all');
     assert.equal(wrong.status, 401);
     assert.equal(wrong.headers.get('set-cookie'), null);
@@ -219,7 +297,9 @@ describe('codec server', () => {
   });
 
   test('a payload under an unknown key id is refused with the key id named', async () => {
-    const [foreign] = await new AesGcmCodec(parseCodecKeys(generateCodecKey('retired-2023'))).encode([{ metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from('"x"') }]);
+    const [foreign] = await new AesGcmCodec(parseCodecKeys(generateCodecKey('retired-2023'))).encode([
+      { metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from('"x"') },
+    ]);
     const res = await post('/decode', { payloads: [payloadToJson(foreign)] }, { Authorization: `Bearer ${token}` });
     assert.equal(res.status, 422);
     assert.match(((await res.json()) as { error: string }).error, /key id "retired-2023"/);
@@ -238,17 +318,39 @@ describe('codec server', () => {
     assert.equal(empty.status, 200, 'no body at all');
     assert.deepEqual(await empty.json(), { payloads: [] });
     // Still refused: what is not proto JSON of Payloads.
-    for (const body of [[], { payloads: 'x' }, { payloads: [1] }, { payloads: [{ data: 5 }] }]) assert.equal((await post('/decode', body, auth)).status, 400, JSON.stringify(body));
+    for (const body of [[], { payloads: 'x' }, { payloads: [1] }, { payloads: [{ data: 5 }] }])
+      assert.equal((await post('/decode', body, auth)).status, 400, JSON.stringify(body));
   });
 
   test('the temporal CLI runs the progress query through it (no arguments: an empty payload list)', async () => {
     const query = (extra: string[]) =>
-      promisify(execFile)(temporalBinary(), ['workflow', 'query', '--workflow-id', workflowId, '--name', 'progress', '--address', stack.env.address, '--namespace', stack.env.namespace ?? 'default', '--output', 'json', ...extra], { timeout: 60_000 });
+      promisify(execFile)(
+        temporalBinary(),
+        [
+          'workflow',
+          'query',
+          '--workflow-id',
+          workflowId,
+          '--name',
+          'progress',
+          '--address',
+          stack.env.address,
+          '--namespace',
+          stack.env.namespace ?? 'default',
+          '--output',
+          'json',
+          ...extra,
+        ],
+        { timeout: 60_000 },
+      );
     const { stdout } = await query(['--codec-endpoint', server.url, '--codec-auth', `Bearer ${token}`]);
     const answer = JSON.parse(stdout) as { queryResult: unknown[] };
     const result = answer.queryResult[0] as { step: string; recipients: { recipient: string; outcome: string }[] };
     assert.equal(result.step, 'done');
-    assert.deepEqual(result.recipients.map((r) => [r.recipient, r.outcome]), [[RECIPIENT, 'delivered']]);
+    assert.deepEqual(
+      result.recipients.map((r) => [r.recipient, r.outcome]),
+      [[RECIPIENT, 'delivered']],
+    );
     // Without the codec endpoint the CLI sees ciphertext only.
     const sealed = await query([]);
     assert.ok(!sealed.stdout.includes(RECIPIENT));
@@ -256,7 +358,23 @@ describe('codec server', () => {
 
   test('the temporal CLI reads the history through it (--codec-endpoint, --codec-auth)', async () => {
     const show = async (extra: string[]) => {
-      const { stdout } = await promisify(execFile)(temporalBinary(), ['workflow', 'show', '--workflow-id', workflowId, '--address', stack.env.address, '--namespace', stack.env.namespace ?? 'default', '--output', 'json', ...extra], { timeout: 60_000, maxBuffer: 64 * 1024 * 1024 });
+      const { stdout } = await promisify(execFile)(
+        temporalBinary(),
+        [
+          'workflow',
+          'show',
+          '--workflow-id',
+          workflowId,
+          '--address',
+          stack.env.address,
+          '--namespace',
+          stack.env.namespace ?? 'default',
+          '--output',
+          'json',
+          ...extra,
+        ],
+        { timeout: 60_000, maxBuffer: 64 * 1024 * 1024 },
+      );
       // Proto JSON: payload bytes are base64.
       const found: JsonPayload[] = [];
       const walk = (n: unknown): void => {
@@ -266,7 +384,10 @@ describe('codec server', () => {
         else for (const v of Object.values(n)) walk(v);
       };
       walk(JSON.parse(stdout));
-      return found.map((p) => ({ encoding: Buffer.from(p.metadata!.encoding, 'base64').toString(), data: Buffer.from(p.data ?? '', 'base64').toString() }));
+      return found.map((p) => ({
+        encoding: Buffer.from(p.metadata!.encoding, 'base64').toString(),
+        data: Buffer.from(p.data ?? '', 'base64').toString(),
+      }));
     };
     const plain = await show([]);
     assert.ok(plain.some((p) => p.encoding === ENCODING_ENCRYPTED));

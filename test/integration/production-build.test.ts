@@ -27,7 +27,10 @@ before(async () => {
   app = mkdtempSync(join(tmpdir(), 'mailroom-image-'));
   for (const f of ['package.json', 'package-lock.json']) copyFileSync(join(ROOT, f), join(app, f));
   // The Dockerfile's commands: production dependencies, then `npm run build` into the app.
-  await run('npm', ['ci', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], { cwd: app, timeout: 300_000 });
+  await run('npm', ['ci', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], {
+    cwd: app,
+    timeout: 300_000,
+  });
   await run('bash', [join(ROOT, 'scripts', 'build.sh'), join(app, 'dist')], { cwd: ROOT, timeout: 300_000 });
   stack = await startInboundStack({ mailboxes: ['alice@example.com'] });
 });
@@ -39,7 +42,11 @@ after(async () => {
 });
 
 /** Starts `node <script>` in the scratch app; resolves once `ready` matches a log line. */
-async function startCompiled(script: string, env: NodeJS.ProcessEnv, ready: RegExp): Promise<{ child: ChildProcess; output: () => string; ms: number }> {
+async function startCompiled(
+  script: string,
+  env: NodeJS.ProcessEnv,
+  ready: RegExp,
+): Promise<{ child: ChildProcess; output: () => string; ms: number }> {
   const started = Date.now();
   const child = spawn(process.execPath, [script], { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
@@ -57,7 +64,16 @@ async function startCompiled(script: string, env: NodeJS.ProcessEnv, ready: RegE
 
 test('production dependencies only: no TypeScript tooling, test servers or s3rver', () => {
   const modules = join(app, 'node_modules');
-  for (const dev of ['tsx', 'typescript', 'eslint', 'dynalite', '@temporalio/testing', 'playwright-core', 's3rver', 'dicer']) {
+  for (const dev of [
+    'tsx',
+    'typescript',
+    'eslint',
+    'dynalite',
+    '@temporalio/testing',
+    'playwright-core',
+    's3rver',
+    'dicer',
+  ]) {
     assert.equal(existsSync(join(modules, dev)), false, `${dev} is not in the production install`);
   }
   assert.ok(existsSync(join(modules, '@temporalio', 'worker')));
@@ -66,18 +82,33 @@ test('production dependencies only: no TypeScript tooling, test servers or s3rve
 
 test('the compiled inbound worker starts with node alone, loads the prebuilt bundle and processes an email', async () => {
   const taskQueue = `compiled-${process.pid}`;
-  const env = { ...stack.childEnv, TASK_QUEUE: taskQueue, HEALTH_PORT: String(await freePort()), METRICS_PORT: String(await freePort()), TEMPORAL_METRICS_BIND: `127.0.0.1:${await freePort()}`, WORKER_NAME: 'compiled-worker', LOG_LEVEL: 'info' };
+  const env = {
+    ...stack.childEnv,
+    TASK_QUEUE: taskQueue,
+    HEALTH_PORT: String(await freePort()),
+    METRICS_PORT: String(await freePort()),
+    TEMPORAL_METRICS_BIND: `127.0.0.1:${await freePort()}`,
+    WORKER_NAME: 'compiled-worker',
+    LOG_LEVEL: 'info',
+  };
   const worker = await startCompiled(join('dist', 'workers', 'main.js'), env, /"msg":"worker started"/);
   console.log(`compiled worker ready in ${worker.ms} ms (prebuilt workflow bundle)`);
   assert.match(worker.output(), /"workflowBundle":"[^"]*dist\/workflow-bundles\/inbound\.js"/);
   assert.doesNotMatch(worker.output(), /Workflow bundle created/, 'no webpack at start');
 
-  const key = await stack.put(rawMail({ from: 'x@sender.example', to: ['alice@example.com'], subject: 'Through the compiled worker' }));
+  const key = await stack.put(
+    rawMail({ from: 'x@sender.example', to: ['alice@example.com'], subject: 'Through the compiled worker' }),
+  );
   const { workflowId } = await startInbound(stack.env.client, taskQueue, { domain: DOMAIN, bucket: BUCKET, key });
   const result = await stack.env.client.workflow.getHandle(workflowId).result();
   assert.equal(result.status, 'delivered');
   assert.equal((await stack.metadata(key))?.processed_by, 'compiled-worker');
-  assert.equal((await stack.mail.messagesFor('alice@example.com')).filter((m) => m.includes('Subject: Through the compiled worker')).length, 1);
+  assert.equal(
+    (await stack.mail.messagesFor('alice@example.com')).filter((m) =>
+      m.includes('Subject: Through the compiled worker'),
+    ).length,
+    1,
+  );
 
   worker.child.kill('SIGTERM');
   const [code] = await once(worker.child, 'exit');
@@ -86,13 +117,26 @@ test('the compiled inbound worker starts with node alone, loads the prebuilt bun
 
 test("compose's setup job runs from the compiled app: tables and buckets, twice (idempotent)", async () => {
   for (let i = 0; i < 2; i++) {
-    const { stdout } = await run(process.execPath, [join('dist', 'scripts', 'setup-aws.js')], { cwd: app, env: { ...stack.childEnv, LOG_LEVEL: 'info' }, timeout: 60_000 });
-    assert.match(stdout, /"buckets":\["example-com-emails","example-org-emails"\],"msg":"DynamoDB tables and S3 buckets ready"/);
+    const { stdout } = await run(process.execPath, [join('dist', 'scripts', 'setup-aws.js')], {
+      cwd: app,
+      env: { ...stack.childEnv, LOG_LEVEL: 'info' },
+      timeout: 60_000,
+    });
+    assert.match(
+      stdout,
+      /"buckets":\["example-com-emails","example-org-emails"\],"msg":"DynamoDB tables and S3 buckets ready"/,
+    );
   }
 });
 
 test('the compiled sync worker starts from its prebuilt bundle', async () => {
-  const env = { ...stack.childEnv, SYNC_TASK_QUEUE: `compiled-sync-${process.pid}`, SYNC_METRICS_PORT: '0', MAILROOM_SECRET_KEYS: `k1:${randomBytes(32).toString('base64')}`, LOG_LEVEL: 'info' };
+  const env = {
+    ...stack.childEnv,
+    SYNC_TASK_QUEUE: `compiled-sync-${process.pid}`,
+    SYNC_METRICS_PORT: '0',
+    MAILROOM_SECRET_KEYS: `k1:${randomBytes(32).toString('base64')}`,
+    LOG_LEVEL: 'info',
+  };
   const worker = await startCompiled(join('dist', 'workers', 'sync-main.js'), env, /"msg":"sync worker started"/);
   assert.match(worker.output(), /"workflowBundle":"[^"]*dist\/workflow-bundles\/sync\.js"/);
   worker.child.kill('SIGTERM');

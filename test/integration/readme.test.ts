@@ -22,7 +22,8 @@ import { demoDatabase } from '../support/demo-database';
 import { longOptions, npmScript, operatorCommands, variants } from '../support/readme-commands';
 
 const ROOT = join(__dirname, '..', '..');
-const SCRIPTS = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+const SCRIPTS = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> })
+  .scripts;
 const database = demoDatabase('readme');
 let state: string;
 let envFile: string;
@@ -40,7 +41,10 @@ function shell(command: string, stdio: 'pipe' | 'ignore' = 'pipe'): ChildProcess
   });
 }
 
-function runToEnd(command: string, timeoutMs = 120_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runToEnd(
+  command: string,
+  timeoutMs = 120_000,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = shell(command);
     let stdout = '';
@@ -55,7 +59,11 @@ function runToEnd(command: string, timeoutMs = 120_000): Promise<{ code: number 
   });
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 60_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
@@ -73,19 +81,48 @@ before(async () => {
   envFile = join(state, 'env');
   // The demo's own ports are free ones; the env file it writes carries them.
   const ports = Object.fromEntries(
-    await Promise.all(['DEMO_TEMPORAL_PORT', 'DEMO_TEMPORAL_UI_PORT', 'DEMO_S3_PORT', 'DEMO_DYNAMODB_PORT', 'DEMO_SQS_PORT', 'DEMO_SES_PORT', 'DEMO_SMTP_PORT', 'DEMO_INTERNAL_SMTP_PORT', 'HEALTH_PORT', 'METRICS_PORT', 'CODEC_SERVER_PORT'].map(async (k) => [k, String(await freePort())])),
+    await Promise.all(
+      [
+        'DEMO_TEMPORAL_PORT',
+        'DEMO_TEMPORAL_UI_PORT',
+        'DEMO_S3_PORT',
+        'DEMO_DYNAMODB_PORT',
+        'DEMO_SQS_PORT',
+        'DEMO_SES_PORT',
+        'DEMO_SMTP_PORT',
+        'DEMO_INTERNAL_SMTP_PORT',
+        'HEALTH_PORT',
+        'METRICS_PORT',
+        'CODEC_SERVER_PORT',
+      ].map(async (k) => [k, String(await freePort())]),
+    ),
   );
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(MAILROOM_|TEMPORAL_|AWS_|DEMO_|CODEC_)/.test(k)));
-  demo = spawn(process.execPath, ['--import', 'tsx', 'scripts/demo.ts'], { cwd: ROOT, env: { ...env, ...ports, DEMO_STATE_DIR: state, DEMO_DATABASE_URL: database.url, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !/^(MAILROOM_|TEMPORAL_|AWS_|DEMO_|CODEC_)/.test(k)),
+  );
+  demo = spawn(process.execPath, ['--import', 'tsx', 'scripts/demo.ts'], {
+    cwd: ROOT,
+    env: { ...env, ...ports, DEMO_STATE_DIR: state, DEMO_DATABASE_URL: database.url, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   demo.stdout!.on('data', (d) => (demoOutput += d));
   demo.stderr!.on('data', (d) => (demoOutput += d));
-  await waitFor('the demo', () => {
-    if (demo.exitCode !== null) throw new Error(`demo exited ${demo.exitCode}:\n${demoOutput}`);
-    return demoOutput.includes('keeps running') ? true : undefined;
-  }, 240_000);
+  await waitFor(
+    'the demo',
+    () => {
+      if (demo.exitCode !== null) throw new Error(`demo exited ${demo.exitCode}:\n${demoOutput}`);
+      return demoOutput.includes('keeps running') ? true : undefined;
+    },
+    240_000,
+  );
   assert.match(demoOutput, new RegExp(`source ${envFile}`), 'the demo prints the line to source');
   assert.doesNotMatch(demoOutput, /Account sync demo did not run/, demoOutput);
-  exported = Object.fromEntries([...readFileSync(envFile, 'utf8').matchAll(/^export ([A-Z0-9_]+)=(.*)$/gm)].map((m) => [m[1], m[2].replace(/^'|'$/g, '')]));
+  exported = Object.fromEntries(
+    [...readFileSync(envFile, 'utf8').matchAll(/^export ([A-Z0-9_]+)=(.*)$/gm)].map((m) => [
+      m[1],
+      m[2].replace(/^'|'$/g, ''),
+    ]),
+  );
 });
 
 after(async () => {
@@ -104,98 +141,141 @@ after(async () => {
   await database.drop();
 });
 
-test("every command of the README's operator tables works as written from a shell that sourced the demo's env file", { timeout: 15 * 60_000 }, async (t) => {
-  const commands = operatorCommands(readFileSync(join(ROOT, 'README.md'), 'utf8'));
-  assert.ok(commands.length >= 10, `the README's operator tables list ${commands.length} commands`);
+test(
+  "every command of the README's operator tables works as written from a shell that sourced the demo's env file",
+  { timeout: 15 * 60_000 },
+  async (t) => {
+    const commands = operatorCommands(readFileSync(join(ROOT, 'README.md'), 'utf8'));
+    assert.ok(commands.length >= 10, `the README's operator tables list ${commands.length} commands`);
 
-  // Placeholders: a stored demo email, a notification for it, the build the walk starts.
-  const s3 = s3ClientFor(exported.AWS_ENDPOINT_URL_S3);
-  const keys = (await s3.send(new ListObjectsV2Command({ Bucket: 'example-com-emails' }))).Contents?.map((o) => o.Key!) ?? [];
-  s3.destroy();
-  const key = keys.find((k) => k.endsWith('-1-plain'));
-  assert.ok(key, `the demo stored its plain email: ${keys.join(', ')}`);
-  const notification = join(state, 'notification.json');
-  writeFileSync(notification, JSON.stringify({ notificationType: 'Received', mail: { messageId: key, destination: ['alice@example.com'] }, receipt: { recipients: ['alice@example.com'], action: { type: 'S3', bucketName: 'example-com-emails', objectKey: key } } }));
-  // ID, OAUTH2_ID: the accounts the walk itself added (the account:add rows come first).
-  const accountId = async (authMethod: string) => {
-    const r = await runToEnd('npm run -s account:list -- --user owner@example.com --json');
-    const found = (JSON.parse(r.stdout) as { id: string; authMethod: string }[]).find((a) => a.authMethod === authMethod);
-    assert.ok(found, `no ${authMethod} account of owner@example.com yet: ${r.stdout} ${r.stderr}`);
-    return found.id;
-  };
-  const fill = async (c: string) => {
-    let out = c.replace(/\bKEY\b/g, key).replace(/(^|\s)notification\.json\b/g, `$1${notification}`).replace(/\bB1\b/g, 'B2');
-    if (/\bID\b/.test(out)) out = out.replace(/\bID\b/g, await accountId('password'));
-    if (/\bOAUTH2_ID\b/.test(out)) out = out.replace(/\bOAUTH2_ID\b/g, await accountId('oauth2'));
-    return out;
-  };
+    // Placeholders: a stored demo email, a notification for it, the build the walk starts.
+    const s3 = s3ClientFor(exported.AWS_ENDPOINT_URL_S3);
+    const keys =
+      (await s3.send(new ListObjectsV2Command({ Bucket: 'example-com-emails' }))).Contents?.map((o) => o.Key!) ?? [];
+    s3.destroy();
+    const key = keys.find((k) => k.endsWith('-1-plain'));
+    assert.ok(key, `the demo stored its plain email: ${keys.join(', ')}`);
+    const notification = join(state, 'notification.json');
+    writeFileSync(
+      notification,
+      JSON.stringify({
+        notificationType: 'Received',
+        mail: { messageId: key, destination: ['alice@example.com'] },
+        receipt: {
+          recipients: ['alice@example.com'],
+          action: { type: 'S3', bucketName: 'example-com-emails', objectKey: key },
+        },
+      }),
+    );
+    // ID, OAUTH2_ID: the accounts the walk itself added (the account:add rows come first).
+    const accountId = async (authMethod: string) => {
+      const r = await runToEnd('npm run -s account:list -- --user owner@example.com --json');
+      const found = (JSON.parse(r.stdout) as { id: string; authMethod: string }[]).find(
+        (a) => a.authMethod === authMethod,
+      );
+      assert.ok(found, `no ${authMethod} account of owner@example.com yet: ${r.stdout} ${r.stderr}`);
+      return found.id;
+    };
+    const fill = async (c: string) => {
+      let out = c
+        .replace(/\bKEY\b/g, key)
+        .replace(/(^|\s)notification\.json\b/g, `$1${notification}`)
+        .replace(/\bB1\b/g, 'B2');
+      if (/\bID\b/.test(out)) out = out.replace(/\bID\b/g, await accountId('password'));
+      if (/\bOAUTH2_ID\b/.test(out)) out = out.replace(/\bOAUTH2_ID\b/g, await accountId('oauth2'));
+      return out;
+    };
 
-  const client = new Client({ connection: await Connection.connect({ address: exported.TEMPORAL_ADDRESS }), namespace: exported.TEMPORAL_NAMESPACE });
-  try {
-    const helps = new Map<string, string>();
-    for (const documented of commands) {
-      const { script } = npmScript(documented.command);
-      const where = `README (${documented.section}, "${documented.action}"): ${documented.command}`;
-      assert.ok(SCRIPTS[script], `${where}: npm has no script ${script}`);
-      // Services (workers/*) and the local-stack helpers (scripts/stack/*) run until stopped.
-      const longRunning = /\b(workers|scripts\/stack)\//.test(SCRIPTS[script]);
+    const client = new Client({
+      connection: await Connection.connect({ address: exported.TEMPORAL_ADDRESS }),
+      namespace: exported.TEMPORAL_NAMESPACE,
+    });
+    try {
+      const helps = new Map<string, string>();
+      for (const documented of commands) {
+        const { script } = npmScript(documented.command);
+        const where = `README (${documented.section}, "${documented.action}"): ${documented.command}`;
+        assert.ok(SCRIPTS[script], `${where}: npm has no script ${script}`);
+        // Services (workers/*) and the local-stack helpers (scripts/stack/*) run until stopped.
+        const longRunning = /\b(workers|scripts\/stack)\//.test(SCRIPTS[script]);
 
-      if (!longRunning && !helps.has(script)) {
-        const help = await runToEnd(`npm run -s ${script} -- --help`);
-        assert.equal(help.code, 0, `${where}: --help exited ${help.code}: ${help.stderr}`);
-        helps.set(script, help.stdout);
-      }
-      for (const variant of variants(documented.command)) {
-        const line = await fill(variant);
-        for (const option of longOptions(variant)) {
-          if (helps.has(script)) assert.match(helps.get(script)!, new RegExp(`--${option}\\b`), `${where}: --${option} is not in npm run ${script} -- --help`);
+        if (!longRunning && !helps.has(script)) {
+          const help = await runToEnd(`npm run -s ${script} -- --help`);
+          assert.equal(help.code, 0, `${where}: --help exited ${help.code}: ${help.stderr}`);
+          helps.set(script, help.stdout);
         }
-        if (longRunning) {
-          // Comes up (its start line), and keeps running until the walk is over.
-          let output = '';
-          const child = shell(line);
-          child.stdout!.on('data', (d) => (output += d));
-          child.stderr!.on('data', (d) => (output += d));
-          services.push({ command: line, child, output: () => output });
-          await waitFor(`${line} to start`, () => {
-            if (child.exitCode !== null) throw new Error(`${where}: \`${line}\` exited ${child.exitCode}:\n${output}`);
-            return /"msg":"[^"]*(started|listening)"|Ctrl-C stops/.test(output) ? true : undefined;
-          });
-          const build = /TEMPORAL_BUILD_ID=(\S+)/.exec(line)?.[1];
-          if (build) await new DeploymentAdmin(client, exported.TEMPORAL_DEPLOYMENT_NAME ?? 'mailroom').waitForVersion(build);
-          t.diagnostic(`running: ${line}`);
-          continue;
+        for (const variant of variants(documented.command)) {
+          const line = await fill(variant);
+          for (const option of longOptions(variant)) {
+            if (helps.has(script))
+              assert.match(
+                helps.get(script)!,
+                new RegExp(`--${option}\\b`),
+                `${where}: --${option} is not in npm run ${script} -- --help`,
+              );
+          }
+          if (longRunning) {
+            // Comes up (its start line), and keeps running until the walk is over.
+            let output = '';
+            const child = shell(line);
+            child.stdout!.on('data', (d) => (output += d));
+            child.stderr!.on('data', (d) => (output += d));
+            services.push({ command: line, child, output: () => output });
+            await waitFor(`${line} to start`, () => {
+              if (child.exitCode !== null)
+                throw new Error(`${where}: \`${line}\` exited ${child.exitCode}:\n${output}`);
+              return /"msg":"[^"]*(started|listening)"|Ctrl-C stops/.test(output) ? true : undefined;
+            });
+            const build = /TEMPORAL_BUILD_ID=(\S+)/.exec(line)?.[1];
+            if (build)
+              await new DeploymentAdmin(client, exported.TEMPORAL_DEPLOYMENT_NAME ?? 'mailroom').waitForVersion(build);
+            t.diagnostic(`running: ${line}`);
+            continue;
+          }
+          const r = await runToEnd(line);
+          const detail = `\`${line}\` exited ${r.code}\nstdout: ${r.stdout.slice(-1500)}\nstderr: ${r.stderr.slice(-1500)}`;
+          assert.doesNotMatch(r.stderr, /Missing script|command not found/, `${where}: ${detail}`);
+          assert.notEqual(r.code, 2, `${where}: a usage error: ${detail}`);
+          assert.equal(r.code, 0, `${where}: ${detail}`);
+          if (npmScript(line).silent && /\s--(json|wait)\b/.test(line))
+            assert.doesNotThrow(
+              () => JSON.parse(r.stdout),
+              `${where}: stdout is not JSON alone: ${r.stdout.slice(0, 300)}`,
+            );
+          // The re-drive example is only an example if it selects something in the demo.
+          if (script === 'redrive')
+            assert.match(r.stdout, /, [1-9]\d* selected/, `${where}: selects nothing in the demo: ${r.stdout}`);
+          t.diagnostic(`ok: ${line}`);
         }
-        const r = await runToEnd(line);
-        const detail = `\`${line}\` exited ${r.code}\nstdout: ${r.stdout.slice(-1500)}\nstderr: ${r.stderr.slice(-1500)}`;
-        assert.doesNotMatch(r.stderr, /Missing script|command not found/, `${where}: ${detail}`);
-        assert.notEqual(r.code, 2, `${where}: a usage error: ${detail}`);
-        assert.equal(r.code, 0, `${where}: ${detail}`);
-        if (npmScript(line).silent && /\s--(json|wait)\b/.test(line)) assert.doesNotThrow(() => JSON.parse(r.stdout), `${where}: stdout is not JSON alone: ${r.stdout.slice(0, 300)}`);
-        // The re-drive example is only an example if it selects something in the demo.
-        if (script === 'redrive') assert.match(r.stdout, /, [1-9]\d* selected/, `${where}: selects nothing in the demo: ${r.stdout}`);
-        t.diagnostic(`ok: ${line}`);
       }
-    }
 
-    // The long-running ones stop cleanly on SIGTERM, as under a service manager. npm and bash
-    // exit first; the stdio pipes close when the service process itself is gone.
-    for (const s of services) {
-      const exited = new Promise<void>((resolve) => s.child.once('close', () => resolve()));
-      const before = s.output().length;
-      process.kill(-s.child.pid!, 'SIGTERM');
-      let killed = false;
-      const timer = setTimeout(() => {
-        killed = true;
-        process.kill(-s.child.pid!, 'SIGKILL');
-      }, 45_000);
-      await exited;
-      clearTimeout(timer);
-      assert.equal(killed, false, `\`${s.command}\` did not stop within 45 s of SIGTERM:\n${s.output().slice(-2000)}`);
-      // A graceful stop: nothing logged at error or fatal level on the way out.
-      assert.doesNotMatch(s.output().slice(before), /"level":(50|60)/, `\`${s.command}\` logged an error while stopping:\n${s.output().slice(before).slice(-2000)}`);
+      // The long-running ones stop cleanly on SIGTERM, as under a service manager. npm and bash
+      // exit first; the stdio pipes close when the service process itself is gone.
+      for (const s of services) {
+        const exited = new Promise<void>((resolve) => s.child.once('close', () => resolve()));
+        const before = s.output().length;
+        process.kill(-s.child.pid!, 'SIGTERM');
+        let killed = false;
+        const timer = setTimeout(() => {
+          killed = true;
+          process.kill(-s.child.pid!, 'SIGKILL');
+        }, 45_000);
+        await exited;
+        clearTimeout(timer);
+        assert.equal(
+          killed,
+          false,
+          `\`${s.command}\` did not stop within 45 s of SIGTERM:\n${s.output().slice(-2000)}`,
+        );
+        // A graceful stop: nothing logged at error or fatal level on the way out.
+        assert.doesNotMatch(
+          s.output().slice(before),
+          /"level":(50|60)/,
+          `\`${s.command}\` logged an error while stopping:\n${s.output().slice(before).slice(-2000)}`,
+        );
+      }
+    } finally {
+      await client.connection.close();
     }
-  } finally {
-    await client.connection.close();
-  }
-});
+  },
+);

@@ -17,15 +17,27 @@ const HISTORIES = join(ROOT, 'test', 'replay', 'histories');
 // needed, the recorded payloads are stored decoded.
 const dataConverter = { failureConverterPath: require.resolve('../../lib/temporal/failure-converter') };
 
-const files = (prefix: string) => readdirSync(HISTORIES).filter((f) => f.startsWith(prefix) && f.endsWith('.json')).sort();
+const files = (prefix: string) =>
+  readdirSync(HISTORIES)
+    .filter((f) => f.startsWith(prefix) && f.endsWith('.json'))
+    .sort();
 
 /** Replays the files against a workflow bundle; returns `file: error` for each that failed. */
-async function replay(options: Pick<ReplayWorkerOptions, 'workflowsPath'>, names: string[]): Promise<{ failures: string[]; errors: Error[]; replayed: number }> {
-  const histories = names.map((f) => ({ workflowId: f, history: historyFromJSON(readFileSync(join(HISTORIES, f), 'utf8')) }));
+async function replay(
+  options: Pick<ReplayWorkerOptions, 'workflowsPath'>,
+  names: string[],
+): Promise<{ failures: string[]; errors: Error[]; replayed: number }> {
+  const histories = names.map((f) => ({
+    workflowId: f,
+    history: historyFromJSON(readFileSync(join(HISTORIES, f), 'utf8')),
+  }));
   const failures: string[] = [];
   const errors: Error[] = [];
   let replayed = 0;
-  for await (const result of Worker.runReplayHistories({ ...options, dataConverter, replayName: 'mailroom-replay' }, histories)) {
+  for await (const result of Worker.runReplayHistories(
+    { ...options, dataConverter, replayName: 'mailroom-replay' },
+    histories,
+  )) {
     replayed++;
     if (result.error) {
       failures.push(`${result.workflowId}: ${result.error.name}: ${result.error.message}`);
@@ -38,18 +50,30 @@ async function replay(options: Pick<ReplayWorkerOptions, 'workflowsPath'>, names
 test('every recorded inbound history replays against the current workflows/inbound bundle', async () => {
   const names = files('inbound-');
   const missing = INBOUND_CASES.map((c) => `inbound-${c.name}.json`).filter((f) => !names.includes(f));
-  assert.deepEqual(missing, [], 'every case of test/replay/cases.ts has a recorded history (node --import tsx scripts/record-histories.ts)');
+  assert.deepEqual(
+    missing,
+    [],
+    'every case of test/replay/cases.ts has a recorded history (node --import tsx scripts/record-histories.ts)',
+  );
   const { failures, replayed } = await replay({ workflowsPath: require.resolve('../../workflows/inbound') }, names);
   assert.equal(replayed, names.length);
-  assert.deepEqual(failures, [], 'the workflow code changed incompatibly with running workflows: guard the change with patched() (docs/upgrades.md)');
+  assert.deepEqual(
+    failures,
+    [],
+    'the workflow code changed incompatibly with running workflows: guard the change with patched() (docs/upgrades.md)',
+  );
 });
 
-test('recorded sync histories replay against the workflows/sync bundle', { skip: files('sync-').length === 0 && 'no sync-*.json recorded yet' }, async () => {
-  const names = files('sync-');
-  const { failures, replayed } = await replay({ workflowsPath: require.resolve('../../workflows/sync') }, names);
-  assert.equal(replayed, names.length);
-  assert.deepEqual(failures, []);
-});
+test(
+  'recorded sync histories replay against the workflows/sync bundle',
+  { skip: files('sync-').length === 0 && 'no sync-*.json recorded yet' },
+  async () => {
+    const names = files('sync-');
+    const { failures, replayed } = await replay({ workflowsPath: require.resolve('../../workflows/sync') }, names);
+    assert.equal(replayed, names.length);
+    assert.deepEqual(failures, []);
+  },
+);
 
 // The check can fail: a copy of the real workflow with one activity added before the first
 // one (what a careless change looks like) is rejected; the same change behind patched() is not.
@@ -59,7 +83,10 @@ after(() => rmSync(mutants, { recursive: true, force: true }));
 function mutant(name: string, insert: string): string {
   const source = readFileSync(join(ROOT, 'workflows', 'processInboundEmail.ts'), 'utf8');
   const anchor = 'let fetched = run.local';
-  assert.ok(source.includes(anchor), `update the mutation in replay.test.ts: "${anchor}" is no longer in workflows/processInboundEmail.ts`);
+  assert.ok(
+    source.includes(anchor),
+    `update the mutation in replay.test.ts: "${anchor}" is no longer in workflows/processInboundEmail.ts`,
+  );
   const changed = `import { patched as mutantPatched } from '@temporalio/workflow';\n${source.replaceAll("from '../", "from '../../../").replace(anchor, `${insert}\n    ${anchor}`)}`;
   const dir = join(mutants, name);
   mkdirSync(dir, { recursive: true });
@@ -68,7 +95,10 @@ function mutant(name: string, insert: string): string {
 }
 
 test('negative control: an activity added before fetchEmail is a determinism violation', async () => {
-  const workflowsPath = mutant('unguarded', "await remoteLookups.checkBlocklist({ senders: ['x@y.example'], recipients: [] });");
+  const workflowsPath = mutant(
+    'unguarded',
+    "await remoteLookups.checkBlocklist({ senders: ['x@y.example'], recipients: [] });",
+  );
   const names = ['inbound-plain.json', 'inbound-blocked.json'];
   const { failures, errors } = await replay({ workflowsPath }, names);
   assert.equal(failures.length, names.length, `both histories fail to replay: ${failures.join('; ')}`);
@@ -79,7 +109,10 @@ test('negative control: an activity added before fetchEmail is a determinism vio
 });
 
 test('the same change behind patched() replays cleanly', async () => {
-  const workflowsPath = mutant('patched', "if (mutantPatched('blocklist-before-fetch')) await remoteLookups.checkBlocklist({ senders: ['x@y.example'], recipients: [] });");
+  const workflowsPath = mutant(
+    'patched',
+    "if (mutantPatched('blocklist-before-fetch')) await remoteLookups.checkBlocklist({ senders: ['x@y.example'], recipients: [] });",
+  );
   const { failures } = await replay({ workflowsPath }, ['inbound-plain.json', 'inbound-blocked.json']);
   assert.deepEqual(failures, []);
 });

@@ -8,7 +8,14 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { CreateQueueCommand, GetQueueAttributesCommand, type Message, ReceiveMessageCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  type Message,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
 import pino from 'pino';
 import { type Outcome, resolveQueues, runBridge, temporalBridgeDeps } from '../../workers/sqs-bridge/bridge';
 import { loadSqsConfig } from '../../lib/config/sqs-bridge';
@@ -42,13 +49,24 @@ after(async () => {
 function notification(key: string, recipients: string[], opts: { bucket?: string; type?: string } = {}): string {
   const ses = {
     notificationType: opts.type ?? 'Received',
-    mail: { timestamp: new Date().toISOString(), source: SENDER, messageId: key, destination: recipients.filter((r) => r !== CAROL) },
+    mail: {
+      timestamp: new Date().toISOString(),
+      source: SENDER,
+      messageId: key,
+      destination: recipients.filter((r) => r !== CAROL),
+    },
     receipt: {
       timestamp: new Date().toISOString(),
       recipients,
       spamVerdict: { status: 'PASS' },
       virusVerdict: { status: 'PASS' },
-      action: { type: 'S3', topicArn: 'arn:aws:sns:us-east-1:123456789012:ses-inbound', bucketName: opts.bucket ?? BUCKET, objectKeyPrefix: '', objectKey: key },
+      action: {
+        type: 'S3',
+        topicArn: 'arn:aws:sns:us-east-1:123456789012:ses-inbound',
+        bucketName: opts.bucket ?? BUCKET,
+        objectKeyPrefix: '',
+        objectKey: key,
+      },
     },
   };
   return JSON.stringify({
@@ -63,17 +81,33 @@ function notification(key: string, recipients: string[], opts: { bucket?: string
 
 let queueCounter = 0;
 /** Fresh per-domain queues (and a dead-letter queue) for one test; returns the bridge's env. */
-async function freshQueues(extra: { redrivePolicy?: (dlqArn: string) => string } = {}): Promise<{ env: Record<string, string>; queueUrl: string; dlqUrl: string; dlqName: string }> {
+async function freshQueues(
+  extra: { redrivePolicy?: (dlqArn: string) => string } = {},
+): Promise<{ env: Record<string, string>; queueUrl: string; dlqUrl: string; dlqName: string }> {
   const prefix = `t${process.pid}-${++queueCounter}`;
   const dlqName = `${prefix}-dead-letter`;
   const dlqUrl = (await sqs.send(new CreateQueueCommand({ QueueName: dlqName }))).QueueUrl!;
-  const dlqArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn!;
+  const dlqArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] })))
+    .Attributes!.QueueArn!;
   let queueUrl = '';
   for (const domain of ['example-com', 'example-org']) {
-    const url = (await sqs.send(new CreateQueueCommand({ QueueName: `${prefix}-${domain}-queue`, Attributes: extra.redrivePolicy ? { RedrivePolicy: extra.redrivePolicy(dlqArn) } : undefined }))).QueueUrl!;
+    const url = (
+      await sqs.send(
+        new CreateQueueCommand({
+          QueueName: `${prefix}-${domain}-queue`,
+          Attributes: extra.redrivePolicy ? { RedrivePolicy: extra.redrivePolicy(dlqArn) } : undefined,
+        }),
+      )
+    ).QueueUrl!;
     if (domain === 'example-com') queueUrl = url;
   }
-  const env = { AWS_ENDPOINT_URL_SQS: sqsServer.endpoint, SQS_QUEUE_TEMPLATE: `${prefix}-{domain}-queue`, POLL_INTERVAL: '1', VISIBILITY_TIMEOUT: '2', MAX_MESSAGES: '10' };
+  const env = {
+    AWS_ENDPOINT_URL_SQS: sqsServer.endpoint,
+    SQS_QUEUE_TEMPLATE: `${prefix}-{domain}-queue`,
+    POLL_INTERVAL: '1',
+    VISIBILITY_TIMEOUT: '2',
+    MAX_MESSAGES: '10',
+  };
   return { env, queueUrl, dlqUrl, dlqName };
 }
 
@@ -83,11 +117,23 @@ async function send(queueUrl: string, body: string): Promise<void> {
 
 /** goaws counts every message on the queue in ApproximateNumberOfMessages, in flight included. */
 async function queueCounts(queueUrl: string): Promise<{ total: number; inFlight: number }> {
-  const a = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }))).Attributes ?? {};
+  const a =
+    (
+      await sqs.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: queueUrl,
+          AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+        }),
+      )
+    ).Attributes ?? {};
   return { total: Number(a.ApproximateNumberOfMessages), inFlight: Number(a.ApproximateNumberOfMessagesNotVisible) };
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000): Promise<T> {
+async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
@@ -121,7 +167,10 @@ async function startBridge(env: Record<string, string>) {
     { sqs, s3: stack.s3, ...temporalBridgeDeps(stack.env.client, config.base.taskQueue), log },
     queues,
     {
-      buckets: config.base.domains.map((domain) => ({ domain, bucket: bucketForDomain(domain, config.base.bucketTemplate) })),
+      buckets: config.base.domains.map((domain) => ({
+        domain,
+        bucket: bucketForDomain(domain, config.base.bucketTemplate),
+      })),
       waitTimeSeconds: config.pollIntervalSeconds,
       maxMessages: config.maxMessages,
       visibilityTimeoutSeconds: config.visibilityTimeoutSeconds,
@@ -192,11 +241,17 @@ test('the same notification delivered twice (and once more later): one workflow,
 });
 
 function runBridgeProcess(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'workers/sqs-bridge/main.ts'], { cwd: ROOT, env: { ...stack.childEnv, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'workers/sqs-bridge/main.ts'], {
+    cwd: ROOT,
+    env: { ...stack.childEnv, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout.on('data', (c: Buffer) => (output += c.toString()));
   child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('close', (code: number | null, signal: NodeJS.Signals | null) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('close', (code: number | null, signal: NodeJS.Signals | null) => resolve({ code, signal })),
+  );
   return { child, exited, output: () => output };
 }
 
@@ -252,33 +307,60 @@ test('poison messages go to the dead-letter queue with the reason, are not retri
   }
   assert.deepEqual(await queueCounts(q.queueUrl), { total: 0, inFlight: 0 }, 'moved off the source queue');
 
-  const dead = (await sqs.send(new ReceiveMessageCommand({ QueueUrl: q.dlqUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageAttributeNames: ['All'] }))).Messages ?? [];
+  const dead =
+    (
+      await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: q.dlqUrl,
+          MaxNumberOfMessages: 10,
+          WaitTimeSeconds: 1,
+          MessageAttributeNames: ['All'],
+        }),
+      )
+    ).Messages ?? [];
   assert.equal(dead.length, 3);
-  const reasonOf = (body: string) => dead.find((m) => m.Body === body)?.MessageAttributes?.['mailroom-reason']?.StringValue;
+  const reasonOf = (body: string) =>
+    dead.find((m) => m.Body === body)?.MessageAttributes?.['mailroom-reason']?.StringValue;
   assert.match(reasonOf(bodies.notJson) ?? '', /not an SES Received notification: not JSON/);
   assert.match(reasonOf(bodies.bounce) ?? '', /notificationType is "Bounce", expected "Received"/);
   assert.equal(reasonOf(bodies.missing), `object s3://${BUCKET}/${missingKey} does not exist`);
-  for (const m of dead) assert.equal(m.MessageAttributes?.['mailroom-source-queue']?.StringValue, `${q.env.SQS_QUEUE_TEMPLATE.replace('{domain}', 'example-com')}`);
+  for (const m of dead)
+    assert.equal(
+      m.MessageAttributes?.['mailroom-source-queue']?.StringValue,
+      `${q.env.SQS_QUEUE_TEMPLATE.replace('{domain}', 'example-com')}`,
+    );
 
   // One clear error line per message, naming it and the reason.
   const lines = bridge.logs.filter((l) => l.msg.startsWith('poison message moved to the dead-letter queue'));
   assert.equal(lines.length, 3);
   assert.deepEqual(new Set(lines.map((l) => l.sqsMessageId)), new Set(bridge.outcomes.map((o) => o.message.MessageId)));
   assert.ok(lines.every((l) => l.level === 50 && l.reason));
-  assert.equal(await temporalBridgeDeps(stack.env.client, stack.config.taskQueue).workflowExists(inboundWorkflowId(BUCKET, missingKey)), false, 'no workflow for a missing object');
+  assert.equal(
+    await temporalBridgeDeps(stack.env.client, stack.config.taskQueue).workflowExists(
+      inboundWorkflowId(BUCKET, missingKey),
+    ),
+    false,
+    'no workflow for a missing object',
+  );
 
   // The object turns up later: the dead-lettered body replays as it is through the one-object starter.
   const subject = 'SQS replayed from the dead-letter queue';
   await stack.put(rawMail({ from: SENDER, to: [ALICE], subject }), missingKey);
-  const replay = promisify(execFile)(process.execPath, ['--import', 'tsx', 'starters/process-object.ts', '--notification', '-', '--wait'], { cwd: ROOT, env: stack.childEnv, timeout: 60_000 });
+  const replay = promisify(execFile)(
+    process.execPath,
+    ['--import', 'tsx', 'starters/process-object.ts', '--notification', '-', '--wait'],
+    { cwd: ROOT, env: stack.childEnv, timeout: 60_000 },
+  );
   replay.child.stdin?.end(dead.find((m) => m.Body === bodies.missing)?.Body);
   const { stdout } = await replay;
   assert.match(stdout, /"status": "delivered"/);
   assert.equal(await mailboxCount(CAROL, subject), 1, 'envelope recipients (Bcc) come from the notification');
 });
 
-test('without a dead-letter queue, poison stays on its queue hidden for SQS_POISON_VISIBILITY_TIMEOUT, and the queue\'s redrive policy moves it', async () => {
-  const q = await freshQueues({ redrivePolicy: (arn) => JSON.stringify({ maxReceiveCount: 2, deadLetterTargetArn: arn }) });
+test("without a dead-letter queue, poison stays on its queue hidden for SQS_POISON_VISIBILITY_TIMEOUT, and the queue's redrive policy moves it", async () => {
+  const q = await freshQueues({
+    redrivePolicy: (arn) => JSON.stringify({ maxReceiveCount: 2, deadLetterTargetArn: arn }),
+  });
   await send(q.queueUrl, '{"not": "a notification"}');
   const bridge = await startBridge({ ...q.env, VISIBILITY_TIMEOUT: '1', SQS_POISON_VISIBILITY_TIMEOUT: '4' });
   try {
@@ -290,7 +372,11 @@ test('without a dead-letter queue, poison stays on its queue hidden for SQS_POIS
     // Visible again after 4 s: set aside a second time, then SQS redrives it (maxReceiveCount 2).
     await until('received a second time', () => bridge.outcomes.length === 2, 15_000);
     assert.equal(bridge.outcomes[1].outcome, 'set-aside');
-    await until('moved by the redrive policy', async () => (await queueCounts(q.queueUrl)).total === 0 && (await queueCounts(q.dlqUrl)).total === 1, 15_000);
+    await until(
+      'moved by the redrive policy',
+      async () => (await queueCounts(q.queueUrl)).total === 0 && (await queueCounts(q.dlqUrl)).total === 1,
+      15_000,
+    );
     const lines = bridge.logs.filter((l) => l.msg.startsWith('poison message left on its queue'));
     assert.equal(lines.length, 2, 'one error line per receive');
     assert.match(lines[0].reason ?? '', /expected "Received"/);
@@ -315,7 +401,7 @@ test('a Bcc recipient (in receipt.recipients, in neither To nor Cc) reaches its 
       [CAROL, 'delivered'],
     ]);
     const [carols] = (await stack.mail.messagesFor(CAROL)).filter((m) => m.includes(`Subject: ${subject}`));
-    assert.ok(carols, 'in carol\'s mailbox');
+    assert.ok(carols, "in carol's mailbox");
     const headers = carols.split(/\r?\n\r?\n/)[0];
     assert.match(headers, /^To: alice@example\.com\r?$/m);
     assert.doesNotMatch(headers, /^(To|Cc):.*carol/im, 'carol is in neither To nor Cc');

@@ -21,7 +21,11 @@ const CAROL = 'carol@example.com';
 let stack: InboundStack;
 
 function starter(script: string, args: string[], input?: string, env: NodeJS.ProcessEnv = stack.childEnv) {
-  const child = run(process.execPath, ['--import', 'tsx', `starters/${script}.ts`, ...args], { env, cwd: ROOT, timeout: 60_000 });
+  const child = run(process.execPath, ['--import', 'tsx', `starters/${script}.ts`, ...args], {
+    env,
+    cwd: ROOT,
+    timeout: 60_000,
+  });
   if (input !== undefined) {
     child.child.stdin?.end(input);
   }
@@ -29,9 +33,17 @@ function starter(script: string, args: string[], input?: string, env: NodeJS.Pro
 }
 
 /** Runs a starter (or worker) to its end: exit code and output, whatever the code. */
-async function outcome(script: string, args: string[], env: NodeJS.ProcessEnv = stack.childEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+async function outcome(
+  script: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = stack.childEnv,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', script.includes('/') ? script : `starters/${script}.ts`, ...args], { env, cwd: ROOT, timeout: 60_000 });
+    const { stdout, stderr } = await run(
+      process.execPath,
+      ['--import', 'tsx', script.includes('/') ? script : `starters/${script}.ts`, ...args],
+      { env, cwd: ROOT, timeout: 60_000 },
+    );
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code?: number; stdout: string; stderr: string };
@@ -40,12 +52,18 @@ async function outcome(script: string, args: string[], env: NodeJS.ProcessEnv = 
   }
 }
 
-const withoutKeys = () => Object.fromEntries(Object.entries(stack.childEnv).filter(([k]) => k !== 'MAILROOM_CODEC_KEYS'));
-const counter = async (status: string) => (await emailsProcessed.get()).values.find((v) => v.labels.status === status && v.labels.domain === 'example.com')?.value ?? 0;
+const withoutKeys = () =>
+  Object.fromEntries(Object.entries(stack.childEnv).filter(([k]) => k !== 'MAILROOM_CODEC_KEYS'));
+const counter = async (status: string) =>
+  (await emailsProcessed.get()).values.find((v) => v.labels.status === status && v.labels.domain === 'example.com')
+    ?.value ?? 0;
 
 before(async () => {
   // SWEEP_MIN_AGE=0: the sweeps here look at mail just stored (test/integration/sweep.test.ts covers the grace).
-  stack = await startInboundStack({ mailboxes: [ALICE, CAROL], env: { BLOCKED_MAIL_ACTION: 'keep', SWEEP_MIN_AGE: '0' } });
+  stack = await startInboundStack({
+    mailboxes: [ALICE, CAROL],
+    env: { BLOCKED_MAIL_ACTION: 'keep', SWEEP_MIN_AGE: '0' },
+  });
 });
 after(async () => {
   await stack?.stop();
@@ -53,25 +71,39 @@ after(async () => {
 
 test('process-object takes an SNS-wrapped SES notification (Bcc recipient included) and is idempotent', async () => {
   const key = await stack.put(rawMail({ from: 'x@sender.example', to: [ALICE], subject: 'Via notification' }));
-  const ses = { notificationType: 'Received', mail: { messageId: key, destination: [ALICE] }, receipt: { recipients: [ALICE, CAROL], action: { type: 'S3', bucketName: BUCKET, objectKey: key } } };
+  const ses = {
+    notificationType: 'Received',
+    mail: { messageId: key, destination: [ALICE] },
+    receipt: { recipients: [ALICE, CAROL], action: { type: 'S3', bucketName: BUCKET, objectKey: key } },
+  };
   const file = join(mkdtempSync(join(tmpdir(), 'notif-')), 'n.json');
   writeFileSync(file, JSON.stringify({ Type: 'Notification', Message: JSON.stringify(ses) }));
   const first = await starter('process-object', ['--notification', file, '--wait']);
   assert.match(first.stderr, /started inbound\//);
-  assert.equal((JSON.parse(first.stdout) as { status: string }).status, 'delivered', 'with --wait stdout is the JSON result alone');
+  assert.equal(
+    (JSON.parse(first.stdout) as { status: string }).status,
+    'delivered',
+    'with --wait stdout is the JSON result alone',
+  );
   assert.equal((await stack.mail.messagesFor(CAROL)).filter((m) => m.includes('Via notification')).length, 1);
   const second = await starter('process-object', ['--bucket', BUCKET, '--key', key]);
   assert.match(second.stdout, /already started earlier.*no-op/);
 });
 
 test('process-object explains a bad notification', async () => {
-  await assert.rejects(starter('process-object', ['--notification', '-'], '{"notificationType":"Bounce"}'), (err: { stderr: string }) => /expected "Received"/.test(err.stderr));
+  await assert.rejects(
+    starter('process-object', ['--notification', '-'], '{"notificationType":"Bounce"}'),
+    (err: { stderr: string }) => /expected "Received"/.test(err.stderr),
+  );
 });
 
 test('sweep-domain starts workflows only for untagged objects', async () => {
   const done = await stack.put(rawMail({ from: 'x@sender.example', to: [ALICE], subject: 'Already done' }));
   await stack.run({ key: done });
-  const fresh = [await stack.put(rawMail({ from: 'x@sender.example', to: [ALICE], subject: 'Swept 1' })), await stack.put(rawMail({ from: 'x@sender.example', to: [CAROL], subject: 'Swept 2' }))];
+  const fresh = [
+    await stack.put(rawMail({ from: 'x@sender.example', to: [ALICE], subject: 'Swept 1' })),
+    await stack.put(rawMail({ from: 'x@sender.example', to: [CAROL], subject: 'Swept 2' })),
+  ];
   const out = await starter('sweep-domain', ['--domain', 'example.com']);
   assert.match(out.stdout, /2 workflows started/);
   for (const key of fresh) {
@@ -97,26 +129,60 @@ test('schedule-sweep creates, then updates, a schedule that runs the sweep workf
   const key = await stack.put(rawMail({ from: 'x@sender.example', to: [ALICE], subject: 'Found by schedule' }));
   await handle.trigger();
   const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline && (await stack.metadata(key))?.processed !== 'true') await new Promise((r) => setTimeout(r, 250));
+  while (Date.now() < deadline && (await stack.metadata(key))?.processed !== 'true')
+    await new Promise((r) => setTimeout(r, 250));
   assert.equal((await stack.metadata(key))?.status, 'delivered');
   await handle.delete();
 });
 
 test('redrive: blocked mail re-processed after a blocklist fix, with new workflow ids; dry run touches nothing', async () => {
-  await stack.putItem(DEFAULT_TABLES.blocked, { email_address: ALICE, blocked_patterns: ['*@wrongly-blocked.example'] });
-  const key = await stack.put(rawMail({ from: 'partner@wrongly-blocked.example', to: [ALICE], subject: 'Important, was blocked' }));
+  await stack.putItem(DEFAULT_TABLES.blocked, {
+    email_address: ALICE,
+    blocked_patterns: ['*@wrongly-blocked.example'],
+  });
+  const key = await stack.put(
+    rawMail({ from: 'partner@wrongly-blocked.example', to: [ALICE], subject: 'Important, was blocked' }),
+  );
   assert.equal((await stack.run({ key })).status, 'blocked');
   assert.equal((await stack.metadata(key))?.status, 'blocked', 'kept in place with BLOCKED_MAIL_ACTION=keep');
 
-  await stack.dynamo.send(new DeleteItemCommand({ TableName: DEFAULT_TABLES.blocked, Key: { email_address: { S: ALICE } } }));
-  const dry = await starter('redrive', ['--domain', 'example.com', '--status', 'blocked', '--since', '1h', '--dry-run']);
+  await stack.dynamo.send(
+    new DeleteItemCommand({ TableName: DEFAULT_TABLES.blocked, Key: { email_address: { S: ALICE } } }),
+  );
+  const dry = await starter('redrive', [
+    '--domain',
+    'example.com',
+    '--status',
+    'blocked',
+    '--since',
+    '1h',
+    '--dry-run',
+  ]);
   assert.match(dry.stdout, new RegExp(`would re-drive s3://${BUCKET}/${key}`));
   assert.equal((await stack.metadata(key))?.status, 'blocked', 'a dry run changes nothing');
 
-  const out = await starter('redrive', ['--domain', 'example.com', '--status', 'blocked', '--since', '1h', '--batch', 'fix1', '--wait']);
+  const out = await starter('redrive', [
+    '--domain',
+    'example.com',
+    '--status',
+    'blocked',
+    '--since',
+    '1h',
+    '--batch',
+    'fix1',
+    '--wait',
+  ]);
   assert.match(out.stdout, /batch fix1: 1 workflows started/);
-  assert.match(out.stdout, new RegExp(`^started ${inboundWorkflowId(BUCKET, key)}/redrive-fix1$`, 'm'), 'the id of each started workflow');
-  assert.match(out.stdout, new RegExp(`^${inboundWorkflowId(BUCKET, key)}/redrive-fix1: delivered$`, 'm'), 'with --wait, each outcome');
+  assert.match(
+    out.stdout,
+    new RegExp(`^started ${inboundWorkflowId(BUCKET, key)}/redrive-fix1$`, 'm'),
+    'the id of each started workflow',
+  );
+  assert.match(
+    out.stdout,
+    new RegExp(`^${inboundWorkflowId(BUCKET, key)}/redrive-fix1: delivered$`, 'm'),
+    'with --wait, each outcome',
+  );
   assert.match(out.stdout, /outcomes: 1 delivered/);
   const redriven = await stack.env.client.workflow.getHandle(`${inboundWorkflowId(BUCKET, key)}/redrive-fix1`).result();
   assert.equal(redriven.status, 'delivered');
@@ -124,18 +190,46 @@ test('redrive: blocked mail re-processed after a blocklist fix, with new workflo
   const original = await stack.env.client.workflow.getHandle(inboundWorkflowId(BUCKET, key)).result();
   assert.equal(original.status, 'blocked', 'the earlier run stays inspectable');
   // The same batch again: the object re-driven above is a no-op (its id exists).
-  const again = await starter('redrive', ['--domain', 'example.com', '--status', 'delivered', '--since', '1h', '--batch', 'fix1']);
+  const again = await starter('redrive', [
+    '--domain',
+    'example.com',
+    '--status',
+    'delivered',
+    '--since',
+    '1h',
+    '--batch',
+    'fix1',
+  ]);
   assert.match(again.stdout, /, 1 already started in this batch/);
   assert.equal((await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('Important, was blocked')).length, 1);
 
   // Another batch re-processes it, but the delivery log (per object and recipient) knows
   // Alice has it: no second copy. Only --redeliver delivers again, on purpose.
-  const other = await starter('redrive', ['--domain', 'example.com', '--status', 'delivered', '--since', '1h', '--batch', 'fix2']);
+  const other = await starter('redrive', [
+    '--domain',
+    'example.com',
+    '--status',
+    'delivered',
+    '--since',
+    '1h',
+    '--batch',
+    'fix2',
+  ]);
   assert.match(other.stdout, /batch fix2: \d+ workflows started/);
   const second = await stack.env.client.workflow.getHandle(`${inboundWorkflowId(BUCKET, key)}/redrive-fix2`).result();
   assert.deepEqual(second.recipients, [{ recipient: ALICE, outcome: 'delivered', detail: 'delivered earlier' }]);
   assert.equal((await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('Important, was blocked')).length, 1);
-  await starter('redrive', ['--domain', 'example.com', '--status', 'delivered', '--since', '1h', '--batch', 'fix3', '--redeliver']);
+  await starter('redrive', [
+    '--domain',
+    'example.com',
+    '--status',
+    'delivered',
+    '--since',
+    '1h',
+    '--batch',
+    'fix3',
+    '--redeliver',
+  ]);
   const third = await stack.env.client.workflow.getHandle(`${inboundWorkflowId(BUCKET, key)}/redrive-fix3`).result();
   assert.deepEqual(third.recipients, [{ recipient: ALICE, outcome: 'delivered' }]);
   assert.equal((await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('Important, was blocked')).length, 2);
@@ -143,11 +237,35 @@ test('redrive: blocked mail re-processed after a blocklist fix, with new workflo
 
 test('redrive --json: one JSON document with ids and outcomes; times and statuses are checked before anything runs', async () => {
   await stack.putItem(DEFAULT_TABLES.blocked, { email_address: CAROL, blocked_patterns: ['*@json.example'] });
-  const key = await stack.put(rawMail({ from: 'x@json.example', to: [CAROL], subject: 'Blocked for the JSON re-drive' }));
+  const key = await stack.put(
+    rawMail({ from: 'x@json.example', to: [CAROL], subject: 'Blocked for the JSON re-drive' }),
+  );
   assert.equal((await stack.run({ key })).status, 'blocked');
-  const out = await starter('redrive', ['--domain', 'example.com', '--status', 'blocked', '--since', 'today', '--until', 'now', '--prefix', key, '--batch', 'json1', '--wait', '--json']);
-  const doc = JSON.parse(out.stdout) as { batch: string; runs: { key: string; workflowId: string; started: boolean; status: string }[] };
-  assert.deepEqual(doc.runs, [{ key, workflowId: `${inboundWorkflowId(BUCKET, key)}/redrive-json1`, started: true, status: 'blocked' }], 'still blocked: the blocklist entry is there');
+  const out = await starter('redrive', [
+    '--domain',
+    'example.com',
+    '--status',
+    'blocked',
+    '--since',
+    'today',
+    '--until',
+    'now',
+    '--prefix',
+    key,
+    '--batch',
+    'json1',
+    '--wait',
+    '--json',
+  ]);
+  const doc = JSON.parse(out.stdout) as {
+    batch: string;
+    runs: { key: string; workflowId: string; started: boolean; status: string }[];
+  };
+  assert.deepEqual(
+    doc.runs,
+    [{ key, workflowId: `${inboundWorkflowId(BUCKET, key)}/redrive-json1`, started: true, status: 'blocked' }],
+    'still blocked: the blocklist entry is there',
+  );
 
   const typo = await outcome('redrive', ['--domain', 'example.com', '--status', 'blokced']);
   assert.equal(typo.code, 2);
@@ -167,7 +285,16 @@ test('redrive --json: one JSON document with ids and outcomes; times and statuse
 });
 
 test('every converted starter answers --help with usage, options and an example (exit 0), and rejects unknown options with exit 2', async () => {
-  const starters = ['process-object', 'sweep-domain', 'schedule-sweep', 'redrive', 'deployment-status', 'deployment-ramp', 'deployment-promote', 'deployment-rollback'];
+  const starters = [
+    'process-object',
+    'sweep-domain',
+    'schedule-sweep',
+    'redrive',
+    'deployment-status',
+    'deployment-ramp',
+    'deployment-promote',
+    'deployment-rollback',
+  ];
   for (const script of starters) {
     const help = await outcome(script, ['--help']);
     assert.equal(help.code, 0, `${script} --help: ${help.stderr}`);
@@ -177,7 +304,10 @@ test('every converted starter answers --help with usage, options and an example 
     assert.equal(bad.code, 2, script);
     assert.match(bad.stderr, /Unknown option '--bogus'[\s\S]*-- --help/, script);
   }
-  assert.match((await outcome('redrive', ['--help'])).stdout, /--include-unprocessed[\s\S]*--batch <name>[\s\S]*--until today ends at 00:00 UTC today/);
+  assert.match(
+    (await outcome('redrive', ['--help'])).stdout,
+    /--include-unprocessed[\s\S]*--batch <name>[\s\S]*--until today ends at 00:00 UTC today/,
+  );
   const every = await outcome('schedule-sweep', ['--domain', 'example.com', '--every', 'soon']);
   assert.equal(every.code, 2);
   assert.match(every.stderr, /--every soon is not a duration/);
@@ -192,7 +322,11 @@ test('every converted starter answers --help with usage, options and an example 
 });
 
 test('an unreachable Temporal is named with its address and namespace (exit 1)', async () => {
-  const r = await outcome('deployment-status', [], { ...stack.childEnv, TEMPORAL_ADDRESS: '127.0.0.1:1', TEMPORAL_NAMESPACE: 'ops' });
+  const r = await outcome('deployment-status', [], {
+    ...stack.childEnv,
+    TEMPORAL_ADDRESS: '127.0.0.1:1',
+    TEMPORAL_NAMESPACE: 'ops',
+  });
   assert.equal(r.code, 1);
   assert.match(r.stderr, /cannot reach Temporal at 127\.0\.0\.1:1 \(namespace ops\)/);
 });
@@ -207,24 +341,46 @@ test('no codec keys: starters refuse to start workflows (exit 2, naming MAILROOM
   ] as const) {
     const r = await outcome(script, [...args], withoutKeys());
     assert.equal(r.code, 2, `${script}: ${r.stderr}`);
-    assert.match(r.stderr, /MAILROOM_CODEC_KEYS is not set: .* would write email addresses and subjects into Temporal's history in plaintext[\s\S]*MAILROOM_CODEC_KEYS=none or --plaintext/, script);
+    assert.match(
+      r.stderr,
+      /MAILROOM_CODEC_KEYS is not set: .* would write email addresses and subjects into Temporal's history in plaintext[\s\S]*MAILROOM_CODEC_KEYS=none or --plaintext/,
+      script,
+    );
   }
-  await assert.rejects(stack.env.client.workflow.getHandle(inboundWorkflowId(BUCKET, key)).describe(), /not found/i, 'nothing was started');
+  await assert.rejects(
+    stack.env.client.workflow.getHandle(inboundWorkflowId(BUCKET, key)).describe(),
+    /not found/i,
+    'nothing was started',
+  );
 
   // The worker, the SQS bridge: the same refusal (MAILROOM_CODEC_KEYS=none is their opt-out).
   for (const script of ['workers/main.ts', 'workers/sqs-bridge/main.ts']) {
     const r = await outcome(script, [], { ...withoutKeys(), HEALTH_PORT: '0', METRICS_PORT: '0' });
     assert.equal(r.code, 1, script);
     // One JSON log line (lib/observability/logger.ts); no --plaintext for a long-running process.
-    assert.match(r.stdout + r.stderr, /MAILROOM_CODEC_KEYS is not set: the (worker|SQS bridge) would write[^\n]*MAILROOM_CODEC_KEYS=none(?! or --plaintext)/, script);
+    assert.match(
+      r.stdout + r.stderr,
+      /MAILROOM_CODEC_KEYS is not set: the (worker|SQS bridge) would write[^\n]*MAILROOM_CODEC_KEYS=none(?! or --plaintext)/,
+      script,
+    );
   }
 
   // Opted out: started (plaintext). Then a reader without keys of an encrypted result is told what to set.
-  const plain = await outcome('process-object', ['--bucket', BUCKET, '--key', key, '--plaintext', '--wait'], withoutKeys());
+  const plain = await outcome(
+    'process-object',
+    ['--bucket', BUCKET, '--key', key, '--plaintext', '--wait'],
+    withoutKeys(),
+  );
   assert.equal(plain.code, 1, 'the worker answers encrypted; this reader has no keys');
   assert.match(plain.stderr, /started inbound\//);
-  assert.match(plain.stderr, /this history is encrypted \(key id "test"\) and MAILROOM_CODEC_KEYS is not set here: set MAILROOM_CODEC_KEYS/);
-  assert.equal((await stack.env.client.workflow.getHandle(inboundWorkflowId(BUCKET, key)).result()).status, 'delivered');
+  assert.match(
+    plain.stderr,
+    /this history is encrypted \(key id "test"\) and MAILROOM_CODEC_KEYS is not set here: set MAILROOM_CODEC_KEYS/,
+  );
+  assert.equal(
+    (await stack.env.client.workflow.getHandle(inboundWorkflowId(BUCKET, key)).result()).status,
+    'delivered',
+  );
 });
 
 test('missing never strands an object: trigger before the upload, upload, then sweep; delivered and tagged once', async () => {
@@ -248,14 +404,19 @@ test('missing never strands an object: trigger before the upload, upload, then s
   assert.equal(sweptStarted + (direct.started ? 1 : 0), 1, `exactly one new run: ${swept.stdout}`);
   const result = await stack.env.client.workflow.getHandle(workflowId).result();
   assert.equal(result.status, 'delivered');
-  assert.equal((await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('Arrived after its trigger')).length, 1, 'delivered once');
+  assert.equal(
+    (await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('Arrived after its trigger')).length,
+    1,
+    'delivered once',
+  );
   assert.equal((await stack.metadata(key))?.status, 'delivered');
   assert.equal(await counter('delivered'), deliveredBefore + 1, 'tagged once');
   // Visibility lags the runs a little.
   let runs: string[] = [];
   for (const deadline = Date.now() + 15_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 250))) {
     runs = [];
-    for await (const w of stack.env.client.workflow.list({ query: `WorkflowId = "${workflowId}"` })) runs.push(w.status.name);
+    for await (const w of stack.env.client.workflow.list({ query: `WorkflowId = "${workflowId}"` }))
+      runs.push(w.status.name);
     if (runs.sort().join() === 'COMPLETED,FAILED') break;
   }
   assert.deepEqual(runs, ['COMPLETED', 'FAILED'], 'the missing run and the one run that processed it');

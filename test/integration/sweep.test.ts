@@ -23,11 +23,23 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const mail = (subject: string) => rawMail({ from: 'x@sender.example', to: [ALICE], subject });
 
 function sweep(input: Omit<SweepInput, 'domain'>, config = stack.config): Promise<SweepResult> {
-  return sweepBucket({ s3: stack.s3, dynamo: stack.dynamo, config, start: (ref, facts) => startInbound(stack.env.client, config.taskQueue, ref, undefined, facts) }, { domain: DOMAIN, ...input });
+  return sweepBucket(
+    {
+      s3: stack.s3,
+      dynamo: stack.dynamo,
+      config,
+      start: (ref, facts) => startInbound(stack.env.client, config.taskQueue, ref, undefined, facts),
+    },
+    { domain: DOMAIN, ...input },
+  );
 }
 
 function sweepCli(args: string[], env: NodeJS.ProcessEnv = {}) {
-  return run(process.execPath, ['--import', 'tsx', 'starters/sweep-domain.ts', '--domain', DOMAIN, ...args], { env: { ...stack.childEnv, ...env }, cwd: join(__dirname, '..', '..'), timeout: 60_000 });
+  return run(process.execPath, ['--import', 'tsx', 'starters/sweep-domain.ts', '--domain', DOMAIN, ...args], {
+    env: { ...stack.childEnv, ...env },
+    cwd: join(__dirname, '..', '..'),
+    timeout: 60_000,
+  });
 }
 
 async function workflowExists(key: string): Promise<boolean> {
@@ -52,7 +64,11 @@ after(async () => {
 
 test('the scheduled sweep leaves mail younger than SWEEP_MIN_AGE to the SQS bridge; an operator sweep with --min-age 0 takes it', async () => {
   const key = await stack.put(mail('Young'), 'young/1');
-  const scheduled: SweepResult = await stack.env.client.workflow.execute('sweepDomain', { taskQueue: stack.config.taskQueue, workflowId: `test-sweep-young-${Date.now()}`, args: [{ domain: DOMAIN, prefix: 'young/' }] });
+  const scheduled: SweepResult = await stack.env.client.workflow.execute('sweepDomain', {
+    taskQueue: stack.config.taskQueue,
+    workflowId: `test-sweep-young-${Date.now()}`,
+    args: [{ domain: DOMAIN, prefix: 'young/' }],
+  });
   assert.equal(scheduled.listed, 1);
   assert.equal(scheduled.tooYoung, 1);
   assert.equal(scheduled.read, 0, 'not even read');
@@ -94,7 +110,10 @@ test('a failed sweep does not move the mark, and the next sweep starts what it m
   // Long enough that a mark moved by the failed sweep would leave the object before the next window.
   await sleep((OVERLAP_S + 1) * 1000);
   // Starting fails (Temporal refuses an unknown namespace): the sweep fails as a whole.
-  await assert.rejects(sweepCli(['--prefix', 'fail/', '--min-age', '0'], { TEMPORAL_NAMESPACE: 'no-such-namespace' }), (err: { stderr: string }) => /^sweep: .*namespace/im.test(err.stderr));
+  await assert.rejects(
+    sweepCli(['--prefix', 'fail/', '--min-age', '0'], { TEMPORAL_NAMESPACE: 'no-such-namespace' }),
+    (err: { stderr: string }) => /^sweep: .*namespace/im.test(err.stderr),
+  );
   const afterFailure = (await readSweepMark(stack.dynamo, stack.config.tables.sweep, BUCKET, 'fail/')).mark!;
   assert.equal(afterFailure.sweptUntil, before.sweptUntil, 'the mark stays');
   assert.equal(await workflowExists(key), false);
@@ -108,7 +127,12 @@ test('--all reads the whole bucket, also objects from before the mark', async ()
   const key = await stack.put(mail('Before the mark'), 'all/1');
   await sleep((OVERLAP_S + 1) * 1000);
   // A mark past the object (as after a restore, or a trigger lost before the last sweep).
-  await recordSweepMark(stack.dynamo, stack.config.tables.sweep, BUCKET, 'all/', { sweptUntil: Date.now(), sweptAt: Date.now(), read: 0, started: 0 });
+  await recordSweepMark(stack.dynamo, stack.config.tables.sweep, BUCKET, 'all/', {
+    sweptUntil: Date.now(),
+    sweptAt: Date.now(),
+    read: 0,
+    started: 0,
+  });
   const windowed = await sweep({ prefix: 'all/', minAge: 0 });
   assert.deepEqual([windowed.listed, windowed.read, windowed.started], [1, 0, 0]);
 
@@ -137,10 +161,16 @@ test('re-drive listing: concurrent HEADs in listing order, prefiltered by LastMo
   const late = await stack.put(mail('Late'), 'redrive/zz-late');
   let listed = 0;
   const all = [];
-  for await (const o of storedEmails(stack.s3, BUCKET, { prefix: 'redrive/', concurrency: 8, onListed: (n) => (listed += n) })) all.push(o.key);
+  for await (const o of storedEmails(stack.s3, BUCKET, {
+    prefix: 'redrive/',
+    concurrency: 8,
+    onListed: (n) => (listed += n),
+  }))
+    all.push(o.key);
   assert.deepEqual(all, [...keys, late]);
   assert.equal(listed, 41);
   const recent = [];
-  for await (const o of storedEmails(stack.s3, BUCKET, { prefix: 'redrive/', modifiedSince: since - 1000 })) recent.push(o.key);
+  for await (const o of storedEmails(stack.s3, BUCKET, { prefix: 'redrive/', modifiedSince: since - 1000 }))
+    recent.push(o.key);
   assert.deepEqual(recent, [late]);
 });

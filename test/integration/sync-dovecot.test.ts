@@ -20,10 +20,17 @@ describe('startDovecot', () => {
     await dovecot?.cleanup();
   });
 
-  const lmtp = () => nodemailer.createTransport({ host: '127.0.0.1', port: dovecot.lmtpPort, lmtp: true } as SMTPTransport.Options);
+  const lmtp = () =>
+    nodemailer.createTransport({ host: '127.0.0.1', port: dovecot.lmtpPort, lmtp: true } as SMTPTransport.Options);
 
   it('delivers over LMTP into the INBOX seen by IMAP', async () => {
-    const info = await lmtp().sendMail({ from: 'sender@example.org', to: ERIN.user, subject: 'Over LMTP', text: 'hello', messageId: '<lmtp-1@test>' });
+    const info = await lmtp().sendMail({
+      from: 'sender@example.org',
+      to: ERIN.user,
+      subject: 'Over LMTP',
+      text: 'hello',
+      messageId: '<lmtp-1@test>',
+    });
     assert.deepEqual(info.accepted, [ERIN.user]);
     const imap = await imapSession(dovecot, ERIN.user, ERIN.password);
     try {
@@ -43,11 +50,14 @@ describe('startDovecot', () => {
   });
 
   it('rejects an unknown recipient with 550 5.1.1 at RCPT TO', async () => {
-    await assert.rejects(lmtp().sendMail({ from: 'sender@example.org', to: 'nobody@example.test', subject: 'x', text: 'x' }), (err: Error & { responseCode?: number; response?: string }) => {
-      assert.equal(err.responseCode, 550);
-      assert.match(err.response ?? '', /^550 5\.1\.1 /);
-      return true;
-    });
+    await assert.rejects(
+      lmtp().sendMail({ from: 'sender@example.org', to: 'nobody@example.test', subject: 'x', text: 'x' }),
+      (err: Error & { responseCode?: number; response?: string }) => {
+        assert.equal(err.responseCode, 550);
+        assert.match(err.response ?? '', /^550 5\.1\.1 /);
+        return true;
+      },
+    );
   });
 
   it('adds users while running', async () => {
@@ -55,8 +65,11 @@ describe('startDovecot', () => {
     await dovecot.addUser(frank);
     await lmtp().sendMail({ from: 'sender@example.org', to: frank.user, subject: 'Welcome', text: 'hi' });
     const imap = await imapSession(dovecot, frank.user, frank.password);
-    assert.equal((await imap.status('INBOX', { messages: true }) || undefined)?.messages, 1);
+    assert.equal(((await imap.status('INBOX', { messages: true })) || undefined)?.messages, 1);
     await imap.logout();
-    await assert.rejects(imapSession(dovecot, frank.user, 'wrong'), (err: { authenticationFailed?: boolean }) => err.authenticationFailed === true);
+    await assert.rejects(
+      imapSession(dovecot, frank.user, 'wrong'),
+      (err: { authenticationFailed?: boolean }) => err.authenticationFailed === true,
+    );
   });
 });

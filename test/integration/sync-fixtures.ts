@@ -13,7 +13,12 @@ import { ImapFlow } from 'imapflow';
 import type { Pool } from 'pg';
 import { createPool, dropDatabase, ensureDatabase, withDatabase } from '../../lib/storage/db';
 import { migrate } from '../../lib/storage/migrate';
-import { startDovecot, type DovecotServer, type DovecotUser, type StartDovecotOptions } from '../../scripts/stack/dovecot';
+import {
+  startDovecot,
+  type DovecotServer,
+  type DovecotUser,
+  type StartDovecotOptions,
+} from '../../scripts/stack/dovecot';
 import type { SyncConfig } from '../../lib/config/sync';
 import { createSyncWorker } from '../../workers/sync';
 import { historyToJSON } from '../replay/history-json';
@@ -46,7 +51,10 @@ export interface TestDovecot extends DovecotServer {
   cleanup(): Promise<void>;
 }
 
-export async function startTestDovecot(users: DovecotUser[], options: Pick<StartDovecotOptions, 'oauth2'> = {}): Promise<TestDovecot> {
+export async function startTestDovecot(
+  users: DovecotUser[],
+  options: Pick<StartDovecotOptions, 'oauth2'> = {},
+): Promise<TestDovecot> {
   const directory = mkdtempSync(join(tmpdir(), 'mailroom-dovecot-'));
   const server = await startDovecot({ directory, users, ...options });
   return {
@@ -59,7 +67,14 @@ export async function startTestDovecot(users: DovecotUser[], options: Pick<Start
 }
 
 export async function imapSession(dovecot: DovecotServer, user: string, password: string): Promise<ImapFlow> {
-  const client = new ImapFlow({ host: '127.0.0.1', port: dovecot.imapPort, secure: false, auth: { user, pass: password }, logger: false, disableAutoIdle: true });
+  const client = new ImapFlow({
+    host: '127.0.0.1',
+    port: dovecot.imapPort,
+    secure: false,
+    auth: { user, pass: password },
+    logger: false,
+    disableAutoIdle: true,
+  });
   client.on('error', () => {});
   await client.connect();
   return client;
@@ -83,7 +98,11 @@ export function testMessage(folder: string, n: number, extra = ''): { messageId:
 }
 
 /** Appends `count` messages to each folder (creating folders), returns their Message-IDs. */
-export async function fillMailbox(client: ImapFlow, folders: Record<string, number>, startAt = 1): Promise<Record<string, string[]>> {
+export async function fillMailbox(
+  client: ImapFlow,
+  folders: Record<string, number>,
+  startAt = 1,
+): Promise<Record<string, string[]>> {
   const ids: Record<string, string[]> = {};
   for (const [folder, count] of Object.entries(folders)) {
     if (folder !== 'INBOX') {
@@ -156,9 +175,21 @@ export function syncWorkflowBundle(): Promise<WorkflowBundle> {
 }
 
 const noop = () => {};
-const quietLogger = { trace: noop, debug: noop, info: noop, warn: noop, error: (m: string) => console.error(m), log: noop };
+const quietLogger = {
+  trace: noop,
+  debug: noop,
+  info: noop,
+  warn: noop,
+  error: (m: string) => console.error(m),
+  log: noop,
+};
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false | null>, timeoutMs = 30_000, intervalMs = 100): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false | null>,
+  timeoutMs = 30_000,
+  intervalMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await fn();
@@ -173,7 +204,12 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
  * (payloads are plaintext in these tests; machine names replaced). The replay test replays
  * every sync-*.json against the current workflow code.
  */
-export async function recordSyncHistory(client: Client, workflowId: string, runId: string | undefined, name: string): Promise<void> {
+export async function recordSyncHistory(
+  client: Client,
+  workflowId: string,
+  runId: string | undefined,
+  name: string,
+): Promise<void> {
   if (!process.env.RECORD_HISTORIES) return;
   const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
   // Machine names and this checkout's path (in failures' stack traces) are not the history's business.

@@ -54,7 +54,12 @@ describe('sync against a hostile IMAP server', () => {
     });
     store = createStore(db.pool);
     // One message per batch from the second on: a hostile message is never alone in the first.
-    worker = await startSyncTestWorker(env, { db, keyEntry, taskQueue, config: { batchSize: 2, batchesPerActivity: 4, maxMessageBytes: MAX_MESSAGE_BYTES } });
+    worker = await startSyncTestWorker(env, {
+      db,
+      keyEntry,
+      taskQueue,
+      config: { batchSize: 2, batchesPerActivity: 4, maxMessageBytes: MAX_MESSAGE_BYTES },
+    });
   });
 
   after(async () => {
@@ -79,7 +84,13 @@ describe('sync against a hostile IMAP server', () => {
       store,
       keyring,
       owner,
-      { imapHost: hostile.host, imapPort: hostile.port, imapTls: false, imapUser: hostile.user, syncIntervalSeconds: 300 },
+      {
+        imapHost: hostile.host,
+        imapPort: hostile.port,
+        imapTls: false,
+        imapUser: hostile.user,
+        syncIntervalSeconds: 300,
+      },
       hostile.password,
     );
     const imap = await imapSession(dovecot, CALM.user, CALM.password);
@@ -89,7 +100,13 @@ describe('sync against a hostile IMAP server', () => {
       store,
       keyring,
       owner,
-      { imapHost: '127.0.0.1', imapPort: dovecot.imapPort, imapTls: false, imapUser: CALM.user, syncIntervalSeconds: 300 },
+      {
+        imapHost: '127.0.0.1',
+        imapPort: dovecot.imapPort,
+        imapTls: false,
+        imapUser: CALM.user,
+        syncIntervalSeconds: 300,
+      },
       CALM.password,
     );
 
@@ -103,7 +120,11 @@ describe('sync against a hostile IMAP server', () => {
     }, 20);
     const t0 = Date.now();
     // Short heartbeat timeout and two attempts, so the stalling folders are given up on within seconds here.
-    const hostileRun = start({ userId: owner, accountId: victim.id, options: { heartbeatTimeoutSeconds: 5, imapMaxAttempts: 2 } });
+    const hostileRun = start({
+      userId: owner,
+      accountId: victim.id,
+      options: { heartbeatTimeoutSeconds: 5, imapMaxAttempts: 2 },
+    });
     const calmRun = start({ userId: owner, accountId: calm.id });
     const [hostileHandle, calmHandle] = await Promise.all([hostileRun, calmRun]);
     let calmDoneAt = 0;
@@ -114,7 +135,12 @@ describe('sync against a hostile IMAP server', () => {
     const result = await hostileHandle.result().catch(async (err) => {
       // Say why, from the history, before failing.
       const events = (await hostileHandle.fetchHistory()).events ?? [];
-      const failures = events.flatMap((e) => [e.activityTaskFailedEventAttributes?.failure?.message, e.workflowExecutionFailedEventAttributes?.failure?.cause?.message].filter(Boolean));
+      const failures = events.flatMap((e) =>
+        [
+          e.activityTaskFailedEventAttributes?.failure?.message,
+          e.workflowExecutionFailedEventAttributes?.failure?.cause?.message,
+        ].filter(Boolean),
+      );
       throw new Error(`hostile sync failed: ${(err as Error).message}; failures: ${failures.join(' | ')}`);
     });
     const seconds = (Date.now() - t0) / 1000;
@@ -133,19 +159,40 @@ describe('sync against a hostile IMAP server', () => {
     assert.match(result.reason ?? '', /3 folder\(s\) could not be synced.*Drip/);
 
     // Memory: the 64 MiB the liar announced was refused at its announcement, not read.
-    assert.ok(hostile.bodyBytesSent['size-lie'] < 16 * 1024 * 1024, `server got to send ${hostile.bodyBytesSent['size-lie']} bytes of the lie`);
+    assert.ok(
+      hostile.bodyBytesSent['size-lie'] < 16 * 1024 * 1024,
+      `server got to send ${hostile.bodyBytesSent['size-lie']} bytes of the lie`,
+    );
     const mib = (n: number) => `${Math.round(n / 2 ** 20)} MiB`;
-    assert.ok(peak.arrayBuffers - before.arrayBuffers < 16 * 2 ** 20, `buffers grew by ${mib(peak.arrayBuffers - before.arrayBuffers)}`);
+    assert.ok(
+      peak.arrayBuffers - before.arrayBuffers < 16 * 2 ** 20,
+      `buffers grew by ${mib(peak.arrayBuffers - before.arrayBuffers)}`,
+    );
     // RSS also holds the worker, the workflows and the calm sync; reading the lie would add 64 MiB at least.
     assert.ok(peak.rss - before.rss < 96 * 2 ** 20, `RSS grew by ${mib(peak.rss - before.rss)}`);
 
     // Everything that could be synced was, folder by folder.
     const rows = await store.listMessages(owner, victim.id);
     const byFolder = (f: string) => rows.filter((m) => m.folder === f).map((m) => [m.uid, m.hasRaw]);
-    assert.deepEqual(byFolder('INBOX'), [[1, true], [2, true], [3, true]]);
-    assert.deepEqual(byFolder('Zzz'), [[1, true], [2, true]], 'the folder after the hostile ones was synced');
+    assert.deepEqual(byFolder('INBOX'), [
+      [1, true],
+      [2, true],
+      [3, true],
+    ]);
+    assert.deepEqual(
+      byFolder('Zzz'),
+      [
+        [1, true],
+        [2, true],
+      ],
+      'the folder after the hostile ones was synced',
+    );
     // The liar: its metadata is stored (without body, raw_ref points at it), the next message too.
-    assert.deepEqual(byFolder('Lies'), [[1, true], [2, false], [3, true]]);
+    assert.deepEqual(byFolder('Lies'), [
+      [1, true],
+      [2, false],
+      [3, true],
+    ]);
     // Stalled, endless, cut: what arrived before the trouble is committed, the rest waits for the next run.
     assert.deepEqual(byFolder('Drip'), [[1, true]]);
     assert.deepEqual(byFolder('Endless'), [[1, true]]);
@@ -155,7 +202,10 @@ describe('sync against a hostile IMAP server', () => {
 
     const errors = await store.listSyncErrors(owner, victim.id);
     const lie = errors.find((e) => e.folder === 'Lies');
-    assert.deepEqual({ uid: lie?.uid, kind: lie?.kind, size: lie?.size }, { uid: 2, kind: 'oversize', size: 64 * 1024 * 1024 });
+    assert.deepEqual(
+      { uid: lie?.uid, kind: lie?.kind, size: lie?.size },
+      { uid: 2, kind: 'oversize', size: 64 * 1024 * 1024 },
+    );
     assert.match(lie?.reason ?? '', /sent 64 MiB for a message it listed as 100 bytes/);
     const folderErrors = Object.fromEntries(errors.filter((e) => e.kind === 'folder').map((e) => [e.folder, e.reason]));
     assert.deepEqual(Object.keys(folderErrors).sort(), ['Cut', 'Drip', 'Endless']);

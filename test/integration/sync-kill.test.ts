@@ -13,7 +13,18 @@ import { generateKeyEntry, parseKeyring } from '../../lib/sync-store/crypto';
 import type { syncAccount } from '../../workflows/syncAccount';
 import { syncWorkflowId } from '../../contracts/sync';
 import { startTestTemporal } from '../support/temporal';
-import { createTestDatabase, fillMailbox, imapSession, quietTemporalLogs, serverView, sortMessages, startTestDovecot, waitFor, type TestDatabase, type TestDovecot } from './sync-fixtures';
+import {
+  createTestDatabase,
+  fillMailbox,
+  imapSession,
+  quietTemporalLogs,
+  serverView,
+  sortMessages,
+  startTestDovecot,
+  waitFor,
+  type TestDatabase,
+  type TestDovecot,
+} from './sync-fixtures';
 
 const ROOT = join(__dirname, '..', '..');
 const DAVE = { user: 'dave@example.test', password: 'dave-secret' };
@@ -80,7 +91,13 @@ describe('worker killed mid-sync', () => {
       store,
       parseKeyring(keyEntry),
       userId,
-      { imapHost: '127.0.0.1', imapPort: dovecot.imapPort, imapTls: false, imapUser: DAVE.user, syncIntervalSeconds: 600 },
+      {
+        imapHost: '127.0.0.1',
+        imapPort: dovecot.imapPort,
+        imapTls: false,
+        imapUser: DAVE.user,
+        syncIntervalSeconds: 600,
+      },
       DAVE.password,
     );
     const handle = await env.client.workflow.start<typeof syncAccount>('syncAccount', {
@@ -90,7 +107,12 @@ describe('worker killed mid-sync', () => {
     });
 
     const first = startWorkerProcess();
-    await waitFor('the first worker to store some messages', async () => (await count(userId, account.id)) >= 20, 120_000, 50).catch((err) => {
+    await waitFor(
+      'the first worker to store some messages',
+      async () => (await count(userId, account.id)) >= 20,
+      120_000,
+      50,
+    ).catch((err) => {
       throw new Error(`${(err as Error).message}\nworker output:\n${first.output()}`);
     });
     first.child.kill('SIGKILL');
@@ -104,7 +126,10 @@ describe('worker killed mid-sync', () => {
     const result = await Promise.race([
       handle.result(),
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`sync did not finish; second worker output:\n${second.output()}`)), 150_000);
+        timer = setTimeout(
+          () => reject(new Error(`sync did not finish; second worker output:\n${second.output()}`)),
+          150_000,
+        );
       }),
     ]).finally(() => clearTimeout(timer));
     second.child.kill('SIGTERM');
@@ -119,13 +144,24 @@ describe('worker killed mid-sync', () => {
     const server = await serverView(imap);
     await imap.logout();
     assert.deepEqual(
-      sortMessages(stored.map((m) => ({ folder: m.folder, uidValidity: m.uidValidity, uid: m.uid, messageId: m.messageId, flags: m.flags }))),
+      sortMessages(
+        stored.map((m) => ({
+          folder: m.folder,
+          uidValidity: m.uidValidity,
+          uid: m.uid,
+          messageId: m.messageId,
+          flags: m.flags,
+        })),
+      ),
       server,
     );
 
     // The interrupted activity was retried (attempt 2+) rather than the sync starting over.
     const history = await handle.fetchHistory();
     const attempts = (history.events ?? []).map((e) => e.activityTaskStartedEventAttributes?.attempt ?? 0);
-    assert.ok(attempts.some((a) => a >= 2), 'expected a retried activity attempt after the kill');
+    assert.ok(
+      attempts.some((a) => a >= 2),
+      'expected a retried activity attempt after the kill',
+    );
   });
 });

@@ -59,12 +59,20 @@ describe('OAuth2 accounts against Dovecot, a local OAuth2 server and PostgreSQL'
   before(async () => {
     // Keep every log line of the SDK and of the activities, to search them for tokens.
     try {
-      Runtime.install({ logger: new DefaultLogger('INFO', (entry) => logLines.push(`${entry.message} ${JSON.stringify(entry.meta ?? {})}`)) });
+      Runtime.install({
+        logger: new DefaultLogger('INFO', (entry) =>
+          logLines.push(`${entry.message} ${JSON.stringify(entry.meta ?? {})}`),
+        ),
+      });
     } catch {
       /* installed by an earlier file in this process: the activity log below still counts */
     }
     oauth = await startLocalOAuth2Server({ clients: [CLIENT], accessTokenSeconds: TOKEN_SECONDS });
-    [env, db, dovecot] = await Promise.all([startTestTemporal(), createTestDatabase(), startTestDovecot([MAILBOX], { oauth2: { introspectionUrl: oauth.userinfoUrl } })]);
+    [env, db, dovecot] = await Promise.all([
+      startTestTemporal(),
+      createTestDatabase(),
+      startTestDovecot([MAILBOX], { oauth2: { introspectionUrl: oauth.userinfoUrl } }),
+    ]);
     store = createStore(db.pool);
     const sink = new Writable({
       write(chunk, _enc, done) {
@@ -106,7 +114,18 @@ describe('OAuth2 accounts against Dovecot, a local OAuth2 server and PostgreSQL'
     const imap = await imapSession(dovecot, MAILBOX.user, MAILBOX.password);
     try {
       const rows = await store.listMessages(ownerId, account.id);
-      assert.deepEqual(sortMessages(rows.map((m) => ({ folder: m.folder, uidValidity: m.uidValidity, uid: m.uid, messageId: m.messageId, flags: m.flags }))), await serverView(imap));
+      assert.deepEqual(
+        sortMessages(
+          rows.map((m) => ({
+            folder: m.folder,
+            uidValidity: m.uidValidity,
+            uid: m.uid,
+            messageId: m.messageId,
+            flags: m.flags,
+          })),
+        ),
+        await serverView(imap),
+      );
     } finally {
       await imap.logout();
     }
@@ -122,7 +141,13 @@ describe('OAuth2 accounts against Dovecot, a local OAuth2 server and PostgreSQL'
       store,
       keyring,
       ownerId,
-      { imapHost: '127.0.0.1', imapPort: dovecot.imapPort, imapTls: false, imapUser: MAILBOX.user, syncIntervalSeconds: 300 },
+      {
+        imapHost: '127.0.0.1',
+        imapPort: dovecot.imapPort,
+        imapTls: false,
+        imapUser: MAILBOX.user,
+        syncIntervalSeconds: 300,
+      },
       { provider: 'custom', tokenUrl: oauth.tokenUrl, clientId: CLIENT.clientId, scopes: 'imap' },
       { refreshToken: oauth.grant(MAILBOX.user), clientSecret: CLIENT.clientSecret },
     );
@@ -133,12 +158,22 @@ describe('OAuth2 accounts against Dovecot, a local OAuth2 server and PostgreSQL'
     assert.equal(result.status, 'succeeded');
     assert.equal(result.messagesAdded, 18);
     await assertMirrors();
-    assert.ok(seconds > TOKEN_SECONDS, `the sync (${seconds} s) outlasts an access token (${TOKEN_SECONDS} s), or this test proves nothing`);
+    assert.ok(
+      seconds > TOKEN_SECONDS,
+      `the sync (${seconds} s) outlasts an access token (${TOKEN_SECONDS} s), or this test proves nothing`,
+    );
     const refreshes = oauth.stats.refreshes - before.refreshes;
     const logins = oauth.stats.introspections - before.introspections;
     assert.ok(refreshes >= 2, `expected the token to be refreshed during the sync, got ${refreshes} token grant(s)`);
-    assert.ok(refreshes < logins, `a valid token is reused, not refreshed for every login (${refreshes} refreshes, ${logins} logins)`);
-    assert.equal(oauth.stats.introspectionsRefused - before.introspectionsRefused, 0, 'Dovecot never saw an expired token');
+    assert.ok(
+      refreshes < logins,
+      `a valid token is reused, not refreshed for every login (${refreshes} refreshes, ${logins} logins)`,
+    );
+    assert.equal(
+      oauth.stats.introspectionsRefused - before.introspectionsRefused,
+      0,
+      'Dovecot never saw an expired token',
+    );
     assert.equal(oauth.stats.refused - before.refused, 0);
     // The provider rotates refresh tokens: the newest one is stored (encrypted).
     assert.ok((await store.getAccountSecret(ownerId, account.id))?.oauth2?.accessTokenEncrypted?.startsWith('v1:k1:'));
@@ -164,25 +199,50 @@ describe('OAuth2 accounts against Dovecot, a local OAuth2 server and PostgreSQL'
     assert.match(waiting?.statusReason ?? '', /refused the refresh token.*invalid_grant/);
     // Visible at once: the search attribute, the metric, the account list.
     await waitFor('SyncStatus needs_attention in visibility', async () => {
-      for await (const w of env.client.workflow.list({ query: `SyncStatus = "needs_attention" AND AccountId = "${account.id}"` })) if (w.workflowId === handle.workflowId) return true;
+      for await (const w of env.client.workflow.list({
+        query: `SyncStatus = "needs_attention" AND AccountId = "${account.id}"`,
+      }))
+        if (w.workflowId === handle.workflowId) return true;
       return false;
     });
     assert.equal(await gauge(), '1');
-    assert.match(await syncRegistry.getSingleMetricAsString('mailroom_sync_credential_rejections_total'), /method="oauth2"} 1/);
-    const childEnv = { ...process.env, DATABASE_URL: db.url, MAILROOM_SECRET_KEYS: keyEntry, SYNC_TASK_QUEUE: taskQueue, TEMPORAL_ADDRESS: env.address, MAILROOM_CODEC_KEYS: 'none', LOG_LEVEL: 'warn' };
+    assert.match(
+      await syncRegistry.getSingleMetricAsString('mailroom_sync_credential_rejections_total'),
+      /method="oauth2"} 1/,
+    );
+    const childEnv = {
+      ...process.env,
+      DATABASE_URL: db.url,
+      MAILROOM_SECRET_KEYS: keyEntry,
+      SYNC_TASK_QUEUE: taskQueue,
+      TEMPORAL_ADDRESS: env.address,
+      MAILROOM_CODEC_KEYS: 'none',
+      LOG_LEVEL: 'warn',
+    };
     const run = promisify(execFile);
-    const listed = await run(process.execPath, ['--import', 'tsx', 'starters/list-accounts.ts', '--user', 'olivia.owner@example.com'], { cwd: ROOT, env: childEnv }).then(
+    const listed = await run(
+      process.execPath,
+      ['--import', 'tsx', 'starters/list-accounts.ts', '--user', 'olivia.owner@example.com'],
+      { cwd: ROOT, env: childEnv },
+    ).then(
       () => assert.fail('account:list exits 3 while an account needs attention'),
       (err: { code: number; stdout: string }) => err,
     );
     assert.equal(listed.code, 3);
     assert.match(listed.stdout, /OAuth2 custom/);
     assert.match(listed.stdout, /NEEDS ATTENTION since \d+s ago/);
-    assert.match(listed.stdout, /fix: printf '%s\\n' "\$REFRESH_TOKEN" \| npm run account:token -- --user olivia\.owner@example\.com --account /);
+    assert.match(
+      listed.stdout,
+      /fix: printf '%s\\n' "\$REFRESH_TOKEN" \| npm run account:token -- --user olivia\.owner@example\.com --account /,
+    );
 
     // The operator gives a new refresh token (from the user's new consent) with the starter.
     const fresh = oauth.grant(MAILBOX.user);
-    const child = run(process.execPath, ['--import', 'tsx', 'starters/set-token.ts', '--user', 'olivia.owner@example.com', '--account', account.id], { cwd: ROOT, env: childEnv });
+    const child = run(
+      process.execPath,
+      ['--import', 'tsx', 'starters/set-token.ts', '--user', 'olivia.owner@example.com', '--account', account.id],
+      { cwd: ROOT, env: childEnv },
+    );
     child.child.stdin?.end(`${fresh}\n`);
     const out = await child;
     assert.match(out.stdout, /Refresh token of account .* updated; it no longer needs attention/);

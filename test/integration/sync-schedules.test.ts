@@ -16,7 +16,17 @@ import { createSyncWorker } from '../../workers/sync';
 import type { syncAccount } from '../../workflows/syncAccount';
 import { passwordUpdatedSignal, progressQuery, syncScheduleId, type SyncAccountInput } from '../../contracts/sync';
 import { startTestTemporal } from '../support/temporal';
-import { createTestDatabase, fillMailbox, imapSession, quietTemporalLogs, startTestDovecot, syncWorkflowBundle, waitFor, type TestDatabase, type TestDovecot } from './sync-fixtures';
+import {
+  createTestDatabase,
+  fillMailbox,
+  imapSession,
+  quietTemporalLogs,
+  startTestDovecot,
+  syncWorkflowBundle,
+  waitFor,
+  type TestDatabase,
+  type TestDovecot,
+} from './sync-fixtures';
 
 const keyEntry = generateKeyEntry('k1');
 const keyring = parseKeyring(keyEntry);
@@ -89,7 +99,10 @@ describe('schedule reconciler', () => {
     assert.equal((await describeSchedule(b1)).state.paused, true);
 
     const again = await reconcile();
-    assert.equal(again.created.length + again.updated.length + again.paused.length + again.unpaused.length + again.deleted.length, 0);
+    assert.equal(
+      again.created.length + again.updated.length + again.paused.length + again.unpaused.length + again.deleted.length,
+      0,
+    );
     assert.equal(again.unchanged.length, 3);
   });
 

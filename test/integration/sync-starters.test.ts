@@ -14,7 +14,16 @@ import { generateKeyEntry } from '../../lib/sync-store/crypto';
 import { startLocalOAuth2Server, type LocalOAuth2Server } from '../../scripts/stack/oauth2';
 import { syncScheduleId } from '../../contracts/sync';
 import { startTestTemporal } from '../support/temporal';
-import { createTestDatabase, fillMailbox, imapSession, quietTemporalLogs, startSyncTestWorker, startTestDovecot, type TestDatabase, type TestDovecot } from './sync-fixtures';
+import {
+  createTestDatabase,
+  fillMailbox,
+  imapSession,
+  quietTemporalLogs,
+  startSyncTestWorker,
+  startTestDovecot,
+  type TestDatabase,
+  type TestDovecot,
+} from './sync-fixtures';
 
 const ROOT = join(__dirname, '..', '..');
 const keyEntry = generateKeyEntry('k1');
@@ -45,10 +54,22 @@ describe('account starters', () => {
   before(async () => {
     quietTemporalLogs();
     oauth = await startLocalOAuth2Server({ clients: [CLIENT] });
-    [env, db, dovecot] = await Promise.all([startTestTemporal(), createTestDatabase(), startTestDovecot([PAT, OLI], { oauth2: { introspectionUrl: oauth.userinfoUrl } })]);
+    [env, db, dovecot] = await Promise.all([
+      startTestTemporal(),
+      createTestDatabase(),
+      startTestDovecot([PAT, OLI], { oauth2: { introspectionUrl: oauth.userinfoUrl } }),
+    ]);
     store = createStore(db.pool);
     worker = await startSyncTestWorker(env, { db, keyEntry, taskQueue, config: { maxMessageBytes: 64 * 1024 } });
-    childEnv = { ...process.env, DATABASE_URL: db.url, MAILROOM_SECRET_KEYS: keyEntry, SYNC_TASK_QUEUE: taskQueue, TEMPORAL_ADDRESS: env.address, MAILROOM_CODEC_KEYS: 'none', LOG_LEVEL: 'warn' };
+    childEnv = {
+      ...process.env,
+      DATABASE_URL: db.url,
+      MAILROOM_SECRET_KEYS: keyEntry,
+      SYNC_TASK_QUEUE: taskQueue,
+      TEMPORAL_ADDRESS: env.address,
+      MAILROOM_CODEC_KEYS: 'none',
+      LOG_LEVEL: 'warn',
+    };
   });
 
   after(async () => {
@@ -65,15 +86,27 @@ describe('account starters', () => {
     assert.ok(command, `package.json has an npm script ${script}`);
     const [, ...argv] = command.split(' ');
     return new Promise((resolve) => {
-      const child = execFile(process.execPath, [...argv, ...args], { cwd: ROOT, env: { ...childEnv, ...extraEnv }, timeout: 90_000 }, (err, stdout, stderr) =>
-        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      const child = execFile(
+        process.execPath,
+        [...argv, ...args],
+        { cwd: ROOT, env: { ...childEnv, ...extraEnv }, timeout: 90_000 },
+        (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
       );
       child.stdin?.end(input ?? '');
     });
   }
 
   it('every account command has --help naming its npm script, and refuses unknown options with exit 2', async () => {
-    for (const script of ['account:add', 'account:list', 'sync:now', 'account:password', 'account:token', 'account:set', 'account:remove', 'sync:reconcile']) {
+    for (const script of [
+      'account:add',
+      'account:list',
+      'sync:now',
+      'account:password',
+      'account:token',
+      'account:set',
+      'account:remove',
+      'sync:reconcile',
+    ]) {
       const help = await npmRun(script, ['--help']);
       assert.equal(help.code, 0, `${script} --help: ${help.stderr}`);
       assert.match(help.stdout, new RegExp(`npm run ${script} -- \\[options\\]`));
@@ -90,14 +123,38 @@ describe('account starters', () => {
   });
 
   it('account:add checks the login: TLS against a plaintext port says --no-tls; then adds the account and its Schedule', async () => {
-    const tls = await npmRun('account:add', ['--user', OWNER, '--host', '127.0.0.1', '--port', String(dovecot.imapPort), '--username', PAT.user], `${PAT.password}\n`);
+    const tls = await npmRun(
+      'account:add',
+      ['--user', OWNER, '--host', '127.0.0.1', '--port', String(dovecot.imapPort), '--username', PAT.user],
+      `${PAT.password}\n`,
+    );
     assert.equal(tls.code, 1);
     assert.match(tls.stderr, /does not speak TLS.*add --no-tls/);
-    const wrong = await npmRun('account:add', ['--user', OWNER, '--host', '127.0.0.1', '--port', String(dovecot.imapPort), '--no-tls', '--username', PAT.user], 'wrong\n');
+    const wrong = await npmRun(
+      'account:add',
+      ['--user', OWNER, '--host', '127.0.0.1', '--port', String(dovecot.imapPort), '--no-tls', '--username', PAT.user],
+      'wrong\n',
+    );
     assert.equal(wrong.code, 1);
     assert.match(wrong.stderr, /AUTHENTICATIONFAILED.*Nothing was stored/);
 
-    const ok = await npmRun('account:add', ['--user', OWNER, '--host', '127.0.0.1', '--port', String(dovecot.imapPort), '--no-tls', '--username', PAT.user, '--interval-minutes', '60'], `${PAT.password}\n`);
+    const ok = await npmRun(
+      'account:add',
+      [
+        '--user',
+        OWNER,
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(dovecot.imapPort),
+        '--no-tls',
+        '--username',
+        PAT.user,
+        '--interval-minutes',
+        '60',
+      ],
+      `${PAT.password}\n`,
+    );
     assert.equal(ok.code, 0, ok.stderr);
     patAccount = /Added account ([0-9a-f-]{36})/.exec(ok.stdout)?.[1] ?? '';
     assert.match(ok.stdout, new RegExp(`First sync now: npm run sync:now -- --user ${OWNER} --account ${patAccount}`));
@@ -107,17 +164,45 @@ describe('account starters', () => {
 
   it('account:add --oauth2 stores the (rotated) refresh token and client secret encrypted, after a real token refresh and login', async () => {
     const refreshToken = oauth.grant(OLI.user, CLIENT.clientId);
-    const args = ['--user', OWNER, '--host', '127.0.0.1', '--port', String(dovecot.imapPort), '--no-tls', '--username', OLI.user, '--oauth2', 'custom', '--token-url', oauth.tokenUrl, '--client-id', CLIENT.clientId, '--scopes', 'imap'];
-    const badSecret = await npmRun('account:add', args, `${refreshToken}\n`, { MAILROOM_OAUTH2_CLIENT_SECRET: 'wrong' });
+    const args = [
+      '--user',
+      OWNER,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(dovecot.imapPort),
+      '--no-tls',
+      '--username',
+      OLI.user,
+      '--oauth2',
+      'custom',
+      '--token-url',
+      oauth.tokenUrl,
+      '--client-id',
+      CLIENT.clientId,
+      '--scopes',
+      'imap',
+    ];
+    const badSecret = await npmRun('account:add', args, `${refreshToken}\n`, {
+      MAILROOM_OAUTH2_CLIENT_SECRET: 'wrong',
+    });
     assert.equal(badSecret.code, 1);
     assert.match(badSecret.stderr, /invalid_client.*Nothing was stored/);
-    const ok = await npmRun('account:add', args, `${refreshToken}\n`, { MAILROOM_OAUTH2_CLIENT_SECRET: CLIENT.clientSecret });
+    const ok = await npmRun('account:add', args, `${refreshToken}\n`, {
+      MAILROOM_OAUTH2_CLIENT_SECRET: CLIENT.clientSecret,
+    });
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, /OAuth2 custom/);
     oliAccount = /Added account ([0-9a-f-]{36})/.exec(ok.stdout)?.[1] ?? '';
     const { rows } = await db.pool.query('SELECT * FROM mail_accounts WHERE id = $1', [oliAccount]);
     const row = JSON.stringify(rows[0]);
-    for (const secret of [refreshToken, CLIENT.clientSecret, ...oauth.issued.refreshTokens, ...oauth.issued.accessTokens]) assert.ok(!row.includes(secret), 'secret stored in plaintext');
+    for (const secret of [
+      refreshToken,
+      CLIENT.clientSecret,
+      ...oauth.issued.refreshTokens,
+      ...oauth.issued.accessTokens,
+    ])
+      assert.ok(!row.includes(secret), 'secret stored in plaintext');
     assert.equal(rows[0].auth_method, 'oauth2');
     assert.ok(rows[0].oauth2_access_token_expires_at, 'the verified access token is kept for the first sync');
   });
@@ -125,12 +210,18 @@ describe('account starters', () => {
   it('sync:now syncs, prints the skipped messages, and account:list shows the counts', async () => {
     const imap = await imapSession(dovecot, PAT.user, PAT.password);
     await fillMailbox(imap, { INBOX: 3 });
-    const big = Buffer.concat([Buffer.from('From: a@example.org\r\nSubject: big\r\nMessage-ID: <big@test>\r\n\r\n'), Buffer.alloc(100 * 1024, 'B')]);
+    const big = Buffer.concat([
+      Buffer.from('From: a@example.org\r\nSubject: big\r\nMessage-ID: <big@test>\r\n\r\n'),
+      Buffer.alloc(100 * 1024, 'B'),
+    ]);
     await imap.append('INBOX', big);
     await imap.logout();
     const synced = await npmRun('sync:now', ['--user', OWNER, '--account', patAccount]);
     assert.equal(synced.code, 0, synced.stderr);
-    assert.match(synced.stdout, /Synced pat@example\.test@127\.0\.0\.1: \d+ folders, 4 new, 0 flag changes, 0 deleted, 1 skipped/);
+    assert.match(
+      synced.stdout,
+      /Synced pat@example\.test@127\.0\.0\.1: \d+ folders, 4 new, 0 flag changes, 0 deleted, 1 skipped/,
+    );
     assert.match(synced.stdout, /skipped INBOX UID 4 \(stored without body\): .*larger than SYNC_MAX_MESSAGE_BYTES/);
     // Not on a terminal: progress comes as plain lines on stderr, never a bar's escape codes.
     assert.ok(!synced.stderr.includes('\u001b['), 'no escape codes when stderr is not a terminal');
@@ -146,7 +237,13 @@ describe('account starters', () => {
     assert.match(listed.stdout, /oversize INBOX UID 4 \(\d+ bytes\)/);
     const json = await npmRun('account:list', ['--json']);
     const accounts = JSON.parse(json.stdout) as { id: string; skippedCount: number; authMethod: string }[];
-    assert.deepEqual(accounts.map((a) => [a.id, a.authMethod, a.skippedCount]).sort(), [[patAccount, 'password', 1], [oliAccount, 'oauth2', 0]].sort());
+    assert.deepEqual(
+      accounts.map((a) => [a.id, a.authMethod, a.skippedCount]).sort(),
+      [
+        [patAccount, 'password', 1],
+        [oliAccount, 'oauth2', 0],
+      ].sort(),
+    );
   });
 
   it('account:set disables, enables and changes the interval, and the Schedule follows', async () => {
@@ -157,11 +254,23 @@ describe('account starters', () => {
     const refused = await npmRun('sync:now', ['--user', OWNER, '--account', patAccount]);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /disabled; enable it first: npm run account:set -- .* --enable/);
-    const on = await npmRun('account:set', ['--user', OWNER, '--account', patAccount, '--enable', '--interval-minutes', '5']);
+    const on = await npmRun('account:set', [
+      '--user',
+      OWNER,
+      '--account',
+      patAccount,
+      '--enable',
+      '--interval-minutes',
+      '5',
+    ]);
     assert.equal(on.code, 0, on.stderr);
     const d = await describeSchedule();
     assert.deepEqual([d.state.paused, d.spec.intervals?.[0].every], [false, 300_000]);
-    assert.equal((await npmRun('account:set', ['--user', OWNER, '--account', patAccount])).code, 2, 'nothing to change is a usage error');
+    assert.equal(
+      (await npmRun('account:set', ['--user', OWNER, '--account', patAccount])).code,
+      2,
+      'nothing to change is a usage error',
+    );
     assert.equal((await npmRun('account:set', ['--user', OWNER, '--account', 'not-an-id', '--enable'])).code, 2);
   });
 
@@ -171,9 +280,16 @@ describe('account starters', () => {
     await dovecot.addUser({ user: PAT.user, password: 'changed-on-the-server' });
     const waiting = await npmRun('sync:now', ['--user', OWNER, '--account', patAccount]);
     assert.equal(waiting.code, 3, waiting.stderr);
-    assert.match(waiting.stderr, /needs attention: .*rejected the login.*\n.*npm run account:password -- --user owner@example\.com --account/);
+    assert.match(
+      waiting.stderr,
+      /needs attention: .*rejected the login.*\n.*npm run account:password -- --user owner@example\.com --account/,
+    );
     assert.equal((await store.getAccount(user.id, patAccount))?.status, 'needs_attention');
-    const fixed = await npmRun('account:password', ['--user', OWNER, '--account', patAccount], 'changed-on-the-server\n');
+    const fixed = await npmRun(
+      'account:password',
+      ['--user', OWNER, '--account', patAccount],
+      'changed-on-the-server\n',
+    );
     assert.equal(fixed.code, 0, fixed.stderr);
     assert.match(fixed.stdout, /no longer needs attention/);
     assert.match(fixed.stdout, /Signalled running sync/);

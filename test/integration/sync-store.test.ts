@@ -8,7 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createStore, type NewMessage, type Store } from '../../lib/sync-store';
-import { addAccountWithOAuth2, addAccountWithPassword, accountSecretContext, oauth2SecretContext, setAccountRefreshToken } from '../../lib/sync-store/credentials';
+import {
+  addAccountWithOAuth2,
+  addAccountWithPassword,
+  accountSecretContext,
+  oauth2SecretContext,
+  setAccountRefreshToken,
+} from '../../lib/sync-store/credentials';
 import { decryptSecret, encryptSecret, generateKeyEntry, parseKeyring } from '../../lib/sync-store/crypto';
 import { createPool, dropDatabase, ensureDatabase, withDatabase } from '../../lib/storage/db';
 import { migrate, readMigrations } from '../../lib/storage/migrate';
@@ -59,8 +65,14 @@ describe('account-sync store', () => {
     assert.ok(!rows[0].password_encrypted.includes('hunter2'));
     assert.match(rows[0].password_encrypted, /^v1:k1:/);
     const secret = await store.getAccountSecret(user.id, account.id);
-    assert.equal(decryptSecret(keyring, secret!.passwordEncrypted!, accountSecretContext(account.id)), 'hunter2-very-secret');
-    assert.throws(() => decryptSecret(keyring, secret!.passwordEncrypted!, accountSecretContext(randomUUID())), /does not decrypt/);
+    assert.equal(
+      decryptSecret(keyring, secret!.passwordEncrypted!, accountSecretContext(account.id)),
+      'hunter2-very-secret',
+    );
+    assert.throws(
+      () => decryptSecret(keyring, secret!.passwordEncrypted!, accountSecretContext(randomUUID())),
+      /does not decrypt/,
+    );
   });
 
   it('keeps users apart in every repository function', async () => {
@@ -75,7 +87,9 @@ describe('account-sync store', () => {
     );
     const run = (await store.beginSyncRun(alice, acc.id, 'wf', `run-${randomUUID()}`))!;
     await store.beginFolder(alice, acc.id, 'INBOX', 7, run);
-    await store.storeMessages(alice, acc.id, 'INBOX', 7, [message(1), message(2)], 3, run, [{ uid: 3, kind: 'data', size: 5, reason: 'x' }]);
+    await store.storeMessages(alice, acc.id, 'INBOX', 7, [message(1), message(2)], 3, run, [
+      { uid: 3, kind: 'data', size: 5, reason: 'x' },
+    ]);
     await store.recordFolderError(alice, acc.id, run, 'Spam', 'stalled');
     const oauth = await addAccountWithOAuth2(
       store,
@@ -101,13 +115,18 @@ describe('account-sync store', () => {
     const checks: Record<string, () => Promise<void>> = {
       addAccount: async () => {
         // Eve cannot attach an account to Alice by reusing Alice's account id.
-        await assert.rejects(store.addAccount(eve, { ...acc, oauth2: undefined, id: acc.id, passwordEncrypted: 'x' }), /duplicate key|violates/);
+        await assert.rejects(
+          store.addAccount(eve, { ...acc, oauth2: undefined, id: acc.id, passwordEncrypted: 'x' }),
+          /duplicate key|violates/,
+        );
       },
       getAccount: async () => assert.equal(await store.getAccount(eve, acc.id), null),
       getAccountSecret: async () => assert.equal(await store.getAccountSecret(eve, acc.id), null),
       listAccounts: async () => assert.deepEqual(await store.listAccounts(eve), []),
-      updateAccountPassword: async () => assert.equal(await store.updateAccountPassword(eve, acc.id, 'v1:k1:evil'), false),
-      updateAccountSettings: async () => assert.equal(await store.updateAccountSettings(eve, acc.id, { enabled: false }), null),
+      updateAccountPassword: async () =>
+        assert.equal(await store.updateAccountPassword(eve, acc.id, 'v1:k1:evil'), false),
+      updateAccountSettings: async () =>
+        assert.equal(await store.updateAccountSettings(eve, acc.id, { enabled: false }), null),
       removeAccount: async () => assert.equal(await store.removeAccount(eve, acc.id), false),
       markNeedsAttention: async () => assert.equal(await store.markNeedsAttention(eve, acc.id, 'x'), false),
       getFolderStates: async () => assert.deepEqual(await store.getFolderStates(eve, acc.id), []),
@@ -119,15 +138,21 @@ describe('account-sync store', () => {
         await assert.rejects(store.storeMessages(eve, acc.id, 'INBOX', 7, [message(3)], 3), /no sync state/);
       },
       applyFlagChanges: async () => {
-        await assert.rejects(store.applyFlagChanges(eve, acc.id, 'INBOX', 7, [{ uid: 1, flags: ['\\Deleted'], modseq: null }], '99'), /no sync state/);
+        await assert.rejects(
+          store.applyFlagChanges(eve, acc.id, 'INBOX', 7, [{ uid: 1, flags: ['\\Deleted'], modseq: null }], '99'),
+          /no sync state/,
+        );
       },
-      deleteMissingMessages: async () => assert.equal(await store.deleteMissingMessages(eve, acc.id, 'INBOX', 7, [], 100), 0),
-      removeFoldersExcept: async () => assert.deepEqual(await store.removeFoldersExcept(eve, acc.id, []), { folders: [], messages: 0 }),
+      deleteMissingMessages: async () =>
+        assert.equal(await store.deleteMissingMessages(eve, acc.id, 'INBOX', 7, [], 100), 0),
+      removeFoldersExcept: async () =>
+        assert.deepEqual(await store.removeFoldersExcept(eve, acc.id, []), { folders: [], messages: 0 }),
       listMessages: async () => assert.deepEqual(await store.listMessages(eve, acc.id), []),
       getMessageRaw: async () => assert.equal(await store.getMessageRaw(eve, m1.id), null),
       deleteMessage: async () => assert.equal(await store.deleteMessage(eve, m1.id), false),
       beginSyncRun: async () => assert.equal(await store.beginSyncRun(eve, acc.id, 'wf', `run-${randomUUID()}`), null),
-      finishSyncRun: async () => assert.equal(await store.finishSyncRun(eve, run, { status: 'failed', error: 'x' }), null),
+      finishSyncRun: async () =>
+        assert.equal(await store.finishSyncRun(eve, run, { status: 'failed', error: 'x' }), null),
       listSyncRuns: async () => assert.deepEqual(await store.listSyncRuns(eve, acc.id), []),
       listSyncErrors: async () => assert.deepEqual(await store.listSyncErrors(eve, acc.id), []),
       recordFolderError: async () => assert.equal(await store.recordFolderError(eve, acc.id, run, 'INBOX', 'x'), false),
@@ -142,11 +167,21 @@ describe('account-sync store', () => {
         );
         assert.equal(called, false, "Eve's callback never sees Alice's secrets");
       },
-      updateOAuth2Credentials: async () => assert.equal(await store.updateOAuth2Credentials(eve, oauth.id, { refreshTokenEncrypted: 'v1:k1:evil' }), false),
+      updateOAuth2Credentials: async () =>
+        assert.equal(
+          await store.updateOAuth2Credentials(eve, oauth.id, { refreshTokenEncrypted: 'v1:k1:evil' }),
+          false,
+        ),
     };
     // Functions about users themselves, or counts without any user's data, rather than a user's data.
     const userLevel = ['ensureUser', 'findUserByEmail', 'listUsers', 'countAccountsNeedingAttention'];
-    assert.deepEqual(Object.keys(store).filter((k) => !userLevel.includes(k)).sort(), Object.keys(checks).sort(), 'every repository function has an isolation check');
+    assert.deepEqual(
+      Object.keys(store)
+        .filter((k) => !userLevel.includes(k))
+        .sort(),
+      Object.keys(checks).sort(),
+      'every repository function has an isolation check',
+    );
     for (const [name, check] of Object.entries(checks)) {
       await check().catch((err: Error) => {
         throw new Error(`${name}: ${err.message}`);
@@ -158,47 +193,89 @@ describe('account-sync store', () => {
     assert.equal(await store.getAccount(eve, "' OR 1=1 --"), null);
     // And the schema refuses a row that pairs Eve with Alice's account.
     await assert.rejects(
-      db.pool.query(`INSERT INTO messages (account_id, user_id, folder, uidvalidity, uid, raw) VALUES ($1, $2, 'INBOX', 7, 99, 'x')`, [acc.id, eve]),
+      db.pool.query(
+        `INSERT INTO messages (account_id, user_id, folder, uidvalidity, uid, raw) VALUES ($1, $2, 'INBOX', 7, 99, 'x')`,
+        [acc.id, eve],
+      ),
       /foreign key/,
     );
   });
 
   it('stores idempotently and moves the checkpoint with the batch', async () => {
     const u = (await store.ensureUser('idem@example.com')).id;
-    const acc = await addAccountWithPassword(store, keyring, u, { imapHost: 'h', imapPort: 143, imapTls: false, imapUser: 'idem', syncIntervalSeconds: 60 }, 'pw');
+    const acc = await addAccountWithPassword(
+      store,
+      keyring,
+      u,
+      { imapHost: 'h', imapPort: 143, imapTls: false, imapUser: 'idem', syncIntervalSeconds: 60 },
+      'pw',
+    );
     await store.beginFolder(u, acc.id, 'INBOX', 1);
-    assert.deepEqual(await store.storeMessages(u, acc.id, 'INBOX', 1, [message(1), message(2)], 2), { inserted: 2, skipped: 0, lastUid: 2 });
+    assert.deepEqual(await store.storeMessages(u, acc.id, 'INBOX', 1, [message(1), message(2)], 2), {
+      inserted: 2,
+      skipped: 0,
+      lastUid: 2,
+    });
     // The same batch again (a retried activity whose first attempt committed): no duplicates.
-    assert.deepEqual(await store.storeMessages(u, acc.id, 'INBOX', 1, [message(1), message(2)], 2), { inserted: 0, skipped: 0, lastUid: 2 });
+    assert.deepEqual(await store.storeMessages(u, acc.id, 'INBOX', 1, [message(1), message(2)], 2), {
+      inserted: 0,
+      skipped: 0,
+      lastUid: 2,
+    });
     // A stale batch never moves the checkpoint backwards.
-    assert.deepEqual(await store.storeMessages(u, acc.id, 'INBOX', 1, [message(1)], 1), { inserted: 0, skipped: 0, lastUid: 2 });
+    assert.deepEqual(await store.storeMessages(u, acc.id, 'INBOX', 1, [message(1)], 1), {
+      inserted: 0,
+      skipped: 0,
+      lastUid: 2,
+    });
     // A batch for an old UIDVALIDITY is refused.
     await assert.rejects(store.storeMessages(u, acc.id, 'INBOX', 2, [message(3)], 3), /UIDVALIDITY/);
     // A new UIDVALIDITY drops the folder's messages and restarts the checkpoint.
     const reset = await store.beginFolder(u, acc.id, 'INBOX', 2);
-    assert.deepEqual({ reset: reset.reset, dropped: reset.dropped, lastUid: reset.state.lastUid }, { reset: true, dropped: 2, lastUid: 0 });
+    assert.deepEqual(
+      { reset: reset.reset, dropped: reset.dropped, lastUid: reset.state.lastUid },
+      { reset: true, dropped: 2, lastUid: 0 },
+    );
     assert.deepEqual(await store.listMessages(u, acc.id), []);
   });
 
   it('skips a message PostgreSQL refuses, records why, and commits the rest of the batch', async () => {
     const u = (await store.ensureUser('skip@example.com')).id;
-    const acc = await addAccountWithPassword(store, keyring, u, { imapHost: 'h', imapPort: 143, imapTls: false, imapUser: 'skip', syncIntervalSeconds: 60 }, 'pw');
+    const acc = await addAccountWithPassword(
+      store,
+      keyring,
+      u,
+      { imapHost: 'h', imapPort: 143, imapTls: false, imapUser: 'skip', syncIntervalSeconds: 60 },
+      'pw',
+    );
     const run = (await store.beginSyncRun(u, acc.id, 'wf', `run-${randomUUID()}`))!;
     await store.beginFolder(u, acc.id, 'INBOX', 1, run);
     // The store is the last line: what the IMAP side did not clean still cannot stop the folder.
     const nul = { ...message(2), subject: 'a\u0000b' };
     const badDate = { ...message(3), sentAt: new Date(-8.64e15) };
-    const saved = await store.storeMessages(u, acc.id, 'INBOX', 1, [message(1), nul, badDate, message(4)], 5, run, [{ uid: 5, kind: 'oversize', size: 64 << 20, reason: 'too large' }]);
+    const saved = await store.storeMessages(u, acc.id, 'INBOX', 1, [message(1), nul, badDate, message(4)], 5, run, [
+      { uid: 5, kind: 'oversize', size: 64 << 20, reason: 'too large' },
+    ]);
     assert.deepEqual(saved, { inserted: 2, skipped: 3, lastUid: 5 });
-    assert.deepEqual((await store.listMessages(u, acc.id)).map((m) => m.uid), [1, 4]);
+    assert.deepEqual(
+      (await store.listMessages(u, acc.id)).map((m) => m.uid),
+      [1, 4],
+    );
     const errors = await store.listSyncErrors(u, acc.id);
     const byUid = new Map(errors.map((e) => [e.uid, e]));
     assert.match(byUid.get(2)?.reason ?? '', /invalid byte sequence.*0x00.*SQLSTATE 22021/);
     assert.equal(byUid.get(2)?.kind, 'data');
     assert.match(byUid.get(3)?.reason ?? '', /SQLSTATE 22/);
-    assert.deepEqual({ kind: byUid.get(5)?.kind, size: byUid.get(5)?.size, run: byUid.get(5)?.syncRunId }, { kind: 'oversize', size: 64 << 20, run });
+    assert.deepEqual(
+      { kind: byUid.get(5)?.kind, size: byUid.get(5)?.size, run: byUid.get(5)?.syncRunId },
+      { kind: 'oversize', size: 64 << 20, run },
+    );
     // A retried batch records nothing twice and counts nothing twice.
-    assert.deepEqual(await store.storeMessages(u, acc.id, 'INBOX', 1, [message(1), nul, badDate, message(4)], 5, run), { inserted: 0, skipped: 0, lastUid: 5 });
+    assert.deepEqual(await store.storeMessages(u, acc.id, 'INBOX', 1, [message(1), nul, badDate, message(4)], 5, run), {
+      inserted: 0,
+      skipped: 0,
+      lastUid: 5,
+    });
     const [r] = await store.listSyncRuns(u, acc.id);
     assert.deepEqual({ added: r.messagesAdded, skipped: r.messagesSkipped }, { added: 2, skipped: 3 });
     const [summary] = await store.listAccounts(u);
@@ -208,7 +285,10 @@ describe('account-sync store', () => {
     await store.recordFolderError(u, acc.id, run, 'Spam', 'first');
     await store.recordFolderError(u, acc.id, run, 'Spam', 'second');
     const folderErrors = (await store.listSyncErrors(u, acc.id, { syncRunId: run })).filter((e) => e.kind === 'folder');
-    assert.deepEqual(folderErrors.map((e) => [e.folder, e.reason, e.uid]), [['Spam', 'second', null]]);
+    assert.deepEqual(
+      folderErrors.map((e) => [e.folder, e.reason, e.uid]),
+      [['Spam', 'second', null]],
+    );
     // Skip records name UIDs of one UIDVALIDITY: a recreated folder drops them with the messages.
     await store.beginFolder(u, acc.id, 'INBOX', 2, run);
     assert.equal((await store.listAccounts(u))[0].skippedCount, 0);
@@ -220,31 +300,64 @@ describe('account-sync store', () => {
       store,
       keyring,
       u,
-      { imapHost: 'imap.gmail.com', imapPort: 993, imapTls: true, imapUser: 'oauth@example.com', syncIntervalSeconds: 60 },
-      { provider: 'google', tokenUrl: 'https://oauth2.googleapis.com/token', clientId: 'client-1', scopes: 'https://mail.google.com/' },
-      { refreshToken: 'refresh-secret-1', clientSecret: 'client-secret-1', accessToken: { token: 'access-secret-1', expiresAt: new Date(Date.now() + 3600_000) } },
+      {
+        imapHost: 'imap.gmail.com',
+        imapPort: 993,
+        imapTls: true,
+        imapUser: 'oauth@example.com',
+        syncIntervalSeconds: 60,
+      },
+      {
+        provider: 'google',
+        tokenUrl: 'https://oauth2.googleapis.com/token',
+        clientId: 'client-1',
+        scopes: 'https://mail.google.com/',
+      },
+      {
+        refreshToken: 'refresh-secret-1',
+        clientSecret: 'client-secret-1',
+        accessToken: { token: 'access-secret-1', expiresAt: new Date(Date.now() + 3600_000) },
+      },
     );
     assert.equal(acc.authMethod, 'oauth2');
     assert.equal(acc.oauth2?.clientId, 'client-1');
     assert.ok(acc.oauth2?.accessTokenExpiresAt);
     const { rows } = await db.pool.query('SELECT * FROM mail_accounts WHERE id = $1', [acc.id]);
     const raw = JSON.stringify(rows[0]);
-    for (const secret of ['refresh-secret-1', 'client-secret-1', 'access-secret-1']) assert.ok(!raw.includes(secret), `${secret} stored in plaintext`);
+    for (const secret of ['refresh-secret-1', 'client-secret-1', 'access-secret-1'])
+      assert.ok(!raw.includes(secret), `${secret} stored in plaintext`);
     assert.equal(rows[0].password_encrypted, null);
     const secrets = (await store.getAccountSecret(u, acc.id))!.oauth2!;
-    assert.equal(decryptSecret(keyring, secrets.refreshTokenEncrypted, oauth2SecretContext(acc.id, 'refresh_token')), 'refresh-secret-1');
-    assert.throws(() => decryptSecret(keyring, secrets.refreshTokenEncrypted, oauth2SecretContext(acc.id, 'access_token')), /does not decrypt/);
+    assert.equal(
+      decryptSecret(keyring, secrets.refreshTokenEncrypted, oauth2SecretContext(acc.id, 'refresh_token')),
+      'refresh-secret-1',
+    );
+    assert.throws(
+      () => decryptSecret(keyring, secrets.refreshTokenEncrypted, oauth2SecretContext(acc.id, 'access_token')),
+      /does not decrypt/,
+    );
     // The schema refuses an OAuth2 account without a refresh token.
-    await assert.rejects(db.pool.query('UPDATE mail_accounts SET oauth2_refresh_token_encrypted = NULL WHERE id = $1', [acc.id]), /credentials_check/);
+    await assert.rejects(
+      db.pool.query('UPDATE mail_accounts SET oauth2_refresh_token_encrypted = NULL WHERE id = $1', [acc.id]),
+      /credentials_check/,
+    );
 
     // Two refreshes at once run one after the other: the second sees what the first stored.
     const order: string[] = [];
     const refresh = (name: string) =>
       store.withOAuth2Secrets(u, acc.id, async (s) => {
-        order.push(`${name} saw ${s.accessTokenEncrypted === null ? 'none' : decryptSecret(keyring, s.accessTokenEncrypted, oauth2SecretContext(acc.id, 'access_token'))}`);
+        order.push(
+          `${name} saw ${s.accessTokenEncrypted === null ? 'none' : decryptSecret(keyring, s.accessTokenEncrypted, oauth2SecretContext(acc.id, 'access_token'))}`,
+        );
         await new Promise((r) => setTimeout(r, 100));
         const token = `access-from-${name}`;
-        return { result: token, store: { accessTokenEncrypted: encryptSecret(keyring, token, oauth2SecretContext(acc.id, 'access_token')), accessTokenExpiresAt: new Date(Date.now() + 60_000) } };
+        return {
+          result: token,
+          store: {
+            accessTokenEncrypted: encryptSecret(keyring, token, oauth2SecretContext(acc.id, 'access_token')),
+            accessTokenExpiresAt: new Date(Date.now() + 60_000),
+          },
+        };
       });
     await Promise.all([refresh('a'), refresh('b')]);
     assert.equal(order.length, 2);
@@ -256,8 +369,15 @@ describe('account-sync store', () => {
     const after = await store.getAccountSecret(u, acc.id);
     assert.equal(after?.account.status, 'ok');
     assert.equal(after?.oauth2?.accessTokenEncrypted, null);
-    assert.equal(decryptSecret(keyring, after!.oauth2!.refreshTokenEncrypted, oauth2SecretContext(acc.id, 'refresh_token')), 'refresh-secret-2');
-    assert.equal(decryptSecret(keyring, after!.oauth2!.clientSecretEncrypted!, oauth2SecretContext(acc.id, 'client_secret')), 'client-secret-1', 'client secret kept');
+    assert.equal(
+      decryptSecret(keyring, after!.oauth2!.refreshTokenEncrypted, oauth2SecretContext(acc.id, 'refresh_token')),
+      'refresh-secret-2',
+    );
+    assert.equal(
+      decryptSecret(keyring, after!.oauth2!.clientSecretEncrypted!, oauth2SecretContext(acc.id, 'client_secret')),
+      'client-secret-1',
+      'client secret kept',
+    );
     // A password cannot be set on an OAuth2 account (and vice versa).
     assert.equal(await store.updateAccountPassword(u, acc.id, 'v1:k1:x'), false);
     assert.ok((await store.countAccountsNeedingAttention()) >= 0);
@@ -280,7 +400,10 @@ describe('migrations', () => {
     try {
       const results = await Promise.all(pools.map((p) => migrate(p)));
       const total = readMigrations().length;
-      assert.equal(results.reduce((n, r) => n + r.applied.length, 0), total);
+      assert.equal(
+        results.reduce((n, r) => n + r.applied.length, 0),
+        total,
+      );
       const again = await migrate(pools[0]);
       assert.deepEqual(again, { applied: [], alreadyApplied: total });
     } finally {
@@ -298,7 +421,9 @@ describe('migrations', () => {
       writeFileSync(join(dir, '001_a.sql'), 'CREATE TABLE a (id int);');
       writeFileSync(join(dir, '002_b.sql'), 'CREATE TABLE b (id int); SELECT no_such_function();');
       await assert.rejects(migrate(pool, { dir }), /002_b\.sql failed and was rolled back/);
-      const { rows } = await pool.query("SELECT to_regclass('b') AS b, to_regclass('a') AS a, (SELECT count(*) FROM schema_migrations)::int AS n");
+      const { rows } = await pool.query(
+        "SELECT to_regclass('b') AS b, to_regclass('a') AS a, (SELECT count(*) FROM schema_migrations)::int AS n",
+      );
       assert.deepEqual(rows[0], { a: 'a', b: null, n: 1 });
       writeFileSync(join(dir, '002_b.sql'), 'CREATE TABLE b (id int);');
       assert.deepEqual((await migrate(pool, { dir })).applied, ['002_b.sql']);

@@ -69,7 +69,13 @@ describe('syncAccount workflow against Dovecot and PostgreSQL', () => {
         store,
         keyring,
         aliceId,
-        { imapHost: '127.0.0.1', imapPort: dovecot.imapPort, imapTls: false, imapUser: ALICE.user, syncIntervalSeconds: 300 },
+        {
+          imapHost: '127.0.0.1',
+          imapPort: dovecot.imapPort,
+          imapTls: false,
+          imapUser: ALICE.user,
+          syncIntervalSeconds: 300,
+        },
         ALICE.password,
       )
     ).id;
@@ -93,7 +99,15 @@ describe('syncAccount workflow against Dovecot and PostgreSQL', () => {
 
   async function storedView(userId: string, accountId: string) {
     const rows = await store.listMessages(userId, accountId);
-    return sortMessages(rows.map((m) => ({ folder: m.folder, uidValidity: m.uidValidity, uid: m.uid, messageId: m.messageId, flags: m.flags })));
+    return sortMessages(
+      rows.map((m) => ({
+        folder: m.folder,
+        uidValidity: m.uidValidity,
+        uid: m.uid,
+        messageId: m.messageId,
+        flags: m.flags,
+      })),
+    );
   }
 
   async function assertMirrors(userId: string, accountId: string, login: { user: string; password: string }) {
@@ -117,7 +131,10 @@ describe('syncAccount workflow against Dovecot and PostgreSQL', () => {
     assert.equal(result.folders, 3);
     // Once done, nothing is pending (the progress bar's total is messagesFound).
     const done = await env.client.workflow.getHandle<typeof syncAccount>(handle.workflowId).query(progressQuery);
-    assert.deepEqual({ phase: done.phase, pending: done.messagesPending, stored: done.messagesStored }, { phase: 'done', pending: 0, stored: 17 });
+    assert.deepEqual(
+      { phase: done.phase, pending: done.messagesPending, stored: done.messagesStored },
+      { phase: 'done', pending: 0, stored: 17 },
+    );
     await assertMirrors(aliceId, aliceAccount, ALICE);
 
     // Continue-as-new kept each run's history short: the handle's latest run is not the first.
@@ -125,9 +142,15 @@ describe('syncAccount workflow against Dovecot and PostgreSQL', () => {
     assert.notEqual(latest.runId, handle.firstExecutionRunId, 'expected at least one continue-as-new');
     // RECORD_HISTORIES=1 refreshes the replay fixtures (test/replay/histories) from this run.
     if (process.env.RECORD_HISTORIES) {
-      for (const [name, runId] of [['first-run', handle.firstExecutionRunId], ['last-run', latest.runId]] as const) {
+      for (const [name, runId] of [
+        ['first-run', handle.firstExecutionRunId],
+        ['last-run', latest.runId],
+      ] as const) {
         const history = await env.client.workflow.getHandle(handle.workflowId, runId).fetchHistory();
-        writeFileSync(join(__dirname, '..', 'replay', 'histories', `sync-initial-${name}.json`), historyToJSON(history).replaceAll(`@${hostname()}"`, '@recorder"'));
+        writeFileSync(
+          join(__dirname, '..', 'replay', 'histories', `sync-initial-${name}.json`),
+          historyToJSON(history).replaceAll(`@${hostname()}"`, '@recorder"'),
+        );
       }
     }
 
@@ -138,13 +161,26 @@ describe('syncAccount workflow against Dovecot and PostgreSQL', () => {
     assert.equal(first.from, 'Sender 1 <sender1@example.org>');
     assert.deepEqual(first.to, ['someone@example.test']);
     assert.ok(first.hasRaw);
-    assert.match(first.rawRef ?? '', /^imap:\/\/alice%40example\.test@127\.0\.0\.1:\d+\/INBOX;UIDVALIDITY=\d+\/;UID=1$/);
+    assert.match(
+      first.rawRef ?? '',
+      /^imap:\/\/alice%40example\.test@127\.0\.0\.1:\d+\/INBOX;UIDVALIDITY=\d+\/;UID=1$/,
+    );
     const raw = (await store.getMessageRaw(aliceId, first.id))?.toString('utf8') ?? '';
     assert.ok(raw.includes(`Message-ID: ${first.messageId}`));
 
     const states = await store.getFolderStates(aliceId, aliceAccount);
-    assert.deepEqual(states.map((s) => [s.folder, s.lastUid]), [['Archive.2024', 3], ['INBOX', 9], ['Sent', 5]]);
-    assert.ok(states.every((s) => s.highestModseq !== null), 'CONDSTORE: HIGHESTMODSEQ recorded');
+    assert.deepEqual(
+      states.map((s) => [s.folder, s.lastUid]),
+      [
+        ['Archive.2024', 3],
+        ['INBOX', 9],
+        ['Sent', 5],
+      ],
+    );
+    assert.ok(
+      states.every((s) => s.highestModseq !== null),
+      'CONDSTORE: HIGHESTMODSEQ recorded',
+    );
 
     const [run] = await store.listSyncRuns(aliceId, aliceAccount);
     assert.equal(run.status, 'succeeded');
@@ -185,11 +221,11 @@ describe('syncAccount workflow against Dovecot and PostgreSQL', () => {
 
   it('a UIDVALIDITY change resynchronises the folder cleanly', async () => {
     const imap = await imapSession(dovecot, ALICE.user, ALICE.password);
-    const oldValidity = Number((await imap.status('Sent', { uidValidity: true }) || undefined)?.uidValidity);
+    const oldValidity = Number(((await imap.status('Sent', { uidValidity: true })) || undefined)?.uidValidity);
     // Recreated folder: UIDs start at 1 again but now name other messages.
     await imap.mailboxDelete('Sent');
     const fresh = await fillMailbox(imap, { Sent: 4 }, 500);
-    const newValidity = Number((await imap.status('Sent', { uidValidity: true }) || undefined)?.uidValidity);
+    const newValidity = Number(((await imap.status('Sent', { uidValidity: true })) || undefined)?.uidValidity);
     await imap.logout();
     assert.notEqual(newValidity, oldValidity);
 
@@ -199,7 +235,10 @@ describe('syncAccount workflow against Dovecot and PostgreSQL', () => {
     assert.equal(result.messagesAdded, 4);
     await assertMirrors(aliceId, aliceAccount, ALICE);
     const sent = await store.listMessages(aliceId, aliceAccount, 'Sent');
-    assert.deepEqual(sent.map((m) => m.messageId), fresh.Sent);
+    assert.deepEqual(
+      sent.map((m) => m.messageId),
+      fresh.Sent,
+    );
     assert.ok(sent.every((m) => m.uidValidity === newValidity));
     assert.equal((await store.getFolderState(aliceId, aliceAccount, 'Sent'))?.lastUid, 4);
   });
@@ -212,7 +251,7 @@ describe('syncAccount workflow against Dovecot and PostgreSQL', () => {
     await imap.messageDelete('3:4', { uid: true });
     await imap.mailboxOpen('Archive.2024');
     await imap.messageDelete('2', { uid: true });
-    const modseq = (await imap.status('INBOX', { highestModseq: true }) || undefined)?.highestModseq;
+    const modseq = ((await imap.status('INBOX', { highestModseq: true })) || undefined)?.highestModseq;
     await imap.logout();
 
     const result = await (await start({ userId: aliceId, accountId: aliceAccount })).result();
@@ -233,7 +272,10 @@ describe('syncAccount workflow against Dovecot and PostgreSQL', () => {
     assert.equal(result.status, 'skipped');
     assert.equal(await store.getAccount(mallory, aliceAccount), null);
     assert.deepEqual(await store.listMessages(mallory, aliceAccount), []);
-    assert.equal((await store.listSyncRuns(aliceId, aliceAccount)).filter((r) => r.workflowId.includes('-mallory')).length, 0);
+    assert.equal(
+      (await store.listSyncRuns(aliceId, aliceAccount)).filter((r) => r.workflowId.includes('-mallory')).length,
+      0,
+    );
   });
 
   describe('wrong password', () => {
@@ -250,13 +292,22 @@ describe('syncAccount workflow against Dovecot and PostgreSQL', () => {
           store,
           keyring,
           bobId,
-          { imapHost: '127.0.0.1', imapPort: dovecot.imapPort, imapTls: false, imapUser: BOB.user, syncIntervalSeconds: 300 },
+          {
+            imapHost: '127.0.0.1',
+            imapPort: dovecot.imapPort,
+            imapTls: false,
+            imapUser: BOB.user,
+            syncIntervalSeconds: 300,
+          },
           'not-the-password',
         )
       ).id;
     });
 
-    async function activityAttempts(handle: WorkflowHandle, name: string): Promise<{ scheduled: number; attempts: number[]; failures: string[] }> {
+    async function activityAttempts(
+      handle: WorkflowHandle,
+      name: string,
+    ): Promise<{ scheduled: number; attempts: number[]; failures: string[] }> {
       const history = await handle.fetchHistory();
       const scheduledIds = new Set<string>();
       const out = { scheduled: 0, attempts: [] as number[], failures: [] as string[] };
@@ -268,7 +319,8 @@ describe('syncAccount workflow against Dovecot and PostgreSQL', () => {
         const started = e.activityTaskStartedEventAttributes;
         if (started && scheduledIds.has(String(started.scheduledEventId))) out.attempts.push(started.attempt ?? 0);
         const failed = e.activityTaskFailedEventAttributes;
-        if (failed && scheduledIds.has(String(failed.scheduledEventId))) out.failures.push(failed.failure?.message ?? '');
+        if (failed && scheduledIds.has(String(failed.scheduledEventId)))
+          out.failures.push(failed.failure?.message ?? '');
       }
       return out;
     }
@@ -316,7 +368,11 @@ describe('syncAccount workflow against Dovecot and PostgreSQL', () => {
 
       const second = await start({ userId: bobId, accountId: bobAccount, options: { authWaitSeconds: 1 } });
       assert.equal((await second.result()).status, 'needs_attention');
-      assert.equal((await activityAttempts(second, 'prepareFolders')).scheduled, 0, 'no login attempted with the rejected password');
+      assert.equal(
+        (await activityAttempts(second, 'prepareFolders')).scheduled,
+        0,
+        'no login attempted with the rejected password',
+      );
     });
   });
 
@@ -340,15 +396,35 @@ describe('syncAccount workflow against Dovecot and PostgreSQL', () => {
         Buffer.from([`From: =?UTF-8?B?AA==?= <nul-name@example.org>`, 'To: someone@example.test', ''].join('\r\n')),
         Buffer.from('Subject: '),
         Buffer.isBuffer(subject) ? subject : Buffer.from(subject),
-        Buffer.from(['', `Message-ID: ${messageId}`, ...extra, 'MIME-Version: 1.0', 'Content-Type: text/plain; charset=utf-8', '', 'Body.', ''].join('\r\n')),
+        Buffer.from(
+          [
+            '',
+            `Message-ID: ${messageId}`,
+            ...extra,
+            'MIME-Version: 1.0',
+            'Content-Type: text/plain; charset=utf-8',
+            '',
+            'Body.',
+            '',
+          ].join('\r\n'),
+        ),
       ]);
     const ids = { nul: id('nul'), latin1: id('latin1'), date: id('date'), big: id('big'), after: id('after') };
-    const big = Buffer.concat([header(ids.big, 'Large attachment'), Buffer.alloc(MAX_MESSAGE_BYTES + 50_000, 'A'), Buffer.from('\r\n')]);
+    const big = Buffer.concat([
+      header(ids.big, 'Large attachment'),
+      Buffer.alloc(MAX_MESSAGE_BYTES + 50_000, 'A'),
+      Buffer.from('\r\n'),
+    ]);
     const imap = await imapSession(dovecot, ALICE.user, ALICE.password);
     // The subject that used to stop the folder for good: imapflow decodes it to a NUL character.
     await imap.append('INBOX', header(ids.nul, '=?UTF-8?B?AA==?=', ['Date: Mon, 1 Jan 2024 00:00:00 +0000']));
     // Raw 8-bit Latin-1 where UTF-8 is expected.
-    await imap.append('INBOX', header(ids.latin1, Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x20, 0x01, 0x21]), ['Date: Mon, 1 Jan 2024 00:00:00 +0000']));
+    await imap.append(
+      'INBOX',
+      header(ids.latin1, Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x20, 0x01, 0x21]), [
+        'Date: Mon, 1 Jan 2024 00:00:00 +0000',
+      ]),
+    );
     await imap.append('INBOX', header(ids.date, 'Far future', ['Date: Sat, 13 Sep 275760 00:00:00 +0000']));
     await imap.append('INBOX', big);
     await imap.append('INBOX', header(ids.after, 'The one after', ['Date: Mon, 1 Jan 2024 00:00:00 +0000']));

@@ -15,7 +15,13 @@ import { startInbound } from '../../starters/start-inbound';
 import type { InboundResult } from '../../contracts/inbound';
 import { rawMail } from '../../scripts/stack/demo-emails';
 import { freePort } from '../../scripts/stack/ports';
-import { DEFAULT_TEMPORAL_PG_URL, freeTemporalPort, type LocalTemporal, startTemporalPostgres, type TemporalPostgresOptions } from '../../scripts/stack/temporal-postgres';
+import {
+  DEFAULT_TEMPORAL_PG_URL,
+  freeTemporalPort,
+  type LocalTemporal,
+  startTemporalPostgres,
+  type TemporalPostgresOptions,
+} from '../../scripts/stack/temporal-postgres';
 import { createInboundWorker } from '../../workers/inbound';
 import { BUCKET, DOMAIN, type InboundStack, startInboundStack } from '../support/inbound-stack';
 
@@ -41,12 +47,23 @@ async function query<T>(database: string, sql: string): Promise<T[]> {
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'mailroom-tpg-test-'));
-  options = { port: await freeTemporalPort(), uiPort: await freePort(), databases: DATABASES, stateDir: join(dir, 'state'), logFile: join(dir, 'temporal-server.log') };
+  options = {
+    port: await freeTemporalPort(),
+    uiPort: await freePort(),
+    databases: DATABASES,
+    stateDir: join(dir, 'state'),
+    logFile: join(dir, 'temporal-server.log'),
+  };
   server = await startTemporalPostgres(options);
   // The stack's postgres backend finds this server on the port and uses it (reused: its
   // teardown leaves the server and the databases to us). Plaintext payloads, so a second
   // worker below needs no codec keys.
-  stack = await startInboundStack({ mailboxes: [ALICE], temporalBackend: 'postgres', temporalPostgres: { port: options.port, uiPort: options.uiPort }, env: { MAILROOM_CODEC_KEYS: 'none' } });
+  stack = await startInboundStack({
+    mailboxes: [ALICE],
+    temporalBackend: 'postgres',
+    temporalPostgres: { port: options.port, uiPort: options.uiPort },
+    env: { MAILROOM_CODEC_KEYS: 'none' },
+  });
 });
 
 after(async () => {
@@ -63,7 +80,10 @@ describe('Temporal on PostgreSQL', () => {
     assert.equal(info.historyShardCount, 4);
     assert.equal(info.persistenceStore, 'postgres12');
     assert.equal(info.visibilityStore, 'postgres12');
-    const shards = await query<{ shard_id: number }>(DATABASES.default, 'SELECT shard_id FROM shards ORDER BY shard_id');
+    const shards = await query<{ shard_id: number }>(
+      DATABASES.default,
+      'SELECT shard_id FROM shards ORDER BY shard_id',
+    );
     assert.deepEqual(
       shards.map((r) => Number(r.shard_id)),
       [1, 2, 3, 4],
@@ -72,7 +92,8 @@ describe('Temporal on PostgreSQL', () => {
 
   test('mailroom search attributes are registered on the default namespace', async () => {
     const res = await stack.env.connection.operatorService.listSearchAttributes({ namespace: 'default' });
-    for (const name of ['MailDomain', 'MailStatus', 'AccountId', 'SyncStatus']) assert.ok(name in (res.customAttributes ?? {}), `${name} registered`);
+    for (const name of ['MailDomain', 'MailStatus', 'AccountId', 'SyncStatus'])
+      assert.ok(name in (res.customAttributes ?? {}), `${name} registered`);
   });
 
   test('an inbound email goes end to end through the normal worker', async () => {
@@ -80,11 +101,17 @@ describe('Temporal on PostgreSQL', () => {
     const result = await stack.run({ key });
     assert.equal(result.status, 'delivered');
     assert.deepEqual(result.recipients, [{ recipient: ALICE, outcome: 'delivered' }]);
-    assert.equal((await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('Subject: Hello via PostgreSQL')).length, 1);
+    assert.equal(
+      (await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('Subject: Hello via PostgreSQL')).length,
+      1,
+    );
     assert.equal((await stack.metadata(key))?.status, 'delivered');
     // The run is in the visibility database, with the search attributes the workflow set.
     const runs = [];
-    for await (const run of stack.env.client.workflow.list({ query: `MailDomain = '${DOMAIN}' AND MailStatus = 'delivered'` })) runs.push(run.workflowId);
+    for await (const run of stack.env.client.workflow.list({
+      query: `MailDomain = '${DOMAIN}' AND MailStatus = 'delivered'`,
+    }))
+      runs.push(run.workflowId);
     assert.ok(runs.length >= 1, 'the delivered run is listed by its search attributes');
   });
 
@@ -103,13 +130,20 @@ describe('Temporal on PostgreSQL', () => {
     const taskQueue = `${stack.config.taskQueue}-after-restart`;
     const key = await stack.put(rawMail({ from: OUTSIDE, to: [ALICE], subject: 'Started before the crash' }));
     const { workflowId } = await startInbound(stack.env.client, taskQueue, { domain: DOMAIN, bucket: BUCKET, key });
-    const schemaBefore = await query<{ curr_version: string }>(DATABASES.default, 'SELECT curr_version FROM schema_version');
+    const schemaBefore = await query<{ curr_version: string }>(
+      DATABASES.default,
+      'SELECT curr_version FROM schema_version',
+    );
 
     await server.kill();
     server = await startTemporalPostgres(options);
     assert.equal(server.reused, false, 'a new server process');
 
-    assert.deepEqual(await query(DATABASES.default, 'SELECT curr_version FROM schema_version'), schemaBefore, 'schema left as it was');
+    assert.deepEqual(
+      await query(DATABASES.default, 'SELECT curr_version FROM schema_version'),
+      schemaBefore,
+      'schema left as it was',
+    );
     const handle = stack.env.client.workflow.getHandle(workflowId);
     assert.equal((await handle.describe()).status.name, 'RUNNING', 'the workflow survived the kill');
     assert.equal((await stack.env.connection.workflowService.getClusterInfo({})).historyShardCount, 4);
@@ -119,17 +153,28 @@ describe('Temporal on PostgreSQL', () => {
       connection: stack.env.nativeConnection,
       namespace: 'default',
       client: stack.env.client,
-      deps: { s3: stack.s3, dynamo: stack.dynamo, transports: stack.transports, config: { ...stack.config, taskQueue } },
+      deps: {
+        s3: stack.s3,
+        dynamo: stack.dynamo,
+        transports: stack.transports,
+        config: { ...stack.config, taskQueue },
+      },
       deployment: null,
     });
     const result = await worker.runUntil(handle.result() as Promise<InboundResult>);
     assert.equal(result.status, 'delivered');
-    assert.equal((await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('Subject: Started before the crash')).length, 1);
+    assert.equal(
+      (await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('Subject: Started before the crash')).length,
+      1,
+    );
   });
 
   test('a start with another history shard count is refused, saying what to do', async () => {
     // Stopped first: a second server on the same databases would join the cluster.
     await server.stop();
-    await assert.rejects(startTemporalPostgres({ ...options, historyShards: 2 }), /set up with 4 history shards, not the 2 asked for.*drop both databases/s);
+    await assert.rejects(
+      startTemporalPostgres({ ...options, historyShards: 2 }),
+      /set up with 4 history shards, not the 2 asked for.*drop both databases/s,
+    );
   });
 });

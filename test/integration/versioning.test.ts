@@ -29,10 +29,18 @@ const workers: { worker: Worker; running: Promise<void> }[] = [];
 
 function deploy(action: 'status' | 'ramp' | 'promote' | 'rollback', args: string[] = []) {
   const env = { ...stack.childEnv, TEMPORAL_DEPLOYMENT_NAME: DEPLOYMENT };
-  return run(process.execPath, ['--import', 'tsx', `starters/deployment-${action}.ts`, ...args], { env, cwd: join(__dirname, '..', '..'), timeout: 60_000 });
+  return run(process.execPath, ['--import', 'tsx', `starters/deployment-${action}.ts`, ...args], {
+    env,
+    cwd: join(__dirname, '..', '..'),
+    timeout: 60_000,
+  });
 }
 
-async function start(subject: string, to: string, delivery?: { firstDelaySeconds: number; maxDelaySeconds: number }): Promise<WorkflowHandle> {
+async function start(
+  subject: string,
+  to: string,
+  delivery?: { firstDelaySeconds: number; maxDelaySeconds: number },
+): Promise<WorkflowHandle> {
   const key = await stack.put(rawMail({ from: 'someone@sender.example', to: [to], subject }));
   const { workflowId } = await startInbound(stack.env.client, QUEUE, { domain: DOMAIN, bucket: BUCKET, key, delivery });
   return stack.env.client.workflow.getHandle(workflowId);
@@ -52,8 +60,11 @@ async function placement(handle: WorkflowHandle): Promise<Placement> {
   const tasks = events.filter((e) => e.workflowTaskCompletedEventAttributes);
   return {
     taskBuilds: tasks.map((e) => e.workflowTaskCompletedEventAttributes!.deploymentVersion?.buildId ?? 'unversioned'),
-    activityWorkers: events.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.identity ?? ''),
-    tasksAfter: (ms) => tasks.filter((e) => Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6 >= ms).length,
+    activityWorkers: events
+      .filter((e) => e.activityTaskStartedEventAttributes)
+      .map((e) => e.activityTaskStartedEventAttributes!.identity ?? ''),
+    tasksAfter: (ms) =>
+      tasks.filter((e) => Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6 >= ms).length,
   };
 }
 
@@ -64,7 +75,11 @@ async function buildOf(handle: WorkflowHandle): Promise<string> {
   assert.equal(builds.length, 1, `${handle.workflowId} ran on one build, not ${builds.join(' and ')}`);
   // The fast path's local activities run inside the workflow task, so on its build; the regular
   // ones (delivery rounds after a 4xx, large messages) must land on that build's workers too.
-  assert.deepEqual(p.activityWorkers.filter((w) => w !== `worker-${builds[0]}`), [], `${handle.workflowId}: activities on the same build's workers`);
+  assert.deepEqual(
+    p.activityWorkers.filter((w) => w !== `worker-${builds[0]}`),
+    [],
+    `${handle.workflowId}: activities on the same build's workers`,
+  );
   const info = (await handle.describe()).raw.workflowExecutionInfo?.versioningInfo;
   assert.equal(info?.behavior, 1 /* VERSIONING_BEHAVIOR_PINNED */, 'pinned');
   return builds[0];
@@ -73,7 +88,12 @@ async function buildOf(handle: WorkflowHandle): Promise<string> {
 before(async () => {
   stack = await startInboundStack({ mailboxes: [ALICE, ...SLOW] });
   admin = new DeploymentAdmin(stack.env.client, DEPLOYMENT);
-  const deps = { s3: stack.s3, dynamo: stack.dynamo, transports: stack.transports, config: { ...stack.config, taskQueue: QUEUE } };
+  const deps = {
+    s3: stack.s3,
+    dynamo: stack.dynamo,
+    transports: stack.transports,
+    config: { ...stack.config, taskQueue: QUEUE },
+  };
   for (const buildId of ['b1', 'b2']) {
     const worker = await createInboundWorker({
       connection: stack.env.nativeConnection,
@@ -102,7 +122,9 @@ test('ramp 50% to a second build: both take new work, in-flight mail stays on it
 
   // In flight: each recipient defers (451) four times, so the workflow sleeps between rounds.
   for (const r of SLOW) stack.mail.setRecipientFailure(r, { code: 451, message: '4.3.0 later', times: 4 });
-  const inflight = await Promise.all(SLOW.map((r, i) => start(`Slow ${i}`, r, { firstDelaySeconds: 3, maxDelaySeconds: 3 })));
+  const inflight = await Promise.all(
+    SLOW.map((r, i) => start(`Slow ${i}`, r, { firstDelaySeconds: 3, maxDelaySeconds: 3 })),
+  );
   // Wait until each has run its first workflow task (pinned to b1) and is in the delivery loop.
   for (const h of inflight) {
     for (let i = 0; ; i++) {
@@ -119,7 +141,10 @@ test('ramp 50% to a second build: both take new work, in-flight mail stays on it
   const status = JSON.parse((await deploy('status', ['--json'])).stdout) as DeploymentState;
   assert.equal(status.current, 'b1');
   assert.deepEqual(status.ramping, { buildId: 'b2', percent: 50 });
-  assert.deepEqual(status.versions.map((v) => [v.buildId, v.status]).sort(), [['b1', 'current'], ['b2', 'ramping']]);
+  assert.deepEqual(status.versions.map((v) => [v.buildId, v.status]).sort(), [
+    ['b1', 'current'],
+    ['b2', 'ramping'],
+  ]);
 
   const fresh = await Promise.all(Array.from({ length: 20 }, (_, i) => start(`Ramped ${i}`, ALICE)));
   for (const h of [...fresh, ...inflight]) assert.equal((await h.result()).status, 'delivered');
@@ -142,8 +167,15 @@ test('ramp 50% to a second build: both take new work, in-flight mail stays on it
   assert.match(noop.stdout, /nothing is ramping: new workflows all go to b1 already; nothing changed/);
   const after = await Promise.all(Array.from({ length: 8 }, (_, i) => start(`After rollback ${i}`, ALICE)));
   for (const h of after) assert.equal((await h.result()).status, 'delivered');
-  assert.deepEqual([...new Set(await Promise.all(after.map(buildOf)))], ['b1'], 'after the rollback only build 1 gets new mail');
+  assert.deepEqual(
+    [...new Set(await Promise.all(after.map(buildOf)))],
+    ['b1'],
+    'after the rollback only build 1 gets new mail',
+  );
   const final = await admin.status();
   assert.equal(final.ramping, null);
-  assert.ok(['draining', 'drained', 'inactive'].includes(final.versions.find((v) => v.buildId === 'b2')!.status), 'b2 no longer takes new work');
+  assert.ok(
+    ['draining', 'drained', 'inactive'].includes(final.versions.find((v) => v.buildId === 'b2')!.status),
+    'b2 no longer takes new work',
+  );
 });

@@ -25,12 +25,40 @@ let output = '';
 let ports: Record<string, string>;
 
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: run scripts/install-system.sh (Debian package chromium)`);
+  assert.ok(
+    existsSync(CHROMIUM),
+    `Chromium not found at ${CHROMIUM}: run scripts/install-system.sh (Debian package chromium)`,
+  );
   state = mkdtempSync(join(tmpdir(), 'mailroom-webui-'));
   ports = Object.fromEntries(
-    await Promise.all(['DEMO_TEMPORAL_PORT', 'DEMO_TEMPORAL_UI_PORT', 'DEMO_S3_PORT', 'DEMO_DYNAMODB_PORT', 'DEMO_SMTP_PORT', 'DEMO_INTERNAL_SMTP_PORT', 'DEMO_SES_PORT', 'DEMO_SQS_PORT', 'HEALTH_PORT', 'METRICS_PORT', 'CODEC_SERVER_PORT'].map(async (k) => [k, String(await freePort())])),
+    await Promise.all(
+      [
+        'DEMO_TEMPORAL_PORT',
+        'DEMO_TEMPORAL_UI_PORT',
+        'DEMO_S3_PORT',
+        'DEMO_DYNAMODB_PORT',
+        'DEMO_SMTP_PORT',
+        'DEMO_INTERNAL_SMTP_PORT',
+        'DEMO_SES_PORT',
+        'DEMO_SQS_PORT',
+        'HEALTH_PORT',
+        'METRICS_PORT',
+        'CODEC_SERVER_PORT',
+      ].map(async (k) => [k, String(await freePort())]),
+    ),
   );
-  demo = spawn(process.execPath, ['--import', 'tsx', 'scripts/demo.ts'], { cwd: ROOT, env: { ...process.env, ...ports, DEMO_STATE_DIR: state, DEMO_DATABASE_URL: database.url, CODEC_SERVER_TOKEN: TOKEN, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  demo = spawn(process.execPath, ['--import', 'tsx', 'scripts/demo.ts'], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      ...ports,
+      DEMO_STATE_DIR: state,
+      DEMO_DATABASE_URL: database.url,
+      CODEC_SERVER_TOKEN: TOKEN,
+      LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`demo did not come up:\n${output}`)), 180_000);
     const onData = (d: Buffer) => {
@@ -46,7 +74,16 @@ before(async () => {
   });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   mkdirSync(ARTIFACTS, { recursive: true });
 });
@@ -66,13 +103,21 @@ test('filter by MailDomain and MailStatus, open the blocked email, read its summ
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
   // The operator's token on every call to the codec server (as a proxy or the
   // "include credentials" cookie would carry it).
-  await page.route(`http://127.0.0.1:${ports.CODEC_SERVER_PORT}/**`, (route) => route.continue({ headers: { ...route.request().headers(), authorization: `Bearer ${TOKEN}` } }));
+  await page.route(`http://127.0.0.1:${ports.CODEC_SERVER_PORT}/**`, (route) =>
+    route.continue({ headers: { ...route.request().headers(), authorization: `Bearer ${TOKEN}` } }),
+  );
 
   const query = encodeURIComponent('MailDomain="example.com" AND MailStatus="blocked"');
   await page.goto(`${ui}/namespaces/default/workflows?query=${query}`, { waitUntil: 'networkidle' });
   const rows = page.locator('a[href*="/workflows/inbound"]');
   await rows.first().waitFor({ timeout: 30_000 });
-  const hrefs = [...new Set(await rows.evaluateAll((as) => as.map((a) => decodeURIComponent((a as unknown as { pathname: string }).pathname))))];
+  const hrefs = [
+    ...new Set(
+      await rows.evaluateAll((as) =>
+        as.map((a) => decodeURIComponent((a as unknown as { pathname: string }).pathname)),
+      ),
+    ),
+  ];
   assert.equal(hrefs.length, 1, `only the blocked email matches: ${hrefs.join(', ')}`);
   assert.match(hrefs[0], /blocked-sender/);
   await page.screenshot({ path: join(ARTIFACTS, 'webui-filtered-list.png') });
@@ -82,7 +127,17 @@ test('filter by MailDomain and MailStatus, open the blocked email, read its summ
   await page.getByText('fetchEmail', { exact: false }).first().waitFor({ timeout: 30_000 });
   await page.getByText('User Metadata', { exact: true }).click();
   // The UI renders summary and details (markdown) in frames of their own.
-  const allText = async () => (await Promise.all(page.frames().map((f) => f.locator('body').innerText().catch(() => '')))).join('\n');
+  const allText = async () =>
+    (
+      await Promise.all(
+        page.frames().map((f) =>
+          f
+            .locator('body')
+            .innerText()
+            .catch(() => ''),
+        ),
+      )
+    ).join('\n');
   const deadline = Date.now() + 30_000;
   let text = await allText();
   while (!(/Inbound email/.test(text) && /blocked: 1 blocked/.test(text)) && Date.now() < deadline) {
@@ -90,8 +145,16 @@ test('filter by MailDomain and MailStatus, open the blocked email, read its summ
     text = await allText();
   }
   await page.screenshot({ path: join(ARTIFACTS, 'webui-blocked-email.png') });
-  assert.match(text, /Inbound email s3:\/\/example-com-emails\/demo-[a-z0-9]+-3-blocked-sender/, 'the start summary, decoded');
-  assert.match(text, /blocked: 1 blocked \(every recipient blocks deals@spam\.example\)/, 'current details from the running worker');
+  assert.match(
+    text,
+    /Inbound email s3:\/\/example-com-emails\/demo-[a-z0-9]+-3-blocked-sender/,
+    'the start summary, decoded',
+  );
+  assert.match(
+    text,
+    /blocked: 1 blocked \(every recipient blocks deals@spam\.example\)/,
+    'current details from the running worker',
+  );
   assert.match(text, /tag S3 object: status=blocked/, 'activity summaries tell the story');
   assert.match(text, /delete blocked email \(after tagging\)/);
   // The fast path's steps are local activities: listed as such, each with its summary; the
@@ -119,7 +182,9 @@ test('filter by MailDomain and MailStatus, open the blocked email, read its summ
 test('a delivered email on the fast path shows each local step with its summary', async () => {
   const ui = `http://127.0.0.1:${ports.DEMO_TEMPORAL_UI_PORT}`;
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-  await page.route(`http://127.0.0.1:${ports.CODEC_SERVER_PORT}/**`, (route) => route.continue({ headers: { ...route.request().headers(), authorization: `Bearer ${TOKEN}` } }));
+  await page.route(`http://127.0.0.1:${ports.CODEC_SERVER_PORT}/**`, (route) =>
+    route.continue({ headers: { ...route.request().headers(), authorization: `Bearer ${TOKEN}` } }),
+  );
   const query = encodeURIComponent('MailDomain="example.com" AND MailStatus="delivered"');
   await page.goto(`${ui}/namespaces/default/workflows?query=${query}`, { waitUntil: 'networkidle' });
   const rows = page.locator('a[href*="/workflows/inbound"]');
@@ -127,7 +192,17 @@ test('a delivered email on the fast path shows each local step with its summary'
   await rows.first().click();
   await page.waitForLoadState('networkidle');
   await page.getByText('fetchEmail', { exact: false }).first().waitFor({ timeout: 30_000 });
-  const allText = async () => (await Promise.all(page.frames().map((f) => f.locator('body').innerText().catch(() => '')))).join('\n');
+  const allText = async () =>
+    (
+      await Promise.all(
+        page.frames().map((f) =>
+          f
+            .locator('body')
+            .innerText()
+            .catch(() => ''),
+        ),
+      )
+    ).join('\n');
   // The tab lists the events with metadata once the page has loaded them (and decoded them
   // through the codec server): click it until it does.
   const deadline = Date.now() + 30_000;

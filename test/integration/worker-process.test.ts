@@ -17,7 +17,8 @@ let healthPort: number;
 let metricsPort: number;
 const taskQueue = `worker-process-${process.pid}`;
 // The one variable must be enough: no HEALTH_PORT/METRICS_PORT inherited from the shell.
-const withoutPorts = (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv => Object.fromEntries(Object.entries(env).filter(([k]) => k !== 'HEALTH_PORT' && k !== 'METRICS_PORT'));
+const withoutPorts = (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv =>
+  Object.fromEntries(Object.entries(env).filter(([k]) => k !== 'HEALTH_PORT' && k !== 'METRICS_PORT'));
 let output = '';
 
 async function waitFor(url: string, timeoutMs = 60_000): Promise<Response> {
@@ -37,7 +38,15 @@ before(async () => {
   [healthPort, metricsPort] = [await freePort(), await freePort()];
   worker = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
     cwd: join(__dirname, '..', '..'),
-    env: { ...stack.childEnv, TASK_QUEUE: taskQueue, HEALTH_PORT: String(healthPort), METRICS_PORT: String(metricsPort), TEMPORAL_METRICS_BIND: `127.0.0.1:${await freePort()}`, WORKER_NAME: 'worker-proc', LOG_LEVEL: 'info' },
+    env: {
+      ...stack.childEnv,
+      TASK_QUEUE: taskQueue,
+      HEALTH_PORT: String(healthPort),
+      METRICS_PORT: String(metricsPort),
+      TEMPORAL_METRICS_BIND: `127.0.0.1:${await freePort()}`,
+      WORKER_NAME: 'worker-proc',
+      LOG_LEVEL: 'info',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   worker.stdout!.on('data', (d) => (output += d));
@@ -58,7 +67,9 @@ test('health, domains, processing, metrics, then a clean SIGTERM shutdown', asyn
   const domains = await (await fetch(`http://127.0.0.1:${healthPort}/domains`)).json();
   assert.deepEqual(domains, ['example.com', 'example.org']);
 
-  const key = await stack.put(rawMail({ from: 'x@sender.example', to: ['alice@example.com'], subject: 'Through the worker process' }));
+  const key = await stack.put(
+    rawMail({ from: 'x@sender.example', to: ['alice@example.com'], subject: 'Through the worker process' }),
+  );
   const { workflowId } = await startInbound(stack.env.client, taskQueue, { domain: DOMAIN, bucket: BUCKET, key });
   const result = await stack.env.client.workflow.getHandle(workflowId).result();
   assert.equal(result.status, 'delivered');
@@ -102,7 +113,14 @@ test('a second worker on the same machine: WORKER_PORTS=free picks free ports an
   const second = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
     cwd: join(__dirname, '..', '..'),
     // No TEMPORAL_METRICS_BIND: the SDK exporter takes a free loopback port of its own.
-    env: { ...withoutPorts(stack.childEnv), TASK_QUEUE: taskQueue, WORKER_PORTS: 'free', TEMPORAL_METRICS_BIND: '', WORKER_NAME: 'worker-second', LOG_LEVEL: 'info' },
+    env: {
+      ...withoutPorts(stack.childEnv),
+      TASK_QUEUE: taskQueue,
+      WORKER_PORTS: 'free',
+      TEMPORAL_METRICS_BIND: '',
+      WORKER_NAME: 'worker-second',
+      LOG_LEVEL: 'info',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   second.stdout!.on('data', (d) => (log += d));
@@ -124,7 +142,13 @@ test('a second worker on the same machine: WORKER_PORTS=free picks free ports an
     // A third one told to use the second's health port: the variable is named, not a raw EADDRINUSE.
     const clash = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
       cwd: join(__dirname, '..', '..'),
-      env: { ...stack.childEnv, TASK_QUEUE: taskQueue, HEALTH_PORT: String(started.healthPort), METRICS_PORT: '0', LOG_LEVEL: 'info' },
+      env: {
+        ...stack.childEnv,
+        TASK_QUEUE: taskQueue,
+        HEALTH_PORT: String(started.healthPort),
+        METRICS_PORT: '0',
+        LOG_LEVEL: 'info',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let clashOut = '';
@@ -132,10 +156,22 @@ test('a second worker on the same machine: WORKER_PORTS=free picks free ports an
     clash.stderr!.on('data', (d) => (clashOut += d));
     const [code] = await once(clash, 'exit');
     assert.equal(code, 1);
-    assert.match(clashOut, new RegExp(`HEALTH_PORT: port ${started.healthPort} on [\\d.]+ is already in use .*set HEALTH_PORT to a free port, or to 0`));
+    assert.match(
+      clashOut,
+      new RegExp(
+        `HEALTH_PORT: port ${started.healthPort} on [\\d.]+ is already in use .*set HEALTH_PORT to a free port, or to 0`,
+      ),
+    );
     const bind = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
       cwd: join(__dirname, '..', '..'),
-      env: { ...stack.childEnv, TASK_QUEUE: taskQueue, HEALTH_PORT: '0', METRICS_PORT: '0', TEMPORAL_METRICS_BIND: started.temporalMetrics, LOG_LEVEL: 'info' },
+      env: {
+        ...stack.childEnv,
+        TASK_QUEUE: taskQueue,
+        HEALTH_PORT: '0',
+        METRICS_PORT: '0',
+        TEMPORAL_METRICS_BIND: started.temporalMetrics,
+        LOG_LEVEL: 'info',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let bindOut = '';

@@ -29,14 +29,51 @@ const OUTSIDE = 'someone@sender.example';
 export const STACK_ENV = { MAX_MESSAGE_BYTES: '100000', FAST_PATH_MAX_BYTES: '50000' };
 
 export async function seed(stack: InboundStack): Promise<void> {
-  await stack.putItem(DEFAULT_TABLES.blocked, { email_address: GRACE, blocked_patterns: ['*@spam.example', 'exact@bad.example'] });
-  await stack.putItem(DEFAULT_TABLES.rules, { email_address: DAVE, ooo_active: true, ooo_message: 'Away until Monday.', ooo_content_type: 'text', forwards: [] });
-  await stack.putItem(DEFAULT_TABLES.rules, { email_address: ERIN, ooo_active: false, forwards: [FRANK, 'erin.private@elsewhere.example'] });
-  await stack.putItem(DEFAULT_TABLES.messages, { MessageId: '0100018c-replay-bounce', source: ALICE, destinations: ['nobody@far.example'], subject: 'Offer letter', timestamp: 1 });
+  await stack.putItem(DEFAULT_TABLES.blocked, {
+    email_address: GRACE,
+    blocked_patterns: ['*@spam.example', 'exact@bad.example'],
+  });
+  await stack.putItem(DEFAULT_TABLES.rules, {
+    email_address: DAVE,
+    ooo_active: true,
+    ooo_message: 'Away until Monday.',
+    ooo_content_type: 'text',
+    forwards: [],
+  });
+  await stack.putItem(DEFAULT_TABLES.rules, {
+    email_address: ERIN,
+    ooo_active: false,
+    forwards: [FRANK, 'erin.private@elsewhere.example'],
+  });
+  await stack.putItem(DEFAULT_TABLES.messages, {
+    MessageId: '0100018c-replay-bounce',
+    source: ALICE,
+    destinations: ['nobody@far.example'],
+    subject: 'Offer letter',
+    timestamp: 1,
+  });
   // Issue 11 (inbound mail safety) paths.
-  await stack.putItem(DEFAULT_TABLES.rules, { email_address: HANK, ooo_active: true, ooo_message: 'Away.', ooo_content_type: 'text', forwards: ['ghost@example.org', FRANK] });
-  await stack.putItem(DEFAULT_TABLES.messages, { MessageId: SNS_BOUNCE_ID, source: ALICE, destinations: ['jane@far.example'], subject: 'Invoice', timestamp: 1 });
-  await stack.putItem(DEFAULT_TABLES.messages, { MessageId: COMPLAINT_ID, source: ALICE, destinations: ['rich@far.example'], subject: 'Newsletter', timestamp: 1 });
+  await stack.putItem(DEFAULT_TABLES.rules, {
+    email_address: HANK,
+    ooo_active: true,
+    ooo_message: 'Away.',
+    ooo_content_type: 'text',
+    forwards: ['ghost@example.org', FRANK],
+  });
+  await stack.putItem(DEFAULT_TABLES.messages, {
+    MessageId: SNS_BOUNCE_ID,
+    source: ALICE,
+    destinations: ['jane@far.example'],
+    subject: 'Invoice',
+    timestamp: 1,
+  });
+  await stack.putItem(DEFAULT_TABLES.messages, {
+    MessageId: COMPLAINT_ID,
+    source: ALICE,
+    destinations: ['rich@far.example'],
+    subject: 'Newsletter',
+    timestamp: 1,
+  });
 }
 
 export interface InboundCase {
@@ -50,70 +87,217 @@ export interface InboundCase {
 
 /** The InboundResult a failed run (status missing) carries in its failure details. */
 function resultOfFailedRun(err: unknown): unknown {
-  if (err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure && err.cause.details?.length) return err.cause.details[0];
+  if (err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure && err.cause.details?.length)
+    return err.cause.details[0];
   throw err;
 }
 
 const mail = (stack: InboundStack, key: string, m: Parameters<typeof rawMail>[0]) => stack.put(rawMail(m), key);
 
 export const INBOUND_CASES: InboundCase[] = [
-  { name: 'plain', expect: 'delivered', run: async (s, key) => s.run({ key: await mail(s, key, { from: OUTSIDE, to: [ALICE], subject: 'Plain hello' }) }) },
+  {
+    name: 'plain',
+    expect: 'delivered',
+    run: async (s, key) => s.run({ key: await mail(s, key, { from: OUTSIDE, to: [ALICE], subject: 'Plain hello' }) }),
+  },
   {
     name: 'multi-recipient-unknown-user',
     expect: 'partial',
-    run: async (s, key) => s.run({ key: await mail(s, key, { from: OUTSIDE, to: [ALICE, 'ghost@example.com'], cc: [CAROL], subject: 'Team note' }) }),
+    run: async (s, key) =>
+      s.run({
+        key: await mail(s, key, { from: OUTSIDE, to: [ALICE, 'ghost@example.com'], cc: [CAROL], subject: 'Team note' }),
+      }),
   },
-  { name: 'blocked', expect: 'blocked', run: async (s, key) => s.run({ key: await mail(s, key, { from: 'promo@spam.example', to: [GRACE], subject: 'Buy now' }) }) },
-  { name: 'partially-blocked', expect: 'partial', run: async (s, key) => s.run({ key: await mail(s, key, { from: 'exact@bad.example', to: [GRACE, ALICE], subject: 'Half blocked' }) }) },
-  { name: 'out-of-office', expect: 'delivered', run: async (s, key) => s.run({ key: await mail(s, key, { from: 'colleague@partner.example', to: [DAVE], subject: 'Meeting?' }) }) },
-  { name: 'forwarded', expect: 'delivered', run: async (s, key) => s.run({ key: await mail(s, key, { from: OUTSIDE, to: [ERIN], subject: 'Please forward' }) }) },
+  {
+    name: 'blocked',
+    expect: 'blocked',
+    run: async (s, key) =>
+      s.run({ key: await mail(s, key, { from: 'promo@spam.example', to: [GRACE], subject: 'Buy now' }) }),
+  },
+  {
+    name: 'partially-blocked',
+    expect: 'partial',
+    run: async (s, key) =>
+      s.run({ key: await mail(s, key, { from: 'exact@bad.example', to: [GRACE, ALICE], subject: 'Half blocked' }) }),
+  },
+  {
+    name: 'out-of-office',
+    expect: 'delivered',
+    run: async (s, key) =>
+      s.run({ key: await mail(s, key, { from: 'colleague@partner.example', to: [DAVE], subject: 'Meeting?' }) }),
+  },
+  {
+    name: 'forwarded',
+    expect: 'delivered',
+    run: async (s, key) => s.run({ key: await mail(s, key, { from: OUTSIDE, to: [ERIN], subject: 'Please forward' }) }),
+  },
   {
     name: 'ses-bounce-matched',
     expect: 'delivered',
-    run: async (s, key) => s.run({ key: await s.put(sesBounce({ to: ALICE, sesMessageId: '0100018c-replay-bounce', bouncedRecipient: 'nobody@far.example', originalSubject: 'Offer letter' }), key) }),
+    run: async (s, key) =>
+      s.run({
+        key: await s.put(
+          sesBounce({
+            to: ALICE,
+            sesMessageId: '0100018c-replay-bounce',
+            bouncedRecipient: 'nobody@far.example',
+            originalSubject: 'Offer letter',
+          }),
+          key,
+        ),
+      }),
   },
-  { name: 'loop', expect: 'loop', run: async (s, key) => s.run({ key: await mail(s, key, { from: OUTSIDE, to: [ALICE], subject: 'Looped', headers: { 'X-Mailroom-Processed': 'other-worker' } }) }) },
+  {
+    name: 'loop',
+    expect: 'loop',
+    run: async (s, key) =>
+      s.run({
+        key: await mail(s, key, {
+          from: OUTSIDE,
+          to: [ALICE],
+          subject: 'Looped',
+          headers: { 'X-Mailroom-Processed': 'other-worker' },
+        }),
+      }),
+  },
   {
     name: 'deferred-then-delivered',
     expect: 'delivered',
     run: async (s, key) => {
       s.mail.setRecipientFailure(CAROL, { code: 451, message: '4.3.0 try again later', times: 1 });
-      return s.run({ key: await mail(s, key, { from: OUTSIDE, to: [ALICE, CAROL], subject: 'Retry me' }), delivery: { firstDelaySeconds: 1, maxDelaySeconds: 2 } });
+      return s.run({
+        key: await mail(s, key, { from: OUTSIDE, to: [ALICE, CAROL], subject: 'Retry me' }),
+        delivery: { firstDelaySeconds: 1, maxDelaySeconds: 2 },
+      });
     },
   },
-  { name: 'invalid', expect: 'invalid', run: async (s, key) => s.run({ key: await mail(s, key, { from: OUTSIDE, to: ['a@elsewhere.example'], subject: 'Wrong door' }) }) },
+  {
+    name: 'invalid',
+    expect: 'invalid',
+    run: async (s, key) =>
+      s.run({ key: await mail(s, key, { from: OUTSIDE, to: ['a@elsewhere.example'], subject: 'Wrong door' }) }),
+  },
   {
     name: 'oversize',
     expect: 'oversize',
-    run: async (s, key) => s.run({ key: await s.put(Buffer.concat([rawMail({ from: OUTSIDE, to: [ALICE], subject: 'Huge' }), Buffer.alloc(s.config.maxMessageBytes + 1, 'a')]), key) }),
+    run: async (s, key) =>
+      s.run({
+        key: await s.put(
+          Buffer.concat([
+            rawMail({ from: OUTSIDE, to: [ALICE], subject: 'Huge' }),
+            Buffer.alloc(s.config.maxMessageBytes + 1, 'a'),
+          ]),
+          key,
+        ),
+      }),
   },
   // No object under the key (a trigger before the upload, or a wrong key). Since the
   // 'missing-object-fails-run' patch the run fails (so a later trigger may start the id again)
   // and carries its result in the failure's details.
-  { name: 'missing', expect: 'missing', run: async (s, key) => s.run({ key }).catch((err: unknown) => resultOfFailedRun(err)) },
-  { name: 'unknown-domain', expect: 'unknown_domain', run: async (s, key) => s.run({ key: await mail(s, key, { from: OUTSIDE, to: [ALICE], subject: 'x' }), domain: 'unknown.example', bucket: BUCKET }) },
+  {
+    name: 'missing',
+    expect: 'missing',
+    run: async (s, key) => s.run({ key }).catch((err: unknown) => resultOfFailedRun(err)),
+  },
+  {
+    name: 'unknown-domain',
+    expect: 'unknown_domain',
+    run: async (s, key) =>
+      s.run({
+        key: await mail(s, key, { from: OUTSIDE, to: [ALICE], subject: 'x' }),
+        domain: 'unknown.example',
+        bucket: BUCKET,
+      }),
+  },
   // Issue 11 (inbound mail safety): the paths behind patched('inbound-mail-safety').
-  { name: 'quarantined', expect: 'quarantined', run: async (s, key) => s.run({ key: await s.put(sesStored({ from: OUTSIDE, to: [ALICE], subject: 'Invoice.exe' }, { spam: 'PASS', virus: 'FAIL' }), key) }) },
-  { name: 'spam-delivered-marked', expect: 'delivered', run: async (s, key) => s.run({ key: await s.put(sesStored({ from: OUTSIDE, to: [DAVE], subject: 'You won' }, { spam: 'FAIL', virus: 'PASS' }), key) }) },
+  {
+    name: 'quarantined',
+    expect: 'quarantined',
+    run: async (s, key) =>
+      s.run({
+        key: await s.put(
+          sesStored({ from: OUTSIDE, to: [ALICE], subject: 'Invoice.exe' }, { spam: 'PASS', virus: 'FAIL' }),
+          key,
+        ),
+      }),
+  },
+  {
+    name: 'spam-delivered-marked',
+    expect: 'delivered',
+    run: async (s, key) =>
+      s.run({
+        key: await s.put(
+          sesStored({ from: OUTSIDE, to: [DAVE], subject: 'You won' }, { spam: 'FAIL', virus: 'PASS' }),
+          key,
+        ),
+      }),
+  },
   {
     name: 'sns-bounce-matched',
     expect: 'delivered',
-    run: async (s, key) => s.run({ key: await s.put(snsNotificationMail({ to: ALICE, type: 'Bounce', sesMessageId: SNS_BOUNCE_ID, recipients: ['jane@far.example'], originalSubject: 'Invoice' }), key) }),
+    run: async (s, key) =>
+      s.run({
+        key: await s.put(
+          snsNotificationMail({
+            to: ALICE,
+            type: 'Bounce',
+            sesMessageId: SNS_BOUNCE_ID,
+            recipients: ['jane@far.example'],
+            originalSubject: 'Invoice',
+          }),
+          key,
+        ),
+      }),
   },
-  { name: 'complaint-matched', expect: 'delivered', run: async (s, key) => s.run({ key: await s.put(sesComplaint({ to: ALICE, sesMessageId: COMPLAINT_ID, complainedRecipient: 'rich@far.example', originalSubject: 'Newsletter' }), key) }) },
+  {
+    name: 'complaint-matched',
+    expect: 'delivered',
+    run: async (s, key) =>
+      s.run({
+        key: await s.put(
+          sesComplaint({
+            to: ALICE,
+            sesMessageId: COMPLAINT_ID,
+            complainedRecipient: 'rich@far.example',
+            originalSubject: 'Newsletter',
+          }),
+          key,
+        ),
+      }),
+  },
   {
     name: 'automatic-not-answered',
     expect: 'delivered',
-    run: async (s, key) => s.run({ key: await mail(s, key, { from: 'robot@sender.example', to: [DAVE, ERIN], subject: 'Your report', headers: { 'Auto-Submitted': 'auto-generated' } }) }),
+    run: async (s, key) =>
+      s.run({
+        key: await mail(s, key, {
+          from: 'robot@sender.example',
+          to: [DAVE, ERIN],
+          subject: 'Your report',
+          headers: { 'Auto-Submitted': 'auto-generated' },
+        }),
+      }),
   },
-  { name: 'rules-each-on-its-own', expect: 'delivered', run: async (s, key) => s.run({ key: await mail(s, key, { from: OUTSIDE, to: [HANK], subject: 'For Hank' }) }) },
+  {
+    name: 'rules-each-on-its-own',
+    expect: 'delivered',
+    run: async (s, key) => s.run({ key: await mail(s, key, { from: OUTSIDE, to: [HANK], subject: 'For Hank' }) }),
+  },
   // Issue 14 (patched('inbound-fast-path')): a message over FAST_PATH_MAX_BYTES takes the
   // regular, heartbeating activities after the local fetch found it large. The other cases'
   // fast-path histories are recorded beside theirs (inbound-<case>.fast-path.json).
   {
     name: 'large-regular-path',
     expect: 'delivered',
-    run: async (s, key) => s.run({ key: await mail(s, key, { from: OUTSIDE, to: [ALICE, ERIN], subject: 'Scanned contract', body: 'Lorem ipsum dolor sit amet.\r\n'.repeat(2500) }) }),
+    run: async (s, key) =>
+      s.run({
+        key: await mail(s, key, {
+          from: OUTSIDE,
+          to: [ALICE, ERIN],
+          subject: 'Scanned contract',
+          body: 'Lorem ipsum dolor sit amet.\r\n'.repeat(2500),
+        }),
+      }),
   },
   {
     name: 'looped-recipient',
@@ -121,7 +305,10 @@ export const INBOUND_CASES: InboundCase[] = [
     run: async (s, key) => {
       // Three rounds through a peer that strips our marker (each further travelled), then a
       // fourth that also names Alice: Carol's copy is a loop, Alice's is not.
-      const round = (n: number, to: string[]) => Buffer.from(`${Array.from({ length: n * 2 }, (_, i) => `Received: from r${i}.peer.example by mx.peer.example; Mon, 30 Nov 2026 10:00:00 +0000`).join('\r\n')}\r\n${rawMail({ from: OUTSIDE, to, subject: 'Round trip', messageId: '<replay-loop@sender.example>' }).toString()}`);
+      const round = (n: number, to: string[]) =>
+        Buffer.from(
+          `${Array.from({ length: n * 2 }, (_, i) => `Received: from r${i}.peer.example by mx.peer.example; Mon, 30 Nov 2026 10:00:00 +0000`).join('\r\n')}\r\n${rawMail({ from: OUTSIDE, to, subject: 'Round trip', messageId: '<replay-loop@sender.example>' }).toString()}`,
+        );
       for (let n = 1; n <= 3; n++) await s.run({ key: await s.put(round(n, [CAROL]), `${key}-round-${n}`) });
       return s.run({ key: await s.put(round(4, [CAROL, ALICE]), key) });
     },

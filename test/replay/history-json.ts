@@ -17,16 +17,25 @@ interface ProtoJson {
   fromJson(type: unknown, json: unknown, options?: { ignoreUnknownFields?: boolean }): unknown;
 }
 
-const protojson = require(require.resolve('protobufjs/ext/protojson', { paths: [dirname(require.resolve('@temporalio/proto'))] })) as ProtoJson;
-const historyType = (patchProtobufRoot(proto as unknown as Record<string, unknown>) as unknown as { lookupType(name: string): unknown }).lookupType('temporal.api.history.v1.History');
+const protojson = require(
+  require.resolve('protobufjs/ext/protojson', { paths: [dirname(require.resolve('@temporalio/proto'))] }),
+) as ProtoJson;
+const historyType = (
+  patchProtobufRoot(proto as unknown as Record<string, unknown>) as unknown as { lookupType(name: string): unknown }
+).lookupType('temporal.api.history.v1.History');
 
 export function historyToJSON(history: History): string {
-  return JSON.stringify(protojson.toJson(historyType, proto.temporal.api.history.v1.History.fromObject(history)), null, 1);
+  return JSON.stringify(
+    protojson.toJson(historyType, proto.temporal.api.history.v1.History.fromObject(history)),
+    null,
+    1,
+  );
 }
 
 export function historyFromJSON(json: string): History {
   const parsed = JSON.parse(json) as unknown;
-  if (!parsed || typeof parsed !== 'object' || !Array.isArray((parsed as { events?: unknown }).events)) throw new TypeError('not a history: expected an object with an array of events');
+  if (!parsed || typeof parsed !== 'object' || !Array.isArray((parsed as { events?: unknown }).events))
+    throw new TypeError('not a history: expected an object with an array of events');
   // Tolerates fields a newer server or SDK wrote, as the SDK's own parser does.
   const history = protojson.fromJson(historyType, parsed, { ignoreUnknownFields: true }) as History | null;
   if (!history?.events?.length) throw new TypeError('not a history: no events');

@@ -15,7 +15,11 @@ export function activitySteps(history: temporal.api.history.v1.IHistory): Step[]
     if (scheduled) steps.push({ type: scheduled, local: false });
     const marker = e.markerRecordedEventAttributes;
     const data = marker?.markerName === 'core_local_activity' ? marker.details?.data?.payloads?.[0]?.data : undefined;
-    if (data) steps.push({ type: (JSON.parse(Buffer.from(data).toString('utf8')) as { activity_type: string }).activity_type, local: true });
+    if (data)
+      steps.push({
+        type: (JSON.parse(Buffer.from(data).toString('utf8')) as { activity_type: string }).activity_type,
+        local: true,
+      });
   }
   return steps;
 }

@@ -56,7 +56,8 @@ function quoted(s: string): string {
 }
 
 function envelope(folder: string, uid: number, m: HostileMessage): string {
-  const addr = (name: string, mailbox: string, host: string) => `((${quoted(name)} NIL ${quoted(mailbox)} ${quoted(host)}))`;
+  const addr = (name: string, mailbox: string, host: string) =>
+    `((${quoted(name)} NIL ${quoted(mailbox)} ${quoted(host)}))`;
   const from = addr(`Sender ${uid}`, `sender${uid}`, 'hostile.example');
   return `(${quoted('Mon, 01 Jan 2024 00:00:00 +0000')} ${quoted(m.subject ?? `${folder} ${m.behaviour} ${uid}`)} ${from} ${from} ${from} ${addr('', 'victim', 'example.test')} NIL NIL NIL ${quoted(`<${folder}-${uid}@hostile.example>`)})`;
 }
@@ -74,7 +75,12 @@ function uidsIn(set: string, known: number[]): number[] {
   return [...out].sort((x, y) => x - y);
 }
 
-export async function startHostileImap(options: { folders: Record<string, HostileMessage[]>; user?: string; password?: string; dripMs?: number }): Promise<HostileImapServer> {
+export async function startHostileImap(options: {
+  folders: Record<string, HostileMessage[]>;
+  user?: string;
+  password?: string;
+  dripMs?: number;
+}): Promise<HostileImapServer> {
   const user = options.user ?? 'victim@example.test';
   const password = options.password ?? 'hostile-secret';
   const dripMs = options.dripMs ?? 100;
@@ -105,10 +111,11 @@ export async function startHostileImap(options: { folders: Record<string, Hostil
         const part = left >= chunk.length ? chunk : chunk.subarray(0, left);
         left -= part.length;
         count(part.length);
-        if (!socket.write(part)) await new Promise<void>((r) => {
-          socket.once('drain', r);
-          socket.once('close', r);
-        });
+        if (!socket.write(part))
+          await new Promise<void>((r) => {
+            socket.once('drain', r);
+            socket.once('close', r);
+          });
       }
     };
     const sleep = (ms: number) =>
@@ -133,7 +140,9 @@ export async function startHostileImap(options: { folders: Record<string, Hostil
         const body = bodyOf(selected!, uid, m);
         if (!wantBody) {
           const size = m.behaviour === 'size-lie' ? 100 : body.length;
-          write(`* ${seq} FETCH (UID ${uid} FLAGS () INTERNALDATE "01-Jan-2024 00:00:00 +0000" RFC822.SIZE ${size} ENVELOPE ${envelope(selected!, uid, m)})`);
+          write(
+            `* ${seq} FETCH (UID ${uid} FLAGS () INTERNALDATE "01-Jan-2024 00:00:00 +0000" RFC822.SIZE ${size} ENVELOPE ${envelope(selected!, uid, m)})`,
+          );
           continue;
         }
         switch (m.behaviour) {
@@ -166,10 +175,11 @@ export async function startHostileImap(options: { folders: Record<string, Hostil
             for (let n = 1; alive(); n++) {
               const line = `* ${seq} FETCH (UID ${100000 + n} FLAGS (\\Seen))\r\n`;
               state.bodyBytesSent.endless += line.length;
-              if (!socket.write(line)) await new Promise<void>((r) => {
-                socket.once('drain', r);
-                socket.once('close', r);
-              });
+              if (!socket.write(line))
+                await new Promise<void>((r) => {
+                  socket.once('drain', r);
+                  socket.once('close', r);
+                });
               if (n % 200 === 0) await sleep(1);
             }
             return;
@@ -198,7 +208,9 @@ export async function startHostileImap(options: { folders: Record<string, Hostil
           write(`${tag} OK CAPABILITY completed`);
           return;
         case 'LOGIN': {
-          const args = [...rest.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)].map((a) => (a[1] ?? a[2]).replace(/\\(.)/g, '$1'));
+          const args = [...rest.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)].map((a) =>
+            (a[1] ?? a[2]).replace(/\\(.)/g, '$1'),
+          );
           if (args[0] === user && args[1] === password) write(`${tag} OK [CAPABILITY IMAP4rev1] LOGIN completed`);
           else write(`${tag} NO [AUTHENTICATIONFAILED] Authentication failed.`);
           return;
@@ -237,7 +249,11 @@ export async function startHostileImap(options: { folders: Record<string, Hostil
         case 'SEARCH': {
           const known = messages().map((_, i) => uidOf(i));
           const range = /UID\s+(\S+)/i.exec(rest)?.[1] ?? '1:*';
-          write(`* SEARCH${uidsIn(range, known).map((u) => ` ${u}`).join('')}`);
+          write(
+            `* SEARCH${uidsIn(range, known)
+              .map((u) => ` ${u}`)
+              .join('')}`,
+          );
           write(`${tag} OK SEARCH completed`);
           return;
         }
@@ -270,9 +286,11 @@ export async function startHostileImap(options: { folders: Record<string, Hostil
       while ((nl = buffer.indexOf('\r\n')) >= 0) {
         const line = buffer.slice(0, nl);
         buffer = buffer.slice(nl + 2);
-        queue = queue.then(() => (busy ? undefined : command(line))).catch(() => {
-          socket.destroy();
-        });
+        queue = queue
+          .then(() => (busy ? undefined : command(line)))
+          .catch(() => {
+            socket.destroy();
+          });
       }
     });
     write('* OK [CAPABILITY IMAP4rev1] hostile test server ready');

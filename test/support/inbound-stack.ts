@@ -79,12 +79,23 @@ export async function startInboundStack(opts: InboundStackOptions): Promise<Inbo
     startS3Server({ directory: join(dir, 's3') }),
     startDynamoServer(),
     startSmtpTarget({ directory: join(dir, 'mail'), localDomains: [DOMAIN, OTHER_DOMAIN], mailboxes: opts.mailboxes }),
-    startSmtpTarget({ directory: join(dir, 'internal'), localDomains: [DOMAIN, OTHER_DOMAIN], mailboxes: opts.mailboxes }),
+    startSmtpTarget({
+      directory: join(dir, 'internal'),
+      localDomains: [DOMAIN, OTHER_DOMAIN],
+      mailboxes: opts.mailboxes,
+    }),
     startTestTemporal({ dataConverter, backend: opts.temporalBackend, postgres: opts.temporalPostgres }),
     startSesServer(),
   ]);
   const settings: Record<string, string> = {
-    ...localStackEnv({ s3: s3srv.endpoint, dynamodb: dyn.endpoint, domains: [DOMAIN, OTHER_DOMAIN], smtpPort: mail.port, internalSmtpPort: internal.port, ses: opts.outbound === 'smtp' ? undefined : ses.endpoint }),
+    ...localStackEnv({
+      s3: s3srv.endpoint,
+      dynamodb: dyn.endpoint,
+      domains: [DOMAIN, OTHER_DOMAIN],
+      smtpPort: mail.port,
+      internalSmtpPort: internal.port,
+      ses: opts.outbound === 'smtp' ? undefined : ses.endpoint,
+    }),
     WORKER_NAME: 'test-worker',
     TASK_QUEUE: `inbound-test-${process.pid}`,
     MAILROOM_CODEC_KEYS: codecKeys,
@@ -96,7 +107,14 @@ export async function startInboundStack(opts: InboundStackOptions): Promise<Inbo
   await ensureTables(aws.dynamo, DEFAULT_TABLES);
   for (const d of [DOMAIN, OTHER_DOMAIN]) await aws.s3.send(new CreateBucketCommand({ Bucket: bucketForDomain(d) }));
   const transports = createTransports(config);
-  const worker = await createInboundWorker({ connection: env.nativeConnection, namespace: env.namespace ?? 'default', client: env.client, dataConverter, deps: { ...aws, config, transports }, deployment: null });
+  const worker = await createInboundWorker({
+    connection: env.nativeConnection,
+    namespace: env.namespace ?? 'default',
+    client: env.client,
+    dataConverter,
+    deps: { ...aws, config, transports },
+    deployment: null,
+  });
   const running = worker.run();
 
   const stack: InboundStack = {
@@ -117,7 +135,9 @@ export async function startInboundStack(opts: InboundStackOptions): Promise<Inbo
       LOG_LEVEL: 'warn',
     },
     async put(raw, key = `mail-${process.pid}-${++keyCounter}`, domain = DOMAIN) {
-      await aws.s3.send(new PutObjectCommand({ Bucket: bucketForDomain(domain), Key: key, Body: raw, ContentType: 'message/rfc822' }));
+      await aws.s3.send(
+        new PutObjectCommand({ Bucket: bucketForDomain(domain), Key: key, Body: raw, ContentType: 'message/rfc822' }),
+      );
       return key;
     },
     async run(input) {

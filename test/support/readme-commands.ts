@@ -18,7 +18,10 @@ export interface OperatorCommand {
 
 /** Splits a table row on the `|` that are not escaped (`\|` belongs to a cell). */
 function cells(row: string): string[] {
-  const inner = row.trim().replace(/^\|/, '').replace(/(?<!\\)\|$/, '');
+  const inner = row
+    .trim()
+    .replace(/^\|/, '')
+    .replace(/(?<!\\)\|$/, '');
   return inner.split(/(?<!\\)\|/).map((c) => c.trim());
 }
 
@@ -32,15 +35,20 @@ export function operatorCommands(readme: string): OperatorCommand[] {
     if (!lines[i].trim().startsWith(MARKER)) continue;
     const table: string[] = [];
     for (let j = i + 1; j < lines.length && lines[j].trim().startsWith('|'); j++) table.push(lines[j]);
-    if (table.length < 3) throw new Error(`README line ${i + 1}: ${MARKER} is not followed by a table with a header, a separator and rows`);
+    if (table.length < 3)
+      throw new Error(`README line ${i + 1}: ${MARKER} is not followed by a table with a header, a separator and rows`);
     const header = cells(table[0]).map((h) => h.toLowerCase());
     const col = header.indexOf('command');
     const actionCol = header.indexOf('action');
-    if (col < 0) throw new Error(`README line ${i + 2}: the operator table has no "command" column (${header.join(', ')})`);
+    if (col < 0)
+      throw new Error(`README line ${i + 2}: the operator table has no "command" column (${header.join(', ')})`);
     for (const [n, row] of table.slice(2).entries()) {
       const c = cells(row);
-      const spans = [...(c[col] ?? '').matchAll(/`([^`]+)`/g)].map((m) => m[1].replaceAll('\\|', '|').trim()).filter((s) => /(^|\s)npm run\s/.test(s));
-      if (spans.length === 0) throw new Error(`README line ${i + 3 + n}: an operator table row without an \`npm run ...\` command: ${row}`);
+      const spans = [...(c[col] ?? '').matchAll(/`([^`]+)`/g)]
+        .map((m) => m[1].replaceAll('\\|', '|').trim())
+        .filter((s) => /(^|\s)npm run\s/.test(s));
+      if (spans.length === 0)
+        throw new Error(`README line ${i + 3 + n}: an operator table row without an \`npm run ...\` command: ${row}`);
       for (const command of spans) out.push({ section, action: c[actionCol] ?? '', command });
     }
   }
@@ -70,18 +78,25 @@ export function variants(command: string): string[] {
   });
   const build = (pick: (gi: number) => string | undefined) => {
     let i = 0;
-    return strip(command.replace(/\s*\[([^\]]+)\]/g, () => {
-      const choice = pick(i++);
-      return choice ? ` ${choice}` : '';
-    }));
+    return strip(
+      command.replace(/\s*\[([^\]]+)\]/g, () => {
+        const choice = pick(i++);
+        return choice ? ` ${choice}` : '';
+      }),
+    );
   };
   const out = [build(() => undefined), build((gi) => alternatives[gi][0])];
-  alternatives.forEach((alts, gi) => alts.slice(1).forEach((alt) => out.push(build((g) => (g === gi ? alt : undefined)))));
+  alternatives.forEach((alts, gi) =>
+    alts.slice(1).forEach((alt) => out.push(build((g) => (g === gi ? alt : undefined)))),
+  );
   return [...new Set(out)];
 }
 
 /** The long options a command line passes to its script (after `--`). */
 export function longOptions(command: string): string[] {
-  const after = command.split(/\s--\s/).slice(1).join(' -- ');
+  const after = command
+    .split(/\s--\s/)
+    .slice(1)
+    .join(' -- ');
   return [...new Set([...after.matchAll(/(?:^|\s)--([a-z][\w-]*)/g)].map((m) => m[1]))];
 }

@@ -12,7 +12,12 @@ import { dropDatabase, withDatabase } from '../../lib/storage/db';
 import { SEARCH_ATTRIBUTE_FLAGS } from '../../contracts/search-attributes';
 import { freePort } from '../../scripts/stack/ports';
 import { temporalBinary } from '../../scripts/stack/temporal-binary';
-import { DEFAULT_TEMPORAL_PG_URL, freeTemporalPort, startTemporalPostgres, type TemporalPostgresOptions } from '../../scripts/stack/temporal-postgres';
+import {
+  DEFAULT_TEMPORAL_PG_URL,
+  freeTemporalPort,
+  startTemporalPostgres,
+  type TemporalPostgresOptions,
+} from '../../scripts/stack/temporal-postgres';
 
 export { temporalBinary };
 
@@ -29,7 +34,8 @@ export interface TestTemporalOptions {
 
 export function temporalBackendFromEnv(env: NodeJS.ProcessEnv = process.env): TemporalBackend {
   const value = env.MAILROOM_TEMPORAL_BACKEND || 'dev';
-  if (value !== 'dev' && value !== 'postgres') throw new Error(`MAILROOM_TEMPORAL_BACKEND must be dev or postgres, not ${value}`);
+  if (value !== 'dev' && value !== 'postgres')
+    throw new Error(`MAILROOM_TEMPORAL_BACKEND must be dev or postgres, not ${value}`);
   return value;
 }
 
@@ -48,14 +54,18 @@ export async function startTestTemporal(opts: TestTemporalOptions = {}): Promise
 
 let counter = 0;
 
-async function startPostgresBackend(opts: TestTemporalOptions, client: { client?: { dataConverter: DataConverter } }): Promise<TestWorkflowEnvironment> {
+async function startPostgresBackend(
+  opts: TestTemporalOptions,
+  client: { client?: { dataConverter: DataConverter } },
+): Promise<TestWorkflowEnvironment> {
   const dir = mkdtempSync(join(tmpdir(), 'mailroom-temporal-pg-'));
   // Databases of our own unless the caller names some: then they are the caller's to drop.
   const throwaway = opts.postgres?.databases ? undefined : `mailroom_test_temporal_${process.pid}_${++counter}`;
   const databases = opts.postgres?.databases ?? { default: throwaway!, visibility: `${throwaway}_visibility` };
   const pgUrl = opts.postgres?.databaseUrl ?? DEFAULT_TEMPORAL_PG_URL;
   const dropThrowaway = async () => {
-    if (throwaway) for (const name of [databases.default!, databases.visibility!]) await dropDatabase(withDatabase(pgUrl, name));
+    if (throwaway)
+      for (const name of [databases.default!, databases.visibility!]) await dropDatabase(withDatabase(pgUrl, name));
   };
   let server;
   try {
@@ -71,7 +81,11 @@ async function startPostgresBackend(opts: TestTemporalOptions, client: { client?
     await dropThrowaway().catch(() => {});
     throw err;
   }
-  const env = await TestWorkflowEnvironment.createFromExistingServer({ address: server.address, namespace: 'default', ...client });
+  const env = await TestWorkflowEnvironment.createFromExistingServer({
+    address: server.address,
+    namespace: 'default',
+    ...client,
+  });
   const teardown = env.teardown.bind(env);
   env.teardown = async () => {
     await teardown();

@@ -41,7 +41,8 @@ test('stars and question marks in every position', () => {
     ['aaa@x.org', 'a*a*a@x.org', true],
     ['aa@x.org', 'a*a*a@x.org', false],
   ];
-  for (const [address, pattern, expected] of cases) assert.equal(matchesPattern(address, pattern), expected, `${address} ~ ${pattern}`);
+  for (const [address, pattern, expected] of cases)
+    assert.equal(matchesPattern(address, pattern), expected, `${address} ~ ${pattern}`);
 });
 
 test('hostile patterns match in linear time and over-long patterns are ignored', () => {

@@ -1,7 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
-import { duration, EXIT, helpText, listOf, oneOf, progress, runCommand, UsageError, AttentionError } from '../../lib/cli';
+import {
+  duration,
+  EXIT,
+  helpText,
+  listOf,
+  oneOf,
+  progress,
+  runCommand,
+  UsageError,
+  AttentionError,
+} from '../../lib/cli';
 
 const spec = {
   name: 'demo:cmd',
@@ -15,7 +25,10 @@ const spec = {
   examples: ['npm run demo:cmd -- --domain example.com'],
 } as const;
 
-async function run(argv: string[], main: Parameters<typeof runCommand<typeof spec.options>>[1] = async () => undefined) {
+async function run(
+  argv: string[],
+  main: Parameters<typeof runCommand<typeof spec.options>>[1] = async () => undefined,
+) {
   let out = '';
   let err = '';
   const code = await runCommand(spec, main, { argv, stdout: (t) => (out += t), stderr: (t) => (err += t) });
@@ -29,7 +42,17 @@ test('--help prints usage, every option, an example and the exit codes, and exit
   });
   assert.equal(r.code, EXIT.done);
   assert.equal(ran, false);
-  for (const s of ['npm run demo:cmd -- [options]', '--domain <domain>', 'required', '--dry', '--tag', 'repeatable', 'npm run demo:cmd -- --domain example.com', 'Exit codes: 0 done']) assert.ok(r.out.includes(s), s);
+  for (const s of [
+    'npm run demo:cmd -- [options]',
+    '--domain <domain>',
+    'required',
+    '--dry',
+    '--tag',
+    'repeatable',
+    'npm run demo:cmd -- --domain example.com',
+    'Exit codes: 0 done',
+  ])
+    assert.ok(r.out.includes(s), s);
   assert.equal(helpText(spec), r.out);
 });
 
@@ -55,13 +78,20 @@ test('values reach main with defaults filled in; errors map to exit codes', asyn
   const attention = await run(['--domain', 'x'], async () => Promise.reject(new AttentionError('needs a password')));
   assert.equal(attention.code, EXIT.attention);
   assert.match(attention.err, /needs a password/);
-  const failed = await run(['--domain', 'x'], async () => Promise.reject(new Error('outer', { cause: new Error('inner reason') })));
+  const failed = await run(['--domain', 'x'], async () =>
+    Promise.reject(new Error('outer', { cause: new Error('inner reason') })),
+  );
   assert.match(failed.err, /demo:cmd: outer: inner reason/);
 });
 
 test('oneOf and listOf name the option, the allowed values and a close match', () => {
   assert.equal(oneOf('status', 'Blocked', ['blocked', 'delivered']), 'blocked');
-  assert.throws(() => oneOf('status', 'blokced', ['blocked', 'delivered']), (e: Error) => e instanceof UsageError && /--status blokced is not one of blocked, delivered \(did you mean blocked\?\)/.test(e.message));
+  assert.throws(
+    () => oneOf('status', 'blokced', ['blocked', 'delivered']),
+    (e: Error) =>
+      e instanceof UsageError &&
+      /--status blokced is not one of blocked, delivered \(did you mean blocked\?\)/.test(e.message),
+  );
   assert.deepEqual(listOf('status', 'blocked, delivered', ['blocked', 'delivered']), ['blocked', 'delivered']);
   assert.deepEqual(listOf('x', ['a,b', 'c']), ['a', 'b', 'c']);
   assert.throws(() => listOf('status', 'blocked,nope', ['blocked']), UsageError);

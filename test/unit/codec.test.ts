@@ -3,9 +3,23 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
-import { AesGcmCodec, codecFromEnv, ENCODING_ENCRYPTED, generateCodecKey, KeylessCodec, METADATA_KEY_ID, parseCodecKeys, PayloadDecryptionError } from '../../lib/temporal/codec';
+import {
+  AesGcmCodec,
+  codecFromEnv,
+  ENCODING_ENCRYPTED,
+  generateCodecKey,
+  KeylessCodec,
+  METADATA_KEY_ID,
+  parseCodecKeys,
+  PayloadDecryptionError,
+} from '../../lib/temporal/codec';
 import { ConfigError } from '../../lib/config';
-import { codecChoice, mailroomDataConverter, MissingCodecKeysError, requireCodecChoice } from '../../lib/temporal/data-converter';
+import {
+  codecChoice,
+  mailroomDataConverter,
+  MissingCodecKeysError,
+  requireCodecChoice,
+} from '../../lib/temporal/data-converter';
 
 const K1 = generateCodecKey('k1');
 const K2 = generateCodecKey('k2');
@@ -19,8 +33,13 @@ test('round trip: ciphertext with key id metadata, the original payload back', a
   const [sealed] = await c.encode([original]);
   assert.equal(str(sealed.metadata?.encoding), ENCODING_ENCRYPTED);
   assert.equal(str(sealed.metadata?.[METADATA_KEY_ID]), 'k1');
-  assert.deepEqual(Object.keys(sealed.metadata ?? {}).sort(), ['encoding', METADATA_KEY_ID].sort(), 'no other metadata (the original encoding is inside)');
-  for (const needle of [facts.from, facts.subject, 'json/plain']) assert.ok(!Buffer.from(sealed.data!).includes(needle), `${needle} is not visible`);
+  assert.deepEqual(
+    Object.keys(sealed.metadata ?? {}).sort(),
+    ['encoding', METADATA_KEY_ID].sort(),
+    'no other metadata (the original encoding is inside)',
+  );
+  for (const needle of [facts.from, facts.subject, 'json/plain'])
+    assert.ok(!Buffer.from(sealed.data!).includes(needle), `${needle} is not visible`);
   const [back] = await c.decode([sealed]);
   assert.equal(str(back.metadata?.encoding), 'json/plain');
   assert.deepEqual(defaultPayloadConverter.fromPayload(back), facts);
@@ -59,13 +78,23 @@ test('tampered ciphertext, a swapped key id or a truncated payload fails', async
   flipped[20] ^= 1;
   await assert.rejects(c.decode([{ ...sealed, data: flipped }]), /failed authentication/);
   // Same bytes relabelled as made with the other key (the key id is authenticated data).
-  await assert.rejects(c.decode([{ ...sealed, metadata: { ...sealed.metadata, [METADATA_KEY_ID]: Buffer.from('k1') } }]), /key id "k1"\) failed authentication/);
+  await assert.rejects(
+    c.decode([{ ...sealed, metadata: { ...sealed.metadata, [METADATA_KEY_ID]: Buffer.from('k1') } }]),
+    /key id "k1"\) failed authentication/,
+  );
   await assert.rejects(c.decode([{ ...sealed, data: Buffer.from(sealed.data!).subarray(0, 10) }]), /truncated/);
-  await assert.rejects(c.decode([{ metadata: { encoding: Buffer.from(ENCODING_ENCRYPTED) }, data: sealed.data }]), /no encryption-key-id/);
+  await assert.rejects(
+    c.decode([{ metadata: { encoding: Buffer.from(ENCODING_ENCRYPTED) }, data: sealed.data }]),
+    /no encryption-key-id/,
+  );
 });
 
 test('unencrypted payloads (histories from before encryption) pass through decode unchanged', async () => {
-  const plain: Payload[] = [defaultPayloadConverter.toPayload({ a: 1 }), defaultPayloadConverter.toPayload(null), { metadata: { encoding: Buffer.from('binary/plain') }, data: Buffer.from('raw') }];
+  const plain: Payload[] = [
+    defaultPayloadConverter.toPayload({ a: 1 }),
+    defaultPayloadConverter.toPayload(null),
+    { metadata: { encoding: Buffer.from('binary/plain') }, data: Buffer.from('raw') },
+  ];
   const out = await codec(K1).decode(plain);
   assert.equal(out.length, 3);
   for (const [i, p] of out.entries()) assert.strictEqual(p, plain[i]);
@@ -86,24 +115,39 @@ test('MAILROOM_CODEC_KEYS: unset or none means no encryption; malformed values a
     [',', /lists no keys/],
   ];
   for (const [value, message] of bad) {
-    assert.throws(() => codecFromEnv({ MAILROOM_CODEC_KEYS: value }), (err: Error) => err instanceof ConfigError && message.test(err.message), value);
+    assert.throws(
+      () => codecFromEnv({ MAILROOM_CODEC_KEYS: value }),
+      (err: Error) => err instanceof ConfigError && message.test(err.message),
+      value,
+    );
   }
   // The key material never appears in an error.
   const secret = Buffer.alloc(31, 7).toString('base64');
-  assert.throws(() => codecFromEnv({ MAILROOM_CODEC_KEYS: `k1:${secret}` }), (err: Error) => !err.message.includes(secret));
+  assert.throws(
+    () => codecFromEnv({ MAILROOM_CODEC_KEYS: `k1:${secret}` }),
+    (err: Error) => !err.message.includes(secret),
+  );
 });
 
 test('the data converter encrypts payloads and moves failure messages into an encrypted payload', async () => {
   const dc = mailroomDataConverter({ MAILROOM_CODEC_KEYS: K1 });
   assert.ok(dc?.payloadCodecs?.[0] instanceof AesGcmCodec);
-  const { failureConverter } = require(dc.failureConverterPath!) as typeof import('../../lib/temporal/failure-converter');
-  const failure = failureConverter.errorToFailure(new Error('550 5.1.1 <alice@example.com>: no such user'), defaultPayloadConverter);
+  const { failureConverter } = require(
+    dc.failureConverterPath!,
+  ) as typeof import('../../lib/temporal/failure-converter');
+  const failure = failureConverter.errorToFailure(
+    new Error('550 5.1.1 <alice@example.com>: no such user'),
+    defaultPayloadConverter,
+  );
   assert.equal(failure.message, 'Encoded failure');
   assert.ok(!JSON.stringify(failure.stackTrace ?? '').includes('alice@example.com'));
   const [sealed] = await dc.payloadCodecs[0].encode([failure.encodedAttributes!]);
   assert.ok(!Buffer.from(sealed.data!).includes('alice@example.com'));
   const [attrs] = await dc.payloadCodecs[0].decode([sealed]);
-  assert.match(failureConverter.failureToError({ ...failure, encodedAttributes: attrs }, defaultPayloadConverter).message, /alice@example\.com/);
+  assert.match(
+    failureConverter.failureToError({ ...failure, encodedAttributes: attrs }, defaultPayloadConverter).message,
+    /alice@example\.com/,
+  );
 });
 
 test('a process that writes histories needs keys or an explicit plaintext choice', () => {
@@ -112,9 +156,17 @@ test('a process that writes histories needs keys or an explicit plaintext choice
   assert.equal(codecChoice({ MAILROOM_CODEC_KEYS: K1 }), 'encrypted');
   assert.throws(
     () => requireCodecChoice('the worker', { env: {} }),
-    (err: Error) => err instanceof MissingCodecKeysError && err instanceof ConfigError && /MAILROOM_CODEC_KEYS is not set: the worker would write/.test(err.message) && /MAILROOM_CODEC_KEYS=none/.test(err.message) && !/--plaintext/.test(err.message),
+    (err: Error) =>
+      err instanceof MissingCodecKeysError &&
+      err instanceof ConfigError &&
+      /MAILROOM_CODEC_KEYS is not set: the worker would write/.test(err.message) &&
+      /MAILROOM_CODEC_KEYS=none/.test(err.message) &&
+      !/--plaintext/.test(err.message),
   );
-  assert.throws(() => requireCodecChoice('start:object', { env: { MAILROOM_CODEC_KEYS: '' }, flag: true }), /MAILROOM_CODEC_KEYS=none or --plaintext/);
+  assert.throws(
+    () => requireCodecChoice('start:object', { env: { MAILROOM_CODEC_KEYS: '' }, flag: true }),
+    /MAILROOM_CODEC_KEYS=none or --plaintext/,
+  );
   assert.equal(requireCodecChoice('start:object', { env: {}, plaintext: true }), 'plaintext');
   assert.equal(requireCodecChoice('the worker', { env: { MAILROOM_CODEC_KEYS: 'none' } }), 'plaintext');
   assert.equal(requireCodecChoice('the worker', { env: { MAILROOM_CODEC_KEYS: K1 } }), 'encrypted');
@@ -127,5 +179,10 @@ test('without keys, plaintext passes and an encrypted payload says which variabl
   assert.deepEqual(await keyless.encode([plain]), [plain]);
   assert.deepEqual(await keyless.decode([plain]), [plain]);
   const [sealed] = await codec(K1).encode([plain]);
-  await assert.rejects(keyless.decode([sealed]), (err: Error) => err instanceof PayloadDecryptionError && /encrypted \(key id "k1"\) and MAILROOM_CODEC_KEYS is not set/.test(err.message));
+  await assert.rejects(
+    keyless.decode([sealed]),
+    (err: Error) =>
+      err instanceof PayloadDecryptionError &&
+      /encrypted \(key id "k1"\) and MAILROOM_CODEC_KEYS is not set/.test(err.message),
+  );
 });

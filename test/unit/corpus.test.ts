@@ -11,19 +11,41 @@ import { summarizeEmail } from '../../lib/mail/summarize';
 import { corpusFiles } from '../support/corpus';
 import { LINE_ENDINGS, type LineEnding, withLineEndings } from '../support/line-endings';
 
-const ref = (key: string) => ({ domain: 'example.com', bucket: 'example-com-emails', key, envelopeRecipients: ['user@example.com'] });
+const ref = (key: string) => ({
+  domain: 'example.com',
+  bucket: 'example-com-emails',
+  key,
+  envelopeRecipients: ['user@example.com'],
+});
 
 // The few messages in bounces/ that are ordinary (spam) mail, not automatic replies.
-const HUMAN = new Set(['bounces/spam-bogus-email-in-report.msg', 'bounces/spam-lots-of-bogus-addresses.msg', 'bounces/spam-with-badly-parsed-email.msg', 'bounces/spam-with-image.msg']);
+const HUMAN = new Set([
+  'bounces/spam-bogus-email-in-report.msg',
+  'bounces/spam-lots-of-bogus-addresses.msg',
+  'bounces/spam-with-badly-parsed-email.msg',
+  'bounces/spam-with-image.msg',
+]);
 // Automatic replies that are not DSNs.
-const AUTO_NOT_DSN = new Set(['bounces/aol-vacation.msg', 'bounces/autoreply.msg', 'bounces/bluebottle.msg', 'bounces/polish-autoreply.msg', 'bounces/warning-5.msg', 'bounces/warning-6.msg']);
+const AUTO_NOT_DSN = new Set([
+  'bounces/aol-vacation.msg',
+  'bounces/autoreply.msg',
+  'bounces/bluebottle.msg',
+  'bounces/polish-autoreply.msg',
+  'bounces/warning-5.msg',
+  'bounces/warning-6.msg',
+]);
 
 const files = corpusFiles();
-const variants = new Map<string, Map<LineEnding, Buffer>>(files.map((f) => {
-  const raw = readFileSync(f.path);
-  return [f.name, new Map(LINE_ENDINGS.map((style) => [style, withLineEndings(raw, style, f.name.length)]))];
-}));
-const automatic = [...files.filter((f) => f.name.startsWith('bounces/') && !HUMAN.has(f.name)), ...corpusFiles('mail-gem/multipart_report_emails')];
+const variants = new Map<string, Map<LineEnding, Buffer>>(
+  files.map((f) => {
+    const raw = readFileSync(f.path);
+    return [f.name, new Map(LINE_ENDINGS.map((style) => [style, withLineEndings(raw, style, f.name.length)]))];
+  }),
+);
+const automatic = [
+  ...files.filter((f) => f.name.startsWith('bounces/') && !HUMAN.has(f.name)),
+  ...corpusFiles('mail-gem/multipart_report_emails'),
+];
 
 /** The decisions that must not depend on line endings (size does, naturally). */
 function decisions(r: FetchResult) {
@@ -66,7 +88,10 @@ test('property: CRLF, LF, bare CR and mixed endings give the same header fields 
 });
 
 test('every DSN in the corpus is recognised as a bounce, in every style', async () => {
-  const dsns = [...corpusFiles('bounces').filter((f) => !HUMAN.has(f.name) && !AUTO_NOT_DSN.has(f.name)), ...corpusFiles('mail-gem/multipart_report_emails')];
+  const dsns = [
+    ...corpusFiles('bounces').filter((f) => !HUMAN.has(f.name) && !AUTO_NOT_DSN.has(f.name)),
+    ...corpusFiles('mail-gem/multipart_report_emails'),
+  ];
   assert.ok(dsns.length > 100);
   const missed: string[] = [];
   for (const f of dsns) {
@@ -104,7 +129,12 @@ test('the check can fail: ordinary mail in the corpus is answered', async () => 
 });
 
 test('RFC 3464 reports name the failed recipients', async () => {
-  const r = await summarizeEmail(readFileSync(corpusFiles('mail-gem/multipart_report_emails').find((f) => f.name.endsWith('multi_address_bounce1.eml'))!.path), ref('x'));
+  const r = await summarizeEmail(
+    readFileSync(
+      corpusFiles('mail-gem/multipart_report_emails').find((f) => f.name.endsWith('multi_address_bounce1.eml'))!.path,
+    ),
+    ref('x'),
+  );
   assert.equal(r.kind, 'email');
   if (r.kind === 'email') assert.ok(r.summary.bounce!.recipients.length >= 2, JSON.stringify(r.summary.bounce));
 });

@@ -1,7 +1,14 @@
 // lib/sync-store/crypto.ts: AES-256-GCM secrets with key ids, so keys can rotate.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decryptSecret, encryptSecret, generateKeyEntry, keyIdOf, parseKeyring, SecretKeyError } from '../../lib/sync-store/crypto';
+import {
+  decryptSecret,
+  encryptSecret,
+  generateKeyEntry,
+  keyIdOf,
+  parseKeyring,
+  SecretKeyError,
+} from '../../lib/sync-store/crypto';
 
 describe('crypto', () => {
   const k1 = generateKeyEntry('k1');
@@ -24,7 +31,10 @@ describe('crypto', () => {
     assert.equal(rotated.currentKeyId, 'k2');
     assert.equal(decryptSecret(rotated, old), 'secret');
     assert.equal(keyIdOf(encryptSecret(rotated, 'secret')), 'k2');
-    assert.throws(() => decryptSecret(parseKeyring(k2), old), /encrypted with key "k1", which is not in MAILROOM_SECRET_KEYS \(has k2\): add that key back/);
+    assert.throws(
+      () => decryptSecret(parseKeyring(k2), old),
+      /encrypted with key "k1", which is not in MAILROOM_SECRET_KEYS \(has k2\): add that key back/,
+    );
   });
 
   it('detects tampering, a wrong context and a changed key', () => {

@@ -31,14 +31,21 @@ test('the same fields and body start whatever the line endings', () => {
   const want = readHeaderBlock(message);
   assert.equal(want.headers.get('auto-submitted')?.[0], 'auto-replied');
   assert.equal(want.headers.get('content-type')?.[0], 'multipart/report; report-type=delivery-status; boundary="b1"');
-  assert.equal(want.headers.get('received')?.[0], 'from mx.example by inbound-smtp.us-east-1.amazonaws.com for <u@example.com>; Mon, 1 Jan 2024 00:00:00 +0000');
+  assert.equal(
+    want.headers.get('received')?.[0],
+    'from mx.example by inbound-smtp.us-east-1.amazonaws.com for <u@example.com>; Mon, 1 Jan 2024 00:00:00 +0000',
+  );
   assert.equal(want.doubt, undefined);
   for (const style of LINE_ENDINGS) {
     const variant = withLineEndings(message, style, 7);
     const got = readHeaderBlock(variant);
     assert.deepEqual(got.headers, want.headers, style);
     assert.equal(got.doubt, undefined, style);
-    assert.equal(toCrlf(variant.subarray(got.bodyStart)).toString(), toCrlf(message.subarray(want.bodyStart)).toString(), style);
+    assert.equal(
+      toCrlf(variant.subarray(got.bodyStart)).toString(),
+      toCrlf(message.subarray(want.bodyStart)).toString(),
+      style,
+    );
   }
 });
 
@@ -50,7 +57,9 @@ test('bare CR mail is not one giant header (the issue 11 trial: 24 replies to au
 });
 
 test('a line that is neither a field nor folded ends the header block, with doubt', () => {
-  const raw = Buffer.from('From: a@b.example\r\nTo: u@example.com\r\nthis is the body without an empty line\r\nTo: victim@evil.example\r\n');
+  const raw = Buffer.from(
+    'From: a@b.example\r\nTo: u@example.com\r\nthis is the body without an empty line\r\nTo: victim@evil.example\r\n',
+  );
   const block = readHeaderBlock(raw);
   assert.deepEqual(block.headers.get('to'), ['u@example.com'], 'nothing after the non-field line is a header');
   assert.match(block.doubt ?? '', /line 3 is neither a header field nor a folded line/);
@@ -76,15 +85,28 @@ test('not a message: no header field at all', () => {
 
 test('what goes out is CRLF only: the stored bytes, our header edits, nothing else', () => {
   for (const style of LINE_ENDINGS) {
-    const out = outgoingMessage(withLineEndings(message, style, 3), { add: [['X-Mailroom-Spam', 'yes\r\nBcc: injected@evil.example']], remove: ['auto-submitted'] });
+    const out = outgoingMessage(withLineEndings(message, style, 3), {
+      add: [['X-Mailroom-Spam', 'yes\r\nBcc: injected@evil.example']],
+      remove: ['auto-submitted'],
+    });
     const text = out.toString('latin1');
     assert.equal(/\r(?!\n)|(?<!\r)\n/.test(text), false, `${style}: no bare CR or LF`);
-    assert.ok(text.startsWith('X-Mailroom-Spam: yes Bcc: injected@evil.example\r\nReturn-Path: <>\r\n'), `${style}: added on top, injection flattened`);
+    assert.ok(
+      text.startsWith('X-Mailroom-Spam: yes Bcc: injected@evil.example\r\nReturn-Path: <>\r\n'),
+      `${style}: added on top, injection flattened`,
+    );
     assert.equal(text.includes('Auto-Submitted'), false);
-    assert.equal(text.slice(text.indexOf('\r\n\r\n')), message.toString('latin1').slice(message.indexOf('\r\n\r\n')), `${style}: body unchanged`);
+    assert.equal(
+      text.slice(text.indexOf('\r\n\r\n')),
+      message.toString('latin1').slice(message.indexOf('\r\n\r\n')),
+      `${style}: body unchanged`,
+    );
   }
   // A header block that ended without an empty line gets one.
-  assert.equal(outgoingMessage(Buffer.from('From: a@b.example\nbody line\n')).toString(), 'From: a@b.example\r\n\r\nbody line\r\n');
+  assert.equal(
+    outgoingMessage(Buffer.from('From: a@b.example\nbody line\n')).toString(),
+    'From: a@b.example\r\n\r\nbody line\r\n',
+  );
   assert.equal(outgoingMessage(Buffer.from('From: a@b.example')).toString(), 'From: a@b.example\r\n\r\n');
 });
 

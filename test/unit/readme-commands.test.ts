@@ -31,12 +31,22 @@ test('only marked tables are read; escaped pipes stay in the command', () => {
     { section: 'Ops', action: 'env', command: 'FOO=1 npm run -s c [-- --json]' },
   ]);
   assert.throws(() => operatorCommands('<!-- operator-commands -->\nno table'), /not followed by a table/);
-  assert.throws(() => operatorCommands('<!-- operator-commands -->\n| action | command |\n| --- | --- |\n| x | plain words |'), /without an `npm run/);
+  assert.throws(
+    () => operatorCommands('<!-- operator-commands -->\n| action | command |\n| --- | --- |\n| x | plain words |'),
+    /without an `npm run/,
+  );
 });
 
 test('variants: bare, everything optional, each other alternative', () => {
-  assert.deepEqual(variants('npm run a -- --x X [--y] [--z Z]'), ['npm run a -- --x X', 'npm run a -- --x X --y --z Z']);
-  assert.deepEqual(variants('npm run b [-- --build-id B1 | --unversioned]'), ['npm run b', 'npm run b -- --build-id B1', 'npm run b -- --unversioned']);
+  assert.deepEqual(variants('npm run a -- --x X [--y] [--z Z]'), [
+    'npm run a -- --x X',
+    'npm run a -- --x X --y --z Z',
+  ]);
+  assert.deepEqual(variants('npm run b [-- --build-id B1 | --unversioned]'), [
+    'npm run b',
+    'npm run b -- --build-id B1',
+    'npm run b -- --unversioned',
+  ]);
   assert.deepEqual(variants('npm run worker'), ['npm run worker']);
   assert.deepEqual(npmScript('FOO=1 npm run -s c -- --json'), { script: 'c', silent: true });
   assert.deepEqual(npmScript('npm run start:object -- --wait'), { script: 'start:object', silent: false });
@@ -45,7 +55,12 @@ test('variants: bare, everything optional, each other alternative', () => {
 
 test('the README has operator tables, and every command in them names an existing npm script', () => {
   const commands = operatorCommands(readFileSync(join(ROOT, 'README.md'), 'utf8'));
-  const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+  const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> })
+    .scripts;
   assert.ok(commands.length >= 10, `found ${commands.length}`);
-  for (const c of commands) assert.ok(scripts[npmScript(c.command).script], `README (${c.section}): ${c.command}: no npm script ${npmScript(c.command).script} in package.json`);
+  for (const c of commands)
+    assert.ok(
+      scripts[npmScript(c.command).script],
+      `README (${c.section}): ${c.command}: no npm script ${npmScript(c.command).script} in package.json`,
+    );
 });

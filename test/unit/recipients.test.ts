@@ -9,7 +9,11 @@ const headers = parseHeaderBlock(
 );
 
 test('envelope recipients win and are limited to the object domain', () => {
-  const c = chooseRecipients({ envelope: ['Bob@example.com', 'bcc-only@example.com', 'x@other.example'], headers, domain: 'example.com' });
+  const c = chooseRecipients({
+    envelope: ['Bob@example.com', 'bcc-only@example.com', 'x@other.example'],
+    headers,
+    domain: 'example.com',
+  });
   assert.deepEqual(c.recipients, ['bob@example.com', 'bcc-only@example.com']);
   assert.equal(c.source, 'envelope');
   assert.deepEqual(c.foreign, ['x@other.example']);
@@ -18,7 +22,12 @@ test('envelope recipients win and are limited to the object domain', () => {
 test('without envelope: To, Cc (groups too) and the SES Received "for" clause', () => {
   const c = chooseRecipients({ headers, domain: 'example.com' });
   assert.equal(c.source, 'headers');
-  assert.deepEqual(c.recipients.sort(), ['bob@example.com', 'dave@example.com', 'erin@example.com', 'hidden@example.com']);
+  assert.deepEqual(c.recipients.sort(), [
+    'bob@example.com',
+    'dave@example.com',
+    'erin@example.com',
+    'hidden@example.com',
+  ]);
   assert.deepEqual(c.foreign, ['carol@other.example']);
 });
 

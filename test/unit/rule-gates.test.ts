@@ -3,20 +3,67 @@ import assert from 'node:assert/strict';
 import type { EmailSummary } from '../../contracts/inbound';
 import { autoReplyTarget, reportedRecipient } from '../../lib/mail/rule-gates';
 
-const summary = (s: Partial<EmailSummary>): EmailSummary => ({ size: 1, recipients: ['bob@example.com', 'dave@example.com'], recipientSource: 'envelope', autoReply: { to: 'alice@sender.example' }, ...s });
+const summary = (s: Partial<EmailSummary>): EmailSummary => ({
+  size: 1,
+  recipients: ['bob@example.com', 'dave@example.com'],
+  recipientSource: 'envelope',
+  autoReply: { to: 'alice@sender.example' },
+  ...s,
+});
 
 test('a vacation answers only mail that names the user in To, Cc or Bcc (RFC 5230 4.5), never itself', () => {
-  assert.deepEqual(autoReplyTarget(summary({ addressed: ['bob@example.com'] }), 'bob@example.com'), { to: 'alice@sender.example' });
-  assert.match((autoReplyTarget(summary({ addressed: ['bob@example.com'] }), 'dave@example.com') as { skip: string }).skip, /not named in To, Cc or Bcc/);
+  assert.deepEqual(autoReplyTarget(summary({ addressed: ['bob@example.com'] }), 'bob@example.com'), {
+    to: 'alice@sender.example',
+  });
+  assert.match(
+    (autoReplyTarget(summary({ addressed: ['bob@example.com'] }), 'dave@example.com') as { skip: string }).skip,
+    /not named in To, Cc or Bcc/,
+  );
   assert.deepEqual(autoReplyTarget(summary({ autoReply: { skip: 'bounce' } }), 'bob@example.com'), { skip: 'bounce' });
-  assert.deepEqual(autoReplyTarget(summary({ autoReply: { to: 'bob@example.com' }, addressed: ['bob@example.com'] }), 'bob@example.com'), { skip: 'message from the recipient itself' });
-  assert.deepEqual(autoReplyTarget(summary({}), 'dave@example.com'), { to: 'alice@sender.example' }, 'histories from before have no addressed list');
+  assert.deepEqual(
+    autoReplyTarget(
+      summary({ autoReply: { to: 'bob@example.com' }, addressed: ['bob@example.com'] }),
+      'bob@example.com',
+    ),
+    { skip: 'message from the recipient itself' },
+  );
+  assert.deepEqual(
+    autoReplyTarget(summary({}), 'dave@example.com'),
+    { to: 'alice@sender.example' },
+    'histories from before have no addressed list',
+  );
 });
 
 test('the reported recipient is one our message went to, when the report names it', () => {
-  const b = (recipients: { recipient: string; action?: string }[]) => ({ fromSes: true, recipients, originalMessageIds: ['x'] });
-  assert.equal(reportedRecipient(b([{ recipient: 'other@far.example', action: 'failed' }, { recipient: 'jane@far.example', action: 'failed' }]), ['Jane@far.example']), 'jane@far.example');
-  assert.equal(reportedRecipient(b([{ recipient: 'a@far.example', action: 'delayed' }, { recipient: 'b@far.example', action: 'failed' }]), undefined), 'b@far.example');
-  assert.equal(reportedRecipient(b([]), ['only@far.example']), 'only@far.example', 'a complaint with the recipient redacted, one destination');
+  const b = (recipients: { recipient: string; action?: string }[]) => ({
+    fromSes: true,
+    recipients,
+    originalMessageIds: ['x'],
+  });
+  assert.equal(
+    reportedRecipient(
+      b([
+        { recipient: 'other@far.example', action: 'failed' },
+        { recipient: 'jane@far.example', action: 'failed' },
+      ]),
+      ['Jane@far.example'],
+    ),
+    'jane@far.example',
+  );
+  assert.equal(
+    reportedRecipient(
+      b([
+        { recipient: 'a@far.example', action: 'delayed' },
+        { recipient: 'b@far.example', action: 'failed' },
+      ]),
+      undefined,
+    ),
+    'b@far.example',
+  );
+  assert.equal(
+    reportedRecipient(b([]), ['only@far.example']),
+    'only@far.example',
+    'a complaint with the recipient redacted, one destination',
+  );
   assert.equal(reportedRecipient(b([]), ['a@far.example', 'b@far.example']), undefined);
 });

@@ -11,11 +11,16 @@ test('time forms', () => {
   assert.equal(parseTime('24h', now), day('2026-11-22T10:00:00Z'));
   assert.equal(parseTime('2026-11-20', now), day('2026-11-20T00:00:00Z'));
   assert.equal(parseTime('now', now), day('2026-11-23T10:00:00Z'));
-  assert.equal(parseTime('now', new Date(1_000_500)), 1000.5, 'now is not rounded down: --until now includes what was tagged a moment ago');
+  assert.equal(
+    parseTime('now', new Date(1_000_500)),
+    1000.5,
+    'now is not rounded down: --until now includes what was tagged a moment ago',
+  );
   assert.equal(parseTime('2026-11-20T08:30:00Z', now), day('2026-11-20T08:30:00Z'));
   assert.equal(parseTime('2026-11-20T08:30', now), day('2026-11-20T08:30:00Z'), 'no zone: UTC');
   assert.equal(parseTime('2026-11-20T08:30:00+02:00', now), day('2026-11-20T06:30:00Z'));
-  for (const bad of ['last tuesday', 'Nov 22', '2026-13-01', '22.11.2026', '24x']) assert.throws(() => parseTime(bad, now), /cannot read the time/, bad);
+  for (const bad of ['last tuesday', 'Nov 22', '2026-13-01', '22.11.2026', '24x'])
+    assert.throws(() => parseTime(bad, now), /cannot read the time/, bad);
 });
 
 test('selection by status and window', () => {

@@ -1,7 +1,14 @@
 // lib/sync-store/storable.ts: what a hostile header can carry is made storable in PostgreSQL.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { cleanBytes, cleanOptionalText, cleanText, storableBigint, storableDate, storableInt32 } from '../../lib/sync-store/storable';
+import {
+  cleanBytes,
+  cleanOptionalText,
+  cleanText,
+  storableBigint,
+  storableDate,
+  storableInt32,
+} from '../../lib/sync-store/storable';
 
 describe('storable values', () => {
   it('removes NUL and other C0 controls but keeps tab and newline', () => {

@@ -9,7 +9,12 @@ const at = (iso: string) => new Date(iso);
 
 test('the window starts at the last sweep minus the overlap and ends SWEEP_MIN_AGE before now', () => {
   const w = sweepWindow({ ...BASE, sweptUntil: Date.parse('2026-11-24T11:30:00Z') });
-  assert.deepEqual(w, { from: Date.parse('2026-11-24T10:30:00Z'), until: Date.parse('2026-11-24T11:45:00Z'), source: 'state', advancesState: true });
+  assert.deepEqual(w, {
+    from: Date.parse('2026-11-24T10:30:00Z'),
+    until: Date.parse('2026-11-24T11:45:00Z'),
+    source: 'state',
+    advancesState: true,
+  });
   assert.equal(placeInWindow(w, at('2026-11-24T10:29:59Z')), 'old');
   assert.equal(placeInWindow(w, at('2026-11-24T10:30:00Z')), 'read');
   assert.equal(placeInWindow(w, at('2026-11-24T11:45:00Z')), 'read');
@@ -31,9 +36,17 @@ test('no recorded sweep: the fallback window; --all: no lower bound; both move t
 
 test('--since moves the mark only when it reaches back at least as far as the default window', () => {
   const sweptUntil = NOW - 5 * 86400 * 1000; // sweeps have failed for five days
-  assert.equal(sweepWindow({ ...BASE, sweptUntil, since: NOW - 3 * 86400 * 1000 }).advancesState, false, 'days 3 to 5 were not read');
+  assert.equal(
+    sweepWindow({ ...BASE, sweptUntil, since: NOW - 3 * 86400 * 1000 }).advancesState,
+    false,
+    'days 3 to 5 were not read',
+  );
   assert.equal(sweepWindow({ ...BASE, sweptUntil, since: NOW - 6 * 86400 * 1000 }).advancesState, true);
-  assert.equal(sweepWindow({ ...BASE, since: NOW - 3600_000 }).advancesState, false, 'shorter than the fallback window');
+  assert.equal(
+    sweepWindow({ ...BASE, since: NOW - 3600_000 }).advancesState,
+    false,
+    'shorter than the fallback window',
+  );
   assert.equal(sweepWindow({ ...BASE, since: NOW - 3 * 86400 * 1000 }).advancesState, true);
 });
 
@@ -56,7 +69,10 @@ test('TaskPool: never more than its size in flight, every task runs, the first f
   }
   await pool.drain();
   assert.equal(peak, 3);
-  assert.deepEqual([...done].sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => i));
+  assert.deepEqual(
+    [...done].sort((a, b) => a - b),
+    Array.from({ length: 20 }, (_, i) => i),
+  );
 
   const failing = new TaskPool(2);
   const ran: number[] = [];

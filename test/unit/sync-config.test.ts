@@ -15,7 +15,12 @@ describe('sync config', () => {
   });
 
   it('reads and validates variables, naming the bad one', () => {
-    const c = loadSyncConfig({ SYNC_TASK_QUEUE: 'q', SYNC_BATCH_SIZE: '25', DATABASE_URL: 'postgres://x@db/m', SYNC_BATCH_PAUSE_MS: '' });
+    const c = loadSyncConfig({
+      SYNC_TASK_QUEUE: 'q',
+      SYNC_BATCH_SIZE: '25',
+      DATABASE_URL: 'postgres://x@db/m',
+      SYNC_BATCH_PAUSE_MS: '',
+    });
     assert.equal(c.taskQueue, 'q');
     assert.equal(c.batchSize, 25);
     assert.equal(c.databaseUrl, 'postgres://x@db/m');
@@ -31,9 +36,15 @@ describe('sync config', () => {
 
   it('takes the password from the environment, else the first line of stdin, never empty', async () => {
     const sink = new PassThrough() as unknown as NodeJS.WriteStream;
-    assert.equal(await readPasswordInput({ MAILROOM_IMAP_PASSWORD: 'from-env' }, stdinWith('ignored\n'), sink), 'from-env');
+    assert.equal(
+      await readPasswordInput({ MAILROOM_IMAP_PASSWORD: 'from-env' }, stdinWith('ignored\n'), sink),
+      'from-env',
+    );
     assert.equal(await readPasswordInput({}, stdinWith(' spaced pw \nsecond line\n'), sink), ' spaced pw ');
     assert.equal(await readPasswordInput({}, stdinWith('no-newline'), sink), 'no-newline');
-    await assert.rejects(readPasswordInput({}, stdinWith('\n'), sink), /No IMAP password given.*never accepted as an argument/);
+    await assert.rejects(
+      readPasswordInput({}, stdinWith('\n'), sink),
+      /No IMAP password given.*never accepted as an argument/,
+    );
   });
 });

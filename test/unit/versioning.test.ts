@@ -2,7 +2,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError } from '../../lib/config';
-import { deploymentFromEnv, describeDeployment, resolveDeployment, versionedDeployment } from '../../lib/temporal/versioning';
+import {
+  deploymentFromEnv,
+  describeDeployment,
+  resolveDeployment,
+  versionedDeployment,
+} from '../../lib/temporal/versioning';
 
 test('no TEMPORAL_BUILD_ID: unversioned worker, as before', () => {
   assert.equal(deploymentFromEnv({}), undefined);
@@ -16,12 +21,18 @@ test('a build id makes a pinned version of the deployment (default name mailroom
     version: { deploymentName: 'mailroom', buildId: '2026-05-01.abc' },
     defaultVersioningBehavior: 'PINNED',
   });
-  assert.equal(deploymentFromEnv({ TEMPORAL_BUILD_ID: 'b2', TEMPORAL_DEPLOYMENT_NAME: 'mailroom-eu' })?.version.deploymentName, 'mailroom-eu');
+  assert.equal(
+    deploymentFromEnv({ TEMPORAL_BUILD_ID: 'b2', TEMPORAL_DEPLOYMENT_NAME: 'mailroom-eu' })?.version.deploymentName,
+    'mailroom-eu',
+  );
   assert.equal(describeDeployment(deploymentFromEnv({ TEMPORAL_BUILD_ID: 'b2' })), 'mailroom.b2 (PINNED)');
 });
 
 test('a dot in the deployment name is refused with the variable name', () => {
-  assert.throws(() => deploymentFromEnv({ TEMPORAL_BUILD_ID: 'b1', TEMPORAL_DEPLOYMENT_NAME: 'mail.room' }), (err: Error) => err instanceof ConfigError && /TEMPORAL_DEPLOYMENT_NAME/.test(err.message));
+  assert.throws(
+    () => deploymentFromEnv({ TEMPORAL_BUILD_ID: 'b1', TEMPORAL_DEPLOYMENT_NAME: 'mail.room' }),
+    (err: Error) => err instanceof ConfigError && /TEMPORAL_DEPLOYMENT_NAME/.test(err.message),
+  );
 });
 
 test('explicit options win over the environment; null means unversioned', () => {

@@ -429,25 +429,22 @@ describe('delivery outcomes', { concurrency: true }, () => {
     assert.equal(r.result.reason, `${BOB}: ${detail}`);
   });
 
-  test(
-    'failed: a lookup that fails for good marks the email failed, with the reason tagged',
-    async () => {
-      const r = await runEmail({
-        fetch: email(),
-        blocklist: () => {
-          throw ApplicationFailure.nonRetryable(
-            'blocklist table mailroom-blocked does not exist',
-            'ResourceNotFoundException',
-          );
-        },
-      });
-      assert.equal(r.result.status, 'failed');
-      assert.equal(r.result.reason, 'lookupRecipients: blocklist table mailroom-blocked does not exist');
-      assert.deepEqual(r.order, ['fetchEmail', 'lookupRecipients', 'tagEmail'], 'nothing delivered after the failure');
-      assert.deepEqual(r.record(), { status: 'failed', error: r.result.reason, deliveredCount: 0 });
-      assert.equal((await searchAttributes(r.handle)).status, 'failed');
-    },
-  );
+  test('failed: a lookup that fails for good marks the email failed, with the reason tagged', async () => {
+    const r = await runEmail({
+      fetch: email(),
+      blocklist: () => {
+        throw ApplicationFailure.nonRetryable(
+          'blocklist table mailroom-blocked does not exist',
+          'ResourceNotFoundException',
+        );
+      },
+    });
+    assert.equal(r.result.status, 'failed');
+    assert.equal(r.result.reason, 'lookupRecipients: blocklist table mailroom-blocked does not exist');
+    assert.deepEqual(r.order, ['fetchEmail', 'lookupRecipients', 'tagEmail'], 'nothing delivered after the failure');
+    assert.deepEqual(r.record(), { status: 'failed', error: r.result.reason, deliveredCount: 0 });
+    assert.equal((await searchAttributes(r.handle)).status, 'failed');
+  });
 });
 
 describe('blocklist', { concurrency: true }, () => {
@@ -613,13 +610,7 @@ describe('rules', { concurrency: true }, () => {
 
   test('out-of-office reply sent to the sender, after delivery', async () => {
     const r = await runEmail({ fetch: email(), rules: () => [away(ALICE)] });
-    assert.deepEqual(r.order, [
-      'fetchEmail',
-      'lookupRecipients',
-      'deliverEmail',
-      'sendAutoReply',
-      'tagEmail',
-    ]);
+    assert.deepEqual(r.order, ['fetchEmail', 'lookupRecipients', 'deliverEmail', 'sendAutoReply', 'tagEmail']);
     assert.deepEqual(r.callsOf('sendAutoReply'), [
       {
         recipient: ALICE,
@@ -757,7 +748,11 @@ describe('rules', { concurrency: true }, () => {
     });
     assert.equal(r.result.status, 'delivered');
     assert.equal(r.result.reason, 'rules: loadRules: rules table unreadable');
-    assert.deepEqual(r.order, ['fetchEmail', 'lookupRecipients', 'deliverEmail', 'loadRules', 'tagEmail'], 'loaded again, on their own, after delivery');
+    assert.deepEqual(
+      r.order,
+      ['fetchEmail', 'lookupRecipients', 'deliverEmail', 'loadRules', 'tagEmail'],
+      'loaded again, on their own, after delivery',
+    );
     assert.equal(r.callsOf('forwardEmail').length + r.callsOf('sendAutoReply').length, 0);
   });
 });
@@ -790,13 +785,7 @@ describe('delivery rounds', { concurrency: true }, () => {
       { recipient: ALICE, outcome: 'delivered' },
       { recipient: BOB, outcome: 'delivered' },
     ]);
-    assert.deepEqual(r.order, [
-      'fetchEmail',
-      'lookupRecipients',
-      'deliverEmail',
-      'deliverEmail',
-      'tagEmail',
-    ]);
+    assert.deepEqual(r.order, ['fetchEmail', 'lookupRecipients', 'deliverEmail', 'deliverEmail', 'tagEmail']);
   });
 
   test('still deferred after the last round: failed, with the server answer in the detail', async () => {

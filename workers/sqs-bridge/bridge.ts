@@ -39,7 +39,9 @@ export interface DomainBucket {
   bucket: string;
 }
 
-export type Decision = { action: 'start'; input: ProcessInboundInput; sesMessageId?: string; sender?: string; note?: string } | { action: 'poison'; reason: string };
+export type Decision =
+  | { action: 'start'; input: ProcessInboundInput; sesMessageId?: string; sender?: string; note?: string }
+  | { action: 'poison'; reason: string };
 
 /**
  * What to do with one SQS message body: start the inbound workflow (bucket, key,
@@ -47,31 +49,49 @@ export type Decision = { action: 'start'; input: ProcessInboundInput; sesMessage
  * The domain is the one whose bucket the notification names; failing that, the queue's
  * own domain (the queue is per domain); a shared queue with a foreign bucket is poison.
  */
-export function classifyMessage(body: string | undefined, ctx: { buckets: DomainBucket[]; queueDomains: string[] }): Decision {
+export function classifyMessage(
+  body: string | undefined,
+  ctx: { buckets: DomainBucket[]; queueDomains: string[] },
+): Decision {
   if (body === undefined || body.trim() === '') return { action: 'poison', reason: 'empty message body' };
   let n: ReturnType<typeof parseSesNotification>;
   try {
     n = parseSesNotification(body);
   } catch (err) {
-    if (err instanceof NotSesNotificationError) return { action: 'poison', reason: `not an SES Received notification: ${err.message}` };
+    if (err instanceof NotSesNotificationError)
+      return { action: 'poison', reason: `not an SES Received notification: ${err.message}` };
     throw err;
   }
   let domain = ctx.buckets.find((b) => b.bucket === n.bucket)?.domain;
   let note: string | undefined;
   if (!domain) {
-    if (ctx.queueDomains.length !== 1) return { action: 'poison', reason: `bucket ${n.bucket} belongs to none of the domains of this queue (${ctx.queueDomains.join(', ')})` };
+    if (ctx.queueDomains.length !== 1)
+      return {
+        action: 'poison',
+        reason: `bucket ${n.bucket} belongs to none of the domains of this queue (${ctx.queueDomains.join(', ')})`,
+      };
     domain = ctx.queueDomains[0];
     note = `bucket ${n.bucket} is not the configured bucket of ${domain} (S3_BUCKET_TEMPLATE); starting it for ${domain}, the queue's domain`;
   }
   // The envelope and SES's receipt verdicts travel with the start: the stored object has neither Bcc nor the notification's verdicts.
-  const input: ProcessInboundInput = { domain, bucket: n.bucket, key: n.key, ...(n.recipients.length > 0 ? { envelopeRecipients: n.recipients } : {}), ...(n.verdicts ? { verdicts: n.verdicts } : {}) };
+  const input: ProcessInboundInput = {
+    domain,
+    bucket: n.bucket,
+    key: n.key,
+    ...(n.recipients.length > 0 ? { envelopeRecipients: n.recipients } : {}),
+    ...(n.verdicts ? { verdicts: n.verdicts } : {}),
+  };
   return { action: 'start', input, sesMessageId: n.messageId, sender: n.source, note };
 }
 
 /** Whether S3 says the object is not there (404 or the S3 error names); other errors are not an answer. */
 export function isMissingObjectError(err: unknown): boolean {
   const e = err as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
-  return e?.$metadata?.httpStatusCode === 404 || ['NotFound', 'NoSuchKey', 'NoSuchBucket'].includes(e?.name ?? '') || ['NoSuchKey', 'NoSuchBucket'].includes(e?.Code ?? '');
+  return (
+    e?.$metadata?.httpStatusCode === 404 ||
+    ['NotFound', 'NoSuchKey', 'NoSuchBucket'].includes(e?.name ?? '') ||
+    ['NoSuchKey', 'NoSuchBucket'].includes(e?.Code ?? '')
+  );
 }
 
 export type Outcome = 'started' | 'duplicate' | 'dead-lettered' | 'set-aside' | 'retry';
@@ -95,7 +115,12 @@ export interface BridgeDeps {
 
 export interface BridgeHooks {
   /** After Temporal accepted the start (or reported it exists), before DeleteMessage. */
-  afterStart?(ctx: { queue: ResolvedQueue; message: Message; workflowId: string; started: boolean }): void | Promise<void>;
+  afterStart?(ctx: {
+    queue: ResolvedQueue;
+    message: Message;
+    workflowId: string;
+    started: boolean;
+  }): void | Promise<void>;
   /** Every handled message, with its outcome. */
   onOutcome?(ctx: { queue: ResolvedQueue; message: Message; outcome: Outcome; reason?: string }): void;
 }
@@ -121,7 +146,10 @@ export const bridgeMessages = new Counter({
 });
 
 /** Temporal's side of the bridge, from a client. */
-export function temporalBridgeDeps(client: Client, taskQueue: string): Pick<BridgeDeps, 'startWorkflow' | 'workflowExists'> {
+export function temporalBridgeDeps(
+  client: Client,
+  taskQueue: string,
+): Pick<BridgeDeps, 'startWorkflow' | 'workflowExists'> {
   return {
     startWorkflow: (input, facts) => startInbound(client, taskQueue, input, undefined, facts),
     async workflowExists(workflowId) {
@@ -151,7 +179,9 @@ export async function resolveQueues(sqs: SQSClient, queues: BridgeQueueConfig[])
   const out: ResolvedQueue[] = [];
   for (const q of queues) {
     const url = await urlOf(q.queue, `queue of ${q.domains.join(', ')} (SQS_QUEUE_TEMPLATE)`);
-    const deadLetter = q.deadLetter ? { name: q.deadLetter, url: await urlOf(q.deadLetter, 'dead-letter queue (SQS_DEAD_LETTER_QUEUE)') } : undefined;
+    const deadLetter = q.deadLetter
+      ? { name: q.deadLetter, url: await urlOf(q.deadLetter, 'dead-letter queue (SQS_DEAD_LETTER_QUEUE)') }
+      : undefined;
     out.push({ name: q.queue, url, domains: q.domains, deadLetter });
   }
   return out;
@@ -162,7 +192,12 @@ function attr(value: string): MessageAttributeValue {
 }
 
 /** Handles one received message to its outcome; never throws for the message's own faults. */
-export async function handleMessage(deps: BridgeDeps, queue: ResolvedQueue, message: Message, opts: BridgeOptions): Promise<Outcome> {
+export async function handleMessage(
+  deps: BridgeDeps,
+  queue: ResolvedQueue,
+  message: Message,
+  opts: BridgeOptions,
+): Promise<Outcome> {
   const log = (deps.log ?? componentLogger('sqs-bridge')).child({ queue: queue.name, sqsMessageId: message.MessageId });
   const receiveCount = message.Attributes?.ApproximateReceiveCount;
 
@@ -171,7 +206,10 @@ export async function handleMessage(deps: BridgeDeps, queue: ResolvedQueue, mess
       await deps.sqs.send(new DeleteMessageCommand({ QueueUrl: queue.url, ReceiptHandle: message.ReceiptHandle }));
     } catch (err) {
       // Not lost and not doubled: the message comes back and its start is a no-op.
-      log.warn({ err: (err as Error).message }, 'DeleteMessage failed; the message will be received again and its start will be a no-op');
+      log.warn(
+        { err: (err as Error).message },
+        'DeleteMessage failed; the message will be received again and its start will be a no-op',
+      );
     }
   };
 
@@ -192,17 +230,32 @@ export async function handleMessage(deps: BridgeDeps, queue: ResolvedQueue, mess
           }),
         );
       } catch (err) {
-        log.error({ reason, err: (err as Error).message }, 'poison message could not be sent to the dead-letter queue; it stays on its queue and comes back after VISIBILITY_TIMEOUT');
+        log.error(
+          { reason, err: (err as Error).message },
+          'poison message could not be sent to the dead-letter queue; it stays on its queue and comes back after VISIBILITY_TIMEOUT',
+        );
         return 'retry';
       }
       await remove();
-      log.error({ reason, deadLetterQueue: queue.deadLetter.name, receiveCount }, `poison message moved to the dead-letter queue: ${reason}`);
+      log.error(
+        { reason, deadLetterQueue: queue.deadLetter.name, receiveCount },
+        `poison message moved to the dead-letter queue: ${reason}`,
+      );
       return 'dead-lettered';
     }
     try {
-      await deps.sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: queue.url, ReceiptHandle: message.ReceiptHandle, VisibilityTimeout: opts.poisonVisibilityTimeoutSeconds }));
+      await deps.sqs.send(
+        new ChangeMessageVisibilityCommand({
+          QueueUrl: queue.url,
+          ReceiptHandle: message.ReceiptHandle,
+          VisibilityTimeout: opts.poisonVisibilityTimeoutSeconds,
+        }),
+      );
     } catch (err) {
-      log.error({ reason, err: (err as Error).message }, 'poison message could not be hidden; it comes back after VISIBILITY_TIMEOUT');
+      log.error(
+        { reason, err: (err as Error).message },
+        'poison message could not be hidden; it comes back after VISIBILITY_TIMEOUT',
+      );
       return 'retry';
     }
     log.error(
@@ -225,7 +278,10 @@ export async function handleMessage(deps: BridgeDeps, queue: ResolvedQueue, mess
     size = (await deps.s3.send(new HeadObjectCommand({ Bucket: input.bucket, Key: input.key }))).ContentLength;
   } catch (err) {
     if (!isMissingObjectError(err)) {
-      elog.warn({ err: (err as Error).message }, 'cannot check the S3 object (HeadObject); the message comes back after VISIBILITY_TIMEOUT');
+      elog.warn(
+        { err: (err as Error).message },
+        'cannot check the S3 object (HeadObject); the message comes back after VISIBILITY_TIMEOUT',
+      );
       return 'retry';
     }
     // Blocked mail is deleted by its workflow: a late copy of its notification is a duplicate, not poison.
@@ -233,7 +289,10 @@ export async function handleMessage(deps: BridgeDeps, queue: ResolvedQueue, mess
     try {
       exists = await deps.workflowExists(workflowId);
     } catch (e) {
-      elog.warn({ err: (e as Error).message }, 'object missing and Temporal unreachable; the message comes back after VISIBILITY_TIMEOUT');
+      elog.warn(
+        { err: (e as Error).message },
+        'object missing and Temporal unreachable; the message comes back after VISIBILITY_TIMEOUT',
+      );
       return 'retry';
     }
     if (exists) {
@@ -248,18 +307,31 @@ export async function handleMessage(deps: BridgeDeps, queue: ResolvedQueue, mess
   try {
     ({ started } = await deps.startWorkflow(input, { sender: decision.sender, size }));
   } catch (err) {
-    elog.error({ err: (err as Error).message }, 'Temporal did not accept the workflow start; the message comes back after VISIBILITY_TIMEOUT');
+    elog.error(
+      { err: (err as Error).message },
+      'Temporal did not accept the workflow start; the message comes back after VISIBILITY_TIMEOUT',
+    );
     return 'retry';
   }
   await opts.hooks?.afterStart?.({ queue, message, workflowId, started });
   await remove();
-  if (started) elog.info({ recipients: input.envelopeRecipients?.length ?? 0, receiveCount }, 'workflow started, message deleted');
-  else elog.info({ receiveCount }, 'workflow already started earlier (duplicate or redelivered notification): no-op, message deleted');
+  if (started)
+    elog.info({ recipients: input.envelopeRecipients?.length ?? 0, receiveCount }, 'workflow started, message deleted');
+  else
+    elog.info(
+      { receiveCount },
+      'workflow already started earlier (duplicate or redelivered notification): no-op, message deleted',
+    );
   return started ? 'started' : 'duplicate';
 }
 
 /** One ReceiveMessage (long poll) and the handling of its batch. Only the receive is aborted by `signal`. */
-export async function pollQueue(deps: BridgeDeps, queue: ResolvedQueue, opts: BridgeOptions, signal?: AbortSignal): Promise<Outcome[]> {
+export async function pollQueue(
+  deps: BridgeDeps,
+  queue: ResolvedQueue,
+  opts: BridgeOptions,
+  signal?: AbortSignal,
+): Promise<Outcome[]> {
   const res = await deps.sqs.send(
     new ReceiveMessageCommand({
       QueueUrl: queue.url,
@@ -277,7 +349,10 @@ export async function pollQueue(deps: BridgeDeps, queue: ResolvedQueue, opts: Br
       try {
         outcome = await handleMessage(deps, queue, message, opts);
       } catch (err) {
-        (deps.log ?? componentLogger('sqs-bridge')).error({ queue: queue.name, sqsMessageId: message.MessageId, err }, 'unexpected error; the message comes back after VISIBILITY_TIMEOUT');
+        (deps.log ?? componentLogger('sqs-bridge')).error(
+          { queue: queue.name, sqsMessageId: message.MessageId, err },
+          'unexpected error; the message comes back after VISIBILITY_TIMEOUT',
+        );
         outcome = 'retry';
       }
       bridgeMessages.inc({ queue: queue.name, outcome });
@@ -305,7 +380,12 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
  * received again after its visibility timeout) and in-flight batches are finished.
  * Receive errors (SQS unreachable) back off from 1 s to 30 s.
  */
-export async function runBridge(deps: BridgeDeps, queues: ResolvedQueue[], opts: BridgeOptions, signal: AbortSignal): Promise<void> {
+export async function runBridge(
+  deps: BridgeDeps,
+  queues: ResolvedQueue[],
+  opts: BridgeOptions,
+  signal: AbortSignal,
+): Promise<void> {
   const log = deps.log ?? componentLogger('sqs-bridge');
   await Promise.all(
     queues.map(async (queue) => {

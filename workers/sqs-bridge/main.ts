@@ -37,7 +37,10 @@ async function main(): Promise<void> {
     };
   }
 
-  const metrics = config.metricsPort !== undefined ? await startMetricsServer({ port: config.metricsPort, portVariable: 'SQS_BRIDGE_METRICS_PORT' }) : undefined;
+  const metrics =
+    config.metricsPort !== undefined
+      ? await startMetricsServer({ port: config.metricsPort, portVariable: 'SQS_BRIDGE_METRICS_PORT' })
+      : undefined;
   const stop = new AbortController();
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     process.on(sig, () => {
@@ -63,7 +66,10 @@ async function main(): Promise<void> {
       { sqs, s3, ...temporalBridgeDeps(client, config.base.taskQueue), log },
       queues,
       {
-        buckets: config.base.domains.map((domain) => ({ domain, bucket: bucketForDomain(domain, config.base.bucketTemplate) })),
+        buckets: config.base.domains.map((domain) => ({
+          domain,
+          bucket: bucketForDomain(domain, config.base.bucketTemplate),
+        })),
         waitTimeSeconds: config.pollIntervalSeconds,
         maxMessages: config.maxMessages,
         visibilityTimeoutSeconds: config.visibilityTimeoutSeconds,
