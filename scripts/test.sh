@@ -14,8 +14,8 @@ export LOG_LEVEL="${LOG_LEVEL:-warn}"
 
 echo "== typecheck"
 npx tsc -p tsconfig.json --noEmit
-echo "== lint"
-npx eslint .
+echo "== lint (eslint, then Prettier's check: npm run format fixes the layout)"
+npm run -s lint
 echo "== tests"
 # One runner invocation, one file at a time: the integration tests start real servers
 # and the machine has two cores. test/workflow/ runs the workflows on the dev server with
