@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { INBOUND_TASK_QUEUE } from '../../contracts/inbound';
+import { parseEnvironment } from './env';
 
 const bool = z
   .string()
@@ -195,18 +196,7 @@ export function bucketForDomain(domain: string, template = '{domain}-emails'): s
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  // Empty strings count as unset, as they do for the Python worker's os.getenv(...) or default.
-  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const parsed = schema.safeParse(cleaned);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map(
-      (i) => `${i.path.join('.')}: ${i.message} (got ${JSON.stringify(cleaned[String(i.path[0])] ?? null)})`,
-    );
-    throw new ConfigError(
-      `Invalid mailroom configuration, fix these environment variables:\n  ${problems.join('\n  ')}`,
-    );
-  }
-  const e = parsed.data;
+  const e = parseEnvironment(schema, env, 'mailroom configuration', ConfigError);
 
   let domains: string[];
   let domainsSource: string;

@@ -4,6 +4,7 @@
 // and a bad value stops the bridge at start with the variable's name.
 import { z } from 'zod';
 import { bucketForDomain, type Config, ConfigError, loadConfig } from './';
+import { parseEnvironment } from './env';
 
 const url = z.string().trim().url();
 const port = z.coerce.number().int().min(1).max(65535);
@@ -76,17 +77,7 @@ export function isQueueUrl(ref: string): boolean {
 
 export function loadSqsConfig(env: NodeJS.ProcessEnv = process.env): SqsBridgeConfig {
   const base = loadConfig(env);
-  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const parsed = schema.safeParse(cleaned);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map(
-      (i) => `${i.path.join('.')}: ${i.message} (got ${JSON.stringify(cleaned[String(i.path[0])] ?? null)})`,
-    );
-    throw new ConfigError(
-      `Invalid mailroom SQS bridge configuration, fix these environment variables:\n  ${problems.join('\n  ')}`,
-    );
-  }
-  const e = parsed.data;
+  const e = parseEnvironment(schema, env, 'mailroom SQS bridge configuration', ConfigError);
   if (base.domains.length === 0) throw new ConfigError(`${base.domainsSource}: no domains, so no queues to poll`);
 
   const queues: BridgeQueueConfig[] = [];

@@ -4,6 +4,7 @@
 // so commands that never touch a password (list-accounts, reconcile) do not need it.
 import { z } from 'zod';
 import { SYNC_TASK_QUEUE } from '../../contracts/sync';
+import { parseEnvironment } from './env';
 
 const positiveInt = z.coerce.number().int().positive();
 const nonNegativeInt = z.coerce.number().int().min(0);
@@ -64,17 +65,7 @@ export class SyncConfigError extends Error {
 }
 
 export function loadSyncConfig(env: NodeJS.ProcessEnv = process.env): SyncConfig {
-  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const parsed = schema.safeParse(cleaned);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map(
-      (i) => `${i.path.join('.')}: ${i.message} (got ${JSON.stringify(cleaned[String(i.path[0])] ?? null)})`,
-    );
-    throw new SyncConfigError(
-      `Invalid mailroom sync configuration, fix these environment variables:\n  ${problems.join('\n  ')}`,
-    );
-  }
-  const e = parsed.data;
+  const e = parseEnvironment(schema, env, 'mailroom sync configuration', SyncConfigError);
   return {
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,

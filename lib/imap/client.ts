@@ -11,6 +11,7 @@ import {
   storableInt32,
 } from '../sync-store/storable';
 import type { NewMessage, FlagChange } from '../sync-store';
+import { isImapAuthFailure } from './sync-errors';
 
 export interface ImapEndpoint {
   host: string;
@@ -60,15 +61,7 @@ export function describeEndpoint(e: ImapEndpoint): string {
 }
 
 /** True when the server refused the credentials (as opposed to being unreachable). */
-export function isAuthenticationFailure(err: unknown): boolean {
-  const e = err as { authenticationFailed?: boolean; serverResponseCode?: string; name?: string } | null;
-  if (!e) return false;
-  return (
-    e.authenticationFailed === true ||
-    e.name === 'AuthenticationFailure' ||
-    e.serverResponseCode === 'AUTHENTICATIONFAILED'
-  );
-}
+export const isAuthenticationFailure = isImapAuthFailure;
 
 const TRANSIENT_CODES = new Set([
   'ECONNREFUSED',
