@@ -9,6 +9,7 @@
 // another account's row does not decrypt there.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { environment } from '../config/env';
+import { type KeyList, parseKeyList } from '../config/key-list';
 
 const VERSION = 'v1';
 const IV_BYTES = 12;
@@ -19,11 +20,7 @@ export class SecretKeyError extends Error {
   override name = 'SecretKeyError';
 }
 
-export interface Keyring {
-  /** Id of the key new ciphertexts are made with (the first listed). */
-  currentKeyId: string;
-  keys: ReadonlyMap<string, Buffer>;
-}
+export type Keyring = KeyList;
 
 const GENERATE_HINT =
   "generate one with: node -e \"console.log('k1:' + require('crypto').randomBytes(32).toString('base64'))\" and set MAILROOM_SECRET_KEYS=k1:<that base64>";
@@ -35,33 +32,13 @@ export function parseKeyring(value: string | undefined): Keyring {
       `MAILROOM_SECRET_KEYS is not set: mailroom needs it to encrypt and decrypt IMAP passwords; ${GENERATE_HINT}`,
     );
   }
-  const keys = new Map<string, Buffer>();
-  let currentKeyId = '';
-  for (const entry of value
-    .split(',')
-    .map((e) => e.trim())
-    .filter(Boolean)) {
-    const colon = entry.indexOf(':');
-    if (colon < 0)
-      throw new SecretKeyError(
-        `MAILROOM_SECRET_KEYS: entry "${entry.slice(0, 8)}…" must look like <keyId>:<base64 key>; ${GENERATE_HINT}`,
-      );
-    const id = entry.slice(0, colon);
-    const material = entry.slice(colon + 1);
-    if (!KEY_ID.test(id))
-      throw new SecretKeyError(`MAILROOM_SECRET_KEYS: key id "${id}" must be 1-32 letters, digits, _ or -`);
-    if (keys.has(id)) throw new SecretKeyError(`MAILROOM_SECRET_KEYS: key id "${id}" is listed twice`);
-    const key = Buffer.from(material, 'base64');
-    if (key.length !== 32 || key.toString('base64').replace(/=+$/, '') !== material.replace(/=+$/, '')) {
-      throw new SecretKeyError(
-        `MAILROOM_SECRET_KEYS: key "${id}" must be exactly 32 bytes in base64 (got ${key.length} bytes); ${GENERATE_HINT}`,
-      );
-    }
-    keys.set(id, key);
-    if (!currentKeyId) currentKeyId = id;
-  }
-  if (!currentKeyId) throw new SecretKeyError(`MAILROOM_SECRET_KEYS lists no keys; ${GENERATE_HINT}`);
-  return { currentKeyId, keys };
+  return parseKeyList(value, {
+    variable: 'MAILROOM_SECRET_KEYS',
+    keyId: KEY_ID,
+    keyIdRule: '1-32 letters, digits, _ or -',
+    hint: GENERATE_HINT,
+    error: SecretKeyError,
+  });
 }
 
 export function loadKeyring(env: NodeJS.ProcessEnv = environment()): Keyring {

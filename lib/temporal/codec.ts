@@ -18,6 +18,7 @@ import type { Payload, PayloadCodec } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { ConfigError } from '../config';
 import { environment } from '../config/env';
+import { type KeyList, parseKeyList } from '../config/key-list';
 
 export const ENCODING_ENCRYPTED = 'binary/encrypted';
 export const METADATA_KEY_ID = 'encryption-key-id';
@@ -38,41 +39,17 @@ export class PayloadDecryptionError extends Error {
   override name = 'PayloadDecryptionError';
 }
 
-export interface CodecKeys {
-  /** Id of the key new payloads are encrypted with (the first listed). */
-  currentKeyId: string;
-  keys: ReadonlyMap<string, Buffer>;
-}
+export type CodecKeys = KeyList;
 
 /** Parses `id:base64,id:base64` (first = current). Throws a CodecKeyError saying what to fix. */
 export function parseCodecKeys(value: string): CodecKeys {
-  const keys = new Map<string, Buffer>();
-  let currentKeyId = '';
-  for (const entry of value
-    .split(',')
-    .map((e) => e.trim())
-    .filter(Boolean)) {
-    const colon = entry.indexOf(':');
-    if (colon < 0)
-      throw new CodecKeyError(`${CODEC_KEYS_VAR}: an entry must look like <keyId>:<base64 key>; ${GENERATE_HINT}`);
-    const id = entry.slice(0, colon).trim();
-    const material = entry.slice(colon + 1).trim();
-    if (!KEY_ID.test(id))
-      throw new CodecKeyError(
-        `${CODEC_KEYS_VAR}: key id "${id.slice(0, 64)}" must be 1-64 letters, digits, '.', '_' or '-'`,
-      );
-    if (keys.has(id)) throw new CodecKeyError(`${CODEC_KEYS_VAR}: key id "${id}" is listed twice`);
-    const key = Buffer.from(material, 'base64');
-    if (key.length !== 32 || key.toString('base64').replace(/=+$/, '') !== material.replace(/=+$/, '')) {
-      throw new CodecKeyError(
-        `${CODEC_KEYS_VAR}: key "${id}" must be exactly 32 bytes in base64 (got ${key.length} bytes); ${GENERATE_HINT}`,
-      );
-    }
-    keys.set(id, key);
-    if (!currentKeyId) currentKeyId = id;
-  }
-  if (!currentKeyId) throw new CodecKeyError(`${CODEC_KEYS_VAR} lists no keys; ${GENERATE_HINT}`);
-  return { currentKeyId, keys };
+  return parseKeyList(value, {
+    variable: CODEC_KEYS_VAR,
+    keyId: KEY_ID,
+    keyIdRule: "1-64 letters, digits, '.', '_' or '-'",
+    hint: GENERATE_HINT,
+    error: CodecKeyError,
+  });
 }
 
 /** A fresh `id:base64` entry for MAILROOM_CODEC_KEYS (setup scripts, tests). */

@@ -54,6 +54,12 @@ describe('crypto', () => {
     assert.throws(() => parseKeyring('   '), /MAILROOM_SECRET_KEYS is not set/);
     assert.throws(() => parseKeyring('k1:c2hvcnQ='), /exactly 32 bytes in base64 \(got 5 bytes\)/);
     assert.throws(() => parseKeyring('nokeyid'), /must look like <keyId>:<base64 key>/);
+    // A key pasted without its id is not echoed back into a log.
+    const bare = k1.split(':')[1];
+    assert.throws(
+      () => parseKeyring(bare),
+      (e: Error) => /must look like/.test(e.message) && !e.message.includes(bare.slice(0, 8)),
+    );
     assert.throws(() => parseKeyring(`${k1},${k1}`), /listed twice/);
     assert.throws(() => parseKeyring(`bad id:${k1.split(':')[1]}`), /key id "bad id"/);
   });
