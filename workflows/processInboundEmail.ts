@@ -186,7 +186,7 @@ function describe(err: unknown): string {
  * One run's state, shared by the steps below. Each step is a named function that takes the
  * run, calls its activities and records what it found in `result`; adding a step is one
  * call in processInboundEmail plus its activity. The order of the calls is the order of
- * the commands in history: changing it needs patched() (README, "Upgrades").
+ * the commands in history: changing it needs patched() (docs/upgrades.md).
  */
 interface InboundRun {
   ref: InboundRef;
