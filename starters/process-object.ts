@@ -5,7 +5,7 @@ import { commandMain, emailAddress, EXIT, listOf, PLAINTEXT_OPTION, printJson, U
 import { bucketForDomain, loadConfig } from '../lib/config';
 import { requireCodecChoice } from '../lib/temporal/data-converter';
 import { NotSesNotificationError, parseSesNotification } from '../lib/mail/ses-notification';
-import type { SesVerdicts } from '../lib/mail/ses-verdicts';
+import type { SesVerdicts } from '../contracts/inbound';
 import { inboundOutcome, startInbound } from './start-inbound';
 import { connectClient } from '../lib/temporal';
 

@@ -36,10 +36,6 @@ import type { AuditRecord } from '../lib/mail/metadata';
 import { autoReplyTarget, reportedRecipient } from '../lib/mail/rule-gates';
 import { compactVerdicts } from '../lib/mail/ses-verdicts';
 
-// The contract lives in contracts/inbound.ts; re-exported for code that imported it from here.
-export type { DeliveryPolicy, ProcessInboundInput };
-export { progressQuery };
-
 export const DEFAULT_DELIVERY_POLICY: DeliveryPolicy = { rounds: 6, firstDelaySeconds: 60, maxDelaySeconds: 1800 };
 
 // Reading S3 and parsing: a few seconds normally; retried on S3 errors.

@@ -8,7 +8,7 @@ import { startInbound } from '../../starters/start-inbound';
 import { inboundWorkflowId } from '../../contracts/inbound';
 import { bucketForDomain } from '../../lib/config';
 import type { InboundResult } from '../../contracts/inbound';
-import type { DeliveryPolicy } from '../../workflows/processInboundEmail';
+import type { DeliveryPolicy } from '../../contracts/inbound';
 import { tally, type Expectation, type Tally } from './ground-truth';
 import { DOMAIN, type ChaosMail } from './mails';
 import type { ChaosStack } from './stack';

@@ -8,7 +8,8 @@ import type { AutomaticClass } from '../../contracts/inbound';
 import { addressList, localPartOf, normalizeAddress } from './address';
 import type { BounceFacts } from './bounce';
 import { first, type HeaderBlock } from './headers';
-import { authenticated, failedAuthentication, type SesVerdicts } from './ses-verdicts';
+import type { SesVerdicts } from '../../contracts/inbound';
+import { authenticated, failedAuthentication } from './ses-verdicts';
 import type { SesFeedback } from './sns-mail';
 import { LEGACY_LOOP_HEADER, LOOP_HEADER } from '../../contracts/email-status';
 

@@ -5,8 +5,6 @@
 // I/O, safe in tests and activities alike.
 import { addressList, normalizeAddress } from './address';
 
-export { domainOf } from './address';
-
 export type Headers = ReadonlyMap<string, readonly string[]>;
 
 export interface HeaderField {

@@ -3,7 +3,8 @@
 // starter. They carry what an S3 object cannot: the envelope recipients (Bcc included),
 // and SES's receipt verdicts (spam, virus, SPF, DKIM, DMARC).
 import type { InboundRef } from '../../contracts/inbound';
-import { type SesVerdicts, verdictsFromReceipt } from './ses-verdicts';
+import type { SesVerdicts } from '../../contracts/inbound';
+import { verdictsFromReceipt } from './ses-verdicts';
 
 export type { InboundRef };
 

@@ -8,9 +8,6 @@
 import { type SesVerdicts, type Verdict, VERDICT_NAMES, type VerdictName } from '../../contracts/inbound';
 import type { HeaderBlock } from './headers';
 
-export type { SesVerdicts, Verdict, VerdictName } from '../../contracts/inbound';
-export { VERDICT_NAMES };
-
 const KNOWN: readonly string[] = ['PASS', 'FAIL', 'GRAY', 'PROCESSING_FAILED', 'DISABLED'];
 
 function asVerdict(v: unknown): Verdict | undefined {

@@ -18,7 +18,7 @@ import { mailroomDataConverter } from '../../lib/temporal/data-converter';
 import { startInbound } from '../../starters/start-inbound';
 import type { InboundResult } from '../../contracts/inbound';
 import { inboundWorkflowId } from '../../contracts/inbound';
-import type { ProcessInboundInput } from '../../workflows/processInboundEmail';
+import type { ProcessInboundInput } from '../../contracts/inbound';
 import { DEFAULT_TABLES, ensureTables, startDynamoServer } from '../../scripts/stack/dynamodb';
 import { S3_CREDENTIALS, startS3Server } from '../../scripts/stack/s3';
 import { type LocalSes, startSesServer } from '../../scripts/stack/ses';

@@ -11,7 +11,7 @@ import {
   ruleIds,
 } from '../../lib/mail/autoreply';
 import { readHeaderBlock } from '../../lib/mail/headers';
-import type { SesVerdicts } from '../../lib/mail/ses-verdicts';
+import type { SesVerdicts } from '../../contracts/inbound';
 
 const facts = (head: string, extra: Partial<MailFacts> = {}): MailFacts => ({
   block: readHeaderBlock(head + '\r\n\r\nbody'),

@@ -23,7 +23,8 @@ import type {
   RecipientRules,
 } from '../../contracts/inbound';
 import { MAIL_DOMAIN, MAIL_STATUS } from '../../contracts/search-attributes';
-import { processInboundEmail, type ProcessInboundInput } from '../../workflows/processInboundEmail';
+import type { ProcessInboundInput } from '../../contracts/inbound';
+import { processInboundEmail } from '../../workflows/processInboundEmail';
 import { startTestTemporal } from '../support/temporal';
 
 const DOMAIN = 'example.com';
