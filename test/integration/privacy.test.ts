@@ -29,7 +29,7 @@ import {
 } from '../../workers/codec-server';
 import { BUCKET, inboundWorkflowId, type InboundStack, startInboundStack } from '../support/inbound-stack';
 import { temporalBinary } from '../support/temporal';
-import { FAST_PATH_PATCH } from '../../workflows/processInboundEmail';
+import { CURRENT_PATCH } from '../../workflows/processInboundEmail';
 
 const SENDER = 'confidential.source.4821@sender.example';
 const RECIPIENT = 'm.privacy@example.com';
@@ -145,8 +145,8 @@ describe('workflow history at rest', () => {
       assert.ok(!text(payload.data).includes('@'), `${path} holds no address`);
     }
     assert.ok(
-      coreMeta.some((p) => JSON.parse(text(p.payload.data)).id === FAST_PATH_PATCH),
-      'the fast-path patch marker is there',
+      coreMeta.some((p) => JSON.parse(text(p.payload.data)).id === CURRENT_PATCH),
+      'the current patch marker is there',
     );
     assert.ok(
       payloads.some((p) => /markerRecordedEventAttributes\.details\.result\./.test(p.path)),
