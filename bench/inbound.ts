@@ -31,13 +31,15 @@ import { createInboundActivities } from '../activities';
 import { createAwsClients } from '../lib/aws/clients';
 import { createTransports } from '../lib/smtp/transports';
 import { bucketForDomain, type Config, loadConfig } from '../lib/config';
-import type { InboundResult } from '../contracts/inbound';
+import type { BounceRewriteInfo, InboundResult } from '../contracts/inbound';
+import { autoReplyTarget, reportedRecipient } from '../lib/mail/rule-gates';
 import type { EmailStatus } from '../contracts/email-status';
 import { startInbound } from '../starters/start-inbound';
 import { DEFAULT_TABLES, ensureTables } from '../scripts/stack/dynamodb';
 import { rawMail, sesBounce } from '../scripts/stack/demo-emails';
 import { freePort } from '../scripts/stack/ports';
 import { S3_CREDENTIALS } from '../scripts/stack/s3';
+import { imageWorkerArgs, imageWorkerNodeOptions } from '../scripts/stack/image-command';
 import {
   DEFAULT_HISTORY_SHARDS,
   DEFAULT_TEMPORAL_PG_URL,
@@ -159,12 +161,15 @@ interface RunningWorker {
 /**
  * Starts the worker as an operator would, on the stack's settings; resolves once it polls.
  * From the sources (node --import tsx workers/main.ts: workflows bundled at start), or
- * --compiled, the production build (node dist/workers/main.js: the bundle made by npm run build).
+ * --compiled, the production build as the image runs it (the Dockerfile's CMD: node with its options, dist/workers/main.js).
  */
 async function spawnWorker(env: NodeJS.ProcessEnv, log: string, compiled: boolean): Promise<RunningWorker> {
   const metricsPort = await freePort();
   const out = createWriteStream(log, { flags: 'a' });
-  const args = compiled ? [join(ROOT, 'dist', 'workers', 'main.js')] : ['--import', 'tsx', 'workers/main.ts'];
+  // The image's command line (Dockerfile CMD, V8 memory settings included); from the sources the same options with tsx.
+  const args = compiled
+    ? imageWorkerArgs()
+    : [...imageWorkerNodeOptions().filter((o) => o !== '--enable-source-maps'), '--import', 'tsx', 'workers/main.ts'];
   const child: ChildProcess = spawn(process.execPath, args, {
     cwd: ROOT,
     env: {
@@ -456,10 +461,14 @@ async function runPhase(
   eager: boolean,
 ): Promise<Phase> {
   bar.start(keys.length, 0, { phase: label.padEnd(22) });
+  // Completion is read from visibility (closed runs on this task queue), not by waiting on each
+  // run's result: a production starter does not wait, and a thousand result long-polls would load
+  // the machine being measured. The phase ends at the last close time the server recorded.
+  const closedQuery = `TaskQueue = "${stack.config.taskQueue}" AND ExecutionStatus != "Running"`;
+  const closed = async () => (await stack.temporal.client.workflow.count(closedQuery)).count;
+  const closedBefore = await closed();
   const t0 = Date.now();
   const ids: string[] = new Array<string>(keys.length);
-  const results: InboundResult[] = new Array<InboundResult>(keys.length);
-  const waits: Promise<void>[] = [];
   // Starts go out from START_LANES lanes at once: one after another, each start waits on a
   // busy server and the figure would measure the starter instead of the pipeline. At a
   // rate, start i is due at i/rate seconds; "all at once" is as fast as the server takes them.
@@ -476,28 +485,28 @@ async function runPhase(
         { requestEagerStart: eager },
       )
     ).workflowId;
-    const handle: WorkflowHandle = stack.temporal.client.workflow.getHandle(ids[i]);
-    waits.push(
-      handle.result().then((r: InboundResult) => {
-        results[i] = r;
-        bar.increment();
-      }),
-    );
   });
-  await Promise.all(waits);
-  const seconds = (Date.now() - t0) / 1000;
+  for (let done = 0; done < keys.length;) {
+    await new Promise((r) => setTimeout(r, 500));
+    done = (await closed()) - closedBefore;
+    bar.update(Math.min(done, keys.length));
+  }
   bar.stop();
+  const results: InboundResult[] = new Array<InboundResult>(keys.length);
   const latencies: number[] = [];
   const finishedAt: number[] = [];
   let events = 0;
   let historyBytes = 0;
   await inLanes(ids.length, 16, async (i) => {
-    const d = await stack.temporal.client.workflow.getHandle(ids[i]).describe();
+    const handle: WorkflowHandle = stack.temporal.client.workflow.getHandle(ids[i]);
+    const d = await handle.describe();
+    results[i] = (await handle.result()) as InboundResult;
     latencies.push(d.closeTime!.getTime() - d.startTime.getTime());
     finishedAt.push((d.closeTime!.getTime() - t0) / 1000);
     events += d.historyLength;
     historyBytes += d.historySize ?? 0;
   });
+  const seconds = Math.max(...finishedAt);
   latencies.sort((a, b) => a - b);
   return { ids, seconds, results, latencies, finishedAt, events, historyBytes };
 }
@@ -659,7 +668,92 @@ async function runTemporal(
   }
 }
 
-/** Direct path: the same activities, in order, no Temporal, 20 lanes, in this process, on the given stack's emulators. */
+type DirectActivities = ReturnType<typeof createInboundActivities>;
+type DirectCall = <A extends unknown[], R>(fn: (...a: A) => Promise<R>, ...a: A) => Promise<R>;
+
+/**
+ * One email through the steps the workflow's fast path runs (workflows/processInboundEmail.ts),
+ * in its order, with the same activity functions and inputs, called directly: fetch, the bounce
+ * match, the one blocklist-and-rules lookup, the tag and delete of mail every recipient blocks,
+ * delivery, forwards and out-of-office replies through the same gates, the tag. The baseline
+ * does the same work as the workflow, so the time ratio is what durability costs.
+ */
+async function directEmail(direct: DirectActivities, call: DirectCall, key: string): Promise<string> {
+  const ref = { domain: DOMAIN, bucket: BUCKET, key };
+  const f = await call(direct.fetchEmail, { ...ref, fastPath: true });
+  const tag = (status: EmailStatus, record: Record<string, unknown> = {}) =>
+    call(direct.tagEmail, { ...ref, record: { status, ...record } });
+  if (f.kind === 'large') throw new Error(`${key}: larger than FAST_PATH_MAX_BYTES, not in the bench's mix`);
+  if (f.kind === 'terminal') {
+    if (f.status !== 'missing' && f.status !== 'already_processed') await tag(f.status, { error: f.reason });
+    return f.status;
+  }
+  const s = f.summary;
+  if (s.loop) {
+    await tag('loop', { error: s.loop });
+    return 'loop';
+  }
+  let rewrite: BounceRewriteInfo | undefined;
+  if (s.bounce && s.bounce.originalMessageIds.length) {
+    const original = await call(direct.findOutboundMessage, { messageIds: s.bounce.originalMessageIds });
+    const who = reportedRecipient(s.bounce, original?.destinations);
+    if (original && who && !s.bounce.untrusted)
+      rewrite = { bouncedRecipient: who, originalSubject: original.subject, kind: s.bounce.kind ?? 'bounce' };
+  }
+  const senders = [...new Set([s.from, s.sender].filter((x): x is string => !!x))];
+  const { blocked, rules } = await call(direct.lookupRecipients, { senders, recipients: s.recipients });
+  const blockedSet = new Set(blocked.map((b) => b.recipient));
+  const active = s.recipients.filter((r) => !blockedSet.has(r));
+  if (active.length === 0) {
+    await tag('blocked', { blockedSender: blocked[0].sender, blockedRecipients: [...blockedSet] });
+    await call(direct.deleteEmail, { bucket: BUCKET, key });
+    return 'blocked';
+  }
+  const outcomes = await call(direct.deliverEmail, {
+    ...ref,
+    recipients: active,
+    envelopeFrom: s.bounce ? '' : s.sender,
+    rewrite,
+    ...(s.spam ? { spam: true } : {}),
+  });
+  const delivered = new Set(outcomes.filter((o) => o.outcome === 'delivered').map((o) => o.recipient));
+  if (!s.bounce) {
+    const activeSet = new Set(active.map((r) => r.toLowerCase()));
+    const mine = rules
+      ? rules.filter((r) => activeSet.has(r.recipient))
+      : await call(direct.loadRules, { recipients: active });
+    for (const rule of mine) {
+      for (const to of rule.forwards)
+        await call(direct.forwardEmail, {
+          bucket: BUCKET,
+          key,
+          recipient: rule.recipient,
+          to,
+          ...(s.outsideForward ? { outside: s.outsideForward } : {}),
+        });
+      if (!rule.outOfOffice || !delivered.has(rule.recipient)) continue;
+      const target = autoReplyTarget(s, rule.recipient);
+      if ('to' in target)
+        await call(direct.sendAutoReply, {
+          recipient: rule.recipient,
+          to: target.to,
+          originalSubject: s.subject,
+          originalMessageId: s.messageId,
+          message: rule.outOfOffice.message,
+          contentType: rule.outOfOffice.contentType,
+        });
+    }
+  }
+  const count = delivered.size;
+  const status = count === s.recipients.length ? 'delivered' : count > 0 ? 'partial' : 'failed';
+  await tag(status, {
+    deliveredCount: count,
+    ...(blocked.length ? { blockedSender: blocked[0].sender, blockedRecipients: [...blockedSet] } : {}),
+  });
+  return status;
+}
+
+/** Direct path: the workflow's steps (directEmail), no Temporal, 20 lanes, in this process, on the given stack's emulators. */
 async function runDirect(stack: BenchStack, mails: Buffer[], bar: Bar) {
   const n = mails.length;
   const transports = createTransports(stack.config);
@@ -679,31 +773,12 @@ async function runDirect(stack: BenchStack, mails: Buffer[], bar: Bar) {
   const emu0 = emulatorCpu();
   const t1 = Date.now();
   const finishedAt: number[] = [];
+  const statuses: Record<string, number> = {};
   try {
     await inLanes(keys.length, 20, async (i) => {
       const key = keys[i];
-      const ref = { domain: DOMAIN, bucket: BUCKET, key };
-      const f = await call(direct.fetchEmail, ref);
-      if (f.kind === 'email') {
-        const s = f.summary;
-        const blocked = await call(direct.checkBlocklist, { senders: [s.from ?? ''], recipients: s.recipients });
-        const active = s.recipients.filter((r) => !blocked.some((b) => b.recipient === r));
-        if (active.length)
-          await call(direct.deliverEmail, {
-            domain: DOMAIN,
-            bucket: BUCKET,
-            key,
-            recipients: active,
-            envelopeFrom: s.sender,
-          });
-        if (!s.bounce && active.length) await call(direct.loadRules, { recipients: active });
-        await call(direct.tagEmail, {
-          domain: DOMAIN,
-          bucket: BUCKET,
-          key,
-          record: { status: (active.length ? 'delivered' : 'blocked') as EmailStatus },
-        });
-      }
+      const status = await directEmail(direct, call, key);
+      statuses[status] = (statuses[status] ?? 0) + 1;
       finishedAt.push((Date.now() - t1) / 1000);
       bar.increment();
     });
@@ -720,6 +795,7 @@ async function runDirect(stack: BenchStack, mails: Buffer[], bar: Bar) {
       emulators: Math.round(((emulatorCpu() - emu0) * 1000) / n),
     },
     finishedAt,
+    statuses,
   };
 }
 
@@ -855,7 +931,14 @@ async function main() {
         ...run,
         durabilityCost: +(direct!.seconds > 0 ? seconds[i] / direct!.seconds : NaN).toFixed(2),
       })),
-      direct: { emailsPerSecond: direct!.emailsPerSecond, cpuMsPerEmail: direct!.cpuMsPerEmail },
+      direct: {
+        emailsPerSecond: direct!.emailsPerSecond,
+        cpuMsPerEmail: direct!.cpuMsPerEmail,
+        // The same steps as the workflow's fast path (directEmail): the statuses should match the runs'.
+        steps:
+          'fast path: fetch, bounce match, blocklist and rules, delivery, forwards, auto-replies, tag (and delete when blocked)',
+        statuses: direct!.statuses,
+      },
     };
     const table: Record<string, Record<string, number | string>> = {};
     const row = (label: string, get: (r: (typeof result.runs)[number]) => number | string | undefined) =>
@@ -894,6 +977,7 @@ async function main() {
     row('every email completed once', (r) => (r.completedOnce.ok ? 'yes' : `NO: ${JSON.stringify(r.completedOnce)}`));
     console.table(table);
     for (const r of result.runs) console.log(`statuses (${r.backend}):`, JSON.stringify(r.statuses));
+    console.log('statuses (direct):', JSON.stringify(result.direct.statuses));
     const out = join(__dirname, 'results');
     mkdirSync(out, { recursive: true });
     const file = join(out, `inbound-${result.when.replace(/[:.]/g, '-')}.json`);

@@ -14,6 +14,7 @@ import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { rawMail } from '../../scripts/stack/demo-emails';
 import { freePort } from '../../scripts/stack/ports';
+import { imageWorkerArgs } from '../../scripts/stack/image-command';
 import { startInbound } from '../../starters/start-inbound';
 import { BUCKET, DOMAIN, type InboundStack, startInboundStack } from '../support/inbound-stack';
 
@@ -41,22 +42,23 @@ after(async () => {
   if (app) rmSync(app, { recursive: true, force: true });
 });
 
-/** Starts `node <script>` in the scratch app; resolves once `ready` matches a log line. */
+/** Starts `node <script>` (or `node <args...>`) in the scratch app; resolves once `ready` matches a log line. */
 async function startCompiled(
-  script: string,
+  script: string | string[],
   env: NodeJS.ProcessEnv,
   ready: RegExp,
 ): Promise<{ child: ChildProcess; output: () => string; ms: number }> {
   const started = Date.now();
-  const child = spawn(process.execPath, [script], { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const argv = typeof script === 'string' ? [script] : script;
+  const child = spawn(process.execPath, argv, { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
   const deadline = Date.now() + 60_000;
   while (!ready.test(out)) {
-    if (child.exitCode !== null) assert.fail(`${script} exited with ${child.exitCode}:\n${out}`);
-    if (Date.now() > deadline) assert.fail(`${script} did not log ${ready} within 60 s:\n${out}`);
+    if (child.exitCode !== null) assert.fail(`${argv.join(' ')} exited with ${child.exitCode}:\n${out}`);
+    if (Date.now() > deadline) assert.fail(`${argv.join(' ')} did not log ${ready} within 60 s:\n${out}`);
     await new Promise((r) => setTimeout(r, 100));
   }
   return { child, output: () => out, ms: Date.now() - started };
@@ -91,7 +93,10 @@ test('the compiled inbound worker starts with node alone, loads the prebuilt bun
     WORKER_NAME: 'compiled-worker',
     LOG_LEVEL: 'info',
   };
-  const worker = await startCompiled(join('dist', 'workers', 'main.js'), env, /"msg":"worker started"/);
+  // Exactly the image's command line (Dockerfile CMD): its V8 options must be ones this Node accepts.
+  const args = imageWorkerArgs();
+  assert.equal(args.at(-1), 'dist/workers/main.js', 'the image starts the inbound worker');
+  const worker = await startCompiled(args, env, /"msg":"worker started"/);
   console.log(`compiled worker ready in ${worker.ms} ms (prebuilt workflow bundle)`);
   assert.match(worker.output(), /"workflowBundle":"[^"]*dist\/workflow-bundles\/inbound\.js"/);
   assert.doesNotMatch(worker.output(), /Workflow bundle created/, 'no webpack at start');
