@@ -39,7 +39,7 @@ import { DEFAULT_TABLES, ensureTables } from '../scripts/stack/dynamodb';
 import { rawMail, sesBounce } from '../scripts/stack/demo-emails';
 import { freePort } from '../scripts/stack/ports';
 import { S3_CREDENTIALS } from '../scripts/stack/s3';
-import { imageWorkerArgs, imageWorkerNodeOptions } from '../scripts/stack/image-command';
+import { workerCommand } from '../scripts/stack/image-command';
 import {
   DEFAULT_HISTORY_SHARDS,
   DEFAULT_TEMPORAL_PG_URL,
@@ -166,10 +166,8 @@ interface RunningWorker {
 async function spawnWorker(env: NodeJS.ProcessEnv, log: string, compiled: boolean): Promise<RunningWorker> {
   const metricsPort = await freePort();
   const out = createWriteStream(log, { flags: 'a' });
-  // The image's command line (Dockerfile CMD, V8 memory settings included); from the sources the same options with tsx.
-  const args = compiled
-    ? imageWorkerArgs()
-    : [...imageWorkerNodeOptions().filter((o) => o !== '--enable-source-maps'), '--import', 'tsx', 'workers/main.ts'];
+  // The image's command line (Dockerfile CMD, V8 memory settings included), or the sources with the same options.
+  const args = workerCommand(compiled);
   const child: ChildProcess = spawn(process.execPath, args, {
     cwd: ROOT,
     env: {

@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { freePort } from '../scripts/stack/ports';
 import { startInboundStack } from '../test/support/inbound-stack';
+import { workerCommand } from '../scripts/stack/image-command';
 
 const ROOT = join(__dirname, '..');
 const RUNS = 3;
@@ -49,8 +50,9 @@ async function main(): Promise<void> {
   try {
     const env = { ...stack.childEnv, TASK_QUEUE: `worker-start-${process.pid}`, LOG_LEVEL: 'info' };
     const ways = {
-      'compiled, prebuilt bundle (workflowBundle)': ['dist/workers/main.js'],
-      'sources via tsx, bundled at start (workflowsPath)': ['--import', 'tsx', 'workers/main.ts'],
+      // As the image and npm run worker start it (scripts/stack/image-command.ts).
+      'compiled, prebuilt bundle (workflowBundle)': workerCommand(true),
+      'sources via tsx, bundled at start (workflowsPath)': workerCommand(false),
     };
     for (const [label, args] of Object.entries(ways)) {
       const ms: number[] = [];

@@ -23,3 +23,13 @@ export function imageWorkerArgs(dockerfile = join(ROOT, 'Dockerfile')): string[]
 export function imageWorkerNodeOptions(dockerfile?: string): string[] {
   return imageWorkerArgs(dockerfile).filter((a) => a.startsWith('--'));
 }
+
+/**
+ * How the benches start the inbound worker: the image's command line (`compiled`), or the same
+ * V8 options on the sources through tsx (as `npm run worker`; tsx maps stack traces itself).
+ */
+export function workerCommand(compiled: boolean): string[] {
+  if (compiled) return imageWorkerArgs();
+  const options = imageWorkerNodeOptions().filter((o) => o !== '--enable-source-maps');
+  return [...options, '--import', 'tsx', 'workers/main.ts'];
+}

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { imageWorkerArgs, imageWorkerNodeOptions } from '../../scripts/stack/image-command';
+import { imageWorkerArgs, imageWorkerNodeOptions, workerCommand } from '../../scripts/stack/image-command';
 
 const ROOT = join(__dirname, '..', '..');
 
@@ -32,6 +32,12 @@ test('npm run worker runs the sources with the same V8 options as the image', ()
   const v8Options = imageWorkerNodeOptions().filter((o) => o !== '--enable-source-maps');
   for (const option of v8Options)
     assert.ok(scripts.worker.split(' ').includes(option), `${option} in "${scripts.worker}"`);
+});
+
+test('the benches start the worker as the image does, or as npm run worker does from the sources', () => {
+  assert.deepEqual(workerCommand(true), imageWorkerArgs());
+  const scripts = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts as Record<string, string>;
+  assert.equal(['node', ...workerCommand(false)].join(' '), scripts.worker);
 });
 
 test('a Dockerfile without a JSON CMD starting with node is refused with the reason', () => {
