@@ -4,7 +4,7 @@
 // Prometheus metrics on SYNC_METRICS_PORT (default 8001, 0 = off).
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { requireCodecChoice, UNENCRYPTED_WARNING } from '../lib/temporal/data-converter';
+import { codecWarning, requireCodecChoice } from '../lib/temporal/data-converter';
 import { componentLogger } from '../lib/observability/logger';
 import { connectWorker, installWorkerRuntime } from '../lib/temporal';
 import { loadSyncConfig } from '../lib/config/sync';
@@ -16,7 +16,8 @@ const log = componentLogger('sync-main');
 async function main(): Promise<void> {
   const config = loadSyncConfig();
   // Unset or malformed MAILROOM_CODEC_KEYS stops the worker here, naming the variable.
-  if (requireCodecChoice('the sync worker') === 'plaintext') log.warn(UNENCRYPTED_WARNING);
+  const warning = codecWarning(requireCodecChoice('the sync worker'));
+  if (warning) log.warn(warning);
   installWorkerRuntime();
   const { connection, namespace } = await connectWorker();
   try {
