@@ -40,7 +40,11 @@ async function main(): Promise<void> {
 
   const metrics =
     config.metricsPort !== undefined
-      ? await startMetricsServer({ port: config.metricsPort, portVariable: 'SQS_BRIDGE_METRICS_PORT' })
+      ? await startMetricsServer({
+          port: config.metricsPort,
+          host: config.base.metricsHost,
+          portVariable: 'SQS_BRIDGE_METRICS_PORT',
+        })
       : undefined;
   const stop = new AbortController();
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
@@ -58,6 +62,7 @@ async function main(): Promise<void> {
       pollInterval: config.pollIntervalSeconds,
       maxMessages: config.maxMessages,
       visibilityTimeout: config.visibilityTimeoutSeconds,
+      metricsHost: metrics ? config.base.metricsHost : undefined,
       metricsPort: metrics?.port,
     },
     'sqs bridge started',
