@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
-import type { Payload } from '@temporalio/common';
+import type { Payload, PayloadCodec } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import {
   AesGcmCodec,
@@ -23,6 +23,7 @@ import {
   type CodecServer,
   DEFAULT_CORS_ORIGINS,
   type JsonPayload,
+  codecServerOptionsFromEnv,
   payloadToJson,
   SESSION_COOKIE,
   startCodecServer,
@@ -49,6 +50,7 @@ const UI_ORIGIN = 'http://localhost:8233';
 
 let stack: InboundStack;
 let codec: AesGcmCodec;
+let reader: PayloadCodec;
 let server: CodecServer;
 let connection: Connection;
 const token = randomBytes(24).toString('hex');
@@ -91,7 +93,10 @@ before(async () => {
   await stack.putItem(DEFAULT_TABLES.rules, { email_address: RECIPIENT, ooo_active: false, forwards: [FORWARD_TO] });
   codec = codecFromEnv(stack.childEnv)!;
   assert.ok(codec, 'the test stack encrypts');
-  server = await startCodecServer({ port: 0, token, origins: DEFAULT_CORS_ORIGINS, codec });
+  // The codec server's codec, as `npm run codec-server` builds it: it shows what the SDK core
+  // writes outside the codec (marker bookkeeping) too, where the workers' codec refuses plaintext.
+  reader = codecServerOptionsFromEnv({ ...stack.childEnv, CODEC_SERVER_TOKEN: token }).codec;
+  server = await startCodecServer({ port: 0, token, origins: DEFAULT_CORS_ORIGINS, codec: reader });
   // A plain connection: no data converter, no codec — what anyone with server access sees.
   connection = await Connection.connect({ address: stack.env.address });
 
@@ -195,13 +200,21 @@ describe('workflow history at rest', () => {
   });
 
   test('with the codec the history reads in full', async () => {
-    const decoded = await codec.decode(
+    const decoded = await reader.decode(
       payloads.filter((p) => !p.path.includes('searchAttributes')).map((p) => p.payload),
     );
     const all = decoded.map((p) => text(p.data)).join('\n');
     for (const needle of [SENDER, RECIPIENT, SUBJECT])
       assert.ok(all.includes(needle), `decoded history contains ${needle}`);
     for (const p of decoded) assert.notEqual(text(p.metadata?.encoding), ENCODING_ENCRYPTED);
+    // The workers' codec refuses plaintext: only the core's marker bookkeeping is, and the core
+    // reads that itself (it never reaches a worker's decode).
+    const refused: string[] = [];
+    for (const { path, payload } of payloads.filter((p) => !p.path.includes('searchAttributes')))
+      await codec.decode([payload]).catch(() => refused.push(path));
+    assert.ok(refused.length > 0);
+    for (const path of refused)
+      assert.match(path, /markerRecordedEventAttributes\.details\.(patch-data|data)\./, `${path} refused`);
   });
 });
 
