@@ -213,8 +213,10 @@ export function createRulesActivities({ s3, dynamo, config, transports }: RulesD
       const logged = forwardKey(objectRef(input.bucket, input.key), input.recipient, input.to);
       const run = activityContext()?.info.workflowExecution;
       const writer = run ? runRef(run) : undefined;
+      // Outside a workflow a redeliver call has no run to recognise its own entries by: it forwards.
+      const readLog = !input.redeliver || writer !== undefined;
       if (
-        !(input.redeliver && !writer) &&
+        readLog &&
         (await forwardedBefore(dynamo, config.tables.delivery, logged, input.redeliver ? writer : undefined))
       ) {
         log.info({ bucket: input.bucket, key: input.key, route }, 'forward sent before; not sent again');

@@ -7,9 +7,9 @@
 // explicit way to deliver again. Each entry names the run that wrote it (`run`:
 // workflowId|runId), so a redeliver run skips only what it delivered itself (its fast-path
 // steps run again after a worker died before the workflow task completed) and delivers over
-// what earlier runs did, overwriting their entries with its own. What remains is the few milliseconds between the
-// server's 250 and the write below (and, as in any MTA, a death before the 250 arrives:
-// RFC 1047). Failing to read or write the log only falls back to at-least-once delivery;
+// what earlier runs did, overwriting their entries with its own. What remains is the few
+// milliseconds between the server's 250 and the write below (and, as in any MTA, a death
+// before the 250 arrives: RFC 1047). Failing to read or write the log only falls back to at-least-once delivery;
 // it never fails a delivery. Forwards are logged the same way (forwardKey), so a forward
 // that was sent but not reported (a fast-path step run again, a lost completion) is not
 // sent twice.
