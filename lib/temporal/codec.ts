@@ -9,6 +9,11 @@
 // (`encryption-key-id`), so keys rotate by prepending a new one; an old key may be dropped
 // once no history that needs it is retained (namespace retention) or read any more.
 //
+// With keys set, a payload that is not encrypted is refused on decode (anyone who can reach
+// Temporal could otherwise start runs with inputs of their choosing), unless
+// MAILROOM_CODEC_ALLOW_PLAINTEXT=true opens a migration window; the codec server shows such
+// payloads as they are.
+//
 // Encrypted payload: metadata {encoding: "binary/encrypted", encryption-key-id: <id>},
 // data = iv[12] | AES-256-GCM(Payload protobuf of the original payload) | tag[16], with the
 // key id as additional authenticated data.
