@@ -503,6 +503,46 @@ describe('inbound pipeline', () => {
     assert.deepEqual([again.status, twice.status], ['delivered', 'delivered']);
   });
 
+  test('three forged one-hop copies of a Message-ID do not stop the genuine copy; its own loop still stops', async () => {
+    const messageId = '<genuine-1@sender.example>';
+    const withHops = (raw: Buffer, n: number) =>
+      Buffer.from(
+        Array.from(
+          { length: n },
+          (_, i) => `Received: from relay${i}.far.example by mx.far.example; ${new Date().toUTCString()}\r\n`,
+        ).join('') + raw.toString(),
+      );
+    const forged: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const raw = rawMail({ from: 'forger@evil.example', to: [CAROL], subject: 'Genuine offer', messageId });
+      forged.push((await stack.run({ key: await stack.put(raw) })).status);
+    }
+    assert.deepEqual(forged, ['delivered', 'delivered', 'delivered']);
+    // The genuine message travelled further (4 more hops) than the three forged copies.
+    const genuine = (subject: string, hops: number) =>
+      withHops(rawMail({ from: OUTSIDE, to: [CAROL], subject, messageId }), hops);
+    const first = await stack.run({ key: await stack.put(genuine('Genuine offer', 4)) });
+    assert.equal(
+      first.status,
+      'delivered',
+      'counted apart from the forged copies (same id and subject, another sender)',
+    );
+    assert.equal(
+      (await stack.mail.messagesFor(CAROL)).filter(
+        (m) => m.includes('Subject: Genuine offer') && m.includes(`From: ${OUTSIDE}`),
+      ).length,
+      1,
+    );
+    // A peer looping it back with "Fwd:" added each pass is still the same message to the counter.
+    const rounds: string[] = [];
+    for (let round = 1; round <= 3; round++)
+      rounds.push(
+        (await stack.run({ key: await stack.put(genuine(`${'Fwd: '.repeat(round)}Genuine offer`, 4 + 2 * round)) }))
+          .status,
+      );
+    assert.deepEqual(rounds, ['delivered', 'delivered', 'loop']);
+  });
+
   test('a deferred recipient is retried alone: no second copy for the one already delivered', async () => {
     stack.mail.setRecipientFailure(CAROL, { code: 451, message: '4.3.0 try again later', times: 2 });
     const key = await stack.put(rawMail({ from: OUTSIDE, to: [ALICE, CAROL], subject: 'Retry me' }));
