@@ -2,12 +2,14 @@
 // servers. Each case checks what lands in which mailbox and what S3 says afterwards.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { parseHeaderBlock } from '../../lib/mail/headers';
 import { inboundOutcome, startInbound } from '../../starters/start-inbound';
 import { DEFAULT_TABLES } from '../../scripts/stack/dynamodb';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { rawMail, sesBounce, sesStored, snsNotificationMail } from '../../scripts/stack/demo-emails';
 import { activitySteps } from '../support/history-steps';
+import { SNS_FIXTURES, snsFixture } from '../support/ses-notification-fixtures';
 import { BUCKET, DOMAIN, inboundWorkflowId, type InboundStack, startInboundStack } from '../support/inbound-stack';
 
 const ALICE = 'alice@example.com';
@@ -390,6 +392,39 @@ describe('inbound pipeline', () => {
     });
     assert.equal(delivered.bounce, undefined);
     assert.equal(delivered.autoReplies[0].sent, false);
+  });
+
+  test('SES notifications mailed by SNS as relays deliver them (broken lines, escaped envelope, quoted-printable) are matched and rewritten', async () => {
+    for (const f of SNS_FIXTURES) {
+      await stack.putItem(DEFAULT_TABLES.messages, {
+        MessageId: f.messageId,
+        source: ALICE,
+        destinations: f.destinations,
+        subject: f.subject,
+        timestamp: 1,
+      });
+      const raw = readFileSync(snsFixture(f.file));
+      const snsId = parseHeaderBlock(raw.toString('utf8')).get('message-id')![0];
+      const result = await stack.run({ key: await stack.put(raw) });
+      assert.equal(result.status, 'delivered', f.file);
+      assert.deepEqual(
+        result.bounce,
+        {
+          matched: true,
+          bouncedRecipient: f.recipients[0],
+          kind: f.type === 'Complaint' ? 'complaint' : 'bounce',
+          rewritten: true,
+        },
+        f.file,
+      );
+      assert.deepEqual(result.autoReplies, [], `${f.file}: no rules run for reports`);
+      const copy = (await stack.mail.messagesFor(ALICE)).find((m) => m.includes(snsId))!;
+      assert.ok(copy, `${f.file} delivered to alice`);
+      const h = parseHeaderBlock(copy);
+      assert.equal(h.get('x-mailroom-bounced-recipient')?.[0], f.recipients[0], f.file);
+      assert.equal(h.get('reply-to')?.[0], `<${f.recipients[0]}>`, f.file);
+      assert.equal(h.get('x-original-from')?.[0], 'AWS Notifications <no-reply@sns.amazonaws.com>', f.file);
+    }
   });
 
   test("tags fit S3's 2 KB even when the object already carries 2,000 bytes of metadata", async () => {
