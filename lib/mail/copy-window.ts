@@ -1,9 +1,10 @@
 // Loops through a peer that strips our marker header: the same message (by Message-ID,
-// sender and subject: see copiesKey) comes back to the same recipient again and again, each time as a new S3 object that has
-// travelled further (more Received lines: the peer's and SES's). A copy that arrives after
-// MAX_COPIES_PER_HOUR copies with fewer hops, within an hour, is such a loop: it stops after
-// a few rounds instead of at the 50-hop limit. Copies that did not travel further (the same
-// message sent twice, or by two routes of equal length) are not a loop and are delivered.
+// sender and subject: see copiesKey) comes back to the same recipient again and again, each
+// time as a new S3 object that has travelled further (more Received lines: the peer's and
+// SES's). A copy that arrives after MAX_COPIES_PER_HOUR copies with fewer hops, within an
+// hour, is such a loop: it stops after a few rounds instead of at the 50-hop limit. Copies
+// that did not travel further (the same message sent twice, or by two routes of equal
+// length) are not a loop and are delivered.
 // Pure: the bookkeeping of one counter item; lib/storage/copies.ts stores it in DynamoDB.
 import { createHash } from 'node:crypto';
 

@@ -47,8 +47,13 @@ export function isSnsMail(headers: Headers): boolean {
  * falls inside the name.
  */
 export function namesSesNotification(body: string): boolean {
-  const probe = body.slice(0, 256 * 1024).replace(/[!=]?(?:\r\n|\n|\r)[ \t]?/g, '');
-  return /\\?"(?:notificationType|eventType)\\?"\s*:/.test(probe);
+  const head = body.slice(0, 256 * 1024);
+  const named = /\\?"(?:notificationType|eventType)\\?"\s*:/;
+  if (named.test(head)) return true;
+  // One break splits a name into two parts, one of them holding half of it or more: without
+  // one of those halves there is nothing to join (most mail ends here, cheaply).
+  if (!/notifica|tionType|event|tType/.test(head)) return false;
+  return named.test(head.replace(/[!=]?(?:\r\n|\n|\r)[ \t]?/g, ''));
 }
 
 /** The SES notification in a message body, if the body holds one. */
@@ -97,16 +102,10 @@ function fromText(body: string): SesFeedback | undefined {
 
 /** RFC 2045 quoted-printable to text: soft breaks removed, =XX escapes to bytes, read as UTF-8. */
 function decodeQuotedPrintable(text: string): string {
-  const soft = text.replace(/=(?:\r\n|\n|\r)/g, '');
-  const bytes: number[] = [];
-  for (let i = 0; i < soft.length; i++) {
-    const hex = soft[i] === '=' ? soft.slice(i + 1, i + 3) : '';
-    if (/^[0-9A-Fa-f]{2}$/.test(hex)) {
-      bytes.push(parseInt(hex, 16));
-      i += 2;
-    } else bytes.push(...Buffer.from(soft[i], 'utf8'));
-  }
-  return Buffer.from(bytes).toString('utf8');
+  const chunks: Buffer[] = [];
+  for (const m of text.replace(/=(?:\r\n|\n|\r)/g, '').matchAll(/=([0-9A-Fa-f]{2})|[^=]+|=/g))
+    chunks.push(m[1] ? Buffer.from([parseInt(m[1], 16)]) : Buffer.from(m[0], 'utf8'));
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 function feedbackRecipients(type: string, n: Record<string, unknown>): SesFeedbackRecipient[] {

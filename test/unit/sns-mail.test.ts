@@ -199,6 +199,8 @@ test('a body names an SES notification plainly, escaped in an envelope, or with 
   assert.equal(namesSesNotification('{"Type":"Notification","Message":"{\\"eventType\\":\\"Complaint\\"}"}'), true);
   assert.equal(namesSesNotification('{"notificationTy!\r\n pe":"Bounce"}'), true);
   assert.equal(namesSesNotification('{"notificationTy=\r\npe":"Bounce"}'), true);
+  assert.equal(namesSesNotification('{\\"ev=\r\nentType\\":\\"Bounce\\"}'), true);
+  assert.equal(namesSesNotification('{"n\r\n otificationType":"Bounce"}'), true);
   assert.equal(namesSesNotification('We changed the notificationType of your account.'), false);
 });
 
