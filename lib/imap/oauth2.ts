@@ -84,8 +84,12 @@ export interface AccessToken {
 
 /** Lifetime assumed when the provider does not say (RFC 6749 leaves expires_in optional) or says something that is not a number. */
 export const DEFAULT_TOKEN_LIFETIME_SECONDS = 3600;
-/** Shortest lifetime believed: a token said to live 0 s (or less) is still good for one login. */
-export const MIN_TOKEN_LIFETIME_SECONDS = 30;
+/**
+ * Shortest lifetime used: 0 or a negative number becomes 1 s. Never more than the provider
+ * said otherwise, so a cached token never outlives the real one (with the refresh margin, a
+ * token this short is simply refreshed at the next login).
+ */
+export const MIN_TOKEN_LIFETIME_SECONDS = 1;
 /** Longest lifetime believed: no provider issues access tokens for longer than a year. */
 export const MAX_TOKEN_LIFETIME_SECONDS = 365 * 24 * 3600;
 
@@ -101,7 +105,7 @@ export function tokenLifetimeSeconds(expiresIn: unknown): number {
     n = Number(expiresIn);
   else return DEFAULT_TOKEN_LIFETIME_SECONDS;
   if (Number.isNaN(n)) return DEFAULT_TOKEN_LIFETIME_SECONDS;
-  return Math.min(MAX_TOKEN_LIFETIME_SECONDS, Math.max(MIN_TOKEN_LIFETIME_SECONDS, Math.round(n)));
+  return Math.min(MAX_TOKEN_LIFETIME_SECONDS, Math.max(MIN_TOKEN_LIFETIME_SECONDS, Math.floor(n)));
 }
 
 function describeEndpoint(tokenUrl: string): string {

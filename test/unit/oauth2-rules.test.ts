@@ -15,7 +15,7 @@ import {
 import { storableDate } from '../../lib/sync-store/storable';
 
 describe('OAuth2 token rules', () => {
-  it('clamps expires_in to at least MIN and at most a year; anything not a number is the default', () => {
+  it('clamps expires_in to at least a second and at most a year; anything not a number is the default', () => {
     assert.equal(MAX_TOKEN_LIFETIME_SECONDS, 365 * 24 * 3600);
     assert.equal(tokenLifetimeSeconds(3599), 3599);
     assert.equal(tokenLifetimeSeconds('3600'), 3600, 'a numeric string, as some providers send');
@@ -26,7 +26,13 @@ describe('OAuth2 token rules', () => {
     assert.equal(tokenLifetimeSeconds(Number.MAX_VALUE), MAX_TOKEN_LIFETIME_SECONDS);
     assert.equal(tokenLifetimeSeconds(0), MIN_TOKEN_LIFETIME_SECONDS);
     assert.equal(tokenLifetimeSeconds(-5), MIN_TOKEN_LIFETIME_SECONDS);
-    assert.equal(tokenLifetimeSeconds(1), MIN_TOKEN_LIFETIME_SECONDS);
+    assert.equal(MIN_TOKEN_LIFETIME_SECONDS, 1);
+    assert.equal(
+      tokenLifetimeSeconds(2),
+      2,
+      'a short lifetime is never lengthened: the cache must not outlive the token',
+    );
+    assert.equal(tokenLifetimeSeconds(2.9), 2);
     for (const v of [undefined, null, 'soon', '', '12abc', {}, [], true, NaN, '0x10'])
       assert.equal(tokenLifetimeSeconds(v), DEFAULT_TOKEN_LIFETIME_SECONDS, JSON.stringify(v));
     // Whatever the provider says, the expiry is a date PostgreSQL can store.
