@@ -181,6 +181,14 @@ export function createAccountStore(pool: Pool) {
           } catch (err) {
             await db.query('ROLLBACK TO SAVEPOINT access_token');
             store.onCacheFailure?.(err);
+            // The old access token is not reused in its place (it may be the one the server just refused).
+            await db
+              .query(
+                `UPDATE mail_accounts SET oauth2_access_token_encrypted = NULL, oauth2_access_token_expires_at = NULL
+                 WHERE user_id = $1 AND id = $2`,
+                [userId, accountId],
+              )
+              .catch(() => db.query('ROLLBACK TO SAVEPOINT access_token'));
           }
           return result;
         });

@@ -324,7 +324,10 @@ describe('OAuth2 accounts against Dovecot, a local OAuth2 server and PostgreSQL'
     };
     try {
       // 1. The access token cannot be cached: the rotated refresh token is stored all the same, the sync goes on.
-      await forgetAccessToken();
+      await db.pool.query(
+        "UPDATE mail_accounts SET oauth2_access_token_encrypted = 'v1:k1:stale', oauth2_access_token_expires_at = now() WHERE id = $1",
+        [account.id],
+      );
       await refuse('access');
       const cached = await (await start({ userId: ownerId, accountId: account.id })).result();
       assert.equal(cached.status, 'succeeded');
@@ -333,7 +336,11 @@ describe('OAuth2 accounts against Dovecot, a local OAuth2 server and PostgreSQL'
         oauth.issued.refreshTokens.at(-1),
         'the rotated refresh token is stored',
       );
-      assert.equal((await store.getAccountSecret(ownerId, account.id))?.oauth2?.accessTokenEncrypted, null);
+      assert.equal(
+        (await store.getAccountSecret(ownerId, account.id))?.oauth2?.accessTokenEncrypted,
+        null,
+        'no stale access token left in place of the one not stored',
+      );
       assert.ok(logLines.some((l) => l.includes('OAuth2 access token not cached')));
 
       // 2. The refresh token cannot be stored: the old one is kept, the run ends failed and says why.
