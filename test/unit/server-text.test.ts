@@ -2,7 +2,6 @@
 // name or a NO text is made valid for PostgreSQL and printable before it is stored or shown.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import iconv from 'iconv-lite';
 import {
   folderKey,
   folderKeyClashes,
@@ -15,8 +14,12 @@ import {
 import { folderDataProblem } from '../../lib/imap/sync-errors';
 import { imapErrorText, imapUrl } from '../../lib/imap/client';
 
-/** A folder name as imapflow decodes it from the server's modified UTF-7. */
-const decoded = (wire: string) => iconv.decode(Buffer.from(wire), 'utf-7-imap');
+/**
+ * Folder names as imapflow decodes the server's modified UTF-7 (RFC 3501 5.1.3: UTF-16 code
+ * units in modified base64; test/integration/sync-hostile.test.ts lists them from a server).
+ */
+const DECODED: Record<string, string> = { '&AAA-': '\u0000', '&2AA-': '\uD800', '&3AA-': '\uDC00', '&2D3eAA-': '😀' };
+const decoded = (wire: string) => DECODED[wire];
 /** What PostgreSQL accepts in text and UTF-8 can encode: no NUL, no unpaired surrogate. */
 const valid = (s: string) => !s.includes('\u0000') && Buffer.from(s, 'utf8').toString('utf8') === s;
 /** Nothing a terminal acts on: no C0/C1 control (so no ESC), no DEL, no bidi override. */
@@ -25,8 +28,6 @@ const inert = (s: string) => !/[\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u
 
 describe('server text', () => {
   it('turns the folder names that stopped a sync into valid keys, and leaves the rest alone', () => {
-    assert.equal(decoded('&AAA-'), '\u0000', 'the premise: &AAA- decodes to NUL');
-    assert.equal(decoded('&2AA-'), '\uD800', 'the premise: &2AA- decodes to a lone surrogate');
     assert.equal(folderKey(decoded('&AAA-')), '\uFFFD');
     assert.equal(folderKey(decoded('&2AA-')), '\uFFFD');
     assert.equal(folderKey(`a${decoded('&AAA-')}b${decoded('&3AA-')}c`), 'a\uFFFDb\uFFFDc');
