@@ -673,7 +673,8 @@ async function matchBounce(run: InboundRun, summary: EmailSummary): Promise<Boun
   // The recipient our message went to, as the report names it; a report whose sender
   // failed authentication is delivered as received (it must not choose our From).
   // Since DEFERRAL_PATCH only a destination of the matched message (issue 21).
-  const who = reportedRecipient(b, original?.destinations, run.deferral);
+  // Unmatched, nothing is rewritten: the named recipient is only recorded.
+  const who = reportedRecipient(b, original?.destinations, run.deferral && original !== null);
   const named = b.recipients.find((r) => r.recipient === who);
   result.bounce = { matched: original !== null, bouncedRecipient: who, kind: b.kind ?? 'bounce', rewritten: false };
   if (original && who && b.untrusted) result.bounce.reason = b.untrusted;
