@@ -520,16 +520,25 @@ describe('inbound pipeline', () => {
     );
   });
 
-  test('a recipient that stays deferred ends as failed with the reason, visible in S3', async () => {
+  test('a recipient that stays deferred until the age ends as failed with the reason, visible in S3', async () => {
+    // The run's own age (4 s) stands in for DELIVERY_MAX_AGE (test/integration/deferral.test.ts sets that).
     stack.mail.setRecipientFailure(BOB, { code: 452, message: '4.2.2 mailbox full' });
     const key = await stack.put(rawMail({ from: OUTSIDE, to: [BOB], subject: 'Never fits' }));
-    const result = await stack.run({ key, delivery: { rounds: 2, firstDelaySeconds: 1 } });
+    const result = await stack.run({
+      key,
+      delivery: { firstDelaySeconds: 1, maxDelaySeconds: 1 },
+      deferral: { maxAgeSeconds: 4 },
+    });
     stack.mail.setRecipientFailure(BOB, null);
     assert.equal(result.status, 'failed');
     assert.equal(result.recipients[0].outcome, 'failed');
     const meta = await stack.metadata(key);
     assert.equal(meta?.status, 'failed');
-    assert.match(meta?.error ?? '', /bob@example\.com: still deferred after 2 rounds/);
+    assert.equal(meta?.processed, 'true');
+    assert.match(
+      meta?.error ?? '',
+      /bob@example\.com: deferred since .*given up after DELIVERY_MAX_AGE \(4 s\): 4.2.2 mailbox full/,
+    );
   });
 });
 
