@@ -537,7 +537,7 @@ describe('inbound pipeline', () => {
     assert.equal(meta?.processed, 'true');
     assert.match(
       meta?.error ?? '',
-      /bob@example\.com: deferred since .*given up after DELIVERY_MAX_AGE \(4 s\): 4.2.2 mailbox full/,
+      /bob@example\.com: deferred since .*given up after DELIVERY_MAX_AGE \(4 s\): 452 4\.2\.2 mailbox full/,
     );
   });
 });
