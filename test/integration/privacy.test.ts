@@ -29,7 +29,7 @@ import {
 } from '../../workers/codec-server';
 import { BUCKET, inboundWorkflowId, type InboundStack, startInboundStack } from '../support/inbound-stack';
 import { temporalBinary } from '../support/temporal';
-import { CURRENT_PATCH } from '../../workflows/processInboundEmail';
+import { DEFERRAL_PATCH } from '../../workflows/processInboundEmail';
 
 const SENDER = 'confidential.source.4821@sender.example';
 const RECIPIENT = 'm.privacy@example.com';
@@ -145,7 +145,7 @@ describe('workflow history at rest', () => {
       assert.ok(!text(payload.data).includes('@'), `${path} holds no address`);
     }
     assert.ok(
-      coreMeta.some((p) => JSON.parse(text(p.payload.data)).id === CURRENT_PATCH),
+      coreMeta.some((p) => JSON.parse(text(p.payload.data)).id === DEFERRAL_PATCH),
       'the current patch marker is there',
     );
     assert.ok(
