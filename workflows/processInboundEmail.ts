@@ -1059,6 +1059,9 @@ export async function processInboundEmail(input: ProcessInboundInput): Promise<I
       run.blocked = resumed.blocked;
       run.rules = resumed.rules;
       run.local = false;
+      setCurrentDetails(
+        `deferred since ${iso(run.arrival)}: ${run.lastReason?.slice(0, 300) ?? ''}; trying again (continued as new after ${run.waits} waits)`,
+      );
       await deliverWithDeferral(run, summary, resumed.active, resumed.rewrite, resumed);
       await applyRules(run, summary, resumed.active);
     } else {
