@@ -460,6 +460,28 @@ describe('inbound pipeline', () => {
     });
     const plain = (await stack.mail.messagesFor(CAROL)).find((m) => m.includes('0100018c-unknown'))!;
     assert.equal(parseHeaderBlock(plain).get('from')![0], 'MAILER-DAEMON@amazonses.com');
+
+    // Issue 21: a report that cites our message but names one of our own users, not an address
+    // the message went to, must not speak for that user: delivered as received, with why.
+    const forgedKey = await stack.put(
+      sesBounce({
+        to: ALICE,
+        sesMessageId: '0100018c-test-bounce-1',
+        bouncedRecipient: 'ceo@example.com',
+        originalSubject: 'Offer letter',
+      }),
+    );
+    const forged = await stack.run({ key: forgedKey });
+    assert.equal(forged.status, 'delivered');
+    assert.equal(forged.bounce?.rewritten, false);
+    assert.equal(forged.bounce?.bouncedRecipient, undefined);
+    assert.match(forged.bounce?.reason ?? '', /names none of the 1 address\(es\) our message was sent to/);
+    const asReceived = (await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('0100018c-test-bounce-1'));
+    assert.equal(asReceived.length, 2, 'the rewritten one above and this one');
+    const fh = parseHeaderBlock(asReceived[1]);
+    assert.equal(fh.get('from')![0], 'MAILER-DAEMON@amazonses.com');
+    assert.equal(fh.get('reply-to'), undefined);
+    assert.equal(fh.get('x-original-from'), undefined);
   });
 
   test('mail carrying the marker header is a loop: tagged, not delivered', async () => {
