@@ -257,9 +257,11 @@ const { tagEmail: tagDeferred } = proxyActivities<InboundActivities>({
 function isTemporary(err: ActivityFailure): boolean {
   const cause = err.cause;
   if (cause instanceof ApplicationFailure && cause.type?.endsWith('Unavailable')) return true;
+  // A refusal (DeliveryRefused, ForwardRefused, AutoReplyRefused) or a missing object, also when
+  // thrown as retryable (the step's policy lists them as non-retryable).
   if (
     cause instanceof ApplicationFailure &&
-    (cause.nonRetryable || deferral.deliver.retry.nonRetryableErrorTypes.includes(cause.type as never))
+    (cause.nonRetryable || cause.type?.endsWith('Refused') || cause.type === INBOUND_ERRORS.EmailMissing)
   )
     return false;
   return err.retryState !== RetryState.NON_RETRYABLE_FAILURE;
@@ -369,7 +371,9 @@ function startRun(input: ProcessInboundInput): InboundRun {
   setHandler(progressQuery, () => ({
     step: run.step,
     recipients: run.result.recipients,
-    ...(run.waiting ? { status: DEFERRED_STATUS, deferred: run.waiting } : {}),
+    // Deferred while the mail waits (a forward or the tag waiting alone leaves the status be).
+    ...(run.waiting ? { deferred: run.waiting } : {}),
+    ...(run.waiting && run.shownDeferred ? { status: DEFERRED_STATUS } : {}),
   }));
   // A run continued as new is a deferral run: it exists only since DEFERRAL_PATCH.
   run.deferral = resume !== undefined || patched(DEFERRAL_PATCH);
@@ -472,7 +476,7 @@ async function wait(
     if (!run.taggedDeferred) await tagAsDeferred(run, reason);
   } else
     setCurrentDetails(
-      `${run.result.status}, waiting for ${reason.slice(0, 300)}; try ${run.waits + 1} at ${nextTry}; gives up at ${run.waiting.giveUpAt}`,
+      `${run.step}: waiting for ${reason.slice(0, 300)}; try ${run.waits + 1} at ${nextTry}; gives up at ${run.waiting.giveUpAt}`,
     );
   await sleep(delay);
   if (mail && run.runWaits >= settings.roundsPerRun) {
@@ -945,11 +949,18 @@ async function applyRulesEachOnItsOwn(run: InboundRun, summary: EmailSummary, ac
   let rules: RecipientRules[];
   try {
     const activeSet = new Set(active.map((r) => r.toLowerCase()));
+    // Deferral path: an unreadable rules table waits (a forward is mail too); the email itself
+    // is delivered, so its status stays and the run does not continue as new meanwhile.
     rules = run.rules
       ? run.rules.filter((r) => activeSet.has(r.recipient))
-      : await dynamo(run).loadRules.executeWithOptions({ summary: `rules of ${active.length} recipient(s)` }, [
-          { recipients: active },
-        ]);
+      : await persist(
+          run,
+          { what: 'reading the rules (DynamoDB)', mail: false, atMaxAge: 'fail' },
+          async () =>
+            await dynamo(run).loadRules.executeWithOptions({ summary: `rules of ${active.length} recipient(s)` }, [
+              { recipients: active },
+            ]),
+        );
   } catch (err) {
     if (!(err instanceof ActivityFailure)) throw err;
     ruleErrors.push(`rules: ${describe(err)}`);
@@ -960,17 +971,23 @@ async function applyRulesEachOnItsOwn(run: InboundRun, summary: EmailSummary, ac
     for (const to of rule.forwards) {
       const route = rule.outside?.includes(to) ? 'outbound' : 'internal';
       try {
-        const done = await forwardEmail.executeWithOptions({ summary: `forward per rule (${route})` }, [
-          {
-            bucket: ref.bucket,
-            key: ref.key,
-            recipient: rule.recipient,
-            to,
-            ...(summary.outsideForward ? { outside: summary.outsideForward } : {}),
-            ...(summary.spam ? { spam: true } : {}),
-            ...(ref.redeliver ? { redeliver: true } : {}),
-          },
-        ]);
+        // Deferral path: a forward whose server is unavailable waits like a delivery (until the age).
+        const done = await persist(
+          run,
+          { what: `forwarding per rule (${route})`, mail: false, atMaxAge: 'fail' },
+          async () =>
+            await forwardEmail.executeWithOptions({ summary: `forward per rule (${route})` }, [
+              {
+                bucket: ref.bucket,
+                key: ref.key,
+                recipient: rule.recipient,
+                to,
+                ...(summary.outsideForward ? { outside: summary.outsideForward } : {}),
+                ...(summary.spam ? { spam: true } : {}),
+                ...(ref.redeliver ? { redeliver: true } : {}),
+              },
+            ]),
+        );
         result.forwards.push({
           recipient: rule.recipient,
           to,

@@ -1032,6 +1032,36 @@ describe('delivery rounds and deferral', { concurrency: true }, () => {
     assert.equal(r.callsOf('deliverEmail').length, 0);
   });
 
+  test('a forward whose server is unavailable waits and is sent later; the delivery stands', async () => {
+    let calls = 0;
+    const r = await runEmail(
+      {
+        fetch: email({ recipients: [ALICE] }),
+        rules: () => [{ recipient: ALICE, forwards: [FRANK], outside: [] }],
+        forward: (input) => {
+          // Unavailable through the first round's eight attempts, then back.
+          if (++calls <= 8)
+            throw ApplicationFailure.create({
+              type: 'ForwardUnavailable',
+              message: 'cannot forward: connect ECONNREFUSED',
+              nextRetryDelay: '10ms',
+            });
+          return { route: ours(input.to) ? 'internal' : 'outbound' };
+        },
+      },
+      { delivery: FAST_ROUNDS },
+    );
+    assert.equal(r.result.status, 'delivered');
+    assert.deepEqual(r.result.forwards, [{ recipient: ALICE, to: FRANK, route: 'internal', sent: true }]);
+    assert.equal(r.callsOf('forwardEmail').length, 9);
+    assert.equal(r.callsOf('deliverEmail').length, 1, 'delivered once; only the forward waited');
+    assert.deepEqual(
+      r.callsOf('tagEmail').map((t) => t.record.status),
+      ['delivered'],
+      'the mail is not deferred while only its forward waits',
+    );
+  });
+
   test('while it waits: MailStatus deferred, details and the progress query say what for and until when', async () => {
     let open = false;
     const o = await start(
