@@ -62,6 +62,10 @@ interface Call {
 /** What each activity answers in one run; a handler may throw to fail the activity. */
 interface Scenario {
   fetch: FetchResult;
+  /** S3 unavailable: the first this many fetchEmail calls fail retryably (and quickly). */
+  fetchFails?: number;
+  /** S3 unavailable for the final tag: the first this many non-deferred tagEmail calls fail. */
+  tagFails?: number;
   blocklist?: (input: In<'checkBlocklist'>) => Out<'checkBlocklist'>;
   outbound?: (input: In<'findOutboundMessage'>) => Out<'findOutboundMessage'>;
   rules?: (input: In<'loadRules'>) => RecipientRules[];
@@ -94,7 +98,14 @@ const ours = (address: string) => [DOMAIN, 'example.org'].includes(address.split
 // are the happy path: nobody blocked, no outbound match, no rules, every recipient delivered.
 const stubs: Pick<Acts, StubbedName> = {
   async fetchEmail(ref) {
-    return current('fetchEmail', ref).scenario.fetch;
+    const run = current('fetchEmail', ref);
+    if (run.calls.filter((c) => c.name === 'fetchEmail').length <= (run.scenario.fetchFails ?? 0))
+      throw ApplicationFailure.create({
+        type: 'ServiceUnavailable',
+        message: 'S3: 503 SlowDown',
+        nextRetryDelay: '10ms',
+      });
+    return run.scenario.fetch;
   },
   async checkBlocklist(input) {
     return current('checkBlocklist', input).scenario.blocklist?.(input) ?? [];
@@ -137,7 +148,16 @@ const stubs: Pick<Acts, StubbedName> = {
     return current('sendAutoReply', input).scenario.autoReply?.(input) ?? { sent: true };
   },
   async tagEmail(input) {
-    current('tagEmail', input);
+    const run = current('tagEmail', input);
+    const finals = run.calls.filter(
+      (c) => c.name === 'tagEmail' && (c.input as In<'tagEmail'>).record.status !== 'deferred',
+    ).length;
+    if (input.record.status !== 'deferred' && finals <= (run.scenario.tagFails ?? 0))
+      throw ApplicationFailure.create({
+        type: 'ServiceUnavailable',
+        message: 'S3: 503 SlowDown',
+        nextRetryDelay: '10ms',
+      });
     return { processed: 'true', status: input.record.status };
   },
   async deleteEmail(input) {
@@ -228,8 +248,11 @@ async function start(scenario: Scenario, input: Partial<ProcessInboundInput> = {
     },
     callsOf,
     record: () => {
-      // The final tag; a waiting email is also tagged `deferred` (best effort) on the way.
-      const tags = callsOf('tagEmail').filter((t) => t.record.status !== 'deferred');
+      // The final tag; a waiting email is also tagged `deferred` (best effort) on the way, and a
+      // tag that failed (S3 down) is tried again with the same record.
+      const tags = callsOf('tagEmail')
+        .filter((t) => t.record.status !== 'deferred')
+        .filter((t, i, all) => JSON.stringify(t) !== JSON.stringify(all[i + 1]));
       assert.equal(tags.length, 1, `tagged once, not ${tags.length} times`);
       assert.equal(tags[0].key, handle.workflowId.slice(`inbound/${BUCKET}/`.length));
       return tags[0].record;
@@ -1060,6 +1083,28 @@ describe('delivery rounds and deferral', { concurrency: true }, () => {
       ['delivered'],
       'the mail is not deferred while only its forward waits',
     );
+  });
+
+  test('S3 unavailable for the fetch: the email waits, then is fetched and delivered', async () => {
+    const r = await runEmail({ fetch: email(), fetchFails: 8 }, { delivery: FAST_ROUNDS });
+    assert.equal(r.result.status, 'delivered');
+    assert.deepEqual(
+      r.calls.filter((c) => c.name === 'fetchEmail').map((c) => c.attempt),
+      [1, 2, 3, 4, 5, 6, 1, 2, 3],
+      'six attempts in the first round, the rest after a wait',
+    );
+    const [waiting] = r.callsOf('tagEmail');
+    assert.equal(waiting.record.status, 'deferred');
+    assert.match(waiting.record.error ?? '', /^reading the email from S3: fetchEmail: S3: 503 SlowDown/);
+    assert.deepEqual(r.record(), { status: 'delivered', invalidInboxes: [], deliveredCount: 1 });
+  });
+
+  test('S3 unavailable for the final tag: the tag waits and is written; the email is not deferred', async () => {
+    const r = await runEmail({ fetch: email(), tagFails: 7 }, { delivery: FAST_ROUNDS });
+    assert.equal(r.result.status, 'delivered');
+    const tags = r.callsOf('tagEmail').map((t) => t.record.status);
+    assert.ok(tags.length > 7 && tags.every((t) => t === 'delivered'), `only the final tag, tried again: ${tags}`);
+    assert.equal((await searchAttributes(r.handle)).status, 'delivered');
   });
 
   test('while it waits: MailStatus deferred, details and the progress query say what for and until when', async () => {
