@@ -87,6 +87,8 @@ export function createFetchActivities({ s3, dynamo, config }: FetchDeps) {
           bucket: ref.bucket,
           key: ref.key,
           messageId: s.messageId,
+          from: s.from,
+          subject: s.subject,
           hops: s.hops ?? 0,
           recipients: s.recipients,
           max: config.safety.maxCopiesPerHour,

@@ -2,12 +2,14 @@
 // servers. Each case checks what lands in which mailbox and what S3 says afterwards.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { parseHeaderBlock } from '../../lib/mail/headers';
 import { inboundOutcome, startInbound } from '../../starters/start-inbound';
 import { DEFAULT_TABLES } from '../../scripts/stack/dynamodb';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { rawMail, sesBounce, sesStored, snsNotificationMail } from '../../scripts/stack/demo-emails';
 import { activitySteps } from '../support/history-steps';
+import { SNS_FIXTURES, snsFixture } from '../support/ses-notification-fixtures';
 import { BUCKET, DOMAIN, inboundWorkflowId, type InboundStack, startInboundStack } from '../support/inbound-stack';
 
 const ALICE = 'alice@example.com';
@@ -392,6 +394,39 @@ describe('inbound pipeline', () => {
     assert.equal(delivered.autoReplies[0].sent, false);
   });
 
+  test('SES notifications mailed by SNS as relays deliver them (broken lines, escaped envelope, quoted-printable) are matched and rewritten', async () => {
+    for (const f of SNS_FIXTURES) {
+      await stack.putItem(DEFAULT_TABLES.messages, {
+        MessageId: f.messageId,
+        source: ALICE,
+        destinations: f.destinations,
+        subject: f.subject,
+        timestamp: 1,
+      });
+      const raw = readFileSync(snsFixture(f.file));
+      const snsId = parseHeaderBlock(raw.toString('utf8')).get('message-id')![0];
+      const result = await stack.run({ key: await stack.put(raw) });
+      assert.equal(result.status, 'delivered', f.file);
+      assert.deepEqual(
+        result.bounce,
+        {
+          matched: true,
+          bouncedRecipient: f.recipients[0],
+          kind: f.type === 'Complaint' ? 'complaint' : 'bounce',
+          rewritten: true,
+        },
+        f.file,
+      );
+      assert.deepEqual(result.autoReplies, [], `${f.file}: no rules run for reports`);
+      const copy = (await stack.mail.messagesFor(ALICE)).find((m) => m.includes(snsId))!;
+      assert.ok(copy, `${f.file} delivered to alice`);
+      const h = parseHeaderBlock(copy);
+      assert.equal(h.get('x-mailroom-bounced-recipient')?.[0], f.recipients[0], f.file);
+      assert.equal(h.get('reply-to')?.[0], `<${f.recipients[0]}>`, f.file);
+      assert.equal(h.get('x-original-from')?.[0], 'AWS Notifications <no-reply@sns.amazonaws.com>', f.file);
+    }
+  });
+
   test("tags fit S3's 2 KB even when the object already carries 2,000 bytes of metadata", async () => {
     const key = `big-meta-${Date.now()}`;
     await stack.s3.send(
@@ -523,6 +558,46 @@ describe('inbound pipeline', () => {
       ),
     });
     assert.deepEqual([again.status, twice.status], ['delivered', 'delivered']);
+  });
+
+  test('three forged one-hop copies of a Message-ID do not stop the genuine copy; its own loop still stops', async () => {
+    const messageId = '<genuine-1@sender.example>';
+    const withHops = (raw: Buffer, n: number) =>
+      Buffer.from(
+        Array.from(
+          { length: n },
+          (_, i) => `Received: from relay${i}.far.example by mx.far.example; ${new Date().toUTCString()}\r\n`,
+        ).join('') + raw.toString(),
+      );
+    const forged: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const raw = rawMail({ from: 'forger@evil.example', to: [CAROL], subject: 'Genuine offer', messageId });
+      forged.push((await stack.run({ key: await stack.put(raw) })).status);
+    }
+    assert.deepEqual(forged, ['delivered', 'delivered', 'delivered']);
+    // The genuine message travelled further (4 more hops) than the three forged copies.
+    const genuine = (subject: string, hops: number) =>
+      withHops(rawMail({ from: OUTSIDE, to: [CAROL], subject, messageId }), hops);
+    const first = await stack.run({ key: await stack.put(genuine('Genuine offer', 4)) });
+    assert.equal(
+      first.status,
+      'delivered',
+      'counted apart from the forged copies (same id and subject, another sender)',
+    );
+    assert.equal(
+      (await stack.mail.messagesFor(CAROL)).filter(
+        (m) => m.includes('Subject: Genuine offer') && m.includes(`From: ${OUTSIDE}`),
+      ).length,
+      1,
+    );
+    // A peer looping it back with "Fwd:" added each pass is still the same message to the counter.
+    const rounds: string[] = [];
+    for (let round = 1; round <= 3; round++)
+      rounds.push(
+        (await stack.run({ key: await stack.put(genuine(`${'Fwd: '.repeat(round)}Genuine offer`, 4 + 2 * round)) }))
+          .status,
+      );
+    assert.deepEqual(rounds, ['delivered', 'delivered', 'loop']);
   });
 
   test('a deferred recipient is retried alone: no second copy for the one already delivered', async () => {
