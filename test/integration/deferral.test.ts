@@ -113,3 +113,27 @@ test('an unreadable delivery log defers the delivery (no blind second copy), del
   assert.equal(result.status, 'delivered');
   assert.equal((await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('Log first')).length, 1);
 });
+
+test('a deferred email whose run was ended (terminated) is processed by a later trigger: not taken for processed', async () => {
+  stack.mail.setRecipientFailure(ALICE, { code: 451, message: '4.3.0 try again later' });
+  const key = await stack.put(rawMail({ from: OUTSIDE, to: [ALICE], subject: 'Second run' }));
+  const ref = { domain: DOMAIN, bucket: BUCKET, key };
+  try {
+    const { workflowId } = await startInbound(stack.env.client, stack.config.taskQueue, ref);
+    await until('the deferred tag', async () =>
+      (await stack.metadata(key))?.status === 'deferred' ? true : undefined,
+    );
+    await stack.env.client.workflow.getHandle(workflowId).terminate('an operator ended it');
+  } finally {
+    stack.mail.setRecipientFailure(ALICE, null);
+  }
+  // The sweep would start it (processed is not true); a trigger under the same id may (the run failed).
+  const again = await startInbound(stack.env.client, stack.config.taskQueue, ref);
+  assert.equal(again.started, true);
+  const result = await stack.env.client.workflow.getHandle(again.workflowId).result();
+  assert.equal(result.status, 'delivered', 'fetchEmail did not answer already_processed');
+  const meta = await stack.metadata(key);
+  assert.equal(meta?.status, 'delivered');
+  assert.equal(meta?.processed, 'true');
+  assert.equal((await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('Second run')).length, 1);
+});
