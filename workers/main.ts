@@ -10,7 +10,7 @@ import { createTransports } from '../lib/smtp/transports';
 import { bucketForDomain, loadConfig, ConfigError } from '../lib/config';
 import { mailroomDataConverter, codecWarning, requireCodecChoice } from '../lib/temporal/data-converter';
 import { cachedChecks } from '../lib/observability/health-cache';
-import { trackDeferredEmails } from '../lib/observability/metrics';
+import { deferredEmailsQuery, trackDeferredEmails } from '../lib/observability/metrics';
 import { componentLogger } from '../lib/observability/logger';
 import { installWorkerRuntime, temporalSettings } from '../lib/temporal';
 import { startHealthServer, startMetricsServer, temporalMetricsBind } from './http';
@@ -66,7 +66,7 @@ async function main(): Promise<void> {
     }),
   });
   // mailroom_deferred_emails: the queue of waiting mail, from visibility, at most every 15 s.
-  const deferredQuery = `WorkflowType = 'processInboundEmail' AND TaskQueue = '${config.taskQueue}' AND MailStatus = 'deferred' AND ExecutionStatus = 'Running'`;
+  const deferredQuery = deferredEmailsQuery(config.taskQueue);
   const refreshDeferred = trackDeferredEmails(async () => (await client.workflow.count(deferredQuery)).count, {
     onError: (err) => log.warn({ err: err.message }, 'mailroom_deferred_emails not refreshed: visibility query failed'),
   });

@@ -46,6 +46,10 @@ export const deferredEmails = new Gauge({
   registers: [registry],
 });
 
+/** The visibility query mailroom_deferred_emails counts: inbound runs on `taskQueue` waiting as deferred. */
+export const deferredEmailsQuery = (taskQueue: string) =>
+  `WorkflowType = 'processInboundEmail' AND TaskQueue = '${taskQueue.replaceAll("'", "\\'")}' AND MailStatus = 'deferred' AND ExecutionStatus = 'Running'`;
+
 /**
  * Keeps mailroom_deferred_emails from `count` (a visibility query, workers/main.ts), asked at
  * most once per `ttlMs` however often /metrics is scraped; concurrent scrapes share one query,

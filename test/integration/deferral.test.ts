@@ -8,6 +8,7 @@ import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { DEFAULT_TABLES, ensureTables } from '../../scripts/stack/dynamodb';
 import { rawMail } from '../../scripts/stack/demo-emails';
 import { MAIL_STATUS } from '../../contracts/search-attributes';
+import { deferredEmailsQuery } from '../../lib/observability/metrics';
 import { startInbound } from '../../starters/start-inbound';
 import { BUCKET, DOMAIN, inboundWorkflowId, type InboundStack, startInboundStack } from '../support/inbound-stack';
 
@@ -64,6 +65,11 @@ test('DELIVERY_MAX_AGE: deferred while it waits, then failed with the reason; no
     assert.match(waiting.error ?? '', /451 4\.3\.0 mailbox locked/);
     assert.ok(Number(waiting.arrived_at) > 0);
     assert.equal((await handle.describe()).typedSearchAttributes.get(MAIL_STATUS), 'deferred');
+    // What mailroom_deferred_emails counts (workers/main.ts): visibility catches up within a moment.
+    await until('the deferred-emails count', async () => {
+      const { count } = await stack.env.client.workflow.count(deferredEmailsQuery(stack.config.taskQueue));
+      return count === 1 ? count : undefined;
+    });
     // A second trigger meanwhile is a no-op: the running workflow id refuses it.
     const again = await startInbound(stack.env.client, stack.config.taskQueue, { domain: DOMAIN, bucket: BUCKET, key });
     assert.equal(again.started, false);
