@@ -32,7 +32,7 @@ import { requireCodecChoice } from '../lib/temporal/data-converter';
 import { inboundWorkflowId } from '../contracts/inbound';
 import { parseTime, selects, type Selection } from '../lib/sweep/selection';
 import { inboundOutcome, startInbound } from './start-inbound';
-import { EMAIL_STATUSES } from '../contracts/email-status';
+import { TERMINAL_STATUSES } from '../contracts/email-status';
 import { connectClient } from '../lib/temporal';
 
 const TIME_FORMATS =
@@ -48,7 +48,7 @@ const spec = {
       type: 'string',
       multiple: true,
       value: '<status,...>',
-      description: `only emails tagged with these statuses (${EMAIL_STATUSES.join(', ')})`,
+      description: `only emails tagged with these statuses (${TERMINAL_STATUSES.join(', ')}; a deferred email is still in its run, and the sweep restarts one whose run ended)`,
     },
     since: { type: 'string', value: '<time>', description: 'only emails tagged at or after this time' },
     until: {
@@ -116,7 +116,7 @@ commandMain(spec, async (values) => {
   const domain = oneOf('domain', values.domain, config.domains);
   const now = new Date();
   const selection: Selection = {
-    statuses: values.status.length ? listOf('status', values.status, EMAIL_STATUSES) : undefined,
+    statuses: values.status.length ? listOf('status', values.status, TERMINAL_STATUSES) : undefined,
     since: time('since', values.since, now),
     until: time('until', values.until, now),
     includeUnprocessed: values['include-unprocessed'],

@@ -10,6 +10,7 @@ import { createTransports } from '../lib/smtp/transports';
 import { bucketForDomain, loadConfig, ConfigError } from '../lib/config';
 import { mailroomDataConverter, codecWarning, requireCodecChoice } from '../lib/temporal/data-converter';
 import { cachedChecks } from '../lib/observability/health-cache';
+import { deferredEmailsQuery, trackDeferredEmails } from '../lib/observability/metrics';
 import { componentLogger } from '../lib/observability/logger';
 import { installWorkerRuntime, temporalSettings } from '../lib/temporal';
 import { startHealthServer, startMetricsServer, temporalMetricsBind } from './http';
@@ -64,10 +65,16 @@ async function main(): Promise<void> {
       },
     }),
   });
+  // mailroom_deferred_emails: the queue of waiting mail, from visibility, at most every 15 s.
+  const deferredQuery = deferredEmailsQuery(config.taskQueue);
+  const refreshDeferred = trackDeferredEmails(async () => (await client.workflow.count(deferredQuery)).count, {
+    onError: (err) => log.warn({ err: err.message }, 'mailroom_deferred_emails not refreshed: visibility query failed'),
+  });
   const metrics = await startMetricsServer({
     port: config.metricsPort,
     host: config.metricsHost,
     temporalMetricsUrl: `http://${temporalMetrics}/metrics`,
+    beforeScrape: refreshDeferred,
   });
   log.info(
     {

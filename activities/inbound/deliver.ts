@@ -27,6 +27,10 @@ const TRANSIENT_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
   'EPROTOCOL',
+  // A TLS handshake or a login that fails is the server's setup, not this message: deferred
+  // (as Postfix defers), whatever the reply code.
+  'ETLS',
+  'EAUTH',
 ]);
 
 /**
@@ -51,8 +55,10 @@ export function createDeliverActivities({ s3, dynamo, config, transports }: Deli
   return {
     /**
      * Delivers the stored message to `recipients` in one transaction. Returns one result
-     * per recipient; throws (and Temporal retries) only when the server could not be
-     * reached or broke off, in which case no recipient has the message.
+     * per recipient; throws DeliveryUnavailable (temporary: retried, then the workflow defers)
+     * when the server could not be reached or broke off, or the delivery log cannot be read,
+     * in which case no recipient has the message; DeliveryRefused (permanent) for a 5xx to
+     * the whole message.
      */
     async deliverEmail(input: {
       domain: string;
@@ -77,13 +83,22 @@ export function createDeliverActivities({ s3, dynamo, config, transports }: Deli
       const legacy = writer && info.attempt > 1 ? writer : undefined;
       // One normal form for the list, the envelope, the log and the results (lib/mail/address.ts).
       const canonical = (a: string) => normalizeAddress(a) ?? a.trim().toLowerCase();
-      const already =
-        input.redeliver && !writer
-          ? new Set<string>()
-          : await deliveredBefore(dynamo, config.tables.delivery, object, input.recipients.map(canonical), {
-              legacyRunKey: legacy,
-              onlyRun: input.redeliver ? writer : undefined,
-            });
+      let already: Set<string>;
+      try {
+        already =
+          input.redeliver && !writer
+            ? new Set<string>()
+            : await deliveredBefore(dynamo, config.tables.delivery, object, input.recipients.map(canonical), {
+                legacyRunKey: legacy,
+                onlyRun: input.redeliver ? writer : undefined,
+              });
+      } catch (err) {
+        // Temporary: the workflow defers these recipients and tries again once DynamoDB answers.
+        throw ApplicationFailure.retryable(
+          `cannot deliver s3://${input.bucket}/${input.key} yet: ${(err as Error).message}`,
+          INBOUND_ERRORS.DeliveryUnavailable,
+        );
+      }
       const todo = [...new Set(input.recipients.map(canonical))].filter((r) => !already.has(r));
       if (todo.length === 0) {
         log.info(

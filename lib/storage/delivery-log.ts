@@ -9,8 +9,9 @@
 // steps run again after a worker died before the workflow task completed) and delivers over
 // what earlier runs did, overwriting their entries with its own. What remains is the few
 // milliseconds between the server's 250 and the write below (and, as in any MTA, a death
-// before the 250 arrives: RFC 1047). Failing to read or write the log only falls back to at-least-once delivery;
-// it never fails a delivery. Forwards are logged the same way (forwardKey), so a forward
+// before the 250 arrives: RFC 1047). A log that cannot be read defers the delivery
+// (deliveredBefore throws, the workflow tries again later); one that cannot be written after
+// the server's 250 only falls back to at-least-once delivery. Forwards are logged the same way (forwardKey), so a forward
 // that was sent but not reported (a fast-path step run again, a lost completion) is not
 // sent twice.
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -70,11 +71,9 @@ export async function deliveredBefore(
         .map((r) => r.toLowerCase()),
     );
   } catch (err) {
-    log.warn(
-      { table, err: (err as Error).message },
-      'delivery log unreadable: delivering to every recipient (a duplicate is possible)',
-    );
-    return new Set();
+    // Delivering without the log could give a recipient a second copy (the first attempt
+    // may have delivered before DynamoDB went away): the caller defers instead (issue 21).
+    throw new Error(`delivery log ${table} unreadable: ${(err as Error).message}`, { cause: err });
   }
 }
 

@@ -495,6 +495,28 @@ describe('inbound pipeline', () => {
     });
     const plain = (await stack.mail.messagesFor(CAROL)).find((m) => m.includes('0100018c-unknown'))!;
     assert.equal(parseHeaderBlock(plain).get('from')![0], 'MAILER-DAEMON@amazonses.com');
+
+    // Issue 21: a report that cites our message but names one of our own users, not an address
+    // the message went to, must not speak for that user: delivered as received, with why.
+    const forgedKey = await stack.put(
+      sesBounce({
+        to: ALICE,
+        sesMessageId: '0100018c-test-bounce-1',
+        bouncedRecipient: 'ceo@example.com',
+        originalSubject: 'Offer letter',
+      }),
+    );
+    const forged = await stack.run({ key: forgedKey });
+    assert.equal(forged.status, 'delivered');
+    assert.equal(forged.bounce?.rewritten, false);
+    assert.equal(forged.bounce?.bouncedRecipient, undefined);
+    assert.match(forged.bounce?.reason ?? '', /names none of the 1 address\(es\) our message was sent to/);
+    const asReceived = (await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('0100018c-test-bounce-1'));
+    assert.equal(asReceived.length, 2, 'the rewritten one above and this one');
+    const fh = parseHeaderBlock(asReceived[1]);
+    assert.equal(fh.get('from')![0], 'MAILER-DAEMON@amazonses.com');
+    assert.equal(fh.get('reply-to'), undefined);
+    assert.equal(fh.get('x-original-from'), undefined);
   });
 
   test('mail carrying the marker header is a loop: tagged, not delivered', async () => {
@@ -595,16 +617,25 @@ describe('inbound pipeline', () => {
     );
   });
 
-  test('a recipient that stays deferred ends as failed with the reason, visible in S3', async () => {
+  test('a recipient that stays deferred until the age ends as failed with the reason, visible in S3', async () => {
+    // The run's own age (4 s) stands in for DELIVERY_MAX_AGE (test/integration/deferral.test.ts sets that).
     stack.mail.setRecipientFailure(BOB, { code: 452, message: '4.2.2 mailbox full' });
     const key = await stack.put(rawMail({ from: OUTSIDE, to: [BOB], subject: 'Never fits' }));
-    const result = await stack.run({ key, delivery: { rounds: 2, firstDelaySeconds: 1 } });
+    const result = await stack.run({
+      key,
+      delivery: { firstDelaySeconds: 1, maxDelaySeconds: 1 },
+      deferral: { maxAgeSeconds: 4 },
+    });
     stack.mail.setRecipientFailure(BOB, null);
     assert.equal(result.status, 'failed');
     assert.equal(result.recipients[0].outcome, 'failed');
     const meta = await stack.metadata(key);
     assert.equal(meta?.status, 'failed');
-    assert.match(meta?.error ?? '', /bob@example\.com: still deferred after 2 rounds/);
+    assert.equal(meta?.processed, 'true');
+    assert.match(
+      meta?.error ?? '',
+      /bob@example\.com: deferred since .*given up after DELIVERY_MAX_AGE \(4 s\): 452 4\.2\.2 mailbox full/,
+    );
   });
 });
 

@@ -39,7 +39,7 @@ import { loadConfig } from '../../lib/config';
 import { mailroomDataConverter } from '../../lib/temporal/data-converter';
 import { createInboundWorker } from '../../workers/inbound';
 import { temporalBinary } from '../support/temporal';
-import { CURRENT_PATCH } from '../../workflows/processInboundEmail';
+import { DEFERRAL_PATCH } from '../../workflows/processInboundEmail';
 
 const SENDER = 'confidential.source.4821@sender.example';
 const RECIPIENT = 'm.privacy@example.com';
@@ -159,7 +159,7 @@ describe('workflow history at rest', () => {
       assert.ok(!text(payload.data).includes('@'), `${path} holds no address`);
     }
     assert.ok(
-      coreMeta.some((p) => JSON.parse(text(p.payload.data)).id === CURRENT_PATCH),
+      coreMeta.some((p) => JSON.parse(text(p.payload.data)).id === DEFERRAL_PATCH),
       'the current patch marker is there',
     );
     assert.ok(
