@@ -12,6 +12,7 @@ import {
 } from '../sync-store/storable';
 import type { NewMessage, FlagChange } from '../sync-store';
 import { isImapAuthFailure } from './sync-errors';
+import { isRecentFlag } from '../sync-store/flags';
 
 export interface ImapEndpoint {
   host: string;
@@ -235,7 +236,7 @@ function cleanFlags(flags: Set<string> | undefined): string[] {
   // \Recent belongs to one IMAP session, not to the message. Keywords are the server's (or
   // another client's) choice: cleaned and bounded like any text.
   return [...(flags ?? [])]
-    .filter((f) => f !== '\\Recent')
+    .filter((f) => !isRecentFlag(f))
     .slice(0, FIELD_LIMITS.flags)
     .map((f) => cleanText(f, FIELD_LIMITS.flag))
     .sort();
