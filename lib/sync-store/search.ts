@@ -207,14 +207,18 @@ export async function searchMessages(db: Pool, userId: string, input: SearchQuer
   if (q.sort === 'relevance') order = `${rankExpr} DESC, ${order}`;
 
   // One row more than the page tells whether there is a next page. The rank and the excerpt are
-  // computed for the page's rows only (outside the LIMIT), not for every match.
+  // computed for the page's rows only (outside the LIMIT), not for every match; substr reads only
+  // the beginning of a compressed body.
   const limit = p(q.limit + 1);
   const sql = `
-    SELECT page.*, ts_rank(page.search_vector, ${tsquery ?? "''::tsquery"})::text AS rank_text
+    SELECT page.id, page.account_id, page.folder, page.uid, page.message_id, page.from_address, page.to_addresses,
+           page.subject, page.search_date, page.date_text, page.flags, page.size,
+           ${tsquery ? `ts_rank(page.search_vector, ${tsquery})::text` : 'NULL'} AS rank_text,
+           substr(page.body_text, 1, 200) AS excerpt
     FROM (
       SELECT m.id, m.account_id, m.folder, m.uid, m.message_id, m.from_address, m.to_addresses, m.subject,
              m.search_date, to_char(m.search_date AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS date_text,
-             m.flags, m.size, m.search_vector, m.body_text
+             m.flags, m.size, m.body_text${tsquery ? ', m.search_vector' : ''}
       FROM messages m
       WHERE ${where.join('\n        AND ')}
       ORDER BY ${order}
@@ -241,7 +245,7 @@ export async function searchMessages(db: Pool, userId: string, input: SearchQuer
     flags: (r.flags as string[]) ?? [],
     size: (r.size as number | null) ?? null,
     rank: tsquery ? Number(r.rank_text) : null,
-    excerpt: ((r.body_text as string | null) ?? '').slice(0, 200),
+    excerpt: (r.excerpt as string | null) ?? '',
   }));
   let nextCursor: string | null = null;
   if (rows.length > q.limit) {
