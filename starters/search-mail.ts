@@ -7,7 +7,6 @@ import {
   duration,
   emailAddress,
   EXIT,
-  listOf,
   oneOf,
   positiveInteger,
   UsageError,
@@ -75,7 +74,9 @@ function toQuery(values: OptionValues<typeof spec.options>): SearchQueryInput {
   if (limit > 200) throw new UsageError(`--limit ${limit} is more than 200 messages per page`);
   const sort = oneOf('sort', values.sort ?? 'newest', ['newest', 'relevance'] as const);
   if (sort === 'relevance' && !values.text) throw new UsageError('--sort relevance needs --text');
-  const withoutFlags = listOf('without-flag', values['without-flag']);
+  // Not split at commas (listOf would): a keyword may contain one.
+  const flagValues = (v: readonly string[]) => v.map((f) => f.trim()).filter(Boolean);
+  const withoutFlags = flagValues(values['without-flag']);
   if (values.unread) withoutFlags.push('\\Seen');
   return {
     ...(values.text !== undefined ? { text: values.text } : {}),
@@ -83,7 +84,7 @@ function toQuery(values: OptionValues<typeof spec.options>): SearchQueryInput {
     ...(values.folder.length ? { folders: values.folder } : {}),
     ...(values.since !== undefined ? { since: dateOption('since', values.since) } : {}),
     ...(values.before !== undefined ? { before: dateOption('before', values.before) } : {}),
-    flags: listOf('flag', values.flag),
+    flags: flagValues(values.flag),
     withoutFlags,
     sort,
     limit,
