@@ -30,7 +30,8 @@ async function decodedHistory(stack: InboundStack, workflowId: string): Promise<
       {
         transformPayload: async (p) => (await decode([p]))[0],
         transformPayloads: decode,
-        skipHeaders: false,
+        // As the SDK's codec runner: headers and search attributes never pass through the codec.
+        skipHeaders: true,
         skipSearchAttributes: true,
       },
       undefined,

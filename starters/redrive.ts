@@ -5,7 +5,8 @@
 // stay inspectable in the Web UI; running the same --batch again is a no-op. Blocked mail
 // is only still in the bucket when BLOCKED_MAIL_ACTION=keep. Recipients that already got an
 // email (the delivery log, per object and recipient) are skipped unless --redeliver says to
-// deliver to them again.
+// deliver to them again; a redeliver run still skips what it delivered itself, so a worker
+// that dies midway does not make it send a copy twice.
 //
 // Objects are read (HEAD) --concurrency at a time. With --since, objects whose LastModified is
 // older than --since minus SWEEP_OVERLAP are not read at all: tagging writes the metadata by

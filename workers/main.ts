@@ -8,7 +8,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { createAwsClients } from '../lib/aws/clients';
 import { createTransports } from '../lib/smtp/transports';
 import { bucketForDomain, loadConfig, ConfigError } from '../lib/config';
-import { mailroomDataConverter, requireCodecChoice, UNENCRYPTED_WARNING } from '../lib/temporal/data-converter';
+import { mailroomDataConverter, codecWarning, requireCodecChoice } from '../lib/temporal/data-converter';
 import { cachedChecks } from '../lib/observability/health-cache';
 import { componentLogger } from '../lib/observability/logger';
 import { installWorkerRuntime, temporalSettings } from '../lib/temporal';
@@ -20,7 +20,8 @@ const log = componentLogger('worker');
 async function main(): Promise<void> {
   const config = loadConfig();
   // Unset or malformed MAILROOM_CODEC_KEYS stops the worker here, naming the variable.
-  if (requireCodecChoice('the worker') === 'plaintext') log.warn(UNENCRYPTED_WARNING);
+  const warning = codecWarning(requireCodecChoice('the worker'));
+  if (warning) log.warn(warning);
   const dataConverter = mailroomDataConverter();
   const temporalMetrics = await temporalMetricsBind(config.temporalMetricsBind);
   installWorkerRuntime({ prometheus: temporalMetrics });

@@ -17,7 +17,7 @@ import pino from 'pino';
 import { addAccountWithOAuth2 } from '../../lib/sync-store/credentials';
 import { createStore, type Account, type Store } from '../../lib/sync-store';
 import { generateKeyEntry, parseKeyring } from '../../lib/sync-store/crypto';
-import { syncRegistry } from '../../lib/observability/sync-metrics';
+import { NEEDS_ATTENTION_MAX_AGE_MS, syncRegistry } from '../../lib/observability/sync-metrics';
 import { startLocalOAuth2Server, type LocalOAuth2Server } from '../../scripts/stack/oauth2';
 import type { syncAccount } from '../../workflows/syncAccount';
 import { progressQuery, syncWorkflowId, type SyncAccountInput } from '../../contracts/sync';
@@ -132,6 +132,12 @@ describe('OAuth2 accounts against Dovecot, a local OAuth2 server and PostgreSQL'
   }
 
   const gauge = async () => /mailroom_sync_accounts_needing_attention (\d+)/.exec(await syncRegistry.metrics())?.[1];
+  // The gauge serves a count at most 10 s old (lib/observability/sync-metrics.ts): wait that long for a change.
+  const gaugeBecomes = async (value: string) => {
+    const deadline = Date.now() + NEEDS_ATTENTION_MAX_AGE_MS + 5000;
+    while ((await gauge()) !== value && Date.now() < deadline) await new Promise((r) => setTimeout(r, 500));
+    return gauge();
+  };
 
   it('first sync logs in with OAuth2 and refreshes the access token as it expires during a long sync', async () => {
     const imap = await imapSession(dovecot, MAILBOX.user, MAILBOX.password);
@@ -205,7 +211,7 @@ describe('OAuth2 accounts against Dovecot, a local OAuth2 server and PostgreSQL'
         if (w.workflowId === handle.workflowId) return true;
       return false;
     });
-    assert.equal(await gauge(), '1');
+    assert.equal(await gaugeBecomes('1'), '1');
     assert.match(
       await syncRegistry.getSingleMetricAsString('mailroom_sync_credential_rejections_total'),
       /method="oauth2"} 1/,
@@ -251,7 +257,7 @@ describe('OAuth2 accounts against Dovecot, a local OAuth2 server and PostgreSQL'
     assert.equal(result.status, 'succeeded');
     assert.equal(result.messagesAdded, 3);
     assert.equal((await store.getAccount(ownerId, account.id))?.status, 'ok');
-    assert.equal(await gauge(), '0');
+    assert.equal(await gaugeBecomes('0'), '0');
     await assertMirrors();
     // The path that waits for a new OAuth2 token and resumes on credentialsUpdated.
     await recordSyncHistory(env.client, handle.workflowId, undefined, 'oauth2-token-revoked-then-resumed');

@@ -9,7 +9,7 @@ import { writeSync } from 'node:fs';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { createAwsClients } from '../../lib/aws/clients';
 import { bucketForDomain, ConfigError } from '../../lib/config';
-import { requireCodecChoice, UNENCRYPTED_WARNING } from '../../lib/temporal/data-converter';
+import { codecWarning, requireCodecChoice } from '../../lib/temporal/data-converter';
 import { componentLogger } from '../../lib/observability/logger';
 import { type BridgeHooks, resolveQueues, runBridge, temporalBridgeDeps } from './bridge';
 import { loadSqsConfig } from '../../lib/config/sqs-bridge';
@@ -21,7 +21,8 @@ const log = componentLogger('sqs-bridge');
 async function main(): Promise<void> {
   const config = loadSqsConfig();
   // Unset or malformed MAILROOM_CODEC_KEYS stops the bridge here, naming the variable.
-  if (requireCodecChoice('the SQS bridge') === 'plaintext') log.warn(UNENCRYPTED_WARNING);
+  const warning = codecWarning(requireCodecChoice('the SQS bridge'));
+  if (warning) log.warn(warning);
   const { s3 } = createAwsClients(config.base);
   const sqs = new SQSClient({ region: config.base.awsRegion, endpoint: config.sqsEndpoint });
   const client = await connectClient();
@@ -39,7 +40,11 @@ async function main(): Promise<void> {
 
   const metrics =
     config.metricsPort !== undefined
-      ? await startMetricsServer({ port: config.metricsPort, portVariable: 'SQS_BRIDGE_METRICS_PORT' })
+      ? await startMetricsServer({
+          port: config.metricsPort,
+          host: config.base.metricsHost,
+          portVariable: 'SQS_BRIDGE_METRICS_PORT',
+        })
       : undefined;
   const stop = new AbortController();
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
@@ -57,6 +62,7 @@ async function main(): Promise<void> {
       pollInterval: config.pollIntervalSeconds,
       maxMessages: config.maxMessages,
       visibilityTimeout: config.visibilityTimeoutSeconds,
+      metricsHost: metrics ? config.base.metricsHost : undefined,
       metricsPort: metrics?.port,
     },
     'sqs bridge started',
