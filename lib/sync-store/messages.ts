@@ -225,12 +225,12 @@ export function createMessageStore(pool: Pool) {
       skipped: SkippedMessage[] = [],
     ): Promise<{ inserted: number; skipped: number; lastUid: number }> {
       const key = { userId, accountId, folder, uidValidity };
-      // Body text for search, parsed before the transaction so no lock waits for mailparser.
-      messages = await Promise.all(
-        messages.map(async (m) =>
-          m.bodyText !== undefined || !m.raw ? m : { ...m, bodyText: await extractBodyText(m.raw) },
-        ),
-      );
+      // Body text for search, parsed before the transaction so no lock waits for mailparser; one
+      // message at a time, so a batch's parsed attachments are not all in memory at once.
+      const withText: NewMessage[] = [];
+      for (const m of messages)
+        withText.push(m.bodyText !== undefined || !m.raw ? m : { ...m, bodyText: await extractBodyText(m.raw) });
+      messages = withText;
       const attempt = (isolate: boolean) =>
         withTransaction(pool, async (db) => {
           const state = validIds(userId, accountId) ? await lockFolder(db, userId, accountId, folder) : null;
