@@ -7,6 +7,7 @@ import { canonicalFlag, canonicalFlags, isRecentFlag } from '../../lib/sync-stor
 import { BODY_TEXT_MAX_CHARS, extractBodyText } from '../../lib/sync-store/search-text';
 import { parseSearchQuery, SearchInputError } from '../../lib/sync-store/search';
 import { printable, printableJson } from '../../lib/cli/printable';
+import { toNewMessage } from '../../lib/imap/client';
 
 describe('canonical flags', () => {
   it('spells system flags as RFC 3501 does, whatever the case sent', () => {
@@ -35,6 +36,15 @@ describe('canonical flags', () => {
   it('recognises \\Recent in any case (never stored: it belongs to one session)', () => {
     assert.ok(isRecentFlag('\\recent') && isRecentFlag('\\Recent') && isRecentFlag('\\RECENT'));
     assert.ok(!isRecentFlag('Recent') && !isRecentFlag('\\Seen'));
+    // A server that answers in lower case: \\recent is dropped at the IMAP boundary like \\Recent.
+    const row = toNewMessage(
+      { seq: 1, uid: 7, flags: new Set(['\\recent', '\\seen', '$Work']) } as Parameters<typeof toNewMessage>[0],
+      null,
+      { host: 'imap.example.com', port: 993, tls: true, user: 'u' },
+      'INBOX',
+      1,
+    );
+    assert.deepEqual(canonicalFlags(row.flags), ['$Work', '\\Seen']);
   });
 });
 
