@@ -186,6 +186,15 @@ describe('search over synced mail', () => {
     assert.deepEqual(order.slice(0, 2).sort(), ['Old invoice', 'Quarterly invoice for December']);
     assert.deepEqual(order.slice(2).sort(), ['Holiday plans', 'Lunch?']);
     assert.ok(r.messages[0].rank! > r.messages[3].rank!, 'ranks are returned, highest first');
+    // Pages of one in relevance order give the same order (the cursor holds the rank too).
+    const paged: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await search(alice, { text: 'invoice', sort: 'relevance', limit: 1, ...(cursor ? { cursor } : {}) });
+      paged.push(...page.messages.map((m) => m.subject!));
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+    assert.deepEqual(paged, order);
     // Newest first is the default, with the rank still reported.
     const newest = await search(alice, { text: 'invoice' });
     assert.equal(newest.messages[0].subject, 'Holiday plans');
