@@ -10,9 +10,9 @@ import {
   storableDate,
   storableInt32,
 } from '../sync-store/storable';
+import { isRecentFlag } from '../sync-store/flags';
 import type { NewMessage, FlagChange } from '../sync-store';
 import { isImapAuthFailure } from './sync-errors';
-import { isRecentFlag } from '../sync-store/flags';
 
 export interface ImapEndpoint {
   host: string;

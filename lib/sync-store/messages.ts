@@ -6,10 +6,10 @@
 import type { Pool, PoolClient } from 'pg';
 import { withTransaction } from '../storage/db';
 import { cleanText } from './storable';
-import { canonicalFlags } from './flags';
-import { extractBodyText } from './search-text';
 import { isPostgresDataError } from '../storage/pg-errors';
 import { toFolderState, toStoredMessage, toSyncError, validIds } from './rows';
+import { canonicalFlags } from './flags';
+import { extractBodyText } from './search-text';
 import {
   type FlagChange,
   type FolderState,
