@@ -16,6 +16,7 @@ import type { Pool } from 'pg';
 import { z } from 'zod';
 import { canonicalFlag } from './flags';
 import { validIds } from './rows';
+import { folderKey } from '../imap/server-text';
 import { cleanText } from './storable';
 
 /** The text search configuration of the index (migrations/003_search.sql); queries must use the same. */
@@ -48,7 +49,9 @@ export const searchQuerySchema = z
     folders: z
       .array(z.string().min(1).max(1000))
       .max(100)
-      .transform((f) => f.map((x) => cleanText(x)))
+      // The key folders are stored under (NUL and lone surrogates made U+FFFD), so a folder
+      // whose server name held them is found by that name too.
+      .transform((f) => f.map((x) => folderKey(x)))
       .optional(),
     /** From this instant on (inclusive). */
     since: date.optional(),

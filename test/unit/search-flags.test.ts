@@ -8,6 +8,7 @@ import { BODY_TEXT_MAX_CHARS, extractBodyText } from '../../lib/sync-store/searc
 import { parseSearchQuery, SearchInputError } from '../../lib/sync-store/search';
 import { printable, printableJson } from '../../lib/cli/printable';
 import { toNewMessage } from '../../lib/imap/client';
+import { folderKey } from '../../lib/imap/server-text';
 
 describe('canonical flags', () => {
   it('spells system flags as RFC 3501 does, whatever the case sent', () => {
@@ -82,6 +83,12 @@ describe('search input', () => {
     assert.deepEqual(q.withoutFlags, ['$Work']);
     assert.equal(q.sort, 'newest');
     assert.equal(q.limit, 50);
+  });
+
+  it('matches folders by the key they are stored under (a NUL in the server name is U+FFFD)', () => {
+    const q = parseSearchQuery({ folders: ['Odd\u0000Name', 'INBOX'] });
+    assert.deepEqual(q.folders, [folderKey('Odd\u0000Name'), 'INBOX']);
+    assert.deepEqual(q.folders, ['Odd\uFFFDName', 'INBOX']);
   });
 
   it('names every field that is wrong', () => {
