@@ -44,9 +44,8 @@ const spec = {
     json: { type: 'boolean', description: 'print the result as JSON (stdout only)' },
   },
   examples: ['npm run sync:now -- --user owner@example.com --account 3f1c...'],
-  notes: [
-    'Exit codes: 0 synced, 1 failed or some folders could not be synced (partial), 3 the account waits for a new password or token.',
-  ],
+  exitCodes:
+    'Exit codes: 0 synced, 1 failed or some folders could not be synced (partial), 2 usage error, 3 the account waits for a new password or token.',
 } as const;
 
 /** Starts (or joins) a sync of the account and returns the id of the workflow doing it. */

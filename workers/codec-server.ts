@@ -21,8 +21,23 @@ import { ConfigError } from '../lib/config';
 import { componentLogger } from '../lib/observability/logger';
 import { listen } from './http';
 import { environment } from '../lib/config/env';
+import { serviceArgs, type ServiceSpec } from '../lib/cli';
 
 const log = componentLogger('codec-server');
+
+const SERVICE: ServiceSpec = {
+  name: 'codec-server',
+  summary:
+    "Runs the codec server: decrypts mailroom's payloads for the Temporal Web UI and `temporal ... --codec-endpoint`, for whoever has the token, until SIGTERM or SIGINT. docs/privacy.md",
+  environment: [
+    "MAILROOM_CODEC_KEYS   the workers' keys (required)",
+    'CODEC_SERVER_TOKEN    bearer token every request carries; the Web UI signs in with it at <endpoint>/login (required, 16+ characters: openssl rand -hex 32)',
+    'CODEC_SERVER_PORT     default 8888 (0 = any free port, logged)',
+    'CODEC_SERVER_HOST     default 127.0.0.1',
+    'CODEC_CORS_ORIGINS    the Web UI origins allowed (default http://localhost:8233,http://127.0.0.1:8233)',
+  ],
+  examples: ['MAILROOM_CODEC_KEYS=... CODEC_SERVER_TOKEN=$(openssl rand -hex 32) npm run codec-server'],
+};
 
 export const DEFAULT_CODEC_PORT = 8888;
 export const DEFAULT_CORS_ORIGINS = ['http://localhost:8233', 'http://127.0.0.1:8233'];
@@ -352,9 +367,12 @@ async function main(): Promise<void> {
 }
 
 if (require.main === module) {
-  main().catch((err) => {
-    if (err instanceof ConfigError) console.error(err.message);
-    else log.fatal({ err }, 'codec server failed');
-    process.exit(1);
-  });
+  const early = serviceArgs(SERVICE);
+  if (early !== undefined) process.exitCode = early;
+  else
+    main().catch((err) => {
+      if (err instanceof ConfigError) console.error(err.message);
+      else log.fatal({ err }, 'codec server failed');
+      process.exit(1);
+    });
 }
