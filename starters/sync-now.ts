@@ -148,7 +148,7 @@ async function main(values: OptionValues<typeof spec.options>): Promise<ExitCode
   const accountId = accountIdOption(values.account);
   const db = openAccountDb();
   try {
-    const { user, account } = await findAccount(db.store, owner, accountId);
+    const { user, account } = await findAccount(db.store, owner, accountId, db.where);
     if (!account.enabled)
       throw new Error(
         `Account ${account.id} is disabled; enable it first: npm run account:set -- --user ${owner} --account ${account.id} --enable`,
