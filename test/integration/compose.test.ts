@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { S3_SERVER_VERSION } from '../../scripts/stack/s3';
-import { GOAWS_VERSION } from '../../scripts/stack/sqs';
+import { GOAWS_VERSION, startSqsServer } from '../../scripts/stack/sqs';
 
 const ROOT = join(__dirname, '..', '..');
 const CHECKER = join(ROOT, 'tools', 'compose-check', 'bin', 'compose-check');
@@ -187,9 +187,39 @@ test('the worker, the SQS bridge and the sync worker have memory limits above th
   assert.equal(dropped.report!.services.worker.memLimit, 0, 'the checker reports a missing limit');
 });
 
-test('goaws is healthy only when every queue of its config exists', async () => {
+test('goaws is healthy only when every queue of its config exists (its healthcheck run against goaws)', async () => {
   const { report } = await check(join(ROOT, 'docker-compose.yml'));
-  const healthcheck = report!.services.goaws.healthcheck!.join(' ');
-  assert.match(healthcheck, /AmazonSQS\.ListQueues/);
-  assert.match(healthcheck, /\/conf\/goaws\.yaml/, 'the queue names come from the config it serves');
+  const [kind, script] = report!.services.goaws.healthcheck!;
+  assert.equal(kind, 'CMD-SHELL');
+  // The config compose mounts at /conf/goaws.yaml, and goaws serving exactly its queues.
+  const config = /^ {2}goaws:\n {4}content: \|\n((?: {6}.*\n| *\n)+)/m.exec(COMPOSE)?.[1].replace(/^ {6}/gm, '');
+  assert.ok(config, 'the goaws config in docker-compose.yml');
+  const queues = [...config.matchAll(/^ *- Name: *(\S+)/gm)].map((m) => m[1]);
+  assert.deepEqual(queues.sort(), ['example-com-queue', 'mailroom-dead-letter']);
+  const sqs = await startSqsServer({ queues: queues.map((name) => ({ name })) });
+  const dir = mkdtempSync(join(tmpdir(), 'mailroom-goaws-check-'));
+  try {
+    const run = async (yaml: string) => {
+      writeFileSync(join(dir, 'goaws.yaml'), yaml);
+      const local = script
+        .replaceAll('/conf/goaws.yaml', join(dir, 'goaws.yaml'))
+        .replaceAll('http://localhost:4100/', `${sqs.endpoint}/`);
+      try {
+        await promisify(execFile)('sh', ['-c', local], { timeout: 20_000 });
+        return { code: 0, out: '' };
+      } catch (err) {
+        const e = err as { code: number; stdout: string };
+        return { code: e.code, out: e.stdout };
+      }
+    };
+    assert.equal((await run(config)).code, 0, 'every queue there: healthy');
+    const missing = await run(
+      config.replace('- Name: example-com-queue', '- Name: example-com-queue\n  - Name: example-net-queue'),
+    );
+    assert.equal(missing.code, 1, 'a queue of the config that goaws did not create: unhealthy');
+    assert.match(missing.out, /queue example-net-queue missing/);
+  } finally {
+    await sqs.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
