@@ -475,6 +475,10 @@ test("start:object refuses a bucket that is not the domain's before starting a r
 });
 
 test('redrive without a filter selects the whole bucket: refused without a terminal, --dry-run and --yes go ahead', async () => {
+  // At least one tagged email, whatever ran before.
+  await stack.run({
+    key: await stack.put(rawMail({ from: 'x@sender.example', to: [ALICE], subject: 'Whole bucket' })),
+  });
   const refused = await outcome('redrive', ['--domain', 'example.com']);
   assert.equal(refused.code, 2, refused.stderr);
   assert.match(
