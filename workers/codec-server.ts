@@ -252,7 +252,7 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<CodecS
     res.setHeader('Cache-Control', 'no-store');
     const form = page(
       'mailroom codec server',
-      `<h1>mailroom codec server</h1><p>Enter the codec server token (CODEC_SERVER_TOKEN). This browser then gets a session cookie, which the Temporal Web UI sends when its Codec Server setting has <b>Include cross-origin credentials</b> on.</p><form method="post"><input type="password" name="token" autofocus size="50" autocomplete="off"> <button>Sign in</button></form>`,
+      `<h1>mailroom codec server</h1><p>Enter the codec server token (CODEC_SERVER_TOKEN). This browser then gets a session cookie (12 h), which the Temporal Web UI sends to decode payloads.</p><form method="post"><input type="password" name="token" autofocus size="50" autocomplete="off"> <button>Sign in</button></form>`,
     );
     if (req.method === 'GET') {
       res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(form);
@@ -280,7 +280,7 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<CodecS
     res.end(
       page(
         'signed in',
-        '<h1>Signed in</h1><p>In the Temporal Web UI, open the Codec Server settings, enter this server as the endpoint and turn on <b>Include cross-origin credentials</b>. You can close this tab.</p>',
+        '<h1>Signed in</h1><p>Reload the Temporal Web UI: payloads show decoded. You can close this tab.</p><p>If the UI still shows base64 (a UI not configured to send credentials): open its data encoder settings, the glasses icon in its top bar, enter this server as the endpoint and turn on <b>Include cross-origin credentials</b>.</p>',
       ),
     );
     return { status: 200 };
