@@ -222,3 +222,25 @@ test('a delivered email on the fast path shows each local step with its summary'
   assert.match(text, /Local Activity\s+deliver to \d+ recipient\(s\), round 1/);
   assert.match(text, /Local Activity\s+tag S3 object: status=delivered/);
 });
+
+test("the inbound view: sync runs filtered out; MailStatus added as a column shows each email's outcome", async () => {
+  const ui = `http://127.0.0.1:${ports.DEMO_TEMPORAL_UI_PORT}`;
+  const page = await signedIn.newPage();
+  // The link the demo prints: the inbound emails alone, whatever the syncs do.
+  const link = new RegExp(`Temporal Web UI: (${ui}/namespaces/default/workflows\\?query=\\S+)`).exec(output)?.[1];
+  assert.ok(link, output);
+  await page.goto(link, { waitUntil: 'networkidle' });
+  await page.locator('a[href*="/workflows/inbound"]').first().waitFor({ timeout: 30_000 });
+  assert.equal(await page.locator('a[href*="/workflows/sync-account"]').count(), 0, 'no sync runs in the inbound view');
+  // docs/inbound.md: Configure Columns (the gear below the list), add MailStatus.
+  await page.locator('.group:has(span:text-is("Configure Columns")) button').first().click();
+  await page.getByText('Configure Workflows Table').waitFor();
+  // Under "Custom Search Attributes (not in view)": its + button.
+  await page.getByRole('button', { name: 'Add MailStatus column' }).click();
+  await page.getByRole('columnheader', { name: 'MailStatus' }).waitFor({ state: 'attached', timeout: 10_000 });
+  await page.screenshot({ path: join(ARTIFACTS, 'webui-inbound-mailstatus.png') });
+  const row = (label: string) => page.getByRole('row').filter({ hasText: label }).first().innerText();
+  assert.match(await row('blocked-sender'), /\bblocked\b/);
+  assert.match(await row('multi-recipient'), /\bpartial\b/);
+  assert.match(await row('-1-plain'), /\bdelivered\b/);
+});
