@@ -17,9 +17,22 @@ import type { Pool } from 'pg';
 import type pino from 'pino';
 import { decryptSecret, encryptSecret, SecretKeyError, type Keyring } from '../lib/sync-store/crypto';
 import { componentLogger } from '../lib/observability/logger';
-import { OAuth2EndpointError, OAuth2GrantError, refreshAccessToken, tokenStillValid } from '../lib/imap/oauth2';
+import {
+  OAuth2ConfigError,
+  OAuth2EndpointError,
+  OAuth2GrantError,
+  refreshAccessToken,
+  tokenStillValid,
+} from '../lib/imap/oauth2';
+import { folderKeyClashes, folderLabel, serverText } from '../lib/imap/server-text';
 import type { SyncConfig } from '../lib/config/sync';
-import { announcedSize, formatBytes, isImapLimitError, SyncStalledError } from '../lib/imap/sync-errors';
+import {
+  announcedSize,
+  folderDataProblem,
+  formatBytes,
+  isImapLimitError,
+  SyncStalledError,
+} from '../lib/imap/sync-errors';
 import {
   syncCredentialRejections,
   syncFolderErrors,
@@ -59,6 +72,7 @@ import {
 import { accountSecretContext, oauth2SecretContext } from '../lib/sync-store/credentials';
 import {
   createStore,
+  OAuth2TokenStoreError,
   UidValidityMismatch,
   type Account,
   type NewMessage,
@@ -253,6 +267,9 @@ export function createSyncActivities(deps: SyncActivityDeps) {
           refreshTokenEncrypted: t.refreshToken
             ? encryptSecret(deps.keyring, t.refreshToken, oauth2SecretContext(account.id, 'refresh_token'))
             : undefined,
+          // Only the cache: the next login refreshes again; the rotated refresh token is stored.
+          onCacheFailure: (err: unknown) =>
+            log.warn({ accountId: account.id, err: serverText(err, 500) }, 'OAuth2 access token not cached'),
         },
       };
     });
@@ -374,6 +391,18 @@ export function createSyncActivities(deps: SyncActivityDeps) {
         `Give a new refresh token with: npm run account:token -- --user <owner email> --account ${account.id}`,
       );
     }
+    if (err instanceof OAuth2ConfigError) {
+      // Never sent there: waits, like a refused token, for the operator to give another URL.
+      return credentialRefused(
+        ref,
+        account,
+        `Account ${account.id}: its OAuth2 token URL (setting oauth2_token_url, --token-url) is not used: ${err.message}`,
+        `Give an https:// token endpoint with: npm run account:token -- --user <owner email> --account ${account.id} --token-url https://...`,
+      );
+    }
+    if (err instanceof OAuth2TokenStoreError) {
+      return ApplicationFailure.retryable(`${err.message}; will retry with backoff.`, 'OAuth2TokenStoreError');
+    }
     if (err instanceof OAuth2EndpointError) {
       syncTokenRefreshes.inc({ outcome: 'error' });
       return ApplicationFailure.retryable(
@@ -401,7 +430,7 @@ export function createSyncActivities(deps: SyncActivityDeps) {
 
   /** Adds the account and folder to errors from the middle of a session, and names a stall or a refused answer as such. */
   function imapFailure(account: Account, folder: string | null, err: unknown, watch?: ProgressWatch): Error {
-    const where = folder ? ` in folder "${folder}"` : '';
+    const where = folder ? ` in folder "${folderLabel(folder)}"` : '';
     const who = `account ${account.id} (${account.imapUser}@${account.imapHost})${where}`;
     const stalled = watch?.takeFailure() ?? (err instanceof SyncStalledError ? err : undefined);
     if (stalled) {
@@ -430,7 +459,7 @@ export function createSyncActivities(deps: SyncActivityDeps) {
     if (stalled) return stalled.kind === 'stall' ? stalled.message : null;
     if (isImapLimitError(err)) return `the server sent more than mailroom accepts: ${imapErrorText(err)}`;
     if (err instanceof ImapProtocolError) return err.message;
-    return null;
+    return folderDataProblem(err);
   }
 
   async function prepare(
@@ -464,11 +493,17 @@ export function createSyncActivities(deps: SyncActivityDeps) {
         result.messagesDeleted += removed.messages;
       }
       const wanted = input.only ? listed.filter((f) => input.only?.includes(f.path)) : listed;
+      const clashes = folderKeyClashes(listed.map((f) => f.path));
       for (const folder of wanted) {
         current = folder.path;
         watch.progress({ folder: folder.path });
         if (session.dead) await reopen(input, session, watch);
         try {
+          const clash = clashes.get(folder.path);
+          if (clash !== undefined)
+            throw new FolderSkipped(
+              `its name is stored as that of folder "${folderLabel(clash)}" (the server's name holds a NUL or an unpaired surrogate, stored as U+FFFD); rename one of them on the server`,
+            );
           const plan = await prepareFolder(input, session.client, folder.path, result, watch);
           if (plan) result.folders.push(plan);
         } catch (err) {
@@ -476,7 +511,7 @@ export function createSyncActivities(deps: SyncActivityDeps) {
           // is recorded and left for the next run; the other folders go on. Anything else
           // (connection refused, PostgreSQL) fails the attempt as before.
           const stalled = watch.takeFailure();
-          const reason = folderLevel(err, stalled);
+          const reason = err instanceof FolderSkipped ? err.message : folderLevel(err, stalled);
           if (reason === null) throw stalled ?? err;
           await store.recordFolderError(
             input.userId,
@@ -487,8 +522,8 @@ export function createSyncActivities(deps: SyncActivityDeps) {
           );
           syncFolderErrors.inc();
           result.foldersFailed?.push(folder.path);
-          log.warn({ accountId: account.id, folder: folder.path, reason }, 'folder skipped for this run');
-          session.dead = true;
+          log.warn({ accountId: account.id, folder: folderLabel(folder.path), reason }, 'folder skipped for this run');
+          if (!(err instanceof FolderSkipped)) session.dead = true;
         }
       }
       return result;
@@ -910,6 +945,9 @@ export function createSyncActivities(deps: SyncActivityDeps) {
     },
   };
 }
+
+/** A folder not even tried: recorded as a folder error with this reason. */
+class FolderSkipped extends Error {}
 
 /** The limit error behind `err`: itself, or what closed the client's connection (the command then only says "Connection not available"). */
 function limitError(err: unknown, client: ImapFlow): unknown {

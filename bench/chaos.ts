@@ -37,11 +37,27 @@ export interface ChaosRow {
   ok: boolean;
   /** The email the fault aimed at (worker-sigkill-mid-task), and whether it got a second copy anywhere. */
   target?: { key: string; duplicated: boolean };
+  /** Long outages: the most emails seen with MailStatus deferred (and running) during the outage. */
+  deferredSeen?: number;
   /** Inbound scenarios: when each workflow closed and when the fault was on (for the chart, not the JSON). */
   timeline?: InboundOutcome['timeline'];
 }
 
 export const SCENARIO_NAMES = [...INBOUND_SCENARIOS.map((s) => s.name), 'imap-pg-cut'];
+
+/**
+ * The worker's deferral delays for a shortened run: the first wait (60 s) scaled like the
+ * outages, the longest (4000 s) scaled and held to 30 s at most, so mail that waited through a
+ * shortened outage is tried again within the run's time. Full length: the defaults (lib/config).
+ */
+export function deferralEnv(scale: number): Record<string, string> {
+  if (scale >= 1) return {};
+  const first = Math.max(1, Math.round(60 * scale));
+  return {
+    DELIVERY_RETRY_FIRST_DELAY: String(first),
+    DELIVERY_RETRY_MAX_DELAY: String(Math.max(first, Math.min(30, Math.round(4000 * scale)))),
+  };
+}
 
 export async function runChaos(opts: {
   scenarios?: string[];
@@ -54,7 +70,7 @@ export async function runChaos(opts: {
   if (unknown.length)
     throw new Error(`unknown chaos scenario(s): ${unknown.join(', ')}; known: ${SCENARIO_NAMES.join(', ')}`);
   const rows: ChaosRow[] = [];
-  const stack = await startChaosStack();
+  const stack = await startChaosStack({ workerEnv: deferralEnv(opts.settings.scale) });
   const stopped = onInterrupt(() => stack.stop());
   try {
     for (const sc of INBOUND_SCENARIOS.filter((s) => wanted.includes(s.name))) {
@@ -87,6 +103,7 @@ export async function runChaos(opts: {
           r.wrongStatus.length === 0 &&
           !/NOT STOPPED/.test(r.note ?? ''),
         timeline: r.timeline,
+        ...(r.deferredSeen !== undefined ? { deferredSeen: r.deferredSeen } : {}),
         ...(r.target ? { target: { key: r.target, duplicated: r.duplicateKeys.includes(r.target) } } : {}),
       };
       rows.push(row);

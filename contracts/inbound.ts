@@ -64,8 +64,65 @@ export interface DeliveryPolicy {
   maxDelaySeconds: number;
 }
 
+/**
+ * How long an email waits for servers that are unavailable (issue 21, MTA-grade deferral).
+ * The worker's configuration (DELIVERY_MAX_AGE, DELIVERY_RETRY_FIRST_DELAY,
+ * DELIVERY_RETRY_MAX_DELAY, DELIVERY_ROUNDS_PER_RUN in lib/config) reaches the workflow in
+ * fetchEmail's result; before a fetch has succeeded the workflow uses DEFAULT_DEFERRAL.
+ */
+export interface DeferralSettings {
+  /** Give up (recipients `failed` with the last reason) this long after the object's arrival. */
+  maxAgeSeconds: number;
+  /** The first wait between tries; it doubles each try up to maxDelaySeconds. */
+  firstDelaySeconds: number;
+  maxDelaySeconds: number;
+  /** Waits in one run before it continues as new (keeps each run's history short). */
+  roundsPerRun: number;
+}
+
+/** Postfix's maximal_queue_lifetime (5 d), minimal_backoff_time (300 s is Postfix's; 60 s here), maximal_backoff_time (4000 s). */
+export const DEFAULT_DEFERRAL: DeferralSettings = {
+  maxAgeSeconds: 5 * 86400,
+  firstDelaySeconds: 60,
+  maxDelaySeconds: 4000,
+  roundsPerRun: 20,
+};
+
+/**
+ * What a run that continues as new carries into the next one while the email waits
+ * (workflows/processInboundEmail.ts). Without `delivery` the next run starts over at fetch
+ * (fetch and the lookups only read); with it, the next run goes on delivering to `pending`.
+ */
+export interface DeferralState {
+  /** When the object arrived (unix ms): the start of DELIVERY_MAX_AGE. */
+  arrival: number;
+  /** Waits so far, over every run. */
+  waits: number;
+  lastReason?: string;
+  settings?: DeferralSettings;
+  /** The S3 object already carries the `deferred` tag. */
+  tagged?: boolean;
+  delivery?: {
+    summary: EmailSummary;
+    rewrite?: BounceRewriteInfo;
+    /** The recipients delivery was for (blocked ones left out). */
+    active: string[];
+    /** Outcomes so far of the active recipients, delivered or final. */
+    outcomes: RecipientResult[];
+    pending: string[];
+    /** What the result holds so far (blocked recipients, bounce match, verdicts, message id). */
+    result: InboundResult;
+    blocked: { recipient: string; pattern: string; sender: string }[];
+    rules?: RecipientRules[];
+  };
+}
+
 export interface ProcessInboundInput extends InboundRef {
   delivery?: Partial<DeliveryPolicy>;
+  /** Overrides the worker's deferral settings for this run (tests; an operator's explicit choice). */
+  deferral?: Partial<DeferralSettings>;
+  /** Set by the run itself when it continues as new while the email waits. */
+  resume?: DeferralState;
 }
 
 /** What a trigger may already know about the email, for the summary shown in the Web UI. */
@@ -155,7 +212,14 @@ export interface LargeEmail {
 }
 
 export type FetchResult =
-  | { kind: 'email'; summary: EmailSummary }
+  | {
+      kind: 'email';
+      summary: EmailSummary;
+      /** When the object arrived (unix ms; S3 LastModified, or the arrived_at tag a deferred run wrote). Absent in histories from before issue 21. */
+      arrival?: number;
+      /** The worker's deferral settings (lib/config), recorded in history with the result. */
+      deferral?: DeferralSettings;
+    }
   | {
       kind: 'terminal';
       status: Extract<
@@ -208,6 +272,7 @@ export interface InboundResult {
     bouncedRecipient?: string;
     kind?: 'bounce' | 'complaint';
     rewritten?: boolean;
+    /** Why the report was delivered unmodified (untrusted sender, a recipient not among the message's destinations). */
     reason?: string;
   };
   /** SES receipt verdicts, compact (lib/mail/ses-verdicts.ts). */
@@ -216,5 +281,10 @@ export interface InboundResult {
 
 // --- queries -------------------------------------------------------------------------------
 
-/** Where a running email is: its step and the recipients' outcomes so far. */
-export const progressQuery = defineQuery<{ step: string; recipients: RecipientResult[] }>('progress');
+/** Where a running email is: its step and the recipients' outcomes so far; while it waits, status `deferred` and what for. */
+export const progressQuery = defineQuery<{
+  step: string;
+  recipients: RecipientResult[];
+  status?: EmailStatus;
+  deferred?: { reason: string; since: string; nextTry: string; giveUpAt: string; waits: number };
+}>('progress');

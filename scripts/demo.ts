@@ -81,7 +81,7 @@ async function main() {
     port: await port('CODEC_SERVER_PORT', 8888),
     token: codecToken,
     origins: [`http://127.0.0.1:${uiPort}`, `http://localhost:${uiPort}`],
-    codec: codecFromEnv({ MAILROOM_CODEC_KEYS: codecKeys })!,
+    codec: codecFromEnv({ MAILROOM_CODEC_KEYS: codecKeys }, { allowPlaintext: true })!, // the codec server only shows
   });
 
   console.log('Starting the local stack ...');

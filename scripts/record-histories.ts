@@ -17,8 +17,8 @@ import { historyToJSON } from '../test/replay/history-json';
 export const HISTORIES_DIR = join(__dirname, '..', 'test', 'replay', 'histories');
 const ENCRYPTED = Buffer.from('binary/encrypted').toString('base64');
 
-async function decodedHistory(stack: InboundStack, workflowId: string): Promise<string> {
-  const history = await stack.env.client.workflow.getHandle(workflowId).fetchHistory();
+async function decodedHistory(stack: InboundStack, workflowId: string, runId?: string): Promise<string> {
+  const history = await stack.env.client.workflow.getHandle(workflowId, runId).fetchHistory();
   const codecs = stack.env.client.options.loadedDataConverter.payloadCodecs;
   const decode = async (payloads: Payload[]) => {
     for (const codec of [...codecs].reverse()) payloads = await codec.decode(payloads);
@@ -30,7 +30,8 @@ async function decodedHistory(stack: InboundStack, workflowId: string): Promise<
       {
         transformPayload: async (p) => (await decode([p]))[0],
         transformPayloads: decode,
-        skipHeaders: false,
+        // As the SDK's codec runner: headers and search attributes never pass through the codec.
+        skipHeaders: true,
         skipSearchAttributes: true,
       },
       undefined,
@@ -62,9 +63,23 @@ async function main() {
       const result = (await c.run(stack, key)) as { status: string };
       if (result.status !== c.expect)
         throw new Error(`case ${c.name} ended ${result.status}, expected ${c.expect}: not recorded`);
-      const file = join(HISTORIES_DIR, `inbound-${c.name}${tag ? `.${tag}` : ''}.json`);
-      writeFileSync(file, (await decodedHistory(stack, inboundWorkflowId(BUCKET, key))) + '\n');
-      console.log(`recorded ${c.name} (${result.status}) -> ${file}`);
+      const file = (suffix = '') => join(HISTORIES_DIR, `inbound-${c.name}${suffix}${tag ? `.${tag}` : ''}.json`);
+      const workflowId = inboundWorkflowId(BUCKET, key);
+      if (c.continuesAsNew) {
+        // The first run (it continued as new) and the last one (it finished).
+        const runs: string[] = [];
+        for await (const w of stack.env.client.workflow.list({ query: `WorkflowId = '${workflowId}'` }))
+          runs.push(w.runId);
+        let first: string | undefined;
+        for (const runId of runs) {
+          const h = await stack.env.client.workflow.getHandle(workflowId, runId).fetchHistory();
+          if (!h.events?.[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId) first = runId;
+        }
+        if (runs.length < 2 || !first) throw new Error(`case ${c.name} did not continue as new: not recorded`);
+        writeFileSync(file(), (await decodedHistory(stack, workflowId, first)) + '\n');
+        writeFileSync(file('.last-run'), (await decodedHistory(stack, workflowId)) + '\n');
+      } else writeFileSync(file(), (await decodedHistory(stack, workflowId)) + '\n');
+      console.log(`recorded ${c.name} (${result.status}) -> ${file()}`);
     }
   } finally {
     await stack.stop();

@@ -7,7 +7,9 @@ import { createStore, type Account, type Store, type User } from '../lib/sync-st
 import { AttentionError, UsageError } from '../lib/cli';
 import { createPool } from '../lib/storage/db';
 import { LoginProbeError, probeImapLogin, type ProbeAuth } from '../lib/imap/probe';
+import { serverText } from '../lib/imap/server-text';
 import {
+  OAuth2ConfigError,
   OAuth2EndpointError,
   OAuth2GrantError,
   refreshAccessToken,
@@ -130,7 +132,8 @@ export async function firstAccessToken(
         `${err.message}. Check the client id and secret, and obtain a new refresh token for this mailbox with the scopes "${client.scopes ?? ''}". Nothing was stored.`,
       );
     }
-    if (err instanceof OAuth2EndpointError) throw new Error(`${err.message}. Check --token-url. Nothing was stored.`);
+    if (err instanceof OAuth2EndpointError || err instanceof OAuth2ConfigError)
+      throw new Error(`${err.message}. Check --token-url. Nothing was stored.`);
     throw err;
   }
 }
@@ -165,7 +168,7 @@ export async function tellRunningSyncs(
 export function attentionFor(account: Account, ownerEmail: string): AttentionError | null {
   if (account.status !== 'needs_attention') return null;
   return new AttentionError(
-    `account ${account.id} needs attention: ${account.statusReason ?? 'its credential was refused'}\nfix: ${credentialFix(account, ownerEmail)}`,
+    `account ${account.id} needs attention: ${serverText(account.statusReason) || 'its credential was refused'}\nfix: ${credentialFix(account, ownerEmail)}`,
   );
 }
 

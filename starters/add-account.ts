@@ -7,6 +7,7 @@ import { addAccountWithOAuth2, addAccountWithPassword } from '../lib/sync-store/
 import { commandMain, emailAddress, EXIT, oneOf, positiveNumber, tcpPort, UsageError } from '../lib/cli';
 import { loadKeyring } from '../lib/sync-store/crypto';
 import { OAUTH2_PRESET_NAMES, OAUTH2_PRESETS, presetTokenUrl, type OAuth2PresetName } from '../lib/imap/oauth2-presets';
+import { tokenUrlProblem } from '../lib/imap/oauth2';
 import {
   CLIENT_SECRET_ENV,
   clientSecretFromEnv,
@@ -60,7 +61,8 @@ const spec = {
     'token-url': {
       type: 'string',
       value: '<url>',
-      description: "OAuth2 token endpoint (default: the preset's; required with --oauth2 custom)",
+      description:
+        "OAuth2 token endpoint, https:// (http:// only on 127.0.0.1, localhost, [::1]) (default: the preset's; required with --oauth2 custom)",
     },
     scopes: { type: 'string', value: '<scopes>', description: "space-separated OAuth2 scopes (default: the preset's)" },
     tenant: {
@@ -92,14 +94,11 @@ const spec = {
   ],
 } as const;
 
-function httpUrl(option: string, value: string): string {
-  try {
-    const u = new URL(value);
-    if (u.protocol === 'https:' || u.protocol === 'http:') return u.toString();
-  } catch {
-    /* below */
-  }
-  throw new UsageError(`--${option} ${value} is not an http(s) URL`);
+/** A token endpoint: https:// (http:// on loopback only), checked before anything is asked or stored. */
+function tokenUrlOption(value: string): string {
+  const problem = tokenUrlProblem(value);
+  if (problem) throw new UsageError(`--token-url: ${problem}`);
+  return new URL(value).toString();
 }
 
 commandMain(spec, async (values) => {
@@ -136,7 +135,7 @@ commandMain(spec, async (values) => {
       throw new UsageError('--client-id is required with --oauth2 (the application id registered with the provider)');
     const tokenUrl =
       values['token-url'] !== undefined
-        ? httpUrl('token-url', values['token-url'])
+        ? tokenUrlOption(values['token-url'])
         : known
           ? presetTokenUrl(preset as OAuth2PresetName, values.tenant)
           : undefined;

@@ -3,7 +3,11 @@
 // messages were skipped (recorded in sync_errors). --skipped lists those records.
 import { type AccountSummary, type SyncError } from '../lib/sync-store';
 import { commandMain, emailAddress, EXIT, positiveInteger, printJson } from '../lib/cli';
+import { printableText, serverText } from '../lib/imap/server-text';
 import { credentialFix, openAccountDb } from './account-common';
+
+// Folder names, reasons and errors quote IMAP servers (and, in rows written by older versions,
+// raw): printed as one printable line each, so no escape sequence reaches the terminal.
 
 const spec = {
   name: 'account:list',
@@ -36,12 +40,13 @@ function lastSync(a: AccountSummary): string {
   if (!r) return 'never synced';
   const counts = `+${r.messagesAdded} ~${r.messagesUpdated} -${r.messagesDeleted}${r.messagesSkipped ? ` skipped ${r.messagesSkipped}` : ''}`;
   const when = r.status === 'running' ? `since ${ago(r.startedAt)}` : ago(r.finishedAt ?? r.startedAt);
-  return `${r.status} ${when} (${counts})${r.error ? `: ${r.error}` : ''}`;
+  return `${r.status} ${when} (${counts})${r.error ? `: ${serverText(r.error)}` : ''}`;
 }
 
 function describeError(e: SyncError): string {
-  const where = e.uid === null ? `folder ${e.folder}` : `${e.folder} UID ${e.uid}`;
-  return `${e.createdAt.toISOString()}  ${e.kind.padEnd(8)} ${where}${e.size !== null ? ` (${e.size} bytes)` : ''}: ${e.reason}`;
+  const folder = printableText(e.folder, 200);
+  const where = e.uid === null ? `folder ${folder}` : `${folder} UID ${e.uid}`;
+  return `${e.createdAt.toISOString()}  ${e.kind.padEnd(8)} ${where}${e.size !== null ? ` (${e.size} bytes)` : ''}: ${serverText(e.reason)}`;
 }
 
 commandMain(spec, async (values) => {
@@ -83,13 +88,15 @@ commandMain(spec, async (values) => {
           : 'enabled';
       const login = a.authMethod === 'oauth2' ? `OAuth2 ${a.oauth2?.provider ?? ''}`.trim() : 'password';
       console.log(
-        `${a.id}  ${a.userEmail}  ${a.imapUser}@${a.imapHost}:${a.imapPort}${a.imapTls ? '' : ' (no TLS)'}  ${login}`,
+        `${a.id}  ${printableText(a.userEmail)}  ${printableText(`${a.imapUser}@${a.imapHost}`)}:${a.imapPort}${a.imapTls ? '' : ' (no TLS)'}  ${printableText(login)}`,
       );
       console.log(
         `    ${state}, every ${Math.round(a.syncIntervalSeconds / 60)} min, ${a.messageCount} messages, ${a.skippedCount} skipped; last sync: ${lastSync(a)}`,
       );
       if (a.status === 'needs_attention') {
-        console.log(`    ${a.statusReason ?? 'its credential was refused'}\n    fix: ${credentialFix(a, a.userEmail)}`);
+        console.log(
+          `    ${serverText(a.statusReason) || 'its credential was refused'}\n    fix: ${credentialFix(a, a.userEmail)}`,
+        );
       }
       for (const e of a.syncErrors ?? []) console.log(`    ${describeError(e)}`);
     }

@@ -5,7 +5,8 @@
 // stay inspectable in the Web UI; running the same --batch again is a no-op. Blocked mail
 // is only still in the bucket when BLOCKED_MAIL_ACTION=keep. Recipients that already got an
 // email (the delivery log, per object and recipient) are skipped unless --redeliver says to
-// deliver to them again.
+// deliver to them again; a redeliver run still skips what it delivered itself, so a worker
+// that dies midway does not make it send a copy twice.
 //
 // Objects are read (HEAD) --concurrency at a time. With --since, objects whose LastModified is
 // older than --since minus SWEEP_OVERLAP are not read at all: tagging writes the metadata by
@@ -36,7 +37,7 @@ import { requireCodecChoice } from '../lib/temporal/data-converter';
 import { inboundWorkflowId } from '../contracts/inbound';
 import { parseTime, selects, type Selection } from '../lib/sweep/selection';
 import { inboundOutcome, startInbound } from './start-inbound';
-import { EMAIL_STATUSES } from '../contracts/email-status';
+import { TERMINAL_STATUSES } from '../contracts/email-status';
 import { connectClient } from '../lib/temporal';
 
 const TIME_FORMATS =
@@ -52,7 +53,7 @@ const spec = {
       type: 'string',
       multiple: true,
       value: '<status,...>',
-      description: `only emails tagged with these statuses (${EMAIL_STATUSES.join(', ')})`,
+      description: `only emails tagged with these statuses (${TERMINAL_STATUSES.join(', ')}; a deferred email is still in its run, and the sweep restarts one whose run ended)`,
     },
     since: { type: 'string', value: '<time>', description: 'only emails tagged at or after this time' },
     until: {
@@ -125,7 +126,7 @@ commandMain(spec, async (values) => {
   const domain = oneOf('domain', values.domain, config.domains);
   const now = new Date();
   const selection: Selection = {
-    statuses: values.status.length ? listOf('status', values.status, EMAIL_STATUSES) : undefined,
+    statuses: values.status.length ? listOf('status', values.status, TERMINAL_STATUSES) : undefined,
     since: time('since', values.since, now),
     until: time('until', values.until, now),
     includeUnprocessed: values['include-unprocessed'],

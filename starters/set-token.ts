@@ -2,10 +2,12 @@
 // invalid_grant), checks it (one token refresh and an IMAP login), stores it encrypted,
 // clears "needs attention" and signals a sync that waits for it, which then resumes at once.
 // The token comes from $MAILROOM_OAUTH2_REFRESH_TOKEN or stdin, never from the command line.
+// --token-url replaces the token endpoint (one stored before https:// was required, or moved).
 import { readFileSync } from 'node:fs';
 import { oauth2SecretContext, setAccountRefreshToken } from '../lib/sync-store/credentials';
 import { decryptSecret, loadKeyring } from '../lib/sync-store/crypto';
-import { commandMain, emailAddress, EXIT } from '../lib/cli';
+import { commandMain, emailAddress, EXIT, UsageError } from '../lib/cli';
+import { tokenUrlProblem } from '../lib/imap/oauth2';
 import { CLIENT_SECRET_ENV, clientSecretFromEnv, readSecretInput, REFRESH_TOKEN_ENV } from '../lib/config/sync';
 import { credentialsUpdatedSignal } from '../contracts/sync';
 import {
@@ -28,6 +30,12 @@ const spec = {
       value: '<file>',
       description: `a new OAuth2 client secret from this file (or ${CLIENT_SECRET_ENV}); the stored one is kept otherwise`,
     },
+    'token-url': {
+      type: 'string',
+      value: '<url>',
+      description:
+        'a new OAuth2 token endpoint, https:// (http:// only on 127.0.0.1, localhost, [::1]); the stored one is kept otherwise',
+    },
     'no-verify': { type: 'boolean', description: 'store the token without refreshing it and logging in first' },
   },
   examples: [`printf '%s\\n' "$REFRESH_TOKEN" | npm run account:token -- --user owner@example.com --account 3f1c...`],
@@ -39,6 +47,11 @@ const spec = {
 commandMain(spec, async (values) => {
   const owner = emailAddress('user', values.user);
   const accountId = accountIdOption(values.account);
+  const newTokenUrl = values['token-url'];
+  if (newTokenUrl !== undefined) {
+    const problem = tokenUrlProblem(newTokenUrl);
+    if (problem) throw new UsageError(`--token-url: ${problem}`);
+  }
   const db = openAccountDb();
   try {
     const keyring = loadKeyring();
@@ -48,6 +61,13 @@ commandMain(spec, async (values) => {
         `Account ${account.id} logs in with a password: set a new one with npm run account:password -- --user ${owner} --account ${account.id}`,
       );
     }
+    const tokenUrl = newTokenUrl !== undefined ? new URL(newTokenUrl).toString() : account.oauth2.tokenUrl;
+    // A token URL stored before https:// was required: the sync refuses it, so must this.
+    const urlProblem = tokenUrlProblem(tokenUrl);
+    if (urlProblem)
+      throw new Error(
+        `account ${account.id}: its OAuth2 token URL (oauth2_token_url) is refused: ${urlProblem}. Give one with --token-url.`,
+      );
     const newSecret = values['client-secret-file']
       ? readFileSync(values['client-secret-file'], 'utf8').trim()
       : clientSecretFromEnv();
@@ -60,7 +80,11 @@ commandMain(spec, async (values) => {
         (stored?.clientSecretEncrypted
           ? decryptSecret(keyring, stored.clientSecretEncrypted, oauth2SecretContext(account.id, 'client_secret'))
           : null);
-      const t = await firstAccessToken({ ...account.oauth2, clientSecret }, refreshToken, db.config.oauth2TimeoutMs);
+      const t = await firstAccessToken(
+        { ...account.oauth2, tokenUrl, clientSecret },
+        refreshToken,
+        db.config.oauth2TimeoutMs,
+      );
       if (t.refreshToken) refreshToken = t.refreshToken; // rotated by the provider
       await verifyLogin(
         { host: account.imapHost, port: account.imapPort, tls: account.imapTls, user: account.imapUser },
@@ -72,6 +96,7 @@ commandMain(spec, async (values) => {
     await setAccountRefreshToken(db.store, keyring, user.id, account.id, {
       refreshToken,
       accessToken,
+      ...(newTokenUrl !== undefined ? { tokenUrl } : {}),
       ...(newSecret !== undefined ? { clientSecret: newSecret } : {}),
     });
     console.log(

@@ -22,6 +22,7 @@ import {
 } from '../lib/cli';
 import { ACCOUNT_ID } from '../contracts/search-attributes';
 import { connectClient } from '../lib/temporal';
+import { printableText, serverText } from '../lib/imap/server-text';
 import { syncAccount } from '../workflows/syncAccount';
 import {
   progressQuery,
@@ -120,14 +121,14 @@ async function follow(client: Client, workflowId: string): Promise<SyncResult | 
       } catch {
         /* not queryable yet (no worker has picked it up) */
       }
-      if (p?.status === 'needs_attention') return { waiting: p.reason ?? 'the credential was refused' };
+      if (p?.status === 'needs_attention') return { waiting: serverText(p.reason) || 'the credential was refused' };
       // The total is known once the folders are listed.
       if (p && p.phase !== 'starting' && p.phase !== 'listing') {
         const total = Math.max(p.messagesFound ?? p.messagesPending, p.messagesStored, 1);
         bar.update(
           p.messagesStored,
           {
-            folder: p.folder ?? '',
+            folder: printableText(p.folder ?? '', 60),
             folders: `${Math.min(p.foldersDone + 1, p.foldersTotal)}/${p.foldersTotal}`,
             phase: p.phase.replaceAll('_', ' '),
           },
@@ -175,7 +176,7 @@ async function main(values: OptionValues<typeof spec.options>): Promise<ExitCode
     if (values.json) {
       printJson({ ...result, syncErrors: skipped });
     } else {
-      if (result.status === 'skipped') console.log(`Sync skipped: ${result.reason}`);
+      if (result.status === 'skipped') console.log(`Sync skipped: ${serverText(result.reason)}`);
       else if (result.status !== 'needs_attention') {
         console.log(
           `Synced ${account.imapUser}@${account.imapHost}: ${result.folders} folders, ${result.messagesAdded} new, ${result.messagesUpdated} flag changes, ${result.messagesDeleted} deleted, ${result.messagesSkipped ?? 0} skipped`,
@@ -184,17 +185,17 @@ async function main(values: OptionValues<typeof spec.options>): Promise<ExitCode
       for (const e of skipped) {
         const where =
           e.uid === null
-            ? `folder ${e.folder} not synced`
-            : `skipped ${e.folder} UID ${e.uid}${e.kind === 'oversize' ? ' (stored without body)' : ''}`;
-        console.log(`  ${where}: ${e.reason}`);
+            ? `folder ${printableText(e.folder, 200)} not synced`
+            : `skipped ${printableText(e.folder, 200)} UID ${e.uid}${e.kind === 'oversize' ? ' (stored without body)' : ''}`;
+        console.log(`  ${where}: ${serverText(e.reason)}`);
       }
     }
     if (result.status === 'needs_attention')
       throw new AttentionError(
-        `Account ${account.id} needs attention: ${result.reason}\nfix: ${credentialFix(account, owner)}`,
+        `Account ${account.id} needs attention: ${serverText(result.reason)}\nfix: ${credentialFix(account, owner)}`,
       );
     if (result.status === 'partial') {
-      console.error(`sync:now: ${result.reason}`);
+      console.error(`sync:now: ${serverText(result.reason)}`);
       return EXIT.failed;
     }
     return EXIT.done;

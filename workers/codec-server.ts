@@ -334,7 +334,9 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 
 /** Reads CODEC_SERVER_* and MAILROOM_CODEC_KEYS; throws a ConfigError naming what is missing. */
 export function codecServerOptionsFromEnv(env: NodeJS.ProcessEnv = environment()): CodecServerOptions {
-  const codec = codecFromEnv(env);
+  // It only shows payloads to an operator, who must be able to read an unencrypted one too
+  // (written before encryption, or by a client without the codec: what the workers refuse).
+  const codec = codecFromEnv(env, { allowPlaintext: true });
   if (!codec)
     throw new ConfigError(`${CODEC_KEYS_VAR} is not set: the codec server needs the keys the workers encrypt with`);
   const token = env.CODEC_SERVER_TOKEN?.trim();

@@ -96,13 +96,15 @@ export async function startMetricsServer(opts: {
   host?: string;
   /** named when the port is taken */ portVariable?: string;
   temporalMetricsUrl?: string;
+  /** Brings cached values up to date before a scrape (it decides how often it really asks). */
+  beforeScrape?: () => Promise<void>;
 }): Promise<{ server: Server; port: number }> {
   const server = createServer((req, res) => {
     if ((req.url ?? '/').split('?')[0] !== '/metrics') {
       res.writeHead(404).end('not found: try /metrics\n');
       return;
     }
-    const ours = registry.metrics();
+    const ours = (opts.beforeScrape?.() ?? Promise.resolve()).then(() => registry.metrics());
     const theirs = opts.temporalMetricsUrl
       ? fetch(opts.temporalMetricsUrl).then(
           (r) => (r.ok ? r.text() : ''),

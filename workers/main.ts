@@ -8,8 +8,9 @@ import { NativeConnection } from '@temporalio/worker';
 import { createAwsClients } from '../lib/aws/clients';
 import { createTransports } from '../lib/smtp/transports';
 import { bucketForDomain, loadConfig, ConfigError } from '../lib/config';
-import { mailroomDataConverter, requireCodecChoice, UNENCRYPTED_WARNING } from '../lib/temporal/data-converter';
+import { mailroomDataConverter, codecWarning, requireCodecChoice } from '../lib/temporal/data-converter';
 import { cachedChecks } from '../lib/observability/health-cache';
+import { deferredEmailsQuery, trackDeferredEmails } from '../lib/observability/metrics';
 import { componentLogger } from '../lib/observability/logger';
 import { installWorkerRuntime, temporalSettings } from '../lib/temporal';
 import { startHealthServer, startMetricsServer, temporalMetricsBind } from './http';
@@ -37,7 +38,8 @@ const SERVICE: ServiceSpec = {
 async function main(): Promise<void> {
   const config = loadConfig();
   // Unset or malformed MAILROOM_CODEC_KEYS stops the worker here, naming the variable.
-  if (requireCodecChoice('the worker') === 'plaintext') log.warn(UNENCRYPTED_WARNING);
+  const warning = codecWarning(requireCodecChoice('the worker'));
+  if (warning) log.warn(warning);
   const dataConverter = mailroomDataConverter();
   const temporalMetrics = await temporalMetricsBind(config.temporalMetricsBind);
   installWorkerRuntime({ prometheus: temporalMetrics });
@@ -80,10 +82,16 @@ async function main(): Promise<void> {
       },
     }),
   });
+  // mailroom_deferred_emails: the queue of waiting mail, from visibility, at most every 15 s.
+  const deferredQuery = deferredEmailsQuery(config.taskQueue);
+  const refreshDeferred = trackDeferredEmails(async () => (await client.workflow.count(deferredQuery)).count, {
+    onError: (err) => log.warn({ err: err.message }, 'mailroom_deferred_emails not refreshed: visibility query failed'),
+  });
   const metrics = await startMetricsServer({
     port: config.metricsPort,
     host: config.metricsHost,
     temporalMetricsUrl: `http://${temporalMetrics}/metrics`,
+    beforeScrape: refreshDeferred,
   });
   log.info(
     {

@@ -4,6 +4,7 @@
 import {
   ActivityFailure,
   ApplicationFailure,
+  makeContinueAsNewFunc,
   log,
   patched,
   proxyActivities,
@@ -14,12 +15,16 @@ import {
   TemporalFailure,
   TimeoutFailure,
   upsertSearchAttributes,
+  workflowInfo,
   type LocalActivityOptions,
 } from '@temporalio/workflow';
 import { RetryState } from '@temporalio/common';
 import type { InboundActivities } from '../activities';
 import {
   type BounceRewriteInfo,
+  DEFAULT_DEFERRAL,
+  type DeferralSettings,
+  type DeferralState,
   type DeliveryPolicy,
   type EmailSummary,
   INBOUND_ERRORS,
@@ -30,7 +35,7 @@ import {
   type RecipientResult,
   type RecipientRules,
 } from '../contracts/inbound';
-import type { EmailStatus } from '../contracts/email-status';
+import { DEFERRED_STATUS, type EmailStatus } from '../contracts/email-status';
 import { MAIL_DOMAIN, MAIL_STATUS } from '../contracts/search-attributes';
 import type { AuditRecord } from '../lib/mail/metadata';
 import { autoReplyTarget, reportedRecipient } from '../lib/mail/rule-gates';
@@ -88,6 +93,14 @@ export const FAST_PATH_PATCH = 'inbound-fast-path';
 // email is 12 events instead of 14 (docs/benchmarks.md). Runs that recorded those markers
 // replay with them. The next change to this workflow adds a patch of its own, as before.
 export const CURRENT_PATCH = 'inbound-current-2026-12';
+// Issue 21 (no outage loses mail): the marker of a new run since then; it stands for
+// CURRENT_PATCH's behaviour plus deferral. A temporary failure (a server unreachable, a
+// timeout, a 4xx, AWS throttling or 5xx) no longer fails the email once the step's retries
+// run out: the email is `deferred` and tried again after a durable timer (Postfix-like
+// backoff) until DELIVERY_MAX_AGE after its arrival; only a permanent answer fails it. A bounce
+// rewrite names only a destination of the matched message. Runs that recorded CURRENT_PATCH or
+// older markers replay with their behaviour. Decided once per run, at its start.
+export const DEFERRAL_PATCH = 'inbound-current-2026-12b';
 // Delivery: a 40 MB message over SMTP can take a while; connection errors retry with backoff.
 const deliverOptions = {
   startToCloseTimeout: '5 minutes',
@@ -180,6 +193,80 @@ const local = {
 // The lookups on the fast path: the same local activities, their failures wrapped.
 const fastLookups = asActivityFailures(localLookups);
 
+// Since DEFERRAL_PATCH each step has a short retry budget of about a minute (a blip is absorbed
+// within the step); after that the workflow waits on a durable timer and tries again (wait(),
+// below), so an outage holds no activity slot and no workflow task.
+const roundRetry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 6 };
+const deferral = {
+  fetch: { ...fetchOptions, retry: roundRetry },
+  lookups: { ...lookupOptions, retry: roundRetry },
+  deliver: {
+    ...deliverOptions,
+    retry: { ...deliverOptions.retry, maximumInterval: '30 seconds', maximumAttempts: 4 },
+  },
+  tag: { ...tagOptions, retry: roundRetry },
+} satisfies Record<string, StepOptions>;
+/** The proxies of one path: the steps as local (fast path) and regular activities. */
+interface StepProxies {
+  fetch: typeof local.fetch;
+  localFetch: typeof local.fetch;
+  deliver: typeof local.deliver;
+  localDeliver: typeof local.deliver;
+  tag: typeof local.tag;
+  localTag: typeof local.tag;
+  fastLookups: typeof fastLookups;
+}
+const classicSteps: StepProxies = {
+  fetch: { fetchEmail } as typeof local.fetch,
+  localFetch: local.fetch,
+  deliver: { deliverEmail } as typeof local.deliver,
+  localDeliver: local.deliver,
+  tag: { tagEmail: regularTagEmail } as typeof local.tag,
+  localTag: local.tag,
+  fastLookups,
+};
+const deferralSteps: StepProxies = {
+  fetch: proxyActivities<InboundActivities>({ ...deferral.fetch, heartbeatTimeout: HEARTBEAT }),
+  localFetch: asActivityFailures(
+    proxyLocalActivities<InboundActivities>({ ...deferral.fetch, localRetryThreshold: LOCAL_RETRY_THRESHOLD }),
+  ),
+  deliver: proxyActivities<InboundActivities>({ ...deferral.deliver, heartbeatTimeout: HEARTBEAT }),
+  localDeliver: asActivityFailures(
+    proxyLocalActivities<InboundActivities>({ ...deferral.deliver, localRetryThreshold: LOCAL_RETRY_THRESHOLD }),
+  ),
+  tag: proxyActivities<InboundActivities>({ ...deferral.tag, heartbeatTimeout: HEARTBEAT }),
+  localTag: asActivityFailures(
+    proxyLocalActivities<InboundActivities>({ ...deferral.tag, localRetryThreshold: LOCAL_RETRY_THRESHOLD }),
+  ),
+  fastLookups: asActivityFailures(
+    proxyLocalActivities<InboundActivities>({ ...deferral.lookups, localRetryThreshold: LOCAL_RETRY_THRESHOLD }),
+  ),
+};
+// The `deferred` tag while an email waits: best effort (S3 may be what is down), a few tries.
+const { tagEmail: tagDeferred } = proxyActivities<InboundActivities>({
+  ...tagOptions,
+  retry: { ...roundRetry, maximumAttempts: 3 },
+  heartbeatTimeout: HEARTBEAT,
+});
+
+/**
+ * Whether an activity's failure is temporary (deferred since DEFERRAL_PATCH): the step ran out
+ * of retries or time, or its failure type says unavailable. Permanent: a failure the activity
+ * marked non-retryable for another reason (a 5xx refusal of the whole message, a missing object).
+ */
+function isTemporary(err: ActivityFailure): boolean {
+  const cause = err.cause;
+  if (cause instanceof ApplicationFailure && cause.type?.endsWith('Unavailable')) return true;
+  // A refusal (DeliveryRefused, ForwardRefused, AutoReplyRefused) or a missing object, also when
+  // thrown as retryable (the step's policy lists them as non-retryable).
+  if (
+    cause instanceof ApplicationFailure &&
+    (cause.nonRetryable || cause.type?.endsWith('Refused') || cause.type === INBOUND_ERRORS.EmailMissing)
+  )
+    return false;
+  return err.retryState !== RetryState.NON_RETRYABLE_FAILURE;
+}
+
 function describe(err: unknown): string {
   if (err instanceof ActivityFailure && err.cause) return `${err.activityType}: ${err.cause.message}`;
   return err instanceof Error ? err.message : String(err);
@@ -192,8 +279,28 @@ function describe(err: unknown): string {
  * the commands in history: changing it needs patched() (docs/upgrades.md).
  */
 interface InboundRun {
+  input: ProcessInboundInput;
   ref: InboundRef;
   policy: DeliveryPolicy;
+  /** DEFERRAL_PATCH, decided once at the start: temporary failures wait and try again. */
+  deferral: boolean;
+  /** The activities of this run's path (classic or deferral). */
+  steps: StepProxies;
+  /** Deferral: when the object arrived (unix ms), from fetchEmail; the run's start until then. */
+  arrival: number;
+  /** Deferral settings: the defaults until fetchEmail reports the worker's. */
+  settings: DeferralSettings;
+  /** Waits so far, over every run of this email; in this run. */
+  waits: number;
+  runWaits: number;
+  lastReason?: string;
+  /** MailStatus already says deferred; the S3 object carries the deferred tag. */
+  shownDeferred: boolean;
+  taggedDeferred: boolean;
+  /** Why the email ended failed at DELIVERY_MAX_AGE (prefix of the reason). */
+  gaveUp?: string;
+  /** What the progress query reports while the email waits. */
+  waiting?: { reason: string; since: string; nextTry: string; giveUpAt: string; waits: number };
   /** CURRENT_PATCH, decided once at the start: the three patches it stands for apply without their markers. */
   current: boolean;
   /** MAIL_SAFETY_PATCH, decided once at the start. */
@@ -213,6 +320,21 @@ interface InboundRun {
   rules?: RecipientRules[];
 }
 
+/**
+ * The deferral settings of a run: the defaults, then the worker's (fetchEmail's result, or
+ * carried over a continue-as-new), then the run's own input (`delivery`'s delays, `deferral`).
+ */
+function deferralSettings(input: ProcessInboundInput, worker?: DeferralSettings): DeferralSettings {
+  const { firstDelaySeconds, maxDelaySeconds } = input.delivery ?? {};
+  return {
+    ...DEFAULT_DEFERRAL,
+    ...worker,
+    ...(firstDelaySeconds !== undefined ? { firstDelaySeconds } : {}),
+    ...(maxDelaySeconds !== undefined ? { maxDelaySeconds } : {}),
+    ...input.deferral,
+  };
+}
+
 function startRun(input: ProcessInboundInput): InboundRun {
   const ref: InboundRef = {
     domain: input.domain.toLowerCase(),
@@ -223,9 +345,20 @@ function startRun(input: ProcessInboundInput): InboundRun {
     ...(input.redeliver ? { redeliver: true } : {}),
     ...(input.verdicts ? { verdicts: input.verdicts } : {}),
   };
+  const resume = input.resume;
   const run: InboundRun = {
+    input,
     ref,
     policy: { ...DEFAULT_DELIVERY_POLICY, ...input.delivery },
+    deferral: false,
+    steps: classicSteps,
+    arrival: resume?.arrival ?? workflowInfo().runStartTime.getTime(),
+    settings: deferralSettings(input, resume?.settings),
+    waits: resume?.waits ?? 0,
+    runWaits: 0,
+    lastReason: resume?.lastReason,
+    shownDeferred: resume !== undefined,
+    taggedDeferred: resume?.tagged ?? false,
     current: false,
     safety: false,
     fastPath: false,
@@ -235,8 +368,17 @@ function startRun(input: ProcessInboundInput): InboundRun {
     blocked: [],
     ruleErrors: [],
   };
-  setHandler(progressQuery, () => ({ step: run.step, recipients: run.result.recipients }));
-  run.current = patched(CURRENT_PATCH);
+  setHandler(progressQuery, () => ({
+    step: run.step,
+    recipients: run.result.recipients,
+    // Deferred while the mail waits (a forward or the tag waiting alone leaves the status be).
+    ...(run.waiting ? { deferred: run.waiting } : {}),
+    ...(run.waiting && run.shownDeferred ? { status: DEFERRED_STATUS } : {}),
+  }));
+  // A run continued as new is a deferral run: it exists only since DEFERRAL_PATCH.
+  run.deferral = resume !== undefined || patched(DEFERRAL_PATCH);
+  if (run.deferral) run.steps = deferralSteps;
+  run.current = run.deferral || patched(CURRENT_PATCH);
   run.safety = run.current || patched(MAIL_SAFETY_PATCH);
   run.fastPath = run.local = run.current || patched(FAST_PATH_PATCH);
   // The starters set MailDomain when they start the run; before the fast path it was set again here.
@@ -247,7 +389,7 @@ function startRun(input: ProcessInboundInput): InboundRun {
 // Decided once, at the first lookup, so one run never mixes the two. The fast path's lookups
 // are local on either path (as they were since LOCAL_LOOKUPS_PATCH), without that patch's marker.
 const dynamo = (run: InboundRun) =>
-  (run.lookups ??= run.fastPath ? fastLookups : patched(LOCAL_LOOKUPS_PATCH) ? localLookups : remoteLookups);
+  (run.lookups ??= run.fastPath ? run.steps.fastLookups : patched(LOCAL_LOOKUPS_PATCH) ? localLookups : remoteLookups);
 
 const blockedRecord = (run: InboundRun): Partial<AuditRecord> => ({
   ...(run.blocked.length
@@ -255,6 +397,126 @@ const blockedRecord = (run: InboundRun): Partial<AuditRecord> => ({
     : {}),
   ...(run.result.verdicts ? { verdicts: run.result.verdicts } : {}),
 });
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const giveUpAt = (run: InboundRun) => run.arrival + run.settings.maxAgeSeconds * 1000;
+const pastMaxAge = (run: InboundRun) => Date.now() >= giveUpAt(run);
+const gaveUpText = (run: InboundRun) =>
+  `deferred since ${iso(run.arrival)}, given up after DELIVERY_MAX_AGE (${run.settings.maxAgeSeconds} s)`;
+
+/** What a step waits for, when its failure is temporary (deferral path). */
+interface WaitFor {
+  /** For the details and the reason: "reading the email from S3". */
+  what: string;
+  /** The mail itself waits (MailStatus deferred, the S3 tag, continue-as-new); false for the final tag. */
+  mail: boolean;
+  /** At DELIVERY_MAX_AGE: fail (the failure is thrown, the email ends failed) or skip (undefined). */
+  atMaxAge: 'fail' | 'skip';
+}
+
+/**
+ * Runs a step; on the deferral path a temporary failure waits (wait(), a durable timer) and
+ * the step is tried again, until DELIVERY_MAX_AGE. Permanent failures, and every failure on
+ * the classic path, are thrown as before.
+ */
+async function persist<T>(run: InboundRun, w: WaitFor & { atMaxAge: 'fail' }, call: () => Promise<T>): Promise<T>;
+async function persist<T>(run: InboundRun, w: WaitFor, call: () => Promise<T>): Promise<T | undefined>;
+async function persist<T>(run: InboundRun, w: WaitFor, call: () => Promise<T>): Promise<T | undefined> {
+  for (;;) {
+    try {
+      return await call();
+    } catch (err) {
+      if (!run.deferral || !(err instanceof ActivityFailure) || !isTemporary(err)) throw err;
+      const reason = `${w.what}: ${describe(err)}`;
+      if (pastMaxAge(run)) {
+        run.lastReason = reason;
+        if (w.atMaxAge === 'skip') return undefined;
+        run.gaveUp = gaveUpText(run);
+        throw err;
+      }
+      await wait(run, reason, w.mail ? {} : false);
+    }
+  }
+}
+
+/**
+ * The email waits (deferral path): shown as deferred (MailStatus, details, the progress
+ * query; the S3 tag after the first failed try, best effort), then a durable timer: the first
+ * delay doubling up to the maximum (Postfix's backoff), never past DELIVERY_MAX_AGE. After
+ * roundsPerRun waits the run continues as new, carrying what `carry` gives (without it the next
+ * run starts again at fetch: everything before delivery only reads).
+ */
+async function wait(
+  run: InboundRun,
+  reason: string,
+  mail: false | { carry?: () => NonNullable<DeferralState['delivery']> },
+): Promise<void> {
+  const { ref, settings } = run;
+  run.lastReason = reason;
+  const now = Date.now();
+  const backoff = Math.min(settings.maxDelaySeconds, settings.firstDelaySeconds * 2 ** Math.min(run.waits, 30)) * 1000;
+  const delay = Math.max(1, Math.ceil(Math.min(backoff, giveUpAt(run) - now)));
+  run.waits++;
+  run.runWaits++;
+  const nextTry = iso(now + delay);
+  run.waiting = { reason, since: iso(run.arrival), nextTry, giveUpAt: iso(giveUpAt(run)), waits: run.waits };
+  log.warn(mail ? 'email deferred' : 'step deferred', {
+    bucket: ref.bucket,
+    key: ref.key,
+    reason,
+    nextTry,
+    waits: run.waits,
+  });
+  if (mail) {
+    if (!run.shownDeferred) upsertSearchAttributes([{ key: MAIL_STATUS, value: DEFERRED_STATUS }]);
+    run.shownDeferred = true;
+    setCurrentDetails(
+      `deferred: ${reason.slice(0, 300)}; try ${run.waits + 1} at ${nextTry}; gives up at ${run.waiting.giveUpAt} (DELIVERY_MAX_AGE, from the arrival at ${run.waiting.since})`,
+    );
+    if (!run.taggedDeferred) await tagAsDeferred(run, reason);
+  } else
+    setCurrentDetails(
+      `${run.step}: waiting for ${reason.slice(0, 300)}; try ${run.waits + 1} at ${nextTry}; gives up at ${run.waiting.giveUpAt}`,
+    );
+  await sleep(delay);
+  if (mail && run.runWaits >= settings.roundsPerRun) {
+    const state: DeferralState = {
+      arrival: run.arrival,
+      waits: run.waits,
+      lastReason: run.lastReason,
+      settings: run.settings,
+      tagged: run.taggedDeferred,
+      ...(mail.carry ? { delivery: mail.carry() } : {}),
+    };
+    log.info('email still deferred: continuing as new', { bucket: ref.bucket, key: ref.key, waits: run.waits });
+    // Same workflow id: a trigger meanwhile is still refused by the running workflow.
+    await makeContinueAsNewFunc<typeof processInboundEmail>({
+      typedSearchAttributes: [
+        { key: MAIL_DOMAIN, value: ref.domain },
+        { key: MAIL_STATUS, value: DEFERRED_STATUS },
+      ],
+    })({ ...run.input, resume: state });
+  }
+}
+
+/** The S3 object says `deferred` while the email waits: best effort, S3 may be what is down. */
+async function tagAsDeferred(run: InboundRun, reason: string): Promise<void> {
+  const { ref } = run;
+  try {
+    await tagDeferred.executeWithOptions({ summary: 'tag S3 object: status=deferred' }, [
+      {
+        domain: ref.domain,
+        bucket: ref.bucket,
+        key: ref.key,
+        record: { status: DEFERRED_STATUS, error: reason, arrivedAt: Math.floor(run.arrival / 1000) },
+      },
+    ]);
+    run.taggedDeferred = true;
+  } catch (err) {
+    if (!(err instanceof ActivityFailure)) throw err;
+    log.warn('deferred tag not written (tried again at the next wait)', { bucket: ref.bucket, key: ref.key });
+  }
+}
 
 /** Tags the object with its status (unless `tag` is false), sets the search attribute and details. */
 async function finish(
@@ -266,11 +528,25 @@ async function finish(
   const { ref, result } = run;
   result.status = status;
   run.step = 'tag';
-  const tagEmail = run.local ? local.tag.tagEmail : regularTagEmail;
-  if (tag)
-    await tagEmail.executeWithOptions({ summary: `tag S3 object: status=${status}` }, [
-      { domain: ref.domain, bucket: ref.bucket, key: ref.key, record: { status, ...record } },
-    ]);
+  const tagEmail = run.local ? run.steps.localTag.tagEmail : run.steps.tag.tagEmail;
+  if (tag) {
+    const tagged = await persist(
+      run,
+      { what: 'tagging the S3 object', mail: false, atMaxAge: 'skip' },
+      async () =>
+        await tagEmail.executeWithOptions({ summary: `tag S3 object: status=${status}` }, [
+          { domain: ref.domain, bucket: ref.bucket, key: ref.key, record: { status, ...record } },
+        ]),
+    );
+    if (tagged === undefined)
+      log.error('S3 object left untagged: tagging failed until DELIVERY_MAX_AGE', {
+        bucket: ref.bucket,
+        key: ref.key,
+        status,
+        reason: run.lastReason,
+      });
+  }
+  run.waiting = undefined;
   upsertSearchAttributes([{ key: MAIL_STATUS, value: status }]);
   const counts = ['delivered', 'invalid', 'blocked', 'failed']
     .map((o) => [o, result.recipients.filter((r) => r.outcome === o).length] as const)
@@ -289,19 +565,32 @@ async function finish(
  */
 async function fetchStep(run: InboundRun): Promise<{ summary: EmailSummary } | { done: InboundResult }> {
   const { ref, result, safety } = run;
-  let fetched = run.local
-    ? await local.fetch.fetchEmail.executeWithOptions({ summary: 'read the object from S3 and parse its headers' }, [
-        { ...ref, fastPath: true },
-      ])
-    : await fetchEmail.executeWithOptions({ summary: 'read the object from S3 and parse its headers' }, [ref]);
+  const reading = { what: 'reading the email from S3', mail: true, atMaxAge: 'fail' } as const;
+  let fetched = await persist(run, reading, async () =>
+    run.local
+      ? await run.steps.localFetch.fetchEmail.executeWithOptions(
+          { summary: 'read the object from S3 and parse its headers' },
+          [{ ...ref, fastPath: true }],
+        )
+      : await run.steps.fetch.fetchEmail.executeWithOptions(
+          { summary: 'read the object from S3 and parse its headers' },
+          [ref],
+        ),
+  );
   if (fetched.kind === 'large') {
     // Over FAST_PATH_MAX_BYTES: this email takes the regular, heartbeating activities.
     run.local = false;
-    fetched = await fetchEmail.executeWithOptions(
-      {
-        summary: `read the object from S3 and parse its headers (${Math.ceil(fetched.size / 1024)} KB: regular activities)`,
-      },
-      [ref],
+    const size = fetched.size;
+    fetched = await persist(
+      run,
+      reading,
+      async () =>
+        await run.steps.fetch.fetchEmail.executeWithOptions(
+          {
+            summary: `read the object from S3 and parse its headers (${Math.ceil(size / 1024)} KB: regular activities)`,
+          },
+          [ref],
+        ),
     );
   }
   if (fetched.kind === 'large')
@@ -336,6 +625,12 @@ async function fetchStep(run: InboundRun): Promise<{ summary: EmailSummary } | {
     return { done };
   }
   const summary = fetched.summary;
+  if (run.deferral) {
+    // The worker's settings and the arrival, recorded in history with the result. An
+    // operator's re-drive is a new arrival: the object's own time may be weeks old.
+    run.settings = deferralSettings(run.input, fetched.deferral);
+    if (fetched.arrival !== undefined && !ref.redrive) run.arrival = Math.min(run.arrival, fetched.arrival);
+  }
   result.messageId = summary.messageId;
   const verdicts = safety ? compactVerdicts(summary.verdicts) : undefined;
   if (verdicts) result.verdicts = verdicts;
@@ -358,9 +653,14 @@ async function matchBounce(run: InboundRun, summary: EmailSummary): Promise<Boun
   run.step = 'bounce';
   if (!summary.bounce || summary.bounce.originalMessageIds.length === 0) return undefined;
   const b = summary.bounce;
-  const original = await dynamo(run).findOutboundMessage.executeWithOptions(
-    { summary: `match the ${b.kind ?? 'bounce'} to our outbound message` },
-    [{ messageIds: b.originalMessageIds }],
+  const original = await persist(
+    run,
+    { what: 'matching the report to our outbound message (DynamoDB)', mail: true, atMaxAge: 'fail' },
+    async () =>
+      await dynamo(run).findOutboundMessage.executeWithOptions(
+        { summary: `match the ${b.kind ?? 'bounce'} to our outbound message` },
+        [{ messageIds: b.originalMessageIds }],
+      ),
   );
   if (!safety) {
     const failed = b.recipients.find((r) => r.action === 'failed') ?? b.recipients[0];
@@ -376,10 +676,14 @@ async function matchBounce(run: InboundRun, summary: EmailSummary): Promise<Boun
   }
   // The recipient our message went to, as the report names it; a report whose sender
   // failed authentication is delivered as received (it must not choose our From).
-  const who = reportedRecipient(b, original?.destinations);
+  // Since DEFERRAL_PATCH only a destination of the matched message (issue 21).
+  // Unmatched, nothing is rewritten: the named recipient is only recorded.
+  const who = reportedRecipient(b, original?.destinations, run.deferral && original !== null);
   const named = b.recipients.find((r) => r.recipient === who);
   result.bounce = { matched: original !== null, bouncedRecipient: who, kind: b.kind ?? 'bounce', rewritten: false };
   if (original && who && b.untrusted) result.bounce.reason = b.untrusted;
+  else if (original && !who && run.deferral)
+    result.bounce.reason = `the report names none of the ${original.destinations.length} address(es) our message was sent to: delivered unmodified`;
   else if (original && who) {
     result.bounce.rewritten = true;
     return {
@@ -400,9 +704,14 @@ async function checkBlocklist(run: InboundRun, summary: EmailSummary): Promise<s
   if (run.fastPath) {
     // One lookup for the blocklist and the rules (applyRules uses those of the recipients not
     // blocked; rules that could not be read then are loaded on their own after delivery).
-    ({ blocked: run.blocked, rules: run.rules } = await dynamo(run).lookupRecipients.executeWithOptions(
-      { summary: `blocklist and rules of ${summary.recipients.length} recipient(s)` },
-      [{ senders, recipients: summary.recipients }],
+    ({ blocked: run.blocked, rules: run.rules } = await persist(
+      run,
+      { what: 'reading the blocklists (DynamoDB)', mail: true, atMaxAge: 'fail' },
+      async () =>
+        await dynamo(run).lookupRecipients.executeWithOptions(
+          { summary: `blocklist and rules of ${summary.recipients.length} recipient(s)` },
+          [{ senders, recipients: summary.recipients }],
+        ),
     ));
   } else
     run.blocked = senders.length
@@ -435,8 +744,88 @@ async function finishBlocked(run: InboundRun): Promise<InboundResult> {
 }
 
 /**
+ * Delivers to `active` (deferral path): a recipient the server defers (4xx), or every pending
+ * one when the server cannot be reached or the delivery log read, waits (wait()) and is tried
+ * again, until DELIVERY_MAX_AGE; then it has failed with the last reason. A permanent answer
+ * (5xx for a recipient or the whole message, the object gone) is final at once. `resumed`:
+ * where a run that continued as new left off.
+ */
+async function deliverWithDeferral(
+  run: InboundRun,
+  summary: EmailSummary,
+  active: string[],
+  rewrite: BounceRewriteInfo | undefined,
+  resumed?: NonNullable<DeferralState['delivery']>,
+): Promise<void> {
+  const { ref, result } = run;
+  run.step = 'deliver';
+  const outcomes = new Map<string, RecipientResult>((resumed?.outcomes ?? []).map((o) => [o.recipient, o]));
+  let pending = resumed?.pending ?? active;
+  for (let round = 1; pending.length > 0; round++) {
+    // The first try of an ordinary email is local; a try after a wait is a regular activity.
+    const deliver =
+      run.local && round === 1 && !resumed ? run.steps.localDeliver.deliverEmail : run.steps.deliver.deliverEmail;
+    let answers: RecipientResult[];
+    try {
+      answers = await deliver.executeWithOptions(
+        {
+          summary: `deliver to ${pending.length} recipient(s), try ${run.waits + 1}${rewrite ? ', bounce rewritten' : ''}`,
+        },
+        [
+          {
+            domain: ref.domain,
+            bucket: ref.bucket,
+            key: ref.key,
+            recipients: pending,
+            envelopeFrom: summary.bounce ? '' : summary.sender,
+            rewrite,
+            ...(summary.spam ? { spam: true } : {}),
+            ...(ref.redeliver ? { redeliver: true } : {}),
+          },
+        ],
+      );
+    } catch (err) {
+      if (!(err instanceof ActivityFailure)) throw err;
+      const outcome = isTemporary(err) ? 'deferred' : 'failed';
+      answers = pending.map((recipient) => ({ recipient, outcome, detail: describe(err) }));
+    }
+    for (const a of answers) outcomes.set(a.recipient, a);
+    pending = answers.filter((a) => a.outcome === 'deferred').map((a) => a.recipient);
+    if (pending.length === 0) break;
+    const first = outcomes.get(pending[0])!;
+    const reason = `delivering to ${pending.length} recipient(s): ${first.detail ?? `${first.code ?? ''} deferred`}`;
+    if (pastMaxAge(run)) {
+      run.lastReason = reason;
+      run.gaveUp = gaveUpText(run);
+      for (const r of pending) {
+        const last = outcomes.get(r)!;
+        outcomes.set(r, { ...last, outcome: 'failed', detail: `${run.gaveUp}: ${last.detail ?? 'deferred'}` });
+      }
+      break;
+    }
+    const waiting = pending;
+    await wait(run, reason, {
+      carry: () => ({
+        summary,
+        ...(rewrite ? { rewrite } : {}),
+        active,
+        outcomes: [...outcomes.values()],
+        pending: waiting,
+        result: run.result,
+        blocked: run.blocked,
+        ...(run.rules ? { rules: run.rules } : {}),
+      }),
+    });
+  }
+  result.recipients.push(...active.map((r) => outcomes.get(r)!));
+  for (const l of summary.looped ?? [])
+    result.recipients.push({ recipient: l.recipient, outcome: 'failed', detail: l.detail });
+}
+
+/**
  * Delivers to `active` in rounds: recipients the server defers (4xx) are tried again after
- * a growing wait, up to policy.rounds; what is still deferred then has failed.
+ * a growing wait, up to policy.rounds; what is still deferred then has failed. Runs from
+ * before DEFERRAL_PATCH (deliverWithDeferral since).
  */
 async function deliverInRounds(
   run: InboundRun,
@@ -560,11 +949,18 @@ async function applyRulesEachOnItsOwn(run: InboundRun, summary: EmailSummary, ac
   let rules: RecipientRules[];
   try {
     const activeSet = new Set(active.map((r) => r.toLowerCase()));
+    // Deferral path: an unreadable rules table waits (a forward is mail too); the email itself
+    // is delivered, so its status stays and the run does not continue as new meanwhile.
     rules = run.rules
       ? run.rules.filter((r) => activeSet.has(r.recipient))
-      : await dynamo(run).loadRules.executeWithOptions({ summary: `rules of ${active.length} recipient(s)` }, [
-          { recipients: active },
-        ]);
+      : await persist(
+          run,
+          { what: 'reading the rules (DynamoDB)', mail: false, atMaxAge: 'fail' },
+          async () =>
+            await dynamo(run).loadRules.executeWithOptions({ summary: `rules of ${active.length} recipient(s)` }, [
+              { recipients: active },
+            ]),
+        );
   } catch (err) {
     if (!(err instanceof ActivityFailure)) throw err;
     ruleErrors.push(`rules: ${describe(err)}`);
@@ -575,17 +971,23 @@ async function applyRulesEachOnItsOwn(run: InboundRun, summary: EmailSummary, ac
     for (const to of rule.forwards) {
       const route = rule.outside?.includes(to) ? 'outbound' : 'internal';
       try {
-        const done = await forwardEmail.executeWithOptions({ summary: `forward per rule (${route})` }, [
-          {
-            bucket: ref.bucket,
-            key: ref.key,
-            recipient: rule.recipient,
-            to,
-            ...(summary.outsideForward ? { outside: summary.outsideForward } : {}),
-            ...(summary.spam ? { spam: true } : {}),
-            ...(ref.redeliver ? { redeliver: true } : {}),
-          },
-        ]);
+        // Deferral path: a forward whose server is unavailable waits like a delivery (until the age).
+        const done = await persist(
+          run,
+          { what: `forwarding per rule (${route})`, mail: false, atMaxAge: 'fail' },
+          async () =>
+            await forwardEmail.executeWithOptions({ summary: `forward per rule (${route})` }, [
+              {
+                bucket: ref.bucket,
+                key: ref.key,
+                recipient: rule.recipient,
+                to,
+                ...(summary.outsideForward ? { outside: summary.outsideForward } : {}),
+                ...(summary.spam ? { spam: true } : {}),
+                ...(ref.redeliver ? { redeliver: true } : {}),
+              },
+            ]),
+        );
         result.forwards.push({
           recipient: rule.recipient,
           to,
@@ -652,7 +1054,7 @@ function finalStatus(run: InboundRun, summary: EmailSummary): { status: EmailSta
 /** An activity gave up (after its retries): the email is failed, or partial if some recipient has it. */
 async function finishFailed(run: InboundRun, err: ActivityFailure): Promise<InboundResult> {
   const { ref, result } = run;
-  result.reason = describe(err);
+  result.reason = `${run.gaveUp ? `${run.gaveUp}: ` : ''}${describe(err)}`;
   log.error('email failed', { bucket: ref.bucket, key: ref.key, error: result.reason });
   const deliveredCount = result.recipients.filter((r) => r.outcome === 'delivered').length;
   return await finish(run, deliveredCount > 0 ? 'partial' : 'failed', {
@@ -665,22 +1067,38 @@ async function finishFailed(run: InboundRun, err: ActivityFailure): Promise<Inbo
 export async function processInboundEmail(input: ProcessInboundInput): Promise<InboundResult> {
   const run = startRun(input);
   let summary: EmailSummary;
+  const resumed = input.resume?.delivery;
   try {
-    const fetched = await fetchStep(run);
-    if ('done' in fetched) return fetched.done;
-    summary = fetched.summary;
-    if (summary.loop) {
-      run.result.reason = summary.loop;
-      return await finish(run, 'loop', {
-        error: summary.loop,
-        ...(run.result.verdicts ? { verdicts: run.result.verdicts } : {}),
-      });
+    if (resumed) {
+      // Continued as new while delivery waited: go on where the last run left off.
+      summary = resumed.summary;
+      run.result = resumed.result;
+      run.blocked = resumed.blocked;
+      run.rules = resumed.rules;
+      run.local = false;
+      setCurrentDetails(
+        `deferred since ${iso(run.arrival)}: ${run.lastReason?.slice(0, 300) ?? ''}; trying again (continued as new after ${run.waits} waits)`,
+      );
+      await deliverWithDeferral(run, summary, resumed.active, resumed.rewrite, resumed);
+      await applyRules(run, summary, resumed.active);
+    } else {
+      const fetched = await fetchStep(run);
+      if ('done' in fetched) return fetched.done;
+      summary = fetched.summary;
+      if (summary.loop) {
+        run.result.reason = summary.loop;
+        return await finish(run, 'loop', {
+          error: summary.loop,
+          ...(run.result.verdicts ? { verdicts: run.result.verdicts } : {}),
+        });
+      }
+      const rewrite = await matchBounce(run, summary);
+      const active = await checkBlocklist(run, summary);
+      if (active.length === 0) return await finishBlocked(run);
+      if (run.deferral) await deliverWithDeferral(run, summary, active, rewrite);
+      else await deliverInRounds(run, summary, active, rewrite);
+      await applyRules(run, summary, active);
     }
-    const rewrite = await matchBounce(run, summary);
-    const active = await checkBlocklist(run, summary);
-    if (active.length === 0) return await finishBlocked(run);
-    await deliverInRounds(run, summary, active, rewrite);
-    await applyRules(run, summary, active);
   } catch (err) {
     // Only activity failures become a 'failed' email; a bug in this code must fail the
     // workflow task instead (Temporal retries it once the code is fixed).

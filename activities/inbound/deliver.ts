@@ -15,7 +15,7 @@ import { componentLogger } from '../../lib/observability/logger';
 import { recipientDeliveries } from '../../lib/observability/metrics';
 import type { SmtpError, Transports } from '../../lib/smtp/transports';
 import { heartbeat } from '../../lib/temporal/heartbeat';
-import { deliveredBefore, objectRef, recordDelivered } from '../../lib/storage/delivery-log';
+import { deliveredBefore, objectRef, recordDelivered, runRef } from '../../lib/storage/delivery-log';
 
 const log = componentLogger('delivery');
 
@@ -27,6 +27,10 @@ const TRANSIENT_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
   'EPROTOCOL',
+  // A TLS handshake or a login that fails is the server's setup, not this message: deferred
+  // (as Postfix defers), whatever the reply code.
+  'ETLS',
+  'EAUTH',
 ]);
 
 /**
@@ -51,8 +55,10 @@ export function createDeliverActivities({ s3, dynamo, config, transports }: Deli
   return {
     /**
      * Delivers the stored message to `recipients` in one transaction. Returns one result
-     * per recipient; throws (and Temporal retries) only when the server could not be
-     * reached or broke off, in which case no recipient has the message.
+     * per recipient; throws DeliveryUnavailable (temporary: retried, then the workflow defers)
+     * when the server could not be reached or broke off, or the delivery log cannot be read,
+     * in which case no recipient has the message; DeliveryRefused (permanent) for a 5xx to
+     * the whole message.
      */
     async deliverEmail(input: {
       domain: string;
@@ -63,20 +69,36 @@ export function createDeliverActivities({ s3, dynamo, config, transports }: Deli
       rewrite?: BounceRewriteInfo;
       /** SES spam verdict FAIL: deliver marked X-Mailroom-Spam: yes. */
       spam?: boolean;
-      /** Deliver even to recipients the delivery log says already have it (an operator's explicit re-delivery). */
+      /** Deliver even to recipients the delivery log says an earlier run delivered to (an operator's explicit re-delivery). */
       redeliver?: boolean;
     }): Promise<RecipientResult[]> {
       const { info } = Context.current();
       const run = info.workflowExecution; // absent outside a workflow (standalone calls)
       const object = objectRef(input.bucket, input.key);
       // Any earlier run or attempt may have delivered already (a lost completion, a second
-      // trigger under another id, a re-drive): the log is per object and recipient.
-      const legacy = run && info.attempt > 1 ? `${run.workflowId}|${run.runId}` : undefined;
+      // trigger under another id, a re-drive): the log is per object and recipient. A
+      // redeliver run delivers over earlier runs' entries but skips its own (its fast-path
+      // steps run again within the run after a worker died).
+      const writer = run ? runRef(run) : undefined;
+      const legacy = writer && info.attempt > 1 ? writer : undefined;
       // One normal form for the list, the envelope, the log and the results (lib/mail/address.ts).
       const canonical = (a: string) => normalizeAddress(a) ?? a.trim().toLowerCase();
-      const already = input.redeliver
-        ? new Set<string>()
-        : await deliveredBefore(dynamo, config.tables.delivery, object, input.recipients.map(canonical), legacy);
+      let already: Set<string>;
+      try {
+        already =
+          input.redeliver && !writer
+            ? new Set<string>()
+            : await deliveredBefore(dynamo, config.tables.delivery, object, input.recipients.map(canonical), {
+                legacyRunKey: legacy,
+                onlyRun: input.redeliver ? writer : undefined,
+              });
+      } catch (err) {
+        // Temporary: the workflow defers these recipients and tries again once DynamoDB answers.
+        throw ApplicationFailure.retryable(
+          `cannot deliver s3://${input.bucket}/${input.key} yet: ${(err as Error).message}`,
+          INBOUND_ERRORS.DeliveryUnavailable,
+        );
+      }
       const todo = [...new Set(input.recipients.map(canonical))].filter((r) => !already.has(r));
       if (todo.length === 0) {
         log.info(
@@ -101,7 +123,7 @@ export function createDeliverActivities({ s3, dynamo, config, transports }: Deli
         rejected = ((sent as unknown as { rejectedErrors?: SmtpError[] }).rejectedErrors ?? []) as SmtpError[];
         const mine = new Set(accepted);
         const done = todo.filter((r) => mine.has(r));
-        if (done.length) await recordDelivered(dynamo, config.tables.delivery, object, done);
+        if (done.length) await recordDelivered(dynamo, config.tables.delivery, object, done, writer);
       } catch (e) {
         const err = e as SmtpError;
         if (err.rejectedErrors?.length) {

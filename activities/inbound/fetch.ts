@@ -5,6 +5,7 @@ import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Config } from '../../lib/config';
 import type { FetchResult, InboundRef, LargeEmail } from '../../contracts/inbound';
 import { isNotFound, readRawEmail } from '../../lib/aws/s3';
+import { isProcessed } from '../../lib/mail/metadata';
 import { summarizeEmail } from '../../lib/mail/summarize';
 import { emailSize, emailsProcessed } from '../../lib/observability/metrics';
 import { componentLogger } from '../../lib/observability/logger';
@@ -52,7 +53,8 @@ export function createFetchActivities({ s3, dynamo, config }: FetchDeps) {
       // is run again (the workflow task never completed); the email is this run's to finish.
       const run = activityContext()?.info.workflowExecution;
       const ownTag = run !== undefined && head.Metadata?.processed_run === run.runId;
-      if (head.Metadata?.processed === 'true' && !ref.redrive && !ownTag) {
+      // A `deferred` tag (processed=false) is not processed: the email is still to be delivered.
+      if (isProcessed(head.Metadata) && !ref.redrive && !ownTag) {
         return {
           kind: 'terminal',
           status: 'already_processed',
@@ -85,6 +87,8 @@ export function createFetchActivities({ s3, dynamo, config }: FetchDeps) {
           bucket: ref.bucket,
           key: ref.key,
           messageId: s.messageId,
+          from: s.from,
+          subject: s.subject,
           hops: s.hops ?? 0,
           recipients: s.recipients,
           max: config.safety.maxCopiesPerHour,
@@ -99,7 +103,12 @@ export function createFetchActivities({ s3, dynamo, config }: FetchDeps) {
           if (s.recipients.length === 0) s.loop = detail(Math.max(...over.map((o) => o.count)));
         }
       }
-      return result;
+      // DELIVERY_MAX_AGE counts from the arrival: the arrived_at a deferred run's tag kept
+      // (tagging rewrites LastModified), else LastModified; and the worker's deferral settings.
+      // Both are recorded in history with the result, so the workflow reads them deterministically.
+      const arrivedAt = Number(head.Metadata?.arrived_at ?? NaN);
+      const arrival = Number.isFinite(arrivedAt) && arrivedAt > 0 ? arrivedAt * 1000 : head.LastModified?.getTime();
+      return { ...result, ...(arrival !== undefined ? { arrival } : {}), deferral: config.deferral };
     },
   };
 }

@@ -29,7 +29,7 @@ import { componentLogger } from '../../lib/observability/logger';
 import { autoRepliesSent, dynamodbRequests } from '../../lib/observability/metrics';
 import { LOOP_HEADER } from '../../contracts/email-status';
 import type { SmtpError, Transports } from '../../lib/smtp/transports';
-import { forwardedBefore, forwardKey, objectRef, recordForwarded } from '../../lib/storage/delivery-log';
+import { forwardedBefore, forwardKey, objectRef, recordForwarded, runRef } from '../../lib/storage/delivery-log';
 import { activityContext } from '../../lib/temporal/heartbeat';
 
 const log = componentLogger('rules');
@@ -203,14 +203,22 @@ export function createRulesActivities({ s3, dynamo, config, transports }: RulesD
       /** Set when the message must not leave our domains (lib/mail/autoreply.ts outsideForwardDecision). */
       outside?: { skip: string };
       spam?: boolean;
-      /** Forward even if the forward log says it was sent (an operator's explicit re-delivery). */
+      /** Forward even if the forward log says an earlier run sent it (an operator's explicit re-delivery). */
       redeliver?: boolean;
     }): Promise<{ route: 'internal' | 'outbound'; skipped?: string }> {
       const route = config.domains.includes(domainOf(input.to)) ? 'internal' : 'outbound';
       if (route === 'outbound' && input.outside) return { route, skipped: input.outside.skip };
-      // Sent before for this object (this step run again, or a lost completion): not again.
+      // Sent before for this object (this step run again, or a lost completion): not again. A
+      // redeliver run forwards over earlier runs' entries, never twice itself.
       const logged = forwardKey(objectRef(input.bucket, input.key), input.recipient, input.to);
-      if (!input.redeliver && (await forwardedBefore(dynamo, config.tables.delivery, logged))) {
+      const run = activityContext()?.info.workflowExecution;
+      const writer = run ? runRef(run) : undefined;
+      // Outside a workflow a redeliver call has no run to recognise its own entries by: it forwards.
+      const readLog = !input.redeliver || writer !== undefined;
+      if (
+        readLog &&
+        (await forwardedBefore(dynamo, config.tables.delivery, logged, input.redeliver ? writer : undefined))
+      ) {
         log.info({ bucket: input.bucket, key: input.key, route }, 'forward sent before; not sent again');
         return { route };
       }
@@ -232,7 +240,7 @@ export function createRulesActivities({ s3, dynamo, config, transports }: RulesD
           throw ApplicationFailure.nonRetryable(msg, INBOUND_ERRORS.ForwardRefused);
         throw ApplicationFailure.retryable(msg, INBOUND_ERRORS.ForwardUnavailable);
       }
-      await recordForwarded(dynamo, config.tables.delivery, logged);
+      await recordForwarded(dynamo, config.tables.delivery, logged, writer);
       return { route };
     },
   };

@@ -2,6 +2,7 @@
 // lib/mail/metadata.ts) and delete blocked mail once it is tagged.
 import { CopyObjectCommand, DeleteObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Config } from '../../lib/config';
+import { DEFERRED_STATUS } from '../../contracts/email-status';
 import type { AuditRecord } from '../../lib/mail/metadata';
 import { buildMetadata } from '../../lib/mail/metadata';
 import { isNotFound } from '../../lib/aws/s3';
@@ -58,7 +59,9 @@ export function createTagActivities({ s3, config }: TagDeps) {
           ContentType: head.ContentType,
         }),
       );
-      emailsProcessed.inc({ domain: input.domain, status: input.record.status });
+      // `deferred` is not an end state: the email is counted when its run finishes it.
+      if (input.record.status !== DEFERRED_STATUS)
+        emailsProcessed.inc({ domain: input.domain, status: input.record.status });
       log.info({ bucket, key, status: input.record.status }, 'tagged');
       return metadata;
     },

@@ -21,6 +21,8 @@ export interface FaultWindow {
   note?: string;
   /** The email the fault aimed at, when it aimed at one (its S3 key). */
   target?: string;
+  /** Long outages: the most emails seen with MailStatus deferred (and running) while it lasted. */
+  deferredSeen?: number;
 }
 
 export interface InboundRunOptions {
@@ -51,6 +53,7 @@ export interface InboundOutcome extends Tally {
   note?: string;
   /** The email the fault aimed at, if any. */
   target?: string;
+  deferredSeen?: number;
   /** For the chart: seconds since the first start at which each workflow closed, and the fault's span. */
   timeline: { closedAt: number[]; fault?: { from: number; to?: number } };
 }
@@ -155,6 +158,7 @@ export async function runInbound(o: InboundRunOptions): Promise<InboundOutcome> 
     recoverSeconds: fault.liftedAt !== undefined ? Math.max(0, (lastClose - fault.liftedAt) / 1000) : undefined,
     note: fault.note,
     target: fault.target,
+    ...(fault.deferredSeen !== undefined ? { deferredSeen: fault.deferredSeen } : {}),
     timeline: {
       closedAt: closeTimes.map((t) => (t - t0) / 1000),
       fault:

@@ -34,6 +34,8 @@ export interface InboundScenario {
   /** What is broken, for the report. */
   what: string;
   backend?: Backend;
+  /** How long the run may take, when longer than the default (the long outages). */
+  timeoutMs?(s: ChaosSettings): number;
   mails?(tag: string, stack: ChaosStack, s: ChaosSettings): ChaosMail[];
   fault(
     stack: ChaosStack,
@@ -61,6 +63,46 @@ function outage(
     return { startedAt, liftedAt: Date.now() };
   };
 }
+
+/**
+ * An outage longer than the steps' retries (issue 21): mail must wait (MailStatus deferred) and
+ * be delivered once the server is back. It lasts `seconds` × scale, but never less than
+ * LONG_OUTAGE_MIN_MS, three of a step's retry budgets within one deferral round (about 35 s:
+ * the workflow's code, not scaled), so a shortened run still outlasts them. While it lasts,
+ * visibility is asked how many emails are deferred.
+ */
+function longOutage(
+  on: (st: ChaosStack) => Promise<void>,
+  off: (st: ChaosStack) => Promise<void>,
+  seconds: number,
+): InboundScenario['fault'] {
+  return async (stack, s, p, total) => {
+    await until(() => p.started() >= total / 4);
+    const startedAt = Date.now();
+    await on(stack);
+    const end = startedAt + longOutageMs(s, seconds);
+    let deferredSeen = 0;
+    const query = `TaskQueue = '${stack.taskQueue}' AND MailStatus = 'deferred' AND ExecutionStatus = 'Running'`;
+    while (Date.now() < end) {
+      try {
+        deferredSeen = Math.max(deferredSeen, (await stack.client.workflow.count(query)).count);
+      } catch {
+        // Visibility is Temporal's, which is up; a failed count only misses one sample.
+      }
+      await sleep(Math.max(0, Math.min(3000, end - Date.now())));
+    }
+    await off(stack);
+    return {
+      startedAt,
+      liftedAt: Date.now(),
+      deferredSeen,
+      note: `MailStatus deferred seen on up to ${deferredSeen} running email(s) during the outage`,
+    };
+  };
+}
+
+const LONG_OUTAGE_MIN_MS = 105_000;
+const longOutageMs = (s: ChaosSettings, seconds: number) => Math.max(LONG_OUTAGE_MIN_MS, secs(s, seconds));
 
 const killWorker: InboundScenario['fault'] = async (stack, s, p, total) => {
   await until(() => p.closed() >= total / 3);
@@ -206,6 +248,28 @@ export const INBOUND_SCENARIOS: InboundScenario[] = [
     ),
   },
   {
+    // Three times the 10 minutes that deliverEmail's 8 attempts used to bear (issue 21).
+    name: 'smtp-down-long',
+    what: 'SMTP target refuses connections for 30 min (three times the old retry budget)',
+    timeoutMs: (s) => longOutageMs(s, 1800) + 900_000 * Math.min(1, s.scale * 4) + 120_000,
+    fault: longOutage(
+      (st) => st.mail.refuse(true),
+      (st) => st.mail.refuse(false),
+      1800,
+    ),
+  },
+  {
+    // Three times the 2 minutes that the lookups' 10 attempts used to bear (issue 21).
+    name: 'dynamodb-down-long',
+    what: 'DynamoDB unreachable for 6 min (three times the old retry budget)',
+    timeoutMs: (s) => longOutageMs(s, 360) + 900_000 * Math.min(1, s.scale * 4) + 120_000,
+    fault: longOutage(
+      (st) => st.dynamoProxy.set({ down: true }),
+      (st) => st.dynamoProxy.set({ down: false }),
+      360,
+    ),
+  },
+  {
     name: 'hostile-input',
     what: 'broken MIME, 30 MB attachment, header injection, a mail loop with another domain',
     mails: (tag, stack, s) => [
@@ -293,7 +357,7 @@ export async function runInboundScenario(
     rate: s.rate,
     delivery,
     bar: s.bar,
-    timeoutMs: Math.max(300_000, 900_000 * s.scale),
+    timeoutMs: Math.max(300_000, 900_000 * s.scale, sc.timeoutMs?.(s) ?? 0),
     fault: (p) => sc.fault(stack, s, p, mails.length, tag),
   });
 }

@@ -72,7 +72,14 @@ export interface ChaosStack {
   stop(): Promise<void>;
 }
 
-export async function startChaosStack(opts: { backend?: Backend; maxMessageBytes?: number } = {}): Promise<ChaosStack> {
+export async function startChaosStack(
+  opts: {
+    backend?: Backend;
+    maxMessageBytes?: number;
+    /** More worker settings (a shortened run's deferral delays, bench/chaos.ts). */
+    workerEnv?: Record<string, string>;
+  } = {},
+): Promise<ChaosStack> {
   const dir = mkdtempSync(join(tmpdir(), 'mailroom-chaos-'));
   const maxMessageBytes = opts.maxMessageBytes ?? 40 * 2 ** 20;
   process.env.AWS_ACCESS_KEY_ID = S3_CREDENTIALS.accessKeyId;
@@ -159,6 +166,7 @@ export async function startChaosStack(opts: { backend?: Backend; maxMessageBytes
     TEMPORAL_METRICS_BIND: `127.0.0.1:${await freePort()}`,
     // 'worker started' (info) is how startWorker knows it is up.
     LOG_LEVEL: 'info',
+    ...opts.workerEnv,
   });
 
   const stack: ChaosStack = {

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { INBOUND_TASK_QUEUE } from '../../contracts/inbound';
+import { DEFAULT_DEFERRAL, type DeferralSettings, INBOUND_TASK_QUEUE } from '../../contracts/inbound';
 import { parseEnvironment } from './env';
 
 const bool = z
@@ -90,6 +90,20 @@ const schema = z.object({
   SWEEP_OVERLAP: duration.default(3600),
   SWEEP_FALLBACK_WINDOW: duration.default(2 * 86400),
 
+  // Deferral (docs/inbound.md, "When a server is down"): an email whose servers are unavailable
+  // waits and is tried again, first after DELIVERY_RETRY_FIRST_DELAY, doubling up to
+  // DELIVERY_RETRY_MAX_DELAY (Postfix's maximal_backoff_time, 4000 s), until DELIVERY_MAX_AGE
+  // after the object arrived (Postfix's maximal_queue_lifetime, 5 d); then it fails with the
+  // last reason. A run continues as new after DELIVERY_ROUNDS_PER_RUN waits.
+  DELIVERY_MAX_AGE: duration.default(DEFAULT_DEFERRAL.maxAgeSeconds),
+  DELIVERY_RETRY_FIRST_DELAY: duration
+    .refine((v) => v > 0, 'must be longer than 0')
+    .default(DEFAULT_DEFERRAL.firstDelaySeconds),
+  DELIVERY_RETRY_MAX_DELAY: duration
+    .refine((v) => v > 0, 'must be longer than 0')
+    .default(DEFAULT_DEFERRAL.maxDelaySeconds),
+  DELIVERY_ROUNDS_PER_RUN: positiveInt.default(DEFAULT_DEFERRAL.roundsPerRun),
+
   DOMAINS_FILE: z.string().trim().default('domains.txt'),
   // Alternative to DOMAINS_FILE: a comma-separated list (wins when set).
   DOMAINS: z.string().optional(),
@@ -148,6 +162,8 @@ export interface Config {
   /** Seconds. */
   sweep: { minAge: number; overlap: number; fallbackWindow: number };
   autoreplyIntervalHours: number;
+  /** Seconds; how long and how often an email whose servers are down is tried again (fetchEmail hands it to the workflow). */
+  deferral: DeferralSettings;
   domains: string[];
   domainsSource: string;
   maxMessageBytes: number;
@@ -261,6 +277,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     sweep: { minAge: e.SWEEP_MIN_AGE, overlap: e.SWEEP_OVERLAP, fallbackWindow: e.SWEEP_FALLBACK_WINDOW },
     autoreplyIntervalHours: e.AUTOREPLY_INTERVAL_HOURS,
+    deferral: {
+      maxAgeSeconds: e.DELIVERY_MAX_AGE,
+      firstDelaySeconds: e.DELIVERY_RETRY_FIRST_DELAY,
+      maxDelaySeconds: Math.max(e.DELIVERY_RETRY_MAX_DELAY, e.DELIVERY_RETRY_FIRST_DELAY),
+      roundsPerRun: e.DELIVERY_ROUNDS_PER_RUN,
+    },
     domains,
     domainsSource,
     maxMessageBytes: e.MAX_MESSAGE_BYTES,

@@ -37,6 +37,8 @@ const schema = z.object({
   SYNC_OAUTH2_TIMEOUT_MS: positiveInt.default(30_000),
   // Prometheus /metrics of the sync worker (0 = off).
   SYNC_METRICS_PORT: nonNegativeInt.max(65535).default(8001),
+  // Its bind address: the same variable and default as the inbound worker's (lib/config/index.ts).
+  METRICS_HOST: z.string().trim().min(1).default('0.0.0.0'),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 
@@ -57,6 +59,7 @@ export interface SyncConfig {
   oauth2RefreshMarginMs: number;
   oauth2TimeoutMs: number;
   metricsPort: number;
+  metricsHost: string;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
 }
 
@@ -83,6 +86,7 @@ export function loadSyncConfig(env: NodeJS.ProcessEnv = process.env): SyncConfig
     oauth2RefreshMarginMs: e.SYNC_OAUTH2_REFRESH_MARGIN_SECONDS * 1000,
     oauth2TimeoutMs: e.SYNC_OAUTH2_TIMEOUT_MS,
     metricsPort: e.SYNC_METRICS_PORT,
+    metricsHost: e.METRICS_HOST,
     logLevel: e.LOG_LEVEL,
   };
 }

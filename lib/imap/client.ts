@@ -12,6 +12,7 @@ import {
 } from '../sync-store/storable';
 import type { NewMessage, FlagChange } from '../sync-store';
 import { isImapAuthFailure } from './sync-errors';
+import { folderKey, serverText } from './server-text';
 
 export interface ImapEndpoint {
   host: string;
@@ -49,10 +50,14 @@ export interface SelectedFolder {
   highestModseq: string | null;
 }
 
-/** Where a message lives on the server, as an RFC 5092 IMAP URL. */
+/**
+ * Where a message lives on the server, as an RFC 5092 IMAP URL. A folder name with an unpaired
+ * surrogate (modified UTF-7 such as `&2AA-`) cannot be percent-encoded (URIError): it is
+ * written with U+FFFD, as the folder is stored (a NUL likewise).
+ */
 export function imapUrl(endpoint: ImapEndpoint, folder: string, uidValidity: number, uid: number): string {
   const port = endpoint.port === (endpoint.tls ? 993 : 143) ? '' : `:${endpoint.port}`;
-  const path = folder.split('/').map(encodeURIComponent).join('/');
+  const path = folderKey(folder).split('/').map(encodeURIComponent).join('/');
   return `imap://${encodeURIComponent(endpoint.user)}@${endpoint.host}${port}/${path};UIDVALIDITY=${uidValidity}/;UID=${uid}`;
 }
 
@@ -91,8 +96,15 @@ export function isTransientImapError(err: unknown): boolean {
   return e.serverResponseCode === 'UNAVAILABLE' || e.serverResponseCode === 'INUSE' || e.serverResponseCode === 'LIMIT';
 }
 
-/** The server's words for an error, without anything that could echo a credential. */
+/**
+ * The server's words for an error, without anything that could echo a credential, as one
+ * printable line (a NO text may carry a NUL or escape sequences: lib/imap/server-text.ts).
+ */
 export function imapErrorText(err: unknown): string {
+  return serverText(rawImapErrorText(err), 1000);
+}
+
+function rawImapErrorText(err: unknown): string {
   const e = err as { responseText?: string; response?: unknown; message?: string; code?: string } | null;
   if (!e) return 'unknown error';
   const e2 = e as { serverResponseCode?: string };

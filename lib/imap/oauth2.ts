@@ -6,6 +6,13 @@
 //                        with the same token cannot help: the account needs a new one.
 //   OAuth2EndpointError  the endpoint could not be reached or answered with something other
 //                        than a token or an OAuth2 error (5xx, timeout, HTML): retry later.
+//   OAuth2ConfigError    the configured token endpoint is not https:// (loopback excepted, for
+//                        the local stack): the refresh token is never sent to it; the account
+//                        needs another token URL.
+// What the provider says is not trusted either: an expires_in is clamped to a sane lifetime
+// (a year at most: 1e13 seconds used to make an Invalid Date that rolled back the transaction
+// storing a rotated refresh token), its texts are made printable (./server-text.ts).
+import { printableText } from './server-text';
 
 /** Errors of the token endpoint that mean "this credential will not work again". */
 const CREDENTIAL_ERRORS = new Set([
@@ -31,6 +38,33 @@ export class OAuth2EndpointError extends Error {
   override name = 'OAuth2EndpointError';
 }
 
+export class OAuth2ConfigError extends Error {
+  override name = 'OAuth2ConfigError';
+}
+
+/** Hosts a token endpoint may be reached on over plain http: this machine only (the local stack, tests). */
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+/**
+ * Why `tokenUrl` may not be used as a token endpoint, or null when it may: it must be an
+ * https:// URL (a refresh token is a long-lived credential), except http:// on 127.0.0.1,
+ * localhost or [::1].
+ */
+export function tokenUrlProblem(tokenUrl: string): string | null {
+  let u: URL;
+  try {
+    u = new URL(tokenUrl);
+  } catch {
+    return `"${printableText(tokenUrl, 200)}" is not a URL; give the provider's https:// token endpoint`;
+  }
+  if (u.protocol === 'https:') return null;
+  if (u.protocol === 'http:' && LOOPBACK_HOSTS.has(u.hostname)) return null;
+  const shown = `${u.protocol}//${u.host}${u.pathname}`;
+  return u.protocol === 'http:'
+    ? `${printableText(shown, 200)} is plain http: the refresh token would cross the network unencrypted; give the provider's https:// token endpoint (http:// is accepted on 127.0.0.1, localhost and [::1] only)`
+    : `${printableText(shown, 200)} is not an https:// URL; give the provider's https:// token endpoint`;
+}
+
 export interface OAuth2Client {
   tokenUrl: string;
   clientId: string;
@@ -48,8 +82,31 @@ export interface AccessToken {
   scope?: string;
 }
 
-/** Lifetime assumed when the provider does not say (RFC 6749 leaves expires_in optional). */
-const DEFAULT_EXPIRES_IN = 3600;
+/** Lifetime assumed when the provider does not say (RFC 6749 leaves expires_in optional) or says something that is not a number. */
+export const DEFAULT_TOKEN_LIFETIME_SECONDS = 3600;
+/**
+ * Shortest lifetime used: 0 or a negative number becomes 1 s. Never more than the provider
+ * said otherwise, so a cached token never outlives the real one (with the refresh margin, a
+ * token this short is simply refreshed at the next login).
+ */
+export const MIN_TOKEN_LIFETIME_SECONDS = 1;
+/** Longest lifetime believed: no provider issues access tokens for longer than a year. */
+export const MAX_TOKEN_LIFETIME_SECONDS = 365 * 24 * 3600;
+
+/**
+ * The lifetime to assume for an access token, in seconds, from the provider's expires_in: a
+ * number or a numeric string, clamped to [MIN, MAX]; anything else (absent, "soon", an object)
+ * the default.
+ */
+export function tokenLifetimeSeconds(expiresIn: unknown): number {
+  let n: number;
+  if (typeof expiresIn === 'number') n = expiresIn;
+  else if (typeof expiresIn === 'string' && /^\s*[-+]?\d+(\.\d+)?([eE][-+]?\d+)?\s*$/.test(expiresIn))
+    n = Number(expiresIn);
+  else return DEFAULT_TOKEN_LIFETIME_SECONDS;
+  if (Number.isNaN(n)) return DEFAULT_TOKEN_LIFETIME_SECONDS;
+  return Math.min(MAX_TOKEN_LIFETIME_SECONDS, Math.max(MIN_TOKEN_LIFETIME_SECONDS, Math.floor(n)));
+}
 
 function describeEndpoint(tokenUrl: string): string {
   try {
@@ -60,15 +117,9 @@ function describeEndpoint(tokenUrl: string): string {
   }
 }
 
-/** Provider text for an operator: one line, bounded, no control characters. */
+/** Provider text for an operator: one line, bounded, no control characters or escape sequences. */
 function providerText(value: unknown): string {
-  return typeof value === 'string'
-    ? value
-        // eslint-disable-next-line no-control-regex
-        .replace(/[\u0000-\u001f]+/g, ' ')
-        .trim()
-        .slice(0, 300)
-    : '';
+  return typeof value === 'string' ? printableText(value, 300).trim() : '';
 }
 
 /** Trades a refresh token for an access token. */
@@ -78,6 +129,8 @@ export async function refreshAccessToken(
   options: { timeoutMs?: number; now?: () => number; fetch?: typeof fetch } = {},
 ): Promise<AccessToken> {
   const where = describeEndpoint(client.tokenUrl);
+  const problem = tokenUrlProblem(client.tokenUrl);
+  if (problem) throw new OAuth2ConfigError(`OAuth2 token endpoint refused: ${problem}`);
   const body = new URLSearchParams({
     grant_type: 'refresh_token',
     refresh_token: refreshToken,
@@ -123,11 +176,9 @@ export async function refreshAccessToken(
     }
     throw new OAuth2EndpointError(`OAuth2 token endpoint ${where} returned no access token (${said})`);
   }
-  const expiresIn = Number(json.expires_in);
-  const lifetime = Number.isFinite(expiresIn) && expiresIn > 0 ? expiresIn : DEFAULT_EXPIRES_IN;
   return {
     accessToken: json.access_token,
-    expiresAt: new Date(started + lifetime * 1000),
+    expiresAt: new Date(started + tokenLifetimeSeconds(json.expires_in) * 1000),
     refreshToken: typeof json.refresh_token === 'string' && json.refresh_token ? json.refresh_token : undefined,
     scope: typeof json.scope === 'string' ? json.scope : undefined,
   };

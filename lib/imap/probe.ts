@@ -2,6 +2,7 @@
 // set-token), and turns what goes wrong into advice: the most common mistake, TLS against a
 // plaintext port or the reverse, otherwise shows up as a raw OpenSSL error or a timeout.
 import { ImapFlow } from 'imapflow';
+import { serverText } from './server-text';
 
 export interface ProbeTarget {
   host: string;
@@ -12,11 +13,12 @@ export interface ProbeTarget {
 
 export type ProbeAuth = { password: string } | { accessToken: string };
 
+/** The server's words, as one printable line: the starters print it (lib/imap/server-text.ts). */
 function errorText(err: unknown): string {
   const e = err as { responseText?: string; serverResponseCode?: string; message?: string; code?: string } | null;
   const text = (e?.responseText || e?.message || String(err)).trim().replace(/\.$/, '');
   const code = e?.serverResponseCode && !text.includes(e.serverResponseCode) ? `[${e.serverResponseCode}] ` : '';
-  return `${code}${text}${e?.code && !text.includes(e.code) ? ` (${e.code})` : ''}`;
+  return serverText(`${code}${text}${e?.code && !text.includes(e.code) ? ` (${e.code})` : ''}`, 1000);
 }
 
 /** What to try instead, when the error says TLS and the port disagree; null otherwise. */

@@ -13,6 +13,7 @@
 // Pure functions over error shapes (imapflow, pg, lib/imap/oauth2.ts); no I/O.
 
 import { isPostgresDataError } from '../storage/pg-errors';
+import { serverText } from './server-text';
 
 export { isPostgresDataError };
 
@@ -66,6 +67,26 @@ export function classifySyncError(err: unknown): SyncErrorKind {
   if (isPostgresDataError(err)) return 'data';
   if (isImapLimitError(err)) return 'limit';
   return 'connection';
+}
+
+/**
+ * Why one folder failed in a way that says nothing about the others, for the failures that do
+ * not depend on the connection: PostgreSQL refused something of the folder's (its name, a
+ * value), or the server refused a command about it (NO or BAD, not "try again later"). Null
+ * otherwise: the attempt fails and is retried as before.
+ */
+export function folderDataProblem(err: unknown): string | null {
+  if (isPostgresDataError(err)) {
+    const e = err as { message?: string; code?: string };
+    return `PostgreSQL refused the folder's data: ${serverText(e.message, 500)} (SQLSTATE ${e.code})`;
+  }
+  const e = err as { responseStatus?: unknown; responseText?: unknown; serverResponseCode?: unknown } | null;
+  if (e && (e.responseStatus === 'NO' || e.responseStatus === 'BAD')) {
+    const code = e.serverResponseCode;
+    if (code === 'UNAVAILABLE' || code === 'INUSE' || code === 'LIMIT' || isImapAuthFailure(err)) return null;
+    return `the server answered ${e.responseStatus}${typeof code === 'string' ? ` [${serverText(code, 50)}]` : ''}: ${serverText(e.responseText, 500) || 'no reason given'}`;
+  }
+  return null;
 }
 
 /** Human size for messages to operators: 67108864 -> "64 MiB". */

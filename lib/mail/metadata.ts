@@ -10,7 +10,7 @@
 //      are dropped first and their names recorded in metadata_dropped
 //   4. invalid_inboxes, blocked_recipients and error share the rest fairly: lists end in
 //      "...(+N more)", the error in "..."; each keeps at least room for its count
-import type { EmailStatus } from '../../contracts/email-status';
+import { DEFERRED_STATUS, type EmailStatus } from '../../contracts/email-status';
 
 export const S3_METADATA_LIMIT = 2048;
 
@@ -29,6 +29,23 @@ export interface AuditRecord {
   deliveredCount?: number;
   /** SES receipt verdicts, compact ("spam=PASS virus=PASS spf=PASS dkim=PASS dmarc=PASS"). */
   verdicts?: string;
+  /**
+   * When the object arrived (unix seconds), written with status `deferred`: tagging rewrites
+   * LastModified, and DELIVERY_MAX_AGE counts from the arrival (fetchEmail reads it back).
+   */
+  arrivedAt?: number;
+}
+
+/**
+ * Whether a run finished this object (the sweep skips it, fetchEmail answers already_processed).
+ * A `deferred` tag is written with processed=false, and is not finished either way: its run
+ * is still trying (a trigger meanwhile is refused by the running workflow id), or it ended
+ * without finishing, and then a later run must process the object.
+ */
+export function isProcessed(
+  metadata: Readonly<Record<string, string>> | undefined,
+): metadata is Readonly<Record<string, string>> {
+  return metadata?.processed === 'true' && metadata.status !== DEFERRED_STATUS;
 }
 
 const OURS = [
@@ -44,6 +61,7 @@ const OURS = [
   'delivered_count',
   'ses_verdicts',
   'metadata_dropped',
+  'arrived_at',
 ];
 /** Room each list or error keeps however much other metadata there is: enough for "...(+N more)". */
 const MIN_SHARE = 24;
@@ -85,7 +103,7 @@ export function fitList(items: readonly string[], budget: number): string {
  */
 export function buildMetadata(existing: Readonly<Record<string, string>>, record: AuditRecord): Record<string, string> {
   const out: Record<string, string> = {
-    processed: 'true',
+    processed: record.status === DEFERRED_STATUS ? 'false' : 'true',
     processed_at: String(Math.floor(record.processedAt)),
     status: record.status,
     processed_by: asciiSafe(record.processedBy).slice(0, 64),
@@ -94,6 +112,7 @@ export function buildMetadata(existing: Readonly<Record<string, string>>, record
   if (record.deliveredCount !== undefined) out.delivered_count = String(record.deliveredCount);
   if (record.blockedSender) out.blocked_sender = asciiSafe(record.blockedSender).slice(0, 254);
   if (record.verdicts) out.ses_verdicts = asciiSafe(record.verdicts).slice(0, 100);
+  if (record.arrivedAt !== undefined) out.arrived_at = String(Math.floor(record.arrivedAt));
 
   const lists: [string, readonly string[]][] = [];
   if (record.invalidInboxes?.length) lists.push(['invalid_inboxes', record.invalidInboxes]);

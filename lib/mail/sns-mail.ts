@@ -4,6 +4,14 @@
 // the SNS envelope with the SES JSON as a string in "Message"). SES event publishing names
 // the type `eventType` instead of `notificationType`. Pure: the caller passes the decoded
 // text of the body.
+//
+// As such mail really arrives, the JSON is one long line (SES's JSON, or the whole SNS
+// envelope with the SES JSON escaped in "Message"), and relays on the way break lines over
+// 998 characters (RFC 5322 section 2.1.1): sendmail splits with "!" + line break + space,
+// Postfix inserts line break + space, others a bare line break; a part re-encoded as
+// quoted-printable has "=" soft breaks and =XX escapes. A raw line break can never be part
+// of JSON text inside a string, and outside strings it is only whitespace, so the object is
+// read with every such break taken out (jsonObjects).
 import { addressList, domainOf, normalizeAddress } from './address';
 import { first, type Headers } from './headers';
 
@@ -33,8 +41,30 @@ export function isSnsMail(headers: Headers): boolean {
   return !!from && /(^|\.)sns\.amazonaws\.com$/.test(domainOf(from));
 }
 
+/**
+ * Whether a body names an SES notification type, as plain JSON or escaped in an SNS
+ * envelope's "Message", also when a relay's line break or a quoted-printable soft break
+ * falls inside the name.
+ */
+export function namesSesNotification(body: string): boolean {
+  const head = body.slice(0, 256 * 1024);
+  const named = /\\?"(?:notificationType|eventType)\\?"\s*:/;
+  if (named.test(head)) return true;
+  // One break splits a name into two parts, one of them holding half of it or more: without
+  // one of those halves there is nothing to join (most mail ends here, cheaply).
+  if (!/notifica|tionType|event|tType/.test(head)) return false;
+  return named.test(head.replace(/[!=]?(?:\r\n|\n|\r)[ \t]?/g, ''));
+}
+
 /** The SES notification in a message body, if the body holds one. */
 export function parseSesFeedback(body: string): SesFeedback | undefined {
+  const found = fromText(body);
+  if (found || !/=(?:\r\n|\n|\r|[0-9A-F]{2})/.test(body)) return found;
+  // Quoted-printable text nobody decoded (a part whose MIME headers were lost or mangled).
+  return fromText(decodeQuotedPrintable(body));
+}
+
+function fromText(body: string): SesFeedback | undefined {
   for (const json of jsonObjects(body, 3)) {
     let doc: unknown;
     try {
@@ -68,6 +98,14 @@ export function parseSesFeedback(body: string): SesFeedback | undefined {
     };
   }
   return undefined;
+}
+
+/** RFC 2045 quoted-printable to text: soft breaks removed, =XX escapes to bytes, read as UTF-8. */
+function decodeQuotedPrintable(text: string): string {
+  const chunks: Buffer[] = [];
+  for (const m of text.replace(/=(?:\r\n|\n|\r)/g, '').matchAll(/=([0-9A-Fa-f]{2})|[^=]+|=/g))
+    chunks.push(m[1] ? Buffer.from([parseInt(m[1], 16)]) : Buffer.from(m[0], 'utf8'));
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 function feedbackRecipients(type: string, n: Record<string, unknown>): SesFeedbackRecipient[] {
@@ -108,18 +146,53 @@ function detailOf(type: string, n: Record<string, unknown>): string | undefined 
   return s ? s.slice(0, 100) : undefined;
 }
 
-/** Balanced {...} spans of a text, outside JSON strings, the first `max` of them. Linear in the text. */
+/** The length of the line break at `i` (CRLF, LF or a bare CR), or 0. */
+function lineBreakAt(text: string, i: number): number {
+  const c = text[i];
+  if (c === '\r') return text[i + 1] === '\n' ? 2 : 1;
+  return c === '\n' ? 1 : 0;
+}
+
+/**
+ * The length of a relay's fold at `i`, or 0: sendmail's "!" + line break (+ the space it
+ * adds), or a line break with the one space or tab a relay such as Postfix inserts after it.
+ * In JSON text a raw line break is never content, so every one is a fold or whitespace.
+ */
+function foldAt(text: string, i: number): number {
+  const bang = text[i] === '!' ? 1 : 0;
+  const eol = lineBreakAt(text, i + bang);
+  if (!eol) return 0;
+  const after = i + bang + eol;
+  return bang + eol + (text[after] === ' ' || text[after] === '\t' ? 1 : 0);
+}
+
+/**
+ * Balanced {...} spans of a text, outside JSON strings, the first `max` of them, each with
+ * the relays' folds inside it taken out (foldAt). Linear in the text.
+ */
 function jsonObjects(text: string, max: number): string[] {
   const out: string[] = [];
   let from = text.indexOf('{');
   while (from >= 0 && out.length < max) {
     let depth = 0;
     let inString = false;
+    let escaped = false;
+    // The span is built from the pieces between folds.
+    const pieces: string[] = [];
+    let pieceStart = from;
     let end = -1;
     for (let i = from; i < text.length; i++) {
+      const fold = foldAt(text, i);
+      if (fold) {
+        pieces.push(text.slice(pieceStart, i));
+        pieceStart = i + fold;
+        i += fold - 1;
+        continue;
+      }
       const c = text[i];
-      if (inString) {
-        if (c === '\\') i++;
+      if (escaped) escaped = false;
+      else if (inString) {
+        if (c === '\\') escaped = true;
         else if (c === '"') inString = false;
       } else if (c === '"') inString = true;
       else if (c === '{') depth++;
@@ -129,7 +202,8 @@ function jsonObjects(text: string, max: number): string[] {
       }
     }
     if (end < 0) break;
-    out.push(text.slice(from, end + 1));
+    pieces.push(text.slice(pieceStart, end + 1));
+    out.push(pieces.join(''));
     from = text.indexOf('{', end + 1);
   }
   return out;

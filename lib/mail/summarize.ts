@@ -12,7 +12,7 @@ import type { FetchResult, InboundRef } from '../../contracts/inbound';
 import { toCrlf } from './outgoing';
 import { chooseRecipients } from './recipients';
 import { failedAuthentication, mergeVerdicts, verdictsFromHeaders } from './ses-verdicts';
-import { isSnsMail, parseSesFeedback } from './sns-mail';
+import { isSnsMail, namesSesNotification, parseSesFeedback } from './sns-mail';
 import { LEGACY_LOOP_HEADER, LOOP_HEADER } from '../../contracts/email-status';
 
 /**
@@ -132,11 +132,14 @@ export async function summarizeEmail(
 
   // SES notification JSON: from SNS itself, or any body that names an SES notification type
   // (a forwarded one); only a match with our own outbound message makes it count as a report.
-  const sns = isSnsMail(headers) || /"(notificationType|eventType)"\s*:/.test(body.slice(0, 256 * 1024));
+  const sns = isSnsMail(headers) || namesSesNotification(body);
   const reportish = sns || isBounce(headers) || isComplaint(headers);
   let parts: ReportParts & { text?: string } = {};
   if (reportish) parts = await reportParts(raw);
-  const sesFeedback = sns ? parseSesFeedback(parts.text ?? body) : undefined;
+  // The decoded text first; the raw body when the parser found no text part holding it.
+  const sesFeedback = sns
+    ? ((parts.text !== undefined ? parseSesFeedback(parts.text) : undefined) ?? parseSesFeedback(body))
+    : undefined;
   let bounce: BounceFacts | undefined;
   if (sesFeedback && (sesFeedback.type === 'Bounce' || sesFeedback.type === 'Complaint')) {
     bounce = {

@@ -33,14 +33,95 @@ export function logSettings(env: NodeJS.ProcessEnv = environment()): LogSettings
   return { level, addresses };
 }
 
-// local@domain with a dotted domain, Unicode letters allowed. The character before the
-// local part must not be one (no partial matches inside longer words); an npm scope in a
-// stack trace (/@temporalio/...) has no local part, so it is left alone.
-const ADDRESS = /(?<![\p{L}\p{N}._%+-])([\p{L}\p{N}_%+-])[\p{L}\p{N}._%+-]*@((?:[\p{L}\p{N}-]+\.)+[\p{L}]{2,})/gu;
+// Address masking. RFC 5322 allows more in a local part than a word: the specials
+// !#$%&'*+/=?^_`{|}~ (gina{x}@, o'brien@), and a quoted string with spaces, "@" and escaped
+// quotes ("john doe"@, "a\"b"@); RFC 6532 allows any Unicode letter. The domain is a dotted
+// name (IDN in Unicode or xn-- form) or an address literal ([192.0.2.1], [IPv6:2001:db8::1]).
+// A scan rather than one regular expression: it is linear in the line (no backtracking over
+// long runs of dots or quotes), and a quoted local part is read forwards, escapes and all.
+const ATEXT = /[\p{L}\p{N}\p{M}!#$%&'*+/=?^_`{|}~-]/u;
+// A dotted name whose last label is letters (a TLD, not a version number: pino@10.4.0) or
+// punycode; or an address literal. Sticky: tried right after an "@".
+const DOMAIN = /(?:[\p{L}\p{N}\p{M}_-]+\.)+(?:xn--[a-z0-9-]+|[\p{L}\p{M}]{2,})|\[[^[\]\\\s"]{1,200}\]/uy;
+const QUOTED_MAX = 300;
 
-/** Masks every email address in `text`: alice@example.com → a***@example.com (the domain stays: it says whose mail it is). */
+/** Whether the character at `i` is atext or a dot; its length (2 for a character beyond U+FFFF), else 0. */
+function atextAt(text: string, i: number, dots: boolean): number {
+  const cp = text.codePointAt(i);
+  if (cp === undefined) return 0;
+  const ch = String.fromCodePoint(cp);
+  return (dots && ch === '.') || ATEXT.test(ch) ? ch.length : 0;
+}
+
+/** The end of the domain starting at `at`, or -1. */
+function domainEnd(text: string, at: number): number {
+  DOMAIN.lastIndex = at;
+  return DOMAIN.exec(text) ? DOMAIN.lastIndex : -1;
+}
+
+/** The masked form: the local part's first letter or digit (if it starts with one), ***, the domain. */
+function masked(local: string, domain: string): string {
+  const firstChar = [...local.replace(/^"/, '')][0] ?? '';
+  return `${/^[\p{L}\p{N}]$/u.test(firstChar) ? firstChar : ''}***@${domain}`;
+}
+
+/** Masks every email address in `text`: alice@example.com → a***@example.com, "john doe"@example.com → j***@example.com (the domain stays: it says whose mail it is). */
 export function maskAddresses(text: string): string {
-  return text.replace(ADDRESS, '$1***@$2');
+  if (!text.includes('@')) return text;
+  let out = '';
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i];
+    if (c === '"') {
+      // A quoted local part: "...", backslash escapes inside, then @domain.
+      let j = i + 1;
+      while (j < text.length && j - i < QUOTED_MAX && text[j] !== '"' && text[j] !== '\n' && text[j] !== '\r')
+        j += text[j] === '\\' ? 2 : 1;
+      if (text[j] === '"' && text[j + 1] === '@') {
+        const end = domainEnd(text, j + 2);
+        if (end > 0) {
+          out += masked(text.slice(i, j + 1), text.slice(j + 2, end));
+          i = end;
+          continue;
+        }
+      }
+      // Not an address: its content is scanned like any text (it may hold one: "bob@example.com").
+      out += c;
+      i++;
+    } else if (atextAt(text, i, false)) {
+      // A run of atext and dots: a dot-atom local part when an @ and a domain follow it.
+      let j = i;
+      for (let n; (n = atextAt(text, j, true));) j += n;
+      const end = text[j] === '@' ? domainEnd(text, j + 1) : -1;
+      out += end > 0 ? masked(text.slice(i, j), text.slice(j + 1, end)) : text.slice(i, j);
+      i = end > 0 ? end : j;
+    } else {
+      out += c;
+      i++;
+    }
+  }
+  return out;
+}
+
+/**
+ * Masks the addresses in one finished JSON log line: each string (key or value) holding an
+ * "@" is decoded, masked and encoded again, so a quoted local part is seen with its real
+ * quotes (not \") and the line stays valid JSON. Anything else is masked as text.
+ */
+export function maskLogLine(line: string): string {
+  if (!line.includes('@')) return line;
+  if (!line.startsWith('{')) return maskAddresses(line);
+  return line.replace(/"[^"\\]*(?:\\.[^"\\]*)*"/g, (token) => {
+    if (!token.includes('@')) return token;
+    let value: unknown;
+    try {
+      value = JSON.parse(token);
+    } catch {
+      return maskAddresses(token);
+    }
+    const m = maskAddresses(value as string);
+    return m === value ? token : JSON.stringify(m);
+  });
 }
 
 /** The activity a log line is written in, if any: the same ids Temporal's Web UI shows. */
@@ -64,7 +145,7 @@ export function createLogger(settings: LogSettings = logSettings(), destination?
     mixin: activityContext,
     // On the finished line, so addresses in messages, nested fields and error texts
     // (an SMTP reply quoting a recipient) are all caught.
-    hooks: settings.addresses === 'masked' ? { streamWrite: maskAddresses } : {},
+    hooks: settings.addresses === 'masked' ? { streamWrite: maskLogLine } : {},
   };
   return destination ? pino(options, destination) : pino(options);
 }

@@ -1,6 +1,6 @@
 // Prometheus metrics of mailroom itself. Names follow the existing worker's
 // (emails_processed_total by domain and status) so dashboards keep working.
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry });
@@ -39,3 +39,36 @@ export const emailSize = new Histogram({
   buckets: [10e3, 100e3, 1e6, 5e6, 10e6, 25e6, 50e6],
   registers: [registry],
 });
+
+export const deferredEmails = new Gauge({
+  name: 'mailroom_deferred_emails',
+  help: 'Inbound emails waiting for a server to come back (MailStatus deferred, run still open), counted from Temporal visibility at most every 15 s',
+  registers: [registry],
+});
+
+/** The visibility query mailroom_deferred_emails counts: inbound runs on `taskQueue` waiting as deferred. */
+export const deferredEmailsQuery = (taskQueue: string) =>
+  `WorkflowType = 'processInboundEmail' AND TaskQueue = '${taskQueue.replaceAll("'", "\\'")}' AND MailStatus = 'deferred' AND ExecutionStatus = 'Running'`;
+
+/**
+ * Keeps mailroom_deferred_emails from `count` (a visibility query, workers/main.ts), asked at
+ * most once per `ttlMs` however often /metrics is scraped; concurrent scrapes share one query,
+ * and a failed query leaves the last value (and is logged by the caller's `onError`).
+ */
+export function trackDeferredEmails(
+  count: () => Promise<number>,
+  opts: { ttlMs?: number; now?: () => number; onError?: (err: Error) => void; gauge?: Gauge } = {},
+): () => Promise<void> {
+  const { ttlMs = 15_000, now = Date.now, onError, gauge = deferredEmails } = opts;
+  let last: { at: number; done: Promise<void> } | undefined;
+  return () => {
+    if (!last || now() - last.at >= ttlMs) {
+      const done = count().then(
+        (n) => void gauge.set(n),
+        (err: Error) => onError?.(err),
+      );
+      last = { at: now(), done };
+    }
+    return last.done;
+  };
+}

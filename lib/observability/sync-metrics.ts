@@ -1,7 +1,8 @@
 // Prometheus metrics of the sync worker (its own registry, served on SYNC_METRICS_PORT by
 // workers/sync-main.ts): what was skipped, which credentials were refused, and, read from
-// PostgreSQL at each scrape, how many accounts wait for a new password or token right now, so an
-// alert fires at once rather than when a sync gives up waiting days later.
+// PostgreSQL (at most every 10 s, whatever the scrape rate), how many accounts wait for a new
+// password or token right now, so an alert fires at once rather than when a sync gives up
+// waiting days later.
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 
 export const syncRegistry = new Registry();
@@ -34,18 +35,55 @@ export const syncTokenRefreshes = new Counter({
   registers: [syncRegistry],
 });
 
+/** How old the needs-attention count may be when a scrape serves it. */
+export const NEEDS_ATTENTION_MAX_AGE_MS = 10_000;
+
+/**
+ * A value read from `read` at most once per `maxAgeMs`, however often it is asked for:
+ * scrapes (several Prometheus servers, a dashboard's refresh) cost PostgreSQL at most one
+ * query per interval. Concurrent asks share one read. A failed read is tried again at the
+ * next ask after the interval; meanwhile the last value is served (none yet: the error).
+ */
+export function cachedReader(read: () => Promise<number>, maxAgeMs: number): () => Promise<number> {
+  let value: number | undefined;
+  let failure: unknown;
+  let readAt = -Infinity;
+  let pending: Promise<number> | undefined;
+  const serve = () => {
+    if (value === undefined) throw failure;
+    return value;
+  };
+  return async () => {
+    if (pending) return pending.catch(serve);
+    if (Date.now() - readAt < maxAgeMs) return serve();
+    readAt = Date.now();
+    pending = read();
+    try {
+      value = await pending;
+    } catch (err) {
+      failure = err;
+    } finally {
+      pending = undefined;
+    }
+    return serve();
+  };
+}
+
 let countNeedingAttention: (() => Promise<number>) | undefined;
 
 export const syncAccountsNeedingAttention = new Gauge({
   name: 'mailroom_sync_accounts_needing_attention',
-  help: 'Accounts whose password or OAuth2 token was refused and that wait for a new one (from PostgreSQL at scrape time)',
+  help: `Accounts whose password or OAuth2 token was refused and that wait for a new one (from PostgreSQL, at most ${NEEDS_ATTENTION_MAX_AGE_MS / 1000} s old)`,
   registers: [syncRegistry],
   async collect() {
     if (countNeedingAttention) this.set(await countNeedingAttention());
   },
 });
 
-/** Where the needs-attention gauge reads its value (the worker passes a store query). */
-export function setNeedsAttentionSource(count: () => Promise<number>): void {
-  countNeedingAttention = count;
+/**
+ * Where the needs-attention gauge reads its value (the worker passes a store query), read at
+ * most once per `maxAgeMs` (default 10 s) whatever the scrape rate.
+ */
+export function setNeedsAttentionSource(count: () => Promise<number>, maxAgeMs = NEEDS_ATTENTION_MAX_AGE_MS): void {
+  countNeedingAttention = cachedReader(count, maxAgeMs);
 }

@@ -4,7 +4,14 @@
 // marker header and the hop limit still stop loops.
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
-import { COPY_WINDOW_SECONDS, type Copy, copiesKey, countCopy, objectTag } from '../mail/copy-window';
+import {
+  COPY_WINDOW_SECONDS,
+  type Copy,
+  copiesKey,
+  type CopyIdentity,
+  countCopy,
+  objectTag,
+} from '../mail/copy-window';
 import { componentLogger } from '../observability/logger';
 import { batchGetAll, batchWriteAll } from '../aws/dynamodb';
 
@@ -14,11 +21,11 @@ const log = componentLogger('copies');
 export async function countCopies(
   dynamo: DynamoDBClient,
   table: string,
-  input: { bucket: string; key: string; messageId: string; hops: number; recipients: string[]; max: number },
+  input: CopyIdentity & { bucket: string; key: string; hops: number; recipients: string[]; max: number },
 ): Promise<{ recipient: string; count: number }[]> {
   const now = Math.floor(Date.now() / 1000);
   const object = objectTag(input.bucket, input.key);
-  const keyOf = new Map(input.recipients.map((r) => [copiesKey(r, input.messageId), r]));
+  const keyOf = new Map(input.recipients.map((r) => [copiesKey(r, input), r]));
   try {
     const items = await batchGetAll(dynamo, table, 'pk', [...keyOf.keys()]);
     const seenBy = new Map(items.map((i) => [String(i.pk), (i.seen ?? {}) as Record<string, Copy>]));

@@ -1,5 +1,7 @@
 // Which stored emails an operator's re-drive selects: by status and by the time the
 // earlier run tagged them (processed_at), e.g. "everything blocked yesterday".
+import { isProcessed } from '../mail/metadata';
+
 export interface Selection {
   statuses?: string[];
   /** unix seconds, inclusive */
@@ -12,7 +14,8 @@ export interface Selection {
 
 export function selects(metadata: Readonly<Record<string, string>> | undefined, sel: Selection): boolean {
   const m = metadata ?? {};
-  if (m.processed !== 'true') return sel.includeUnprocessed === true;
+  // A deferred email's run is still trying (or ended without finishing): not processed.
+  if (!isProcessed(m)) return sel.includeUnprocessed === true;
   if (sel.statuses?.length && !sel.statuses.includes(m.status ?? '')) return false;
   const at = Number(m.processed_at);
   if (sel.since !== undefined && !(at >= sel.since)) return false;

@@ -10,6 +10,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { bucketForDomain, type Config } from '../config';
 import type { InboundFacts, InboundRef } from '../../contracts/inbound';
 import type { SweepInput, SweepProgress, SweepResult } from '../../contracts/sweep';
+import { isProcessed } from '../mail/metadata';
 import { componentLogger } from '../observability/logger';
 import { readSweepMark, recordSweepMark } from '../storage/sweep-state';
 import { placeInWindow, sweepWindow } from './window';
@@ -136,7 +137,9 @@ export async function sweepBucket(
       await pool.add(async () => {
         const metadata = await headMetadata(deps.s3, bucket, obj.key);
         if (!metadata) return void progress.vanished++;
-        if (metadata.processed === 'true') return;
+        // A `deferred` tag is not processed: its run is still trying (the start is refused
+        // then, counted alreadyRunning), or it ended without finishing and this starts it again.
+        if (isProcessed(metadata)) return;
         progress.unprocessed++;
         const { started } = await deps.start({ domain: input.domain, bucket, key: obj.key }, { size: obj.size });
         if (started) progress.started++;

@@ -9,8 +9,20 @@
 // attempt resumes exactly where the last commit stopped.
 import type { Pool } from 'pg';
 import { withTransaction } from '../storage/db';
+import { serverText } from '../imap/server-text';
+import { storableDate } from './storable';
 import { ACCOUNT_COLUMNS, OAUTH2_SECRET_COLUMNS, toAccount, toOAuth2Secrets, toRun, validIds } from './rows';
-import type { Account, AccountSummary, NewAccount, OAuth2Secrets, User } from './types';
+import {
+  OAuth2TokenStoreError,
+  type Account,
+  type AccountSummary,
+  type NewAccount,
+  type OAuth2Secrets,
+  type User,
+} from './types';
+
+/** Longest reason kept for needs_attention. */
+const REASON_LIMIT = 2000;
 
 export function createAccountStore(pool: Pool) {
   return {
@@ -115,41 +127,78 @@ export function createAccountStore(pool: Pool) {
      * returns. Concurrent refreshes therefore happen one after the other, and the second sees
      * the token the first stored (a provider that rotates refresh tokens would otherwise
      * invalidate one of them). Returns null when the account is not an OAuth2 account of this user.
+     *
+     * A rotated refresh token is written first and on its own: the provider may already have
+     * invalidated the old one, so it must survive whatever fails after it. The access token
+     * is only a cache: when it cannot be stored (`store.onCacheFailure` is told why) the refresh
+     * token still commits and the caller still gets its result. When the refresh token itself
+     * cannot be stored, nothing is written (the old one stays) and an OAuth2TokenStoreError
+     * says so; the access token obtained with it is not handed out.
      */
     async withOAuth2Secrets<T>(
       userId: string,
       accountId: string,
       refresh: (secrets: OAuth2Secrets) => Promise<{
         result: T;
-        store?: { refreshTokenEncrypted?: string; accessTokenEncrypted: string; accessTokenExpiresAt: Date };
+        store?: {
+          refreshTokenEncrypted?: string;
+          accessTokenEncrypted: string;
+          accessTokenExpiresAt: Date;
+          /** Told why the access token (only a cache) could not be stored. */
+          onCacheFailure?: (err: unknown) => void;
+        };
       }>,
     ): Promise<T | null> {
       if (!validIds(userId, accountId)) return null;
-      return withTransaction(pool, async (db) => {
-        await db.query("SELECT pg_advisory_xact_lock(hashtextextended('mailroom-oauth2:' || $1, 0))", [accountId]);
-        const { rows } = await db.query(
-          `SELECT ${OAUTH2_SECRET_COLUMNS} FROM mail_accounts a WHERE a.user_id = $1 AND a.id = $2 AND a.auth_method = 'oauth2'`,
-          [userId, accountId],
-        );
-        const secrets = rows[0] ? toOAuth2Secrets(rows[0]) : null;
-        if (!secrets) return null;
-        const { result, store } = await refresh(secrets);
-        if (store) {
-          await db.query(
-            `UPDATE mail_accounts SET oauth2_refresh_token_encrypted = COALESCE($3, oauth2_refresh_token_encrypted),
-                    oauth2_access_token_encrypted = $4, oauth2_access_token_expires_at = $5, updated_at = now()
-             WHERE user_id = $1 AND id = $2`,
-            [
-              userId,
-              accountId,
-              store.refreshTokenEncrypted ?? null,
-              store.accessTokenEncrypted,
-              store.accessTokenExpiresAt,
-            ],
+      let rotated = false;
+      try {
+        return await withTransaction(pool, async (db) => {
+          await db.query("SELECT pg_advisory_xact_lock(hashtextextended('mailroom-oauth2:' || $1, 0))", [accountId]);
+          const { rows } = await db.query(
+            `SELECT ${OAUTH2_SECRET_COLUMNS} FROM mail_accounts a WHERE a.user_id = $1 AND a.id = $2 AND a.auth_method = 'oauth2'`,
+            [userId, accountId],
           );
-        }
-        return result;
-      });
+          const secrets = rows[0] ? toOAuth2Secrets(rows[0]) : null;
+          if (!secrets) return null;
+          const { result, store } = await refresh(secrets);
+          if (!store) return result;
+          if (store.refreshTokenEncrypted) {
+            rotated = true;
+            await db.query(
+              `UPDATE mail_accounts SET oauth2_refresh_token_encrypted = $3, updated_at = now() WHERE user_id = $1 AND id = $2`,
+              [userId, accountId, store.refreshTokenEncrypted],
+            );
+          }
+          await db.query('SAVEPOINT access_token');
+          try {
+            // An expiry PostgreSQL cannot hold is stored as unknown: the next login refreshes.
+            await db.query(
+              `UPDATE mail_accounts SET oauth2_access_token_encrypted = $3, oauth2_access_token_expires_at = $4, updated_at = now()
+             WHERE user_id = $1 AND id = $2`,
+              [userId, accountId, store.accessTokenEncrypted, storableDate(store.accessTokenExpiresAt)],
+            );
+            await db.query('RELEASE SAVEPOINT access_token');
+          } catch (err) {
+            await db.query('ROLLBACK TO SAVEPOINT access_token');
+            store.onCacheFailure?.(err);
+            // The old access token is not reused in its place (it may be the one the server just refused).
+            await db
+              .query(
+                `UPDATE mail_accounts SET oauth2_access_token_encrypted = NULL, oauth2_access_token_expires_at = NULL
+                 WHERE user_id = $1 AND id = $2`,
+                [userId, accountId],
+              )
+              .catch(() => db.query('ROLLBACK TO SAVEPOINT access_token'));
+          }
+          return result;
+        });
+      } catch (err) {
+        if (!rotated) throw err;
+        throw new OAuth2TokenStoreError(
+          `The OAuth2 provider issued a new refresh token for account ${accountId} but storing it failed (${serverText(err, 500)}); the stored refresh token was kept and is tried again (if the provider has already invalidated it, the account will ask for a new one with npm run account:token)`,
+          { cause: err },
+        );
+      }
     },
 
     /**
@@ -165,11 +214,13 @@ export function createAccountStore(pool: Pool) {
         clientSecretEncrypted?: string | null;
         accessTokenEncrypted?: string | null;
         accessTokenExpiresAt?: Date | null;
+        /** A new token endpoint (checked by the caller: lib/imap/oauth2.ts tokenUrlProblem). */
+        tokenUrl?: string;
       },
     ): Promise<boolean> {
       if (!validIds(userId, accountId)) return false;
       const { rowCount } = await pool.query(
-        `UPDATE mail_accounts SET oauth2_refresh_token_encrypted = $3,
+        `UPDATE mail_accounts SET oauth2_refresh_token_encrypted = $3, oauth2_token_url = COALESCE($8, oauth2_token_url),
                 oauth2_client_secret_encrypted = CASE WHEN $4::boolean THEN $5 ELSE oauth2_client_secret_encrypted END,
                 oauth2_access_token_encrypted = $6, oauth2_access_token_expires_at = $7,
                 status = 'ok', status_reason = NULL,
@@ -182,7 +233,8 @@ export function createAccountStore(pool: Pool) {
           c.clientSecretEncrypted !== undefined,
           c.clientSecretEncrypted ?? null,
           c.accessTokenEncrypted ?? null,
-          c.accessTokenExpiresAt ?? null,
+          storableDate(c.accessTokenExpiresAt),
+          c.tokenUrl ?? null,
         ],
       );
       return rowCount === 1;
@@ -274,7 +326,8 @@ export function createAccountStore(pool: Pool) {
         `UPDATE mail_accounts SET status = 'needs_attention', status_reason = $3,
                 status_changed_at = CASE WHEN status <> 'needs_attention' THEN now() ELSE status_changed_at END, updated_at = now()
          WHERE user_id = $1 AND id = $2`,
-        [userId, accountId, reason],
+        // Server text inside (an IMAP NO with a NUL, escape sequences): recording it must not fail.
+        [userId, accountId, serverText(reason, REASON_LIMIT) || 'the credential was refused'],
       );
       return rowCount === 1;
     },

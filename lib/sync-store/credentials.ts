@@ -66,6 +66,8 @@ export interface OAuth2Credentials {
   clientSecret?: string | null;
   /** An access token just obtained with the refresh token (when verifying), cached for the first sync. */
   accessToken?: { token: string; expiresAt: Date };
+  /** A new token endpoint for the account (account:token --token-url); checked by the caller. */
+  tokenUrl?: string;
 }
 
 /** Adds an OAuth2 account for a user, encrypting the refresh token and client secret (bound to the new account's id). */
@@ -120,5 +122,6 @@ export async function setAccountRefreshToken(
       ? encryptSecret(keyring, credentials.accessToken.token, oauth2SecretContext(accountId, 'access_token'))
       : null,
     accessTokenExpiresAt: credentials.accessToken?.expiresAt ?? null,
+    tokenUrl: credentials.tokenUrl,
   });
 }

@@ -3,9 +3,13 @@
 // transaction that stores (or deletes, or re-flags) the rows they cover, so a crash at any
 // point leaves the database consistent and the next attempt resumes exactly where the last
 // commit stopped. Every query has `user_id = $1` in its WHERE clause.
+//
+// Folder names are the server's: each function stores and looks a folder up under its key
+// (lib/imap/server-text.ts folderKey: NUL and lone surrogates as U+FFFD, which PostgreSQL would
+// refuse), so callers pass the server's name as they got it and use it for IMAP commands.
 import type { Pool, PoolClient } from 'pg';
 import { withTransaction } from '../storage/db';
-import { cleanText } from './storable';
+import { folderKey, folderLabel, serverText } from '../imap/server-text';
 import { isPostgresDataError } from '../storage/pg-errors';
 import { toFolderState, toStoredMessage, toSyncError, validIds } from './rows';
 import {
@@ -111,9 +115,7 @@ async function insertSkipped(
       syncRunId ?? null,
       key.folder,
       key.uidValidity,
-      JSON.stringify(
-        skipped.map((s) => ({ uid: s.uid, kind: s.kind, size: s.size, reason: cleanText(s.reason, 2000) })),
-      ),
+      JSON.stringify(skipped.map((s) => ({ uid: s.uid, kind: s.kind, size: s.size, reason: serverText(s.reason) }))),
     ],
   );
   return res.rowCount ?? 0;
@@ -150,6 +152,7 @@ export function createMessageStore(pool: Pool) {
 
     async getFolderState(userId: string, accountId: string, folder: string): Promise<FolderState | null> {
       if (!validIds(userId, accountId)) return null;
+      folder = folderKey(folder);
       const { rows } = await pool.query(
         'SELECT folder, uidvalidity, last_uid, highest_modseq FROM folder_sync_state WHERE user_id = $1 AND account_id = $2 AND folder = $3',
         [userId, accountId, folder],
@@ -171,6 +174,7 @@ export function createMessageStore(pool: Pool) {
     ): Promise<{ state: FolderState; reset: boolean; dropped: number }> {
       if (!validIds(userId, accountId))
         throw new Error(`beginFolder: account ${accountId} not found for user ${userId}`);
+      folder = folderKey(folder);
       return withTransaction(pool, async (db) => {
         // Serialises with a concurrent first sync of the same folder.
         await db.query('SELECT 1 FROM mail_accounts WHERE user_id = $1 AND id = $2 FOR UPDATE', [userId, accountId]);
@@ -220,17 +224,18 @@ export function createMessageStore(pool: Pool) {
       syncRunId?: number,
       skipped: SkippedMessage[] = [],
     ): Promise<{ inserted: number; skipped: number; lastUid: number }> {
+      folder = folderKey(folder);
       const key = { userId, accountId, folder, uidValidity };
       const attempt = (isolate: boolean) =>
         withTransaction(pool, async (db) => {
           const state = validIds(userId, accountId) ? await lockFolder(db, userId, accountId, folder) : null;
           if (!state)
             throw new Error(
-              `storeMessages: folder ${folder} of account ${accountId} has no sync state for user ${userId}`,
+              `storeMessages: folder "${folderLabel(folder)}" of account ${accountId} has no sync state for user ${userId}`,
             );
           if (state.uidValidity !== uidValidity)
             throw new UidValidityMismatch(
-              `folder ${folder}: UIDVALIDITY is now ${state.uidValidity}, not ${uidValidity}`,
+              `folder "${folderLabel(folder)}": UIDVALIDITY is now ${state.uidValidity}, not ${uidValidity}`,
             );
           const { inserted, refused } = await insertMessages(db, key, messages, isolate);
           const newlySkipped = await insertSkipped(db, key, [...skipped, ...refused], syncRunId);
@@ -267,7 +272,7 @@ export function createMessageStore(pool: Pool) {
         `INSERT INTO sync_errors (account_id, user_id, sync_run_id, folder, kind, reason)
          SELECT id, user_id, $3, $4, 'folder', $5 FROM mail_accounts WHERE user_id = $1 AND id = $2
          ON CONFLICT (sync_run_id, folder) WHERE uid IS NULL DO UPDATE SET reason = EXCLUDED.reason, created_at = now()`,
-        [userId, accountId, syncRunId, folder, cleanText(reason, 2000)],
+        [userId, accountId, syncRunId, folderKey(folder), serverText(reason)],
       );
       return rowCount === 1;
     },
@@ -300,15 +305,16 @@ export function createMessageStore(pool: Pool) {
       highestModseq: string | null,
       syncRunId?: number,
     ): Promise<number> {
+      folder = folderKey(folder);
       return withTransaction(pool, async (db) => {
         const state = validIds(userId, accountId) ? await lockFolder(db, userId, accountId, folder) : null;
         if (!state)
           throw new Error(
-            `applyFlagChanges: folder ${folder} of account ${accountId} has no sync state for user ${userId}`,
+            `applyFlagChanges: folder "${folderLabel(folder)}" of account ${accountId} has no sync state for user ${userId}`,
           );
         if (state.uidValidity !== uidValidity)
           throw new UidValidityMismatch(
-            `folder ${folder}: UIDVALIDITY is now ${state.uidValidity}, not ${uidValidity}`,
+            `folder "${folderLabel(folder)}": UIDVALIDITY is now ${state.uidValidity}, not ${uidValidity}`,
           );
         let updated = 0;
         if (changes.length) {
@@ -351,6 +357,7 @@ export function createMessageStore(pool: Pool) {
       syncRunId?: number,
     ): Promise<number> {
       if (!validIds(userId, accountId)) return 0;
+      folder = folderKey(folder);
       return withTransaction(pool, async (db) => {
         const res = await db.query(
           `DELETE FROM messages WHERE user_id = $1 AND account_id = $2 AND folder = $3 AND uidvalidity = $4 AND uid <= $5
@@ -371,6 +378,7 @@ export function createMessageStore(pool: Pool) {
       syncRunId?: number,
     ): Promise<{ folders: string[]; messages: number }> {
       if (!validIds(userId, accountId)) return { folders: [], messages: 0 };
+      folders = folders.map(folderKey);
       return withTransaction(pool, async (db) => {
         const gone = await db.query(
           'DELETE FROM folder_sync_state WHERE user_id = $1 AND account_id = $2 AND NOT (folder = ANY($3::text[])) RETURNING folder',
@@ -398,7 +406,7 @@ export function createMessageStore(pool: Pool) {
                 flags, modseq, size, raw_ref, raw IS NOT NULL AS has_raw
          FROM messages WHERE user_id = $1 AND account_id = $2 AND ($3::text IS NULL OR folder = $3)
          ORDER BY folder, uid`,
-        [userId, accountId, folder ?? null],
+        [userId, accountId, folder === undefined ? null : folderKey(folder)],
       );
       return rows.map(toStoredMessage);
     },

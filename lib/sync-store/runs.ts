@@ -1,6 +1,7 @@
 // Sync runs of the account-sync repository (lib/sync-store/index.ts): one row per sync, begun
 // and finished by the sync activities, listed by the account starters.
 import type { Pool } from 'pg';
+import { serverText } from '../imap/server-text';
 import { toRun, validIds } from './rows';
 import type { SyncRun, SyncRunStatus } from './types';
 
@@ -35,7 +36,14 @@ export function createRunStore(pool: Pool) {
       const { rows } = await pool.query(
         `UPDATE sync_runs SET status = $3, finished_at = now(), folders = COALESCE($4, folders), error = $5
          WHERE user_id = $1 AND id = $2 RETURNING *`,
-        [userId, syncRunId, outcome.status, outcome.folders ?? null, outcome.error ?? null],
+        // The error quotes servers (folder names, NO texts): recording it must not fail.
+        [
+          userId,
+          syncRunId,
+          outcome.status,
+          outcome.folders ?? null,
+          outcome.error === null || outcome.error === undefined ? null : serverText(outcome.error, 4000),
+        ],
       );
       return rows[0] ? toRun(rows[0]) : null;
     },

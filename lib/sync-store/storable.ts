@@ -6,16 +6,20 @@
 //
 // Pure functions, no I/O: unit-tested in test/unit/storable.test.ts.
 
-// C0 control characters except tab (0x09) and newline (0x0A). CR goes too: headers arrive
-// unfolded, so a CR left in a value is an artefact or an attack, never content.
+import { withoutEscapeSequences } from '../imap/server-text';
+
+// C0 control characters except tab (0x09) and newline (0x0A), DEL and the C1 controls (U+009B
+// is a terminal's CSI as much as ESC [ is). CR goes too: headers arrive unfolded, so a CR left
+// in a value is an artefact or an attack, never content. Whole escape sequences go first, so a
+// colour code leaves no "[31m" behind (lib/imap/server-text.ts).
 // eslint-disable-next-line no-control-regex
-const C0_EXCEPT_TAB_LF = /[\u0000-\u0008\u000B-\u001F]/g;
+const CONTROLS_EXCEPT_TAB_LF = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/g;
 // A UTF-16 surrogate without its partner cannot be encoded as UTF-8 at all.
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
-/** Text fit for a PostgreSQL `text` column: controls removed, unencodable code units replaced, at most `maxLength` characters. */
+/** Text fit for a PostgreSQL `text` column and a terminal: escape sequences and controls (but tab and newline) removed, unencodable code units replaced, at most `maxLength` characters. */
 export function cleanText(value: string, maxLength = Infinity): string {
-  let out = value.replace(C0_EXCEPT_TAB_LF, '').replace(LONE_SURROGATE, '\uFFFD');
+  let out = withoutEscapeSequences(value).replace(CONTROLS_EXCEPT_TAB_LF, '').replace(LONE_SURROGATE, '\uFFFD');
   if (out.length > maxLength) {
     out = out.slice(0, maxLength);
     // Do not leave half a surrogate pair at the cut.

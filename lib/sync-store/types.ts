@@ -148,3 +148,8 @@ export interface FlagChange {
 export class UidValidityMismatch extends Error {
   override name = 'UidValidityMismatch';
 }
+
+/** A rotated OAuth2 refresh token could not be stored; the old one was kept (lib/sync-store/accounts.ts withOAuth2Secrets). */
+export class OAuth2TokenStoreError extends Error {
+  override name = 'OAuth2TokenStoreError';
+}

@@ -9,6 +9,11 @@
 // (`encryption-key-id`), so keys rotate by prepending a new one; an old key may be dropped
 // once no history that needs it is retained (namespace retention) or read any more.
 //
+// With keys set, a payload that is not encrypted is refused on decode (anyone who can reach
+// Temporal could otherwise start runs with inputs of their choosing), unless
+// MAILROOM_CODEC_ALLOW_PLAINTEXT=true opens a migration window; the codec server shows such
+// payloads as they are.
+//
 // Encrypted payload: metadata {encoding: "binary/encrypted", encryption-key-id: <id>},
 // data = iv[12] | AES-256-GCM(Payload protobuf of the original payload) | tag[16], with the
 // key id as additional authenticated data.
@@ -23,6 +28,7 @@ import { type KeyList, parseKeyList } from '../config/key-list';
 export const ENCODING_ENCRYPTED = 'binary/encrypted';
 export const METADATA_KEY_ID = 'encryption-key-id';
 export const CODEC_KEYS_VAR = 'MAILROOM_CODEC_KEYS';
+export const ALLOW_PLAINTEXT_VAR = 'MAILROOM_CODEC_ALLOW_PLAINTEXT';
 
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
@@ -39,7 +45,25 @@ export class PayloadDecryptionError extends Error {
   override name = 'PayloadDecryptionError';
 }
 
+/**
+ * An unencrypted payload where keys are configured: written by a client without the codec
+ * (anyone who can reach Temporal could start or signal runs with inputs of their choosing),
+ * or before encryption was turned on.
+ */
+export class PlaintextPayloadError extends PayloadDecryptionError {
+  override name = 'PlaintextPayloadError';
+}
+
 export type CodecKeys = KeyList;
+
+export interface AesGcmCodecOptions {
+  /**
+   * Pass unencrypted payloads through decode instead of refusing them
+   * (MAILROOM_CODEC_ALLOW_PLAINTEXT=true: a migration window, while histories written before
+   * encryption are still running; the codec server, which only shows payloads).
+   */
+  allowPlaintext?: boolean;
+}
 
 /** Parses `id:base64,id:base64` (first = current). Throws a CodecKeyError saying what to fix. */
 export function parseCodecKeys(value: string): CodecKeys {
@@ -59,15 +83,29 @@ export function generateCodecKey(id = 'k1'): string {
 
 const text = (bytes: Uint8Array | null | undefined) => (bytes ? Buffer.from(bytes).toString('utf8') : undefined);
 
+const isEmptyPayload = (p: Payload) => Object.keys(p.metadata ?? {}).length === 0 && (p.data?.length ?? 0) === 0;
+
+/** MAILROOM_CODEC_ALLOW_PLAINTEXT: true/false (1/0, yes/no); unset or empty = false. Anything else is a CodecKeyError. */
+export function allowPlaintextFromEnv(env: NodeJS.ProcessEnv = environment()): boolean {
+  const value = env[ALLOW_PLAINTEXT_VAR]?.trim().toLowerCase() ?? '';
+  if (['', 'false', '0', 'no'].includes(value)) return false;
+  if (['true', '1', 'yes'].includes(value)) return true;
+  throw new CodecKeyError(
+    `${ALLOW_PLAINTEXT_VAR}: "${env[ALLOW_PLAINTEXT_VAR]}" is not true or false (true accepts unencrypted payloads while ${CODEC_KEYS_VAR} is set, for a migration window)`,
+  );
+}
+
 export class AesGcmCodec implements PayloadCodec {
   readonly currentKeyId: string;
+  readonly allowPlaintext: boolean;
   private readonly keys: ReadonlyMap<string, Buffer>;
 
-  constructor(keys: CodecKeys) {
+  constructor(keys: CodecKeys, options: AesGcmCodecOptions = {}) {
     if (!keys.keys.has(keys.currentKeyId))
       throw new CodecKeyError(`current key "${keys.currentKeyId}" is not among the keys`);
     this.currentKeyId = keys.currentKeyId;
     this.keys = keys.keys;
+    this.allowPlaintext = options.allowPlaintext ?? false;
   }
 
   /** Ids of every key this codec can decrypt with. */
@@ -88,10 +126,23 @@ export class AesGcmCodec implements PayloadCodec {
     });
   }
 
-  /** Decrypts our payloads; any other payload (written before encryption was on) passes unchanged. */
+  /**
+   * Decrypts our payloads. Any other payload is refused (PlaintextPayloadError: the workflow
+   * task fails, visibly, and the run does not proceed), unless allowPlaintext passes it
+   * unchanged. What the SDK sends outside the codec (headers, search attributes) never
+   * reaches decode. An empty payload (no encoding, no data) carries nothing and passes.
+   */
   async decode(payloads: Payload[]): Promise<Payload[]> {
     return payloads.map((payload) => {
-      if (text(payload.metadata?.encoding) !== ENCODING_ENCRYPTED) return payload;
+      const encoding = text(payload.metadata?.encoding);
+      if (encoding !== ENCODING_ENCRYPTED) {
+        if (this.allowPlaintext || isEmptyPayload(payload)) return payload;
+        throw new PlaintextPayloadError(
+          `refused an unencrypted payload (encoding ${JSON.stringify(encoding ?? null)}): ${CODEC_KEYS_VAR} is set, so every payload must be encrypted with one of its keys. ` +
+            `It was written by a client without the codec (start runs with mailroom's starters, or give the client ${CODEC_KEYS_VAR}), or before encryption was turned on: ` +
+            `to accept such payloads for a migration window, set ${ALLOW_PLAINTEXT_VAR}=true on the workers (docs/privacy.md)`,
+        );
+      }
       const keyId = text(payload.metadata?.[METADATA_KEY_ID]);
       if (!keyId) throw new PayloadDecryptionError(`encrypted payload has no ${METADATA_KEY_ID} metadata`);
       const key = this.keys.get(keyId);
@@ -130,11 +181,19 @@ export function isPlaintextChoice(value: string | undefined): boolean {
   return value?.trim().toLowerCase() === PLAINTEXT_KEYS_VALUE;
 }
 
-/** The codec configured by MAILROOM_CODEC_KEYS, or undefined when it is unset or `none` (no encryption). */
-export function codecFromEnv(env: NodeJS.ProcessEnv = environment()): AesGcmCodec | undefined {
+/**
+ * The codec configured by MAILROOM_CODEC_KEYS, or undefined when it is unset or `none` (no
+ * encryption). It refuses unencrypted payloads unless MAILROOM_CODEC_ALLOW_PLAINTEXT=true or
+ * `options.allowPlaintext` says otherwise.
+ */
+export function codecFromEnv(
+  env: NodeJS.ProcessEnv = environment(),
+  options: AesGcmCodecOptions = {},
+): AesGcmCodec | undefined {
   const value = env[CODEC_KEYS_VAR];
+  const allowPlaintext = options.allowPlaintext ?? allowPlaintextFromEnv(env);
   if (value === undefined || value.trim() === '' || isPlaintextChoice(value)) return undefined;
-  return new AesGcmCodec(parseCodecKeys(value));
+  return new AesGcmCodec(parseCodecKeys(value), { allowPlaintext });
 }
 
 /**

@@ -1,17 +1,35 @@
 // The one DataConverter every mailroom Temporal client and worker uses (lib/temporal/index.ts,
 // workers/*, scripts/demo.ts, the test stack): payloads encrypted by lib/temporal/codec.ts, and failure
 // messages encoded so that they are encrypted too. Without keys (MAILROOM_CODEC_KEYS unset or
-// `none`) payloads stay plaintext, and reading an encrypted one names the variable to set.
+// `none`) payloads stay plaintext, and reading an encrypted one names the variable to set. With
+// keys, an unencrypted payload is refused (MAILROOM_CODEC_ALLOW_PLAINTEXT=true opts out).
 //
 // Plaintext histories hold addresses and subjects, so a process that writes them (a worker,
 // the SQS bridge, a starter) refuses to start when the variable is simply unset: the operator
 // must either give keys or say `MAILROOM_CODEC_KEYS=none` (a starter also takes --plaintext).
 import type { DataConverter } from '@temporalio/common';
-import { codecFromEnv, CODEC_KEYS_VAR, isPlaintextChoice, KeylessCodec, PLAINTEXT_KEYS_VALUE } from './codec';
+import {
+  ALLOW_PLAINTEXT_VAR,
+  allowPlaintextFromEnv,
+  codecFromEnv,
+  CODEC_KEYS_VAR,
+  isPlaintextChoice,
+  KeylessCodec,
+  PLAINTEXT_KEYS_VALUE,
+} from './codec';
 import { ConfigError } from '../config';
 import { environment } from '../config/env';
 
+export const ALLOW_PLAINTEXT_WARNING = `${ALLOW_PLAINTEXT_VAR}=true: unencrypted payloads are accepted although ${CODEC_KEYS_VAR} is set, so anyone who can reach Temporal can start runs with inputs of their choosing; unset it once the migration is over (docs/privacy.md)`;
+
 export const UNENCRYPTED_WARNING = `${CODEC_KEYS_VAR}=${PLAINTEXT_KEYS_VALUE}: workflow histories (addresses, subjects) are stored in plaintext on the Temporal server; set keys in production (docs/privacy.md)`;
+
+/** The warning a long-running process logs at start: plaintext histories, or plaintext accepted on an encrypted deployment. */
+export function codecWarning(choice: CodecChoice, env: NodeJS.ProcessEnv = environment()): string | undefined {
+  if (choice === 'plaintext') return UNENCRYPTED_WARNING;
+  if (choice === 'encrypted' && allowPlaintextFromEnv(env)) return ALLOW_PLAINTEXT_WARNING;
+  return undefined;
+}
 
 /** encrypted: keys given; plaintext: `none` said explicitly; unset: neither (refused where histories are written). */
 export type CodecChoice = 'encrypted' | 'plaintext' | 'unset';

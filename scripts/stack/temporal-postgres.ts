@@ -513,12 +513,38 @@ async function ensureDefaultNamespace(address: string, deadline: number): Promis
   }
 }
 
+/**
+ * Whether the Web UI serves: its page, and its API, which answers only once the UI server is
+ * connected to the frontend. After a kill() and restart of the server, the running UI keeps
+ * answering its page but gives 503 on the API until its gRPC connection is back.
+ */
+async function uiServes(uiPort: number): Promise<boolean> {
+  for (const path of ['/', '/api/v1/namespaces']) {
+    try {
+      if (!(await fetch(`http://127.0.0.1:${uiPort}${path}`, { signal: AbortSignal.timeout(2000) })).ok) return false;
+    } catch {
+      return false; // not up yet
+    }
+  }
+  return true;
+}
+
 /** Starts (or adopts, after a kill()) the Web UI server for address, and waits until it serves. */
 async function startUi(
   o: TemporalPostgresOptions & { uiPort: number; address: string; deadline: number },
 ): Promise<void> {
   const existing = uiServers.get(o.uiPort);
-  if (existing && existing.process.exit() === undefined && existing.address === o.address) return;
+  if (existing && existing.process.exit() === undefined && existing.address === o.address) {
+    // Adopted after a restart of the server: ready once it reaches the new frontend.
+    while (!(await uiServes(o.uiPort))) {
+      if (Date.now() > o.deadline)
+        throw new Error(
+          `the Web UI on port ${o.uiPort} did not reach the restarted server at ${o.address} in time (its API still fails)`,
+        );
+      await sleep(300);
+    }
+    return;
+  }
   if (!(await isPortFree(o.uiPort)))
     throw new Error(`Web UI port ${o.uiPort} is in use; stop what holds it or choose another UI port`);
 
@@ -561,11 +587,7 @@ ${
       uiServers.delete(o.uiPort);
       throw startError(`temporal-ui-server exited (${ui.exit()}) before serving on port ${o.uiPort}`, uiLog);
     }
-    try {
-      if ((await fetch(`http://127.0.0.1:${o.uiPort}/`, { signal: AbortSignal.timeout(2000) })).ok) return;
-    } catch {
-      /* not up yet */
-    }
+    if (await uiServes(o.uiPort)) return;
     if (Date.now() > o.deadline) {
       uiServers.delete(o.uiPort);
       await ui.stop();

@@ -1,17 +1,24 @@
 // A delivery skips the recipients that already have the object (lib/storage/delivery-log.ts,
 // per object and recipient), so a completion lost to a killed worker or a Temporal outage,
 // or a second run under another workflow id, does not become a second copy; --redeliver
-// does deliver again. Real S3 server (versitygw), dynalite and SMTP target.
+// does deliver again, and a redeliver run delivers once however often its steps run. Real S3 server (versitygw), dynalite and SMTP target.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createDeliverActivities } from '../../activities/inbound/deliver';
+import { createRulesActivities } from '../../activities/inbound/rules';
 import { createTransports } from '../../lib/smtp/transports';
-import { deliveredBefore, objectRef } from '../../lib/storage/delivery-log';
+import {
+  deliveredBefore,
+  forwardKey,
+  objectRef,
+  recordDelivered,
+  recordForwarded,
+} from '../../lib/storage/delivery-log';
 import { dynamodbRequests } from '../../lib/observability/metrics';
 import { bucketForDomain, loadConfig } from '../../lib/config';
 import type { RecipientResult } from '../../contracts/inbound';
@@ -21,7 +28,8 @@ import { S3_CREDENTIALS, s3ClientFor, startS3Server } from '../../scripts/stack/
 import { startSmtpTarget } from '../../scripts/stack/smtp-target';
 import { localStackEnv } from '../../scripts/stack/worker-env';
 
-test('a retry or a later run delivers only to the recipients not yet delivered; redeliver delivers again', async (t) => {
+/** versitygw, dynalite and one SMTP target (mailbox and internal port) with a@ and b@example.com. */
+async function stack(t: TestContext) {
   const dir = await mkdtemp(join(tmpdir(), 'mailroom-dlog-'));
   process.env.AWS_ACCESS_KEY_ID = S3_CREDENTIALS.accessKeyId;
   process.env.AWS_SECRET_ACCESS_KEY = S3_CREDENTIALS.secretAccessKey;
@@ -78,6 +86,11 @@ test('a retry or a later run delivers only to the recipients not yet delivered; 
       }),
     }),
   );
+  return { s3, dynamo, config, transports, mail, bucket };
+}
+
+test('a retry or a later run delivers only to the recipients not yet delivered; redeliver delivers again', async (t) => {
+  const { s3, dynamo, config, transports, mail, bucket } = await stack(t);
   const { deliverEmail } = createDeliverActivities({ s3, dynamo, config, transports });
   const input = { domain: 'example.com', bucket, key: 'k1', envelopeFrom: 'x@sender.example' };
   type Input = Parameters<typeof deliverEmail>[0];
@@ -144,4 +157,64 @@ test('a retry or a later run delivers only to the recipients not yet delivered; 
     ]),
     new Set(['a@example.com', 'b@example.com']),
   );
+});
+
+test('a redeliver run delivers and forwards once however often its steps run; the next redeliver run does again', async (t) => {
+  const { s3, dynamo, config, transports, mail, bucket } = await stack(t);
+  const { deliverEmail } = createDeliverActivities({ s3, dynamo, config, transports });
+  const { forwardEmail } = createRulesActivities({ s3, dynamo, config, transports });
+  const workflowId = `inbound/${bucket}/k1`;
+  // The fast path's steps are local activities: after a worker dies before the workflow task
+  // completes, the same run runs them again (fast-path-reexecution.test.ts).
+  const local = <A extends unknown[], R>(runId: string, fn: (...a: A) => Promise<R>, ...args: A) =>
+    new MockActivityEnvironment({ isLocal: true, workflowExecution: { workflowId, runId } }).run(
+      fn,
+      ...args,
+    ) as Promise<R>;
+  const deliver = { domain: 'example.com', bucket, key: 'k1', recipients: ['a@example.com'], redeliver: true };
+  const forward = { bucket, key: 'k1', recipient: 'a@example.com', to: 'b@example.com', redeliver: true };
+  const copies = async (to: string) =>
+    (await mail.deliveries()).filter((d) => d.messageId === '<once@sender.example>' && d.recipient === to).length;
+
+  // The first, ordinary run delivered and forwarded (its entries name it).
+  await local('run-1', deliverEmail, { ...deliver, redeliver: undefined });
+  await local('run-1', forwardEmail, { ...forward, redeliver: undefined });
+  assert.equal(await copies('a@example.com'), 1);
+  assert.equal(await copies('b@example.com'), 1);
+
+  // A redeliver run delivers over run-1's entries; its steps run twice: one copy each.
+  for (let pass = 0; pass < 2; pass++) {
+    const results = await local('redeliver-1', deliverEmail, deliver);
+    assert.deepEqual(
+      results.map((r) => [r.outcome, r.detail]),
+      [['delivered', pass === 0 ? undefined : 'delivered earlier']],
+    );
+    assert.deepEqual(await local('redeliver-1', forwardEmail, forward), { route: 'internal' });
+  }
+  assert.equal(await copies('a@example.com'), 2, 'one more delivery, not two');
+  assert.equal(await copies('b@example.com'), 2, 'one more forward, not two');
+  // An ordinary run still finds them delivered (the redeliver run's entries count for everyone).
+  await local('run-2', deliverEmail, { ...deliver, redeliver: undefined });
+  await local('run-2', forwardEmail, { ...forward, redeliver: undefined });
+  assert.equal(await copies('a@example.com'), 2);
+  assert.equal(await copies('b@example.com'), 2);
+
+  // A second redeliver run is another explicit request: it delivers and forwards again, once.
+  for (let pass = 0; pass < 2; pass++) {
+    await local('redeliver-2', deliverEmail, deliver);
+    await local('redeliver-2', forwardEmail, forward);
+  }
+  assert.equal(await copies('a@example.com'), 3);
+  assert.equal(await copies('b@example.com'), 3);
+
+  // Entries written before runs were recorded (no run) are an earlier run's: redelivered over.
+  const object = objectRef(bucket, 'k1');
+  await recordDelivered(dynamo, DEFAULT_TABLES.delivery, object, ['a@example.com']);
+  await recordForwarded(dynamo, DEFAULT_TABLES.delivery, forwardKey(object, 'a@example.com', 'b@example.com'));
+  for (let pass = 0; pass < 2; pass++) {
+    await local('redeliver-2', deliverEmail, deliver);
+    await local('redeliver-2', forwardEmail, forward);
+  }
+  assert.equal(await copies('a@example.com'), 4);
+  assert.equal(await copies('b@example.com'), 4);
 });

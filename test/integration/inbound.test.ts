@@ -2,12 +2,14 @@
 // servers. Each case checks what lands in which mailbox and what S3 says afterwards.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { parseHeaderBlock } from '../../lib/mail/headers';
 import { inboundOutcome, startInbound } from '../../starters/start-inbound';
 import { DEFAULT_TABLES } from '../../scripts/stack/dynamodb';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { rawMail, sesBounce, sesStored, snsNotificationMail } from '../../scripts/stack/demo-emails';
 import { activitySteps } from '../support/history-steps';
+import { SNS_FIXTURES, snsFixture } from '../support/ses-notification-fixtures';
 import { BUCKET, DOMAIN, inboundWorkflowId, type InboundStack, startInboundStack } from '../support/inbound-stack';
 
 const ALICE = 'alice@example.com';
@@ -392,6 +394,39 @@ describe('inbound pipeline', () => {
     assert.equal(delivered.autoReplies[0].sent, false);
   });
 
+  test('SES notifications mailed by SNS as relays deliver them (broken lines, escaped envelope, quoted-printable) are matched and rewritten', async () => {
+    for (const f of SNS_FIXTURES) {
+      await stack.putItem(DEFAULT_TABLES.messages, {
+        MessageId: f.messageId,
+        source: ALICE,
+        destinations: f.destinations,
+        subject: f.subject,
+        timestamp: 1,
+      });
+      const raw = readFileSync(snsFixture(f.file));
+      const snsId = parseHeaderBlock(raw.toString('utf8')).get('message-id')![0];
+      const result = await stack.run({ key: await stack.put(raw) });
+      assert.equal(result.status, 'delivered', f.file);
+      assert.deepEqual(
+        result.bounce,
+        {
+          matched: true,
+          bouncedRecipient: f.recipients[0],
+          kind: f.type === 'Complaint' ? 'complaint' : 'bounce',
+          rewritten: true,
+        },
+        f.file,
+      );
+      assert.deepEqual(result.autoReplies, [], `${f.file}: no rules run for reports`);
+      const copy = (await stack.mail.messagesFor(ALICE)).find((m) => m.includes(snsId))!;
+      assert.ok(copy, `${f.file} delivered to alice`);
+      const h = parseHeaderBlock(copy);
+      assert.equal(h.get('x-mailroom-bounced-recipient')?.[0], f.recipients[0], f.file);
+      assert.equal(h.get('reply-to')?.[0], `<${f.recipients[0]}>`, f.file);
+      assert.equal(h.get('x-original-from')?.[0], 'AWS Notifications <no-reply@sns.amazonaws.com>', f.file);
+    }
+  });
+
   test("tags fit S3's 2 KB even when the object already carries 2,000 bytes of metadata", async () => {
     const key = `big-meta-${Date.now()}`;
     await stack.s3.send(
@@ -460,6 +495,28 @@ describe('inbound pipeline', () => {
     });
     const plain = (await stack.mail.messagesFor(CAROL)).find((m) => m.includes('0100018c-unknown'))!;
     assert.equal(parseHeaderBlock(plain).get('from')![0], 'MAILER-DAEMON@amazonses.com');
+
+    // Issue 21: a report that cites our message but names one of our own users, not an address
+    // the message went to, must not speak for that user: delivered as received, with why.
+    const forgedKey = await stack.put(
+      sesBounce({
+        to: ALICE,
+        sesMessageId: '0100018c-test-bounce-1',
+        bouncedRecipient: 'ceo@example.com',
+        originalSubject: 'Offer letter',
+      }),
+    );
+    const forged = await stack.run({ key: forgedKey });
+    assert.equal(forged.status, 'delivered');
+    assert.equal(forged.bounce?.rewritten, false);
+    assert.equal(forged.bounce?.bouncedRecipient, undefined);
+    assert.match(forged.bounce?.reason ?? '', /names none of the 1 address\(es\) our message was sent to/);
+    const asReceived = (await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('0100018c-test-bounce-1'));
+    assert.equal(asReceived.length, 2, 'the rewritten one above and this one');
+    const fh = parseHeaderBlock(asReceived[1]);
+    assert.equal(fh.get('from')![0], 'MAILER-DAEMON@amazonses.com');
+    assert.equal(fh.get('reply-to'), undefined);
+    assert.equal(fh.get('x-original-from'), undefined);
   });
 
   test('mail carrying the marker header is a loop: tagged, not delivered', async () => {
@@ -503,6 +560,46 @@ describe('inbound pipeline', () => {
     assert.deepEqual([again.status, twice.status], ['delivered', 'delivered']);
   });
 
+  test('three forged one-hop copies of a Message-ID do not stop the genuine copy; its own loop still stops', async () => {
+    const messageId = '<genuine-1@sender.example>';
+    const withHops = (raw: Buffer, n: number) =>
+      Buffer.from(
+        Array.from(
+          { length: n },
+          (_, i) => `Received: from relay${i}.far.example by mx.far.example; ${new Date().toUTCString()}\r\n`,
+        ).join('') + raw.toString(),
+      );
+    const forged: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const raw = rawMail({ from: 'forger@evil.example', to: [CAROL], subject: 'Genuine offer', messageId });
+      forged.push((await stack.run({ key: await stack.put(raw) })).status);
+    }
+    assert.deepEqual(forged, ['delivered', 'delivered', 'delivered']);
+    // The genuine message travelled further (4 more hops) than the three forged copies.
+    const genuine = (subject: string, hops: number) =>
+      withHops(rawMail({ from: OUTSIDE, to: [CAROL], subject, messageId }), hops);
+    const first = await stack.run({ key: await stack.put(genuine('Genuine offer', 4)) });
+    assert.equal(
+      first.status,
+      'delivered',
+      'counted apart from the forged copies (same id and subject, another sender)',
+    );
+    assert.equal(
+      (await stack.mail.messagesFor(CAROL)).filter(
+        (m) => m.includes('Subject: Genuine offer') && m.includes(`From: ${OUTSIDE}`),
+      ).length,
+      1,
+    );
+    // A peer looping it back with "Fwd:" added each pass is still the same message to the counter.
+    const rounds: string[] = [];
+    for (let round = 1; round <= 3; round++)
+      rounds.push(
+        (await stack.run({ key: await stack.put(genuine(`${'Fwd: '.repeat(round)}Genuine offer`, 4 + 2 * round)) }))
+          .status,
+      );
+    assert.deepEqual(rounds, ['delivered', 'delivered', 'loop']);
+  });
+
   test('a deferred recipient is retried alone: no second copy for the one already delivered', async () => {
     stack.mail.setRecipientFailure(CAROL, { code: 451, message: '4.3.0 try again later', times: 2 });
     const key = await stack.put(rawMail({ from: OUTSIDE, to: [ALICE, CAROL], subject: 'Retry me' }));
@@ -520,16 +617,25 @@ describe('inbound pipeline', () => {
     );
   });
 
-  test('a recipient that stays deferred ends as failed with the reason, visible in S3', async () => {
+  test('a recipient that stays deferred until the age ends as failed with the reason, visible in S3', async () => {
+    // The run's own age (4 s) stands in for DELIVERY_MAX_AGE (test/integration/deferral.test.ts sets that).
     stack.mail.setRecipientFailure(BOB, { code: 452, message: '4.2.2 mailbox full' });
     const key = await stack.put(rawMail({ from: OUTSIDE, to: [BOB], subject: 'Never fits' }));
-    const result = await stack.run({ key, delivery: { rounds: 2, firstDelaySeconds: 1 } });
+    const result = await stack.run({
+      key,
+      delivery: { firstDelaySeconds: 1, maxDelaySeconds: 1 },
+      deferral: { maxAgeSeconds: 4 },
+    });
     stack.mail.setRecipientFailure(BOB, null);
     assert.equal(result.status, 'failed');
     assert.equal(result.recipients[0].outcome, 'failed');
     const meta = await stack.metadata(key);
     assert.equal(meta?.status, 'failed');
-    assert.match(meta?.error ?? '', /bob@example\.com: still deferred after 2 rounds/);
+    assert.equal(meta?.processed, 'true');
+    assert.match(
+      meta?.error ?? '',
+      /bob@example\.com: deferred since .*given up after DELIVERY_MAX_AGE \(4 s\): 452 4\.2\.2 mailbox full/,
+    );
   });
 });
 

@@ -6,7 +6,13 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { OAuth2EndpointError, OAuth2GrantError, refreshAccessToken } from '../../lib/imap/oauth2';
+import {
+  MAX_TOKEN_LIFETIME_SECONDS,
+  OAuth2ConfigError,
+  OAuth2EndpointError,
+  OAuth2GrantError,
+  refreshAccessToken,
+} from '../../lib/imap/oauth2';
 import { freePort } from '../../scripts/stack/ports';
 import { startLocalOAuth2Server, type LocalOAuth2Server } from '../../scripts/stack/oauth2';
 
@@ -37,6 +43,29 @@ describe('OAuth2 token client', () => {
       oauth.grant('u@example.test', 'public-b'),
     );
     assert.ok(pub.accessToken);
+  });
+
+  it('clamps an absurd expires_in to a year, and never sends a refresh token to a plain-http endpoint off this machine', async () => {
+    oauth.accessTokenSeconds = 1e13;
+    try {
+      const t0 = Date.now();
+      const t = await refreshAccessToken(
+        { tokenUrl: oauth.tokenUrl, clientId: CLIENT.clientId, clientSecret: CLIENT.clientSecret },
+        oauth.grant('x@example.test', CLIENT.clientId),
+      );
+      assert.ok(!Number.isNaN(t.expiresAt.getTime()), 'a valid date');
+      assert.ok(Math.abs(t.expiresAt.getTime() - (t0 + MAX_TOKEN_LIFETIME_SECONDS * 1000)) < 5000);
+    } finally {
+      oauth.accessTokenSeconds = 120;
+    }
+    // The same server by a name that is not loopback: refused before any request is made.
+    const before = oauth.stats.refreshes + oauth.stats.refused;
+    const offMachine = oauth.tokenUrl.replace('127.0.0.1', '127.0.0.1.nip.io');
+    await assert.rejects(
+      refreshAccessToken({ tokenUrl: offMachine, clientId: CLIENT.clientId }, oauth.grant('x@example.test')),
+      (err: Error) => err instanceof OAuth2ConfigError && /plain http/.test(err.message),
+    );
+    assert.equal(oauth.stats.refreshes + oauth.stats.refused, before, 'no request reached the endpoint');
   });
 
   it('a revoked token or a wrong client is a grant error, and says so without the token', async () => {

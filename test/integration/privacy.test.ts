@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { Connection } from '@temporalio/client';
-import type { Payload } from '@temporalio/common';
+import { Client, Connection } from '@temporalio/client';
+import type { Payload, PayloadCodec } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import {
   AesGcmCodec,
@@ -23,13 +23,23 @@ import {
   type CodecServer,
   DEFAULT_CORS_ORIGINS,
   type JsonPayload,
+  codecServerOptionsFromEnv,
   payloadToJson,
   SESSION_COOKIE,
   startCodecServer,
 } from '../../workers/codec-server';
-import { BUCKET, inboundWorkflowId, type InboundStack, startInboundStack } from '../support/inbound-stack';
+import {
+  BUCKET,
+  firstWorkflowTaskFailure,
+  inboundWorkflowId,
+  type InboundStack,
+  startInboundStack,
+} from '../support/inbound-stack';
+import { loadConfig } from '../../lib/config';
+import { mailroomDataConverter } from '../../lib/temporal/data-converter';
+import { createInboundWorker } from '../../workers/inbound';
 import { temporalBinary } from '../support/temporal';
-import { CURRENT_PATCH } from '../../workflows/processInboundEmail';
+import { DEFERRAL_PATCH } from '../../workflows/processInboundEmail';
 
 const SENDER = 'confidential.source.4821@sender.example';
 const RECIPIENT = 'm.privacy@example.com';
@@ -40,6 +50,7 @@ const UI_ORIGIN = 'http://localhost:8233';
 
 let stack: InboundStack;
 let codec: AesGcmCodec;
+let reader: PayloadCodec;
 let server: CodecServer;
 let connection: Connection;
 const token = randomBytes(24).toString('hex');
@@ -82,7 +93,10 @@ before(async () => {
   await stack.putItem(DEFAULT_TABLES.rules, { email_address: RECIPIENT, ooo_active: false, forwards: [FORWARD_TO] });
   codec = codecFromEnv(stack.childEnv)!;
   assert.ok(codec, 'the test stack encrypts');
-  server = await startCodecServer({ port: 0, token, origins: DEFAULT_CORS_ORIGINS, codec });
+  // The codec server's codec, as `npm run codec-server` builds it: it shows what the SDK core
+  // writes outside the codec (marker bookkeeping) too, where the workers' codec refuses plaintext.
+  reader = codecServerOptionsFromEnv({ ...stack.childEnv, CODEC_SERVER_TOKEN: token }).codec;
+  server = await startCodecServer({ port: 0, token, origins: DEFAULT_CORS_ORIGINS, codec: reader });
   // A plain connection: no data converter, no codec — what anyone with server access sees.
   connection = await Connection.connect({ address: stack.env.address });
 
@@ -145,7 +159,7 @@ describe('workflow history at rest', () => {
       assert.ok(!text(payload.data).includes('@'), `${path} holds no address`);
     }
     assert.ok(
-      coreMeta.some((p) => JSON.parse(text(p.payload.data)).id === CURRENT_PATCH),
+      coreMeta.some((p) => JSON.parse(text(p.payload.data)).id === DEFERRAL_PATCH),
       'the current patch marker is there',
     );
     assert.ok(
@@ -186,13 +200,21 @@ describe('workflow history at rest', () => {
   });
 
   test('with the codec the history reads in full', async () => {
-    const decoded = await codec.decode(
+    const decoded = await reader.decode(
       payloads.filter((p) => !p.path.includes('searchAttributes')).map((p) => p.payload),
     );
     const all = decoded.map((p) => text(p.data)).join('\n');
     for (const needle of [SENDER, RECIPIENT, SUBJECT])
       assert.ok(all.includes(needle), `decoded history contains ${needle}`);
     for (const p of decoded) assert.notEqual(text(p.metadata?.encoding), ENCODING_ENCRYPTED);
+    // The workers' codec refuses plaintext: only the core's marker bookkeeping is, and the core
+    // reads that itself (it never reaches a worker's decode).
+    const refused: string[] = [];
+    for (const { path, payload } of payloads.filter((p) => !p.path.includes('searchAttributes')))
+      await codec.decode([payload]).catch(() => refused.push(path));
+    assert.ok(refused.length > 0);
+    for (const path of refused)
+      assert.match(path, /markerRecordedEventAttributes\.details\.(patch-data|data)\./, `${path} refused`);
   });
 });
 
@@ -396,5 +418,61 @@ describe('codec server', () => {
     assert.ok(!decoded.some((p) => p.encoding === ENCODING_ENCRYPTED));
     const all = decoded.map((p) => p.data).join('\n');
     for (const needle of [SENDER, RECIPIENT, SUBJECT]) assert.ok(all.includes(needle), `CLI output contains ${needle}`);
+  });
+});
+
+describe('unencrypted input on an encrypted deployment (issue 21)', () => {
+  // Anyone who can reach Temporal can start a run: without the codec, its input is plaintext.
+  const plainClient = () => new Client({ connection: stack.env.connection, namespace: stack.env.namespace });
+  const inputFor = (key: string) => ({ domain: 'example.com', bucket: BUCKET, key });
+
+  test('a run started without the codec does not proceed: its workflow task fails naming the setting', async () => {
+    const subject = 'Started by someone without the codec';
+    const key = await stack.put(rawMail({ from: SENDER, to: [RECIPIENT], subject }), `plaintext-${process.pid}`);
+    const handle = await plainClient().workflow.start('processInboundEmail', {
+      taskQueue: stack.config.taskQueue,
+      workflowId: inboundWorkflowId(BUCKET, key),
+      args: [inputFor(key)],
+    });
+    const message = await firstWorkflowTaskFailure(stack, handle.workflowId);
+    assert.match(message, /refused an unencrypted payload \(encoding "json\/plain"\)/);
+    assert.match(message, /MAILROOM_CODEC_KEYS is set/);
+    assert.match(message, /MAILROOM_CODEC_ALLOW_PLAINTEXT=true/);
+    await new Promise((r) => setTimeout(r, 1000));
+    const history = await handle.fetchHistory();
+    assert.ok(
+      !history.events?.some((e) => e.activityTaskScheduledEventAttributes || e.markerRecordedEventAttributes),
+      'no step ran',
+    );
+    assert.equal((await handle.describe()).status.name, 'RUNNING');
+    assert.equal((await stack.mail.messagesFor(RECIPIENT)).filter((m) => m.includes(subject)).length, 0);
+    assert.equal((await stack.metadata(key))?.processed, undefined);
+    await handle.terminate('test: refused plaintext input');
+  });
+
+  test('with MAILROOM_CODEC_ALLOW_PLAINTEXT=true (a migration window) it runs, and still writes encrypted', async () => {
+    const taskQueue = `${stack.config.taskQueue}-allow-plaintext`;
+    const env = { ...stack.childEnv, TASK_QUEUE: taskQueue, MAILROOM_CODEC_ALLOW_PLAINTEXT: 'true' };
+    const worker = await createInboundWorker({
+      connection: stack.env.nativeConnection,
+      namespace: stack.env.namespace ?? 'default',
+      client: stack.env.client,
+      dataConverter: mailroomDataConverter(env),
+      deps: { s3: stack.s3, dynamo: stack.dynamo, transports: stack.transports, config: loadConfig(env) },
+      deployment: null,
+    });
+    const subject = 'Started without the codec during a migration';
+    const key = await stack.put(rawMail({ from: SENDER, to: [RECIPIENT], subject }), `allowed-${process.pid}`);
+    const result = await worker.runUntil(async () => {
+      const handle = await plainClient().workflow.start('processInboundEmail', {
+        taskQueue,
+        workflowId: inboundWorkflowId(BUCKET, key),
+        args: [inputFor(key)],
+      });
+      // Its result is encrypted: read with the stack's (strict) codec.
+      return stack.env.client.workflow.getHandle(handle.workflowId).result();
+    });
+    assert.equal((result as { status: string }).status, 'delivered');
+    assert.equal((await stack.mail.messagesFor(RECIPIENT)).filter((m) => m.includes(subject)).length, 1);
   });
 });

@@ -82,7 +82,7 @@ after(() => rmSync(mutants, { recursive: true, force: true }));
 
 function mutant(name: string, insert: string): string {
   const source = readFileSync(join(ROOT, 'workflows', 'processInboundEmail.ts'), 'utf8');
-  const anchor = 'let fetched = run.local';
+  const anchor = 'let fetched = await persist(';
   assert.ok(
     source.includes(anchor),
     `update the mutation in replay.test.ts: "${anchor}" is no longer in workflows/processInboundEmail.ts`,

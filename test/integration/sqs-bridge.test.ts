@@ -288,19 +288,33 @@ test('crash between start and delete: the message comes back after VISIBILITY_TI
 test('poison messages go to the dead-letter queue with the reason, are not retried, and replay with start:object', async () => {
   const q = await freshQueues();
   const missingKey = `missing-${process.pid}-${Date.now()}`;
+  // Malformed notifications of a stored object: the recipients a string, or an object (they
+  // once threw a TypeError at every receive, retried forever).
+  const stored = await stack.put(rawMail({ from: SENDER, to: [ALICE], subject: 'SQS malformed notification' }));
+  const reshaped = (edit: (ses: { mail: Record<string, unknown>; receipt: Record<string, unknown> }) => void) => {
+    const sns = JSON.parse(notification(stored, [ALICE]));
+    const ses = JSON.parse(sns.Message);
+    edit(ses);
+    return JSON.stringify({ ...sns, MessageId: `sns-${Math.random()}`, Message: JSON.stringify(ses) });
+  };
   const bodies = {
     notJson: 'this is not JSON',
     bounce: notification('some-key', [ALICE], { type: 'Bounce' }),
     missing: notification(missingKey, [ALICE, CAROL]),
+    recipientsString: reshaped((n) => (n.receipt.recipients = ALICE)),
+    destinationObject: reshaped((n) => {
+      delete n.receipt.recipients;
+      n.mail.destination = { 0: ALICE };
+    }),
   };
   for (const body of Object.values(bodies)) await send(q.queueUrl, body);
   const bridge = await startBridge({ ...q.env, SQS_DEAD_LETTER_QUEUE: q.dlqName, VISIBILITY_TIMEOUT: '1' });
   try {
-    await until('three messages handled', () => bridge.outcomes.length === 3);
+    await until('five messages handled', () => bridge.outcomes.length === 5);
     await sleep(3000); // three visibility timeouts: nothing comes back
     assert.deepEqual(
       bridge.outcomes.map((o) => o.outcome),
-      ['dead-lettered', 'dead-lettered', 'dead-lettered'],
+      ['dead-lettered', 'dead-lettered', 'dead-lettered', 'dead-lettered', 'dead-lettered'],
     );
   } finally {
     await bridge.stop();
@@ -318,12 +332,21 @@ test('poison messages go to the dead-letter queue with the reason, are not retri
         }),
       )
     ).Messages ?? [];
-  assert.equal(dead.length, 3);
+  assert.equal(dead.length, 5);
   const reasonOf = (body: string) =>
     dead.find((m) => m.Body === body)?.MessageAttributes?.['mailroom-reason']?.StringValue;
   assert.match(reasonOf(bodies.notJson) ?? '', /not an SES Received notification: not JSON/);
   assert.match(reasonOf(bodies.bounce) ?? '', /notificationType is "Bounce", expected "Received"/);
   assert.equal(reasonOf(bodies.missing), `object s3://${BUCKET}/${missingKey} does not exist`);
+  assert.match(reasonOf(bodies.recipientsString) ?? '', /receipt\.recipients: must be a list of address strings/);
+  assert.match(reasonOf(bodies.destinationObject) ?? '', /mail\.destination: must be a list of address strings/);
+  assert.equal(
+    await temporalBridgeDeps(stack.env.client, stack.config.taskQueue).workflowExists(
+      inboundWorkflowId(BUCKET, stored),
+    ),
+    false,
+    'no workflow for a malformed notification',
+  );
   for (const m of dead)
     assert.equal(
       m.MessageAttributes?.['mailroom-source-queue']?.StringValue,
@@ -332,7 +355,7 @@ test('poison messages go to the dead-letter queue with the reason, are not retri
 
   // One clear error line per message, naming it and the reason.
   const lines = bridge.logs.filter((l) => l.msg.startsWith('poison message moved to the dead-letter queue'));
-  assert.equal(lines.length, 3);
+  assert.equal(lines.length, 5);
   assert.deepEqual(new Set(lines.map((l) => l.sqsMessageId)), new Set(bridge.outcomes.map((o) => o.message.MessageId)));
   assert.ok(lines.every((l) => l.level === 50 && l.reason));
   assert.equal(

@@ -12,7 +12,14 @@ import { DEFAULT_TABLES } from '../../scripts/stack/dynamodb';
 import { rawMail } from '../../scripts/stack/demo-emails';
 import { emailsProcessed } from '../../lib/observability/metrics';
 import { startInbound } from '../../starters/start-inbound';
-import { BUCKET, DOMAIN, inboundWorkflowId, type InboundStack, startInboundStack } from '../support/inbound-stack';
+import {
+  BUCKET,
+  DOMAIN,
+  firstWorkflowTaskFailure,
+  inboundWorkflowId,
+  type InboundStack,
+  startInboundStack,
+} from '../support/inbound-stack';
 
 const run = promisify(execFile);
 const ROOT = join(__dirname, '..', '..');
@@ -372,21 +379,33 @@ test('no codec keys: starters refuse to start workflows (exit 2, naming MAILROOM
     );
   }
 
-  // Opted out: started (plaintext). Then a reader without keys of an encrypted result is told what to set.
-  const plain = await outcome(
+  // Opted out: started (plaintext), but these workers have keys and refuse unencrypted input:
+  // the workflow task fails naming the setting, and the run does not proceed.
+  const plain = await outcome('process-object', ['--bucket', BUCKET, '--key', key, '--plaintext'], withoutKeys());
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.match(plain.stdout, /started inbound\//);
+  const refused = stack.env.client.workflow.getHandle(inboundWorkflowId(BUCKET, key));
+  assert.match(
+    await firstWorkflowTaskFailure(stack, inboundWorkflowId(BUCKET, key)),
+    /refused an unencrypted payload.*MAILROOM_CODEC_KEYS is set.*MAILROOM_CODEC_ALLOW_PLAINTEXT=true/,
+  );
+  assert.equal((await refused.describe()).status.name, 'RUNNING');
+  assert.equal(await stack.metadata(key).then((m) => m?.processed), undefined, 'not processed');
+  await refused.terminate('test: refused plaintext input');
+
+  // A reader without keys of an encrypted result is told what to set.
+  const other = await stack.put(rawMail({ from: 'x@sender.example', to: [ALICE], subject: 'Keys second' }));
+  assert.equal((await outcome('process-object', ['--bucket', BUCKET, '--key', other, '--wait'])).code, 0);
+  const reader = await outcome(
     'process-object',
-    ['--bucket', BUCKET, '--key', key, '--plaintext', '--wait'],
+    ['--bucket', BUCKET, '--key', other, '--plaintext', '--wait'],
     withoutKeys(),
   );
-  assert.equal(plain.code, 1, 'the worker answers encrypted; this reader has no keys');
-  assert.match(plain.stderr, /started inbound\//);
+  assert.equal(reader.code, 1, 'the worker answers encrypted; this reader has no keys');
+  assert.match(reader.stderr, /already started earlier: inbound\//);
   assert.match(
-    plain.stderr,
+    reader.stderr,
     /this history is encrypted \(key id "test"\) and MAILROOM_CODEC_KEYS is not set here: set MAILROOM_CODEC_KEYS/,
-  );
-  assert.equal(
-    (await stack.env.client.workflow.getHandle(inboundWorkflowId(BUCKET, key)).result()).status,
-    'delivered',
   );
 });
 

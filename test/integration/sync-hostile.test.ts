@@ -2,8 +2,13 @@
 // hostile-imap.ts) that lies about sizes, drips, sends an endless FETCH response and closes
 // mid-literal. Each sync ends in bounded time and memory; the other folders of the account and
 // another account on a real Dovecot (synced at the same time by the same worker) go on.
+// Then hostile names and texts: folder names decoding to NUL or an unpaired surrogate, a
+// subject with escape sequences, a login refused with a NO text holding a NUL and ANSI escapes.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { addAccountWithPassword } from '../../lib/sync-store/credentials';
@@ -224,5 +229,158 @@ describe('sync against a hostile IMAP server', () => {
     // Nothing is left hanging on the server side.
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(hostile.openConnections(), 0, 'every connection to the hostile server was closed');
+  });
+});
+
+/** What PostgreSQL and UTF-8 accept: no NUL, no unpaired surrogate. */
+const validUtf8 = (s: string) => !s.includes('\u0000') && Buffer.from(s, 'utf8').toString('utf8') === s;
+// eslint-disable-next-line no-control-regex
+const TERMINAL_CONTROLS = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/;
+
+describe('sync against hostile folder names and server texts', () => {
+  const ROOT = join(__dirname, '..', '..');
+  const queue = `sync-hostile-names-${randomBytes(4).toString('hex')}`;
+  const OWNER = 'names.owner@example.com';
+  const REFUSAL = 'Authentication failed\u0000 \u001B[2J\u001B[1;31mcall +1 555 0100 now\u001B[0m\u001B]0;pwned\u0007';
+  let env: TestWorkflowEnvironment;
+  let db: TestDatabase;
+  let names: HostileImapServer;
+  let refusing: HostileImapServer;
+  let store: Store;
+  let worker: { stop(): Promise<void> };
+  let owner: string;
+
+  before(async () => {
+    quietTemporalLogs();
+    [env, db] = await Promise.all([startTestTemporal(), createTestDatabase()]);
+    names = await startHostileImap({
+      folders: {
+        INBOX: [{ behaviour: 'ok' }, { behaviour: 'ok', subject: 'Hi \u001B[2J\u001B[31mred\u001B[0m there' }],
+        '&AAA-': [{ behaviour: 'ok' }], // NUL
+        'x&2AA-': [{ behaviour: 'ok' }, { behaviour: 'ok' }], // "x" and an unpaired surrogate
+        // "y" + NUL and "y" + a real U+FFFD: one key once made valid, so one of them cannot be stored.
+        'y&AAA-': [{ behaviour: 'ok' }],
+        'y&//0-': [{ behaviour: 'ok' }],
+        Zzz: [{ behaviour: 'ok' }],
+      },
+    });
+    refusing = await startHostileImap({ folders: { INBOX: [{ behaviour: 'ok' }] }, loginRefusal: REFUSAL });
+    store = createStore(db.pool);
+    worker = await startSyncTestWorker(env, { db, keyEntry, taskQueue: queue });
+    owner = (await store.ensureUser(OWNER)).id;
+  });
+
+  after(async () => {
+    await worker?.stop();
+    await env?.teardown();
+    await names?.stop();
+    await refusing?.stop();
+    await db?.drop();
+  });
+
+  async function sync(accountId: string) {
+    const handle = await env.client.workflow.start<typeof syncAccount>('syncAccount', {
+      taskQueue: queue,
+      workflowId: `${syncWorkflowId(accountId)}-${randomBytes(3).toString('hex')}`,
+      args: [{ userId: owner, accountId, options: { authWaitSeconds: 1, imapMaxAttempts: 2 } }],
+    });
+    return handle.result();
+  }
+
+  function addAccount(server: HostileImapServer) {
+    return addAccountWithPassword(
+      store,
+      keyring,
+      owner,
+      { imapHost: server.host, imapPort: server.port, imapTls: false, imapUser: server.user, syncIntervalSeconds: 300 },
+      server.password,
+    );
+  }
+
+  async function accountList(...args: string[]) {
+    const run = promisify(execFile);
+    return run(process.execPath, ['--import', 'tsx', 'starters/list-accounts.ts', '--user', OWNER, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, DATABASE_URL: db.url, MAILROOM_SECRET_KEYS: keyEntry, LOG_LEVEL: 'warn' },
+    }).then(
+      (r) => ({ code: 0, stdout: r.stdout }),
+      (err: { code: number; stdout: string }) => ({ code: err.code, stdout: err.stdout }),
+    );
+  }
+
+  it('syncs folders named with NUL or an unpaired surrogate under their cleaned names, records a clash, and the run ends', async () => {
+    const account = await addAccount(names);
+    const result = await sync(account.id);
+    // One folder (the second of the y pair) cannot be stored apart: recorded, the others synced.
+    assert.equal(result.status, 'partial');
+    assert.equal(result.foldersFailed, 1);
+
+    const rows = await store.listMessages(owner, account.id);
+    const count = (folder: string) => rows.filter((m) => m.folder === folder).length;
+    assert.equal(count('INBOX'), 2);
+    assert.equal(count('\uFFFD'), 1, '&AAA- (NUL) synced as U+FFFD');
+    assert.equal(count('x\uFFFD'), 2, 'x&2AA- (unpaired surrogate) synced as x U+FFFD');
+    assert.equal(count('y\uFFFD'), 1, 'one of the y pair synced');
+    assert.equal(count('Zzz'), 1, 'the folder after them too');
+    for (const m of rows) {
+      for (const text of [m.folder, m.subject ?? '', m.from ?? '', m.rawRef ?? '', ...m.to, ...m.flags])
+        assert.ok(validUtf8(text) && !TERMINAL_CONTROLS.test(text.replace(/[\t\n]/g, '')), JSON.stringify(text));
+    }
+    assert.ok(
+      rows.some((m) => m.subject === 'Hi red there'),
+      'escape sequences left the subject, whole',
+    );
+    assert.match(rows.find((m) => m.folder === 'x\uFFFD')?.rawRef ?? '', /\/x%EF%BF%BD;UIDVALIDITY=4242\/;UID=1$/);
+
+    const [folderError] = (await store.listSyncErrors(owner, account.id)).filter((e) => e.kind === 'folder');
+    assert.equal(folderError?.folder, 'y\uFFFD');
+    assert.match(folderError?.reason ?? '', /is stored as that of folder "y\uFFFD".*rename one of them/);
+
+    const [run] = await store.listSyncRuns(owner, account.id);
+    assert.equal(run.status, 'partial');
+    assert.ok(run.finishedAt, 'the run ended');
+    assert.ok(validUtf8(run.error ?? '') && !TERMINAL_CONTROLS.test(run.error ?? ''), JSON.stringify(run.error));
+
+    // The next run finds the same folders under the same keys: nothing reset, nothing fetched again.
+    const again = await sync(account.id);
+    assert.equal(again.status, 'partial');
+    assert.equal(again.messagesAdded, 0);
+    assert.equal(again.messagesDeleted, 0);
+    assert.equal((await store.listMessages(owner, account.id)).length, rows.length);
+
+    const listed = await accountList('--skipped');
+    assert.equal(listed.code, 0);
+    assert.ok(!TERMINAL_CONTROLS.test(listed.stdout.replace(/\n/g, '')), JSON.stringify(listed.stdout));
+    assert.ok(validUtf8(listed.stdout));
+    assert.match(
+      listed.stdout,
+      / {2,}folder y\uFFFD: preparing the folder failed: its name is stored as that of folder/,
+    );
+  });
+
+  it('a login refused with a NO text holding a NUL and escape sequences marks the account needs-attention once', async () => {
+    const account = await addAccount(refusing);
+    const first = await sync(account.id);
+    assert.equal(first.status, 'needs_attention');
+    assert.equal(refusing.logins, 1);
+    const marked = await store.getAccount(owner, account.id);
+    assert.equal(marked?.status, 'needs_attention');
+    const reason = marked?.statusReason ?? '';
+    assert.match(reason, /rejected the login of .*Authentication failed\uFFFD .*call \+1 555 0100 now/);
+    assert.ok(validUtf8(reason) && !TERMINAL_CONTROLS.test(reason), JSON.stringify(reason));
+    const [run] = await store.listSyncRuns(owner, account.id);
+    assert.deepEqual([run.status, run.finishedAt !== null], ['needs_attention', true]);
+
+    // The next run does not try the refused password again: it waits for a new one.
+    const second = await sync(account.id);
+    assert.equal(second.status, 'needs_attention');
+    assert.equal(refusing.logins, 1, 'the refused login is not retried every run');
+
+    const listed = await accountList();
+    assert.equal(listed.code, 3, 'account:list exits 3 while an account needs attention');
+    assert.match(listed.stdout, /NEEDS ATTENTION/);
+    assert.match(listed.stdout, /Authentication failed/);
+    assert.ok(!listed.stdout.includes('\u001B') && !listed.stdout.includes('\u0000'), JSON.stringify(listed.stdout));
+    assert.ok(!TERMINAL_CONTROLS.test(listed.stdout.replace(/\n/g, '')), JSON.stringify(listed.stdout));
   });
 });

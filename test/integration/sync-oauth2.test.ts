@@ -3,7 +3,8 @@
 // sync worker and PostgreSQL. First sync; access tokens that expire during a long sync and are
 // refreshed; revocation (invalid_grant) leading to the waiting state, visible at once (account
 // status, SyncStatus search attribute, metric); a new refresh token given with the
-// account:token starter resuming the waiting sync. No token in any history or log line.
+// account:token starter resuming the waiting sync. Absurd token lifetimes, a database that
+// refuses to store the new tokens, a plain-http token URL. No token in any history or log line.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -16,8 +17,10 @@ import { DefaultLogger, Runtime } from '@temporalio/worker';
 import pino from 'pino';
 import { addAccountWithOAuth2 } from '../../lib/sync-store/credentials';
 import { createStore, type Account, type Store } from '../../lib/sync-store';
-import { generateKeyEntry, parseKeyring } from '../../lib/sync-store/crypto';
-import { syncRegistry } from '../../lib/observability/sync-metrics';
+import { decryptSecret, generateKeyEntry, parseKeyring } from '../../lib/sync-store/crypto';
+import { oauth2SecretContext } from '../../lib/sync-store/credentials';
+import { MAX_TOKEN_LIFETIME_SECONDS } from '../../lib/imap/oauth2';
+import { NEEDS_ATTENTION_MAX_AGE_MS, syncRegistry } from '../../lib/observability/sync-metrics';
 import { startLocalOAuth2Server, type LocalOAuth2Server } from '../../scripts/stack/oauth2';
 import type { syncAccount } from '../../workflows/syncAccount';
 import { progressQuery, syncWorkflowId, type SyncAccountInput } from '../../contracts/sync';
@@ -132,6 +135,12 @@ describe('OAuth2 accounts against Dovecot, a local OAuth2 server and PostgreSQL'
   }
 
   const gauge = async () => /mailroom_sync_accounts_needing_attention (\d+)/.exec(await syncRegistry.metrics())?.[1];
+  // The gauge serves a count at most 10 s old (lib/observability/sync-metrics.ts): wait that long for a change.
+  const gaugeBecomes = async (value: string) => {
+    const deadline = Date.now() + NEEDS_ATTENTION_MAX_AGE_MS + 5000;
+    while ((await gauge()) !== value && Date.now() < deadline) await new Promise((r) => setTimeout(r, 500));
+    return gauge();
+  };
 
   it('first sync logs in with OAuth2 and refreshes the access token as it expires during a long sync', async () => {
     const imap = await imapSession(dovecot, MAILBOX.user, MAILBOX.password);
@@ -205,7 +214,7 @@ describe('OAuth2 accounts against Dovecot, a local OAuth2 server and PostgreSQL'
         if (w.workflowId === handle.workflowId) return true;
       return false;
     });
-    assert.equal(await gauge(), '1');
+    assert.equal(await gaugeBecomes('1'), '1');
     assert.match(
       await syncRegistry.getSingleMetricAsString('mailroom_sync_credential_rejections_total'),
       /method="oauth2"} 1/,
@@ -251,10 +260,183 @@ describe('OAuth2 accounts against Dovecot, a local OAuth2 server and PostgreSQL'
     assert.equal(result.status, 'succeeded');
     assert.equal(result.messagesAdded, 3);
     assert.equal((await store.getAccount(ownerId, account.id))?.status, 'ok');
-    assert.equal(await gauge(), '0');
+    assert.equal(await gaugeBecomes('0'), '0');
     await assertMirrors();
     // The path that waits for a new OAuth2 token and resumes on credentialsUpdated.
     await recordSyncHistory(env.client, handle.workflowId, undefined, 'oauth2-token-revoked-then-resumed');
+  });
+
+  /** The refresh token stored for the account, decrypted. */
+  async function storedRefreshToken(): Promise<string> {
+    const secrets = (await store.getAccountSecret(ownerId, account.id))?.oauth2;
+    assert.ok(secrets);
+    return decryptSecret(keyring, secrets.refreshTokenEncrypted, oauth2SecretContext(account.id, 'refresh_token'));
+  }
+
+  /** Makes the next login refresh the access token. */
+  const forgetAccessToken = () =>
+    db.pool.query(
+      'UPDATE mail_accounts SET oauth2_access_token_encrypted = NULL, oauth2_access_token_expires_at = NULL WHERE id = $1',
+      [account.id],
+    );
+
+  it('an absurd expires_in (1e13 s) is clamped to a year: the tokens are stored and the rotated refresh token kept', async () => {
+    await forgetAccessToken();
+    const before = oauth.stats.refreshes;
+    oauth.accessTokenSeconds = 1e13;
+    try {
+      const t0 = Date.now();
+      const result = await (await start({ userId: ownerId, accountId: account.id })).result();
+      assert.equal(result.status, 'succeeded');
+      assert.equal(oauth.stats.refreshes - before, 1, 'one refresh, then the (long-lived) token is reused');
+      const expires = (await store.getAccount(ownerId, account.id))?.oauth2?.accessTokenExpiresAt;
+      assert.ok(expires, 'the access token and its expiry were stored');
+      const year = MAX_TOKEN_LIFETIME_SECONDS * 1000;
+      assert.ok(
+        expires.getTime() >= t0 + year && expires.getTime() <= Date.now() + year,
+        `expiry clamped to a year from the refresh, got ${expires.toISOString()}`,
+      );
+      assert.equal(
+        await storedRefreshToken(),
+        oauth.issued.refreshTokens.at(-1),
+        'the rotated refresh token is stored',
+      );
+    } finally {
+      oauth.accessTokenSeconds = TOKEN_SECONDS;
+    }
+  });
+
+  it('a refresh token is never lost when storing the new tokens fails', async () => {
+    // PostgreSQL refuses, first, the access token (only a cache), then the refresh token itself
+    // (a trigger reading what to refuse from a table, so every pooled connection sees it at once).
+    await db.pool.query(`
+      CREATE TABLE test_refuse (what text NOT NULL);
+      CREATE FUNCTION refuse_oauth2_update() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.oauth2_access_token_encrypted IS DISTINCT FROM OLD.oauth2_access_token_encrypted
+           AND NEW.oauth2_access_token_encrypted IS NOT NULL AND EXISTS (SELECT 1 FROM test_refuse) THEN
+          RAISE EXCEPTION 'test: refusing to store the access token';
+        END IF;
+        IF NEW.oauth2_refresh_token_encrypted IS DISTINCT FROM OLD.oauth2_refresh_token_encrypted
+           AND EXISTS (SELECT 1 FROM test_refuse WHERE what = 'refresh') THEN
+          RAISE EXCEPTION 'test: refusing to store the refresh token';
+        END IF;
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER refuse_oauth2 BEFORE UPDATE ON mail_accounts FOR EACH ROW EXECUTE FUNCTION refuse_oauth2_update();`);
+    const refuse = async (what: 'access' | 'refresh') => {
+      await db.pool.query('DELETE FROM test_refuse');
+      await db.pool.query('INSERT INTO test_refuse VALUES ($1)', [what]);
+    };
+    try {
+      // 1. The access token cannot be cached: the rotated refresh token is stored all the same, the sync goes on.
+      await db.pool.query(
+        "UPDATE mail_accounts SET oauth2_access_token_encrypted = 'v1:k1:stale', oauth2_access_token_expires_at = now() WHERE id = $1",
+        [account.id],
+      );
+      await refuse('access');
+      const cached = await (await start({ userId: ownerId, accountId: account.id })).result();
+      assert.equal(cached.status, 'succeeded');
+      assert.equal(
+        await storedRefreshToken(),
+        oauth.issued.refreshTokens.at(-1),
+        'the rotated refresh token is stored',
+      );
+      assert.equal(
+        (await store.getAccountSecret(ownerId, account.id))?.oauth2?.accessTokenEncrypted,
+        null,
+        'no stale access token left in place of the one not stored',
+      );
+      assert.ok(logLines.some((l) => l.includes('OAuth2 access token not cached')));
+
+      // 2. The refresh token cannot be stored: the old one is kept, the run ends failed and says why.
+      const kept = await storedRefreshToken();
+      await refuse('refresh');
+      const handle = await start({ userId: ownerId, accountId: account.id, options: { imapMaxAttempts: 1 } });
+      await assert.rejects(handle.result());
+      assert.equal(await storedRefreshToken(), kept, 'the old refresh token is not discarded');
+      const [run] = await store.listSyncRuns(ownerId, account.id);
+      assert.equal(run.status, 'failed');
+      assert.match(
+        run.error ?? '',
+        new RegExp(
+          `new refresh token for account ${account.id} but storing it failed .*refusing to store the refresh token.*was kept`,
+        ),
+      );
+    } finally {
+      await db.pool.query(
+        'DROP TRIGGER refuse_oauth2 ON mail_accounts; DROP FUNCTION refuse_oauth2_update(); DROP TABLE test_refuse',
+      );
+    }
+    // With the database fixed, the kept refresh token still works.
+    const healed = await (await start({ userId: ownerId, accountId: account.id })).result();
+    assert.equal(healed.status, 'succeeded');
+  });
+
+  it('a plain-http token URL is never used: the account waits, naming the setting, until account:token gives another', async () => {
+    await forgetAccessToken();
+    await db.pool.query('UPDATE mail_accounts SET oauth2_token_url = $2 WHERE id = $1', [
+      account.id,
+      'http://oauth.example.com/token',
+    ]);
+    const before = oauth.stats.refreshes;
+    const result = await (
+      await start({ userId: ownerId, accountId: account.id, options: { authWaitSeconds: 1 } })
+    ).result();
+    assert.equal(result.status, 'needs_attention');
+    const waiting = await store.getAccount(ownerId, account.id);
+    assert.equal(waiting?.status, 'needs_attention');
+    assert.match(
+      waiting?.statusReason ?? '',
+      new RegExp(
+        `Account ${account.id}: its OAuth2 token URL \\(setting oauth2_token_url, --token-url\\) is not used: .*plain http`,
+      ),
+    );
+    assert.equal(oauth.stats.refreshes, before, 'nothing was sent to the http:// endpoint');
+
+    const run = promisify(execFile);
+    const childEnv = {
+      ...process.env,
+      DATABASE_URL: db.url,
+      MAILROOM_SECRET_KEYS: keyEntry,
+      SYNC_TASK_QUEUE: taskQueue,
+      TEMPORAL_ADDRESS: env.address,
+      MAILROOM_CODEC_KEYS: 'none',
+      LOG_LEVEL: 'warn',
+    };
+    const setToken = (args: string[]) => {
+      const child = run(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          'starters/set-token.ts',
+          '--user',
+          'olivia.owner@example.com',
+          '--account',
+          account.id,
+          ...args,
+        ],
+        { cwd: ROOT, env: childEnv },
+      );
+      child.child.stdin?.end(`${oauth.grant(MAILBOX.user)}\n`);
+      return child.then(
+        (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+        (err: { code: number; stdout: string; stderr: string }) => err,
+      );
+    };
+    const stale = await setToken([]);
+    assert.equal(stale.code, 1);
+    assert.match(
+      stale.stderr,
+      /its OAuth2 token URL \(oauth2_token_url\) is refused: .*plain http.*Give one with --token-url/,
+    );
+    const fixed = await setToken(['--token-url', oauth.tokenUrl]);
+    assert.equal(fixed.code, 0, fixed.stderr);
+    const after = await store.getAccount(ownerId, account.id);
+    assert.deepEqual([after?.status, after?.oauth2?.tokenUrl], ['ok', oauth.tokenUrl]);
+    const resumed = await (await start({ userId: ownerId, accountId: account.id })).result();
+    assert.equal(resumed.status, 'succeeded');
   });
 
   it('puts no access token, refresh token or client secret in any history or log line', async () => {

@@ -127,6 +127,19 @@ describe('account starters', () => {
     assert.match(noClient.stderr, /--client-id is required with --oauth2/);
     const typo = await npmRun('account:add', ['--user', OWNER, '--username', 'x@gmail.com', '--oauth2', 'gogle']);
     assert.match(typo.stderr, /did you mean google/);
+    // A refresh token never goes to a plain-http token endpoint (loopback excepted, for the local stack).
+    const plain = await npmRun('account:add', [
+      ...['--user', OWNER, '--host', 'imap.example.com', '--username', 'x@example.com', '--oauth2', 'custom'],
+      ...['--client-id', 'c', '--scopes', 'imap', '--token-url', 'http://oauth.example.com/token'],
+    ]);
+    assert.equal(plain.code, 2);
+    assert.match(plain.stderr, /--token-url: http:\/\/oauth\.example\.com\/token is plain http.*https:\/\//);
+    const plainToken = await npmRun('account:token', [
+      ...['--user', OWNER, '--account', '00000000-0000-4000-8000-000000000000'],
+      ...['--token-url', 'http://oauth.example.com/token'],
+    ]);
+    assert.equal(plainToken.code, 2);
+    assert.match(plainToken.stderr, /--token-url: .*plain http/);
   });
 
   it('account:add checks the login: TLS against a plaintext port says --no-tls; then adds the account and its Schedule', async () => {

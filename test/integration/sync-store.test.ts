@@ -239,6 +239,68 @@ describe('account-sync store', () => {
     assert.deepEqual(await store.listMessages(u, acc.id), []);
   });
 
+  it('stores folders named with NUL or a lone surrogate under a valid key, and records any error text', async () => {
+    const u = (await store.ensureUser('names@example.com')).id;
+    const acc = await addAccountWithPassword(
+      store,
+      keyring,
+      u,
+      { imapHost: 'h', imapPort: 143, imapTls: false, imapUser: 'names', syncIntervalSeconds: 60 },
+      'pw',
+    );
+    const run = await store.beginSyncRun(u, acc.id, 'wf-names', randomUUID());
+    assert.ok(run);
+    // The server's names, as imapflow decodes them (&AAA- and x&2AA-): every function takes them as they are.
+    for (const [folder, key] of [
+      ['\u0000', '\uFFFD'],
+      ['x\uD800', 'x\uFFFD'],
+    ]) {
+      await store.beginFolder(u, acc.id, folder, 7, run);
+      await store.storeMessages(u, acc.id, folder, 7, [message(1)], 1, run, [
+        { uid: 2, kind: 'data', size: null, reason: 'skipped\u0000 \u001B[31mred' },
+      ]);
+      assert.equal((await store.getFolderState(u, acc.id, folder))?.lastUid, 1);
+      assert.equal(
+        await store.applyFlagChanges(u, acc.id, folder, 7, [{ uid: 1, flags: ['\\Seen'], modseq: '2' }], '2', run),
+        1,
+      );
+      assert.deepEqual(
+        (await store.listMessages(u, acc.id, folder)).map((m) => [m.folder, m.uid, m.flags]),
+        [[key, 1, ['\\Seen']]],
+      );
+      assert.equal(await store.deleteMissingMessages(u, acc.id, folder, 7, [1], 1, run), 0);
+    }
+    assert.deepEqual(
+      (await store.getFolderStates(u, acc.id)).map((f) => f.folder).sort(),
+      ['x\uFFFD', '\uFFFD'].sort(),
+    );
+    assert.equal(
+      await store.recordFolderError(u, acc.id, run, 'y\u0000', 'NO \u0000 \u001B]0;title\u0007bad\uD800'),
+      true,
+    );
+    const errors = await store.listSyncErrors(u, acc.id);
+    const folderError = errors.find((e) => e.kind === 'folder');
+    assert.deepEqual([folderError?.folder, folderError?.reason], ['y\uFFFD', 'NO \uFFFD \uFFFDbad\uFFFD']);
+    assert.ok(errors.filter((e) => e.kind === 'data').every((e) => e.reason === 'skipped\uFFFD \uFFFDred'));
+    // Recording an error never fails on what the server said, and what is kept is one printable line.
+    assert.equal(
+      await store.markNeedsAttention(u, acc.id, 'NO [AUTHENTICATIONFAILED] \u0000\u001B[2Jbad\r\nfix: rm'),
+      true,
+    );
+    assert.equal(
+      (await store.getAccount(u, acc.id))?.statusReason,
+      'NO [AUTHENTICATIONFAILED] \uFFFD\uFFFDbad fix: rm',
+    );
+    const finished = await store.finishSyncRun(u, run, {
+      status: 'failed',
+      error: 'in folder "\u0000\uD800": \u001B[31m',
+    });
+    assert.deepEqual([finished?.status, finished?.error], ['failed', 'in folder "\uFFFD\uFFFD": \uFFFD']);
+    // Forgetting folders the server no longer lists works on the keys too.
+    const removed = await store.removeFoldersExcept(u, acc.id, ['\u0000']);
+    assert.deepEqual(removed, { folders: ['x\uFFFD'], messages: 1 });
+  });
+
   it('skips a message PostgreSQL refuses, records why, and commits the rest of the batch', async () => {
     const u = (await store.ensureUser('skip@example.com')).id;
     const acc = await addAccountWithPassword(

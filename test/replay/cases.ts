@@ -5,7 +5,10 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { EmailStatus } from '../../contracts/email-status';
-import { DEFAULT_TABLES } from '../../scripts/stack/dynamodb';
+import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
+import { inboundWorkflowId } from '../../contracts/inbound';
+import { MAIL_STATUS } from '../../contracts/search-attributes';
+import { DEFAULT_TABLES, ensureTables } from '../../scripts/stack/dynamodb';
 import { rawMail, sesBounce, sesComplaint, sesStored, snsNotificationMail } from '../../scripts/stack/demo-emails';
 import { BUCKET, type InboundStack } from '../support/inbound-stack';
 
@@ -79,6 +82,11 @@ export async function seed(stack: InboundStack): Promise<void> {
 export interface InboundCase {
   /** File name: test/replay/histories/inbound-<name>.json */
   name: string;
+  /**
+   * The run continues as new: inbound-<name>.json is its first run (the one that continued),
+   * inbound-<name>.last-run.json the run that finished.
+   */
+  continuesAsNew?: boolean;
   /** The status the recorded run must end in (a wrong run is not recorded). */
   expect: EmailStatus;
   /** Runs the case to completion; the key is `replay-<name>`, so the workflow id is stable. */
@@ -311,6 +319,60 @@ export const INBOUND_CASES: InboundCase[] = [
         );
       for (let n = 1; n <= 3; n++) await s.run({ key: await s.put(round(n, [CAROL]), `${key}-round-${n}`) });
       return s.run({ key: await s.put(round(4, [CAROL, ALICE]), key) });
+    },
+  },
+  // Issue 21 (patched('inbound-current-2026-12b')): deferral. The delays are the run's own
+  // (input.delivery) so the cases take seconds.
+  {
+    name: 'deferred-until-max-age',
+    expect: 'failed',
+    run: async (s, key) => {
+      s.mail.setRecipientFailure(CAROL, { code: 451, message: '4.3.0 try again later', times: 1000 });
+      try {
+        return await s.run({
+          key: await mail(s, key, { from: OUTSIDE, to: [CAROL], subject: 'Never arrives' }),
+          delivery: { firstDelaySeconds: 1, maxDelaySeconds: 2 },
+          deferral: { maxAgeSeconds: 5 },
+        });
+      } finally {
+        s.mail.setRecipientFailure(CAROL, null);
+      }
+    },
+  },
+  {
+    // DynamoDB unavailable for the lookups' first round (here: its blocklist table gone, which
+    // the SDK reports like any other error: retried, then deferred), back for the next.
+    name: 'dynamodb-outage-deferred',
+    expect: 'delivered',
+    run: async (s, key) => {
+      await s.dynamo.send(new DeleteTableCommand({ TableName: DEFAULT_TABLES.blocked }));
+      const k = await mail(s, key, { from: OUTSIDE, to: [ALICE], subject: 'Waits for DynamoDB' });
+      const running = s.run({ key: k, delivery: { firstDelaySeconds: 5, maxDelaySeconds: 5 } });
+      const handle = s.env.client.workflow.getHandle(inboundWorkflowId(BUCKET, k));
+      try {
+        for (let i = 0; i < 600; i++) {
+          const { typedSearchAttributes } = await handle.describe().catch(() => ({ typedSearchAttributes: undefined }));
+          if (typedSearchAttributes?.get(MAIL_STATUS) === 'deferred') break;
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+      } finally {
+        await ensureTables(s.dynamo, DEFAULT_TABLES);
+        await seed(s);
+      }
+      return running;
+    },
+  },
+  {
+    name: 'continued-as-new',
+    expect: 'delivered',
+    continuesAsNew: true,
+    run: async (s, key) => {
+      s.mail.setRecipientFailure(CAROL, { code: 451, message: '4.3.0 try again later', times: 2 });
+      return s.run({
+        key: await mail(s, key, { from: OUTSIDE, to: [ALICE, CAROL], subject: 'Waits twice' }),
+        delivery: { firstDelaySeconds: 1, maxDelaySeconds: 1 },
+        deferral: { roundsPerRun: 2 },
+      });
     },
   },
 ];

@@ -8,6 +8,9 @@
 //   endless   instead of the body, FETCH responses for messages nobody asked for, forever,
 //             and no tagged completion;
 //   cut       half of the literal, then the connection is closed.
+// Folder names are sent as given, so a test can list modified UTF-7 such as `&AAA-` (NUL) or
+// `&2AA-` (an unpaired surrogate); subjects are sent as given (escape sequences included);
+// `loginRefusal` refuses every login with that NO text (a NUL, escape sequences...).
 // Counters tell the test what the server actually sent.
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -29,6 +32,8 @@ export interface HostileImapServer {
   /** Bytes written for each behaviour's bodies (summed over connections). */
   bodyBytesSent: Record<HostileBehaviour, number>;
   connections: number;
+  /** LOGIN commands received. */
+  logins: number;
   /** Sockets still open (the client gave up on the others). */
   openConnections(): number;
   stop(): Promise<void>;
@@ -80,6 +85,8 @@ export async function startHostileImap(options: {
   user?: string;
   password?: string;
   dripMs?: number;
+  /** Refuse every login with `NO [AUTHENTICATIONFAILED] <this text>`. */
+  loginRefusal?: string;
 }): Promise<HostileImapServer> {
   const user = options.user ?? 'victim@example.test';
   const password = options.password ?? 'hostile-secret';
@@ -89,6 +96,7 @@ export async function startHostileImap(options: {
   const state = {
     bodyBytesSent: { ok: 0, 'size-lie': 0, drip: 0, endless: 0, cut: 0 } as Record<HostileBehaviour, number>,
     connections: 0,
+    logins: 0,
   };
 
   const handle = (socket: Socket) => {
@@ -211,7 +219,9 @@ export async function startHostileImap(options: {
           const args = [...rest.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)].map((a) =>
             (a[1] ?? a[2]).replace(/\\(.)/g, '$1'),
           );
-          if (args[0] === user && args[1] === password) write(`${tag} OK [CAPABILITY IMAP4rev1] LOGIN completed`);
+          state.logins++;
+          if (options.loginRefusal !== undefined) write(`${tag} NO [AUTHENTICATIONFAILED] ${options.loginRefusal}`);
+          else if (args[0] === user && args[1] === password) write(`${tag} OK [CAPABILITY IMAP4rev1] LOGIN completed`);
           else write(`${tag} NO [AUTHENTICATIONFAILED] Authentication failed.`);
           return;
         }
@@ -311,6 +321,9 @@ export async function startHostileImap(options: {
     },
     get connections() {
       return state.connections;
+    },
+    get logins() {
+      return state.logins;
     },
     openConnections: () => sockets.size,
     async stop() {

@@ -9,12 +9,14 @@ import { join } from 'node:path';
 import { CreateBucketCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
+import type { Payload } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { createAwsClients } from '../../lib/aws/clients';
 import { createTransports, type Transports } from '../../lib/smtp/transports';
 import { bucketForDomain, type Config, loadConfig } from '../../lib/config';
 import { mailroomDataConverter } from '../../lib/temporal/data-converter';
+import { codecFromEnv } from '../../lib/temporal/codec';
 import { startInbound } from '../../starters/start-inbound';
 import type { InboundResult } from '../../contracts/inbound';
 import { inboundWorkflowId } from '../../contracts/inbound';
@@ -166,6 +168,30 @@ export async function startInboundStack(opts: InboundStackOptions): Promise<Inbo
     },
   };
   return stack;
+}
+
+/**
+ * The message of the first failed workflow task of `workflowId` (decrypted with the stack's
+ * keys: the worker encrypts failure messages), waiting up to `timeoutMs` for one.
+ */
+export async function firstWorkflowTaskFailure(
+  stack: InboundStack,
+  workflowId: string,
+  timeoutMs = 30_000,
+): Promise<string> {
+  const codec = codecFromEnv(stack.childEnv)!;
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline;) {
+    const history = await stack.env.client.workflow.getHandle(workflowId).fetchHistory();
+    const failure = history.events?.find((e) => e.workflowTaskFailedEventAttributes)?.workflowTaskFailedEventAttributes
+      ?.failure;
+    if (failure) {
+      if (!failure.encodedAttributes) return failure.message ?? '';
+      const [attrs] = await codec.decode([failure.encodedAttributes as Payload]);
+      return (JSON.parse(Buffer.from(attrs.data ?? []).toString('utf8')) as { message: string }).message;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${workflowId}: no failed workflow task within ${timeoutMs} ms`);
 }
 
 export { inboundWorkflowId };

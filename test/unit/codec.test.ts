@@ -11,11 +11,15 @@ import {
   KeylessCodec,
   METADATA_KEY_ID,
   parseCodecKeys,
+  allowPlaintextFromEnv,
   PayloadDecryptionError,
+  PlaintextPayloadError,
 } from '../../lib/temporal/codec';
 import { ConfigError } from '../../lib/config';
+import { codecServerOptionsFromEnv } from '../../workers/codec-server';
 import {
   codecChoice,
+  codecWarning,
   mailroomDataConverter,
   MissingCodecKeysError,
   requireCodecChoice,
@@ -89,15 +93,65 @@ test('tampered ciphertext, a swapped key id or a truncated payload fails', async
   );
 });
 
-test('unencrypted payloads (histories from before encryption) pass through decode unchanged', async () => {
+test('with keys, an unencrypted payload is refused with the setting to change; MAILROOM_CODEC_ALLOW_PLAINTEXT=true passes it', async () => {
   const plain: Payload[] = [
     defaultPayloadConverter.toPayload({ a: 1 }),
     defaultPayloadConverter.toPayload(null),
     { metadata: { encoding: Buffer.from('binary/plain') }, data: Buffer.from('raw') },
+    { data: Buffer.from('no metadata at all') },
   ];
-  const out = await codec(K1).decode(plain);
-  assert.equal(out.length, 3);
-  for (const [i, p] of out.entries()) assert.strictEqual(p, plain[i]);
+  // Each one alone, and among encrypted ones: one plaintext payload fails the whole decode.
+  const [sealed] = await codec(K1).encode([defaultPayloadConverter.toPayload('sealed')]);
+  for (const p of plain) {
+    for (const batch of [[p], [sealed, p]]) {
+      await assert.rejects(codec(K1).decode(batch), (err: Error) => {
+        assert.ok(err instanceof PlaintextPayloadError && err instanceof PayloadDecryptionError);
+        assert.match(err.message, /refused an unencrypted payload/);
+        assert.match(err.message, /MAILROOM_CODEC_KEYS is set/);
+        assert.match(err.message, /MAILROOM_CODEC_ALLOW_PLAINTEXT=true/);
+        return true;
+      });
+    }
+  }
+  await assert.rejects(codecFromEnv({ MAILROOM_CODEC_KEYS: K1 })!.decode([plain[0]]), PlaintextPayloadError);
+  await assert.rejects(
+    mailroomDataConverter({ MAILROOM_CODEC_KEYS: K1 }).payloadCodecs![0].decode([plain[0]]),
+    PlaintextPayloadError,
+  );
+  // An empty payload carries nothing: not refused.
+  const empty: Payload = {};
+  assert.deepEqual(await codec(K1).decode([empty]), [empty]);
+
+  // The opt-out (a migration window from plaintext histories): passed through unchanged.
+  for (const allowed of [
+    new AesGcmCodec(parseCodecKeys(K1), { allowPlaintext: true }),
+    codecFromEnv({ MAILROOM_CODEC_KEYS: K1, MAILROOM_CODEC_ALLOW_PLAINTEXT: 'true' })!,
+    mailroomDataConverter({ MAILROOM_CODEC_KEYS: K1, MAILROOM_CODEC_ALLOW_PLAINTEXT: ' TRUE ' }).payloadCodecs![0],
+  ]) {
+    const out = await allowed.decode(plain);
+    assert.equal(out.length, plain.length);
+    for (const [i, p] of out.entries()) assert.strictEqual(p, plain[i]);
+    assert.equal(defaultPayloadConverter.fromPayload((await allowed.decode([sealed]))[0]), 'sealed');
+  }
+  // The codec server only shows payloads: an operator must be able to read an unencrypted one.
+  const server = codecServerOptionsFromEnv({ MAILROOM_CODEC_KEYS: K1, CODEC_SERVER_TOKEN: 'x'.repeat(32) });
+  assert.strictEqual((await server.codec.decode([plain[0]]))[0], plain[0]);
+  assert.equal(allowPlaintextFromEnv({}), false);
+  assert.equal(allowPlaintextFromEnv({ MAILROOM_CODEC_ALLOW_PLAINTEXT: 'false' }), false);
+  assert.equal(allowPlaintextFromEnv({ MAILROOM_CODEC_ALLOW_PLAINTEXT: '1' }), true);
+  assert.throws(
+    () => codecFromEnv({ MAILROOM_CODEC_KEYS: K1, MAILROOM_CODEC_ALLOW_PLAINTEXT: 'sometimes' }),
+    (err: Error) =>
+      err instanceof ConfigError &&
+      /MAILROOM_CODEC_ALLOW_PLAINTEXT: "sometimes" is not true or false/.test(err.message),
+  );
+  // The long-running processes say so at start.
+  assert.match(
+    codecWarning('encrypted', { MAILROOM_CODEC_KEYS: K1, MAILROOM_CODEC_ALLOW_PLAINTEXT: 'true' }) ?? '',
+    /unencrypted payloads are accepted/,
+  );
+  assert.equal(codecWarning('encrypted', { MAILROOM_CODEC_KEYS: K1 }), undefined);
+  assert.match(codecWarning('plaintext', {}) ?? '', /stored in plaintext/);
 });
 
 test('MAILROOM_CODEC_KEYS: unset or none means no encryption; malformed values are ConfigErrors naming the problem', () => {

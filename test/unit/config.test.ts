@@ -157,3 +157,30 @@ test('fast-path size: 10 MiB by default, 0 allowed (no email takes it), a bad va
   );
   assert.throws(() => loadConfig({ DOMAINS: 'example.com', FAST_PATH_MAX_BYTES: '10MB' }), /FAST_PATH_MAX_BYTES/);
 });
+
+test('deferral: Postfix-like defaults, durations with units, a bad value names the variable', () => {
+  const base = { DOMAINS: 'example.com' };
+  assert.deepEqual(loadConfig(base).deferral, {
+    maxAgeSeconds: 5 * 86400,
+    firstDelaySeconds: 60,
+    maxDelaySeconds: 4000,
+    roundsPerRun: 20,
+  });
+  assert.deepEqual(
+    loadConfig({
+      ...base,
+      DELIVERY_MAX_AGE: '2m',
+      DELIVERY_RETRY_FIRST_DELAY: '5s',
+      DELIVERY_RETRY_MAX_DELAY: '1m',
+      DELIVERY_ROUNDS_PER_RUN: '3',
+    }).deferral,
+    { maxAgeSeconds: 120, firstDelaySeconds: 5, maxDelaySeconds: 60, roundsPerRun: 3 },
+  );
+  assert.equal(
+    loadConfig({ ...base, DELIVERY_RETRY_FIRST_DELAY: '10m', DELIVERY_RETRY_MAX_DELAY: '1m' }).deferral.maxDelaySeconds,
+    600,
+    'the longest wait is never shorter than the first',
+  );
+  assert.throws(() => loadConfig({ ...base, DELIVERY_MAX_AGE: 'five days' }), /DELIVERY_MAX_AGE/);
+  assert.throws(() => loadConfig({ ...base, DELIVERY_RETRY_FIRST_DELAY: '0' }), /DELIVERY_RETRY_FIRST_DELAY/);
+});

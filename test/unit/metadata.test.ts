@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildMetadata, fitList, S3_METADATA_LIMIT } from '../../lib/mail/metadata';
+import { buildMetadata, fitList, isProcessed, S3_METADATA_LIMIT } from '../../lib/mail/metadata';
 
 const size = (m: Record<string, string>) =>
   Object.entries(m).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
@@ -152,4 +152,28 @@ test('processed_run names the run that tagged, is ours (replaced, never kept fro
   const m = buildMetadata(full, record);
   assert.ok(size(m) <= S3_METADATA_LIMIT);
   assert.equal(m.processed_run, record.processedRun);
+});
+
+test('a deferred tag is not processed: processed=false, the arrival kept; the final tag replaces it', () => {
+  const deferred = buildMetadata(
+    { 'x-amz-meta-source': 'ses' },
+    {
+      status: 'deferred',
+      processedAt: 1_700_000_100,
+      processedBy: 'w',
+      error: 'delivering to 1 recipient(s): 451 try later',
+      arrivedAt: 1_700_000_000,
+    },
+  );
+  assert.equal(deferred.processed, 'false');
+  assert.equal(deferred.status, 'deferred');
+  assert.equal(deferred.arrived_at, '1700000000');
+  assert.equal(isProcessed(deferred), false);
+  // Even a deferred status with processed=true (another writer) is not taken for processed.
+  assert.equal(isProcessed({ ...deferred, processed: 'true' }), false);
+  const final = buildMetadata(deferred, { status: 'delivered', processedAt: 1_700_000_200, processedBy: 'w' });
+  assert.equal(final.processed, 'true');
+  assert.equal(final.arrived_at, undefined, 'ours, so replaced, not kept as other metadata');
+  assert.equal(isProcessed(final), true);
+  assert.equal(isProcessed(undefined), false);
 });

@@ -67,3 +67,29 @@ test('the reported recipient is one our message went to, when the report names i
   );
   assert.equal(reportedRecipient(b([]), ['a@far.example', 'b@far.example']), undefined);
 });
+
+test('destinations only (issue 21): a report naming none of our message destinations names nobody', () => {
+  const b = (recipients: { recipient: string; action?: string }[]) => ({
+    fromSes: false,
+    recipients,
+    originalMessageIds: ['x'],
+  });
+  const forged = b([{ recipient: 'ceo@example.com', action: 'failed' }]);
+  assert.equal(reportedRecipient(forged, ['jane@far.example'], true), undefined, 'not one of the destinations');
+  assert.equal(reportedRecipient(forged, undefined, true), undefined, 'no matched message: nobody');
+  assert.equal(reportedRecipient(forged, ['jane@far.example']), 'ceo@example.com', 'the old path, for runs in flight');
+  assert.equal(
+    reportedRecipient(
+      b([
+        { recipient: 'ceo@example.com', action: 'failed' },
+        { recipient: 'Jane@far.example', action: 'delayed' },
+      ]),
+      ['jane@far.example'],
+      true,
+    ),
+    'Jane@far.example',
+    'the destination the report names, in any case, even when another is the failed one',
+  );
+  assert.equal(reportedRecipient(b([]), ['only@far.example'], true), 'only@far.example', 'redacted, one destination');
+  assert.equal(reportedRecipient(b([]), ['a@far.example', 'b@far.example'], true), undefined);
+});

@@ -32,3 +32,10 @@ test('selection by status and window', () => {
   assert.equal(selects({}, sel), false);
   assert.equal(selects({}, { includeUnprocessed: true }), true);
 });
+
+test('a deferred email is not selected as processed: its run is still trying', () => {
+  const deferred = { processed: 'false', status: 'deferred', processed_at: '1700000000' };
+  assert.equal(selects(deferred, { statuses: ['deferred'] }), false);
+  assert.equal(selects(deferred, {}), false);
+  assert.equal(selects(deferred, { includeUnprocessed: true }), true);
+});

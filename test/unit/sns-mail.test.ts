@@ -1,7 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { parseHeaderBlock } from '../../lib/mail/headers';
-import { isSnsMail, parseSesFeedback } from '../../lib/mail/sns-mail';
+import { summarizeEmail } from '../../lib/mail/summarize';
+import { LINE_ENDINGS, withLineEndings } from '../support/line-endings';
+import { SNS_FIXTURES, snsFixture } from '../support/ses-notification-fixtures';
+import { isSnsMail, namesSesNotification, parseSesFeedback } from '../../lib/mail/sns-mail';
 
 const bounce = {
   notificationType: 'Bounce',
@@ -91,4 +95,160 @@ test('not a notification: no JSON, or JSON without a mail object', () => {
 test('only SNS itself is read as the sender of a notification', () => {
   assert.equal(isSnsMail(parseHeaderBlock('From: AWS Notifications <no-reply@sns.amazonaws.com>\r\n\r\n')), true);
   assert.equal(isSnsMail(parseHeaderBlock('From: no-reply@sns.amazonaws.com.evil.example\r\n\r\n')), false);
+});
+
+// --- As such mail really arrives: long lines broken by relays, escaped envelopes, QP ---------
+
+/** sendmail: a line over 990 characters is cut after 989, "!" appended, the rest on a line starting with a space. */
+const sendmail = (at: number) => (s: string, eol: string) => `${s.slice(0, at)}!${eol} ${s.slice(at)}`;
+/** Postfix (smtp_line_length_limit): a line break and a space inserted. */
+const postfix = (at: number) => (s: string, eol: string) => `${s.slice(0, at)}${eol} ${s.slice(at)}`;
+/** A relay that hard-breaks with a bare line break. */
+const hard = (at: number) => (s: string, eol: string) => `${s.slice(0, at)}${eol}${s.slice(at)}`;
+
+/** Quoted-printable as an encoder writes it: =XX for "=" and 8-bit bytes, soft breaks keeping lines at 76. */
+function quotedPrintable(text: string): string {
+  let out = '';
+  let line = 0;
+  for (const byte of Buffer.from(text, 'utf8')) {
+    const enc =
+      byte === 0x3d || byte > 0x7e ? `=${byte.toString(16).toUpperCase().padStart(2, '0')}` : String.fromCharCode(byte);
+    if (line + enc.length > 75) {
+      out += '=\r\n';
+      line = 0;
+    }
+    out += enc;
+    line += enc.length;
+  }
+  return out;
+}
+
+const richBounce = {
+  ...bounce,
+  mail: {
+    ...bounce.mail,
+    commonHeaders: { subject: 'Offer = "50% off" \\ ünïcode — ok', from: ['"Doe, John" <john@example.com>'] },
+  },
+};
+const expected = parseSesFeedback(JSON.stringify(richBounce))!;
+
+test('a fold at any position of the JSON, in any relay style and line ending, reads as the unbroken JSON', () => {
+  const plain = JSON.stringify(richBounce);
+  const envelope = JSON.stringify({ Type: 'Notification', MessageId: 'm', TopicArn: 'arn', Message: plain });
+  for (const json of [plain, envelope]) {
+    for (let at = 1; at < json.length; at++) {
+      for (const [name, fold] of [
+        ['sendmail', sendmail(at)],
+        ['postfix', postfix(at)],
+        ['hard', hard(at)],
+      ] as const) {
+        // A bare break just before a space the text holds reads as Postfix's break + space:
+        // that space is lost (a display string's, never in an id or an address), so not compared.
+        if (name === 'hard' && json[at] === ' ') continue;
+        for (const eol of ['\r\n', '\n', '\r']) {
+          const text = fold(json, eol) + footer;
+          assert.deepEqual(parseSesFeedback(text), expected, `${name} fold at ${at} (${JSON.stringify(eol)})`);
+        }
+      }
+    }
+  }
+});
+
+test('many folds: a long envelope broken every 990 characters by sendmail, or every 998 by Postfix', () => {
+  const long = {
+    ...richBounce,
+    mail: {
+      ...richBounce.mail,
+      headers: Array.from({ length: 60 }, (_, i) => ({ name: `X-Header-${i}`, value: `value "${i}" `.repeat(8) })),
+    },
+  };
+  const envelope = JSON.stringify({
+    Type: 'Notification',
+    MessageId: 'm',
+    TopicArn: 'arn',
+    Message: JSON.stringify(long),
+  });
+  assert.ok(envelope.length > 8000);
+  const sendmailed = envelope.match(/.{1,989}/g)!.join('!\r\n ');
+  const postfixed = envelope.match(/.{1,998}/g)!.join('\r\n ');
+  assert.deepEqual(parseSesFeedback(sendmailed + footer), expected);
+  assert.deepEqual(parseSesFeedback(postfixed + footer), expected);
+});
+
+test('quoted-printable nobody decoded (soft breaks, =3D and 8-bit escapes) is decoded and read', () => {
+  const envelope = JSON.stringify({
+    Type: 'Notification',
+    Message: JSON.stringify(richBounce),
+    UnsubscribeURL: 'https://x/?a=b',
+  });
+  const qp = quotedPrintable(envelope + footer);
+  assert.match(qp, /=\r\n/);
+  assert.match(qp, /=3D/);
+  assert.deepEqual(parseSesFeedback(qp), expected);
+});
+
+test('the one ambiguity: a Postfix break right after a "!" in a string reads as sendmail\'s marker, the "!" dropped', () => {
+  const json = JSON.stringify({ ...bounce, mail: { ...bounce.mail, commonHeaders: { subject: 'Hello!' } } });
+  const at = json.indexOf('!') + 1;
+  assert.equal(parseSesFeedback(postfix(at)(json, '\r\n'))?.subject, 'Hello');
+  assert.equal(parseSesFeedback(sendmail(at)(json, '\r\n'))?.subject, 'Hello!');
+});
+
+test('a body names an SES notification plainly, escaped in an envelope, or with a break inside the name', () => {
+  assert.equal(namesSesNotification('{"notificationType":"Bounce"}'), true);
+  assert.equal(namesSesNotification('{"Type":"Notification","Message":"{\\"eventType\\":\\"Complaint\\"}"}'), true);
+  assert.equal(namesSesNotification('{"notificationTy!\r\n pe":"Bounce"}'), true);
+  assert.equal(namesSesNotification('{"notificationTy=\r\npe":"Bounce"}'), true);
+  assert.equal(namesSesNotification('{\\"ev=\r\nentType\\":\\"Bounce\\"}'), true);
+  assert.equal(namesSesNotification('{"n\r\n otificationType":"Bounce"}'), true);
+  assert.equal(namesSesNotification('We changed the notificationType of your account.'), false);
+});
+
+// --- The fixtures: SNS mail written from the SES documentation's examples ---------------------
+
+test('the fixtures are mail as relays deliver it: lines broken, or quoted-printable', () => {
+  for (const f of SNS_FIXTURES) {
+    const raw = readFileSync(snsFixture(f.file), 'utf8');
+    const body = raw.slice(raw.indexOf('\r\n\r\n') + 4);
+    assert.ok(
+      body.split('\r\n').some((l) => l.length >= 989) || /=\r\n/.test(body),
+      `${f.file}: broken at a relay's limit, or quoted-printable`,
+    );
+    assert.ok(
+      body.split('\r\n').every((l) => l.length <= 998),
+      `${f.file}: no line over 998`,
+    );
+    // The raw body read directly (quoted-printable decoded when nobody else did).
+    const feedback = parseSesFeedback(body);
+    assert.deepEqual(
+      feedback && { ...feedback, recipients: feedback.recipients.map((r) => r.recipient) },
+      { type: f.type, messageId: f.messageId, recipients: f.recipients, subject: f.subject, detail: f.detail },
+      f.file,
+    );
+  }
+});
+
+test('each fixture, in every line-ending style, is an SES report naming our message and who bounced or complained', async () => {
+  for (const f of SNS_FIXTURES) {
+    for (const style of LINE_ENDINGS) {
+      const raw = withLineEndings(readFileSync(snsFixture(f.file)), style, 7);
+      const r = await summarizeEmail(raw, { domain: 'example.com', bucket: 'b', key: f.file });
+      assert.equal(r.kind, 'email', `${f.file} (${style})`);
+      if (r.kind !== 'email') continue;
+      const b = r.summary.bounce;
+      assert.deepEqual(
+        b && { ...b, recipients: b.recipients.map((x) => x.recipient) },
+        {
+          fromSes: true,
+          recipients: f.recipients,
+          originalMessageIds: [f.messageId],
+          kind: f.type === 'Complaint' ? 'complaint' : 'bounce',
+          sns: true,
+        },
+        `${f.file} (${style})`,
+      );
+      assert.equal(r.summary.automatic?.rule, 'ses-notification', `${f.file} (${style})`);
+      assert.deepEqual(r.summary.recipients, ['alice@example.com']);
+    }
+  }
 });

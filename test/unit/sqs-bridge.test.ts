@@ -88,7 +88,7 @@ test('no envelope recipients: none passed, the workflow falls back to headers', 
   assert.equal('envelopeRecipients' in d.input, false);
 });
 
-test('poison: not JSON, SNS message not JSON, other notification types, no S3 action, empty', () => {
+test('poison: not JSON, SNS message not JSON, other notification types, no S3 action, malformed fields, empty', () => {
   const cases: Array<[string | undefined, RegExp]> = [
     ['hello, not json', /not an SES Received notification: not JSON/],
     [
@@ -99,6 +99,38 @@ test('poison: not JSON, SNS message not JSON, other notification types, no S3 ac
     [JSON.stringify({ notificationType: 'AMAZON_SES_SETUP_NOTIFICATION' }), /AMAZON_SES_SETUP_NOTIFICATION/],
     [sns({ notificationType: 'Received', receipt: { action: { type: 'Lambda' } } }), /not an S3 action/],
     [JSON.stringify([1, 2, 3]), /expected "Received"/],
+    [JSON.stringify(null), /expected "Received"/],
+    // Malformed Received notifications: poison at once, with the field and what is wrong.
+    [
+      sns({ ...ses(), receipt: { ...ses().receipt, recipients: 'alice@example.com' } }),
+      /receipt\.recipients: must be a list of address strings/,
+    ],
+    [
+      sns({ ...ses(), receipt: { ...ses().receipt, recipients: { a: 'alice@example.com' } } }),
+      /receipt\.recipients: must be a list/,
+    ],
+    [
+      sns({ ...ses(), receipt: { ...ses().receipt, recipients: ['alice@example.com', 7] } }),
+      /receipt\.recipients\.1: must be a list/,
+    ],
+    [
+      sns({
+        ...ses(),
+        mail: { ...ses().mail, destination: 'alice@example.com' },
+        receipt: { action: ses().receipt.action },
+      }),
+      /mail\.destination: must be a list of address strings/,
+    ],
+    [sns({ ...ses(), mail: 'text' }), /mail: /],
+    [
+      sns({ ...ses(), receipt: { ...ses().receipt, action: { ...ses().receipt.action, objectKey: 42 } } }),
+      /receipt\.action\.objectKey/,
+    ],
+    [
+      sns({ ...ses(), receipt: { ...ses().receipt, action: { type: 'S3', bucketName: '' } } }),
+      /receipt\.action\.bucketName: is empty/,
+    ],
+    [sns({ notificationType: 'Received' }), /receipt: is missing/],
     ['', /empty message body/],
     [undefined, /empty message body/],
   ];

@@ -18,6 +18,11 @@ describe('storable values', () => {
     assert.equal(cleanText('ünïcode ✓ 😀'), 'ünïcode ✓ 😀');
   });
 
+  it('removes whole escape sequences, DEL and C1 controls, so a stored subject cannot drive a terminal', () => {
+    assert.equal(cleanText('Hi \u001B[2J\u001B[31mred\u001B[0m \u001B]0;title\u0007there'), 'Hi red there');
+    assert.equal(cleanText('a\u009B31mb\u007Fc\u0085d'), 'a31mbcd');
+  });
+
   it('replaces code units that cannot be UTF-8', () => {
     assert.equal(cleanText('a\uD800b'), 'a\uFFFDb');
     assert.equal(cleanText('\uDC00x'), '\uFFFDx');

@@ -23,7 +23,7 @@ import type {
   RecipientRules,
 } from '../../contracts/inbound';
 import { MAIL_DOMAIN, MAIL_STATUS } from '../../contracts/search-attributes';
-import type { ProcessInboundInput } from '../../contracts/inbound';
+import { progressQuery, type ProcessInboundInput } from '../../contracts/inbound';
 import { processInboundEmail } from '../../workflows/processInboundEmail';
 import { startTestTemporal } from '../support/temporal';
 
@@ -62,6 +62,10 @@ interface Call {
 /** What each activity answers in one run; a handler may throw to fail the activity. */
 interface Scenario {
   fetch: FetchResult;
+  /** S3 unavailable: the first this many fetchEmail calls fail retryably (and quickly). */
+  fetchFails?: number;
+  /** S3 unavailable for the final tag: the first this many non-deferred tagEmail calls fail. */
+  tagFails?: number;
   blocklist?: (input: In<'checkBlocklist'>) => Out<'checkBlocklist'>;
   outbound?: (input: In<'findOutboundMessage'>) => Out<'findOutboundMessage'>;
   rules?: (input: In<'loadRules'>) => RecipientRules[];
@@ -94,7 +98,14 @@ const ours = (address: string) => [DOMAIN, 'example.org'].includes(address.split
 // are the happy path: nobody blocked, no outbound match, no rules, every recipient delivered.
 const stubs: Pick<Acts, StubbedName> = {
   async fetchEmail(ref) {
-    return current('fetchEmail', ref).scenario.fetch;
+    const run = current('fetchEmail', ref);
+    if (run.calls.filter((c) => c.name === 'fetchEmail').length <= (run.scenario.fetchFails ?? 0))
+      throw ApplicationFailure.create({
+        type: 'ServiceUnavailable',
+        message: 'S3: 503 SlowDown',
+        nextRetryDelay: '10ms',
+      });
+    return run.scenario.fetch;
   },
   async checkBlocklist(input) {
     return current('checkBlocklist', input).scenario.blocklist?.(input) ?? [];
@@ -137,7 +148,16 @@ const stubs: Pick<Acts, StubbedName> = {
     return current('sendAutoReply', input).scenario.autoReply?.(input) ?? { sent: true };
   },
   async tagEmail(input) {
-    current('tagEmail', input);
+    const run = current('tagEmail', input);
+    const finals = run.calls.filter(
+      (c) => c.name === 'tagEmail' && (c.input as In<'tagEmail'>).record.status !== 'deferred',
+    ).length;
+    if (input.record.status !== 'deferred' && finals <= (run.scenario.tagFails ?? 0))
+      throw ApplicationFailure.create({
+        type: 'ServiceUnavailable',
+        message: 'S3: 503 SlowDown',
+        nextRetryDelay: '10ms',
+      });
     return { processed: 'true', status: input.record.status };
   },
   async deleteEmail(input) {
@@ -228,7 +248,11 @@ async function start(scenario: Scenario, input: Partial<ProcessInboundInput> = {
     },
     callsOf,
     record: () => {
-      const tags = callsOf('tagEmail');
+      // The final tag; a waiting email is also tagged `deferred` (best effort) on the way, and a
+      // tag that failed (S3 down) is tried again with the same record.
+      const tags = callsOf('tagEmail')
+        .filter((t) => t.record.status !== 'deferred')
+        .filter((t, i, all) => JSON.stringify(t) !== JSON.stringify(all[i + 1]));
       assert.equal(tags.length, 1, `tagged once, not ${tags.length} times`);
       assert.equal(tags[0].key, handle.workflowId.slice(`inbound/${BUCKET}/`.length));
       return tags[0].record;
@@ -591,6 +615,25 @@ describe('bounces and complaints', { concurrency: true }, () => {
     });
   });
 
+  test('a matched report naming none of the destinations (forged): delivered unmodified, with why', async () => {
+    // Cites our message id, but names one of our own users: it must not become From/Reply-To.
+    const r = await runEmail({
+      fetch: email({
+        bounce: bounce({ recipients: [{ recipient: 'ceo@example.com', action: 'failed', status: '5.1.1' }] }),
+        autoReply: { skip: 'bounce' },
+      }),
+      outbound: () => original,
+    });
+    assert.equal(r.result.status, 'delivered');
+    assert.equal(r.callsOf('deliverEmail')[0].rewrite, undefined, 'not rewritten');
+    assert.deepEqual(r.result.bounce, {
+      matched: true,
+      kind: 'bounce',
+      rewritten: false,
+      reason: 'the report names none of the 1 address(es) our message was sent to: delivered unmodified',
+    });
+  });
+
   test('a bounce without the original message id is not looked up', async () => {
     const r = await runEmail({
       fetch: email({ bounce: bounce({ originalMessageIds: [] }), autoReply: { skip: 'bounce' } }),
@@ -758,13 +801,18 @@ describe('rules', { concurrency: true }, () => {
   });
 });
 
-describe('delivery rounds', { concurrency: true }, () => {
+// Since patched('inbound-current-2026-12b') (issue 21): a temporary failure defers the email
+// (durable timers between tries) until DELIVERY_MAX_AGE; only permanent answers fail it. The
+// delays and the age are the run's own (input.delivery, input.deferral), in fractions of a second.
+describe('delivery rounds and deferral', { concurrency: true }, () => {
   const deferred = (recipient: string): RecipientResult => ({
     recipient,
     outcome: 'deferred',
     code: 451,
     detail: '451 4.2.0 mailbox busy, try later',
   });
+  /** Gives up after `seconds` from the run's start (the stub's fetch reports no arrival). */
+  const maxAge = (seconds: number) => ({ delivery: FAST_ROUNDS, deferral: { maxAgeSeconds: seconds } });
 
   test('deferred (4xx) in round 1, delivered in round 2: only the deferred recipient is retried', async () => {
     const r = await runEmail(
@@ -786,23 +834,49 @@ describe('delivery rounds', { concurrency: true }, () => {
       { recipient: ALICE, outcome: 'delivered' },
       { recipient: BOB, outcome: 'delivered' },
     ]);
-    assert.deepEqual(r.order, ['fetchEmail', 'lookupRecipients', 'deliverEmail', 'deliverEmail', 'tagEmail']);
+    assert.deepEqual(r.order, [
+      'fetchEmail',
+      'lookupRecipients',
+      'deliverEmail',
+      'tagEmail', // status deferred, while it waits
+      'deliverEmail',
+      'tagEmail',
+    ]);
+    const [waiting] = r.callsOf('tagEmail');
+    assert.equal(waiting.record.status, 'deferred');
+    assert.match(waiting.record.error ?? '', /^delivering to 1 recipient\(s\): 451 4\.2\.0 mailbox busy/);
+    assert.equal(typeof waiting.record.arrivedAt, 'number', 'the arrival, for a later run to measure the age from');
+    assert.equal((await searchAttributes(r.handle)).status, 'delivered');
   });
 
-  test('still deferred after the last round: failed, with the server answer in the detail', async () => {
+  test('still deferred at DELIVERY_MAX_AGE: failed with the last answer; no reply or forward to anyone', async () => {
     const r = await runEmail(
-      { fetch: email(), deliver: (input) => input.recipients.map(deferred) },
-      { delivery: FAST_ROUNDS },
+      {
+        fetch: email(),
+        deliver: (input) => input.recipients.map(deferred),
+        rules: () => [
+          { recipient: ALICE, outOfOffice: { message: 'Away.', contentType: 'text' }, forwards: [], outside: [] },
+        ],
+      },
+      maxAge(1),
     );
-    assert.equal(r.callsOf('deliverEmail').length, FAST_ROUNDS.rounds);
+    assert.ok(r.callsOf('deliverEmail').length >= 2, 'tried again until the age');
     assert.equal(r.result.status, 'failed');
-    const detail = `still deferred after ${FAST_ROUNDS.rounds} rounds: 451 4.2.0 mailbox busy, try later`;
-    assert.deepEqual(r.result.recipients, [{ recipient: ALICE, outcome: 'failed', code: 451, detail }]);
-    assert.equal(r.result.reason, `${ALICE}: ${detail}`);
+    const [alice] = r.result.recipients;
+    assert.equal(alice.outcome, 'failed');
+    assert.equal(alice.code, 451);
+    assert.match(
+      alice.detail ?? '',
+      /^deferred since \S+Z, given up after DELIVERY_MAX_AGE \(1 s\): 451 4\.2\.0 mailbox busy, try later$/,
+    );
+    assert.equal(r.result.reason, `${ALICE}: ${alice.detail}`);
     assert.deepEqual(r.record(), { status: 'failed', invalidInboxes: [], deliveredCount: 0, error: r.result.reason });
+    assert.equal(r.callsOf('sendAutoReply').length, 0, 'nobody is answered for mail that never arrived');
+    assert.deepEqual(r.result.autoReplies, []);
+    assert.equal((await searchAttributes(r.handle)).status, 'failed');
   });
 
-  test('one recipient delivered, the other deferred through every round: partial', async () => {
+  test('one recipient delivered, the other deferred until the age: partial', async () => {
     const r = await runEmail(
       {
         fetch: email({ recipients: [ALICE, BOB] }),
@@ -811,54 +885,50 @@ describe('delivery rounds', { concurrency: true }, () => {
             recipient === BOB ? deferred(recipient) : { recipient, outcome: 'delivered' },
           ),
       },
-      { delivery: { ...FAST_ROUNDS, rounds: 2 } },
+      maxAge(1),
     );
     assert.equal(r.result.status, 'partial');
-    assert.deepEqual(
-      r.callsOf('deliverEmail').map((d) => d.recipients),
-      [[ALICE, BOB], [BOB]],
+    const calls = r.callsOf('deliverEmail').map((d) => d.recipients);
+    assert.deepEqual(calls[0], [ALICE, BOB]);
+    assert.ok(
+      calls.slice(1).every((c) => c.length === 1 && c[0] === BOB),
+      'only the deferred one is tried again',
     );
-    assert.match(r.result.reason ?? '', /^bob@example\.com: still deferred after 2 rounds/);
+    assert.match(r.result.reason ?? '', /^bob@example\.com: deferred since .*given up after DELIVERY_MAX_AGE/);
   });
 
-  test('unreachable server: retried by the activity policy, then every pending recipient failed', async () => {
+  test('unreachable server: the round retries briefly, then the email waits and is delivered later', async () => {
+    const message = 'cannot deliver over SMTP to 127.0.0.1: connect ECONNREFUSED';
     const r = await runEmail(
       {
         fetch: email({ recipients: [ALICE, BOB] }),
-        deliver: (_input, _round, attempt) => {
-          // The first attempt fails retryably (the policy retries it); the second stands in
-          // for the last of the policy's attempts, so the test does not wait through all 8.
-          const message = 'cannot deliver over SMTP to 127.0.0.1: connect ECONNREFUSED';
-          if (attempt === 1)
+        deliver: (input, round, attempt) => {
+          // Round 1: the first attempt fails retryably (the policy retries it); the second
+          // stands in for the last of the round's attempts. Round 2: the server is back.
+          if (round === 1 && attempt === 1)
             throw ApplicationFailure.create({ type: 'DeliveryUnavailable', message, nextRetryDelay: '10ms' });
-          throw ApplicationFailure.create({ type: 'DeliveryUnavailable', message, nonRetryable: true });
+          if (round === 1)
+            throw ApplicationFailure.create({ type: 'DeliveryUnavailable', message, nonRetryable: true });
+          return input.recipients.map((recipient) => ({ recipient, outcome: 'delivered' }));
         },
       },
       { delivery: FAST_ROUNDS },
     );
-    const attempts = r.calls.filter((c) => c.name === 'deliverEmail');
     assert.deepEqual(
-      attempts.map((a) => a.attempt),
-      [1, 2],
-      'an unreachable server is retried within the round; no further round follows the failure',
+      r.calls.filter((c) => c.name === 'deliverEmail').map((a) => a.attempt),
+      [1, 2, 1],
+      'retried within the round, then a new round after the wait',
     );
-    assert.equal(r.result.status, 'failed');
-    const detail = 'deliverEmail: cannot deliver over SMTP to 127.0.0.1: connect ECONNREFUSED';
+    assert.equal(r.result.status, 'delivered');
     assert.deepEqual(r.result.recipients, [
-      { recipient: ALICE, outcome: 'failed', detail },
-      { recipient: BOB, outcome: 'failed', detail },
+      { recipient: ALICE, outcome: 'delivered' },
+      { recipient: BOB, outcome: 'delivered' },
     ]);
-    assert.equal(r.callsOf('lookupRecipients').length, 1, 'rules still load (nobody got the mail, so no reply)');
-    assert.equal(r.result.autoReplies.length, 0);
-    assert.deepEqual(r.record(), {
-      status: 'failed',
-      invalidInboxes: [],
-      deliveredCount: 0,
-      error: `${ALICE}: ${detail}; ${BOB}: ${detail}`,
-    });
+    assert.match(r.callsOf('tagEmail')[0].record.error ?? '', /ECONNREFUSED/);
+    assert.deepEqual(r.record(), { status: 'delivered', invalidInboxes: [], deliveredCount: 2 });
   });
 
-  test('deferred, then the server unreachable for the next round: the delivered one stands (partial)', async () => {
+  test('deferred, then the server unreachable until the age: the delivered one stands (partial)', async () => {
     const r = await runEmail(
       {
         fetch: email({ recipients: [ALICE, BOB] }),
@@ -870,13 +940,15 @@ describe('delivery rounds', { concurrency: true }, () => {
           throw ApplicationFailure.nonRetryable('cannot deliver over SMTP: connection reset', 'DeliveryUnavailable');
         },
       },
-      { delivery: FAST_ROUNDS },
+      maxAge(1),
     );
     assert.equal(r.result.status, 'partial');
-    assert.deepEqual(r.result.recipients, [
-      { recipient: ALICE, outcome: 'delivered' },
-      { recipient: BOB, outcome: 'failed', detail: 'deliverEmail: cannot deliver over SMTP: connection reset' },
-    ]);
+    assert.equal(r.result.recipients[0].outcome, 'delivered');
+    assert.equal(r.result.recipients[1].outcome, 'failed');
+    assert.match(
+      r.result.recipients[1].detail ?? '',
+      /given up after DELIVERY_MAX_AGE \(1 s\): deliverEmail: cannot deliver over SMTP: connection reset$/,
+    );
   });
 
   test('DeliveryRefused (5xx for the whole message) is not retried: failed at once', async () => {
@@ -907,6 +979,7 @@ describe('delivery rounds', { concurrency: true }, () => {
         detail: `deliverEmail: SMTP server refused s3://${BUCKET}/x: 554 5.6.0 message refused`,
       },
     ]);
+    assert.equal(r.callsOf('tagEmail').length, 1, 'never tagged deferred');
   });
 
   test('the object vanishing before delivery (EmailMissing) is not retried: failed', async () => {
@@ -925,5 +998,173 @@ describe('delivery rounds', { concurrency: true }, () => {
     );
     assert.equal(r.calls.filter((c) => c.name === 'deliverEmail').length, 1);
     assert.equal(r.result.status, 'failed');
+  });
+
+  test('a DynamoDB outage in the lookups defers the email; it is delivered once DynamoDB answers', async () => {
+    let calls = 0;
+    const r = await runEmail(
+      {
+        fetch: email(),
+        blocklist: () => {
+          // Throttled through the first round's six attempts and two more: the email waits once.
+          if (++calls <= 8)
+            throw ApplicationFailure.create({
+              type: 'ThrottlingException',
+              message: 'Rate of requests exceeds the allowed throughput',
+              nextRetryDelay: '10ms',
+            });
+          return [];
+        },
+      },
+      { delivery: FAST_ROUNDS },
+    );
+    assert.equal(r.result.status, 'delivered');
+    assert.deepEqual(
+      r.calls.filter((c) => c.name === 'lookupRecipients').map((c) => c.attempt),
+      [1, 2, 3, 4, 5, 6, 1, 2, 3],
+    );
+    const [waiting] = r.callsOf('tagEmail');
+    assert.equal(waiting.record.status, 'deferred');
+    assert.match(
+      waiting.record.error ?? '',
+      /^reading the blocklists \(DynamoDB\): lookupRecipients: Rate of requests/,
+    );
+    assert.equal(r.callsOf('deliverEmail').length, 1);
+    assert.deepEqual(r.record(), { status: 'delivered', invalidInboxes: [], deliveredCount: 1 });
+  });
+
+  test('a lookup outage until the age: failed with the reason, nothing delivered', async () => {
+    const r = await runEmail(
+      {
+        fetch: email(),
+        blocklist: () => {
+          throw ApplicationFailure.create({
+            type: 'ThrottlingException',
+            message: 'Rate exceeded',
+            nextRetryDelay: '10ms',
+          });
+        },
+      },
+      maxAge(1),
+    );
+    assert.equal(r.result.status, 'failed');
+    assert.match(
+      r.result.reason ?? '',
+      /^deferred since \S+Z, given up after DELIVERY_MAX_AGE \(1 s\): lookupRecipients: Rate exceeded$/,
+    );
+    assert.equal(r.callsOf('deliverEmail').length, 0);
+  });
+
+  test('a forward whose server is unavailable waits and is sent later; the delivery stands', async () => {
+    let calls = 0;
+    const r = await runEmail(
+      {
+        fetch: email({ recipients: [ALICE] }),
+        rules: () => [{ recipient: ALICE, forwards: [FRANK], outside: [] }],
+        forward: (input) => {
+          // Unavailable through the first round's eight attempts, then back.
+          if (++calls <= 8)
+            throw ApplicationFailure.create({
+              type: 'ForwardUnavailable',
+              message: 'cannot forward: connect ECONNREFUSED',
+              nextRetryDelay: '10ms',
+            });
+          return { route: ours(input.to) ? 'internal' : 'outbound' };
+        },
+      },
+      { delivery: FAST_ROUNDS },
+    );
+    assert.equal(r.result.status, 'delivered');
+    assert.deepEqual(r.result.forwards, [{ recipient: ALICE, to: FRANK, route: 'internal', sent: true }]);
+    assert.equal(r.callsOf('forwardEmail').length, 9);
+    assert.equal(r.callsOf('deliverEmail').length, 1, 'delivered once; only the forward waited');
+    assert.deepEqual(
+      r.callsOf('tagEmail').map((t) => t.record.status),
+      ['delivered'],
+      'the mail is not deferred while only its forward waits',
+    );
+  });
+
+  test('S3 unavailable for the fetch: the email waits, then is fetched and delivered', async () => {
+    const r = await runEmail({ fetch: email(), fetchFails: 8 }, { delivery: FAST_ROUNDS });
+    assert.equal(r.result.status, 'delivered');
+    assert.deepEqual(
+      r.calls.filter((c) => c.name === 'fetchEmail').map((c) => c.attempt),
+      [1, 2, 3, 4, 5, 6, 1, 2, 3],
+      'six attempts in the first round, the rest after a wait',
+    );
+    const [waiting] = r.callsOf('tagEmail');
+    assert.equal(waiting.record.status, 'deferred');
+    assert.match(waiting.record.error ?? '', /^reading the email from S3: fetchEmail: S3: 503 SlowDown/);
+    assert.deepEqual(r.record(), { status: 'delivered', invalidInboxes: [], deliveredCount: 1 });
+  });
+
+  test('S3 unavailable for the final tag: the tag waits and is written; the email is not deferred', async () => {
+    const r = await runEmail({ fetch: email(), tagFails: 7 }, { delivery: FAST_ROUNDS });
+    assert.equal(r.result.status, 'delivered');
+    const tags = r.callsOf('tagEmail').map((t) => t.record.status);
+    assert.ok(tags.length > 7 && tags.every((t) => t === 'delivered'), `only the final tag, tried again: ${tags}`);
+    assert.equal((await searchAttributes(r.handle)).status, 'delivered');
+  });
+
+  test('while it waits: MailStatus deferred, details and the progress query say what for and until when', async () => {
+    let open = false;
+    const o = await start(
+      {
+        fetch: email(),
+        deliver: (input) =>
+          input.recipients.map((recipient) => (open ? { recipient, outcome: 'delivered' } : deferred(recipient))),
+      },
+      { delivery: { firstDelaySeconds: 1, maxDelaySeconds: 1 } },
+    );
+    let status: string | undefined;
+    for (let i = 0; i < 100 && status !== 'deferred'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      status = (await searchAttributes(o.handle)).status;
+    }
+    assert.equal(status, 'deferred', 'MailStatus while the email waits');
+    const progress = await o.handle.query(progressQuery);
+    assert.equal(progress.status, 'deferred');
+    assert.equal(progress.step, 'deliver');
+    assert.match(progress.deferred?.reason ?? '', /451 4\.2\.0 mailbox busy/);
+    assert.ok(progress.deferred && Date.parse(progress.deferred.giveUpAt) > Date.parse(progress.deferred.nextTry));
+    assert.match((await details(o.handle)) ?? '', /^deferred: delivering to 1 recipient\(s\): 451 .*gives up at \S+Z/);
+    open = true;
+    const result = await o.handle.result();
+    assert.equal(result.status, 'delivered');
+    assert.equal((await searchAttributes(o.handle)).status, 'delivered');
+    assert.equal((await o.handle.query(progressQuery)).status, undefined);
+  });
+
+  test('a long wait continues as new, carrying the results so far; tagged deferred once', async () => {
+    const r = await runEmail(
+      {
+        fetch: email({ recipients: [ALICE, BOB] }),
+        deliver: (input, round) =>
+          input.recipients.map((recipient) =>
+            recipient === BOB && round <= 4 ? deferred(recipient) : { recipient, outcome: 'delivered' },
+          ),
+      },
+      { delivery: FAST_ROUNDS, deferral: { roundsPerRun: 2 } },
+    );
+    assert.equal(r.result.status, 'delivered');
+    assert.deepEqual(
+      r.callsOf('deliverEmail').map((d) => d.recipients),
+      [[ALICE, BOB], [BOB], [BOB], [BOB], [BOB]],
+      'Alice once, before the first continue-as-new; Bob in each run',
+    );
+    assert.deepEqual(r.result.recipients, [
+      { recipient: ALICE, outcome: 'delivered' },
+      { recipient: BOB, outcome: 'delivered' },
+    ]);
+    assert.equal(r.callsOf('fetchEmail').length, 1, 'the next run goes on delivering; it does not fetch again');
+    assert.deepEqual(
+      r.callsOf('tagEmail').map((t) => t.record.status),
+      ['deferred', 'delivered'],
+    );
+    // Two waits per run: the email's four waits took three runs; the result is the last one's.
+    const history = await r.handle.fetchHistory();
+    const startedEvent = history.events?.[0]?.workflowExecutionStartedEventAttributes;
+    assert.ok(startedEvent?.continuedExecutionRunId, 'the result came from a run continued as new');
   });
 });

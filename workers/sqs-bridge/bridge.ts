@@ -58,9 +58,10 @@ export function classifyMessage(
   try {
     n = parseSesNotification(body);
   } catch (err) {
-    if (err instanceof NotSesNotificationError)
-      return { action: 'poison', reason: `not an SES Received notification: ${err.message}` };
-    throw err;
+    // Parsing reads nothing but the body: whatever it throws is about the body and would be
+    // thrown again at every receive, so the message is poison at once (never retried).
+    const why = err instanceof NotSesNotificationError ? err.message : `unreadable (${String(err)})`;
+    return { action: 'poison', reason: `not an SES Received notification: ${why}` };
   }
   let domain = ctx.buckets.find((b) => b.bucket === n.bucket)?.domain;
   let note: string | undefined;

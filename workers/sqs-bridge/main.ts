@@ -9,7 +9,7 @@ import { writeSync } from 'node:fs';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { createAwsClients } from '../../lib/aws/clients';
 import { bucketForDomain, ConfigError } from '../../lib/config';
-import { requireCodecChoice, UNENCRYPTED_WARNING } from '../../lib/temporal/data-converter';
+import { codecWarning, requireCodecChoice } from '../../lib/temporal/data-converter';
 import { componentLogger } from '../../lib/observability/logger';
 import { type BridgeHooks, resolveQueues, runBridge, temporalBridgeDeps } from './bridge';
 import { loadSqsConfig } from '../../lib/config/sqs-bridge';
@@ -28,7 +28,7 @@ const SERVICE: ServiceSpec = {
     'MAILROOM_CODEC_KEYS                                payload keys (required; none = plaintext on purpose)',
     'AWS_REGION, AWS_ENDPOINT_URL_SQS, DOMAINS_FILE / DOMAINS   the queues: <domain with dots as hyphens>-queue',
     'SQS_DEAD_LETTER_QUEUE                              where poison messages go',
-    'SQS_BRIDGE_METRICS_PORT                            Prometheus /metrics (unset = off)',
+    'METRICS_HOST, SQS_BRIDGE_METRICS_PORT              Prometheus /metrics (port unset = off)',
   ],
   notes: ['Logs are JSON lines on stdout (LOG_LEVEL, LOG_ADDRESSES).'],
   examples: ['npm run bridge'],
@@ -37,7 +37,8 @@ const SERVICE: ServiceSpec = {
 async function main(): Promise<void> {
   const config = loadSqsConfig();
   // Unset or malformed MAILROOM_CODEC_KEYS stops the bridge here, naming the variable.
-  if (requireCodecChoice('the SQS bridge') === 'plaintext') log.warn(UNENCRYPTED_WARNING);
+  const warning = codecWarning(requireCodecChoice('the SQS bridge'));
+  if (warning) log.warn(warning);
   const { s3 } = createAwsClients(config.base);
   const sqs = new SQSClient({ region: config.base.awsRegion, endpoint: config.sqsEndpoint });
   const client = await connectClient();
@@ -55,7 +56,11 @@ async function main(): Promise<void> {
 
   const metrics =
     config.metricsPort !== undefined
-      ? await startMetricsServer({ port: config.metricsPort, portVariable: 'SQS_BRIDGE_METRICS_PORT' })
+      ? await startMetricsServer({
+          port: config.metricsPort,
+          host: config.base.metricsHost,
+          portVariable: 'SQS_BRIDGE_METRICS_PORT',
+        })
       : undefined;
   const stop = new AbortController();
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
@@ -73,6 +78,7 @@ async function main(): Promise<void> {
       pollInterval: config.pollIntervalSeconds,
       maxMessages: config.maxMessages,
       visibilityTimeout: config.visibilityTimeoutSeconds,
+      metricsHost: metrics ? config.base.metricsHost : undefined,
       metricsPort: metrics?.port,
     },
     'sqs bridge started',
