@@ -10,8 +10,25 @@ import { connectWorker, installWorkerRuntime } from '../lib/temporal';
 import { loadSyncConfig } from '../lib/config/sync';
 import { syncRegistry } from '../lib/observability/sync-metrics';
 import { createSyncWorker } from './sync';
+import { serviceArgs, type ServiceSpec } from '../lib/cli';
 
 const log = componentLogger('sync-main');
+
+const SERVICE: ServiceSpec = {
+  name: 'sync:worker',
+  summary:
+    'Runs the account-sync worker: syncs IMAP accounts into PostgreSQL (one syncAccount workflow per account, on its Schedule) until SIGTERM or SIGINT; a sync cut short resumes from its last checkpoint.',
+  environment: [
+    'TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, SYNC_TASK_QUEUE   Temporal (localhost:7233, default, mailroom-sync)',
+    'DATABASE_URL                                           the accounts and messages (PostgreSQL)',
+    'MAILROOM_SECRET_KEYS                                   decrypts stored passwords and tokens (required)',
+    'MAILROOM_CODEC_KEYS                                    payload keys (required; none = plaintext on purpose)',
+    'METRICS_HOST, SYNC_METRICS_PORT                        Prometheus /metrics (default 0.0.0.0:8001, port 0 = off)',
+    'SYNC_*                                                 batches, timeouts, limits (docs/account-sync.md)',
+  ],
+  notes: ['Logs are JSON lines on stdout (LOG_LEVEL, LOG_ADDRESSES).'],
+  examples: ['npm run sync:worker'],
+};
 
 async function main(): Promise<void> {
   const config = loadSyncConfig();
@@ -69,8 +86,11 @@ export async function startSyncMetricsServer(port: number, host: string): Promis
 }
 
 if (require.main === module) {
-  main().catch((err) => {
-    log.error({ err }, `sync worker stopped: ${(err as Error).message}`);
-    process.exit(1);
-  });
+  const early = serviceArgs(SERVICE);
+  if (early !== undefined) process.exitCode = early;
+  else
+    main().catch((err) => {
+      log.error({ err }, `sync worker stopped: ${(err as Error).message}`);
+      process.exit(1);
+    });
 }
