@@ -83,6 +83,8 @@ export async function runSyncDemo(o: SyncDemoOptions): Promise<SyncDemo> {
     await fillDemoMailbox(server, OAUTH_USER, 12);
 
     const workerLog = join(o.stateDir, 'sync-worker.log');
+    // A free port, so the demo runs beside a sync worker on the default 8001; printed below.
+    const syncPort = await freePort();
     const worker: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(o.root, 'workers', 'sync-main.ts')], {
       cwd: o.root,
       env: {
@@ -92,7 +94,7 @@ export async function runSyncDemo(o: SyncDemoOptions): Promise<SyncDemo> {
         MAILROOM_SECRET_KEYS: o.secretKeys,
         MAILROOM_CODEC_KEYS: o.codecKeys,
         SYNC_TASK_QUEUE: TASK_QUEUE,
-        SYNC_METRICS_PORT: String(await freePort()),
+        SYNC_METRICS_PORT: String(syncPort),
         LOG_LEVEL: o.logLevel,
       },
       stdio: ['ignore', openSync(workerLog, 'a'), openSync(workerLog, 'a')],
@@ -141,7 +143,10 @@ export async function runSyncDemo(o: SyncDemoOptions): Promise<SyncDemo> {
           .catch(() => undefined);
     });
 
-    const lines = [`Account sync (IMAP -> PostgreSQL ${databaseName(databaseUrl)}; sync worker log: ${workerLog}):`];
+    const lines = [
+      `Account sync (IMAP -> PostgreSQL ${databaseName(databaseUrl)}; sync worker log: ${workerLog}):`,
+      `  Sync worker: http://127.0.0.1:${syncPort}/health   metrics http://127.0.0.1:${syncPort}/metrics`,
+    ];
     for (const [account, how] of [
       [withPassword, 'password'],
       [withOAuth2, 'OAuth2'],
