@@ -3,8 +3,11 @@
 # there. Prints the binary's path on stdout, so callers can do TEMPORAL_CLI=$(...).
 set -euo pipefail
 
-# v1.5.1 is the last tag whose go.mod has no replace directives; later ones refuse `go install`.
-VERSION=v1.5.1
+# The version is pinned in scripts/versions.env: v1.5.1, the last tag `go install` accepts
+# (later go.mod files have replace directives; docs/production.md, "Pinned versions").
+# shellcheck source=versions.env
+. "$(dirname "${BASH_SOURCE[0]}")/versions.env"
+VERSION=$TEMPORAL_CLI_VERSION
 
 if path=$(command -v temporal 2>/dev/null); then
   echo "$path"
