@@ -10,12 +10,14 @@
 #
 # The cmd packages are all named `server` or `sql`, which is what `go install` would call
 # the binaries; each is built into a temporary GOBIN and renamed into $(go env GOPATH)/bin.
-# The UI server version is the one the temporal CLI (scripts/install-temporal.sh, v1.5.1)
-# embeds for `temporal server start-dev`, so both UIs are the same.
+# The versions are in scripts/versions.env, which docker-compose.yml's images must match
+# (test/unit/versions.test.ts). A binary of another version is rebuilt into Go's bin directory.
 set -euo pipefail
 
-SERVER_VERSION=v1.29.1
-UI_VERSION=v2.42.1
+# shellcheck source=versions.env
+. "$(dirname "${BASH_SOURCE[0]}")/versions.env"
+SERVER_VERSION=$TEMPORAL_SERVER_VERSION
+UI_VERSION=$TEMPORAL_UI_VERSION
 
 # Go's default GOPATH, for shells where Go itself is not on PATH.
 bindir="$HOME/go/bin"

@@ -4,6 +4,7 @@
 import { existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
+import { TEMPORAL_CLI_VERSION, TEMPORAL_SERVER_VERSION } from './versions';
 
 /** Finds a Go-built binary: $<envVar>, then PATH, then Go's bin directory, then ~/go/bin. */
 function findBinary(name: string, envVar: string, missing: string): string {
@@ -29,7 +30,7 @@ export function temporalBinary(): string {
   return findBinary(
     'temporal',
     'TEMPORAL_CLI',
-    'temporal CLI not found: run scripts/install-temporal.sh (go install github.com/temporalio/cli/cmd/temporal@v1.5.1)',
+    `temporal CLI not found: run scripts/install-temporal.sh (builds CLI ${TEMPORAL_CLI_VERSION} on server ${TEMPORAL_SERVER_VERSION} with Go) or install Temporal's released CLI`,
   );
 }
 

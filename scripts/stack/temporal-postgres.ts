@@ -24,6 +24,7 @@ import {
   withConnection,
 } from './temporal-admin';
 import { temporalBinary, temporalServerBinary, temporalSqlToolBinary, temporalUiServerBinary } from './temporal-binary';
+import { TEMPORAL_SERVER_VERSION, TEMPORAL_UI_VERSION } from './versions';
 
 export type { LocalTemporal };
 
@@ -181,6 +182,14 @@ export async function startTemporalPostgres(options: TemporalPostgresOptions): P
       throw await failed(`temporal-server did not answer on ${address} within ${timeoutMs / 1000} s`);
     await sleep(500);
   }
+  // The pinned version (scripts/versions.env), the one docker-compose.yml runs: an older build
+  // left on PATH or in $TEMPORAL_SERVER_BIN would otherwise run silently.
+  const serverVersion = TEMPORAL_SERVER_VERSION.replace(/^v/, '');
+  if (cluster.serverVersion !== serverVersion)
+    throw await failed(
+      `temporal-server ${temporalServerBinary()} is version ${cluster.serverVersion}, not ${serverVersion} (scripts/versions.env): ` +
+        'run scripts/install-temporal-server.sh, which builds the pinned version',
+    );
   // 2. The server quietly uses the shard count stored with the cluster at first start and
   // ignores the config's: a different count would be a silent surprise, so refuse it.
   if (cluster.historyShardCount !== shards) {
@@ -529,6 +538,17 @@ async function uiServes(uiPort: number): Promise<boolean> {
   return true;
 }
 
+/** The version the Web UI server reports in its settings (`Version`), or "unknown". */
+async function uiVersion(uiPort: number): Promise<string> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${uiPort}/api/v1/settings`, { signal: AbortSignal.timeout(2000) });
+    const body = (await res.json()) as { Version?: unknown };
+    return typeof body.Version === 'string' ? body.Version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
 /** Starts (or adopts, after a kill()) the Web UI server for address, and waits until it serves. */
 async function startUi(
   o: TemporalPostgresOptions & { uiPort: number; address: string; deadline: number },
@@ -559,7 +579,8 @@ host: 127.0.0.1
 port: ${o.uiPort}
 enableUi: true
 defaultNamespace: default
-notifyOnNewVersion: false
+# No fetch of Temporal's news feed from the browser (a local, often offline stack).
+disableNewsFetch: true
 hideLogs: true
 cors:
   # Plain HTTP on loopback: a Secure cookie would never be sent back.
@@ -587,7 +608,17 @@ ${
       uiServers.delete(o.uiPort);
       throw startError(`temporal-ui-server exited (${ui.exit()}) before serving on port ${o.uiPort}`, uiLog);
     }
-    if (await uiServes(o.uiPort)) return;
+    if (await uiServes(o.uiPort)) {
+      const version = await uiVersion(o.uiPort);
+      const pinned = TEMPORAL_UI_VERSION.replace(/^v/, '');
+      if (version === pinned) return;
+      uiServers.delete(o.uiPort);
+      await ui.stop();
+      throw new Error(
+        `temporal-ui-server ${temporalUiServerBinary()} is version ${version}, not ${pinned} (scripts/versions.env): ` +
+          'run scripts/install-temporal-server.sh, which builds the pinned version',
+      );
+    }
     if (Date.now() > o.deadline) {
       uiServers.delete(o.uiPort);
       await ui.stop();

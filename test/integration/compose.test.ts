@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { S3_SERVER_VERSION } from '../../scripts/stack/s3';
 import { GOAWS_VERSION, startSqsServer } from '../../scripts/stack/sqs';
+import { TEMPORAL_SERVER_VERSION, TEMPORAL_UI_VERSION } from '../../scripts/stack/versions';
 
 const ROOT = join(__dirname, '..', '..');
 const CHECKER = join(ROOT, 'tools', 'compose-check', 'bin', 'compose-check');
@@ -107,8 +108,8 @@ test('docker-compose.yml loads, validates and keeps every rule', async () => {
 test('one set of versions: compose runs the Temporal server, UI, S3 and SQS servers of the local stack', async () => {
   const { report } = await check(join(ROOT, 'docker-compose.yml'));
   const image = (name: string) => report!.services[name].image;
-  const server = scriptVersion('install-temporal-server.sh', 'SERVER_VERSION').replace(/^v/, '');
-  const ui = scriptVersion('install-temporal-server.sh', 'UI_VERSION').replace(/^v/, '');
+  const server = TEMPORAL_SERVER_VERSION.replace(/^v/, '');
+  const ui = TEMPORAL_UI_VERSION.replace(/^v/, '');
   assert.equal(tagOf(image('temporal')), server);
   for (const job of ['temporal-schema', 'temporal-admin-tools'])
     assert.equal(tagOf(image(job)).split('-')[0], server, `${job}: admin-tools of the server's version`);
@@ -121,7 +122,7 @@ test('one set of versions: compose runs the Temporal server, UI, S3 and SQS serv
 test('an unpinned image is refused', async () => {
   const { code, stderr } = await checkVariant((y) =>
     y
-      .replace('amazon/dynamodb-local:3.3.1', 'amazon/dynamodb-local:latest')
+      .replace('amazon/dynamodb-local:3.3.2', 'amazon/dynamodb-local:latest')
       .replace('versity/versitygw:v1.8.0', 'versity/versitygw'),
   );
   assert.equal(code, 1);
@@ -151,7 +152,7 @@ test('depends_on without a condition (service_started) is refused', async () => 
 
 test('a file Docker Compose would reject does not load', async () => {
   const { code, stderr } = await checkVariant((y) =>
-    y.replace('    image: postgres:16\n', '    image: postgres:16\n    restart_policy: always\n'),
+    y.replace('    image: postgres:16.15\n', '    image: postgres:16.15\n    restart_policy: always\n'),
   );
   assert.equal(code, 1);
   assert.match(stderr, /does not load: .*restart_policy/);

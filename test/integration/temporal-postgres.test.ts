@@ -22,6 +22,7 @@ import {
   startTemporalPostgres,
   type TemporalPostgresOptions,
 } from '../../scripts/stack/temporal-postgres';
+import { TEMPORAL_SERVER_VERSION, TEMPORAL_UI_VERSION } from '../../scripts/stack/versions';
 import { createInboundWorker } from '../../workers/inbound';
 import { BUCKET, DOMAIN, type InboundStack, startInboundStack } from '../support/inbound-stack';
 
@@ -74,9 +75,11 @@ after(async () => {
 });
 
 describe('Temporal on PostgreSQL', () => {
-  test('the cluster has 4 history shards, stored in PostgreSQL', async () => {
+  test('the cluster runs the pinned server version, with 4 history shards stored in PostgreSQL', async () => {
     assert.equal(stack.env.address, server.address);
     const info = await stack.env.connection.workflowService.getClusterInfo({});
+    // scripts/versions.env, the version docker-compose.yml runs (test/unit/versions.test.ts).
+    assert.equal(info.serverVersion, TEMPORAL_SERVER_VERSION.replace(/^v/, ''));
     assert.equal(info.historyShardCount, 4);
     assert.equal(info.persistenceStore, 'postgres12');
     assert.equal(info.visibilityStore, 'postgres12');
@@ -115,10 +118,12 @@ describe('Temporal on PostgreSQL', () => {
     assert.ok(runs.length >= 1, 'the delivered run is listed by its search attributes');
   });
 
-  test('the Web UI serves the app and lists the default namespace', async () => {
+  test('the Web UI (the pinned version) serves the app and lists the default namespace', async () => {
     const page = await fetch(`${server.uiUrl}/`);
     assert.equal(page.status, 200);
     assert.match(await page.text(), /<html/i);
+    const settings = (await (await fetch(`${server.uiUrl}/api/v1/settings`)).json()) as { Version: string };
+    assert.equal(settings.Version, TEMPORAL_UI_VERSION.replace(/^v/, ''));
     const api = await fetch(`${server.uiUrl}/api/v1/namespaces`);
     assert.equal(api.status, 200);
     const body = (await api.json()) as { namespaces: { namespaceInfo: { name: string } }[] };
