@@ -307,14 +307,17 @@ async function main() {
   console.log(
     `Outbound mail sent through SES: ${(await ses.emails()).length} message(s), see ${ses.endpoint} (web view) or ${ses.endpoint}/store`,
   );
-  console.log(`Temporal Web UI: ${temporal.uiUrl}/namespaces/default/workflows`);
+  // The inbound runs alone (the sync runs would bury them), with each email's MailStatus as a
+  // column once added (docs/inbound.md, "In the Web UI").
+  const inboundView = `${temporal.uiUrl}/namespaces/default/workflows?query=${encodeURIComponent('WorkflowType="processInboundEmail"')}`;
+  console.log(`Temporal Web UI: ${inboundView}`);
+  console.log('  (the inbound emails; Configure Columns adds MailStatus and MailDomain to the list: docs/inbound.md)');
   console.log(
     `Codec server: ${codecServer.url}  token: ${codecToken}  (histories are encrypted; key in ${join(LOCAL, 'codec-keys')}, token in ${join(LOCAL, 'codec-token')})`,
   );
   console.log(
-    `  to read payloads in the Web UI: sign in at ${codecServer.url}/login with the token, then in the UI's Codec Server settings`,
+    `  to read payloads in the Web UI, sign in once: open ${codecServer.url}/login and enter the token; then reload the UI (docs/privacy.md)`,
   );
-  console.log(`  use ${codecServer.url} with "Include cross-origin credentials" on (docs/privacy.md)`);
   console.log(
     `Worker: http://127.0.0.1:${env.HEALTH_PORT}/health  /domains   metrics http://127.0.0.1:${env.METRICS_PORT}/metrics`,
   );

@@ -2,6 +2,7 @@
 // Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/mailroom npm run db:setup
 import { createPool, ensureDatabase, redactUrl } from '../lib/storage/db';
 import { migrate } from '../lib/storage/migrate';
+import { backfillSearchIndex } from '../lib/sync-store/search-backfill';
 import { loadSyncConfig } from '../lib/config/sync';
 
 async function main(): Promise<void> {
@@ -12,6 +13,8 @@ async function main(): Promise<void> {
   try {
     const result = await migrate(pool, { log: (line) => console.log(line) });
     console.log(`${result.applied.length} migration(s) applied, ${result.alreadyApplied} already present`);
+    // Messages stored before migrations/003_search.sql, indexed for search in short batches.
+    await backfillSearchIndex(pool, { log: (line) => console.log(line) });
   } finally {
     await pool.end();
   }

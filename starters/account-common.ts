@@ -16,7 +16,7 @@ import {
   type AccessToken,
   type OAuth2Client,
 } from '../lib/imap/oauth2';
-import { loadSyncConfig, type SyncConfig } from '../lib/config/sync';
+import { DEFAULT_DATABASE_URL, loadSyncConfig, type SyncConfig } from '../lib/config/sync';
 import { connectClient } from '../lib/temporal';
 import { runningSyncWorkflows } from './reconcile-schedules';
 
@@ -32,13 +32,37 @@ export interface AccountDb {
   config: SyncConfig;
   pool: Pool;
   store: Store;
+  /** Which database this is, for messages that found nothing: `database mailroom on host:port (DATABASE_URL)`. */
+  where: string;
   close(): Promise<void>;
 }
 
 export function openAccountDb(): AccountDb {
   const config = loadSyncConfig();
   const pool = createPool(config.databaseUrl, { max: 2 });
-  return { config, pool, store: createStore(pool), close: () => pool.end() };
+  return {
+    config,
+    pool,
+    store: createStore(pool),
+    where: describeDatabase(config.databaseUrl),
+    close: () => pool.end(),
+  };
+}
+
+/**
+ * A database URL as an operator needs it when a command finds nothing: which database on which
+ * server, and whether DATABASE_URL chose it (an unset DATABASE_URL silently means the local
+ * default, not the demo's database). Never the password.
+ */
+export function describeDatabase(url: string): string {
+  const source = url === DEFAULT_DATABASE_URL ? 'the default: DATABASE_URL is not set' : 'DATABASE_URL';
+  try {
+    const u = new URL(url);
+    const name = decodeURIComponent(u.pathname.replace(/^\//, '')) || u.username || 'postgres';
+    return `database ${name} on ${u.hostname || 'localhost'}:${u.port || 5432} (${source})`;
+  } catch {
+    return `the database of ${source}`;
+  }
 }
 
 /** An --account value: a UUID (a usage error otherwise, before anything connects). */
@@ -53,28 +77,43 @@ export async function findAccount(
   store: Store,
   userEmail: string,
   accountId: string,
+  where?: string,
 ): Promise<{ user: User; account: Account }> {
   const user = await store.findUserByEmail(userEmail);
   const account = user ? await store.getAccount(user.id, accountId) : null;
   if (!user || !account)
     throw new Error(
-      `${userEmail} has no account ${accountId}; list the accounts with: npm run account:list -- --user ${userEmail}`,
+      `${userEmail} has no account ${accountId}${where ? ` in ${where}` : ''}; list the accounts with: npm run account:list -- --user ${userEmail}`,
     );
   return { user, account };
 }
 
-/** Logs in with the new credential; a refusal names what to check. */
+/**
+ * Logs in with the new credential; a refusal names what to check. Says on stderr what it is
+ * waiting for (a login can take seconds: DNS, TLS, a server that delays its answer), every few
+ * seconds while it waits, and how it ended.
+ */
 export async function verifyLogin(
   target: { host: string; port: number; tls: boolean; user: string },
   auth: ProbeAuth,
   skipWith: string,
+  say: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+  everyMs = 3000,
 ): Promise<void> {
+  const server = `${target.host}:${target.port}${target.tls ? '' : ' (no TLS)'}`;
+  const started = Date.now();
+  const seconds = () => ((Date.now() - started) / 1000).toFixed(1);
+  say(`Checking the login of ${target.user} on ${server} ...`);
+  const ticker = setInterval(() => say(`  still waiting for ${server} (${seconds()} s)`), everyMs);
   try {
     await probeImapLogin(target, auth);
+    say(`Login accepted by ${server} (${seconds()} s)`);
   } catch (err) {
     if (err instanceof LoginProbeError)
       throw new Error(`${err.message}. Nothing was stored (pass ${skipWith} to store it anyway).`);
     throw err;
+  } finally {
+    clearInterval(ticker);
   }
 }
 
@@ -84,6 +123,7 @@ export async function firstAccessToken(
   refreshToken: string,
   timeoutMs: number,
 ): Promise<AccessToken> {
+  process.stderr.write(`Getting an access token from ${client.tokenUrl} ...\n`);
   try {
     return await refreshAccessToken(client, refreshToken, { timeoutMs });
   } catch (err) {

@@ -33,7 +33,7 @@ commandMain(spec, async (values) => {
     throw new UsageError('nothing to change: give --enable, --disable or --interval-minutes');
   const db = openAccountDb();
   try {
-    const { user } = await findAccount(db.store, owner, accountId);
+    const { user } = await findAccount(db.store, owner, accountId, db.where);
     const account = await db.store.updateAccountSettings(user.id, accountId, {
       enabled: values.enable ? true : values.disable ? false : undefined,
       syncIntervalSeconds: minutes !== undefined ? Math.max(1, Math.round(minutes * 60)) : undefined,

@@ -57,7 +57,8 @@ commandMain(spec, async (values) => {
     let users = await db.store.listUsers();
     if (only) {
       const user = await db.store.findUserByEmail(only);
-      if (!user) throw new Error(`No mailroom user ${only}; add an account for it with npm run account:add`);
+      if (!user)
+        throw new Error(`No mailroom user ${only} in ${db.where}; add an account for it with npm run account:add`);
       users = [user];
     }
     const all: (AccountSummary & { userEmail: string; syncErrors?: SyncError[] })[] = [];
@@ -76,7 +77,7 @@ commandMain(spec, async (values) => {
       return attention ? EXIT.attention : EXIT.done;
     }
     if (!all.length) {
-      console.log('No accounts. Add one with npm run account:add (see docs/account-sync.md).');
+      console.log(`No accounts in ${db.where}. Add one with npm run account:add (see docs/account-sync.md).`);
       return EXIT.done;
     }
     for (const a of all) {

@@ -81,6 +81,18 @@ commandMain(spec, async (values) => {
     throw new UsageError(
       `--domain ${domain} is not one of the domains in ${config.domainsSource} (${config.domains.join(', ')})`,
     );
+  // The workflow reads the domain's own bucket: a run for another bucket would only fail.
+  const expected = bucketForDomain(domain.toLowerCase(), config.bucketTemplate);
+  if (bucket !== expected) {
+    const owner = config.domains.find((d) => bucketForDomain(d, config.bucketTemplate) === bucket);
+    throw new UsageError(
+      `bucket ${bucket} is not the bucket of domain ${domain} (${expected}, from S3_BUCKET_TEMPLATE ${config.bucketTemplate})` +
+        (owner
+          ? `; it is ${owner}'s: pass --domain ${owner} or leave --domain out`
+          : `; no domain in ${config.domainsSource} has it`) +
+        '. Nothing was started.',
+    );
+  }
   requireCodecChoice('start:object', { plaintext: values.plaintext, flag: true });
 
   const client = await connectClient({ plaintext: values.plaintext });

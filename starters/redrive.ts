@@ -14,10 +14,14 @@
 // tagged. Some S3-compatible servers change metadata in place and keep the old LastModified,
 // so --prefilter auto (the default) uses this only on AWS S3 (no endpoint override); on and off
 // force it. Never with --include-unprocessed (untagged objects have no tag time).
+//
+// Without any filter (--status, --since, --until, --prefix) it selects every tagged email of the
+// bucket: it then asks first, and without a terminal to ask on it needs --yes.
 import { createAwsClients } from '../lib/aws/clients';
 import { storedEmails, SWEEP_CONCURRENCY } from '../lib/sweep/sweep';
 import {
   commandMain,
+  confirm,
   EXIT,
   listOf,
   oneOf,
@@ -26,6 +30,7 @@ import {
   printJson,
   progress,
   UsageError,
+  YES_OPTION,
 } from '../lib/cli';
 import { bucketForDomain, loadConfig } from '../lib/config';
 import { requireCodecChoice } from '../lib/temporal/data-converter';
@@ -72,6 +77,10 @@ const spec = {
       description: 'deliver again to recipients that already got the email (by default the delivery log skips them)',
     },
     'dry-run': { type: 'boolean', description: 'list what would be re-driven, start nothing' },
+    yes: {
+      ...YES_OPTION,
+      description: `${YES_OPTION.description}; only asked without a filter (--status, --since, --until, --prefix), which selects the whole bucket`,
+    },
     concurrency: {
       type: 'string',
       value: '<n>',
@@ -97,6 +106,7 @@ const spec = {
   notes: [
     `Times (--since, --until) are UTC: ${TIME_FORMATS}. --until is exclusive, so --until today ends at 00:00 UTC today and selects nothing tagged today; leave it out to include everything up to now.`,
     'Without --status every tagged email in the window is selected. Untagged objects are left out unless --include-unprocessed (the sweep starts those anyway).',
+    'Without any of --status, --since, --until and --prefix it would re-drive the whole bucket: it asks first (or takes --yes; when stdin is not a terminal it refuses with exit 2 and starts nothing).',
     'Blocked mail is only still in the bucket when the worker runs with BLOCKED_MAIL_ACTION=keep.',
     'Prints the id of each workflow it starts; with --wait, each outcome. Exit 1 when a re-driven run failed (e.g. its object was gone).',
   ],
@@ -142,6 +152,16 @@ commandMain(spec, async (values) => {
     (prefilterMode === 'on' || (prefilterMode === 'auto' && config.s3Endpoint === undefined));
   const modifiedSince = prefilter ? (selection.since! - config.sweep.overlap) * 1000 : undefined;
   if (!values['dry-run']) requireCodecChoice('redrive', { plaintext: values.plaintext, flag: true });
+  const wholeBucket =
+    selection.statuses === undefined &&
+    values.since === undefined &&
+    values.until === undefined &&
+    values.prefix === undefined;
+  const whole = (n?: number) =>
+    `Re-drive ${n === undefined ? 'every' : `all ${n}`} tagged email${n === undefined || n === 1 ? '' : 's'} of domain ${domain}${selection.includeUnprocessed ? ' (and the untagged ones)' : ''}: no --status, --since, --until or --prefix selects the whole bucket`;
+  // No terminal to ask on and no --yes: refuse before reading the bucket.
+  if (wholeBucket && !values['dry-run'] && !values.yes && !process.stdin.isTTY)
+    await confirm(spec.name, whole(), false);
   const say = values.json ? () => undefined : (line: string) => console.log(line);
   const bucket = bucketForDomain(domain, config.bucketTemplate);
   const { s3 } = createAwsClients(config);
@@ -165,9 +185,10 @@ commandMain(spec, async (values) => {
     listing.stop();
     s3.destroy();
   }
+  const where = `${bucket} (${config.s3Endpoint ? `S3 at ${config.s3Endpoint}` : `AWS S3, ${config.awsRegion}`})`;
   const window = `tagged ${selection.since !== undefined ? `from ${new Date(selection.since * 1000).toISOString()} ` : ''}${selection.until !== undefined ? `until ${new Date(selection.until * 1000).toISOString()} (exclusive)` : 'until now'}`;
   say(
-    `${listed} objects in ${bucket}, ${read} read${modifiedSince !== undefined ? ` (modified since ${new Date(modifiedSince).toISOString()})` : ''}, ${selected.length} selected (${selection.statuses?.join(',') ?? 'any status'}, ${window}${selection.includeUnprocessed ? ', untagged included' : ''})`,
+    `${listed} objects in ${selected.length ? bucket : where}, ${read} read${modifiedSince !== undefined ? ` (modified since ${new Date(modifiedSince).toISOString()})` : ''}, ${selected.length} selected (${selection.statuses?.join(',') ?? 'any status'}, ${window}${selection.includeUnprocessed ? ', untagged included' : ''})`,
   );
 
   if (values['dry-run']) {
@@ -183,10 +204,12 @@ commandMain(spec, async (values) => {
     return EXIT.done;
   }
 
+  if (wholeBucket && selected.length > 0) await confirm(spec.name, whole(selected.length), values.yes);
   const client = await connectClient({ plaintext: values.plaintext });
   const runs: { key: string; workflowId: string; started: boolean; status?: string; failure?: string }[] = [];
   try {
     const bar = progress('re-drive', '| {started} started', { total: selected.length });
+    bar.update(0, { started: 0 });
     for (const key of selected) {
       const r = await startInbound(
         client,

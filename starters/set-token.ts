@@ -55,7 +55,7 @@ commandMain(spec, async (values) => {
   const db = openAccountDb();
   try {
     const keyring = loadKeyring();
-    const { user, account } = await findAccount(db.store, owner, accountId);
+    const { user, account } = await findAccount(db.store, owner, accountId, db.where);
     if (account.authMethod !== 'oauth2' || !account.oauth2) {
       throw new Error(
         `Account ${account.id} logs in with a password: set a new one with npm run account:password -- --user ${owner} --account ${account.id}`,

@@ -6,7 +6,7 @@
 import { createAwsClients } from '../lib/aws/clients';
 import { SWEEP_CONCURRENCY, sweepBucket } from '../lib/sweep/sweep';
 import { commandMain, EXIT, listOf, oneOf, PLAINTEXT_OPTION, positiveInteger, progress, UsageError } from '../lib/cli';
-import { loadConfig, parseDuration } from '../lib/config';
+import { bucketForDomain, loadConfig, parseDuration } from '../lib/config';
 import { requireCodecChoice } from '../lib/temporal/data-converter';
 import { parseTime } from '../lib/sweep/selection';
 import { startInbound } from './start-inbound';
@@ -85,8 +85,13 @@ commandMain(spec, async (values) => {
         (x) => bar.update(x.listed, { read: x.read, started: x.started, running: x.alreadyRunning }, x.listed),
       );
       bar.stop();
+      // An empty listing names what was read: a wrong endpoint or bucket template shows at once.
+      const empty =
+        p.listed === 0
+          ? ` in ${bucketForDomain(domain, config.bucketTemplate)} (${config.s3Endpoint ? `S3 at ${config.s3Endpoint}` : `AWS S3, ${config.awsRegion}`})`
+          : '';
       console.log(
-        `${domain}: ${p.listed} objects, ${p.unprocessed} without processed metadata, ${p.started} workflows started, ${p.alreadyRunning} already started`,
+        `${domain}: ${p.listed} objects${empty}, ${p.unprocessed} without processed metadata, ${p.started} workflows started, ${p.alreadyRunning} already started`,
       );
       console.log(
         `  read ${p.read} modified ${p.window.from ? `from ${p.window.from} ` : ''}until ${p.window.until} (${p.window.source}); ${p.tooYoung} younger, left to the SQS bridge; ` +

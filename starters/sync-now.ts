@@ -45,9 +45,8 @@ const spec = {
     json: { type: 'boolean', description: 'print the result as JSON (stdout only)' },
   },
   examples: ['npm run sync:now -- --user owner@example.com --account 3f1c...'],
-  notes: [
-    'Exit codes: 0 synced, 1 failed or some folders could not be synced (partial), 3 the account waits for a new password or token.',
-  ],
+  exitCodes:
+    'Exit codes: 0 synced, 1 failed or some folders could not be synced (partial), 2 usage error, 3 the account waits for a new password or token.',
 } as const;
 
 /** Starts (or joins) a sync of the account and returns the id of the workflow doing it. */
@@ -150,7 +149,7 @@ async function main(values: OptionValues<typeof spec.options>): Promise<ExitCode
   const accountId = accountIdOption(values.account);
   const db = openAccountDb();
   try {
-    const { user, account } = await findAccount(db.store, owner, accountId);
+    const { user, account } = await findAccount(db.store, owner, accountId, db.where);
     if (!account.enabled)
       throw new Error(
         `Account ${account.id} is disabled; enable it first: npm run account:set -- --user ${owner} --account ${account.id} --enable`,

@@ -34,7 +34,7 @@ commandMain(spec, async (values) => {
   const db = openAccountDb();
   try {
     const keyring = loadKeyring();
-    const { user, account } = await findAccount(db.store, owner, accountId);
+    const { user, account } = await findAccount(db.store, owner, accountId, db.where);
     if (account.authMethod !== 'password')
       throw new Error(
         `Account ${account.id} logs in with OAuth2: give it a new refresh token with npm run account:token -- --user ${owner} --account ${account.id}`,

@@ -21,8 +21,23 @@ import { ConfigError } from '../lib/config';
 import { componentLogger } from '../lib/observability/logger';
 import { listen } from './http';
 import { environment } from '../lib/config/env';
+import { serviceArgs, type ServiceSpec } from '../lib/cli';
 
 const log = componentLogger('codec-server');
+
+const SERVICE: ServiceSpec = {
+  name: 'codec-server',
+  summary:
+    "Runs the codec server: decrypts mailroom's payloads for the Temporal Web UI and `temporal ... --codec-endpoint`, for whoever has the token, until SIGTERM or SIGINT. docs/privacy.md",
+  environment: [
+    "MAILROOM_CODEC_KEYS   the workers' keys (required)",
+    'CODEC_SERVER_TOKEN    bearer token every request carries; the Web UI signs in with it at <endpoint>/login (required, 16+ characters: openssl rand -hex 32)',
+    'CODEC_SERVER_PORT     default 8888 (0 = any free port, logged)',
+    'CODEC_SERVER_HOST     default 127.0.0.1',
+    'CODEC_CORS_ORIGINS    the Web UI origins allowed (default http://localhost:8233,http://127.0.0.1:8233)',
+  ],
+  examples: ['MAILROOM_CODEC_KEYS=... CODEC_SERVER_TOKEN=$(openssl rand -hex 32) npm run codec-server'],
+};
 
 export const DEFAULT_CODEC_PORT = 8888;
 export const DEFAULT_CORS_ORIGINS = ['http://localhost:8233', 'http://127.0.0.1:8233'];
@@ -237,7 +252,7 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<CodecS
     res.setHeader('Cache-Control', 'no-store');
     const form = page(
       'mailroom codec server',
-      `<h1>mailroom codec server</h1><p>Enter the codec server token (CODEC_SERVER_TOKEN). This browser then gets a session cookie, which the Temporal Web UI sends when its Codec Server setting has <b>Include cross-origin credentials</b> on.</p><form method="post"><input type="password" name="token" autofocus size="50" autocomplete="off"> <button>Sign in</button></form>`,
+      `<h1>mailroom codec server</h1><p>Enter the codec server token (CODEC_SERVER_TOKEN). This browser then gets a session cookie (12 h), which the Temporal Web UI sends to decode payloads.</p><form method="post"><input type="password" name="token" autofocus size="50" autocomplete="off"> <button>Sign in</button></form>`,
     );
     if (req.method === 'GET') {
       res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(form);
@@ -265,7 +280,7 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<CodecS
     res.end(
       page(
         'signed in',
-        '<h1>Signed in</h1><p>In the Temporal Web UI, open the Codec Server settings, enter this server as the endpoint and turn on <b>Include cross-origin credentials</b>. You can close this tab.</p>',
+        '<h1>Signed in</h1><p>Reload the Temporal Web UI: payloads show decoded. You can close this tab.</p><p>If the UI still shows base64 (a UI not configured to send credentials): open its data encoder settings, the glasses icon in its top bar, enter this server as the endpoint and turn on <b>Include cross-origin credentials</b>.</p>',
       ),
     );
     return { status: 200 };
@@ -354,9 +369,12 @@ async function main(): Promise<void> {
 }
 
 if (require.main === module) {
-  main().catch((err) => {
-    if (err instanceof ConfigError) console.error(err.message);
-    else log.fatal({ err }, 'codec server failed');
-    process.exit(1);
-  });
+  const early = serviceArgs(SERVICE);
+  if (early !== undefined) process.exitCode = early;
+  else
+    main().catch((err) => {
+      if (err instanceof ConfigError) console.error(err.message);
+      else log.fatal({ err }, 'codec server failed');
+      process.exit(1);
+    });
 }

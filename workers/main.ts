@@ -16,8 +16,25 @@ import { codecKeyList } from '../lib/temporal/codec';
 import { installWorkerRuntime, temporalSettings } from '../lib/temporal';
 import { startHealthServer, startMetricsServer, temporalMetricsBind } from './http';
 import { createInboundWorker } from './inbound';
+import { serviceArgs, type ServiceSpec } from '../lib/cli';
 
 const log = componentLogger('worker');
+
+const SERVICE: ServiceSpec = {
+  name: 'worker',
+  summary:
+    'Runs the inbound worker: polls the inbound task queue (one workflow per stored email), serves /health, /domains and /metrics, and runs until SIGTERM or SIGINT, finishing the activities in hand.',
+  environment: [
+    'TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TASK_QUEUE   Temporal (localhost:7233, default, mailroom-inbound)',
+    'MAILROOM_CODEC_KEYS                                payload keys (required; none = plaintext on purpose)',
+    'AWS_REGION, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_DYNAMODB, DOMAINS_FILE / DOMAINS',
+    'SMTP_HOST, SMTP_PORT (LMTP_ENABLED, ...)           the internal mail server',
+    'HEALTH_PORT, METRICS_PORT (WORKER_PORTS=free)      8080, 8000; 0 or free = any free port, logged at start',
+    'TEMPORAL_BUILD_ID                                  worker versioning (docs/upgrades.md)',
+  ],
+  notes: ['Logs are JSON lines on stdout (LOG_LEVEL, LOG_ADDRESSES).'],
+  examples: ['npm run worker', 'TEMPORAL_BUILD_ID=B2 WORKER_PORTS=free npm run worker'],
+};
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -103,9 +120,12 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => {
-  // A configuration error is the operator's to fix: its message alone, still one JSON line.
-  if (err instanceof ConfigError) log.fatal(err.message);
-  else log.fatal({ err }, 'worker failed');
-  process.exit(1);
-});
+const early = serviceArgs(SERVICE);
+if (early !== undefined) process.exitCode = early;
+else
+  main().catch((err) => {
+    // A configuration error is the operator's to fix: its message alone, still one JSON line.
+    if (err instanceof ConfigError) log.fatal(err.message);
+    else log.fatal({ err }, 'worker failed');
+    process.exit(1);
+  });

@@ -1051,17 +1051,25 @@ async function applyRulesEachOnItsOwn(run: InboundRun, summary: EmailSummary, ac
       });
       continue;
     }
+    const { outOfOffice } = rule;
     try {
-      const sent = await sendAutoReply.executeWithOptions({ summary: 'out-of-office reply (RFC 3834)' }, [
-        {
-          recipient: rule.recipient,
-          to: target.to,
-          originalSubject: summary.subject,
-          originalMessageId: summary.messageId,
-          message: rule.outOfOffice.message,
-          contentType: rule.outOfOffice.contentType,
-        },
-      ]);
+      // Deferral path: a reply whose server is unavailable waits like a forward (until the age);
+      // the claim names this run, so trying again after the wait is not a second reply.
+      const sent = await persist(
+        run,
+        { what: 'sending the out-of-office reply', mail: false, atMaxAge: 'fail' },
+        async () =>
+          await sendAutoReply.executeWithOptions({ summary: 'out-of-office reply (RFC 3834)' }, [
+            {
+              recipient: rule.recipient,
+              to: target.to,
+              originalSubject: summary.subject,
+              originalMessageId: summary.messageId,
+              message: outOfOffice.message,
+              contentType: outOfOffice.contentType,
+            },
+          ]),
+      );
       result.autoReplies.push({ recipient: rule.recipient, to: target.to, ...sent });
     } catch (err) {
       if (!(err instanceof ActivityFailure)) throw err;

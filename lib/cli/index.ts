@@ -5,9 +5,11 @@
 // Exit codes (the README's operator section documents them):
 //   0 done, 1 failed, 2 usage error (bad or missing option or environment variable), 3 needs
 //   attention (e.g. an account waits for a new password).
+import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { Presets, SingleBar } from 'cli-progress';
 import { ConfigError } from '../config';
+import { logToStderr } from '../observability/logger';
 
 export const EXIT = { done: 0, failed: 1, usage: 2, attention: 3 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
@@ -42,7 +44,11 @@ export interface CommandSpec<O extends Record<string, OptionSpec>> {
   examples: readonly string[];
   /** Extra paragraphs for the help (environment, what happens on a second run, ...). */
   notes?: readonly string[];
+  /** The help's exit-code line, when the command gives the codes meanings of its own (one line, not two). */
+  exitCodes?: string;
 }
+
+const EXIT_CODES_LINE = 'Exit codes: 0 done, 1 failed, 2 usage error, 3 needs attention.';
 
 type ValueOf<S extends OptionSpec> = S['type'] extends 'boolean'
   ? boolean
@@ -80,7 +86,7 @@ export function helpText<O extends Record<string, OptionSpec>>(spec: CommandSpec
     spec.examples.length > 1 ? 'Examples:' : 'Example:',
     ...spec.examples.map((e) => `  ${e}`),
     '',
-    'Exit codes: 0 done, 1 failed, 2 usage error, 3 needs attention.',
+    spec.exitCodes ?? EXIT_CODES_LINE,
     '',
   ].join('\n');
 }
@@ -183,10 +189,106 @@ export function commandMain<O extends Record<string, OptionSpec>>(
   spec: CommandSpec<O>,
   main: (values: OptionValues<O>) => Promise<ExitCode | void>,
 ): void {
+  // stdout is the command's answer (lines, --json): log lines from the code below go to stderr.
+  logToStderr();
   void runCommand(spec, main).then((code) => {
     // Open handles (gRPC channels, pools) must not keep a finished command alive.
     process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
   });
+}
+
+// ---- long-running services ------------------------------------------------------------
+
+/** A long-running process (workers/*): no options, configured by its environment. */
+export interface ServiceSpec {
+  /** The npm script that runs it. */
+  name: string;
+  summary: string;
+  /** `VARIABLE  what it does` lines: the ones to look at first. */
+  environment: readonly string[];
+  notes?: readonly string[];
+  examples: readonly string[];
+}
+
+export function serviceHelpText(spec: ServiceSpec): string {
+  return [
+    `npm run ${spec.name}`,
+    '',
+    spec.summary,
+    '',
+    'It takes no options; the environment configures it (every variable: docs/configuration.md):',
+    ...spec.environment.map((e) => `  ${e}`),
+    ...(spec.notes?.length ? ['', ...spec.notes] : []),
+    '',
+    spec.examples.length > 1 ? 'Examples:' : 'Example:',
+    ...spec.examples.map((e) => `  ${e}`),
+    '',
+    'Exit codes: 0 stopped cleanly (SIGTERM or SIGINT), 1 failed to start or stopped on an error (the log says why), 2 usage error.',
+    '',
+  ].join('\n');
+}
+
+/**
+ * A service's command line, read before anything starts: `--help` (or -h) prints the help and
+ * gives 0, anything else is a usage error (2); undefined when there are no arguments and the
+ * service should start. `npm run worker -- --help` must not start a worker.
+ */
+export function serviceArgs(spec: ServiceSpec, io: CommandIO = {}): ExitCode | undefined {
+  const argv = io.argv ?? process.argv.slice(2);
+  if (argv.length === 0) return undefined;
+  const out = io.stdout ?? ((t: string) => process.stdout.write(t));
+  const err = io.stderr ?? ((t: string) => process.stderr.write(t));
+  if (argv.some((a) => a === '--help' || a === '-h')) {
+    out(serviceHelpText(spec));
+    return EXIT.done;
+  }
+  err(
+    `${spec.name}: takes no arguments (got ${argv.join(' ')}); it is configured by its environment.\nRun \`npm run ${spec.name} -- --help\` for the variables.\n`,
+  );
+  return EXIT.usage;
+}
+
+// ---- confirmation ----------------------------------------------------------------------
+
+/** The options of every command that deletes or re-processes a lot at once. */
+export const YES_OPTION = {
+  type: 'boolean',
+  description: 'go ahead without asking (needed when stdin is not a terminal: scripts, cron, CI)',
+} as const;
+
+export interface ConfirmIO {
+  /** Default: process.stdin.isTTY. */
+  interactive?: boolean;
+  /** Answers the question (default: a prompt on stderr, read from stdin). */
+  ask?: (question: string) => Promise<string>;
+}
+
+/**
+ * Refuses a destructive step that nobody confirmed: with --yes it goes ahead; on a terminal it
+ * asks (yes goes ahead); otherwise (no terminal to ask on) it refuses with a usage error, before
+ * anything was done. Call it early with only `what` to refuse a script before any work, and
+ * again with the details once they are known.
+ */
+export async function confirm(command: string, what: string, yes: boolean, io: ConfirmIO = {}): Promise<void> {
+  if (yes) return;
+  const interactive = io.interactive ?? process.stdin.isTTY === true;
+  if (!interactive)
+    throw new UsageError(
+      `${what}: not confirmed, and stdin is not a terminal to ask on. Nothing was done. Pass --yes to go ahead (--dry-run shows what it would do).`,
+    );
+  const ask =
+    io.ask ??
+    (async (question: string) => {
+      const rl = createInterface({ input: process.stdin, output: process.stderr });
+      try {
+        return await rl.question(question);
+      } finally {
+        rl.close();
+      }
+    });
+  const answer = (await ask(`${command}: ${what}. Type yes to go ahead: `)).trim().toLowerCase();
+  if (answer !== 'yes' && answer !== 'y')
+    throw new UsageError(`${what}: not confirmed (answer "${answer}"). Nothing was done.`);
 }
 
 // ---- option values ---------------------------------------------------------------------
@@ -285,12 +387,21 @@ export function progress(
   opts: { total?: number; everyMs?: number; stream?: NodeJS.WriteStream } = {},
 ): Progress {
   const stream = opts.stream ?? process.stderr;
-  const fill = (fields: Record<string, string | number>) =>
-    format.replace(/\{(\w+)\}/g, (_, k: string) => String(fields[k] ?? ''));
+  const fill = (fields: Record<string, string | number>) => progressFields(format, fields);
   let state = { value: 0, total: opts.total ?? 0, fields: {} as Record<string, string | number> };
   if (stream.isTTY) {
     const bar = new SingleBar(
-      { format: `${label} [{bar}] {value}/{total} ${format}`, hideCursor: true, stream },
+      {
+        // The same text as the plain lines (no empty fields), behind the bar.
+        format: (options, params, payload: Record<string, string | number>) => {
+          const size = options.barsize ?? 40;
+          const done = Math.round(Math.min(Math.max(params.progress, 0), 1) * size);
+          const bar = `${(options.barCompleteChar ?? '=').repeat(done)}${(options.barIncompleteChar ?? '-').repeat(size - done)}`;
+          return `${label} [${bar}] ${params.value}/${params.total} ${fill(payload)}`.trimEnd();
+        },
+        hideCursor: true,
+        stream,
+      },
       Presets.shades_classic,
     );
     bar.start(state.total, 0, {});
@@ -317,4 +428,25 @@ export function progress(
       line();
     },
   };
+}
+
+/**
+ * A progress format filled in: `|`-separated parts (and `,`-separated pieces of them) whose
+ * fields are all unknown or empty are left out, and empty fields leave no doubled spaces, so a line never reads `0 |  started` or
+ * `folder   |`. The first part belongs to the count (`read`, `new messages`).
+ */
+export function progressFields(format: string, fields: Record<string, string | number | undefined>): string {
+  const filled = (piece: string) => {
+    const names = [...piece.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
+    const known = names.filter((n) => fields[n] !== undefined && String(fields[n]).trim() !== '');
+    if (names.length > 0 && known.length === 0) return '';
+    return piece
+      .replace(/\{(\w+)\}/g, (_, k: string) => String(fields[k] ?? '').trim())
+      .replace(/\s+/g, ' ')
+      .trim();
+  };
+  // `a | b, c`: each `|` part, and each `,` piece of one, stands or goes on its own fields.
+  const parts = format.split('|').map((part) => part.split(',').map(filled).filter(Boolean).join(', '));
+  const [first, ...rest] = parts;
+  return [first, ...rest.filter(Boolean).map((p) => `| ${p}`)].filter(Boolean).join(' ');
 }

@@ -10,6 +10,7 @@ import {
   storableDate,
   storableInt32,
 } from '../sync-store/storable';
+import { isRecentFlag } from '../sync-store/flags';
 import type { NewMessage, FlagChange } from '../sync-store';
 import { isImapAuthFailure } from './sync-errors';
 import { folderKey, serverText } from './server-text';
@@ -247,7 +248,7 @@ function cleanFlags(flags: Set<string> | undefined): string[] {
   // \Recent belongs to one IMAP session, not to the message. Keywords are the server's (or
   // another client's) choice: cleaned and bounded like any text.
   return [...(flags ?? [])]
-    .filter((f) => f !== '\\Recent')
+    .filter((f) => !isRecentFlag(f))
     .slice(0, FIELD_LIMITS.flags)
     .map((f) => cleanText(f, FIELD_LIMITS.flag))
     .sort();

@@ -150,7 +150,31 @@ export function createLogger(settings: LogSettings = logSettings(), destination?
   return destination ? pino(options, destination) : pino(options);
 }
 
-export const logger = createLogger();
+/**
+ * Where the process's log lines go: stdout by default (the services: one stream for the log
+ * collector), stderr once logToStderr() is called (the operator commands, whose stdout is their
+ * answer). Chosen at the first line written, so a command can switch before it logs anything.
+ */
+let toStderr = false;
+let sink: pino.DestinationStream | undefined;
+const switchable: pino.DestinationStream = {
+  write(line: string) {
+    // The services' default stream, as pino makes it: an asynchronous SonicBoom on fd 1.
+    sink ??= toStderr ? pino.destination({ dest: 2, sync: true }) : pino.destination({ dest: 1, sync: false });
+    sink.write(line);
+  },
+};
+
+/** Sends every later log line of this process to stderr (lib/cli's commandMain calls it). */
+export function logToStderr(): void {
+  toStderr = true;
+  if (sink) {
+    (sink as { flushSync?: () => void }).flushSync?.();
+    sink = undefined;
+  }
+}
+
+export const logger = createLogger(undefined, switchable);
 
 export function componentLogger(component: string): pino.Logger {
   return logger.child({ component });

@@ -12,6 +12,8 @@ import { withTransaction } from '../storage/db';
 import { folderKey, folderLabel, serverText } from '../imap/server-text';
 import { isPostgresDataError } from '../storage/pg-errors';
 import { toFolderState, toStoredMessage, toSyncError, validIds } from './rows';
+import { canonicalFlags } from './flags';
+import { extractBodyText } from './search-text';
 import {
   type FlagChange,
   type FolderState,
@@ -35,9 +37,10 @@ async function lockFolder(
   return rows[0] ? toFolderState(rows[0]) : null;
 }
 
+// search_date and search_vector are filled by the messages_search_fields trigger (migrations/003_search.sql).
 const INSERT_MESSAGE = `INSERT INTO messages (account_id, user_id, folder, uidvalidity, uid, message_id, from_address, to_addresses, subject,
-                       sent_at, internal_date, flags, modseq, size, raw, raw_ref)
- VALUES ($2, $1, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                       sent_at, internal_date, flags, modseq, size, raw, raw_ref, body_text)
+ VALUES ($2, $1, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
  ON CONFLICT ON CONSTRAINT messages_account_folder_uid_key DO NOTHING`;
 
 /**
@@ -67,11 +70,12 @@ async function insertMessages(
       m.subject,
       m.sentAt,
       m.internalDate,
-      m.flags,
+      canonicalFlags(m.flags),
       m.modseq,
       m.size,
       m.raw,
       m.rawRef,
+      m.bodyText ?? null,
     ];
     if (!isolate) {
       inserted += (await db.query(INSERT_MESSAGE, params)).rowCount ?? 0;
@@ -226,6 +230,12 @@ export function createMessageStore(pool: Pool) {
     ): Promise<{ inserted: number; skipped: number; lastUid: number }> {
       folder = folderKey(folder);
       const key = { userId, accountId, folder, uidValidity };
+      // Body text for search, parsed before the transaction so no lock waits for mailparser; one
+      // message at a time, so a batch's parsed attachments are not all in memory at once.
+      const withText: NewMessage[] = [];
+      for (const m of messages)
+        withText.push(m.bodyText !== undefined || !m.raw ? m : { ...m, bodyText: await extractBodyText(m.raw) });
+      messages = withText;
       const attempt = (isolate: boolean) =>
         withTransaction(pool, async (db) => {
           const state = validIds(userId, accountId) ? await lockFolder(db, userId, accountId, folder) : null;
@@ -328,7 +338,7 @@ export function createMessageStore(pool: Pool) {
               accountId,
               folder,
               uidValidity,
-              JSON.stringify(changes.map((c) => ({ uid: c.uid, flags: [...c.flags].sort(), modseq: c.modseq }))),
+              JSON.stringify(changes.map((c) => ({ uid: c.uid, flags: canonicalFlags(c.flags), modseq: c.modseq }))),
             ],
           );
           updated = res.rowCount ?? 0;

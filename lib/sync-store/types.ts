@@ -129,9 +129,11 @@ export interface NewMessage {
   size: number | null;
   raw: Buffer | null;
   rawRef: string | null;
+  /** Text body for search (lib/sync-store/search-text.ts); when absent the store extracts it from `raw`. */
+  bodyText?: string | null;
 }
 
-export interface StoredMessage extends Omit<NewMessage, 'raw'> {
+export interface StoredMessage extends Omit<NewMessage, 'raw' | 'bodyText'> {
   id: number;
   accountId: string;
   folder: string;

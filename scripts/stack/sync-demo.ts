@@ -3,7 +3,7 @@
 // with a password and one with OAuth2 through the local OAuth2 server, the sync worker as its
 // own process, a sync triggered through each account's Schedule, and per-folder counts read
 // back from PostgreSQL with the Web UI link to each sync run. The Schedules keep syncing every
-// minute while the demo runs, and a new message arrives in the password account now and then.
+// 5 minutes while the demo runs, and a new message arrives in the password account now and then.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, openSync, rmSync } from 'node:fs';
@@ -83,6 +83,8 @@ export async function runSyncDemo(o: SyncDemoOptions): Promise<SyncDemo> {
     await fillDemoMailbox(server, OAUTH_USER, 12);
 
     const workerLog = join(o.stateDir, 'sync-worker.log');
+    // A free port, so the demo runs beside a sync worker on the default 8001; printed below.
+    const syncPort = await freePort();
     const worker: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(o.root, 'workers', 'sync-main.ts')], {
       cwd: o.root,
       env: {
@@ -92,7 +94,7 @@ export async function runSyncDemo(o: SyncDemoOptions): Promise<SyncDemo> {
         MAILROOM_SECRET_KEYS: o.secretKeys,
         MAILROOM_CODEC_KEYS: o.codecKeys,
         SYNC_TASK_QUEUE: TASK_QUEUE,
-        SYNC_METRICS_PORT: String(await freePort()),
+        SYNC_METRICS_PORT: String(syncPort),
         LOG_LEVEL: o.logLevel,
       },
       stdio: ['ignore', openSync(workerLog, 'a'), openSync(workerLog, 'a')],
@@ -110,7 +112,9 @@ export async function runSyncDemo(o: SyncDemoOptions): Promise<SyncDemo> {
       imapPort: dovecot.imapPort,
       imapTls: false,
       imapUser: user,
-      syncIntervalSeconds: 60,
+      // Every 5 minutes, not every minute: 120 sync runs an hour would bury the demo's inbound
+      // runs in the Web UI's workflow list (docs/inbound.md: the inbound view filters them anyway).
+      syncIntervalSeconds: 300,
     });
     const withPassword = await addAccountWithPassword(
       store,
@@ -139,7 +143,10 @@ export async function runSyncDemo(o: SyncDemoOptions): Promise<SyncDemo> {
           .catch(() => undefined);
     });
 
-    const lines = [`Account sync (IMAP -> PostgreSQL ${databaseName(databaseUrl)}; sync worker log: ${workerLog}):`];
+    const lines = [
+      `Account sync (IMAP -> PostgreSQL ${databaseName(databaseUrl)}; sync worker log: ${workerLog}):`,
+      `  Sync worker: http://127.0.0.1:${syncPort}/health   metrics http://127.0.0.1:${syncPort}/metrics`,
+    ];
     for (const [account, how] of [
       [withPassword, 'password'],
       [withOAuth2, 'OAuth2'],
@@ -165,7 +172,8 @@ export async function runSyncDemo(o: SyncDemoOptions): Promise<SyncDemo> {
       );
     }
     lines.push(
-      `  Schedules sync both accounts every minute while the demo runs${o.newMailEveryMs ? `; a new message arrives in ${PASSWORD_USER.user}'s INBOX every ${Math.round(o.newMailEveryMs / 1000)} s` : ''}.`,
+      `  Schedules sync both accounts every 5 minutes while the demo runs${o.newMailEveryMs ? `; a new message arrives in ${PASSWORD_USER.user}'s INBOX every ${Math.round(o.newMailEveryMs / 1000)} s (npm run sync:now fetches it at once)` : ''}.`,
+      `  Sync runs in the Web UI: ${o.uiUrl}/namespaces/default/workflows?query=${encodeURIComponent('WorkflowType="syncAccount"')}`,
       `  Test IMAP account: ${dovecot.host}:${dovecot.imapPort} (no TLS), user ${PASSWORD_USER.user}, password ${PASSWORD_USER.password}`,
       `  See the accounts: DATABASE_URL=${redactUrl(databaseUrl)} npm run account:list`,
     );

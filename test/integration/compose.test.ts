@@ -1,8 +1,10 @@
 // docker-compose.yml loads and validates as Docker Compose would (compose-go, the loader
 // Docker Compose uses, in tools/compose-check; no Docker engine here) and keeps mailroom's
 // rules: images pinned to versions, one set of versions with the local stack, a healthcheck
-// on every long-running service, depends_on waiting on health or a job's success. The
-// broken variants prove the checks can fail.
+// on every long-running service, depends_on waiting on health or a job's success, secrets
+// from the environment only (it loads with .env.example's placeholders, not without them),
+// memory limits on mailroom's long-running processes. The broken variants prove the checks
+// can fail.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -11,24 +13,38 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { S3_SERVER_VERSION } from '../../scripts/stack/s3';
-import { GOAWS_VERSION } from '../../scripts/stack/sqs';
+import { GOAWS_VERSION, startSqsServer } from '../../scripts/stack/sqs';
 
 const ROOT = join(__dirname, '..', '..');
 const CHECKER = join(ROOT, 'tools', 'compose-check', 'bin', 'compose-check');
 const COMPOSE = readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8');
+/** The placeholders an operator replaces (cp .env.example .env); the file needs values to load. */
+const ENV_EXAMPLE = join(ROOT, '.env.example');
+const MIB = 1024 * 1024;
 
 interface Report {
   services: Record<
     string,
-    { image: string; build: boolean; job: boolean; healthcheck?: string[]; dependsOn?: Record<string, string> }
+    {
+      image: string;
+      build: boolean;
+      job: boolean;
+      healthcheck?: string[];
+      dependsOn?: Record<string, string>;
+      memLimit: number;
+    }
   >;
   violations: string[];
 }
 
-async function check(file: string): Promise<{ code: number; report?: Report; stderr: string }> {
+async function check(
+  file: string,
+  envFiles: string[] = [ENV_EXAMPLE],
+): Promise<{ code: number; report?: Report; stderr: string }> {
   assert.ok(existsSync(CHECKER), `${CHECKER} is missing: npm run setup builds it (go build in tools/compose-check)`);
   try {
-    const { stdout, stderr } = await promisify(execFile)(CHECKER, [file], { timeout: 60_000 });
+    const args = [...envFiles.flatMap((f) => ['--env-file', f]), file];
+    const { stdout, stderr } = await promisify(execFile)(CHECKER, args, { timeout: 60_000 });
     return { code: 0, report: JSON.parse(stdout) as Report, stderr };
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };
@@ -139,4 +155,71 @@ test('a file Docker Compose would reject does not load', async () => {
   );
   assert.equal(code, 1);
   assert.match(stderr, /does not load: .*restart_policy/);
+});
+
+test('every secret comes from the environment: without values the file does not load, naming each', async () => {
+  const { code, stderr } = await check(join(ROOT, 'docker-compose.yml'), []);
+  assert.equal(code, 1);
+  for (const name of [
+    'POSTGRES_PASSWORD',
+    'S3_ROOT_ACCESS_KEY_ID',
+    'S3_ROOT_SECRET_ACCESS_KEY',
+    'MAILROOM_CODEC_KEYS',
+    'CODEC_SERVER_TOKEN',
+    'MAILROOM_SECRET_KEYS',
+  ])
+    assert.match(stderr, new RegExp(`required variable ${name} is missing a value: set ${name} in \\.env`), name);
+  // What .env.example lists is exactly what the file requires.
+  const uncommented = COMPOSE.replace(/^\s*#.*$/gm, '');
+  const required = new Set([...uncommented.matchAll(/\$\{([A-Z0-9_]+):\?/g)].map((m) => m[1]));
+  const listed = new Set([...readFileSync(ENV_EXAMPLE, 'utf8').matchAll(/^([A-Z0-9_]+)=/gm)].map((m) => m[1]));
+  assert.deepEqual([...listed].sort(), [...required].sort());
+});
+
+test('the worker, the SQS bridge and the sync worker have memory limits above their measured peaks', async () => {
+  const { report } = await check(join(ROOT, 'docker-compose.yml'));
+  const limit = (name: string) => report!.services[name].memLimit;
+  // docs/benchmarks.md: the worker's RSS peaks at 282 MiB with 1,000 emails queued.
+  assert.ok(limit('worker') >= 282 * MIB * 1.5, `worker: ${limit('worker') / MIB} MiB`);
+  assert.ok(limit('worker') <= 1024 * MIB, `worker: ${limit('worker') / MIB} MiB is no limit`);
+  for (const name of ['sqs-bridge', 'sync-worker']) assert.ok(limit(name) >= 256 * MIB, `${name}: ${limit(name)}`);
+  const dropped = await checkVariant((y) => y.replace('    mem_limit: 512m\n', ''));
+  assert.equal(dropped.report!.services.worker.memLimit, 0, 'the checker reports a missing limit');
+});
+
+test('goaws is healthy only when every queue of its config exists (its healthcheck run against goaws)', async () => {
+  const { report } = await check(join(ROOT, 'docker-compose.yml'));
+  const [kind, script] = report!.services.goaws.healthcheck!;
+  assert.equal(kind, 'CMD-SHELL');
+  // The config compose mounts at /conf/goaws.yaml, and goaws serving exactly its queues.
+  const config = /^ {2}goaws:\n {4}content: \|\n((?: {6}.*\n| *\n)+)/m.exec(COMPOSE)?.[1].replace(/^ {6}/gm, '');
+  assert.ok(config, 'the goaws config in docker-compose.yml');
+  const queues = [...config.matchAll(/^ *- Name: *(\S+)/gm)].map((m) => m[1]);
+  assert.deepEqual(queues.sort(), ['example-com-queue', 'mailroom-dead-letter']);
+  const sqs = await startSqsServer({ queues: queues.map((name) => ({ name })) });
+  const dir = mkdtempSync(join(tmpdir(), 'mailroom-goaws-check-'));
+  try {
+    const run = async (yaml: string) => {
+      writeFileSync(join(dir, 'goaws.yaml'), yaml);
+      const local = script
+        .replaceAll('/conf/goaws.yaml', join(dir, 'goaws.yaml'))
+        .replaceAll('http://localhost:4100/', `${sqs.endpoint}/`);
+      try {
+        await promisify(execFile)('sh', ['-c', local], { timeout: 20_000 });
+        return { code: 0, out: '' };
+      } catch (err) {
+        const e = err as { code: number; stdout: string };
+        return { code: e.code, out: e.stdout };
+      }
+    };
+    assert.equal((await run(config)).code, 0, 'every queue there: healthy');
+    const missing = await run(
+      config.replace('- Name: example-com-queue', '- Name: example-com-queue\n  - Name: example-net-queue'),
+    );
+    assert.equal(missing.code, 1, 'a queue of the config that goaws did not create: unhealthy');
+    assert.match(missing.out, /queue example-net-queue missing/);
+  } finally {
+    await sqs.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -71,7 +71,7 @@ test('the demo processes every demo email, syncs the demo IMAP accounts, and pri
     ),
   );
   assert.equal(links?.length, 2, stdout);
-  assert.match(stdout, /Schedules sync both accounts every minute/);
+  assert.match(stdout, /Schedules sync both accounts every 5 minutes/);
 
   // The real state directory, and the env file with the line to source it.
   assert.match(stdout, new RegExp(`State: ${state}$`, 'm'));

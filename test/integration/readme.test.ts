@@ -30,6 +30,7 @@ let envFile: string;
 let demo: ChildProcess;
 let demoOutput = '';
 let exported: Record<string, string>;
+let ports: Record<string, string>;
 const services: { command: string; child: ChildProcess; output: () => string }[] = [];
 
 /** A shell as a new operator has it: PATH and HOME, then the demo's env file. */
@@ -80,7 +81,7 @@ before(async () => {
   chmodSync(state, 0o755);
   envFile = join(state, 'env');
   // The demo's own ports are free ones; the env file it writes carries them.
-  const ports = Object.fromEntries(
+  ports = Object.fromEntries(
     await Promise.all(
       [
         'DEMO_TEMPORAL_PORT',
@@ -116,6 +117,13 @@ before(async () => {
     240_000,
   );
   assert.match(demoOutput, new RegExp(`source ${envFile}`), 'the demo prints the line to source');
+  // The Web UI link opens on the inbound emails alone (the sync runs would bury them).
+  assert.match(
+    demoOutput,
+    new RegExp(
+      `Temporal Web UI: http://127\\.0\\.0\\.1:${ports.DEMO_TEMPORAL_UI_PORT}/namespaces/default/workflows\\?query=${encodeURIComponent('WorkflowType="processInboundEmail"')}`,
+    ),
+  );
   assert.doesNotMatch(demoOutput, /Account sync demo did not run/, demoOutput);
   exported = Object.fromEntries(
     [...readFileSync(envFile, 'utf8').matchAll(/^export ([A-Z0-9_]+)=(.*)$/gm)].map((m) => [
@@ -186,6 +194,15 @@ test(
       return out;
     };
 
+    // The Web UI reads payloads after one sign-in: its codec endpoint is the demo's codec server,
+    // called with the browser's credentials (the sign-in cookie), and its banner names the sign-in page.
+    const settings = (await (
+      await fetch(`http://127.0.0.1:${ports.DEMO_TEMPORAL_UI_PORT}/api/v1/settings`)
+    ).json()) as { Codec: { Endpoint: string; IncludeCredentials: boolean; DefaultErrorLink: string } };
+    assert.equal(settings.Codec.Endpoint, exported.MAILROOM_CODEC_ENDPOINT);
+    assert.equal(settings.Codec.IncludeCredentials, true);
+    assert.equal(settings.Codec.DefaultErrorLink, `${exported.MAILROOM_CODEC_ENDPOINT}/login`);
+
     const client = new Client({
       connection: await Connection.connect({ address: exported.TEMPORAL_ADDRESS }),
       namespace: exported.TEMPORAL_NAMESPACE,
@@ -199,10 +216,16 @@ test(
         // Services (workers/*) and the local-stack helpers (scripts/stack/*) run until stopped.
         const longRunning = /\b(workers|scripts\/stack)\//.test(SCRIPTS[script]);
 
-        if (!longRunning && !helps.has(script)) {
-          const help = await runToEnd(`npm run -s ${script} -- --help`);
+        // Every script answers --help and exits 0, services included (they must not start: a
+        // service that started would still run at the timeout), with one exit-code line.
+        const service = /\bworkers\//.test(SCRIPTS[script]);
+        if ((!longRunning || service) && !helps.has(script)) {
+          const help = await runToEnd(`npm run -s ${script} -- --help`, 30_000);
           assert.equal(help.code, 0, `${where}: --help exited ${help.code}: ${help.stderr}`);
-          helps.set(script, help.stdout);
+          if (/\b(starters|workers)\//.test(SCRIPTS[script]))
+            assert.equal(help.stdout.match(/^Exit codes:/gm)?.length, 1, `${where}: one exit-code line in --help`);
+          if (service) assert.match(help.stdout, new RegExp(`^npm run ${script}\\n`), `${where}: the service's help`);
+          else helps.set(script, help.stdout);
         }
         for (const variant of variants(documented.command)) {
           const line = await fill(variant);

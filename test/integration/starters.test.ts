@@ -111,8 +111,15 @@ test('sweep-domain starts workflows only for untagged objects', async () => {
     await stack.put(rawMail({ from: 'x@sender.example', to: [ALICE], subject: 'Swept 1' })),
     await stack.put(rawMail({ from: 'x@sender.example', to: [CAROL], subject: 'Swept 2' })),
   ];
-  const out = await starter('sweep-domain', ['--domain', 'example.com']);
+  // At info level the sweep logs a JSON line ("sweep done"): on stderr, beside the progress,
+  // never on stdout beside the summary.
+  const out = await starter('sweep-domain', ['--domain', 'example.com'], undefined, {
+    ...stack.childEnv,
+    LOG_LEVEL: 'info',
+  });
   assert.match(out.stdout, /2 workflows started/);
+  assert.match(out.stderr, /"msg":"sweep done"/);
+  assert.doesNotMatch(out.stdout, /"level":/, `logs on stdout: ${out.stdout}`);
   for (const key of fresh) {
     const result = await stack.env.client.workflow.getHandle(inboundWorkflowId(BUCKET, key)).result();
     assert.equal(result.status, 'delivered');
@@ -443,4 +450,71 @@ test('missing never strands an object: trigger before the upload, upload, then s
   // Once processed, every further trigger is a no-op again.
   const again = await outcome('process-object', ['--bucket', BUCKET, '--key', key]);
   assert.match(again.stdout, /already started earlier.*no-op/);
+});
+
+test("start:object refuses a bucket that is not the domain's before starting a run", async () => {
+  const key = await stack.put(rawMail({ from: 'x@sender.example', to: [ALICE], subject: 'Wrong domain' }));
+  const other = await outcome('process-object', ['--bucket', BUCKET, '--key', key, '--domain', 'example.org']);
+  assert.equal(other.code, 2, other.stderr);
+  assert.match(
+    other.stderr,
+    new RegExp(
+      `bucket ${BUCKET} is not the bucket of domain example\\.org \\(example-org-emails, .*it is example\\.com's: pass --domain example\\.com.*Nothing was started`,
+    ),
+  );
+  const unknown = await outcome('process-object', [
+    '--bucket',
+    'somebody-elses-bucket',
+    '--key',
+    key,
+    '--domain',
+    'example.com',
+  ]);
+  assert.equal(unknown.code, 2, unknown.stderr);
+  assert.match(
+    unknown.stderr,
+    /bucket somebody-elses-bucket is not the bucket of domain example\.com .*no domain in .* has it/,
+  );
+  await assert.rejects(
+    stack.env.client.workflow.getHandle(inboundWorkflowId(BUCKET, key)).describe(),
+    /not found/i,
+    'nothing was started',
+  );
+  const notification = join(mkdtempSync(join(tmpdir(), 'notif-')), 'n.json');
+  writeFileSync(
+    notification,
+    JSON.stringify({
+      notificationType: 'Received',
+      mail: { messageId: key, destination: ['bob@example.org'] },
+      receipt: { recipients: ['bob@example.org'], action: { type: 'S3', bucketName: BUCKET, objectKey: key } },
+    }),
+  );
+  const fromNotification = await outcome('process-object', ['--notification', notification, '--domain', 'example.org']);
+  assert.equal(fromNotification.code, 2, fromNotification.stderr);
+});
+
+test('redrive without a filter selects the whole bucket: refused without a terminal, --dry-run and --yes go ahead', async () => {
+  // At least one tagged email, whatever ran before.
+  await stack.run({
+    key: await stack.put(rawMail({ from: 'x@sender.example', to: [ALICE], subject: 'Whole bucket' })),
+  });
+  const refused = await outcome('redrive', ['--domain', 'example.com']);
+  assert.equal(refused.code, 2, refused.stderr);
+  assert.match(
+    refused.stderr,
+    /Re-drive every tagged email of domain example\.com: no --status, --since, --until or --prefix selects the whole bucket: not confirmed, and stdin is not a terminal to ask on\. Nothing was done\. Pass --yes/,
+  );
+  const dry = await outcome('redrive', ['--domain', 'example.com', '--dry-run']);
+  assert.equal(dry.code, 0, dry.stderr);
+  const selected = Number(/, (\d+) selected/.exec(dry.stdout)?.[1]);
+  assert.ok(selected > 0, dry.stdout);
+  const yes = await outcome('redrive', ['--domain', 'example.com', '--yes', '--batch', 'whole1', '--wait']);
+  assert.equal(yes.code, 0, yes.stderr);
+  assert.match(yes.stdout, new RegExp(`batch whole1: ${selected} workflows started`));
+  // Progress lines have no empty fields.
+  assert.doesNotMatch(yes.stderr, /\| {2}|: \d+(\/\d+)? \|\s*$/m, yes.stderr);
+  // A filter needs no confirmation; one that matches nothing names the bucket and the endpoint it read.
+  const none = await outcome('redrive', ['--domain', 'example.org', '--status', 'quarantined']);
+  assert.equal(none.code, 0, none.stderr);
+  assert.match(none.stdout, /^0 objects in example-org-emails \(S3 at http:\/\/[\d.:]+\), 0 read/m);
 });

@@ -110,7 +110,14 @@ describe('account starters', () => {
       const help = await npmRun(script, ['--help']);
       assert.equal(help.code, 0, `${script} --help: ${help.stderr}`);
       assert.match(help.stdout, new RegExp(`npm run ${script} -- \\[options\\]`));
-      assert.match(help.stdout, /Exit codes: 0 done, 1 failed, 2 usage error, 3 needs attention/);
+      // One exit-code line: the generic one, or the command's own (sync:now's "0 synced").
+      assert.equal(help.stdout.match(/^Exit codes:/gm)?.length, 1, `${script}: one exit-code line`);
+      assert.match(
+        help.stdout,
+        script === 'sync:now'
+          ? /^Exit codes: 0 synced, 1 failed or some folders could not be synced \(partial\), 2 usage error, 3 the account waits/m
+          : /^Exit codes: 0 done, 1 failed, 2 usage error, 3 needs attention/m,
+      );
       const bad = await npmRun(script, ['--nonsense']);
       assert.equal(bad.code, 2, `${script} --nonsense`);
       assert.match(bad.stderr, new RegExp(`npm run ${script} -- --help`));
@@ -150,6 +157,14 @@ describe('account starters', () => {
     );
     assert.equal(wrong.code, 1);
     assert.match(wrong.stderr, /AUTHENTICATIONFAILED.*Nothing was stored/);
+    // While the login is checked the operator is told what it waits for.
+    assert.match(
+      wrong.stderr,
+      new RegExp(
+        `^Checking the login of ${PAT.user} on 127\\.0\\.0\\.1:${dovecot.imapPort} \\(no TLS\\) \\.\\.\\.$`,
+        'm',
+      ),
+    );
 
     const ok = await npmRun(
       'account:add',
@@ -169,6 +184,10 @@ describe('account starters', () => {
       `${PAT.password}\n`,
     );
     assert.equal(ok.code, 0, ok.stderr);
+    assert.match(
+      ok.stderr,
+      /^Checking the login of [\s\S]*^Login accepted by 127\.0\.0\.1:\d+ \(no TLS\) \(\d+\.\d s\)$/m,
+    );
     patAccount = /Added account ([0-9a-f-]{36})/.exec(ok.stdout)?.[1] ?? '';
     assert.match(ok.stdout, new RegExp(`First sync now: npm run sync:now -- --user ${OWNER} --account ${patAccount}`));
     const schedule = await env.client.schedule.getHandle(syncScheduleId(patAccount)).describe();
@@ -311,14 +330,40 @@ describe('account starters', () => {
     assert.match(wrongKind.stderr, /logs in with OAuth2: give it a new refresh token with npm run account:token/);
   });
 
-  it('account:remove deletes the Schedule and the account with its messages', async () => {
-    const removed = await npmRun('account:remove', ['--user', OWNER, '--account', oliAccount]);
+  it('account:list names the database it read when it finds nothing', async () => {
+    const nobody = await npmRun('account:list', ['--user', 'nobody@example.com']);
+    assert.equal(nobody.code, 1);
+    const name = new URL(db.url).pathname.slice(1);
+    assert.match(
+      nobody.stderr,
+      new RegExp(`No mailroom user nobody@example\\.com in database ${name} on [\\w.]+:\\d+ \\(DATABASE_URL\\)`),
+    );
+    assert.doesNotMatch(nobody.stderr, /postgres:\/\//, 'no URL, so no password');
+  });
+
+  it('account:remove asks first: no terminal and no --yes refuses, --dry-run removes nothing, --yes removes', async () => {
+    const user = (await store.findUserByEmail(OWNER))!;
+    const refused = await npmRun('account:remove', ['--user', OWNER, '--account', oliAccount]);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(
+      refused.stderr,
+      /not confirmed, and stdin is not a terminal to ask on\. Nothing was done\. Pass --yes/,
+    );
+    assert.ok(await store.getAccount(user.id, oliAccount), 'still there');
+    const dry = await npmRun('account:remove', ['--user', OWNER, '--account', oliAccount, '--dry-run']);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, new RegExp(`^Would remove account ${oliAccount} .* from database `, 'm'));
+    assert.match(dry.stdout, /^ {2}\d+ stored messages/m);
+    assert.match(dry.stdout, /Nothing was removed \(--dry-run\)/);
+    assert.ok(await store.getAccount(user.id, oliAccount), 'still there after --dry-run');
+    await env.client.schedule.getHandle(syncScheduleId(oliAccount)).describe();
+
+    const removed = await npmRun('account:remove', ['--user', OWNER, '--account', oliAccount, '--yes']);
     assert.equal(removed.code, 0, removed.stderr);
     await assert.rejects(env.client.schedule.getHandle(syncScheduleId(oliAccount)).describe(), /not found/i);
-    const user = (await store.findUserByEmail(OWNER))!;
     assert.equal(await store.getAccount(user.id, oliAccount), null);
-    const again = await npmRun('account:remove', ['--user', OWNER, '--account', oliAccount]);
+    const again = await npmRun('account:remove', ['--user', OWNER, '--account', oliAccount, '--yes']);
     assert.equal(again.code, 1);
-    assert.match(again.stderr, /has no account .*npm run account:list/);
+    assert.match(again.stderr, /has no account .* in database \w+ on .*\(DATABASE_URL\); .*npm run account:list/);
   });
 });

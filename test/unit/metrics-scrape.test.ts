@@ -75,6 +75,40 @@ test('sync worker: two scrapes in a row query once; METRICS_HOST is where it lis
   assert.equal(loadSyncConfig({ METRICS_HOST: ' 127.0.0.1 ' }).metricsHost, '127.0.0.1');
 });
 
+test('sync worker /health: 200 when every check passes, 503 naming the failing one', async (t) => {
+  let databaseUp = true;
+  const server = await startSyncMetricsServer(0, '127.0.0.1', {
+    database: async () => {
+      if (!databaseUp) throw new Error('connect ECONNREFUSED 127.0.0.1:5432');
+    },
+    worker: async () => undefined,
+  });
+  t.after(() => close(server.server));
+  const ask = async () => {
+    const res = await fetch(`http://127.0.0.1:${server.port}/health`);
+    return {
+      status: res.status,
+      body: (await res.json()) as {
+        status: string;
+        worker: string;
+        checks: Record<string, { ok: boolean; error?: string }>;
+      },
+    };
+  };
+  const up = await ask();
+  assert.equal(up.status, 200);
+  assert.equal(up.body.status, 'healthy');
+  assert.equal(up.body.worker, 'sync');
+  assert.deepEqual(Object.keys(up.body.checks).sort(), ['database', 'worker']);
+  databaseUp = false;
+  const down = await ask();
+  assert.equal(down.status, 503);
+  assert.equal(down.body.status, 'unhealthy');
+  assert.equal(down.body.checks.database.ok, false);
+  assert.match(down.body.checks.database.error ?? '', /ECONNREFUSED/);
+  assert.equal(down.body.checks.worker.ok, true);
+});
+
 test('SQS bridge: METRICS_HOST is where its /metrics listens', async (t) => {
   const env = { DOMAINS: 'example.com' };
   assert.equal(loadSqsConfig(env).base.metricsHost, '0.0.0.0');

@@ -1085,6 +1085,38 @@ describe('delivery rounds and deferral', { concurrency: true }, () => {
     );
   });
 
+  test('an out-of-office reply whose server is unavailable waits and is sent later, once', async () => {
+    let calls = 0;
+    const r = await runEmail(
+      {
+        fetch: email({ recipients: [ALICE] }),
+        rules: () => [
+          { recipient: ALICE, outOfOffice: { message: 'Away.', contentType: 'text' }, forwards: [], outside: [] },
+        ],
+        autoReply: () => {
+          // Unavailable through the first round's eight attempts, then back.
+          if (++calls <= 8)
+            throw ApplicationFailure.create({
+              type: 'AutoReplyUnavailable',
+              message: 'auto-reply failed: connect ECONNREFUSED',
+              nextRetryDelay: '10ms',
+            });
+          return { sent: true };
+        },
+      },
+      { delivery: FAST_ROUNDS },
+    );
+    assert.equal(r.result.status, 'delivered');
+    assert.deepEqual(r.result.autoReplies, [{ recipient: ALICE, to: OUTSIDE, sent: true }]);
+    assert.equal(r.callsOf('sendAutoReply').length, 9);
+    assert.equal(r.result.reason, undefined, 'no rule error once the reply went out');
+    assert.deepEqual(
+      r.callsOf('tagEmail').map((t) => t.record.status),
+      ['delivered'],
+      'the mail is not deferred while only its reply waits',
+    );
+  });
+
   test('S3 unavailable for the fetch: the email waits, then is fetched and delivered', async () => {
     const r = await runEmail({ fetch: email(), fetchFails: 8 }, { delivery: FAST_ROUNDS });
     assert.equal(r.result.status, 'delivered');

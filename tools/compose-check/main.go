@@ -11,10 +11,15 @@
 //   - a one-shot job (a service others wait on with service_completed_successfully) is
 //     waited on that way by every dependent and does not restart always/unless-stopped.
 //
-// It prints a JSON summary (services with image, job, healthcheck, depends_on; the
-// violations) on stdout and exits 1 when the file does not load or breaks a rule.
+// It prints a JSON summary (services with image, job, healthcheck, depends_on, memory
+// limit; the violations) on stdout and exits 1 when the file does not load or breaks a rule.
 //
-//	compose-check docker-compose.yml
+// The file reads its secrets from the environment (${VAR:?message}), so it only loads with
+// values for them: --env-file names a file to take them from, as `docker compose
+// --env-file` does (the test passes .env.example's placeholders). Nothing else is read: not
+// this process's environment, not a .env beside the file.
+//
+//	compose-check [--env-file .env.example]... docker-compose.yml
 package main
 
 import (
@@ -36,6 +41,9 @@ type service struct {
 	Job         bool              `json:"job"`
 	Healthcheck []string          `json:"healthcheck,omitempty"`
 	DependsOn   map[string]string `json:"dependsOn,omitempty"`
+	// MemLimit is the container's memory limit in bytes (mem_limit, or
+	// deploy.resources.limits.memory, which Compose also applies without swarm); 0 for none.
+	MemLimit int64 `json:"memLimit"`
 }
 
 type report struct {
@@ -45,21 +53,27 @@ type report struct {
 }
 
 func main() {
-	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: compose-check <compose file>")
+	var envFiles []string
+	args := os.Args[1:]
+	for len(args) > 1 && args[0] == "--env-file" {
+		envFiles = append(envFiles, args[1])
+		args = args[2:]
+	}
+	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
+		fmt.Fprintln(os.Stderr, "usage: compose-check [--env-file FILE]... <compose file>")
 		os.Exit(2)
 	}
-	file, err := filepath.Abs(os.Args[1])
+	file, err := filepath.Abs(args[0])
 	if err != nil {
 		fail(err)
 	}
-	project, err := load(file)
+	project, err := load(file, envFiles)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s does not load: %v\n", os.Args[1], err)
+		fmt.Fprintf(os.Stderr, "%s does not load: %v\n", args[0], err)
 		os.Exit(1)
 	}
 	r := check(project)
-	r.File = os.Args[1]
+	r.File = args[0]
 	out, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		fail(err)
@@ -78,11 +92,21 @@ func fail(err error) {
 	os.Exit(2)
 }
 
-// load reads the file as `docker compose config` would, with no environment from this
-// process: what the file says is what is checked.
-func load(file string) (*types.Project, error) {
+// load reads the file as `docker compose --env-file ... config` would, with no environment
+// from this process: what the file and the named env files say is what is checked.
+func load(file string, envFiles []string) (*types.Project, error) {
+	for i, f := range envFiles {
+		abs, err := filepath.Abs(f)
+		if err != nil {
+			return nil, err
+		}
+		envFiles[i] = abs
+	}
 	opts, err := cli.NewProjectOptions([]string{file},
 		cli.WithWorkingDirectory(filepath.Dir(file)),
+		// Exactly these files: an empty list would make compose-go look for a .env.
+		cli.WithEnvFiles(append([]string{os.DevNull}, envFiles...)...),
+		cli.WithDotEnv,
 		cli.WithName("mailroom"),
 		cli.WithInterpolation(true),
 		cli.WithNormalization(true),
@@ -137,6 +161,10 @@ func check(p *types.Project) report {
 	for _, name := range names {
 		s := p.Services[name]
 		out := service{Image: s.Image, Build: s.Build != nil, Job: jobs[name], DependsOn: map[string]string{}}
+		out.MemLimit = int64(s.MemLimit)
+		if s.Deploy != nil && s.Deploy.Resources.Limits != nil && s.Deploy.Resources.Limits.MemoryBytes > 0 {
+			out.MemLimit = int64(s.Deploy.Resources.Limits.MemoryBytes)
+		}
 		if s.Build == nil {
 			if ok, why := pinned(s.Image); !ok {
 				violate("%s: image %q is not pinned to a version: %s", name, s.Image, why)

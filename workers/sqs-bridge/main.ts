@@ -15,8 +15,24 @@ import { type BridgeHooks, resolveQueues, runBridge, temporalBridgeDeps } from '
 import { loadSqsConfig } from '../../lib/config/sqs-bridge';
 import { connectClient } from '../../lib/temporal';
 import { startMetricsServer } from '../http';
+import { serviceArgs, type ServiceSpec } from '../../lib/cli';
 
 const log = componentLogger('sqs-bridge');
+
+const SERVICE: ServiceSpec = {
+  name: 'bridge',
+  summary:
+    "Runs the SQS bridge: long-polls each domain's queue of SES notifications and starts one inbound workflow per notification, until SIGTERM or SIGINT (it finishes the batch in hand). docs/sqs-bridge.md",
+  environment: [
+    'TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TASK_QUEUE   Temporal (localhost:7233, default, mailroom-inbound)',
+    'MAILROOM_CODEC_KEYS                                payload keys (required; none = plaintext on purpose)',
+    'AWS_REGION, AWS_ENDPOINT_URL_SQS, DOMAINS_FILE / DOMAINS   the queues: <domain with dots as hyphens>-queue',
+    'SQS_DEAD_LETTER_QUEUE                              where poison messages go',
+    'METRICS_HOST, SQS_BRIDGE_METRICS_PORT              Prometheus /metrics (port unset = off)',
+  ],
+  notes: ['Logs are JSON lines on stdout (LOG_LEVEL, LOG_ADDRESSES).'],
+  examples: ['npm run bridge'],
+};
 
 async function main(): Promise<void> {
   const config = loadSqsConfig();
@@ -93,8 +109,11 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => {
-  if (err instanceof ConfigError) log.fatal(err.message);
-  else log.fatal({ err }, 'sqs bridge failed');
-  process.exit(1);
-});
+const early = serviceArgs(SERVICE);
+if (early !== undefined) process.exitCode = early;
+else
+  main().catch((err) => {
+    if (err instanceof ConfigError) log.fatal(err.message);
+    else log.fatal({ err }, 'sqs bridge failed');
+    process.exit(1);
+  });
