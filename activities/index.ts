@@ -4,6 +4,7 @@
 // each a thin adapter over lib/ (aws, smtp, storage, mail); the activity names are those
 // in the recorded histories and must not change.
 import type { Config } from '../lib/config';
+import type { KeyList } from '../lib/config/key-list';
 import type { AwsClients } from '../lib/aws/clients';
 import type { Transports } from '../lib/smtp/transports';
 import { heartbeating } from '../lib/temporal/heartbeat';
@@ -16,6 +17,8 @@ import { createTagActivities } from './inbound/tag';
 export interface InboundDeps extends AwsClients {
   config: Config;
   transports: Transports;
+  /** MAILROOM_CODEC_KEYS, for the address hashes fetchEmail reports (activities/inbound/fetch.ts). */
+  addressHashKeys?: KeyList;
 }
 
 export function createInboundActivities(deps: InboundDeps) {

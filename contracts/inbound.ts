@@ -211,6 +211,11 @@ export interface LargeEmail {
   size: number;
 }
 
+export interface AddressHashes {
+  from: string[];
+  to: string[];
+}
+
 export type FetchResult =
   | {
       kind: 'email';
@@ -219,6 +224,12 @@ export type FetchResult =
       arrival?: number;
       /** The worker's deferral settings (lib/config), recorded in history with the result. */
       deferral?: DeferralSettings;
+      /**
+       * Keyed hashes (lib/mail/address-hash.ts) of the sender (From, Return-Path) and of the
+       * recipients, for the MailFromHash and MailToHash search attributes; never addresses.
+       * Absent without MAILROOM_CODEC_KEYS and in histories from before issue 25.
+       */
+      addressHashes?: AddressHashes;
     }
   | {
       kind: 'terminal';

@@ -8,6 +8,10 @@ export const MAIL_DOMAIN = defineSearchAttributeKey('MailDomain', SearchAttribut
 export const MAIL_STATUS = defineSearchAttributeKey('MailStatus', SearchAttributeType.KEYWORD);
 export const ACCOUNT_ID = defineSearchAttributeKey('AccountId', SearchAttributeType.KEYWORD);
 export const SYNC_STATUS = defineSearchAttributeKey('SyncStatus', SearchAttributeType.KEYWORD);
+// Keyed hashes of an inbound email's sender (From and Return-Path) and recipients, never the
+// addresses (lib/mail/address-hash.ts, docs/privacy.md): `npm run find` searches by them.
+export const MAIL_FROM_HASH = defineSearchAttributeKey('MailFromHash', SearchAttributeType.KEYWORD_LIST);
+export const MAIL_TO_HASH = defineSearchAttributeKey('MailToHash', SearchAttributeType.KEYWORD_LIST);
 
 /** `name=Type` pairs for `temporal server start-dev --search-attribute`. */
 export const SEARCH_ATTRIBUTE_FLAGS = [
@@ -15,4 +19,6 @@ export const SEARCH_ATTRIBUTE_FLAGS = [
   'MailStatus=Keyword',
   'AccountId=Keyword',
   'SyncStatus=Keyword',
+  'MailFromHash=KeywordList',
+  'MailToHash=KeywordList',
 ];

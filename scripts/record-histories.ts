@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Payload } from '@temporalio/common';
 import { walkGetWorkflowExecutionHistoryResponse } from '@temporalio/proto/lib/payload-visitor.generated';
 import { inboundWorkflowId } from '../contracts/inbound';
+import { codecFromEnv } from '../lib/temporal/codec';
 import { BUCKET, type InboundStack, startInboundStack } from '../test/support/inbound-stack';
 import { INBOUND_CASES, MAILBOXES, STACK_ENV, seed } from '../test/replay/cases';
 import { historyToJSON } from '../test/replay/history-json';
@@ -19,11 +20,11 @@ const ENCRYPTED = Buffer.from('binary/encrypted').toString('base64');
 
 async function decodedHistory(stack: InboundStack, workflowId: string, runId?: string): Promise<string> {
   const history = await stack.env.client.workflow.getHandle(workflowId, runId).fetchHistory();
-  const codecs = stack.env.client.options.loadedDataConverter.payloadCodecs;
-  const decode = async (payloads: Payload[]) => {
-    for (const codec of [...codecs].reverse()) payloads = await codec.decode(payloads);
-    return payloads;
-  };
+  // As the codec server reads histories: the SDK core's marker bookkeeping (patch ids, local
+  // activity sequence numbers) is written outside the codec, in plaintext, which the workers'
+  // strict codec refuses; everything else is decrypted with the stack's keys.
+  const codec = codecFromEnv(stack.childEnv, { allowPlaintext: true })!;
+  const decode = async (payloads: Payload[]) => await codec.decode(payloads);
   await Promise.all(
     walkGetWorkflowExecutionHistoryResponse(
       { history },

@@ -12,6 +12,7 @@ import { mailroomDataConverter, codecWarning, requireCodecChoice } from '../lib/
 import { cachedChecks } from '../lib/observability/health-cache';
 import { deferredEmailsQuery, trackDeferredEmails } from '../lib/observability/metrics';
 import { componentLogger } from '../lib/observability/logger';
+import { codecKeyList } from '../lib/temporal/codec';
 import { installWorkerRuntime, temporalSettings } from '../lib/temporal';
 import { startHealthServer, startMetricsServer, temporalMetricsBind } from './http';
 import { createInboundWorker } from './inbound';
@@ -53,7 +54,8 @@ async function main(): Promise<void> {
     namespace,
     client,
     dataConverter,
-    deps: { ...aws, config, transports },
+    // Runs record keyed hashes of their addresses (MailFromHash, MailToHash) with the codec's current key.
+    deps: { ...aws, config, transports, addressHashKeys: codecKeyList() },
   });
 
   const health = await startHealthServer({

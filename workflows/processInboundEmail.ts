@@ -18,9 +18,10 @@ import {
   workflowInfo,
   type LocalActivityOptions,
 } from '@temporalio/workflow';
-import { RetryState } from '@temporalio/common';
+import { RetryState, type SearchAttributePair } from '@temporalio/common';
 import type { InboundActivities } from '../activities';
 import {
+  type AddressHashes,
   type BounceRewriteInfo,
   DEFAULT_DEFERRAL,
   type DeferralSettings,
@@ -36,7 +37,7 @@ import {
   type RecipientRules,
 } from '../contracts/inbound';
 import { DEFERRED_STATUS, type EmailStatus } from '../contracts/email-status';
-import { MAIL_DOMAIN, MAIL_STATUS } from '../contracts/search-attributes';
+import { MAIL_DOMAIN, MAIL_FROM_HASH, MAIL_STATUS, MAIL_TO_HASH } from '../contracts/search-attributes';
 import type { AuditRecord } from '../lib/mail/metadata';
 import { autoReplyTarget, reportedRecipient } from '../lib/mail/rule-gates';
 import { compactVerdicts } from '../lib/mail/ses-verdicts';
@@ -100,6 +101,9 @@ export const CURRENT_PATCH = 'inbound-current-2026-12';
 // backoff) until DELIVERY_MAX_AGE after its arrival; only a permanent answer fails it. A bounce
 // rewrite names only a destination of the matched message. Runs that recorded CURRENT_PATCH or
 // older markers replay with their behaviour. Decided once per run, at its start.
+// Issue 25 (find by address) rides on this marker, released with it: a run on this path sets
+// MailFromHash and MailToHash (fetchEmail's keyed hashes, never addresses) in the upserts of
+// MailStatus it makes anyway, so a plain email keeps its 12 events.
 export const DEFERRAL_PATCH = 'inbound-current-2026-12b';
 // Delivery: a 40 MB message over SMTP can take a while; connection errors retry with backoff.
 const deliverOptions = {
@@ -296,6 +300,9 @@ interface InboundRun {
   lastReason?: string;
   /** MailStatus already says deferred; the S3 object carries the deferred tag. */
   shownDeferred: boolean;
+  /** Deferral path: the address hashes fetchEmail reported, and whether an upsert set them (a continued run carries them). */
+  hashes?: AddressHashes;
+  shownHashes: boolean;
   taggedDeferred: boolean;
   /** Why the email ended failed at DELIVERY_MAX_AGE (prefix of the reason). */
   gaveUp?: string;
@@ -358,6 +365,9 @@ function startRun(input: ProcessInboundInput): InboundRun {
     runWaits: 0,
     lastReason: resume?.lastReason,
     shownDeferred: resume !== undefined,
+    // A continued run carries its hashes as search attributes (wait() passes them on), unless
+    // its predecessor never read the email (S3 unavailable): then its own fetch sets them.
+    shownHashes: resume !== undefined && carriedHashes().length > 0,
     taggedDeferred: resume?.tagged ?? false,
     current: false,
     safety: false,
@@ -468,8 +478,12 @@ async function wait(
     waits: run.waits,
   });
   if (mail) {
-    if (!run.shownDeferred) upsertSearchAttributes([{ key: MAIL_STATUS, value: DEFERRED_STATUS }]);
+    // A deferred email is findable by address while it waits (when fetchEmail got that far).
+    const hashes = run.shownHashes ? [] : hashAttributes(run);
+    if (!run.shownDeferred || hashes.length)
+      upsertSearchAttributes([{ key: MAIL_STATUS, value: DEFERRED_STATUS }, ...hashes]);
     run.shownDeferred = true;
+    if (hashes.length) run.shownHashes = true;
     setCurrentDetails(
       `deferred: ${reason.slice(0, 300)}; try ${run.waits + 1} at ${nextTry}; gives up at ${run.waiting.giveUpAt} (DELIVERY_MAX_AGE, from the arrival at ${run.waiting.since})`,
     );
@@ -494,9 +508,32 @@ async function wait(
       typedSearchAttributes: [
         { key: MAIL_DOMAIN, value: ref.domain },
         { key: MAIL_STATUS, value: DEFERRED_STATUS },
+        ...carriedHashes(),
       ],
     })({ ...run.input, resume: state });
   }
+}
+
+/** MailFromHash and MailToHash for an upsert the run makes anyway (deferral path; none without keys). */
+function hashAttributes(run: InboundRun): SearchAttributePair[] {
+  const h = run.hashes;
+  if (!run.deferral || !h) return [];
+  return [
+    ...(h.from.length ? [{ key: MAIL_FROM_HASH, value: h.from }] : []),
+    ...(h.to.length ? [{ key: MAIL_TO_HASH, value: h.to }] : []),
+  ];
+}
+
+/**
+ * The hashes this run's search attributes hold (set by an upsert, or carried into a continued
+ * run), for the next run of a continue-as-new: its search attributes are only those it is given.
+ */
+function carriedHashes(): SearchAttributePair[] {
+  const attrs = workflowInfo().typedSearchAttributes;
+  return [MAIL_FROM_HASH, MAIL_TO_HASH].flatMap((key) => {
+    const value = attrs.get(key);
+    return value?.length ? [{ key, value }] : [];
+  });
 }
 
 /** The S3 object says `deferred` while the email waits: best effort, S3 may be what is down. */
@@ -547,7 +584,8 @@ async function finish(
       });
   }
   run.waiting = undefined;
-  upsertSearchAttributes([{ key: MAIL_STATUS, value: status }]);
+  const hashes = run.shownHashes ? [] : hashAttributes(run);
+  upsertSearchAttributes([{ key: MAIL_STATUS, value: status }, ...hashes]);
   const counts = ['delivered', 'invalid', 'blocked', 'failed']
     .map((o) => [o, result.recipients.filter((r) => r.outcome === o).length] as const)
     .filter(([, n]) => n > 0);
@@ -631,6 +669,7 @@ async function fetchStep(run: InboundRun): Promise<{ summary: EmailSummary } | {
     run.settings = deferralSettings(run.input, fetched.deferral);
     if (fetched.arrival !== undefined && !ref.redrive) run.arrival = Math.min(run.arrival, fetched.arrival);
   }
+  if (run.deferral && fetched.addressHashes) run.hashes = fetched.addressHashes;
   result.messageId = summary.messageId;
   const verdicts = safety ? compactVerdicts(summary.verdicts) : undefined;
   if (verdicts) result.verdicts = verdicts;

@@ -3,7 +3,9 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Config } from '../../lib/config';
-import type { FetchResult, InboundRef, LargeEmail } from '../../contracts/inbound';
+import type { KeyList } from '../../lib/config/key-list';
+import type { AddressHashes, EmailSummary, FetchResult, InboundRef, LargeEmail } from '../../contracts/inbound';
+import { hashesForRun } from '../../lib/mail/address-hash';
 import { isNotFound, readRawEmail } from '../../lib/aws/s3';
 import { isProcessed } from '../../lib/mail/metadata';
 import { summarizeEmail } from '../../lib/mail/summarize';
@@ -19,9 +21,22 @@ export interface FetchDeps {
   /** For the per-recipient copy counter (lib/storage/copies.ts); without it loops are stopped by marker and hop count only. */
   dynamo?: DynamoDBClient;
   config: Config;
+  /**
+   * The keys the MailFromHash and MailToHash hashes are made with (MAILROOM_CODEC_KEYS: the
+   * current key; lib/mail/address-hash.ts). Without them runs carry no address hashes.
+   */
+  addressHashKeys?: KeyList;
 }
 
-export function createFetchActivities({ s3, dynamo, config }: FetchDeps) {
+/** The hashes a run records: its sender (From and Return-Path) and every recipient, looped ones too. */
+function addressHashes(keys: KeyList, s: EmailSummary): AddressHashes {
+  return {
+    from: hashesForRun(keys, [s.from, s.sender]),
+    to: hashesForRun(keys, [...s.recipients, ...(s.looped ?? []).map((l) => l.recipient)]),
+  };
+}
+
+export function createFetchActivities({ s3, dynamo, config, addressHashKeys }: FetchDeps) {
   return {
     /**
      * Reads the object and returns what the workflow decides on (never the body). With
@@ -108,7 +123,12 @@ export function createFetchActivities({ s3, dynamo, config }: FetchDeps) {
       // Both are recorded in history with the result, so the workflow reads them deterministically.
       const arrivedAt = Number(head.Metadata?.arrived_at ?? NaN);
       const arrival = Number.isFinite(arrivedAt) && arrivedAt > 0 ? arrivedAt * 1000 : head.LastModified?.getTime();
-      return { ...result, ...(arrival !== undefined ? { arrival } : {}), deferral: config.deferral };
+      return {
+        ...result,
+        ...(arrival !== undefined ? { arrival } : {}),
+        deferral: config.deferral,
+        ...(addressHashKeys ? { addressHashes: addressHashes(addressHashKeys, s) } : {}),
+      };
     },
   };
 }

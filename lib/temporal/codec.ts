@@ -197,6 +197,16 @@ export function codecFromEnv(
 }
 
 /**
+ * The key list of MAILROOM_CODEC_KEYS, or undefined when it is unset or `none`: what the
+ * address hashes are made with (lib/mail/address-hash.ts; workers/main.ts, starters/find.ts).
+ */
+export function codecKeyList(env: NodeJS.ProcessEnv = environment()): CodecKeys | undefined {
+  const value = env[CODEC_KEYS_VAR];
+  if (value === undefined || value.trim() === '' || isPlaintextChoice(value)) return undefined;
+  return parseCodecKeys(value);
+}
+
+/**
  * The codec of a process without keys: writes plaintext, and on reading an encrypted payload
  * says which variable to set instead of the SDK's bare "Unknown encoding: binary/encrypted".
  */

@@ -7,7 +7,10 @@ import assert from 'node:assert/strict';
 import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { DEFAULT_TABLES, ensureTables } from '../../scripts/stack/dynamodb';
 import { rawMail } from '../../scripts/stack/demo-emails';
-import { MAIL_STATUS } from '../../contracts/search-attributes';
+import { MAIL_FROM_HASH, MAIL_STATUS, MAIL_TO_HASH } from '../../contracts/search-attributes';
+import { hashesForRun } from '../../lib/mail/address-hash';
+import { parseCodecKeys } from '../../lib/temporal/codec';
+import { findQuery } from '../../lib/temporal/find';
 import { deferredEmailsQuery } from '../../lib/observability/metrics';
 import { startInbound } from '../../starters/start-inbound';
 import { BUCKET, DOMAIN, inboundWorkflowId, type InboundStack, startInboundStack } from '../support/inbound-stack';
@@ -65,6 +68,17 @@ test('DELIVERY_MAX_AGE: deferred while it waits, then failed with the reason; no
     assert.match(waiting.error ?? '', /451 4\.3\.0 mailbox locked/);
     assert.ok(Number(waiting.arrived_at) > 0);
     assert.equal((await handle.describe()).typedSearchAttributes.get(MAIL_STATUS), 'deferred');
+    // Findable by address while it waits (npm run find): the hashes came with the deferred upsert.
+    const keys = parseCodecKeys(stack.childEnv.MAILROOM_CODEC_KEYS!);
+    const attrs = (await handle.describe()).typedSearchAttributes;
+    assert.deepEqual(attrs.get(MAIL_FROM_HASH), hashesForRun(keys, [OUTSIDE]));
+    assert.deepEqual(attrs.get(MAIL_TO_HASH), hashesForRun(keys, [DAVE]));
+    await until('find to list the waiting email', async () => {
+      const { count } = await stack.env.client.workflow.count(
+        findQuery(keys, { from: [OUTSIDE], status: ['deferred'] }),
+      );
+      return count === 1 ? count : undefined;
+    });
     // What mailroom_deferred_emails counts (workers/main.ts): visibility catches up within a moment.
     await until('the deferred-emails count', async () => {
       const { count } = await stack.env.client.workflow.count(deferredEmailsQuery(stack.config.taskQueue));

@@ -18,6 +18,7 @@ import {
   parseCodecKeys,
 } from '../../lib/temporal/codec';
 import { rawMail } from '../../scripts/stack/demo-emails';
+import { ADDRESS_HASH_PATTERN, addressHash } from '../../lib/mail/address-hash';
 import { DEFAULT_TABLES } from '../../scripts/stack/dynamodb';
 import {
   type CodecServer,
@@ -143,7 +144,7 @@ describe('workflow history at rest', () => {
     assert.ok(!bytes.includes(Buffer.from(material, 'base64')), 'nor the raw key');
   });
 
-  test('every payload is encrypted, except search attributes (domain and status only, by design) and SDK marker bookkeeping', () => {
+  test('every payload is encrypted, except search attributes (domain, status and keyed address hashes, by design) and SDK marker bookkeeping', () => {
     // Two marker payloads are written by the SDK core itself, not through the data converter,
     // and hold only its bookkeeping: patched()'s patch id, and a local activity's sequence
     // number, type and times (its result is a normal, encrypted payload).
@@ -176,6 +177,38 @@ describe('workflow history at rest', () => {
     );
     for (const { path, payload } of attributes)
       assert.ok(!text(payload.data).includes('@'), `${path} holds no address`);
+  });
+
+  test('MailFromHash and MailToHash hold keyed hashes only, in history and in visibility', async () => {
+    const keys = parseCodecKeys(stack.childEnv.MAILROOM_CODEC_KEYS!);
+    const hash = (a: string) => addressHash(keys.keys.get(keys.currentKeyId)!, a);
+    // In the history: the upserts (plaintext by design, like MailStatus).
+    const recorded = payloads.filter((p) => /searchAttributes\.indexedFields\.Mail(From|To)Hash$/.test(p.path));
+    assert.ok(recorded.length >= 2, `found ${recorded.map((p) => p.path).join(', ')}`);
+    for (const { path, payload } of recorded) {
+      const values = JSON.parse(text(payload.data)) as unknown;
+      assert.ok(Array.isArray(values) && values.length > 0, `${path} is a keyword list`);
+      for (const v of values) assert.match(String(v), ADDRESS_HASH_PATTERN, `${path} holds hashes only`);
+    }
+    // In visibility, as the Web UI and `npm run find` read them, straight from the server.
+    const described = await connection.workflowService.describeWorkflowExecution({
+      namespace: stack.env.namespace ?? 'default',
+      execution: { workflowId },
+    });
+    const fields = described.workflowExecutionInfo?.searchAttributes?.indexedFields ?? {};
+    const values = (name: string) => JSON.parse(text(fields[name]?.data)) as string[];
+    assert.deepEqual(values('MailFromHash'), [hash(SENDER)]);
+    assert.deepEqual(values('MailToHash'), [hash(RECIPIENT)]);
+    const everything = Buffer.from(
+      temporal.api.workflowservice.v1.DescribeWorkflowExecutionResponse.encode(described).finish(),
+    )
+      .toString('latin1')
+      .toLowerCase();
+    for (const needle of [SENDER, RECIPIENT, SUBJECT, 'confidential.source'])
+      assert.ok(!everything.includes(needle.toLowerCase()), `visibility must not contain ${needle}`);
+    // Temporal's own BuildIds hold the SDK's package name (an "@"); mailroom's hold no address.
+    for (const [name, payload] of Object.entries(fields).filter(([n]) => n.startsWith('Mail')))
+      assert.ok(!text(payload.data).includes('@'), `search attribute ${name} holds no address`);
   });
 
   test('failure messages (the refused forward names both addresses) are encrypted too', async () => {

@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client as PgClient } from 'pg';
+import { temporal } from '@temporalio/proto';
 import { dropDatabase, withDatabase } from '../../lib/storage/db';
 import { startInbound } from '../../starters/start-inbound';
 import type { InboundResult } from '../../contracts/inbound';
@@ -25,6 +26,7 @@ import {
 import { TEMPORAL_SERVER_VERSION, TEMPORAL_UI_VERSION } from '../../scripts/stack/versions';
 import { createInboundWorker } from '../../workers/inbound';
 import { BUCKET, DOMAIN, type InboundStack, startInboundStack } from '../support/inbound-stack';
+import { SEARCH_ATTRIBUTE_FLAGS } from '../../contracts/search-attributes';
 
 const ALICE = 'alice@example.com';
 const OUTSIDE = 'someone@sender.example';
@@ -95,8 +97,14 @@ describe('Temporal on PostgreSQL', () => {
 
   test('mailroom search attributes are registered on the default namespace', async () => {
     const res = await stack.env.connection.operatorService.listSearchAttributes({ namespace: 'default' });
-    for (const name of ['MailDomain', 'MailStatus', 'AccountId', 'SyncStatus'])
-      assert.ok(name in (res.customAttributes ?? {}), `${name} registered`);
+    const types = res.customAttributes ?? {};
+    for (const flag of SEARCH_ATTRIBUTE_FLAGS) {
+      const [name, type] = flag.split('=');
+      assert.ok(name in types, `${name} registered`);
+      const { INDEXED_VALUE_TYPE_KEYWORD, INDEXED_VALUE_TYPE_KEYWORD_LIST } = temporal.api.enums.v1.IndexedValueType;
+      const expected = type === 'KeywordList' ? INDEXED_VALUE_TYPE_KEYWORD_LIST : INDEXED_VALUE_TYPE_KEYWORD;
+      assert.equal(types[name], expected, `${name} is a ${type}`);
+    }
   });
 
   test('an inbound email goes end to end through the normal worker', async () => {

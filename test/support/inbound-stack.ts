@@ -16,7 +16,7 @@ import { createAwsClients } from '../../lib/aws/clients';
 import { createTransports, type Transports } from '../../lib/smtp/transports';
 import { bucketForDomain, type Config, loadConfig } from '../../lib/config';
 import { mailroomDataConverter } from '../../lib/temporal/data-converter';
-import { codecFromEnv } from '../../lib/temporal/codec';
+import { codecFromEnv, codecKeyList } from '../../lib/temporal/codec';
 import { startInbound } from '../../starters/start-inbound';
 import type { InboundResult } from '../../contracts/inbound';
 import { inboundWorkflowId } from '../../contracts/inbound';
@@ -114,7 +114,7 @@ export async function startInboundStack(opts: InboundStackOptions): Promise<Inbo
     namespace: env.namespace ?? 'default',
     client: env.client,
     dataConverter,
-    deps: { ...aws, config, transports },
+    deps: { ...aws, config, transports, addressHashKeys: codecKeyList({ MAILROOM_CODEC_KEYS: codecKeys }) },
     deployment: null,
   });
   const running = worker.run();
