@@ -3,7 +3,8 @@
 # embedded local stack (Temporal dev server + Web UI, S3, DynamoDB, SMTP) with demo mail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+# Only what the demo uses; the binaries only the tests need build in the background.
+bash scripts/setup.sh --demo
 # The Node setup chose: node_modules/.bin/node where it installed Node 24 (Node 22+ needed).
 export PATH="$PWD/node_modules/.bin:$PATH"
 LOG_LEVEL="${DEMO_LOG_LEVEL:-warn}" exec node --import tsx scripts/demo.ts "$@"

