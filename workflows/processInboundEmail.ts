@@ -782,6 +782,25 @@ async function finishBlocked(run: InboundRun): Promise<InboundResult> {
   return result;
 }
 
+/** What deliverEmail is asked, the same on both delivery paths. */
+function deliveryInput(
+  ref: InboundRef,
+  summary: EmailSummary,
+  pending: string[],
+  rewrite: BounceRewriteInfo | undefined,
+): Parameters<InboundActivities['deliverEmail']>[0] {
+  return {
+    domain: ref.domain,
+    bucket: ref.bucket,
+    key: ref.key,
+    recipients: pending,
+    envelopeFrom: summary.bounce ? '' : summary.sender,
+    rewrite,
+    ...(summary.spam ? { spam: true } : {}),
+    ...(ref.redeliver ? { redeliver: true } : {}),
+  };
+}
+
 /**
  * Delivers to `active` (deferral path): a recipient the server defers (4xx), or every pending
  * one when the server cannot be reached or the delivery log read, waits (wait()) and is tried
@@ -810,18 +829,7 @@ async function deliverWithDeferral(
         {
           summary: `deliver to ${pending.length} recipient(s), try ${run.waits + 1}${rewrite ? ', bounce rewritten' : ''}`,
         },
-        [
-          {
-            domain: ref.domain,
-            bucket: ref.bucket,
-            key: ref.key,
-            recipients: pending,
-            envelopeFrom: summary.bounce ? '' : summary.sender,
-            rewrite,
-            ...(summary.spam ? { spam: true } : {}),
-            ...(ref.redeliver ? { redeliver: true } : {}),
-          },
-        ],
+        [deliveryInput(ref, summary, pending, rewrite)],
       );
     } catch (err) {
       if (!(err instanceof ActivityFailure)) throw err;
@@ -886,18 +894,7 @@ async function deliverInRounds(
         {
           summary: `deliver to ${pending.length} recipient(s), round ${round + 1}${rewrite ? ', bounce rewritten' : ''}`,
         },
-        [
-          {
-            domain: ref.domain,
-            bucket: ref.bucket,
-            key: ref.key,
-            recipients: pending,
-            envelopeFrom: summary.bounce ? '' : summary.sender,
-            rewrite,
-            ...(summary.spam ? { spam: true } : {}),
-            ...(ref.redeliver ? { redeliver: true } : {}),
-          },
-        ],
+        [deliveryInput(ref, summary, pending, rewrite)],
       );
     } catch (err) {
       // The server stayed unreachable through every retry: what is pending has failed.
