@@ -9,7 +9,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Browser, type BrowserContext, chromium } from 'playwright-core';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { freePort } from '../../scripts/stack/ports';
 import { demoDatabase } from '../support/demo-database';
 
@@ -110,6 +110,21 @@ after(async () => {
   await database.drop();
 });
 
+/**
+ * The Event History tab's text once the page has loaded the events (and decoded them through the
+ * codec server): the tab is clicked until `ready` matches, for at most 30 s.
+ */
+async function eventHistory(page: Page, allText: () => Promise<string>, ready: RegExp): Promise<string> {
+  const deadline = Date.now() + 30_000;
+  let text = '';
+  while (!ready.test(text) && Date.now() < deadline) {
+    await page.getByText('Event History', { exact: false }).first().click();
+    await page.waitForTimeout(500);
+    text = await allText();
+  }
+  return text;
+}
+
 test('filter by MailDomain and MailStatus, open the blocked email, read its summary and details', async () => {
   const ui = `http://127.0.0.1:${ports.DEMO_TEMPORAL_UI_PORT}`;
   const page = await signedIn.newPage();
@@ -162,14 +177,23 @@ test('filter by MailDomain and MailStatus, open the blocked email, read its summ
     /blocked: 1 blocked \(every recipient blocks deals@spam\.example\)/,
     'current details from the running worker',
   );
-  assert.match(text, /tag S3 object: status=blocked/, 'activity summaries tell the story');
-  assert.match(text, /delete blocked email \(after tagging\)/);
+  // The Event History tab lists each event with its type and summary (UI 2.53: the User Metadata
+  // tab holds only the run's summary and details).
+  text = await eventHistory(page, allText, /Summary\s+delete blocked email/);
+  assert.match(text, /Summary\s+tag S3 object: status=blocked/, 'activity summaries tell the story');
+  assert.match(text, /Summary\s+delete blocked email \(after tagging\)/);
   // The fast path's steps are local activities: listed as such, each with its summary; the
   // delete is a regular activity (it runs once the tag's workflow task has completed).
-  assert.match(text, /Local Activity\s+read the object from S3 and parse its headers/);
-  assert.match(text, /Local Activity\s+blocklist and rules of 1 recipient\(s\)/);
-  assert.match(text, /Local Activity\s+tag S3 object: status=blocked/);
-  assert.doesNotMatch(text, /Local Activity\s+delete blocked email/);
+  assert.match(
+    text,
+    /Local Activity\s+Activity Type\s+fetchEmail\s+Summary\s+read the object from S3 and parse its headers/,
+  );
+  assert.match(
+    text,
+    /Local Activity\s+Activity Type\s+lookupRecipients\s+Summary\s+blocklist and rules of 1 recipient\(s\)/,
+  );
+  assert.match(text, /Local Activity\s+Activity Type\s+tagEmail\s+Summary\s+tag S3 object: status=blocked/);
+  assert.doesNotMatch(text, /Local Activity\s+Activity Type\s+deleteEmail/);
 
   // The Queries tab runs the workflow's `progress` query (no arguments) and shows its
   // encrypted answer decoded through the codec server.
@@ -207,20 +231,14 @@ test('a delivered email on the fast path shows each local step with its summary'
         ),
       )
     ).join('\n');
-  // The tab lists the events with metadata once the page has loaded them (and decoded them
-  // through the codec server): click it until it does.
-  const deadline = Date.now() + 30_000;
-  let text = '';
-  while (!/Local Activity\s+tag S3 object: status=delivered/.test(text) && Date.now() < deadline) {
-    await page.getByText('User Metadata', { exact: true }).click();
-    await page.waitForTimeout(500);
-    text = await allText();
-  }
+  const text = await eventHistory(page, allText, /Summary\s+tag S3 object: status=delivered/);
   await page.screenshot({ path: join(ARTIFACTS, 'webui-fast-path-email.png') });
-  assert.match(text, /Local Activity\s+read the object from S3 and parse its headers/);
-  assert.match(text, /Local Activity\s+blocklist and rules of \d+ recipient\(s\)/);
-  assert.match(text, /Local Activity\s+deliver to \d+ recipient\(s\), round 1/);
-  assert.match(text, /Local Activity\s+tag S3 object: status=delivered/);
+  const step = (type: string, summary: string) =>
+    new RegExp(`Local Activity\\s+Activity Type\\s+${type}\\s+Summary\\s+${summary}`);
+  assert.match(text, step('fetchEmail', 'read the object from S3 and parse its headers'));
+  assert.match(text, step('lookupRecipients', 'blocklist and rules of \\d+ recipient\\(s\\)'));
+  assert.match(text, step('deliverEmail', 'deliver to \\d+ recipient\\(s\\), try 1'));
+  assert.match(text, step('tagEmail', 'tag S3 object: status=delivered'));
 });
 
 test("the inbound view: sync runs filtered out; MailStatus added as a column shows each email's outcome", async () => {
@@ -233,7 +251,7 @@ test("the inbound view: sync runs filtered out; MailStatus added as a column sho
   await page.locator('a[href*="/workflows/inbound"]').first().waitFor({ timeout: 30_000 });
   assert.equal(await page.locator('a[href*="/workflows/sync-account"]').count(), 0, 'no sync runs in the inbound view');
   // docs/inbound.md: Configure Columns (the gear below the list), add MailStatus.
-  await page.locator('.group:has(span:text-is("Configure Columns")) button').first().click();
+  await page.getByRole('button', { name: 'Configure Columns' }).first().click();
   await page.getByText('Configure Workflows Table').waitFor();
   // Under "Custom Search Attributes (not in view)": its + button.
   await page.getByRole('button', { name: 'Add MailStatus column' }).click();
