@@ -409,6 +409,8 @@ const blockedRecord = (run: InboundRun): Partial<AuditRecord> => ({
 });
 
 const iso = (ms: number) => new Date(ms).toISOString();
+// Date.now() here is deterministic on purpose: the SDK's sandbox replaces it with the time of the
+// current workflow task, recorded in history, so a replay decides the same waits and give-ups.
 const giveUpAt = (run: InboundRun) => run.arrival + run.settings.maxAgeSeconds * 1000;
 const pastMaxAge = (run: InboundRun) => Date.now() >= giveUpAt(run);
 const gaveUpText = (run: InboundRun) =>
@@ -463,7 +465,7 @@ async function wait(
 ): Promise<void> {
   const { ref, settings } = run;
   run.lastReason = reason;
-  const now = Date.now();
+  const now = Date.now(); // the workflow task's time (deterministic; see pastMaxAge)
   const backoff = Math.min(settings.maxDelaySeconds, settings.firstDelaySeconds * 2 ** Math.min(run.waits, 30)) * 1000;
   const delay = Math.max(1, Math.ceil(Math.min(backoff, giveUpAt(run) - now)));
   run.waits++;
