@@ -1,0 +1,41 @@
+// Account-sync activities, created by a factory that receives the pg Pool and the keyring
+// (dependency injection as in the samples' activities-dependency-injection): the worker
+// builds them once, tests build them against their own database. One file per step:
+// runs.ts (sync_runs), prepare-folders.ts, fetch-new.ts; login.ts and session.ts are the
+// login and IMAP session every step shares.
+//
+// Activities receive ids only and load what they need (account, password or OAuth2 tokens)
+// themselves, so credentials and message bodies never enter workflow history. Each IMAP
+// activity opens its own connection: an activity may be retried on another worker at any time.
+//
+// Bounded by us, not by the server: imapflow refuses literals above SYNC_MAX_MESSAGE_BYTES
+// (the server's size claims are not trusted), answers to FETCH are checked against what was
+// asked, and heartbeats come from progress (messages or bytes moved, lib/temporal/heartbeat.ts):
+// a server that stalls or drips is given up on and the attempt retried with backoff. A message
+// that cannot be stored is recorded in sync_errors and skipped; the rest of its batch commits.
+import { componentLogger } from '../../lib/observability/logger';
+import { createStore } from '../../lib/sync-store';
+import { createFetchNew } from './fetch-new';
+import { createAccountLogin } from './login';
+import { createPrepareFolders } from './prepare-folders';
+import { createSyncRunActivities } from './runs';
+import { createSessions } from './session';
+import type { SyncActivityDeps } from './types';
+
+export type { AccountRef, BeginSyncResult, FetchNewResult, PrepareFoldersResult, SyncActivityDeps } from './types';
+
+export function createSyncActivities(deps: SyncActivityDeps) {
+  const store = createStore(deps.pool);
+  const log = deps.logger ?? componentLogger('sync-activities');
+  const login = createAccountLogin({ ...deps, logger: log, store });
+  const sessions = createSessions(login, deps.config, log);
+  const watchOptions = { deadlineMs: deps.config.activityDeadlineMs ?? 1_800_000 };
+  // The activity names are those in the recorded histories and must not change.
+  return {
+    ...createSyncRunActivities({ store }), // beginSync, recordFolderError, finishSync
+    ...createPrepareFolders({ store, sessions, log, watchOptions }), // prepareFolders
+    ...createFetchNew({ store, sessions, config: deps.config, watchOptions }), // fetchNewMessages
+  };
+}
+
+export type SyncActivities = ReturnType<typeof createSyncActivities>;

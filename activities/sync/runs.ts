@@ -1,0 +1,54 @@
+// The sync_runs record of one sync: opened by beginSync (which also says whether the account
+// can be synced now), folder errors recorded, closed by finishSync with its final counts.
+import { syncFolderErrors } from '../../lib/observability/sync-metrics';
+import type { Store, SyncRunStatus } from '../../lib/sync-store';
+import type { AccountRef, BeginSyncResult } from './types';
+
+export function createSyncRunActivities({ store }: { store: Store }) {
+  return {
+    /** Opens a sync_runs record and tells the workflow whether the account can be synced now. */
+    async beginSync(input: AccountRef & { workflowId: string; workflowRunId: string }): Promise<BeginSyncResult> {
+      const account = await store.getAccount(input.userId, input.accountId);
+      if (!account) return { syncRunId: null, state: 'missing', reason: `account ${input.accountId} does not exist` };
+      if (!account.enabled)
+        return { syncRunId: null, state: 'disabled', reason: `account ${input.accountId} is disabled` };
+      const syncRunId = await store.beginSyncRun(input.userId, input.accountId, input.workflowId, input.workflowRunId);
+      if (syncRunId === null)
+        return { syncRunId: null, state: 'missing', reason: `account ${input.accountId} does not exist` };
+      if (account.status === 'needs_attention')
+        return { syncRunId, state: 'needs_attention', reason: account.statusReason, authMethod: account.authMethod };
+      return { syncRunId, state: 'ready', reason: null, authMethod: account.authMethod };
+    },
+
+    /** Records that a folder could not be synced in this run (its fetch failed after every retry). */
+    async recordFolderError(input: AccountRef & { syncRunId: number; folder: string; reason: string }): Promise<void> {
+      await store.recordFolderError(input.userId, input.accountId, input.syncRunId, input.folder, input.reason);
+      syncFolderErrors.inc();
+    },
+
+    /** Closes the sync_runs record; its counters were kept up to date by each transaction. */
+    async finishSync(
+      input: AccountRef & {
+        syncRunId: number;
+        status: Exclude<SyncRunStatus, 'running'>;
+        folders?: number;
+        error?: string | null;
+      },
+    ) {
+      const run = await store.finishSyncRun(input.userId, input.syncRunId, {
+        status: input.status,
+        folders: input.folders,
+        error: input.error,
+      });
+      return run
+        ? {
+            messagesAdded: run.messagesAdded,
+            messagesUpdated: run.messagesUpdated,
+            messagesDeleted: run.messagesDeleted,
+            messagesSkipped: run.messagesSkipped,
+            folders: run.folders,
+          }
+        : null;
+    },
+  };
+}

@@ -1,0 +1,117 @@
+// An activity's IMAP session on an account: logs in (activities/sync/login.ts), connects with
+// our limits, follows cancellation and the progress watch, and names what went wrong with the
+// account and folder so the operator sees where. Reconnects on request (reopen).
+import { ApplicationFailure } from '@temporalio/activity';
+import type { ImapFlow } from 'imapflow';
+import type pino from 'pino';
+import { folderLabel } from '../../lib/imap/server-text';
+import { folderDataProblem, isImapLimitError, SyncStalledError } from '../../lib/imap/sync-errors';
+import { ERR_CONNECTION } from '../../contracts/sync';
+import {
+  connectImap,
+  describeEndpoint,
+  ImapProtocolError,
+  imapErrorText,
+  isAuthenticationFailure,
+  isTransientImapError,
+  type ImapAuth,
+} from '../../lib/imap/client';
+import { UidValidityMismatch, type Account } from '../../lib/sync-store';
+import { activityContext, type ProgressWatch } from '../../lib/temporal/heartbeat';
+import type { AccountLogin } from './login';
+import type { AccountRef, Session, SyncActivityDeps } from './types';
+
+export function createSessions(
+  login: AccountLogin,
+  cfg: Pick<SyncActivityDeps['config'], 'imapConnectTimeoutMs' | 'imapSocketTimeoutMs' | 'maxMessageBytes'>,
+  log: pino.Logger,
+) {
+  /** Loads the account, obtains its credential and logs in; classifies what goes wrong. */
+  async function open(ref: AccountRef, watch?: ProgressWatch): Promise<Session> {
+    const { account, endpoint, auth, renew } = await login.credential(ref);
+    const connect = (a: ImapAuth) =>
+      connectImap(
+        endpoint,
+        a,
+        {
+          connectTimeoutMs: cfg.imapConnectTimeoutMs,
+          socketTimeoutMs: cfg.imapSocketTimeoutMs,
+          maxMessageBytes: cfg.maxMessageBytes,
+        },
+        (err) => log.warn({ accountId: account.id, err: imapErrorText(err) }, 'IMAP connection error'),
+      );
+    try {
+      let client: ImapFlow;
+      try {
+        client = await connect(auth);
+      } catch (err) {
+        if (!renew || !isAuthenticationFailure(err)) throw err;
+        client = await connect(await renew());
+      }
+      // Cancellation (account removed, operator) reaches the activity through heartbeats;
+      // closing the connection ends whatever IMAP command is running.
+      activityContext()?.cancellationSignal.addEventListener('abort', () => client.close(), { once: true });
+      const unguard = watch?.guard(client) ?? (() => {});
+      watch?.progress();
+      return { client, account, endpoint, dead: false, unguard };
+    } catch (err) {
+      // Already classified (a refused grant while renewing the token).
+      if (err instanceof ApplicationFailure) throw err;
+      if (isAuthenticationFailure(err))
+        return login.refused(ref, account, `IMAP server ${account.imapHost}`, imapErrorText(err));
+      const kind = isTransientImapError(err)
+        ? 'network error or server timeout, will retry with backoff'
+        : 'connection failed';
+      throw ApplicationFailure.retryable(
+        `Cannot connect to IMAP server for account ${account.id} (${describeEndpoint(endpoint)}): ${imapErrorText(err)} (${kind}). Check the host, port and TLS setting if this persists.`,
+        ERR_CONNECTION,
+      );
+    }
+  }
+
+  async function reopen(ref: AccountRef, session: Session, watch: ProgressWatch): Promise<void> {
+    session.unguard();
+    session.client.close();
+    const next = await open(ref, watch);
+    session.client = next.client;
+    session.unguard = next.unguard;
+    session.dead = false;
+  }
+
+  /** Adds the account and folder to errors from the middle of a session, and names a stall or a refused answer as such. */
+  function imapFailure(account: Account, folder: string | null, err: unknown, watch?: ProgressWatch): Error {
+    const where = folder ? ` in folder "${folderLabel(folder)}"` : '';
+    const who = `account ${account.id} (${account.imapUser}@${account.imapHost})${where}`;
+    const stalled = watch?.takeFailure() ?? (err instanceof SyncStalledError ? err : undefined);
+    if (stalled) {
+      return ApplicationFailure.retryable(
+        `IMAP server for ${who}: ${stalled.message}; gave up on this attempt, retried with backoff`,
+        'ImapStalled',
+      );
+    }
+    if (err instanceof ApplicationFailure || err instanceof UidValidityMismatch) return err as Error;
+    if (isImapLimitError(err)) {
+      return ApplicationFailure.retryable(
+        `IMAP server for ${who} sent more than mailroom accepts: ${imapErrorText(err)} (limits follow SYNC_MAX_MESSAGE_BYTES)`,
+        'ImapLimit',
+      );
+    }
+    if (err instanceof ImapProtocolError)
+      return ApplicationFailure.retryable(`IMAP server for ${who}: ${err.message}`, 'ImapProtocolError');
+    return ApplicationFailure.retryable(
+      `IMAP error for ${who}: ${imapErrorText(err)}`,
+      isTransientImapError(err) ? 'ImapNetworkError' : 'ImapError',
+    );
+  }
+
+  /** A failure inside one folder that says nothing about the others: the server stalled, dripped, or answered beyond our limits. */
+  function folderLevel(err: unknown, stalled: SyncStalledError | undefined): string | null {
+    if (stalled) return stalled.kind === 'stall' ? stalled.message : null;
+    if (isImapLimitError(err)) return `the server sent more than mailroom accepts: ${imapErrorText(err)}`;
+    if (err instanceof ImapProtocolError) return err.message;
+    return folderDataProblem(err);
+  }
+  return { open, reopen, imapFailure, folderLevel };
+}
+
+export type Sessions = ReturnType<typeof createSessions>;

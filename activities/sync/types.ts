@@ -1,0 +1,72 @@
+// What the account activities share: their injected dependencies, the account reference every
+// activity receives, and the results the sync workflow records. Ids and counts only.
+import type { ImapFlow } from 'imapflow';
+import type { Pool } from 'pg';
+import type pino from 'pino';
+import type { Keyring } from '../../lib/sync-store/crypto';
+import type { SyncConfig } from '../../lib/config/sync';
+import type { FolderPlan } from '../../contracts/sync';
+import type { ImapEndpoint } from '../../lib/imap/client';
+import type { Account } from '../../lib/sync-store';
+
+export interface SyncActivityDeps {
+  pool: Pool;
+  keyring: Keyring;
+  config: Pick<
+    SyncConfig,
+    | 'batchSize'
+    | 'batchMaxBytes'
+    | 'maxMessageBytes'
+    | 'batchesPerActivity'
+    | 'batchPauseMs'
+    | 'imapConnectTimeoutMs'
+    | 'imapSocketTimeoutMs'
+  > &
+    Partial<Pick<SyncConfig, 'activityDeadlineMs' | 'oauth2RefreshMarginMs' | 'oauth2TimeoutMs'>>;
+  logger?: pino.Logger;
+}
+
+export interface AccountRef {
+  userId: string;
+  accountId: string;
+}
+
+export interface BeginSyncResult {
+  syncRunId: number | null;
+  state: 'ready' | 'needs_attention' | 'disabled' | 'missing';
+  reason: string | null;
+  /** How the account logs in (absent in results recorded by older code: password). */
+  authMethod?: 'password' | 'oauth2';
+}
+
+export interface PrepareFoldersResult {
+  folders: FolderPlan[];
+  condstore: boolean;
+  flagsUpdated: number;
+  messagesDeleted: number;
+  foldersReset: string[];
+  foldersRemoved: string[];
+  /** Folders that could not be prepared (recorded in sync_errors); not fetched this run. */
+  foldersFailed?: string[];
+}
+
+export interface FetchNewResult {
+  stored: number;
+  /** Messages recorded as skipped (sync_errors) by this call. */
+  skipped?: number;
+  lastUid: number;
+  remaining: number;
+  done: boolean;
+  uidValidityChanged: boolean;
+}
+
+/** An open IMAP session of an activity: reconnects after the server or the watch closed it. */
+export interface Session {
+  client: ImapFlow;
+  account: Account;
+  endpoint: ImapEndpoint;
+  /** The connection is closed or in an unknown state (abandoned FETCH, refused literal). */
+  dead: boolean;
+  /** Stops the progress watch from watching this connection. */
+  unguard: () => void;
+}
