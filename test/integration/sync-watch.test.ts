@@ -294,6 +294,8 @@ describe('IMAP IDLE watcher', () => {
     );
     await settled(account);
     assert.equal(narrow.max(), 1, `${narrow.max()} connections at once with a budget of 1`);
+    const status = await env.client.workflow.getHandle(watchWorkflowId(account.id)).query(watchStatusQuery);
+    assert.ok(status.releases >= 1, `the watcher gave its connection to the sync: ${JSON.stringify(status)}`);
     const states = await db.pool.query('SELECT release_requested_at FROM account_watchers WHERE account_id = $1', [
       account.id,
     ]);
