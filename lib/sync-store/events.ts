@@ -110,7 +110,8 @@ export function createEventStore(pool: Pool) {
       if (!validIds(userId) || !eventIds.length) return 0;
       const { rowCount } = await pool.query(
         `UPDATE message_events SET dispatched_at = now(), workflow_started = $3,
-                webhook_status = CASE WHEN $4::boolean THEN 'pending' ELSE 'none' END
+                -- A delivery that ran before this mark (a crash between start and mark) keeps its outcome.
+                webhook_status = CASE WHEN $4::boolean AND webhook_status = 'none' THEN 'pending' ELSE webhook_status END
          WHERE user_id = $1 AND id = ANY($2::bigint[]) AND dispatched_at IS NULL`,
         [userId, eventIds, how.workflowStarted, how.webhook],
       );
