@@ -123,7 +123,7 @@ export function createEventStore(pool: Pool) {
       if (!validIds(userId)) return false;
       const { rowCount } = await pool.query(
         `UPDATE message_events SET webhook_attempts = GREATEST(webhook_attempts, $3), webhook_error = $4
-         WHERE user_id = $1 AND id = $2 AND webhook_status IN ('none', 'pending')`,
+         WHERE user_id = $1 AND id = $2 AND webhook_status <> 'delivered'`,
         [userId, eventId, attempt, serverText(error, 2000)],
       );
       return rowCount === 1;

@@ -3,8 +3,10 @@
 // configuration's checks (the secret never quoted), and one POST against a local receiver.
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadSyncConfig, MIN_WEBHOOK_SECRET_LENGTH } from '../../lib/config/sync';
 import { postWebhook, webhookUrlLabel } from '../../lib/message-events/webhook-client';
@@ -59,6 +61,18 @@ describe('webhook signature', () => {
     const header = signWebhook([SECRET], body, t);
     const expected = createHmac('sha256', SECRET).update(`${t}.${body}`).digest('hex');
     assert.equal(header, `t=${t},v1=${expected}`);
+  });
+
+  it('gives the value docs/account-sync.md shows for its example', () => {
+    const documented: MessageEvent = {
+      ...event,
+      userId: '0b6f3f2e-5a51-4c39-9a8e-3f1f1c2d4e5f',
+      accountId: '3f1c9a6e-2b7d-4e8f-9c0a-1d2e3f4a5b6c',
+    };
+    const docs = readFileSync(join(__dirname, '..', '..', 'docs', 'account-sync.md'), 'utf8');
+    assert.ok(docs.includes(webhookBody(documented)), 'the documented body');
+    const header = signWebhook(['whsec-example-0123456789'], webhookBody(documented), 1765101600);
+    assert.ok(docs.includes(`X-Mailroom-Signature: ${header}`), `the documented header ${header}`);
   });
 
   it('verifies over the raw body within the tolerance', () => {
