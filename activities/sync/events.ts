@@ -218,11 +218,13 @@ export function createMessageEvents(deps: MessageEventDeps) {
           ERR_WEBHOOK_NO_ACCOUNT,
         );
       const url = settings.webhookUrl ?? cfg.webhookUrl;
-      const fail = async (why: string) => {
-        await store.recordWebhookAttempt(event.userId, event.eventId, attempt, why);
+      // The record gets the details (URL without query, the receiver's answer); the error, which
+      // enters history, only the status.
+      const fail = async (detail: string, summary = detail) => {
+        await store.recordWebhookAttempt(event.userId, event.eventId, attempt, detail);
         syncWebhookDeliveries.inc({ outcome: 'retry' });
         return ApplicationFailure.retryable(
-          `webhook of event ${event.eventId} (account ${event.accountId}, message ${event.messageId}), attempt ${attempt}: ${why}`,
+          `webhook of event ${event.eventId} (account ${event.accountId}, message ${event.messageId}), attempt ${attempt}: ${summary} (details in message_events.webhook_error)`,
           'WebhookNotDelivered',
         );
       };
@@ -238,11 +240,11 @@ export function createMessageEvents(deps: MessageEventDeps) {
       if (answer.outcome === 'refused') {
         await store.recordWebhookAttempt(event.userId, event.eventId, attempt, answer.detail);
         throw ApplicationFailure.nonRetryable(
-          `webhook of event ${event.eventId} (account ${event.accountId}) refused: ${answer.detail}; fix the receiver or the URL, the event is recorded as failed`,
+          `webhook of event ${event.eventId} (account ${event.accountId}) refused: ${answer.summary}; fix the receiver or the URL (details in message_events.webhook_error)`,
           ERR_WEBHOOK_REFUSED,
         );
       }
-      throw await fail(answer.detail);
+      throw await fail(answer.detail, answer.summary);
     },
 
     /** Records the delivery's final outcome on its event (message_events.webhook_status). */

@@ -15,8 +15,10 @@ export interface WebhookAttempt {
   outcome: 'delivered' | 'retry' | 'refused';
   /** HTTP status, or null when no answer came (network error, timeout). */
   status: number | null;
-  /** One printable line for the record and the error: never the URL's query or the secret. */
+  /** One printable line for the record (message_events.webhook_error): the URL without its query, the receiver's answer. */
   detail: string;
+  /** The same, short and without the URL or the receiver's words: for errors that enter workflow history. */
+  summary: string;
 }
 
 /** The URL as it may appear in records and logs: scheme, host, port and path, no credentials or query. */
@@ -55,13 +57,20 @@ export async function postWebhook(
     });
   } catch (err) {
     const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
-    const why =
-      e.name === 'TimeoutError'
-        ? `no answer within ${options.timeoutMs} ms`
-        : [e.cause?.message ?? e.message ?? String(err), e.cause?.code ? `(${e.cause.code})` : '']
-            .filter(Boolean)
-            .join(' ');
-    return { outcome: 'retry', status: null, detail: `POST ${where} failed: ${serverText(why, 300)}` };
+    const timeout = e.name === 'TimeoutError';
+    const why = timeout
+      ? `no answer within ${options.timeoutMs} ms`
+      : [e.cause?.message ?? e.message ?? String(err), e.cause?.code ? `(${e.cause.code})` : '']
+          .filter(Boolean)
+          .join(' ');
+    // The network error's own message names the address; its code does not.
+    const code = /^[A-Z][A-Z0-9_]{1,40}$/.test(e.cause?.code ?? '') ? e.cause!.code! : 'network error';
+    return {
+      outcome: 'retry',
+      status: null,
+      detail: `POST ${where} failed: ${serverText(why, 300)}`,
+      summary: timeout ? why : `no answer (${code})`,
+    };
   }
   // A short excerpt of what the receiver said, for the record; the rest is not read.
   let said = '';
@@ -79,5 +88,6 @@ export async function postWebhook(
     outcome,
     status: res.status,
     detail: `POST ${where} answered HTTP ${res.status}${redirect}${said ? `: ${said}` : ''}`,
+    summary: `HTTP ${res.status}${redirect}`,
   };
 }

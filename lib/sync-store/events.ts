@@ -138,7 +138,10 @@ export function createEventStore(pool: Pool) {
       if (!validIds(userId)) return false;
       const { rowCount } = await pool.query(
         `UPDATE message_events SET webhook_status = $3, webhook_attempts = GREATEST(webhook_attempts, $4),
-                webhook_error = COALESCE($5, webhook_error), webhook_finished_at = now()
+                -- The outcome first, then the last attempt's details (recorded by recordWebhookAttempt).
+                webhook_error = CASE WHEN $5::text IS NULL THEN webhook_error
+                                     ELSE $5 || COALESCE(E'\\nlast attempt: ' || webhook_error, '') END,
+                webhook_finished_at = now()
          WHERE user_id = $1 AND id = $2`,
         [
           userId,

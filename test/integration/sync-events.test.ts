@@ -29,6 +29,7 @@ import {
   fillMailbox,
   imapSession,
   quietTemporalLogs,
+  recordSyncHistory,
   startSyncTestWorker,
   startTestDovecot,
   waitFor,
@@ -320,6 +321,13 @@ describe('new-message events', () => {
       async () => (await events(carol)).every((e) => e.webhookStatus === 'delivered'),
       60_000,
     );
+    // RECORD_HISTORIES=1: a delivery that took retries, for test/integration/replay.test.ts.
+    await recordSyncHistory(
+      env.client,
+      messageWebhookWorkflowId(carol, fresh[0].messageId),
+      undefined,
+      'webhook-retried',
+    );
     for (const e of fresh) {
       assert.ok((receiver.refusedWhileDown.get(e.id) ?? 0) >= 2);
       assert.equal(receiver.delivered.get(e.id)?.count, 1);
@@ -335,9 +343,13 @@ describe('new-message events', () => {
     const [refused] = await events(dave);
     await assert.rejects(
       env.client.workflow.getHandle(messageWebhookWorkflowId(dave, refused.messageId)).result(),
-      (err: unknown) =>
-        err instanceof WorkflowFailedError &&
-        /refused: POST .*\/refuse answered HTTP 400/.test(String(err.cause?.message)),
+      (err: unknown) => err instanceof WorkflowFailedError && /refused: HTTP 400;/.test(String(err.cause?.message)),
+    );
+    await recordSyncHistory(
+      env.client,
+      messageWebhookWorkflowId(dave, refused.messageId),
+      undefined,
+      'webhook-refused',
     );
     const failed = (await events(dave))[0];
     assert.equal(failed.webhookStatus, 'failed');
@@ -393,10 +405,25 @@ describe('new-message events', () => {
       env.client.workflow.getHandle(messageWebhookWorkflowId(dave, pending[0].messageId)).result(),
       (err: unknown) => err instanceof WorkflowFailedError && /given up/.test(String(err.cause?.message)),
     );
+    await recordSyncHistory(
+      env.client,
+      messageWebhookWorkflowId(dave, pending[0].messageId),
+      undefined,
+      'webhook-given-up',
+    );
+    // The receiver's address and answer stay out of history: they are in the record.
+    const failedHistory = JSON.stringify(
+      await env.client.workflow.getHandle(messageWebhookWorkflowId(dave, pending[0].messageId)).fetchHistory(),
+    );
+    assert.ok(!failedHistory.includes(receiver.base.replace('http://', '')), 'receiver address in history');
+    assert.ok(!failedHistory.includes('maintenance'), "receiver's answer in history");
     const gaveUp = (await events(dave)).find((e) => e.id === pending[0].id)!;
     assert.equal(gaveUp.webhookStatus, 'failed');
     assert.ok(gaveUp.webhookAttempts >= 2, `attempts ${gaveUp.webhookAttempts}`);
-    assert.match(gaveUp.webhookError ?? '', /given up.*HTTP 503/);
+    assert.match(
+      gaveUp.webhookError ?? '',
+      /given up.*HTTP 503.*\nlast attempt: POST http:\/\/127\.0\.0\.1:\d+\/down answered HTTP 503: maintenance$/s,
+    );
     assert.ok((receiver.refusedWhileDown.get(pending[0].id) ?? 0) >= 2);
 
     const metrics = await syncRegistry.getSingleMetricAsString('mailroom_sync_webhook_deliveries_total');

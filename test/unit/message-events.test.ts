@@ -151,11 +151,15 @@ describe('webhook answers', () => {
       assert.equal(later.outcome, 'retry');
       assert.match(later.detail, /HTTP 503/);
       assert.doesNotMatch(later.detail, /t0ps3cret/);
+      // What enters history: the status only, no address, no receiver's words.
+      assert.equal(later.summary, 'HTTP 503');
 
       status = 400;
       const refused = await postWebhook(url, [SECRET], event, { timeoutMs: 5000 });
       assert.equal(refused.outcome, 'refused');
       assert.ok(!refused.detail.includes('\u001b'));
+      assert.match(refused.detail, /answered HTTP 400: bad\[?.*input/);
+      assert.equal(refused.summary, 'HTTP 400');
     } finally {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
@@ -164,6 +168,7 @@ describe('webhook answers', () => {
     assert.equal(down.outcome, 'retry');
     assert.equal(down.status, null);
     assert.match(down.detail, /^POST http:\/\/127.0.0.1:\d+\/hook failed: /);
+    assert.match(down.summary, /^no answer \([A-Z_]+\)$/);
   });
 });
 
