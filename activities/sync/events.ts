@@ -57,6 +57,7 @@ export interface DispatchSummary {
 /** One Temporal start may take this long before the dispatcher leaves the rest for later. */
 const START_TIMEOUT_MS = 10_000;
 const PAGE = 100;
+const START_CONCURRENCY = 8;
 
 export function toMessageEvent(e: MessageEventRecord): MessageEvent {
   return {
@@ -106,6 +107,51 @@ export function createMessageEvents(deps: MessageEventDeps) {
     }
   }
 
+  /** Starts one event's workflows: the application's and the webhook delivery, as configured. */
+  async function startRow(
+    client: Client | undefined,
+    row: MessageEventRecord,
+    workflowType: string | null,
+    webhookUrl: string | null,
+    summary: DispatchSummary,
+  ): Promise<void> {
+    if (!client) return;
+    const event = toMessageEvent(row);
+    if (workflowType) {
+      const started = await startOnce(
+        client,
+        workflowType,
+        messageEventWorkflowId(row.accountId, row.messageId),
+        cfg.workflowTaskQueue,
+        [event],
+        row.accountId,
+      );
+      syncMessageEventsDispatched.inc({ form: 'workflow', outcome: started });
+      if (started === 'started') summary.workflowsStarted++;
+    }
+    if (webhookUrl) {
+      const input: MessageWebhookInput = {
+        event,
+        retry: {
+          initialSeconds: cfg.webhookRetryInitialSeconds,
+          maxSeconds: cfg.webhookRetryMaxSeconds,
+          giveUpSeconds: cfg.webhookGiveUpSeconds,
+          timeoutMs: cfg.webhookTimeoutMs,
+        },
+      };
+      const started = await startOnce(
+        client,
+        MESSAGE_WEBHOOK_WORKFLOW_TYPE,
+        messageWebhookWorkflowId(row.accountId, row.messageId),
+        deps.taskQueue,
+        [input],
+        row.accountId,
+      );
+      syncMessageEventsDispatched.inc({ form: 'webhook', outcome: started });
+      if (started === 'started') summary.webhooksStarted++;
+    }
+  }
+
   /**
    * Dispatches the account's pending events, oldest first, until none is left or `deadlineMs`
    * has passed. Never throws: a failure leaves the rest pending and is logged and counted.
@@ -144,46 +190,20 @@ export function createMessageEvents(deps: MessageEventDeps) {
           });
         };
         try {
-          for (const row of page) {
+          // A few events at a time: one start is a round trip, and an initial sync brings thousands.
+          for (let i = 0; i < page.length; i += START_CONCURRENCY) {
             if (Date.now() > until) {
               summary.pending = true;
               return summary;
             }
-            const event = toMessageEvent(row);
-            if (workflowType && client) {
-              const started = await startOnce(
-                client,
-                workflowType,
-                messageEventWorkflowId(row.accountId, row.messageId),
-                cfg.workflowTaskQueue,
-                [event],
-                row.accountId,
-              );
-              syncMessageEventsDispatched.inc({ form: 'workflow', outcome: started });
-              if (started === 'started') summary.workflowsStarted++;
-            }
-            if (webhookUrl && client) {
-              const input: MessageWebhookInput = {
-                event,
-                retry: {
-                  initialSeconds: cfg.webhookRetryInitialSeconds,
-                  maxSeconds: cfg.webhookRetryMaxSeconds,
-                  giveUpSeconds: cfg.webhookGiveUpSeconds,
-                  timeoutMs: cfg.webhookTimeoutMs,
-                },
-              };
-              const started = await startOnce(
-                client,
-                MESSAGE_WEBHOOK_WORKFLOW_TYPE,
-                messageWebhookWorkflowId(row.accountId, row.messageId),
-                deps.taskQueue,
-                [input],
-                row.accountId,
-              );
-              syncMessageEventsDispatched.inc({ form: 'webhook', outcome: started });
-              if (started === 'started') summary.webhooksStarted++;
-            }
-            done.push(row.id);
+            const group = page.slice(i, i + START_CONCURRENCY);
+            const results = await Promise.allSettled(
+              group.map((row) => startRow(client, row, workflowType, webhookUrl, summary)),
+            );
+            // Those started are marked (in finally); a failed one stays pending and ends this call.
+            group.forEach((row, k) => results[k].status === 'fulfilled' && done.push(row.id));
+            const failed = results.find((r) => r.status === 'rejected');
+            if (failed) throw failed.reason;
             options.beat?.();
           }
         } finally {

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { WorkflowFailedError } from '@temporalio/client';
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import pino from 'pino';
@@ -23,6 +23,7 @@ import { syncRegistry } from '../../lib/observability/sync-metrics';
 import { createStore, type MessageEventRecord, type Store } from '../../lib/sync-store';
 import { addAccountWithPassword } from '../../lib/sync-store/credentials';
 import { generateKeyEntry, parseKeyring } from '../../lib/sync-store/crypto';
+import { freePort } from '../../scripts/stack/ports';
 import { startTestTemporal } from '../support/temporal';
 import {
   createTestDatabase,
@@ -293,6 +294,30 @@ describe('new-message events', () => {
     }
     assert.ok([...receiver.delivered.values()].every((d) => d.count === 1));
     assert.equal(receiver.delivered.size, 8);
+  });
+
+  it('Temporal unreachable: the dispatch fails nothing, the events stay pending, the next dispatch sends them', async () => {
+    await db.pool.query('UPDATE message_events SET dispatched_at = NULL WHERE account_id = $1', [carol]);
+    // A client whose server is not there (nothing listens on that port).
+    const nowhere = new Client({ connection: Connection.lazy({ address: `127.0.0.1:${await freePort()}` }) });
+    const unreachable = createMessageEvents({
+      store,
+      temporal: nowhere,
+      config: eventsConfig,
+      taskQueue,
+      log: pino({ level: 'silent' }),
+    });
+    const failed = await unreachable.dispatch({ userId, accountId: carol });
+    assert.deepEqual({ dispatched: failed.dispatched, pending: failed.pending }, { dispatched: 0, pending: true });
+    assert.equal((await store.listPendingEvents(userId, carol, 100)).length, 8);
+    const metrics = await syncRegistry.getSingleMetricAsString('mailroom_sync_message_events_dispatched_total');
+    assert.match(metrics, /form="any",outcome="failed"\} [1-9]/);
+    await nowhere.connection.close();
+
+    // The next sync step (here its finishSync) sends them: duplicates of what ran, nothing new.
+    await sync(carol);
+    assert.deepEqual(await store.listPendingEvents(userId, carol, 100), []);
+    assert.ok([...receiver.delivered.values()].every((d) => d.count === 1));
   });
 
   it('a receiver that is down gets its events after retries once it is back', async () => {
