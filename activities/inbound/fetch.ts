@@ -158,16 +158,22 @@ export function createFetchActivities({ s3, dynamo, config, addressHashKeys, loo
       if (dynamo && messageId && !s.loop) {
         // The same message reaching a recipient again and again is a loop through a peer
         // that strips our marker: those recipients are left out (lib/mail/copy-window.ts).
-        const over = await countCopies(dynamo, config.tables.delivery, {
-          bucket: ref.bucket,
-          key: ref.key,
-          messageId,
-          from: s.from,
-          subject: s.subject,
-          hops: s.hops ?? 0,
-          recipients: s.recipients,
-          max: config.safety.maxCopiesPerHour,
-        });
+        const over = await countCopies(
+          dynamo,
+          config.tables.delivery,
+          {
+            bucket: ref.bucket,
+            key: ref.key,
+            messageId,
+            from: s.from,
+            subject: s.subject,
+            hops: s.hops ?? 0,
+            recipients: s.recipients,
+            max: config.safety.maxCopiesPerHour,
+          },
+          // Asked with `lookups` (the batched path): the counters go out with the delivery log's write.
+          { writeBehind: ref.lookups === true },
+        );
         if (over.length) {
           const detail = (n: number) =>
             `mail loop: copy ${n} of this message within an hour, each further travelled (more than MAX_COPIES_PER_HOUR=${config.safety.maxCopiesPerHour} rounds)`;

@@ -6,6 +6,7 @@
 // counter, the blocklist, the rules and a bounce's outbound message, read by fetchEmail at
 // once) go out as one BatchGetItem (issue 24: DynamoDB requests per email); a merged read
 // that fails is sent again table by table, so one unreadable table fails only its own lookup.
+// Best-effort writes (the copy counter) can wait for the next write to their table (writeBehind).
 import {
   type AttributeValue,
   BatchGetItemCommand,
@@ -115,13 +116,77 @@ export async function batchGetAll(
   return items;
 }
 
-/** Puts all items (chunks of 25, one request each); throws when some are still unprocessed after `maxRounds`. */
+/** Best-effort items waiting to go out with the next write to their table (writeBehind). */
+interface PendingWrites {
+  keyName: string;
+  items: Record<string, AttributeValue>[];
+  timer: NodeJS.Timeout;
+  onError(err: Error): void;
+}
+
+const pendingWrites = new WeakMap<DynamoDBClient, Map<string, PendingWrites>>();
+
+/** The items waiting for `table`, taken out of the queue (their timer stopped). */
+function takePending(dynamo: DynamoDBClient, table: string): PendingWrites | undefined {
+  const byTable = pendingWrites.get(dynamo);
+  const pending = byTable?.get(table);
+  if (!pending) return undefined;
+  byTable!.delete(table);
+  clearTimeout(pending.timer);
+  return pending;
+}
+
+/**
+ * Puts best-effort items (the copy counter) with the next batchWriteAll to the same table, or on
+ * their own after `maxDelayMs`: an email's counter then goes out with its delivery log entries,
+ * one request instead of two (issue 24). Only for items whose loss is already acceptable (a
+ * write that fails is logged and dropped, as when DynamoDB is down), since a worker that dies
+ * meanwhile never writes them. `keyName`: the table's hash key, so a later item for the same key
+ * replaces a waiting one (one request may not put a key twice).
+ */
+export function writeBehind(
+  dynamo: DynamoDBClient,
+  table: string,
+  keyName: string,
+  items: readonly Record<string, AttributeValue>[],
+  onError: (err: Error) => void,
+  maxDelayMs = 1000,
+): void {
+  if (items.length === 0) return;
+  const earlier = takePending(dynamo, table);
+  const merged = mergeByKey(keyName, earlier?.items ?? [], items);
+  const timer = setTimeout(() => {
+    const due = takePending(dynamo, table);
+    if (due) batchWriteAll(dynamo, table, due.items, 4).catch(due.onError);
+  }, maxDelayMs);
+  let byTable = pendingWrites.get(dynamo);
+  if (!byTable) pendingWrites.set(dynamo, (byTable = new Map()));
+  byTable.set(table, { keyName, items: merged, timer, onError });
+}
+
+/** `earlier` then `later`, a key of `later` replacing the same key of `earlier`. */
+function mergeByKey(
+  keyName: string,
+  earlier: readonly Record<string, AttributeValue>[],
+  later: readonly Record<string, AttributeValue>[],
+): Record<string, AttributeValue>[] {
+  const keyOf = (item: Record<string, AttributeValue>) => JSON.stringify(item[keyName]);
+  const replaced = new Set(later.map(keyOf));
+  return [...earlier.filter((i) => !replaced.has(keyOf(i))), ...later];
+}
+
+/**
+ * Puts all items (chunks of 25, one request each), with any best-effort items waiting for the
+ * table (writeBehind); throws when some are still unprocessed after `maxRounds`.
+ */
 export async function batchWriteAll(
   dynamo: DynamoDBClient,
   table: string,
-  items: readonly Record<string, AttributeValue>[],
+  ownItems: readonly Record<string, AttributeValue>[],
   maxRounds = 8,
 ): Promise<void> {
+  const waiting = takePending(dynamo, table);
+  const items = waiting ? mergeByKey(waiting.keyName, waiting.items, ownItems) : ownItems;
   for (let i = 0; i < items.length; i += 25) {
     let request: Record<string, WriteRequest[]> | undefined = {
       [table]: items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })),
