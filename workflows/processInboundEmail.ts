@@ -755,11 +755,7 @@ async function matchBounce(run: InboundRun, summary: EmailSummary): Promise<Boun
 async function checkBlocklist(run: InboundRun, summary: EmailSummary): Promise<string[]> {
   run.step = 'block-check';
   const senders = [...new Set([summary.from, summary.sender].filter((s): s is string => !!s))];
-  if (run.fetched) {
-    // Batched path: fetchEmail read them with the email.
-    run.blocked = run.fetched.blocked;
-    run.rules = run.fetched.rules;
-  } else if (run.fastPath) {
+  if (run.fastPath) {
     // One lookup for the blocklist and the rules (applyRules uses those of the recipients not
     // blocked; rules that could not be read then are loaded on their own after delivery).
     ({ blocked: run.blocked, rules: run.rules } = await persist(
@@ -778,6 +774,19 @@ async function checkBlocklist(run: InboundRun, summary: EmailSummary): Promise<s
           [{ senders, recipients: summary.recipients }],
         )
       : [];
+  return notBlocked(run, summary);
+}
+
+/** Batched path: the blocklist and rules fetchEmail read with the email (no step, no promise). */
+function fetchedBlocklist(run: InboundRun, fetched: FetchedLookups, summary: EmailSummary): string[] {
+  run.step = 'block-check';
+  run.blocked = fetched.blocked;
+  run.rules = fetched.rules;
+  return notBlocked(run, summary);
+}
+
+/** Records the blocked recipients; returns the others. */
+function notBlocked(run: InboundRun, summary: EmailSummary): string[] {
   for (const b of run.blocked)
     run.result.recipients.push({
       recipient: b.recipient,
@@ -946,6 +955,17 @@ async function applyRules(run: InboundRun, summary: EmailSummary, active: string
   if (summary.bounce) return;
   if (run.safety) await applyRulesEachOnItsOwn(run, summary, active);
   else await applyRulesBeforeSafety(run, summary, active);
+}
+
+/**
+ * Whether applyRules has anything to do: false for a report, and on the safety path when the
+ * rules read with the blocklist name none of the active recipients (no step, no promise).
+ */
+function hasRulesToApply(run: InboundRun, summary: EmailSummary, active: string[]): boolean {
+  if (summary.bounce) return false;
+  if (!run.safety || !run.rules) return true;
+  const activeSet = new Set(active.map((r) => r.toLowerCase()));
+  return run.rules.some((r) => activeSet.has(r.recipient));
 }
 
 /** Before MAIL_SAFETY_PATCH: the first failing rule ends the rules of the email. */
@@ -1146,12 +1166,13 @@ export async function processInboundEmail(input: ProcessInboundInput): Promise<I
           ...(run.result.verdicts ? { verdicts: run.result.verdicts } : {}),
         });
       }
-      const rewrite = await matchBounce(run, summary);
-      const active = await checkBlocklist(run, summary);
+      // Steps with nothing to do are not called: each async call is promises the SDK's hook records.
+      const rewrite = summary.bounce?.originalMessageIds.length ? await matchBounce(run, summary) : undefined;
+      const active = run.fetched ? fetchedBlocklist(run, run.fetched, summary) : await checkBlocklist(run, summary);
       if (active.length === 0) return await finishBlocked(run);
       if (run.deferral) await deliverWithDeferral(run, summary, active, rewrite);
       else await deliverInRounds(run, summary, active, rewrite);
-      await applyRules(run, summary, active);
+      if (hasRulesToApply(run, summary, active)) await applyRules(run, summary, active);
     }
   } catch (err) {
     // Only activity failures become a 'failed' email; a bug in this code must fail the
