@@ -50,6 +50,7 @@ import { Client as PgClient } from 'pg';
 import { localStackEnv } from '../scripts/stack/worker-env';
 import { startTestTemporal, type TemporalBackend } from '../test/support/temporal';
 import { createInboundWorker } from '../workers/inbound';
+import { activitySteps } from '../test/support/history-steps';
 import { inboundChart, renderSvg, type Series } from './chart';
 import { type EmulatorProcess, startEmulatorProcess } from './emulators';
 import { cpuSecondsOf, machineBusy, memoryOf, processTree, serverCpuSeconds } from './procstat';
@@ -216,14 +217,21 @@ async function spawnWorker(env: NodeJS.ProcessEnv, log: string, compiled: boolea
   };
 }
 
-/** DynamoDB requests made so far by a worker process (its /metrics). */
-async function workerDynamoRequests(w: RunningWorker): Promise<number> {
+/** A counter of a worker process so far (its /metrics), summed over its labels: DynamoDB requests, workflow activations. */
+async function workerCounter(w: RunningWorker, name: string): Promise<number> {
   if (!w.metricsPort) return NaN;
   const text = await (await fetch(`http://127.0.0.1:${w.metricsPort}/metrics`)).text();
   return text
     .split('\n')
-    .filter((l) => l.startsWith('dynamodb_requests_total{'))
+    .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
     .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+}
+
+/** The counters the bench reads from every worker, summed. */
+async function workerCounters(stack: BenchStack): Promise<{ dynamo: number; activations: number }> {
+  const sum = async (name: string) =>
+    (await Promise.all(stack.workers.map((w) => workerCounter(w, name)))).reduce((a, b) => a + b, 0);
+  return { dynamo: await sum('dynamodb_requests_total'), activations: await sum('workflow_activations_total') };
 }
 
 interface BenchStack {
@@ -447,6 +455,8 @@ interface Phase {
   finishedAt: number[];
   events: number;
   historyBytes: number;
+  /** From each run's history: workflow tasks completed, activities and local activities. */
+  steps: { workflowTasks: number; activities: number; localActivities: number };
 }
 
 /** Starts every key (at `rate` per second, or all at once from START_LANES lanes) and waits for all. */
@@ -495,6 +505,7 @@ async function runPhase(
   const finishedAt: number[] = [];
   let events = 0;
   let historyBytes = 0;
+  const steps = { workflowTasks: 0, activities: 0, localActivities: 0 };
   await inLanes(ids.length, 16, async (i) => {
     const handle: WorkflowHandle = stack.temporal.client.workflow.getHandle(ids[i]);
     const d = await handle.describe();
@@ -503,10 +514,15 @@ async function runPhase(
     finishedAt.push((d.closeTime!.getTime() - t0) / 1000);
     events += d.historyLength;
     historyBytes += d.historySize ?? 0;
+    const history = await handle.fetchHistory();
+    for (const e of history.events ?? []) if (e.workflowTaskCompletedEventAttributes) steps.workflowTasks++;
+    for (const s of activitySteps(history))
+      if (s.local) steps.localActivities++;
+      else steps.activities++;
   });
   const seconds = Math.max(...finishedAt);
   latencies.sort((a, b) => a - b);
-  return { ids, seconds, results, latencies, finishedAt, events, historyBytes };
+  return { ids, seconds, results, latencies, finishedAt, events, historyBytes, steps };
 }
 
 const latencyMs = (sorted: number[]) => ({ p50: pct(sorted, 50), p95: pct(sorted, 95), p99: pct(sorted, 99) });
@@ -562,7 +578,7 @@ async function runTemporal(
     }
     bar.stop();
 
-    const dynamoBefore = (await Promise.all(stack.workers.map(workerDynamoRequests))).reduce((a, b) => a + b, 0);
+    const countersBefore = await workerCounters(stack);
     const smtpBefore = await stack.mail.stats();
     const cpuBefore = await cpuByRole(stack);
     const persistenceBefore = await persistenceRequests(stack);
@@ -580,7 +596,7 @@ async function runTemporal(
     const cpuAfter = await cpuByRole(stack);
     const persistenceAfter = await persistenceRequests(stack);
     const smtpAfter = await stack.mail.stats();
-    const dynamoAfter = (await Promise.all(stack.workers.map(workerDynamoRequests))).reduce((a, b) => a + b, 0);
+    const countersAfter = await workerCounters(stack);
     const emailsPerSecond = n / all.seconds;
 
     // Half load: a steady rate, half the throughput just measured.
@@ -628,7 +644,12 @@ async function runTemporal(
           latencyMs: latencyMs(all.latencies),
           historyEventsPerEmail: +(all.events / n).toFixed(1),
           historyBytesPerEmail: Math.round(all.historyBytes / n),
-          dynamodbRequestsPerEmail: +((dynamoAfter - dynamoBefore) / n).toFixed(2),
+          dynamodbRequestsPerEmail: +((countersAfter.dynamo - countersBefore.dynamo) / n).toFixed(2),
+          // Each activation enters the workflow sandbox (issue 24); NaN with --eager (no worker process to read).
+          workflowActivationsPerEmail: +((countersAfter.activations - countersBefore.activations) / n).toFixed(2),
+          workflowTasksPerEmail: +(all.steps.workflowTasks / n).toFixed(2),
+          activitiesPerEmail: +(all.steps.activities / n).toFixed(2),
+          localActivitiesPerEmail: +(all.steps.localActivities / n).toFixed(2),
           smtpConnectionsPer100Emails: +(
             (((smtpAfter.connections ?? 0) - (smtpBefore.connections ?? 0)) / n) *
             100
@@ -671,14 +692,15 @@ type DirectCall = <A extends unknown[], R>(fn: (...a: A) => Promise<R>, ...a: A)
 
 /**
  * One email through the steps the workflow's fast path runs (workflows/processInboundEmail.ts),
- * in its order, with the same activity functions and inputs, called directly: fetch, the bounce
- * match, the one blocklist-and-rules lookup, the tag and delete of mail every recipient blocks,
+ * in its order, with the same activity functions and inputs, called directly: fetch with the bounce
+ * match and the blocklist-and-rules lookup (BATCHED_PATCH), the tag and delete of mail every recipient blocks,
  * delivery, forwards and out-of-office replies through the same gates, the tag. The baseline
  * does the same work as the workflow, so the time ratio is what durability costs.
  */
 async function directEmail(direct: DirectActivities, call: DirectCall, key: string): Promise<string> {
   const ref = { domain: DOMAIN, bucket: BUCKET, key };
-  const f = await call(direct.fetchEmail, { ...ref, fastPath: true });
+  // As the workflow since BATCHED_PATCH: the fetch reads the lookups too (the steps run on their own when it could not).
+  const f = await call(direct.fetchEmail, { ...ref, fastPath: true, lookups: true });
   const tag = (status: EmailStatus, record: Record<string, unknown> = {}) =>
     call(direct.tagEmail, { ...ref, record: { status, ...record } });
   if (f.kind === 'large') throw new Error(`${key}: larger than FAST_PATH_MAX_BYTES, not in the bench's mix`);
@@ -693,13 +715,16 @@ async function directEmail(direct: DirectActivities, call: DirectCall, key: stri
   }
   let rewrite: BounceRewriteInfo | undefined;
   if (s.bounce && s.bounce.originalMessageIds.length) {
-    const original = await call(direct.findOutboundMessage, { messageIds: s.bounce.originalMessageIds });
+    const original =
+      f.lookups?.outbound !== undefined
+        ? f.lookups.outbound
+        : await call(direct.findOutboundMessage, { messageIds: s.bounce.originalMessageIds });
     const who = reportedRecipient(s.bounce, original?.destinations);
     if (original && who && !s.bounce.untrusted)
       rewrite = { bouncedRecipient: who, originalSubject: original.subject, kind: s.bounce.kind ?? 'bounce' };
   }
   const senders = [...new Set([s.from, s.sender].filter((x): x is string => !!x))];
-  const { blocked, rules } = await call(direct.lookupRecipients, { senders, recipients: s.recipients });
+  const { blocked, rules } = f.lookups ?? (await call(direct.lookupRecipients, { senders, recipients: s.recipients }));
   const blockedSet = new Set(blocked.map((b) => b.recipient));
   const active = s.recipients.filter((r) => !blockedSet.has(r));
   if (active.length === 0) {
@@ -956,6 +981,12 @@ async function main() {
     row('history events/email', (r) => r.temporal.historyEventsPerEmail);
     row('history bytes/email', (r) => r.temporal.historyBytesPerEmail);
     row('DynamoDB requests/email', (r) => r.temporal.dynamodbRequestsPerEmail);
+    row('workflow activations/email', (r) => r.temporal.workflowActivationsPerEmail);
+    row('workflow tasks/email', (r) => r.temporal.workflowTasksPerEmail);
+    row(
+      'activities/email (regular, local)',
+      (r) => `${r.temporal.activitiesPerEmail}, ${r.temporal.localActivitiesPerEmail}`,
+    );
     row('SMTP connections/100 emails', (r) => r.temporal.smtpConnectionsPer100Emails);
     for (const who of [...new Set(result.runs.flatMap((r) => Object.keys(r.cpuMsPerEmail)))])
       row(`CPU ms/email: ${who}`, (r) => (r.cpuMsPerEmail as Record<string, number>)[who] ?? 0);
