@@ -71,7 +71,7 @@ install_rest() {
   step "compose-check (validates docker-compose.yml in the tests)"
   # tools/compose-check: compose-go, the loader Docker Compose uses, behind mailroom's rules.
   # Go's build cache makes this a no-op when nothing changed.
-  (cd tools/compose-check && go build -o bin/compose-check .)
+  (cd tools/compose-check && . ../../scripts/go-build-env.sh && go build -o bin/compose-check .)
   echo "   tools/compose-check/bin/compose-check"
 
   step_done
@@ -112,11 +112,11 @@ if [ "$system_major" -lt 22 ]; then
 fi
 echo "   $(command -v node) $(node --version)"
 
-# Steps started in the background: parallel <id> <title> <command...>; finish_parallel waits
+# Steps started in the background: beside <id> <title> <command...>; finish_beside waits
 # for them all, prints each one's time and its output's last line (a binary's path), and on
 # a failure the end of its log.
-parallel_ids=()
-parallel() {
+beside_ids=()
+beside() {
   local id=$1 title=$2
   shift 2
   echo "== $title (beside the others: .local/setup/$id.log)"
@@ -127,12 +127,12 @@ parallel() {
     "$@" >".local/setup/$id.out" 2>".local/setup/$id.log" || rc=$?
     echo "$rc $(($(date +%s) - start)) $title" >".local/setup/$id.done"
   ) &
-  parallel_ids+=("$id")
+  beside_ids+=("$id")
 }
-finish_parallel() {
+finish_beside() {
   local id rc secs title failed=""
   wait
-  for id in "${parallel_ids[@]}"; do
+  for id in "${beside_ids[@]}"; do
     read -r rc secs title <".local/setup/$id.done"
     if [ "$rc" = 0 ]; then
       echo "   $title: $secs s ($(tail -n 1 ".local/setup/$id.out"))"
@@ -142,18 +142,18 @@ finish_parallel() {
       failed=1
     fi
   done
-  parallel_ids=()
+  beside_ids=()
   if [ -n "$failed" ]; then exit 1; fi
 }
 
 if [ "$(id -u)" = "0" ]; then
-  parallel system "Dovecot and Chromium (apt: the IMAP and LMTP server of the demo and the tests; the Web UI test's browser)" \
+  beside system "Dovecot and Chromium (apt: the IMAP and LMTP server of the demo and the tests; the Web UI test's browser)" \
     bash scripts/install-system.sh
 elif ! [ -x /usr/sbin/dovecot ]; then
   echo "Dovecot is missing and this is not root: run 'sudo bash scripts/install-system.sh'" >&2
 fi
-parallel temporal "temporal CLI (the dev server the demo and most tests run)" bash scripts/install-temporal.sh
-parallel s3-sqs "versitygw, then goaws (the S3 and SQS servers of the local stack)" \
+beside temporal "temporal CLI (the dev server the demo and most tests run)" bash scripts/install-temporal.sh
+beside s3-sqs "versitygw, then goaws (the S3 and SQS servers of the local stack)" \
   bash -c 'bash scripts/install-versitygw.sh && bash scripts/install-goaws.sh'
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
@@ -168,7 +168,7 @@ elif [ -L node_modules/.bin/node ]; then
 fi
 
 step_done
-finish_parallel
+finish_beside
 
 if [ -f scripts/setup-db.ts ] && { command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p "${PGPORT:-5432}"; }; then
   step "PostgreSQL database and migrations"
