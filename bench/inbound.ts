@@ -4,7 +4,9 @@
 // directly in one process, without Temporal. Each process does one job, so each can be
 // measured alone: the emulators (S3, DynamoDB, two SMTP targets) run in processes of their
 // own (bench/emulators.ts), the worker is the real worker process (workers/main.ts; --workers N
-// runs N of them on the task queue), and this process only starts workflows and reads results.
+// runs N of them on one task queue, each with its own WORKER_NAME, and the JSON gives each
+// one's emails, CPU, DynamoDB requests and memory beside the total), and this process only
+// starts workflows and reads results.
 //
 // Per backend: throughput and latency with every email started at once (from 32 lanes), then,
 // in the same run, latency at half that throughput (--half-load-emails, started at a steady
@@ -154,6 +156,8 @@ interface Tuning {
 /** A worker: a process of its own, or (--eager) a Worker inside this process. */
 interface RunningWorker {
   pid: number;
+  /** Its WORKER_NAME: the identity the server records on the workflow tasks it completes. */
+  name: string;
   metricsPort?: number;
   log?: string;
   stop(): Promise<void>;
@@ -164,7 +168,12 @@ interface RunningWorker {
  * From the sources (node --import tsx workers/main.ts: workflows bundled at start), or
  * --compiled, the production build as the image runs it (the Dockerfile's CMD: node with its options, dist/workers/main.js).
  */
-async function spawnWorker(env: NodeJS.ProcessEnv, log: string, compiled: boolean): Promise<RunningWorker> {
+async function spawnWorker(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  log: string,
+  compiled: boolean,
+): Promise<RunningWorker> {
   const metricsPort = await freePort();
   const out = createWriteStream(log, { flags: 'a' });
   // The image's command line (Dockerfile CMD, V8 memory settings included), or the sources with the same options.
@@ -173,6 +182,8 @@ async function spawnWorker(env: NodeJS.ProcessEnv, log: string, compiled: boolea
     cwd: ROOT,
     env: {
       ...env,
+      // Each process its own name, so the per-worker figures and the histories tell them apart.
+      WORKER_NAME: name,
       HEALTH_PORT: String(await freePort()),
       METRICS_PORT: String(metricsPort),
       TEMPORAL_METRICS_BIND: `127.0.0.1:${await freePort()}`,
@@ -204,6 +215,7 @@ async function spawnWorker(env: NodeJS.ProcessEnv, log: string, compiled: boolea
   });
   return {
     pid: child.pid!,
+    name,
     metricsPort,
     log,
     async stop() {
@@ -227,11 +239,15 @@ async function workerCounter(w: RunningWorker, name: string): Promise<number> {
     .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
 }
 
-/** The counters the bench reads from every worker, summed. */
-async function workerCounters(stack: BenchStack): Promise<{ dynamo: number; activations: number }> {
-  const sum = async (name: string) =>
-    (await Promise.all(stack.workers.map((w) => workerCounter(w, name)))).reduce((a, b) => a + b, 0);
-  return { dynamo: await sum('dynamodb_requests_total'), activations: await sum('workflow_activations_total') };
+/** What each worker process has done so far: emails it finished (tagged), DynamoDB requests it made, workflow activations. */
+async function workerCounts(stack: BenchStack): Promise<{ emails: number; dynamodb: number; activations: number }[]> {
+  return Promise.all(
+    stack.workers.map(async (w) => ({
+      emails: await workerCounter(w, 'emails_processed_total'),
+      dynamodb: await workerCounter(w, 'dynamodb_requests_total'),
+      activations: await workerCounter(w, 'workflow_activations_total'),
+    })),
+  );
 }
 
 interface BenchStack {
@@ -349,7 +365,9 @@ async function startBenchStack(backend: TemporalBackend, tuning: Tuning, dir: st
     } else {
       const env = { ...process.env, ...settings };
       for (let i = 0; i < tuning.workers; i++)
-        workers.push(await spawnWorker(env, join(dir, `worker-${backend}-${i}.log`), tuning.compiled));
+        workers.push(
+          await spawnWorker(env, `bench-worker-${i}`, join(dir, `worker-${backend}-${i}.log`), tuning.compiled),
+        );
     }
     const client = tuning.eager
       ? new Client({ connection: temporal.nativeConnection, namespace: temporal.namespace ?? 'default' })
@@ -364,7 +382,7 @@ async function startBenchStack(backend: TemporalBackend, tuning: Tuning, dir: st
       emulators,
       mail,
       internal,
-      workers: inProcess ? [{ pid: process.pid, stop: async () => {} }] : workers,
+      workers: inProcess ? [{ pid: process.pid, name: 'bench-worker', stop: async () => {} }] : workers,
       postgres,
       async put(raw, key) {
         await aws.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: raw, ContentType: 'message/rfc822' }));
@@ -578,7 +596,7 @@ async function runTemporal(
     }
     bar.stop();
 
-    const countersBefore = await workerCounters(stack);
+    const countsBefore = await workerCounts(stack);
     const smtpBefore = await stack.mail.stats();
     const cpuBefore = await cpuByRole(stack);
     const persistenceBefore = await persistenceRequests(stack);
@@ -596,7 +614,11 @@ async function runTemporal(
     const cpuAfter = await cpuByRole(stack);
     const persistenceAfter = await persistenceRequests(stack);
     const smtpAfter = await stack.mail.stats();
-    const countersAfter = await workerCounters(stack);
+    const countsAfter = await workerCounts(stack);
+    const dynamoBefore = countsBefore.reduce((a, c) => a + c.dynamodb, 0);
+    const dynamoAfter = countsAfter.reduce((a, c) => a + c.dynamodb, 0);
+    const activationsBefore = countsBefore.reduce((a, c) => a + c.activations, 0);
+    const activationsAfter = countsAfter.reduce((a, c) => a + c.activations, 0);
     const emailsPerSecond = n / all.seconds;
 
     // Half load: a steady rate, half the throughput just measured.
@@ -620,6 +642,23 @@ async function runTemporal(
     );
     const ours = Object.values(coresUsed).reduce((a, b) => a + b, 0);
     const otherCores = +Math.max(0, machineCores - ours).toFixed(2);
+    // Per worker process (--workers N): the emails it finished (tagged), its CPU and memory.
+    // The fast path runs an email's steps in one workflow task, so an email is one worker's work.
+    const perWorker = stack.workers.map((w, i) => {
+      const cpuSeconds = (cpuAfter.worker?.[w.pid] ?? 0) - (cpuBefore.worker?.[w.pid] ?? 0);
+      const emails = countsAfter[i].emails - countsBefore[i].emails;
+      return {
+        name: w.name,
+        emailsFinished: emails,
+        shareOfEmails: +(emails / n).toFixed(3),
+        cpuSeconds: +cpuSeconds.toFixed(2),
+        cpuMsPerEmailFinished: emails > 0 ? Math.round((cpuSeconds * 1000) / emails) : null,
+        coresUsed: +(cpuSeconds / all.seconds).toFixed(2),
+        dynamodbRequests: countsAfter[i].dynamodb - countsBefore[i].dynamodb,
+        rssMiBAfterStart: idleRss[i],
+        peakRssMiBWhileInFlight: rss.get(w.pid) ?? null,
+      };
+    });
     const emulatorMs = Object.entries(cpuMs)
       .filter(([k]) => k.startsWith('emulator'))
       .reduce((a, [, v]) => a + v, 0);
@@ -644,9 +683,9 @@ async function runTemporal(
           latencyMs: latencyMs(all.latencies),
           historyEventsPerEmail: +(all.events / n).toFixed(1),
           historyBytesPerEmail: Math.round(all.historyBytes / n),
-          dynamodbRequestsPerEmail: +((countersAfter.dynamo - countersBefore.dynamo) / n).toFixed(2),
+          dynamodbRequestsPerEmail: +((dynamoAfter - dynamoBefore) / n).toFixed(2),
           // Each activation enters the workflow sandbox (issue 24); NaN with --eager (no worker process to read).
-          workflowActivationsPerEmail: +((countersAfter.activations - countersBefore.activations) / n).toFixed(2),
+          workflowActivationsPerEmail: +((activationsAfter - activationsBefore) / n).toFixed(2),
           workflowTasksPerEmail: +(all.steps.workflowTasks / n).toFixed(2),
           activitiesPerEmail: +(all.steps.activities / n).toFixed(2),
           localActivitiesPerEmail: +(all.steps.localActivities / n).toFixed(2),
@@ -672,6 +711,14 @@ async function runTemporal(
           rssMiBAfterStart: idleRss,
           peakRssMiBWhileInFlight: [...rss.values()],
           lifetimePeakRssMiB: stack.workers.map((w) => memoryOf(w.pid).peakMiB),
+          perWorker,
+          total: {
+            emailsFinished: perWorker.reduce((a, w) => a + w.emailsFinished, 0),
+            cpuMsPerEmail: cpuMs.worker,
+            coresUsed: coresUsed.worker,
+            emailsPerSecondPerWorker: +(emailsPerSecond / stack.workers.length).toFixed(1),
+            peakRssMiBWhileInFlight: perWorker.reduce((a, w) => a + (w.peakRssMiBWhileInFlight ?? 0), 0),
+          },
         },
         completedOnce: {
           expectedCopies: expected,
@@ -1003,6 +1050,13 @@ async function main() {
       'worker RSS MiB: after start, peak in flight',
       (r) => `${r.workers.rssMiBAfterStart.join(' / ')}, ${r.workers.peakRssMiBWhileInFlight.join(' / ')}`,
     );
+    if (workers > 1) {
+      row('emails finished per worker', (r) => r.workers.perWorker.map((w) => w.emailsFinished).join(' / '));
+      row('cores used per worker', (r) => r.workers.perWorker.map((w) => w.coresUsed).join(' / '));
+      row('CPU ms per email finished, per worker', (r) =>
+        r.workers.perWorker.map((w) => w.cpuMsPerEmailFinished ?? '-').join(' / '),
+      );
+    }
     row('every email completed once', (r) => (r.completedOnce.ok ? 'yes' : `NO: ${JSON.stringify(r.completedOnce)}`));
     console.table(table);
     for (const r of result.runs) console.log(`statuses (${r.backend}):`, JSON.stringify(r.statuses));
