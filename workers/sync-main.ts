@@ -27,6 +27,7 @@ const SERVICE: ServiceSpec = {
     'MAILROOM_CODEC_KEYS                                    payload keys (required; none = plaintext on purpose)',
     'METRICS_HOST, SYNC_METRICS_PORT                        /metrics and /health (default 0.0.0.0:8001, port 0 = off)',
     'SYNC_*                                                 batches, timeouts, limits (docs/account-sync.md)',
+    'SYNC_EVENTS_*, SYNC_WEBHOOK_*                          new-message events: workflow, signed webhook (docs/account-sync.md)',
   ],
   notes: ['Logs are JSON lines on stdout (LOG_LEVEL, LOG_ADDRESSES).'],
   examples: ['npm run sync:worker'],

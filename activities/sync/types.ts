@@ -29,6 +29,7 @@ export interface SyncActivityDeps {
         | 'activityDeadlineMs'
         | 'oauth2RefreshMarginMs'
         | 'oauth2TimeoutMs'
+        | 'events'
         | 'taskQueue'
         | 'watchCoalesceMs'
         | 'watchMaxIdleSeconds'
@@ -37,8 +38,12 @@ export interface SyncActivityDeps {
       >
     >;
   logger?: pino.Logger;
-  /** Temporal client for the watcher's sync requests (default: the worker's, from the activity context). */
-  temporalClient?: () => Client;
+  /**
+   * Starts new-message event workflows (activities/sync/events.ts) and the IDLE watcher's sync
+   * requests; the worker passes a client on its connection (default for the watcher: the
+   * activity context's).
+   */
+  temporal?: Client;
 }
 
 export interface AccountRef {

@@ -3,9 +3,11 @@
 // forged account id from one user can never read or change another user's data: it simply
 // matches nothing. The schema backs this up with (account_id, user_id) foreign keys.
 // One object over one Pool, put together from its parts: accounts.ts (users and accounts),
-// messages.ts (folders and messages), runs.ts (sync runs), watchers.ts (IDLE watchers).
+// messages.ts (folders and messages), runs.ts (sync runs), events.ts (new-message events),
+// watchers.ts (IDLE watchers).
 import type { Pool } from 'pg';
 import { createAccountStore } from './accounts';
+import { createEventStore } from './events';
 import { createMessageStore } from './messages';
 import { createRunStore } from './runs';
 import { createWatcherStore } from './watchers';
@@ -17,6 +19,7 @@ export function createStore(pool: Pool) {
     ...createAccountStore(pool),
     ...createMessageStore(pool),
     ...createRunStore(pool),
+    ...createEventStore(pool),
     ...createWatcherStore(pool),
   };
 }

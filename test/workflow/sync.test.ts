@@ -61,10 +61,7 @@ function current(name: keyof SyncActivities, input: unknown): Run {
 }
 
 // The sync's activities (the IDLE watcher's are stubbed in test/workflow/watch.test.ts).
-const stubs: Pick<
-  SyncActivities,
-  'beginSync' | 'prepareFolders' | 'fetchNewMessages' | 'recordFolderError' | 'finishSync'
-> = {
+const stubs: Omit<SyncActivities, 'watchMailbox' | 'requestSync' | 'awaitSyncsDone' | 'recordWatcherState'> = {
   async beginSync(input) {
     const run = current('beginSync', input);
     return run.scenario.begin?.() ?? { syncRunId: 42, state: 'ready', reason: null, authMethod: 'password' };
@@ -102,6 +99,13 @@ const stubs: Pick<
       messagesSkipped: 0,
       folders: input.folders ?? 0,
     };
+  },
+  // The webhook delivery's (workflows/messageWebhook.ts), not called by syncAccount.
+  async postMessageWebhook() {
+    throw ApplicationFailure.nonRetryable('not part of syncAccount', 'TestSetup');
+  },
+  async recordMessageWebhookOutcome() {
+    throw ApplicationFailure.nonRetryable('not part of syncAccount', 'TestSetup');
   },
 };
 
