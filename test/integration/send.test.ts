@@ -275,6 +275,63 @@ describe('sending from a user account (SMTP with AUTH, Dovecot Sent folder, Post
     assert.equal((await outbox.get(userId, other.id))!.submitRecovery, 'resubmitted');
   });
 
+  it('the server took it but the reply never came (connection dropped after DATA): found in Sent, not sent twice', async () => {
+    // The provider files sent mail itself (here: the hook puts it in Sent), then the connection
+    // drops before the 250 reaches the client: the attempt stays open, the retry looks in Sent.
+    const draft = await outbox.createDraft(userId, alice.id, { to: 'kim@remote.example', text: 'dropped' });
+    let dropped = 0;
+    smtp.onBeforeAccept(async (info) => {
+      if (!info.raw.toString('latin1').includes(draft.messageId) || dropped++) return;
+      const imap = await imapSession(dovecot, ALICE.user, ALICE.password);
+      try {
+        await imap.append('Sent', info.raw, ['\\Seen']);
+      } finally {
+        await imap.logout();
+      }
+      await smtp.refuse(true);
+      void smtp.refuse(false);
+    });
+    try {
+      const workflowId = sendWorkflowId(alice.id, draft.id);
+      await outbox.markScheduled(userId, draft.id, new Date(), workflowId);
+      const handle = await env.client.workflow.start(sendMessage, {
+        taskQueue,
+        workflowId,
+        args: [{ userId, accountId: alice.id, outboxId: draft.id, options: OPTIONS }],
+      });
+      const result = await handle.result();
+      assert.equal(result.status, 'sent');
+      assert.equal(dropped, 1, 'the connection was dropped once');
+      assert.equal((await copiesOf(draft.messageId)).length, 1, 'one copy: the retry did not submit again');
+      const row = (await outbox.get(userId, draft.id))!;
+      assert.equal(row.submitRecovery, 'found_in_sent');
+      assert.equal(row.submitAttempts, 1);
+      assert.equal((await inSent(ALICE, draft.messageId)).length, 1, 'and no second Sent copy appended');
+    } finally {
+      smtp.onBeforeAccept(null);
+    }
+  });
+
+  it('XOAUTH2 with a token the OAuth2 server did not issue is refused by the SMTP target', async () => {
+    const nodemailer = await import('nodemailer');
+    const t = nodemailer.createTransport({
+      host: '127.0.0.1',
+      port: smtp.port,
+      secure: false,
+      ignoreTLS: true,
+      auth: { type: 'OAuth2', user: OLIVIA.user, accessToken: 'forged-token' },
+    });
+    try {
+      await assert.rejects(
+        t.sendMail({ envelope: { from: OLIVIA.user, to: ['x@remote.example'] }, raw: 'Subject: x\r\n\r\nx\r\n' }),
+        (e: { code?: string }) => e.code === 'EAUTH',
+      );
+    } finally {
+      t.close();
+    }
+    assert.ok(smtp.logins.some((l) => l.user === OLIVIA.user && l.method === 'XOAUTH2' && !l.ok));
+  });
+
   it('a scheduled send survives a worker restart and fires', async () => {
     const { draft, handle } = await send(alice, { to: 'heidi@remote.example', text: 'later' }, 4000);
     await waitFor('the workflow waits on its timer', async () => {
