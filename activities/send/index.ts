@@ -15,7 +15,15 @@ import { createSendStateActivities } from './state';
 import { createSubmitActivities } from './submit';
 import type { SendActivityDeps } from './types';
 
-export type { BuildResult, SendActivityDeps, SendRef, SendState, SentCopyResult, SubmitResult } from './types';
+export type {
+  BuildResult,
+  SendActivityDeps,
+  SendLimits,
+  SendRef,
+  SendState,
+  SentCopyResult,
+  SubmitResult,
+} from './types';
 
 export function createSendActivities(deps: SendActivityDeps) {
   const log = deps.logger ?? componentLogger('send-activities');
@@ -28,7 +36,13 @@ export function createSendActivities(deps: SendActivityDeps) {
   const withImap = createSendImap(login, deps.config);
   // Once released, these names are in recorded histories: never rename them.
   return {
-    ...createSendStateActivities({ outbox }), // beginSend, cancelSend, rescheduleSend, startSending, finishSend
+    ...createSendStateActivities({
+      outbox,
+      limits: {
+        maxAgeSeconds: deps.config.maxAgeSeconds,
+        maxRetryIntervalSeconds: deps.config.maxRetryIntervalSeconds,
+      },
+    }), // beginSend, cancelSend, rescheduleSend, startSending, finishSend
     ...createBuildActivities({ outbox, s3: deps.s3, config: deps.config }), // buildMessage
     ...createSubmitActivities({ outbox, login, withImap, config: deps.config, log }), // submitMessage
     ...createSentCopyActivities({ outbox, withImap }), // saveSentCopy

@@ -16,6 +16,7 @@ import type { ImapFlow } from 'imapflow';
 import { createSendActivities } from '../../activities/send';
 import { SEND_STATUS } from '../../contracts/search-attributes';
 import { sendWorkflowId, type SendOptions } from '../../contracts/send';
+import { loadSendConfig } from '../../lib/config/send';
 import { createOutboxStore, type OutboxStore } from '../../lib/outbox';
 import { createStore, type Account, type Store } from '../../lib/sync-store';
 import { addAccountWithOAuth2, addAccountWithPassword } from '../../lib/sync-store/credentials';
@@ -223,14 +224,7 @@ describe('sending from a user account (SMTP with AUTH, Dovecot Sent folder, Post
     const activities = createSendActivities({
       pool: db.pool,
       keyring,
-      config: {
-        ratePerMinute: 100,
-        maxAttachmentBytes: 1024 * 1024,
-        maxRecipients: 10,
-        attachmentDir: null,
-        smtpConnectTimeoutMs: 10_000,
-        smtpSocketTimeoutMs: 10_000,
-      },
+      config: { ...loadSendConfig({}), ratePerMinute: 100 },
     });
     // The worker died after the server took it (a provider that files sent mail itself put it in Sent).
     const draft = await outbox.createDraft(userId, alice.id, { to: 'frank@remote.example', text: 'once' });
