@@ -10,6 +10,7 @@ import {
   type OutboxStore,
   type RecipientResult,
 } from '../../lib/outbox';
+import { redactAddresses } from '../../lib/mail/address';
 import type { SendLimits, SendRef, SendState } from './types';
 
 export function missing(ref: SendRef): never {
@@ -24,7 +25,8 @@ export function stateOf(m: OutboxMessage): SendState {
     status: m.status,
     sendAt: m.sendAt ? m.sendAt.getTime() : null,
     recipients: allRecipients(m).length,
-    reason: m.statusReason,
+    // Server replies quote addresses; the row keeps them, results (history) do not.
+    reason: m.statusReason === null ? null : redactAddresses(m.statusReason),
   };
 }
 

@@ -367,6 +367,11 @@ describe('sending from a user account (SMTP with AUTH, Dovecot Sent folder, Post
       assert.match(row.statusReason ?? '', /2 of 3 recipient\(s\) accepted, 1 refused/);
       assert.equal((await copiesOf(draft.messageId)).length, 2, 'one copy each for the accepted ones');
       assert.equal((await inSent(ALICE, draft.messageId)).length, 1);
+      // The replies quote the addresses; the row keeps them, the history does not.
+      const history = JSON.stringify((await handle.fetchHistory()).events);
+      for (const a of ['nobody@remote.example', 'busy@remote.example', 'ivan@remote.example', ALICE.user])
+        assert.ok(!history.includes(a), `${a} is not in history`);
+      assert.match(result.reason ?? '', /550 5\.1\.1 <address>: no such user/);
     } finally {
       smtp.setRecipientFailure('nobody@remote.example', null);
       smtp.setRecipientFailure('busy@remote.example', null);
@@ -393,6 +398,7 @@ describe('sending from a user account (SMTP with AUTH, Dovecot Sent folder, Post
     const result = await handle.result();
     assert.equal(result.status, 'failed');
     assert.match(result.reason ?? '', /refused the login of account .*535/);
+    assert.doesNotMatch(result.reason ?? '', /mallory@/, 'no address in the result');
     assert.equal((await copiesOf(draft.messageId)).length, 0);
     assert.equal(
       (await store.getAccount(userId, mallory.id))!.status,
