@@ -30,6 +30,7 @@ import {
   createTestDatabase,
   imapSession,
   quietTemporalLogs,
+  recordSyncHistory,
   startTestDovecot,
   syncWorkflowBundle,
   waitFor,
@@ -173,6 +174,7 @@ describe('sending from a user account (SMTP with AUTH, Dovecot Sent folder, Post
     });
     const result = await handle.result();
     assert.equal(result.status, 'sent', result.reason ?? '');
+    await recordSyncHistory(env.client, handle.workflowId, undefined, 'send-sent');
     assert.equal(result.recipientsAccepted, 3);
     assert.equal(result.sentFolder, 'Sent');
     const copies = await copiesOf(draft.messageId);
@@ -357,6 +359,7 @@ describe('sending from a user account (SMTP with AUTH, Dovecot Sent folder, Post
       });
       const result = await handle.result();
       assert.equal(result.status, 'partial');
+      await recordSyncHistory(env.client, handle.workflowId, undefined, 'send-partial-4xx-retried');
       assert.equal(result.recipientsAccepted, 2);
       assert.equal(result.recipientsFailed, 1);
       const row = (await outbox.get(userId, draft.id))!;
