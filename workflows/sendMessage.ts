@@ -86,7 +86,8 @@ export async function sendMessage(input: SendMessageInput): Promise<SendResult> 
     nonRetryableErrorTypes: FINAL,
   };
   const db = proxyActivities<Activities>({ startToCloseTimeout: '1m', retry });
-  const net = proxyActivities<Activities>({ startToCloseTimeout: '10m', retry });
+  // Heartbeating (activities/send/index.ts): a dead worker's step is retried within 30 s.
+  const net = proxyActivities<Activities>({ startToCloseTimeout: '10m', heartbeatTimeout: '30s', retry });
 
   const progress: SendProgress = {
     status: 'scheduled',

@@ -5,6 +5,7 @@
 // per recipient), sent-copy.ts (IMAP APPEND to the Sent folder). They log in with the account's
 // own credential (activities/sync/login.ts) and receive ids only.
 import { componentLogger } from '../../lib/observability/logger';
+import { heartbeating } from '../../lib/temporal/heartbeat';
 import { createOutboxStore } from '../../lib/outbox';
 import { createStore } from '../../lib/sync-store';
 import { createAccountLogin } from '../sync/login';
@@ -34,8 +35,10 @@ export function createSendActivities(deps: SendActivityDeps) {
   });
   const login = createAccountLogin({ ...deps, logger: log, store });
   const withImap = createSendImap(login, deps.config);
-  // Once released, these names are in recorded histories: never rename them.
-  return {
+  // Once released, these names are in recorded histories: never rename them. Each heartbeats
+  // while it runs, so a killed worker's submission is taken over after the heartbeat timeout
+  // (and then meets the attempt it left open), not after the whole start-to-close timeout.
+  return heartbeating({
     ...createSendStateActivities({
       outbox,
       limits: {
@@ -46,7 +49,7 @@ export function createSendActivities(deps: SendActivityDeps) {
     ...createBuildActivities({ outbox, s3: deps.s3, config: deps.config }), // buildMessage
     ...createSubmitActivities({ outbox, login, withImap, config: deps.config, log }), // submitMessage
     ...createSentCopyActivities({ outbox, withImap }), // saveSentCopy
-  };
+  });
 }
 
 export type SendActivities = ReturnType<typeof createSendActivities>;
