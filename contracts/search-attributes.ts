@@ -8,6 +8,8 @@ export const MAIL_DOMAIN = defineSearchAttributeKey('MailDomain', SearchAttribut
 export const MAIL_STATUS = defineSearchAttributeKey('MailStatus', SearchAttributeType.KEYWORD);
 export const ACCOUNT_ID = defineSearchAttributeKey('AccountId', SearchAttributeType.KEYWORD);
 export const SYNC_STATUS = defineSearchAttributeKey('SyncStatus', SearchAttributeType.KEYWORD);
+// The outbox status of a sendMessage run (scheduled, sending, sent, partial, failed, cancelled).
+export const SEND_STATUS = defineSearchAttributeKey('SendStatus', SearchAttributeType.KEYWORD);
 // Keyed hashes of an inbound email's sender (From and Return-Path) and recipients, never the
 // addresses (lib/mail/address-hash.ts, docs/privacy.md): `npm run find` searches by them.
 export const MAIL_FROM_HASH = defineSearchAttributeKey('MailFromHash', SearchAttributeType.KEYWORD_LIST);
@@ -19,6 +21,7 @@ export const SEARCH_ATTRIBUTE_FLAGS = [
   'MailStatus=Keyword',
   'AccountId=Keyword',
   'SyncStatus=Keyword',
+  'SendStatus=Keyword',
   'MailFromHash=KeywordList',
   'MailToHash=KeywordList',
 ];

@@ -1,6 +1,9 @@
-// Workflow bundle of the sync worker (workers/sync.ts): the account-sync workflows only,
-// kept apart from the inbound bundle (workflows/inbound.ts) so each worker loads just its own;
-// with them the delivery of new-message webhooks (workflows/messageWebhook.ts).
+// Workflow bundle of the sync worker (workers/sync.ts) and of the send worker beside it
+// (workers/send.ts, its own task queue): the account workflows only, kept apart from the
+// inbound bundle (workflows/inbound.ts) so each worker loads just its own; with them the
+// delivery of new-message webhooks (workflows/messageWebhook.ts) and the IMAP IDLE watchers
+// (workflows/watchAccount.ts).
 export { syncAccount } from './syncAccount';
 export { deliverMessageWebhook } from './messageWebhook';
+export { sendMessage } from './sendMessage';
 export { watchAccount } from './watchAccount';

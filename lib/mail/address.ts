@@ -68,3 +68,52 @@ export function domainOf(address: string): string {
 export function localPartOf(address: string): string {
   return address.slice(0, address.lastIndexOf('@')).toLowerCase();
 }
+
+/** One entry of an address list as written, with its normal form when it is a deliverable mailbox. */
+export interface ParsedMailbox {
+  /** The display name, '' when none. */
+  name: string;
+  /** The normal form, or undefined when the entry is not a deliverable mailbox. */
+  address: string | undefined;
+  /** The entry as the parser read it (for error messages). */
+  input: string;
+}
+
+/**
+ * Every entry of an address list (groups flattened), in order, each with its normal form or
+ * undefined: unlike addressList, nothing is dropped silently, so a sender can be told which
+ * recipient is wrong. Undefined when the value cannot be parsed at all.
+ */
+export function mailboxList(value: string): ParsedMailbox[] | undefined {
+  let parsed: ReturnType<typeof addressparser>;
+  try {
+    parsed = addressparser(value);
+  } catch {
+    return undefined;
+  }
+  const out: ParsedMailbox[] = [];
+  const walk = (entries: ReturnType<typeof addressparser>) => {
+    for (const e of entries) {
+      if ('group' in e && e.group) walk(e.group);
+      else {
+        const raw = 'address' in e ? (e.address ?? '') : '';
+        const name = e.name ?? '';
+        out.push({ name, address: raw ? checked(raw) : undefined, input: raw || name });
+      }
+    }
+  };
+  walk(parsed);
+  return out;
+}
+
+// Anything shaped like local@domain.tld, with or without angle brackets.
+const ADDRESS_IN_TEXT = /<?[^\s<>@"'(),;:]+@[A-Za-z0-9\u0080-\uffff.-]+\.[A-Za-z\u0080-\uffff]{2,}>?/g;
+
+/**
+ * The text with every email address replaced by `<address>`: server replies ("550 5.1.1
+ * <bob@example.com>: no such user") made fit for workflow results and history, which hold no
+ * addresses. The full reply stays where the user's data is (the outbox row).
+ */
+export function redactAddresses(text: string): string {
+  return text.replace(ADDRESS_IN_TEXT, '<address>');
+}
