@@ -19,7 +19,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cpuSecondsOf, machineBusy, memoryOf, processTree, serverCpuSeconds } from './procstat';
-import { ArrivalTracker, countDuplicates, MailDrop, summarize, type LatencySummary } from './latency/probe';
+import { ArrivalTracker, countDuplicates, MailDrop, summarize, tail, type LatencySummary } from './latency/probe';
 import { startWatchStack, type WatchStack } from './latency/stack';
 import { startTestTemporal } from '../test/support/temporal';
 import { quietTemporalLogs } from '../test/integration/sync-fixtures';
@@ -46,6 +46,12 @@ export interface ModeResult {
   latency: LatencySummary & { missed: number; appended: number; runSeconds: number };
   duplicates: { byUid: number; byMessageId: number };
   watcherStates: Record<string, number>;
+  /**
+   * Dovecot's warnings and errors during the run (first few). "inotify" ones matter: past
+   * fs.inotify.max_user_instances (128 per user by default, shared by every Dovecot on the
+   * machine) IDLE falls back to looking every 30 s (mailbox_idle_check_interval).
+   */
+  dovecotWarnings: string[];
 }
 
 const treeRss = (pid: number) => processTree(pid).reduce((s, p) => s + memoryOf(p).rssMiB, 0);
@@ -158,6 +164,11 @@ export async function runMode(o: {
     tracker.stop();
     const dup = await countDuplicates(stack.db.pool, tracker.sent);
     const summary = summarize(tracker.latencies());
+    const dovecotWarnings = tail(stack.dovecot().logPath, 1_000_000)
+      .split('\n')
+      .filter((l) => /(warning|error|fatal|panic):/i.test(l) || /inotify/i.test(l))
+      .slice(0, 10);
+    for (const w of dovecotWarnings) say(`[${mode}] dovecot: ${w}`);
     return {
       mode,
       note: o.watch
@@ -174,6 +185,7 @@ export async function runMode(o: {
       latency: { ...summary, missed: tracker.missed().length, appended: tracker.sent.length, runSeconds },
       duplicates: { byUid: dup.byUid, byMessageId: dup.byMessageId },
       watcherStates,
+      dovecotWarnings,
     };
   } finally {
     await mail.close();
