@@ -105,6 +105,7 @@ export async function runWatchScenarios(o: WatchChaosOptions): Promise<WatchChao
       const track = (list: SentMessage[]) => list.forEach((m) => tracker.track(m));
       say(`${sc.name}: ${sc.what}, ${(downMs / 1000).toFixed(0)} s ...`);
       let liftedAt: number;
+      const faultAt = new Date();
       if (sc.name === 'watch-imap-restart') {
         track(await each((a) => mail.append(a, 'before')));
         await s.restartDovecot(async () => {
@@ -139,7 +140,7 @@ export async function runWatchScenarios(o: WatchChaosOptions): Promise<WatchChao
       const recoverSeconds = lost === 0 && seen.length ? (Math.max(...seen) - liftedAt) / 1000 : null;
       let watchersIdleAgain = true;
       let quietNote = '';
-      await s.waitQuiet(deadlineMs).catch((err: Error) => {
+      await s.waitQuiet(deadlineMs, faultAt).catch((err: Error) => {
         watchersIdleAgain = false;
         quietNote = err.message;
       });

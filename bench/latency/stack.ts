@@ -67,10 +67,11 @@ export interface WatchStack {
   /** Watchers known to the store (table account_watchers), by state; {} without watchers. */
   watcherStates(): Promise<Record<string, number>>;
   /**
-   * With watchers on: until every account's watcher is idle on a connection and no sync runs;
-   * without: until no sync runs. Throws after timeoutMs, naming what it saw.
+   * With watchers on: until every account's watcher is idle on a connection (its row written
+   * since `since`, when given: after a worker was killed, the dead watchers' rows still say idle)
+   * and no sync runs; without: until no sync runs. Throws after timeoutMs, naming what it saw.
    */
-  waitQuiet(timeoutMs: number): Promise<void>;
+  waitQuiet(timeoutMs: number, since?: Date): Promise<void>;
   workerLog: string;
   stop(): Promise<void>;
 }
@@ -190,14 +191,22 @@ export async function startWatchStack(o: WatchStackOptions): Promise<WatchStack>
     return Number(r.rows[0].n);
   }
 
-  async function waitQuiet(timeoutMs: number): Promise<void> {
+  async function idleWatchers(since: Date): Promise<number> {
+    const r = await db.pool.query<{ n: string }>(
+      `SELECT count(*) AS n FROM account_watchers WHERE state = 'idle' AND connected AND heartbeat_at >= $1`,
+      [since],
+    );
+    return Number(r.rows[0].n);
+  }
+
+  async function waitQuiet(timeoutMs: number, since = new Date(0)): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let seen = '';
     for (;;) {
       const states = await watcherStates();
       const syncs = await runningSyncs();
-      const idle = states.idle ?? 0;
-      seen = `watchers ${JSON.stringify(states)}, syncs running ${syncs}`;
+      const idle = o.watch && 'idle' in states ? await idleWatchers(since) : 0;
+      seen = `watchers ${JSON.stringify(states)} (${idle} idle since ${since.toISOString()}), syncs running ${syncs}`;
       if ((!o.watch || idle >= accounts.length) && syncs === 0) return;
       if (Date.now() > deadline)
         throw new Error(`${label}: not quiet after ${timeoutMs / 1000} s: ${seen}; see ${workerLog}`);
