@@ -31,6 +31,8 @@ export interface IdleSample {
   accounts: number;
   /** Worker process tree: mean resident memory over the window, MiB. */
   rssMiB: number;
+  /** Worker process tree: resident memory after a full garbage collection at the window's end, MiB. */
+  rssAfterGcMiB: number;
   /** Worker process tree: CPU used over the window, as a share of one core (1 = 100 %). */
   cpuCores: number;
   /** The Temporal dev server over the same window (CPU share of one core). */
@@ -64,6 +66,7 @@ const treeRss = (pid: number) => processTree(pid).reduce((s, p) => s + memoryOf(
 async function settle(stack: WatchStack, maxSeconds: number): Promise<void> {
   const pid = stack.workerPid();
   if (!pid) return;
+  stack.collectGarbage();
   const recent: number[] = [];
   const deadline = Date.now() + maxSeconds * 1000;
   while (Date.now() < deadline) {
@@ -90,11 +93,16 @@ async function idleWindow(stack: WatchStack, seconds: number, accounts: number):
   }
   const elapsed = (Date.now() - t0) / 1000;
   const servers1 = serverCpuSeconds();
+  const cpu1 = treeCpu();
+  stack.collectGarbage();
+  await sleep(3000);
+  const rssAfterGcMiB = treeRss(pid);
   return {
     seconds: +elapsed.toFixed(1),
     accounts,
     rssMiB: +(rss.reduce((a, b) => a + b, 0) / rss.length).toFixed(1),
-    cpuCores: +((treeCpu() - cpu0) / elapsed).toFixed(4),
+    rssAfterGcMiB,
+    cpuCores: +((cpu1 - cpu0) / elapsed).toFixed(4),
     temporalCores: +((servers1.temporal - servers0.temporal) / elapsed).toFixed(4),
     machineBusy: +busy().toFixed(3),
   };
@@ -178,7 +186,7 @@ export async function runMode(o: {
         baseline,
         loaded,
         perAccount: {
-          rssKiB: Math.round(((loaded.rssMiB - baseline.rssMiB) * 1024) / o.accounts),
+          rssKiB: Math.round(((loaded.rssAfterGcMiB - baseline.rssAfterGcMiB) * 1024) / o.accounts),
           cpuPercentOfCore: +(((loaded.cpuCores - baseline.cpuCores) * 100) / o.accounts).toFixed(4),
         },
       },
@@ -251,7 +259,7 @@ async function main(): Promise<void> {
           duplicates: r.duplicates.byUid + r.duplicates.byMessageId,
           'RSS/account KiB': r.idle.perAccount.rssKiB,
           'CPU/account % core': r.idle.perAccount.cpuPercentOfCore,
-          'worker RSS MiB (0 → N)': `${r.idle.baseline.rssMiB} → ${r.idle.loaded.rssMiB}`,
+          'worker RSS after GC, MiB (0 → N)': `${r.idle.baseline.rssAfterGcMiB} → ${r.idle.loaded.rssAfterGcMiB}`,
         },
       ]),
     ),

@@ -61,6 +61,8 @@ export interface WatchStack {
   /** SIGTERMs the worker and waits. */
   stopWorker(): Promise<void>;
   workerPid(): number | undefined;
+  /** Asks the worker for a full garbage collection (SIGUSR2, bench/latency/gc-on-signal.ts). */
+  collectGarbage(): void;
   /** Adds the accounts to the store (users bench-<i>@example.test), then runs sync:reconcile. */
   addAccounts(): Promise<void>;
   reconcile(): Promise<void>;
@@ -78,11 +80,16 @@ export interface WatchStack {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The worker command as `npm run sync:worker` runs it (same V8 flags), so its memory is what production sees. */
+/**
+ * The worker command as `npm run sync:worker` runs it (same V8 flags), plus --expose-gc and
+ * ./gc-on-signal.ts, so that collectGarbage() can ask it for a full collection before its
+ * memory is read.
+ */
 function syncWorkerArgs(): string[] {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
-  const script = pkg.scripts['sync:worker'] ?? 'node --import tsx workers/sync-main.ts';
-  return script.split(/\s+/).slice(1);
+  const args = (pkg.scripts['sync:worker'] ?? 'node --import tsx workers/sync-main.ts').split(/\s+/).slice(1);
+  const main = args.pop()!;
+  return ['--expose-gc', ...args, '--import', join(__dirname, 'gc-on-signal.ts'), main];
 }
 
 async function runCommand(args: string[], env: NodeJS.ProcessEnv, what: string): Promise<string> {
@@ -232,6 +239,7 @@ export async function startWatchStack(o: WatchStackOptions): Promise<WatchStack>
     killWorker: () => killWorker('SIGKILL'),
     stopWorker: () => killWorker('SIGTERM'),
     workerPid: () => (running() ? worker!.pid : undefined),
+    collectGarbage: () => void (running() && worker!.kill('SIGUSR2')),
     async addAccounts() {
       const keyring = parseKeyring(keyEntry);
       for (const [index, login] of users.entries()) {
