@@ -18,7 +18,7 @@ import {
 } from '../lib/imap/oauth2';
 import { DEFAULT_DATABASE_URL, loadSyncConfig, type SyncConfig } from '../lib/config/sync';
 import { connectClient } from '../lib/temporal';
-import { runningSyncWorkflows } from './reconcile-schedules';
+import { runningSyncWorkflows } from '../lib/account-sync';
 
 /** The options every command about one account has. */
 export const ACCOUNT_OPTIONS = {

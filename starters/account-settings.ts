@@ -1,9 +1,9 @@
 // Enables or disables an account and changes its sync interval, then brings its Schedule in
-// line (paused while disabled, the new interval) at once.
+// line (paused while disabled, the new interval) and starts or stops its IDLE watcher at once.
 import { commandMain, emailAddress, EXIT, positiveNumber, UsageError } from '../lib/cli';
 import { connectClient } from '../lib/temporal';
 import { ACCOUNT_OPTIONS, accountIdOption, findAccount, openAccountDb } from './account-common';
-import { reconcileAccountSchedule } from './reconcile-schedules';
+import { reconcileAccount, watchSettings } from '../lib/account-sync';
 
 const spec = {
   name: 'account:set',
@@ -44,8 +44,10 @@ commandMain(spec, async (values) => {
     );
     const client = await connectClient();
     try {
-      const outcome = await reconcileAccountSchedule(client, account, db.config.taskQueue);
-      console.log(`Schedule sync-account-${account.id}: ${outcome}`);
+      const outcome = await reconcileAccount(client, db.store, account, db.config.taskQueue, watchSettings(db.config));
+      console.log(`Schedule sync-account-${account.id}: ${outcome.schedule}`);
+      if (outcome.watcher && outcome.watcher !== 'absent')
+        console.log(`IDLE watcher watch-account-${account.id}: ${outcome.watcher}`);
     } finally {
       await client.connection.close();
     }

@@ -17,7 +17,7 @@ import {
 } from '../lib/config/sync';
 import { connectClient } from '../lib/temporal';
 import { firstAccessToken, openAccountDb, verifyLogin } from './account-common';
-import { reconcileAccountSchedule } from './reconcile-schedules';
+import { reconcileAccount, watchSettings } from '../lib/account-sync';
 
 const spec = {
   name: 'account:add',
@@ -199,10 +199,18 @@ commandMain(spec, async (values) => {
     if (!values['no-schedule']) {
       const client = await connectClient();
       try {
-        const outcome = await reconcileAccountSchedule(client, account, db.config.taskQueue);
-        console.log(
-          `Schedule sync-account-${account.id}: ${outcome}. First sync now: npm run sync:now -- --user ${user.email} --account ${account.id}`,
+        const outcome = await reconcileAccount(
+          client,
+          db.store,
+          account,
+          db.config.taskQueue,
+          watchSettings(db.config),
         );
+        console.log(
+          `Schedule sync-account-${account.id}: ${outcome.schedule}. First sync now: npm run sync:now -- --user ${user.email} --account ${account.id}`,
+        );
+        if (outcome.watcher && outcome.watcher !== 'absent')
+          console.log(`IDLE watcher watch-account-${account.id}: ${outcome.watcher}`);
       } finally {
         await client.connection.close();
       }

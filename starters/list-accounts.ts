@@ -1,7 +1,7 @@
 // Lists accounts with their state: how they log in, whether one waits for a new password or
 // token (and since when, with the command that fixes it), the last sync, and how many
 // messages were skipped (recorded in sync_errors). --skipped lists those records.
-import { type AccountSummary, type SyncError } from '../lib/sync-store';
+import { type AccountSummary, type SyncError, type WatcherInfo } from '../lib/sync-store';
 import { commandMain, emailAddress, EXIT, positiveInteger, printJson } from '../lib/cli';
 import { printableText, serverText } from '../lib/imap/server-text';
 import { credentialFix, openAccountDb } from './account-common';
@@ -41,6 +41,12 @@ function lastSync(a: AccountSummary): string {
   const counts = `+${r.messagesAdded} ~${r.messagesUpdated} -${r.messagesDeleted}${r.messagesSkipped ? ` skipped ${r.messagesSkipped}` : ''}`;
   const when = r.status === 'running' ? `since ${ago(r.startedAt)}` : ago(r.finishedAt ?? r.startedAt);
   return `${r.status} ${when} (${counts})${r.error ? `: ${serverText(r.error)}` : ''}`;
+}
+
+function describeWatcher(w: WatcherInfo): string {
+  const last = w.lastEventAt ? `, last change ${ago(w.lastEventAt)}` : ', no change seen yet';
+  const detail = w.detail && w.state !== 'idle' ? `: ${serverText(w.detail)}` : '';
+  return `IDLE watcher: ${w.state} since ${ago(w.stateChangedAt)}${last}${detail}`;
 }
 
 function describeError(e: SyncError): string {
@@ -93,6 +99,7 @@ commandMain(spec, async (values) => {
       console.log(
         `    ${state}, every ${Math.round(a.syncIntervalSeconds / 60)} min, ${a.messageCount} messages, ${a.skippedCount} skipped; last sync: ${lastSync(a)}`,
       );
+      if (a.watcher) console.log(`    ${describeWatcher(a.watcher)}`);
       if (a.status === 'needs_attention') {
         console.log(
           `    ${serverText(a.statusReason) || 'its credential was refused'}\n    fix: ${credentialFix(a, a.userEmail)}`,

@@ -5,7 +5,7 @@
 import { commandMain, confirm, emailAddress, EXIT, YES_OPTION } from '../lib/cli';
 import { connectClient } from '../lib/temporal';
 import { ACCOUNT_OPTIONS, accountIdOption, findAccount, openAccountDb } from './account-common';
-import { deleteAccountSchedule, runningSyncWorkflows } from './reconcile-schedules';
+import { deleteAccountSchedule, runningSyncWorkflows, stopAccountWatcher } from '../lib/account-sync';
 import { syncScheduleId } from '../contracts/sync';
 
 const spec = {
@@ -56,8 +56,9 @@ commandMain(spec, async (values) => {
         `Remove ${label} with its ${messages} stored messages from ${db.where}${running.length ? `, cancelling ${running.length} running sync(s)` : ''}`,
         values.yes,
       );
-      // Schedule first, so no new sync starts while we clean up.
+      // Schedule and watcher first, so no new sync starts while we clean up.
       const hadSchedule = await deleteAccountSchedule(client, account.id);
+      if (await stopAccountWatcher(client, account.id)) console.log(`Stopped IDLE watcher watch-account-${account.id}`);
       // Listed again: a scheduled sync may have started while the operator read the question.
       for (const workflowId of await runningSyncWorkflows(client, account.id)) {
         await client.workflow.getHandle(workflowId).cancel();

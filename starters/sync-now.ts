@@ -3,13 +3,7 @@
 // has one (trigger with overlap SKIP), so a manual sync never runs beside a scheduled one; if a
 // sync is already running it is asked for one more pass (syncNow signal) and followed instead.
 // Prints the messages the sync skipped; exits 3 when the account waits for a new credential.
-import {
-  ScheduleNotFoundError,
-  ScheduleOverlapPolicy,
-  WorkflowIdConflictPolicy,
-  type Client,
-} from '@temporalio/client';
-import type { Account } from '../lib/sync-store';
+import type { Client } from '@temporalio/client';
 import {
   AttentionError,
   commandMain,
@@ -20,20 +14,15 @@ import {
   type ExitCode,
   type OptionValues,
 } from '../lib/cli';
-import { ACCOUNT_ID } from '../contracts/search-attributes';
 import { connectClient } from '../lib/temporal';
 import { printableText, serverText } from '../lib/imap/server-text';
 import { syncAccount } from '../workflows/syncAccount';
-import {
-  progressQuery,
-  syncNowSignal,
-  syncScheduleId,
-  syncWorkflowId,
-  type SyncProgress,
-  type SyncResult,
-} from '../contracts/sync';
+import { progressQuery, type SyncProgress, type SyncResult } from '../contracts/sync';
 import { ACCOUNT_OPTIONS, accountIdOption, credentialFix, findAccount, openAccountDb } from './account-common';
-import { runningSyncWorkflows } from './reconcile-schedules';
+import { startSyncNow } from '../lib/account-sync';
+
+// Imported from here by the demo and tests; it lives in lib/account-sync (the watcher uses it too).
+export { startSyncNow };
 
 const spec = {
   name: 'sync:now',
@@ -48,53 +37,6 @@ const spec = {
   exitCodes:
     'Exit codes: 0 synced, 1 failed or some folders could not be synced (partial), 2 usage error, 3 the account waits for a new password or token.',
 } as const;
-
-/** Starts (or joins) a sync of the account and returns the id of the workflow doing it. */
-export async function startSyncNow(
-  client: Client,
-  account: Account,
-  taskQueue: string,
-): Promise<{ workflowId: string; joined: boolean }> {
-  const running = await runningSyncWorkflows(client, account.id);
-  if (running.length) {
-    await client.workflow.getHandle(running[0]).signal(syncNowSignal);
-    return { workflowId: running[0], joined: true };
-  }
-  const schedule = client.schedule.getHandle(syncScheduleId(account.id));
-  try {
-    const before = await schedule.describe();
-    const seen = new Set(before.info.recentActions.map((a) => a.action.workflow.workflowId));
-    // trigger() defaults to ALLOW_ALL; SKIP keeps the one-sync-per-account guarantee.
-    await schedule.trigger(ScheduleOverlapPolicy.SKIP);
-    const deadline = Date.now() + 15_000;
-    while (Date.now() < deadline) {
-      const d = await schedule.describe();
-      const started = [
-        ...d.info.runningActions.map((a) => a.workflow.workflowId),
-        ...d.info.recentActions.map((a) => a.action.workflow.workflowId),
-      ].find((id) => !seen.has(id));
-      if (started) return { workflowId: started, joined: false };
-      const other = d.info.runningActions[0];
-      if (other) return { workflowId: other.workflow.workflowId, joined: true };
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    throw new Error(
-      `Triggered schedule ${schedule.scheduleId} but no sync started within 15 s; is it paused? (npm run sync:reconcile)`,
-    );
-  } catch (err) {
-    if (!(err instanceof ScheduleNotFoundError)) throw err;
-  }
-  // No Schedule (not reconciled yet): start directly under the account's fixed workflow id,
-  // joining a sync that already runs under it.
-  const handle = await client.workflow.start(syncAccount, {
-    taskQueue,
-    workflowId: syncWorkflowId(account.id),
-    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-    args: [{ userId: account.userId, accountId: account.id }],
-    typedSearchAttributes: [{ key: ACCOUNT_ID, value: account.id }],
-  });
-  return { workflowId: handle.workflowId, joined: false };
-}
 
 /**
  * Shows the sync's progress until it ends, or until it waits for a new credential (it may wait

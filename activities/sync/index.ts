@@ -1,7 +1,7 @@
 // Account-sync activities, created by a factory that receives the pg Pool and the keyring
 // (dependency injection as in the samples' activities-dependency-injection): the worker
 // builds them once, tests build them against their own database. One file per step:
-// runs.ts (sync_runs), prepare-folders.ts, fetch-new.ts; login.ts and session.ts are the
+// runs.ts (sync_runs), prepare-folders.ts, fetch-new.ts, watch.ts (the IDLE watcher); login.ts and session.ts are the
 // login and IMAP session every step shares.
 //
 // Activities receive ids only and load what they need (account, password or OAuth2 tokens)
@@ -20,6 +20,7 @@ import { createAccountLogin } from './login';
 import { createPrepareFolders } from './prepare-folders';
 import { createSyncRunActivities } from './runs';
 import { createSessions } from './session';
+import { createWatchActivities } from './watch';
 import type { SyncActivityDeps } from './types';
 
 export type { AccountRef, BeginSyncResult, FetchNewResult, PrepareFoldersResult, SyncActivityDeps } from './types';
@@ -35,6 +36,8 @@ export function createSyncActivities(deps: SyncActivityDeps) {
     ...createSyncRunActivities({ store }), // beginSync, recordFolderError, finishSync
     ...createPrepareFolders({ store, sessions, log, watchOptions }), // prepareFolders
     ...createFetchNew({ store, sessions, config: deps.config, watchOptions }), // fetchNewMessages
+    // The IDLE watcher's: watchMailbox, requestSync, awaitSyncsDone, recordWatcherState.
+    ...createWatchActivities({ store, sessions, log, config: deps.config, temporalClient: deps.temporalClient }),
   };
 }
 

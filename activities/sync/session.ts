@@ -17,17 +17,47 @@ import {
   type ImapAuth,
 } from '../../lib/imap/client';
 import { UidValidityMismatch, type Account } from '../../lib/sync-store';
-import { activityContext, type ProgressWatch } from '../../lib/temporal/heartbeat';
+import { activityContext, heartbeat, type ProgressWatch } from '../../lib/temporal/heartbeat';
 import type { AccountLogin } from './login';
 import type { AccountRef, Session, SyncActivityDeps } from './types';
 
+/** How long a sync waits for the watcher's connection before it connects anyway. */
+const RELEASE_WAIT_MS = 90_000;
+
 export function createSessions(
   login: AccountLogin,
-  cfg: Pick<SyncActivityDeps['config'], 'imapConnectTimeoutMs' | 'imapSocketTimeoutMs' | 'maxMessageBytes'>,
+  cfg: Pick<SyncActivityDeps['config'], 'imapConnectTimeoutMs' | 'imapSocketTimeoutMs' | 'maxMessageBytes'> &
+    Partial<Pick<SyncActivityDeps['config'], 'connectionsPerAccount'>>,
   log: pino.Logger,
 ) {
-  /** Loads the account, obtains its credential and logs in; classifies what goes wrong. */
-  async function open(ref: AccountRef, watch?: ProgressWatch): Promise<Session> {
+  /**
+   * The connection budget (SYNC_IMAP_CONNECTIONS_PER_ACCOUNT): a sync's activities run one
+   * after another with one connection each, the IDLE watcher holds one. With a budget of one,
+   * the sync asks the watcher for its connection and waits until it has let go (the watcher
+   * looks every second); a watcher that died is recognised by its stale heartbeat.
+   */
+  async function awaitWatcherRelease(ref: AccountRef): Promise<void> {
+    if ((cfg.connectionsPerAccount ?? 2) >= 2) return;
+    const deadline = Date.now() + RELEASE_WAIT_MS;
+    while (await login.store.requestWatcherRelease(ref.userId, ref.accountId)) {
+      if (Date.now() > deadline) {
+        log.warn(
+          { accountId: ref.accountId },
+          'the IDLE watcher did not release its connection within 90 s; connecting anyway (SYNC_IMAP_CONNECTIONS_PER_ACCOUNT=1)',
+        );
+        return;
+      }
+      heartbeat();
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  /**
+   * Loads the account, obtains its credential and logs in; classifies what goes wrong.
+   * `asWatcher`: the IDLE watcher's own connection (it keeps to the budget itself).
+   */
+  async function open(ref: AccountRef, watch?: ProgressWatch, asWatcher = false): Promise<Session> {
+    if (!asWatcher) await awaitWatcherRelease(ref);
     const { account, endpoint, auth, renew } = await login.credential(ref);
     const connect = (a: ImapAuth) =>
       connectImap(

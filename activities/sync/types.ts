@@ -1,5 +1,6 @@
 // What the account activities share: their injected dependencies, the account reference every
 // activity receives, and the results the sync workflow records. Ids and counts only.
+import type { Client } from '@temporalio/client';
 import type { ImapFlow } from 'imapflow';
 import type { Pool } from 'pg';
 import type pino from 'pino';
@@ -22,8 +23,22 @@ export interface SyncActivityDeps {
     | 'imapConnectTimeoutMs'
     | 'imapSocketTimeoutMs'
   > &
-    Partial<Pick<SyncConfig, 'activityDeadlineMs' | 'oauth2RefreshMarginMs' | 'oauth2TimeoutMs'>>;
+    Partial<
+      Pick<
+        SyncConfig,
+        | 'activityDeadlineMs'
+        | 'oauth2RefreshMarginMs'
+        | 'oauth2TimeoutMs'
+        | 'taskQueue'
+        | 'watchCoalesceMs'
+        | 'watchMaxIdleSeconds'
+        | 'watchReissueIdleSeconds'
+        | 'connectionsPerAccount'
+      >
+    >;
   logger?: pino.Logger;
+  /** Temporal client for the watcher's sync requests (default: the worker's, from the activity context). */
+  temporalClient?: () => Client;
 }
 
 export interface AccountRef {

@@ -8,6 +8,12 @@ import { parseEnvironment } from './env';
 
 const positiveInt = z.coerce.number().int().positive();
 const nonNegativeInt = z.coerce.number().int().min(0);
+const bool = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((v) => ['true', 'false', '1', '0', 'yes', 'no', ''].includes(v), 'must be true or false')
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/mailroom';
 
@@ -39,6 +45,26 @@ const schema = z.object({
   SYNC_METRICS_PORT: nonNegativeInt.max(65535).default(8001),
   // Its bind address: the same variable and default as the inbound worker's (lib/config/index.ts).
   METRICS_HOST: z.string().trim().min(1).default('0.0.0.0'),
+  // IMAP IDLE watchers (workflows/watchAccount.ts): one per enabled account, started and stopped
+  // by the reconciler beside the account's Schedule. false: no watchers (running ones are stopped
+  // by the next reconcile), the Schedules alone sync.
+  SYNC_WATCH: bool.default(true),
+  // After the first change the server reports, wait this long for more before asking for one sync.
+  SYNC_WATCH_COALESCE_MS: nonNegativeInt.max(60_000).default(300),
+  // A watch activity returns after this long without a change (the workflow re-checks the account,
+  // and may continue as new); the connection's IDLE is re-issued every SYNC_WATCH_REISSUE_IDLE_SECONDS.
+  SYNC_WATCH_MAX_IDLE_SECONDS: positiveInt.max(86_400).default(600),
+  // RFC 2177: a client should re-issue IDLE at least every 29 minutes.
+  SYNC_WATCH_REISSUE_IDLE_SECONDS: positiveInt.max(1740).default(1500),
+  // Reconnect backoff of a watcher whose connection failed: doubles from 1 s up to this.
+  SYNC_WATCH_RECONNECT_MAX_SECONDS: positiveInt.default(300),
+  // Schedules of watched accounts run at least this many minutes apart (the watcher does the
+  // prompt work, the Schedule is the safety net). Unset: each account's own interval.
+  SYNC_WATCHED_INTERVAL_MINUTES: positiveInt.optional(),
+  // IMAP connections one account may have open at once: the watcher's one plus the sync's one
+  // (a sync's activities run one after another, each with one connection). 1: the watcher gives
+  // its connection up while a sync runs.
+  SYNC_IMAP_CONNECTIONS_PER_ACCOUNT: positiveInt.max(100).default(2),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 
@@ -60,6 +86,16 @@ export interface SyncConfig {
   oauth2TimeoutMs: number;
   metricsPort: number;
   metricsHost: string;
+  /** Watchers on (SYNC_WATCH). */
+  watch: boolean;
+  watchCoalesceMs: number;
+  watchMaxIdleSeconds: number;
+  watchReissueIdleSeconds: number;
+  watchReconnectMaxSeconds: number;
+  /** Least interval of a watched account's Schedule, in seconds; undefined: the account's own. */
+  watchedIntervalSeconds?: number;
+  /** SYNC_IMAP_CONNECTIONS_PER_ACCOUNT. */
+  connectionsPerAccount: number;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
 }
 
@@ -87,6 +123,14 @@ export function loadSyncConfig(env: NodeJS.ProcessEnv = process.env): SyncConfig
     oauth2TimeoutMs: e.SYNC_OAUTH2_TIMEOUT_MS,
     metricsPort: e.SYNC_METRICS_PORT,
     metricsHost: e.METRICS_HOST,
+    watch: e.SYNC_WATCH,
+    watchCoalesceMs: e.SYNC_WATCH_COALESCE_MS,
+    watchMaxIdleSeconds: e.SYNC_WATCH_MAX_IDLE_SECONDS,
+    watchReissueIdleSeconds: e.SYNC_WATCH_REISSUE_IDLE_SECONDS,
+    watchReconnectMaxSeconds: e.SYNC_WATCH_RECONNECT_MAX_SECONDS,
+    watchedIntervalSeconds:
+      e.SYNC_WATCHED_INTERVAL_MINUTES === undefined ? undefined : e.SYNC_WATCHED_INTERVAL_MINUTES * 60,
+    connectionsPerAccount: e.SYNC_IMAP_CONNECTIONS_PER_ACCOUNT,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -9,6 +9,7 @@
 // attempt resumes exactly where the last commit stopped.
 import type { Pool } from 'pg';
 import { withTransaction } from '../storage/db';
+import { toWatcher } from './watchers';
 import { serverText } from '../imap/server-text';
 import { storableDate } from './storable';
 import { ACCOUNT_COLUMNS, OAUTH2_SECRET_COLUMNS, toAccount, toOAuth2Secrets, toRun, validIds } from './rows';
@@ -249,8 +250,11 @@ export function createAccountStore(pool: Pool) {
                 r.id AS run_id, r.workflow_id AS run_workflow_id, r.workflow_run_id AS run_workflow_run_id, r.status AS run_status,
                 r.started_at AS run_started_at, r.finished_at AS run_finished_at, r.folders AS run_folders,
                 r.messages_added AS run_messages_added, r.messages_updated AS run_messages_updated,
-                r.messages_deleted AS run_messages_deleted, r.messages_skipped AS run_messages_skipped, r.error AS run_error
+                r.messages_deleted AS run_messages_deleted, r.messages_skipped AS run_messages_skipped, r.error AS run_error,
+                w.workflow_id AS watch_workflow_id, w.state AS watch_state, w.state_changed_at AS watch_state_changed_at,
+                w.detail AS watch_detail, w.last_event_at AS watch_last_event_at, w.connected AS watch_connected
          FROM mail_accounts a
+         LEFT JOIN account_watchers w ON w.user_id = a.user_id AND w.account_id = a.id
          LEFT JOIN LATERAL (
            SELECT * FROM sync_runs s WHERE s.user_id = a.user_id AND s.account_id = a.id ORDER BY s.started_at DESC, s.id DESC LIMIT 1
          ) r ON true
@@ -262,6 +266,17 @@ export function createAccountStore(pool: Pool) {
         ...toAccount(r),
         messageCount: Number(r.message_count),
         skippedCount: Number(r.skipped_count),
+        watcher:
+          r.watch_workflow_id === null
+            ? null
+            : toWatcher({
+                workflow_id: r.watch_workflow_id,
+                state: r.watch_state,
+                state_changed_at: r.watch_state_changed_at,
+                detail: r.watch_detail,
+                last_event_at: r.watch_last_event_at,
+                connected: r.watch_connected,
+              }),
         lastRun:
           r.run_id === null
             ? null

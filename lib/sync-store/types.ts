@@ -1,6 +1,8 @@
 // The account-sync data model as the store returns it (users, accounts, folders, messages,
 // sync runs, sync errors). Plain types, shared by the store, the sync activities and the
 // account starters.
+import type { WatcherState } from '../../contracts/watch';
+
 export interface User {
   id: string;
   email: string;
@@ -80,8 +82,21 @@ export interface SyncRun {
   error: string | null;
 }
 
+/** An account's IMAP IDLE watcher as last recorded (table account_watchers). */
+export interface WatcherInfo {
+  workflowId: string;
+  state: WatcherState;
+  stateChangedAt: Date;
+  /** What the state is about (the disconnect's reason, why unsupported); server text, printed through printableText. */
+  detail: string | null;
+  lastEventAt: Date | null;
+  connected: boolean;
+}
+
 export interface AccountSummary extends Account {
   lastRun: SyncRun | null;
+  /** The account's watcher, when one ever ran (absent: never watched). */
+  watcher?: WatcherInfo | null;
   messageCount: number;
   /** Messages recorded in sync_errors as not stored, or stored without their body. */
   skippedCount: number;

@@ -60,7 +60,11 @@ function current(name: keyof SyncActivities, input: unknown): Run {
   return run;
 }
 
-const stubs: SyncActivities = {
+// The sync's activities (the IDLE watcher's are stubbed in test/workflow/watch.test.ts).
+const stubs: Pick<
+  SyncActivities,
+  'beginSync' | 'prepareFolders' | 'fetchNewMessages' | 'recordFolderError' | 'finishSync'
+> = {
   async beginSync(input) {
     const run = current('beginSync', input);
     return run.scenario.begin?.() ?? { syncRunId: 42, state: 'ready', reason: null, authMethod: 'password' };

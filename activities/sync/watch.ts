@@ -1,0 +1,271 @@
+// The IMAP IDLE watcher's activities (workflows/watchAccount.ts):
+//
+// watchMailbox  logs in with the shared login/session code, EXAMINEs INBOX, and IDLEs until the
+//               server reports a change (EXISTS, EXPUNGE, FETCH flags), then waits a short
+//               window (coalesceMs) so a burst of changes is one answer, and returns. Also
+//               returns after maxIdleSeconds without a change, when the connection drops, and
+//               (budget of one connection) when a sync asks for the connection. imapflow
+//               re-issues IDLE on the connection every reissueIdleSeconds (RFC 2177: < 29 min).
+//               Heartbeats all along; cancellation closes the connection.
+// requestSync   asks for one incremental sync of the account the one-sync-at-a-time way
+//               (lib/account-sync/sync-now.ts: syncNow signal to a running sync, else the
+//               Schedule's trigger with overlap SKIP).
+// awaitSyncsDone  with a budget of one connection: waits until no sync of the account runs.
+// recordWatcherState  the state account:list shows.
+//
+// Results are counters and short reasons (which account and server, never credentials).
+import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
+import type { ImapFlow } from 'imapflow';
+import type pino from 'pino';
+import { ERR_ACCOUNT_NOT_FOUND, ERR_AUTH, ERR_SECRET_KEY } from '../../contracts/sync';
+import type { MailboxMark, WatcherState, WatchOutcome } from '../../contracts/watch';
+import { closeImap, connectionError, examineFolder, imapErrorText } from '../../lib/imap/client';
+import { markChanged, storeBehind } from '../../lib/imap/mailbox-marks';
+import { serverText } from '../../lib/imap/server-text';
+import { requestSync, runningSyncWorkflows, type SyncRequest } from '../../lib/account-sync';
+import type { Store } from '../../lib/sync-store';
+import { activityContext, keepAlive } from '../../lib/temporal/heartbeat';
+import type { Sessions } from './session';
+import type { AccountRef } from './types';
+
+export const WATCHED_FOLDER = 'INBOX';
+
+export interface WatchDeps {
+  store: Store;
+  sessions: Sessions;
+  log: pino.Logger;
+  config: {
+    taskQueue?: string;
+    watchCoalesceMs?: number;
+    watchMaxIdleSeconds?: number;
+    watchReissueIdleSeconds?: number;
+    connectionsPerAccount?: number;
+  };
+  /** The Temporal client for sync requests (default: the worker's, from the activity context). */
+  temporalClient?: () => Client;
+}
+
+export interface WatchMailboxInput extends AccountRef {
+  workflowId: string;
+  /** The mailbox as last seen; null: compare with what PostgreSQL holds. */
+  mark: MailboxMark | null;
+  /** Report the mailbox as behind whatever it shows (after a reconnect: nothing may be missed). */
+  forceBehind?: boolean;
+  coalesceMs?: number;
+  maxIdleSeconds?: number;
+  reissueIdleSeconds?: number;
+}
+
+/** Errors a watch does not outlive: the workflow decides (wait for a credential, stop). */
+const PERMANENT = [ERR_AUTH, ERR_ACCOUNT_NOT_FOUND, ERR_SECRET_KEY];
+
+export function createWatchActivities(deps: WatchDeps) {
+  const { store, sessions, log, config } = deps;
+  const budget = config.connectionsPerAccount ?? 2;
+  const client = () => deps.temporalClient?.() ?? Context.current().client;
+
+  async function currentMark(imap: ImapFlow, fallback: MailboxMark): Promise<MailboxMark> {
+    // STATUS of the selected mailbox: what the next EXAMINE will be compared with.
+    const s = await imap.status(WATCHED_FOLDER, {
+      uidNext: true,
+      messages: true,
+      uidValidity: true,
+      highestModseq: true,
+    });
+    if (!s) return fallback;
+    return {
+      uidValidity: s.uidValidity !== undefined ? Number(s.uidValidity) : fallback.uidValidity,
+      uidNext: s.uidNext ?? fallback.uidNext,
+      exists: s.messages ?? fallback.exists,
+      highestModseq:
+        fallback.highestModseq !== null && s.highestModseq !== undefined ? s.highestModseq.toString() : null,
+    };
+  }
+
+  async function watch(input: WatchMailboxInput): Promise<WatchOutcome> {
+    const ref = { userId: input.userId, accountId: input.accountId };
+    const account = await store.getAccount(ref.userId, ref.accountId);
+    if (!account) return { outcome: 'stopped', reason: `account ${ref.accountId} was removed` };
+    if (!account.enabled) return { outcome: 'stopped', reason: `account ${ref.accountId} is disabled` };
+    // No login with a credential the server refused (the sync waits for a new one, and so do we).
+    if (account.status === 'needs_attention')
+      return { outcome: 'needs_attention', reason: account.statusReason ?? 'its credential was refused' };
+
+    // Claim the connection before opening it; a sync that asked first keeps it (budget of one).
+    const claim = await store.claimWatcherConnection(ref.userId, ref.accountId, input.workflowId);
+    if (!claim) return { outcome: 'stopped', reason: `account ${ref.accountId} was removed` };
+    if (budget < 2 && claim.releaseRequested) {
+      await store.setWatcherState(ref.userId, ref.accountId, {
+        workflowId: input.workflowId,
+        state: 'released',
+        connected: false,
+      });
+      return { outcome: 'released', mark: input.mark };
+    }
+
+    let session;
+    try {
+      session = await sessions.open(ref, undefined, true);
+    } catch (err) {
+      await store.setWatcherState(ref.userId, ref.accountId, {
+        workflowId: input.workflowId,
+        state: 'reconnecting',
+        connected: false,
+        detail: (err as Error).message,
+      });
+      if (err instanceof ApplicationFailure && PERMANENT.includes(err.type ?? '')) throw err;
+      return { outcome: 'disconnected', reason: serverText(err, 500) };
+    }
+    const imap = session.client;
+    const who = `account ${account.id} (${account.imapUser}@${account.imapHost})`;
+    let onEvent: (() => void) | undefined;
+    let onClose: (() => void) | undefined;
+    try {
+      if (!imap.capabilities.has('IDLE')) {
+        return {
+          outcome: 'unsupported',
+          reason: `IMAP server ${account.imapHost} does not offer IDLE (RFC 2177); ${who} is synced by its Schedule only`,
+        };
+      }
+      // imapflow breaks and re-issues IDLE on this connection every reissueIdleSeconds.
+      imap.maxIdleTime = (input.reissueIdleSeconds ?? config.watchReissueIdleSeconds ?? 1500) * 1000;
+      const box = await examineFolder(imap, WATCHED_FOLDER);
+      const behind =
+        input.forceBehind ||
+        (input.mark
+          ? markChanged(input.mark, box)
+          : storeBehind(
+              await store.getFolderState(ref.userId, ref.accountId, WATCHED_FOLDER),
+              await store.countFolderMessages(ref.userId, ref.accountId, WATCHED_FOLDER, box.uidValidity),
+              box,
+            ));
+      if (behind) return { outcome: 'behind', mark: box };
+
+      await store.setWatcherState(ref.userId, ref.accountId, {
+        workflowId: input.workflowId,
+        state: 'idle',
+        connected: true,
+      });
+      const coalesceMs = input.coalesceMs ?? config.watchCoalesceMs ?? 300;
+      const maxIdleMs = (input.maxIdleSeconds ?? config.watchMaxIdleSeconds ?? 600) * 1000;
+      const pollMs = budget < 2 ? 1000 : 15_000;
+
+      let events = 0;
+      const ended = await new Promise<'changed' | 'quiet' | 'closed' | 'released' | 'cancelled'>((resolve) => {
+        const timers: NodeJS.Timeout[] = [];
+        const finish = (why: 'changed' | 'quiet' | 'closed' | 'released' | 'cancelled') => {
+          for (const t of timers) clearTimeout(t);
+          clearInterval(poll);
+          resolve(why);
+        };
+        onEvent = () => {
+          events++;
+          if (events === 1) {
+            store.recordWatcherEvent(ref.userId, ref.accountId).catch(() => {});
+            // The rest of a burst arrives within the window: one answer for all of it.
+            timers.push(setTimeout(() => finish('changed'), coalesceMs));
+          }
+        };
+        onClose = () => finish('closed');
+        imap.on('exists', onEvent);
+        imap.on('expunge', onEvent);
+        imap.on('flags', onEvent);
+        imap.on('close', onClose);
+        timers.push(setTimeout(() => finish('quiet'), maxIdleMs));
+        const signal = activityContext()?.cancellationSignal;
+        signal?.addEventListener('abort', () => finish('cancelled'), { once: true });
+        // Keeps the row fresh (a dead watcher is recognised by its age) and, with a budget of
+        // one connection, notices a sync that asks for it.
+        const poll = setInterval(() => {
+          store.watcherHeartbeat(ref.userId, ref.accountId).then(
+            (h) => {
+              if (budget < 2 && h.releaseRequested) finish('released');
+            },
+            () => {},
+          );
+        }, pollMs);
+        imap.idle().catch(() => {
+          /* a broken IDLE closes the connection: the 'close' listener answers */
+        });
+      });
+
+      if (ended === 'cancelled') throw new CancelledFailure('watch cancelled');
+      if (ended === 'closed') {
+        const cause = connectionError(imap);
+        return {
+          outcome: 'disconnected',
+          reason: `IMAP server ${account.imapHost} closed the connection of ${who}${cause ? `: ${imapErrorText(cause)}` : ''}`,
+        };
+      }
+      const mark = imap.usable ? await currentMark(imap, box) : box;
+      if (ended === 'released') return { outcome: 'released', mark };
+      if (ended === 'quiet') return { outcome: 'quiet', mark };
+      return { outcome: 'changed', events, mark };
+    } catch (err) {
+      if (err instanceof CancelledFailure || err instanceof ApplicationFailure) throw err;
+      return { outcome: 'disconnected', reason: `IMAP error for ${who}: ${imapErrorText(err)}` };
+    } finally {
+      if (onEvent) {
+        imap.off('exists', onEvent);
+        imap.off('expunge', onEvent);
+        imap.off('flags', onEvent);
+      }
+      if (onClose) imap.off('close', onClose);
+      session.unguard();
+      await closeImap(imap);
+      await store
+        .setWatcherConnected(ref.userId, ref.accountId, false)
+        .catch((err: unknown) =>
+          log.warn({ accountId: ref.accountId, err: serverText(err, 300) }, 'watcher state not recorded'),
+        );
+    }
+  }
+
+  return {
+    /** One watch: returns on a (coalesced) change, after maxIdleSeconds, on a disconnect, or when a sync needs the connection. */
+    async watchMailbox(input: WatchMailboxInput): Promise<WatchOutcome> {
+      return keepAlive(() => watch(input));
+    },
+
+    /** Asks for one incremental sync (never a second one beside a running sync). */
+    async requestSync(input: AccountRef): Promise<SyncRequest['how']> {
+      const got = await requestSync(
+        client(),
+        { userId: input.userId, id: input.accountId },
+        config.taskQueue ?? Context.current().info.taskQueue,
+      );
+      log.debug({ accountId: input.accountId, how: got.how }, 'watcher requested a sync');
+      return got.how;
+    },
+
+    /** Budget of one connection: returns once no sync of the account runs (or after maxSeconds, to be called again). */
+    async awaitSyncsDone(input: AccountRef & { maxSeconds: number }): Promise<boolean> {
+      return keepAlive(async () => {
+        const deadline = Date.now() + input.maxSeconds * 1000;
+        const signal = activityContext()?.cancellationSignal;
+        for (;;) {
+          if (signal?.aborted) throw new CancelledFailure('cancelled');
+          if (!(await runningSyncWorkflows(client(), input.accountId)).length) {
+            await store.clearWatcherRelease(input.userId, input.accountId);
+            return true;
+          }
+          if (Date.now() > deadline) return false;
+          await new Promise((r) => setTimeout(r, 2000));
+        }
+      });
+    },
+
+    /** Records the watcher's state for account:list (false: the account is gone). */
+    async recordWatcherState(
+      input: AccountRef & { workflowId: string; state: WatcherState; detail?: string | null },
+    ): Promise<boolean> {
+      return store.setWatcherState(input.userId, input.accountId, {
+        workflowId: input.workflowId,
+        state: input.state,
+        connected: false,
+        detail: input.detail ?? null,
+      });
+    },
+  };
+}

@@ -1,0 +1,343 @@
+// The IMAP IDLE watcher against the real local Dovecot, PostgreSQL and the Temporal dev server:
+// mail appended to a watched account reaches PostgreSQL without any Schedule firing (the
+// Schedules here run every 30 days); a burst of 20 appends gives few syncs and all 20 rows;
+// Dovecot restarted mid-IDLE: the watcher reconnects, a message delivered during the outage
+// arrives, none twice; disabling and removing the account stop the watcher; the connection
+// budget holds (a counting TCP proxy between the worker and Dovecot), with 2 (watcher + sync)
+// and with 1 (the watcher lets a sync have the connection). Delays are printed, not asserted.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chownSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { createStore, type Account, type Store } from '../../lib/sync-store';
+import { addAccountWithPassword } from '../../lib/sync-store/credentials';
+import { generateKeyEntry, parseKeyring } from '../../lib/sync-store/crypto';
+import { reconcileAccount, reconcileSchedules, type WatchSettings } from '../../lib/account-sync';
+import { watchStatusQuery, watchWorkflowId } from '../../contracts/watch';
+import { startDovecot, type DovecotServer, type DovecotUser } from '../../scripts/stack/dovecot';
+import { startTestTemporal } from '../support/temporal';
+import {
+  createTestDatabase,
+  imapSession,
+  quietTemporalLogs,
+  startSyncTestWorker,
+  testMessage,
+  waitFor,
+  type TestDatabase,
+} from './sync-fixtures';
+
+const run = promisify(execFile);
+const ROOT = join(__dirname, '..', '..');
+const keyEntry = generateKeyEntry('k1');
+const suffix = randomBytes(4).toString('hex');
+const queueWide = `sync-watch-${suffix}`;
+const queueNarrow = `sync-watch-1-${suffix}`;
+const WATCHED: DovecotUser = { user: 'watched@example.test', password: 'watched-secret' };
+const NARROW: DovecotUser = { user: 'narrow@example.test', password: 'narrow-secret' };
+const GONE: DovecotUser = { user: 'gone@example.test', password: 'gone-secret' };
+const MONTH = 30 * 24 * 3600;
+
+/** A TCP proxy in front of Dovecot that counts the connections open at once. */
+async function countingProxy(
+  target: () => number,
+): Promise<{ port: number; max(): number; reset(): void; close(): void }> {
+  let open = 0;
+  let max = 0;
+  const server: Server = createServer((client) => {
+    open++;
+    max = Math.max(max, open);
+    let counted = true;
+    const done = () => {
+      if (counted) open--;
+      counted = false;
+    };
+    const upstream = createConnection({ host: '127.0.0.1', port: target() });
+    client.pipe(upstream).pipe(client);
+    for (const s of [client, upstream]) {
+      s.on('error', () => {});
+      s.on('close', () => {
+        done();
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const address = server.address();
+  return {
+    port: typeof address === 'object' && address ? address.port : 0,
+    max: () => max,
+    reset: () => {
+      max = open;
+    },
+    close: () => server.close(),
+  };
+}
+
+describe('IMAP IDLE watcher', () => {
+  let env: TestWorkflowEnvironment;
+  let db: TestDatabase;
+  let store: Store;
+  let dovecot: DovecotServer;
+  let dovecotDir: string;
+  let wide: Awaited<ReturnType<typeof countingProxy>>;
+  let narrow: Awaited<ReturnType<typeof countingProxy>>;
+  let workers: { stop(): Promise<void> }[] = [];
+  let owner: string;
+  let watched: Account;
+  const watch: WatchSettings = {
+    enabled: true,
+    options: { maxIdleSeconds: 120, reconnectInitialSeconds: 0.5, reconnectMaxSeconds: 2 },
+  };
+
+  const rowCount = async (accountId: string, messageId?: string) =>
+    Number(
+      (
+        await db.pool.query(
+          `SELECT count(*) AS n FROM messages WHERE account_id = $1 ${messageId ? 'AND message_id = $2' : ''}`,
+          messageId ? [accountId, messageId] : [accountId],
+        )
+      ).rows[0].n,
+    );
+  const syncRuns = async (accountId: string) =>
+    (await db.pool.query('SELECT status FROM sync_runs WHERE account_id = $1 ORDER BY id', [accountId])).rows.map((r) =>
+      String(r.status),
+    );
+  const watcherState = async (account: Account) => (await store.getWatcher(account.userId, account.id))?.state;
+  const append = async (user: DovecotUser, n: number, first: number) => {
+    const imap = await imapSession(dovecot, user.user, user.password);
+    const ids: string[] = [];
+    try {
+      for (let i = first; i < first + n; i++) {
+        const m = testMessage('INBOX', i);
+        await imap.append('INBOX', m.raw);
+        ids.push(m.messageId);
+      }
+    } finally {
+      await imap.logout();
+    }
+    return ids;
+  };
+  /** No sync running and the watcher IDLE: the account is quiet. */
+  const settled = (account: Account) =>
+    waitFor(
+      `account ${account.id} settled`,
+      async () => !(await syncRuns(account.id)).includes('running') && (await watcherState(account)) === 'idle',
+      90_000,
+      200,
+    );
+
+  before(async () => {
+    quietTemporalLogs();
+    dovecotDir = mkdtempSync(join(tmpdir(), 'mailroom-watch-'));
+    [env, db, dovecot] = await Promise.all([
+      startTestTemporal(),
+      createTestDatabase(),
+      startDovecot({ directory: dovecotDir, users: [WATCHED, NARROW, GONE] }),
+    ]);
+    store = createStore(db.pool);
+    wide = await countingProxy(() => dovecot.imapPort);
+    narrow = await countingProxy(() => dovecot.imapPort);
+    workers = await Promise.all([
+      startSyncTestWorker(env, { db, keyEntry, taskQueue: queueWide, config: { watchCoalesceMs: 300 } }),
+      startSyncTestWorker(env, {
+        db,
+        keyEntry,
+        taskQueue: queueNarrow,
+        config: { watchCoalesceMs: 300, connectionsPerAccount: 1 },
+      }),
+    ]);
+    owner = (await store.ensureUser('owner@example.com')).id;
+    watched = await addAccountWithPassword(
+      store,
+      parseKeyring(keyEntry),
+      owner,
+      {
+        imapHost: '127.0.0.1',
+        imapPort: wide.port,
+        imapTls: false,
+        imapUser: WATCHED.user,
+        syncIntervalSeconds: MONTH,
+      },
+      WATCHED.password,
+    );
+  });
+
+  after(async () => {
+    for (const w of workers) await w.stop();
+    await env?.teardown();
+    wide?.close();
+    narrow?.close();
+    await dovecot?.stop();
+    if (dovecotDir) rmSync(dovecotDir, { recursive: true, force: true });
+    await db?.drop();
+  });
+
+  it('starts with the Schedule, syncs what is there, then brings new mail to PostgreSQL without a Schedule run', async () => {
+    await append(WATCHED, 3, 1);
+    const summary = await reconcileSchedules({ client: env.client, store, taskQueue: queueWide, watch });
+    assert.deepEqual(summary.watchersStarted, [watchWorkflowId(watched.id)]);
+    const again = await reconcileSchedules({ client: env.client, store, taskQueue: queueWide, watch });
+    assert.deepEqual(again.watchersStarted, [], 'a second reconcile starts no second watcher');
+    // The first watch finds PostgreSQL behind the server and asks for the first sync.
+    await waitFor('first sync', async () => (await rowCount(watched.id)) === 3, 90_000, 200);
+    await settled(watched);
+    const before = (await syncRuns(watched.id)).length;
+
+    const t0 = Date.now();
+    const [id] = await append(WATCHED, 1, 100);
+    await waitFor('the new message in PostgreSQL', async () => (await rowCount(watched.id, id)) === 1, 90_000, 50);
+    console.log(`# APPEND -> row in PostgreSQL: ${Date.now() - t0} ms (watcher, schedule trigger, sync)`);
+    const schedule = await env.client.schedule.getHandle(`sync-account-${watched.id}`).describe();
+    assert.ok(
+      schedule.info.nextActionTimes.every((t) => t.getTime() > Date.now() + 24 * 3600_000),
+      'no scheduled run due',
+    );
+    assert.ok((await syncRuns(watched.id)).length > before);
+
+    const status = await env.client.workflow.getHandle(watchWorkflowId(watched.id)).query(watchStatusQuery);
+    assert.ok(status.changes >= 1 && status.syncsRequested >= 2, JSON.stringify(status));
+    const { typedSearchAttributes } = await env.client.workflow.getHandle(watchWorkflowId(watched.id)).describe();
+    assert.equal(typedSearchAttributes.get({ name: 'AccountId', type: 'KEYWORD' }), watched.id);
+
+    await settled(watched);
+    const listed = await run('node', ['--import', 'tsx', 'starters/list-accounts.ts'], {
+      cwd: ROOT,
+      env: { ...process.env, DATABASE_URL: db.url },
+    });
+    assert.match(listed.stdout, /IDLE watcher: idle since \d+s ago, last change \d+s ago/);
+  });
+
+  it('a burst of 20 appends: all 20 rows, from at most 3 syncs', async () => {
+    await settled(watched);
+    const before = (await syncRuns(watched.id)).length;
+    const t0 = Date.now();
+    const ids = await append(WATCHED, 20, 200);
+    await waitFor(
+      'all 20 rows',
+      async () => (await Promise.all(ids.map((id) => rowCount(watched.id, id)))).every((n) => n === 1),
+      120_000,
+      100,
+    );
+    console.log(`# burst of 20 APPENDs -> last row in PostgreSQL: ${Date.now() - t0} ms`);
+    await settled(watched);
+    const syncs = (await syncRuns(watched.id)).length - before;
+    console.log(`# burst of 20 APPENDs: ${syncs} sync(s)`);
+    assert.ok(syncs >= 1 && syncs <= 3, `${syncs} syncs for one burst`);
+    assert.ok(wide.max() <= 2, `connection budget 2 exceeded: ${wide.max()} connections at once`);
+  });
+
+  it('Dovecot restarted mid-IDLE: the watcher reconnects, mail delivered meanwhile arrives once', async () => {
+    await settled(watched);
+    const handle = env.client.workflow.getHandle(watchWorkflowId(watched.id));
+    const reconnects = (await handle.query(watchStatusQuery)).reconnects;
+    const ports = { imapPort: dovecot.imapPort, lmtpPort: dovecot.lmtpPort };
+    await dovecot.stop();
+    await waitFor('watcher reconnecting', async () => (await watcherState(watched)) === 'reconnecting', 60_000, 100);
+    // Delivered while the server is down: straight into the Maildir, as a local delivery agent would.
+    const m = testMessage('INBOX', 999);
+    const maildir = dovecot.mailboxPath(WATCHED.user);
+    const name = `${Date.now()}.watch${randomBytes(4).toString('hex')}.test`;
+    writeFileSync(join(maildir, 'tmp', name), m.raw);
+    const { uid, gid } = statSync(join(maildir, 'new'));
+    chownSync(join(maildir, 'tmp', name), uid, gid);
+    renameSync(join(maildir, 'tmp', name), join(maildir, 'new', name));
+    dovecot = await startDovecot({ directory: dovecotDir, users: [WATCHED, NARROW, GONE], ...ports });
+    await waitFor(
+      'the outage message in PostgreSQL',
+      async () => (await rowCount(watched.id, m.messageId)) === 1,
+      120_000,
+      100,
+    );
+    await settled(watched);
+    assert.ok((await handle.query(watchStatusQuery)).reconnects > reconnects);
+    const imap = await imapSession(dovecot, WATCHED.user, WATCHED.password);
+    const box = await imap.mailboxOpen('INBOX', { readOnly: true });
+    await imap.logout();
+    assert.equal(await rowCount(watched.id), box.exists, 'every server message stored once');
+    const dupes = await db.pool.query(
+      'SELECT message_id FROM messages WHERE account_id = $1 GROUP BY message_id HAVING count(*) > 1',
+      [watched.id],
+    );
+    assert.equal(dupes.rowCount, 0);
+  });
+
+  it('budget of one connection: the watcher lets the sync have it, and watches again afterwards', async () => {
+    const account = await addAccountWithPassword(
+      store,
+      parseKeyring(keyEntry),
+      owner,
+      {
+        imapHost: '127.0.0.1',
+        imapPort: narrow.port,
+        imapTls: false,
+        imapUser: NARROW.user,
+        syncIntervalSeconds: MONTH,
+      },
+      NARROW.password,
+    );
+    const outcome = await reconcileAccount(env.client, store, account, queueNarrow, watch);
+    assert.equal(outcome.watcher, 'started');
+    await settled(account);
+    const ids = await append(NARROW, 30, 1);
+    await waitFor(
+      'all 30 rows',
+      async () => (await Promise.all(ids.map((id) => rowCount(account.id, id)))).every((n) => n === 1),
+      120_000,
+      100,
+    );
+    await settled(account);
+    assert.equal(narrow.max(), 1, `${narrow.max()} connections at once with a budget of 1`);
+    const states = await db.pool.query('SELECT release_requested_at FROM account_watchers WHERE account_id = $1', [
+      account.id,
+    ]);
+    assert.equal(states.rows[0].release_requested_at, null);
+  });
+
+  it('disabling the account stops its watcher; removing an account stops its watcher too', async () => {
+    await store.updateAccountSettings(owner, watched.id, { enabled: false });
+    const disabled = (await store.getAccount(owner, watched.id)) as Account;
+    assert.equal((await reconcileAccount(env.client, store, disabled, queueWide, watch)).watcher, 'stopped');
+    const handle = env.client.workflow.getHandle(watchWorkflowId(watched.id));
+    await waitFor('watcher cancelled', async () => (await handle.describe()).status.name === 'CANCELLED', 60_000);
+    await waitFor('stopped recorded', async () => (await watcherState(watched)) === 'stopped', 30_000);
+    const schedule = await env.client.schedule.getHandle(`sync-account-${watched.id}`).describe();
+    assert.equal(schedule.state.paused, true, 'the Schedule is paused, not gone');
+
+    const gone = await addAccountWithPassword(
+      store,
+      parseKeyring(keyEntry),
+      owner,
+      {
+        imapHost: '127.0.0.1',
+        imapPort: dovecot.imapPort,
+        imapTls: false,
+        imapUser: GONE.user,
+        syncIntervalSeconds: MONTH,
+      },
+      GONE.password,
+    );
+    await reconcileAccount(env.client, store, gone, queueWide, watch);
+    await settled(gone);
+    await waitFor('watcher listed', async () => {
+      for await (const w of env.client.workflow.list({ query: `WorkflowId = '${watchWorkflowId(gone.id)}'` }))
+        if (w.status.name === 'RUNNING') return true;
+      return false;
+    });
+    assert.ok(await store.removeAccount(owner, gone.id));
+    const summary = await reconcileSchedules({ client: env.client, store, taskQueue: queueWide, watch });
+    assert.ok(summary.watchersStopped?.includes(watchWorkflowId(gone.id)), JSON.stringify(summary));
+    const goneHandle = env.client.workflow.getHandle(watchWorkflowId(gone.id));
+    await waitFor(
+      'removed account watcher ended',
+      async () => (await goneHandle.describe()).status.name !== 'RUNNING',
+      60_000,
+    );
+  });
+});

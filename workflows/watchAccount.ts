@@ -1,0 +1,240 @@
+// watchAccount: the IMAP IDLE watcher of one account (contract: contracts/watch.ts). Runs
+// while the account is enabled and watchers are on; started and cancelled by the reconciler
+// (lib/account-sync/reconcile.ts) beside the account's Schedule, which stays as the safety net.
+//
+// Loop: watchMailbox (log in, EXAMINE INBOX, IDLE until a change, coalesced over a short window,
+// or until maxIdleSeconds) → on a change, requestSync (a running sync gets one more pass through
+// its syncNow signal, else the Schedule is triggered with overlap SKIP: never two syncs of one
+// account, a burst gives one sync) → watch again, comparing the mailbox with what the last watch
+// saw so a change between two watches is not missed. After a lost connection: back off (capped),
+// then ask for one sync after the reconnect. A server without IDLE: state 'unsupported', the
+// workflow ends and the Schedule alone syncs the account. Continue-as-new every
+// iterationsPerRun watches. Ids, counters and short reasons only in history.
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  continueAsNew,
+  isCancellation,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  sleep,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type * as activities from '../activities/sync';
+import { ACCOUNT_ID } from '../contracts/search-attributes';
+import {
+  credentialsUpdatedSignal,
+  ERR_ACCOUNT_NOT_FOUND,
+  ERR_AUTH,
+  ERR_SECRET_KEY,
+  passwordUpdatedSignal,
+} from '../contracts/sync';
+import {
+  watchStatusQuery,
+  type MailboxMark,
+  type WatchAccountInput,
+  type WatcherState,
+  type WatchOutcome,
+  type WatchResult,
+  type WatchStatus,
+} from '../contracts/watch';
+
+type Activities = ReturnType<typeof activities.createSyncActivities>;
+
+/** Seconds to wait before reconnect number `failures` (1, 2, ...): doubling from `initial`, capped at `max`. */
+export function reconnectDelaySeconds(failures: number, initial: number, max: number): number {
+  return Math.min(max, initial * 2 ** Math.min(30, Math.max(0, failures - 1)));
+}
+
+function failureType(err: unknown): string | undefined {
+  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) return err.cause.type ?? undefined;
+  return undefined;
+}
+
+function failureMessage(err: unknown): string {
+  if (err instanceof ActivityFailure && err.cause) return err.cause.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
+export async function watchAccount(input: WatchAccountInput): Promise<WatchResult> {
+  const { userId, accountId } = input;
+  const options = input.options ?? {};
+  const maxIdleSeconds = options.maxIdleSeconds ?? 600;
+  const reconnectInitial = options.reconnectInitialSeconds ?? 1;
+  const reconnectMax = options.reconnectMaxSeconds ?? 300;
+  const attentionMs = (options.attentionRecheckSeconds ?? 300) * 1000;
+  const iterationsPerRun = options.iterationsPerRun ?? 200;
+  const { workflowId } = workflowInfo();
+  const ref = { userId, accountId };
+
+  // One attempt per watch: the workflow itself decides about reconnecting (with its backoff,
+  // visible as state 'reconnecting'), whatever ended the attempt (server, network, worker).
+  const watcher = proxyActivities<Activities>({
+    startToCloseTimeout: `${maxIdleSeconds + 600}s`,
+    heartbeatTimeout: `${options.heartbeatTimeoutSeconds ?? 30}s`,
+    retry: { maximumAttempts: 1 },
+  });
+  const waiter = proxyActivities<Activities>({
+    startToCloseTimeout: '10m',
+    heartbeatTimeout: `${options.heartbeatTimeoutSeconds ?? 30}s`,
+    retry: { initialInterval: '1s', maximumInterval: '1m', maximumAttempts: 20 },
+  });
+  const db = proxyActivities<Activities>({
+    startToCloseTimeout: '1m',
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 10 },
+  });
+
+  const carry = input.carry;
+  const status: WatchStatus = {
+    state: 'starting',
+    changes: carry?.changes ?? 0,
+    syncsRequested: carry?.syncsRequested ?? 0,
+    reconnects: carry?.reconnects ?? 0,
+    continuedAsNew: carry?.continuedAsNew ?? 0,
+    reason: null,
+  };
+  let mark: MailboxMark | null = carry?.mark ?? null;
+  let failures = carry?.failures ?? 0;
+  // After a lost connection nothing may be missed: one sync once connected again.
+  let forceBehind = failures > 0;
+  let credentialsChanged = false;
+  setHandler(watchStatusQuery, () => status);
+  // account:password / account:token signal running syncs; a watcher waiting for a credential
+  // can be woken the same way (otherwise it looks again every attentionRecheckSeconds).
+  setHandler(credentialsUpdatedSignal, () => {
+    credentialsChanged = true;
+  });
+  setHandler(passwordUpdatedSignal, () => {
+    credentialsChanged = true;
+  });
+  upsertSearchAttributes([{ key: ACCOUNT_ID, value: accountId }]);
+
+  const details = () =>
+    setCurrentDetails(
+      `account ${accountId}: ${status.state}, ${status.changes} change(s), ${status.syncsRequested} sync request(s), ${status.reconnects} reconnect(s)`,
+    );
+  const record = async (state: WatcherState, reason: string | null) => {
+    status.state = state;
+    status.reason = reason;
+    details();
+    await db.recordWatcherState({ ...ref, workflowId, state, detail: reason });
+  };
+  const ended = (state: WatchResult['state'], reason: string): WatchResult => ({
+    accountId,
+    state,
+    reason,
+    changes: status.changes,
+    syncsRequested: status.syncsRequested,
+  });
+  const askForSync = async () => {
+    try {
+      await db.requestSync(ref);
+      status.syncsRequested++;
+      forceBehind = false;
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      // Temporal refused for a while: ask again after the next watch (the Schedule is still there).
+      forceBehind = true;
+      status.reason = `sync request failed: ${failureMessage(err)}`;
+    }
+  };
+  details();
+
+  try {
+    for (let iteration = 0; iteration < iterationsPerRun; iteration++) {
+      if (iteration > 0 && workflowInfo().continueAsNewSuggested) break;
+      let r: WatchOutcome;
+      try {
+        r = await watcher.watchMailbox({
+          ...ref,
+          workflowId,
+          mark,
+          forceBehind,
+          coalesceMs: options.coalesceMs,
+          maxIdleSeconds,
+          reissueIdleSeconds: options.reissueIdleSeconds,
+        });
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        const type = failureType(err);
+        if (type === ERR_AUTH || type === ERR_SECRET_KEY)
+          r = { outcome: 'needs_attention', reason: failureMessage(err) };
+        else if (type === ERR_ACCOUNT_NOT_FOUND) r = { outcome: 'stopped', reason: failureMessage(err) };
+        // The worker died, the attempt timed out: like a lost connection.
+        else r = { outcome: 'disconnected', reason: failureMessage(err) };
+      }
+      switch (r.outcome) {
+        case 'changed':
+        case 'behind':
+          if (r.outcome === 'changed') status.changes += r.events;
+          mark = r.mark;
+          failures = 0;
+          status.state = 'idle';
+          status.reason = null;
+          await askForSync();
+          details();
+          break;
+        case 'quiet':
+          mark = r.mark;
+          failures = 0;
+          status.state = 'idle';
+          details();
+          break;
+        case 'disconnected': {
+          failures++;
+          status.reconnects++;
+          forceBehind = true;
+          await record('reconnecting', r.reason);
+          await sleep(reconnectDelaySeconds(failures, reconnectInitial, reconnectMax) * 1000);
+          break;
+        }
+        case 'released':
+          // SYNC_IMAP_CONNECTIONS_PER_ACCOUNT=1: a sync has the connection; watch again once it is done.
+          mark = r.mark ?? mark;
+          await record('released', 'a sync of the account has its one IMAP connection');
+          while (!(await waiter.awaitSyncsDone({ ...ref, maxSeconds: 300 }))) {
+            /* still syncing */
+          }
+          break;
+        case 'needs_attention':
+          await record('needs_attention', r.reason);
+          credentialsChanged = false;
+          await condition(() => credentialsChanged, attentionMs);
+          forceBehind = true;
+          break;
+        case 'unsupported':
+          await record('unsupported', r.reason);
+          return ended('unsupported', r.reason);
+        case 'stopped':
+          await record('stopped', r.reason);
+          return ended('stopped', r.reason);
+      }
+    }
+  } catch (err) {
+    if (isCancellation(err)) {
+      // Cancelled by the reconciler (account disabled or removed, watchers switched off).
+      await CancellationScope.nonCancellable(() =>
+        record('stopped', 'watcher stopped (account disabled or removed, or SYNC_WATCH=false)'),
+      );
+    }
+    throw err;
+  }
+  // Outside the try: continueAsNew works by throwing.
+  return await continueAsNew<typeof watchAccount>({
+    userId,
+    accountId,
+    options,
+    carry: {
+      mark,
+      failures,
+      changes: status.changes,
+      syncsRequested: status.syncsRequested,
+      reconnects: status.reconnects,
+      continuedAsNew: status.continuedAsNew + 1,
+    },
+  });
+}
