@@ -44,7 +44,16 @@ export interface IdleSample {
 export interface ModeResult {
   mode: 'watchers' | 'schedule';
   note: string;
-  idle: { baseline: IdleSample; loaded: IdleSample; perAccount: { rssKiB: number; cpuPercentOfCore: number } };
+  idle: {
+    baseline: IdleSample;
+    /** With half the accounts (absent with fewer than 4 accounts). */
+    half?: IdleSample;
+    loaded: IdleSample;
+    /** (loaded − baseline) / N: includes one-off costs (code first loaded and compiled by the first sync and watch). */
+    perAccount: { rssKiB: number; cpuPercentOfCore: number };
+    /** (loaded − half) / (N − N/2): the cost of one more account once those one-off costs are paid. */
+    marginalPerAccount?: { rssKiB: number; cpuPercentOfCore: number };
+  };
   latency: LatencySummary & { missed: number; appended: number; runSeconds: number };
   duplicates: { byUid: number; byMessageId: number };
   watcherStates: Record<string, number>;
@@ -138,19 +147,24 @@ export async function runMode(o: {
     say(`[${mode}] worker idle with 0 accounts for ${o.idleSeconds} s ...`);
     const baseline = await idleWindow(stack, o.idleSeconds, 0);
 
-    say(`[${mode}] adding ${o.accounts} accounts and reconciling ...`);
-    await stack.addAccounts();
-    // Every account's INBOX exists before anything is measured (Dovecot creates it at the first login).
-    for (const a of stack.accounts) await mail.append(a, 'warmup');
-    await stack.waitQuiet(o.watch ? 300_000 : 30_000);
-    // Without watchers the warm-up messages arrive with the first scheduled syncs.
-    if (!o.watch) await warmupArrived(stack, intervalSeconds);
-    await settle(stack, 120);
-    await stack.waitQuiet(60_000);
-    // Without watchers, the window covers at least one whole interval (one round of syncs).
+    // Without watchers, a window covers at least one whole interval (one round of syncs).
     const loadedSeconds = o.watch ? o.idleSeconds : Math.max(o.idleSeconds, intervalSeconds);
-    say(`[${mode}] worker with ${o.accounts} idle accounts for ${loadedSeconds} s ...`);
-    const loaded = await idleWindow(stack, loadedSeconds, o.accounts);
+    const idleWith = async (count: number) => {
+      say(`[${mode}] ${count} accounts: adding and reconciling ...`);
+      await stack!.addAccounts(count);
+      // Every account's INBOX exists before anything is measured (Dovecot creates it at the first login).
+      for (const a of stack!.accounts) await mail.append(a, 'warmup');
+      await stack!.waitQuiet(o.watch ? 300_000 : 30_000);
+      // Without watchers the warm-up messages arrive with the first scheduled syncs.
+      if (!o.watch) await warmupArrived(stack!, intervalSeconds);
+      await settle(stack!, 120);
+      await stack!.waitQuiet(60_000);
+      say(`[${mode}] worker with ${count} idle accounts for ${loadedSeconds} s ...`);
+      return idleWindow(stack!, loadedSeconds, count);
+    };
+    const halfCount = Math.floor(o.accounts / 2);
+    const half = o.accounts >= 4 ? await idleWith(halfCount) : undefined;
+    const loaded = await idleWith(o.accounts);
     const watcherStates = await stack.watcherStates();
 
     say(`[${mode}] appending ${o.messages} messages at ${o.rate}/s over ${o.accounts} accounts ...`);
@@ -189,6 +203,15 @@ export async function runMode(o: {
           rssKiB: Math.round(((loaded.rssAfterGcMiB - baseline.rssAfterGcMiB) * 1024) / o.accounts),
           cpuPercentOfCore: +(((loaded.cpuCores - baseline.cpuCores) * 100) / o.accounts).toFixed(4),
         },
+        ...(half
+          ? {
+              half,
+              marginalPerAccount: {
+                rssKiB: Math.round(((loaded.rssAfterGcMiB - half.rssAfterGcMiB) * 1024) / (o.accounts - halfCount)),
+                cpuPercentOfCore: +(((loaded.cpuCores - half.cpuCores) * 100) / (o.accounts - halfCount)).toFixed(4),
+              },
+            }
+          : {}),
       },
       latency: { ...summary, missed: tracker.missed().length, appended: tracker.sent.length, runSeconds },
       duplicates: { byUid: dup.byUid, byMessageId: dup.byMessageId },
@@ -259,6 +282,8 @@ async function main(): Promise<void> {
           duplicates: r.duplicates.byUid + r.duplicates.byMessageId,
           'RSS/account KiB': r.idle.perAccount.rssKiB,
           'CPU/account % core': r.idle.perAccount.cpuPercentOfCore,
+          'marginal RSS/account KiB': r.idle.marginalPerAccount?.rssKiB ?? '-',
+          'marginal CPU/account % core': r.idle.marginalPerAccount?.cpuPercentOfCore ?? '-',
           'worker RSS after GC, MiB (0 → N)': `${r.idle.baseline.rssAfterGcMiB} → ${r.idle.loaded.rssAfterGcMiB}`,
         },
       ]),

@@ -61,10 +61,10 @@ export interface WatchStack {
   /** SIGTERMs the worker and waits. */
   stopWorker(): Promise<void>;
   workerPid(): number | undefined;
-  /** Asks the worker for a full garbage collection (SIGUSR2, bench/latency/gc-on-signal.ts). */
+  /** Asks the worker for a full garbage collection (SIGWINCH, bench/latency/gc-on-signal.ts). */
   collectGarbage(): void;
-  /** Adds the accounts to the store (users bench-<i>@example.test), then runs sync:reconcile. */
-  addAccounts(): Promise<void>;
+  /** Adds the accounts (all, or the first `upTo`) to the store (users bench-<i>@example.test), then runs sync:reconcile. */
+  addAccounts(upTo?: number): Promise<void>;
   reconcile(): Promise<void>;
   /** Watchers known to the store (table account_watchers), by state; {} without watchers. */
   watcherStates(): Promise<Record<string, number>>;
@@ -239,10 +239,10 @@ export async function startWatchStack(o: WatchStackOptions): Promise<WatchStack>
     killWorker: () => killWorker('SIGKILL'),
     stopWorker: () => killWorker('SIGTERM'),
     workerPid: () => (running() ? worker!.pid : undefined),
-    collectGarbage: () => void (running() && worker!.kill('SIGUSR2')),
-    async addAccounts() {
+    collectGarbage: () => void (running() && worker!.kill('SIGWINCH')),
+    async addAccounts(upTo = users.length) {
       const keyring = parseKeyring(keyEntry);
-      for (const [index, login] of users.entries()) {
+      for (const [index, login] of users.slice(0, upTo).entries()) {
         if (accounts.some((a) => a.index === index)) continue;
         const userId = (await store.ensureUser(`owner-${index}@example.com`)).id;
         const account = await addAccountWithPassword(
