@@ -97,6 +97,8 @@ export interface WatchStatus {
   changes: number;
   syncsRequested: number;
   reconnects: number;
+  /** Times the connection was given to a sync (budget of one), in this run. */
+  releases: number;
   continuedAsNew: number;
   reason: string | null;
 }

@@ -18,7 +18,8 @@ import {
 } from '../lib/imap/oauth2';
 import { DEFAULT_DATABASE_URL, loadSyncConfig, type SyncConfig } from '../lib/config/sync';
 import { connectClient } from '../lib/temporal';
-import { runningSyncWorkflows } from '../lib/account-sync';
+import { runningSyncWorkflows, watcherRunning } from '../lib/account-sync';
+import { watchWorkflowId } from '../contracts/watch';
 
 /** The options every command about one account has. */
 export const ACCOUNT_OPTIONS = {
@@ -138,7 +139,10 @@ export async function firstAccessToken(
   }
 }
 
-/** Signals every running sync of the account (one waiting for a credential resumes at once); returns their ids. */
+/**
+ * Signals every running sync of the account (one waiting for a credential resumes at once);
+ * returns their ids. The account's IDLE watcher, waiting for a credential too, is told as well.
+ */
 export async function signalRunningSyncs(
   client: Client,
   accountId: string,
@@ -146,6 +150,14 @@ export async function signalRunningSyncs(
 ): Promise<string[]> {
   const ids = await runningSyncWorkflows(client, accountId);
   for (const id of ids) await client.workflow.getHandle(id).signal(signal);
+  if (await watcherRunning(client, accountId)) {
+    await client.workflow
+      .getHandle(watchWorkflowId(accountId))
+      .signal(signal)
+      .catch(() => {
+        /* ended meanwhile: its next start logs in with the new credential anyway */
+      });
+  }
   return ids;
 }
 

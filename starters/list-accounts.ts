@@ -1,6 +1,7 @@
 // Lists accounts with their state: how they log in, whether one waits for a new password or
 // token (and since when, with the command that fixes it), the last sync, and how many
-// messages were skipped (recorded in sync_errors). --skipped lists those records.
+// messages were skipped (recorded in sync_errors), and the IMAP IDLE watcher's state (idle,
+// reconnecting, unsupported, ...; account_watchers). --skipped lists the skipped records.
 import { type AccountSummary, type SyncError, type WatcherInfo } from '../lib/sync-store';
 import { commandMain, emailAddress, EXIT, positiveInteger, printJson } from '../lib/cli';
 import { printableText, serverText } from '../lib/imap/server-text';

@@ -94,6 +94,7 @@ export async function watchAccount(input: WatchAccountInput): Promise<WatchResul
     changes: carry?.changes ?? 0,
     syncsRequested: carry?.syncsRequested ?? 0,
     reconnects: carry?.reconnects ?? 0,
+    releases: 0,
     continuedAsNew: carry?.continuedAsNew ?? 0,
     reason: null,
   };
@@ -195,6 +196,7 @@ export async function watchAccount(input: WatchAccountInput): Promise<WatchResul
         case 'released':
           // SYNC_IMAP_CONNECTIONS_PER_ACCOUNT=1: a sync has the connection; watch again once it is done.
           mark = r.mark ?? mark;
+          status.releases++;
           await record('released', 'a sync of the account has its one IMAP connection');
           while (!(await waiter.awaitSyncsDone({ ...ref, maxSeconds: 300 }))) {
             /* still syncing */

@@ -36,7 +36,7 @@ export function createSessions(
    * the sync asks the watcher for its connection and waits until it has let go (the watcher
    * looks every second); a watcher that died is recognised by its stale heartbeat.
    */
-  async function awaitWatcherRelease(ref: AccountRef): Promise<void> {
+  async function awaitWatcherRelease(ref: AccountRef, watch?: ProgressWatch): Promise<void> {
     if ((cfg.connectionsPerAccount ?? 2) >= 2) return;
     const deadline = Date.now() + RELEASE_WAIT_MS;
     while (await login.store.requestWatcherRelease(ref.userId, ref.accountId)) {
@@ -47,7 +47,9 @@ export function createSessions(
         );
         return;
       }
-      heartbeat();
+      // Our own wait, not a stalled server: keeps the stall clock and the heartbeat going.
+      if (watch) watch.progress();
+      else heartbeat();
       await new Promise((r) => setTimeout(r, 250));
     }
   }
@@ -57,7 +59,7 @@ export function createSessions(
    * `asWatcher`: the IDLE watcher's own connection (it keeps to the budget itself).
    */
   async function open(ref: AccountRef, watch?: ProgressWatch, asWatcher = false): Promise<Session> {
-    if (!asWatcher) await awaitWatcherRelease(ref);
+    if (!asWatcher) await awaitWatcherRelease(ref, watch);
     const { account, endpoint, auth, renew } = await login.credential(ref);
     const connect = (a: ImapAuth) =>
       connectImap(

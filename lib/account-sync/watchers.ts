@@ -20,12 +20,13 @@ export interface WatchSettings {
 
 /** The watcher settings the configuration gives. */
 export function watchSettings(
-  config: Pick<SyncConfig, 'watch' | 'watchedIntervalSeconds' | 'watchReconnectMaxSeconds'>,
+  config: Pick<SyncConfig, 'watch' | 'watchedIntervalSeconds' | 'watchReconnectMaxSeconds' | 'watchMaxIdleSeconds'>,
 ): WatchSettings {
   return {
     enabled: config.watch,
     leastIntervalSeconds: config.watchedIntervalSeconds,
-    options: { reconnectMaxSeconds: config.watchReconnectMaxSeconds },
+    // The workflow's own knobs; the activity's (coalescing, IDLE re-issue) come from the worker's configuration.
+    options: { reconnectMaxSeconds: config.watchReconnectMaxSeconds, maxIdleSeconds: config.watchMaxIdleSeconds },
   };
 }
 

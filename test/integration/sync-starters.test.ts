@@ -69,6 +69,9 @@ describe('account starters', () => {
       TEMPORAL_ADDRESS: env.address,
       MAILROOM_CODEC_KEYS: 'none',
       LOG_LEVEL: 'warn',
+      // These tests count what each sync:now did; an IDLE watcher's syncs would run beside them
+      // (the watcher has its own test, sync-watch.test.ts).
+      SYNC_WATCH: 'false',
     };
   });
 

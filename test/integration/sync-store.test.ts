@@ -100,7 +100,10 @@ describe('account-sync store', () => {
       { refreshToken: 'alice-refresh-token', clientSecret: 'alice-client-secret' },
     );
     const [m1] = await store.listMessages(alice, acc.id);
+    await store.setWatcherState(alice, acc.id, { workflowId: 'watch-a', state: 'idle', connected: true });
     const snapshot = async () => ({
+      // The whole row: heartbeat and release request included.
+      watcher: (await db.pool.query('SELECT * FROM account_watchers WHERE account_id = $1', [acc.id])).rows,
       account: await store.getAccountSecret(alice, acc.id),
       folders: await store.getFolderStates(alice, acc.id),
       messages: await store.listMessages(alice, acc.id),
@@ -172,6 +175,20 @@ describe('account-sync store', () => {
           await store.updateOAuth2Credentials(eve, oauth.id, { refreshTokenEncrypted: 'v1:k1:evil' }),
           false,
         ),
+      setWatcherState: async () =>
+        assert.equal(
+          await store.setWatcherState(eve, acc.id, { workflowId: 'evil', state: 'stopped', connected: false }),
+          false,
+        ),
+      claimWatcherConnection: async () => assert.equal(await store.claimWatcherConnection(eve, acc.id, 'evil'), null),
+      setWatcherConnected: async () => store.setWatcherConnected(eve, acc.id, false),
+      recordWatcherEvent: async () => store.recordWatcherEvent(eve, acc.id),
+      watcherHeartbeat: async () =>
+        assert.deepEqual(await store.watcherHeartbeat(eve, acc.id), { releaseRequested: false }),
+      requestWatcherRelease: async () => assert.equal(await store.requestWatcherRelease(eve, acc.id), false),
+      clearWatcherRelease: async () => store.clearWatcherRelease(eve, acc.id),
+      getWatcher: async () => assert.equal(await store.getWatcher(eve, acc.id), null),
+      countFolderMessages: async () => assert.equal(await store.countFolderMessages(eve, acc.id, 'INBOX', 7), 0),
     };
     // Functions about users themselves, or counts without any user's data, rather than a user's data.
     const userLevel = ['ensureUser', 'findUserByEmail', 'listUsers', 'countAccountsNeedingAttention'];

@@ -21,6 +21,7 @@ import { generateKeyEntry, parseKeyring } from '../../lib/sync-store/crypto';
 import { reconcileAccount, reconcileSchedules, type WatchSettings } from '../../lib/account-sync';
 import { watchStatusQuery, watchWorkflowId } from '../../contracts/watch';
 import { startDovecot, type DovecotServer, type DovecotUser } from '../../scripts/stack/dovecot';
+import { startHostileImap } from '../support/hostile-imap';
 import { startTestTemporal } from '../support/temporal';
 import {
   createTestDatabase,
@@ -294,10 +295,54 @@ describe('IMAP IDLE watcher', () => {
     );
     await settled(account);
     assert.equal(narrow.max(), 1, `${narrow.max()} connections at once with a budget of 1`);
+    const status = await env.client.workflow.getHandle(watchWorkflowId(account.id)).query(watchStatusQuery);
+    assert.ok(status.releases >= 1, `the watcher gave its connection to the sync: ${JSON.stringify(status)}`);
     const states = await db.pool.query('SELECT release_requested_at FROM account_watchers WHERE account_id = $1', [
       account.id,
     ]);
     assert.equal(states.rows[0].release_requested_at, null);
+  });
+
+  it('a server without IDLE: the watcher records unsupported and ends; the reconciler leaves it be', async () => {
+    const hostile = await startHostileImap({ folders: { INBOX: [{ behaviour: 'ok' }] } });
+    try {
+      const account = await addAccountWithPassword(
+        store,
+        parseKeyring(keyEntry),
+        owner,
+        {
+          imapHost: hostile.host,
+          imapPort: hostile.port,
+          imapTls: false,
+          imapUser: hostile.user,
+          syncIntervalSeconds: MONTH,
+        },
+        hostile.password,
+      );
+      assert.equal((await reconcileAccount(env.client, store, account, queueWide, watch)).watcher, 'started');
+      const handle = env.client.workflow.getHandle(watchWorkflowId(account.id));
+      const result = await handle.result();
+      assert.equal(result.state, 'unsupported');
+      assert.match(result.reason, /does not offer IDLE/);
+      const watcher = await store.getWatcher(owner, account.id);
+      assert.equal(watcher?.state, 'unsupported');
+      assert.equal(
+        (await reconcileAccount(env.client, store, account, queueWide, watch)).watcher,
+        'unsupported',
+        'not restarted on every reconcile',
+      );
+      const listed = await run('node', ['--import', 'tsx', 'starters/list-accounts.ts'], {
+        cwd: ROOT,
+        env: { ...process.env, DATABASE_URL: db.url },
+      });
+      assert.match(
+        listed.stdout,
+        /IDLE watcher: unsupported since \d+s ago, no change seen yet: IMAP server .* does not offer IDLE/,
+      );
+      await store.removeAccount(owner, account.id);
+    } finally {
+      await hostile.stop();
+    }
   });
 
   it('disabling the account stops its watcher; removing an account stops its watcher too', async () => {

@@ -12,6 +12,31 @@ describe('sync config', () => {
     assert.equal(c.taskQueue, 'mailroom-sync');
     assert.equal(c.batchSize, 100);
     assert.equal(c.batchPauseMs, 0);
+    assert.equal(c.watch, true);
+    assert.equal(c.watchCoalesceMs, 300);
+    assert.equal(c.watchReissueIdleSeconds, 1500);
+    assert.equal(c.watchedIntervalSeconds, undefined);
+    assert.equal(c.connectionsPerAccount, 2);
+  });
+
+  it('reads the watcher settings: SYNC_WATCH as a boolean, IDLE re-issued before 29 minutes, a budget of at least 1', () => {
+    const c = loadSyncConfig({
+      SYNC_WATCH: 'false',
+      SYNC_WATCH_COALESCE_MS: '50',
+      SYNC_WATCHED_INTERVAL_MINUTES: '120',
+      SYNC_IMAP_CONNECTIONS_PER_ACCOUNT: '1',
+    });
+    assert.equal(c.watch, false);
+    assert.equal(c.watchCoalesceMs, 50);
+    assert.equal(c.watchedIntervalSeconds, 7200);
+    assert.equal(c.connectionsPerAccount, 1);
+    assert.equal(loadSyncConfig({ SYNC_WATCH: 'yes' }).watch, true);
+    assert.throws(() => loadSyncConfig({ SYNC_WATCH: 'sometimes' }), /SYNC_WATCH/);
+    assert.throws(() => loadSyncConfig({ SYNC_WATCH_REISSUE_IDLE_SECONDS: '1800' }), /SYNC_WATCH_REISSUE_IDLE_SECONDS/);
+    assert.throws(
+      () => loadSyncConfig({ SYNC_IMAP_CONNECTIONS_PER_ACCOUNT: '0' }),
+      /SYNC_IMAP_CONNECTIONS_PER_ACCOUNT/,
+    );
   });
 
   it('reads and validates variables, naming the bad one', () => {
