@@ -8,6 +8,7 @@
 //   --scale F        multiply outages and waits (default 1: the 60 s / 2 min of the issue)
 //   --rate R         workflow starts per second (default 20)
 //   --sync-messages N  messages in the mailbox of the sync scenario (default 1500)
+//   --watch-accounts N accounts idling under IMAP IDLE watchers in the watch-* scenarios (default 20)
 // Exits 1 when anything was lost, left open or untagged, or reached a forbidden address.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -20,6 +21,7 @@ import { INBOUND_SCENARIOS, runInboundScenario, type ChaosSettings } from './cha
 import { interrupted, onInterrupt } from './chaos/interrupt';
 import { startChaosStack } from './chaos/stack';
 import { runSyncScenario } from './chaos/sync-run';
+import { runWatchScenarios, WATCH_SCENARIOS, type WatchScenarioName } from './chaos/watch-run';
 
 export interface ChaosRow {
   scenario: string;
@@ -43,7 +45,11 @@ export interface ChaosRow {
   timeline?: InboundOutcome['timeline'];
 }
 
-export const SCENARIO_NAMES = [...INBOUND_SCENARIOS.map((s) => s.name), 'imap-pg-cut'];
+export const SCENARIO_NAMES: string[] = [
+  ...INBOUND_SCENARIOS.map((s) => s.name),
+  'imap-pg-cut',
+  ...WATCH_SCENARIOS.map((s) => s.name),
+];
 
 /**
  * The worker's deferral delays for a shortened run: the first wait (60 s) scaled like the
@@ -63,6 +69,8 @@ export async function runChaos(opts: {
   scenarios?: string[];
   settings: ChaosSettings;
   syncMessages: number;
+  /** Accounts idling under watchers in the watch-* scenarios (default 20). */
+  watchAccounts?: number;
   onRow?: (row: ChaosRow) => void;
 }): Promise<ChaosRow[]> {
   const wanted = opts.scenarios?.length ? opts.scenarios : SCENARIO_NAMES;
@@ -134,6 +142,34 @@ export async function runChaos(opts: {
       rows.push(row);
       opts.onRow?.(row);
     }
+    const watch = WATCH_SCENARIOS.map((s) => s.name).filter((n) => wanted.includes(n));
+    if (watch.length) {
+      const watchRows = await runWatchScenarios({
+        temporalAddress: stack.temporalAddress(),
+        scenarios: watch as WatchScenarioName[],
+        accounts: opts.watchAccounts ?? 20,
+        perAccount: 1,
+        scale: opts.settings.scale,
+        dir: stack.dir,
+      });
+      for (const r of watchRows) {
+        const row: ChaosRow = {
+          scenario: r.scenario,
+          what: r.what,
+          in: r.in,
+          delivered: r.stored,
+          duplicates: r.duplicates,
+          lost: r.lost,
+          strays: 0,
+          unfinished: r.watchersIdleAgain ? 0 : 1,
+          recoverSeconds: r.recoverSeconds,
+          note: r.note,
+          ok: r.ok,
+        };
+        rows.push(row);
+        opts.onRow?.(row);
+      }
+    }
   } finally {
     stopped();
     await stack.stop();
@@ -149,6 +185,7 @@ async function main() {
       scale: { type: 'string', default: '1' },
       rate: { type: 'string', default: '20' },
       'sync-messages': { type: 'string', default: '1500' },
+      'watch-accounts': { type: 'string', default: '20' },
     },
   });
   const bar = new SingleBar(
@@ -167,6 +204,7 @@ async function main() {
     scenarios,
     settings,
     syncMessages: Number(values['sync-messages']),
+    watchAccounts: Number(values['watch-accounts']),
     onRow: (r) => console.log(line(r)),
   });
   console.log('');

@@ -167,6 +167,11 @@ service lmtp {
     port = ${o.lmtpPort}
   }
 }
+# One process per IMAP connection: the latency benchmark (bench/latency.ts) holds two per
+# account (an IDLE watcher's and its own) for 50 accounts and more, beyond the default 100.
+service imap {
+  process_limit = 512
+}
 protocol imap {
   # CONDSTORE and QRESYNC are built into Dovecot's IMAP; nothing to load.
   mail_max_userip_connections = 50
