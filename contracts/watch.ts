@@ -15,6 +15,15 @@ export function watchWorkflowId(accountId: string): string {
   return `${WATCH_WORKFLOW_PREFIX}${accountId}`;
 }
 
+/**
+ * Task queue of the watchers' long activities (the IDLE watch, the wait for a sync to end),
+ * served by the sync worker beside its own: an idle watch holds an activity slot for minutes, so
+ * on the sync queue a few watched accounts would take every slot their syncs need.
+ */
+export function watchTaskQueue(syncTaskQueue: string): string {
+  return `${syncTaskQueue}-watch`;
+}
+
 /** What account:list shows (table account_watchers, migration 004). */
 export type WatcherState =
   'starting' | 'idle' | 'reconnecting' | 'unsupported' | 'needs_attention' | 'released' | 'stopped';

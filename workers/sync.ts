@@ -17,6 +17,7 @@ import { loadSyncConfig, type SyncConfig } from '../lib/config/sync';
 import { setNeedsAttentionSource } from '../lib/observability/sync-metrics';
 import { workflowSource } from '../lib/temporal/workflow-source';
 import { environment } from '../lib/config/env';
+import { watchTaskQueue } from '../contracts/watch';
 
 export interface SyncWorkerOptions {
   /** Environment to read the sync configuration and MAILROOM_SECRET_KEYS from (default process.env). */
@@ -40,7 +41,7 @@ export async function createSyncWorker(
   connection: NativeConnection,
   namespace: string,
   options: SyncWorkerOptions = {},
-): Promise<Worker> {
+): Promise<SyncWorker> {
   const env = options.env ?? environment();
   const config = { ...loadSyncConfig(env), ...options.config };
   // Fail at start, not on the first sync, when the key is missing or malformed.
@@ -60,7 +61,7 @@ export async function createSyncWorker(
   // mailroom_sync_accounts_needing_attention reads PostgreSQL at each scrape.
   const store = createStore(pool);
   setNeedsAttentionSource(() => store.countAccountsNeedingAttention());
-  return Worker.create({
+  const worker = await Worker.create({
     connection,
     namespace,
     taskQueue: config.taskQueue,
@@ -69,4 +70,44 @@ export async function createSyncWorker(
     maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
     dataConverter,
   });
+  // The watchers' long activities on their own queue and slots (contracts/watch.ts), served by
+  // the same process: activities only, no workflows.
+  const watches = await Worker.create({
+    connection,
+    namespace,
+    taskQueue: watchTaskQueue(config.taskQueue),
+    activities,
+    maxConcurrentActivityTaskExecutions: config.maxWatches,
+    dataConverter,
+  });
+  return new SyncWorker(worker, watches);
+}
+
+/** The sync worker and its watch worker, run and shut down together. */
+export class SyncWorker {
+  constructor(
+    readonly syncs: Worker,
+    readonly watches: Worker,
+  ) {}
+
+  /** Runs both until shut down; when one fails, the other is shut down too and the failure raised. */
+  async run(): Promise<void> {
+    const runs = [this.syncs, this.watches].map((w) =>
+      w.run().catch((err: unknown) => {
+        this.shutdown();
+        throw err;
+      }),
+    );
+    await Promise.all(runs);
+  }
+
+  shutdown(): void {
+    for (const w of [this.syncs, this.watches]) if (w.getState() === 'RUNNING') w.shutdown();
+  }
+
+  /** RUNNING while both run; otherwise the state of the one that does not. */
+  getState(): ReturnType<Worker['getState']> {
+    const other = [this.syncs, this.watches].find((w) => w.getState() !== 'RUNNING');
+    return other ? other.getState() : 'RUNNING';
+  }
 }

@@ -35,6 +35,7 @@ import {
 } from '../contracts/sync';
 import {
   watchStatusQuery,
+  watchTaskQueue,
   type MailboxMark,
   type WatchAccountInput,
   type WatcherState,
@@ -68,17 +69,21 @@ export async function watchAccount(input: WatchAccountInput): Promise<WatchResul
   const reconnectMax = options.reconnectMaxSeconds ?? 300;
   const attentionMs = (options.attentionRecheckSeconds ?? 300) * 1000;
   const iterationsPerRun = options.iterationsPerRun ?? 200;
-  const { workflowId } = workflowInfo();
+  const { workflowId, taskQueue } = workflowInfo();
   const ref = { userId, accountId };
+  // The long activities go to the watch queue (contracts/watch.ts: never the syncs' slots).
+  const longQueue = watchTaskQueue(taskQueue);
 
   // One attempt per watch: the workflow itself decides about reconnecting (with its backoff,
   // visible as state 'reconnecting'), whatever ended the attempt (server, network, worker).
   const watcher = proxyActivities<Activities>({
+    taskQueue: longQueue,
     startToCloseTimeout: `${maxIdleSeconds + 600}s`,
     heartbeatTimeout: `${options.heartbeatTimeoutSeconds ?? 30}s`,
     retry: { maximumAttempts: 1 },
   });
   const waiter = proxyActivities<Activities>({
+    taskQueue: longQueue,
     startToCloseTimeout: '10m',
     heartbeatTimeout: `${options.heartbeatTimeoutSeconds ?? 30}s`,
     retry: { initialInterval: '1s', maximumInterval: '1m', maximumAttempts: 20 },

@@ -138,11 +138,6 @@ export async function startWatchStack(o: WatchStackOptions): Promise<WatchStack>
     MAILROOM_CODEC_KEYS: 'none',
     SYNC_TASK_QUEUE: taskQueue,
     SYNC_WATCH: o.watch ? 'true' : 'false',
-    // Each watcher holds one of the worker's activity slots for as long as it idles: with the
-    // default 4 slots, 4 watched accounts leave none for their syncs, which then wait forever
-    // (found by this benchmark). Until the worker sizes that itself, room for every watcher
-    // plus the default 4 for the syncs.
-    ...(o.watch ? { SYNC_MAX_CONCURRENT_ACTIVITIES: String(o.accounts + 4) } : {}),
     LOG_LEVEL: 'warn',
     ...o.env,
   };

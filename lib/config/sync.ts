@@ -34,6 +34,11 @@ const schema = z.object({
   SYNC_IMAP_CONNECT_TIMEOUT_MS: positiveInt.default(30_000),
   SYNC_IMAP_SOCKET_TIMEOUT_MS: positiveInt.default(120_000),
   SYNC_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(4),
+  // IDLE watches (and a watcher's wait for a sync to finish) run on their own task queue,
+  // SYNC_TASK_QUEUE + '-watch', so the watches of many idle accounts never hold the slots the
+  // syncs need: this many accounts can be watched at once per sync worker (a watch costs one IMAP
+  // connection and little else; more watchers wait for a slot, their accounts still sync on schedule).
+  SYNC_MAX_WATCHES: positiveInt.max(100_000).default(1000),
   // Hard deadline of one IMAP activity attempt, enforced by the worker (connections closed,
   // attempt retried); a fetch activity starts no new batch after a quarter of it.
   SYNC_ACTIVITY_DEADLINE_SECONDS: positiveInt.default(1800),
@@ -152,6 +157,8 @@ export interface SyncConfig {
   watchReconnectMaxSeconds: number;
   /** Least interval of a watched account's Schedule, in seconds; undefined: the account's own. */
   watchedIntervalSeconds?: number;
+  /** SYNC_MAX_WATCHES: watch activities at once per worker (their own task queue). */
+  maxWatches: number;
   /** SYNC_IMAP_CONNECTIONS_PER_ACCOUNT. */
   connectionsPerAccount: number;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
@@ -177,6 +184,7 @@ export function loadSyncConfig(env: NodeJS.ProcessEnv = process.env): SyncConfig
     imapConnectTimeoutMs: e.SYNC_IMAP_CONNECT_TIMEOUT_MS,
     imapSocketTimeoutMs: e.SYNC_IMAP_SOCKET_TIMEOUT_MS,
     maxConcurrentActivities: e.SYNC_MAX_CONCURRENT_ACTIVITIES,
+    maxWatches: e.SYNC_MAX_WATCHES,
     activityDeadlineMs: e.SYNC_ACTIVITY_DEADLINE_SECONDS * 1000,
     oauth2RefreshMarginMs: e.SYNC_OAUTH2_REFRESH_MARGIN_SECONDS * 1000,
     oauth2TimeoutMs: e.SYNC_OAUTH2_TIMEOUT_MS,

@@ -16,6 +16,7 @@ import { ACCOUNT_ID } from '../../contracts/search-attributes';
 import { credentialsUpdatedSignal, ERR_AUTH } from '../../contracts/sync';
 import {
   watchStatusQuery,
+  watchTaskQueue,
   type MailboxMark,
   type WatchAccountInput,
   type WatchOptions,
@@ -92,6 +93,7 @@ const stubs: WatchActivities = {
 
 let env: TestWorkflowEnvironment;
 let worker: Worker;
+let watchWorker: Worker;
 let running: Promise<void>;
 let counter = 0;
 
@@ -105,12 +107,20 @@ before(async () => {
     workflowsPath: require.resolve('../../workflows/sync'),
     activities: stubs,
   });
-  running = worker.run();
+  // The watch activities go to their own queue (contracts/watch.ts), as on the sync worker.
+  watchWorker = await Worker.create({
+    connection: env.nativeConnection,
+    namespace: env.namespace ?? 'default',
+    taskQueue: watchTaskQueue(TASK_QUEUE),
+    activities: stubs,
+  });
+  running = Promise.all([worker.run(), watchWorker.run()]).then(() => undefined);
 });
 
 after(async () => {
   if (worker) {
     worker.shutdown();
+    watchWorker?.shutdown();
     await running;
   }
   await env?.teardown();
