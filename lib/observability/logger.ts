@@ -200,6 +200,9 @@ export function coreLogLevel(level: Level): LogLevel {
  */
 export function temporalLogger(base: pino.Logger = logger.child({ component: 'temporal' })): TemporalLogger {
   const write = (level: LogLevel, message: string, meta: LogMetadata = {}) => {
+    // The SDK logs every activity's and workflow's start and end at debug (several lines per
+    // email): at info, drop them before copying their metadata.
+    if (!base.isLevelEnabled(PINO_LEVEL[level])) return;
     const fields: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(meta)) {
       if (key === 'taskToken') continue; // opaque and long; activityId and the workflow ids say which task
