@@ -55,7 +55,7 @@ import { createInboundWorker } from '../workers/inbound';
 import { activitySteps } from '../test/support/history-steps';
 import { inboundChart, renderSvg, type Series } from './chart';
 import { type EmulatorProcess, startEmulatorProcess } from './emulators';
-import { cpuSecondsOf, machineBusy, memoryOf, processTree, serverCpuSeconds } from './procstat';
+import { cpuSecondsOf, machineBusy, memoryOf, processTree, serverCpuSeconds, threadCpuSeconds } from './procstat';
 
 const ROOT = join(__dirname, '..');
 const DOMAIN = 'example.com';
@@ -439,6 +439,14 @@ async function cpuByRole(stack: BenchStack): Promise<Record<string, Record<numbe
   return out;
 }
 
+/** The worker processes' CPU seconds so far by thread role (bench/procstat.ts threadCpuSeconds), summed over the workers. */
+function workerThreadCpu(stack: BenchStack): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const w of stack.workers)
+    for (const [role, sec] of Object.entries(threadCpuSeconds(w.pid))) out[role] = (out[role] ?? 0) + sec;
+  return out;
+}
+
 /** CPU seconds per role between two snapshots, over the processes alive at the end (one that started meanwhile counts from 0). */
 function cpuDelta(
   before: Record<string, Record<number, number>>,
@@ -599,6 +607,7 @@ async function runTemporal(
     const countsBefore = await workerCounts(stack);
     const smtpBefore = await stack.mail.stats();
     const cpuBefore = await cpuByRole(stack);
+    const threadsBefore = workerThreadCpu(stack);
     const persistenceBefore = await persistenceRequests(stack);
     const busy = machineBusy();
     rssTimer = setInterval(sampleRss, 200);
@@ -612,6 +621,7 @@ async function runTemporal(
     clearInterval(rssTimer);
     const machineCores = busy() * cpus().length;
     const cpuAfter = await cpuByRole(stack);
+    const threadsAfter = workerThreadCpu(stack);
     const persistenceAfter = await persistenceRequests(stack);
     const smtpAfter = await stack.mail.stats();
     const countsAfter = await workerCounts(stack);
@@ -698,6 +708,15 @@ async function runTemporal(
           ? { startsPerSecond: +halfRate.toFixed(1), emails: halfKeys.length, latencyMs: latencyMs(half.latencies) }
           : undefined,
         cpuMsPerEmail: { ...cpuMs, 'emulators (total)': emulatorMs },
+        // The worker's CPU split by thread (issue 24: where it goes); empty with --eager or off Linux.
+        workerCpuMsPerEmailByThread: tuning.eager
+          ? {}
+          : Object.fromEntries(
+              Object.entries(threadsAfter).map(([role, sec]) => [
+                role,
+                +(((sec - (threadsBefore[role] ?? 0)) * 1000) / n).toFixed(1),
+              ]),
+            ),
         persistenceRequestsPerEmail: Object.fromEntries(
           Object.entries(persistenceAfter)
             .map(([op, v]) => [op, +((v - (persistenceBefore[op] ?? 0)) / n).toFixed(2)] as const)
@@ -1037,6 +1056,11 @@ async function main() {
     row('SMTP connections/100 emails', (r) => r.temporal.smtpConnectionsPer100Emails);
     for (const who of [...new Set(result.runs.flatMap((r) => Object.keys(r.cpuMsPerEmail)))])
       row(`CPU ms/email: ${who}`, (r) => (r.cpuMsPerEmail as Record<string, number>)[who] ?? 0);
+    for (const role of [...new Set(result.runs.flatMap((r) => Object.keys(r.workerCpuMsPerEmailByThread)))])
+      row(
+        `CPU ms/email: worker's ${role}`,
+        (r) => (r.workerCpuMsPerEmailByThread as Record<string, number>)[role] ?? 0,
+      );
     row('CPU ms/email: direct process (no Temporal)', () => result.direct.cpuMsPerEmail['direct process']);
     row('persistence requests/email (server on PostgreSQL)', (r) =>
       r.backend === 'postgres'

@@ -23,6 +23,47 @@ export function cpuSecondsOf(pid: number): number {
   return stat(pid)?.cpuSeconds ?? 0;
 }
 
+/**
+ * CPU seconds a process's threads have used so far, summed by role (Linux /proc/<pid>/task;
+ * empty elsewhere or once it is gone). Node names its threads: MainThread (the event loop: for
+ * the worker, activities, the SDK's worker loop and the core bridge), WorkerThread (worker_threads:
+ * the Temporal worker's workflow thread, where the sandbox runs), V8Worker (V8's helpers: garbage
+ * collection and optimising compilation), libuv-worker (the thread pool: crypto, fs, DNS); the
+ * Temporal core's Rust threads are tokio-runtime-* and a few named by the core.
+ */
+export function threadCpuSeconds(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    const comm = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    const role = threadRole(comm);
+    out[role] = (out[role] ?? 0) + (Number(f[11]) + Number(f[12])) / USER_HZ;
+  }
+  return out;
+}
+
+function threadRole(comm: string): string {
+  if (comm === 'MainThread') return 'main thread';
+  if (comm === 'WorkerThread') return 'workflow thread';
+  if (comm === 'V8Worker') return 'V8 helpers (GC, JIT)';
+  if (comm.startsWith('libuv-worker')) return 'libuv pool';
+  if (comm.startsWith('tokio-runtime') || comm.startsWith('temporal') || comm.startsWith('workflow'))
+    return 'Temporal core (Rust)';
+  return 'other threads';
+}
+
 /** A process and every process under it (a Node wrapper and the server it spawned). */
 export function processTree(root: number): number[] {
   let pids: number[];
