@@ -42,6 +42,9 @@ const queueNarrow = `sync-watch-1-${suffix}`;
 const WATCHED: DovecotUser = { user: 'watched@example.test', password: 'watched-secret' };
 const NARROW: DovecotUser = { user: 'narrow@example.test', password: 'narrow-secret' };
 const GONE: DovecotUser = { user: 'gone@example.test', password: 'gone-secret' };
+const queueFewSlots = `sync-watch-slots-${suffix}`;
+/** More watched accounts than the third worker has activity slots for its syncs. */
+const CROWD: DovecotUser[] = [1, 2, 3].map((i) => ({ user: `crowd${i}@example.test`, password: `crowd-secret-${i}` }));
 const MONTH = 30 * 24 * 3600;
 
 /** A TCP proxy in front of Dovecot that counts the connections open at once. */
@@ -140,7 +143,7 @@ describe('IMAP IDLE watcher', () => {
     [env, db, dovecot] = await Promise.all([
       startTestTemporal(),
       createTestDatabase(),
-      startDovecot({ directory: dovecotDir, users: [WATCHED, NARROW, GONE] }),
+      startDovecot({ directory: dovecotDir, users: [WATCHED, NARROW, GONE, ...CROWD] }),
     ]);
     store = createStore(db.pool);
     wide = await countingProxy(() => dovecot.imapPort);
@@ -152,6 +155,12 @@ describe('IMAP IDLE watcher', () => {
         keyEntry,
         taskQueue: queueNarrow,
         config: { watchCoalesceMs: 300, connectionsPerAccount: 1 },
+      }),
+      startSyncTestWorker(env, {
+        db,
+        keyEntry,
+        taskQueue: queueFewSlots,
+        config: { watchCoalesceMs: 300, maxConcurrentActivities: 2 },
       }),
     ]);
     owner = (await store.ensureUser('owner@example.com')).id;
@@ -384,5 +393,37 @@ describe('IMAP IDLE watcher', () => {
       async () => (await goneHandle.describe()).status.name !== 'RUNNING',
       60_000,
     );
+  });
+
+  it('more watched accounts than the worker has activity slots: every account still gets its new mail', async () => {
+    // Three idle watches and two sync slots: the watches run on their own queue, so they never
+    // hold the slots the syncs need (on the sync queue, the syncs would never start).
+    const crowd: Account[] = [];
+    for (const user of CROWD)
+      crowd.push(
+        await addAccountWithPassword(
+          store,
+          parseKeyring(keyEntry),
+          owner,
+          {
+            imapHost: '127.0.0.1',
+            imapPort: dovecot.imapPort,
+            imapTls: false,
+            imapUser: user.user,
+            syncIntervalSeconds: MONTH,
+          },
+          user.password,
+        ),
+      );
+    for (const account of crowd) await reconcileAccount(env.client, store, account, queueFewSlots, watch);
+    for (const account of crowd) await settled(account);
+    const ids = await Promise.all(CROWD.map((user, i) => append(user, 1, 300 + i)));
+    await waitFor(
+      "each account's new message in PostgreSQL",
+      async () => (await Promise.all(crowd.map((a, i) => rowCount(a.id, ids[i][0])))).every((n) => n === 1),
+      120_000,
+      100,
+    );
+    for (const account of crowd) assert.equal(await watcherState(account), 'idle');
   });
 });
