@@ -4,20 +4,24 @@ import { commandMain, emailAddress, EXIT, positiveNumber, UsageError } from '../
 import { connectClient } from '../lib/temporal';
 import { ACCOUNT_OPTIONS, accountIdOption, findAccount, openAccountDb } from './account-common';
 import { reconcileAccountSchedule } from './reconcile-schedules';
+import { describeSmtp, SMTP_OPTIONS, smtpSettingsFromOptions, storeSmtpSettings } from './smtp-options';
 
 const spec = {
   name: 'account:set',
   summary:
-    'Enable or disable an account, or change its sync interval; its Schedule follows at once (paused while disabled).',
+    'Enable or disable an account, change its sync interval (its Schedule follows at once, paused while disabled), or set the SMTP server it sends through.',
   options: {
     ...ACCOUNT_OPTIONS,
     enable: { type: 'boolean', description: 'enable the account (its Schedule runs again)' },
     disable: { type: 'boolean', description: 'disable the account (its Schedule is paused; a running sync finishes)' },
     'interval-minutes': { type: 'string', value: '<minutes>', description: 'new sync interval' },
+    ...SMTP_OPTIONS,
+    'no-sent-folder': { type: 'boolean', description: 'keep no copy of sent messages (the provider keeps its own)' },
   },
   examples: [
     'npm run account:set -- --user owner@example.com --account 3f1c... --disable',
     'npm run account:set -- --user owner@example.com --account 3f1c... --enable --interval-minutes 5',
+    'npm run account:set -- --user owner@example.com --account 3f1c... --smtp-host smtp.example.com --smtp-port 587 --sent-folder Sent',
   ],
 } as const;
 
@@ -29,11 +33,20 @@ commandMain(spec, async (values) => {
     values['interval-minutes'] !== undefined
       ? positiveNumber('interval-minutes', values['interval-minutes'])
       : undefined;
-  if (!values.enable && !values.disable && minutes === undefined)
-    throw new UsageError('nothing to change: give --enable, --disable or --interval-minutes');
+  const smtp = smtpSettingsFromOptions(values);
+  const syncChange = values.enable || values.disable || minutes !== undefined;
+  if (!syncChange && !smtp)
+    throw new UsageError(
+      'nothing to change: give --enable, --disable, --interval-minutes, or the sending settings (--smtp-host ...)',
+    );
   const db = openAccountDb();
   try {
     const { user } = await findAccount(db.store, owner, accountId, db.where);
+    if (smtp) {
+      const saved = await storeSmtpSettings(db, user.id, accountId, smtp);
+      console.log(`Account ${accountId} sends through ${describeSmtp(saved)}`);
+      if (!syncChange) return EXIT.done;
+    }
     const account = await db.store.updateAccountSettings(user.id, accountId, {
       enabled: values.enable ? true : values.disable ? false : undefined,
       syncIntervalSeconds: minutes !== undefined ? Math.max(1, Math.round(minutes * 60)) : undefined,
