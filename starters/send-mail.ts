@@ -73,6 +73,8 @@ function describeOutcome(o: SendOutcome): string {
     const later = m.sendAt && m.sendAt.getTime() > Date.now() + 1000;
     return `${o.started ? 'Scheduled' : 'Already scheduled'}: message ${m.id} goes out ${later ? `at ${at}` : 'now'} (workflow ${o.workflowId})`;
   }
+  if (m.status === 'failed')
+    return `Message ${m.id} failed${m.statusReason ? `: ${serverText(m.statusReason)}` : ''}. It is never sent again under this id: write it again (npm run mail:draft, or mail:send with the draft options)`;
   return `Message ${m.id} is ${m.status} already; nothing new was started (workflow ${o.workflowId})`;
 }
 
@@ -121,6 +123,11 @@ async function main(values: OptionValues<typeof spec.options>): Promise<ExitCode
         throw new UsageError(`message ${outboxId} belongs to account ${m.accountId}, not ${accountId}`);
     }
     const outcome = await sendDraft(outbox.deps, userId, outboxId!, { at });
+    if (outcome.message.status === 'failed') {
+      if (values.json) printJson({ ...outboxJson(outcome.message), started: false });
+      console.error(`mail:send: ${describeOutcome(outcome)}`);
+      return EXIT.failed;
+    }
     if (!values.wait) {
       if (values.json) printJson({ ...outboxJson(outcome.message), started: outcome.started });
       else console.log(describeOutcome(outcome));
