@@ -264,6 +264,8 @@ describe('outbox starters', () => {
     );
     assert.equal(set.code, 0, set.stderr);
     assert.match(set.stdout, /sends through 127\.0\.0\.1:2525 \(no TLS\), Sent copy in Sent/);
+    const list = await npmRun('account:list', [...user]);
+    assert.match(list.stdout, /^ {4}sends through 127\.0\.0\.1:2525 \(no TLS\), Sent copy in Sent$/m);
     assert.deepEqual(await outbox.getSmtpSettings(userId, accountId), {
       host: '127.0.0.1',
       port: 2525,
