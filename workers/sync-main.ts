@@ -11,6 +11,10 @@ import { loadSyncConfig } from '../lib/config/sync';
 import { createPool } from '../lib/storage/db';
 import { syncRegistry } from '../lib/observability/sync-metrics';
 import { createSyncWorker } from './sync';
+import { createSendWorker } from './send';
+import { loadSendConfig } from '../lib/config/send';
+import { loadConfig } from '../lib/config';
+import { createAwsClients } from '../lib/aws/clients';
 import { type HealthCheck, type HealthReport, listen, runChecks } from './http';
 import { serviceArgs, type ServiceSpec } from '../lib/cli';
 
@@ -27,6 +31,8 @@ const SERVICE: ServiceSpec = {
     'MAILROOM_CODEC_KEYS                                    payload keys (required; none = plaintext on purpose)',
     'METRICS_HOST, SYNC_METRICS_PORT                        /metrics and /health (default 0.0.0.0:8001, port 0 = off)',
     'SYNC_*                                                 batches, timeouts, limits (docs/account-sync.md)',
+    'SEND_TASK_QUEUE, SEND_*                                the send worker beside it (mailroom-send; docs/configuration.md)',
+    'AWS_REGION, AWS_ENDPOINT_URL_S3                        attachments kept in S3',
   ],
   notes: ['Logs are JSON lines on stdout (LOG_LEVEL, LOG_ADDRESSES).'],
   examples: ['npm run sync:worker'],
@@ -34,6 +40,8 @@ const SERVICE: ServiceSpec = {
 
 async function main(): Promise<void> {
   const config = loadSyncConfig();
+  // Fails at start, naming the variable, when a SEND_* value is bad.
+  const sendConfig = loadSendConfig();
   // Unset or malformed MAILROOM_CODEC_KEYS stops the worker here, naming the variable.
   const warning = codecWarning(requireCodecChoice('the sync worker'));
   if (warning) log.warn(warning);
@@ -43,6 +51,11 @@ async function main(): Promise<void> {
     // One pool for the activities and the health check, so /health asks the database the worker uses.
     const pool = createPool(config.databaseUrl, { max: config.databasePoolSize, allowExitOnIdle: true });
     const worker = await createSyncWorker(connection, namespace, { pool });
+    // Sending (the sendMessage workflow) on its own task queue, in the same process and pool.
+    const sendWorker = await createSendWorker(connection, namespace, {
+      pool,
+      s3: createAwsClients(loadConfig()).s3,
+    });
     // Prometheus /metrics: skipped messages, refused credentials, accounts needing attention;
     // /health: the database answers and the worker polls its task queue.
     const metrics =
@@ -53,16 +66,27 @@ async function main(): Promise<void> {
               const state = worker.getState();
               if (state !== 'RUNNING') throw new Error(`worker is ${state}`);
             },
+            sendWorker: async () => {
+              const state = sendWorker.getState();
+              if (state !== 'RUNNING') throw new Error(`send worker is ${state}`);
+            },
           })
         : undefined;
     log.info(
-      { taskQueue: config.taskQueue, namespace, metricsHost: config.metricsHost, metricsPort: metrics?.port ?? null },
+      {
+        taskQueue: config.taskQueue,
+        sendTaskQueue: sendConfig.taskQueue,
+        namespace,
+        metricsHost: config.metricsHost,
+        metricsPort: metrics?.port ?? null,
+      },
       'sync worker started',
     );
     try {
       // worker.run() resolves after SIGINT/SIGTERM: in-flight activities are cancelled and
       // resume elsewhere from their last committed checkpoint.
-      await worker.run();
+      // Both stop on SIGINT/SIGTERM (the runtime's shutdown signals).
+      await Promise.all([worker.run(), sendWorker.run()]);
     } finally {
       metrics?.server.close();
       await pool.end();

@@ -1,3 +1,5 @@
-// Workflow bundle of the sync worker (workers/sync.ts): the account-sync workflows only,
-// kept apart from the inbound bundle (workflows/inbound.ts) so each worker loads just its own.
+// Workflow bundle of the sync worker (workers/sync.ts) and of the send worker beside it
+// (workers/send.ts, its own task queue): the account workflows only, kept apart from the
+// inbound bundle (workflows/inbound.ts) so each worker loads just its own.
 export { syncAccount } from './syncAccount';
+export { sendMessage } from './sendMessage';

@@ -10,4 +10,4 @@ export {
   type SubmitAttempt,
 } from './store';
 export { allRecipients, pendingRecipients } from './rows';
-export { attachmentProblems, rateLimitWait } from './limits';
+export { attachmentProblems, oversize, rateLimitWait } from './limits';

@@ -13,7 +13,7 @@ import type {
 /** Every column but the built message (raw, raw_sent): listings never carry message bytes. */
 export const OUTBOX_COLUMNS = `o.id, o.account_id, o.user_id, o.from_address, o.from_name, o.to_recipients, o.cc_recipients,
   o.bcc_recipients, o.subject, o.text_body, o.html_body, o.attachments, o.message_id, o.send_at, o.status, o.status_reason,
-  o.workflow_id, (o.raw IS NOT NULL) AS built, o.recipient_results, o.submit_attempts, o.submit_started_at, o.submitted_at,
+  o.workflow_id, (o.raw IS NOT NULL) AS built, o.recipient_results, o.submit_attempts, o.submit_started_at, o.submit_pending, o.submitted_at,
   o.smtp_response, o.submit_recovery, o.sent_copy_folder, o.sent_copy_at, o.finished_at, o.created_at, o.updated_at`;
 
 export function toOutboxMessage(r: Row): OutboxMessage {
@@ -40,6 +40,7 @@ export function toOutboxMessage(r: Row): OutboxMessage {
     recipientResults: (r.recipient_results as Record<string, RecipientResult>) ?? {},
     submitAttempts: Number(r.submit_attempts ?? 0),
     submitStartedAt: (r.submit_started_at as Date | null) ?? null,
+    submitPending: Boolean(r.submit_pending),
     submittedAt: (r.submitted_at as Date | null) ?? null,
     smtpResponse: (r.smtp_response as string | null) ?? null,
     submitRecovery: (r.submit_recovery as string | null) ?? null,

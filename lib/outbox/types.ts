@@ -50,6 +50,8 @@ export interface OutboxMessage {
   recipientResults: Record<string, RecipientResult>;
   submitAttempts: number;
   submitStartedAt: Date | null;
+  /** An attempt was opened and its outcome not recorded (the worker may have died mid-transaction). */
+  submitPending: boolean;
   submittedAt: Date | null;
   smtpResponse: string | null;
   submitRecovery: string | null;

@@ -1,11 +1,20 @@
 // A real SMTP/LMTP server standing in for the internal mail server (Postfix/Dovecot) and
 // for the relay to the internet, so delivery code is exercised over the wire: recipient
 // rejections, temporary failures and per-recipient storage behave as a real MTA's would.
+// With `auth` it also stands in for a provider's submission server (sending from a user's
+// account): AUTH is then required, PLAIN/LOGIN against the given users and XOAUTH2 with an
+// access token the local OAuth2 server (scripts/stack/oauth2.ts) confirms at its userinfo URL
+// for that same user. Without `auth`, nothing changes: no AUTH offered, none needed.
 import { mkdir, open, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { SMTPServer } from 'smtp-server';
+import {
+  SMTPServer,
+  type SMTPServerAuthentication,
+  type SMTPServerAuthenticationResponse,
+  type SMTPServerSession,
+} from 'smtp-server';
 import { componentLogger } from '../../lib/observability/logger';
 import { listenOn } from './fault-proxy';
 
@@ -32,12 +41,32 @@ export interface Delivery {
   file: string;
 }
 
+export interface SmtpTargetAuth {
+  /** Password logins (AUTH PLAIN / LOGIN). */
+  users?: { user: string; password: string }[];
+  /**
+   * XOAUTH2: each token is checked with GET <url> and "Authorization: Bearer <token>" (the
+   * local OAuth2 server's userinfoUrl); accepted when it answers 200 naming the same user in
+   * `email` (or `sub`) and not `active: false`.
+   */
+  oauth2UserinfoUrl?: string;
+}
+
+/** One AUTH attempt as the server saw it (never the secret). */
+export interface SmtpLogin {
+  user: string;
+  method: string;
+  ok: boolean;
+}
+
 export interface SmtpTargetOptions {
   port?: number;
   lmtp?: boolean;
   directory: string;
   localDomains: string[];
   mailboxes: string[];
+  /** Require AUTH (default: none offered, as before). */
+  auth?: SmtpTargetAuth;
 }
 
 export interface SmtpTarget {
@@ -59,6 +88,8 @@ export interface SmtpTarget {
   onBeforeAccept(hook: ((info: AcceptInfo) => Promise<void> | void) | null): void;
   /** Every stored copy with its recipient and Message-ID, mailbox by mailbox, oldest first. */
   deliveries(): Promise<Delivery[]>;
+  /** Every AUTH attempt, oldest first (with `auth`). */
+  readonly logins: SmtpLogin[];
 }
 
 class SmtpReplyError extends Error {
@@ -167,12 +198,63 @@ export async function startSmtpTarget(options: SmtpTargetOptions): Promise<SmtpT
     return undefined;
   }
 
+  const logins: SmtpLogin[] = [];
+  const auth = options.auth;
+  const passwords = new Map((auth?.users ?? []).map((u) => [u.user.toLowerCase(), u.password]));
+
+  /** Whether the OAuth2 server vouches for `token` as `user`. */
+  async function tokenValid(url: string, user: string, token: string): Promise<boolean> {
+    try {
+      const res = await fetch(url, {
+        headers: { authorization: `Bearer ${token}` },
+        signal: AbortSignal.timeout(10_000),
+      });
+      if (res.status !== 200) return false;
+      const body = (await res.json()) as { email?: string; sub?: string; active?: boolean };
+      return body.active !== false && (body.email ?? body.sub ?? '').toLowerCase() === user.toLowerCase();
+    } catch (err) {
+      log.warn({ err }, 'OAuth2 userinfo check failed');
+      return false;
+    }
+  }
+
   const server = new SMTPServer({
     lmtp: options.lmtp ?? false,
     name: 'smtp-target.local',
     banner: 'mailroom test target',
-    authOptional: true,
-    disabledCommands: ['STARTTLS', 'AUTH'],
+    ...(auth
+      ? {
+          authOptional: false,
+          // Plain TCP on 127.0.0.1: AUTH without TLS, as the local Dovecot allows.
+          allowInsecureAuth: true,
+          authMethods: ['PLAIN', 'LOGIN', ...(auth.oauth2UserinfoUrl ? ['XOAUTH2'] : [])],
+          disabledCommands: ['STARTTLS'],
+          onAuth(
+            a: SMTPServerAuthentication,
+            _session: SMTPServerSession,
+            callback: (err: Error | null | undefined, response?: SMTPServerAuthenticationResponse) => void,
+          ) {
+            const user = a.username ?? '';
+            const done = (ok: boolean) => {
+              logins.push({ user, method: a.method, ok });
+              log.info({ user, method: a.method, ok }, 'AUTH');
+            };
+            if (a.method === 'XOAUTH2') {
+              const url = auth.oauth2UserinfoUrl;
+              void (url ? tokenValid(url, user, a.accessToken ?? '') : Promise.resolve(false)).then((ok) => {
+                done(ok);
+                // A refused token gets the JSON challenge XOAUTH2 clients expect, then 535.
+                callback(null, ok ? { user } : { data: { status: '401', schemes: 'bearer', scope: 'mail' } });
+              });
+              return;
+            }
+            const ok = typeof a.password === 'string' && passwords.get(user.toLowerCase()) === a.password;
+            done(ok);
+            if (ok) callback(null, { user });
+            else callback(Object.assign(new Error('5.7.8 Authentication credentials invalid'), { responseCode: 535 }));
+          },
+        }
+      : { authOptional: true, disabledCommands: ['STARTTLS', 'AUTH'] }),
     size: MAX_MESSAGE_BYTES,
     logger: false,
     // Pooled senders keep connections open; a stand-in should not take the default 30 s to stop.
@@ -259,6 +341,7 @@ export async function startSmtpTarget(options: SmtpTargetOptions): Promise<SmtpT
     get connections() {
       return connections;
     },
+    logins,
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
     async messagesFor(address) {
       const names = await storedFiles(mailboxDir(address));
@@ -314,6 +397,10 @@ async function main(): Promise<void> {
       domains: { type: 'string', default: 'example.com' },
       mailboxes: { type: 'string', default: '' },
       lmtp: { type: 'boolean', default: false },
+      // user:password,user:password (AUTH PLAIN/LOGIN required once given)
+      'auth-users': { type: 'string', default: '' },
+      // the local OAuth2 server's userinfo URL: XOAUTH2 offered and checked against it
+      'oauth2-userinfo-url': { type: 'string', default: '' },
     },
   });
   const list = (s: string) =>
@@ -327,6 +414,16 @@ async function main(): Promise<void> {
     directory: values.dir,
     localDomains: list(values.domains),
     mailboxes: list(values.mailboxes),
+    auth:
+      values['auth-users'] || values['oauth2-userinfo-url']
+        ? {
+            users: list(values['auth-users']).map((pair) => {
+              const i = pair.indexOf(':');
+              return { user: pair.slice(0, i), password: pair.slice(i + 1) };
+            }),
+            oauth2UserinfoUrl: values['oauth2-userinfo-url'] || undefined,
+          }
+        : undefined,
   });
   const shutdown = () => {
     void target.stop().then(() => process.exit(0));
