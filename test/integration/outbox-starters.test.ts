@@ -1,8 +1,10 @@
 // The outbox commands run as an operator runs them (child processes, the npm scripts' files),
-// against PostgreSQL and the Temporal dev server: drafts are checked before anything is queued
-// (a bad recipient or a missing attachment: exit 2 and no row), a send starts one workflow per
-// message however often it is asked for, cancel and reschedule change the database and tell the
-// workflow, and a message past the point an action needs says so and changes nothing.
+// against PostgreSQL, the Temporal dev server with the send worker (workers/send.ts), Dovecot
+// (the account's Sent folder) and the local SMTP target requiring AUTH: drafts are checked
+// before anything is queued (a bad recipient or a missing attachment: exit 2 and no row), a
+// send starts one workflow per message however often it is asked for and one copy arrives,
+// cancel before the time means nothing arrives, reschedule moves the time, and a message past
+// the point an action needs says so and changes nothing.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -12,14 +14,29 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createStore, type Store } from '../../lib/sync-store';
+import { addAccountWithPassword } from '../../lib/sync-store/credentials';
+import { generateKeyEntry, parseKeyring } from '../../lib/sync-store/crypto';
 import { createOutboxStore, type OutboxStore } from '../../lib/outbox';
-import { sendWorkflowId } from '../../contracts/send';
+import { sendWorkflowId, type SendResult } from '../../contracts/send';
+import { startSmtpTarget, type SmtpTarget } from '../../scripts/stack/smtp-target';
+import { createSendWorker } from '../../workers/send';
 import { startTestTemporal } from '../support/temporal';
-import { createTestDatabase, quietTemporalLogs, type TestDatabase } from './sync-fixtures';
+import {
+  createTestDatabase,
+  imapSession,
+  quietTemporalLogs,
+  startTestDovecot,
+  syncWorkflowBundle,
+  type TestDatabase,
+  type TestDovecot,
+} from './sync-fixtures';
 
 const ROOT = join(__dirname, '..', '..');
 const SCRIPTS = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts as Record<string, string>;
 const OWNER = 'sender@example.com';
+/** The account's IMAP and SMTP login (Dovecot and the SMTP target know it). */
+const LOGIN = { user: 'pat@example.test', password: `pw-${randomBytes(6).toString('hex')}` };
+const keyEntry = generateKeyEntry('k1');
 const taskQueue = `outbox-starters-${randomBytes(4).toString('hex')}`;
 
 interface Run {
@@ -37,24 +54,50 @@ describe('outbox starters', () => {
   let accountId: string;
   let childEnv: NodeJS.ProcessEnv;
   let dir: string;
+  let dovecot: TestDovecot;
+  let smtp: SmtpTarget;
+  let worker: { stop(): Promise<void> } | undefined;
 
   before(async () => {
     quietTemporalLogs();
-    [env, db] = await Promise.all([startTestTemporal(), createTestDatabase()]);
+    dir = mkdtempSync(join(tmpdir(), 'outbox-starters-'));
+    [env, db, dovecot, smtp] = await Promise.all([
+      startTestTemporal(),
+      createTestDatabase(),
+      startTestDovecot([LOGIN]),
+      startSmtpTarget({ directory: join(dir, 'smtp'), localDomains: [], mailboxes: [], auth: { users: [LOGIN] } }),
+    ]);
     store = createStore(db.pool);
     outbox = createOutboxStore(db.pool);
     userId = (await store.ensureUser(OWNER)).id;
-    accountId = randomUUID();
-    await store.addAccount(userId, {
-      id: accountId,
-      imapHost: '127.0.0.1',
-      imapPort: 143,
-      imapTls: false,
-      imapUser: OWNER,
-      passwordEncrypted: 'v1:unused',
-      syncIntervalSeconds: 3600,
+    const account = await addAccountWithPassword(
+      store,
+      parseKeyring(keyEntry),
+      userId,
+      {
+        imapHost: '127.0.0.1',
+        imapPort: dovecot.imapPort,
+        imapTls: false,
+        imapUser: LOGIN.user,
+        syncIntervalSeconds: 3600,
+      },
+      LOGIN.password,
+    );
+    accountId = account.id;
+    const w = await createSendWorker(env.nativeConnection, env.namespace ?? 'default', {
+      env: { ...process.env, DATABASE_URL: db.url, MAILROOM_SECRET_KEYS: keyEntry, SEND_TASK_QUEUE: taskQueue },
+      dataConverter: null,
+      pool: db.pool,
+      workflowBundle: await syncWorkflowBundle(),
+      config: { ratePerMinute: 0 },
     });
-    dir = mkdtempSync(join(tmpdir(), 'outbox-starters-'));
+    const running = w.run();
+    worker = {
+      async stop() {
+        w.shutdown();
+        await running.catch(() => {});
+      },
+    };
     childEnv = {
       ...process.env,
       DATABASE_URL: db.url,
@@ -68,7 +111,10 @@ describe('outbox starters', () => {
   });
 
   after(async () => {
+    await worker?.stop();
     await env?.teardown();
+    await smtp?.stop();
+    await dovecot?.cleanup();
     await db?.drop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
@@ -234,7 +280,7 @@ describe('outbox starters', () => {
       from: { address: string };
       attachments: { path: string; filename: string }[];
     };
-    assert.equal(e.from.address, OWNER, 'the account sends it, not the From of the saved message');
+    assert.equal(e.from.address, LOGIN.user, 'the account sends it, not the From of the saved message');
     assert.equal(e.attachments[0].filename, 't.csv');
     // The .eml's attachment bytes were written where the worker reads them.
     assert.equal(readFileSync(e.attachments[0].path, 'utf8').trim(), 'a,b');
@@ -260,15 +306,28 @@ describe('outbox starters', () => {
     assert.equal((await outbox.get(userId, draft.id))?.status, 'draft');
     const set = await npmRun(
       'account:set',
-      args(...from, '--smtp-host', '127.0.0.1', '--smtp-port', '2525', '--smtp-tls', 'none', '--sent-folder', 'Sent'),
+      args(
+        ...from,
+        '--smtp-host',
+        '127.0.0.1',
+        '--smtp-port',
+        String(smtp.port),
+        '--smtp-tls',
+        'none',
+        '--sent-folder',
+        'Sent',
+      ),
     );
     assert.equal(set.code, 0, set.stderr);
-    assert.match(set.stdout, /sends through 127\.0\.0\.1:2525 \(no TLS\), Sent copy in Sent/);
+    assert.match(set.stdout, new RegExp(`sends through 127\\.0\\.0\\.1:${smtp.port} \\(no TLS\\), Sent copy in Sent`));
     const list = await npmRun('account:list', [...user]);
-    assert.match(list.stdout, /^ {4}sends through 127\.0\.0\.1:2525 \(no TLS\), Sent copy in Sent$/m);
+    assert.match(
+      list.stdout,
+      new RegExp(`^ {4}sends through 127\\.0\\.0\\.1:${smtp.port} \\(no TLS\\), Sent copy in Sent$`, 'm'),
+    );
     assert.deepEqual(await outbox.getSmtpSettings(userId, accountId), {
       host: '127.0.0.1',
-      port: 2525,
+      port: smtp.port,
       tls: 'none',
       sentFolder: 'Sent',
       fromAddress: null,
@@ -313,6 +372,106 @@ describe('outbox starters', () => {
     const late = await npmRun('outbox:reschedule', [...user, '--id', draft.id, '--at', '+5m']);
     assert.equal(late.code, 1);
     assert.match(late.stderr, /cannot reschedule message .*: it was cancelled already.*Nothing was changed/);
+  });
+
+  /** The copies the SMTP server stored of a message (by its Message-ID), and those in the account's Sent folder. */
+  async function copiesOf(messageId: string): Promise<{ delivered: number; inSent: number }> {
+    const delivered = (await smtp.deliveries()).filter((d) => d.messageId === messageId).length;
+    const imap = await imapSession(dovecot, LOGIN.user, LOGIN.password);
+    try {
+      const lock = await imap.getMailboxLock('Sent').catch(() => null);
+      if (!lock) return { delivered, inSent: 0 };
+      try {
+        const uids = (await imap.search({ header: { 'message-id': messageId } }, { uid: true })) || [];
+        return { delivered, inSent: uids.length };
+      } finally {
+        lock.release();
+      }
+    } finally {
+      await imap.logout().catch(() => undefined);
+    }
+  }
+
+  const result = (outboxId: string) =>
+    env.client.workflow.getHandle(sendWorkflowId(accountId, outboxId)).result() as Promise<SendResult>;
+
+  it('mail:send writes and sends in one go and --wait reports it sent: one copy arrives, one in Sent; sending it again sends nothing', async () => {
+    const r = await npmRun(
+      'mail:send',
+      args(
+        ...from,
+        '--to',
+        'Rita <rita@remote.example>',
+        '--cc',
+        'sam@remote.example',
+        '--subject',
+        'Now',
+        '--text',
+        'hello',
+        '--wait',
+        '--json',
+      ),
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { id: string; messageId: string; status: string; result: SendResult };
+    assert.equal(out.status, 'sent');
+    assert.equal(out.result.status, 'sent');
+    assert.equal(out.result.recipientsAccepted, 2);
+    assert.match(r.stderr, /^Draft [0-9a-f-]{36} written$/m);
+    const smtpDeliveries = (await smtp.deliveries()).filter((d) => d.messageId === out.messageId);
+    assert.deepEqual(smtpDeliveries.map((d) => d.recipient).sort(), ['rita@remote.example', 'sam@remote.example']);
+    assert.equal((await copiesOf(out.messageId)).inSent, 1);
+    assert.ok(
+      smtp.logins.some((l) => l.user === LOGIN.user && l.ok),
+      'the account logged in with its own password',
+    );
+
+    const again = await npmRun('mail:send', args(...from, '--id', out.id, '--wait'));
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /is sent already; nothing new was started/);
+    assert.match(again.stdout, /^Sent message .*: 2 recipient\(s\) accepted, 0 refused; copy in Sent$/m);
+    assert.deepEqual(await copiesOf(out.messageId), { delivered: 2, inSent: 1 }, 'still one copy each');
+    const late = await npmRun('outbox:cancel', [...user, '--id', out.id]);
+    assert.equal(late.code, 1);
+    assert.match(late.stderr, /cannot cancel message .*: it was sent already at .*Nothing was changed/);
+  });
+
+  it('a scheduled send cancelled before its time: the run ends cancelled and nothing arrives', async () => {
+    const draft = await npmRun(
+      'mail:draft',
+      args(...from, '--to', 'tom@remote.example', '--subject', 'Undo me', '--json'),
+    );
+    assert.equal(draft.code, 0, draft.stderr);
+    const { id, messageId } = JSON.parse(draft.stdout) as { id: string; messageId: string };
+    // Minutes ahead, so the cancel (a process start on a busy machine) is surely before it.
+    const sent = await npmRun('mail:send', args(...from, '--id', id, '--at', '+3m'));
+    assert.equal(sent.code, 0, sent.stderr);
+    const cancel = await npmRun('outbox:cancel', [...user, '--id', id, '--reason', 'changed my mind']);
+    assert.equal(cancel.code, 0, cancel.stderr);
+    const r = await result(id);
+    assert.equal(r.status, 'cancelled');
+    const row = (await outbox.get(userId, id))!;
+    assert.equal(row.status, 'cancelled');
+    assert.equal(row.statusReason, 'changed my mind');
+    assert.equal(row.submitAttempts, 0);
+    assert.deepEqual(await copiesOf(messageId), { delivered: 0, inSent: 0 }, 'nothing arrives');
+  });
+
+  it('a scheduled send moved from an hour ahead to now goes out once; then it is too late to move it', async () => {
+    const sent = await npmRun(
+      'mail:send',
+      args(...from, '--to', 'uma@remote.example', '--subject', 'Moved', '--text', 'x', '--at', '+1h', '--json'),
+    );
+    assert.equal(sent.code, 0, sent.stderr);
+    const { id, messageId, status } = JSON.parse(sent.stdout) as { id: string; messageId: string; status: string };
+    assert.equal(status, 'scheduled');
+    const moved = await npmRun('outbox:reschedule', [...user, '--id', id, '--at', '+1s']);
+    assert.equal(moved.code, 0, moved.stderr);
+    assert.equal((await result(id)).status, 'sent');
+    assert.deepEqual(await copiesOf(messageId), { delivered: 1, inSent: 1 });
+    const late = await npmRun('outbox:reschedule', [...user, '--id', id, '--at', '+1h']);
+    assert.equal(late.code, 1);
+    assert.match(late.stderr, /cannot reschedule message .*: it was sent already/);
   });
 
   it("another user's message is not found, and an unknown user is named", async () => {
