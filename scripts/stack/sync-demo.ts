@@ -21,7 +21,7 @@ import { CLIENT_SECRET_ENV, DEFAULT_DATABASE_URL } from '../../lib/config/sync';
 import { reconcileSchedules } from '../../starters/reconcile-schedules';
 import { startSyncNow } from '../../starters/sync-now';
 import type { syncAccount } from '../../workflows/syncAccount';
-import { appendDemoMessage, fillDemoMailbox } from './demo-mailbox';
+import { appendDemoMessage, appendToFolder, fillDemoMailbox } from './demo-mailbox';
 import { startDovecot } from './dovecot';
 import { startLocalOAuth2Server } from './oauth2';
 import { freePort } from './ports';
@@ -150,6 +150,14 @@ export async function runSyncDemo(o: SyncDemoOptions): Promise<SyncDemo> {
       auth: { users: [PASSWORD_USER], oauth2UserinfoUrl: oauth.userinfoUrl },
     });
     stops.push(() => submission.stop());
+    // Like Gmail and Microsoft 365, the demo's provider files what an account submits in its Sent
+    // folder itself, before it answers 250: a send worker killed after the server took a message
+    // finds it there and does not submit it again (docs/sending.md#exactly-one-copy).
+    const logins = new Map([PASSWORD_USER, OAUTH_USER].map((u) => [u.user, u]));
+    submission.onBeforeAccept(async (info) => {
+      const login = info.from ? logins.get(info.from.toLowerCase()) : undefined;
+      if (login) await appendToFolder(server, login, 'Sent', info.raw);
+    });
     const outbox = createOutboxStore(pool);
     for (const a of [withPassword, withOAuth2])
       await outbox.updateSmtpSettings(owner.id, a.id, {
@@ -203,7 +211,7 @@ export async function runSyncDemo(o: SyncDemoOptions): Promise<SyncDemo> {
       `  Sync runs in the Web UI: ${o.uiUrl}/namespaces/default/workflows?query=${encodeURIComponent('WorkflowType="syncAccount"')}`,
       `  Test IMAP account: ${dovecot.host}:${dovecot.imapPort} (no TLS), user ${PASSWORD_USER.user}, password ${PASSWORD_USER.password}`,
       `  See the accounts: DATABASE_URL=${redactUrl(databaseUrl)} npm run account:list`,
-      `Sending (docs/sending.md): both accounts send through SMTP 127.0.0.1:${submission.port} (AUTH with their own login); what they send lands in ${sentMailDir}, a copy in their Sent folder. From a shell that sourced the env file:`,
+      `Sending (docs/sending.md): both accounts send through SMTP 127.0.0.1:${submission.port} (AUTH with their own login; it files what they send in their Sent folder, as Gmail does); what they send lands in ${sentMailDir}. From a shell that sourced the env file:`,
       `  npm run mail:send -- --user ${OWNER} --account ${withPassword.id} --to ${SEND_TO} --subject Hello --text "Sent from the demo" --wait`,
       `  npm run mail:send -- --user ${OWNER} --account ${withPassword.id} --to ${SEND_TO} --subject Later --text "Undo me" --at +5m`,
       `  npm run outbox:list -- --user ${OWNER}   (then outbox:cancel or outbox:reschedule -- --user ${OWNER} --id <id> ...)`,
