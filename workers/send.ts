@@ -3,7 +3,7 @@
 // sync-main.ts) and shares its workflow bundle (workflows/sync.ts), but polls its own queue:
 // a backlog of syncs never delays a message whose undo window has passed, and the number of
 // concurrent SMTP submissions is set on its own (SEND_MAX_CONCURRENT_ACTIVITIES).
-import type { S3Client } from '@aws-sdk/client-s3';
+import { S3Client } from '@aws-sdk/client-s3';
 import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Pool } from 'pg';
@@ -29,7 +29,7 @@ export interface SendWorkerOptions {
   /** Overrides of the sync configuration (IMAP timeouts, OAuth2 settings, database). */
   syncConfig?: Partial<SyncConfig>;
   dataConverter?: DataConverter | null;
-  /** For attachments kept in S3. */
+  /** For attachments kept in S3 (default: a client from AWS_REGION / AWS_ENDPOINT_URL_S3). */
   s3?: S3Client;
   logger?: pino.Logger;
 }
@@ -56,7 +56,17 @@ export async function createSendWorker(
       oauth2RefreshMarginMs: sync.oauth2RefreshMarginMs,
       oauth2TimeoutMs: sync.oauth2TimeoutMs,
     },
-    s3: options.s3,
+    s3:
+      options.s3 ??
+      new S3Client({
+        region: config.s3.region,
+        endpoint: config.s3.endpoint,
+        forcePathStyle: config.s3.forcePathStyle,
+        // Local S3 servers reject the CRC32 checksums newer SDKs send by default.
+        ...(config.s3.endpoint
+          ? ({ requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' } as const)
+          : {}),
+      }),
     logger: options.logger ?? componentLogger('send-worker'),
   });
   return Worker.create({

@@ -12,9 +12,9 @@ import { createPool } from '../lib/storage/db';
 import { syncRegistry } from '../lib/observability/sync-metrics';
 import { createSyncWorker } from './sync';
 import { createSendWorker } from './send';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { workflowSource } from '../lib/temporal/workflow-source';
 import { loadSendConfig } from '../lib/config/send';
-import { loadConfig } from '../lib/config';
-import { createAwsClients } from '../lib/aws/clients';
 import { type HealthCheck, type HealthReport, listen, runChecks } from './http';
 import { serviceArgs, type ServiceSpec } from '../lib/cli';
 
@@ -50,12 +50,13 @@ async function main(): Promise<void> {
   try {
     // One pool for the activities and the health check, so /health asks the database the worker uses.
     const pool = createPool(config.databaseUrl, { max: config.databasePoolSize, allowExitOnIdle: true });
-    const worker = await createSyncWorker(connection, namespace, { pool });
+    // One workflow bundle for both workers (from the sources, bundling takes seconds).
+    const source = workflowSource('sync');
+    const workflowBundle =
+      source.workflowBundle ?? (await bundleWorkflowCode({ workflowsPath: source.workflowsPath! }));
+    const worker = await createSyncWorker(connection, namespace, { pool, workflowBundle });
     // Sending (the sendMessage workflow) on its own task queue, in the same process and pool.
-    const sendWorker = await createSendWorker(connection, namespace, {
-      pool,
-      s3: createAwsClients(loadConfig()).s3,
-    });
+    const sendWorker = await createSendWorker(connection, namespace, { pool, workflowBundle });
     // Prometheus /metrics: skipped messages, refused credentials, accounts needing attention;
     // /health: the database answers and the worker polls its task queue.
     const metrics =

@@ -34,6 +34,11 @@ const schema = z.object({
   SEND_SMTP_CONNECT_TIMEOUT_MS: positiveInt.default(30_000),
   SEND_SMTP_SOCKET_TIMEOUT_MS: positiveInt.default(120_000),
   SEND_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(4),
+  // Attachments kept in S3: the same variables as the inbound worker's (lib/config/index.ts).
+  AWS_REGION: z.string().trim().min(1).default('us-east-1'),
+  AWS_ENDPOINT_URL: z.string().trim().url().optional(),
+  AWS_ENDPOINT_URL_S3: z.string().trim().url().optional(),
+  S3_FORCE_PATH_STYLE: z.enum(['true', 'false', '1', '0', 'yes', 'no']).optional(),
 });
 
 export interface SendConfig {
@@ -47,6 +52,8 @@ export interface SendConfig {
   smtpConnectTimeoutMs: number;
   smtpSocketTimeoutMs: number;
   maxConcurrentActivities: number;
+  /** The S3 client's settings, for attachments kept in S3. */
+  s3: { region: string; endpoint: string | undefined; forcePathStyle: boolean };
 }
 
 export class SendConfigError extends Error {
@@ -66,5 +73,14 @@ export function loadSendConfig(env: NodeJS.ProcessEnv = process.env): SendConfig
     smtpConnectTimeoutMs: e.SEND_SMTP_CONNECT_TIMEOUT_MS,
     smtpSocketTimeoutMs: e.SEND_SMTP_SOCKET_TIMEOUT_MS,
     maxConcurrentActivities: e.SEND_MAX_CONCURRENT_ACTIVITIES,
+    s3: {
+      region: e.AWS_REGION,
+      endpoint: e.AWS_ENDPOINT_URL_S3 ?? e.AWS_ENDPOINT_URL,
+      // Local S3 servers have no virtual-host DNS.
+      forcePathStyle:
+        e.S3_FORCE_PATH_STYLE === undefined
+          ? (e.AWS_ENDPOINT_URL_S3 ?? e.AWS_ENDPOINT_URL) !== undefined
+          : ['true', '1', 'yes'].includes(e.S3_FORCE_PATH_STYLE),
+    },
   };
 }
