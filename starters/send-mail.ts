@@ -131,6 +131,11 @@ async function main(values: OptionValues<typeof spec.options>): Promise<ExitCode
     if (!values.wait) {
       if (values.json) printJson({ ...outboxJson(outcome.message), started: outcome.started });
       else console.log(describeOutcome(outcome));
+      // --at does not move a message that was scheduled already: that is outbox:reschedule's job.
+      if (at && !outcome.started && outcome.message.status === 'scheduled')
+        console.error(
+          `mail:send: --at ignored: message ${outcome.message.id} was scheduled already; to move it: npm run outbox:reschedule -- --user ${owner} --id ${outcome.message.id} --at ${values.at}`,
+        );
       return EXIT.done;
     }
     console.error(describeOutcome(outcome));

@@ -344,9 +344,11 @@ describe('outbox starters', () => {
     assert.equal(scheduled.status, 'scheduled');
     assert.equal(scheduled.workflowId, workflowId);
     assert.ok(scheduled.sendAt!.getTime() > Date.now() + 50 * 60_000);
-    const again = await npmRun('mail:send', args(...from, '--id', draft.id, '--json'));
+    const again = await npmRun('mail:send', args(...from, '--id', draft.id, '--at', '+5m', '--json'));
     assert.equal(again.code, 0, again.stderr);
     assert.equal((JSON.parse(again.stdout) as { started: boolean }).started, false, 'a second send starts nothing');
+    assert.match(again.stderr, /--at ignored: .* was scheduled already; to move it: npm run outbox:reschedule/);
+    assert.ok((await outbox.get(userId, draft.id))!.sendAt!.getTime() > Date.now() + 50 * 60_000, 'and moves nothing');
     const runs = [];
     for await (const w of env.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) runs.push(w);
     assert.equal(runs.length, 1, 'one workflow for the message');
