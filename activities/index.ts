@@ -26,10 +26,18 @@ export function createInboundActivities(deps: InboundDeps) {
   // after the workflow's heartbeat timeout, not after their whole start-to-close timeout.
   const lookups = createLookupActivities(deps);
   const rules = createRulesActivities(deps);
+  const recipientLookups = createRecipientLookupActivities({
+    checkBlocklist: lookups.checkBlocklist,
+    loadRules: rules.loadRules,
+  });
   return heartbeating({
-    ...createFetchActivities(deps), // fetchEmail
+    // fetchEmail; asked with `lookups`, it also answers lookupRecipients and findOutboundMessage
+    ...createFetchActivities({
+      ...deps,
+      lookups: { ...recipientLookups, findOutboundMessage: lookups.findOutboundMessage },
+    }),
     ...lookups, // checkBlocklist, findOutboundMessage
-    ...createRecipientLookupActivities({ checkBlocklist: lookups.checkBlocklist, loadRules: rules.loadRules }), // lookupRecipients (fast path)
+    ...recipientLookups, // lookupRecipients (fast path)
     ...createDeliverActivities(deps), // deliverEmail
     ...rules, // loadRules, forwardEmail, sendAutoReply
     ...createTagActivities(deps), // tagEmail, deleteEmail

@@ -4,7 +4,9 @@
 // directly in one process, without Temporal. Each process does one job, so each can be
 // measured alone: the emulators (S3, DynamoDB, two SMTP targets) run in processes of their
 // own (bench/emulators.ts), the worker is the real worker process (workers/main.ts; --workers N
-// runs N of them on the task queue), and this process only starts workflows and reads results.
+// runs N of them on one task queue, each with its own WORKER_NAME, and the JSON gives each
+// one's emails, CPU, DynamoDB requests and memory beside the total), and this process only
+// starts workflows and reads results.
 //
 // Per backend: throughput and latency with every email started at once (from 32 lanes), then,
 // in the same run, latency at half that throughput (--half-load-emails, started at a steady
@@ -50,6 +52,7 @@ import { Client as PgClient } from 'pg';
 import { localStackEnv } from '../scripts/stack/worker-env';
 import { startTestTemporal, type TemporalBackend } from '../test/support/temporal';
 import { createInboundWorker } from '../workers/inbound';
+import { activitySteps } from '../test/support/history-steps';
 import { inboundChart, renderSvg, type Series } from './chart';
 import { type EmulatorProcess, startEmulatorProcess } from './emulators';
 import { cpuSecondsOf, machineBusy, memoryOf, processTree, serverCpuSeconds } from './procstat';
@@ -153,6 +156,8 @@ interface Tuning {
 /** A worker: a process of its own, or (--eager) a Worker inside this process. */
 interface RunningWorker {
   pid: number;
+  /** Its WORKER_NAME: the identity the server records on the workflow tasks it completes. */
+  name: string;
   metricsPort?: number;
   log?: string;
   stop(): Promise<void>;
@@ -163,7 +168,12 @@ interface RunningWorker {
  * From the sources (node --import tsx workers/main.ts: workflows bundled at start), or
  * --compiled, the production build as the image runs it (the Dockerfile's CMD: node with its options, dist/workers/main.js).
  */
-async function spawnWorker(env: NodeJS.ProcessEnv, log: string, compiled: boolean): Promise<RunningWorker> {
+async function spawnWorker(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  log: string,
+  compiled: boolean,
+): Promise<RunningWorker> {
   const metricsPort = await freePort();
   const out = createWriteStream(log, { flags: 'a' });
   // The image's command line (Dockerfile CMD, V8 memory settings included), or the sources with the same options.
@@ -172,6 +182,8 @@ async function spawnWorker(env: NodeJS.ProcessEnv, log: string, compiled: boolea
     cwd: ROOT,
     env: {
       ...env,
+      // Each process its own name, so the per-worker figures and the histories tell them apart.
+      WORKER_NAME: name,
       HEALTH_PORT: String(await freePort()),
       METRICS_PORT: String(metricsPort),
       TEMPORAL_METRICS_BIND: `127.0.0.1:${await freePort()}`,
@@ -203,6 +215,7 @@ async function spawnWorker(env: NodeJS.ProcessEnv, log: string, compiled: boolea
   });
   return {
     pid: child.pid!,
+    name,
     metricsPort,
     log,
     async stop() {
@@ -216,14 +229,25 @@ async function spawnWorker(env: NodeJS.ProcessEnv, log: string, compiled: boolea
   };
 }
 
-/** DynamoDB requests made so far by a worker process (its /metrics). */
-async function workerDynamoRequests(w: RunningWorker): Promise<number> {
+/** A counter of a worker process so far (its /metrics), summed over its labels: DynamoDB requests, workflow activations. */
+async function workerCounter(w: RunningWorker, name: string): Promise<number> {
   if (!w.metricsPort) return NaN;
   const text = await (await fetch(`http://127.0.0.1:${w.metricsPort}/metrics`)).text();
   return text
     .split('\n')
-    .filter((l) => l.startsWith('dynamodb_requests_total{'))
+    .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
     .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+}
+
+/** What each worker process has done so far: emails it finished (tagged), DynamoDB requests it made, workflow activations. */
+async function workerCounts(stack: BenchStack): Promise<{ emails: number; dynamodb: number; activations: number }[]> {
+  return Promise.all(
+    stack.workers.map(async (w) => ({
+      emails: await workerCounter(w, 'emails_processed_total'),
+      dynamodb: await workerCounter(w, 'dynamodb_requests_total'),
+      activations: await workerCounter(w, 'workflow_activations_total'),
+    })),
+  );
 }
 
 interface BenchStack {
@@ -341,7 +365,9 @@ async function startBenchStack(backend: TemporalBackend, tuning: Tuning, dir: st
     } else {
       const env = { ...process.env, ...settings };
       for (let i = 0; i < tuning.workers; i++)
-        workers.push(await spawnWorker(env, join(dir, `worker-${backend}-${i}.log`), tuning.compiled));
+        workers.push(
+          await spawnWorker(env, `bench-worker-${i}`, join(dir, `worker-${backend}-${i}.log`), tuning.compiled),
+        );
     }
     const client = tuning.eager
       ? new Client({ connection: temporal.nativeConnection, namespace: temporal.namespace ?? 'default' })
@@ -356,7 +382,7 @@ async function startBenchStack(backend: TemporalBackend, tuning: Tuning, dir: st
       emulators,
       mail,
       internal,
-      workers: inProcess ? [{ pid: process.pid, stop: async () => {} }] : workers,
+      workers: inProcess ? [{ pid: process.pid, name: 'bench-worker', stop: async () => {} }] : workers,
       postgres,
       async put(raw, key) {
         await aws.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: raw, ContentType: 'message/rfc822' }));
@@ -447,6 +473,8 @@ interface Phase {
   finishedAt: number[];
   events: number;
   historyBytes: number;
+  /** From each run's history: workflow tasks completed, activities and local activities. */
+  steps: { workflowTasks: number; activities: number; localActivities: number };
 }
 
 /** Starts every key (at `rate` per second, or all at once from START_LANES lanes) and waits for all. */
@@ -495,6 +523,7 @@ async function runPhase(
   const finishedAt: number[] = [];
   let events = 0;
   let historyBytes = 0;
+  const steps = { workflowTasks: 0, activities: 0, localActivities: 0 };
   await inLanes(ids.length, 16, async (i) => {
     const handle: WorkflowHandle = stack.temporal.client.workflow.getHandle(ids[i]);
     const d = await handle.describe();
@@ -503,10 +532,15 @@ async function runPhase(
     finishedAt.push((d.closeTime!.getTime() - t0) / 1000);
     events += d.historyLength;
     historyBytes += d.historySize ?? 0;
+    const history = await handle.fetchHistory();
+    for (const e of history.events ?? []) if (e.workflowTaskCompletedEventAttributes) steps.workflowTasks++;
+    for (const s of activitySteps(history))
+      if (s.local) steps.localActivities++;
+      else steps.activities++;
   });
   const seconds = Math.max(...finishedAt);
   latencies.sort((a, b) => a - b);
-  return { ids, seconds, results, latencies, finishedAt, events, historyBytes };
+  return { ids, seconds, results, latencies, finishedAt, events, historyBytes, steps };
 }
 
 const latencyMs = (sorted: number[]) => ({ p50: pct(sorted, 50), p95: pct(sorted, 95), p99: pct(sorted, 99) });
@@ -562,7 +596,7 @@ async function runTemporal(
     }
     bar.stop();
 
-    const dynamoBefore = (await Promise.all(stack.workers.map(workerDynamoRequests))).reduce((a, b) => a + b, 0);
+    const countsBefore = await workerCounts(stack);
     const smtpBefore = await stack.mail.stats();
     const cpuBefore = await cpuByRole(stack);
     const persistenceBefore = await persistenceRequests(stack);
@@ -580,7 +614,11 @@ async function runTemporal(
     const cpuAfter = await cpuByRole(stack);
     const persistenceAfter = await persistenceRequests(stack);
     const smtpAfter = await stack.mail.stats();
-    const dynamoAfter = (await Promise.all(stack.workers.map(workerDynamoRequests))).reduce((a, b) => a + b, 0);
+    const countsAfter = await workerCounts(stack);
+    const dynamoBefore = countsBefore.reduce((a, c) => a + c.dynamodb, 0);
+    const dynamoAfter = countsAfter.reduce((a, c) => a + c.dynamodb, 0);
+    const activationsBefore = countsBefore.reduce((a, c) => a + c.activations, 0);
+    const activationsAfter = countsAfter.reduce((a, c) => a + c.activations, 0);
     const emailsPerSecond = n / all.seconds;
 
     // Half load: a steady rate, half the throughput just measured.
@@ -604,6 +642,23 @@ async function runTemporal(
     );
     const ours = Object.values(coresUsed).reduce((a, b) => a + b, 0);
     const otherCores = +Math.max(0, machineCores - ours).toFixed(2);
+    // Per worker process (--workers N): the emails it finished (tagged), its CPU and memory.
+    // The fast path runs an email's steps in one workflow task, so an email is one worker's work.
+    const perWorker = stack.workers.map((w, i) => {
+      const cpuSeconds = (cpuAfter.worker?.[w.pid] ?? 0) - (cpuBefore.worker?.[w.pid] ?? 0);
+      const emails = countsAfter[i].emails - countsBefore[i].emails;
+      return {
+        name: w.name,
+        emailsFinished: emails,
+        shareOfEmails: +(emails / n).toFixed(3),
+        cpuSeconds: +cpuSeconds.toFixed(2),
+        cpuMsPerEmailFinished: emails > 0 ? Math.round((cpuSeconds * 1000) / emails) : null,
+        coresUsed: +(cpuSeconds / all.seconds).toFixed(2),
+        dynamodbRequests: countsAfter[i].dynamodb - countsBefore[i].dynamodb,
+        rssMiBAfterStart: idleRss[i],
+        peakRssMiBWhileInFlight: rss.get(w.pid) ?? null,
+      };
+    });
     const emulatorMs = Object.entries(cpuMs)
       .filter(([k]) => k.startsWith('emulator'))
       .reduce((a, [, v]) => a + v, 0);
@@ -629,6 +684,11 @@ async function runTemporal(
           historyEventsPerEmail: +(all.events / n).toFixed(1),
           historyBytesPerEmail: Math.round(all.historyBytes / n),
           dynamodbRequestsPerEmail: +((dynamoAfter - dynamoBefore) / n).toFixed(2),
+          // Each activation enters the workflow sandbox (issue 24); NaN with --eager (no worker process to read).
+          workflowActivationsPerEmail: +((activationsAfter - activationsBefore) / n).toFixed(2),
+          workflowTasksPerEmail: +(all.steps.workflowTasks / n).toFixed(2),
+          activitiesPerEmail: +(all.steps.activities / n).toFixed(2),
+          localActivitiesPerEmail: +(all.steps.localActivities / n).toFixed(2),
           smtpConnectionsPer100Emails: +(
             (((smtpAfter.connections ?? 0) - (smtpBefore.connections ?? 0)) / n) *
             100
@@ -651,6 +711,14 @@ async function runTemporal(
           rssMiBAfterStart: idleRss,
           peakRssMiBWhileInFlight: [...rss.values()],
           lifetimePeakRssMiB: stack.workers.map((w) => memoryOf(w.pid).peakMiB),
+          perWorker,
+          total: {
+            emailsFinished: perWorker.reduce((a, w) => a + w.emailsFinished, 0),
+            cpuMsPerEmail: cpuMs.worker,
+            coresUsed: coresUsed.worker,
+            emailsPerSecondPerWorker: +(emailsPerSecond / stack.workers.length).toFixed(1),
+            peakRssMiBWhileInFlight: perWorker.reduce((a, w) => a + (w.peakRssMiBWhileInFlight ?? 0), 0),
+          },
         },
         completedOnce: {
           expectedCopies: expected,
@@ -671,14 +739,15 @@ type DirectCall = <A extends unknown[], R>(fn: (...a: A) => Promise<R>, ...a: A)
 
 /**
  * One email through the steps the workflow's fast path runs (workflows/processInboundEmail.ts),
- * in its order, with the same activity functions and inputs, called directly: fetch, the bounce
- * match, the one blocklist-and-rules lookup, the tag and delete of mail every recipient blocks,
+ * in its order, with the same activity functions and inputs, called directly: fetch with the bounce
+ * match and the blocklist-and-rules lookup (BATCHED_PATCH), the tag and delete of mail every recipient blocks,
  * delivery, forwards and out-of-office replies through the same gates, the tag. The baseline
  * does the same work as the workflow, so the time ratio is what durability costs.
  */
 async function directEmail(direct: DirectActivities, call: DirectCall, key: string): Promise<string> {
   const ref = { domain: DOMAIN, bucket: BUCKET, key };
-  const f = await call(direct.fetchEmail, { ...ref, fastPath: true });
+  // As the workflow since BATCHED_PATCH: the fetch reads the lookups too (the steps run on their own when it could not).
+  const f = await call(direct.fetchEmail, { ...ref, fastPath: true, lookups: true });
   const tag = (status: EmailStatus, record: Record<string, unknown> = {}) =>
     call(direct.tagEmail, { ...ref, record: { status, ...record } });
   if (f.kind === 'large') throw new Error(`${key}: larger than FAST_PATH_MAX_BYTES, not in the bench's mix`);
@@ -693,13 +762,16 @@ async function directEmail(direct: DirectActivities, call: DirectCall, key: stri
   }
   let rewrite: BounceRewriteInfo | undefined;
   if (s.bounce && s.bounce.originalMessageIds.length) {
-    const original = await call(direct.findOutboundMessage, { messageIds: s.bounce.originalMessageIds });
+    const original =
+      f.lookups?.outbound !== undefined
+        ? f.lookups.outbound
+        : await call(direct.findOutboundMessage, { messageIds: s.bounce.originalMessageIds });
     const who = reportedRecipient(s.bounce, original?.destinations);
     if (original && who && !s.bounce.untrusted)
       rewrite = { bouncedRecipient: who, originalSubject: original.subject, kind: s.bounce.kind ?? 'bounce' };
   }
   const senders = [...new Set([s.from, s.sender].filter((x): x is string => !!x))];
-  const { blocked, rules } = await call(direct.lookupRecipients, { senders, recipients: s.recipients });
+  const { blocked, rules } = f.lookups ?? (await call(direct.lookupRecipients, { senders, recipients: s.recipients }));
   const blockedSet = new Set(blocked.map((b) => b.recipient));
   const active = s.recipients.filter((r) => !blockedSet.has(r));
   if (active.length === 0) {
@@ -956,6 +1028,12 @@ async function main() {
     row('history events/email', (r) => r.temporal.historyEventsPerEmail);
     row('history bytes/email', (r) => r.temporal.historyBytesPerEmail);
     row('DynamoDB requests/email', (r) => r.temporal.dynamodbRequestsPerEmail);
+    row('workflow activations/email', (r) => r.temporal.workflowActivationsPerEmail);
+    row('workflow tasks/email', (r) => r.temporal.workflowTasksPerEmail);
+    row(
+      'activities/email (regular, local)',
+      (r) => `${r.temporal.activitiesPerEmail}, ${r.temporal.localActivitiesPerEmail}`,
+    );
     row('SMTP connections/100 emails', (r) => r.temporal.smtpConnectionsPer100Emails);
     for (const who of [...new Set(result.runs.flatMap((r) => Object.keys(r.cpuMsPerEmail)))])
       row(`CPU ms/email: ${who}`, (r) => (r.cpuMsPerEmail as Record<string, number>)[who] ?? 0);
@@ -972,6 +1050,13 @@ async function main() {
       'worker RSS MiB: after start, peak in flight',
       (r) => `${r.workers.rssMiBAfterStart.join(' / ')}, ${r.workers.peakRssMiBWhileInFlight.join(' / ')}`,
     );
+    if (workers > 1) {
+      row('emails finished per worker', (r) => r.workers.perWorker.map((w) => w.emailsFinished).join(' / '));
+      row('cores used per worker', (r) => r.workers.perWorker.map((w) => w.coresUsed).join(' / '));
+      row('CPU ms per email finished, per worker', (r) =>
+        r.workers.perWorker.map((w) => w.cpuMsPerEmailFinished ?? '-').join(' / '),
+      );
+    }
     row('every email completed once', (r) => (r.completedOnce.ok ? 'yes' : `NO: ${JSON.stringify(r.completedOnce)}`));
     console.table(table);
     for (const r of result.runs) console.log(`statuses (${r.backend}):`, JSON.stringify(r.statuses));

@@ -216,10 +216,34 @@ export interface AddressHashes {
   to: string[];
 }
 
+/** A bounce's original outbound message (findOutboundMessage's answer). */
+export interface OutboundMatch {
+  messageId: string;
+  source?: string;
+  subject?: string;
+  destinations: string[];
+}
+
+/**
+ * The lookups fetchEmail made with the email's own reads when asked (`lookups`, since
+ * BATCHED_PATCH): what lookupRecipients (and, for a report, findOutboundMessage) would answer,
+ * for the recipients left after the copy counter. Absent when any of them could not be read:
+ * the workflow then runs those steps on their own, with their retries and deferral.
+ */
+export interface FetchedLookups {
+  blocked: { recipient: string; pattern: string; sender: string }[];
+  /** Absent when the rules could not be read: applyRules loads them after delivery, as before. */
+  rules?: RecipientRules[];
+  /** Reports only: the matched outbound message, or null. */
+  outbound?: OutboundMatch | null;
+}
+
 export type FetchResult =
   | {
       kind: 'email';
       summary: EmailSummary;
+      /** Asked with `lookups` (since BATCHED_PATCH): the blocklist, rules and bounce match, read with the copy counter. */
+      lookups?: FetchedLookups;
       /** When the object arrived (unix ms; S3 LastModified, or the arrived_at tag a deferred run wrote). Absent in histories from before issue 21. */
       arrival?: number;
       /** The worker's deferral settings (lib/config), recorded in history with the result. */

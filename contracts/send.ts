@@ -27,10 +27,11 @@ export const SEND_WORKFLOW_PREFIX = 'send/';
 export interface SendOptions {
   /**
    * How long temporary failures (connection errors, 4xx replies, the OAuth2 provider down) are
-   * retried before the message ends `failed`, counted from send_at. Default SEND_MAX_AGE (24 h).
+   * retried before the message ends `failed`, counted from send_at. Default: the send worker's
+   * SEND_MAX_AGE (24 h), so starters need not pass it.
    */
   maxAgeSeconds?: number;
-  /** Longest wait between two submission attempts. Default 30 min. */
+  /** Longest wait between two submission attempts. Default: the worker's SEND_MAX_RETRY_INTERVAL (30 min). */
   maxRetryIntervalSeconds?: number;
   /** First wait after a temporary failure. Default 10 s. */
   initialRetryIntervalSeconds?: number;

@@ -10,6 +10,8 @@
 # list, so `go install ...@v0.5.4` (which asks for the list) fails: build from a
 # throwaway module that requires the exact version instead.
 set -euo pipefail
+# shellcheck source=go-build-env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/go-build-env.sh"
 
 VERSION=v0.5.4
 NAME=goaws-mailroom
@@ -100,5 +102,5 @@ func main() {
 }
 EOF
 mkdir -p "$(dirname "$bin")"
-(cd "$work" && GOFLAGS=-mod=mod go build -ldflags "-X main.version=$VERSION" -o "$bin" .) >&2
+(cd "$work" && GOFLAGS="$GOFLAGS -mod=mod" go build -ldflags "-s -X main.version=$VERSION" -o "$bin" .) >&2
 echo "$bin"

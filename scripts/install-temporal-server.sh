@@ -16,6 +16,8 @@ set -euo pipefail
 
 # shellcheck source=versions.env
 . "$(dirname "${BASH_SOURCE[0]}")/versions.env"
+# shellcheck source=go-build-env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/go-build-env.sh"
 SERVER_VERSION=$TEMPORAL_SERVER_VERSION
 UI_VERSION=$TEMPORAL_UI_VERSION
 
@@ -34,14 +36,22 @@ installed_ok() {
 }
 
 # install <name> <package@version>: go install into a scratch GOBIN, then rename into bindir.
+# found <name> <version>: the path of a binary of that version (on PATH or in bindir), or fail.
+found() {
+  local path
+  if path=$(command -v "$1" 2>/dev/null) && installed_ok "$path" "$2"; then
+    echo "$path"
+  elif installed_ok "$bindir/$1" "$2"; then
+    echo "$bindir/$1"
+  else
+    return 1
+  fi
+}
+
 install() {
   local name=$1 pkg=$2 out="$bindir/$1" path
-  if path=$(command -v "$name" 2>/dev/null) && installed_ok "$path" "${pkg##*@}"; then
+  if path=$(found "$name" "${pkg##*@}"); then
     echo "$path"
-    return
-  fi
-  if installed_ok "$out" "${pkg##*@}"; then
-    echo "$out"
     return
   fi
   if ! command -v go >/dev/null 2>&1; then
@@ -64,6 +74,20 @@ install() {
   echo "$out"
 }
 
-install temporal-server "go.temporal.io/server/cmd/server@$SERVER_VERSION"
-install temporal-sql-tool "go.temporal.io/server/cmd/tools/sql@$SERVER_VERSION"
+server_pkg="go.temporal.io/server/cmd/server@$SERVER_VERSION"
+sql_pkg="go.temporal.io/server/cmd/tools/sql@$SERVER_VERSION"
+# The server and its SQL tool come from one module at one version: when both are missing, one
+# `go install` builds them together (the packages loaded once, the two links side by side
+# instead of one after the other). Then install() below finds both.
+if command -v go >/dev/null 2>&1 && ! found temporal-server "$SERVER_VERSION" >/dev/null \
+  && ! found temporal-sql-tool "$SERVER_VERSION" >/dev/null; then
+  echo "install-temporal-server: building temporal-server and temporal-sql-tool $SERVER_VERSION in one go install..." >&2
+  start=$SECONDS
+  GOBIN="$work/pair" go install "$server_pkg" "$sql_pkg" >&2
+  mv "$work/pair/server" "$bindir/temporal-server"
+  mv "$work/pair/sql" "$bindir/temporal-sql-tool"
+  echo "install-temporal-server: temporal-server and temporal-sql-tool built in $((SECONDS - start)) s" >&2
+fi
+install temporal-server "$server_pkg"
+install temporal-sql-tool "$sql_pkg"
 install temporal-ui-server "github.com/temporalio/ui-server/v2/cmd/server@$UI_VERSION"

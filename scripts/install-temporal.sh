@@ -13,6 +13,8 @@ set -euo pipefail
 
 # shellcheck source=versions.env
 . "$(dirname "${BASH_SOURCE[0]}")/versions.env"
+# shellcheck source=go-build-env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/go-build-env.sh"
 VERSION=$TEMPORAL_CLI_VERSION
 SERVER=${TEMPORAL_SERVER_VERSION#v}
 

@@ -8,6 +8,8 @@
 # own --version prints "git" for such builds, so the version is read from the module
 # information Go embeds in every binary (`go version -m`).
 set -euo pipefail
+# shellcheck source=go-build-env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/go-build-env.sh"
 
 VERSION=v1.8.0
 NAME=versitygw

@@ -18,6 +18,12 @@
 # The rest builds under a lock (.local/setup-rest.lock): a full setup started while the
 # background build runs (npm test after the demo) waits for it instead of building the same
 # binaries a second time beside it.
+#
+# After Node, the installs that do not depend on each other run side by side, each logging to
+# .local/setup/<step>.log: apt (Dovecot, Chromium: mostly download and unpack), the temporal
+# CLI build, versitygw then goaws, and npm ci in the foreground. Two Go builds at once fill the
+# cores where one alone would leave one idle (its downloads, its single-threaded link, the
+# last packages of its dependency graph). Each step's time is printed as it finishes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +40,7 @@ esac
 
 # Each step's time, and the total at the end.
 setup_start=$SECONDS
+mkdir -p .local/setup
 step_name=""
 step_start=0
 step_done() {
@@ -64,7 +71,7 @@ install_rest() {
   step "compose-check (validates docker-compose.yml in the tests)"
   # tools/compose-check: compose-go, the loader Docker Compose uses, behind mailroom's rules.
   # Go's build cache makes this a no-op when nothing changed.
-  (cd tools/compose-check && go build -o bin/compose-check .)
+  (cd tools/compose-check && . ../../scripts/go-build-env.sh && go build -o bin/compose-check .)
   echo "   tools/compose-check/bin/compose-check"
 
   step_done
@@ -105,6 +112,50 @@ if [ "$system_major" -lt 22 ]; then
 fi
 echo "   $(command -v node) $(node --version)"
 
+# Steps started in the background: beside <id> <title> <command...>; finish_beside waits
+# for them all, prints each one's time and its output's last line (a binary's path), and on
+# a failure the end of its log.
+beside_ids=()
+beside() {
+  local id=$1 title=$2
+  shift 2
+  echo "== $title (beside the others: .local/setup/$id.log)"
+  rm -f ".local/setup/$id.done"
+  (
+    start=$(date +%s)
+    rc=0
+    "$@" >".local/setup/$id.out" 2>".local/setup/$id.log" || rc=$?
+    echo "$rc $(($(date +%s) - start)) $title" >".local/setup/$id.done"
+  ) &
+  beside_ids+=("$id")
+}
+finish_beside() {
+  local id rc secs title failed=""
+  wait
+  for id in "${beside_ids[@]}"; do
+    read -r rc secs title <".local/setup/$id.done"
+    if [ "$rc" = 0 ]; then
+      echo "   $title: $secs s ($(tail -n 1 ".local/setup/$id.out"))"
+    else
+      echo "   $title FAILED after $secs s (exit $rc); the end of .local/setup/$id.log:" >&2
+      tail -n 20 ".local/setup/$id.log" | sed 's/^/     /' >&2
+      failed=1
+    fi
+  done
+  beside_ids=()
+  if [ -n "$failed" ]; then exit 1; fi
+}
+
+if [ "$(id -u)" = "0" ]; then
+  beside system "Dovecot and Chromium (apt: the IMAP and LMTP server of the demo and the tests; the Web UI test's browser)" \
+    bash scripts/install-system.sh
+elif ! [ -x /usr/sbin/dovecot ]; then
+  echo "Dovecot is missing and this is not root: run 'sudo bash scripts/install-system.sh'" >&2
+fi
+beside temporal "temporal CLI (the dev server the demo and most tests run)" bash scripts/install-temporal.sh
+beside s3-sqs "versitygw, then goaws (the S3 and SQS servers of the local stack)" \
+  bash -c 'bash scripts/install-versitygw.sh && bash scripts/install-goaws.sh'
+
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   step "npm ci"
   # Exactly the lockfile, or fail: never `npm install`, which would rewrite package-lock.json.
@@ -116,24 +167,8 @@ elif [ -L node_modules/.bin/node ]; then
   rm node_modules/.bin/node # the machine's own Node is new enough now
 fi
 
-step "temporal CLI (the dev server the demo and most tests run)"
-temporal_path=$(bash scripts/install-temporal.sh | tail -n 1)
-echo "   $temporal_path"
-
-step "versitygw (S3 server of the local stack and the tests)"
-s3_path=$(bash scripts/install-versitygw.sh | tail -n 1)
-echo "   $s3_path"
-
-step "goaws (SQS server of the local stack and the SQS bridge tests)"
-goaws_path=$(bash scripts/install-goaws.sh | tail -n 1)
-echo "   $goaws_path"
-
-if [ "$(id -u)" = "0" ]; then
-  step "Dovecot (the demo's and the tests' IMAP and LMTP server)"
-  bash scripts/install-system.sh
-elif ! [ -x /usr/sbin/dovecot ]; then
-  echo "Dovecot is missing and this is not root: run 'sudo bash scripts/install-system.sh'" >&2
-fi
+step_done
+finish_beside
 
 if [ -f scripts/setup-db.ts ] && { command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p "${PGPORT:-5432}"; }; then
   step "PostgreSQL database and migrations"

@@ -1,6 +1,10 @@
 // Enables or disables an account and changes its sync interval, then brings its Schedule in
-// line (paused while disabled, the new interval) at once.
-import { commandMain, emailAddress, EXIT, positiveNumber, UsageError } from '../lib/cli';
+// line (paused while disabled, the new interval) at once. Also the account's new-message
+// events (docs/account-sync.md "New-message events"): on, off, or the worker's default, and a
+// webhook URL of its own.
+import { commandMain, emailAddress, EXIT, oneOf, positiveNumber, UsageError } from '../lib/cli';
+import { webhookUrlProblem } from '../lib/config/sync';
+import { webhookUrlLabel } from '../lib/message-events/webhook-client';
 import { connectClient } from '../lib/temporal';
 import { ACCOUNT_OPTIONS, accountIdOption, findAccount, openAccountDb } from './account-common';
 import { reconcileAccountSchedule } from './reconcile-schedules';
@@ -15,12 +19,23 @@ const spec = {
     enable: { type: 'boolean', description: 'enable the account (its Schedule runs again)' },
     disable: { type: 'boolean', description: 'disable the account (its Schedule is paused; a running sync finishes)' },
     'interval-minutes': { type: 'string', value: '<minutes>', description: 'new sync interval' },
+    events: {
+      type: 'string',
+      value: '<on|off|default>',
+      description: 'new-message events for this account (default: as SYNC_EVENTS_ENABLED and the worker configure)',
+    },
+    'webhook-url': {
+      type: 'string',
+      value: '<url|default>',
+      description: "this account's webhook URL instead of SYNC_WEBHOOK_URL (signed with SYNC_WEBHOOK_SECRET)",
+    },
     ...SMTP_OPTIONS,
     'no-sent-folder': { type: 'boolean', description: 'keep no copy of sent messages (the provider keeps its own)' },
   },
   examples: [
     'npm run account:set -- --user owner@example.com --account 3f1c... --disable',
     'npm run account:set -- --user owner@example.com --account 3f1c... --enable --interval-minutes 5',
+    'npm run account:set -- --user owner@example.com --account 3f1c... --events on --webhook-url https://crm.example.com/hooks/mail',
     'npm run account:set -- --user owner@example.com --account 3f1c... --smtp-host smtp.example.com --smtp-port 587 --sent-folder Sent',
   ],
 } as const;
@@ -33,20 +48,38 @@ commandMain(spec, async (values) => {
     values['interval-minutes'] !== undefined
       ? positiveNumber('interval-minutes', values['interval-minutes'])
       : undefined;
+  const events = values.events !== undefined ? oneOf('events', values.events, ['on', 'off', 'default']) : undefined;
+  const webhookUrl = values['webhook-url']?.trim();
+  if (webhookUrl !== undefined && webhookUrl !== 'default') {
+    const problem = webhookUrlProblem(webhookUrl);
+    if (problem) throw new UsageError(`--webhook-url ${problem}`);
+  }
+  const eventsChange = events !== undefined || webhookUrl !== undefined;
   const smtp = smtpSettingsFromOptions(values);
   const syncChange = values.enable || values.disable || minutes !== undefined;
-  if (!syncChange && !smtp)
+  if (!syncChange && !eventsChange && !smtp)
     throw new UsageError(
-      'nothing to change: give --enable, --disable, --interval-minutes, or the sending settings (--smtp-host ...)',
+      'nothing to change: give --enable, --disable, --interval-minutes, --events, --webhook-url, or the sending settings (--smtp-host ...)',
     );
   const db = openAccountDb();
   try {
     const { user } = await findAccount(db.store, owner, accountId, db.where);
+    if (eventsChange) {
+      const settings = await db.store.updateEventSettings(user.id, accountId, {
+        eventsEnabled: events === undefined ? undefined : events === 'default' ? null : events === 'on',
+        webhookUrl: webhookUrl === undefined ? undefined : webhookUrl === 'default' ? null : webhookUrl,
+      });
+      if (!settings) throw new Error(`${owner} has no account ${accountId}`);
+      // The URL without its query: it may hold a token of the receiver's.
+      console.log(
+        `Account ${accountId}: new-message events ${settings.eventsEnabled === null ? 'as the worker configures' : settings.eventsEnabled ? 'on' : 'off'}, webhook ${settings.webhookUrl ? webhookUrlLabel(settings.webhookUrl) : 'SYNC_WEBHOOK_URL (if set)'}`,
+      );
+    }
     if (smtp) {
       const saved = await storeSmtpSettings(db, user.id, accountId, smtp);
       console.log(`Account ${accountId} sends through ${describeSmtp(saved)}`);
-      if (!syncChange) return EXIT.done;
     }
+    if (!syncChange) return EXIT.done;
     const account = await db.store.updateAccountSettings(user.id, accountId, {
       enabled: values.enable ? true : values.disable ? false : undefined,
       syncIntervalSeconds: minutes !== undefined ? Math.max(1, Math.round(minutes * 60)) : undefined,

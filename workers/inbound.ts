@@ -8,6 +8,7 @@ import { createSweepActivities } from '../activities/sweep';
 import { startInbound } from '../starters/start-inbound';
 import { resolveDeployment } from '../lib/temporal/versioning';
 import { workflowSource } from '../lib/temporal/workflow-source';
+import { countWorkflowActivations } from '../lib/observability/metrics';
 
 export async function createInboundWorker(opts: {
   connection: NativeConnection;
@@ -19,7 +20,7 @@ export async function createInboundWorker(opts: {
   /** lib/temporal/data-converter.ts: the client's converter (encryption) */ dataConverter?: DataConverter;
 }): Promise<Worker> {
   const { deps } = opts;
-  return Worker.create({
+  const worker = await Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: deps.config.taskQueue,
@@ -45,4 +46,6 @@ export async function createInboundWorker(opts: {
       }),
     },
   });
+  countWorkflowActivations(worker);
+  return worker;
 }

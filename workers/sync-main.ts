@@ -31,6 +31,7 @@ const SERVICE: ServiceSpec = {
     'MAILROOM_CODEC_KEYS                                    payload keys (required; none = plaintext on purpose)',
     'METRICS_HOST, SYNC_METRICS_PORT                        /metrics and /health (default 0.0.0.0:8001, port 0 = off)',
     'SYNC_*                                                 batches, timeouts, limits (docs/account-sync.md)',
+    'SYNC_EVENTS_*, SYNC_WEBHOOK_*                          new-message events: workflow, signed webhook (docs/account-sync.md)',
     'SEND_TASK_QUEUE, SEND_*                                the send worker beside it (mailroom-send; docs/configuration.md)',
     'AWS_REGION, AWS_ENDPOINT_URL_S3                        attachments kept in S3',
   ],

@@ -2,6 +2,7 @@
 // the sync activities (one pg Pool and keyring per worker, injected into the activities).
 // Runs as its own process (workers/sync-main.ts); a process that also runs the inbound
 // worker can create this one beside it with the same NativeConnection.
+import { Client } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Pool } from 'pg';
@@ -52,6 +53,9 @@ export async function createSyncWorker(
     keyring,
     config,
     logger: options.logger ?? componentLogger('sync-worker'),
+    // Starts new-message event workflows (activities/sync/events.ts) on this worker's connection,
+    // with the same payload encryption as every other client.
+    temporal: new Client({ connection, namespace, dataConverter }),
   });
   // mailroom_sync_accounts_needing_attention reads PostgreSQL at each scrape.
   const store = createStore(pool);

@@ -28,6 +28,7 @@ import {
   type DeferralState,
   type DeliveryPolicy,
   type EmailSummary,
+  type FetchedLookups,
   INBOUND_ERRORS,
   type InboundRef,
   type InboundResult,
@@ -105,6 +106,15 @@ export const CURRENT_PATCH = 'inbound-current-2026-12';
 // MailFromHash and MailToHash (fetchEmail's keyed hashes, never addresses) in the upserts of
 // MailStatus it makes anyway, so a plain email keeps its 12 events.
 export const DEFERRAL_PATCH = 'inbound-current-2026-12b';
+// Issue 24 (fewer activations per email): the marker of a new run since then; it stands for
+// DEFERRAL_PATCH's behaviour plus this. fetchEmail is asked for the lookups too (`lookups`): the
+// blocklist and rules of the recipients and a report's outbound message, read with its copy
+// counter in one DynamoDB request, so an ordinary email is fetch, delivery and tag (one local
+// activity, one marker and one activation less). When fetchEmail could not read them, the
+// lookup and bounce-match steps run on their own as before (with their retries and waits).
+// Runs that recorded DEFERRAL_PATCH or older markers replay with their behaviour. Decided once
+// per run, at its start.
+export const BATCHED_PATCH = 'inbound-current-2026-12c';
 // Delivery: a 40 MB message over SMTP can take a while; connection errors retry with backoff.
 const deliverOptions = {
   startToCloseTimeout: '5 minutes',
@@ -150,12 +160,12 @@ const { tagEmail: regularTagEmail, deleteEmail } = proxyActivities<InboundActivi
  * ActivityFailure, so these proxies wrap their failures the same way.
  */
 function asActivityFailures<T extends object>(proxy: T): T {
+  // One .catch, not an async function around an await: each promise made in workflow code
+  // costs the SDK's promise hook a captured stack trace (issue 24).
   const wrap =
     <A extends unknown[], R>(type: string, call: (...args: A) => Promise<R>) =>
-    async (...args: A): Promise<R> => {
-      try {
-        return await call(...args);
-      } catch (err) {
+    (...args: A): Promise<R> =>
+      call(...args).catch((err: unknown) => {
         if (err instanceof TemporalFailure && !(err instanceof ActivityFailure)) {
           const state =
             err instanceof TimeoutFailure
@@ -166,8 +176,7 @@ function asActivityFailures<T extends object>(proxy: T): T {
           throw new ActivityFailure(err.message, type, undefined, state, 'local activity', err);
         }
         throw err;
-      }
-    };
+      });
   return new Proxy(proxy, {
     get(target, name) {
       const fn = Reflect.get(target, name) as ((...args: unknown[]) => Promise<unknown>) & {
@@ -288,6 +297,10 @@ interface InboundRun {
   policy: DeliveryPolicy;
   /** DEFERRAL_PATCH, decided once at the start: temporary failures wait and try again. */
   deferral: boolean;
+  /** BATCHED_PATCH, decided once at the start: fetchEmail is asked for the lookups too. */
+  batched: boolean;
+  /** Batched path: the lookups fetchEmail made (absent when it could not: the steps run on their own). */
+  fetched?: FetchedLookups;
   /** The activities of this run's path (classic or deferral). */
   steps: StepProxies;
   /** Deferral: when the object arrived (unix ms), from fetchEmail; the run's start until then. */
@@ -358,6 +371,7 @@ function startRun(input: ProcessInboundInput): InboundRun {
     ref,
     policy: { ...DEFAULT_DELIVERY_POLICY, ...input.delivery },
     deferral: false,
+    batched: false,
     steps: classicSteps,
     arrival: resume?.arrival ?? workflowInfo().runStartTime.getTime(),
     settings: deferralSettings(input, resume?.settings),
@@ -385,8 +399,10 @@ function startRun(input: ProcessInboundInput): InboundRun {
     ...(run.waiting ? { deferred: run.waiting } : {}),
     ...(run.waiting && run.shownDeferred ? { status: DEFERRED_STATUS } : {}),
   }));
-  // A run continued as new is a deferral run: it exists only since DEFERRAL_PATCH.
-  run.deferral = resume !== undefined || patched(DEFERRAL_PATCH);
+  // A run continued as new is a deferral run: it exists only since DEFERRAL_PATCH. One started
+  // by this code records BATCHED_PATCH; one continued by older code does not.
+  run.batched = patched(BATCHED_PATCH);
+  run.deferral = run.batched || resume !== undefined || patched(DEFERRAL_PATCH);
   if (run.deferral) run.steps = deferralSteps;
   run.current = run.deferral || patched(CURRENT_PATCH);
   run.safety = run.current || patched(MAIL_SAFETY_PATCH);
@@ -569,13 +585,10 @@ async function finish(
   run.step = 'tag';
   const tagEmail = run.local ? run.steps.localTag.tagEmail : run.steps.tag.tagEmail;
   if (tag) {
-    const tagged = await persist(
-      run,
-      { what: 'tagging the S3 object', mail: false, atMaxAge: 'skip' },
-      async () =>
-        await tagEmail.executeWithOptions({ summary: `tag S3 object: status=${status}` }, [
-          { domain: ref.domain, bucket: ref.bucket, key: ref.key, record: { status, ...record } },
-        ]),
+    const tagged = await persist(run, { what: 'tagging the S3 object', mail: false, atMaxAge: 'skip' }, () =>
+      tagEmail.executeWithOptions({ summary: `tag S3 object: status=${status}` }, [
+        { domain: ref.domain, bucket: ref.bucket, key: ref.key, record: { status, ...record } },
+      ]),
     );
     if (tagged === undefined)
       log.error('S3 object left untagged: tagging failed until DELIVERY_MAX_AGE', {
@@ -606,31 +619,27 @@ async function finish(
 async function fetchStep(run: InboundRun): Promise<{ summary: EmailSummary } | { done: InboundResult }> {
   const { ref, result, safety } = run;
   const reading = { what: 'reading the email from S3', mail: true, atMaxAge: 'fail' } as const;
-  let fetched = await persist(run, reading, async () =>
+  // Batched path: the lookups are read with the email (one activity and DynamoDB request).
+  const asked = run.batched ? { ...ref, lookups: true } : ref;
+  const what = run.batched
+    ? 'read the object from S3, parse its headers; blocklist and rules of its recipients'
+    : 'read the object from S3 and parse its headers';
+  let fetched = await persist(run, reading, () =>
     run.local
-      ? await run.steps.localFetch.fetchEmail.executeWithOptions(
-          { summary: 'read the object from S3 and parse its headers' },
-          [{ ...ref, fastPath: true }],
-        )
-      : await run.steps.fetch.fetchEmail.executeWithOptions(
-          { summary: 'read the object from S3 and parse its headers' },
-          [ref],
-        ),
+      ? run.steps.localFetch.fetchEmail.executeWithOptions({ summary: what }, [{ ...asked, fastPath: true }])
+      : run.steps.fetch.fetchEmail.executeWithOptions({ summary: what }, [asked]),
   );
   if (fetched.kind === 'large') {
     // Over FAST_PATH_MAX_BYTES: this email takes the regular, heartbeating activities.
     run.local = false;
     const size = fetched.size;
-    fetched = await persist(
-      run,
-      reading,
-      async () =>
-        await run.steps.fetch.fetchEmail.executeWithOptions(
-          {
-            summary: `read the object from S3 and parse its headers (${Math.ceil(size / 1024)} KB: regular activities)`,
-          },
-          [ref],
-        ),
+    fetched = await persist(run, reading, () =>
+      run.steps.fetch.fetchEmail.executeWithOptions(
+        {
+          summary: `${what} (${Math.ceil(size / 1024)} KB: regular activities)`,
+        },
+        [asked],
+      ),
     );
   }
   if (fetched.kind === 'large')
@@ -665,6 +674,7 @@ async function fetchStep(run: InboundRun): Promise<{ summary: EmailSummary } | {
     return { done };
   }
   const summary = fetched.summary;
+  if (run.batched && fetched.lookups) run.fetched = fetched.lookups;
   if (run.deferral) {
     // The worker's settings and the arrival, recorded in history with the result. An
     // operator's re-drive is a new arrival: the object's own time may be weeks old.
@@ -694,15 +704,18 @@ async function matchBounce(run: InboundRun, summary: EmailSummary): Promise<Boun
   run.step = 'bounce';
   if (!summary.bounce || summary.bounce.originalMessageIds.length === 0) return undefined;
   const b = summary.bounce;
-  const original = await persist(
-    run,
-    { what: 'matching the report to our outbound message (DynamoDB)', mail: true, atMaxAge: 'fail' },
-    async () =>
-      await dynamo(run).findOutboundMessage.executeWithOptions(
-        { summary: `match the ${b.kind ?? 'bounce'} to our outbound message` },
-        [{ messageIds: b.originalMessageIds }],
-      ),
-  );
+  const original =
+    run.fetched?.outbound !== undefined
+      ? run.fetched.outbound
+      : await persist(
+          run,
+          { what: 'matching the report to our outbound message (DynamoDB)', mail: true, atMaxAge: 'fail' },
+          () =>
+            dynamo(run).findOutboundMessage.executeWithOptions(
+              { summary: `match the ${b.kind ?? 'bounce'} to our outbound message` },
+              [{ messageIds: b.originalMessageIds }],
+            ),
+        );
   if (!safety) {
     const failed = b.recipients.find((r) => r.action === 'failed') ?? b.recipients[0];
     result.bounce = { matched: original !== null, bouncedRecipient: failed?.recipient };
@@ -748,8 +761,8 @@ async function checkBlocklist(run: InboundRun, summary: EmailSummary): Promise<s
     ({ blocked: run.blocked, rules: run.rules } = await persist(
       run,
       { what: 'reading the blocklists (DynamoDB)', mail: true, atMaxAge: 'fail' },
-      async () =>
-        await dynamo(run).lookupRecipients.executeWithOptions(
+      () =>
+        dynamo(run).lookupRecipients.executeWithOptions(
           { summary: `blocklist and rules of ${summary.recipients.length} recipient(s)` },
           [{ senders, recipients: summary.recipients }],
         ),
@@ -761,6 +774,19 @@ async function checkBlocklist(run: InboundRun, summary: EmailSummary): Promise<s
           [{ senders, recipients: summary.recipients }],
         )
       : [];
+  return notBlocked(run, summary);
+}
+
+/** Batched path: the blocklist and rules fetchEmail read with the email (no step, no promise). */
+function fetchedBlocklist(run: InboundRun, fetched: FetchedLookups, summary: EmailSummary): string[] {
+  run.step = 'block-check';
+  run.blocked = fetched.blocked;
+  run.rules = fetched.rules;
+  return notBlocked(run, summary);
+}
+
+/** Records the blocked recipients; returns the others. */
+function notBlocked(run: InboundRun, summary: EmailSummary): string[] {
   for (const b of run.blocked)
     run.result.recipients.push({
       recipient: b.recipient,
@@ -931,6 +957,17 @@ async function applyRules(run: InboundRun, summary: EmailSummary, active: string
   else await applyRulesBeforeSafety(run, summary, active);
 }
 
+/**
+ * Whether applyRules has anything to do: false for a report, and on the safety path when the
+ * rules read with the blocklist name none of the active recipients (no step, no promise).
+ */
+function hasRulesToApply(run: InboundRun, summary: EmailSummary, active: string[]): boolean {
+  if (summary.bounce) return false;
+  if (!run.safety || !run.rules) return true;
+  const activeSet = new Set(active.map((r) => r.toLowerCase()));
+  return run.rules.some((r) => activeSet.has(r.recipient));
+}
+
 /** Before MAIL_SAFETY_PATCH: the first failing rule ends the rules of the email. */
 async function applyRulesBeforeSafety(run: InboundRun, summary: EmailSummary, active: string[]): Promise<void> {
   const { ref, result } = run;
@@ -991,13 +1028,10 @@ async function applyRulesEachOnItsOwn(run: InboundRun, summary: EmailSummary, ac
     // is delivered, so its status stays and the run does not continue as new meanwhile.
     rules = run.rules
       ? run.rules.filter((r) => activeSet.has(r.recipient))
-      : await persist(
-          run,
-          { what: 'reading the rules (DynamoDB)', mail: false, atMaxAge: 'fail' },
-          async () =>
-            await dynamo(run).loadRules.executeWithOptions({ summary: `rules of ${active.length} recipient(s)` }, [
-              { recipients: active },
-            ]),
+      : await persist(run, { what: 'reading the rules (DynamoDB)', mail: false, atMaxAge: 'fail' }, () =>
+          dynamo(run).loadRules.executeWithOptions({ summary: `rules of ${active.length} recipient(s)` }, [
+            { recipients: active },
+          ]),
         );
   } catch (err) {
     if (!(err instanceof ActivityFailure)) throw err;
@@ -1010,21 +1044,18 @@ async function applyRulesEachOnItsOwn(run: InboundRun, summary: EmailSummary, ac
       const route = rule.outside?.includes(to) ? 'outbound' : 'internal';
       try {
         // Deferral path: a forward whose server is unavailable waits like a delivery (until the age).
-        const done = await persist(
-          run,
-          { what: `forwarding per rule (${route})`, mail: false, atMaxAge: 'fail' },
-          async () =>
-            await forwardEmail.executeWithOptions({ summary: `forward per rule (${route})` }, [
-              {
-                bucket: ref.bucket,
-                key: ref.key,
-                recipient: rule.recipient,
-                to,
-                ...(summary.outsideForward ? { outside: summary.outsideForward } : {}),
-                ...(summary.spam ? { spam: true } : {}),
-                ...(ref.redeliver ? { redeliver: true } : {}),
-              },
-            ]),
+        const done = await persist(run, { what: `forwarding per rule (${route})`, mail: false, atMaxAge: 'fail' }, () =>
+          forwardEmail.executeWithOptions({ summary: `forward per rule (${route})` }, [
+            {
+              bucket: ref.bucket,
+              key: ref.key,
+              recipient: rule.recipient,
+              to,
+              ...(summary.outsideForward ? { outside: summary.outsideForward } : {}),
+              ...(summary.spam ? { spam: true } : {}),
+              ...(ref.redeliver ? { redeliver: true } : {}),
+            },
+          ]),
         );
         result.forwards.push({
           recipient: rule.recipient,
@@ -1054,20 +1085,17 @@ async function applyRulesEachOnItsOwn(run: InboundRun, summary: EmailSummary, ac
     try {
       // Deferral path: a reply whose server is unavailable waits like a forward (until the age);
       // the claim names this run, so trying again after the wait is not a second reply.
-      const sent = await persist(
-        run,
-        { what: 'sending the out-of-office reply', mail: false, atMaxAge: 'fail' },
-        async () =>
-          await sendAutoReply.executeWithOptions({ summary: 'out-of-office reply (RFC 3834)' }, [
-            {
-              recipient: rule.recipient,
-              to: target.to,
-              originalSubject: summary.subject,
-              originalMessageId: summary.messageId,
-              message: outOfOffice.message,
-              contentType: outOfOffice.contentType,
-            },
-          ]),
+      const sent = await persist(run, { what: 'sending the out-of-office reply', mail: false, atMaxAge: 'fail' }, () =>
+        sendAutoReply.executeWithOptions({ summary: 'out-of-office reply (RFC 3834)' }, [
+          {
+            recipient: rule.recipient,
+            to: target.to,
+            originalSubject: summary.subject,
+            originalMessageId: summary.messageId,
+            message: outOfOffice.message,
+            contentType: outOfOffice.contentType,
+          },
+        ]),
       );
       result.autoReplies.push({ recipient: rule.recipient, to: target.to, ...sent });
     } catch (err) {
@@ -1138,12 +1166,13 @@ export async function processInboundEmail(input: ProcessInboundInput): Promise<I
           ...(run.result.verdicts ? { verdicts: run.result.verdicts } : {}),
         });
       }
-      const rewrite = await matchBounce(run, summary);
-      const active = await checkBlocklist(run, summary);
+      // Steps with nothing to do are not called: each async call is promises the SDK's hook records.
+      const rewrite = summary.bounce?.originalMessageIds.length ? await matchBounce(run, summary) : undefined;
+      const active = run.fetched ? fetchedBlocklist(run, run.fetched, summary) : await checkBlocklist(run, summary);
       if (active.length === 0) return await finishBlocked(run);
       if (run.deferral) await deliverWithDeferral(run, summary, active, rewrite);
       else await deliverInRounds(run, summary, active, rewrite);
-      await applyRules(run, summary, active);
+      if (hasRulesToApply(run, summary, active)) await applyRules(run, summary, active);
     }
   } catch (err) {
     // Only activity failures become a 'failed' email; a bug in this code must fail the

@@ -56,6 +56,12 @@ function failureMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+function duration(ms: number): string {
+  if (ms >= 3600_000) return `${Math.round(ms / 360_000) / 10} h`;
+  if (ms >= 60_000) return `${Math.round(ms / 60_000)} min`;
+  return `${Math.round(ms / 1000)} s`;
+}
+
 function failureType(err: unknown): string | undefined {
   if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) return err.cause.type ?? undefined;
   return undefined;
@@ -65,8 +71,9 @@ export async function sendMessage(input: SendMessageInput): Promise<SendResult> 
   const { userId, accountId, outboxId } = input;
   const ref = { userId, accountId, outboxId };
   const o = input.options ?? {};
-  const maxAgeMs = (o.maxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS) * 1000;
-  const maxIntervalMs = (o.maxRetryIntervalSeconds ?? DEFAULT_MAX_RETRY_INTERVAL_SECONDS) * 1000;
+  // Set from the input, else from the worker's SEND_MAX_AGE / SEND_MAX_RETRY_INTERVAL (beginSend).
+  let maxAgeMs = (o.maxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS) * 1000;
+  let maxIntervalMs = (o.maxRetryIntervalSeconds ?? DEFAULT_MAX_RETRY_INTERVAL_SECONDS) * 1000;
   const firstIntervalMs = (o.initialRetryIntervalSeconds ?? DEFAULT_INITIAL_RETRY_INTERVAL_SECONDS) * 1000;
 
   // PostgreSQL (and the IMAP server for the duplicate check) briefly away: the activity's own
@@ -79,7 +86,8 @@ export async function sendMessage(input: SendMessageInput): Promise<SendResult> 
     nonRetryableErrorTypes: FINAL,
   };
   const db = proxyActivities<Activities>({ startToCloseTimeout: '1m', retry });
-  const net = proxyActivities<Activities>({ startToCloseTimeout: '10m', retry });
+  // Heartbeating (activities/send/index.ts): a dead worker's step is retried within 30 s.
+  const net = proxyActivities<Activities>({ startToCloseTimeout: '10m', heartbeatTimeout: '30s', retry });
 
   const progress: SendProgress = {
     status: 'scheduled',
@@ -143,7 +151,11 @@ export async function sendMessage(input: SendMessageInput): Promise<SendResult> 
   let copyProblem: string | null = null;
 
   // 1. The undo window.
-  let state = await db.beginSend.executeWithOptions({ summary: 'read the outbox message' }, [ref]);
+  const begun = await db.beginSend.executeWithOptions({ summary: 'read the outbox message' }, [ref]);
+  let state: Awaited<ReturnType<Activities['beginSend']>> | Awaited<ReturnType<Activities['startSending']>> = begun;
+  if (o.maxAgeSeconds === undefined && begun.limits) maxAgeMs = begun.limits.maxAgeSeconds * 1000;
+  if (o.maxRetryIntervalSeconds === undefined && begun.limits)
+    maxIntervalMs = begun.limits.maxRetryIntervalSeconds * 1000;
   progress.sendAt = state.sendAt;
   progress.recipientsPending = state.recipients;
   if (state.status === 'draft')
@@ -235,7 +247,7 @@ export async function sendMessage(input: SendMessageInput): Promise<SendResult> 
     if (s.pending === 0) break;
     const now = Date.now();
     if (now >= deadline) {
-      const giveUp = `gave up after ${Math.round(maxAgeMs / 3600_000)} h of temporary failures (SEND_MAX_AGE): ${s.retryReason ?? 'no final reply'}`;
+      const giveUp = `gave up after ${duration(maxAgeMs)} of temporary failures (SEND_MAX_AGE): ${s.retryReason ?? 'no final reply'}`;
       return finish(giveUp, sentCopy);
     }
     // The account's send rate names its own wait; otherwise exponential backoff.

@@ -4,7 +4,16 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Config } from '../../lib/config';
 import type { KeyList } from '../../lib/config/key-list';
-import type { AddressHashes, EmailSummary, FetchResult, InboundRef, LargeEmail } from '../../contracts/inbound';
+import type {
+  AddressHashes,
+  EmailSummary,
+  FetchedLookups,
+  FetchResult,
+  InboundRef,
+  LargeEmail,
+  OutboundMatch,
+  RecipientRules,
+} from '../../contracts/inbound';
 import { hashesForRun } from '../../lib/mail/address-hash';
 import { isNotFound, readRawEmail } from '../../lib/aws/s3';
 import { isProcessed } from '../../lib/mail/metadata';
@@ -26,6 +35,19 @@ export interface FetchDeps {
    * current key; lib/mail/address-hash.ts). Without them runs carry no address hashes.
    */
   addressHashKeys?: KeyList;
+  /**
+   * The lookup steps' own activities (activities/inbound/lookups.ts), for a fetch asked with
+   * `lookups`: their reads go out with the copy counter's, as one DynamoDB request.
+   */
+  lookups?: FetchLookups;
+}
+
+export interface FetchLookups {
+  lookupRecipients(input: {
+    senders: string[];
+    recipients: string[];
+  }): Promise<{ blocked: FetchedLookups['blocked']; rules?: RecipientRules[]; rulesError?: string }>;
+  findOutboundMessage(input: { messageIds: string[] }): Promise<OutboundMatch | null>;
 }
 
 /** The hashes a run records: its sender (From and Return-Path) and every recipient, looped ones too. */
@@ -36,14 +58,49 @@ function addressHashes(keys: KeyList, s: EmailSummary): AddressHashes {
   };
 }
 
-export function createFetchActivities({ s3, dynamo, config, addressHashKeys }: FetchDeps) {
+/**
+ * The blocklist and rules of every recipient and a report's outbound message, started at once
+ * (lib/aws/dynamodb.ts sends reads started together as one request). Undefined when any
+ * could not be read: the workflow then runs those steps itself, with their retries and waits.
+ */
+async function readLookups(lookups: FetchLookups, s: EmailSummary): Promise<FetchedLookups | undefined> {
+  const senders = [...new Set([s.from, s.sender].filter((a): a is string => !!a))];
+  const reportIds = s.bounce?.originalMessageIds ?? [];
+  // Both settle before anything is decided: no read left running after the activity ended.
+  const [found, outbound] = await Promise.allSettled([
+    lookups.lookupRecipients({ senders, recipients: s.recipients }),
+    reportIds.length ? lookups.findOutboundMessage({ messageIds: reportIds }) : null,
+  ]);
+  if (found.status === 'rejected' || outbound.status === 'rejected') {
+    const err = (found.status === 'rejected' ? found.reason : (outbound as PromiseRejectedResult).reason) as Error;
+    log.warn({ err: err.message }, 'lookups not read with the fetch: the workflow runs them as steps of their own');
+    return undefined;
+  }
+  return {
+    blocked: found.value.blocked,
+    ...(found.value.rules ? { rules: found.value.rules } : {}),
+    ...(reportIds.length ? { outbound: outbound.value } : {}),
+  };
+}
+
+/** The lookups of the recipients left after the copy counter (looped ones are not delivered to). */
+function forRecipients(found: FetchedLookups, recipients: string[]): FetchedLookups {
+  const left = new Set(recipients.map((r) => r.toLowerCase()));
+  return {
+    ...found,
+    blocked: found.blocked.filter((b) => left.has(b.recipient.toLowerCase())),
+    ...(found.rules ? { rules: found.rules.filter((r) => left.has(r.recipient.toLowerCase())) } : {}),
+  };
+}
+
+export function createFetchActivities({ s3, dynamo, config, addressHashKeys, lookups }: FetchDeps) {
   return {
     /**
      * Reads the object and returns what the workflow decides on (never the body). With
      * `fastPath` (the workflow's local fetch) an object larger than FAST_PATH_MAX_BYTES is only
      * looked at (HEAD) and answered 'large', for the regular activity to read.
      */
-    async fetchEmail(ref: InboundRef & { fastPath?: boolean }): Promise<FetchResult | LargeEmail> {
+    async fetchEmail(ref: InboundRef & { fastPath?: boolean; lookups?: boolean }): Promise<FetchResult | LargeEmail> {
       const where = `s3://${ref.bucket}/${ref.key}`;
       if (!config.domains.includes(ref.domain.toLowerCase())) {
         return {
@@ -95,19 +152,28 @@ export function createFetchActivities({ s3, dynamo, config, addressHashKeys }: F
         return result;
       }
       const s = result.summary;
-      if (dynamo && s.messageId && !s.loop) {
+      const { messageId } = s;
+      // Asked with `lookups`: read at the same time as the copy counter (one DynamoDB request).
+      const lookedUp = ref.lookups && lookups && !s.loop ? readLookups(lookups, s) : undefined;
+      if (dynamo && messageId && !s.loop) {
         // The same message reaching a recipient again and again is a loop through a peer
         // that strips our marker: those recipients are left out (lib/mail/copy-window.ts).
-        const over = await countCopies(dynamo, config.tables.delivery, {
-          bucket: ref.bucket,
-          key: ref.key,
-          messageId: s.messageId,
-          from: s.from,
-          subject: s.subject,
-          hops: s.hops ?? 0,
-          recipients: s.recipients,
-          max: config.safety.maxCopiesPerHour,
-        });
+        const over = await countCopies(
+          dynamo,
+          config.tables.delivery,
+          {
+            bucket: ref.bucket,
+            key: ref.key,
+            messageId,
+            from: s.from,
+            subject: s.subject,
+            hops: s.hops ?? 0,
+            recipients: s.recipients,
+            max: config.safety.maxCopiesPerHour,
+          },
+          // Asked with `lookups` (the batched path): the counters go out with the delivery log's write.
+          { writeBehind: ref.lookups === true },
+        );
         if (over.length) {
           const detail = (n: number) =>
             `mail loop: copy ${n} of this message within an hour, each further travelled (more than MAX_COPIES_PER_HOUR=${config.safety.maxCopiesPerHour} rounds)`;
@@ -123,8 +189,10 @@ export function createFetchActivities({ s3, dynamo, config, addressHashKeys }: F
       // Both are recorded in history with the result, so the workflow reads them deterministically.
       const arrivedAt = Number(head.Metadata?.arrived_at ?? NaN);
       const arrival = Number.isFinite(arrivedAt) && arrivedAt > 0 ? arrivedAt * 1000 : head.LastModified?.getTime();
+      const found = s.loop ? undefined : await lookedUp;
       return {
         ...result,
+        ...(found ? { lookups: forRecipients(found, s.recipients) } : {}),
         ...(arrival !== undefined ? { arrival } : {}),
         deferral: config.deferral,
         ...(addressHashKeys ? { addressHashes: addressHashes(addressHashKeys, s) } : {}),

@@ -5,7 +5,7 @@ import type { Config } from '../../lib/config';
 import { batchGetAll, stringList } from '../../lib/aws/dynamodb';
 import { sesMessageIdCandidates } from '../../lib/mail/bounce';
 import { findBlockingPattern } from '../../lib/mail/blocklist';
-import type { RecipientRules } from '../../contracts/inbound';
+import type { OutboundMatch, RecipientRules } from '../../contracts/inbound';
 
 export interface LookupDeps {
   dynamo: DynamoDBClient;
@@ -43,9 +43,7 @@ export function createLookupActivities({ dynamo, config }: LookupDeps) {
     },
 
     /** The original outbound message a bounce refers to, matched by either Message-ID form. */
-    async findOutboundMessage(input: {
-      messageIds: string[];
-    }): Promise<{ messageId: string; source?: string; subject?: string; destinations: string[] } | null> {
+    async findOutboundMessage(input: { messageIds: string[] }): Promise<OutboundMatch | null> {
       const candidates = input.messageIds.flatMap(sesMessageIdCandidates);
       if (candidates.length === 0) return null;
       const items = await batchGetAll(dynamo, config.tables.messages, 'MessageId', candidates);

@@ -5,6 +5,7 @@
 // per recipient), sent-copy.ts (IMAP APPEND to the Sent folder). They log in with the account's
 // own credential (activities/sync/login.ts) and receive ids only.
 import { componentLogger } from '../../lib/observability/logger';
+import { heartbeating } from '../../lib/temporal/heartbeat';
 import { createOutboxStore } from '../../lib/outbox';
 import { createStore } from '../../lib/sync-store';
 import { createAccountLogin } from '../sync/login';
@@ -15,7 +16,15 @@ import { createSendStateActivities } from './state';
 import { createSubmitActivities } from './submit';
 import type { SendActivityDeps } from './types';
 
-export type { BuildResult, SendActivityDeps, SendRef, SendState, SentCopyResult, SubmitResult } from './types';
+export type {
+  BuildResult,
+  SendActivityDeps,
+  SendLimits,
+  SendRef,
+  SendState,
+  SentCopyResult,
+  SubmitResult,
+} from './types';
 
 export function createSendActivities(deps: SendActivityDeps) {
   const log = deps.logger ?? componentLogger('send-activities');
@@ -26,13 +35,21 @@ export function createSendActivities(deps: SendActivityDeps) {
   });
   const login = createAccountLogin({ ...deps, logger: log, store });
   const withImap = createSendImap(login, deps.config);
-  // Once released, these names are in recorded histories: never rename them.
-  return {
-    ...createSendStateActivities({ outbox }), // beginSend, cancelSend, rescheduleSend, startSending, finishSend
+  // Once released, these names are in recorded histories: never rename them. Each heartbeats
+  // while it runs, so a killed worker's submission is taken over after the heartbeat timeout
+  // (and then meets the attempt it left open), not after the whole start-to-close timeout.
+  return heartbeating({
+    ...createSendStateActivities({
+      outbox,
+      limits: {
+        maxAgeSeconds: deps.config.maxAgeSeconds,
+        maxRetryIntervalSeconds: deps.config.maxRetryIntervalSeconds,
+      },
+    }), // beginSend, cancelSend, rescheduleSend, startSending, finishSend
     ...createBuildActivities({ outbox, s3: deps.s3, config: deps.config }), // buildMessage
     ...createSubmitActivities({ outbox, login, withImap, config: deps.config, log }), // submitMessage
     ...createSentCopyActivities({ outbox, withImap }), // saveSentCopy
-  };
+  });
 }
 
 export type SendActivities = ReturnType<typeof createSendActivities>;

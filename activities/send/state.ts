@@ -10,7 +10,8 @@ import {
   type OutboxStore,
   type RecipientResult,
 } from '../../lib/outbox';
-import type { SendRef, SendState } from './types';
+import { redactAddresses } from '../../lib/mail/address';
+import type { SendLimits, SendRef, SendState } from './types';
 
 export function missing(ref: SendRef): never {
   throw ApplicationFailure.nonRetryable(
@@ -24,7 +25,8 @@ export function stateOf(m: OutboxMessage): SendState {
     status: m.status,
     sendAt: m.sendAt ? m.sendAt.getTime() : null,
     recipients: allRecipients(m).length,
-    reason: m.statusReason,
+    // Server replies quote addresses; the row keeps them, results (history) do not.
+    reason: m.statusReason === null ? null : redactAddresses(m.statusReason),
   };
 }
 
@@ -44,14 +46,14 @@ export function finalReason(m: OutboxMessage): string | null {
   return `${t.accepted} of ${total} recipient(s) accepted, ${t.failed} refused${firstRefusal ? ` (first refusal: ${firstRefusal.reply})` : ''}`;
 }
 
-export function createSendStateActivities({ outbox }: { outbox: OutboxStore }) {
+export function createSendStateActivities({ outbox, limits }: { outbox: OutboxStore; limits: SendLimits }) {
   const load = async (ref: SendRef) => (await outbox.get(ref.userId, ref.outboxId)) ?? missing(ref);
   const own = (ref: SendRef, m: OutboxMessage) => (m.accountId === ref.accountId ? m : missing(ref));
 
   return {
-    /** The row's status and send time, for the workflow's start. */
-    async beginSend(ref: SendRef): Promise<SendState> {
-      return stateOf(own(ref, await load(ref)));
+    /** The row's status and send time, and the worker's retry limits, for the workflow's start. */
+    async beginSend(ref: SendRef): Promise<SendState & { limits: SendLimits }> {
+      return { ...stateOf(own(ref, await load(ref))), limits };
     },
 
     /** Undo send. `cancelled: false` when it was too late (sending began, or done). */

@@ -17,6 +17,7 @@ import type pino from 'pino';
 import { SEND_ERRORS } from '../../contracts/send';
 import type { SendConfig } from '../../lib/config/send';
 import { findByMessageId, sentFolders } from '../../lib/imap/sent';
+import { redactAddresses } from '../../lib/mail/address';
 import { pendingRecipients, type OutboxStore, type RecipientResult } from '../../lib/outbox';
 import { describeSmtpEndpoint, submitRaw, type SmtpEndpoint } from '../../lib/smtp/submit';
 import type { SubmitOutcome } from '../../lib/smtp/submit-outcome';
@@ -38,13 +39,14 @@ export function createSubmitActivities(deps: {
     async submitMessage(ref: SendRef): Promise<SubmitResult> {
       let m = await outbox.get(ref.userId, ref.outboxId);
       if (!m || m.accountId !== ref.accountId) missing(ref);
+      // Results go into history: server replies without the addresses they quote.
       const result = (over: Partial<SubmitResult> = {}): SubmitResult => ({
         ...tally(m!),
-        retryReason: null,
         retryAfterMs: null,
         recovery: null,
         acceptedNow: false,
         ...over,
+        retryReason: over.retryReason ? redactAddresses(over.retryReason) : null,
       });
       if (m.status !== 'sending') return result();
       const pending = pendingRecipients(m);
@@ -136,7 +138,7 @@ export function createSubmitActivities(deps: {
         // Not marked needs_attention: the same credential may still work for IMAP (SMTP AUTH
         // can be disabled per mailbox, e.g. Microsoft 365's SmtpClientAuthentication).
         throw ApplicationFailure.nonRetryable(
-          `${what}. Check that the account may submit mail with this login (SMTP AUTH enabled, the OAuth2 scopes include sending), then send the message again.`,
+          `${redactAddresses(what)}. Check that the account may submit mail with this login (SMTP AUTH enabled, the OAuth2 scopes include sending), then send the message again.`,
           SEND_ERRORS.AuthRefused,
         );
       }

@@ -13,6 +13,8 @@ export interface SendActivityDeps {
   config: Pick<
     SendConfig,
     | 'ratePerMinute'
+    | 'maxAgeSeconds'
+    | 'maxRetryIntervalSeconds'
     | 'maxAttachmentBytes'
     | 'maxRecipients'
     | 'attachmentDir'
@@ -42,6 +44,12 @@ export interface SendState {
   sendAt: number | null;
   recipients: number;
   reason: string | null;
+}
+
+/** The worker's retry limits (SEND_MAX_AGE, SEND_MAX_RETRY_INTERVAL), for a workflow whose input sets none. */
+export interface SendLimits {
+  maxAgeSeconds: number;
+  maxRetryIntervalSeconds: number;
 }
 
 export interface BuildResult {

@@ -19,6 +19,7 @@ import {
 } from '../../lib/imap/client';
 import { UidValidityMismatch, type NewMessage, type SkippedMessage, type Store } from '../../lib/sync-store';
 import { activityContext, heartbeatOnProgress, type ProgressWatch } from '../../lib/temporal/heartbeat';
+import type { MessageEvents } from './events';
 import type { Sessions } from './session';
 import type { AccountRef, FetchNewResult, Session, SyncActivityDeps } from './types';
 
@@ -37,8 +38,9 @@ export function createFetchNew(deps: {
     'batchSize' | 'batchMaxBytes' | 'maxMessageBytes' | 'batchesPerActivity' | 'batchPauseMs'
   >;
   watchOptions: { deadlineMs: number };
+  events?: Pick<MessageEvents, 'dispatch' | 'eventsByDefault'>;
 }) {
-  const { store, watchOptions } = deps;
+  const { store, watchOptions, events } = deps;
   const cfg = deps.config;
   const { open, reopen, imapFailure } = deps.sessions;
 
@@ -273,8 +275,12 @@ export function createFetchNew(deps: {
               outcome.coveredUpTo,
               input.syncRunId,
               outcome.skipped,
+              { eventsByDefault: events?.eventsByDefault },
             ),
           );
+          // New-message events of the committed batch (and any left pending): never fails the fetch.
+          if (events && saved.events > 0)
+            await watch.quiet(() => events.dispatch(input, { deadlineMs: 10_000, beat: () => watch.progress() }));
           lastUid = saved.lastUid;
           stored += saved.inserted;
           skipped += saved.skipped;

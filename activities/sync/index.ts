@@ -2,7 +2,7 @@
 // (dependency injection as in the samples' activities-dependency-injection): the worker
 // builds them once, tests build them against their own database. One file per step:
 // runs.ts (sync_runs), prepare-folders.ts, fetch-new.ts; login.ts and session.ts are the
-// login and IMAP session every step shares.
+// login and IMAP session every step shares; events.ts the new-message events.
 //
 // Activities receive ids only and load what they need (account, password or OAuth2 tokens)
 // themselves, so credentials and message bodies never enter workflow history. Each IMAP
@@ -15,6 +15,9 @@
 // that cannot be stored is recorded in sync_errors and skipped; the rest of its batch commits.
 import { componentLogger } from '../../lib/observability/logger';
 import { createStore } from '../../lib/sync-store';
+import { NO_MESSAGE_EVENTS } from '../../lib/config/sync';
+import { SYNC_TASK_QUEUE } from '../../contracts/sync';
+import { createMessageEvents } from './events';
 import { createFetchNew } from './fetch-new';
 import { createAccountLogin } from './login';
 import { createPrepareFolders } from './prepare-folders';
@@ -30,11 +33,20 @@ export function createSyncActivities(deps: SyncActivityDeps) {
   const login = createAccountLogin({ ...deps, logger: log, store });
   const sessions = createSessions(login, deps.config, log);
   const watchOptions = { deadlineMs: deps.config.activityDeadlineMs ?? 1_800_000 };
+  // New-message events: recorded with each batch, dispatched after it and in finishSync.
+  const events = createMessageEvents({
+    store,
+    temporal: deps.temporal,
+    config: deps.config.events ?? NO_MESSAGE_EVENTS,
+    taskQueue: deps.config.taskQueue ?? SYNC_TASK_QUEUE,
+    log,
+  });
   // The activity names are those in the recorded histories and must not change.
   return {
-    ...createSyncRunActivities({ store }), // beginSync, recordFolderError, finishSync
+    ...createSyncRunActivities({ store, events }), // beginSync, recordFolderError, finishSync
     ...createPrepareFolders({ store, sessions, log, watchOptions }), // prepareFolders
-    ...createFetchNew({ store, sessions, config: deps.config, watchOptions }), // fetchNewMessages
+    ...createFetchNew({ store, sessions, config: deps.config, watchOptions, events }), // fetchNewMessages
+    ...events.activities, // postMessageWebhook, recordMessageWebhookOutcome (workflows/messageWebhook.ts)
   };
 }
 

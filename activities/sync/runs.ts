@@ -2,9 +2,10 @@
 // can be synced now), folder errors recorded, closed by finishSync with its final counts.
 import { syncFolderErrors } from '../../lib/observability/sync-metrics';
 import type { Store, SyncRunStatus } from '../../lib/sync-store';
+import type { MessageEvents } from './events';
 import type { AccountRef, BeginSyncResult } from './types';
 
-export function createSyncRunActivities({ store }: { store: Store }) {
+export function createSyncRunActivities({ store, events }: { store: Store; events?: Pick<MessageEvents, 'dispatch'> }) {
   return {
     /** Opens a sync_runs record and tells the workflow whether the account can be synced now. */
     async beginSync(input: AccountRef & { workflowId: string; workflowRunId: string }): Promise<BeginSyncResult> {
@@ -40,6 +41,8 @@ export function createSyncRunActivities({ store }: { store: Store }) {
         folders: input.folders,
         error: input.error,
       });
+      // New-message events a fetch left pending (a crash, Temporal unreachable): sent now.
+      await events?.dispatch(input, { deadlineMs: 20_000 });
       return run
         ? {
             messagesAdded: run.messagesAdded,

@@ -1,5 +1,6 @@
 // What the account activities share: their injected dependencies, the account reference every
 // activity receives, and the results the sync workflow records. Ids and counts only.
+import type { Client } from '@temporalio/client';
 import type { ImapFlow } from 'imapflow';
 import type { Pool } from 'pg';
 import type pino from 'pino';
@@ -22,8 +23,12 @@ export interface SyncActivityDeps {
     | 'imapConnectTimeoutMs'
     | 'imapSocketTimeoutMs'
   > &
-    Partial<Pick<SyncConfig, 'activityDeadlineMs' | 'oauth2RefreshMarginMs' | 'oauth2TimeoutMs'>>;
+    Partial<
+      Pick<SyncConfig, 'activityDeadlineMs' | 'oauth2RefreshMarginMs' | 'oauth2TimeoutMs' | 'events' | 'taskQueue'>
+    >;
   logger?: pino.Logger;
+  /** Starts new-message event workflows (activities/sync/events.ts); the worker passes a client on its connection. */
+  temporal?: Client;
 }
 
 export interface AccountRef {

@@ -8,6 +8,11 @@ import { parseEnvironment } from './env';
 
 const positiveInt = z.coerce.number().int().positive();
 const nonNegativeInt = z.coerce.number().int().min(0);
+const bool = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((v) => ['true', 'false', '1', '0', 'yes', 'no'].includes(v), 'must be true or false');
 
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/mailroom';
 
@@ -40,7 +45,66 @@ const schema = z.object({
   // Its bind address: the same variable and default as the inbound worker's (lib/config/index.ts).
   METRICS_HOST: z.string().trim().min(1).default('0.0.0.0'),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  // New-message events (docs/account-sync.md "New-message events"). Off unless a workflow type
+  // or a webhook URL is configured (here or on the account); SYNC_EVENTS_ENABLED=false turns
+  // them off for every account that does not turn them on itself (account:set --events on).
+  SYNC_EVENTS_ENABLED: bool.default('true'),
+  SYNC_EVENTS_WORKFLOW_TYPE: z.string().trim().min(1).optional(),
+  SYNC_EVENTS_TASK_QUEUE: z.string().trim().min(1).default('mailroom-message-events'),
+  // URL and secret are checked below, not by zod: its errors quote the value.
+  SYNC_WEBHOOK_URL: z.string().optional(),
+  SYNC_WEBHOOK_SECRET: z.string().optional(),
+  SYNC_WEBHOOK_TIMEOUT_MS: positiveInt.default(10_000),
+  SYNC_WEBHOOK_RETRY_INITIAL_SECONDS: positiveInt.default(10),
+  SYNC_WEBHOOK_RETRY_MAX_SECONDS: positiveInt.default(3600),
+  SYNC_WEBHOOK_GIVE_UP_SECONDS: positiveInt.default(3 * 24 * 3600),
 });
+
+/** What the sync worker does with new messages (docs/account-sync.md "New-message events"). */
+export interface MessageEventsConfig {
+  /** Events for accounts whose events_enabled is NULL (when something is configured to receive them). */
+  enabledByDefault: boolean;
+  /** The application's workflow started once per new message, or null. */
+  workflowType: string | null;
+  workflowTaskQueue: string;
+  /** Default webhook URL (an account's webhook_url overrides it), or null. */
+  webhookUrl: string | null;
+  /** HMAC keys, first one current (comma-separated in SYNC_WEBHOOK_SECRET). Never logged. */
+  webhookSecrets: string[];
+  webhookTimeoutMs: number;
+  webhookRetryInitialSeconds: number;
+  webhookRetryMaxSeconds: number;
+  webhookGiveUpSeconds: number;
+}
+
+/** No events (activities built without a configuration: tests, scripts, bench). */
+export const NO_MESSAGE_EVENTS: MessageEventsConfig = {
+  enabledByDefault: false,
+  workflowType: null,
+  workflowTaskQueue: 'mailroom-message-events',
+  webhookUrl: null,
+  webhookSecrets: [],
+  webhookTimeoutMs: 10_000,
+  webhookRetryInitialSeconds: 10,
+  webhookRetryMaxSeconds: 3600,
+  webhookGiveUpSeconds: 3 * 24 * 3600,
+};
+
+/** Shortest accepted webhook secret: HMAC keys shorter than this are guessable. */
+export const MIN_WEBHOOK_SECRET_LENGTH = 16;
+
+/** Why a webhook URL cannot be used (http or https, absolute, no credentials in it), or null. Never quotes it. */
+export function webhookUrlProblem(value: string): string | null {
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    return 'is not an absolute URL';
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') return `must be http:// or https://, not ${u.protocol}//`;
+  if (u.username || u.password) return 'must not hold a user or password (the signature authenticates the sender)';
+  return null;
+}
 
 export interface SyncConfig {
   databaseUrl: string;
@@ -61,6 +125,7 @@ export interface SyncConfig {
   metricsPort: number;
   metricsHost: string;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
+  events: MessageEventsConfig;
 }
 
 export class SyncConfigError extends Error {
@@ -88,6 +153,41 @@ export function loadSyncConfig(env: NodeJS.ProcessEnv = process.env): SyncConfig
     metricsPort: e.SYNC_METRICS_PORT,
     metricsHost: e.METRICS_HOST,
     logLevel: e.LOG_LEVEL,
+    events: messageEventsConfig(e),
+  };
+}
+
+function messageEventsConfig(e: z.infer<typeof schema>): MessageEventsConfig {
+  const problems: string[] = [];
+  const url = e.SYNC_WEBHOOK_URL?.trim() || null;
+  const urlProblem = url ? webhookUrlProblem(url) : null;
+  if (urlProblem) problems.push(`SYNC_WEBHOOK_URL: ${urlProblem}`);
+  const secrets = (e.SYNC_WEBHOOK_SECRET ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (secrets.some((s) => s.length < MIN_WEBHOOK_SECRET_LENGTH))
+    problems.push(
+      `SYNC_WEBHOOK_SECRET: each secret must be at least ${MIN_WEBHOOK_SECRET_LENGTH} characters (value not shown)`,
+    );
+  if (url && !secrets.length)
+    problems.push('SYNC_WEBHOOK_SECRET: required with SYNC_WEBHOOK_URL (webhooks are always signed)');
+  if (e.SYNC_WEBHOOK_RETRY_MAX_SECONDS < e.SYNC_WEBHOOK_RETRY_INITIAL_SECONDS)
+    problems.push('SYNC_WEBHOOK_RETRY_MAX_SECONDS: must not be less than SYNC_WEBHOOK_RETRY_INITIAL_SECONDS');
+  if (problems.length)
+    throw new SyncConfigError(
+      `Invalid mailroom sync configuration, fix these environment variables:\n  ${problems.join('\n  ')}`,
+    );
+  return {
+    enabledByDefault: ['true', '1', 'yes'].includes(e.SYNC_EVENTS_ENABLED.toLowerCase()),
+    workflowType: e.SYNC_EVENTS_WORKFLOW_TYPE ?? null,
+    workflowTaskQueue: e.SYNC_EVENTS_TASK_QUEUE,
+    webhookUrl: url,
+    webhookSecrets: secrets,
+    webhookTimeoutMs: e.SYNC_WEBHOOK_TIMEOUT_MS,
+    webhookRetryInitialSeconds: e.SYNC_WEBHOOK_RETRY_INITIAL_SECONDS,
+    webhookRetryMaxSeconds: e.SYNC_WEBHOOK_RETRY_MAX_SECONDS,
+    webhookGiveUpSeconds: e.SYNC_WEBHOOK_GIVE_UP_SECONDS,
   };
 }
 

@@ -105,3 +105,15 @@ export function mailboxList(value: string): ParsedMailbox[] | undefined {
   walk(parsed);
   return out;
 }
+
+// Anything shaped like local@domain.tld, with or without angle brackets.
+const ADDRESS_IN_TEXT = /<?[^\s<>@"'(),;:]+@[A-Za-z0-9\u0080-\uffff.-]+\.[A-Za-z\u0080-\uffff]{2,}>?/g;
+
+/**
+ * The text with every email address replaced by `<address>`: server replies ("550 5.1.1
+ * <bob@example.com>: no such user") made fit for workflow results and history, which hold no
+ * addresses. The full reply stays where the user's data is (the outbox row).
+ */
+export function redactAddresses(text: string): string {
+  return text.replace(ADDRESS_IN_TEXT, '<address>');
+}

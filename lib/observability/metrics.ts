@@ -26,6 +26,26 @@ export const dynamodbRequests = new Counter({
   registers: [registry],
 });
 
+export const workflowActivations = new Counter({
+  name: 'workflow_activations_total',
+  help: 'Workflow activations this worker ran (each enters the workflow sandbox; issue 24 counts them per email)',
+  registers: [registry],
+});
+
+/**
+ * Counts a worker's workflow activations into workflowActivations. The SDK has no counter of its
+ * own: its in-flight gauge goes up by one as each activation starts (evictions included).
+ */
+export function countWorkflowActivations(worker: {
+  numInFlightActivations$: { subscribe(next: (n: number) => void): unknown };
+}): void {
+  let last = 0;
+  worker.numInFlightActivations$.subscribe((n) => {
+    if (n > last) workflowActivations.inc(n - last);
+    last = n;
+  });
+}
+
 export const autoRepliesSent = new Counter({
   name: 'email_autoreplies_total',
   help: 'Out-of-office replies, by result (sent, suppressed, duplicate)',

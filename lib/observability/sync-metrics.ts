@@ -35,6 +35,20 @@ export const syncTokenRefreshes = new Counter({
   registers: [syncRegistry],
 });
 
+export const syncMessageEventsDispatched = new Counter({
+  name: 'mailroom_sync_message_events_dispatched_total',
+  help: 'New-message event starts by the dispatcher: form=workflow (the application workflow) or webhook (its delivery workflow); outcome=started, duplicate (already started: a second dispatch), failed (left pending for the next call)',
+  labelNames: ['form', 'outcome'] as const,
+  registers: [syncRegistry],
+});
+
+export const syncWebhookDeliveries = new Counter({
+  name: 'mailroom_sync_webhook_deliveries_total',
+  help: 'Webhook POSTs of new-message events: outcome=delivered, retry (failed attempt, retried with backoff), given_up (refused or failing past SYNC_WEBHOOK_GIVE_UP_SECONDS; recorded in message_events)',
+  labelNames: ['outcome'] as const,
+  registers: [syncRegistry],
+});
+
 /** How old the needs-attention count may be when a scrape serves it. */
 export const NEEDS_ATTENTION_MAX_AGE_MS = 10_000;
 

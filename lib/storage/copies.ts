@@ -13,15 +13,27 @@ import {
   objectTag,
 } from '../mail/copy-window';
 import { componentLogger } from '../observability/logger';
-import { batchGetAll, batchWriteAll } from '../aws/dynamodb';
+import { batchGetAll, batchWriteAll, writeBehind } from '../aws/dynamodb';
 
 const log = componentLogger('copies');
 
-/** Counts this object for each recipient; returns the recipients for whom it is a further round of a loop (`max` or more copies with fewer hops within the window), with the copy count. */
+const unavailable = (table: string) => (err: Error) =>
+  log.warn(
+    { table, err: err.message },
+    'copy counter unavailable: loops are stopped by the marker header and hop limit only',
+  );
+
+/**
+ * Counts this object for each recipient; returns the recipients for whom it is a further round
+ * of a loop (`max` or more copies with fewer hops within the window), with the copy count.
+ * `writeBehind`: the counters go out with the next write to the table (the email's delivery log
+ * entries, lib/aws/dynamodb.ts writeBehind) instead of a request of their own.
+ */
 export async function countCopies(
   dynamo: DynamoDBClient,
   table: string,
   input: CopyIdentity & { bucket: string; key: string; hops: number; recipients: string[]; max: number },
+  opts: { writeBehind?: boolean } = {},
 ): Promise<{ recipient: string; count: number }[]> {
   const now = Math.floor(Date.now() / 1000);
   const object = objectTag(input.bucket, input.key);
@@ -36,13 +48,11 @@ export async function countCopies(
       if (rounds >= input.max) over.push({ recipient, count: rounds + 1 });
       writes.push(marshall({ pk, seen, expires_at: now + 2 * COPY_WINDOW_SECONDS }));
     }
-    await batchWriteAll(dynamo, table, writes, 4);
+    if (opts.writeBehind) writeBehind(dynamo, table, 'pk', writes, unavailable(table));
+    else await batchWriteAll(dynamo, table, writes, 4);
     return over;
   } catch (err) {
-    log.warn(
-      { table, err: (err as Error).message },
-      'copy counter unavailable: loops are stopped by the marker header and hop limit only',
-    );
+    unavailable(table)(err as Error);
     return [];
   }
 }

@@ -14,6 +14,7 @@ import { isPostgresDataError } from '../storage/pg-errors';
 import { toFolderState, toStoredMessage, toSyncError, validIds } from './rows';
 import { canonicalFlags } from './flags';
 import { extractBodyText } from './search-text';
+import { insertMessageEvents } from './events';
 import {
   type FlagChange,
   type FolderState,
@@ -23,6 +24,15 @@ import {
   type SyncError,
   UidValidityMismatch,
 } from './types';
+
+export interface StoreOptions {
+  /**
+   * Record a new-message event for each inserted message when the account has no setting of
+   * its own (mail_accounts.events_enabled NULL): the worker's SYNC_EVENTS_* / SYNC_WEBHOOK_*
+   * configuration says whether anything receives them.
+   */
+  eventsByDefault?: boolean;
+}
 
 async function lockFolder(
   db: PoolClient,
@@ -41,7 +51,8 @@ async function lockFolder(
 const INSERT_MESSAGE = `INSERT INTO messages (account_id, user_id, folder, uidvalidity, uid, message_id, from_address, to_addresses, subject,
                        sent_at, internal_date, flags, modseq, size, raw, raw_ref, body_text)
  VALUES ($2, $1, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
- ON CONFLICT ON CONSTRAINT messages_account_folder_uid_key DO NOTHING`;
+ ON CONFLICT ON CONSTRAINT messages_account_folder_uid_key DO NOTHING
+ RETURNING id`;
 
 /**
  * Inserts a batch inside the caller's transaction. With `isolate`, each message gets a
@@ -54,9 +65,16 @@ async function insertMessages(
   key: { userId: string; accountId: string; folder: string; uidValidity: number },
   messages: NewMessage[],
   isolate: boolean,
-): Promise<{ inserted: number; refused: SkippedMessage[] }> {
+): Promise<{ inserted: number; refused: SkippedMessage[]; ids: number[] }> {
   let inserted = 0;
   const refused: SkippedMessage[] = [];
+  // Row ids of the messages this call inserted (not those already there): the new-message events.
+  const ids: number[] = [];
+  const insert = async (params: unknown[]) => {
+    const res = await db.query(INSERT_MESSAGE, params);
+    inserted += res.rowCount ?? 0;
+    for (const r of res.rows) ids.push(Number(r.id));
+  };
   for (const m of messages) {
     const params = [
       key.userId,
@@ -78,12 +96,12 @@ async function insertMessages(
       m.bodyText ?? null,
     ];
     if (!isolate) {
-      inserted += (await db.query(INSERT_MESSAGE, params)).rowCount ?? 0;
+      await insert(params);
       continue;
     }
     await db.query('SAVEPOINT message');
     try {
-      inserted += (await db.query(INSERT_MESSAGE, params)).rowCount ?? 0;
+      await insert(params);
       await db.query('RELEASE SAVEPOINT message');
     } catch (err) {
       if (!isPostgresDataError(err)) throw err;
@@ -97,7 +115,7 @@ async function insertMessages(
       });
     }
   }
-  return { inserted, refused };
+  return { inserted, refused, ids };
 }
 
 /** Records skipped messages (once each: a retried batch adds nothing); returns how many were new. */
@@ -227,7 +245,8 @@ export function createMessageStore(pool: Pool) {
       checkpointUid: number,
       syncRunId?: number,
       skipped: SkippedMessage[] = [],
-    ): Promise<{ inserted: number; skipped: number; lastUid: number }> {
+      options: StoreOptions = {},
+    ): Promise<{ inserted: number; skipped: number; lastUid: number; events: number }> {
       folder = folderKey(folder);
       const key = { userId, accountId, folder, uidValidity };
       // Body text for search, parsed before the transaction so no lock waits for mailparser; one
@@ -247,7 +266,9 @@ export function createMessageStore(pool: Pool) {
             throw new UidValidityMismatch(
               `folder "${folderLabel(folder)}": UIDVALIDITY is now ${state.uidValidity}, not ${uidValidity}`,
             );
-          const { inserted, refused } = await insertMessages(db, key, messages, isolate);
+          const { inserted, refused, ids } = await insertMessages(db, key, messages, isolate);
+          // The outbox: the events commit with their messages (lib/sync-store/events.ts).
+          const events = await insertMessageEvents(db, key, ids, options.eventsByDefault ?? false);
           const newlySkipped = await insertSkipped(db, key, [...skipped, ...refused], syncRunId);
           const { rows } = await db.query(
             `UPDATE folder_sync_state SET last_uid = GREATEST(last_uid, $4), updated_at = now()
@@ -256,7 +277,7 @@ export function createMessageStore(pool: Pool) {
           );
           await bumpRun(db, userId, syncRunId, 'messages_added', inserted);
           await bumpRun(db, userId, syncRunId, 'messages_skipped', newlySkipped);
-          return { inserted, skipped: newlySkipped, lastUid: Number(rows[0].last_uid) };
+          return { inserted, skipped: newlySkipped, lastUid: Number(rows[0].last_uid), events };
         });
       try {
         return await attempt(false);

@@ -155,3 +155,27 @@ export class UidValidityMismatch extends Error {
 export class OAuth2TokenStoreError extends Error {
   override name = 'OAuth2TokenStoreError';
 }
+
+/** An account's own new-message event settings; null follows the worker's configuration. */
+export interface AccountEventSettings {
+  eventsEnabled: boolean | null;
+  webhookUrl: string | null;
+}
+
+export type WebhookStatus = 'none' | 'pending' | 'delivered' | 'failed';
+
+/** A message_events row (migrations/005_message_events.sql). */
+export interface MessageEventRecord {
+  id: number;
+  accountId: string;
+  userId: string;
+  messageId: number;
+  folder: string;
+  createdAt: Date;
+  dispatchedAt: Date | null;
+  workflowStarted: boolean;
+  webhookStatus: WebhookStatus;
+  webhookAttempts: number;
+  webhookError: string | null;
+  webhookFinishedAt: Date | null;
+}

@@ -33,6 +33,9 @@ interface Report {
       healthcheck?: string[];
       dependsOn?: Record<string, string>;
       memLimit: number;
+      profiles?: string[];
+      replicas: number;
+      hostPorts?: string[];
     }
   >;
   violations: string[];
@@ -186,6 +189,36 @@ test('the worker, the SQS bridge and the sync worker have memory limits above th
   for (const name of ['sqs-bridge', 'sync-worker']) assert.ok(limit(name) >= 256 * MIB, `${name}: ${limit(name)}`);
   const dropped = await checkVariant((y) => y.replace('    mem_limit: 512m\n', ''));
   assert.equal(dropped.report!.services.worker.memLimit, 0, 'the checker reports a missing limit');
+});
+
+test('the scale profile runs more workers on the task queue, none binding a host port (docs/scaling.md)', async () => {
+  const { report } = await check(join(ROOT, 'docker-compose.yml'));
+  const { worker, 'worker-replica': replica } = report!.services;
+  assert.ok(replica, 'a worker-replica service');
+  assert.deepEqual(replica.profiles, ['scale'], 'only `--profile scale` starts it');
+  assert.equal(replica.replicas, 2);
+  assert.equal(replica.hostPorts, undefined, 'no published port to clash between replicas');
+  assert.ok(worker.hostPorts?.includes('127.0.0.1:8080->8080/tcp'), 'the single worker keeps its ports');
+  assert.equal(worker.replicas, 1);
+  // The worker's service as it is: the same image, health check, dependencies and memory limit.
+  for (const key of ['image', 'build', 'healthcheck', 'dependsOn', 'memLimit'] as const)
+    assert.deepEqual(replica[key], worker[key], key);
+  // WORKER_REPLICAS sets the count.
+  const dir = mkdtempSync(join(tmpdir(), 'mailroom-compose-env-'));
+  try {
+    writeFileSync(join(dir, 'replicas.env'), 'WORKER_REPLICAS=5\n');
+    const scaled = await check(join(ROOT, 'docker-compose.yml'), [ENV_EXAMPLE, join(dir, 'replicas.env')]);
+    assert.equal(scaled.code, 0, scaled.stderr);
+    assert.equal(scaled.report!.services['worker-replica'].replicas, 5);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  // A fixed host port on a replicated service is refused: the second container could not bind it.
+  const clash = await checkVariant((y) =>
+    y.replace(/( {2}worker-replica:\n(?: {4}.*\n)*?) {4}ports: \[\]\n/, '$1    ports: ["127.0.0.1:8081:8080"]\n'),
+  );
+  assert.equal(clash.code, 1);
+  assert.match(clash.stderr, /worker-replica: 2 replicas cannot all publish host port 127\.0\.0\.1:8081/);
 });
 
 test('goaws is healthy only when every queue of its config exists (its healthcheck run against goaws)', async () => {

@@ -16,6 +16,7 @@ import type { ImapFlow } from 'imapflow';
 import { createSendActivities } from '../../activities/send';
 import { SEND_STATUS } from '../../contracts/search-attributes';
 import { sendWorkflowId, type SendOptions } from '../../contracts/send';
+import { loadSendConfig } from '../../lib/config/send';
 import { createOutboxStore, type OutboxStore } from '../../lib/outbox';
 import { createStore, type Account, type Store } from '../../lib/sync-store';
 import { addAccountWithOAuth2, addAccountWithPassword } from '../../lib/sync-store/credentials';
@@ -29,6 +30,7 @@ import {
   createTestDatabase,
   imapSession,
   quietTemporalLogs,
+  recordSyncHistory,
   startTestDovecot,
   syncWorkflowBundle,
   waitFor,
@@ -172,6 +174,7 @@ describe('sending from a user account (SMTP with AUTH, Dovecot Sent folder, Post
     });
     const result = await handle.result();
     assert.equal(result.status, 'sent', result.reason ?? '');
+    await recordSyncHistory(env.client, handle.workflowId, undefined, 'send-sent');
     assert.equal(result.recipientsAccepted, 3);
     assert.equal(result.sentFolder, 'Sent');
     const copies = await copiesOf(draft.messageId);
@@ -223,14 +226,7 @@ describe('sending from a user account (SMTP with AUTH, Dovecot Sent folder, Post
     const activities = createSendActivities({
       pool: db.pool,
       keyring,
-      config: {
-        ratePerMinute: 100,
-        maxAttachmentBytes: 1024 * 1024,
-        maxRecipients: 10,
-        attachmentDir: null,
-        smtpConnectTimeoutMs: 10_000,
-        smtpSocketTimeoutMs: 10_000,
-      },
+      config: { ...loadSendConfig({}), ratePerMinute: 100 },
     });
     // The worker died after the server took it (a provider that files sent mail itself put it in Sent).
     const draft = await outbox.createDraft(userId, alice.id, { to: 'frank@remote.example', text: 'once' });
@@ -363,6 +359,7 @@ describe('sending from a user account (SMTP with AUTH, Dovecot Sent folder, Post
       });
       const result = await handle.result();
       assert.equal(result.status, 'partial');
+      await recordSyncHistory(env.client, handle.workflowId, undefined, 'send-partial-4xx-retried');
       assert.equal(result.recipientsAccepted, 2);
       assert.equal(result.recipientsFailed, 1);
       const row = (await outbox.get(userId, draft.id))!;
@@ -373,6 +370,11 @@ describe('sending from a user account (SMTP with AUTH, Dovecot Sent folder, Post
       assert.match(row.statusReason ?? '', /2 of 3 recipient\(s\) accepted, 1 refused/);
       assert.equal((await copiesOf(draft.messageId)).length, 2, 'one copy each for the accepted ones');
       assert.equal((await inSent(ALICE, draft.messageId)).length, 1);
+      // The replies quote the addresses; the row keeps them, the history does not.
+      const history = JSON.stringify((await handle.fetchHistory()).events);
+      for (const a of ['nobody@remote.example', 'busy@remote.example', 'ivan@remote.example', ALICE.user])
+        assert.ok(!history.includes(a), `${a} is not in history`);
+      assert.match(result.reason ?? '', /550 5\.1\.1 <address>: no such user/);
     } finally {
       smtp.setRecipientFailure('nobody@remote.example', null);
       smtp.setRecipientFailure('busy@remote.example', null);
@@ -399,6 +401,7 @@ describe('sending from a user account (SMTP with AUTH, Dovecot Sent folder, Post
     const result = await handle.result();
     assert.equal(result.status, 'failed');
     assert.match(result.reason ?? '', /refused the login of account .*535/);
+    assert.doesNotMatch(result.reason ?? '', /mallory@/, 'no address in the result');
     assert.equal((await copiesOf(draft.messageId)).length, 0);
     assert.equal(
       (await store.getAccount(userId, mallory.id))!.status,

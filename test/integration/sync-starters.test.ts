@@ -306,6 +306,24 @@ describe('account starters', () => {
     assert.equal((await npmRun('account:set', ['--user', OWNER, '--account', 'not-an-id', '--enable'])).code, 2);
   });
 
+  it('account:set turns new-message events on with a webhook of its own, and back to the default', async () => {
+    const user = (await store.findUserByEmail(OWNER))!;
+    const set = (...args: string[]) => npmRun('account:set', ['--user', OWNER, '--account', patAccount, ...args]);
+    const on = await set('--events', 'on', '--webhook-url', 'https://crm.example.com/hooks/mail?token=t0ps3cret');
+    assert.equal(on.code, 0, on.stderr);
+    assert.match(on.stdout, /new-message events on, webhook https:\/\/crm\.example\.com\/hooks\/mail\n/);
+    assert.ok(!on.stdout.includes('t0ps3cret'), 'the URL is printed without its query');
+    assert.deepEqual(await store.getEventSettings(user.id, patAccount), {
+      eventsEnabled: true,
+      webhookUrl: 'https://crm.example.com/hooks/mail?token=t0ps3cret',
+    });
+    assert.equal((await set('--events', 'maybe')).code, 2);
+    assert.equal((await set('--webhook-url', 'ftp://crm.example.com/')).code, 2);
+    const back = await set('--events', 'default', '--webhook-url', 'default');
+    assert.equal(back.code, 0, back.stderr);
+    assert.deepEqual(await store.getEventSettings(user.id, patAccount), { eventsEnabled: null, webhookUrl: null });
+  });
+
   it('sync:now exits 3 with the fix when the password is refused; account:password fixes it', async () => {
     const user = (await store.findUserByEmail(OWNER))!;
     // A password the server refuses (changed on the server side).

@@ -87,9 +87,17 @@ describe('account-sync store', () => {
     );
     const run = (await store.beginSyncRun(alice, acc.id, 'wf', `run-${randomUUID()}`))!;
     await store.beginFolder(alice, acc.id, 'INBOX', 7, run);
-    await store.storeMessages(alice, acc.id, 'INBOX', 7, [message(1), message(2)], 3, run, [
-      { uid: 3, kind: 'data', size: 5, reason: 'x' },
-    ]);
+    await store.storeMessages(
+      alice,
+      acc.id,
+      'INBOX',
+      7,
+      [message(1), message(2)],
+      3,
+      run,
+      [{ uid: 3, kind: 'data', size: 5, reason: 'x' }],
+      { eventsByDefault: true },
+    );
     await store.recordFolderError(alice, acc.id, run, 'Spam', 'stalled');
     const oauth = await addAccountWithOAuth2(
       store,
@@ -108,7 +116,11 @@ describe('account-sync store', () => {
       runs: await store.listSyncRuns(alice, acc.id),
       errors: await store.listSyncErrors(alice, acc.id),
       oauth: await store.getAccountSecret(alice, oauth.id),
+      events: await store.listMessageEvents(alice, acc.id),
+      eventSettings: await store.getEventSettings(alice, acc.id),
     });
+    const [e1] = await store.listMessageEvents(alice, acc.id);
+    assert.ok(e1, 'an event was recorded for alice');
     const before = await snapshot();
 
     // Eve uses Alice's ids in every call; each must see nothing and change nothing.
@@ -167,6 +179,16 @@ describe('account-sync store', () => {
         );
         assert.equal(called, false, "Eve's callback never sees Alice's secrets");
       },
+      getEventSettings: async () => assert.equal(await store.getEventSettings(eve, acc.id), null),
+      updateEventSettings: async () =>
+        assert.equal(await store.updateEventSettings(eve, acc.id, { webhookUrl: 'https://evil.example/' }), null),
+      listPendingEvents: async () => assert.deepEqual(await store.listPendingEvents(eve, acc.id, 10), []),
+      markEventsDispatched: async () =>
+        assert.equal(await store.markEventsDispatched(eve, [e1.id], { workflowStarted: true, webhook: true }), 0),
+      recordWebhookAttempt: async () => assert.equal(await store.recordWebhookAttempt(eve, e1.id, 9, 'x'), false),
+      finishWebhook: async () =>
+        assert.equal(await store.finishWebhook(eve, e1.id, { status: 'failed', attempts: 9, error: 'x' }), false),
+      listMessageEvents: async () => assert.deepEqual(await store.listMessageEvents(eve, acc.id), []),
       updateOAuth2Credentials: async () =>
         assert.equal(
           await store.updateOAuth2Credentials(eve, oauth.id, { refreshTokenEncrypted: 'v1:k1:evil' }),
@@ -215,18 +237,21 @@ describe('account-sync store', () => {
       inserted: 2,
       skipped: 0,
       lastUid: 2,
+      events: 0,
     });
     // The same batch again (a retried activity whose first attempt committed): no duplicates.
     assert.deepEqual(await store.storeMessages(u, acc.id, 'INBOX', 1, [message(1), message(2)], 2), {
       inserted: 0,
       skipped: 0,
       lastUid: 2,
+      events: 0,
     });
     // A stale batch never moves the checkpoint backwards.
     assert.deepEqual(await store.storeMessages(u, acc.id, 'INBOX', 1, [message(1)], 1), {
       inserted: 0,
       skipped: 0,
       lastUid: 2,
+      events: 0,
     });
     // A batch for an old UIDVALIDITY is refused.
     await assert.rejects(store.storeMessages(u, acc.id, 'INBOX', 2, [message(3)], 3), /UIDVALIDITY/);
@@ -237,6 +262,56 @@ describe('account-sync store', () => {
       { reset: true, dropped: 2, lastUid: 0 },
     );
     assert.deepEqual(await store.listMessages(u, acc.id), []);
+  });
+
+  it('records new-message events with their batch: by default or by account, once per message, gone with it', async () => {
+    const u = (await store.ensureUser('events@example.com')).id;
+    const add = (imapUser: string) =>
+      addAccountWithPassword(
+        store,
+        keyring,
+        u,
+        { imapHost: 'h', imapPort: 143, imapTls: false, imapUser, syncIntervalSeconds: 60 },
+        'pw',
+      );
+    const [byDefault, off, own] = [await add('ev-default'), await add('ev-off'), await add('ev-own')];
+    await store.updateEventSettings(u, off.id, { eventsEnabled: false });
+    await store.updateEventSettings(u, own.id, { webhookUrl: 'https://crm.example.com/hook' });
+    for (const a of [byDefault, off, own]) await store.beginFolder(u, a.id, 'INBOX', 1);
+    const batch = (accountId: string, eventsByDefault: boolean) =>
+      store.storeMessages(u, accountId, 'INBOX', 1, [message(1), message(2)], 2, undefined, [], { eventsByDefault });
+
+    // Events on by the worker's configuration; an account that turned them off gets none.
+    assert.equal((await batch(byDefault.id, true)).events, 2);
+    assert.equal((await batch(off.id, true)).events, 0);
+    // Off by configuration, but the account has a webhook of its own.
+    assert.equal((await batch(own.id, false)).events, 2);
+    // The same batch again (a retried activity): no message and no event twice.
+    assert.deepEqual(await batch(byDefault.id, true), { inserted: 0, skipped: 0, lastUid: 2, events: 0 });
+
+    const pending = await store.listPendingEvents(u, byDefault.id, 10);
+    const messages = await store.listMessages(u, byDefault.id);
+    assert.deepEqual(
+      pending.map((e) => [e.messageId, e.folder, e.webhookStatus, e.dispatchedAt]),
+      messages.map((m) => [m.id, 'INBOX', 'none', null]),
+    );
+    // Marked once; a second mark (another dispatcher) changes nothing; a recorded outcome stays.
+    const ids = pending.map((e) => e.id);
+    assert.equal(await store.markEventsDispatched(u, ids, { workflowStarted: true, webhook: true }), 2);
+    assert.equal(await store.markEventsDispatched(u, ids, { workflowStarted: true, webhook: true }), 0);
+    assert.equal(await store.recordWebhookAttempt(u, ids[0], 1, 'POST x answered HTTP 503'), true);
+    assert.equal(await store.finishWebhook(u, ids[0], { status: 'delivered', attempts: 2, error: null }), true);
+    await db.pool.query('UPDATE message_events SET dispatched_at = NULL WHERE id = $1', [ids[0]]);
+    await store.markEventsDispatched(u, [ids[0]], { workflowStarted: true, webhook: true });
+    const [first, second] = await store.listMessageEvents(u, byDefault.id);
+    assert.deepEqual([first.webhookStatus, first.webhookAttempts, second.webhookStatus], ['delivered', 2, 'pending']);
+    assert.deepEqual(await store.listPendingEvents(u, byDefault.id, 10), []);
+    // A message deleted (server-side delete, UIDVALIDITY change) takes its event with it.
+    await store.deleteMissingMessages(u, byDefault.id, 'INBOX', 1, [2], 2);
+    assert.deepEqual(
+      (await store.listMessageEvents(u, byDefault.id)).map((e) => e.id),
+      [second.id],
+    );
   });
 
   it('stores folders named with NUL or a lone surrogate under a valid key, and records any error text', async () => {
@@ -318,7 +393,7 @@ describe('account-sync store', () => {
     const saved = await store.storeMessages(u, acc.id, 'INBOX', 1, [message(1), nul, badDate, message(4)], 5, run, [
       { uid: 5, kind: 'oversize', size: 64 << 20, reason: 'too large' },
     ]);
-    assert.deepEqual(saved, { inserted: 2, skipped: 3, lastUid: 5 });
+    assert.deepEqual(saved, { inserted: 2, skipped: 3, lastUid: 5, events: 0 });
     assert.deepEqual(
       (await store.listMessages(u, acc.id)).map((m) => m.uid),
       [1, 4],
@@ -337,6 +412,7 @@ describe('account-sync store', () => {
       inserted: 0,
       skipped: 0,
       lastUid: 5,
+      events: 0,
     });
     const [r] = await store.listSyncRuns(u, acc.id);
     assert.deepEqual({ added: r.messagesAdded, skipped: r.messagesSkipped }, { added: 2, skipped: 3 });

@@ -2,6 +2,7 @@
 // sending (lib/outbox/limits.ts): what is refused before anything is queued, and why.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { redactAddresses } from '../../lib/mail/address';
 import { validateRecipients } from '../../lib/mail/send-recipients';
 import { attachmentProblems, rateLimitWait } from '../../lib/outbox/limits';
 
@@ -98,5 +99,22 @@ describe('rateLimitWait', () => {
     assert.equal(rateLimitWait([now - 70_000, now - 5_000], now, 2), 0, 'older ones no longer count');
     assert.equal(rateLimitWait([now - 1, now - 2, now - 30_000], now, 2), 59_998);
     assert.equal(rateLimitWait([now], now, 0), 0, '0 turns the limit off');
+  });
+});
+
+describe('redactAddresses', () => {
+  test('server replies lose their addresses, keep their words and codes', () => {
+    assert.equal(
+      redactAddresses('550 5.1.1 <bob@Example.com>: Recipient address rejected'),
+      '550 5.1.1 <address>: Recipient address rejected',
+    );
+    assert.equal(
+      redactAddresses('451 try later for a.b+c@mail.example.org, x@y.io'),
+      '451 try later for <address>, <address>',
+    );
+    assert.equal(
+      redactAddresses('421 4.7.0 too many connections from 10.0.0.1'),
+      '421 4.7.0 too many connections from 10.0.0.1',
+    );
   });
 });

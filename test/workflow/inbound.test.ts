@@ -1200,3 +1200,71 @@ describe('delivery rounds and deferral', { concurrency: true }, () => {
     assert.ok(startedEvent?.continuedExecutionRunId, 'the result came from a run continued as new');
   });
 });
+
+describe('lookups read with the fetch (BATCHED_PATCH)', { concurrency: true }, () => {
+  const withLookups = (
+    fetched: FetchResult,
+    lookups: NonNullable<Extract<FetchResult, { kind: 'email' }>['lookups']>,
+  ) => ({ ...fetched, lookups }) as FetchResult;
+
+  test('fetchEmail is asked for the lookups; with them an ordinary email is fetch, delivery, tag', async () => {
+    const r = await runEmail({ fetch: withLookups(email({ recipients: [ALICE, BOB] }), { blocked: [], rules: [] }) });
+    assert.equal(r.result.status, 'delivered');
+    assert.deepEqual(r.order, ['fetchEmail', 'deliverEmail', 'tagEmail']);
+    assert.equal((r.callsOf('fetchEmail')[0] as { lookups?: boolean }).lookups, true);
+    assert.deepEqual(r.callsOf('deliverEmail')[0].recipients, [ALICE, BOB]);
+  });
+
+  test('the fetched blocklist and rules decide as lookupRecipients would: blocked recorded, forward made', async () => {
+    const r = await runEmail({
+      fetch: withLookups(email({ from: OUTSIDE, recipients: [ALICE, BOB] }), {
+        blocked: [{ recipient: BOB, pattern: '*@sender.example', sender: OUTSIDE }],
+        rules: [{ recipient: ALICE, forwards: [FRANK], outside: [] }],
+      }),
+    });
+    assert.equal(r.result.status, 'partial');
+    assert.deepEqual(r.order, ['fetchEmail', 'deliverEmail', 'forwardEmail', 'tagEmail']);
+    assert.deepEqual(r.callsOf('deliverEmail')[0].recipients, [ALICE]);
+    assert.deepEqual(r.result.forwards, [{ recipient: ALICE, to: FRANK, route: 'internal', sent: true }]);
+    assert.deepEqual(r.result.recipients[0], {
+      recipient: BOB,
+      outcome: 'blocked',
+      detail: `${OUTSIDE} matches *@sender.example`,
+    });
+  });
+
+  test('fetched rules that could not be read: loaded on their own after delivery', async () => {
+    const r = await runEmail({
+      fetch: withLookups(email(), { blocked: [] }),
+      rules: () => [{ recipient: ALICE, forwards: [FRANK], outside: [] }],
+    });
+    assert.deepEqual(r.order, ['fetchEmail', 'deliverEmail', 'loadRules', 'forwardEmail', 'tagEmail']);
+  });
+
+  test('a report matched by the fetch: rewritten without a findOutboundMessage step', async () => {
+    const GONE = 'gone@remote.example';
+    const r = await runEmail({
+      fetch: withLookups(
+        email({
+          from: 'MAILER-DAEMON@amazonses.com',
+          sender: 'MAILER-DAEMON@amazonses.com',
+          bounce: {
+            fromSes: true,
+            recipients: [{ recipient: GONE, action: 'failed', status: '5.1.1' }],
+            originalMessageIds: ['<orig-1@example.com>'],
+            kind: 'bounce',
+          },
+          autoReply: { skip: 'bounce' },
+        }),
+        {
+          blocked: [],
+          rules: [],
+          outbound: { messageId: '<orig-1@example.com>', source: ALICE, subject: 'Our offer', destinations: [GONE] },
+        },
+      ),
+    });
+    assert.deepEqual(r.order, ['fetchEmail', 'deliverEmail', 'tagEmail']);
+    assert.equal(r.callsOf('deliverEmail')[0].rewrite?.bouncedRecipient, GONE);
+    assert.deepEqual(r.result.bounce, { matched: true, bouncedRecipient: GONE, kind: 'bounce', rewritten: true });
+  });
+});

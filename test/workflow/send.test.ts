@@ -33,6 +33,8 @@ interface Scenario {
   /** One answer per submitMessage call (the last one repeats). */
   submits: Partial<SubmitResult>[];
   build?: () => void;
+  /** The worker's SEND_MAX_AGE as beginSend reports it (default 1 h). */
+  workerMaxAgeSeconds?: number;
 }
 
 interface Row {
@@ -57,7 +59,11 @@ const state = (r: Row) => ({ status: r.status, sendAt: r.sendAt, recipients: r.s
 
 const stubs: SendActivities = {
   async beginSend(ref) {
-    return state(row('beginSend', [ref]));
+    const r = row('beginSend', [ref]);
+    return {
+      ...state(r),
+      limits: { maxAgeSeconds: r.scenario.workerMaxAgeSeconds ?? 3600, maxRetryIntervalSeconds: 2 },
+    };
   },
   async cancelSend(ref, reason) {
     const r = row('cancelSend', [ref, reason]);
@@ -257,6 +263,18 @@ describe('sendMessage', { concurrency: true }, () => {
     assert.match(result.reason ?? '', /SEND_MAX_AGE.*421 4\.7\.0 too many connections/);
     assert.ok(s.names().filter((n) => n === 'submitMessage').length >= 2, 'retried before giving up');
     assert.equal((await attributes(s.handle)).status, 'failed');
+  });
+
+  test("without options the worker's SEND_MAX_AGE applies", async () => {
+    const s = await start({
+      sendInMs: 0,
+      recipients: 1,
+      submits: [{ pending: 1, retryReason: '451 later' }],
+      workerMaxAgeSeconds: 2,
+    });
+    const result = await s.handle.result();
+    assert.equal(result.status, 'failed');
+    assert.match(result.reason ?? '', /gave up after 2 s of temporary failures \(SEND_MAX_AGE\): 451 later/);
   });
 
   test('the account send rate delays the next attempt by the wait it names', async () => {

@@ -99,6 +99,13 @@ const stubs: SyncActivities = {
       folders: input.folders ?? 0,
     };
   },
+  // The webhook delivery's (workflows/messageWebhook.ts), not called by syncAccount.
+  async postMessageWebhook() {
+    throw ApplicationFailure.nonRetryable('not part of syncAccount', 'TestSetup');
+  },
+  async recordMessageWebhookOutcome() {
+    throw ApplicationFailure.nonRetryable('not part of syncAccount', 'TestSetup');
+  },
 };
 
 let env: TestWorkflowEnvironment;

@@ -9,7 +9,12 @@
 //     healthcheck) or service_completed_successfully (the dependency is a one-shot job),
 //     never service_started, which waits for nothing;
 //   - a one-shot job (a service others wait on with service_completed_successfully) is
-//     waited on that way by every dependent and does not restart always/unless-stopped.
+//     waited on that way by every dependent and does not restart always/unless-stopped;
+//   - a service that runs several replicas (deploy.replicas > 1) publishes no fixed host
+//     port: the second container could not bind it.
+//
+// Every profile is enabled (as `docker compose --profile '*'`), so services of a profile
+// (the scaled workers) are checked too.
 //
 // It prints a JSON summary (services with image, job, healthcheck, depends_on, memory
 // limit; the violations) on stdout and exits 1 when the file does not load or breaks a rule.
@@ -44,6 +49,11 @@ type service struct {
 	// MemLimit is the container's memory limit in bytes (mem_limit, or
 	// deploy.resources.limits.memory, which Compose also applies without swarm); 0 for none.
 	MemLimit int64 `json:"memLimit"`
+	// Profiles the service belongs to (none: it always runs); Replicas is deploy.replicas (1
+	// when unset); HostPorts the host ports it publishes ("127.0.0.1:8080->8080/tcp").
+	Profiles  []string `json:"profiles,omitempty"`
+	Replicas  int      `json:"replicas"`
+	HostPorts []string `json:"hostPorts,omitempty"`
 }
 
 type report struct {
@@ -108,6 +118,8 @@ func load(file string, envFiles []string) (*types.Project, error) {
 		cli.WithEnvFiles(append([]string{os.DevNull}, envFiles...)...),
 		cli.WithDotEnv,
 		cli.WithName("mailroom"),
+		// All profiles: a service only `--profile scale` starts is checked as well.
+		cli.WithProfiles([]string{"*"}),
 		cli.WithInterpolation(true),
 		cli.WithNormalization(true),
 		cli.WithConsistency(true),
@@ -164,6 +176,24 @@ func check(p *types.Project) report {
 		out.MemLimit = int64(s.MemLimit)
 		if s.Deploy != nil && s.Deploy.Resources.Limits != nil && s.Deploy.Resources.Limits.MemoryBytes > 0 {
 			out.MemLimit = int64(s.Deploy.Resources.Limits.MemoryBytes)
+		}
+		out.Profiles = s.Profiles
+		out.Replicas = 1
+		if s.Deploy != nil && s.Deploy.Replicas != nil {
+			out.Replicas = *s.Deploy.Replicas
+		}
+		for _, p := range s.Ports {
+			if p.Published == "" {
+				continue // an ephemeral host port: each replica gets its own
+			}
+			host := p.Published
+			if p.HostIP != "" {
+				host = p.HostIP + ":" + host
+			}
+			out.HostPorts = append(out.HostPorts, fmt.Sprintf("%s->%d/%s", host, p.Target, p.Protocol))
+			if out.Replicas > 1 && !strings.Contains(p.Published, "-") {
+				violate("%s: %d replicas cannot all publish host port %s (drop the published port, or publish a range)", name, out.Replicas, host)
+			}
 		}
 		if s.Build == nil {
 			if ok, why := pinned(s.Image); !ok {
