@@ -8,11 +8,12 @@ import { webhookUrlLabel } from '../lib/message-events/webhook-client';
 import { connectClient } from '../lib/temporal';
 import { ACCOUNT_OPTIONS, accountIdOption, findAccount, openAccountDb } from './account-common';
 import { reconcileAccount, watchSettings } from '../lib/account-sync';
+import { describeSmtp, SMTP_OPTIONS, smtpSettingsFromOptions, storeSmtpSettings } from './smtp-options';
 
 const spec = {
   name: 'account:set',
   summary:
-    'Enable or disable an account, or change its sync interval; its Schedule follows at once (paused while disabled).',
+    'Enable or disable an account, change its sync interval (its Schedule follows at once, paused while disabled), or set the SMTP server it sends through.',
   options: {
     ...ACCOUNT_OPTIONS,
     enable: { type: 'boolean', description: 'enable the account (its Schedule runs again)' },
@@ -28,11 +29,14 @@ const spec = {
       value: '<url|default>',
       description: "this account's webhook URL instead of SYNC_WEBHOOK_URL (signed with SYNC_WEBHOOK_SECRET)",
     },
+    ...SMTP_OPTIONS,
+    'no-sent-folder': { type: 'boolean', description: 'keep no copy of sent messages (the provider keeps its own)' },
   },
   examples: [
     'npm run account:set -- --user owner@example.com --account 3f1c... --disable',
     'npm run account:set -- --user owner@example.com --account 3f1c... --enable --interval-minutes 5',
     'npm run account:set -- --user owner@example.com --account 3f1c... --events on --webhook-url https://crm.example.com/hooks/mail',
+    'npm run account:set -- --user owner@example.com --account 3f1c... --smtp-host smtp.example.com --smtp-port 587 --sent-folder Sent',
   ],
 } as const;
 
@@ -51,8 +55,12 @@ commandMain(spec, async (values) => {
     if (problem) throw new UsageError(`--webhook-url ${problem}`);
   }
   const eventsChange = events !== undefined || webhookUrl !== undefined;
-  if (!values.enable && !values.disable && minutes === undefined && !eventsChange)
-    throw new UsageError('nothing to change: give --enable, --disable, --interval-minutes, --events or --webhook-url');
+  const smtp = smtpSettingsFromOptions(values);
+  const syncChange = values.enable || values.disable || minutes !== undefined;
+  if (!syncChange && !eventsChange && !smtp)
+    throw new UsageError(
+      'nothing to change: give --enable, --disable, --interval-minutes, --events, --webhook-url, or the sending settings (--smtp-host ...)',
+    );
   const db = openAccountDb();
   try {
     const { user } = await findAccount(db.store, owner, accountId, db.where);
@@ -66,8 +74,12 @@ commandMain(spec, async (values) => {
       console.log(
         `Account ${accountId}: new-message events ${settings.eventsEnabled === null ? 'as the worker configures' : settings.eventsEnabled ? 'on' : 'off'}, webhook ${settings.webhookUrl ? webhookUrlLabel(settings.webhookUrl) : 'SYNC_WEBHOOK_URL (if set)'}`,
       );
-      if (!values.enable && !values.disable && minutes === undefined) return EXIT.done;
     }
+    if (smtp) {
+      const saved = await storeSmtpSettings(db, user.id, accountId, smtp);
+      console.log(`Account ${accountId} sends through ${describeSmtp(saved)}`);
+    }
+    if (!syncChange) return EXIT.done;
     const account = await db.store.updateAccountSettings(user.id, accountId, {
       enabled: values.enable ? true : values.disable ? false : undefined,
       syncIntervalSeconds: minutes !== undefined ? Math.max(1, Math.round(minutes * 60)) : undefined,

@@ -18,6 +18,7 @@ import {
 import { connectClient } from '../lib/temporal';
 import { firstAccessToken, openAccountDb, verifyLogin } from './account-common';
 import { reconcileAccount, watchSettings } from '../lib/account-sync';
+import { describeSmtp, SMTP_OPTIONS, smtpSettingsFromOptions, storeSmtpSettings } from './smtp-options';
 
 const spec = {
   name: 'account:add',
@@ -82,14 +83,17 @@ const spec = {
       type: 'boolean',
       description: 'do not create the Schedule now (npm run sync:reconcile does it later)',
     },
+    ...SMTP_OPTIONS,
   },
   examples: [
     `printf '%s\\n' "$PASSWORD" | npm run account:add -- --user owner@example.com --host imap.example.com --username owner@example.com`,
     `printf '%s\\n' "$REFRESH_TOKEN" | MAILROOM_OAUTH2_CLIENT_SECRET=... npm run account:add -- --user owner@example.com --username owner@gmail.com --oauth2 google --client-id 123.apps.googleusercontent.com`,
     `printf '%s\\n' "$REFRESH_TOKEN" | npm run account:add -- --user owner@example.com --username owner@contoso.com --oauth2 microsoft --tenant contoso.com --client-id 00000000-0000-0000-0000-000000000000`,
+    `printf '%s\\n' "$PASSWORD" | npm run account:add -- --user owner@example.com --host imap.example.com --username owner@example.com --smtp-host smtp.example.com --sent-folder Sent`,
   ],
   notes: [
     `OAuth2 presets: ${OAUTH2_PRESET_NAMES.map((n) => `${n} (${OAUTH2_PRESETS[n].imapHost}, scopes "${OAUTH2_PRESETS[n].scopes}")`).join('; ')}. custom needs --host, --token-url and --client-id.`,
+    'Sending (docs/sending.md): --smtp-host lets the account send with its own login (password or OAuth2 token); without it the account only syncs (add it later with npm run account:set).',
     'Environment: DATABASE_URL, MAILROOM_SECRET_KEYS, TEMPORAL_ADDRESS (docs/account-sync.md).',
   ],
 } as const;
@@ -148,6 +152,11 @@ commandMain(spec, async (values) => {
       if (values[o] !== undefined) throw new UsageError(`--${o} only goes with --oauth2`);
     }
   }
+  const smtp = smtpSettingsFromOptions(values);
+  if (smtp && smtp.host === undefined)
+    throw new UsageError(
+      '--smtp-port, --smtp-tls, --sent-folder and --from-address need --smtp-host (the account sends through it)',
+    );
 
   try {
     const keyring = loadKeyring(); // fail before asking for a secret
@@ -196,6 +205,10 @@ commandMain(spec, async (values) => {
     console.log(
       `Added account ${account.id} (${account.imapUser}@${account.imapHost}, ${oauth2 ? `OAuth2 ${oauth2.provider}` : 'password'}) for ${user.email}, syncing every ${minutes} min${account.enabled ? '' : ' (disabled)'}`,
     );
+    if (smtp) {
+      const saved = await storeSmtpSettings(db, user.id, account.id, smtp);
+      console.log(`Sends through ${describeSmtp(saved)}`);
+    }
     if (!values['no-schedule']) {
       const client = await connectClient();
       try {

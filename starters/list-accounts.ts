@@ -5,7 +5,9 @@
 import { type AccountSummary, type SyncError, type WatcherInfo } from '../lib/sync-store';
 import { commandMain, emailAddress, EXIT, positiveInteger, printJson } from '../lib/cli';
 import { printableText, serverText } from '../lib/imap/server-text';
+import { createOutboxStore, type SmtpSettings } from '../lib/outbox';
 import { credentialFix, openAccountDb } from './account-common';
+import { describeSmtp } from './smtp-options';
 
 // Folder names, reasons and errors quote IMAP servers (and, in rows written by older versions,
 // raw): printed as one printable line each, so no escape sequence reaches the terminal.
@@ -68,12 +70,15 @@ commandMain(spec, async (values) => {
         throw new Error(`No mailroom user ${only} in ${db.where}; add an account for it with npm run account:add`);
       users = [user];
     }
-    const all: (AccountSummary & { userEmail: string; syncErrors?: SyncError[] })[] = [];
+    const outbox = createOutboxStore(db.pool);
+    const all: (AccountSummary & { userEmail: string; smtp: SmtpSettings | null; syncErrors?: SyncError[] })[] = [];
     for (const user of users) {
       for (const a of await db.store.listAccounts(user.id)) {
         all.push({
           ...a,
           userEmail: user.email,
+          // Where it sends through (docs/sending.md); no host: it only syncs.
+          smtp: await outbox.getSmtpSettings(user.id, a.id),
           ...(values.skipped ? { syncErrors: await db.store.listSyncErrors(user.id, a.id, { limit }) } : {}),
         });
       }
@@ -101,6 +106,7 @@ commandMain(spec, async (values) => {
         `    ${state}, every ${Math.round(a.syncIntervalSeconds / 60)} min, ${a.messageCount} messages, ${a.skippedCount} skipped; last sync: ${lastSync(a)}`,
       );
       if (a.watcher) console.log(`    ${describeWatcher(a.watcher)}`);
+      if (a.smtp?.host) console.log(`    sends through ${printableText(describeSmtp(a.smtp))}`);
       if (a.status === 'needs_attention') {
         console.log(
           `    ${serverText(a.statusReason) || 'its credential was refused'}\n    fix: ${credentialFix(a, a.userEmail)}`,

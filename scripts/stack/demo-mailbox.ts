@@ -113,3 +113,27 @@ export async function appendDemoMessage(
     await client.logout().catch(() => client.close());
   }
 }
+
+/** Appends a message as it is (\Seen) to one of the login's folders: the demo's provider filing what an account sent. */
+export async function appendToFolder(
+  server: { host: string; port: number },
+  login: { user: string; password: string },
+  folder: string,
+  raw: Buffer,
+): Promise<void> {
+  const client = new ImapFlow({
+    host: server.host,
+    port: server.port,
+    secure: false,
+    auth: { user: login.user, pass: login.password },
+    logger: false,
+    disableAutoIdle: true,
+  });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    await client.append(folder, raw, ['\\Seen'], new Date());
+  } finally {
+    await client.logout().catch(() => client.close());
+  }
+}

@@ -4,6 +4,9 @@
 // own process, a sync triggered through each account's Schedule, and per-folder counts read
 // back from PostgreSQL with the Web UI link to each sync run. The Schedules keep syncing every
 // 5 minutes while the demo runs, and a new message arrives in the password account now and then.
+// Both accounts can send (docs/sending.md): a local SMTP submission server that requires AUTH
+// with the accounts' own logins (password, or the OAuth2 token checked at the local OAuth2
+// server) stores what they send, and the sync worker's process runs the send worker.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, openSync, rmSync } from 'node:fs';
@@ -18,10 +21,12 @@ import { CLIENT_SECRET_ENV, DEFAULT_DATABASE_URL } from '../../lib/config/sync';
 import { reconcileSchedules } from '../../starters/reconcile-schedules';
 import { startSyncNow } from '../../starters/sync-now';
 import type { syncAccount } from '../../workflows/syncAccount';
-import { appendDemoMessage, fillDemoMailbox } from './demo-mailbox';
+import { appendDemoMessage, appendToFolder, fillDemoMailbox } from './demo-mailbox';
 import { startDovecot } from './dovecot';
 import { startLocalOAuth2Server } from './oauth2';
 import { freePort } from './ports';
+import { startSmtpTarget } from './smtp-target';
+import { createOutboxStore } from '../../lib/outbox';
 
 export interface SyncDemoOptions {
   root: string;
@@ -49,6 +54,8 @@ const TASK_QUEUE = 'mailroom-sync';
 const OWNER = 'demo.owner@example.com';
 const PASSWORD_USER = { user: 'maria@mail.example', password: 'maria-demo-password' };
 const OAUTH_USER = { user: 'olaf@mail.example', password: `unused-${randomBytes(6).toString('hex')}` };
+/** Where the demo's sent mail goes (any address outside the demo's domains is stored, as a relay would). */
+const SEND_TO = 'friend@remote.example';
 
 export async function runSyncDemo(o: SyncDemoOptions): Promise<SyncDemo> {
   const stops: (() => Promise<void> | void)[] = [];
@@ -132,6 +139,34 @@ export async function runSyncDemo(o: SyncDemoOptions): Promise<SyncDemo> {
       // In real life the user's consent in a browser hands over this refresh token.
       { refreshToken: oauth.grant(OAUTH_USER.user), clientSecret: clientReg.clientSecret },
     );
+    // Sending: the accounts' SMTP server (AUTH with their own logins), a copy of what they send in Sent.
+    const sentMailDir = join(o.stateDir, 'sent-mail');
+    rmSync(sentMailDir, { recursive: true, force: true });
+    const submission = await startSmtpTarget({
+      directory: sentMailDir,
+      localDomains: [],
+      mailboxes: [],
+      port: await freePort(),
+      auth: { users: [PASSWORD_USER], oauth2UserinfoUrl: oauth.userinfoUrl },
+    });
+    stops.push(() => submission.stop());
+    // Like Gmail and Microsoft 365, the demo's provider files what an account submits in its Sent
+    // folder itself, before it answers 250: a send worker killed after the server took a message
+    // finds it there and does not submit it again (docs/sending.md#exactly-one-copy).
+    const logins = new Map([PASSWORD_USER, OAUTH_USER].map((u) => [u.user, u]));
+    submission.onBeforeAccept(async (info) => {
+      const login = info.from ? logins.get(info.from.toLowerCase()) : undefined;
+      if (login) await appendToFolder(server, login, 'Sent', info.raw);
+    });
+    const outbox = createOutboxStore(pool);
+    for (const a of [withPassword, withOAuth2])
+      await outbox.updateSmtpSettings(owner.id, a.id, {
+        host: '127.0.0.1',
+        port: submission.port,
+        tls: 'none',
+        sentFolder: 'Sent',
+      });
+
     // One Schedule per account (and none left from earlier demo runs, whose accounts are gone).
     await reconcileSchedules({ client: o.client, store, taskQueue: TASK_QUEUE });
     stops.push(async () => {
@@ -176,6 +211,10 @@ export async function runSyncDemo(o: SyncDemoOptions): Promise<SyncDemo> {
       `  Sync runs in the Web UI: ${o.uiUrl}/namespaces/default/workflows?query=${encodeURIComponent('WorkflowType="syncAccount"')}`,
       `  Test IMAP account: ${dovecot.host}:${dovecot.imapPort} (no TLS), user ${PASSWORD_USER.user}, password ${PASSWORD_USER.password}`,
       `  See the accounts: DATABASE_URL=${redactUrl(databaseUrl)} npm run account:list`,
+      `Sending (docs/sending.md): both accounts send through SMTP 127.0.0.1:${submission.port} (AUTH with their own login; it files what they send in their Sent folder, as Gmail does); what they send lands in ${sentMailDir}. From a shell that sourced the env file:`,
+      `  npm run mail:send -- --user ${OWNER} --account ${withPassword.id} --to ${SEND_TO} --subject Hello --text "Sent from the demo" --wait`,
+      `  npm run mail:send -- --user ${OWNER} --account ${withPassword.id} --to ${SEND_TO} --subject Later --text "Undo me" --at +5m`,
+      `  npm run outbox:list -- --user ${OWNER}   (then outbox:cancel or outbox:reschedule -- --user ${OWNER} --id <id> ...)`,
     );
 
     if (o.newMailEveryMs > 0) {
@@ -203,6 +242,11 @@ export async function runSyncDemo(o: SyncDemoOptions): Promise<SyncDemo> {
       DEMO_OAUTH2_CLIENT_ID: clientReg.clientId,
       [CLIENT_SECRET_ENV]: clientReg.clientSecret,
       DEMO_OAUTH2_REFRESH_TOKEN: oauth.grant(OAUTH_USER.user),
+      // Sending: the demo's SMTP submission server (AUTH with the test account's login) and an outside address.
+      DEMO_SMTP_HOST: '127.0.0.1',
+      DEMO_SMTP_SUBMISSION_PORT: String(submission.port),
+      DEMO_SEND_TO: SEND_TO,
+      DEMO_SENT_MAIL_DIR: sentMailDir,
     };
     return { lines, env, stop };
   } catch (err) {

@@ -5,8 +5,9 @@
 // anything but 0, an option it documents is not in its --help, its JSON output does not parse,
 // or (long-running ones: workers, bridge, codec server, stack:dovecot) it does not come up, or
 // does not stop cleanly on SIGTERM. Placeholders: KEY (a demo email), notification.json, B1 (the
-// build the walk starts), ID and OAUTH2_ID (the accounts the walk adds); the demo's test IMAP
-// account and OAuth2 server come from the env file ($DEMO_IMAP_*, $DEMO_OAUTH2_*).
+// build the walk starts), ID and OAUTH2_ID (the accounts the walk adds), OUTBOX_ID (the
+// message the sending rows wrote: a draft to send, then the scheduled one to move and cancel);
+// the demo's test IMAP account and OAuth2 server come from the env file ($DEMO_IMAP_*, $DEMO_OAUTH2_*).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -184,6 +185,14 @@ test(
       assert.ok(found, `no ${authMethod} account of owner@example.com yet: ${r.stdout} ${r.stderr}`);
       return found.id;
     };
+    // OUTBOX_ID: the newest draft for mail:send (the mail:draft row wrote it), the newest
+    // scheduled message for reschedule and cancel (the mail:send --at row scheduled it).
+    const outboxId = async (status: string) => {
+      const r = await runToEnd(`npm run -s outbox:list -- --user owner@example.com --status ${status} --json`);
+      const found = (JSON.parse(r.stdout) as { id: string }[])[0];
+      assert.ok(found, `no ${status} message in the outbox of owner@example.com yet: ${r.stdout} ${r.stderr}`);
+      return found.id;
+    };
     const fill = async (c: string) => {
       let out = c
         .replace(/\bKEY\b/g, key)
@@ -191,6 +200,8 @@ test(
         .replace(/\bB1\b/g, 'B2');
       if (/\bID\b/.test(out)) out = out.replace(/\bID\b/g, await accountId('password'));
       if (/\bOAUTH2_ID\b/.test(out)) out = out.replace(/\bOAUTH2_ID\b/g, await accountId('oauth2'));
+      if (/\bOUTBOX_ID\b/.test(out))
+        out = out.replace(/\bOUTBOX_ID\b/g, await outboxId(/\bmail:send\b/.test(out) ? 'draft' : 'scheduled'));
       return out;
     };
 
