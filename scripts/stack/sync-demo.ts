@@ -27,6 +27,9 @@ import { startLocalOAuth2Server } from './oauth2';
 import { freePort } from './ports';
 import { startSmtpTarget } from './smtp-target';
 import { createOutboxStore } from '../../lib/outbox';
+import { loadSendConfig } from '../../lib/config/send';
+import { watchWorkflowId } from '../../contracts/watch';
+import { demoSend, demoWatcherAndSearch } from './account-demo-live';
 
 export interface SyncDemoOptions {
   root: string;
@@ -215,6 +218,48 @@ export async function runSyncDemo(o: SyncDemoOptions): Promise<SyncDemo> {
       `  npm run mail:send -- --user ${OWNER} --account ${withPassword.id} --to ${SEND_TO} --subject Hello --text "Sent from the demo" --wait`,
       `  npm run mail:send -- --user ${OWNER} --account ${withPassword.id} --to ${SEND_TO} --subject Later --text "Undo me" --at +5m`,
       `  npm run outbox:list -- --user ${OWNER}   (then outbox:cancel or outbox:reschedule -- --user ${OWNER} --id <id> ...)`,
+    );
+
+    // Issue 22 and 23 in the demo: the IDLE watchers bring a new message within seconds and the
+    // search finds it; one message sent from the password account, then synced back from Sent.
+    lines.push(
+      ...(await demoWatcherAndSearch({
+        client: o.client,
+        store,
+        pool,
+        taskQueue: TASK_QUEUE,
+        ownerEmail: OWNER,
+        account: withPassword,
+        server,
+        login: PASSWORD_USER,
+      })),
+    );
+    stops.push(async () => {
+      // Leave no watcher behind that would reconnect to a Dovecot that is gone.
+      for (const a of [withPassword, withOAuth2])
+        await o.client.workflow
+          .getHandle(watchWorkflowId(a.id))
+          .cancel()
+          .catch(() => undefined);
+    });
+    const sendConfig = loadSendConfig();
+    lines.push(
+      ...(await demoSend({
+        client: o.client,
+        pool,
+        deps: {
+          store: outbox,
+          client: o.client,
+          taskQueue: sendConfig.taskQueue,
+          maxAttachmentBytes: sendConfig.maxAttachmentBytes,
+          maxRecipients: sendConfig.maxRecipients,
+          attachmentDir: sendConfig.attachmentDir,
+          defaultUploadDir: join(o.stateDir, 'outbox-attachments'),
+        },
+        syncTaskQueue: TASK_QUEUE,
+        account: withPassword,
+        to: SEND_TO,
+      })),
     );
 
     if (o.newMailEveryMs > 0) {

@@ -72,6 +72,18 @@ test('the demo processes every demo email, syncs the demo IMAP accounts, and pri
   );
   assert.equal(links?.length, 2, stdout);
   assert.match(stdout, /Schedules sync both accounts every 5 minutes/);
+  // Mail within seconds (IDLE watchers), search over it, and one message sent from the password account.
+  assert.match(stdout, /Mail within seconds: 2 IMAP IDLE watchers started/);
+  assert.match(stdout, /A message appended to maria@mail\.example's INBOX was in PostgreSQL \d+\.\d s later/);
+  assert.match(
+    stdout,
+    /Search "lighthouse[0-9a-f]+": 1 message\(s\), "Arrived while watched: lighthouse[0-9a-f]+" in INBOX/,
+  );
+  assert.match(
+    stdout,
+    /Sent from maria@mail\.example to friend@remote\.example: sent \(1 accepted\), Sent copy in Sent/,
+  );
+  assert.match(stdout, /After a sync, PostgreSQL has it in: Sent\./);
 
   // The real state directory, and the env file with the line to source it.
   assert.match(stdout, new RegExp(`State: ${state}$`, 'm'));
