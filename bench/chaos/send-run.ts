@@ -229,9 +229,24 @@ export async function runSendScenarios(o: SendChaosOptions): Promise<SendChaosRo
           sent.push({ userId: a.userId, id: m.id, messageId: m.messageId });
         }
         if (fired) {
-          // A batch the kill missed (all of it submitted before the switch was armed) cannot
-          // happen: the switch is armed before its first message is created.
-          await fired;
+          // The switch is armed before the batch's first message is created, so a submission
+          // reaches it unless the worker sends nothing at all: say so rather than hang.
+          const waitMs = o.timeoutMs ?? 600_000;
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([
+            fired,
+            new Promise<never>((_, reject) => {
+              timer = setTimeout(
+                () =>
+                  reject(
+                    new Error(
+                      `${sc.name}: no submission reached the SMTP server within ${waitMs / 1000} s of batch ${b + 1}, so the kill never fired; see ${stack.workerLog}`,
+                    ),
+                  ),
+                waitMs,
+              );
+            }),
+          ]).finally(() => clearTimeout(timer));
           await sleep(o.downMs ?? 2000);
           await stack.startWorker();
           lastRestart = Date.now();
