@@ -9,6 +9,8 @@
 //   --rate R         workflow starts per second (default 20)
 //   --sync-messages N  messages in the mailbox of the sync scenario (default 1500)
 //   --watch-accounts N accounts idling under IMAP IDLE watchers in the watch-* scenarios (default 20)
+//   --send-messages N  messages sent in each send-sigkill scenario (default 40)
+//   --send-kills N     SIGKILLs of the send worker per send-sigkill scenario (default 6)
 // Exits 1 when anything was lost, left open or untagged, or reached a forbidden address.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -22,6 +24,7 @@ import { interrupted, onInterrupt } from './chaos/interrupt';
 import { startChaosStack } from './chaos/stack';
 import { runSyncScenario } from './chaos/sync-run';
 import { runWatchScenarios, WATCH_SCENARIOS, type WatchScenarioName } from './chaos/watch-run';
+import { runSendScenarios, SEND_SCENARIOS, type SendChaosRow, type SendScenarioName } from './chaos/send-run';
 
 export interface ChaosRow {
   scenario: string;
@@ -41,6 +44,11 @@ export interface ChaosRow {
   target?: { key: string; duplicated: boolean };
   /** Long outages: the most emails seen with MailStatus deferred (and running) during the outage. */
   deferredSeen?: number;
+  /** send-sigkill*: kills, recovery paths and outbox statuses (duplicates of the no-Sent variant are measured, not failed). */
+  send?: Pick<
+    SendChaosRow,
+    'providerSavesSent' | 'kills' | 'recovery' | 'statuses' | 'expected' | 'duplicatedMessages'
+  >;
   /** Inbound scenarios: when each workflow closed and when the fault was on (for the chart, not the JSON). */
   timeline?: InboundOutcome['timeline'];
 }
@@ -49,6 +57,7 @@ export const SCENARIO_NAMES: string[] = [
   ...INBOUND_SCENARIOS.map((s) => s.name),
   'imap-pg-cut',
   ...WATCH_SCENARIOS.map((s) => s.name),
+  ...SEND_SCENARIOS.map((s) => s.name),
 ];
 
 /**
@@ -71,6 +80,9 @@ export async function runChaos(opts: {
   syncMessages: number;
   /** Accounts idling under watchers in the watch-* scenarios (default 20). */
   watchAccounts?: number;
+  /** Messages and kills per send-sigkill scenario (default 40 and 6). */
+  sendMessages?: number;
+  sendKills?: number;
   onRow?: (row: ChaosRow) => void;
 }): Promise<ChaosRow[]> {
   const wanted = opts.scenarios?.length ? opts.scenarios : SCENARIO_NAMES;
@@ -170,6 +182,41 @@ export async function runChaos(opts: {
         opts.onRow?.(row);
       }
     }
+    const send = SEND_SCENARIOS.map((s) => s.name).filter((n) => wanted.includes(n));
+    if (send.length) {
+      const sendRows = await runSendScenarios({
+        temporalAddress: stack.temporalAddress(),
+        scenarios: send as SendScenarioName[],
+        messages: opts.sendMessages ?? 40,
+        kills: opts.sendKills ?? 6,
+        dir: stack.dir,
+      });
+      for (const r of sendRows) {
+        const row: ChaosRow = {
+          scenario: r.scenario,
+          what: r.what,
+          in: r.expected,
+          delivered: r.delivered,
+          duplicates: r.duplicates,
+          lost: r.lost,
+          strays: 0,
+          unfinished: r.messages - (r.statuses.sent ?? 0),
+          recoverSeconds: r.recoverSeconds,
+          note: r.note,
+          ok: r.ok,
+          send: {
+            providerSavesSent: r.providerSavesSent,
+            kills: r.kills,
+            recovery: r.recovery,
+            statuses: r.statuses,
+            expected: r.expected,
+            duplicatedMessages: r.duplicatedMessages,
+          },
+        };
+        rows.push(row);
+        opts.onRow?.(row);
+      }
+    }
   } finally {
     stopped();
     await stack.stop();
@@ -186,6 +233,8 @@ async function main() {
       rate: { type: 'string', default: '20' },
       'sync-messages': { type: 'string', default: '1500' },
       'watch-accounts': { type: 'string', default: '20' },
+      'send-messages': { type: 'string', default: '40' },
+      'send-kills': { type: 'string', default: '6' },
     },
   });
   const bar = new SingleBar(
@@ -205,6 +254,8 @@ async function main() {
     settings,
     syncMessages: Number(values['sync-messages']),
     watchAccounts: Number(values['watch-accounts']),
+    sendMessages: Number(values['send-messages']),
+    sendKills: Number(values['send-kills']),
     onRow: (r) => console.log(line(r)),
   });
   console.log('');
@@ -233,7 +284,12 @@ async function main() {
       memoryGiB: Math.round(totalmem() / 2 ** 30),
       node: process.version,
     },
-    settings: { ...settings, bar: undefined },
+    settings: {
+      ...settings,
+      bar: undefined,
+      sendMessages: Number(values['send-messages']),
+      sendKills: Number(values['send-kills']),
+    },
     rows: rows.map(({ timeline: _, ...row }) => row),
   };
   const dir = join(__dirname, 'results');
