@@ -135,7 +135,13 @@ describe('IMAP IDLE watcher', () => {
       async () => !(await syncRuns(account.id)).includes('running') && (await watcherState(account)) === 'idle',
       90_000,
       200,
-    );
+    ).catch(async (err: Error) => {
+      // Say what it was waiting on: the sync runs and the watcher's own account of itself.
+      const watcher = await store.getWatcher(account.userId, account.id);
+      throw new Error(
+        `${err.message}; sync runs ${JSON.stringify(await syncRuns(account.id))}, watcher ${JSON.stringify(watcher)}`,
+      );
+    });
 
   before(async () => {
     quietTemporalLogs();
@@ -258,7 +264,7 @@ describe('IMAP IDLE watcher', () => {
     const { uid, gid } = statSync(join(maildir, 'new'));
     chownSync(join(maildir, 'tmp', name), uid, gid);
     renameSync(join(maildir, 'tmp', name), join(maildir, 'new', name));
-    dovecot = await startDovecot({ directory: dovecotDir, users: [WATCHED, NARROW, GONE], ...ports });
+    dovecot = await startDovecot({ directory: dovecotDir, users: [WATCHED, NARROW, GONE, ...CROWD], ...ports });
     await waitFor(
       'the outage message in PostgreSQL',
       async () => (await rowCount(watched.id, m.messageId)) === 1,
