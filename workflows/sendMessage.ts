@@ -169,6 +169,8 @@ export async function sendMessage(input: SendMessageInput): Promise<SendResult> 
   if (state.status === 'sent' || state.status === 'partial' || state.status === 'failed')
     return done(state.status, state.reason);
   while (state.status === 'scheduled') {
+    // Date.now() in workflow code is deterministic on purpose: the SDK's sandbox replaces it with
+    // the time of the workflow task being processed, the same on replay (here and below).
     const wait = (state.sendAt ?? Date.now()) - Date.now();
     const signalled = () => asked.cancel !== null || asked.rescheduleTo !== null;
     if (wait > 0) await condition(signalled, wait);
@@ -210,7 +212,7 @@ export async function sendMessage(input: SendMessageInput): Promise<SendResult> 
   }
 
   // 3. Submit until every recipient has a final verdict or the time is up.
-  const deadline = Math.max(state.sendAt ?? 0, Date.now()) + maxAgeMs;
+  const deadline = Math.max(state.sendAt ?? 0, Date.now()) + maxAgeMs; // the workflow task's time (deterministic)
   let interval = firstIntervalMs;
   let sentCopy: string | null = null;
   let copyTried = false;
@@ -245,7 +247,7 @@ export async function sendMessage(input: SendMessageInput): Promise<SendResult> 
       }
     }
     if (s.pending === 0) break;
-    const now = Date.now();
+    const now = Date.now(); // the workflow task's time (deterministic, as above)
     if (now >= deadline) {
       const giveUp = `gave up after ${duration(maxAgeMs)} of temporary failures (SEND_MAX_AGE): ${s.retryReason ?? 'no final reply'}`;
       return finish(giveUp, sentCopy);

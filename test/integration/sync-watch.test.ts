@@ -45,6 +45,8 @@ const GONE: DovecotUser = { user: 'gone@example.test', password: 'gone-secret' }
 const queueFewSlots = `sync-watch-slots-${suffix}`;
 /** More watched accounts than the third worker has activity slots for its syncs. */
 const CROWD: DovecotUser[] = [1, 2, 3].map((i) => ({ user: `crowd${i}@example.test`, password: `crowd-secret-${i}` }));
+/** Every user of the test's Dovecot, at its start and at its restart alike (a restart without one refuses its logins). */
+const DOVECOT_USERS = [WATCHED, NARROW, GONE, ...CROWD];
 const MONTH = 30 * 24 * 3600;
 
 /** A TCP proxy in front of Dovecot that counts the connections open at once. */
@@ -149,7 +151,7 @@ describe('IMAP IDLE watcher', () => {
     [env, db, dovecot] = await Promise.all([
       startTestTemporal(),
       createTestDatabase(),
-      startDovecot({ directory: dovecotDir, users: [WATCHED, NARROW, GONE, ...CROWD] }),
+      startDovecot({ directory: dovecotDir, users: DOVECOT_USERS }),
     ]);
     store = createStore(db.pool);
     wide = await countingProxy(() => dovecot.imapPort);
@@ -264,7 +266,7 @@ describe('IMAP IDLE watcher', () => {
     const { uid, gid } = statSync(join(maildir, 'new'));
     chownSync(join(maildir, 'tmp', name), uid, gid);
     renameSync(join(maildir, 'tmp', name), join(maildir, 'new', name));
-    dovecot = await startDovecot({ directory: dovecotDir, users: [WATCHED, NARROW, GONE, ...CROWD], ...ports });
+    dovecot = await startDovecot({ directory: dovecotDir, users: DOVECOT_USERS, ...ports });
     await waitFor(
       'the outage message in PostgreSQL',
       async () => (await rowCount(watched.id, m.messageId)) === 1,
