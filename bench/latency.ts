@@ -55,6 +55,8 @@ export interface ModeResult {
     marginalPerAccount?: { rssKiB: number; cpuPercentOfCore: number };
   };
   latency: LatencySummary & { missed: number; appended: number; runSeconds: number };
+  /** CPU (cores) from the first APPEND to the last row seen; absent in older results. */
+  load?: { seconds: number; workerCores: number; temporalCores: number; postgresCores: number; machineBusy: number };
   duplicates: { byUid: number; byMessageId: number };
   watcherStates: Record<string, number>;
   /**
@@ -169,6 +171,13 @@ export async function runMode(o: {
 
     say(`[${mode}] appending ${o.messages} messages at ${o.rate}/s over ${o.accounts} accounts ...`);
     const tracker = new ArrivalTracker(stack.db.pool);
+    // Where the CPU goes while the mail arrives: the worker, the Temporal server, PostgreSQL, and
+    // the whole machine (Dovecot and this process included).
+    const workerPid = stack.workerPid()!;
+    const workerCpu = () => processTree(workerPid).reduce((n, p) => n + cpuSecondsOf(p), 0);
+    const busyDuring = machineBusy();
+    const servers0 = serverCpuSeconds();
+    const worker0 = workerCpu();
     const t0 = Date.now();
     const appends: Promise<void>[] = [];
     for (let i = 0; i < o.messages; i++) {
@@ -184,6 +193,18 @@ export async function runMode(o: {
     say(`[${mode}] all appended in ${runSeconds.toFixed(1)} s; waiting up to ${waitMs / 1000} s for the rows ...`);
     await tracker.waitAll(waitMs);
     tracker.stop();
+    const loadSeconds = (Date.now() - t0) / 1000;
+    const servers1 = serverCpuSeconds();
+    const load = {
+      seconds: +loadSeconds.toFixed(1),
+      workerCores: +((workerCpu() - worker0) / loadSeconds).toFixed(3),
+      temporalCores: +((servers1.temporal - servers0.temporal) / loadSeconds).toFixed(3),
+      postgresCores: +((servers1.postgres - servers0.postgres) / loadSeconds).toFixed(3),
+      machineBusy: +busyDuring().toFixed(3),
+    };
+    say(
+      `[${mode}] CPU while the mail arrived (${load.seconds} s): worker ${load.workerCores}, Temporal ${load.temporalCores}, PostgreSQL ${load.postgresCores} cores; machine ${(load.machineBusy * 100).toFixed(0)} % busy`,
+    );
     const dup = await countDuplicates(stack.db.pool, tracker.sent);
     const summary = summarize(tracker.latencies());
     const dovecotWarnings = tail(stack.dovecot().logPath, 1_000_000)
@@ -214,6 +235,7 @@ export async function runMode(o: {
           : {}),
       },
       latency: { ...summary, missed: tracker.missed().length, appended: tracker.sent.length, runSeconds },
+      load,
       duplicates: { byUid: dup.byUid, byMessageId: dup.byMessageId },
       watcherStates,
       dovecotWarnings,

@@ -45,12 +45,22 @@ export interface SyncResumeState {
   syncNowRequested: boolean;
   /** Folders recorded as failed so far in this sync (absent in runs continued by older code). */
   failedFolders?: string[];
+  /**
+   * What syncNow asked for beyond the current pass (SYNC_EXCLUSIVE_PATCH): every folder, or
+   * these. Absent in runs continued by older code (they carry syncNowRequested alone).
+   */
+  pending?: { all: boolean; folders: string[] };
 }
 
 export interface SyncAccountInput {
   userId: string;
   accountId: string;
   options?: SyncOptions;
+  /**
+   * Only these folders this run (the IDLE watcher asks for INBOX); absent: every folder. Runs
+   * started by older code never set it.
+   */
+  folders?: string[];
   /** Set only by the workflow itself when it continues as new. */
   resume?: SyncResumeState;
 }
@@ -110,8 +120,16 @@ export interface SyncResult {
 export const passwordUpdatedSignal = defineSignal('passwordUpdated');
 /** Sent by set-token (and any starter that stores new credentials): a waiting sync retries at once. */
 export const credentialsUpdatedSignal = defineSignal('credentialsUpdated');
+/**
+ * What a syncNow signal asks for: one more pass over these folders, or (no folders, or no
+ * argument, as older senders send it) over every folder.
+ */
+export interface SyncNowRequest {
+  folders?: string[];
+}
+
 /** Asks a running sync for one more pass when it is done (mail arrived meanwhile). */
-export const syncNowSignal = defineSignal('syncNow');
+export const syncNowSignal = defineSignal<[SyncNowRequest?]>('syncNow');
 export const progressQuery = defineQuery<SyncProgress>('progress');
 
 /** Error types the activities throw; the workflow and retry policy key on them. */

@@ -14,12 +14,19 @@
 // A folder whose fetch still fails after every retry (a server that stalls, drips or answers
 // beyond our limits in that folder) is recorded in sync_errors and the sync goes on with the
 // other folders; the run ends 'partial' (patch FOLDER_ERRORS_PATCH).
+//
+// One sync of an account at a time (patch SYNC_EXCLUSIVE_PATCH): the IDLE watcher starts syncs
+// under the account's fixed id (signal-with-start, `folders: ['INBOX']`), the Schedule under its
+// own ids. A run that finds another sync of the account recorded as running signals it (syncNow,
+// with the folders it was asked for) and ends 'skipped'; that one makes one more pass. A
+// syncNow that arrives while the run is finishing is not lost: the run continues as new.
 import {
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   condition,
   continueAsNew,
+  getExternalWorkflowHandle,
   isCancellation,
   patched,
   proxyActivities,
@@ -42,6 +49,7 @@ import {
   syncNowSignal,
   type FolderPlan,
   type SyncAccountInput,
+  type SyncNowRequest,
   type SyncProgress,
   type SyncResult,
   type SyncStatus,
@@ -56,6 +64,23 @@ const DEFAULT_FETCH_CALLS_PER_RUN = 100;
 const NON_RETRYABLE = [ERR_AUTH, ERR_ACCOUNT_NOT_FOUND, ERR_SECRET_KEY];
 /** Record a folder whose fetch failed after every retry, and go on with the others. */
 export const FOLDER_ERRORS_PATCH = 'sync-folder-errors-continue';
+/** One sync of an account at a time, syncNow by folder, no request lost while finishing (see above). */
+export const SYNC_EXCLUSIVE_PATCH = 'sync-one-at-a-time';
+
+/** What syncNow asked for beyond the pass being run: every folder, or these. */
+interface Pending {
+  all: boolean;
+  folders: Set<string>;
+}
+
+function addRequest(pending: Pending, req: SyncNowRequest | undefined): void {
+  if (req?.folders?.length) for (const f of req.folders) pending.folders.add(f);
+  else pending.all = true;
+}
+
+const isPending = (p: Pending) => p.all || p.folders.size > 0;
+/** The request a pending set stands for (no folders: every folder). */
+const asRequest = (p: Pending): SyncNowRequest => (p.all ? {} : { folders: [...p.folders] });
 
 function failureType(err: unknown): string | undefined {
   if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) return err.cause.type ?? undefined;
@@ -76,6 +101,8 @@ function failureMessage(err: unknown): string {
 export async function syncAccount(input: SyncAccountInput): Promise<SyncResult> {
   const { userId, accountId } = input;
   const options = input.options ?? {};
+  // Decided once per run, before the first command; runs begun by older code keep their behaviour.
+  const exclusive = patched(SYNC_EXCLUSIVE_PATCH);
   const authWaitMs = (options.authWaitSeconds ?? DEFAULT_AUTH_WAIT_SECONDS) * 1000;
   const fetchCallsPerRun = options.fetchCallsPerRun ?? DEFAULT_FETCH_CALLS_PER_RUN;
 
@@ -112,6 +139,16 @@ export async function syncAccount(input: SyncAccountInput): Promise<SyncResult> 
   };
   let passwordUpdated = false;
   let syncNowRequested = resume?.syncNowRequested ?? false;
+  // SYNC_EXCLUSIVE_PATCH: what this run is asked to sync next (a new run: its input's folders).
+  const pending: Pending = resume
+    ? {
+        all: resume.pending?.all ?? syncNowRequested,
+        folders: new Set(resume.pending?.folders ?? []),
+      }
+    : { all: !input.folders?.length, folders: new Set(input.folders ?? []) };
+  // The folders of the pass being run, kept if the pass starts over (a new credential); a
+  // continued run's pass, should it start over, covers every folder.
+  const current: Pending = { all: resume !== undefined, folders: new Set() };
   setHandler(progressQuery, () => progress);
   setHandler(passwordUpdatedSignal, () => {
     passwordUpdated = true;
@@ -120,8 +157,9 @@ export async function syncAccount(input: SyncAccountInput): Promise<SyncResult> 
   setHandler(credentialsUpdatedSignal, () => {
     passwordUpdated = true;
   });
-  setHandler(syncNowSignal, () => {
+  setHandler(syncNowSignal, (req?: SyncNowRequest) => {
     syncNowRequested = true;
+    if (exclusive) addRequest(pending, req);
   });
 
   const setStatus = (status: SyncStatus) => {
@@ -141,7 +179,37 @@ export async function syncAccount(input: SyncAccountInput): Promise<SyncResult> 
     syncRunId = resume.syncRunId;
   } else {
     const info = workflowInfo();
-    const begun = await db.beginSync({ ...ref, workflowId: info.workflowId, workflowRunId: info.runId });
+    const run = { ...ref, workflowId: info.workflowId, workflowRunId: info.runId };
+    let begun = await db.beginSync(exclusive ? { ...run, exclusive } : run);
+    for (let tries = 0; begun.state === 'busy' && begun.running; tries++) {
+      const other = begun.running;
+      if (other.workflowId !== info.workflowId && tries < 3) {
+        try {
+          // That sync makes one more pass with what this run was asked for.
+          await getExternalWorkflowHandle(other.workflowId).signal(syncNowSignal, asRequest(pending));
+          const reason = `joined sync ${other.workflowId} of account ${accountId}, which was running: it makes one more pass`;
+          setStatus('skipped');
+          progress.phase = 'done';
+          progress.reason = reason;
+          setCurrentDetails(`account ${accountId}: ${reason}`);
+          return {
+            accountId,
+            syncRunId: null,
+            status: 'skipped',
+            reason,
+            folders: 0,
+            messagesAdded: 0,
+            messagesUpdated: 0,
+            messagesDeleted: 0,
+          };
+        } catch (err) {
+          if (isCancellation(err)) throw err;
+          // Its workflow is closed (terminated without closing the record): the record is stale.
+        }
+      }
+      // An earlier run under this very id (terminated), or a workflow that is gone: take over.
+      begun = await db.beginSync({ ...run, exclusive, supersede: other.syncRunId });
+    }
     if (begun.state === 'missing' || begun.state === 'disabled' || begun.syncRunId === null) {
       setStatus('skipped');
       progress.phase = 'done';
@@ -195,13 +263,24 @@ export async function syncAccount(input: SyncAccountInput): Promise<SyncResult> 
   let plan: FolderPlan[] | undefined = resume?.folders;
   let fetchCalls = 0;
   let continueNow = false;
+  let restart = false;
   try {
     passes: for (;;) {
       try {
         if (waitReason !== null) throw ApplicationFailure.nonRetryable(waitReason, ERR_AUTH);
         if (!plan) {
           progress.phase = 'listing';
-          const prepared = await imap.prepareFolders({ ...ref, syncRunId });
+          let only: string[] | undefined;
+          if (exclusive) {
+            // This pass covers what was asked so far; what arrives from now on is the next pass.
+            current.all ||= pending.all;
+            for (const f of pending.folders) current.folders.add(f);
+            pending.all = false;
+            pending.folders.clear();
+            syncNowRequested = false;
+            only = current.all ? undefined : [...current.folders];
+          }
+          const prepared = await imap.prepareFolders(only ? { ...ref, syncRunId, only } : { ...ref, syncRunId });
           plan = prepared.folders;
           for (const f of prepared.foldersFailed ?? []) if (!failedFolders.includes(f)) failedFolders.push(f);
           progress.foldersFailed = failedFolders.length;
@@ -269,22 +348,32 @@ export async function syncAccount(input: SyncAccountInput): Promise<SyncResult> 
             break passes;
           }
         }
-        if (syncNowRequested) {
+        if (exclusive ? isPending(pending) : syncNowRequested) {
           // Someone asked for a sync while this one ran: one more pass picks up what
           // arrived in folders already done.
           syncNowRequested = false;
+          current.all = false;
+          current.folders.clear();
           plan = undefined;
           continue;
         }
+        let done: SyncResult;
         if (failedFolders.length) {
           setStatus('partial');
-          return await finish(
+          done = await finish(
             'partial',
             `${failedFolders.length} folder(s) could not be synced this run: ${failedFolders.join(', ')}; they are tried again next run (reasons in sync_errors, npm run account:list)`,
           );
+        } else {
+          setStatus('succeeded');
+          done = await finish('succeeded', null);
         }
-        setStatus('succeeded');
-        return await finish('succeeded', null);
+        // A syncNow that came while the record was being closed: a fresh run does it.
+        if (exclusive && isPending(pending)) {
+          restart = true;
+          break passes;
+        }
+        return done;
       } catch (err) {
         const type = waitReason !== null ? ERR_AUTH : failureType(err);
         if (type === ERR_AUTH) {
@@ -335,6 +424,13 @@ export async function syncAccount(input: SyncAccountInput): Promise<SyncResult> 
     );
   }
   // Outside the try: continueAsNew works by throwing, which must not count as a failure.
+  if (restart)
+    return await continueAsNew<typeof syncAccount>({
+      userId,
+      accountId,
+      options,
+      ...(pending.all ? {} : { folders: [...pending.folders] }),
+    });
   progress.continuedAsNew++;
   if (!continueNow || !plan)
     throw ApplicationFailure.nonRetryable('syncAccount: internal error, left the sync loop without a result');
@@ -342,6 +438,13 @@ export async function syncAccount(input: SyncAccountInput): Promise<SyncResult> 
     userId,
     accountId,
     options,
-    resume: { syncRunId, folders: plan, progress, syncNowRequested, failedFolders },
+    resume: {
+      syncRunId,
+      folders: plan,
+      progress,
+      syncNowRequested,
+      failedFolders,
+      ...(exclusive ? { pending: { all: pending.all, folders: [...pending.folders] } } : {}),
+    },
   });
 }

@@ -3,9 +3,9 @@
 // (lib/account-sync/reconcile.ts) beside the account's Schedule, which stays as the safety net.
 //
 // Loop: watchMailbox (log in, EXAMINE INBOX, IDLE until a change, coalesced over a short window,
-// or until maxIdleSeconds) → on a change, requestSync (a running sync gets one more pass through
-// its syncNow signal, else the Schedule is triggered with overlap SKIP: never two syncs of one
-// account, a burst gives one sync) → watch again, comparing the mailbox with what the last watch
+// or until maxIdleSeconds) → on a change, requestSync (signal-with-start of an INBOX sync under
+// the account's fixed sync id: a running one makes one more pass, a Schedule's running sync is
+// handed the request; never two syncs of one account, a burst gives one sync) → watch again, comparing the mailbox with what the last watch
 // saw so a change between two watches is not missed. After a lost connection: back off (capped),
 // then ask for one sync after the reconnect. A server without IDLE: state 'unsupported', the
 // workflow ends and the Schedule alone syncs the account. Continue-as-new every
@@ -17,6 +17,7 @@ import {
   condition,
   continueAsNew,
   isCancellation,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -45,6 +46,13 @@ import {
 } from '../contracts/watch';
 
 type Activities = ReturnType<typeof activities.createSyncActivities>;
+
+/**
+ * Waiting for a new credential: the flag is cleared before the state is recorded, not after, so
+ * a credentialsUpdated signal that arrives meanwhile is not lost (it was: the watcher then waited
+ * attentionRecheckSeconds).
+ */
+export const CREDENTIAL_SIGNAL_PATCH = 'watch-credential-signal-kept';
 
 /** Seconds to wait before reconnect number `failures` (1, 2, ...): doubling from `initial`, capped at `max`. */
 export function reconnectDelaySeconds(failures: number, initial: number, max: number): number {
@@ -136,9 +144,10 @@ export async function watchAccount(input: WatchAccountInput): Promise<WatchResul
     changes: status.changes,
     syncsRequested: status.syncsRequested,
   });
-  const askForSync = async () => {
+  // After a change in INBOX, a sync of INBOX; after the first look or a reconnect, of everything.
+  const askForSync = async (watched: boolean) => {
     try {
-      await db.requestSync(ref);
+      await db.requestSync(watched ? { ...ref, watched } : ref);
       status.syncsRequested++;
       forceBehind = false;
     } catch (err) {
@@ -181,7 +190,7 @@ export async function watchAccount(input: WatchAccountInput): Promise<WatchResul
           failures = 0;
           status.state = 'idle';
           status.reason = null;
-          await askForSync();
+          await askForSync(r.outcome === 'changed' && !forceBehind);
           details();
           break;
         case 'quiet':
@@ -208,8 +217,14 @@ export async function watchAccount(input: WatchAccountInput): Promise<WatchResul
           }
           break;
         case 'needs_attention':
-          await record('needs_attention', r.reason);
-          credentialsChanged = false;
+          if (patched(CREDENTIAL_SIGNAL_PATCH)) {
+            // A credential signalled while the state is being recorded counts.
+            credentialsChanged = false;
+            await record('needs_attention', r.reason);
+          } else {
+            await record('needs_attention', r.reason);
+            credentialsChanged = false;
+          }
           await condition(() => credentialsChanged, attentionMs);
           forceBehind = true;
           break;

@@ -8,12 +8,40 @@ import type { AccountRef, BeginSyncResult } from './types';
 export function createSyncRunActivities({ store, events }: { store: Store; events?: Pick<MessageEvents, 'dispatch'> }) {
   return {
     /** Opens a sync_runs record and tells the workflow whether the account can be synced now. */
-    async beginSync(input: AccountRef & { workflowId: string; workflowRunId: string }): Promise<BeginSyncResult> {
+    async beginSync(
+      input: AccountRef & {
+        workflowId: string;
+        workflowRunId: string;
+        /** One sync of the account at a time: 'busy' when another is recorded as running (SYNC_EXCLUSIVE_PATCH). */
+        exclusive?: boolean;
+        /** A running record whose workflow the caller found closed: closed as failed first. */
+        supersede?: number;
+      },
+    ): Promise<BeginSyncResult> {
       const account = await store.getAccount(input.userId, input.accountId);
       if (!account) return { syncRunId: null, state: 'missing', reason: `account ${input.accountId} does not exist` };
       if (!account.enabled)
         return { syncRunId: null, state: 'disabled', reason: `account ${input.accountId} is disabled` };
-      const syncRunId = await store.beginSyncRun(input.userId, input.accountId, input.workflowId, input.workflowRunId);
+      let syncRunId: number | null;
+      if (input.exclusive) {
+        const claim = await store.claimSyncRun(
+          input.userId,
+          input.accountId,
+          input.workflowId,
+          input.workflowRunId,
+          input.supersede,
+        );
+        if (claim && 'running' in claim)
+          return {
+            syncRunId: null,
+            state: 'busy',
+            reason: `sync ${claim.running.workflowId} of account ${input.accountId} is running`,
+            running: claim.running,
+          };
+        syncRunId = claim?.id ?? null;
+      } else {
+        syncRunId = await store.beginSyncRun(input.userId, input.accountId, input.workflowId, input.workflowRunId);
+      }
       if (syncRunId === null)
         return { syncRunId: null, state: 'missing', reason: `account ${input.accountId} does not exist` };
       if (account.status === 'needs_attention')

@@ -53,10 +53,13 @@ export interface AccountRef {
 
 export interface BeginSyncResult {
   syncRunId: number | null;
-  state: 'ready' | 'needs_attention' | 'disabled' | 'missing';
+  /** 'busy' (asked with `exclusive` only): another sync of the account is running, `running` names it. */
+  state: 'ready' | 'needs_attention' | 'disabled' | 'missing' | 'busy';
   reason: string | null;
   /** How the account logs in (absent in results recorded by older code: password). */
   authMethod?: 'password' | 'oauth2';
+  /** The sync that holds the account (state 'busy'). */
+  running?: { workflowId: string; syncRunId: number };
 }
 
 export interface PrepareFoldersResult {

@@ -7,9 +7,9 @@
 //               (budget of one connection) when a sync asks for the connection. imapflow
 //               re-issues IDLE on the connection every reissueIdleSeconds (RFC 2177: < 29 min).
 //               Heartbeats all along; cancellation closes the connection.
-// requestSync   asks for one incremental sync of the account the one-sync-at-a-time way
-//               (lib/account-sync/sync-now.ts: syncNow signal to a running sync, else the
-//               Schedule's trigger with overlap SKIP).
+// requestSync   asks for one incremental sync of the watched folder, the one-sync-at-a-time
+//               way (lib/account-sync/sync-now.ts requestFolderSync: signal-with-start on the
+//               account's fixed sync id; syncAccount hands it to a Schedule's running sync).
 // awaitSyncsDone  with a budget of one connection: waits until no sync of the account runs.
 // recordWatcherState  the state account:list shows.
 //
@@ -23,7 +23,7 @@ import type { MailboxMark, WatcherState, WatchOutcome } from '../../contracts/wa
 import { closeImap, connectionError, examineFolder, imapErrorText } from '../../lib/imap/client';
 import { markChanged, storeBehind } from '../../lib/imap/mailbox-marks';
 import { serverText } from '../../lib/imap/server-text';
-import { requestSync, runningSyncWorkflows, type SyncRequest } from '../../lib/account-sync';
+import { requestFolderSync, runningSyncWorkflows, type SyncRequest } from '../../lib/account-sync';
 import type { Store } from '../../lib/sync-store';
 import { activityContext, keepAlive } from '../../lib/temporal/heartbeat';
 import type { Sessions } from './session';
@@ -228,12 +228,16 @@ export function createWatchActivities(deps: WatchDeps) {
       return keepAlive(() => watch(input));
     },
 
-    /** Asks for one incremental sync (never a second one beside a running sync). */
-    async requestSync(input: AccountRef): Promise<SyncRequest['how']> {
-      const got = await requestSync(
+    /**
+     * Asks for one incremental sync (never a second sync beside a running one): of the watched
+     * folder after a change in it (`watched`), else (the first watch, after a reconnect) of every folder.
+     */
+    async requestSync(input: AccountRef & { watched?: boolean }): Promise<SyncRequest['how']> {
+      const got = await requestFolderSync(
         client(),
         { userId: input.userId, id: input.accountId },
         config.taskQueue ?? Context.current().info.taskQueue,
+        input.watched ? [WATCHED_FOLDER] : undefined,
       );
       log.debug({ accountId: input.accountId, how: got.how }, 'watcher requested a sync');
       return got.how;

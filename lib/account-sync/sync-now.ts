@@ -2,7 +2,7 @@
 // for one more pass (syncNow signal); otherwise the account's Schedule is triggered with overlap
 // SKIP; an account without a Schedule is started under its fixed workflow id (USE_EXISTING).
 // Used by `sync:now` (startSyncNow, which also finds the workflow to follow) and by the IDLE
-// watcher's requestSync activity (requestSync: fire and return).
+// watcher's requestSync activity (requestFolderSync: one round trip, fire and return).
 import {
   ScheduleNotFoundError,
   ScheduleOverlapPolicy,
@@ -41,7 +41,33 @@ async function startFixed(client: Client, account: AccountKey, taskQueue: string
 export type SyncRequest =
   | { how: 'signalled'; workflowId: string }
   | { how: 'triggered'; workflowId: null }
-  | { how: 'started'; workflowId: string };
+  | { how: 'started'; workflowId: string }
+  | { how: 'signal-with-start'; workflowId: string };
+
+/**
+ * The IDLE watcher's request: one pass over `folders` (INBOX; absent: every folder) by the
+ * account's sync, in one round trip to Temporal. Signal-with-start on the account's fixed sync id: a sync running under
+ * it makes one more pass (a burst of requests, one pass); otherwise a new one starts with those
+ * folders only. A new run that finds a Schedule's sync of the account running hands the request
+ * to it and ends (syncAccount, SYNC_EXCLUSIVE_PATCH): never two syncs of one account at once.
+ */
+export async function requestFolderSync(
+  client: Client,
+  account: AccountKey,
+  taskQueue: string,
+  folders?: string[],
+): Promise<SyncRequest> {
+  const input: SyncAccountInput = { userId: account.userId, accountId: account.id, ...(folders ? { folders } : {}) };
+  const handle = await client.workflow.signalWithStart(SYNC_WORKFLOW_TYPE, {
+    taskQueue,
+    workflowId: syncWorkflowId(account.id),
+    args: [input],
+    signal: syncNowSignal,
+    signalArgs: [folders ? { folders } : {}],
+    typedSearchAttributes: [{ key: ACCOUNT_ID, value: account.id }],
+  });
+  return { how: 'signal-with-start', workflowId: handle.workflowId };
+}
 
 /**
  * Asks for one sync of the account and returns at once. Many requests while a sync runs give

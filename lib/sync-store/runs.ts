@@ -27,6 +27,67 @@ export function createRunStore(pool: Pool) {
       return rows[0] ? Number(rows[0].id) : null;
     },
 
+    /**
+     * One sync of an account at a time: opens this run's record unless another run of the
+     * account is still recorded as running, which is returned instead. The account's row is
+     * locked for the check, so two syncs starting together cannot both go ahead. Idempotent per
+     * workflow run like beginSyncRun. `supersede`: a run the caller found gone (its workflow is
+     * closed) is closed as failed first.
+     */
+    async claimSyncRun(
+      userId: string,
+      accountId: string,
+      workflowId: string,
+      workflowRunId: string,
+      supersede?: number,
+    ): Promise<{ id: number } | { running: { workflowId: string; syncRunId: number } } | null> {
+      if (!validIds(userId, accountId)) return null;
+      const db = await pool.connect();
+      try {
+        await db.query('BEGIN');
+        const account = await db.query('SELECT id FROM mail_accounts WHERE user_id = $1 AND id = $2 FOR UPDATE', [
+          userId,
+          accountId,
+        ]);
+        if (!account.rows[0]) {
+          await db.query('ROLLBACK');
+          return null;
+        }
+        const own = await db.query('SELECT id FROM sync_runs WHERE workflow_run_id = $1', [workflowRunId]);
+        if (own.rows[0]) {
+          await db.query('COMMIT');
+          return { id: Number(own.rows[0].id) };
+        }
+        if (supersede !== undefined)
+          await db.query(
+            `UPDATE sync_runs SET status = 'failed', finished_at = now(),
+               error = 'abandoned: its workflow ended without closing this record (terminated?)'
+             WHERE user_id = $1 AND account_id = $2 AND id = $3 AND status = 'running'`,
+            [userId, accountId, supersede],
+          );
+        const other = await db.query(
+          `SELECT id, workflow_id FROM sync_runs WHERE user_id = $1 AND account_id = $2 AND status = 'running'
+           ORDER BY started_at DESC LIMIT 1`,
+          [userId, accountId],
+        );
+        if (other.rows[0]) {
+          await db.query('COMMIT');
+          return { running: { workflowId: String(other.rows[0].workflow_id), syncRunId: Number(other.rows[0].id) } };
+        }
+        const inserted = await db.query(
+          `INSERT INTO sync_runs (account_id, user_id, workflow_id, workflow_run_id) VALUES ($2, $1, $3, $4) RETURNING id`,
+          [userId, accountId, workflowId, workflowRunId],
+        );
+        await db.query('COMMIT');
+        return { id: Number(inserted.rows[0].id) };
+      } catch (err) {
+        await db.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        db.release();
+      }
+    },
+
     async finishSyncRun(
       userId: string,
       syncRunId: number,

@@ -75,6 +75,42 @@ describe('account-sync store', () => {
     );
   });
 
+  it('one sync of an account at a time: a claim names the running one; idempotent per run; a stale one superseded', async () => {
+    const u = (await store.ensureUser('claims@example.com')).id;
+    const acc = await addAccountWithPassword(
+      store,
+      keyring,
+      u,
+      { imapHost: 'imap.example.com', imapPort: 993, imapTls: true, imapUser: 'c', syncIntervalSeconds: 300 },
+      'pw',
+    );
+    // Two syncs starting together (the watcher's and the Schedule's): exactly one goes ahead.
+    const [a, b] = await Promise.all([
+      store.claimSyncRun(u, acc.id, 'sync-account-x', 'run-a'),
+      store.claimSyncRun(u, acc.id, 'sync-account-x-2026', 'run-b'),
+    ]);
+    const won = [a, b].filter((c) => c && 'id' in c) as { id: number }[];
+    const lost = [a, b].filter((c) => c && 'running' in c) as { running: { workflowId: string; syncRunId: number } }[];
+    assert.equal(won.length, 1, `one claim wins: ${JSON.stringify([a, b])}`);
+    assert.equal(lost.length, 1);
+    assert.equal(lost[0].running.syncRunId, won[0].id);
+    const winnerRun = a && 'id' in a ? 'run-a' : 'run-b';
+    // An activity retry of the winner gets its own record back, not "busy".
+    assert.deepEqual(await store.claimSyncRun(u, acc.id, 'ignored', winnerRun), { id: won[0].id });
+    // Superseding: the holder's workflow is gone; its record is closed as failed, the claim wins.
+    const taken = await store.claimSyncRun(u, acc.id, 'sync-account-x', 'run-c', won[0].id);
+    assert.ok(taken && 'id' in taken, JSON.stringify(taken));
+    const runs = await store.listSyncRuns(u, acc.id);
+    const stale = runs.find((r) => r.id === won[0].id)!;
+    assert.equal(stale.status, 'failed');
+    assert.match(stale.error ?? '', /abandoned/);
+    // Finished runs do not hold the account.
+    await store.finishSyncRun(u, taken.id, { status: 'succeeded' });
+    const next = await store.claimSyncRun(u, acc.id, 'sync-account-x', 'run-d');
+    assert.ok(next && 'id' in next);
+    await store.finishSyncRun(u, next.id, { status: 'succeeded' });
+  });
+
   it('keeps users apart in every repository function', async () => {
     const alice = (await store.ensureUser('alice@example.com')).id;
     const eve = (await store.ensureUser('eve@example.com')).id;
@@ -166,6 +202,10 @@ describe('account-sync store', () => {
       getMessageRaw: async () => assert.equal(await store.getMessageRaw(eve, m1.id), null),
       deleteMessage: async () => assert.equal(await store.deleteMessage(eve, m1.id), false),
       beginSyncRun: async () => assert.equal(await store.beginSyncRun(eve, acc.id, 'wf', `run-${randomUUID()}`), null),
+      claimSyncRun: async () => {
+        assert.equal(await store.claimSyncRun(eve, acc.id, 'wf', `run-${randomUUID()}`), null);
+        assert.equal(await store.claimSyncRun(eve, acc.id, 'wf', `run-${randomUUID()}`, run), null);
+      },
       finishSyncRun: async () =>
         assert.equal(await store.finishSyncRun(eve, run, { status: 'failed', error: 'x' }), null),
       listSyncRuns: async () => assert.deepEqual(await store.listSyncRuns(eve, acc.id), []),

@@ -27,6 +27,7 @@ import {
   createTestDatabase,
   imapSession,
   quietTemporalLogs,
+  recordSyncHistory,
   startSyncTestWorker,
   testMessage,
   waitFor,
@@ -199,6 +200,13 @@ describe('IMAP IDLE watcher', () => {
 
   it('starts with the Schedule, syncs what is there, then brings new mail to PostgreSQL without a Schedule run', async () => {
     await append(WATCHED, 3, 1);
+    // A second folder, empty: a sync of every folder records 2, the watcher's INBOX sync 1.
+    const box = await imapSession(dovecot, WATCHED.user, WATCHED.password);
+    try {
+      await box.mailboxCreate('Archive');
+    } finally {
+      await box.logout();
+    }
     const summary = await reconcileSchedules({ client: env.client, store, taskQueue: queueWide, watch });
     assert.deepEqual(summary.watchersStarted, [watchWorkflowId(watched.id)]);
     const again = await reconcileSchedules({ client: env.client, store, taskQueue: queueWide, watch });
@@ -206,12 +214,25 @@ describe('IMAP IDLE watcher', () => {
     // The first watch finds PostgreSQL behind the server and asks for the first sync.
     await waitFor('first sync', async () => (await rowCount(watched.id)) === 3, 90_000, 200);
     await settled(watched);
+    const first = await db.pool.query('SELECT folders FROM sync_runs WHERE account_id = $1 ORDER BY id LIMIT 1', [
+      watched.id,
+    ]);
+    assert.equal(first.rows[0].folders, 2, "the watcher's first look asks for every folder");
     const before = (await syncRuns(watched.id)).length;
 
     const t0 = Date.now();
     const [id] = await append(WATCHED, 1, 100);
     await waitFor('the new message in PostgreSQL', async () => (await rowCount(watched.id, id)) === 1, 90_000, 50);
-    console.log(`# APPEND -> row in PostgreSQL: ${Date.now() - t0} ms (watcher, schedule trigger, sync)`);
+    console.log(`# APPEND -> row in PostgreSQL: ${Date.now() - t0} ms (watcher, sync request, INBOX sync)`);
+    // The watcher's syncs run under the account's fixed id; after a change, INBOX alone.
+    await settled(watched);
+    const last = await db.pool.query(
+      'SELECT workflow_id, workflow_run_id, folders FROM sync_runs WHERE account_id = $1 ORDER BY id DESC LIMIT 1',
+      [watched.id],
+    );
+    assert.equal(last.rows[0].workflow_id, `sync-account-${watched.id}`);
+    assert.equal(last.rows[0].folders, 1, 'a change in INBOX syncs INBOX only');
+    await recordSyncHistory(env.client, last.rows[0].workflow_id, last.rows[0].workflow_run_id, 'watcher-inbox');
     const schedule = await env.client.schedule.getHandle(`sync-account-${watched.id}`).describe();
     assert.ok(
       schedule.info.nextActionTimes.every((t) => t.getTime() > Date.now() + 24 * 3600_000),

@@ -6,7 +6,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
-import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import {
+  WorkflowFailedError,
+  type WorkflowHandle,
+  type WorkflowHandleWithFirstExecutionRunId,
+} from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
@@ -16,6 +20,7 @@ import {
   credentialsUpdatedSignal,
   ERR_AUTH,
   progressQuery,
+  syncNowSignal,
   type SyncAccountInput,
   type SyncOptions,
 } from '../../contracts/sync';
@@ -34,17 +39,21 @@ interface Call {
 }
 
 interface Scenario {
-  begin?: () => Out<'beginSync'>;
+  begin?: (input: In<'beginSync'>, call: number) => Out<'beginSync'>;
   /** Batches of new messages per folder, fetched one batch per fetchNewMessages call. */
   folders: Record<string, number[]>;
   /** Throw to fail prepareFolders; `call` counts from 1. */
   prepare?: (call: number) => void;
-  /** Throw to fail one folder's fetch. */
-  fetch?: (input: In<'fetchNewMessages'>) => void;
+  /** Throw to fail one folder's fetch; a promise holds the fetch until it settles. */
+  fetch?: (input: In<'fetchNewMessages'>) => void | Promise<void>;
+  /** A promise holds finishSync until it settles. */
+  finish?: (call: number) => void | Promise<void>;
 }
 
 interface Run {
   scenario: Scenario;
+  /** What each prepareFolders was asked for: its `only`, or 'all'. */
+  prepared: (string[] | 'all')[];
   calls: Call[];
   batches: Record<string, number[]>;
   added: number;
@@ -64,12 +73,20 @@ function current(name: keyof SyncActivities, input: unknown): Run {
 const stubs: Omit<SyncActivities, 'watchMailbox' | 'requestSync' | 'awaitSyncsDone' | 'recordWatcherState'> = {
   async beginSync(input) {
     const run = current('beginSync', input);
-    return run.scenario.begin?.() ?? { syncRunId: 42, state: 'ready', reason: null, authMethod: 'password' };
+    return (
+      run.scenario.begin?.(input, run.calls.filter((c) => c.name === 'beginSync').length) ?? {
+        syncRunId: 42,
+        state: 'ready',
+        reason: null,
+        authMethod: 'password',
+      }
+    );
   },
   async prepareFolders(input) {
     const run = current('prepareFolders', input);
     run.scenario.prepare?.(run.calls.filter((c) => c.name === 'prepareFolders').length);
     const paths = Object.keys(run.batches).filter((p) => !input.only || input.only.includes(p));
+    run.prepared.push(input.only ?? 'all');
     return {
       folders: paths.map((path) => ({ path, uidValidity: 7, pending: run.batches[path].reduce((a, b) => a + b, 0) })),
       condstore: true,
@@ -81,7 +98,7 @@ const stubs: Omit<SyncActivities, 'watchMailbox' | 'requestSync' | 'awaitSyncsDo
   },
   async fetchNewMessages(input) {
     const run = current('fetchNewMessages', input);
-    run.scenario.fetch?.(input);
+    await run.scenario.fetch?.(input);
     const stored = run.batches[input.folder].shift() ?? 0;
     run.added += stored;
     const remaining = run.batches[input.folder].reduce((a, b) => a + b, 0);
@@ -92,6 +109,7 @@ const stubs: Omit<SyncActivities, 'watchMailbox' | 'requestSync' | 'awaitSyncsDo
   },
   async finishSync(input) {
     const run = current('finishSync', input);
+    await run.scenario.finish?.(run.calls.filter((c) => c.name === 'finishSync').length);
     return {
       messagesAdded: run.added,
       messagesUpdated: 0,
@@ -138,13 +156,32 @@ after(async () => {
   console.log(`# sync workflow tests: ${((Date.now() - started) / 1000).toFixed(1)} s in all`);
 });
 
-async function start(scenario: Scenario, options: SyncOptions = {}) {
+async function start(
+  scenario: Scenario,
+  options: SyncOptions = {},
+  how: { folders?: string[]; signalWithStart?: boolean; workflowId?: string } = {},
+) {
   const accountId = `acct-${++counter}-${Date.now()}`;
-  const workflowId = `sync-account-${accountId}`;
-  const run: Run = { scenario, calls: [], batches: structuredClone(scenario.folders), added: 0 };
+  const workflowId = how.workflowId ?? `sync-account-${accountId}`;
+  const run: Run = { scenario, calls: [], prepared: [], batches: structuredClone(scenario.folders), added: 0 };
   runs.set(workflowId, run);
-  const input: SyncAccountInput = { userId: USER, accountId, options: { imapMaxAttempts: 1, ...options } };
-  const handle = await env.client.workflow.start(syncAccount, { taskQueue: TASK_QUEUE, workflowId, args: [input] });
+  const input: SyncAccountInput = {
+    userId: USER,
+    accountId,
+    options: { imapMaxAttempts: 1, ...options },
+    ...(how.folders ? { folders: how.folders } : {}),
+  };
+  const handle: WorkflowHandleWithFirstExecutionRunId<typeof syncAccount> = how.signalWithStart
+    ? await env.client.workflow
+        .signalWithStart(syncAccount, {
+          taskQueue: TASK_QUEUE,
+          workflowId,
+          args: [input],
+          signal: syncNowSignal,
+          signalArgs: [{ folders: how.folders }],
+        })
+        .then((h) => Object.assign(h, { firstExecutionRunId: h.signaledRunId }))
+    : await env.client.workflow.start(syncAccount, { taskQueue: TASK_QUEUE, workflowId, args: [input] });
   const callsOf = <K extends keyof SyncActivities>(name: K) =>
     run.calls.filter((c) => c.name === name).map((c) => c.input as In<K>);
   return { handle, accountId, run, callsOf };
@@ -318,5 +355,120 @@ describe('syncAccount', { concurrency: true }, () => {
       [['failed', 'connect ECONNREFUSED 127.0.0.1:993']],
     );
     assert.equal((await searchAttributes(s.handle)).status, 'failed');
+  });
+
+  // SYNC_EXCLUSIVE_PATCH: the IDLE watcher's requests, one sync of an account at a time.
+  test("the watcher's signal-with-start syncs INBOX alone, in one pass", async () => {
+    const s = await start({ folders: { INBOX: [2], Archive: [5] } }, {}, { folders: ['INBOX'], signalWithStart: true });
+    const result = await s.handle.result();
+    assert.equal(result.status, 'succeeded');
+    assert.equal(result.messagesAdded, 2);
+    assert.deepEqual(s.run.prepared, [['INBOX']], 'the signal sent with the start is this pass, not a second one');
+    assert.deepEqual(
+      s.callsOf('fetchNewMessages').map((f) => f.folder),
+      ['INBOX'],
+    );
+    assert.equal(s.callsOf('beginSync')[0].exclusive, true);
+  });
+
+  test('a sync that finds another running hands it the request and ends skipped; that one makes one more pass', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let fetching!: () => void;
+    const inFetch = new Promise<void>((r) => (fetching = r));
+    const holder = await start({
+      folders: { INBOX: [1], Archive: [1] },
+      fetch: async (input) => {
+        if (input.folder === 'INBOX' && input.syncRunId === 42) {
+          fetching();
+          await held;
+        }
+      },
+    });
+    await inFetch;
+    const holderId = holder.handle.workflowId;
+    const joiner = await start(
+      {
+        folders: { INBOX: [] },
+        begin: () => ({
+          syncRunId: null,
+          state: 'busy',
+          reason: `sync ${holderId} is running`,
+          running: { workflowId: holderId, syncRunId: 42 },
+        }),
+      },
+      {},
+      { folders: ['INBOX'], signalWithStart: true },
+    );
+    const skipped = await joiner.handle.result();
+    assert.equal(skipped.status, 'skipped');
+    assert.match(skipped.reason ?? '', new RegExp(`joined sync ${holderId}`));
+    assert.deepEqual(
+      joiner.run.calls.map((c) => c.name),
+      ['beginSync'],
+      'the joiner opens no IMAP session',
+    );
+    release();
+    const result = await holder.handle.result();
+    assert.equal(result.status, 'succeeded');
+    assert.deepEqual(
+      holder.run.prepared,
+      ['all', ['INBOX']],
+      'one more pass, over the folder the joiner was asked for',
+    );
+    assert.equal(holder.callsOf('finishSync').length, 1);
+  });
+
+  test('a running record whose workflow is gone is superseded; one under its own id is taken over at once', async () => {
+    const gone = await start({
+      folders: { INBOX: [1] },
+      begin: (input, call) =>
+        call === 1
+          ? { syncRunId: null, state: 'busy', reason: 'stale', running: { workflowId: 'no-such-sync', syncRunId: 7 } }
+          : { syncRunId: 43, state: 'ready', reason: null, authMethod: 'password' },
+    });
+    assert.equal((await gone.handle.result()).status, 'succeeded');
+    assert.deepEqual(
+      gone.callsOf('beginSync').map((b) => b.supersede),
+      [undefined, 7],
+    );
+    const self = await start({
+      folders: { INBOX: [1] },
+      begin: (input, call) =>
+        call === 1
+          ? { syncRunId: null, state: 'busy', reason: 'stale', running: { workflowId: input.workflowId, syncRunId: 8 } }
+          : { syncRunId: 44, state: 'ready', reason: null, authMethod: 'password' },
+    });
+    assert.equal((await self.handle.result()).status, 'succeeded');
+    assert.deepEqual(
+      self.callsOf('beginSync').map((b) => b.supersede),
+      [undefined, 8],
+    );
+  });
+
+  test('a syncNow that arrives while the run finishes is not lost: the run continues as new for it', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let finishing!: () => void;
+    const inFinish = new Promise<void>((r) => (finishing = r));
+    const s = await start({
+      folders: { INBOX: [1], Sent: [1] },
+      finish: async (call) => {
+        if (call === 1) {
+          finishing();
+          await held;
+        }
+      },
+    });
+    await inFinish;
+    await s.handle.signal(syncNowSignal, { folders: ['Sent'] });
+    release();
+    const result = await s.handle.result();
+    assert.equal(result.status, 'succeeded');
+    assert.deepEqual(s.run.prepared, ['all', ['Sent']]);
+    assert.equal(s.callsOf('beginSync').length, 2, 'a fresh run opens its own sync record');
+    assert.equal(s.callsOf('finishSync').length, 2);
+    const latest = await s.handle.describe();
+    assert.notEqual(latest.runId, s.handle.firstExecutionRunId);
   });
 });

@@ -197,6 +197,11 @@ describe('watchAccount', { concurrency: true }, () => {
     );
     assert.ok(s.callsOf('watchMailbox').every((w) => !w.forceBehind));
     assert.deepEqual(
+      s.callsOf('requestSync').map((r) => r.watched ?? false),
+      [false, true, true],
+      'the first look asks for every folder; a change in INBOX for INBOX alone',
+    );
+    assert.deepEqual(
       s.callsOf('recordWatcherState').map((r) => [r.state, r.detail]),
       [['stopped', 'account acct is disabled']],
     );
@@ -220,7 +225,11 @@ describe('watchAccount', { concurrency: true }, () => {
       [false, false, true, true, false, false],
       'after a disconnect the next watches report the mailbox as behind until a sync was asked for',
     );
-    assert.equal(s.callsOf('requestSync').length, 1);
+    assert.deepEqual(
+      s.callsOf('requestSync').map((r) => r.watched ?? false),
+      [false],
+      'after a reconnect: one sync of every folder',
+    );
     assert.deepEqual(
       s.callsOf('recordWatcherState').map((r) => r.state),
       ['reconnecting', 'reconnecting', 'stopped'],
