@@ -3,7 +3,7 @@
 // the real server on the local PostgreSQL (scripts/stack/temporal-postgres.ts, 4 history
 // shards, throwaway databases dropped on teardown). MAILROOM_TEMPORAL_BACKEND=dev|postgres
 // picks one for every test that does not ask for a backend itself.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DataConverter } from '@temporalio/common';
@@ -42,7 +42,7 @@ export function temporalBackendFromEnv(env: NodeJS.ProcessEnv = process.env): Te
 export async function startTestTemporal(opts: TestTemporalOptions = {}): Promise<TestWorkflowEnvironment> {
   const client = opts.dataConverter ? { client: { dataConverter: opts.dataConverter } } : {};
   if ((opts.backend ?? temporalBackendFromEnv()) === 'postgres') return startPostgresBackend(opts, client);
-  return TestWorkflowEnvironment.createLocal({
+  const env = await TestWorkflowEnvironment.createLocal({
     ...client,
     server: {
       executable: { type: 'existing-path', path: temporalBinary() },
@@ -50,6 +50,54 @@ export async function startTestTemporal(opts: TestTemporalOptions = {}): Promise
       ui: false,
     },
   });
+  boundTeardown(env);
+  return env;
+}
+
+const TEARDOWN_MS = 60_000;
+
+/**
+ * env.teardown(), at most TEARDOWN_MS: once, in CI, a file's teardown never returned after its
+ * tests had passed and held the run until its 90-minute limit. Past the limit the dev server
+ * (found by its port in /proc) is killed and the file goes on; the warning says so.
+ */
+function boundTeardown(env: TestWorkflowEnvironment): void {
+  const teardown = env.teardown.bind(env);
+  const port = env.address.split(':').pop();
+  env.teardown = async () => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), TEARDOWN_MS)));
+    const outcome = await Promise.race([teardown().then(() => 'done' as const), late]).finally(() =>
+      clearTimeout(timer),
+    );
+    if (outcome === 'done') return;
+    const killed = killDevServer(port);
+    console.warn(
+      `# the Temporal dev server on port ${port} did not stop within ${TEARDOWN_MS / 1000} s; killed ${killed.join(', ') || 'nothing (already gone)'}`,
+    );
+  };
+}
+
+function killDevServer(port: string | undefined): number[] {
+  const binary = temporalBinary();
+  const killed: number[] = [];
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let args: string[];
+    try {
+      args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    const at = args.indexOf('--port');
+    if (args[0] !== binary || !args.includes('start-dev') || at < 0 || args[at + 1] !== port) continue;
+    try {
+      process.kill(Number(pid), 'SIGKILL');
+      killed.push(Number(pid));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return killed;
 }
 
 let counter = 0;
