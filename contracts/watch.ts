@@ -84,14 +84,26 @@ export interface WatchResult {
   syncsRequested: number;
 }
 
+/**
+ * Asked with `requestSyncs` (WATCH_INLINE_PATCH): the watch asked for the syncs itself, on the
+ * same connection, and goes on idling; it returns after maxIdleSeconds (or a disconnect, a
+ * release, cancellation) with what it did.
+ */
+export interface InlineRequests {
+  /** Syncs asked for during the watch. */
+  requested: number;
+  /** A request failed and was not made good before the watch ended: the workflow asks again. */
+  owed: boolean;
+}
+
 /** What one watch activity saw. */
 export type WatchOutcome =
   /** The server reported changes (coalesced); `mark` is the mailbox after them. */
-  | { outcome: 'changed'; events: number; mark: MailboxMark }
+  | ({ outcome: 'changed'; events: number; mark: MailboxMark } & Partial<InlineRequests>)
   /** The mailbox differs from the stored state or from `mark` already at SELECT (mail arrived between two watches, or during an outage). */
   | { outcome: 'behind'; mark: MailboxMark }
   /** No change within maxIdleSeconds. */
-  | { outcome: 'quiet'; mark: MailboxMark }
+  | ({ outcome: 'quiet'; mark: MailboxMark } & Partial<InlineRequests>)
   /** The connection failed or was closed by the server (the reason names the account and server, no secrets). */
   | { outcome: 'disconnected'; reason: string }
   /** A sync asked for the connection (budget of one connection per account). */

@@ -54,6 +54,13 @@ type Activities = ReturnType<typeof activities.createSyncActivities>;
  */
 export const CREDENTIAL_SIGNAL_PATCH = 'watch-credential-signal-kept';
 
+/**
+ * The watch activity asks for the syncs itself and stays in IDLE on its connection: a change
+ * costs one request, not a new login, a requestSync activity and two workflow tasks. It returns
+ * after maxIdleSeconds with its counts; a request it still owes is asked for here.
+ */
+export const WATCH_INLINE_PATCH = 'watch-requests-in-activity';
+
 /** Seconds to wait before reconnect number `failures` (1, 2, ...): doubling from `initial`, capped at `max`. */
 export function reconnectDelaySeconds(failures: number, initial: number, max: number): number {
   return Math.min(max, initial * 2 ** Math.min(30, Math.max(0, failures - 1)));
@@ -126,6 +133,8 @@ export async function watchAccount(input: WatchAccountInput): Promise<WatchResul
     credentialsChanged = true;
   });
   upsertSearchAttributes([{ key: ACCOUNT_ID, value: accountId }]);
+  // Decided once per run; runs begun by older code keep returning at each change.
+  const inline = patched(WATCH_INLINE_PATCH);
 
   const details = () =>
     setCurrentDetails(
@@ -172,6 +181,7 @@ export async function watchAccount(input: WatchAccountInput): Promise<WatchResul
           coalesceMs: options.coalesceMs,
           maxIdleSeconds,
           reissueIdleSeconds: options.reissueIdleSeconds,
+          ...(inline ? { requestSyncs: true } : {}),
         });
       } catch (err) {
         if (isCancellation(err)) throw err;
@@ -181,6 +191,19 @@ export async function watchAccount(input: WatchAccountInput): Promise<WatchResul
         else if (type === ERR_ACCOUNT_NOT_FOUND) r = { outcome: 'stopped', reason: failureMessage(err) };
         // The worker died, the attempt timed out: like a lost connection.
         else r = { outcome: 'disconnected', reason: failureMessage(err) };
+      }
+      if (inline && (r.outcome === 'changed' || r.outcome === 'quiet') && r.requested !== undefined) {
+        // The watch asked for its syncs itself (a change with forceBehind set was reported as
+        // 'behind' at its start, never here).
+        if (r.outcome === 'changed') status.changes += r.events;
+        status.syncsRequested += r.requested;
+        mark = r.mark;
+        failures = 0;
+        status.state = 'idle';
+        status.reason = null;
+        if (r.owed) await askForSync(true);
+        details();
+        continue;
       }
       switch (r.outcome) {
         case 'changed':

@@ -6,7 +6,6 @@ import type { FetchMessageObject, ImapFlow } from 'imapflow';
 import { announcedSize, formatBytes, isImapLimitError } from '../../lib/imap/sync-errors';
 import { syncMessagesSkipped } from '../../lib/observability/sync-metrics';
 import {
-  closeImap,
   connectionError,
   examineFolder,
   fetchMetadata,
@@ -42,7 +41,7 @@ export function createFetchNew(deps: {
 }) {
   const { store, watchOptions, events } = deps;
   const cfg = deps.config;
-  const { open, reopen, imapFailure } = deps.sessions;
+  const { open, reopen, release, imapFailure } = deps.sessions;
 
   async function pause(ms: number): Promise<void> {
     if (ms <= 0) return;
@@ -311,10 +310,11 @@ export function createFetchNew(deps: {
           uidValidityChanged: true,
         };
       }
+      // Not parked for the next activity: its state after a failure is unknown.
+      session.dead = true;
       throw imapFailure(account, input.folder, err, watch);
     } finally {
-      session.unguard();
-      await closeImap(session.client, session.dead);
+      await release(session);
     }
   }
 

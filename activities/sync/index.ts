@@ -6,7 +6,9 @@
 //
 // Activities receive ids only and load what they need (account, password or OAuth2 tokens)
 // themselves, so credentials and message bodies never enter workflow history. Each IMAP
-// activity opens its own connection: an activity may be retried on another worker at any time.
+// activity opens its own connection (an activity may be retried on another worker at any
+// time), or takes over the one its sync run's previous activity left logged in on this worker
+// for a moment (session.ts): one login for a pass, not one per step.
 //
 // Bounded by us, not by the server: imapflow refuses literals above SYNC_MAX_MESSAGE_BYTES
 // (the server's size claims are not trusted), answers to FETCH are checked against what was
@@ -45,7 +47,7 @@ export function createSyncActivities(deps: SyncActivityDeps) {
   });
   // The activity names are those in the recorded histories and must not change.
   return {
-    ...createSyncRunActivities({ store, events }), // beginSync, recordFolderError, finishSync
+    ...createSyncRunActivities({ store, events, sessions }), // beginSync, recordFolderError, finishSync
     ...createPrepareFolders({ store, sessions, log, watchOptions }), // prepareFolders
     ...createFetchNew({ store, sessions, config: deps.config, watchOptions, events }), // fetchNewMessages
     ...events.activities, // postMessageWebhook, recordMessageWebhookOutcome (workflows/messageWebhook.ts)

@@ -6,7 +6,7 @@ import type pino from 'pino';
 import { folderKeyClashes, folderLabel } from '../../lib/imap/server-text';
 import { syncFolderErrors } from '../../lib/observability/sync-metrics';
 import type { FolderPlan } from '../../contracts/sync';
-import { closeImap, examineFolder, fetchFlags, listFolders, searchUids, uidsAfter } from '../../lib/imap/client';
+import { examineFolder, fetchFlags, listFolders, searchUids, uidsAfter } from '../../lib/imap/client';
 import type { Store } from '../../lib/sync-store';
 import { heartbeatOnProgress, type ProgressWatch } from '../../lib/temporal/heartbeat';
 import type { Sessions } from './session';
@@ -19,7 +19,7 @@ export function createPrepareFolders(deps: {
   watchOptions: { deadlineMs: number };
 }) {
   const { store, log, watchOptions } = deps;
-  const { open, reopen, imapFailure, folderLevel } = deps.sessions;
+  const { open, reopen, release, imapFailure, folderLevel } = deps.sessions;
 
   async function prepare(
     input: AccountRef & { syncRunId: number; only?: string[] },
@@ -87,10 +87,11 @@ export function createPrepareFolders(deps: {
       }
       return result;
     } catch (err) {
+      // Not parked for the next activity: its state after a failure is unknown.
+      session.dead = true;
       throw imapFailure(account, current, err, watch);
     } finally {
-      session.unguard();
-      await closeImap(session.client, session.dead);
+      await release(session);
     }
   }
 

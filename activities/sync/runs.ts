@@ -3,9 +3,19 @@
 import { syncFolderErrors } from '../../lib/observability/sync-metrics';
 import type { Store, SyncRunStatus } from '../../lib/sync-store';
 import type { MessageEvents } from './events';
+import type { Sessions } from './session';
 import type { AccountRef, BeginSyncResult } from './types';
 
-export function createSyncRunActivities({ store, events }: { store: Store; events?: Pick<MessageEvents, 'dispatch'> }) {
+export function createSyncRunActivities({
+  store,
+  events,
+  sessions,
+}: {
+  store: Store;
+  events?: Pick<MessageEvents, 'dispatch'>;
+  /** The run's parked IMAP connection is closed in finishSync. */
+  sessions?: Pick<Sessions, 'dropParked'>;
+}) {
   return {
     /** Opens a sync_runs record and tells the workflow whether the account can be synced now. */
     async beginSync(
@@ -64,6 +74,7 @@ export function createSyncRunActivities({ store, events }: { store: Store; event
         error?: string | null;
       },
     ) {
+      await sessions?.dropParked(input.accountId);
       const run = await store.finishSyncRun(input.userId, input.syncRunId, {
         status: input.status,
         folders: input.folders,

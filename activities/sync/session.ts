@@ -8,6 +8,7 @@ import { folderLabel } from '../../lib/imap/server-text';
 import { folderDataProblem, isImapLimitError, SyncStalledError } from '../../lib/imap/sync-errors';
 import { ERR_CONNECTION } from '../../contracts/sync';
 import {
+  closeImap,
   connectImap,
   describeEndpoint,
   ImapProtocolError,
@@ -24,6 +25,16 @@ import type { AccountRef, Session, SyncActivityDeps } from './types';
 /** How long a sync waits for the watcher's connection before it connects anyway. */
 const RELEASE_WAIT_MS = 90_000;
 
+/**
+ * How long a sync activity's connection is kept, logged in, after the activity: a pass is
+ * prepareFolders then fetchNewMessages, two activities, usually on this worker within tens of
+ * milliseconds; the second takes the first's connection instead of logging in again. Only the
+ * same sync run takes it (a new run logs in with the account's current credential), finishSync
+ * closes it, and one connection per account is kept, so the budget holds (the watcher's one and
+ * this one).
+ */
+const PARK_MS = 2000;
+
 export function createSessions(
   login: AccountLogin,
   cfg: Pick<SyncActivityDeps['config'], 'imapConnectTimeoutMs' | 'imapSocketTimeoutMs' | 'maxMessageBytes'> &
@@ -36,6 +47,53 @@ export function createSessions(
    * the sync asks the watcher for its connection and waits until it has let go (the watcher
    * looks every second); a watcher that died is recognised by its stale heartbeat.
    */
+  const parked = new Map<string, { session: Session; timer: NodeJS.Timeout }>();
+
+  /** The connection parked for the account by the same sync run, if it is still usable; any other is closed. */
+  function takeParked(accountId: string, syncRunId: number | undefined): Session | undefined {
+    const p = parked.get(accountId);
+    if (!p) return undefined;
+    parked.delete(accountId);
+    clearTimeout(p.timer);
+    if (syncRunId !== undefined && p.session.syncRunId === syncRunId && p.session.client.usable) return p.session;
+    void closeImap(p.session.client);
+    return undefined;
+  }
+
+  /** The sync run is over: its parked connection is logged out now. */
+  async function dropParked(accountId: string): Promise<void> {
+    const p = parked.get(accountId);
+    if (!p) return;
+    parked.delete(accountId);
+    clearTimeout(p.timer);
+    await closeImap(p.session.client);
+  }
+
+  /**
+   * The end of an activity's session: a healthy connection is parked for PARK_MS (budget of two
+   * or more only: with one, the watcher waits for it), anything else is logged out or dropped.
+   */
+  async function release(session: Session): Promise<void> {
+    session.unguard();
+    const id = session.account.id;
+    if (
+      session.dead ||
+      session.syncRunId === undefined ||
+      !session.client.usable ||
+      (cfg.connectionsPerAccount ?? 2) < 2 ||
+      parked.has(id)
+    ) {
+      await closeImap(session.client, session.dead);
+      return;
+    }
+    const timer = setTimeout(() => {
+      if (parked.get(id)?.session === session) parked.delete(id);
+      void closeImap(session.client);
+    }, PARK_MS);
+    timer.unref();
+    parked.set(id, { session, timer });
+  }
+
   async function awaitWatcherRelease(ref: AccountRef, watch?: ProgressWatch): Promise<void> {
     if ((cfg.connectionsPerAccount ?? 2) >= 2) return;
     const deadline = Date.now() + RELEASE_WAIT_MS;
@@ -59,7 +117,19 @@ export function createSessions(
    * `asWatcher`: the IDLE watcher's own connection (it keeps to the budget itself).
    */
   async function open(ref: AccountRef, watch?: ProgressWatch, asWatcher = false): Promise<Session> {
-    if (!asWatcher) await awaitWatcherRelease(ref, watch);
+    const syncRunId = asWatcher ? undefined : (ref as { syncRunId?: number }).syncRunId;
+    if (!asWatcher) {
+      const reused = takeParked(ref.accountId, syncRunId);
+      if (reused && reused.account.userId === ref.userId) {
+        const client = reused.client;
+        activityContext()?.cancellationSignal.addEventListener('abort', () => client.close(), { once: true });
+        const unguard = watch?.guard(client) ?? (() => {});
+        watch?.progress();
+        return { ...reused, dead: false, unguard };
+      }
+      if (reused) reused.client.close();
+      await awaitWatcherRelease(ref, watch);
+    }
     const { account, endpoint, auth, renew } = await login.credential(ref);
     const connect = (a: ImapAuth) =>
       connectImap(
@@ -85,7 +155,7 @@ export function createSessions(
       activityContext()?.cancellationSignal.addEventListener('abort', () => client.close(), { once: true });
       const unguard = watch?.guard(client) ?? (() => {});
       watch?.progress();
-      return { client, account, endpoint, dead: false, unguard };
+      return { client, account, endpoint, dead: false, unguard, syncRunId };
     } catch (err) {
       // Already classified (a refused grant while renewing the token).
       if (err instanceof ApplicationFailure) throw err;
@@ -143,7 +213,7 @@ export function createSessions(
     if (err instanceof ImapProtocolError) return err.message;
     return folderDataProblem(err);
   }
-  return { open, reopen, imapFailure, folderLevel };
+  return { open, reopen, release, dropParked, imapFailure, folderLevel };
 }
 
 export type Sessions = ReturnType<typeof createSessions>;

@@ -92,4 +92,6 @@ export interface Session {
   dead: boolean;
   /** Stops the progress watch from watching this connection. */
   unguard: () => void;
+  /** The sync run the session serves: only that run's next activity may take it over (session.ts). */
+  syncRunId?: number;
 }

@@ -55,6 +55,11 @@ export interface WatchMailboxInput extends AccountRef {
   coalesceMs?: number;
   maxIdleSeconds?: number;
   reissueIdleSeconds?: number;
+  /**
+   * Ask for the syncs here and go on idling on the same connection (WATCH_INLINE_PATCH), instead
+   * of returning at the first change: no new login, no workflow task per change.
+   */
+  requestSyncs?: boolean;
 }
 
 /** Errors a watch does not outlive: the workflow decides (wait for a credential, stop). */
@@ -119,6 +124,38 @@ export function createWatchActivities(deps: WatchDeps) {
     }
     const imap = session.client;
     const who = `account ${account.id} (${account.imapUser}@${account.imapHost})`;
+    // Inline requests (requestSyncs): one at a time; changes while one is under way, one more.
+    const temporal = input.requestSyncs ? client() : undefined;
+    const taskQueue = input.requestSyncs ? (config.taskQueue ?? Context.current().info.taskQueue) : '';
+    const inline = { requested: 0, owed: false, busy: false, again: false };
+    let retryTimer: NodeJS.Timeout | undefined;
+    const askInline = (): void => {
+      if (inline.busy) {
+        inline.again = true;
+        return;
+      }
+      inline.busy = true;
+      inline.again = false;
+      requestFolderSync(temporal!, { userId: ref.userId, id: ref.accountId }, taskQueue, [WATCHED_FOLDER]).then(
+        () => {
+          inline.requested++;
+          inline.owed = false;
+          inline.busy = false;
+          if (inline.again) askInline();
+        },
+        (err: unknown) => {
+          // Temporal refused for now: owed, tried again in a few seconds (and by the workflow if the watch ends first).
+          inline.owed = true;
+          inline.busy = false;
+          log.warn(
+            { accountId: ref.accountId, err: serverText(err, 300) },
+            'watcher sync request failed; asking again',
+          );
+          clearTimeout(retryTimer);
+          retryTimer = setTimeout(askInline, 5000);
+        },
+      );
+    };
     let onEvent: (() => void) | undefined;
     let onClose: (() => void) | undefined;
     try {
@@ -159,8 +196,20 @@ export function createWatchActivities(deps: WatchDeps) {
           clearInterval(poll);
           resolve(why);
         };
+        let burst: NodeJS.Timeout | undefined;
         onEvent = () => {
           events++;
+          if (temporal) {
+            // The rest of a burst arrives within the window: one request for all of it.
+            if (burst) return;
+            store.recordWatcherEvent(ref.userId, ref.accountId).catch(() => {});
+            burst = setTimeout(() => {
+              burst = undefined;
+              askInline();
+            }, coalesceMs);
+            timers.push(burst);
+            return;
+          }
           if (events === 1) {
             store.recordWatcherEvent(ref.userId, ref.accountId).catch(() => {});
             // The rest of a burst arrives within the window: one answer for all of it.
@@ -190,6 +239,9 @@ export function createWatchActivities(deps: WatchDeps) {
         });
       });
 
+      clearTimeout(retryTimer);
+      // A request still under way when the watch ends is owed unless it lands.
+      if (inline.busy || inline.again) inline.owed = true;
       if (ended === 'cancelled') throw new CancelledFailure('watch cancelled');
       if (ended === 'closed') {
         const cause = connectionError(imap);
@@ -200,12 +252,17 @@ export function createWatchActivities(deps: WatchDeps) {
       }
       const mark = imap.usable ? await currentMark(imap, box) : box;
       if (ended === 'released') return { outcome: 'released', mark };
+      if (temporal) {
+        const done = { requested: inline.requested, owed: inline.owed };
+        return events ? { outcome: 'changed', events, mark, ...done } : { outcome: 'quiet', mark, ...done };
+      }
       if (ended === 'quiet') return { outcome: 'quiet', mark };
       return { outcome: 'changed', events, mark };
     } catch (err) {
       if (err instanceof CancelledFailure || err instanceof ApplicationFailure) throw err;
       return { outcome: 'disconnected', reason: `IMAP error for ${who}: ${imapErrorText(err)}` };
     } finally {
+      clearTimeout(retryTimer);
       if (onEvent) {
         imap.off('exists', onEvent);
         imap.off('expunge', onEvent);

@@ -209,6 +209,32 @@ describe('watchAccount', { concurrency: true }, () => {
     assert.equal(typedSearchAttributes.get(ACCOUNT_ID), s.accountId);
   });
 
+  test('a watch that asked for its syncs itself: its counts are taken, only an owed request is asked again', async () => {
+    const s = await start([
+      { outcome: 'behind', mark: mark(5) },
+      { outcome: 'changed', events: 7, mark: mark(12), requested: 3, owed: false },
+      { outcome: 'quiet', mark: mark(12), requested: 0, owed: false },
+      { outcome: 'changed', events: 2, mark: mark(14), requested: 0, owed: true },
+      stopped,
+    ]);
+    const result = await s.handle.result();
+    assert.equal(result.changes, 9);
+    assert.equal(result.syncsRequested, 1 + 3 + 1, "the first look's request, the watch's own three, the owed one");
+    assert.deepEqual(
+      s.callsOf('requestSync').map((r) => r.watched ?? false),
+      [false, true],
+      'asked by the workflow: the first look (every folder) and the owed INBOX request',
+    );
+    assert.ok(
+      s.callsOf('watchMailbox').every((w) => w.requestSyncs === true),
+      'a new run asks its watches to request syncs themselves',
+    );
+    assert.deepEqual(
+      s.callsOf('watchMailbox').map((w) => w.mark),
+      [null, mark(5), mark(12), mark(12), mark(14)],
+    );
+  });
+
   test('a lost connection: reconnecting with backoff, then one sync after the reconnect', async () => {
     const s = await start([
       { outcome: 'quiet', mark: mark(3) },
