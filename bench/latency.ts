@@ -7,6 +7,9 @@
 //   --idle-seconds S      how long the worker is watched idle, with 0 and with N accounts (default 30)
 //   --interval-minutes I  the Schedule interval with watchers off (default 1, so the comparison
 //                         finishes; production's default is 15)
+//   --restart-imap-at S   restart Dovecot S seconds into the APPENDs (down --restart-down
+//                         seconds, default 2): mail keeps arriving, APPENDs wait for the server
+//   --restart-down D      how long Dovecot stays down in that restart
 // Per mode: a scratch database, Dovecot with N users, the Temporal dev server and the sync worker
 // as its own process (npm run sync:worker's flags). The worker's resident memory and CPU
 // (its process tree, from /proc) are read over an idle window before any account exists and
@@ -55,6 +58,8 @@ export interface ModeResult {
     marginalPerAccount?: { rssKiB: number; cpuPercentOfCore: number };
   };
   latency: LatencySummary & { missed: number; appended: number; runSeconds: number };
+  /** The Dovecot restart during the APPENDs (--restart-imap-at), when there was one. */
+  restart?: { atSeconds: number; downSeconds: number; upAfterSeconds?: number };
   /** CPU (cores) from the first APPEND to the last row seen; absent in older results. */
   load?: {
     seconds: number;
@@ -134,6 +139,9 @@ export async function runMode(o: {
   rate: number;
   idleSeconds: number;
   intervalMinutes: number;
+  /** Restart Dovecot this many seconds into the APPENDs (absent: no restart). */
+  restartImapAt?: number;
+  restartDownSeconds?: number;
   log?: (line: string) => void;
 }): Promise<ModeResult> {
   const say = o.log ?? ((l: string) => console.log(l));
@@ -190,6 +198,20 @@ export async function runMode(o: {
     const self0 = process.cpuUsage();
     const t0 = Date.now();
     const appends: Promise<void>[] = [];
+    // The at-review fault: the IMAP server restarted while mail keeps arriving.
+    let restart: { atSeconds: number; downSeconds: number; upAfterSeconds?: number } | undefined;
+    const restarted =
+      o.restartImapAt === undefined
+        ? Promise.resolve()
+        : sleep(o.restartImapAt * 1000).then(async () => {
+            const down = o.restartDownSeconds ?? 2;
+            say(`[${mode}] restarting Dovecot (down ${down} s) ...`);
+            await stack!.restartDovecot(async () => {
+              await sleep(down * 1000);
+            });
+            restart = { atSeconds: o.restartImapAt!, downSeconds: down, upAfterSeconds: (Date.now() - t0) / 1000 };
+            say(`[${mode}] Dovecot back ${restart.upAfterSeconds!.toFixed(1)} s into the run`);
+          });
     for (let i = 0; i < o.messages; i++) {
       const due = t0 + (i * 1000) / o.rate;
       if (due > Date.now()) await sleep(due - Date.now());
@@ -197,6 +219,7 @@ export async function runMode(o: {
       appends.push(mail.append(account, 'lat').then((m) => tracker.track(m)));
     }
     await Promise.all(appends);
+    await restarted;
     const runSeconds = (Date.now() - t0) / 1000;
     // Long enough for a missed IDLE event to be caught some other way, or for a whole interval.
     const waitMs = o.watch ? 60_000 : intervalSeconds * 1000 + 120_000;
@@ -248,6 +271,7 @@ export async function runMode(o: {
           : {}),
       },
       latency: { ...summary, missed: tracker.missed().length, appended: tracker.sent.length, runSeconds },
+      ...(restart ? { restart } : {}),
       load,
       duplicates: { byUid: dup.byUid, byMessageId: dup.byMessageId },
       watcherStates,
@@ -281,6 +305,8 @@ async function main(): Promise<void> {
       watchers: { type: 'string', default: 'both' },
       'idle-seconds': { type: 'string', default: '30' },
       'interval-minutes': { type: 'string', default: '1' },
+      'restart-imap-at': { type: 'string' },
+      'restart-down': { type: 'string', default: '2' },
     },
   });
   const num = (name: keyof typeof values, min: number) => {
@@ -294,6 +320,9 @@ async function main(): Promise<void> {
     rate: num('rate', 0.01),
     idleSeconds: num('idle-seconds', 1),
     intervalMinutes: num('interval-minutes', 0.2),
+    ...(values['restart-imap-at'] !== undefined
+      ? { restartImapAt: num('restart-imap-at', 0), restartDownSeconds: num('restart-down', 0) }
+      : {}),
   };
   const which = values.watchers;
   if (!['on', 'off', 'both'].includes(which!)) throw new Error(`--watchers ${which}: on, off or both`);

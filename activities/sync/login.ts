@@ -49,6 +49,12 @@ export interface AccountCredential {
   auth: ImapAuth;
   /** Present for OAuth2 accounts whose token was taken from the cache (a refusal may mean it was revoked early). */
   renew?: () => Promise<ImapAuth>;
+  /**
+   * OAuth2: until when (ms since the epoch) a session logged in with this token may be taken
+   * over by the sync run's next activity: the token's expiry less the refresh margin, the rule a
+   * new login follows (activities/sync/session.ts). Absent: a password, no limit.
+   */
+  validUntil?: number;
 }
 
 export function createAccountLogin(deps: AccountLoginDeps) {
@@ -107,7 +113,7 @@ export function createAccountLogin(deps: AccountLoginDeps) {
     account: Account & { oauth2: OAuth2Settings },
     endpoint: ImapEndpoint,
     rejected?: string,
-  ): Promise<{ token: string; fresh: boolean }> {
+  ): Promise<{ token: string; fresh: boolean; expiresAt: Date | null }> {
     const fix = 'give a new refresh token with npm run account:token';
     const got = await store.withOAuth2Secrets(ref.userId, account.id, async (secrets) => {
       if (secrets.accessTokenEncrypted && tokenStillValid(secrets.accessTokenExpiresAt, refreshMarginMs)) {
@@ -120,7 +126,10 @@ export function createAccountLogin(deps: AccountLoginDeps) {
           fix,
         );
         // Another attempt may have refreshed it since this one was refused.
-        if (current !== rejected) return { result: { token: current, fresh: rejected !== undefined } };
+        if (current !== rejected)
+          return {
+            result: { token: current, fresh: rejected !== undefined, expiresAt: secrets.accessTokenExpiresAt },
+          };
       }
       const refreshToken = decrypt(
         account,
@@ -145,7 +154,7 @@ export function createAccountLogin(deps: AccountLoginDeps) {
       });
       syncTokenRefreshes.inc({ outcome: 'ok' });
       return {
-        result: { token: t.accessToken, fresh: true },
+        result: { token: t.accessToken, fresh: true, expiresAt: t.expiresAt },
         store: {
           accessTokenEncrypted: encryptSecret(
             deps.keyring,
@@ -238,7 +247,8 @@ export function createAccountLogin(deps: AccountLoginDeps) {
                 throw await credentialFailure(ref, account, endpoint, e);
               }
             };
-        return { account, endpoint, auth, renew };
+        const validUntil = t.expiresAt ? t.expiresAt.getTime() - refreshMarginMs : 0;
+        return { account, endpoint, auth, renew, validUntil };
       }
       if (!found.passwordEncrypted) throw new SecretKeyError('the account has no stored password');
       const password = decrypt(

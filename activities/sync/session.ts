@@ -38,7 +38,7 @@ const PARK_MS = 2000;
 export function createSessions(
   login: AccountLogin,
   cfg: Pick<SyncActivityDeps['config'], 'imapConnectTimeoutMs' | 'imapSocketTimeoutMs' | 'maxMessageBytes'> &
-    Partial<Pick<SyncActivityDeps['config'], 'connectionsPerAccount'>>,
+    Partial<Pick<SyncActivityDeps['config'], 'connectionsPerAccount' | 'sessionReuseMs'>>,
   log: pino.Logger,
 ) {
   /**
@@ -48,6 +48,7 @@ export function createSessions(
    * looks every second); a watcher that died is recognised by its stale heartbeat.
    */
   const parked = new Map<string, { session: Session; timer: NodeJS.Timeout }>();
+  const parkMs = cfg.sessionReuseMs ?? PARK_MS;
 
   /** The connection parked for the account by the same sync run, if it is still usable; any other is closed. */
   function takeParked(accountId: string, syncRunId: number | undefined): Session | undefined {
@@ -55,7 +56,9 @@ export function createSessions(
     if (!p) return undefined;
     parked.delete(accountId);
     clearTimeout(p.timer);
-    if (syncRunId !== undefined && p.session.syncRunId === syncRunId && p.session.client.usable) return p.session;
+    const fresh = p.session.validUntil === undefined || Date.now() < p.session.validUntil;
+    if (syncRunId !== undefined && p.session.syncRunId === syncRunId && fresh && p.session.client.usable)
+      return p.session;
     void closeImap(p.session.client);
     return undefined;
   }
@@ -79,6 +82,7 @@ export function createSessions(
     if (
       session.dead ||
       session.syncRunId === undefined ||
+      parkMs <= 0 ||
       !session.client.usable ||
       (cfg.connectionsPerAccount ?? 2) < 2 ||
       parked.has(id)
@@ -89,7 +93,7 @@ export function createSessions(
     const timer = setTimeout(() => {
       if (parked.get(id)?.session === session) parked.delete(id);
       void closeImap(session.client);
-    }, PARK_MS);
+    }, parkMs);
     timer.unref();
     parked.set(id, { session, timer });
   }
@@ -130,7 +134,7 @@ export function createSessions(
       if (reused) reused.client.close();
       await awaitWatcherRelease(ref, watch);
     }
-    const { account, endpoint, auth, renew } = await login.credential(ref);
+    const { account, endpoint, auth, renew, validUntil } = await login.credential(ref);
     const connect = (a: ImapAuth) =>
       connectImap(
         endpoint,
@@ -155,7 +159,7 @@ export function createSessions(
       activityContext()?.cancellationSignal.addEventListener('abort', () => client.close(), { once: true });
       const unguard = watch?.guard(client) ?? (() => {});
       watch?.progress();
-      return { client, account, endpoint, dead: false, unguard, syncRunId };
+      return { client, account, endpoint, dead: false, unguard, syncRunId, validUntil };
     } catch (err) {
       // Already classified (a refused grant while renewing the token).
       if (err instanceof ApplicationFailure) throw err;

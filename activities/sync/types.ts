@@ -35,6 +35,7 @@ export interface SyncActivityDeps {
         | 'watchMaxIdleSeconds'
         | 'watchReissueIdleSeconds'
         | 'connectionsPerAccount'
+        | 'sessionReuseMs'
       >
     >;
   logger?: pino.Logger;
@@ -94,4 +95,6 @@ export interface Session {
   unguard: () => void;
   /** The sync run the session serves: only that run's next activity may take it over (session.ts). */
   syncRunId?: number;
+  /** OAuth2: the login's token is fresh enough to reuse the session until then (login.ts). */
+  validUntil?: number;
 }

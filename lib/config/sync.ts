@@ -69,6 +69,8 @@ const schema = z.object({
   // (a sync's activities run one after another, each with one connection). 1: the watcher gives
   // its connection up while a sync runs.
   SYNC_IMAP_CONNECTIONS_PER_ACCOUNT: positiveInt.max(100).default(2),
+  // How long a sync activity's IMAP connection waits, logged in, for its run's next activity; 0: never.
+  SYNC_IMAP_REUSE_MS: z.coerce.number().int().min(0).max(60_000).default(2000),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   // New-message events (docs/account-sync.md "New-message events"). Off unless a workflow type
   // or a webhook URL is configured (here or on the account); SYNC_EVENTS_ENABLED=false turns
@@ -161,6 +163,8 @@ export interface SyncConfig {
   maxWatches: number;
   /** SYNC_IMAP_CONNECTIONS_PER_ACCOUNT. */
   connectionsPerAccount: number;
+  /** SYNC_IMAP_REUSE_MS (activities/sync/session.ts). */
+  sessionReuseMs: number;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
   events: MessageEventsConfig;
 }
@@ -198,6 +202,7 @@ export function loadSyncConfig(env: NodeJS.ProcessEnv = process.env): SyncConfig
     watchedIntervalSeconds:
       e.SYNC_WATCHED_INTERVAL_MINUTES === undefined ? undefined : e.SYNC_WATCHED_INTERVAL_MINUTES * 60,
     connectionsPerAccount: e.SYNC_IMAP_CONNECTIONS_PER_ACCOUNT,
+    sessionReuseMs: e.SYNC_IMAP_REUSE_MS,
     logLevel: e.LOG_LEVEL,
     events: messageEventsConfig(e),
   };

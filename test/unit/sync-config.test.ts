@@ -17,6 +17,7 @@ describe('sync config', () => {
     assert.equal(c.watchReissueIdleSeconds, 1500);
     assert.equal(c.watchedIntervalSeconds, undefined);
     assert.equal(c.connectionsPerAccount, 2);
+    assert.equal(c.sessionReuseMs, 2000);
   });
 
   it('reads the watcher settings: SYNC_WATCH as a boolean, IDLE re-issued before 29 minutes, a budget of at least 1', () => {
@@ -30,6 +31,8 @@ describe('sync config', () => {
     assert.equal(c.watchCoalesceMs, 50);
     assert.equal(c.watchedIntervalSeconds, 7200);
     assert.equal(c.connectionsPerAccount, 1);
+    assert.equal(loadSyncConfig({ SYNC_IMAP_REUSE_MS: '0' }).sessionReuseMs, 0);
+    assert.throws(() => loadSyncConfig({ SYNC_IMAP_REUSE_MS: '-1' }), /SYNC_IMAP_REUSE_MS/);
     assert.equal(loadSyncConfig({ SYNC_WATCH: 'yes' }).watch, true);
     assert.throws(() => loadSyncConfig({ SYNC_WATCH: 'sometimes' }), /SYNC_WATCH/);
     assert.throws(() => loadSyncConfig({ SYNC_WATCH_REISSUE_IDLE_SECONDS: '1800' }), /SYNC_WATCH_REISSUE_IDLE_SECONDS/);
