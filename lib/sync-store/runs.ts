@@ -43,6 +43,7 @@ export function createRunStore(pool: Pool) {
     ): Promise<{ id: number } | { running: { workflowId: string; syncRunId: number } } | null> {
       if (!validIds(userId, accountId)) return null;
       const db = await pool.connect();
+      let failed: Error | undefined;
       try {
         await db.query('BEGIN');
         const account = await db.query('SELECT id FROM mail_accounts WHERE user_id = $1 AND id = $2 FOR UPDATE', [
@@ -81,10 +82,12 @@ export function createRunStore(pool: Pool) {
         await db.query('COMMIT');
         return { id: Number(inserted.rows[0].id) };
       } catch (err) {
+        failed = err as Error;
         await db.query('ROLLBACK').catch(() => undefined);
         throw err;
       } finally {
-        db.release();
+        // A connection that failed mid-transaction (PostgreSQL cut) is not given back to the pool.
+        db.release(failed);
       }
     },
 
