@@ -268,7 +268,15 @@ export async function startSmtpTarget(options: SmtpTargetOptions): Promise<SmtpT
       if (err) log.info({ to: address.address, code: err.responseCode }, 'rejected recipient');
       callback(err ?? null);
     },
-    onData(stream, session, callback) {
+    onData(stream, session, reply) {
+      // In flight until its answer has had a moment to reach the client (refuse() waits for it).
+      dataInFlight++;
+      let answered = false;
+      const callback: typeof reply = (...args) => {
+        reply(...args);
+        if (!answered) setTimeout(() => dataInFlight--, 50);
+        answered = true;
+      };
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => {
         if (!stream.sizeExceeded) chunks.push(chunk);
@@ -310,6 +318,7 @@ export async function startSmtpTarget(options: SmtpTargetOptions): Promise<SmtpT
   server.on('error', (err) => log.warn({ err }, 'smtp server error'));
   // Our own record of open sockets, so refuse() can drop them at once (close() would wait).
   const sockets = new Set<Socket>();
+  let dataInFlight = 0;
   server.server.on('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
@@ -327,6 +336,11 @@ export async function startSmtpTarget(options: SmtpTargetOptions): Promise<SmtpT
     refusing = on;
     if (on) {
       const closed = new Promise<void>((resolve) => server.server.close(() => resolve()));
+      // A message stored but not yet answered would be sent again by the client, a duplicate
+      // no sender can avoid (RFC 1047): the transactions under way finish first (at most 3 s),
+      // as a server going down finishes them; then every connection is dropped.
+      const deadline = Date.now() + 3000;
+      while (dataInFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       for (const s of sockets) s.destroy();
       await closed;
     } else {
