@@ -179,6 +179,22 @@ export async function syncAccount(input: SyncAccountInput): Promise<SyncResult> 
     ]);
   };
   setStatus('running');
+  /** Ends the run without syncing (account gone or disabled, another sync joined): why, and nothing counted. */
+  const skipped = (reason: string | null, runId: number | null): SyncResult => {
+    setStatus('skipped');
+    progress.phase = 'done';
+    progress.reason = reason;
+    return {
+      accountId,
+      syncRunId: runId,
+      status: 'skipped',
+      reason,
+      folders: 0,
+      messagesAdded: 0,
+      messagesUpdated: 0,
+      messagesDeleted: 0,
+    };
+  };
 
   const ref = { userId, accountId };
   let syncRunId: number;
@@ -197,20 +213,9 @@ export async function syncAccount(input: SyncAccountInput): Promise<SyncResult> 
           // That sync makes one more pass with what this run was asked for.
           await getExternalWorkflowHandle(other.workflowId).signal(syncNowSignal, asRequest(pending));
           const reason = `joined sync ${other.workflowId} of account ${accountId}, which was running: it makes one more pass`;
-          setStatus('skipped');
-          progress.phase = 'done';
-          progress.reason = reason;
+          const result = skipped(reason, null);
           setCurrentDetails(`account ${accountId}: ${reason}`);
-          return {
-            accountId,
-            syncRunId: null,
-            status: 'skipped',
-            reason,
-            folders: 0,
-            messagesAdded: 0,
-            messagesUpdated: 0,
-            messagesDeleted: 0,
-          };
+          return result;
         } catch (err) {
           if (isCancellation(err)) throw err;
           // Its workflow is closed (terminated without closing the record): the record is stale.
@@ -219,21 +224,8 @@ export async function syncAccount(input: SyncAccountInput): Promise<SyncResult> 
       // An earlier run under this very id (terminated), or a workflow that is gone: take over.
       begun = await db.beginSync({ ...run, exclusive, supersede: other.syncRunId });
     }
-    if (begun.state === 'missing' || begun.state === 'disabled' || begun.syncRunId === null) {
-      setStatus('skipped');
-      progress.phase = 'done';
-      progress.reason = begun.reason;
-      return {
-        accountId,
-        syncRunId: null,
-        status: 'skipped',
-        reason: begun.reason,
-        folders: 0,
-        messagesAdded: 0,
-        messagesUpdated: 0,
-        messagesDeleted: 0,
-      };
-    }
+    if (begun.state === 'missing' || begun.state === 'disabled' || begun.syncRunId === null)
+      return skipped(begun.reason, null);
     syncRunId = begun.syncRunId;
     authMethod = begun.authMethod ?? 'password';
     if (begun.state === 'needs_attention') waitReason = begun.reason ?? 'the IMAP server rejected the password';
@@ -400,21 +392,7 @@ export async function syncAccount(input: SyncAccountInput): Promise<SyncResult> 
           plan = undefined;
           continue;
         }
-        if (type === ERR_ACCOUNT_NOT_FOUND) {
-          setStatus('skipped');
-          progress.phase = 'done';
-          progress.reason = failureMessage(err);
-          return {
-            accountId,
-            syncRunId,
-            status: 'skipped',
-            reason: progress.reason,
-            folders: 0,
-            messagesAdded: 0,
-            messagesUpdated: 0,
-            messagesDeleted: 0,
-          };
-        }
+        if (type === ERR_ACCOUNT_NOT_FOUND) return skipped(failureMessage(err), syncRunId);
         throw err;
       }
     }
