@@ -94,6 +94,8 @@ export interface InlineRequests {
   requested: number;
   /** A request failed and was not made good before the watch ended: the workflow asks again. */
   owed: boolean;
+  /** Connections lost and opened again within the watch (WATCH_RECONNECT_PATCH). */
+  reconnects?: number;
 }
 
 /** What one watch activity saw. */
@@ -105,7 +107,7 @@ export type WatchOutcome =
   /** No change within maxIdleSeconds. */
   | ({ outcome: 'quiet'; mark: MailboxMark } & Partial<InlineRequests>)
   /** The connection failed or was closed by the server (the reason names the account and server, no secrets). */
-  | { outcome: 'disconnected'; reason: string }
+  | ({ outcome: 'disconnected'; reason: string } & Partial<InlineRequests>)
   /** A sync asked for the connection (budget of one connection per account). */
   | { outcome: 'released'; mark: MailboxMark | null }
   | { outcome: 'unsupported'; reason: string }

@@ -6,8 +6,9 @@
 // or until maxIdleSeconds) → on a change, requestSync (signal-with-start of an INBOX sync under
 // the account's fixed sync id: a running one makes one more pass, a Schedule's running sync is
 // handed the request; never two syncs of one account, a burst gives one sync) → watch again, comparing the mailbox with what the last watch
-// saw so a change between two watches is not missed. After a lost connection: back off (capped),
-// then ask for one sync after the reconnect. A server without IDLE: state 'unsupported', the
+// saw so a change between two watches is not missed. A connection lost after it was up is
+// opened again inside the watch for a few seconds (WATCH_RECONNECT_PATCH); after that, or when a
+// watch cannot connect at all: back off (capped), then one sync of INBOX after the reconnect. A server without IDLE: state 'unsupported', the
 // workflow ends and the Schedule alone syncs the account. Continue-as-new every
 // iterationsPerRun watches. Ids, counters and short reasons only in history.
 import {
@@ -60,6 +61,15 @@ export const CREDENTIAL_SIGNAL_PATCH = 'watch-credential-signal-kept';
  * after maxIdleSeconds with its counts; a request it still owes is asked for here.
  */
 export const WATCH_INLINE_PATCH = 'watch-requests-in-activity';
+
+/**
+ * The watch activity also reconnects itself after a lost connection (for
+ * SYNC_WATCH_RECONNECT_WITHIN_SECONDS) and asks for the INBOX sync that needs: a server's
+ * restart costs a login and one INBOX sync, not a workflow round of record, timer, watch,
+ * request and watch again. Its reconnects are counted from its result. After a reconnect by the
+ * workflow (a longer outage), the sync is of INBOX too; only the first look syncs every folder.
+ */
+export const WATCH_RECONNECT_PATCH = 'watch-reconnects-in-activity';
 
 /** Seconds to wait before reconnect number `failures` (1, 2, ...): doubling from `initial`, capped at `max`. */
 export function reconnectDelaySeconds(failures: number, initial: number, max: number): number {
@@ -135,6 +145,7 @@ export async function watchAccount(input: WatchAccountInput): Promise<WatchResul
   upsertSearchAttributes([{ key: ACCOUNT_ID, value: accountId }]);
   // Decided once per run; runs begun by older code keep returning at each change.
   const inline = patched(WATCH_INLINE_PATCH);
+  const reconnectInside = inline && patched(WATCH_RECONNECT_PATCH);
 
   const details = () =>
     setCurrentDetails(
@@ -153,7 +164,7 @@ export async function watchAccount(input: WatchAccountInput): Promise<WatchResul
     changes: status.changes,
     syncsRequested: status.syncsRequested,
   });
-  // After a change in INBOX, a sync of INBOX; after the first look or a reconnect, of everything.
+  // `watched`: a sync of INBOX alone, else of every folder.
   const askForSync = async (watched: boolean) => {
     try {
       await db.requestSync(watched ? { ...ref, watched } : ref);
@@ -182,6 +193,7 @@ export async function watchAccount(input: WatchAccountInput): Promise<WatchResul
           maxIdleSeconds,
           reissueIdleSeconds: options.reissueIdleSeconds,
           ...(inline ? { requestSyncs: true } : {}),
+          ...(reconnectInside ? { reconnectInside } : {}),
         });
       } catch (err) {
         if (isCancellation(err)) throw err;
@@ -193,12 +205,14 @@ export async function watchAccount(input: WatchAccountInput): Promise<WatchResul
         else r = { outcome: 'disconnected', reason: failureMessage(err) };
       }
       if (inline && (r.outcome === 'changed' || r.outcome === 'quiet') && r.requested !== undefined) {
-        // The watch asked for its syncs itself (a change with forceBehind set was reported as
-        // 'behind' at its start, never here).
+        // The watch asked for its syncs itself, the one after a reconnect too (before
+        // WATCH_RECONNECT_PATCH, forceBehind made it return 'behind' at its start instead).
         if (r.outcome === 'changed') status.changes += r.events;
         status.syncsRequested += r.requested;
+        status.reconnects += r.reconnects ?? 0;
         mark = r.mark;
         failures = 0;
+        forceBehind = false;
         status.state = 'idle';
         status.reason = null;
         if (r.owed) await askForSync(true);
@@ -207,15 +221,19 @@ export async function watchAccount(input: WatchAccountInput): Promise<WatchResul
       }
       switch (r.outcome) {
         case 'changed':
-        case 'behind':
+        case 'behind': {
           if (r.outcome === 'changed') status.changes += r.events;
+          // Every folder at the first look (no mark yet); after a change or a reconnect, INBOX
+          // (before WATCH_RECONNECT_PATCH a reconnect asked for every folder too).
+          const watchedOnly = reconnectInside ? mark !== null : r.outcome === 'changed' && !forceBehind;
           mark = r.mark;
           failures = 0;
           status.state = 'idle';
           status.reason = null;
-          await askForSync(r.outcome === 'changed' && !forceBehind);
+          await askForSync(watchedOnly);
           details();
           break;
+        }
         case 'quiet':
           mark = r.mark;
           failures = 0;
@@ -223,6 +241,9 @@ export async function watchAccount(input: WatchAccountInput): Promise<WatchResul
           details();
           break;
         case 'disconnected': {
+          // What the watch did before it gave up (WATCH_RECONNECT_PATCH); counters only.
+          status.syncsRequested += r.requested ?? 0;
+          status.reconnects += r.reconnects ?? 0;
           failures++;
           status.reconnects++;
           forceBehind = true;

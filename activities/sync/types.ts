@@ -34,6 +34,7 @@ export interface SyncActivityDeps {
         | 'watchCoalesceMs'
         | 'watchMaxIdleSeconds'
         | 'watchReissueIdleSeconds'
+        | 'watchReconnectWithinSeconds'
         | 'connectionsPerAccount'
         | 'sessionReuseMs'
       >

@@ -4,7 +4,11 @@
 //               server reports a change (EXISTS, EXPUNGE, FETCH flags), then waits a short
 //               window (coalesceMs) so a burst of changes is one answer, and returns. Also
 //               returns after maxIdleSeconds without a change, when the connection drops, and
-//               (budget of one connection) when a sync asks for the connection. imapflow
+//               (budget of one connection) when a sync asks for the connection. With
+//               requestSyncs it asks for the syncs itself and idles on; with
+//               reconnectInside too, a connection lost after it was up is opened again within
+//               the activity and INBOX synced the same way, so a server's restart costs a login
+//               and one INBOX sync, not a workflow round. imapflow
 //               re-issues IDLE on the connection every reissueIdleSeconds (RFC 2177: < 29 min).
 //               Heartbeats all along; cancellation closes the connection.
 // requestSync   asks for one incremental sync of the watched folder, the one-sync-at-a-time
@@ -40,6 +44,7 @@ export interface WatchDeps {
     watchCoalesceMs?: number;
     watchMaxIdleSeconds?: number;
     watchReissueIdleSeconds?: number;
+    watchReconnectWithinSeconds?: number;
     connectionsPerAccount?: number;
   };
   /** The Temporal client for sync requests (default: the worker's, from the activity context). */
@@ -60,6 +65,28 @@ export interface WatchMailboxInput extends AccountRef {
    * of returning at the first change: no new login, no workflow task per change.
    */
   requestSyncs?: boolean;
+  /**
+   * With requestSyncs (WATCH_RECONNECT_PATCH): a connection lost after it was up is opened
+   * again here for watchReconnectWithinSeconds (attempts about every half second) before the
+   * watch returns 'disconnected'; the mailbox is then synced by an inline request (INBOX).
+   * Absent: the watch returns at a lost connection, as before.
+   */
+  reconnectInside?: boolean;
+}
+
+/** Waits `ms`, or less when the activity is cancelled (the caller then sees the signal). */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
+  });
 }
 
 /** Errors a watch does not outlive: the workflow decides (wait for a credential, stop). */
@@ -96,34 +123,10 @@ export function createWatchActivities(deps: WatchDeps) {
     // No login with a credential the server refused (the sync waits for a new one, and so do we).
     if (account.status === 'needs_attention')
       return { outcome: 'needs_attention', reason: account.statusReason ?? 'its credential was refused' };
-
-    // Claim the connection before opening it; a sync that asked first keeps it (budget of one).
-    const claim = await store.claimWatcherConnection(ref.userId, ref.accountId, input.workflowId);
-    if (!claim) return { outcome: 'stopped', reason: `account ${ref.accountId} was removed` };
-    if (budget < 2 && claim.releaseRequested) {
-      await store.setWatcherState(ref.userId, ref.accountId, {
-        workflowId: input.workflowId,
-        state: 'released',
-        connected: false,
-      });
-      return { outcome: 'released', mark: input.mark };
-    }
-
-    let session;
-    try {
-      session = await sessions.open(ref, undefined, true);
-    } catch (err) {
-      await store.setWatcherState(ref.userId, ref.accountId, {
-        workflowId: input.workflowId,
-        state: 'reconnecting',
-        connected: false,
-        detail: (err as Error).message,
-      });
-      if (err instanceof ApplicationFailure && PERMANENT.includes(err.type ?? '')) throw err;
-      return { outcome: 'disconnected', reason: serverText(err, 500) };
-    }
-    const imap = session.client;
     const who = `account ${account.id} (${account.imapUser}@${account.imapHost})`;
+    const state = (s: WatcherState, connected: boolean, detail?: string) =>
+      store.setWatcherState(ref.userId, ref.accountId, { workflowId: input.workflowId, state: s, connected, detail });
+
     // Inline requests (requestSyncs): one at a time; changes while one is under way, one more.
     const temporal = input.requestSyncs ? client() : undefined;
     const taskQueue = input.requestSyncs ? (config.taskQueue ?? Context.current().info.taskQueue) : '';
@@ -156,126 +159,218 @@ export function createWatchActivities(deps: WatchDeps) {
         },
       );
     };
-    let onEvent: (() => void) | undefined;
-    let onClose: (() => void) | undefined;
-    try {
-      if (!imap.capabilities.has('IDLE')) {
-        return {
-          outcome: 'unsupported',
-          reason: `IMAP server ${account.imapHost} does not offer IDLE (RFC 2177); ${who} is synced by its Schedule only`,
-        };
-      }
-      // imapflow breaks and re-issues IDLE on this connection every reissueIdleSeconds.
-      imap.maxIdleTime = (input.reissueIdleSeconds ?? config.watchReissueIdleSeconds ?? 1500) * 1000;
-      const box = await examineFolder(imap, WATCHED_FOLDER);
-      const behind =
-        input.forceBehind ||
-        (input.mark
-          ? markChanged(input.mark, box)
-          : storeBehind(
-              await store.getFolderState(ref.userId, ref.accountId, WATCHED_FOLDER),
-              await store.countFolderMessages(ref.userId, ref.accountId, WATCHED_FOLDER, box.uidValidity),
-              box,
-            ));
-      if (behind) return { outcome: 'behind', mark: box };
-
-      await store.setWatcherState(ref.userId, ref.accountId, {
-        workflowId: input.workflowId,
-        state: 'idle',
-        connected: true,
-      });
-      const coalesceMs = input.coalesceMs ?? config.watchCoalesceMs ?? 300;
-      const maxIdleMs = (input.maxIdleSeconds ?? config.watchMaxIdleSeconds ?? 600) * 1000;
-      const pollMs = budget < 2 ? 1000 : 15_000;
-
-      let events = 0;
-      const ended = await new Promise<'changed' | 'quiet' | 'closed' | 'released' | 'cancelled'>((resolve) => {
-        const timers: NodeJS.Timeout[] = [];
-        const finish = (why: 'changed' | 'quiet' | 'closed' | 'released' | 'cancelled') => {
-          for (const t of timers) clearTimeout(t);
-          clearInterval(poll);
-          resolve(why);
-        };
-        let burst: NodeJS.Timeout | undefined;
-        onEvent = () => {
-          events++;
-          if (temporal) {
-            // The rest of a burst arrives within the window: one request for all of it.
-            if (burst) return;
-            store.recordWatcherEvent(ref.userId, ref.accountId).catch(() => {});
-            burst = setTimeout(() => {
-              burst = undefined;
-              askInline();
-            }, coalesceMs);
-            timers.push(burst);
-            return;
-          }
-          if (events === 1) {
-            store.recordWatcherEvent(ref.userId, ref.accountId).catch(() => {});
-            // The rest of a burst arrives within the window: one answer for all of it.
-            timers.push(setTimeout(() => finish('changed'), coalesceMs));
-          }
-        };
-        onClose = () => finish('closed');
-        imap.on('exists', onEvent);
-        imap.on('expunge', onEvent);
-        imap.on('flags', onEvent);
-        imap.on('close', onClose);
-        timers.push(setTimeout(() => finish('quiet'), maxIdleMs));
-        const signal = activityContext()?.cancellationSignal;
-        signal?.addEventListener('abort', () => finish('cancelled'), { once: true });
-        // Keeps the row fresh (a dead watcher is recognised by its age) and, with a budget of
-        // one connection, notices a sync that asks for it.
-        const poll = setInterval(() => {
-          store.watcherHeartbeat(ref.userId, ref.accountId).then(
-            (h) => {
-              if (budget < 2 && h.releaseRequested) finish('released');
-            },
-            () => {},
-          );
-        }, pollMs);
-        imap.idle().catch(() => {
-          /* a broken IDLE closes the connection: the 'close' listener answers */
-        });
-      });
-
-      clearTimeout(retryTimer);
+    const counts = () => {
       // A request still under way when the watch ends is owed unless it lands.
       if (inline.busy || inline.again) inline.owed = true;
-      if (ended === 'cancelled') throw new CancelledFailure('watch cancelled');
-      if (ended === 'closed') {
-        const cause = connectionError(imap);
-        return {
-          outcome: 'disconnected',
-          reason: `IMAP server ${account.imapHost} closed the connection of ${who}${cause ? `: ${imapErrorText(cause)}` : ''}`,
-        };
+      return temporal ? { requested: inline.requested, owed: inline.owed, reconnects } : {};
+    };
+
+    // Reconnecting here (WATCH_RECONNECT_PATCH): a connection lost after it was up is tried
+    // again every half second or so for watchReconnectWithinSeconds, then the workflow's backoff.
+    const reconnectWithinMs =
+      input.requestSyncs && input.reconnectInside ? (config.watchReconnectWithinSeconds ?? 10) * 1000 : 0;
+    const signal = activityContext()?.cancellationSignal;
+    const started = Date.now();
+    let reconnects = 0;
+    let lostAt: number | undefined;
+    let connectedAt = 0;
+    let mark = input.mark;
+    let events = 0;
+    let lastReason = '';
+    try {
+      for (let attempt = 0; ; attempt++) {
+        if (attempt > 0) {
+          // Jitter, so that a server's restart is not met by every watcher in the same millisecond.
+          await pause(250 + Math.random() * 500, signal);
+          if (signal?.aborted) throw new CancelledFailure('watch cancelled');
+          if (Date.now() - lostAt! > reconnectWithinMs)
+            return { outcome: 'disconnected', reason: lastReason, ...counts() };
+        }
+        const one = await watchOnce({
+          first: attempt === 0,
+          behindFirst: attempt === 0 ? !!input.forceBehind : true,
+          mark,
+        });
+        if (one.outcome !== 'lost') {
+          if (one.outcome === 'changed' || one.outcome === 'quiet') {
+            if (one.outcome === 'changed') one.events += events;
+            else if (events) return { ...one, outcome: 'changed', events, ...counts() };
+            return { ...one, ...counts() };
+          }
+          return one;
+        }
+        lastReason = one.reason;
+        events += one.events;
+        if (one.mark) mark = one.mark;
+        if (!reconnectWithinMs) return { outcome: 'disconnected', reason: one.reason };
+        if (one.connected) {
+          // A connection that stayed up a while starts a new window; one that keeps dropping
+          // soon after the login does not.
+          if (lostAt === undefined || Date.now() - connectedAt > 60_000) lostAt = Date.now();
+          reconnects++;
+          await state('reconnecting', false, one.reason).catch(() => {});
+        }
+        // Not even the first connection of this watch: the workflow's backoff decides.
+        if (lostAt === undefined) return { outcome: 'disconnected', reason: one.reason, ...counts() };
       }
-      const mark = imap.usable ? await currentMark(imap, box) : box;
-      if (ended === 'released') return { outcome: 'released', mark };
-      if (temporal) {
-        const done = { requested: inline.requested, owed: inline.owed };
-        return events ? { outcome: 'changed', events, mark, ...done } : { outcome: 'quiet', mark, ...done };
-      }
-      if (ended === 'quiet') return { outcome: 'quiet', mark };
-      return { outcome: 'changed', events, mark };
-    } catch (err) {
-      if (err instanceof CancelledFailure || err instanceof ApplicationFailure) throw err;
-      return { outcome: 'disconnected', reason: `IMAP error for ${who}: ${imapErrorText(err)}` };
     } finally {
       clearTimeout(retryTimer);
-      if (onEvent) {
-        imap.off('exists', onEvent);
-        imap.off('expunge', onEvent);
-        imap.off('flags', onEvent);
+    }
+
+    /**
+     * One connection: claim, log in, EXAMINE, IDLE until something ends it. 'lost': the
+     * connection failed or closed (`connected`: it had been up and idle).
+     */
+    async function watchOnce(at: {
+      first: boolean;
+      behindFirst: boolean;
+      mark: MailboxMark | null;
+    }): Promise<
+      WatchOutcome | { outcome: 'lost'; reason: string; connected: boolean; events: number; mark?: MailboxMark }
+    > {
+      // Claim the connection before opening it; a sync that asked first keeps it (budget of one).
+      const claim = await store.claimWatcherConnection(ref.userId, ref.accountId, input.workflowId);
+      if (!claim) return { outcome: 'stopped', reason: `account ${ref.accountId} was removed` };
+      if (budget < 2 && claim.releaseRequested) {
+        await state('released', false);
+        return { outcome: 'released', mark: at.mark };
       }
-      if (onClose) imap.off('close', onClose);
-      session.unguard();
-      await closeImap(imap);
-      await store
-        .setWatcherConnected(ref.userId, ref.accountId, false)
-        .catch((err: unknown) =>
-          log.warn({ accountId: ref.accountId, err: serverText(err, 300) }, 'watcher state not recorded'),
-        );
+
+      let session;
+      try {
+        session = await sessions.open(ref, undefined, true);
+      } catch (err) {
+        await state('reconnecting', false, (err as Error).message);
+        if (err instanceof ApplicationFailure && PERMANENT.includes(err.type ?? '')) throw err;
+        return { outcome: 'lost', reason: serverText(err, 500), connected: false, events: 0 };
+      }
+      const imap = session.client;
+      let onEvent: (() => void) | undefined;
+      let onClose: (() => void) | undefined;
+      let seen = 0;
+      let box: MailboxMark | undefined;
+      try {
+        if (!imap.capabilities.has('IDLE')) {
+          return {
+            outcome: 'unsupported',
+            reason: `IMAP server ${account!.imapHost} does not offer IDLE (RFC 2177); ${who} is synced by its Schedule only`,
+          };
+        }
+        // imapflow breaks and re-issues IDLE on this connection every reissueIdleSeconds.
+        imap.maxIdleTime = (input.reissueIdleSeconds ?? config.watchReissueIdleSeconds ?? 1500) * 1000;
+        box = await examineFolder(imap, WATCHED_FOLDER);
+        const behind =
+          at.behindFirst ||
+          (at.mark
+            ? markChanged(at.mark, box)
+            : storeBehind(
+                await store.getFolderState(ref.userId, ref.accountId, WATCHED_FOLDER),
+                await store.countFolderMessages(ref.userId, ref.accountId, WATCHED_FOLDER, box.uidValidity),
+                box,
+              ));
+        if (behind) {
+          // Mail arrived between two watches or during an outage. At the watch's start the
+          // workflow asks (and shows the watcher idle again); after a reconnect within the
+          // watch, the watch asks, for the watched folder, and goes on.
+          if (at.first) return { outcome: 'behind', mark: box };
+          askInline();
+        }
+
+        await state('idle', true);
+        connectedAt = Date.now();
+        const coalesceMs = input.coalesceMs ?? config.watchCoalesceMs ?? 300;
+        const maxIdleMs = (input.maxIdleSeconds ?? config.watchMaxIdleSeconds ?? 600) * 1000;
+        const pollMs = budget < 2 ? 1000 : 15_000;
+
+        const ended = await new Promise<'changed' | 'quiet' | 'closed' | 'released' | 'cancelled'>((resolve) => {
+          const timers: NodeJS.Timeout[] = [];
+          const finish = (why: 'changed' | 'quiet' | 'closed' | 'released' | 'cancelled') => {
+            for (const t of timers) clearTimeout(t);
+            clearInterval(poll);
+            resolve(why);
+          };
+          let burst: NodeJS.Timeout | undefined;
+          onEvent = () => {
+            seen++;
+            if (temporal) {
+              // The rest of a burst arrives within the window: one request for all of it.
+              if (burst) return;
+              store.recordWatcherEvent(ref.userId, ref.accountId).catch(() => {});
+              burst = setTimeout(() => {
+                burst = undefined;
+                askInline();
+              }, coalesceMs);
+              timers.push(burst);
+              return;
+            }
+            if (seen === 1) {
+              store.recordWatcherEvent(ref.userId, ref.accountId).catch(() => {});
+              // The rest of a burst arrives within the window: one answer for all of it.
+              timers.push(setTimeout(() => finish('changed'), coalesceMs));
+            }
+          };
+          onClose = () => finish('closed');
+          imap.on('exists', onEvent);
+          imap.on('expunge', onEvent);
+          imap.on('flags', onEvent);
+          imap.on('close', onClose);
+          timers.push(setTimeout(() => finish('quiet'), Math.max(1000, maxIdleMs - (Date.now() - started))));
+          signal?.addEventListener('abort', () => finish('cancelled'), { once: true });
+          // Keeps the row fresh (a dead watcher is recognised by its age) and, with a budget of
+          // one connection, notices a sync that asks for it.
+          const poll = setInterval(() => {
+            store.watcherHeartbeat(ref.userId, ref.accountId).then(
+              (h) => {
+                if (budget < 2 && h.releaseRequested) finish('released');
+              },
+              () => {},
+            );
+          }, pollMs);
+          imap.idle().catch(() => {
+            /* a broken IDLE closes the connection: the 'close' listener answers */
+          });
+        });
+
+        if (ended === 'cancelled') throw new CancelledFailure('watch cancelled');
+        if (ended === 'closed') {
+          const cause = connectionError(imap);
+          return {
+            outcome: 'lost',
+            reason: `IMAP server ${account!.imapHost} closed the connection of ${who}${cause ? `: ${imapErrorText(cause)}` : ''}`,
+            connected: true,
+            events: seen,
+            mark: box,
+          };
+        }
+        const now = imap.usable ? await currentMark(imap, box) : box;
+        if (ended === 'released') return { outcome: 'released', mark: now };
+        if (temporal) return seen ? { outcome: 'changed', events: seen, mark: now } : { outcome: 'quiet', mark: now };
+        if (ended === 'quiet') return { outcome: 'quiet', mark: now };
+        return { outcome: 'changed', events: seen, mark: now };
+      } catch (err) {
+        if (err instanceof CancelledFailure || err instanceof ApplicationFailure) throw err;
+        return {
+          outcome: 'lost',
+          reason: `IMAP error for ${who}: ${imapErrorText(err)}`,
+          connected: box !== undefined,
+          events: seen,
+          ...(box ? { mark: box } : {}),
+        };
+      } finally {
+        if (onEvent) {
+          imap.off('exists', onEvent);
+          imap.off('expunge', onEvent);
+          imap.off('flags', onEvent);
+        }
+        if (onClose) imap.off('close', onClose);
+        session.unguard();
+        await closeImap(imap);
+        await store
+          .setWatcherConnected(ref.userId, ref.accountId, false)
+          .catch((err: unknown) =>
+            log.warn({ accountId: ref.accountId, err: serverText(err, 300) }, 'watcher state not recorded'),
+          );
+      }
     }
   }
 

@@ -60,6 +60,10 @@ const schema = z.object({
   SYNC_WATCH_MAX_IDLE_SECONDS: positiveInt.max(86_400).default(600),
   // RFC 2177: a client should re-issue IDLE at least every 29 minutes.
   SYNC_WATCH_REISSUE_IDLE_SECONDS: positiveInt.max(1740).default(1500),
+  // A watcher whose connection was lost after it was up tries again about every half second
+  // for this long inside its watch (a server's restart, a network blip), then backs off as below.
+  // 0: straight to the backoff.
+  SYNC_WATCH_RECONNECT_WITHIN_SECONDS: nonNegativeInt.max(600).default(10),
   // Reconnect backoff of a watcher whose connection failed: doubles from 1 s up to this.
   SYNC_WATCH_RECONNECT_MAX_SECONDS: positiveInt.default(300),
   // Schedules of watched accounts run at least this many minutes apart (the watcher does the
@@ -157,6 +161,8 @@ export interface SyncConfig {
   watchMaxIdleSeconds: number;
   watchReissueIdleSeconds: number;
   watchReconnectMaxSeconds: number;
+  /** SYNC_WATCH_RECONNECT_WITHIN_SECONDS: quick reconnects inside a watch. */
+  watchReconnectWithinSeconds: number;
   /** Least interval of a watched account's Schedule, in seconds; undefined: the account's own. */
   watchedIntervalSeconds?: number;
   /** SYNC_MAX_WATCHES: watch activities at once per worker (their own task queue). */
@@ -199,6 +205,7 @@ export function loadSyncConfig(env: NodeJS.ProcessEnv = process.env): SyncConfig
     watchMaxIdleSeconds: e.SYNC_WATCH_MAX_IDLE_SECONDS,
     watchReissueIdleSeconds: e.SYNC_WATCH_REISSUE_IDLE_SECONDS,
     watchReconnectMaxSeconds: e.SYNC_WATCH_RECONNECT_MAX_SECONDS,
+    watchReconnectWithinSeconds: e.SYNC_WATCH_RECONNECT_WITHIN_SECONDS,
     watchedIntervalSeconds:
       e.SYNC_WATCHED_INTERVAL_MINUTES === undefined ? undefined : e.SYNC_WATCHED_INTERVAL_MINUTES * 60,
     connectionsPerAccount: e.SYNC_IMAP_CONNECTIONS_PER_ACCOUNT,

@@ -253,14 +253,51 @@ describe('watchAccount', { concurrency: true }, () => {
     );
     assert.deepEqual(
       s.callsOf('requestSync').map((r) => r.watched ?? false),
-      [false],
-      'after a reconnect: one sync of every folder',
+      [true],
+      'after a reconnect: one sync of INBOX, the folder watched (every folder before WATCH_RECONNECT_PATCH)',
     );
     assert.deepEqual(
       s.callsOf('recordWatcherState').map((r) => r.state),
       ['reconnecting', 'reconnecting', 'stopped'],
     );
     assert.equal((await s.handle.query(watchStatusQuery)).reconnects, 2);
+  });
+
+  test('a watch that reconnects itself: its reconnects count; after a longer outage, one INBOX sync', async () => {
+    const s = await start([
+      { outcome: 'behind', mark: mark(2) },
+      { outcome: 'quiet', mark: mark(3), requested: 1, owed: false, reconnects: 2 },
+      { outcome: 'disconnected', reason: 'connection refused', requested: 1, reconnects: 1 },
+      { outcome: 'behind', mark: mark(4) },
+      { outcome: 'quiet', mark: mark(4), requested: 0, owed: false },
+      stopped,
+    ]);
+    const result = await s.handle.result();
+    const watches = s.callsOf('watchMailbox');
+    assert.ok(
+      watches.every((w) => w.reconnectInside === true),
+      'a new run asks its watches to reconnect themselves',
+    );
+    assert.deepEqual(
+      watches.map((w) => w.forceBehind),
+      [false, false, false, true, false, false],
+      'after the disconnect the next watch reports the mailbox behind; the sync asked for clears it',
+    );
+    assert.deepEqual(
+      s.callsOf('requestSync').map((r) => r.watched ?? false),
+      [false, true],
+      'the first look syncs every folder; after the outage, INBOX alone',
+    );
+    assert.equal(result.syncsRequested, 1 + 1 + 1 + 1);
+    assert.deepEqual(
+      s.callsOf('recordWatcherState').map((r) => r.state),
+      ['reconnecting', 'stopped'],
+    );
+    assert.equal(
+      (await s.handle.query(watchStatusQuery)).reconnects,
+      2 + 1 + 1,
+      'two inside the first watch, one inside the second, and its disconnect',
+    );
   });
 
   test('a failed sync request is asked again after the next watch', async () => {
