@@ -1,8 +1,10 @@
 // Enables or disables an account and changes its sync interval, then brings its Schedule in
 // line (paused while disabled, the new interval) and starts or stops its IDLE watcher at once.
 // Also the account's new-message events (docs/account-sync.md "New-message events"): on, off,
-// or the worker's default, and a webhook URL of its own.
+// or the worker's default, and a webhook URL of its own. And the folders its IDLE watcher watches
+// besides INBOX (the watcher takes a change within a heartbeat, about 15 s).
 import { commandMain, emailAddress, EXIT, oneOf, positiveNumber, UsageError } from '../lib/cli';
+import { MAX_WATCHED_FOLDERS, parseWatchedFolders } from '../lib/imap/watched-folders';
 import { webhookUrlProblem } from '../lib/config/sync';
 import { webhookUrlLabel } from '../lib/message-events/webhook-client';
 import { connectClient } from '../lib/temporal';
@@ -29,6 +31,11 @@ const spec = {
       value: '<url|default>',
       description: "this account's webhook URL instead of SYNC_WEBHOOK_URL (signed with SYNC_WEBHOOK_SECRET)",
     },
+    'watch-folders': {
+      type: 'string',
+      value: '<folders|none>',
+      description: `folders the IDLE watcher watches besides INBOX, comma-separated as the server names them (at most ${MAX_WATCHED_FOLDERS}; polled every SYNC_WATCH_FOLDER_POLL_SECONDS); none: INBOX only`,
+    },
     ...SMTP_OPTIONS,
     'no-sent-folder': { type: 'boolean', description: 'keep no copy of sent messages (the provider keeps its own)' },
   },
@@ -36,6 +43,7 @@ const spec = {
     'npm run account:set -- --user owner@example.com --account 3f1c... --disable',
     'npm run account:set -- --user owner@example.com --account 3f1c... --enable --interval-minutes 5',
     'npm run account:set -- --user owner@example.com --account 3f1c... --events on --webhook-url https://crm.example.com/hooks/mail',
+    'npm run account:set -- --user owner@example.com --account 3f1c... --watch-folders "Archive,Lists.dev"',
     'npm run account:set -- --user owner@example.com --account 3f1c... --smtp-host smtp.example.com --smtp-port 587 --sent-folder Sent',
   ],
 } as const;
@@ -55,11 +63,19 @@ commandMain(spec, async (values) => {
     if (problem) throw new UsageError(`--webhook-url ${problem}`);
   }
   const eventsChange = events !== undefined || webhookUrl !== undefined;
+  let watchFolders: string[] | undefined;
+  if (values['watch-folders'] !== undefined) {
+    try {
+      watchFolders = parseWatchedFolders(values['watch-folders']);
+    } catch (err) {
+      throw new UsageError(`--watch-folders: ${(err as Error).message}`);
+    }
+  }
   const smtp = smtpSettingsFromOptions(values);
   const syncChange = values.enable || values.disable || minutes !== undefined;
-  if (!syncChange && !eventsChange && !smtp)
+  if (!syncChange && !eventsChange && !smtp && !watchFolders)
     throw new UsageError(
-      'nothing to change: give --enable, --disable, --interval-minutes, --events, --webhook-url, or the sending settings (--smtp-host ...)',
+      'nothing to change: give --enable, --disable, --interval-minutes, --events, --webhook-url, --watch-folders, or the sending settings (--smtp-host ...)',
     );
   const db = openAccountDb();
   try {
@@ -73,6 +89,13 @@ commandMain(spec, async (values) => {
       // The URL without its query: it may hold a token of the receiver's.
       console.log(
         `Account ${accountId}: new-message events ${settings.eventsEnabled === null ? 'as the worker configures' : settings.eventsEnabled ? 'on' : 'off'}, webhook ${settings.webhookUrl ? webhookUrlLabel(settings.webhookUrl) : 'SYNC_WEBHOOK_URL (if set)'}`,
+      );
+    }
+    if (watchFolders) {
+      const updated = await db.store.setWatchedFolders(user.id, accountId, watchFolders);
+      if (!updated) throw new Error(`${owner} has no account ${accountId}`);
+      console.log(
+        `Account ${accountId}: the IDLE watcher watches INBOX${watchFolders.length ? ` and ${watchFolders.map((f) => JSON.stringify(f)).join(', ')} (every ${db.config.watchFolderPollSeconds} s)` : ' only'}${db.config.watch ? '' : ' once watchers are on (SYNC_WATCH is false)'}`,
       );
     }
     if (smtp) {

@@ -46,10 +46,12 @@ function lastSync(a: AccountSummary): string {
   return `${r.status} ${when} (${counts})${r.error ? `: ${serverText(r.error)}` : ''}`;
 }
 
-function describeWatcher(w: WatcherInfo): string {
+function describeWatcher(w: WatcherInfo, watchedFolders: string[]): string {
   const last = w.lastEventAt ? `, last change ${ago(w.lastEventAt)}` : ', no change seen yet';
-  const detail = w.detail && w.state !== 'idle' ? `: ${serverText(w.detail)}` : '';
-  return `IDLE watcher: ${w.state} since ${ago(w.stateChangedAt)}${last}${detail}`;
+  // An idle watcher's detail names watched folders the server does not have.
+  const detail = w.detail ? `: ${serverText(w.detail)}` : '';
+  const folders = ['INBOX', ...watchedFolders].map((f) => printableText(f, 100)).join(', ');
+  return `IDLE watcher (${folders}): ${w.state} since ${ago(w.stateChangedAt)}${last}${detail}`;
 }
 
 function describeError(e: SyncError): string {
@@ -105,7 +107,7 @@ commandMain(spec, async (values) => {
       console.log(
         `    ${state}, every ${Math.round(a.syncIntervalSeconds / 60)} min, ${a.messageCount} messages, ${a.skippedCount} skipped; last sync: ${lastSync(a)}`,
       );
-      if (a.watcher) console.log(`    ${describeWatcher(a.watcher)}`);
+      if (a.watcher) console.log(`    ${describeWatcher(a.watcher, a.watchedFolders)}`);
       if (a.smtp?.host) console.log(`    sends through ${printableText(describeSmtp(a.smtp))}`);
       if (a.status === 'needs_attention') {
         console.log(

@@ -35,6 +35,7 @@ export interface SyncActivityDeps {
         | 'watchMaxIdleSeconds'
         | 'watchReissueIdleSeconds'
         | 'watchReconnectWithinSeconds'
+        | 'watchFolderPollSeconds'
         | 'connectionsPerAccount'
         | 'sessionReuseMs'
       >

@@ -26,6 +26,7 @@ import { ERR_ACCOUNT_NOT_FOUND, ERR_AUTH, ERR_SECRET_KEY } from '../../contracts
 import type { MailboxMark, WatcherState, WatchOutcome } from '../../contracts/watch';
 import { closeImap, connectionError, examineFolder, imapErrorText } from '../../lib/imap/client';
 import { markChanged, storeBehind } from '../../lib/imap/mailbox-marks';
+import { statusMark, watchedFolderList } from '../../lib/imap/watched-folders';
 import { serverText } from '../../lib/imap/server-text';
 import { requestFolderSync, runningSyncWorkflows, type SyncRequest } from '../../lib/account-sync';
 import type { Store } from '../../lib/sync-store';
@@ -45,6 +46,7 @@ export interface WatchDeps {
     watchMaxIdleSeconds?: number;
     watchReissueIdleSeconds?: number;
     watchReconnectWithinSeconds?: number;
+    watchFolderPollSeconds?: number;
     connectionsPerAccount?: number;
   };
   /** The Temporal client for sync requests (default: the worker's, from the activity context). */
@@ -115,6 +117,18 @@ export function createWatchActivities(deps: WatchDeps) {
     };
   }
 
+  /** A watched folder's counters (STATUS); null when the server has no such folder or refuses it. */
+  async function folderStatus(imap: ImapFlow, folder: string): Promise<MailboxMark | null> {
+    try {
+      const s = await imap.status(folder, { uidNext: true, messages: true, uidValidity: true, highestModseq: true });
+      return s ? statusMark(s) : null;
+    } catch (err) {
+      // A NO for this folder leaves the connection usable; anything else is the connection's.
+      if (!imap.usable) throw err;
+      return null;
+    }
+  }
+
   async function watch(input: WatchMailboxInput): Promise<WatchOutcome> {
     const ref = { userId: input.userId, accountId: input.accountId };
     const account = await store.getAccount(ref.userId, ref.accountId);
@@ -130,24 +144,29 @@ export function createWatchActivities(deps: WatchDeps) {
     // Inline requests (requestSyncs): one at a time; changes while one is under way, one more.
     const temporal = input.requestSyncs ? client() : undefined;
     const taskQueue = input.requestSyncs ? (config.taskQueue ?? Context.current().info.taskQueue) : '';
-    const inline = { requested: 0, owed: false, busy: false, again: false };
+    // The folders watched besides INBOX (account:set --watch-folders), polled with STATUS on this
+    // connection; with inline requests only (the runs that ask for their syncs themselves).
+    const extras = input.requestSyncs ? watchedFolderList(account.watchedFolders) : [];
+    const extrasKey = JSON.stringify(extras);
+    const inline = { requested: 0, owed: false, busy: false, pending: new Set<string>() };
     let retryTimer: NodeJS.Timeout | undefined;
-    const askInline = (): void => {
-      if (inline.busy) {
-        inline.again = true;
-        return;
-      }
+    /** Asks for one sync of `folders` (and of whatever is pending); one request at a time. */
+    const askInline = (folders: string[] = [WATCHED_FOLDER]): void => {
+      for (const f of folders) inline.pending.add(f);
+      if (inline.busy || inline.pending.size === 0) return;
+      const asked = [...inline.pending];
+      inline.pending.clear();
       inline.busy = true;
-      inline.again = false;
-      requestFolderSync(temporal!, { userId: ref.userId, id: ref.accountId }, taskQueue, [WATCHED_FOLDER]).then(
+      requestFolderSync(temporal!, { userId: ref.userId, id: ref.accountId }, taskQueue, asked).then(
         () => {
           inline.requested++;
           inline.owed = false;
           inline.busy = false;
-          if (inline.again) askInline();
+          askInline([]);
         },
         (err: unknown) => {
           // Temporal refused for now: owed, tried again in a few seconds (and by the workflow if the watch ends first).
+          for (const f of asked) inline.pending.add(f);
           inline.owed = true;
           inline.busy = false;
           log.warn(
@@ -155,13 +174,13 @@ export function createWatchActivities(deps: WatchDeps) {
             'watcher sync request failed; asking again',
           );
           clearTimeout(retryTimer);
-          retryTimer = setTimeout(askInline, 5000);
+          retryTimer = setTimeout(() => askInline([]), 5000);
         },
       );
     };
     const counts = () => {
       // A request still under way when the watch ends is owed unless it lands.
-      if (inline.busy || inline.again) inline.owed = true;
+      if (inline.busy || inline.pending.size) inline.owed = true;
       return temporal ? { requested: inline.requested, owed: inline.owed, reconnects } : {};
     };
 
@@ -268,16 +287,42 @@ export function createWatchActivities(deps: WatchDeps) {
                 await store.countFolderMessages(ref.userId, ref.accountId, WATCHED_FOLDER, box.uidValidity),
                 box,
               ));
-        if (behind) {
-          // Mail arrived between two watches or during an outage. At the watch's start the
-          // workflow asks (and shows the watcher idle again); after a reconnect within the
-          // watch, the watch asks, for the watched folder, and goes on.
-          if (at.first) return { outcome: 'behind', mark: box };
-          askInline();
+        // Mail arrived between two watches or during an outage. At the watch's start the
+        // workflow asks (and shows the watcher idle again); after a reconnect within the watch,
+        // the watch asks, for the watched folders, and goes on.
+        if (behind && at.first) return { outcome: 'behind', mark: box };
+        const ask = behind ? [WATCHED_FOLDER] : [];
+        // The other watched folders: compared with PostgreSQL at the watch's start, synced
+        // after a reconnect whatever they show.
+        const folderMarks = new Map<string, MailboxMark>();
+        const missing: string[] = [];
+        for (const folder of extras) {
+          const m = await folderStatus(imap, folder);
+          if (!m) {
+            missing.push(folder);
+            continue;
+          }
+          folderMarks.set(folder, m);
+          const folderBehind =
+            !at.first ||
+            storeBehind(
+              await store.getFolderState(ref.userId, ref.accountId, folder),
+              await store.countFolderMessages(ref.userId, ref.accountId, folder, m.uidValidity),
+              m,
+            );
+          if (folderBehind) ask.push(folder);
         }
+        if (ask.length) askInline(ask);
 
-        await state('idle', true);
+        await state(
+          'idle',
+          true,
+          missing.length
+            ? `watched folder(s) not on the server (or not readable): ${missing.map((f) => JSON.stringify(f)).join(', ')}`
+            : undefined,
+        );
         connectedAt = Date.now();
+        const folderPollMs = (config.watchFolderPollSeconds ?? 30) * 1000;
         const coalesceMs = input.coalesceMs ?? config.watchCoalesceMs ?? 300;
         const maxIdleMs = (input.maxIdleSeconds ?? config.watchMaxIdleSeconds ?? 600) * 1000;
         const pollMs = budget < 2 ? 1000 : 15_000;
@@ -287,6 +332,7 @@ export function createWatchActivities(deps: WatchDeps) {
           const finish = (why: 'changed' | 'quiet' | 'closed' | 'released' | 'cancelled') => {
             for (const t of timers) clearTimeout(t);
             clearInterval(poll);
+            clearInterval(folderPoll);
             resolve(why);
           };
           let burst: NodeJS.Timeout | undefined;
@@ -322,10 +368,53 @@ export function createWatchActivities(deps: WatchDeps) {
             store.watcherHeartbeat(ref.userId, ref.accountId).then(
               (h) => {
                 if (budget < 2 && h.releaseRequested) finish('released');
+                // The watched folders changed (account:set --watch-folders): the next watch takes them.
+                else if (
+                  input.requestSyncs &&
+                  h.watchedFolders &&
+                  JSON.stringify(watchedFolderList(h.watchedFolders)) !== extrasKey
+                )
+                  finish('quiet');
               },
               () => {},
             );
           }, pollMs);
+          // The other watched folders' counters, on this connection: STATUS ends IDLE for a
+          // round trip per folder, then IDLE resumes (a change to INBOX meanwhile is reported
+          // when it does). Servers offering NOTIFY (RFC 5465) could push these instead; see
+          // docs/account-sync.md for why this does not use it.
+          let polling = false;
+          const folderPoll = folderMarks.size
+            ? setInterval(() => {
+                if (polling || !imap.usable) return;
+                polling = true;
+                void (async () => {
+                  const changed: string[] = [];
+                  try {
+                    for (const [folder, before] of folderMarks) {
+                      const now = await folderStatus(imap, folder);
+                      if (now && markChanged(before, now)) {
+                        folderMarks.set(folder, now);
+                        changed.push(folder);
+                      }
+                    }
+                  } catch {
+                    /* the connection failed: the 'close' listener answers */
+                  } finally {
+                    polling = false;
+                    if (imap.usable)
+                      imap.idle().catch(() => {
+                        /* as above */
+                      });
+                  }
+                  if (changed.length) {
+                    seen += changed.length;
+                    store.recordWatcherEvent(ref.userId, ref.accountId).catch(() => {});
+                    if (temporal) askInline(changed);
+                  }
+                })();
+              }, folderPollMs)
+            : undefined;
           imap.idle().catch(() => {
             /* a broken IDLE closes the connection: the 'close' listener answers */
           });

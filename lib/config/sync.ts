@@ -64,6 +64,9 @@ const schema = z.object({
   // for this long inside its watch (a server's restart, a network blip), then backs off as below.
   // 0: straight to the backoff.
   SYNC_WATCH_RECONNECT_WITHIN_SECONDS: nonNegativeInt.max(600).default(10),
+  // How often a watcher looks (STATUS, on its own connection) at the folders an account watches
+  // besides INBOX (account:set --watch-folders); a change there is synced like one in INBOX.
+  SYNC_WATCH_FOLDER_POLL_SECONDS: positiveInt.max(3600).default(30),
   // Reconnect backoff of a watcher whose connection failed: doubles from 1 s up to this.
   SYNC_WATCH_RECONNECT_MAX_SECONDS: positiveInt.default(300),
   // Schedules of watched accounts run at least this many minutes apart (the watcher does the
@@ -163,6 +166,8 @@ export interface SyncConfig {
   watchReconnectMaxSeconds: number;
   /** SYNC_WATCH_RECONNECT_WITHIN_SECONDS: quick reconnects inside a watch. */
   watchReconnectWithinSeconds: number;
+  /** SYNC_WATCH_FOLDER_POLL_SECONDS: STATUS of the other watched folders. */
+  watchFolderPollSeconds: number;
   /** Least interval of a watched account's Schedule, in seconds; undefined: the account's own. */
   watchedIntervalSeconds?: number;
   /** SYNC_MAX_WATCHES: watch activities at once per worker (their own task queue). */
@@ -206,6 +211,7 @@ export function loadSyncConfig(env: NodeJS.ProcessEnv = process.env): SyncConfig
     watchReissueIdleSeconds: e.SYNC_WATCH_REISSUE_IDLE_SECONDS,
     watchReconnectMaxSeconds: e.SYNC_WATCH_RECONNECT_MAX_SECONDS,
     watchReconnectWithinSeconds: e.SYNC_WATCH_RECONNECT_WITHIN_SECONDS,
+    watchFolderPollSeconds: e.SYNC_WATCH_FOLDER_POLL_SECONDS,
     watchedIntervalSeconds:
       e.SYNC_WATCHED_INTERVAL_MINUTES === undefined ? undefined : e.SYNC_WATCHED_INTERVAL_MINUTES * 60,
     connectionsPerAccount: e.SYNC_IMAP_CONNECTIONS_PER_ACCOUNT,

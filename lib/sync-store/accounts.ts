@@ -325,6 +325,18 @@ export function createAccountStore(pool: Pool) {
       return rows[0] ? toAccount(rows[0]) : null;
     },
 
+    /** The folders the account's IDLE watcher watches besides INBOX (its next look, within a poll). */
+    async setWatchedFolders(userId: string, accountId: string, folders: string[]): Promise<Account | null> {
+      if (!validIds(userId, accountId)) return null;
+      const { rows } = await pool.query(
+        `UPDATE mail_accounts a SET watched_folders = $3, updated_at = now()
+         WHERE a.user_id = $1 AND a.id = $2
+         RETURNING ${ACCOUNT_COLUMNS}`,
+        [userId, accountId, folders],
+      );
+      return rows[0] ? toAccount(rows[0]) : null;
+    },
+
     /** Deletes the account with its folders, messages and runs. Returns false if no such account. */
     async removeAccount(userId: string, accountId: string): Promise<boolean> {
       if (!validIds(userId, accountId)) return false;

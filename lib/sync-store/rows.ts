@@ -23,7 +23,8 @@ export type Row = Record<string, unknown>;
 
 export const ACCOUNT_COLUMNS = `a.id, a.user_id, a.imap_host, a.imap_port, a.imap_tls, a.imap_user, a.sync_interval_seconds,
   a.enabled, a.status, a.status_reason, a.status_changed_at, a.created_at, a.updated_at,
-  a.auth_method, a.oauth2_provider, a.oauth2_token_url, a.oauth2_client_id, a.oauth2_scopes, a.oauth2_access_token_expires_at`;
+  a.auth_method, a.oauth2_provider, a.oauth2_token_url, a.oauth2_client_id, a.oauth2_scopes, a.oauth2_access_token_expires_at,
+  a.watched_folders`;
 
 export const OAUTH2_SECRET_COLUMNS =
   'a.oauth2_client_secret_encrypted, a.oauth2_refresh_token_encrypted, a.oauth2_access_token_encrypted, a.oauth2_access_token_expires_at';
@@ -58,6 +59,7 @@ export function toAccount(r: Row): Account {
           }
         : null,
     syncIntervalSeconds: r.sync_interval_seconds as number,
+    watchedFolders: (r.watched_folders as string[] | null | undefined) ?? [],
     enabled: r.enabled as boolean,
     status: r.status as AccountStatus,
     statusReason: (r.status_reason as string | null) ?? null,

@@ -41,6 +41,8 @@ export interface Account {
   /** Set for OAuth2 accounts. */
   oauth2: (OAuth2Settings & { accessTokenExpiresAt: Date | null }) | null;
   syncIntervalSeconds: number;
+  /** Folders the IDLE watcher watches besides INBOX (migration 008); empty: INBOX only. */
+  watchedFolders: string[];
   enabled: boolean;
   status: AccountStatus;
   statusReason: string | null;

@@ -96,15 +96,26 @@ export function createWatcherStore(pool: Pool) {
       );
     },
 
-    /** Keeps the row fresh while the watcher holds its connection; true when a sync asked for the connection. */
-    async watcherHeartbeat(userId: string, accountId: string): Promise<{ releaseRequested: boolean }> {
+    /**
+     * Keeps the row fresh while the watcher holds its connection; says whether a sync asked for
+     * the connection, and the account's watched folders as they are now (a change ends the watch).
+     */
+    async watcherHeartbeat(
+      userId: string,
+      accountId: string,
+    ): Promise<{ releaseRequested: boolean; watchedFolders?: string[] }> {
       if (!validIds(userId, accountId)) return { releaseRequested: false };
       const { rows } = await pool.query(
-        `UPDATE account_watchers SET heartbeat_at = now() WHERE user_id = $1 AND account_id = $2
-         RETURNING release_requested_at IS NOT NULL AS release_requested`,
+        `UPDATE account_watchers w SET heartbeat_at = now() FROM mail_accounts a
+         WHERE w.user_id = $1 AND w.account_id = $2 AND a.id = w.account_id
+         RETURNING w.release_requested_at IS NOT NULL AS release_requested, a.watched_folders`,
         [userId, accountId],
       );
-      return { releaseRequested: Boolean(rows[0]?.release_requested) };
+      if (!rows[0]) return { releaseRequested: false };
+      return {
+        releaseRequested: Boolean(rows[0].release_requested),
+        watchedFolders: (rows[0].watched_folders as string[] | null) ?? [],
+      };
     },
 
     /**

@@ -251,6 +251,10 @@ describe('account-sync store', () => {
       clearWatcherRelease: async () => store.clearWatcherRelease(eve, acc.id),
       getWatcher: async () => assert.equal(await store.getWatcher(eve, acc.id), null),
       countFolderMessages: async () => assert.equal(await store.countFolderMessages(eve, acc.id, 'INBOX', 7), 0),
+      setWatchedFolders: async () => {
+        assert.equal(await store.setWatchedFolders(eve, acc.id, ['Evil']), null);
+        assert.deepEqual((await store.getAccount(acc.userId, acc.id))?.watchedFolders, []);
+      },
     };
     // Functions about users themselves, or counts without any user's data, rather than a user's data.
     const userLevel = ['ensureUser', 'findUserByEmail', 'listUsers', 'countAccountsNeedingAttention'];

@@ -173,7 +173,7 @@ describe('IMAP IDLE watcher', () => {
         db,
         keyEntry,
         taskQueue: queueWide,
-        config: { watchCoalesceMs: 300, watchReconnectWithinSeconds: 60 },
+        config: { watchCoalesceMs: 300, watchReconnectWithinSeconds: 60, watchFolderPollSeconds: 1 },
       }),
       startSyncTestWorker(env, {
         db,
@@ -273,7 +273,7 @@ describe('IMAP IDLE watcher', () => {
       cwd: ROOT,
       env: { ...process.env, DATABASE_URL: db.url },
     });
-    assert.match(listed.stdout, /IDLE watcher: idle since \d+s ago, last change \d+s ago/);
+    assert.match(listed.stdout, /IDLE watcher \(INBOX\): idle since \d+s ago, last change \d+s ago/);
   });
 
   it('a burst of 20 appends: all 20 rows, from at most 3 syncs', async () => {
@@ -344,6 +344,81 @@ describe('IMAP IDLE watcher', () => {
     assert.equal(dupes.rowCount, 0);
   });
 
+  it('a folder watched besides INBOX (account:set --watch-folders): new mail there arrives without a Schedule run', async () => {
+    await settled(watched);
+    const set = await run(
+      'node',
+      [
+        '--import',
+        'tsx',
+        'starters/account-settings.ts',
+        '--user',
+        'owner@example.com',
+        '--account',
+        watched.id,
+        '--watch-folders',
+        'Archive, NoSuchFolder',
+      ],
+      { cwd: ROOT, env: { ...process.env, DATABASE_URL: db.url, MAILROOM_SECRET_KEYS: keyEntry } },
+    );
+    assert.match(set.stdout, /watches INBOX and "Archive", "NoSuchFolder"/);
+    // The running watch notices at its next heartbeat (15 s) and the next one takes the folders;
+    // a folder the server lacks is named, and does not stop the watch.
+    await waitFor(
+      'the watcher names the missing folder',
+      async () => /NoSuchFolder/.test((await store.getWatcher(watched.userId, watched.id))?.detail ?? ''),
+      60_000,
+      200,
+    );
+    await settled(watched);
+    const runsBefore = (await syncRuns(watched.id)).length;
+    const t0 = Date.now();
+    const imap = await imapSession(dovecot, WATCHED.user, WATCHED.password);
+    const m = testMessage('Archive', 500);
+    try {
+      await imap.append('Archive', m.raw);
+    } finally {
+      await imap.logout();
+    }
+    await waitFor(
+      'the Archive message in PostgreSQL',
+      async () => (await rowCount(watched.id, m.messageId)) === 1,
+      60_000,
+      100,
+    );
+    console.log(`# APPEND to a watched folder -> row in PostgreSQL: ${Date.now() - t0} ms (STATUS every 1 s here)`);
+    await settled(watched);
+    const runs = (
+      await db.pool.query('SELECT folders FROM sync_runs WHERE account_id = $1 ORDER BY id OFFSET $2', [
+        watched.id,
+        runsBefore,
+      ])
+    ).rows.map((r) => Number(r.folders));
+    assert.ok(
+      runs.length >= 1 && runs.every((n) => n === 1),
+      `syncs of the changed folder alone: ${JSON.stringify(runs)}`,
+    );
+    const folder = await db.pool.query('SELECT folder FROM messages WHERE account_id = $1 AND message_id = $2', [
+      watched.id,
+      m.messageId,
+    ]);
+    assert.equal(folder.rows[0].folder, 'Archive');
+    const listed = await run('node', ['--import', 'tsx', 'starters/list-accounts.ts'], {
+      cwd: ROOT,
+      env: { ...process.env, DATABASE_URL: db.url },
+    });
+    assert.match(listed.stdout, /IDLE watcher \(INBOX, Archive, NoSuchFolder\): idle since .*NoSuchFolder/);
+
+    // Back to INBOX alone for the tests below.
+    await store.setWatchedFolders(watched.userId, watched.id, []);
+    await waitFor(
+      'the watcher back to INBOX alone',
+      async () => !(await store.getWatcher(watched.userId, watched.id))?.detail,
+      60_000,
+      200,
+    );
+  });
+
   it('budget of one connection: the watcher lets the sync have it, and watches again afterwards', async () => {
     const account = await addAccountWithPassword(
       store,
@@ -412,7 +487,7 @@ describe('IMAP IDLE watcher', () => {
       });
       assert.match(
         listed.stdout,
-        /IDLE watcher: unsupported since \d+s ago, no change seen yet: IMAP server .* does not offer IDLE/,
+        /IDLE watcher \(INBOX\): unsupported since \d+s ago, no change seen yet: IMAP server .* does not offer IDLE/,
       );
       await store.removeAccount(owner, account.id);
     } finally {
