@@ -68,6 +68,10 @@ export async function createSyncWorker(
     activities,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : workflowSource('sync')),
     maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
+    // Idle watchers leave the cache first (lib/config/sync.ts SYNC_MAX_CACHED_WORKFLOWS); the SDK
+    // runs at most as many workflow tasks at once as it can cache.
+    maxCachedWorkflows: config.maxCachedWorkflows,
+    maxConcurrentWorkflowTaskExecutions: Math.min(40, config.maxCachedWorkflows),
     dataConverter,
   });
   // The watchers' long activities on their own queue and slots (contracts/watch.ts), served by

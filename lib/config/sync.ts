@@ -39,6 +39,13 @@ const schema = z.object({
   // syncs need: this many accounts can be watched at once per sync worker (a watch costs one IMAP
   // connection and little else; more watchers wait for a slot, their accounts still sync on schedule).
   SYNC_MAX_WATCHES: positiveInt.max(100_000).default(1000),
+  // Workflow runs the sync worker keeps in memory between their tasks (the SDK's sticky cache,
+  // least recently used first out). Each costs about 1.7 MiB (the SDK's own estimate, and what
+  // an idle watched account cost here), and an idle watcher wakes once per
+  // SYNC_WATCH_MAX_IDLE_SECONDS: past this many, idle watchers are evicted and replay their short
+  // history when they wake, while the syncs under way stay cached. Unset, the SDK sizes the cache
+  // to the heap (thousands), which puts most of a watched account's memory here.
+  SYNC_MAX_CACHED_WORKFLOWS: positiveInt.min(2).max(100_000).default(100),
   // Hard deadline of one IMAP activity attempt, enforced by the worker (connections closed,
   // attempt retried); a fetch activity starts no new batch after a quarter of it.
   SYNC_ACTIVITY_DEADLINE_SECONDS: positiveInt.default(1800),
@@ -172,6 +179,8 @@ export interface SyncConfig {
   watchedIntervalSeconds?: number;
   /** SYNC_MAX_WATCHES: watch activities at once per worker (their own task queue). */
   maxWatches: number;
+  /** SYNC_MAX_CACHED_WORKFLOWS: the sync worker's sticky cache. */
+  maxCachedWorkflows: number;
   /** SYNC_IMAP_CONNECTIONS_PER_ACCOUNT. */
   connectionsPerAccount: number;
   /** SYNC_IMAP_REUSE_MS (activities/sync/session.ts). */
@@ -200,6 +209,7 @@ export function loadSyncConfig(env: NodeJS.ProcessEnv = process.env): SyncConfig
     imapSocketTimeoutMs: e.SYNC_IMAP_SOCKET_TIMEOUT_MS,
     maxConcurrentActivities: e.SYNC_MAX_CONCURRENT_ACTIVITIES,
     maxWatches: e.SYNC_MAX_WATCHES,
+    maxCachedWorkflows: e.SYNC_MAX_CACHED_WORKFLOWS,
     activityDeadlineMs: e.SYNC_ACTIVITY_DEADLINE_SECONDS * 1000,
     oauth2RefreshMarginMs: e.SYNC_OAUTH2_REFRESH_MARGIN_SECONDS * 1000,
     oauth2TimeoutMs: e.SYNC_OAUTH2_TIMEOUT_MS,
