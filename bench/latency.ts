@@ -36,6 +36,8 @@ export interface IdleSample {
   rssMiB: number;
   /** Worker process tree: resident memory after a full garbage collection at the window's end, MiB. */
   rssAfterGcMiB: number;
+  /** The worker's live JavaScript memory after that collection: V8 heap used plus external (buffers). */
+  jsAfterGcMiB?: number;
   /** Worker process tree: CPU used over the window, as a share of one core (1 = 100 %). */
   cpuCores: number;
   /** The Temporal dev server over the same window (CPU share of one core). */
@@ -53,9 +55,9 @@ export interface ModeResult {
     half?: IdleSample;
     loaded: IdleSample;
     /** (loaded − baseline) / N: includes one-off costs (code first loaded and compiled by the first sync and watch). */
-    perAccount: { rssKiB: number; cpuPercentOfCore: number };
+    perAccount: { rssKiB: number; jsKiB: number | null; cpuPercentOfCore: number };
     /** (loaded − half) / (N − N/2): the cost of one more account once those one-off costs are paid. */
-    marginalPerAccount?: { rssKiB: number; cpuPercentOfCore: number };
+    marginalPerAccount?: { rssKiB: number; jsKiB: number | null; cpuPercentOfCore: number };
   };
   latency: LatencySummary & { missed: number; appended: number; runSeconds: number };
   /** The Dovecot restart during the APPENDs (--restart-imap-at), when there was one. */
@@ -101,6 +103,12 @@ async function settle(stack: WatchStack, maxSeconds: number): Promise<void> {
   }
 }
 
+/** Live JavaScript memory per account between two samples (KiB); null when the worker did not report it. */
+function jsPerAccount(a: IdleSample, b: IdleSample, accounts: number): number | null {
+  if (a.jsAfterGcMiB === undefined || b.jsAfterGcMiB === undefined) return null;
+  return Math.round(((a.jsAfterGcMiB - b.jsAfterGcMiB) * 1024) / accounts);
+}
+
 /** Watches the worker's process tree for `seconds`, sampling memory every second. */
 async function idleWindow(stack: WatchStack, seconds: number, accounts: number): Promise<IdleSample> {
   const pid = stack.workerPid();
@@ -121,11 +129,13 @@ async function idleWindow(stack: WatchStack, seconds: number, accounts: number):
   stack.collectGarbage();
   await sleep(3000);
   const rssAfterGcMiB = treeRss(pid);
+  const mem = stack.workerMemory();
   return {
     seconds: +elapsed.toFixed(1),
     accounts,
     rssMiB: +(rss.reduce((a, b) => a + b, 0) / rss.length).toFixed(1),
     rssAfterGcMiB,
+    ...(mem ? { jsAfterGcMiB: +((mem.heapUsed + mem.external) / 1048576).toFixed(1) } : {}),
     cpuCores: +((cpu1 - cpu0) / elapsed).toFixed(4),
     temporalCores: +((servers1.temporal - servers0.temporal) / elapsed).toFixed(4),
     machineBusy: +busy().toFixed(3),
@@ -258,6 +268,7 @@ export async function runMode(o: {
         loaded,
         perAccount: {
           rssKiB: Math.round(((loaded.rssAfterGcMiB - baseline.rssAfterGcMiB) * 1024) / o.accounts),
+          jsKiB: jsPerAccount(loaded, baseline, o.accounts),
           cpuPercentOfCore: +(((loaded.cpuCores - baseline.cpuCores) * 100) / o.accounts).toFixed(4),
         },
         ...(half
@@ -265,6 +276,7 @@ export async function runMode(o: {
               half,
               marginalPerAccount: {
                 rssKiB: Math.round(((loaded.rssAfterGcMiB - half.rssAfterGcMiB) * 1024) / (o.accounts - halfCount)),
+                jsKiB: jsPerAccount(loaded, half, o.accounts - halfCount),
                 cpuPercentOfCore: +(((loaded.cpuCores - half.cpuCores) * 100) / (o.accounts - halfCount)).toFixed(4),
               },
             }
@@ -347,6 +359,8 @@ async function main(): Promise<void> {
           'RSS/account KiB': r.idle.perAccount.rssKiB,
           'CPU/account % core': r.idle.perAccount.cpuPercentOfCore,
           'marginal RSS/account KiB': r.idle.marginalPerAccount?.rssKiB ?? '-',
+          // Live JS memory (heap used + external after a full GC): RSS keeps earlier high-water marks.
+          'JS/account KiB (vs 0 / marginal)': `${r.idle.perAccount.jsKiB ?? '-'} / ${r.idle.marginalPerAccount?.jsKiB ?? '-'}`,
           'marginal CPU/account % core': r.idle.marginalPerAccount?.cpuPercentOfCore ?? '-',
           'worker RSS after GC, MiB (0 → N)': `${r.idle.baseline.rssAfterGcMiB} → ${r.idle.loaded.rssAfterGcMiB}`,
         },

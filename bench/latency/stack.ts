@@ -63,6 +63,8 @@ export interface WatchStack {
   workerPid(): number | undefined;
   /** Asks the worker for a full garbage collection (SIGWINCH, bench/latency/gc-on-signal.ts). */
   collectGarbage(): void;
+  /** What the worker wrote after its last collection (gc-on-signal.ts), if it has. */
+  workerMemory(): NodeJS.MemoryUsage | undefined;
   /** Adds the accounts (all, or the first `upTo`) to the store (users bench-<i>@example.test), then runs sync:reconcile. */
   addAccounts(upTo?: number): Promise<void>;
   reconcile(): Promise<void>;
@@ -129,6 +131,7 @@ export async function startWatchStack(o: WatchStackOptions): Promise<WatchStack>
   const keyEntry = generateKeyEntry('latency');
   const taskQueue = `latency-${label}-${process.pid}-${Date.now().toString(36)}`;
   const workerLog = join(dir, `sync-worker-${label}.log`);
+  const memoryFile = join(dir, `sync-worker-${label}-memory.json`);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     TEMPORAL_ADDRESS: o.temporalAddress,
@@ -153,7 +156,7 @@ export async function startWatchStack(o: WatchStackOptions): Promise<WatchStack>
     log ??= createWriteStream(workerLog, { flags: 'a' });
     const child = spawn(process.execPath, syncWorkerArgs(), {
       cwd: ROOT,
-      env: { ...env, SYNC_METRICS_PORT: String(healthPort), METRICS_HOST: '127.0.0.1' },
+      env: { ...env, SYNC_METRICS_PORT: String(healthPort), METRICS_HOST: '127.0.0.1', BENCH_MEMORY_FILE: memoryFile },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     worker = child;
@@ -239,7 +242,17 @@ export async function startWatchStack(o: WatchStackOptions): Promise<WatchStack>
     killWorker: () => killWorker('SIGKILL'),
     stopWorker: () => killWorker('SIGTERM'),
     workerPid: () => (running() ? worker!.pid : undefined),
-    collectGarbage: () => void (running() && worker!.kill('SIGWINCH')),
+    collectGarbage: () => {
+      rmSync(memoryFile, { force: true });
+      if (running()) worker!.kill('SIGWINCH');
+    },
+    workerMemory: () => {
+      try {
+        return JSON.parse(readFileSync(memoryFile, 'utf8')) as NodeJS.MemoryUsage;
+      } catch {
+        return undefined;
+      }
+    },
     async addAccounts(upTo = users.length) {
       const keyring = parseKeyring(keyEntry);
       for (const [index, login] of users.slice(0, upTo).entries()) {
