@@ -36,7 +36,11 @@ export interface IdleSample {
   rssMiB: number;
   /** Worker process tree: resident memory after a full garbage collection at the window's end, MiB. */
   rssAfterGcMiB: number;
-  /** The worker's live JavaScript memory after that collection: V8 heap used plus external (buffers). */
+  /**
+   * The worker's main thread's live JavaScript memory after that collection (V8 heap used plus
+   * external): the activities and their IMAP connections. Workflows run in worker threads (their
+   * own heaps), which only the RSS includes.
+   */
   jsAfterGcMiB?: number;
   /** Worker process tree: CPU used over the window, as a share of one core (1 = 100 %). */
   cpuCores: number;
@@ -359,8 +363,9 @@ async function main(): Promise<void> {
           'RSS/account KiB': r.idle.perAccount.rssKiB,
           'CPU/account % core': r.idle.perAccount.cpuPercentOfCore,
           'marginal RSS/account KiB': r.idle.marginalPerAccount?.rssKiB ?? '-',
-          // Live JS memory (heap used + external after a full GC): RSS keeps earlier high-water marks.
-          'JS/account KiB (vs 0 / marginal)': `${r.idle.perAccount.jsKiB ?? '-'} / ${r.idle.marginalPerAccount?.jsKiB ?? '-'}`,
+          // Live JS memory of the main thread (activities, IMAP connections; heap used + external
+          // after a full GC). The workflows run in worker threads, which only RSS sees.
+          'main-thread JS/account KiB (vs 0 / marginal)': `${r.idle.perAccount.jsKiB ?? '-'} / ${r.idle.marginalPerAccount?.jsKiB ?? '-'}`,
           'marginal CPU/account % core': r.idle.marginalPerAccount?.cpuPercentOfCore ?? '-',
           'worker RSS after GC, MiB (0 → N)': `${r.idle.baseline.rssAfterGcMiB} → ${r.idle.loaded.rssAfterGcMiB}`,
         },

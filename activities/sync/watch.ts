@@ -148,12 +148,13 @@ export function createWatchActivities(deps: WatchDeps) {
     // connection; with inline requests only (the runs that ask for their syncs themselves).
     const extras = input.requestSyncs ? watchedFolderList(account.watchedFolders) : [];
     const extrasKey = JSON.stringify(extras);
-    const inline = { requested: 0, owed: false, busy: false, pending: new Set<string>() };
+    const inline = { requested: 0, owed: false, busy: false, done: false, pending: new Set<string>() };
     let retryTimer: NodeJS.Timeout | undefined;
     /** Asks for one sync of `folders` (and of whatever is pending); one request at a time. */
     const askInline = (folders: string[] = [WATCHED_FOLDER]): void => {
       for (const f of folders) inline.pending.add(f);
-      if (inline.busy || inline.pending.size === 0) return;
+      // After the watch returned, what is left is owed to the workflow (counts()), not asked here.
+      if (inline.done || inline.busy || inline.pending.size === 0) return;
       const asked = [...inline.pending];
       inline.pending.clear();
       inline.busy = true;
@@ -174,7 +175,7 @@ export function createWatchActivities(deps: WatchDeps) {
             'watcher sync request failed; asking again',
           );
           clearTimeout(retryTimer);
-          retryTimer = setTimeout(() => askInline([]), 5000);
+          if (!inline.done) retryTimer = setTimeout(() => askInline([]), 5000);
         },
       );
     };
@@ -233,6 +234,7 @@ export function createWatchActivities(deps: WatchDeps) {
         if (lostAt === undefined) return { outcome: 'disconnected', reason: one.reason, ...counts() };
       }
     } finally {
+      inline.done = true;
       clearTimeout(retryTimer);
     }
 

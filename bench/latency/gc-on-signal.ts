@@ -3,8 +3,9 @@
 // a full garbage collection, so the worker's resident memory can be read without the garbage
 // that happens to be waiting (V8 gives memory back to the system after a full collection; before
 // it, a worker that did nothing for minutes can still hold a hundred MiB more than it needs).
-// With BENCH_MEMORY_FILE set, it then writes process.memoryUsage() there: the live JavaScript
-// memory, which unlike RSS does not keep the high-water mark of earlier work.
+// With BENCH_MEMORY_FILE set, it then writes process.memoryUsage() there: the main thread's live
+// JavaScript memory (activities, IMAP connections), which unlike RSS does not keep the high-water
+// mark of earlier work. The workflow threads' heaps are not in it.
 import { writeFileSync } from 'node:fs';
 
 const collect = (globalThis as { gc?: () => void }).gc;
