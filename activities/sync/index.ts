@@ -47,7 +47,8 @@ export function createSyncActivities(deps: SyncActivityDeps) {
   });
   // The activity names are those in the recorded histories and must not change.
   return {
-    ...createSyncRunActivities({ store, events, sessions }), // beginSync, recordFolderError, finishSync
+    // beginSync, recordFolderError, finishSync
+    ...createSyncRunActivities({ store, events, sessions, keepDays: deps.config.runsKeepDays ?? 0, log }),
     ...createPrepareFolders({ store, sessions, log, watchOptions }), // prepareFolders
     ...createFetchNew({ store, sessions, config: deps.config, watchOptions, events }), // fetchNewMessages
     ...events.activities, // postMessageWebhook, recordMessageWebhookOutcome (workflows/messageWebhook.ts)

@@ -1,20 +1,29 @@
 // The sync_runs record of one sync: opened by beginSync (which also says whether the account
 // can be synced now), folder errors recorded, closed by finishSync with its final counts.
+import type pino from 'pino';
 import { syncFolderErrors } from '../../lib/observability/sync-metrics';
 import type { Store, SyncRunStatus } from '../../lib/sync-store';
 import type { MessageEvents } from './events';
 import type { Sessions } from './session';
 import type { AccountRef, BeginSyncResult } from './types';
 
+/** Runs kept per account whatever their age (SYNC_RUNS_KEEP_DAYS prunes the older ones beyond these). */
+export const SYNC_RUNS_KEEP_LAST = 20;
+
 export function createSyncRunActivities({
   store,
   events,
   sessions,
+  keepDays = 0,
+  log,
 }: {
   store: Store;
   events?: Pick<MessageEvents, 'dispatch'>;
   /** The run's parked IMAP connection is closed in finishSync. */
   sessions?: Pick<Sessions, 'dropParked'>;
+  /** SYNC_RUNS_KEEP_DAYS: finishSync prunes the account's older runs; 0 keeps every run. */
+  keepDays?: number;
+  log?: Pick<pino.Logger, 'warn'>;
 }) {
   return {
     /** Opens a sync_runs record and tells the workflow whether the account can be synced now. */
@@ -82,6 +91,14 @@ export function createSyncRunActivities({
       });
       // New-message events a fetch left pending (a crash, Temporal unreachable): sent now.
       await events?.dispatch(input, { deadlineMs: 20_000 });
+      // With a watcher an account gets a run per burst of new mail: the old ones go here, a few
+      // rows at a time (an index range on the account), so the table stays the size of its window.
+      if (keepDays > 0)
+        await store
+          .pruneSyncRuns(input.userId, input.accountId, { keepDays, keepLast: SYNC_RUNS_KEEP_LAST })
+          .catch((err: unknown) =>
+            log?.warn({ accountId: input.accountId, err: (err as Error).message }, 'old sync runs not pruned'),
+          );
       return run
         ? {
             messagesAdded: run.messagesAdded,

@@ -36,6 +36,7 @@ export interface SyncActivityDeps {
         | 'watchReissueIdleSeconds'
         | 'watchReconnectWithinSeconds'
         | 'watchFolderPollSeconds'
+        | 'runsKeepDays'
         | 'connectionsPerAccount'
         | 'sessionReuseMs'
       >

@@ -46,6 +46,10 @@ const schema = z.object({
   // history when they wake, while the syncs under way stay cached. Unset, the SDK sizes the cache
   // to the heap (thousands), which puts most of a watched account's memory here.
   SYNC_MAX_CACHED_WORKFLOWS: positiveInt.min(2).max(100_000).default(100),
+  // sync_runs kept per account: a sync's finish deletes the account's runs older than this many
+  // days, beyond its 20 newest (with a watcher an account has a run per burst of new mail).
+  // 0 keeps every run.
+  SYNC_RUNS_KEEP_DAYS: nonNegativeInt.max(36_500).default(30),
   // Hard deadline of one IMAP activity attempt, enforced by the worker (connections closed,
   // attempt retried); a fetch activity starts no new batch after a quarter of it.
   SYNC_ACTIVITY_DEADLINE_SECONDS: positiveInt.default(1800),
@@ -181,6 +185,8 @@ export interface SyncConfig {
   maxWatches: number;
   /** SYNC_MAX_CACHED_WORKFLOWS: the sync worker's sticky cache. */
   maxCachedWorkflows: number;
+  /** SYNC_RUNS_KEEP_DAYS: sync_runs retention (0: keep all). */
+  runsKeepDays: number;
   /** SYNC_IMAP_CONNECTIONS_PER_ACCOUNT. */
   connectionsPerAccount: number;
   /** SYNC_IMAP_REUSE_MS (activities/sync/session.ts). */
@@ -210,6 +216,7 @@ export function loadSyncConfig(env: NodeJS.ProcessEnv = process.env): SyncConfig
     maxConcurrentActivities: e.SYNC_MAX_CONCURRENT_ACTIVITIES,
     maxWatches: e.SYNC_MAX_WATCHES,
     maxCachedWorkflows: e.SYNC_MAX_CACHED_WORKFLOWS,
+    runsKeepDays: e.SYNC_RUNS_KEEP_DAYS,
     activityDeadlineMs: e.SYNC_ACTIVITY_DEADLINE_SECONDS * 1000,
     oauth2RefreshMarginMs: e.SYNC_OAUTH2_REFRESH_MARGIN_SECONDS * 1000,
     oauth2TimeoutMs: e.SYNC_OAUTH2_TIMEOUT_MS,

@@ -112,6 +112,30 @@ export function createRunStore(pool: Pool) {
       return rows[0] ? toRun(rows[0]) : null;
     },
 
+    /**
+     * Retention: deletes the account's finished runs started more than `keepDays` ago, except
+     * its `keepLast` newest (an account that syncs rarely keeps its history). Running records
+     * are never deleted; sync_errors keep their rows (their sync_run_id becomes NULL).
+     * Returns how many were deleted.
+     */
+    async pruneSyncRuns(
+      userId: string,
+      accountId: string,
+      retention: { keepDays: number; keepLast: number },
+    ): Promise<number> {
+      if (!validIds(userId, accountId)) return 0;
+      const { rowCount } = await pool.query(
+        `DELETE FROM sync_runs r
+         WHERE r.user_id = $1 AND r.account_id = $2 AND r.status <> 'running'
+           AND r.started_at < now() - make_interval(days => $3)
+           AND r.id NOT IN (
+             SELECT id FROM sync_runs WHERE user_id = $1 AND account_id = $2
+             ORDER BY started_at DESC, id DESC LIMIT $4)`,
+        [userId, accountId, retention.keepDays, retention.keepLast],
+      );
+      return rowCount ?? 0;
+    },
+
     async listSyncRuns(userId: string, accountId: string, limit = 20): Promise<SyncRun[]> {
       if (!validIds(userId, accountId)) return [];
       const { rows } = await pool.query(

@@ -111,6 +111,65 @@ describe('account-sync store', () => {
     await store.finishSyncRun(u, next.id, { status: 'succeeded' });
   });
 
+  it("prunes an account's finished runs past the retention window, keeping its newest and the running one", async () => {
+    const u = (await store.ensureUser('retention@example.com')).id;
+    const acc = await addAccountWithPassword(
+      store,
+      keyring,
+      u,
+      { imapHost: 'imap.example.com', imapPort: 993, imapTls: true, imapUser: 'r', syncIntervalSeconds: 300 },
+      'pw',
+    );
+    const other = await addAccountWithPassword(
+      store,
+      keyring,
+      u,
+      { imapHost: 'imap.example.com', imapPort: 993, imapTls: true, imapUser: 'r2', syncIntervalSeconds: 300 },
+      'pw',
+    );
+    /** A run of `account` started `daysAgo` days ago, finished unless `running`. */
+    const run = async (account: string, daysAgo: number, running = false) => {
+      const id = await store.beginSyncRun(u, account, 'sync-account-r', `run-${randomUUID()}`);
+      await db.pool.query(`UPDATE sync_runs SET started_at = now() - make_interval(days => $2) WHERE id = $1`, [
+        id,
+        daysAgo,
+      ]);
+      if (!running) await store.finishSyncRun(u, id!, { status: 'succeeded', folders: 1 });
+      return id!;
+    };
+    const old: number[] = [];
+    for (let i = 0; i < 25; i++) old.push(await run(acc.id, 40 + i));
+    for (let i = 0; i < 3; i++) await run(acc.id, 1);
+    const stuck = await run(acc.id, 60, true);
+    const otherOld = await run(other.id, 90);
+    // A folder error of a run that goes: the error stays, without its run.
+    const pruned = old[old.length - 1];
+    assert.ok(await store.recordFolderError(u, acc.id, pruned, 'Lists', 'NO [SERVERBUG] test'));
+
+    // 28 finished: the 20 newest stay (3 recent, 17 of the old ones), 8 old ones go.
+    assert.equal(await store.pruneSyncRuns(u, acc.id, { keepDays: 30, keepLast: 20 }), 8);
+    const left = (await db.pool.query('SELECT id, status FROM sync_runs WHERE account_id = $1', [acc.id])).rows;
+    assert.equal(left.length, 21);
+    assert.ok(
+      left.some((r) => Number(r.id) === stuck && r.status === 'running'),
+      'a running record is never pruned',
+    );
+    assert.ok(!left.some((r) => Number(r.id) === pruned), 'the oldest finished run is gone');
+    const errors = await db.pool.query('SELECT sync_run_id FROM sync_errors WHERE account_id = $1', [acc.id]);
+    assert.deepEqual(
+      errors.rows.map((r) => r.sync_run_id),
+      [null],
+      'its folder error is kept',
+    );
+    assert.equal(
+      (await db.pool.query('SELECT count(*) AS n FROM sync_runs WHERE id = $1', [otherOld])).rows[0].n,
+      '1',
+      "another account's runs are not touched",
+    );
+    // Again: nothing more to do.
+    assert.equal(await store.pruneSyncRuns(u, acc.id, { keepDays: 30, keepLast: 20 }), 0);
+  });
+
   it('keeps users apart in every repository function', async () => {
     const alice = (await store.ensureUser('alice@example.com')).id;
     const eve = (await store.ensureUser('eve@example.com')).id;
@@ -251,6 +310,9 @@ describe('account-sync store', () => {
       clearWatcherRelease: async () => store.clearWatcherRelease(eve, acc.id),
       getWatcher: async () => assert.equal(await store.getWatcher(eve, acc.id), null),
       countFolderMessages: async () => assert.equal(await store.countFolderMessages(eve, acc.id, 'INBOX', 7), 0),
+      pruneSyncRuns: async () => {
+        assert.equal(await store.pruneSyncRuns(eve, acc.id, { keepDays: 0, keepLast: 0 }), 0);
+      },
       setWatchedFolders: async () => {
         assert.equal(await store.setWatchedFolders(eve, acc.id, ['Evil']), null);
         assert.deepEqual((await store.getAccount(acc.userId, acc.id))?.watchedFolders, []);

@@ -18,6 +18,7 @@ describe('sync config', () => {
     assert.equal(c.watchReconnectWithinSeconds, 10);
     assert.equal(c.watchFolderPollSeconds, 30);
     assert.equal(c.maxCachedWorkflows, 100);
+    assert.equal(c.runsKeepDays, 30);
     assert.equal(c.watchedIntervalSeconds, undefined);
     assert.equal(c.connectionsPerAccount, 2);
     assert.equal(c.sessionReuseMs, 2000);
