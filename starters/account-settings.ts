@@ -34,7 +34,7 @@ const spec = {
     'watch-folders': {
       type: 'string',
       value: '<folders|none>',
-      description: `folders the IDLE watcher watches besides INBOX, comma-separated as the server names them (at most ${MAX_WATCHED_FOLDERS}; polled every SYNC_WATCH_FOLDER_POLL_SECONDS); none: INBOX only`,
+      description: `folders the IDLE watcher watches besides INBOX, comma-separated as the server names them (at most ${MAX_WATCHED_FOLDERS}; pushed where the server offers NOTIFY, else polled every SYNC_WATCH_FOLDER_POLL_SECONDS); none: INBOX only`,
     },
     ...SMTP_OPTIONS,
     'no-sent-folder': { type: 'boolean', description: 'keep no copy of sent messages (the provider keeps its own)' },
@@ -95,7 +95,7 @@ commandMain(spec, async (values) => {
       const updated = await db.store.setWatchedFolders(user.id, accountId, watchFolders);
       if (!updated) throw new Error(`${owner} has no account ${accountId}`);
       console.log(
-        `Account ${accountId}: the IDLE watcher watches INBOX${watchFolders.length ? ` and ${watchFolders.map((f) => JSON.stringify(f)).join(', ')} (every ${db.config.watchFolderPollSeconds} s)` : ' only'}${db.config.watch ? '' : ' once watchers are on (SYNC_WATCH is false)'}`,
+        `Account ${accountId}: the IDLE watcher watches INBOX${watchFolders.length ? ` and ${watchFolders.map((f) => JSON.stringify(f)).join(', ')} (pushed where the server offers NOTIFY, else looked at every ${db.config.watchFolderPollSeconds} s)` : ' only'}${db.config.watch ? '' : ' once watchers are on (SYNC_WATCH is false)'}`,
       );
     }
     if (smtp) {

@@ -36,6 +36,7 @@ export interface SyncActivityDeps {
         | 'watchReissueIdleSeconds'
         | 'watchReconnectWithinSeconds'
         | 'watchFolderPollSeconds'
+        | 'watchNotify'
         | 'runsKeepDays'
         | 'connectionsPerAccount'
         | 'sessionReuseMs'

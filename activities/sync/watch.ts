@@ -26,6 +26,7 @@ import { ERR_ACCOUNT_NOT_FOUND, ERR_AUTH, ERR_SECRET_KEY } from '../../contracts
 import type { MailboxMark, WatcherState, WatchOutcome } from '../../contracts/watch';
 import { closeImap, connectionError, examineFolder, imapErrorText } from '../../lib/imap/client';
 import { markChanged, storeBehind } from '../../lib/imap/mailbox-marks';
+import { notifyFolders } from '../../lib/imap/notify';
 import { statusMark, watchedFolderList } from '../../lib/imap/watched-folders';
 import { serverText } from '../../lib/imap/server-text';
 import { requestFolderSync, runningSyncWorkflows, type SyncRequest } from '../../lib/account-sync';
@@ -47,6 +48,7 @@ export interface WatchDeps {
     watchReissueIdleSeconds?: number;
     watchReconnectWithinSeconds?: number;
     watchFolderPollSeconds?: number;
+    watchNotify?: boolean;
     connectionsPerAccount?: number;
   };
   /** The Temporal client for sync requests (default: the worker's, from the activity context). */
@@ -316,6 +318,18 @@ export function createWatchActivities(deps: WatchDeps) {
         }
         if (ask.length) askInline(ask);
 
+        // A change in one of them: asked for at once (the next ones while it is under way, once more).
+        const folderChanged = (folders: string[]) => {
+          seen += folders.length;
+          store.recordWatcherEvent(ref.userId, ref.accountId).catch(() => {});
+          if (temporal) askInline(folders);
+        };
+        // Pushed by the server where it offers NOTIFY (RFC 5465), else polled below.
+        const pushed =
+          folderMarks.size > 0 &&
+          config.watchNotify !== false &&
+          (await notifyFolders(imap, [...folderMarks.keys()], (folder) => folderChanged([folder])));
+
         await state(
           'idle',
           true,
@@ -381,42 +395,38 @@ export function createWatchActivities(deps: WatchDeps) {
               () => {},
             );
           }, pollMs);
-          // The other watched folders' counters, on this connection: STATUS ends IDLE for a
-          // round trip per folder, then IDLE resumes (a change to INBOX meanwhile is reported
-          // when it does). Servers offering NOTIFY (RFC 5465) could push these instead; see
-          // docs/account-sync.md for why this does not use it.
+          // Without NOTIFY, the other watched folders' counters, on this connection: STATUS ends
+          // IDLE for a round trip per folder, then IDLE resumes (a change to INBOX meanwhile is
+          // reported when it does).
           let polling = false;
-          const folderPoll = folderMarks.size
-            ? setInterval(() => {
-                if (polling || !imap.usable) return;
-                polling = true;
-                void (async () => {
-                  const changed: string[] = [];
-                  try {
-                    for (const [folder, before] of folderMarks) {
-                      const now = await folderStatus(imap, folder);
-                      if (now && markChanged(before, now)) {
-                        folderMarks.set(folder, now);
-                        changed.push(folder);
+          const folderPoll =
+            folderMarks.size && !pushed
+              ? setInterval(() => {
+                  if (polling || !imap.usable) return;
+                  polling = true;
+                  void (async () => {
+                    const changed: string[] = [];
+                    try {
+                      for (const [folder, before] of folderMarks) {
+                        const now = await folderStatus(imap, folder);
+                        if (now && markChanged(before, now)) {
+                          folderMarks.set(folder, now);
+                          changed.push(folder);
+                        }
                       }
+                    } catch {
+                      /* the connection failed: the 'close' listener answers */
+                    } finally {
+                      polling = false;
+                      if (imap.usable)
+                        imap.idle().catch(() => {
+                          /* as above */
+                        });
                     }
-                  } catch {
-                    /* the connection failed: the 'close' listener answers */
-                  } finally {
-                    polling = false;
-                    if (imap.usable)
-                      imap.idle().catch(() => {
-                        /* as above */
-                      });
-                  }
-                  if (changed.length) {
-                    seen += changed.length;
-                    store.recordWatcherEvent(ref.userId, ref.accountId).catch(() => {});
-                    if (temporal) askInline(changed);
-                  }
-                })();
-              }, folderPollMs)
-            : undefined;
+                    if (changed.length) folderChanged(changed);
+                  })();
+                }, folderPollMs)
+              : undefined;
           imap.idle().catch(() => {
             /* a broken IDLE closes the connection: the 'close' listener answers */
           });

@@ -78,6 +78,9 @@ const schema = z.object({
   // How often a watcher looks (STATUS, on its own connection) at the folders an account watches
   // besides INBOX (account:set --watch-folders); a change there is synced like one in INBOX.
   SYNC_WATCH_FOLDER_POLL_SECONDS: positiveInt.max(3600).default(30),
+  // Where the server offers NOTIFY (RFC 5465), it pushes those folders' changes instead, at once.
+  // false: poll them on every server.
+  SYNC_WATCH_NOTIFY: bool.default('true'),
   // Reconnect backoff of a watcher whose connection failed: doubles from 1 s up to this.
   SYNC_WATCH_RECONNECT_MAX_SECONDS: positiveInt.default(300),
   // Schedules of watched accounts run at least this many minutes apart (the watcher does the
@@ -179,6 +182,8 @@ export interface SyncConfig {
   watchReconnectWithinSeconds: number;
   /** SYNC_WATCH_FOLDER_POLL_SECONDS: STATUS of the other watched folders. */
   watchFolderPollSeconds: number;
+  /** SYNC_WATCH_NOTIFY: NOTIFY for them where the server offers it. */
+  watchNotify: boolean;
   /** Least interval of a watched account's Schedule, in seconds; undefined: the account's own. */
   watchedIntervalSeconds?: number;
   /** SYNC_MAX_WATCHES: watch activities at once per worker (their own task queue). */
@@ -229,6 +234,7 @@ export function loadSyncConfig(env: NodeJS.ProcessEnv = process.env): SyncConfig
     watchReconnectMaxSeconds: e.SYNC_WATCH_RECONNECT_MAX_SECONDS,
     watchReconnectWithinSeconds: e.SYNC_WATCH_RECONNECT_WITHIN_SECONDS,
     watchFolderPollSeconds: e.SYNC_WATCH_FOLDER_POLL_SECONDS,
+    watchNotify: ['true', '1', 'yes'].includes(e.SYNC_WATCH_NOTIFY),
     watchedIntervalSeconds:
       e.SYNC_WATCHED_INTERVAL_MINUTES === undefined ? undefined : e.SYNC_WATCHED_INTERVAL_MINUTES * 60,
     connectionsPerAccount: e.SYNC_IMAP_CONNECTIONS_PER_ACCOUNT,

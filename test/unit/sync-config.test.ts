@@ -17,6 +17,7 @@ describe('sync config', () => {
     assert.equal(c.watchReissueIdleSeconds, 1500);
     assert.equal(c.watchReconnectWithinSeconds, 10);
     assert.equal(c.watchFolderPollSeconds, 30);
+    assert.equal(c.watchNotify, true);
     assert.equal(c.maxCachedWorkflows, 100);
     assert.equal(c.runsKeepDays, 30);
     assert.equal(c.watchedIntervalSeconds, undefined);

@@ -2,6 +2,7 @@
 // STATUS answer becomes the counters the watcher compares (lib/imap/watched-folders.ts).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { notifiableFolder } from '../../lib/imap/notify';
 import {
   MAX_WATCHED_FOLDERS,
   parseWatchedFolders,
@@ -28,6 +29,15 @@ describe('watched folders', () => {
     const many = Array.from({ length: MAX_WATCHED_FOLDERS + 1 }, (_, i) => `F${i}`).join(',');
     assert.throws(() => parseWatchedFolders(many), /at most 20 folders/);
     assert.throws(() => parseWatchedFolders('Bad\nName'), /control character/);
+  });
+
+  it('NOTIFY is asked for plain ASCII names only (quoted strings); others are polled', () => {
+    assert.ok(notifiableFolder('Archive'));
+    assert.ok(notifiableFolder('Lists.dev team'));
+    assert.ok(!notifiableFolder('Entwürfe'), 'modified UTF-7 on the wire');
+    assert.ok(!notifiableFolder('Say "hi"'));
+    assert.ok(!notifiableFolder('back\\slash'));
+    assert.ok(!notifiableFolder(''));
   });
 
   it('a STATUS answer becomes a mark; without UIDVALIDITY, UIDNEXT or MESSAGES there is none', () => {
