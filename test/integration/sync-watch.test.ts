@@ -121,6 +121,14 @@ describe('IMAP IDLE watcher', () => {
     (await db.pool.query('SELECT status FROM sync_runs WHERE account_id = $1 ORDER BY id', [accountId])).rows.map((r) =>
       String(r.status),
     );
+  /** How many folders each sync run of the account after the first `skip` covered. */
+  const foldersOfRunsAfter = async (accountId: string, skip: number) =>
+    (
+      await db.pool.query('SELECT folders FROM sync_runs WHERE account_id = $1 ORDER BY id OFFSET $2', [
+        accountId,
+        skip,
+      ])
+    ).rows.map((r) => Number(r.folders));
   const watcherState = async (account: Account) => (await store.getWatcher(account.userId, account.id))?.state;
   /** Activities the account's watcher has scheduled so far (every run of it). */
   const watchActivities = async (account: Account) => {
@@ -129,13 +137,13 @@ describe('IMAP IDLE watcher', () => {
     for (const e of history.events ?? []) if (e.activityTaskScheduledEventAttributes) n++;
     return n;
   };
-  const append = async (user: DovecotUser, n: number, first: number) => {
+  const append = async (user: DovecotUser, n: number, first: number, folder = 'INBOX') => {
     const imap = await imapSession(dovecot, user.user, user.password);
     const ids: string[] = [];
     try {
       for (let i = first; i < first + n; i++) {
-        const m = testMessage('INBOX', i);
-        await imap.append('INBOX', m.raw);
+        const m = testMessage(folder, i);
+        await imap.append(folder, m.raw);
         ids.push(m.messageId);
       }
     } finally {
@@ -157,6 +165,45 @@ describe('IMAP IDLE watcher', () => {
         `${err.message}; sync runs ${JSON.stringify(await syncRuns(account.id))}, watcher ${JSON.stringify(watcher)}`,
       );
     });
+
+  /** An account of `user` on the test Dovecot (no proxy), synced monthly by its Schedule. */
+  const addDovecotAccount = (user: DovecotUser) =>
+    addAccountWithPassword(
+      store,
+      parseKeyring(keyEntry),
+      owner,
+      {
+        imapHost: '127.0.0.1',
+        imapPort: dovecot.imapPort,
+        imapTls: false,
+        imapUser: user.user,
+        syncIntervalSeconds: MONTH,
+      },
+      user.password,
+    );
+  /**
+   * A message appended to a watched folder other than INBOX is in PostgreSQL within `withinMs`,
+   * brought by syncs of that folder alone.
+   */
+  const arrivesBySyncOfItsFolder = async (account: Account, user: DovecotUser, folder: string, withinMs: number) => {
+    const runsBefore = (await syncRuns(account.id)).length;
+    const t0 = Date.now();
+    const [id] = await append(user, 1, 500, folder);
+    await waitFor(
+      `the ${folder} message in PostgreSQL`,
+      async () => (await rowCount(account.id, id)) === 1,
+      withinMs,
+      100,
+    );
+    const ms = Date.now() - t0;
+    await settled(account);
+    const runs = await foldersOfRunsAfter(account.id, runsBefore);
+    assert.ok(
+      runs.length >= 1 && runs.every((n) => n === 1),
+      `syncs of the changed folder alone: ${JSON.stringify(runs)}`,
+    );
+    return { id, ms };
+  };
 
   before(async () => {
     quietTemporalLogs();
@@ -331,15 +378,10 @@ describe('IMAP IDLE watcher', () => {
     // The same watch activity logged in again and asked for the sync (WATCH_RECONNECT_PATCH):
     // no workflow round, and one sync of INBOX, not of every folder.
     assert.equal(await watchActivities(watched), activitiesBefore, 'the watch activity reconnected itself');
-    const runs = (
-      await db.pool.query('SELECT folders FROM sync_runs WHERE account_id = $1 ORDER BY id OFFSET $2', [
-        watched.id,
-        runsBefore,
-      ])
-    ).rows;
+    const runs = await foldersOfRunsAfter(watched.id, runsBefore);
     assert.ok(runs.length >= 1, 'a sync after the reconnect');
     assert.deepEqual(
-      runs.map((r) => Number(r.folders)),
+      runs,
       runs.map(() => 1),
       'after the reconnect, syncs of INBOX alone',
     );
@@ -381,37 +423,12 @@ describe('IMAP IDLE watcher', () => {
       200,
     );
     await settled(watched);
-    const runsBefore = (await syncRuns(watched.id)).length;
-    const t0 = Date.now();
-    const imap = await imapSession(dovecot, WATCHED.user, WATCHED.password);
-    const m = testMessage('Archive', 500);
-    try {
-      await imap.append('Archive', m.raw);
-    } finally {
-      await imap.logout();
-    }
     // The poll is an hour on this worker: only the server's push (NOTIFY, which Dovecot offers) is this quick.
-    await waitFor(
-      'the Archive message in PostgreSQL',
-      async () => (await rowCount(watched.id, m.messageId)) === 1,
-      20_000,
-      100,
-    );
-    console.log(`# APPEND to a watched folder -> row in PostgreSQL: ${Date.now() - t0} ms (pushed by NOTIFY)`);
-    await settled(watched);
-    const runs = (
-      await db.pool.query('SELECT folders FROM sync_runs WHERE account_id = $1 ORDER BY id OFFSET $2', [
-        watched.id,
-        runsBefore,
-      ])
-    ).rows.map((r) => Number(r.folders));
-    assert.ok(
-      runs.length >= 1 && runs.every((n) => n === 1),
-      `syncs of the changed folder alone: ${JSON.stringify(runs)}`,
-    );
+    const { id: archived, ms } = await arrivesBySyncOfItsFolder(watched, WATCHED, 'Archive', 20_000);
+    console.log(`# APPEND to a watched folder -> row in PostgreSQL: ${ms} ms (pushed by NOTIFY)`);
     const folder = await db.pool.query('SELECT folder FROM messages WHERE account_id = $1 AND message_id = $2', [
       watched.id,
-      m.messageId,
+      archived,
     ]);
     assert.equal(folder.rows[0].folder, 'Archive');
     const listed = await run('node', ['--import', 'tsx', 'starters/list-accounts.ts'], {
@@ -438,48 +455,12 @@ describe('IMAP IDLE watcher', () => {
     } finally {
       await setup.logout();
     }
-    const polled = await addAccountWithPassword(
-      store,
-      parseKeyring(keyEntry),
-      owner,
-      {
-        imapHost: '127.0.0.1',
-        imapPort: dovecot.imapPort,
-        imapTls: false,
-        imapUser: POLLED.user,
-        syncIntervalSeconds: MONTH,
-      },
-      POLLED.password,
-    );
+    const polled = await addDovecotAccount(POLLED);
     await store.setWatchedFolders(owner, polled.id, ['Lists']);
     await reconcileAccount(env.client, store, (await store.getAccount(owner, polled.id))!, queuePolled, watch);
     await waitFor('first sync', async () => (await rowCount(polled.id)) === 1, 90_000, 200);
     await settled(polled);
-    const runsBefore = (await syncRuns(polled.id)).length;
-    const imap = await imapSession(dovecot, POLLED.user, POLLED.password);
-    const m = testMessage('Lists', 7);
-    try {
-      await imap.append('Lists', m.raw);
-    } finally {
-      await imap.logout();
-    }
-    await waitFor(
-      'the Lists message in PostgreSQL',
-      async () => (await rowCount(polled.id, m.messageId)) === 1,
-      30_000,
-      100,
-    );
-    await settled(polled);
-    const runs = (
-      await db.pool.query('SELECT folders FROM sync_runs WHERE account_id = $1 ORDER BY id OFFSET $2', [
-        polled.id,
-        runsBefore,
-      ])
-    ).rows.map((r) => Number(r.folders));
-    assert.ok(
-      runs.length >= 1 && runs.every((n) => n === 1),
-      `syncs of the changed folder alone: ${JSON.stringify(runs)}`,
-    );
+    await arrivesBySyncOfItsFolder(polled, POLLED, 'Lists', 30_000);
     await store.updateAccountSettings(owner, polled.id, { enabled: false });
     await reconcileAccount(env.client, store, (await store.getAccount(owner, polled.id))!, queuePolled, watch);
   });
@@ -572,19 +553,7 @@ describe('IMAP IDLE watcher', () => {
     const schedule = await env.client.schedule.getHandle(`sync-account-${watched.id}`).describe();
     assert.equal(schedule.state.paused, true, 'the Schedule is paused, not gone');
 
-    const gone = await addAccountWithPassword(
-      store,
-      parseKeyring(keyEntry),
-      owner,
-      {
-        imapHost: '127.0.0.1',
-        imapPort: dovecot.imapPort,
-        imapTls: false,
-        imapUser: GONE.user,
-        syncIntervalSeconds: MONTH,
-      },
-      GONE.password,
-    );
+    const gone = await addDovecotAccount(GONE);
     await reconcileAccount(env.client, store, gone, queueWide, watch);
     await settled(gone);
     await waitFor('watcher listed', async () => {
@@ -607,22 +576,7 @@ describe('IMAP IDLE watcher', () => {
     // Three idle watches and two sync slots: the watches run on their own queue, so they never
     // hold the slots the syncs need (on the sync queue, the syncs would never start).
     const crowd: Account[] = [];
-    for (const user of CROWD)
-      crowd.push(
-        await addAccountWithPassword(
-          store,
-          parseKeyring(keyEntry),
-          owner,
-          {
-            imapHost: '127.0.0.1',
-            imapPort: dovecot.imapPort,
-            imapTls: false,
-            imapUser: user.user,
-            syncIntervalSeconds: MONTH,
-          },
-          user.password,
-        ),
-      );
+    for (const user of CROWD) crowd.push(await addDovecotAccount(user));
     for (const account of crowd) await reconcileAccount(env.client, store, account, queueFewSlots, watch);
     for (const account of crowd) await settled(account);
     const ids = await Promise.all(CROWD.map((user, i) => append(user, 1, 300 + i)));
