@@ -344,15 +344,13 @@ describe('search backfill of messages stored before migration 003', () => {
       const store = createStore(pool);
       const user = (await store.ensureUser('old@search.test')).id;
       const accountId = crypto.randomUUID();
-      await store.addAccount(user, {
-        id: accountId,
-        imapHost: 'imap.example.com',
-        imapPort: 993,
-        imapTls: true,
-        imapUser: 'old',
-        passwordEncrypted: 'v1:k1:unused',
-        syncIntervalSeconds: 900,
-      });
+      // The account as the previous build stored it (the store's own queries name columns of
+      // later migrations).
+      await pool.query(
+        `INSERT INTO mail_accounts (id, user_id, imap_host, imap_port, imap_tls, imap_user, password_encrypted, sync_interval_seconds)
+         VALUES ($1, $2, 'imap.example.com', 993, true, 'old', 'v1:k1:unused', 900)`,
+        [accountId, user],
+      );
       await store.beginFolder(user, accountId, 'INBOX', 1);
       // Stored by the previous build: flags as the server sent them (sorted), no body text.
       for (let i = 1; i <= 7; i++) {
