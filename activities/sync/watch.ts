@@ -25,9 +25,9 @@ import type pino from 'pino';
 import { ERR_ACCOUNT_NOT_FOUND, ERR_AUTH, ERR_SECRET_KEY } from '../../contracts/sync';
 import type { MailboxMark, WatcherState, WatchOutcome } from '../../contracts/watch';
 import { closeImap, connectionError, examineFolder, imapErrorText } from '../../lib/imap/client';
-import { markChanged, storeBehind } from '../../lib/imap/mailbox-marks';
+import { MARK_STATUS_QUERY, markChanged, statusMark, storeBehind } from '../../lib/imap/mailbox-marks';
 import { notifyFolders } from '../../lib/imap/notify';
-import { statusMark, watchedFolderList } from '../../lib/imap/watched-folders';
+import { watchedFolderList } from '../../lib/imap/watched-folders';
 import { serverText } from '../../lib/imap/server-text';
 import { requestFolderSync, runningSyncWorkflows, type SyncRequest } from '../../lib/account-sync';
 import type { Store } from '../../lib/sync-store';
@@ -103,26 +103,14 @@ export function createWatchActivities(deps: WatchDeps) {
 
   async function currentMark(imap: ImapFlow, fallback: MailboxMark): Promise<MailboxMark> {
     // STATUS of the selected mailbox: what the next EXAMINE will be compared with.
-    const s = await imap.status(WATCHED_FOLDER, {
-      uidNext: true,
-      messages: true,
-      uidValidity: true,
-      highestModseq: true,
-    });
-    if (!s) return fallback;
-    return {
-      uidValidity: s.uidValidity !== undefined ? Number(s.uidValidity) : fallback.uidValidity,
-      uidNext: s.uidNext ?? fallback.uidNext,
-      exists: s.messages ?? fallback.exists,
-      highestModseq:
-        fallback.highestModseq !== null && s.highestModseq !== undefined ? s.highestModseq.toString() : null,
-    };
+    const s = await imap.status(WATCHED_FOLDER, MARK_STATUS_QUERY);
+    return s ? (statusMark(s, fallback) ?? fallback) : fallback;
   }
 
   /** A watched folder's counters (STATUS); null when the server has no such folder or refuses it. */
   async function folderStatus(imap: ImapFlow, folder: string): Promise<MailboxMark | null> {
     try {
-      const s = await imap.status(folder, { uidNext: true, messages: true, uidValidity: true, highestModseq: true });
+      const s = await imap.status(folder, MARK_STATUS_QUERY);
       return s ? statusMark(s) : null;
     } catch (err) {
       // A NO for this folder leaves the connection usable; anything else is the connection's.

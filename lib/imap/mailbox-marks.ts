@@ -4,6 +4,40 @@
 import type { MailboxMark } from '../../contracts/watch';
 import type { FolderState } from '../sync-store/types';
 
+/** What the watcher asks STATUS for: the counters of a mark. */
+export const MARK_STATUS_QUERY = { uidNext: true, messages: true, uidValidity: true, highestModseq: true } as const;
+
+/** An answer to MARK_STATUS_QUERY (imapflow's shape). */
+export interface MarkStatus {
+  uidValidity?: bigint | number;
+  uidNext?: number;
+  messages?: number;
+  highestModseq?: bigint | number;
+}
+
+/**
+ * A STATUS answer as a mark. Without `fallback`: null when UIDVALIDITY, UIDNEXT or MESSAGES is
+ * missing. With `fallback` (the mailbox as its EXAMINE showed it): a missing counter is taken
+ * from it, and HIGHESTMODSEQ counts only if EXAMINE had one (CONDSTORE).
+ */
+export function statusMark(s: MarkStatus, fallback?: MailboxMark): MailboxMark | null {
+  if (fallback)
+    return {
+      uidValidity: s.uidValidity !== undefined ? Number(s.uidValidity) : fallback.uidValidity,
+      uidNext: s.uidNext ?? fallback.uidNext,
+      exists: s.messages ?? fallback.exists,
+      highestModseq:
+        fallback.highestModseq !== null && s.highestModseq !== undefined ? s.highestModseq.toString() : null,
+    };
+  if (s.uidValidity === undefined || s.uidNext === undefined || s.messages === undefined) return null;
+  return {
+    uidValidity: Number(s.uidValidity),
+    uidNext: s.uidNext,
+    exists: s.messages,
+    highestModseq: s.highestModseq === undefined ? null : s.highestModseq.toString(),
+  };
+}
+
 /** Something happened since `before` (new mail, deletions, flag changes under CONDSTORE, a recreated mailbox). */
 export function markChanged(before: MailboxMark, now: MailboxMark): boolean {
   return (

@@ -1,7 +1,6 @@
 // The folders an account's IDLE watcher watches besides INBOX (account:set --watch-folders,
-// column mail_accounts.watched_folders): which names count, and how a folder's STATUS becomes
-// the counters the watcher compares. Pure; unit-tested in test/unit/watched-folders.test.ts.
-import type { MailboxMark } from '../../contracts/watch';
+// column mail_accounts.watched_folders): which names count. Pure; unit-tested in
+// test/unit/watched-folders.test.ts.
 
 /** More would make every poll a long series of STATUS commands; the Schedule covers the rest. */
 export const MAX_WATCHED_FOLDERS = 20;
@@ -48,20 +47,4 @@ export function parseWatchedFolders(text: string): string[] {
       `at most ${MAX_WATCHED_FOLDERS} folders besides INBOX can be watched (the Schedule syncs the rest)`,
     );
   return list;
-}
-
-/** A STATUS answer (imapflow's) as the counters the watcher compares; null without the basics. */
-export function statusMark(s: {
-  uidValidity?: bigint | number;
-  uidNext?: number;
-  messages?: number;
-  highestModseq?: bigint | number;
-}): MailboxMark | null {
-  if (s.uidValidity === undefined || s.uidNext === undefined || s.messages === undefined) return null;
-  return {
-    uidValidity: Number(s.uidValidity),
-    uidNext: s.uidNext,
-    exists: s.messages,
-    highestModseq: s.highestModseq === undefined ? null : s.highestModseq.toString(),
-  };
 }

@@ -2,7 +2,7 @@
 // (a change between two watches, or PostgreSQL behind the server after a start).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { markChanged, storeBehind } from '../../lib/imap/mailbox-marks';
+import { markChanged, statusMark, storeBehind } from '../../lib/imap/mailbox-marks';
 import type { MailboxMark } from '../../contracts/watch';
 
 const box: MailboxMark = { uidValidity: 7, uidNext: 11, exists: 10, highestModseq: '500' };
@@ -19,6 +19,23 @@ describe('mailbox marks', () => {
       markChanged({ ...box, highestModseq: null }, { ...box, highestModseq: null }),
       false,
       'no CONDSTORE: no change',
+    );
+  });
+
+  it('reads a STATUS answer against the EXAMINE it follows: missing counters from it, no mod-sequence without CONDSTORE', () => {
+    const examined: MailboxMark = { uidValidity: 7, uidNext: 10, exists: 9, highestModseq: '50' };
+    assert.deepEqual(statusMark({ uidNext: 12, messages: 11, highestModseq: 60n }, examined), {
+      uidValidity: 7,
+      uidNext: 12,
+      exists: 11,
+      highestModseq: '60',
+    });
+    assert.equal(
+      statusMark(
+        { uidValidity: 7, uidNext: 12, messages: 11, highestModseq: 60n },
+        { ...examined, highestModseq: null },
+      )?.highestModseq,
+      null,
     );
   });
 

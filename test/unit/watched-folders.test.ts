@@ -3,12 +3,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { notifiableFolder } from '../../lib/imap/notify';
-import {
-  MAX_WATCHED_FOLDERS,
-  parseWatchedFolders,
-  statusMark,
-  watchedFolderList,
-} from '../../lib/imap/watched-folders';
+import { statusMark } from '../../lib/imap/mailbox-marks';
+import { MAX_WATCHED_FOLDERS, parseWatchedFolders, watchedFolderList } from '../../lib/imap/watched-folders';
 
 describe('watched folders', () => {
   it('INBOX is always watched, in any case, so it is never listed; names are trimmed and kept once', () => {
