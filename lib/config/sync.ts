@@ -14,6 +14,9 @@ const bool = z
   .toLowerCase()
   .refine((v) => ['true', 'false', '1', '0', 'yes', 'no'].includes(v), 'must be true or false');
 
+/** A validated boolean variable's value (see `bool`) as a boolean. */
+const isOn = (v: string) => ['true', '1', 'yes'].includes(v.toLowerCase());
+
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/mailroom';
 
 const schema = z.object({
@@ -227,14 +230,14 @@ export function loadSyncConfig(env: NodeJS.ProcessEnv = process.env): SyncConfig
     oauth2TimeoutMs: e.SYNC_OAUTH2_TIMEOUT_MS,
     metricsPort: e.SYNC_METRICS_PORT,
     metricsHost: e.METRICS_HOST,
-    watch: ['true', '1', 'yes'].includes(e.SYNC_WATCH),
+    watch: isOn(e.SYNC_WATCH),
     watchCoalesceMs: e.SYNC_WATCH_COALESCE_MS,
     watchMaxIdleSeconds: e.SYNC_WATCH_MAX_IDLE_SECONDS,
     watchReissueIdleSeconds: e.SYNC_WATCH_REISSUE_IDLE_SECONDS,
     watchReconnectMaxSeconds: e.SYNC_WATCH_RECONNECT_MAX_SECONDS,
     watchReconnectWithinSeconds: e.SYNC_WATCH_RECONNECT_WITHIN_SECONDS,
     watchFolderPollSeconds: e.SYNC_WATCH_FOLDER_POLL_SECONDS,
-    watchNotify: ['true', '1', 'yes'].includes(e.SYNC_WATCH_NOTIFY),
+    watchNotify: isOn(e.SYNC_WATCH_NOTIFY),
     watchedIntervalSeconds:
       e.SYNC_WATCHED_INTERVAL_MINUTES === undefined ? undefined : e.SYNC_WATCHED_INTERVAL_MINUTES * 60,
     connectionsPerAccount: e.SYNC_IMAP_CONNECTIONS_PER_ACCOUNT,
@@ -266,7 +269,7 @@ function messageEventsConfig(e: z.infer<typeof schema>): MessageEventsConfig {
       `Invalid mailroom sync configuration, fix these environment variables:\n  ${problems.join('\n  ')}`,
     );
   return {
-    enabledByDefault: ['true', '1', 'yes'].includes(e.SYNC_EVENTS_ENABLED.toLowerCase()),
+    enabledByDefault: isOn(e.SYNC_EVENTS_ENABLED),
     workflowType: e.SYNC_EVENTS_WORKFLOW_TYPE ?? null,
     workflowTaskQueue: e.SYNC_EVENTS_TASK_QUEUE,
     webhookUrl: url,
