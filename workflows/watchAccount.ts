@@ -12,6 +12,7 @@
 // workflow ends and the Schedule alone syncs the account. Continue-as-new every
 // iterationsPerRun watches. Ids, counters and short reasons only in history.
 import {
+  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
@@ -71,6 +72,13 @@ export const WATCH_INLINE_PATCH = 'watch-requests-in-activity';
  */
 export const WATCH_RECONNECT_PATCH = 'watch-reconnects-in-activity';
 
+/**
+ * Cancelled (account disabled or removed): 'stopped' is recorded once the watch activity has
+ * ended, not beside it. The activity learns of the cancel at its next heartbeat; meanwhile it
+ * could record 'idle' (a connection it was opening), and that overwrote 'stopped' for good.
+ */
+export const WATCH_STOP_AFTER_WATCH_PATCH = 'watch-stopped-after-its-watch';
+
 /** Seconds to wait before reconnect number `failures` (1, 2, ...): doubling from `initial`, capped at `max`. */
 export function reconnectDelaySeconds(failures: number, initial: number, max: number): number {
   return Math.min(max, initial * 2 ** Math.min(30, Math.max(0, failures - 1)));
@@ -99,14 +107,6 @@ export async function watchAccount(input: WatchAccountInput): Promise<WatchResul
   // The long activities go to the watch queue (contracts/watch.ts: never the syncs' slots).
   const longQueue = watchTaskQueue(taskQueue);
 
-  // One attempt per watch: the workflow itself decides about reconnecting (with its backoff,
-  // visible as state 'reconnecting'), whatever ended the attempt (server, network, worker).
-  const watcher = proxyActivities<Activities>({
-    taskQueue: longQueue,
-    startToCloseTimeout: `${maxIdleSeconds + 600}s`,
-    heartbeatTimeout: `${options.heartbeatTimeoutSeconds ?? 30}s`,
-    retry: { maximumAttempts: 1 },
-  });
   const waiter = proxyActivities<Activities>({
     taskQueue: longQueue,
     startToCloseTimeout: '10m',
@@ -146,6 +146,16 @@ export async function watchAccount(input: WatchAccountInput): Promise<WatchResul
   // Decided once per run; runs begun by older code keep returning at each change.
   const inline = patched(WATCH_INLINE_PATCH);
   const reconnectInside = inline && patched(WATCH_RECONNECT_PATCH);
+  const stopAfterWatch = patched(WATCH_STOP_AFTER_WATCH_PATCH);
+  // One attempt per watch: the workflow itself decides about reconnecting (with its backoff,
+  // visible as state 'reconnecting'), whatever ended the attempt (server, network, worker).
+  const watcher = proxyActivities<Activities>({
+    taskQueue: longQueue,
+    startToCloseTimeout: `${maxIdleSeconds + 600}s`,
+    heartbeatTimeout: `${options.heartbeatTimeoutSeconds ?? 30}s`,
+    retry: { maximumAttempts: 1 },
+    ...(stopAfterWatch ? { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED } : {}),
+  });
 
   const details = () =>
     setCurrentDetails(

@@ -415,6 +415,8 @@ export function createWatchActivities(deps: WatchDeps) {
                   })();
                 }, folderPollMs)
               : undefined;
+          // A cancel that came while connecting: the listener above never fires for it.
+          if (signal?.aborted) return finish('cancelled');
           imap.idle().catch(() => {
             /* a broken IDLE closes the connection: the 'close' listener answers */
           });

@@ -41,6 +41,8 @@ interface Run {
   requestFailures: number;
   /** awaitSyncsDone answers false this many times first. */
   busy: number;
+  /** A watch is idling (the scripted steps are done) and has not yet seen its cancellation. */
+  idling?: boolean;
 }
 
 const runs = new Map<string, Run>();
@@ -60,9 +62,15 @@ const stubs: WatchActivities = {
     if (!step) {
       // Script done: IDLE until cancelled, heartbeating like the real one.
       const ctx = Context.current();
+      run.idling = true;
       for (;;) {
         ctx.heartbeat();
-        if (ctx.cancellationSignal.aborted) throw new CancelledFailure('cancelled');
+        if (ctx.cancellationSignal.aborted) {
+          // Like the real one, which may still record a state while it winds down.
+          await new Promise((r) => setTimeout(r, 200));
+          run.idling = false;
+          throw new CancelledFailure('cancelled');
+        }
         await new Promise((r) => setTimeout(r, 100));
       }
     }
@@ -86,7 +94,8 @@ const stubs: WatchActivities = {
     return true;
   },
   async recordWatcherState(input) {
-    current('recordWatcherState', input);
+    const run = current('recordWatcherState', input);
+    (run.calls.at(-1)!.input as { whileWatching?: boolean }).whileWatching = run.idling === true;
     return true;
   },
 };
@@ -384,7 +393,10 @@ describe('watchAccount', { concurrency: true }, () => {
     await waitFor('second watch running', () => s.callsOf('watchMailbox').length === 2);
     await s.handle.cancel();
     await assert.rejects(s.handle.result(), (err: unknown) => err instanceof WorkflowFailedError);
-    assert.equal(s.callsOf('recordWatcherState').at(-1)?.state, 'stopped');
+    const last = s.callsOf('recordWatcherState').at(-1) as { state?: string; whileWatching?: boolean };
+    assert.equal(last?.state, 'stopped');
+    // After the watch has ended (WATCH_STOP_AFTER_WATCH_PATCH): nothing it records can follow it.
+    assert.equal(last.whileWatching, false, 'stopped was recorded while the watch activity still ran');
   });
 
   test('reconnect backoff doubles and is capped', () => {
