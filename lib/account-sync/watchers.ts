@@ -4,6 +4,7 @@
 // id, USE_EXISTING). A watcher that found no IDLE on the server ended itself ('unsupported');
 // it is tried again once a day, in case the server learned IDLE.
 import { WorkflowIdConflictPolicy, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import type { Account, Store } from '../sync-store';
 import type { SyncConfig } from '../config/sync';
 import { ACCOUNT_ID } from '../../contracts/search-attributes';
@@ -35,28 +36,52 @@ export type WatcherOutcome = 'started' | 'running' | 'stopped' | 'absent' | 'uns
 /** How long a watcher that found no IDLE is left alone before the reconciler tries again. */
 const UNSUPPORTED_RETRY_MS = 24 * 3600 * 1000;
 
-export async function watcherRunning(client: Client, accountId: string): Promise<boolean> {
+/**
+ * The account's watcher: absent (none runs), running, or stopping: cancelled, and its watch
+ * activity is closing the connection (it learns of the cancel at its next heartbeat, so this
+ * lasts up to about 25 s; the workflow ends once it has, see WATCH_STOP_AFTER_WATCH_PATCH).
+ */
+export async function watcherStatus(client: Client, accountId: string): Promise<'absent' | 'running' | 'stopping'> {
   try {
     const d = await client.workflow.getHandle(watchWorkflowId(accountId)).describe();
-    return d.status.name === 'RUNNING';
+    if (d.status.name !== 'RUNNING') return 'absent';
+    // Cancel requested (the workflow may not have seen it yet), or its watch activity told to stop.
+    const cancelling =
+      d.raw.workflowExtendedInfo?.cancelRequested === true ||
+      (d.raw.pendingActivities ?? []).some(
+        (a) => a.state === temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_CANCEL_REQUESTED,
+      );
+    return cancelling ? 'stopping' : 'running';
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return false;
+    if (err instanceof WorkflowNotFoundError) return 'absent';
     throw err;
   }
 }
 
-/** Starts the account's watcher unless one runs (then nothing happens). */
+/** Whether the account's watcher runs (a stopping one counts: it still holds its connection). */
+export async function watcherRunning(client: Client, accountId: string): Promise<boolean> {
+  return (await watcherStatus(client, accountId)) !== 'absent';
+}
+
+/**
+ * Starts the account's watcher unless one runs (then nothing happens). `replaceStopping`: the
+ * one that runs is a cancelled one still closing its connection; it is ended (terminated) and
+ * a new one started, else the account, enabled again meanwhile, would be left without a watcher.
+ */
 export async function startAccountWatcher(
   client: Client,
   account: Pick<Account, 'id' | 'userId'>,
   taskQueue: string,
   options?: WatchOptions,
+  replaceStopping = false,
 ): Promise<void> {
   const input: WatchAccountInput = { userId: account.userId, accountId: account.id, ...(options ? { options } : {}) };
   await client.workflow.start(WATCH_WORKFLOW_TYPE, {
     taskQueue,
     workflowId: watchWorkflowId(account.id),
-    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+    workflowIdConflictPolicy: replaceStopping
+      ? WorkflowIdConflictPolicy.TERMINATE_EXISTING
+      : WorkflowIdConflictPolicy.USE_EXISTING,
     args: [input],
     typedSearchAttributes: [{ key: ACCOUNT_ID, value: account.id }],
     staticSummary: `IMAP IDLE watcher of account ${account.id}`,
@@ -65,8 +90,10 @@ export async function startAccountWatcher(
 
 /** Cancels the account's watcher (it records 'stopped'); false when none ran. */
 export async function stopAccountWatcher(client: Client, accountId: string, dryRun = false): Promise<boolean> {
-  if (!(await watcherRunning(client, accountId))) return false;
-  if (dryRun) return true;
+  const status = await watcherStatus(client, accountId);
+  if (status === 'absent') return false;
+  // Cancelled already: it is closing its connection.
+  if (dryRun || status === 'stopping') return true;
   try {
     await client.workflow.getHandle(watchWorkflowId(accountId)).cancel();
   } catch (err) {
@@ -87,11 +114,16 @@ export async function reconcileAccountWatcher(
 ): Promise<WatcherOutcome> {
   if (!watch.enabled || !account.enabled)
     return (await stopAccountWatcher(client, account.id, dryRun)) ? 'stopped' : 'absent';
-  if (await watcherRunning(client, account.id)) return 'running';
+  const status = await watcherStatus(client, account.id);
+  if (status === 'running') return 'running';
   const last = await store.getWatcher(account.userId, account.id);
-  if (last?.state === 'unsupported' && Date.now() - last.stateChangedAt.getTime() < UNSUPPORTED_RETRY_MS)
+  if (
+    status === 'absent' &&
+    last?.state === 'unsupported' &&
+    Date.now() - last.stateChangedAt.getTime() < UNSUPPORTED_RETRY_MS
+  )
     return 'unsupported';
-  if (!dryRun) await startAccountWatcher(client, account, taskQueue, watch.options);
+  if (!dryRun) await startAccountWatcher(client, account, taskQueue, watch.options, status === 'stopping');
   return 'started';
 }
 

@@ -18,7 +18,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createStore, type Account, type Store } from '../../lib/sync-store';
 import { addAccountWithPassword } from '../../lib/sync-store/credentials';
 import { generateKeyEntry, parseKeyring } from '../../lib/sync-store/crypto';
-import { reconcileAccount, reconcileSchedules, type WatchSettings } from '../../lib/account-sync';
+import { reconcileAccount, reconcileSchedules, watcherStatus, type WatchSettings } from '../../lib/account-sync';
 import { watchStatusQuery, watchWorkflowId } from '../../contracts/watch';
 import { startDovecot, type DovecotServer, type DovecotUser } from '../../scripts/stack/dovecot';
 import { startHostileImap } from '../support/hostile-imap';
@@ -552,6 +552,27 @@ describe('IMAP IDLE watcher', () => {
     await recordSyncHistory(env.client, watchWorkflowId(watched.id), undefined, 'watcher-stopped');
     const schedule = await env.client.schedule.getHandle(`sync-account-${watched.id}`).describe();
     assert.equal(schedule.state.paused, true, 'the Schedule is paused, not gone');
+
+    // Enabled again while the cancelled watcher still closes its connection (up to its next
+    // heartbeat): the reconcile replaces it, so the account is not left without a watcher.
+    await store.updateAccountSettings(owner, watched.id, { enabled: true });
+    assert.equal((await reconcileAccount(env.client, store, watched, queueWide, watch)).watcher, 'started');
+    await waitFor('watching again', async () => (await watcherState(watched)) === 'idle', 60_000);
+    const firstRun = (await handle.describe()).runId;
+    await store.updateAccountSettings(owner, watched.id, { enabled: false });
+    assert.equal((await reconcileAccount(env.client, store, disabled, queueWide, watch)).watcher, 'stopped');
+    assert.equal(await watcherStatus(env.client, watched.id), 'stopping');
+    await store.updateAccountSettings(owner, watched.id, { enabled: true });
+    assert.equal((await reconcileAccount(env.client, store, watched, queueWide, watch)).watcher, 'started');
+    const replaced = await handle.describe();
+    assert.notEqual(replaced.runId, firstRun, 'a new watcher, not the stopping one');
+    assert.equal(replaced.status.name, 'RUNNING');
+    await waitFor('the new watcher idle', async () => (await watcherState(watched)) === 'idle', 60_000);
+    await new Promise((r) => setTimeout(r, 2000));
+    assert.equal(await watcherStatus(env.client, watched.id), 'running');
+    assert.equal(await watcherState(watched), 'idle', 'the replaced watcher recorded nothing after the new one');
+    await store.updateAccountSettings(owner, watched.id, { enabled: false });
+    await reconcileAccount(env.client, store, disabled, queueWide, watch);
 
     const gone = await addDovecotAccount(GONE);
     await reconcileAccount(env.client, store, gone, queueWide, watch);
