@@ -9,6 +9,7 @@ import type { AwsClients } from '../lib/aws/clients';
 import type { Transports } from '../lib/smtp/transports';
 import { heartbeating } from '../lib/temporal/heartbeat';
 import { createDeliverActivities } from './inbound/deliver';
+import { createDeliverAndTagActivities } from './inbound/deliver-and-tag';
 import { createFetchActivities } from './inbound/fetch';
 import { createLookupActivities, createRecipientLookupActivities } from './inbound/lookups';
 import { createRulesActivities } from './inbound/rules';
@@ -30,6 +31,8 @@ export function createInboundActivities(deps: InboundDeps) {
     checkBlocklist: lookups.checkBlocklist,
     loadRules: rules.loadRules,
   });
+  const deliver = createDeliverActivities(deps);
+  const tag = createTagActivities(deps);
   return heartbeating({
     // fetchEmail; asked with `lookups`, it also answers lookupRecipients and findOutboundMessage
     ...createFetchActivities({
@@ -38,9 +41,11 @@ export function createInboundActivities(deps: InboundDeps) {
     }),
     ...lookups, // checkBlocklist, findOutboundMessage
     ...recipientLookups, // lookupRecipients (fast path)
-    ...createDeliverActivities(deps), // deliverEmail
+    ...deliver, // deliverEmail
     ...rules, // loadRules, forwardEmail, sendAutoReply
-    ...createTagActivities(deps), // tagEmail, deleteEmail
+    ...tag, // tagEmail, deleteEmail
+    // deliverAndTag (fast path): the delivery that ends an email tags it too
+    ...createDeliverAndTagActivities({ deliverEmail: deliver.deliverEmail, tagEmail: tag.tagEmail }),
   });
 }
 

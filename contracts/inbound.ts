@@ -323,3 +323,21 @@ export const progressQuery = defineQuery<{
   status?: EmailStatus;
   deferred?: { reason: string; since: string; nextTry: string; giveUpAt: string; waits: number };
 }>('progress');
+
+/**
+ * What deliverAndTag needs to tag the object itself when the delivery ends the email (no
+ * recipient deferred, no rules to run after it): the outcomes recorded before the delivery
+ * (blocked recipients), those after it (looped ones), and the audit fields the workflow adds.
+ */
+export interface DeliveryTagPlan {
+  before: RecipientResult[];
+  after: RecipientResult[];
+  /** Audit fields besides the status and the counts (blocked sender and recipients, SES verdicts). */
+  record: { blockedSender?: string; blockedRecipients?: readonly string[]; verdicts?: string };
+}
+
+/** deliverAndTag's answer: the delivery's, and the status it tagged the object with (absent: not tagged). */
+export interface DeliveredAndTagged {
+  recipients: RecipientResult[];
+  tagged?: EmailStatus;
+}

@@ -27,6 +27,7 @@ import {
   type DeferralSettings,
   type DeferralState,
   type DeliveryPolicy,
+  type DeliveryTagPlan,
   type EmailSummary,
   type FetchedLookups,
   INBOUND_ERRORS,
@@ -40,6 +41,7 @@ import {
 import { DEFERRED_STATUS, type EmailStatus } from '../contracts/email-status';
 import { MAIL_DOMAIN, MAIL_FROM_HASH, MAIL_STATUS, MAIL_TO_HASH } from '../contracts/search-attributes';
 import type { AuditRecord } from '../lib/mail/metadata';
+import { emailOutcome } from '../lib/mail/email-outcome';
 import { autoReplyTarget, reportedRecipient } from '../lib/mail/rule-gates';
 import { compactVerdicts } from '../lib/mail/ses-verdicts';
 
@@ -115,6 +117,14 @@ export const DEFERRAL_PATCH = 'inbound-current-2026-12b';
 // Runs that recorded DEFERRAL_PATCH or older markers replay with their behaviour. Decided once
 // per run, at its start.
 export const BATCHED_PATCH = 'inbound-current-2026-12c';
+// Issue 24 (fewer activations per email), continued: the marker of a new run since then; it
+// stands for BATCHED_PATCH's behaviour plus this. When the first delivery ends the email (no
+// recipient deferred, no rules to run after it), the same local activity tags the S3 object
+// (deliverAndTag, with the status lib/mail/email-outcome.ts decides for both): an ordinary
+// email is fetch and deliver-and-tag, one local activity, one marker and one activation less.
+// A tag that fails there is written by the tag step as before. Runs that recorded
+// BATCHED_PATCH or older markers replay with their behaviour. Decided once per run, at its start.
+export const TAG_WITH_DELIVERY_PATCH = 'inbound-current-2026-12d';
 // Delivery: a 40 MB message over SMTP can take a while; connection errors retry with backoff.
 const deliverOptions = {
   startToCloseTimeout: '5 minutes',
@@ -281,7 +291,9 @@ function isTemporary(err: ActivityFailure): boolean {
 }
 
 function describe(err: unknown): string {
-  if (err instanceof ActivityFailure && err.cause) return `${err.activityType}: ${err.cause.message}`;
+  // deliverAndTag fails only in its delivery (a failed tag is left to the tag step): named as such.
+  if (err instanceof ActivityFailure && err.cause)
+    return `${err.activityType === 'deliverAndTag' ? 'deliverEmail' : err.activityType}: ${err.cause.message}`;
   return err instanceof Error ? err.message : String(err);
 }
 
@@ -299,6 +311,10 @@ interface InboundRun {
   deferral: boolean;
   /** BATCHED_PATCH, decided once at the start: fetchEmail is asked for the lookups too. */
   batched: boolean;
+  /** TAG_WITH_DELIVERY_PATCH, decided once at the start: a delivery that ends the email tags it too. */
+  tagWithDelivery: boolean;
+  /** The status deliverAndTag tagged the object with (finish() then writes no tag of its own for it). */
+  taggedAs?: EmailStatus;
   /** Batched path: the lookups fetchEmail made (absent when it could not: the steps run on their own). */
   fetched?: FetchedLookups;
   /** The activities of this run's path (classic or deferral). */
@@ -372,6 +388,7 @@ function startRun(input: ProcessInboundInput): InboundRun {
     policy: { ...DEFAULT_DELIVERY_POLICY, ...input.delivery },
     deferral: false,
     batched: false,
+    tagWithDelivery: false,
     steps: classicSteps,
     arrival: resume?.arrival ?? workflowInfo().runStartTime.getTime(),
     settings: deferralSettings(input, resume?.settings),
@@ -401,7 +418,8 @@ function startRun(input: ProcessInboundInput): InboundRun {
   }));
   // A run continued as new is a deferral run: it exists only since DEFERRAL_PATCH. One started
   // by this code records BATCHED_PATCH; one continued by older code does not.
-  run.batched = patched(BATCHED_PATCH);
+  run.tagWithDelivery = patched(TAG_WITH_DELIVERY_PATCH);
+  run.batched = run.tagWithDelivery || patched(BATCHED_PATCH);
   run.deferral = run.batched || resume !== undefined || patched(DEFERRAL_PATCH);
   if (run.deferral) run.steps = deferralSteps;
   run.current = run.deferral || patched(CURRENT_PATCH);
@@ -584,7 +602,8 @@ async function finish(
   result.status = status;
   run.step = 'tag';
   const tagEmail = run.local ? run.steps.localTag.tagEmail : run.steps.tag.tagEmail;
-  if (tag) {
+  // Written with the delivery (deliverAndTag), with this status, from the same outcomes.
+  if (tag && run.taggedAs !== status) {
     const tagged = await persist(run, { what: 'tagging the S3 object', mail: false, atMaxAge: 'skip' }, () =>
       tagEmail.executeWithOptions({ summary: `tag S3 object: status=${status}` }, [
         { domain: ref.domain, bucket: ref.bucket, key: ref.key, record: { status, ...record } },
@@ -842,6 +861,7 @@ async function deliverWithDeferral(
   active: string[],
   rewrite: BounceRewriteInfo | undefined,
   resumed?: NonNullable<DeferralState['delivery']>,
+  tagWith?: DeliveryTagPlan,
 ): Promise<void> {
   const { ref, result } = run;
   run.step = 'deliver';
@@ -852,13 +872,18 @@ async function deliverWithDeferral(
     const deliver =
       run.local && round === 1 && !resumed ? run.steps.localDeliver.deliverEmail : run.steps.deliver.deliverEmail;
     let answers: RecipientResult[];
+    const what = `deliver to ${pending.length} recipient(s), try ${run.waits + 1}${rewrite ? ', bounce rewritten' : ''}`;
     try {
-      answers = await deliver.executeWithOptions(
-        {
-          summary: `deliver to ${pending.length} recipient(s), try ${run.waits + 1}${rewrite ? ', bounce rewritten' : ''}`,
-        },
-        [deliveryInput(ref, summary, pending, rewrite)],
-      );
+      if (tagWith && round === 1 && run.local && !resumed) {
+        // The delivery that ends the email tags it too (TAG_WITH_DELIVERY_PATCH).
+        const done = await run.steps.localDeliver.deliverAndTag.executeWithOptions(
+          { summary: `${what}; tag S3 object if that ends the email` },
+          [{ ...deliveryInput(ref, summary, pending, rewrite), tag: tagWith }],
+        );
+        answers = done.recipients;
+        run.taggedAs = done.tagged;
+      } else
+        answers = await deliver.executeWithOptions({ summary: what }, [deliveryInput(ref, summary, pending, rewrite)]);
     } catch (err) {
       if (!(err instanceof ActivityFailure)) throw err;
       const outcome = isTemporary(err) ? 'deferred' : 'failed';
@@ -1106,23 +1131,26 @@ async function applyRulesEachOnItsOwn(run: InboundRun, summary: EmailSummary, ac
   }
 }
 
+/**
+ * What deliverAndTag needs to tag as finish() would: the outcomes before the delivery's (the
+ * blocked recipients) and after them (looped ones, as deliverWithDeferral appends them).
+ */
+function tagPlan(run: InboundRun, summary: EmailSummary): DeliveryTagPlan {
+  return {
+    before: [...run.result.recipients],
+    after: (summary.looped ?? []).map((l) => ({ recipient: l.recipient, outcome: 'failed', detail: l.detail })),
+    record: blockedRecord(run),
+  };
+}
+
 /** The email's status from its recipients' outcomes, and the audit record to tag it with. */
 function finalStatus(run: InboundRun, summary: EmailSummary): { status: EmailStatus; record: Partial<AuditRecord> } {
   const { result } = run;
-  const count = (o: RecipientResult['outcome']) => result.recipients.filter((r) => r.outcome === o).length;
-  const deliveredCount = count('delivered');
-  const invalid = result.recipients.filter((r) => r.outcome === 'invalid').map((r) => r.recipient);
-  const failures = result.recipients.filter((r) => r.outcome === 'failed');
   // Looped recipients (safety path) are in the results but no longer in summary.recipients.
   const expected = run.safety ? result.recipients.length : summary.recipients.length;
-  let status: EmailStatus;
-  if (deliveredCount === expected) status = 'delivered';
-  else if (deliveredCount > 0) status = 'partial';
-  else if (invalid.length > 0 && failures.length === 0) status = 'rejected';
-  else status = 'failed';
-  const problems = [...failures.map((f) => `${f.recipient}: ${f.detail ?? 'failed'}`), ...run.ruleErrors];
-  if (problems.length) result.reason = problems.join('; ');
-  return { status, record: { invalidInboxes: invalid, deliveredCount, error: result.reason, ...blockedRecord(run) } };
+  const { status, reason, invalidInboxes, deliveredCount } = emailOutcome(result.recipients, expected, run.ruleErrors);
+  if (reason) result.reason = reason;
+  return { status, record: { invalidInboxes, deliveredCount, error: result.reason, ...blockedRecord(run) } };
 }
 
 /** An activity gave up (after its retries): the email is failed, or partial if some recipient has it. */
@@ -1170,9 +1198,18 @@ export async function processInboundEmail(input: ProcessInboundInput): Promise<I
       const rewrite = summary.bounce?.originalMessageIds.length ? await matchBounce(run, summary) : undefined;
       const active = run.fetched ? fetchedBlocklist(run, run.fetched, summary) : await checkBlocklist(run, summary);
       if (active.length === 0) return await finishBlocked(run);
-      if (run.deferral) await deliverWithDeferral(run, summary, active, rewrite);
+      const rulesAfter = hasRulesToApply(run, summary, active);
+      if (run.deferral)
+        await deliverWithDeferral(
+          run,
+          summary,
+          active,
+          rewrite,
+          undefined,
+          run.tagWithDelivery && !rulesAfter ? tagPlan(run, summary) : undefined,
+        );
       else await deliverInRounds(run, summary, active, rewrite);
-      if (hasRulesToApply(run, summary, active)) await applyRules(run, summary, active);
+      if (rulesAfter) await applyRules(run, summary, active);
     }
   } catch (err) {
     // Only activity failures become a 'failed' email; a bug in this code must fail the

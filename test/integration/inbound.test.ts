@@ -609,13 +609,14 @@ describe('inbound pipeline', () => {
     assert.equal((await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('Retry me')).length, 1);
     assert.equal((await stack.mail.messagesFor(CAROL)).filter((m) => m.includes('Retry me')).length, 1);
     const history = await stack.env.client.workflow.getHandle(inboundWorkflowId(BUCKET, key)).fetchHistory();
-    const deliveries = activitySteps(history).filter((s) => s.type === 'deliverEmail');
+    const deliveries = activitySteps(history).filter((s) => s.type === 'deliverEmail' || s.type === 'deliverAndTag');
     assert.equal(deliveries.length, 3, 'one round for both, two more for the deferred recipient only');
     assert.deepEqual(
-      deliveries.map((d) => d.local),
-      [true, false, false],
-      'the first round local (fast path), the rounds after a 4xx regular activities',
+      deliveries.map((d) => `${d.type}${d.local ? ' (local)' : ''}`),
+      ['deliverAndTag (local)', 'deliverEmail', 'deliverEmail'],
+      'the first round local (fast path; it would have tagged an email it ended), the rounds after a 4xx regular activities',
     );
+    assert.equal((await stack.metadata(key))?.status, 'delivered', 'tagged by the tag step after the last round');
   });
 
   test('a recipient that stays deferred until the age ends as failed with the reason, visible in S3', async () => {

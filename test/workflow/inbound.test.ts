@@ -15,6 +15,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { InboundActivities } from '../../activities';
+import { createDeliverAndTagActivities } from '../../activities/inbound/deliver-and-tag';
 import type {
   EmailSummary,
   FetchResult,
@@ -25,6 +26,7 @@ import type {
 import { MAIL_DOMAIN, MAIL_STATUS } from '../../contracts/search-attributes';
 import { progressQuery, type ProcessInboundInput } from '../../contracts/inbound';
 import { processInboundEmail } from '../../workflows/processInboundEmail';
+import { activitySteps } from '../support/history-steps';
 import { startTestTemporal } from '../support/temporal';
 
 const DOMAIN = 'example.com';
@@ -165,6 +167,12 @@ const stubs: Pick<Acts, StubbedName> = {
     return { deleted: true };
   },
 };
+// The real composition (activities/inbound/deliver-and-tag.ts) over the stubs: its calls show as
+// deliverEmail and tagEmail, so a delivery that tags the email reads like the two steps did.
+const activities = {
+  ...stubs,
+  ...createDeliverAndTagActivities({ deliverEmail: stubs.deliverEmail, tagEmail: stubs.tagEmail }),
+};
 
 function summary(over: Partial<EmailSummary> = {}): EmailSummary {
   const recipients = over.recipients ?? [ALICE];
@@ -201,7 +209,7 @@ before(async () => {
     namespace: env.namespace ?? 'default',
     taskQueue: TASK_QUEUE,
     workflowsPath: require.resolve('../../workflows/inbound'),
-    activities: stubs,
+    activities,
   });
   running = worker.run();
   console.log(`# environment and worker ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
@@ -386,6 +394,31 @@ describe('delivery outcomes', { concurrency: true }, () => {
     assert.deepEqual(await searchAttributes(r.handle), { domain: DOMAIN, status: 'delivered' });
     assert.equal(await details(r.handle), 'delivered: 1 delivered');
     assert.deepEqual(await r.handle.query('progress'), { step: 'done', recipients: r.result.recipients });
+  });
+
+  test("the delivery that ends an email tags it in the same local activity; a tag that fails there is the tag step's", async () => {
+    const localSteps = async (handle: WorkflowHandle) =>
+      activitySteps(await handle.fetchHistory())
+        .filter((step) => step.local)
+        .map((step) => step.type);
+    const plain = await runEmail({ fetch: email({ recipients: [ALICE, BOB] }) });
+    assert.equal(plain.result.status, 'delivered');
+    assert.deepEqual(await localSteps(plain.handle), ['fetchEmail', 'lookupRecipients', 'deliverAndTag']);
+    assert.deepEqual(plain.record(), { status: 'delivered', invalidInboxes: [], deliveredCount: 2 });
+
+    // S3 refuses the tag after the delivery: the answer stands, the tag step writes it.
+    const s3Down = await runEmail({ fetch: email(), tagFails: 1 });
+    assert.equal(s3Down.result.status, 'delivered');
+    assert.deepEqual(s3Down.order, ['fetchEmail', 'lookupRecipients', 'deliverEmail', 'tagEmail', 'tagEmail']);
+    assert.deepEqual(await localSteps(s3Down.handle), ['fetchEmail', 'lookupRecipients', 'deliverAndTag', 'tagEmail']);
+    assert.equal(s3Down.callsOf('deliverEmail').length, 1, 'delivered once');
+
+    // Rules after the delivery: the tag waits for them, in its own step.
+    const ooo = await runEmail({
+      fetch: email(),
+      rules: () => [{ recipient: ALICE, forwards: [], outOfOffice: { message: 'Away.', contentType: 'text' } }],
+    });
+    assert.deepEqual((await localSteps(ooo.handle)).slice(-3), ['deliverEmail', 'sendAutoReply', 'tagEmail']);
   });
 
   test('partial: one recipient delivered, one unknown (5xx) listed in invalidInboxes', async () => {
