@@ -15,7 +15,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Presets, SingleBar } from 'cli-progress';
 import { chaosChart, renderSvg } from './chart';
 import type { InboundOutcome } from './chaos/inbound-run';
@@ -25,6 +24,7 @@ import { startChaosStack } from './chaos/stack';
 import { runSyncScenario } from './chaos/sync-run';
 import { runWatchScenarios, WATCH_SCENARIOS, type WatchScenarioName } from './chaos/watch-run';
 import { runSendScenarios, SEND_SCENARIOS, type SendChaosRow, type SendScenarioName } from './chaos/send-run';
+import { benchArgs } from './args';
 
 export interface ChaosRow {
   scenario: string;
@@ -225,17 +225,15 @@ export async function runChaos(opts: {
 }
 
 async function main() {
-  const { values } = parseArgs({
-    options: {
-      scenario: { type: 'string', default: '' },
-      emails: { type: 'string', default: '200' },
-      scale: { type: 'string', default: '1' },
-      rate: { type: 'string', default: '20' },
-      'sync-messages': { type: 'string', default: '1500' },
-      'watch-accounts': { type: 'string', default: '20' },
-      'send-messages': { type: 'string', default: '40' },
-      'send-kills': { type: 'string', default: '6' },
-    },
+  const { values } = benchArgs(__filename, {
+    scenario: { type: 'string', default: '' },
+    emails: { type: 'string', default: '200' },
+    scale: { type: 'string', default: '1' },
+    rate: { type: 'string', default: '20' },
+    'sync-messages': { type: 'string', default: '1500' },
+    'watch-accounts': { type: 'string', default: '20' },
+    'send-messages': { type: 'string', default: '40' },
+    'send-kills': { type: 'string', default: '6' },
   });
   const bar = new SingleBar(
     { format: '{phase} [{bar}] {value}/{total}', hideCursor: true, clearOnComplete: true },

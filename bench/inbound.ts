@@ -16,12 +16,21 @@
 // Prints a table (a column per backend) and writes bench/results/inbound-<time>.json, with a
 // chart beside it (.svg). Figures only: nothing here is asserted, and the numbers depend on
 // the machine and on what else runs on it (the JSON says how busy the machine was besides).
+//   --emails N            emails per backend (default 1000)
+//   --backend dev|postgres|both   which Temporal backend(s) (default both)
+//   --rate R              starts per second in the first phase (default 0: all at once)
+//   --half-load-emails N  emails of the half-load phase (default half of --emails; 0 skips it)
+//   --workers N           worker processes on the task queue (default 1)
+//   --compiled            run the production build as the image does (npm run build first)
+//   --set KEY=VALUE       the worker's environment (repeatable); --eager: the worker in this
+//                         process; --label NAME names the run in the JSON
+//   --shards N, --server-set key=value, --max-conns N, --pg-url URL, --sql-plugin NAME,
+//   --server-profile S    the PostgreSQL-backed server's settings and a Go CPU profile
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
@@ -56,6 +65,7 @@ import { activitySteps } from '../test/support/history-steps';
 import { inboundChart, renderSvg, type Series } from './chart';
 import { type EmulatorProcess, startEmulatorProcess } from './emulators';
 import { cpuSecondsOf, machineBusy, memoryOf, processTree, serverCpuSeconds, threadCpuSeconds } from './procstat';
+import { benchArgs } from './args';
 
 const ROOT = join(__dirname, '..');
 const DOMAIN = 'example.com';
@@ -900,32 +910,30 @@ function pairs(option: string, list: string[]): Record<string, string> {
 }
 
 async function main() {
-  const { values } = parseArgs({
-    options: {
-      emails: { type: 'string', default: '1000' },
-      rate: { type: 'string', default: '0' },
-      backend: { type: 'string', default: 'both' },
-      // Emails of the second phase, started at half the throughput of the first (0: skip it).
-      'half-load-emails': { type: 'string' },
-      // Worker processes on the task queue; --compiled runs the production build (npm run build first).
-      workers: { type: 'string', default: '1' },
-      compiled: { type: 'boolean', default: false },
-      // Tuning runs: --set WORKER_MAX_CACHED_WORKFLOWS=200 (repeatable, the worker's environment),
-      // --eager (the worker then runs in this process), --label name.
-      set: { type: 'string', multiple: true, default: [] },
-      eager: { type: 'boolean', default: false },
-      label: { type: 'string', default: 'default settings' },
-      // The PostgreSQL backend: --shards N, --server-set key=value (dynamic config, YAML value,
-      // repeatable), --max-conns N (the server's pool per database), --pg-url (another PostgreSQL).
-      shards: { type: 'string' },
-      'server-set': { type: 'string', multiple: true, default: [] },
-      'max-conns': { type: 'string' },
-      'pg-url': { type: 'string' },
-      'sql-plugin': { type: 'string' },
-      // Seconds of Go CPU profile of the PostgreSQL-backed server, taken from the start of the
-      // all-at-once phase and written beside the results (.pprof; read with `go tool pprof -top`).
-      'server-profile': { type: 'string' },
-    },
+  const { values } = benchArgs(__filename, {
+    emails: { type: 'string', default: '1000' },
+    rate: { type: 'string', default: '0' },
+    backend: { type: 'string', default: 'both' },
+    // Emails of the second phase, started at half the throughput of the first (0: skip it).
+    'half-load-emails': { type: 'string' },
+    // Worker processes on the task queue; --compiled runs the production build (npm run build first).
+    workers: { type: 'string', default: '1' },
+    compiled: { type: 'boolean', default: false },
+    // Tuning runs: --set WORKER_MAX_CACHED_WORKFLOWS=200 (repeatable, the worker's environment),
+    // --eager (the worker then runs in this process), --label name.
+    set: { type: 'string', multiple: true, default: [] },
+    eager: { type: 'boolean', default: false },
+    label: { type: 'string', default: 'default settings' },
+    // The PostgreSQL backend: --shards N, --server-set key=value (dynamic config, YAML value,
+    // repeatable), --max-conns N (the server's pool per database), --pg-url (another PostgreSQL).
+    shards: { type: 'string' },
+    'server-set': { type: 'string', multiple: true, default: [] },
+    'max-conns': { type: 'string' },
+    'pg-url': { type: 'string' },
+    'sql-plugin': { type: 'string' },
+    // Seconds of Go CPU profile of the PostgreSQL-backed server, taken from the start of the
+    // all-at-once phase and written beside the results (.pprof; read with `go tool pprof -top`).
+    'server-profile': { type: 'string' },
   });
   const n = Number(values.emails);
   const rate = Number(values.rate); // starts per second; 0 = all at once

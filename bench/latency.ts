@@ -20,12 +20,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { cpuSecondsOf, dovecotCpuSeconds, machineBusy, memoryOf, processTree, serverCpuSeconds } from './procstat';
 import { ArrivalTracker, countDuplicates, MailDrop, summarize, tail, type LatencySummary } from './latency/probe';
 import { startWatchStack, type WatchStack } from './latency/stack';
 import { startTestTemporal } from '../test/support/temporal';
 import { quietTemporalLogs } from '../test/integration/sync-fixtures';
+import { benchArgs } from './args';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -313,17 +313,15 @@ async function warmupArrived(stack: WatchStack, intervalSeconds: number): Promis
 const ms = (v: number | null) => (v === null ? '-' : `${(v / 1000).toFixed(2)} s`);
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      accounts: { type: 'string', default: '50' },
-      messages: { type: 'string', default: '1000' },
-      rate: { type: 'string', default: '10' },
-      watchers: { type: 'string', default: 'both' },
-      'idle-seconds': { type: 'string', default: '30' },
-      'interval-minutes': { type: 'string', default: '1' },
-      'restart-imap-at': { type: 'string' },
-      'restart-down': { type: 'string', default: '2' },
-    },
+  const { values } = benchArgs(__filename, {
+    accounts: { type: 'string', default: '50' },
+    messages: { type: 'string', default: '1000' },
+    rate: { type: 'string', default: '10' },
+    watchers: { type: 'string', default: 'both' },
+    'idle-seconds': { type: 'string', default: '30' },
+    'interval-minutes': { type: 'string', default: '1' },
+    'restart-imap-at': { type: 'string' },
+    'restart-down': { type: 'string', default: '2' },
   });
   const num = (name: keyof typeof values, min: number) => {
     const v = Number(values[name]);

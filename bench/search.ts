@@ -13,10 +13,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { createStore } from '../lib/sync-store';
 import { searchMessages, type SearchQueryInput } from '../lib/sync-store/search';
 import { createTestDatabase } from '../test/integration/sync-fixtures';
+import { benchArgs } from './args';
 
 /** Deterministic PRNG (mulberry32): the same data set every run. */
 function prng(seed: number): () => number {
@@ -138,12 +138,10 @@ const stats = (ms: number[]) => {
 };
 
 async function main() {
-  const { values } = parseArgs({
-    options: {
-      messages: { type: 'string', default: '100000' },
-      users: { type: 'string', default: '10' },
-      queries: { type: 'string', default: '40' },
-    },
+  const { values } = benchArgs(__filename, {
+    messages: { type: 'string', default: '100000' },
+    users: { type: 'string', default: '10' },
+    queries: { type: 'string', default: '40' },
   });
   const total = Number(values.messages);
   const userCount = Number(values.users);

@@ -12,7 +12,6 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createAwsClients } from '../lib/aws/clients';
 import { listObjectPages, SWEEP_CONCURRENCY, sweepBucket } from '../lib/sweep/sweep';
@@ -26,19 +25,18 @@ import { S3_CREDENTIALS } from '../scripts/stack/s3';
 import { startTestTemporal } from '../test/support/temporal';
 import { startEmulatorProcess } from './emulators';
 import { cpuSecondsOf, machineBusy, processTree, serverCpuSeconds } from './procstat';
+import { benchArgs } from './args';
 
 const DOMAIN = 'example.com';
 const OVERLAP_S = 2;
 
 async function main() {
-  const { values } = parseArgs({
-    options: {
-      stored: { type: 'string', default: '50000' },
-      new: { type: 'string', default: '100' },
-      burst: { type: 'string', default: '10000' },
-      concurrency: { type: 'string', default: String(SWEEP_CONCURRENCY) },
-      label: { type: 'string', default: '' },
-    },
+  const { values } = benchArgs(__filename, {
+    stored: { type: 'string', default: '50000' },
+    new: { type: 'string', default: '100' },
+    burst: { type: 'string', default: '10000' },
+    concurrency: { type: 'string', default: String(SWEEP_CONCURRENCY) },
+    label: { type: 'string', default: '' },
   });
   const stored = Number(values.stored);
   const fresh = Number(values.new);

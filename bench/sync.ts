@@ -4,7 +4,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Presets, SingleBar } from 'cli-progress';
 import { addAccountWithPassword } from '../lib/sync-store/credentials';
 import { createStore } from '../lib/sync-store';
@@ -21,9 +20,10 @@ import {
   syncWorkflowBundle,
   testMessage,
 } from '../test/integration/sync-fixtures';
+import { benchArgs } from './args';
 
 async function main() {
-  const { values } = parseArgs({ options: { messages: { type: 'string', default: '10000' } } });
+  const { values } = benchArgs(__filename, { messages: { type: 'string', default: '10000' } });
   const n = Number(values.messages);
   const user = { user: 'bench@example.test', password: 'bench-imap-secret' };
   quietTemporalLogs();
