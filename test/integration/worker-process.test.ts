@@ -99,10 +99,11 @@ test('health, domains, processing, metrics, then a clean SIGTERM shutdown', asyn
   assert.equal(finished.workflowId, workflowId);
   assert.ok(finished.runId);
   const tagged = parsed.find((l) => l.msg === 'tagged' && l.key === key);
-  assert.ok(tagged, `the tagEmail activity's line is in the stream:\n${output}`);
+  assert.ok(tagged, `the tag's line is in the stream:\n${output}`);
   assert.equal(tagged.workflowId, workflowId);
   assert.equal(tagged.runId, finished.runId);
-  assert.equal(tagged.activityType, 'tagEmail');
+  // A plain email: the delivery that ended it tagged it (TAG_WITH_DELIVERY_PATCH).
+  assert.equal(tagged.activityType, 'deliverAndTag');
   // Recipient addresses are masked by default (LOG_ADDRESSES=plain shows them).
   assert.doesNotMatch(output, /alice@example\.com/);
   assert.match(output, /a\*\*\*@example\.com/);
