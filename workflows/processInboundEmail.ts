@@ -917,9 +917,7 @@ async function deliverWithDeferral(
       }),
     });
   }
-  result.recipients.push(...active.map((r) => outcomes.get(r)!));
-  for (const l of summary.looped ?? [])
-    result.recipients.push({ recipient: l.recipient, outcome: 'failed', detail: l.detail });
+  result.recipients.push(...active.map((r) => outcomes.get(r)!), ...loopedResults(summary));
 }
 
 /**
@@ -965,9 +963,7 @@ async function deliverInRounds(
     });
   }
   result.recipients.push(...active.map((r) => delivered.get(r)!));
-  if (run.safety)
-    for (const l of summary.looped ?? [])
-      result.recipients.push({ recipient: l.recipient, outcome: 'failed', detail: l.detail });
+  if (run.safety) result.recipients.push(...loopedResults(summary));
 }
 
 /**
@@ -1131,6 +1127,11 @@ async function applyRulesEachOnItsOwn(run: InboundRun, summary: EmailSummary, ac
   }
 }
 
+/** The looped recipients (safety path): failed, after the delivery's outcomes. */
+function loopedResults(summary: EmailSummary): RecipientResult[] {
+  return (summary.looped ?? []).map((l) => ({ recipient: l.recipient, outcome: 'failed', detail: l.detail }));
+}
+
 /**
  * What deliverAndTag needs to tag as finish() would: the outcomes before the delivery's (the
  * blocked recipients) and after them (looped ones, as deliverWithDeferral appends them).
@@ -1138,7 +1139,7 @@ async function applyRulesEachOnItsOwn(run: InboundRun, summary: EmailSummary, ac
 function tagPlan(run: InboundRun, summary: EmailSummary): DeliveryTagPlan {
   return {
     before: [...run.result.recipients],
-    after: (summary.looped ?? []).map((l) => ({ recipient: l.recipient, outcome: 'failed', detail: l.detail })),
+    after: loopedResults(summary),
     record: blockedRecord(run),
   };
 }
