@@ -11,6 +11,7 @@ import { heartbeating } from '../lib/temporal/heartbeat';
 import { createDeliverActivities } from './inbound/deliver';
 import { createDeliverAndTagActivities } from './inbound/deliver-and-tag';
 import { createFetchActivities } from './inbound/fetch';
+import { createFetchAndDeliverActivities } from './inbound/fetch-and-deliver';
 import { createLookupActivities, createRecipientLookupActivities } from './inbound/lookups';
 import { createRulesActivities } from './inbound/rules';
 import { createTagActivities } from './inbound/tag';
@@ -33,19 +34,23 @@ export function createInboundActivities(deps: InboundDeps) {
   });
   const deliver = createDeliverActivities(deps);
   const tag = createTagActivities(deps);
+  // fetchEmail; asked with `lookups`, it also answers lookupRecipients and findOutboundMessage
+  const fetch = createFetchActivities({
+    ...deps,
+    lookups: { ...recipientLookups, findOutboundMessage: lookups.findOutboundMessage },
+  });
+  const deliverAndTag = createDeliverAndTagActivities({ deliverEmail: deliver.deliverEmail, tagEmail: tag.tagEmail });
   return heartbeating({
-    // fetchEmail; asked with `lookups`, it also answers lookupRecipients and findOutboundMessage
-    ...createFetchActivities({
-      ...deps,
-      lookups: { ...recipientLookups, findOutboundMessage: lookups.findOutboundMessage },
-    }),
+    ...fetch,
     ...lookups, // checkBlocklist, findOutboundMessage
     ...recipientLookups, // lookupRecipients (fast path)
     ...deliver, // deliverEmail
     ...rules, // loadRules, forwardEmail, sendAutoReply
     ...tag, // tagEmail, deleteEmail
     // deliverAndTag (fast path): the delivery that ends an email tags it too
-    ...createDeliverAndTagActivities({ deliverEmail: deliver.deliverEmail, tagEmail: tag.tagEmail }),
+    ...deliverAndTag,
+    // fetchAndDeliver (fast path): an email that needs nothing but its delivery, in one step
+    ...createFetchAndDeliverActivities({ fetchEmail: fetch.fetchEmail, deliverAndTag: deliverAndTag.deliverAndTag }),
   });
 }
 

@@ -769,14 +769,17 @@ type DirectCall = <A extends unknown[], R>(fn: (...a: A) => Promise<R>, ...a: A)
 /**
  * One email through the steps the workflow's fast path runs (workflows/processInboundEmail.ts),
  * in its order, with the same activity functions and inputs, called directly: fetch with the bounce
- * match and the blocklist-and-rules lookup (BATCHED_PATCH), the tag and delete of mail every recipient blocks,
+ * match and the blocklist-and-rules lookup (BATCHED_PATCH), and the delivery and tag of an email that
+ * needs nothing else (fetchAndDeliver, FETCH_AND_DELIVER_PATCH), the tag and delete of mail every recipient blocks,
  * delivery, forwards and out-of-office replies through the same gates, the tag. The baseline
  * does the same work as the workflow, so the time ratio is what durability costs.
  */
 async function directEmail(direct: DirectActivities, call: DirectCall, key: string): Promise<string> {
   const ref = { domain: DOMAIN, bucket: BUCKET, key };
-  // As the workflow since BATCHED_PATCH: the fetch reads the lookups too (the steps run on their own when it could not).
-  const f = await call(direct.fetchEmail, { ...ref, fastPath: true, lookups: true });
+  // As the workflow since FETCH_AND_DELIVER_PATCH: the fetch reads the lookups too (the steps run
+  // on their own when it could not), and delivers and tags an email that needs nothing else.
+  const f = await call(direct.fetchAndDeliver, ref);
+  if (f.kind === 'email' && f.delivered?.tagged) return f.delivered.tagged;
   const tag = (status: EmailStatus, record: Record<string, unknown> = {}) =>
     call(direct.tagEmail, { ...ref, record: { status, ...record } });
   if (f.kind === 'large') throw new Error(`${key}: larger than FAST_PATH_MAX_BYTES, not in the bench's mix`);

@@ -254,6 +254,12 @@ export type FetchResult =
        * Absent without MAILROOM_CODEC_KEYS and in histories from before issue 25.
        */
       addressHashes?: AddressHashes;
+      /**
+       * fetchAndDeliver only (since FETCH_AND_DELIVER_PATCH): the email needed nothing but its
+       * delivery (lib/mail/plain-delivery.ts), and this is deliverAndTag's answer to it. Absent
+       * when something else applies or that delivery threw: the workflow delivers in its own step.
+       */
+      delivered?: DeliveredAndTagged;
     }
   | {
       kind: 'terminal';
@@ -323,6 +329,20 @@ export const progressQuery = defineQuery<{
   status?: EmailStatus;
   deferred?: { reason: string; since: string; nextTry: string; giveUpAt: string; waits: number };
 }>('progress');
+
+/** What deliverEmail is asked: the stored message, to these recipients, with this envelope and these edits. */
+export interface DeliveryRequest {
+  domain: string;
+  bucket: string;
+  key: string;
+  recipients: string[];
+  envelopeFrom?: string;
+  rewrite?: BounceRewriteInfo;
+  /** SES spam verdict FAIL: deliver marked X-Mailroom-Spam: yes. */
+  spam?: boolean;
+  /** Deliver even to recipients the delivery log says an earlier run delivered to (an operator's explicit re-delivery). */
+  redeliver?: boolean;
+}
 
 /**
  * What deliverAndTag needs to tag the object itself when the delivery ends the email (no

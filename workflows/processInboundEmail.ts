@@ -27,6 +27,7 @@ import {
   type DeferralSettings,
   type DeferralState,
   type DeliveryPolicy,
+  type DeliveredAndTagged,
   type DeliveryTagPlan,
   type EmailSummary,
   type FetchedLookups,
@@ -43,6 +44,14 @@ import { MAIL_DOMAIN, MAIL_FROM_HASH, MAIL_STATUS, MAIL_TO_HASH } from '../contr
 import type { AuditRecord } from '../lib/mail/metadata';
 import { emailOutcome } from '../lib/mail/email-outcome';
 import { autoReplyTarget, reportedRecipient } from '../lib/mail/rule-gates';
+import {
+  blockedRecord as auditOfBlocked,
+  blockedResults,
+  deliveryRequest,
+  loopedResults,
+  notBlockedRecipients,
+  rulesApply,
+} from '../lib/mail/plain-delivery';
 import { compactVerdicts } from '../lib/mail/ses-verdicts';
 
 export const DEFAULT_DELIVERY_POLICY: DeliveryPolicy = { rounds: 6, firstDelaySeconds: 60, maxDelaySeconds: 1800 };
@@ -125,6 +134,16 @@ export const BATCHED_PATCH = 'inbound-current-2026-12c';
 // A tag that fails there is written by the tag step as before. Runs that recorded
 // BATCHED_PATCH or older markers replay with their behaviour. Decided once per run, at its start.
 export const TAG_WITH_DELIVERY_PATCH = 'inbound-current-2026-12d';
+// Issue 24, continued: the marker of a new run since then; it stands for TAG_WITH_DELIVERY_PATCH's
+// behaviour plus this. The local fetch is fetchAndDeliver: when the email needs nothing but its
+// delivery (lib/mail/plain-delivery.ts: no loop, no report, a recipient not blocked, no rules
+// for them; the decision this workflow makes after a fetch), the same local activity delivers
+// and tags it as deliverAndTag would, and the workflow takes that answer for its delivery step.
+// An ordinary email is then one local activity: one marker and one activation less. Anything
+// else, and a delivery that threw there, goes through the steps below as before. Runs that
+// recorded TAG_WITH_DELIVERY_PATCH or older markers replay with their behaviour. Decided once
+// per run, at its start.
+export const FETCH_AND_DELIVER_PATCH = 'inbound-current-2026-12e';
 // Delivery: a 40 MB message over SMTP can take a while; connection errors retry with backoff.
 const deliverOptions = {
   startToCloseTimeout: '5 minutes',
@@ -265,6 +284,15 @@ const deferralSteps: StepProxies = {
     proxyLocalActivities<InboundActivities>({ ...deferral.lookups, localRetryThreshold: LOCAL_RETRY_THRESHOLD }),
   ),
 };
+// fetchAndDeliver (FETCH_AND_DELIVER_PATCH): the fetch's retries (only its fetch throws: a
+// delivery that fails there is left to the delivery step), the time of a fetch and a delivery.
+const localFetchAndDeliver = asActivityFailures(
+  proxyLocalActivities<InboundActivities>({
+    startToCloseTimeout: '8 minutes',
+    retry: roundRetry,
+    localRetryThreshold: LOCAL_RETRY_THRESHOLD,
+  }),
+);
 // The `deferred` tag while an email waits: best effort (S3 may be what is down), a few tries.
 const { tagEmail: tagDeferred } = proxyActivities<InboundActivities>({
   ...tagOptions,
@@ -290,10 +318,13 @@ function isTemporary(err: ActivityFailure): boolean {
   return err.retryState !== RetryState.NON_RETRYABLE_FAILURE;
 }
 
+const STEP_NAMES: Record<string, string> = { deliverAndTag: 'deliverEmail', fetchAndDeliver: 'fetchEmail' };
+
 function describe(err: unknown): string {
-  // deliverAndTag fails only in its delivery (a failed tag is left to the tag step): named as such.
+  // deliverAndTag fails only in its delivery (a failed tag is left to the tag step), fetchAndDeliver
+  // only in its fetch (a failed delivery is left to the delivery step): named as such.
   if (err instanceof ActivityFailure && err.cause)
-    return `${err.activityType === 'deliverAndTag' ? 'deliverEmail' : err.activityType}: ${err.cause.message}`;
+    return `${STEP_NAMES[err.activityType] ?? err.activityType}: ${err.cause.message}`;
   return err instanceof Error ? err.message : String(err);
 }
 
@@ -313,6 +344,10 @@ interface InboundRun {
   batched: boolean;
   /** TAG_WITH_DELIVERY_PATCH, decided once at the start: a delivery that ends the email tags it too. */
   tagWithDelivery: boolean;
+  /** FETCH_AND_DELIVER_PATCH, decided once at the start: the local fetch is fetchAndDeliver. */
+  fetchAndDeliver: boolean;
+  /** fetchAndDeliver's delivery of a plain email: the answer of the first delivery round, taken once. */
+  delivered?: DeliveredAndTagged;
   /** The status deliverAndTag tagged the object with (finish() then writes no tag of its own for it). */
   taggedAs?: EmailStatus;
   /** Batched path: the lookups fetchEmail made (absent when it could not: the steps run on their own). */
@@ -389,6 +424,7 @@ function startRun(input: ProcessInboundInput): InboundRun {
     deferral: false,
     batched: false,
     tagWithDelivery: false,
+    fetchAndDeliver: false,
     steps: classicSteps,
     arrival: resume?.arrival ?? workflowInfo().runStartTime.getTime(),
     settings: deferralSettings(input, resume?.settings),
@@ -418,7 +454,8 @@ function startRun(input: ProcessInboundInput): InboundRun {
   }));
   // A run continued as new is a deferral run: it exists only since DEFERRAL_PATCH. One started
   // by this code records BATCHED_PATCH; one continued by older code does not.
-  run.tagWithDelivery = patched(TAG_WITH_DELIVERY_PATCH);
+  run.fetchAndDeliver = patched(FETCH_AND_DELIVER_PATCH);
+  run.tagWithDelivery = run.fetchAndDeliver || patched(TAG_WITH_DELIVERY_PATCH);
   run.batched = run.tagWithDelivery || patched(BATCHED_PATCH);
   run.deferral = run.batched || resume !== undefined || patched(DEFERRAL_PATCH);
   if (run.deferral) run.steps = deferralSteps;
@@ -435,12 +472,7 @@ function startRun(input: ProcessInboundInput): InboundRun {
 const dynamo = (run: InboundRun) =>
   (run.lookups ??= run.fastPath ? run.steps.fastLookups : patched(LOCAL_LOOKUPS_PATCH) ? localLookups : remoteLookups);
 
-const blockedRecord = (run: InboundRun): Partial<AuditRecord> => ({
-  ...(run.blocked.length
-    ? { blockedSender: run.blocked[0].sender, blockedRecipients: run.blocked.map((b) => b.recipient) }
-    : {}),
-  ...(run.result.verdicts ? { verdicts: run.result.verdicts } : {}),
-});
+const blockedRecord = (run: InboundRun): Partial<AuditRecord> => auditOfBlocked(run.blocked, run.result.verdicts);
 
 const iso = (ms: number) => new Date(ms).toISOString();
 // Date.now() here is deterministic on purpose: the SDK's sandbox replaces it with the time of the
@@ -644,9 +676,14 @@ async function fetchStep(run: InboundRun): Promise<{ summary: EmailSummary } | {
     ? 'read the object from S3, parse its headers; blocklist and rules of its recipients'
     : 'read the object from S3 and parse its headers';
   let fetched = await persist(run, reading, () =>
-    run.local
-      ? run.steps.localFetch.fetchEmail.executeWithOptions({ summary: what }, [{ ...asked, fastPath: true }])
-      : run.steps.fetch.fetchEmail.executeWithOptions({ summary: what }, [asked]),
+    run.local && run.fetchAndDeliver
+      ? localFetchAndDeliver.fetchAndDeliver.executeWithOptions(
+          { summary: `${what}; deliver and tag if nothing else applies` },
+          [ref],
+        )
+      : run.local
+        ? run.steps.localFetch.fetchEmail.executeWithOptions({ summary: what }, [{ ...asked, fastPath: true }])
+        : run.steps.fetch.fetchEmail.executeWithOptions({ summary: what }, [asked]),
   );
   if (fetched.kind === 'large') {
     // Over FAST_PATH_MAX_BYTES: this email takes the regular, heartbeating activities.
@@ -694,6 +731,7 @@ async function fetchStep(run: InboundRun): Promise<{ summary: EmailSummary } | {
   }
   const summary = fetched.summary;
   if (run.batched && fetched.lookups) run.fetched = fetched.lookups;
+  if (run.fetchAndDeliver && fetched.delivered) run.delivered = fetched.delivered;
   if (run.deferral) {
     // The worker's settings and the arrival, recorded in history with the result. An
     // operator's re-drive is a new arrival: the object's own time may be weeks old.
@@ -806,14 +844,8 @@ function fetchedBlocklist(run: InboundRun, fetched: FetchedLookups, summary: Ema
 
 /** Records the blocked recipients; returns the others. */
 function notBlocked(run: InboundRun, summary: EmailSummary): string[] {
-  for (const b of run.blocked)
-    run.result.recipients.push({
-      recipient: b.recipient,
-      outcome: 'blocked',
-      detail: `${b.sender} matches ${b.pattern}`,
-    });
-  const blockedSet = new Set(run.blocked.map((b) => b.recipient));
-  return summary.recipients.filter((r) => !blockedSet.has(r));
+  run.result.recipients.push(...blockedResults(run.blocked));
+  return notBlockedRecipients(summary.recipients, run.blocked);
 }
 
 /** Every recipient blocks the sender: tagged first (the audit trail), then deleted. */
@@ -827,25 +859,6 @@ async function finishBlocked(run: InboundRun): Promise<InboundResult> {
   ]);
   run.step = 'done';
   return result;
-}
-
-/** What deliverEmail is asked, the same on both delivery paths. */
-function deliveryInput(
-  ref: InboundRef,
-  summary: EmailSummary,
-  pending: string[],
-  rewrite: BounceRewriteInfo | undefined,
-): Parameters<InboundActivities['deliverEmail']>[0] {
-  return {
-    domain: ref.domain,
-    bucket: ref.bucket,
-    key: ref.key,
-    recipients: pending,
-    envelopeFrom: summary.bounce ? '' : summary.sender,
-    rewrite,
-    ...(summary.spam ? { spam: true } : {}),
-    ...(ref.redeliver ? { redeliver: true } : {}),
-  };
 }
 
 /**
@@ -875,15 +888,21 @@ async function deliverWithDeferral(
     const what = `deliver to ${pending.length} recipient(s), try ${run.waits + 1}${rewrite ? ', bounce rewritten' : ''}`;
     try {
       if (tagWith && round === 1 && run.local && !resumed) {
-        // The delivery that ends the email tags it too (TAG_WITH_DELIVERY_PATCH).
-        const done = await run.steps.localDeliver.deliverAndTag.executeWithOptions(
-          { summary: `${what}; tag S3 object if that ends the email` },
-          [{ ...deliveryInput(ref, summary, pending, rewrite), tag: tagWith }],
-        );
+        // The delivery that ends the email tags it too (TAG_WITH_DELIVERY_PATCH); fetchAndDeliver
+        // made it already when the email needed nothing else (FETCH_AND_DELIVER_PATCH).
+        const done =
+          run.delivered ??
+          (await run.steps.localDeliver.deliverAndTag.executeWithOptions(
+            { summary: `${what}; tag S3 object if that ends the email` },
+            [{ ...deliveryRequest(ref, summary, pending, rewrite), tag: tagWith }],
+          ));
+        run.delivered = undefined;
         answers = done.recipients;
         run.taggedAs = done.tagged;
       } else
-        answers = await deliver.executeWithOptions({ summary: what }, [deliveryInput(ref, summary, pending, rewrite)]);
+        answers = await deliver.executeWithOptions({ summary: what }, [
+          deliveryRequest(ref, summary, pending, rewrite),
+        ]);
     } catch (err) {
       if (!(err instanceof ActivityFailure)) throw err;
       const outcome = isTemporary(err) ? 'deferred' : 'failed';
@@ -945,7 +964,7 @@ async function deliverInRounds(
         {
           summary: `deliver to ${pending.length} recipient(s), round ${round + 1}${rewrite ? ', bounce rewritten' : ''}`,
         },
-        [deliveryInput(ref, summary, pending, rewrite)],
+        [deliveryRequest(ref, summary, pending, rewrite)],
       );
     } catch (err) {
       // The server stayed unreachable through every retry: what is pending has failed.
@@ -984,9 +1003,7 @@ async function applyRules(run: InboundRun, summary: EmailSummary, active: string
  */
 function hasRulesToApply(run: InboundRun, summary: EmailSummary, active: string[]): boolean {
   if (summary.bounce) return false;
-  if (!run.safety || !run.rules) return true;
-  const activeSet = new Set(active.map((r) => r.toLowerCase()));
-  return run.rules.some((r) => activeSet.has(r.recipient));
+  return !run.safety || rulesApply(run.rules, active);
 }
 
 /** Before MAIL_SAFETY_PATCH: the first failing rule ends the rules of the email. */
@@ -1125,11 +1142,6 @@ async function applyRulesEachOnItsOwn(run: InboundRun, summary: EmailSummary, ac
       ruleErrors.push(`auto-reply: ${describe(err)}`);
     }
   }
-}
-
-/** The looped recipients (safety path): failed, after the delivery's outcomes. */
-function loopedResults(summary: EmailSummary): RecipientResult[] {
-  return (summary.looped ?? []).map((l) => ({ recipient: l.recipient, outcome: 'failed', detail: l.detail }));
 }
 
 /**

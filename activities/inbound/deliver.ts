@@ -5,7 +5,7 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { INBOUND_ERRORS, type BounceRewriteInfo, type RecipientResult } from '../../contracts/inbound';
+import { INBOUND_ERRORS, type DeliveryRequest, type RecipientResult } from '../../contracts/inbound';
 import { readRawEmail } from '../../lib/aws/s3';
 import type { Config } from '../../lib/config';
 import { normalizeAddress } from '../../lib/mail/address';
@@ -60,18 +60,7 @@ export function createDeliverActivities({ s3, dynamo, config, transports }: Deli
      * in which case no recipient has the message; DeliveryRefused (permanent) for a 5xx to
      * the whole message.
      */
-    async deliverEmail(input: {
-      domain: string;
-      bucket: string;
-      key: string;
-      recipients: string[];
-      envelopeFrom?: string;
-      rewrite?: BounceRewriteInfo;
-      /** SES spam verdict FAIL: deliver marked X-Mailroom-Spam: yes. */
-      spam?: boolean;
-      /** Deliver even to recipients the delivery log says an earlier run delivered to (an operator's explicit re-delivery). */
-      redeliver?: boolean;
-    }): Promise<RecipientResult[]> {
+    async deliverEmail(input: DeliveryRequest): Promise<RecipientResult[]> {
       const { info } = Context.current();
       const run = info.workflowExecution; // absent outside a workflow (standalone calls)
       const object = objectRef(input.bucket, input.key);

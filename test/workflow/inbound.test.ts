@@ -16,6 +16,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { InboundActivities } from '../../activities';
 import { createDeliverAndTagActivities } from '../../activities/inbound/deliver-and-tag';
+import { createFetchAndDeliverActivities } from '../../activities/inbound/fetch-and-deliver';
 import type {
   EmailSummary,
   FetchResult,
@@ -167,11 +168,14 @@ const stubs: Pick<Acts, StubbedName> = {
     return { deleted: true };
   },
 };
-// The real composition (activities/inbound/deliver-and-tag.ts) over the stubs: its calls show as
-// deliverEmail and tagEmail, so a delivery that tags the email reads like the two steps did.
+// The real compositions (activities/inbound/deliver-and-tag.ts, fetch-and-deliver.ts) over the
+// stubs: their calls show as fetchEmail, deliverEmail and tagEmail, so a fetch that delivers and
+// tags the email reads like the three steps did.
+const deliverAndTag = createDeliverAndTagActivities({ deliverEmail: stubs.deliverEmail, tagEmail: stubs.tagEmail });
 const activities = {
   ...stubs,
-  ...createDeliverAndTagActivities({ deliverEmail: stubs.deliverEmail, tagEmail: stubs.tagEmail }),
+  ...deliverAndTag,
+  ...createFetchAndDeliverActivities({ fetchEmail: stubs.fetchEmail, deliverAndTag: deliverAndTag.deliverAndTag }),
 };
 
 function summary(over: Partial<EmailSummary> = {}): EmailSummary {
@@ -403,14 +407,19 @@ describe('delivery outcomes', { concurrency: true }, () => {
         .map((step) => step.type);
     const plain = await runEmail({ fetch: email({ recipients: [ALICE, BOB] }) });
     assert.equal(plain.result.status, 'delivered');
-    assert.deepEqual(await localSteps(plain.handle), ['fetchEmail', 'lookupRecipients', 'deliverAndTag']);
+    assert.deepEqual(await localSteps(plain.handle), ['fetchAndDeliver', 'lookupRecipients', 'deliverAndTag']);
     assert.deepEqual(plain.record(), { status: 'delivered', invalidInboxes: [], deliveredCount: 2 });
 
     // S3 refuses the tag after the delivery: the answer stands, the tag step writes it.
     const s3Down = await runEmail({ fetch: email(), tagFails: 1 });
     assert.equal(s3Down.result.status, 'delivered');
     assert.deepEqual(s3Down.order, ['fetchEmail', 'lookupRecipients', 'deliverEmail', 'tagEmail', 'tagEmail']);
-    assert.deepEqual(await localSteps(s3Down.handle), ['fetchEmail', 'lookupRecipients', 'deliverAndTag', 'tagEmail']);
+    assert.deepEqual(await localSteps(s3Down.handle), [
+      'fetchAndDeliver',
+      'lookupRecipients',
+      'deliverAndTag',
+      'tagEmail',
+    ]);
     assert.equal(s3Down.callsOf('deliverEmail').length, 1, 'delivered once');
 
     // Rules after the delivery: the tag waits for them, in its own step.
@@ -1301,3 +1310,124 @@ describe('lookups read with the fetch (BATCHED_PATCH)', { concurrency: true }, (
     assert.deepEqual(r.result.bounce, { matched: true, bouncedRecipient: GONE, kind: 'bounce', rewritten: true });
   });
 });
+
+describe(
+  'an email that needs nothing but its delivery: one local activity (FETCH_AND_DELIVER_PATCH)',
+  {
+    concurrency: true,
+  },
+  () => {
+    const withLookups = (
+      fetched: FetchResult,
+      lookups: NonNullable<Extract<FetchResult, { kind: 'email' }>['lookups']>,
+    ) => ({ ...fetched, lookups }) as FetchResult;
+    const localSteps = async (handle: WorkflowHandle) =>
+      activitySteps(await handle.fetchHistory()).map((step) => `${step.type}${step.local ? '' : ' (regular)'}`);
+
+    test('fetched with its lookups and nothing else applies: fetch, delivery and tag in fetchAndDeliver', async () => {
+      const r = await runEmail({ fetch: withLookups(email({ recipients: [ALICE, BOB] }), { blocked: [], rules: [] }) });
+      assert.equal(r.result.status, 'delivered');
+      assert.deepEqual(await localSteps(r.handle), ['fetchAndDeliver']);
+      assert.deepEqual(r.order, ['fetchEmail', 'deliverEmail', 'tagEmail'], 'each step once, the tag not again');
+      assert.deepEqual(r.callsOf('deliverEmail')[0], {
+        domain: DOMAIN,
+        bucket: BUCKET,
+        key: r.callsOf('fetchEmail')[0].key,
+        recipients: [ALICE, BOB],
+        envelopeFrom: OUTSIDE,
+      });
+      assert.deepEqual(r.record(), { status: 'delivered', invalidInboxes: [], deliveredCount: 2 });
+      assert.deepEqual(r.result.recipients, [
+        { recipient: ALICE, outcome: 'delivered' },
+        { recipient: BOB, outcome: 'delivered' },
+      ]);
+      assert.deepEqual(await searchAttributes(r.handle), { domain: DOMAIN, status: 'delivered' });
+      assert.equal(await details(r.handle), 'delivered: 2 delivered');
+    });
+
+    test('partly blocked, with SES verdicts: the tag records them as the workflow would', async () => {
+      const r = await runEmail({
+        fetch: withLookups(
+          email({ recipients: [ALICE, BOB], verdicts: { spam: 'PASS', virus: 'PASS', source: 'notification' } }),
+          {
+            blocked: [{ recipient: BOB, pattern: '*@sender.example', sender: OUTSIDE }],
+            rules: [],
+          },
+        ),
+      });
+      assert.equal(r.result.status, 'partial');
+      assert.deepEqual(await localSteps(r.handle), ['fetchAndDeliver']);
+      assert.deepEqual(r.callsOf('deliverEmail')[0].recipients, [ALICE]);
+      assert.deepEqual(r.result.recipients, [
+        { recipient: BOB, outcome: 'blocked', detail: `${OUTSIDE} matches *@sender.example` },
+        { recipient: ALICE, outcome: 'delivered' },
+      ]);
+      const record = r.record();
+      assert.equal(record.blockedSender, OUTSIDE);
+      assert.deepEqual(record.blockedRecipients, [BOB]);
+      assert.equal(record.verdicts, r.result.verdicts);
+      assert.ok(r.result.verdicts, 'the verdicts are in the result and the tag');
+    });
+
+    test('a delivery that throws there is the delivery step’s: delivered once, by deliverAndTag', async () => {
+      const r = await runEmail({
+        fetch: withLookups(email(), { blocked: [], rules: [] }),
+        deliver: (input, round, attempt) => {
+          if (round === 1 && attempt === 1)
+            throw ApplicationFailure.create({ type: 'DeliveryUnavailable', message: 'SMTP: connection reset' });
+          return input.recipients.map((recipient) => ({ recipient, outcome: 'delivered' as const }));
+        },
+      });
+      assert.equal(r.result.status, 'delivered');
+      assert.deepEqual(await localSteps(r.handle), ['fetchAndDeliver', 'deliverAndTag']);
+      assert.deepEqual(r.order, ['fetchEmail', 'deliverEmail', 'deliverEmail', 'tagEmail']);
+      assert.equal(r.callsOf('fetchEmail').length, 1, 'the fetch is not repeated for the delivery');
+      assert.deepEqual(r.record(), { status: 'delivered', invalidInboxes: [], deliveredCount: 1 });
+    });
+
+    test('a recipient deferred there: not tagged, the workflow waits and delivers in its own round', async () => {
+      const r = await runEmail(
+        {
+          fetch: withLookups(email({ recipients: [ALICE, BOB] }), { blocked: [], rules: [] }),
+          deliver: (input, round) =>
+            input.recipients.map((recipient) =>
+              round === 1 && recipient === BOB
+                ? { recipient, outcome: 'deferred' as const, code: 451, detail: '451 try later' }
+                : { recipient, outcome: 'delivered' as const },
+            ),
+        },
+        { deferral: { firstDelaySeconds: 0.05, maxDelaySeconds: 0.05 } },
+      );
+      assert.equal(r.result.status, 'delivered');
+      assert.deepEqual(await localSteps(r.handle), [
+        'fetchAndDeliver',
+        'tagEmail (regular)', // deferred, while it waits
+        'deliverEmail (regular)',
+        'tagEmail',
+      ]);
+      assert.deepEqual(
+        r.callsOf('deliverEmail').map((d) => d.recipients),
+        [[ALICE, BOB], [BOB]],
+      );
+      assert.deepEqual(r.record(), { status: 'delivered', invalidInboxes: [], deliveredCount: 2 });
+    });
+
+    test('rules, a report or no lookups: fetchAndDeliver only fetches, the steps run as before', async () => {
+      const ooo = await runEmail({
+        fetch: withLookups(email(), {
+          blocked: [],
+          rules: [{ recipient: ALICE, forwards: [], outOfOffice: { message: 'Away.', contentType: 'text' } }],
+        }),
+      });
+      assert.deepEqual(ooo.order, ['fetchEmail', 'deliverEmail', 'sendAutoReply', 'tagEmail']);
+      assert.deepEqual((await localSteps(ooo.handle)).slice(0, 2), ['fetchAndDeliver', 'deliverEmail']);
+      const noLookups = await runEmail({ fetch: email() });
+      assert.deepEqual(await localSteps(noLookups.handle), ['fetchAndDeliver', 'lookupRecipients', 'deliverAndTag']);
+      const loop = await runEmail({
+        fetch: withLookups(email({ loop: 'X-Mailroom-Loop names this worker' }), { blocked: [], rules: [] }),
+      });
+      assert.equal(loop.result.status, 'loop');
+      assert.deepEqual(loop.order, ['fetchEmail', 'tagEmail']);
+    });
+  },
+);
