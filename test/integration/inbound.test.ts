@@ -87,8 +87,9 @@ describe('inbound pipeline', () => {
     const steps = activitySteps(history);
     assert.deepEqual(
       steps.map((s) => s.type),
-      // Since BATCHED_PATCH the fetch reads the blocklist and rules too (one DynamoDB request).
-      ['fetchEmail', 'deliverEmail', 'sendAutoReply', 'tagEmail'],
+      // Since BATCHED_PATCH the fetch reads the blocklist and rules too (one DynamoDB request); since
+      // FETCH_AND_DELIVER_PATCH the local fetch is fetchAndDeliver, which leaves mail with rules to the steps.
+      ['fetchAndDeliver', 'deliverEmail', 'sendAutoReply', 'tagEmail'],
     );
     assert.deepEqual(
       result.autoReplies.map((r) => r.sent),
@@ -127,7 +128,7 @@ describe('inbound pipeline', () => {
     // The local fetch only looked (HEAD) and found it large; the regular fetch reads the lookups too.
     assert.deepEqual(
       steps.map((s) => `${s.type}${s.local ? ' (local)' : ''}`),
-      ['fetchEmail (local)', 'fetchEmail', 'deliverEmail', 'tagEmail'],
+      ['fetchAndDeliver (local)', 'fetchEmail', 'deliverEmail', 'tagEmail'],
     );
     assert.equal((await stack.metadata(key))?.status, 'delivered');
   });
@@ -609,12 +610,14 @@ describe('inbound pipeline', () => {
     assert.equal((await stack.mail.messagesFor(ALICE)).filter((m) => m.includes('Retry me')).length, 1);
     assert.equal((await stack.mail.messagesFor(CAROL)).filter((m) => m.includes('Retry me')).length, 1);
     const history = await stack.env.client.workflow.getHandle(inboundWorkflowId(BUCKET, key)).fetchHistory();
-    const deliveries = activitySteps(history).filter((s) => s.type === 'deliverEmail' || s.type === 'deliverAndTag');
+    const deliveries = activitySteps(history).filter((s) =>
+      ['fetchAndDeliver', 'deliverEmail', 'deliverAndTag'].includes(s.type),
+    );
     assert.equal(deliveries.length, 3, 'one round for both, two more for the deferred recipient only');
     assert.deepEqual(
       deliveries.map((d) => `${d.type}${d.local ? ' (local)' : ''}`),
-      ['deliverAndTag (local)', 'deliverEmail', 'deliverEmail'],
-      'the first round local (fast path; it would have tagged an email it ended), the rounds after a 4xx regular activities',
+      ['fetchAndDeliver (local)', 'deliverEmail', 'deliverEmail'],
+      "the first round in the fetch's local activity (fast path; it would have tagged an email it ended), the rounds after a 4xx regular activities",
     );
     assert.equal((await stack.metadata(key))?.status, 'delivered', 'tagged by the tag step after the last round');
   });

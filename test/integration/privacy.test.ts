@@ -40,7 +40,7 @@ import { loadConfig } from '../../lib/config';
 import { mailroomDataConverter } from '../../lib/temporal/data-converter';
 import { createInboundWorker } from '../../workers/inbound';
 import { temporalBinary } from '../support/temporal';
-import { TAG_WITH_DELIVERY_PATCH } from '../../workflows/processInboundEmail';
+import { FETCH_AND_DELIVER_PATCH } from '../../workflows/processInboundEmail';
 
 const SENDER = 'confidential.source.4821@sender.example';
 const RECIPIENT = 'm.privacy@example.com';
@@ -160,7 +160,7 @@ describe('workflow history at rest', () => {
       assert.ok(!text(payload.data).includes('@'), `${path} holds no address`);
     }
     assert.ok(
-      coreMeta.some((p) => JSON.parse(text(p.payload.data)).id === TAG_WITH_DELIVERY_PATCH),
+      coreMeta.some((p) => JSON.parse(text(p.payload.data)).id === FETCH_AND_DELIVER_PATCH),
       'the current patch marker is there',
     );
     assert.ok(

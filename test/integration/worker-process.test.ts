@@ -102,8 +102,8 @@ test('health, domains, processing, metrics, then a clean SIGTERM shutdown', asyn
   assert.ok(tagged, `the tag's line is in the stream:\n${output}`);
   assert.equal(tagged.workflowId, workflowId);
   assert.equal(tagged.runId, finished.runId);
-  // A plain email: the delivery that ended it tagged it (TAG_WITH_DELIVERY_PATCH).
-  assert.equal(tagged.activityType, 'deliverAndTag');
+  // A plain email: fetched, delivered and tagged in one local activity (FETCH_AND_DELIVER_PATCH).
+  assert.equal(tagged.activityType, 'fetchAndDeliver');
   // Recipient addresses are masked by default (LOG_ADDRESSES=plain shows them).
   assert.doesNotMatch(output, /alice@example\.com/);
   assert.match(output, /a\*\*\*@example\.com/);
