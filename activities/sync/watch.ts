@@ -18,6 +18,7 @@
 // recordWatcherState  the state account:list shows.
 //
 // Results are counters and short reasons (which account and server, never credentials).
+import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { ImapFlow } from 'imapflow';
@@ -240,7 +241,9 @@ export function createWatchActivities(deps: WatchDeps) {
       WatchOutcome | { outcome: 'lost'; reason: string; connected: boolean; events: number; mark?: MailboxMark }
     > {
       // Claim the connection before opening it; a sync that asked first keeps it (budget of one).
-      const claim = await store.claimWatcherConnection(ref.userId, ref.accountId, input.workflowId);
+      // The token names this claim, so closing clears it and never a replacement watcher's.
+      const token = randomUUID();
+      const claim = await store.claimWatcherConnection(ref.userId, ref.accountId, input.workflowId, token);
       if (!claim) return { outcome: 'stopped', reason: `account ${ref.accountId} was removed` };
       if (budget < 2 && claim.releaseRequested) {
         await state('released', false);
@@ -457,7 +460,7 @@ export function createWatchActivities(deps: WatchDeps) {
         session.unguard();
         await closeImap(imap);
         await store
-          .setWatcherConnected(ref.userId, ref.accountId, false)
+          .releaseWatcherConnection(ref.userId, ref.accountId, token)
           .catch((err: unknown) =>
             log.warn({ accountId: ref.accountId, err: serverText(err, 300) }, 'watcher state not recorded'),
           );

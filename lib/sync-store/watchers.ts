@@ -58,32 +58,39 @@ export function createWatcherStore(pool: Pool) {
     },
 
     /**
-     * The watcher is about to connect: marks the connection as held and, in the same statement
-     * (one row lock, so a sync asking at the same moment is ordered before or after), says
-     * whether a sync asked for it first. null: the account is gone.
+     * The watcher is about to connect: marks the connection as held under `token` (one per
+     * claim) and, in the same statement (one row lock, so a sync asking at the same moment is
+     * ordered before or after), says whether a sync asked for it first. null: the account is gone.
      */
     async claimWatcherConnection(
       userId: string,
       accountId: string,
       workflowId: string,
+      token: string,
     ): Promise<{ releaseRequested: boolean } | null> {
       if (!validIds(userId, accountId)) return null;
       const { rows } = await pool.query(
-        `INSERT INTO account_watchers (account_id, user_id, workflow_id, connected)
-         SELECT id, user_id, $3, true FROM mail_accounts WHERE user_id = $1 AND id = $2
-         ON CONFLICT (account_id) DO UPDATE SET connected = true, workflow_id = EXCLUDED.workflow_id, heartbeat_at = now()
+        `INSERT INTO account_watchers (account_id, user_id, workflow_id, connected, connection_token)
+         SELECT id, user_id, $3, true, $4 FROM mail_accounts WHERE user_id = $1 AND id = $2
+         ON CONFLICT (account_id) DO UPDATE SET connected = true, workflow_id = EXCLUDED.workflow_id,
+           connection_token = EXCLUDED.connection_token, heartbeat_at = now()
          RETURNING release_requested_at IS NOT NULL AS release_requested`,
-        [userId, accountId, workflowId],
+        [userId, accountId, workflowId, token],
       );
       return rows[0] ? { releaseRequested: Boolean(rows[0].release_requested) } : null;
     },
 
-    /** The watcher closed its connection (its state stays as recorded). */
-    async setWatcherConnected(userId: string, accountId: string, connected: boolean): Promise<void> {
+    /**
+     * The watcher closed the connection it claimed with `token` (its state stays as recorded).
+     * A claim made since by another watcher (one that replaced this one while it was stopping)
+     * is left as it is: that watcher holds a connection now.
+     */
+    async releaseWatcherConnection(userId: string, accountId: string, token: string): Promise<void> {
       if (!validIds(userId, accountId)) return;
       await pool.query(
-        'UPDATE account_watchers SET connected = $3, heartbeat_at = now() WHERE user_id = $1 AND account_id = $2',
-        [userId, accountId, connected],
+        `UPDATE account_watchers SET connected = false, connection_token = NULL, heartbeat_at = now()
+         WHERE user_id = $1 AND account_id = $2 AND connection_token = $3`,
+        [userId, accountId, token],
       );
     },
 

@@ -204,6 +204,7 @@ describe('account-sync store', () => {
     );
     const [m1] = await store.listMessages(alice, acc.id);
     await store.setWatcherState(alice, acc.id, { workflowId: 'watch-a', state: 'idle', connected: true });
+    await store.claimWatcherConnection(alice, acc.id, 'watch-a', 'alice-claim');
     const snapshot = async () => ({
       // The whole row: heartbeat and release request included.
       watcher: (await db.pool.query('SELECT * FROM account_watchers WHERE account_id = $1', [acc.id])).rows,
@@ -301,8 +302,9 @@ describe('account-sync store', () => {
           await store.setWatcherState(eve, acc.id, { workflowId: 'evil', state: 'stopped', connected: false }),
           false,
         ),
-      claimWatcherConnection: async () => assert.equal(await store.claimWatcherConnection(eve, acc.id, 'evil'), null),
-      setWatcherConnected: async () => store.setWatcherConnected(eve, acc.id, false),
+      claimWatcherConnection: async () =>
+        assert.equal(await store.claimWatcherConnection(eve, acc.id, 'evil', 'evil-token'), null),
+      releaseWatcherConnection: async () => store.releaseWatcherConnection(eve, acc.id, 'alice-claim'),
       recordWatcherEvent: async () => store.recordWatcherEvent(eve, acc.id),
       watcherHeartbeat: async () =>
         assert.deepEqual(await store.watcherHeartbeat(eve, acc.id), { releaseRequested: false }),
@@ -642,6 +644,30 @@ describe('account-sync store', () => {
     // A password cannot be set on an OAuth2 account (and vice versa).
     assert.equal(await store.updateAccountPassword(u, acc.id, 'v1:k1:x'), false);
     assert.ok((await store.countAccountsNeedingAttention()) >= 0);
+  });
+
+  it("a watcher that closes clears only its own claim, not a replacement's", async () => {
+    const u = (await store.ensureUser('replaced-watcher@example.com')).id;
+    const acc = await addAccountWithPassword(
+      store,
+      keyring,
+      u,
+      { imapHost: 'imap.example.com', imapPort: 993, imapTls: true, imapUser: 'rw', syncIntervalSeconds: 60 },
+      'pw',
+    );
+    const held = () => store.requestWatcherRelease(u, acc.id);
+    assert.deepEqual(await store.claimWatcherConnection(u, acc.id, 'watch-rw', 'old-claim'), {
+      releaseRequested: false,
+    });
+    // Disabled and enabled again while the old watch was still stopping: the new watcher claims.
+    assert.ok(await store.claimWatcherConnection(u, acc.id, 'watch-rw', 'new-claim'));
+    // The old watch closes its connection late: the new watcher's claim stands.
+    await store.releaseWatcherConnection(u, acc.id, 'old-claim');
+    assert.equal((await store.getWatcher(u, acc.id))?.connected, true);
+    assert.equal(await held(), true, "a sync with a budget of one still sees the new watcher's connection");
+    await store.releaseWatcherConnection(u, acc.id, 'new-claim');
+    assert.equal((await store.getWatcher(u, acc.id))?.connected, false);
+    assert.equal(await held(), false, 'released by the watcher that holds it');
   });
 });
 
