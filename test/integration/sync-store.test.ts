@@ -47,6 +47,18 @@ describe('account-sync store', () => {
     db = await createTestDatabase();
     store = createStore(db.pool);
   });
+  /** A user and a password account of theirs, for tests whose account settings do not matter. */
+  async function userWithAccount(email: string, imapUser: string) {
+    const u = (await store.ensureUser(email)).id;
+    const acc = await addAccountWithPassword(
+      store,
+      keyring,
+      u,
+      { imapHost: 'imap.example.com', imapPort: 993, imapTls: true, imapUser, syncIntervalSeconds: 300 },
+      'pw',
+    );
+    return { u, acc };
+  }
   after(async () => {
     await db?.drop();
   });
@@ -76,14 +88,7 @@ describe('account-sync store', () => {
   });
 
   it('one sync of an account at a time: a claim names the running one; idempotent per run; a stale one superseded', async () => {
-    const u = (await store.ensureUser('claims@example.com')).id;
-    const acc = await addAccountWithPassword(
-      store,
-      keyring,
-      u,
-      { imapHost: 'imap.example.com', imapPort: 993, imapTls: true, imapUser: 'c', syncIntervalSeconds: 300 },
-      'pw',
-    );
+    const { u, acc } = await userWithAccount('claims@example.com', 'c');
     // Two syncs starting together (the watcher's and the Schedule's): exactly one goes ahead.
     const [a, b] = await Promise.all([
       store.claimSyncRun(u, acc.id, 'sync-account-x', 'run-a'),
@@ -112,14 +117,7 @@ describe('account-sync store', () => {
   });
 
   it("prunes an account's finished runs past the retention window, keeping its newest and the running one", async () => {
-    const u = (await store.ensureUser('retention@example.com')).id;
-    const acc = await addAccountWithPassword(
-      store,
-      keyring,
-      u,
-      { imapHost: 'imap.example.com', imapPort: 993, imapTls: true, imapUser: 'r', syncIntervalSeconds: 300 },
-      'pw',
-    );
+    const { u, acc } = await userWithAccount('retention@example.com', 'r');
     const other = await addAccountWithPassword(
       store,
       keyring,
@@ -349,14 +347,7 @@ describe('account-sync store', () => {
   });
 
   it('stores idempotently and moves the checkpoint with the batch', async () => {
-    const u = (await store.ensureUser('idem@example.com')).id;
-    const acc = await addAccountWithPassword(
-      store,
-      keyring,
-      u,
-      { imapHost: 'h', imapPort: 143, imapTls: false, imapUser: 'idem', syncIntervalSeconds: 60 },
-      'pw',
-    );
+    const { u, acc } = await userWithAccount('idem@example.com', 'idem');
     await store.beginFolder(u, acc.id, 'INBOX', 1);
     assert.deepEqual(await store.storeMessages(u, acc.id, 'INBOX', 1, [message(1), message(2)], 2), {
       inserted: 2,
@@ -440,14 +431,7 @@ describe('account-sync store', () => {
   });
 
   it('stores folders named with NUL or a lone surrogate under a valid key, and records any error text', async () => {
-    const u = (await store.ensureUser('names@example.com')).id;
-    const acc = await addAccountWithPassword(
-      store,
-      keyring,
-      u,
-      { imapHost: 'h', imapPort: 143, imapTls: false, imapUser: 'names', syncIntervalSeconds: 60 },
-      'pw',
-    );
+    const { u, acc } = await userWithAccount('names@example.com', 'names');
     const run = await store.beginSyncRun(u, acc.id, 'wf-names', randomUUID());
     assert.ok(run);
     // The server's names, as imapflow decodes them (&AAA- and x&2AA-): every function takes them as they are.
@@ -502,14 +486,7 @@ describe('account-sync store', () => {
   });
 
   it('skips a message PostgreSQL refuses, records why, and commits the rest of the batch', async () => {
-    const u = (await store.ensureUser('skip@example.com')).id;
-    const acc = await addAccountWithPassword(
-      store,
-      keyring,
-      u,
-      { imapHost: 'h', imapPort: 143, imapTls: false, imapUser: 'skip', syncIntervalSeconds: 60 },
-      'pw',
-    );
+    const { u, acc } = await userWithAccount('skip@example.com', 'skip');
     const run = (await store.beginSyncRun(u, acc.id, 'wf', `run-${randomUUID()}`))!;
     await store.beginFolder(u, acc.id, 'INBOX', 1, run);
     // The store is the last line: what the IMAP side did not clean still cannot stop the folder.
@@ -647,14 +624,7 @@ describe('account-sync store', () => {
   });
 
   it("a watcher that closes clears only its own claim, not a replacement's", async () => {
-    const u = (await store.ensureUser('replaced-watcher@example.com')).id;
-    const acc = await addAccountWithPassword(
-      store,
-      keyring,
-      u,
-      { imapHost: 'imap.example.com', imapPort: 993, imapTls: true, imapUser: 'rw', syncIntervalSeconds: 60 },
-      'pw',
-    );
+    const { u, acc } = await userWithAccount('replaced-watcher@example.com', 'rw');
     const held = () => store.requestWatcherRelease(u, acc.id);
     assert.deepEqual(await store.claimWatcherConnection(u, acc.id, 'watch-rw', 'old-claim'), {
       releaseRequested: false,
