@@ -43,6 +43,7 @@ import { createAwsClients } from '../lib/aws/clients';
 import { createTransports } from '../lib/smtp/transports';
 import { bucketForDomain, type Config, loadConfig } from '../lib/config';
 import type { BounceRewriteInfo, InboundResult } from '../contracts/inbound';
+import { blockedRecord, deliveryRequest, notBlockedRecipients } from '../lib/mail/plain-delivery';
 import { autoReplyTarget, reportedRecipient } from '../lib/mail/rule-gates';
 import type { EmailStatus } from '../contracts/email-status';
 import { startInbound } from '../starters/start-inbound';
@@ -804,20 +805,14 @@ async function directEmail(direct: DirectActivities, call: DirectCall, key: stri
   }
   const senders = [...new Set([s.from, s.sender].filter((x): x is string => !!x))];
   const { blocked, rules } = f.lookups ?? (await call(direct.lookupRecipients, { senders, recipients: s.recipients }));
-  const blockedSet = new Set(blocked.map((b) => b.recipient));
-  const active = s.recipients.filter((r) => !blockedSet.has(r));
+  const active = notBlockedRecipients(s.recipients, blocked);
+  const audit = blockedRecord(blocked, undefined);
   if (active.length === 0) {
-    await tag('blocked', { blockedSender: blocked[0].sender, blockedRecipients: [...blockedSet] });
+    await tag('blocked', audit);
     await call(direct.deleteEmail, { bucket: BUCKET, key });
     return 'blocked';
   }
-  const outcomes = await call(direct.deliverEmail, {
-    ...ref,
-    recipients: active,
-    envelopeFrom: s.bounce ? '' : s.sender,
-    rewrite,
-    ...(s.spam ? { spam: true } : {}),
-  });
+  const outcomes = await call(direct.deliverEmail, deliveryRequest(ref, s, active, rewrite));
   const delivered = new Set(outcomes.filter((o) => o.outcome === 'delivered').map((o) => o.recipient));
   if (!s.bounce) {
     const activeSet = new Set(active.map((r) => r.toLowerCase()));
@@ -848,10 +843,7 @@ async function directEmail(direct: DirectActivities, call: DirectCall, key: stri
   }
   const count = delivered.size;
   const status = count === s.recipients.length ? 'delivered' : count > 0 ? 'partial' : 'failed';
-  await tag(status, {
-    deliveredCount: count,
-    ...(blocked.length ? { blockedSender: blocked[0].sender, blockedRecipients: [...blockedSet] } : {}),
-  });
+  await tag(status, { deliveredCount: count, ...audit });
   return status;
 }
 
